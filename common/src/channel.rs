@@ -1,0 +1,532 @@
+//! The channel engine: runs the frame protocol over any message transport (a TLS WebSocket
+//! between controller and agent, or an in-memory pipe in single-server mode).
+//!
+//! One reader task decodes frames and dispatches them; it never awaits a handler, so a slow
+//! request cannot delay a heartbeat or another response. Incoming requests run as their own
+//! tasks, bounded by `max_in_flight` (excess gets `busy`). One writer task owns the sink and
+//! batches queued frames into a single flush. Both sides may call.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::protocol::{
+    self, code, decode, encode, ErrorBody, Event, Frame, GoAway, Outcome, Request, Response,
+};
+
+/// Longest deadline a peer may ask for (an install takes minutes, nothing takes an hour).
+const MAX_DEADLINE: Duration = Duration::from_secs(3600);
+
+/// Tuning of one channel.
+#[derive(Debug, Clone)]
+pub struct ChannelConfig {
+    /// Used in log lines, e.g. `server 7`.
+    pub name: String,
+    /// Requests from the peer that may run at once; more get `busy`.
+    pub max_in_flight: usize,
+    /// Frames queued for the writer before senders wait.
+    pub send_queue: usize,
+    /// Close when nothing at all arrives for this long.
+    pub idle_timeout: Duration,
+    /// 1 on the controller (odd ids), 2 on the agent (even ids).
+    pub first_request_id: u64,
+}
+
+/// Why a call failed, as the caller sees it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CallError {
+    #[error("offline: {0}")]
+    Offline(String),
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("cancelled")]
+    Cancelled,
+    #[error("busy: too many requests in flight")]
+    Busy,
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    #[error("{code}: {message}")]
+    Remote {
+        code: String,
+        message: String,
+        details: Option<serde_json::Value>,
+        retryable: bool,
+    },
+}
+
+impl CallError {
+    /// Maps a wire error to the typed variants.
+    pub fn from_body(body: ErrorBody) -> Self {
+        match body.code.as_str() {
+            code::BUSY => Self::Busy,
+            code::UNSUPPORTED => Self::Unsupported(body.message),
+            code::CANCELLED => Self::Cancelled,
+            code::TIMEOUT => Self::Timeout(Duration::ZERO),
+            code::OFFLINE => Self::Offline(body.message),
+            _ => Self::Remote {
+                code: body.code,
+                message: body.message,
+                details: body.details,
+                retryable: body.retryable,
+            },
+        }
+    }
+
+    /// The stable code of this error, as used in APIs and the task table.
+    pub fn code(&self) -> &str {
+        match self {
+            Self::Offline(_) => code::OFFLINE,
+            Self::Timeout(_) => code::TIMEOUT,
+            Self::Cancelled => code::CANCELLED,
+            Self::Busy => code::BUSY,
+            Self::Unsupported(_) => code::UNSUPPORTED,
+            Self::Remote { code, .. } => code,
+        }
+    }
+
+    /// Whether trying again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Offline(_) | Self::Timeout(_) | Self::Busy => true,
+            Self::Remote { retryable, .. } => *retryable,
+            Self::Cancelled | Self::Unsupported(_) => false,
+        }
+    }
+}
+
+/// A request from the peer, handed to [`Handler::request`] on its own task.
+pub struct IncomingCall {
+    pub id: u64,
+    pub method: String,
+    pub body: Vec<u8>,
+    pub idempotency_key: Option<String>,
+    pub deadline: Instant,
+    /// Fires when the peer sends `Cancel`, the deadline passes or the channel closes.
+    pub cancel: CancellationToken,
+    pub channel: Channel,
+}
+
+/// What one side does with the peer's requests and events.
+pub trait Handler: Send + Sync + 'static {
+    fn request(&self, call: IncomingCall)
+        -> impl Future<Output = Result<Vec<u8>, ErrorBody>> + Send;
+
+    /// Called on the reader task: must not block. Forward to a queue or spawn.
+    fn event(&self, _channel: &Channel, _event: Event) {}
+
+    /// Called on the reader task when the peer acknowledges a journaled event.
+    fn ack(&self, _topic: &str, _seq: u64) {}
+
+    /// The peer is going away and asks us to wait before coming back.
+    fn go_away(&self, _go_away: &GoAway) {}
+}
+
+type Reply = oneshot::Sender<Result<Vec<u8>, CallError>>;
+
+struct Inner {
+    name: String,
+    out: mpsc::Sender<Vec<u8>>,
+    pending: Mutex<HashMap<u64, Reply>>,
+    running: Mutex<HashMap<u64, CancellationToken>>,
+    in_flight: AtomicUsize,
+    max_in_flight: usize,
+    next_id: AtomicU64,
+    closed: CancellationToken,
+    reason: Mutex<Option<String>>,
+}
+
+/// A cheap, clonable handle to one live channel.
+#[derive(Clone)]
+pub struct Channel {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channel")
+            .field("name", &self.inner.name)
+            .finish()
+    }
+}
+
+impl Channel {
+    /// Starts the reader and writer tasks over a transport whose stream yields whole frames.
+    pub fn start<S, R, H>(sink: S, stream: R, handler: Arc<H>, config: ChannelConfig) -> Self
+    where
+        S: Sink<Vec<u8>> + Send + Unpin + 'static,
+        S::Error: Display + Send,
+        R: Stream<Item = Result<Vec<u8>, String>> + Send + Unpin + 'static,
+        H: Handler,
+    {
+        let (out, rx) = mpsc::channel(config.send_queue.max(1));
+        let channel = Self {
+            inner: Arc::new(Inner {
+                name: config.name,
+                out,
+                pending: Mutex::new(HashMap::new()),
+                running: Mutex::new(HashMap::new()),
+                in_flight: AtomicUsize::new(0),
+                max_in_flight: config.max_in_flight,
+                next_id: AtomicU64::new(config.first_request_id),
+                closed: CancellationToken::new(),
+                reason: Mutex::new(None),
+            }),
+        };
+        tokio::spawn(write_loop(channel.clone(), sink, rx));
+        tokio::spawn(read_loop(
+            channel.clone(),
+            stream,
+            handler,
+            config.idle_timeout,
+        ));
+        channel
+    }
+
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Calls a method on the peer and waits for its answer. Dropping the future before it
+    /// completes sends `Cancel` to the peer.
+    pub async fn call(
+        &self,
+        method: &str,
+        body: Vec<u8>,
+        timeout: Duration,
+        idempotency_key: Option<String>,
+    ) -> Result<Vec<u8>, CallError> {
+        if self.is_closed() {
+            return Err(CallError::Offline(self.close_reason()));
+        }
+        let id = self.inner.next_id.fetch_add(2, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.inner.pending.lock().unwrap().insert(id, tx);
+        let _guard = PendingGuard { channel: self, id };
+        let frame = encode(&Frame::Request(Request {
+            id,
+            method: method.to_owned(),
+            deadline_ms: timeout.as_millis() as u64,
+            idempotency_key,
+            body,
+        }));
+        let outcome = tokio::time::timeout(timeout, async {
+            self.inner
+                .out
+                .send(frame)
+                .await
+                .map_err(|_| CallError::Offline(self.close_reason()))?;
+            rx.await
+                .unwrap_or_else(|_| Err(CallError::Offline(self.close_reason())))
+        })
+        .await;
+        outcome.unwrap_or(Err(CallError::Timeout(timeout)))
+    }
+
+    /// Queues a frame, waiting while the send queue is full.
+    pub async fn send(&self, frame: &Frame) -> Result<(), CallError> {
+        self.inner
+            .out
+            .send(encode(frame))
+            .await
+            .map_err(|_| CallError::Offline(self.close_reason()))
+    }
+
+    /// Queues a frame unless the send queue is full; for the reader task, which must not wait.
+    pub fn try_send(&self, frame: &Frame) -> bool {
+        self.inner.out.try_send(encode(frame)).is_ok()
+    }
+
+    pub async fn send_event(
+        &self,
+        topic: &str,
+        seq: Option<u64>,
+        body: Vec<u8>,
+    ) -> Result<(), CallError> {
+        self.send(&Frame::Event(Event {
+            topic: topic.to_owned(),
+            seq,
+            body,
+        }))
+        .await
+    }
+
+    /// Sends `GoAway` (best effort) and closes.
+    pub fn go_away(&self, retry_after: Duration, reason: &str) {
+        self.try_send(&Frame::GoAway(GoAway {
+            retry_after_ms: retry_after.as_millis() as u64,
+            reason: reason.to_owned(),
+        }));
+        self.close(reason);
+    }
+
+    /// Closes the channel: pending calls fail with `offline`, running handlers are cancelled,
+    /// queued frames are flushed and the transport is closed. The first reason wins.
+    pub fn close(&self, reason: &str) {
+        {
+            let mut r = self.inner.reason.lock().unwrap();
+            if r.is_some() {
+                return;
+            }
+            *r = Some(reason.to_owned());
+        }
+        self.inner.closed.cancel();
+        let pending: Vec<Reply> = self
+            .inner
+            .pending
+            .lock()
+            .unwrap()
+            .drain()
+            .map(|(_, v)| v)
+            .collect();
+        for reply in pending {
+            let _ = reply.send(Err(CallError::Offline(format!(
+                "connection closed: {reason}"
+            ))));
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.is_cancelled()
+    }
+
+    /// Waits until the channel is closed and returns why.
+    pub async fn closed(&self) -> String {
+        self.inner.closed.cancelled().await;
+        self.close_reason()
+    }
+
+    pub fn close_reason(&self) -> String {
+        self.inner
+            .reason
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or_else(|| "connection closed".into())
+    }
+
+    /// Requests from the peer running right now.
+    pub fn in_flight(&self) -> usize {
+        self.inner.in_flight.load(Ordering::Relaxed)
+    }
+
+    fn dispatch<H: Handler>(&self, frame: Frame, handler: &Arc<H>) -> Result<(), String> {
+        match frame {
+            Frame::Request(req) => self.start_request(req, handler),
+            Frame::Response(Response { id, outcome }) => {
+                let reply = self.inner.pending.lock().unwrap().remove(&id);
+                match reply {
+                    Some(reply) => {
+                        let _ = reply.send(match outcome {
+                            Outcome::Ok(body) => Ok(body),
+                            Outcome::Err(e) => Err(CallError::from_body(e)),
+                        });
+                    }
+                    None => tracing::debug!(channel = %self.name(), id, "answer to a call nobody waits for"),
+                }
+            }
+            Frame::Cancel { id } => {
+                if let Some(token) = self.inner.running.lock().unwrap().get(&id) {
+                    token.cancel();
+                }
+            }
+            Frame::Event(event) => handler.event(self, event),
+            Frame::Ack { topic, seq } => handler.ack(&topic, seq),
+            Frame::GoAway(go_away) => {
+                handler.go_away(&go_away);
+                return Err(format!("peer is going away: {}", go_away.reason));
+            }
+            Frame::Hello(_) | Frame::Welcome(_) => {
+                return Err("handshake frame on an established channel".into());
+            }
+        }
+        Ok(())
+    }
+
+    fn start_request<H: Handler>(&self, req: Request, handler: &Arc<H>) {
+        let inner = &self.inner;
+        if inner.in_flight.fetch_add(1, Ordering::AcqRel) >= inner.max_in_flight {
+            inner.in_flight.fetch_sub(1, Ordering::AcqRel);
+            let busy = ErrorBody {
+                retryable: true,
+                ..ErrorBody::new(
+                    code::BUSY,
+                    format!("{} requests already in flight", inner.max_in_flight),
+                )
+            };
+            self.try_send(&Frame::Response(Response {
+                id: req.id,
+                outcome: Outcome::Err(busy),
+            }));
+            return;
+        }
+        let cancel = inner.closed.child_token();
+        inner
+            .running
+            .lock()
+            .unwrap()
+            .insert(req.id, cancel.clone());
+        let deadline = Instant::now() + Duration::from_millis(req.deadline_ms).min(MAX_DEADLINE);
+        let channel = self.clone();
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            let id = req.id;
+            let method = req.method.clone();
+            let call = IncomingCall {
+                id,
+                method: req.method,
+                body: req.body,
+                idempotency_key: req.idempotency_key,
+                deadline,
+                cancel: cancel.clone(),
+                channel: channel.clone(),
+            };
+            let result = tokio::select! {
+                r = handler.request(call) => Some(r),
+                _ = cancel.cancelled() => None,
+                _ = tokio::time::sleep_until(deadline) => Some(Err(ErrorBody::new(
+                    code::TIMEOUT,
+                    format!("`{method}` did not finish before its deadline"),
+                ))),
+            };
+            channel.inner.running.lock().unwrap().remove(&id);
+            channel.inner.in_flight.fetch_sub(1, Ordering::AcqRel);
+            if let Some(result) = result {
+                let outcome = match result {
+                    Ok(body) => Outcome::Ok(body),
+                    Err(e) => Outcome::Err(e),
+                };
+                let _ = channel.send(&Frame::Response(Response { id, outcome })).await;
+            }
+        });
+    }
+}
+
+/// Removes a pending call and tells the peer to stop when the caller gives up early (timeout
+/// or a dropped future); an answered call is no longer pending and sends nothing.
+struct PendingGuard<'a> {
+    channel: &'a Channel,
+    id: u64,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        let was_pending = self
+            .channel
+            .inner
+            .pending
+            .lock()
+            .unwrap()
+            .remove(&self.id)
+            .is_some();
+        if was_pending && !self.channel.is_closed() {
+            self.channel.try_send(&Frame::Cancel { id: self.id });
+        }
+    }
+}
+
+async fn read_loop<R, H>(channel: Channel, mut stream: R, handler: Arc<H>, idle: Duration)
+where
+    R: Stream<Item = Result<Vec<u8>, String>> + Send + Unpin + 'static,
+    H: Handler,
+{
+    let closed = channel.inner.closed.clone();
+    let timer = tokio::time::sleep(idle);
+    tokio::pin!(timer);
+    let reason = loop {
+        tokio::select! {
+            _ = closed.cancelled() => return,
+            _ = &mut timer => break format!("nothing received for {idle:?}"),
+            next = stream.next() => {
+                let bytes = match next {
+                    None => break "peer closed the connection".to_owned(),
+                    Some(Err(e)) => break format!("transport error: {e}"),
+                    Some(Ok(bytes)) => bytes,
+                };
+                timer.as_mut().reset(Instant::now() + idle);
+                let frame = match decode(&bytes) {
+                    Ok(frame) => frame,
+                    Err(e) => break e.to_string(),
+                };
+                if let Err(reason) = channel.dispatch(frame, &handler) {
+                    break reason;
+                }
+            }
+        }
+    };
+    tracing::info!(channel = %channel.name(), %reason, "channel closed");
+    channel.close(&reason);
+}
+
+async fn write_loop<S>(channel: Channel, mut sink: S, mut rx: mpsc::Receiver<Vec<u8>>)
+where
+    S: Sink<Vec<u8>> + Send + Unpin + 'static,
+    S::Error: Display + Send,
+{
+    let closed = channel.inner.closed.clone();
+    loop {
+        tokio::select! {
+            biased;
+            next = rx.recv() => {
+                let Some(bytes) = next else { break };
+                let mut result = sink.feed(bytes).await;
+                while result.is_ok() {
+                    match rx.try_recv() {
+                        Ok(bytes) => result = sink.feed(bytes).await,
+                        Err(_) => break,
+                    }
+                }
+                if let Err(e) = result.and(sink.flush().await) {
+                    channel.close(&format!("write failed: {e}"));
+                    return;
+                }
+            }
+            _ = closed.cancelled() => break,
+        }
+    }
+    // Flush what was queued before the close (a GoAway, final answers), then close the
+    // transport, without letting a stuck peer hold this task forever.
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Ok(bytes) = rx.try_recv() {
+            if sink.feed(bytes).await.is_err() {
+                return;
+            }
+        }
+        let _ = sink.close().await;
+    })
+    .await;
+}
+
+/// The two ends of an in-memory transport, for single-server mode and tests.
+pub type MemoryTransport = (
+    tokio_util::sync::PollSender<Vec<u8>>,
+    std::pin::Pin<Box<dyn Stream<Item = Result<Vec<u8>, String>> + Send>>,
+);
+
+/// Two connected in-memory transports.
+pub fn memory_pair(capacity: usize) -> (MemoryTransport, MemoryTransport) {
+    fn end(tx: mpsc::Sender<Vec<u8>>, rx: mpsc::Receiver<Vec<u8>>) -> MemoryTransport {
+        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|b| (Ok(b), rx))
+        });
+        (tokio_util::sync::PollSender::new(tx), Box::pin(stream))
+    }
+    let (a_tx, b_rx) = mpsc::channel(capacity);
+    let (b_tx, a_rx) = mpsc::channel(capacity);
+    (end(a_tx, a_rx), end(b_tx, b_rx))
+}
+
+/// Encodes a typed answer; shorthand for handlers.
+pub fn reply<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, ErrorBody> {
+    protocol::to_body(value)
+}
+
+#[cfg(test)]
+mod tests;

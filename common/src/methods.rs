@@ -1,0 +1,130 @@
+//! Method names and bodies of the RPCs carried by the channel.
+
+use serde::{Deserialize, Serialize};
+
+/// Methods the agent answers.
+pub mod agent {
+    pub const INFO: &str = "agent.info";
+    pub const SYSTEM_STATS: &str = "system.stats";
+    /// Returns its body unchanged; used by benchmarks and diagnostics.
+    pub const ECHO: &str = "echo";
+    /// Sleeps for the given milliseconds, then answers; lets operators and tests probe
+    /// cancellation and head-of-line behaviour on a live channel.
+    pub const SLEEP: &str = "sleep";
+}
+
+/// Methods the controller answers.
+pub mod controller {
+    /// Signs a fresh CSR for the calling server ([`CertRenewRequest`]).
+    pub const CERT_RENEW: &str = "cert.renew";
+}
+
+/// Answer of `agent.info`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct AgentInfo {
+    pub version: String,
+    pub os: String,
+    pub arch: String,
+    pub hostname: String,
+    pub kernel: String,
+    pub uptime_s: u64,
+    /// Process id and start time identify one run of the agent.
+    pub pid: u32,
+    pub started_at_ms: i64,
+}
+
+/// Body of the `heartbeat` event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Heartbeat {
+    pub cpu_percent: f32,
+    pub mem_used: u64,
+    pub mem_total: u64,
+    pub load1: f64,
+    pub uptime_s: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Usage {
+    pub current: u64,
+    pub total: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct CoreStatus {
+    /// `running`, `stop` or `error`, as 3x-ui reports it.
+    pub state: String,
+    #[serde(rename = "errorMsg")]
+    pub error_msg: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct NetIo {
+    pub up: u64,
+    pub down: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct NetTraffic {
+    pub sent: u64,
+    pub recv: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct PublicIp {
+    pub ipv4: String,
+    pub ipv6: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct AppStats {
+    pub threads: u32,
+    pub mem: u64,
+    pub uptime: u64,
+}
+
+/// Answer of `system.stats`: the fields of 3x-ui's status object, same names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct SystemStats {
+    pub cpu: f64,
+    pub cpu_cores: u32,
+    pub logical_pro: u32,
+    pub cpu_speed_mhz: f64,
+    pub mem: Usage,
+    pub swap: Usage,
+    pub disk: Usage,
+    pub xray: CoreStatus,
+    pub uptime: u64,
+    pub loads: [f64; 3],
+    pub tcp_count: u64,
+    pub udp_count: u64,
+    #[serde(rename = "netIO")]
+    pub net_io: NetIo,
+    pub net_traffic: NetTraffic,
+    #[serde(rename = "publicIP")]
+    pub public_ip: PublicIp,
+    pub app_stats: AppStats,
+}
+
+/// Body of `sleep`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sleep {
+    pub ms: u64,
+}
+
+/// Body of `cert.renew`: a CSR for a key the agent just generated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CertRenewRequest {
+    pub csr_pem: String,
+}
+
+/// Answer of `cert.renew` and of enrollment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IssuedCertificate {
+    pub server_id: i64,
+    pub cert_pem: String,
+    pub ca_pem: String,
+    pub serial: String,
+    pub not_after_ms: i64,
+}
