@@ -116,8 +116,10 @@ pub struct IncomingCall {
 
 /// What one side does with the peer's requests and events.
 pub trait Handler: Send + Sync + 'static {
-    fn request(&self, call: IncomingCall)
-        -> impl Future<Output = Result<Vec<u8>, ErrorBody>> + Send;
+    fn request(
+        &self,
+        call: IncomingCall,
+    ) -> impl Future<Output = Result<Vec<u8>, ErrorBody>> + Send;
 
     /// Called on the reader task: must not block. Forward to a queue or spawn.
     fn event(&self, _channel: &Channel, _event: Event) {}
@@ -329,7 +331,9 @@ impl Channel {
                             Outcome::Err(e) => Err(CallError::from_body(e)),
                         });
                     }
-                    None => tracing::debug!(channel = %self.name(), id, "answer to a call nobody waits for"),
+                    None => {
+                        tracing::debug!(channel = %self.name(), id, "answer to a call nobody waits for")
+                    }
                 }
             }
             Frame::Cancel { id } => {
@@ -368,11 +372,7 @@ impl Channel {
             return;
         }
         let cancel = inner.closed.child_token();
-        inner
-            .running
-            .lock()
-            .unwrap()
-            .insert(req.id, cancel.clone());
+        inner.running.lock().unwrap().insert(req.id, cancel.clone());
         let deadline = Instant::now() + Duration::from_millis(req.deadline_ms).min(MAX_DEADLINE);
         let channel = self.clone();
         let handler = handler.clone();
@@ -403,7 +403,9 @@ impl Channel {
                     Ok(body) => Outcome::Ok(body),
                     Err(e) => Outcome::Err(e),
                 };
-                let _ = channel.send(&Frame::Response(Response { id, outcome })).await;
+                let _ = channel
+                    .send(&Frame::Response(Response { id, outcome }))
+                    .await;
             }
         });
     }

@@ -48,7 +48,9 @@ impl EnrollmentToken {
         let token: Self =
             serde_json::from_slice(&json).map_err(|e| TokenError::Damaged(e.to_string()))?;
         if token.secret.len() < 16 || token.ca_pin.len() != 64 {
-            return Err(TokenError::Damaged("secret or pin has the wrong length".into()));
+            return Err(TokenError::Damaged(
+                "secret or pin has the wrong length".into(),
+            ));
         }
         Ok(token)
     }

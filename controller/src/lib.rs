@@ -1,1 +1,248 @@
+//! The xfleet controller: agent gateway, fleet registry and task queue, native API, CLI.
+//!
+//! [`start`] runs everything on the given configuration and returns the bound addresses, so
+//! tests run it in-process on port 0; the `xfleet` binary is a thin wrapper around it.
 
+pub mod api;
+pub mod ca;
+pub mod cli;
+pub mod config;
+pub mod fleet;
+pub mod gateway;
+pub mod store;
+pub mod tasks;
+pub mod util;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::ca::Ca;
+use crate::config::Config;
+use crate::fleet::Fleet;
+use crate::gateway::limit::PerIpWindow;
+use crate::gateway::GatewayLimits;
+use crate::store::Store;
+use crate::tasks::TaskQueue;
+
+/// Name of the API token the local CLI uses; replaced at every start.
+pub const CLI_TOKEN_NAME: &str = "local-cli";
+
+/// Everything the running controller shares between its parts.
+pub struct Controller {
+    pub config: Config,
+    pub store: Store,
+    pub ca: Ca,
+    pub fleet: Fleet,
+    pub tasks: TaskQueue,
+    /// URL written into enrollment tokens.
+    pub gateway_url: String,
+    pub gateway_limits: GatewayLimits,
+    pub login_limit: PerIpWindow,
+    /// Verified against on unknown user names so login timing reveals nothing.
+    pub dummy_hash: String,
+    pub shutdown: CancellationToken,
+}
+
+/// Where a running controller can be reached; also written to `<data_dir>/run.json` for the
+/// CLI and for scripts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub pid: u32,
+    pub panel_url: String,
+    pub gateway_addr: SocketAddr,
+    pub gateway_url: String,
+}
+
+pub struct Running {
+    pub info: RunInfo,
+    pub controller: Arc<Controller>,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+impl Running {
+    /// Waits for shutdown, then asks agents to come back later and flushes state.
+    pub async fn wait(mut self) {
+        let ctl = self.controller.clone();
+        ctl.shutdown.cancelled().await;
+        ctl.fleet
+            .go_away_all(Duration::from_secs(2), "controller shutting down");
+        fleet::flush_last_seen(&ctl).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        ctl.store.close().await;
+    }
+}
+
+/// Opens the data directory and database, binds the listeners and starts serving.
+pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    create_private_dir(&config.data_dir)?;
+    let store = Store::open(&config.database_url())
+        .await
+        .with_context(|| format!("open database {}", config::mask_url(&config.database_url())))?;
+    ensure_admin(&store).await?;
+    let ca = Ca::load_or_create(&config.data_dir)?;
+
+    let sans = if config.gateway_sans.is_empty() {
+        vec![hostname(), "localhost".into(), "127.0.0.1".into()]
+    } else {
+        config.gateway_sans.clone()
+    };
+    let tls = gateway::tls_config(&ca, &sans)?;
+    let gateway_listener = TcpListener::bind(&config.gateway_listen)
+        .await
+        .with_context(|| format!("bind agent gateway on {}", config.gateway_listen))?;
+    let gateway_addr = gateway_listener.local_addr()?;
+    let panel_listener = TcpListener::bind(&config.panel_listen)
+        .await
+        .with_context(|| format!("bind panel on {}", config.panel_listen))?;
+    let panel_addr = panel_listener.local_addr()?;
+    let gateway_url = if config.gateway_url.is_empty() {
+        let host = &sans[0];
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.clone()
+        };
+        format!("https://{host}:{}", gateway_addr.port())
+    } else {
+        config.gateway_url.trim_end_matches('/').to_owned()
+    };
+
+    let requeued = store.requeue_running_tasks().await?;
+    if requeued > 0 {
+        tracing::info!(
+            count = requeued,
+            "tasks interrupted by the last stop are queued again"
+        );
+    }
+    let task_queue = TaskQueue::default();
+    task_queue.resume_after(store.highest_task_seq().await?);
+
+    let ctl = Arc::new(Controller {
+        gateway_limits: GatewayLimits::new(&config),
+        login_limit: PerIpWindow::new(10, Duration::from_secs(60)),
+        dummy_hash: api::hash_password(&util::random_secret(16)),
+        config,
+        store,
+        ca,
+        fleet: Fleet::default(),
+        tasks: task_queue,
+        gateway_url: gateway_url.clone(),
+        shutdown,
+    });
+
+    // Servers the last run saw online get the grace period to come back before going offline.
+    for id in ctl.store.online_server_ids().await? {
+        fleet::schedule_offline_check(
+            ctl.clone(),
+            id,
+            "agent did not reconnect after the controller restarted".into(),
+        );
+    }
+
+    let info = RunInfo {
+        pid: std::process::id(),
+        panel_url: format!("http://{}", loopback_for(panel_addr)),
+        gateway_addr,
+        gateway_url,
+    };
+    write_local_credentials(&ctl, &info).await?;
+
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(gateway::serve(ctl.clone(), gateway_listener, tls));
+    let panel = api::router(ctl.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let stop = ctl.shutdown.clone();
+    tasks.spawn(async move {
+        if let Err(e) = axum::serve(panel_listener, panel)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
+        {
+            tracing::error!(error = %e, "panel server stopped");
+        }
+    });
+    tasks.spawn(tasks::expiry_job(ctl.clone()));
+    let flush = ctl.clone();
+    tasks.spawn(async move {
+        let every = Duration::from_secs(flush.config.last_seen_flush_secs.max(1));
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => fleet::flush_last_seen(&flush).await,
+                _ = flush.shutdown.cancelled() => return,
+            }
+        }
+    });
+    tracing::info!(panel = %info.panel_url, gateway = %gateway_addr, url = %info.gateway_url, "xfleet controller running");
+    Ok(Running {
+        info,
+        controller: ctl,
+        tasks,
+    })
+}
+
+/// Creates the first admin account with a random password, printed once.
+async fn ensure_admin(store: &Store) -> anyhow::Result<()> {
+    if store.user_count().await? > 0 {
+        return Ok(());
+    }
+    let password = util::random_secret(12);
+    store
+        .create_user("admin", &api::hash_password(&password))
+        .await?;
+    println!("Created the admin account. Username: admin  Password: {password}");
+    println!("This password is shown only once.");
+    Ok(())
+}
+
+/// `run.json` and a fresh API token for the local CLI, readable only by the owner.
+async fn write_local_credentials(ctl: &Controller, info: &RunInfo) -> anyhow::Result<()> {
+    let admin = ctl.store.first_user().await?.context("no admin account")?;
+    ctl.store.delete_api_tokens_named(CLI_TOKEN_NAME).await?;
+    let secret = format!("xfa_{}", util::random_secret(32));
+    ctl.store
+        .create_api_token(
+            CLI_TOKEN_NAME,
+            &xfleet_common::enrollment::sha256_hex(secret.as_bytes()),
+            "admin",
+            admin.id,
+        )
+        .await?;
+    let dir = &ctl.config.data_dir;
+    util::write_private(&dir.join("cli.token"), secret.as_bytes())?;
+    util::write_private(&dir.join("run.json"), &serde_json::to_vec_pretty(info)?)?;
+    Ok(())
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("create data directory {}", dir.display()))
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// An address the local CLI can dial: the wildcard becomes loopback.
+fn loopback_for(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+    } else {
+        addr
+    }
+}

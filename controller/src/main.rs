@@ -1,1 +1,160 @@
-fn main(){}
+//! `xfleet`: the controller binary.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+use xfleet_controller::cli::{self, LocalApi};
+use xfleet_controller::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "xfleet",
+    version,
+    about = "Control plane for fleets of Xray VPN servers"
+)]
+struct Cli {
+    /// Data directory of the controller (also where the CLI finds the running controller).
+    #[arg(long, global = true, env = "XFLEET_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the controller.
+    Run(RunArgs),
+    /// Manage servers.
+    #[command(subcommand)]
+    Server(ServerCommand),
+    /// Manage enrollment tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Exit 0 if the controller in the data directory answers.
+    Healthcheck,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "XFLEET_CONFIG")]
+    config: Option<PathBuf>,
+    #[arg(long)]
+    database_url: Option<String>,
+    #[arg(long)]
+    panel_listen: Option<String>,
+    #[arg(long)]
+    gateway_listen: Option<String>,
+    /// Public URL agents dial (goes into enrollment tokens).
+    #[arg(long)]
+    gateway_url: Option<String>,
+    /// Name or address for the gateway certificate; repeat for several.
+    #[arg(long = "gateway-san")]
+    gateway_sans: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum ServerCommand {
+    /// Add a server to the fleet.
+    Add {
+        name: String,
+        #[arg(long, default_value = "")]
+        region: String,
+        /// Comma-separated tags.
+        #[arg(long, value_delimiter = ',')]
+        tags: Vec<String>,
+    },
+    /// List servers and their status.
+    List,
+    /// Revoke a server's certificates and cut its connection.
+    Revoke { name: String },
+    /// Remove a server.
+    Remove { name: String },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a one-time enrollment token and print the agent command.
+    Create {
+        #[arg(long)]
+        server: String,
+        /// Lifetime in seconds (default 3600).
+        #[arg(long)]
+        ttl: Option<u64>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let default_dir = || {
+        cli.data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("./xfleet-data"))
+    };
+    match cli.command {
+        Command::Run(args) => run(args, cli.data_dir).await,
+        Command::Healthcheck => cli::healthcheck(&default_dir()).await,
+        Command::Server(cmd) => {
+            let api = LocalApi::from_data_dir(&default_dir())?;
+            match cmd {
+                ServerCommand::Add { name, region, tags } => {
+                    cli::server_add(&api, &name, &region, &tags).await
+                }
+                ServerCommand::List => cli::server_list(&api).await,
+                ServerCommand::Revoke { name } => cli::server_revoke(&api, &name).await,
+                ServerCommand::Remove { name } => cli::server_remove(&api, &name).await,
+            }
+        }
+        Command::Token(TokenCommand::Create { server, ttl }) => {
+            let api = LocalApi::from_data_dir(&default_dir())?;
+            cli::token_create(&api, &server, ttl).await
+        }
+    }
+}
+
+async fn run(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let mut config = Config::load(args.config.as_deref(), std::env::vars())?;
+    if let Some(d) = data_dir {
+        config.data_dir = d;
+    }
+    if let Some(v) = args.database_url {
+        config.database_url = v;
+    }
+    if let Some(v) = args.panel_listen {
+        config.panel_listen = v;
+    }
+    if let Some(v) = args.gateway_listen {
+        config.gateway_listen = v;
+    }
+    if let Some(v) = args.gateway_url {
+        config.gateway_url = v;
+    }
+    if !args.gateway_sans.is_empty() {
+        config.gateway_sans = args.gateway_sans;
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    tracing::debug!(?config, "configuration");
+    let shutdown = CancellationToken::new();
+    let running = xfleet_controller::start(config, shutdown.clone()).await?;
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("install SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down");
+        stop.cancel();
+    });
+    running.wait().await;
+    Ok(())
+}

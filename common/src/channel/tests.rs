@@ -56,7 +56,10 @@ const T: Duration = Duration::from_secs(10);
 #[tokio::test]
 async fn both_sides_call_each_other() {
     let (a, b, _, _) = pair(8);
-    assert_eq!(a.call("echo", vec![1, 2], T, None).await.unwrap(), vec![1, 2]);
+    assert_eq!(
+        a.call("echo", vec![1, 2], T, None).await.unwrap(),
+        vec![1, 2]
+    );
     assert_eq!(b.call("echo", vec![3], T, None).await.unwrap(), vec![3]);
     assert_eq!(
         a.call("nope", vec![], T, None).await,
@@ -72,10 +75,7 @@ async fn a_slow_handler_does_not_block_others() {
     let (a, _b, _, _) = pair(256);
     let slow = {
         let a = a.clone();
-        tokio::spawn(async move {
-            a.call("sleep", to_body(&3_000u64).unwrap(), T, None)
-                .await
-        })
+        tokio::spawn(async move { a.call("sleep", to_body(&3_000u64).unwrap(), T, None).await })
     };
     let calls = (0..100u8).map(|i| {
         let a = a.clone();
@@ -85,7 +85,10 @@ async fn a_slow_handler_does_not_block_others() {
     for (i, r) in results.into_iter().enumerate() {
         assert_eq!(r.unwrap(), vec![i as u8]);
     }
-    assert!(!slow.is_finished(), "the fast calls finished while the slow one runs");
+    assert!(
+        !slow.is_finished(),
+        "the fast calls finished while the slow one runs"
+    );
     slow.await.unwrap().unwrap();
 }
 
@@ -118,7 +121,12 @@ async fn excess_requests_get_busy() {
 async fn a_timed_out_call_cancels_the_handler() {
     let (a, b, _, _) = pair(8);
     let err = a
-        .call("sleep", to_body(&60_000u64).unwrap(), Duration::from_millis(200), None)
+        .call(
+            "sleep",
+            to_body(&60_000u64).unwrap(),
+            Duration::from_millis(200),
+            None,
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, CallError::Timeout(_)));

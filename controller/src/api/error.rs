@@ -1,0 +1,104 @@
+//! The one place API errors become HTTP responses. A 5xx never leaks internals.
+
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+use xfleet_common::channel::CallError;
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("authentication required")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    TooManyRequests(String),
+    #[error(transparent)]
+    Call(#[from] CallError),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(m) => Self::Conflict(m),
+            StoreError::NotFound(what) => Self::NotFound(what),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(e: JsonRejection) -> Self {
+        Self::BadRequest(e.body_text())
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        Self::Internal(format!("{e:#}"))
+    }
+}
+
+impl ApiError {
+    pub fn code(&self) -> &str {
+        match self {
+            Self::BadRequest(_) => "invalid_request",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::TooManyRequests(_) => "rate_limited",
+            Self::Call(e) => e.code(),
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Call(CallError::Offline(_)) | Self::Call(CallError::Busy) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::Call(CallError::Timeout(_)) => StatusCode::GATEWAY_TIMEOUT,
+            Self::Call(_) => StatusCode::BAD_GATEWAY,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let trace_id = super::trace_id();
+        let details = match &self {
+            Self::Call(CallError::Remote { details, .. }) => details.clone(),
+            _ => None,
+        };
+        if let Self::Internal(cause) = &self {
+            tracing::error!(%trace_id, %cause, "internal error");
+        }
+        let body = json!({
+            "success": false,
+            "data": null,
+            "error": {"code": self.code(), "message": self.to_string(), "details": details},
+            "trace_id": trace_id,
+        });
+        (self.status(), Json(body)).into_response()
+    }
+}

@@ -1,0 +1,94 @@
+//! Native JSON API v1 (`/api/v1/…`), envelope `{success, data, error, trace_id}`.
+
+mod auth;
+mod error;
+mod servers;
+mod tasks;
+
+pub use auth::{hash_password, verify_password, Actor};
+pub use error::ApiError;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+
+use crate::Controller;
+
+pub type ApiResult<T> = Result<Json<Envelope<T>>, ApiError>;
+
+#[derive(Debug, Serialize)]
+pub struct Envelope<T> {
+    pub success: bool,
+    pub data: T,
+    pub error: Option<()>,
+    pub trace_id: String,
+}
+
+/// Wraps a successful answer in the envelope.
+pub fn ok<T: Serialize>(data: T) -> ApiResult<T> {
+    Ok(Json(Envelope {
+        success: true,
+        data,
+        error: None,
+        trace_id: trace_id(),
+    }))
+}
+
+pub fn trace_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..16].to_owned()
+}
+
+pub fn router(ctl: Arc<Controller>) -> Router {
+    let v1 = Router::new()
+        .route("/health", get(health))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/me", get(auth::me))
+        .route(
+            "/api-tokens",
+            get(auth::list_tokens).post(auth::create_token),
+        )
+        .route("/api-tokens/{id}", delete(auth::delete_token))
+        .route("/servers", get(servers::list).post(servers::create))
+        .route(
+            "/servers/{server}",
+            get(servers::get_one)
+                .patch(servers::update)
+                .delete(servers::remove),
+        )
+        .route("/servers/{server}/revoke", post(servers::revoke))
+        .route(
+            "/servers/{server}/enrollment-tokens",
+            post(servers::create_token),
+        )
+        .route("/servers/{server}/call", post(servers::call))
+        .route(
+            "/servers/{server}/tasks",
+            get(tasks::list).post(tasks::create),
+        )
+        .route("/tasks/{id}", get(tasks::get_one))
+        .route("/audit", get(tasks::audit))
+        .fallback(|| async { ApiError::NotFound("route") });
+    Router::new()
+        .nest("/api/v1", v1)
+        .layer(DefaultBodyLimit::max(1024 * 1024))
+        .with_state(ctl)
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    version: &'static str,
+    agents_connected: usize,
+}
+
+async fn health(State(ctl): State<Arc<Controller>>) -> ApiResult<Health> {
+    ok(Health {
+        status: "ok",
+        version: xfleet_common::VERSION,
+        agents_connected: ctl.fleet.connected_count(),
+    })
+}

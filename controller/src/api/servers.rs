@@ -1,0 +1,338 @@
+//! `/api/v1/servers`: the fleet's servers, their enrollment tokens, revocation and direct calls.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use xfleet_common::enrollment::EnrollmentToken;
+use xfleet_common::time::now_ms;
+
+use super::{ok, Actor, ApiError, ApiResult};
+use crate::fleet::{default_deadline, LiveInfo};
+use crate::store::{NewServer, ServerPatch, ServerRow};
+use crate::util::random_secret;
+use crate::Controller;
+
+/// Longest enrollment token lifetime an operator may ask for.
+const MAX_TOKEN_TTL_SECS: u64 = 24 * 3600;
+
+#[derive(Debug, Serialize)]
+pub struct ServerView {
+    pub id: i64,
+    pub name: String,
+    pub region: String,
+    pub tags: Vec<String>,
+    /// `pending` (never connected), `online` or `offline`.
+    pub status: String,
+    pub connected: bool,
+    pub last_seen: Option<i64>,
+    pub last_error: Option<String>,
+    pub version: Option<String>,
+    pub core_version: Option<String>,
+    pub os_info: Option<serde_json::Value>,
+    pub hostname: Option<String>,
+    pub enabled: bool,
+    pub notes: String,
+    pub revision: i64,
+    pub applied_revision: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub live: Option<LiveInfo>,
+}
+
+pub fn view(ctl: &Controller, row: ServerRow) -> ServerView {
+    let live = ctl.fleet.live_info(row.id);
+    ServerView {
+        tags: row.tags(),
+        id: row.id,
+        name: row.name,
+        region: row.region,
+        status: if live.is_some() {
+            "online".into()
+        } else {
+            row.status
+        },
+        connected: live.is_some(),
+        last_seen: row.last_seen,
+        last_error: row.last_error,
+        version: row.version,
+        core_version: row.core_version,
+        os_info: row.os_info.and_then(|s| serde_json::from_str(&s).ok()),
+        hostname: row.hostname,
+        enabled: row.enabled != 0,
+        notes: row.notes,
+        revision: row.revision,
+        applied_revision: row.applied_revision,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        live,
+    }
+}
+
+/// A server by numeric id or by name.
+pub async fn resolve(ctl: &Controller, key: &str) -> Result<ServerRow, ApiError> {
+    Ok(match key.parse::<i64>() {
+        Ok(id) => ctl.store.server(id).await?,
+        Err(_) => ctl.store.server_by_name(key).await?,
+    })
+}
+
+fn validate_name(name: &str) -> Result<(), ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(
+            "name must be 1–64 characters of letters, digits, `-`, `_` or `.`".into(),
+        ))
+    }
+}
+
+pub(super) async fn list(
+    State(ctl): State<Arc<Controller>>,
+    _: Actor,
+) -> ApiResult<Vec<ServerView>> {
+    let rows = ctl.store.list_servers().await?;
+    ok(rows.into_iter().map(|r| view(&ctl, r)).collect())
+}
+
+pub(super) async fn get_one(
+    State(ctl): State<Arc<Controller>>,
+    _: Actor,
+    Path(key): Path<String>,
+) -> ApiResult<ServerView> {
+    let row = resolve(&ctl, &key).await?;
+    ok(view(&ctl, row))
+}
+
+pub(super) async fn create(
+    State(ctl): State<Arc<Controller>>,
+    actor: Actor,
+    body: Result<Json<NewServer>, JsonRejection>,
+) -> ApiResult<ServerView> {
+    let Json(new) = body?;
+    let result = async {
+        validate_name(&new.name)?;
+        Ok::<_, ApiError>(ctl.store.create_server(&new).await?)
+    }
+    .await;
+    let target = result
+        .as_ref()
+        .map(|r| format!("server:{}", r.id))
+        .unwrap_or_default();
+    actor
+        .audit(
+            &ctl,
+            "server.create",
+            &target,
+            json!({"name": new.name}),
+            &result,
+        )
+        .await;
+    ok(view(&ctl, result?))
+}
+
+pub(super) async fn update(
+    State(ctl): State<Arc<Controller>>,
+    actor: Actor,
+    Path(key): Path<String>,
+    body: Result<Json<ServerPatch>, JsonRejection>,
+) -> ApiResult<ServerView> {
+    let Json(patch) = body?;
+    let result = async {
+        let server = resolve(&ctl, &key).await?;
+        if let Some(name) = &patch.name {
+            validate_name(name)?;
+        }
+        let row = ctl.store.update_server(server.id, &patch).await?;
+        if row.enabled == 0 {
+            ctl.fleet.disconnect(row.id, "server disabled");
+        }
+        Ok::<_, ApiError>(row)
+    }
+    .await;
+    let details = json!({"name": patch.name, "enabled": patch.enabled, "region": patch.region});
+    actor
+        .audit(
+            &ctl,
+            "server.update",
+            &format!("server:{key}"),
+            details,
+            &result,
+        )
+        .await;
+    ok(view(&ctl, result?))
+}
+
+pub(super) async fn remove(
+    State(ctl): State<Arc<Controller>>,
+    actor: Actor,
+    Path(key): Path<String>,
+) -> ApiResult<()> {
+    let result = async {
+        let server = resolve(&ctl, &key).await?;
+        ctl.store.delete_server(server.id).await?;
+        ctl.fleet.disconnect(server.id, "server removed");
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    actor
+        .audit(
+            &ctl,
+            "server.delete",
+            &format!("server:{key}"),
+            json!({}),
+            &result,
+        )
+        .await;
+    ok(result?)
+}
+
+#[derive(Serialize)]
+pub(super) struct Revoked {
+    certificates_revoked: u64,
+    disconnected: bool,
+}
+
+pub(super) async fn revoke(
+    State(ctl): State<Arc<Controller>>,
+    actor: Actor,
+    Path(key): Path<String>,
+) -> ApiResult<Revoked> {
+    let result = async {
+        let server = resolve(&ctl, &key).await?;
+        let certificates_revoked = ctl.store.revoke_certificates(server.id).await?;
+        let disconnected = ctl.fleet.disconnect(server.id, "certificate revoked");
+        // A deliberate cut, not a network blip: no grace period.
+        ctl.store
+            .mark_offline(server.id, "certificate revoked")
+            .await?;
+        Ok::<_, ApiError>(Revoked {
+            certificates_revoked,
+            disconnected,
+        })
+    }
+    .await;
+    actor
+        .audit(
+            &ctl,
+            "server.revoke",
+            &format!("server:{key}"),
+            json!({}),
+            &result,
+        )
+        .await;
+    ok(result?)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TokenRequest {
+    ttl_secs: Option<u64>,
+}
+
+#[derive(Serialize)]
+pub struct TokenCreated {
+    pub token: String,
+    /// The exact command to run on the VPN host.
+    pub command: String,
+    pub expires_at: i64,
+    pub server_id: i64,
+}
+
+pub(super) async fn create_token(
+    State(ctl): State<Arc<Controller>>,
+    actor: Actor,
+    Path(key): Path<String>,
+    body: Option<Json<TokenRequest>>,
+) -> ApiResult<TokenCreated> {
+    let req = body.map(|b| b.0).unwrap_or_default();
+    let result = async {
+        let server = resolve(&ctl, &key).await?;
+        let ttl = req.ttl_secs.unwrap_or(ctl.config.token_ttl_secs);
+        if ttl == 0 || ttl > MAX_TOKEN_TTL_SECS {
+            return Err(ApiError::BadRequest(format!(
+                "ttl_secs must be between 1 and {MAX_TOKEN_TTL_SECS}"
+            )));
+        }
+        let token = EnrollmentToken {
+            url: ctl.gateway_url.clone(),
+            ca_pin: ctl.ca.pin().to_owned(),
+            secret: random_secret(32),
+        };
+        let expires_at = now_ms() + ttl as i64 * 1000;
+        ctl.store
+            .create_enrollment_token(&token.secret_hash(), server.id, expires_at, &actor.name)
+            .await?;
+        let token = token.encode();
+        Ok(TokenCreated {
+            command: format!("xfleet-agent enroll --token {token}"),
+            token,
+            expires_at,
+            server_id: server.id,
+        })
+    }
+    .await;
+    actor
+        .audit(
+            &ctl,
+            "server.token.create",
+            &format!("server:{key}"),
+            json!({}),
+            &result,
+        )
+        .await;
+    ok(result?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CallRequest {
+    method: String,
+    #[serde(default)]
+    body: serde_json::Value,
+    timeout_ms: Option<u64>,
+}
+
+/// Calls a method on a server's agent right now (no queue); offline servers fail fast.
+pub(super) async fn call(
+    State(ctl): State<Arc<Controller>>,
+    actor: Actor,
+    Path(key): Path<String>,
+    body: Result<Json<CallRequest>, JsonRejection>,
+) -> ApiResult<serde_json::Value> {
+    let Json(req) = body?;
+    let result = async {
+        let server = resolve(&ctl, &key).await?;
+        let deadline = req
+            .timeout_ms
+            .map(Duration::from_millis)
+            .unwrap_or_else(|| default_deadline(&req.method, &req.body));
+        Ok::<_, ApiError>(
+            ctl.fleet
+                .call_json(server.id, &req.method, &req.body, deadline)
+                .await?,
+        )
+    }
+    .await;
+    if !req.method.starts_with("agent.") && !req.method.starts_with("system.") {
+        actor
+            .audit(
+                &ctl,
+                "server.call",
+                &format!("server:{key}"),
+                json!({"method": req.method}),
+                &result,
+            )
+            .await;
+    }
+    ok(result?)
+}

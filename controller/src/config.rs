@@ -1,0 +1,264 @@
+//! Controller configuration, layered: defaults → optional TOML file → `XFLEET_*` environment
+//! variables → command-line flags. `Debug` masks secrets (the database password).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Holds the SQLite database, the CA, the gateway certificate and local credentials.
+    pub data_dir: PathBuf,
+    /// `postgres://…` for PostgreSQL; empty means SQLite in `data_dir`.
+    pub database_url: String,
+    /// Browser panel and HTTP API (plain HTTP; keep it on loopback or put TLS in front).
+    pub panel_listen: String,
+    /// Agent gateway (TLS 1.3, mutual TLS for `/v1/connect`).
+    pub gateway_listen: String,
+    /// Public URL agents dial, written into enrollment tokens. Empty: `https://<first SAN>:<port>`.
+    pub gateway_url: String,
+    /// Names and addresses in the gateway certificate.
+    pub gateway_sans: Vec<String>,
+    /// Lifetime of the client certificates issued to agents.
+    pub cert_lifetime_secs: u64,
+    /// Default lifetime of an enrollment token.
+    pub token_ttl_secs: u64,
+    /// Heartbeat interval the controller asks agents for.
+    pub heartbeat_secs: u64,
+    /// A server is marked offline only after its channel has been gone this long.
+    pub offline_grace_secs: u64,
+    /// How often heartbeat times are written to the database, in one batch.
+    pub last_seen_flush_secs: u64,
+    /// Agent connections admitted per second after TLS; the rest get 503 + Retry-After.
+    pub handshake_rate: u32,
+    /// Admission burst above `handshake_rate`.
+    pub handshake_burst: u32,
+    /// Enrollment attempts per client IP per minute.
+    pub enroll_per_minute: u32,
+    /// Requests one agent may have running on the controller at once.
+    pub max_in_flight: u32,
+    /// Default time a queued task waits for its server before it expires.
+    pub task_ttl_secs: u64,
+    /// Browser session lifetime.
+    pub session_ttl_secs: u64,
+    /// Log filter, e.g. `info` or `xfleet_controller=debug`.
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./xfleet-data"),
+            database_url: String::new(),
+            panel_listen: "127.0.0.1:2053".into(),
+            gateway_listen: "0.0.0.0:2054".into(),
+            gateway_url: String::new(),
+            gateway_sans: Vec::new(),
+            cert_lifetime_secs: 30 * 24 * 3600,
+            token_ttl_secs: 3600,
+            heartbeat_secs: 25,
+            offline_grace_secs: 90,
+            last_seen_flush_secs: 30,
+            handshake_rate: 100,
+            handshake_burst: 200,
+            enroll_per_minute: 10,
+            max_in_flight: xfleet_common::protocol::DEFAULT_MAX_IN_FLIGHT,
+            task_ttl_secs: 24 * 3600,
+            session_ttl_secs: 7 * 24 * 3600,
+            log: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration in {origin}: {message}")]
+    Invalid { origin: String, message: String },
+}
+
+impl Config {
+    /// Defaults, then the file (if any), then `XFLEET_<KEY>` variables from `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = toml::Table::try_from(Self::default()).expect("defaults serialize");
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            let from_file: toml::Table = toml::from_str(&text).map_err(|e| invalid(path, e))?;
+            for (k, v) in from_file {
+                table.insert(k, v);
+            }
+            // Validate the file alone so its errors name the file.
+            toml::Value::Table(table.clone())
+                .try_into::<Self>()
+                .map_err(|e| invalid(path, e))?;
+        }
+        for (key, value) in env {
+            let Some(name) = key.strip_prefix("XFLEET_") else {
+                continue;
+            };
+            let name = name.to_ascii_lowercase();
+            let Some(current) = table.get(&name) else {
+                continue;
+            };
+            let parsed = parse_env_value(current, &value).ok_or_else(|| ConfigError::Invalid {
+                origin: key.clone(),
+                message: format!("`{value}` is not a valid value"),
+            })?;
+            table.insert(name, parsed);
+        }
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid {
+                origin: "environment".into(),
+                message: e.to_string(),
+            })
+    }
+
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            crate::store::sqlite_url(&self.data_dir.join("xfleet.db"))
+        } else {
+            self.database_url.clone()
+        }
+    }
+}
+
+fn invalid(path: &Path, e: impl std::fmt::Display) -> ConfigError {
+    ConfigError::Invalid {
+        origin: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// Reads an environment value as the type the key already has.
+fn parse_env_value(current: &toml::Value, raw: &str) -> Option<toml::Value> {
+    Some(match current {
+        toml::Value::Integer(_) => toml::Value::Integer(raw.trim().parse().ok()?),
+        toml::Value::Boolean(_) => toml::Value::Boolean(raw.trim().parse().ok()?),
+        toml::Value::Array(_) => toml::Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.to_owned()))
+                .collect(),
+        ),
+        _ => toml::Value::String(raw.to_owned()),
+    })
+}
+
+/// Hides the password of a database URL.
+pub fn mask_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &mask_url(&self.database_url))
+            .field("panel_listen", &self.panel_listen)
+            .field("gateway_listen", &self.gateway_listen)
+            .field("gateway_url", &self.gateway_url)
+            .field("gateway_sans", &self.gateway_sans)
+            .field("cert_lifetime_secs", &self.cert_lifetime_secs)
+            .field("heartbeat_secs", &self.heartbeat_secs)
+            .field("offline_grace_secs", &self.offline_grace_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = crate::util::TempDir::new("config");
+        let file = dir.path().join("xfleet.toml");
+        std::fs::write(
+            &file,
+            "heartbeat_secs = 10\npanel_listen = \"0.0.0.0:80\"\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&file),
+            env(&[
+                ("XFLEET_HEARTBEAT_SECS", "5"),
+                ("XFLEET_GATEWAY_SANS", "a.example, 10.0.0.1"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.heartbeat_secs, 5, "env beats file");
+        assert_eq!(c.panel_listen, "0.0.0.0:80", "file beats defaults");
+        assert_eq!(c.gateway_sans, vec!["a.example", "10.0.0.1"]);
+        assert_eq!(c.token_ttl_secs, 3600, "defaults remain");
+    }
+
+    #[test]
+    fn bad_input_names_its_origin() {
+        let dir = crate::util::TempDir::new("config");
+        let file = dir.path().join("xfleet.toml");
+        std::fs::write(&file, "heartbeat_sec = 10\n").unwrap();
+        let err = Config::load(Some(&file), env(&[])).unwrap_err().to_string();
+        assert!(
+            err.contains("xfleet.toml") && err.contains("heartbeat_sec"),
+            "{err}"
+        );
+        let err = Config::load(None, env(&[("XFLEET_HEARTBEAT_SECS", "soon")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("XFLEET_HEARTBEAT_SECS"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_masked() {
+        let c = Config {
+            database_url: "postgres://xfleet:hunter2@db/xfleet".into(),
+            ..Config::default()
+        };
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("xfleet:***@db"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn the_shipped_example_parses() {
+        let text = include_str!("../xfleet.example.toml");
+        let _: Config = toml::from_str(text).unwrap();
+    }
+}

@@ -1,0 +1,47 @@
+//! What the controller answers on an agent's channel.
+
+use std::sync::Arc;
+
+use xfleet_common::channel::{reply, Channel, Handler, IncomingCall};
+use xfleet_common::methods::{self, CertRenewRequest, Heartbeat};
+use xfleet_common::protocol::{from_body, topic, ErrorBody, Event};
+
+use crate::Controller;
+
+pub(super) struct AgentLink {
+    ctl: Arc<Controller>,
+    server_id: i64,
+}
+
+impl AgentLink {
+    pub(super) fn new(ctl: Arc<Controller>, server_id: i64) -> Self {
+        Self { ctl, server_id }
+    }
+
+    async fn renew(&self, body: &[u8]) -> Result<Vec<u8>, ErrorBody> {
+        let req: CertRenewRequest = from_body(body)?;
+        let issued = crate::gateway::issue_certificate(&self.ctl, self.server_id, &req.csr_pem)
+            .await
+            .map_err(|e| ErrorBody::invalid(e.to_string()))?;
+        tracing::info!(server_id = self.server_id, serial = %issued.serial, "certificate renewed");
+        reply(&issued)
+    }
+}
+
+impl Handler for AgentLink {
+    async fn request(&self, call: IncomingCall) -> Result<Vec<u8>, ErrorBody> {
+        match call.method.as_str() {
+            methods::controller::CERT_RENEW => self.renew(&call.body).await,
+            other => Err(ErrorBody::unsupported(other)),
+        }
+    }
+
+    fn event(&self, _channel: &Channel, event: Event) {
+        if event.topic == topic::HEARTBEAT {
+            let heartbeat: Option<Heartbeat> = from_body(&event.body).ok();
+            self.ctl.fleet.heartbeat(self.server_id, heartbeat);
+        } else {
+            tracing::debug!(server_id = self.server_id, topic = %event.topic, "event without a consumer");
+        }
+    }
+}

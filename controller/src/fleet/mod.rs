@@ -1,0 +1,225 @@
+//! The live fleet: which agents hold a channel, the one call API everything else uses, and
+//! server status derived from the channel (online on Hello, offline after a grace period).
+
+mod link;
+mod session;
+
+pub use session::run_session;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use xfleet_common::channel::{CallError, Channel};
+use xfleet_common::methods::Heartbeat;
+use xfleet_common::time::now_ms;
+
+use crate::Controller;
+
+/// One agent's live connection.
+struct Live {
+    conn_id: u64,
+    channel: Channel,
+    connected_at: i64,
+    remote: String,
+}
+
+/// What the panel shows about a connected agent.
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveInfo {
+    pub connected_at: i64,
+    pub remote: String,
+    pub in_flight: usize,
+    pub heartbeat: Option<Heartbeat>,
+}
+
+#[derive(Default)]
+pub struct Fleet {
+    live: Mutex<HashMap<i64, Live>>,
+    /// Heartbeat times not yet written to the database.
+    seen: Mutex<HashMap<i64, i64>>,
+    heartbeats: Mutex<HashMap<i64, Heartbeat>>,
+    next_conn: AtomicU64,
+}
+
+impl Fleet {
+    /// Calls `method` on a server's agent. Fails fast with `offline` when it holds no channel.
+    pub async fn call(
+        &self,
+        server_id: i64,
+        method: &str,
+        body: Vec<u8>,
+        deadline: Duration,
+    ) -> Result<Vec<u8>, CallError> {
+        self.channel(server_id)?
+            .call(method, body, deadline, None)
+            .await
+    }
+
+    /// [`Fleet::call`] with JSON in and out, for the HTTP APIs.
+    pub async fn call_json(
+        &self,
+        server_id: i64,
+        method: &str,
+        body: &serde_json::Value,
+        deadline: Duration,
+    ) -> Result<serde_json::Value, CallError> {
+        let bytes = self
+            .call(server_id, method, json_to_body(body), deadline)
+            .await?;
+        Ok(body_to_json(&bytes))
+    }
+
+    pub fn channel(&self, server_id: i64) -> Result<Channel, CallError> {
+        self.live
+            .lock()
+            .unwrap()
+            .get(&server_id)
+            .map(|l| l.channel.clone())
+            .ok_or_else(|| CallError::Offline(format!("server {server_id} is not connected")))
+    }
+
+    pub fn is_connected(&self, server_id: i64) -> bool {
+        self.live.lock().unwrap().contains_key(&server_id)
+    }
+
+    pub fn connected_count(&self) -> usize {
+        self.live.lock().unwrap().len()
+    }
+
+    pub fn connected_ids(&self) -> Vec<i64> {
+        self.live.lock().unwrap().keys().copied().collect()
+    }
+
+    pub fn live_info(&self, server_id: i64) -> Option<LiveInfo> {
+        let live = self.live.lock().unwrap();
+        let l = live.get(&server_id)?;
+        Some(LiveInfo {
+            connected_at: l.connected_at,
+            remote: l.remote.clone(),
+            in_flight: l.channel.in_flight(),
+            heartbeat: self.heartbeats.lock().unwrap().get(&server_id).cloned(),
+        })
+    }
+
+    /// Closes a server's channel now (revocation, removal, disabling).
+    pub fn disconnect(&self, server_id: i64, reason: &str) -> bool {
+        let removed = self.live.lock().unwrap().remove(&server_id);
+        match removed {
+            Some(l) => {
+                l.channel.close(reason);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Asks every agent to come back later (graceful controller shutdown).
+    pub fn go_away_all(&self, retry_after: Duration, reason: &str) {
+        let channels: Vec<Channel> = self
+            .live
+            .lock()
+            .unwrap()
+            .drain()
+            .map(|(_, l)| l.channel)
+            .collect();
+        for c in channels {
+            c.go_away(retry_after, reason);
+        }
+    }
+
+    /// Registers a new channel, replacing (and closing) an older one of the same server.
+    fn register(&self, server_id: i64, channel: Channel, remote: String) -> u64 {
+        let conn_id = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let old = self.live.lock().unwrap().insert(
+            server_id,
+            Live {
+                conn_id,
+                channel,
+                connected_at: now_ms(),
+                remote,
+            },
+        );
+        if let Some(old) = old {
+            old.channel
+                .close("replaced by a newer connection of the same server");
+        }
+        conn_id
+    }
+
+    /// Removes the entry if it still belongs to this connection; true if it did.
+    fn unregister(&self, server_id: i64, conn_id: u64) -> bool {
+        let mut live = self.live.lock().unwrap();
+        if live.get(&server_id).is_some_and(|l| l.conn_id == conn_id) {
+            live.remove(&server_id);
+            self.heartbeats.lock().unwrap().remove(&server_id);
+            true
+        } else {
+            false
+        }
+    }
+
+    fn heartbeat(&self, server_id: i64, heartbeat: Option<Heartbeat>) {
+        self.seen.lock().unwrap().insert(server_id, now_ms());
+        if let Some(h) = heartbeat {
+            self.heartbeats.lock().unwrap().insert(server_id, h);
+        }
+    }
+
+    fn take_seen(&self) -> Vec<(i64, i64)> {
+        self.seen.lock().unwrap().drain().collect()
+    }
+}
+
+/// Writes heartbeat times in batches rather than one UPDATE per ping.
+pub async fn flush_last_seen(ctl: &Controller) {
+    let seen = ctl.fleet.take_seen();
+    if let Err(e) = ctl.store.record_last_seen(&seen).await {
+        tracing::warn!(error = %e, "could not record heartbeat times");
+    }
+}
+
+/// Marks a server offline if it has not come back within the grace period.
+pub fn schedule_offline_check(ctl: Arc<Controller>, server_id: i64, reason: String) {
+    tokio::spawn(async move {
+        let grace = Duration::from_secs(ctl.config.offline_grace_secs);
+        tokio::select! {
+            _ = tokio::time::sleep(grace) => {}
+            _ = ctl.shutdown.cancelled() => return,
+        }
+        if !ctl.fleet.is_connected(server_id) {
+            tracing::info!(server_id, %reason, "server offline after the grace period");
+            if let Err(e) = ctl.store.mark_offline(server_id, &reason).await {
+                tracing::warn!(server_id, error = %e, "could not mark server offline");
+            }
+        }
+    });
+}
+
+/// Time a caller waits for a method, by operation class (DESIGN §3).
+pub fn default_deadline(method: &str, body: &serde_json::Value) -> Duration {
+    let secs = match method {
+        "echo" | "agent.info" | "system.stats" => 5,
+        "sleep" => return Duration::from_millis(body["ms"].as_u64().unwrap_or(0) + 5_000),
+        m if m.starts_with("core.install") || m.starts_with("geo.") => 300,
+        m if m.contains("backup") => 60,
+        m if m.ends_with("restart") || m.ends_with("start") || m.ends_with("stop") => 30,
+        _ => 15,
+    };
+    Duration::from_secs(secs)
+}
+
+/// JSON → MessagePack method body.
+pub fn json_to_body(value: &serde_json::Value) -> Vec<u8> {
+    rmp_serde::to_vec_named(value).expect("JSON values encode as msgpack")
+}
+
+/// MessagePack method answer → JSON; raw bytes that are not msgpack come back as base64.
+pub fn body_to_json(bytes: &[u8]) -> serde_json::Value {
+    rmp_serde::from_slice(bytes).unwrap_or_else(|_| {
+        use base64::Engine;
+        serde_json::json!({ "base64": base64::engine::general_purpose::STANDARD.encode(bytes) })
+    })
+}

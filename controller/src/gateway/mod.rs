@@ -1,0 +1,232 @@
+//! The agent gateway (DESIGN §2–3): TLS 1.3 with optional client certificates, serving
+//! `POST /v1/enroll` (no client certificate) and `GET /v1/connect` (WebSocket upgrade only
+//! with a certificate of ours whose serial belongs to an enabled, non-revoked server).
+
+mod enroll;
+pub mod limit;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+use xfleet_common::enrollment::GatewayError;
+use xfleet_common::methods::IssuedCertificate;
+use xfleet_common::protocol::MAX_FRAME_BYTES;
+
+use crate::ca::{serial_of, Ca};
+use crate::Controller;
+
+/// TLS handshakes running at once; the rest wait in the accept backlog.
+const MAX_CONCURRENT_HANDSHAKES: usize = 128;
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Who is on the other end of a gateway connection.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    /// Serial (hex) of the verified client certificate, if one was presented.
+    pub cert_serial: Option<String>,
+}
+
+pub struct GatewayLimits {
+    pub admission: limit::TokenBucket,
+    pub enroll: limit::PerIpWindow,
+}
+
+impl GatewayLimits {
+    pub fn new(config: &crate::config::Config) -> Self {
+        Self {
+            admission: limit::TokenBucket::new(config.handshake_rate, config.handshake_burst),
+            enroll: limit::PerIpWindow::new(config.enroll_per_minute, Duration::from_secs(60)),
+        }
+    }
+}
+
+/// TLS 1.3 server config: our gateway certificate (sent with the CA so a pinning agent can
+/// find it), client certificates optional but verified against our CA when presented.
+pub fn tls_config(ca: &Ca, sans: &[String]) -> anyhow::Result<Arc<ServerConfig>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    roots.add(ca.cert_der().clone())?;
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .allow_unauthenticated()
+        .build()?;
+    let (cert, key) = ca.issue_gateway(sans)?;
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![cert, ca.cert_der().clone()], key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+pub fn router(ctl: Arc<Controller>) -> Router {
+    Router::new()
+        .route("/v1/enroll", post(enroll::enroll))
+        .route("/v1/connect", get(connect))
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .with_state(ctl)
+}
+
+/// Accepts connections until shutdown.
+pub async fn serve(ctl: Arc<Controller>, listener: TcpListener, tls: Arc<ServerConfig>) {
+    let acceptor = TlsAcceptor::from(tls);
+    let handshakes = Arc::new(Semaphore::new(MAX_CONCURRENT_HANDSHAKES));
+    let router = router(ctl.clone());
+    loop {
+        let (tcp, addr) = tokio::select! {
+            _ = ctl.shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "gateway accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let handshakes = handshakes.clone();
+        let router = router.clone();
+        tokio::spawn(async move {
+            let permit = handshakes.acquire_owned().await;
+            let tls = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
+            {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    tracing::info!(%addr, error = %e, "gateway TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::info!(%addr, "gateway TLS handshake timed out");
+                    return;
+                }
+            };
+            drop(permit);
+            let cert_serial = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(|cert| serial_of(cert));
+            let peer = Peer { addr, cert_serial };
+            let service = hyper::service::service_fn(move |mut req| {
+                req.extensions_mut().insert(peer.clone());
+                tower::ServiceExt::oneshot(router.clone(), req)
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .max_buf_size(64 * 1024)
+                .serve_connection(TokioIo::new(tls), service)
+                .with_upgrades();
+            if let Err(e) = conn.await {
+                tracing::debug!(%addr, error = %e, "gateway connection ended with an error");
+            }
+        });
+    }
+}
+
+async fn connect(
+    State(ctl): State<Arc<Controller>>,
+    Extension(peer): Extension<Peer>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let Some(serial) = peer.cert_serial.as_deref() else {
+        return gateway_error(
+            StatusCode::UNAUTHORIZED,
+            "certificate_required",
+            "connect needs the client certificate issued at enrollment",
+        );
+    };
+    if let Err(wait) = ctl.gateway_limits.admission.try_acquire() {
+        let retry = ctl.gateway_limits.admission.retry_after(wait);
+        let mut r = gateway_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "too many agents connecting at once; retry later",
+        );
+        r.headers_mut()
+            .insert("retry-after", retry.to_string().parse().expect("digits"));
+        return r;
+    }
+    let presented = match ctl.store.presented_certificate(serial).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "certificate lookup failed");
+            let mut r = gateway_error(StatusCode::SERVICE_UNAVAILABLE, "busy", "try again later");
+            r.headers_mut()
+                .insert("retry-after", "5".parse().expect("digits"));
+            return r;
+        }
+    };
+    let refusal = match &presented {
+        None => Some("this certificate is not known to the controller"),
+        Some(p) if p.revoked_at.is_some() => Some("this certificate has been revoked"),
+        Some(p) if p.server_enabled.is_none() => Some("this server has been removed"),
+        Some(p) if p.server_enabled == Some(0) => Some("this server is disabled"),
+        Some(_) => None,
+    };
+    if let Some(reason) = refusal {
+        tracing::warn!(addr = %peer.addr, serial, reason, "agent connection refused");
+        return gateway_error(StatusCode::FORBIDDEN, "forbidden", reason);
+    }
+    let server_id = presented.expect("checked above").server_id;
+    let remote = peer.addr.to_string();
+    ws.read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
+        .max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| crate::fleet::run_session(ctl, server_id, socket, remote))
+}
+
+/// Signs a CSR for a server and records the certificate.
+pub async fn issue_certificate(
+    ctl: &Controller,
+    server_id: i64,
+    csr_pem: &str,
+) -> anyhow::Result<IssuedCertificate> {
+    let lifetime = Duration::from_secs(ctl.config.cert_lifetime_secs);
+    let issued = ctl.ca.issue_agent(csr_pem, server_id, lifetime)?;
+    ctl.store
+        .insert_certificate(
+            &issued.serial,
+            server_id,
+            &issued.common_name,
+            issued.not_after_ms,
+            &issued.pem,
+        )
+        .await?;
+    Ok(IssuedCertificate {
+        server_id,
+        cert_pem: issued.pem,
+        ca_pem: ctl.ca.cert_pem().to_owned(),
+        serial: issued.serial,
+        not_after_ms: issued.not_after_ms,
+    })
+}
+
+pub(crate) fn gateway_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(GatewayError {
+            code: code.to_owned(),
+            message: message.to_owned(),
+        }),
+    )
+        .into_response()
+}

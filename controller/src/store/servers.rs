@@ -1,0 +1,229 @@
+//! The `servers` table.
+
+use serde::Deserialize;
+use xfleet_common::time::now_ms;
+
+use super::{conflict, Result, Store, StoreError};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ServerRow {
+    pub id: i64,
+    pub name: String,
+    pub region: String,
+    /// JSON array of strings.
+    pub tags: String,
+    pub status: String,
+    pub last_seen: Option<i64>,
+    pub last_error: Option<String>,
+    pub version: Option<String>,
+    pub core_version: Option<String>,
+    pub os_info: Option<String>,
+    pub hostname: Option<String>,
+    pub enabled: i64,
+    pub notes: String,
+    pub revision: i64,
+    pub applied_revision: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl ServerRow {
+    pub fn tags(&self) -> Vec<String> {
+        serde_json::from_str(&self.tags).unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct NewServer {
+    pub name: String,
+    #[serde(default)]
+    pub region: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub notes: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerPatch {
+    pub name: Option<String>,
+    pub region: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub notes: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+/// What an agent's `Hello` tells about its host.
+#[derive(Debug, Clone, Default)]
+pub struct AgentFacts {
+    pub version: String,
+    pub core_version: Option<String>,
+    pub os_info: String,
+    pub hostname: String,
+    pub applied_revision: i64,
+}
+
+const COLUMNS: &str = "id, name, region, tags, status, last_seen, last_error, version, \
+    core_version, os_info, hostname, enabled, notes, revision, applied_revision, created_at, \
+    updated_at";
+
+impl Store {
+    pub async fn create_server(&self, new: &NewServer) -> Result<ServerRow> {
+        let now = now_ms();
+        let tags = serde_json::to_string(&new.tags).expect("tags serialize");
+        let sql = format!(
+            "INSERT INTO servers (name, region, tags, notes, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $5) RETURNING {COLUMNS}"
+        );
+        sqlx::query_as(&sql)
+            .bind(&new.name)
+            .bind(&new.region)
+            .bind(tags)
+            .bind(&new.notes)
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| {
+                conflict(e, || {
+                    format!("a server named `{}` already exists", new.name)
+                })
+            })
+    }
+
+    pub async fn list_servers(&self) -> Result<Vec<ServerRow>> {
+        let sql = format!("SELECT {COLUMNS} FROM servers ORDER BY id");
+        Ok(sqlx::query_as(&sql).fetch_all(&self.pool).await?)
+    }
+
+    pub async fn server(&self, id: i64) -> Result<ServerRow> {
+        let sql = format!("SELECT {COLUMNS} FROM servers WHERE id = $1");
+        sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound("server"))
+    }
+
+    pub async fn server_by_name(&self, name: &str) -> Result<ServerRow> {
+        let sql = format!("SELECT {COLUMNS} FROM servers WHERE name = $1");
+        sqlx::query_as(&sql)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound("server"))
+    }
+
+    pub async fn update_server(&self, id: i64, patch: &ServerPatch) -> Result<ServerRow> {
+        let current = self.server(id).await?;
+        let name = patch.name.clone().unwrap_or(current.name);
+        let region = patch.region.clone().unwrap_or(current.region);
+        let tags = match &patch.tags {
+            Some(t) => serde_json::to_string(t).expect("tags serialize"),
+            None => current.tags,
+        };
+        let notes = patch.notes.clone().unwrap_or(current.notes);
+        let enabled = patch.enabled.map(i64::from).unwrap_or(current.enabled);
+        let sql = format!(
+            "UPDATE servers SET name = $1, region = $2, tags = $3, notes = $4, enabled = $5, \
+             updated_at = $6 WHERE id = $7 RETURNING {COLUMNS}"
+        );
+        sqlx::query_as(&sql)
+            .bind(&name)
+            .bind(region)
+            .bind(tags)
+            .bind(notes)
+            .bind(enabled)
+            .bind(now_ms())
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| conflict(e, || format!("a server named `{name}` already exists")))?
+            .ok_or(StoreError::NotFound("server"))
+    }
+
+    /// Removes a server with its queued tasks and unused tokens; its certificates stay on
+    /// record, revoked.
+    pub async fn delete_server(&self, id: i64) -> Result<()> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let deleted = sqlx::query("DELETE FROM servers WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if deleted == 0 {
+            return Err(StoreError::NotFound("server"));
+        }
+        sqlx::query("DELETE FROM server_tasks WHERE server_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE certificates SET revoked_at = $1 WHERE server_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn mark_online(&self, id: i64, facts: &AgentFacts) -> Result<()> {
+        let now = now_ms();
+        sqlx::query(
+            "UPDATE servers SET status = 'online', last_seen = $1, last_error = NULL, \
+             version = $2, core_version = $3, os_info = $4, hostname = $5, \
+             applied_revision = $6, updated_at = $1 WHERE id = $7",
+        )
+        .bind(now)
+        .bind(&facts.version)
+        .bind(&facts.core_version)
+        .bind(&facts.os_info)
+        .bind(&facts.hostname)
+        .bind(facts.applied_revision)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn mark_offline(&self, id: i64, reason: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE servers SET status = 'offline', last_error = $1, updated_at = $2 \
+             WHERE id = $3",
+        )
+        .bind(reason)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Servers the database believes online (used at start-up, before agents return).
+    pub async fn online_server_ids(&self) -> Result<Vec<i64>> {
+        let rows: Vec<(i64,)> = sqlx::query_as("SELECT id FROM servers WHERE status = 'online'")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// Writes many heartbeat times in one transaction.
+    pub async fn record_last_seen(&self, seen: &[(i64, i64)]) -> Result<()> {
+        if seen.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for (id, at) in seen {
+            sqlx::query("UPDATE servers SET last_seen = $1 WHERE id = $2")
+                .bind(at)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

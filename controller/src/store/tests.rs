@@ -1,0 +1,236 @@
+//! Storage behaviour, on SQLite and (when available) PostgreSQL.
+
+use super::testing::test_stores;
+use super::*;
+use xfleet_common::time::now_ms;
+
+fn new_server(name: &str) -> NewServer {
+    NewServer {
+        name: name.into(),
+        region: "eu".into(),
+        tags: vec!["prod".into()],
+        notes: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn servers_are_unique_by_name_and_patchable() {
+    for t in test_stores().await {
+        let s = &t.store;
+        let a = s.create_server(&new_server("ams-1")).await.unwrap();
+        assert_eq!(a.tags(), vec!["prod".to_string()], "{}", t.label);
+        assert_eq!(a.status, "pending");
+        let dup = s.create_server(&new_server("ams-1")).await;
+        assert!(matches!(dup, Err(StoreError::Conflict(_))), "{}", t.label);
+        let b = s.create_server(&new_server("fra-1")).await.unwrap();
+        let renamed = s
+            .update_server(
+                b.id,
+                &ServerPatch {
+                    name: Some("ams-1".into()),
+                    ..Default::default()
+                },
+            )
+            .await;
+        assert!(
+            matches!(renamed, Err(StoreError::Conflict(_))),
+            "{}",
+            t.label
+        );
+        let patched = s
+            .update_server(
+                b.id,
+                &ServerPatch {
+                    enabled: Some(false),
+                    tags: Some(vec![]),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(patched.enabled, 0);
+        assert!(patched.tags().is_empty());
+        assert_eq!(s.list_servers().await.unwrap().len(), 2);
+        s.delete_server(a.id).await.unwrap();
+        assert!(matches!(s.server(a.id).await, Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            s.delete_server(a.id).await,
+            Err(StoreError::NotFound(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn a_token_is_consumed_exactly_once_even_under_races() {
+    for t in test_stores().await {
+        let s = &t.store;
+        let server = s.create_server(&new_server("n1")).await.unwrap();
+        s.create_enrollment_token("h1", server.id, now_ms() + 60_000, "admin")
+            .await
+            .unwrap();
+        let attempts = (0..8).map(|_| s.consume_enrollment_token("h1", "127.0.0.1"));
+        let results = futures_util::future::join_all(attempts).await;
+        let wins = results.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
+        assert_eq!(wins, 1, "{}", t.label);
+        assert_eq!(
+            s.consume_enrollment_token("h1", "x")
+                .await
+                .unwrap()
+                .unwrap_err(),
+            TokenRefusal::Used
+        );
+        assert_eq!(
+            s.consume_enrollment_token("nope", "x")
+                .await
+                .unwrap()
+                .unwrap_err(),
+            TokenRefusal::Unknown
+        );
+        s.create_enrollment_token("h2", server.id, now_ms() - 1, "admin")
+            .await
+            .unwrap();
+        assert_eq!(
+            s.consume_enrollment_token("h2", "x")
+                .await
+                .unwrap()
+                .unwrap_err(),
+            TokenRefusal::Expired
+        );
+        s.create_enrollment_token("h3", server.id, now_ms() + 60_000, "admin")
+            .await
+            .unwrap();
+        s.delete_server(server.id).await.unwrap();
+        assert_eq!(
+            s.consume_enrollment_token("h3", "x")
+                .await
+                .unwrap()
+                .unwrap_err(),
+            TokenRefusal::ServerRemoved
+        );
+    }
+}
+
+#[tokio::test]
+async fn certificates_resolve_to_servers_and_revoke() {
+    for t in test_stores().await {
+        let s = &t.store;
+        let server = s.create_server(&new_server("n1")).await.unwrap();
+        s.insert_certificate("0a1b", server.id, "server-1", now_ms() + 1000, "PEM")
+            .await
+            .unwrap();
+        let found = s.presented_certificate("0a1b").await.unwrap().unwrap();
+        assert_eq!(found.server_id, server.id);
+        assert_eq!(found.revoked_at, None);
+        assert_eq!(found.server_enabled, Some(1));
+        assert!(s.presented_certificate("ffff").await.unwrap().is_none());
+        assert_eq!(s.revoke_certificates(server.id).await.unwrap(), 1);
+        let found = s.presented_certificate("0a1b").await.unwrap().unwrap();
+        assert!(found.revoked_at.is_some(), "{}", t.label);
+    }
+}
+
+fn task(id: &str, server_id: i64, seq: i64, expires_at: i64) -> TaskRow {
+    TaskRow {
+        id: id.into(),
+        server_id,
+        operation: "echo".into(),
+        status: TaskStatus::Pending.as_str().into(),
+        request: "{}".into(),
+        response: None,
+        error_code: None,
+        error_message: None,
+        attempts: 0,
+        not_before: 0,
+        expires_at,
+        created_by: "admin".into(),
+        created_at: now_ms(),
+        seq,
+        started_at: None,
+        completed_at: None,
+        updated_at: now_ms(),
+    }
+}
+
+#[tokio::test]
+async fn tasks_come_out_in_creation_order_and_survive_a_restart() {
+    for t in test_stores().await {
+        let s = &t.store;
+        let far = now_ms() + 3_600_000;
+        s.insert_task(&task("b", 1, 2, far)).await.unwrap();
+        s.insert_task(&task("a", 1, 1, far)).await.unwrap();
+        s.insert_task(&task("old", 1, 3, now_ms() - 1))
+            .await
+            .unwrap();
+        let first = s.next_open_task(1).await.unwrap().unwrap();
+        assert_eq!(first.id, "a", "{}", t.label);
+        assert!(s.start_task("a").await.unwrap());
+        assert!(!s.start_task("a").await.unwrap(), "a task is claimed once");
+        let open = s.next_open_task(1).await.unwrap().unwrap();
+        assert_eq!(
+            (open.id.as_str(), open.status.as_str()),
+            ("a", "running"),
+            "a running task holds back later ones"
+        );
+        // The controller dies here; on start the running task is queued again.
+        assert_eq!(s.requeue_running_tasks().await.unwrap(), 1);
+        assert_eq!(s.next_open_task(1).await.unwrap().unwrap().id, "a");
+        s.start_task("a").await.unwrap();
+        s.complete_task("a", "{\"ok\":1}").await.unwrap();
+        let a = s.task("a").await.unwrap();
+        assert_eq!((a.status.as_str(), a.attempts), ("completed", 2));
+        assert_eq!(s.expire_tasks().await.unwrap(), 1);
+        assert_eq!(s.task("old").await.unwrap().status, "expired");
+        s.retry_task("b", now_ms() + 10, "busy", "later")
+            .await
+            .unwrap();
+        assert_eq!(s.next_open_task(1).await.unwrap().unwrap().id, "b");
+        assert_eq!(s.highest_task_seq().await.unwrap(), 3);
+        assert_eq!(s.tasks_of(1, 10).await.unwrap().len(), 3);
+    }
+}
+
+#[tokio::test]
+async fn users_sessions_tokens_and_audit() {
+    for t in test_stores().await {
+        let s = &t.store;
+        assert_eq!(s.user_count().await.unwrap(), 0);
+        let uid = s.create_user("admin", "hash").await.unwrap();
+        assert!(matches!(
+            s.create_user("admin", "x").await,
+            Err(StoreError::Conflict(_))
+        ));
+        s.create_session("sh", uid, "1.2.3.4", now_ms() + 1000)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.session_user("sh").await.unwrap().unwrap().username,
+            "admin"
+        );
+        s.create_session("old", uid, "", now_ms() - 1)
+            .await
+            .unwrap();
+        assert!(
+            s.session_user("old").await.unwrap().is_none(),
+            "expired session"
+        );
+        s.delete_session("sh").await.unwrap();
+        assert!(s.session_user("sh").await.unwrap().is_none());
+        let tid = s.create_api_token("ci", "th", "admin", uid).await.unwrap();
+        let (tok, user) = s.api_token("th").await.unwrap().unwrap();
+        assert_eq!((tok.id, user.id), (tid, uid));
+        assert_eq!(s.delete_api_tokens_named("ci").await.unwrap(), 1);
+        assert!(s.api_token("th").await.unwrap().is_none());
+        s.audit(
+            "admin",
+            "server.create",
+            "server:1",
+            &serde_json::json!({"a":1}),
+            "::1",
+            "ok",
+        )
+        .await
+        .unwrap();
+        let log = s.audit_entries(10).await.unwrap();
+        assert_eq!(log[0].action, "server.create", "{}", t.label);
+    }
+}
