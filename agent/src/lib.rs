@@ -1,1 +1,22 @@
+//! The xfleet agent: dials out to the controller's agent gateway over mutual-TLS WebSocket,
+//! keeps one multiplexed RPC channel and answers the controller's calls (DESIGN §3, §7).
+//! It never listens on a port.
+//!
+//! Layout: [`enroll`] turns a token into credentials, [`connection`] makes one connection
+//! ([`connection::dial`]), [`run()`] keeps one up, [`handler`] answers calls, [`status`] is what
+//! `status` and `healthcheck` read.
 
+pub mod config;
+pub mod connection;
+pub mod csr;
+pub mod enroll;
+pub mod fsutil;
+pub mod handler;
+mod run;
+pub mod status;
+pub mod tls;
+
+pub use run::{run, AgentError};
+
+#[cfg(test)]
+mod testutil;

@@ -17,6 +17,8 @@ pub mod agent {
 pub mod controller {
     /// Signs a fresh CSR for the calling server ([`CertRenewRequest`]).
     pub const CERT_RENEW: &str = "cert.renew";
+    /// Returns its body unchanged.
+    pub const ECHO: &str = "echo";
 }
 
 /// Answer of `agent.info`.

@@ -123,7 +123,10 @@ impl Ca {
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         let now = OffsetDateTime::now_utc();
-        params.not_before = now - time::Duration::minutes(5);
+        // Backdated a little for clock skew, but not so much that the agent's renewal point
+        // (70–90 % of notBefore..notAfter) drifts for short lifetimes.
+        let skew = (lifetime / 10).min(Duration::from_secs(300));
+        params.not_before = now - time::Duration::try_from(skew).unwrap_or_default();
         let not_after =
             now + time::Duration::try_from(lifetime).unwrap_or(time::Duration::days(30));
         params.not_after = not_after;
@@ -230,7 +233,7 @@ mod tests {
         assert_eq!(serial_of(&der).unwrap(), issued.serial);
         let lifetime =
             cert.validity().not_after.timestamp() - cert.validity().not_before.timestamp();
-        assert!((3600..=3600 + 301).contains(&lifetime), "{lifetime}");
+        assert!((3960..=3961).contains(&lifetime), "{lifetime}");
     }
 
     #[test]

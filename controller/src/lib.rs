@@ -142,11 +142,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
 
     // Servers the last run saw online get the grace period to come back before going offline.
     for id in ctl.store.online_server_ids().await? {
-        fleet::schedule_offline_check(
-            ctl.clone(),
-            id,
-            "agent did not reconnect after the controller restarted".into(),
-        );
+        fleet::schedule_startup_check(ctl.clone(), id);
     }
 
     let info = RunInfo {

@@ -1,1 +1,460 @@
+//! Fixtures for end-to-end tests: the real `xfleet` and `xfleet-agent` binaries started on
+//! ephemeral ports in temporary directories, killed and restarted at will, cleaned up on drop.
 
+pub mod raw;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+pub use xfleet_controller::util::TempDir;
+
+/// A built binary of this workspace (`cargo build --workspace --bins` puts them beside the
+/// test executables' `deps/` folder).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    // Test executables live in `target/<profile>/deps/`, binaries in `target/<profile>/`.
+    let mut dir = exe.parent().expect("exe dir");
+    if dir.ends_with("deps") {
+        dir = dir.parent().expect("profile dir");
+    }
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        path.display()
+    );
+    path
+}
+
+/// Waits until `check` returns `Some`, polling; panics with `what` after `timeout`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A TCP port that was free a moment ago (for services that must come back on the same port).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Collected output lines of a child process.
+#[derive(Clone, Default)]
+pub struct Output(Arc<Mutex<Vec<String>>>);
+
+impl Output {
+    fn capture(&self, stream: impl std::io::Read + Send + 'static, echo: &'static str) {
+        let lines = self.0.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if std::env::var_os("XFLEET_TEST_ECHO").is_some() {
+                    eprintln!("[{echo}] {line}");
+                }
+                lines.lock().unwrap().push(line);
+            }
+        });
+    }
+
+    pub fn contains(&self, needle: &str) -> bool {
+        self.0.lock().unwrap().iter().any(|l| l.contains(needle))
+    }
+
+    pub fn text(&self) -> String {
+        self.0.lock().unwrap().join("\n")
+    }
+}
+
+/// Settings for a controller under test; short timers so tests are quick.
+#[derive(Clone)]
+pub struct ControllerOptions {
+    pub database_url: Option<String>,
+    pub heartbeat_secs: u64,
+    pub offline_grace_secs: u64,
+    pub cert_lifetime_secs: Option<u64>,
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl Default for ControllerOptions {
+    fn default() -> Self {
+        Self {
+            database_url: None,
+            heartbeat_secs: 1,
+            offline_grace_secs: 2,
+            cert_lifetime_secs: None,
+            extra_env: Vec::new(),
+        }
+    }
+}
+
+/// A running `xfleet run`.
+pub struct Controller {
+    pub dir: TempDir,
+    pub options: ControllerOptions,
+    pub gateway_port: u16,
+    pub panel_port: u16,
+    pub admin_password: String,
+    pub output: Output,
+    child: Option<Child>,
+}
+
+impl Controller {
+    pub async fn start(options: ControllerOptions) -> Self {
+        let mut c = Self {
+            dir: TempDir::new("ctl"),
+            options,
+            gateway_port: free_port(),
+            panel_port: free_port(),
+            admin_password: String::new(),
+            output: Output::default(),
+            child: None,
+        };
+        c.spawn().await;
+        c.admin_password = c
+            .output
+            .text()
+            .lines()
+            .find_map(|l| l.split("Password: ").nth(1))
+            .expect("first start prints the admin password")
+            .trim()
+            .to_owned();
+        c
+    }
+
+    async fn spawn(&mut self) {
+        let _ = std::fs::remove_file(self.dir.path().join("run.json"));
+        let mut cmd = Command::new(bin("xfleet"));
+        cmd.arg("run")
+            .arg("--data-dir")
+            .arg(self.dir.path())
+            .arg("--panel-listen")
+            .arg(format!("127.0.0.1:{}", self.panel_port))
+            .arg("--gateway-listen")
+            .arg(format!("127.0.0.1:{}", self.gateway_port))
+            .arg("--gateway-san")
+            .arg("127.0.0.1")
+            .env(
+                "XFLEET_HEARTBEAT_SECS",
+                self.options.heartbeat_secs.to_string(),
+            )
+            .env(
+                "XFLEET_OFFLINE_GRACE_SECS",
+                self.options.offline_grace_secs.to_string(),
+            )
+            .env("XFLEET_LAST_SEEN_FLUSH_SECS", "1")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(url) = &self.options.database_url {
+            cmd.arg("--database-url").arg(url);
+        }
+        if let Some(secs) = self.options.cert_lifetime_secs {
+            cmd.env("XFLEET_CERT_LIFETIME_SECS", secs.to_string());
+        }
+        for (k, v) in &self.options.extra_env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start xfleet");
+        self.output.capture(child.stdout.take().unwrap(), "xfleet");
+        self.output.capture(child.stderr.take().unwrap(), "xfleet");
+        let pid = child.id();
+        self.child = Some(child);
+        let run_json = self.dir.path().join("run.json");
+        wait_for("the controller to start", Duration::from_secs(60), || {
+            let run_json = run_json.clone();
+            async move {
+                let info: Value = serde_json::from_slice(&std::fs::read(run_json).ok()?).ok()?;
+                (info["pid"] == json!(pid)).then_some(())
+            }
+        })
+        .await;
+    }
+
+    /// `kill -9`: no goodbye, no flush.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub async fn restart(&mut self) {
+        self.kill9();
+        self.spawn().await;
+    }
+
+    pub fn api(&self) -> Api {
+        Api(
+            xfleet_controller::cli::LocalApi::from_data_dir(self.dir.path())
+                .expect("local API credentials"),
+        )
+    }
+
+    pub fn panel_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.panel_port)
+    }
+
+    pub fn ca_pem(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("ca.pem")).unwrap()
+    }
+
+    /// Adds a server and returns its id and a fresh enrollment token.
+    pub async fn add_server(&self, name: &str) -> (i64, String) {
+        let api = self.api();
+        let server = api
+            .ok("POST", "/api/v1/servers", Some(json!({"name": name})))
+            .await;
+        let id = server["id"].as_i64().unwrap();
+        (id, self.token(id).await)
+    }
+
+    pub async fn token(&self, server_id: i64) -> String {
+        let t = self
+            .api()
+            .ok(
+                "POST",
+                &format!("/api/v1/servers/{server_id}/enrollment-tokens"),
+                None,
+            )
+            .await;
+        t["token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn server(&self, id: i64) -> Value {
+        self.api()
+            .ok("GET", &format!("/api/v1/servers/{id}"), None)
+            .await
+    }
+
+    pub async fn wait_status(&self, id: i64, status: &str, timeout: Duration) -> Value {
+        let what = format!("server {id} to be {status}");
+        wait_for(&what, timeout, || async {
+            let s = self.server(id).await;
+            (s["status"] == json!(status)).then_some(s)
+        })
+        .await
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// The controller's native API as the local admin.
+pub struct Api(pub xfleet_controller::cli::LocalApi);
+
+impl Api {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        self.0.call(method, path, body).await
+    }
+
+    /// Like [`Api::call`] but panics on failure.
+    pub async fn ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        self.call(method, path, body)
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// Calls an agent method through the controller.
+    pub async fn agent_call(
+        &self,
+        server_id: i64,
+        method: &str,
+        body: Value,
+    ) -> anyhow::Result<Value> {
+        self.call(
+            "POST",
+            &format!("/api/v1/servers/{server_id}/call"),
+            Some(json!({"method": method, "body": body})),
+        )
+        .await
+    }
+}
+
+/// A running `xfleet-agent`, enrolled into its own temporary directories.
+pub struct Agent {
+    pub config_dir: PathBuf,
+    pub data_dir: PathBuf,
+    _root: TempDir,
+    pub output: Output,
+    pub env: Vec<(String, String)>,
+    child: Option<Child>,
+}
+
+impl Agent {
+    /// Enrolls with `token` (the real `enroll` command); panics if that fails.
+    pub fn enroll(token: &str) -> Self {
+        let root = TempDir::new("agent");
+        let agent = Self {
+            config_dir: root.path().join("etc"),
+            data_dir: root.path().join("var"),
+            _root: root,
+            output: Output::default(),
+            env: Vec::new(),
+            child: None,
+        };
+        let out = agent.enroll_command(token).output().expect("run enroll");
+        assert!(
+            out.status.success(),
+            "enroll failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Reconnect quickly in tests; the production defaults are 1 s base and 90 s cap.
+        let toml = agent.config_dir.join("agent.toml");
+        let mut text = std::fs::read_to_string(&toml).unwrap();
+        if !text.contains("[reconnect]") {
+            text.push_str("\n[reconnect]\nbase_ms = 200\ncap_ms = 1000\nhealthy_after_ms = 5000\n");
+        }
+        std::fs::write(&toml, text).unwrap();
+        agent
+    }
+
+    pub fn enroll_command(&self, token: &str) -> Command {
+        let mut cmd = Command::new(bin("xfleet-agent"));
+        cmd.arg("enroll")
+            .arg("--token")
+            .arg(token)
+            .arg("--config-dir")
+            .arg(&self.config_dir)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    pub fn start(&mut self) {
+        let mut cmd = Command::new(bin("xfleet-agent"));
+        cmd.arg("run")
+            .arg("--config-dir")
+            .arg(&self.config_dir)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start xfleet-agent");
+        self.output.capture(child.stdout.take().unwrap(), "agent");
+        self.output.capture(child.stderr.take().unwrap(), "agent");
+        self.child = Some(child);
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Waits for the process to exit on its own; returns its exit code.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let child = self.child.as_mut()?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn cert_pem(&self) -> String {
+        std::fs::read_to_string(self.config_dir.join("agent.pem")).unwrap()
+    }
+
+    pub fn key_pem(&self) -> String {
+        std::fs::read_to_string(self.config_dir.join("agent.key")).unwrap()
+    }
+
+    pub fn ca_pem(&self) -> String {
+        std::fs::read_to_string(self.config_dir.join("ca.pem")).unwrap()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A fresh, empty PostgreSQL database when `XFLEET_TEST_POSTGRES_URL` names a server.
+/// Returns `None` (and says so) otherwise; under `CI=true` it is required.
+pub async fn postgres_database() -> Option<String> {
+    use sqlx::Connection;
+    let admin_url = match std::env::var("XFLEET_TEST_POSTGRES_URL") {
+        Ok(u) => u,
+        Err(_) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI must set XFLEET_TEST_POSTGRES_URL")
+        }
+        Err(_) => {
+            eprintln!("XFLEET_TEST_POSTGRES_URL is not set: PostgreSQL variant skipped");
+            return None;
+        }
+    };
+    sqlx::any::install_default_drivers();
+    let name = format!(
+        "xfleet_e2e_{}",
+        xfleet_controller::util::random_secret(6)
+            .to_lowercase()
+            .replace(['-', '_'], "x")
+    );
+    let mut admin = sqlx::AnyConnection::connect(&admin_url)
+        .await
+        .expect("connect to the test PostgreSQL server");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("create database");
+    let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap();
+    Some(format!("{base}/{name}"))
+}
+
+/// Text of a failed command's output.
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Reads a JSON file.
+pub fn read_json(path: &Path) -> anyhow::Result<Value> {
+    Ok(serde_json::from_slice(&std::fs::read(path)?)?)
+}

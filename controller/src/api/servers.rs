@@ -336,3 +336,102 @@ pub(super) async fn call(
     }
     ok(result?)
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FleetCallRequest {
+    method: String,
+    #[serde(default)]
+    body: serde_json::Value,
+    /// Server ids; all servers when absent.
+    servers: Option<Vec<i64>>,
+    timeout_ms: Option<u64>,
+}
+
+#[derive(Serialize)]
+pub(super) struct FleetCallResult {
+    server_id: i64,
+    ok: bool,
+    data: Option<serde_json::Value>,
+    error: Option<serde_json::Value>,
+}
+
+#[derive(Serialize)]
+pub(super) struct FleetCallAnswer {
+    elapsed_ms: f64,
+    succeeded: usize,
+    failed: usize,
+    results: Vec<FleetCallResult>,
+}
+
+/// Calls one method on many servers at once and waits for every answer (or its deadline).
+pub(super) async fn fleet_call(
+    State(ctl): State<Arc<Controller>>,
+    actor: Actor,
+    body: Result<Json<FleetCallRequest>, JsonRejection>,
+) -> ApiResult<FleetCallAnswer> {
+    let Json(req) = body?;
+    let ids = match &req.servers {
+        Some(ids) => ids.clone(),
+        None => ctl
+            .store
+            .list_servers()
+            .await?
+            .iter()
+            .map(|s| s.id)
+            .collect(),
+    };
+    let deadline = req
+        .timeout_ms
+        .map(Duration::from_millis)
+        .unwrap_or_else(|| default_deadline(&req.method, &req.body));
+    let body = crate::fleet::json_to_body(&req.body);
+    let started = std::time::Instant::now();
+    let calls = ids.iter().map(|&id| {
+        let ctl = ctl.clone();
+        let body = body.clone();
+        let method = req.method.clone();
+        async move {
+            let outcome = ctl.fleet.call(id, &method, body, deadline).await;
+            match outcome {
+                Ok(bytes) => FleetCallResult {
+                    server_id: id,
+                    ok: true,
+                    data: Some(crate::fleet::body_to_json(&bytes)),
+                    error: None,
+                },
+                Err(e) => FleetCallResult {
+                    server_id: id,
+                    ok: false,
+                    data: None,
+                    error: Some(json!({"code": e.code(), "message": e.to_string()})),
+                },
+            }
+        }
+    });
+    let results = futures_util::future::join_all(calls).await;
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let succeeded = results.iter().filter(|r| r.ok).count();
+    let answer = FleetCallAnswer {
+        elapsed_ms,
+        succeeded,
+        failed: results.len() - succeeded,
+        results,
+    };
+    if !req.method.starts_with("agent.")
+        && !req.method.starts_with("system.")
+        && req.method != "echo"
+    {
+        let result: Result<(), ApiError> = Ok(());
+        actor
+            .audit(
+                &ctl,
+                "fleet.call",
+                "",
+                json!({"method": req.method, "servers": ids.len()}),
+                &result,
+            )
+            .await;
+    }
+    ok(answer)
+}

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use xfleet_common::channel::{reply, Channel, Handler, IncomingCall};
 use xfleet_common::methods::{self, CertRenewRequest, Heartbeat};
-use xfleet_common::protocol::{from_body, topic, ErrorBody, Event};
+use xfleet_common::protocol::{from_body, topic, ErrorBody, Event, Frame};
 
 use crate::Controller;
 
@@ -32,14 +32,22 @@ impl Handler for AgentLink {
     async fn request(&self, call: IncomingCall) -> Result<Vec<u8>, ErrorBody> {
         match call.method.as_str() {
             methods::controller::CERT_RENEW => self.renew(&call.body).await,
+            // Lets an agent measure the channel's round trip.
+            methods::controller::ECHO => Ok(call.body),
             other => Err(ErrorBody::unsupported(other)),
         }
     }
 
-    fn event(&self, _channel: &Channel, event: Event) {
+    fn event(&self, channel: &Channel, event: Event) {
         if event.topic == topic::HEARTBEAT {
             let heartbeat: Option<Heartbeat> = from_body(&event.body).ok();
             self.ctl.fleet.heartbeat(self.server_id, heartbeat);
+            // The answer is the agent's proof that the controller is alive; an idle channel
+            // carries nothing else.
+            channel.try_send(&Frame::Ack {
+                topic: topic::HEARTBEAT.to_owned(),
+                seq: event.seq.unwrap_or(0),
+            });
         } else {
             tracing::debug!(server_id = self.server_id, topic = %event.topic, "event without a consumer");
         }

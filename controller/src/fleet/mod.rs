@@ -41,6 +41,8 @@ pub struct Fleet {
     /// Heartbeat times not yet written to the database.
     seen: Mutex<HashMap<i64, i64>>,
     heartbeats: Mutex<HashMap<i64, Heartbeat>>,
+    /// Servers that connected at least once since this controller started.
+    seen_since_start: Mutex<std::collections::HashSet<i64>>,
     next_conn: AtomicU64,
 }
 
@@ -133,6 +135,7 @@ impl Fleet {
     /// Registers a new channel, replacing (and closing) an older one of the same server.
     fn register(&self, server_id: i64, channel: Channel, remote: String) -> u64 {
         let conn_id = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        self.seen_since_start.lock().unwrap().insert(server_id);
         let old = self.live.lock().unwrap().insert(
             server_id,
             Live {
@@ -183,13 +186,31 @@ pub async fn flush_last_seen(ctl: &Controller) {
 
 /// Marks a server offline if it has not come back within the grace period.
 pub fn schedule_offline_check(ctl: Arc<Controller>, server_id: i64, reason: String) {
+    spawn_offline_check(ctl, server_id, reason, false);
+}
+
+/// After a controller restart: offline unless the agent reconnected at any point since (a
+/// later disconnect has its own check with its own reason).
+pub fn schedule_startup_check(ctl: Arc<Controller>, server_id: i64) {
+    let reason = "agent did not reconnect after the controller restarted".to_owned();
+    spawn_offline_check(ctl, server_id, reason, true);
+}
+
+fn spawn_offline_check(ctl: Arc<Controller>, server_id: i64, reason: String, startup: bool) {
     tokio::spawn(async move {
         let grace = Duration::from_secs(ctl.config.offline_grace_secs);
         tokio::select! {
             _ = tokio::time::sleep(grace) => {}
             _ = ctl.shutdown.cancelled() => return,
         }
-        if !ctl.fleet.is_connected(server_id) {
+        let returned = startup
+            && ctl
+                .fleet
+                .seen_since_start
+                .lock()
+                .unwrap()
+                .contains(&server_id);
+        if !returned && !ctl.fleet.is_connected(server_id) {
             tracing::info!(server_id, %reason, "server offline after the grace period");
             if let Err(e) = ctl.store.mark_offline(server_id, &reason).await {
                 tracing::warn!(server_id, error = %e, "could not mark server offline");

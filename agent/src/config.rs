@@ -1,0 +1,216 @@
+//! `agent.toml` and the files beside it in the config directory.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Where `xfleet-agent` looks when no `--config-dir` is given.
+pub const DEFAULT_CONFIG_DIR: &str = "/etc/xfleet-agent";
+/// Where enrollment puts the data directory when no `--data-dir` is given.
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/xfleet-agent";
+
+/// The agent's settings, as written by `enroll` and read by `run`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Agent gateway base URL, e.g. `https://ctl.example.com:2054`.
+    pub controller_url: String,
+    pub server_id: i64,
+    /// Task results, status file and (later) desired state and journal.
+    pub data_dir: PathBuf,
+    pub reconnect: ReconnectConfig,
+    /// Log filter used when `RUST_LOG` is not set (`info`, `debug`, `xfleet_agent=trace`, …).
+    pub log: String,
+    /// The directory the config was loaded from; holds the key and certificates.
+    #[serde(skip)]
+    pub config_dir: PathBuf,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            controller_url: String::new(),
+            server_id: 0,
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            reconnect: ReconnectConfig::default(),
+            log: "info".into(),
+            config_dir: PathBuf::from(DEFAULT_CONFIG_DIR),
+        }
+    }
+}
+
+/// The `[reconnect]` table: full-jitter exponential backoff between dials.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReconnectConfig {
+    pub base_ms: u64,
+    pub cap_ms: u64,
+    /// A connection that lasted this long resets the backoff to `base_ms`.
+    pub healthy_after_ms: u64,
+}
+
+impl Default for ReconnectConfig {
+    fn default() -> Self {
+        Self {
+            base_ms: 1_000,
+            cap_ms: 90_000,
+            healthy_after_ms: 60_000,
+        }
+    }
+}
+
+impl ReconnectConfig {
+    pub fn base(&self) -> Duration {
+        Duration::from_millis(self.base_ms.max(1))
+    }
+
+    pub fn cap(&self) -> Duration {
+        Duration::from_millis(self.cap_ms.max(self.base_ms).max(1))
+    }
+
+    pub fn healthy_after(&self) -> Duration {
+        Duration::from_millis(self.healthy_after_ms)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    // The I/O error is part of the message, not a `source`, so it is printed once.
+    #[error("cannot read {}: {error} (is this host enrolled? run `xfleet-agent enroll --token …`)", path.display())]
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{}: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("{}: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// The files of one enrolled agent inside its config directory.
+#[derive(Debug, Clone)]
+pub struct AgentFiles {
+    pub config: PathBuf,
+    /// The agent's private key (mode 0600); never leaves the host.
+    pub key: PathBuf,
+    pub cert: PathBuf,
+    pub ca: PathBuf,
+}
+
+impl AgentFiles {
+    pub fn new(config_dir: &Path) -> Self {
+        Self {
+            config: config_dir.join("agent.toml"),
+            key: config_dir.join("agent.key"),
+            cert: config_dir.join("agent.pem"),
+            ca: config_dir.join("ca.pem"),
+        }
+    }
+}
+
+impl AgentConfig {
+    /// Reads `<config_dir>/agent.toml`.
+    pub fn load(config_dir: &Path) -> Result<Self, ConfigError> {
+        let path = AgentFiles::new(config_dir).config;
+        let text = std::fs::read_to_string(&path).map_err(|error| ConfigError::Read {
+            path: path.clone(),
+            error,
+        })?;
+        let mut config = Self::parse(&text).map_err(|message| ConfigError::Parse {
+            path: path.clone(),
+            message,
+        })?;
+        config.config_dir = config_dir.to_owned();
+        config
+            .validate()
+            .map_err(|message| ConfigError::Invalid { path, message })?;
+        Ok(config)
+    }
+
+    /// Parses the TOML text; the error names the offending key (unknown keys included).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.controller_url.is_empty() {
+            return Err("`controller_url` is missing; enroll this host first".into());
+        }
+        if self.server_id <= 0 {
+            return Err("`server_id` is missing; enroll this host first".into());
+        }
+        Ok(())
+    }
+
+    /// The TOML text `enroll` writes.
+    pub fn to_toml(&self) -> String {
+        let body = toml::to_string(self).expect("agent config serializes");
+        format!("# Written by `xfleet-agent enroll`; see agent.example.toml for every key.\n{body}")
+    }
+
+    pub fn files(&self) -> AgentFiles {
+        AgentFiles::new(&self.config_dir)
+    }
+
+    /// Where the running agent publishes its state for `status` and `healthcheck`.
+    pub fn status_path(&self) -> PathBuf {
+        self.data_dir.join("status.json")
+    }
+
+    pub fn tasks_dir(&self) -> PathBuf {
+        self.data_dir.join("tasks")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_example_parses() {
+        let config = AgentConfig::parse(include_str!("../agent.example.toml")).unwrap();
+        assert_eq!(config.controller_url, "https://ctl.example.com:2054");
+        assert_eq!(config.server_id, 7);
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/xfleet-agent"));
+        assert_eq!(config.reconnect, ReconnectConfig::default());
+        assert_eq!(config.log, "info");
+    }
+
+    #[test]
+    fn missing_keys_take_defaults() {
+        let config = AgentConfig::parse(
+            "controller_url = \"https://x:1\"\nserver_id = 3\n[reconnect]\ncap_ms = 5000\n",
+        )
+        .unwrap();
+        assert_eq!(config.reconnect.cap_ms, 5000);
+        assert_eq!(config.reconnect.base_ms, 1000);
+        assert_eq!(config.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(AgentConfig::parse("").unwrap().server_id, 0);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_by_name() {
+        let err = AgentConfig::parse("controler_url = \"x\"").unwrap_err();
+        assert!(err.contains("controler_url"), "{err}");
+        let err = AgentConfig::parse("[reconnect]\nbase = 5").unwrap_err();
+        assert!(err.contains("base"), "{err}");
+    }
+
+    #[test]
+    fn written_config_loads_back() {
+        let dir = crate::testutil::TempDir::new("config");
+        let config = AgentConfig {
+            controller_url: "https://127.0.0.1:2054".into(),
+            server_id: 12,
+            config_dir: dir.path().to_owned(),
+            ..Default::default()
+        };
+        std::fs::write(config.files().config, config.to_toml()).unwrap();
+        assert_eq!(AgentConfig::load(dir.path()).unwrap(), config);
+
+        std::fs::write(config.files().config, "server_id = 1\n").unwrap();
+        let err = AgentConfig::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("controller_url"), "{err}");
+    }
+}

@@ -1,0 +1,129 @@
+//! The agent's answers to the controller's calls.
+
+mod system;
+pub mod tasks;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use xfleet_common::channel::{reply, Handler, IncomingCall};
+use xfleet_common::methods::{self, AgentInfo, Sleep};
+use xfleet_common::protocol::{code, from_body, ErrorBody, GoAway};
+use xfleet_common::time::now_ms;
+
+pub use system::{HostInfo, SystemProbe};
+pub use tasks::TaskCache;
+
+/// Answers `agent.info`, `system.stats`, `echo` and `sleep`, runs durable tasks through the
+/// result cache, and remembers a `GoAway` for the reconnect loop. One per process, shared by
+/// every connection it makes.
+pub struct AgentHandler {
+    host: HostInfo,
+    probe: Arc<SystemProbe>,
+    tasks: TaskCache,
+    started: Instant,
+    started_at_ms: i64,
+    go_away: Mutex<Option<GoAway>>,
+}
+
+impl AgentHandler {
+    /// Opens the task cache under `<data_dir>/tasks`.
+    pub fn new(data_dir: &Path) -> std::io::Result<Self> {
+        Ok(Self {
+            host: HostInfo::detect(),
+            probe: Arc::new(SystemProbe::new()),
+            tasks: TaskCache::open(data_dir.join("tasks"))?,
+            started: Instant::now(),
+            started_at_ms: now_ms(),
+            go_away: Mutex::new(None),
+        })
+    }
+
+    pub fn host(&self) -> &HostInfo {
+        &self.host
+    }
+
+    pub fn probe(&self) -> &Arc<SystemProbe> {
+        &self.probe
+    }
+
+    pub fn tasks(&self) -> &TaskCache {
+        &self.tasks
+    }
+
+    /// The last `GoAway` the controller sent, if any; clears it.
+    pub fn take_go_away(&self) -> Option<GoAway> {
+        self.go_away.lock().unwrap().take()
+    }
+
+    /// Runs one method. `cancel` fires when the caller gives up.
+    async fn dispatch(
+        &self,
+        method: &str,
+        body: Vec<u8>,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<u8>, ErrorBody> {
+        match method {
+            methods::agent::INFO => reply(&AgentInfo {
+                version: xfleet_common::VERSION.into(),
+                os: self.host.os.clone(),
+                arch: self.host.arch.clone(),
+                hostname: self.host.hostname.clone(),
+                kernel: self.host.kernel.clone(),
+                uptime_s: self.started.elapsed().as_secs(),
+                pid: std::process::id(),
+                started_at_ms: self.started_at_ms,
+            }),
+            methods::agent::SYSTEM_STATS => {
+                let (probe, started) = (self.probe.clone(), self.started);
+                let stats = tokio::task::spawn_blocking(move || probe.stats(started))
+                    .await
+                    .map_err(|e| ErrorBody::internal(format!("system stats: {e}")))?;
+                reply(&stats)
+            }
+            methods::agent::ECHO => Ok(body),
+            methods::agent::SLEEP => {
+                let Sleep { ms } = from_body(&body)?;
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(ms)) => reply(&ms),
+                    _ = cancel.cancelled() => Err(ErrorBody::new(code::CANCELLED, "sleep cancelled")),
+                }
+            }
+            other => Err(ErrorBody::unsupported(other)),
+        }
+    }
+}
+
+impl Handler for AgentHandler {
+    async fn request(&self, call: IncomingCall) -> Result<Vec<u8>, ErrorBody> {
+        let IncomingCall {
+            method,
+            body,
+            idempotency_key,
+            cancel,
+            ..
+        } = call;
+        match idempotency_key {
+            Some(key) => {
+                self.tasks
+                    .run(&key, &method, self.dispatch(&method, body, &cancel))
+                    .await
+            }
+            None => self.dispatch(&method, body, &cancel).await,
+        }
+    }
+
+    fn go_away(&self, go_away: &GoAway) {
+        tracing::info!(
+            retry_after_ms = go_away.retry_after_ms,
+            reason = %go_away.reason,
+            "controller asked us to go away"
+        );
+        *self.go_away.lock().unwrap() = Some(go_away.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,327 @@
+//! `xfleet-agent run`: the dial loop. Connect, stay connected (heartbeats, certificate
+//! renewal), and when the connection ends wait as the backoff, `Retry-After` or `GoAway` says,
+//! then dial again with the key and certificate re-read from disk.
+
+mod renewal;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use rustls::ClientConfig;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use xfleet_common::channel::Channel;
+use xfleet_common::protocol::{self, to_body, topic, Hello};
+use xfleet_common::time::now_ms;
+
+use crate::config::{AgentConfig, AgentFiles};
+use crate::connection::backoff::{jitter, Backoff};
+use crate::connection::{dial_connection, heartbeat_interval, Connection, DialError};
+use crate::csr::{self, CertValidity};
+use crate::handler::{tasks, AgentHandler, SystemProbe};
+use crate::status::{AgentStatus, ConnState, StatusFile};
+use crate::tls;
+use renewal::Renewal;
+
+/// How long a shutdown waits for the close frame to go out.
+const CLOSE_GRACE: Duration = Duration::from_secs(3);
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("cannot prepare the data directory {}: {error}", path.display())]
+    DataDir {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+}
+
+/// What the loop shares with a connection.
+struct Agent {
+    config: AgentConfig,
+    files: AgentFiles,
+    handler: Arc<AgentHandler>,
+    status: Arc<StatusFile>,
+    shutdown: CancellationToken,
+}
+
+/// How one round of the loop ended.
+enum Round {
+    Shutdown,
+    /// A connection was up for `lasted` and then closed.
+    Ended {
+        lasted: Duration,
+        reason: String,
+    },
+    Failed(Failure),
+}
+
+enum Failure {
+    Dial(DialError),
+    /// Our own files are missing, unreadable or expired: no dial was made.
+    Credentials(String),
+}
+
+/// Runs the agent until `shutdown` fires. `config.config_dir` must point at the directory
+/// holding `agent.key`, `agent.pem` and `ca.pem` ([`AgentConfig::load`] sets it).
+pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(), AgentError> {
+    let data_err = |error| AgentError::DataDir {
+        path: config.data_dir.clone(),
+        error,
+    };
+    crate::enroll::create_private_dir(&config.data_dir).map_err(data_err)?;
+    let handler = Arc::new(AgentHandler::new(&config.data_dir).map_err(data_err)?);
+    spawn_pruning(handler.tasks().clone(), shutdown.clone());
+    let status = Arc::new(StatusFile::new(
+        config.status_path(),
+        AgentStatus {
+            state: ConnState::Connecting,
+            server_id: config.server_id,
+            controller_url: config.controller_url.clone(),
+            ..Default::default()
+        },
+    ));
+    let agent = Agent {
+        files: config.files(),
+        config,
+        handler,
+        status,
+        shutdown,
+    };
+    let mut backoff = Backoff::new(&agent.config.reconnect);
+    let mut renewal = Renewal::new();
+    tracing::info!(
+        controller = %agent.config.controller_url,
+        server_id = agent.config.server_id,
+        "xfleet-agent {} starting",
+        xfleet_common::VERSION
+    );
+
+    loop {
+        agent.status.update(|s| s.state = ConnState::Connecting);
+        let (delay, error) = match agent.round(&mut renewal).await {
+            Round::Shutdown => break,
+            Round::Ended { lasted, reason } => {
+                backoff.connection_ended(lasted);
+                tracing::warn!(%reason, lasted_s = lasted.as_secs(), "disconnected from the controller");
+                let delay = match agent.handler.take_go_away() {
+                    Some(g) => after_server_wait(Duration::from_millis(g.retry_after_ms), &backoff),
+                    None => backoff.next_delay(),
+                };
+                (delay, reason)
+            }
+            Round::Failed(Failure::Dial(err)) => {
+                let delay = match &err {
+                    DialError::RetryAfter(wait) => after_server_wait(*wait, &backoff),
+                    DialError::GoAway { retry_after, .. } => {
+                        after_server_wait(*retry_after, &backoff)
+                    }
+                    DialError::Refused {
+                        status: 401 | 403, ..
+                    } => {
+                        tracing::error!(
+                            error = %err,
+                            "the controller does not accept this agent: its certificate is \
+                             unknown or revoked, or the server is disabled; retrying slowly"
+                        );
+                        at_cap(&mut backoff)
+                    }
+                    _ => backoff.next_delay(),
+                };
+                (delay, err.to_string())
+            }
+            Round::Failed(Failure::Credentials(message)) => {
+                tracing::error!(error = %message, "cannot connect");
+                (at_cap(&mut backoff), message)
+            }
+        };
+        tracing::info!(retry_in_ms = delay.as_millis() as u64, %error, "will reconnect");
+        agent.status.update(|s| {
+            s.state = ConnState::Disconnected;
+            s.connected_since_ms = None;
+            s.last_error = Some(error);
+        });
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = agent.shutdown.cancelled() => break,
+        }
+    }
+    agent.status.update(|s| {
+        s.state = ConnState::Disconnected;
+        s.connected_since_ms = None;
+        s.last_error = Some("agent stopped".into());
+    });
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// A server-imposed wait plus jitter, so agents told the same wait do not return together.
+fn after_server_wait(wait: Duration, backoff: &Backoff) -> Duration {
+    wait + jitter((wait / 2).max(backoff.base()).min(backoff.cap()))
+}
+
+/// A wait at the backoff cap, for failures a quick retry cannot fix (refused or expired
+/// certificate): between half the cap and the cap, so it never hammers the controller.
+fn at_cap(backoff: &mut Backoff) -> Duration {
+    backoff.saturate();
+    backoff.cap() / 2 + jitter(backoff.cap() / 2)
+}
+
+impl Agent {
+    async fn round(&self, renewal: &mut Renewal) -> Round {
+        let (tls, validity) = match load_credentials(&self.files, now_ms()) {
+            Ok(c) => c,
+            Err(message) => return Round::Failed(Failure::Credentials(message)),
+        };
+        renewal.observe(validity);
+        self.status
+            .update(|s| s.cert_not_after_ms = Some(validity.not_after_ms));
+        let hello = self.hello();
+        // A GoAway from a previous connection must not delay the next one.
+        self.handler.take_go_away();
+        let connection = tokio::select! {
+            r = dial_connection(&self.config.controller_url, tls, hello, self.handler.clone()) => r,
+            _ = self.shutdown.cancelled() => return Round::Shutdown,
+        };
+        match connection {
+            Ok(connection) => self.session(connection, renewal).await,
+            Err(e) => Round::Failed(Failure::Dial(e)),
+        }
+    }
+
+    fn hello(&self) -> Hello {
+        let host = self.handler.host();
+        Hello {
+            agent_version: xfleet_common::VERSION.into(),
+            protocol_versions: protocol::SUPPORTED_VERSIONS.to_vec(),
+            server_id: self.config.server_id,
+            applied_revision: 0,
+            unacked_journal_seq: None,
+            capabilities: Vec::new(),
+            hostname: host.hostname.clone(),
+            os: host.os.clone(),
+            arch: host.arch.clone(),
+            core_version: None,
+        }
+    }
+
+    /// Lives as long as the connection: heartbeats on their own task, renewal here.
+    async fn session(&self, connection: Connection, renewal: &mut Renewal) -> Round {
+        let Connection {
+            channel,
+            welcome,
+            transport_closed,
+        } = connection;
+        let interval = heartbeat_interval(&welcome);
+        let since = Instant::now();
+        tracing::info!(
+            heartbeat_ms = interval.as_millis() as u64,
+            protocol = welcome.protocol_version,
+            "connected to the controller"
+        );
+        self.status.update(|s| {
+            s.state = ConnState::Connected;
+            s.connected_since_ms = Some(now_ms());
+            s.last_error = None;
+            s.heartbeat_interval_ms = interval.as_millis() as u64;
+        });
+        spawn_heartbeats(
+            channel.clone(),
+            interval,
+            self.handler.probe().clone(),
+            self.status.clone(),
+        );
+        let renew = renewal.run(&channel, self);
+        tokio::pin!(renew);
+        tokio::select! {
+            reason = channel.closed() => Round::Ended { lasted: since.elapsed(), reason },
+            _ = self.shutdown.cancelled() => {
+                channel.close("agent shutting down");
+                let _ = tokio::time::timeout(CLOSE_GRACE, transport_closed.cancelled()).await;
+                Round::Shutdown
+            }
+            never = &mut renew => match never {},
+        }
+    }
+}
+
+/// Reads the key, certificate and CA fresh from disk (renewal or a re-enrollment may have
+/// replaced them) and refuses an expired certificate with a message saying what to do.
+fn load_credentials(
+    files: &AgentFiles,
+    now_ms: i64,
+) -> Result<(Arc<ClientConfig>, CertValidity), String> {
+    let read = |path: &PathBuf| {
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    };
+    let (cert, key, ca) = (read(&files.cert)?, read(&files.key)?, read(&files.ca)?);
+    let validity = csr::validity(&cert).map_err(|e| format!("{}: {e}", files.cert.display()))?;
+    if validity.not_after_ms <= now_ms {
+        return Err(format!(
+            "the agent certificate expired at {}; this host must be enrolled again with a new \
+             token (`xfleet-agent enroll --token … --force`)",
+            crate::status::format_ms(validity.not_after_ms)
+        ));
+    }
+    let tls = tls::client_config(&cert, &key, &ca).map_err(|e| e.to_string())?;
+    Ok((tls, validity))
+}
+
+fn spawn_heartbeats(
+    channel: Channel,
+    interval: Duration,
+    probe: Arc<SystemProbe>,
+    status: Arc<StatusFile>,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = channel.closed() => break,
+                _ = tick.tick() => {}
+            }
+            let probe = probe.clone();
+            let beat = tokio::task::spawn_blocking(move || probe.heartbeat())
+                .await
+                .unwrap_or_default();
+            let Ok(body) = to_body(&beat) else { continue };
+            if channel
+                .send_event(topic::HEARTBEAT, None, body)
+                .await
+                .is_err()
+            {
+                break;
+            }
+            status.update(|_| {});
+        }
+    });
+}
+
+/// Forgets old task results now and every hour.
+fn spawn_pruning(cache: tasks::TaskCache, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(PRUNE_EVERY);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            let cache = cache.clone();
+            let pruned = tokio::task::spawn_blocking(move || {
+                cache.prune(SystemTime::now(), tasks::MAX_AGE, tasks::MAX_ENTRIES)
+            })
+            .await;
+            match pruned {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::info!(removed = n, "pruned old task results"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot prune task results"),
+                Err(e) => tracing::warn!(error = %e, "task pruning panicked"),
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests;

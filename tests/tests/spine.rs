@@ -1,0 +1,766 @@
+//! The spine, end to end: real `xfleet` and `xfleet-agent` processes, real TLS, SQLite and
+//! (when `XFLEET_TEST_POSTGRES_URL` is set) PostgreSQL.
+
+use std::time::Duration;
+
+use futures_util::SinkExt;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::protocol::Message;
+use xfleet_common::protocol::Frame;
+use xfleet_tests::{raw, wait_for, Agent, Controller, ControllerOptions};
+
+const ONLINE: Duration = Duration::from_secs(30);
+
+async fn enrolled_online(ctl: &Controller, name: &str) -> (i64, Agent) {
+    let (id, token) = ctl.add_server(name).await;
+    let mut agent = Agent::enroll(&token);
+    agent.start();
+    ctl.wait_status(id, "online", ONLINE).await;
+    (id, agent)
+}
+
+/// 1. server + token → enroll → connect → online → calls both ways, on both backends.
+#[tokio::test(flavor = "multi_thread")]
+async fn enroll_connect_and_call_both_ways() {
+    let mut backends = vec![None];
+    if let Some(pg) = xfleet_tests::postgres_database().await {
+        backends.push(Some(pg));
+    }
+    for database_url in backends {
+        let label = if database_url.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        };
+        let ctl = Controller::start(ControllerOptions {
+            database_url,
+            ..Default::default()
+        })
+        .await;
+        let (id, agent) = enrolled_online(&ctl, "ams-1").await;
+        let api = ctl.api();
+
+        // The key never left the host and is private to its owner.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(agent.config_dir.join("agent.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{label}");
+
+        // controller → agent
+        let info = api.agent_call(id, "agent.info", json!({})).await.unwrap();
+        assert_eq!(info["version"], json!(xfleet_common::VERSION), "{label}");
+        assert_eq!(info["pid"], json!(agent.pid().unwrap()), "{label}");
+        let echo = api
+            .agent_call(id, "echo", json!({"hello": [1, 2, 3]}))
+            .await
+            .unwrap();
+        assert_eq!(echo, json!({"hello": [1, 2, 3]}));
+        let stats = api.agent_call(id, "system.stats", json!({})).await.unwrap();
+        assert!(stats["mem"]["total"].as_u64().unwrap() > 0, "{stats}");
+        let err = api
+            .agent_call(id, "no.such.method", json!({}))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unsupported"), "{err}");
+        // The channel survives an unknown method.
+        assert!(api.agent_call(id, "echo", json!(1)).await.is_ok());
+
+        let server = ctl.server(id).await;
+        assert_eq!(server["version"], json!(xfleet_common::VERSION));
+        assert!(server["hostname"].as_str().is_some_and(|h| !h.is_empty()));
+
+        // agent → controller: a second connection with the same identity replaces the first,
+        // and asks the controller to sign a new certificate over the channel.
+        let tls = raw::tls(&agent.ca_pem(), Some((&agent.cert_pem(), &agent.key_pem())));
+        let mut ws = raw::connect(ctl.gateway_port, tls).await.unwrap();
+        let Frame::Welcome(welcome) = raw::hello(&mut ws, id).await else {
+            panic!("no welcome")
+        };
+        assert_eq!(welcome.heartbeat_interval_ms, 1000);
+        let channel = raw::channel(ws, id);
+        let body = rmp_serde::to_vec_named(&xfleet_common::methods::CertRenewRequest {
+            csr_pem: raw::csr(false),
+        })
+        .unwrap();
+        let answer = channel
+            .call("cert.renew", body, Duration::from_secs(10), None)
+            .await
+            .unwrap();
+        let issued: xfleet_common::methods::IssuedCertificate =
+            rmp_serde::from_slice(&answer).unwrap();
+        assert_eq!(issued.server_id, id);
+        assert!(issued.cert_pem.contains("BEGIN CERTIFICATE"));
+        channel.close("test done");
+        // The real agent comes back.
+        ctl.wait_status(id, "online", ONLINE).await;
+        wait_for("the agent to reconnect", ONLINE, || async {
+            api.agent_call(id, "echo", json!(2)).await.ok()
+        })
+        .await;
+    }
+}
+
+/// 2. Replayed, expired, removed-server and foreign tokens, and bad CSRs.
+#[tokio::test(flavor = "multi_thread")]
+async fn enrollment_refusals_are_clear() {
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let (id, token) = ctl.add_server("n1").await;
+    let first = Agent::enroll(&token);
+
+    // Replayed token.
+    let again = first
+        .enroll_command(&token)
+        .arg("--force")
+        .output()
+        .unwrap();
+    let text = xfleet_tests::output_text(&again);
+    assert!(!again.status.success());
+    assert!(text.contains("already been used"), "{text}");
+
+    // Expired token.
+    let t = ctl
+        .api()
+        .ok(
+            "POST",
+            &format!("/api/v1/servers/{id}/enrollment-tokens"),
+            Some(json!({"ttl_secs": 1})),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let out = first
+        .enroll_command(t["token"].as_str().unwrap())
+        .arg("--force")
+        .output()
+        .unwrap();
+    let text = xfleet_tests::output_text(&out);
+    assert!(!out.status.success() && text.contains("expired"), "{text}");
+
+    // Token of a server removed since.
+    let (gone, token) = ctl.add_server("gone").await;
+    ctl.api()
+        .ok("DELETE", &format!("/api/v1/servers/{gone}"), None)
+        .await;
+    let out = first
+        .enroll_command(&token)
+        .arg("--force")
+        .output()
+        .unwrap();
+    let text = xfleet_tests::output_text(&out);
+    assert!(!out.status.success() && text.contains("removed"), "{text}");
+
+    // A token of another controller: the pin does not match this gateway's CA.
+    let other = Controller::start(ControllerOptions::default()).await;
+    let (_, foreign) = other.add_server("x").await;
+    let mut forged = xfleet_common::enrollment::EnrollmentToken::parse(&foreign).unwrap();
+    forged.url = format!("https://127.0.0.1:{}", ctl.gateway_port);
+    let out = first
+        .enroll_command(&forged.encode())
+        .arg("--force")
+        .output()
+        .unwrap();
+    let text = xfleet_tests::output_text(&out).to_lowercase();
+    assert!(!out.status.success() && text.contains("pin"), "{text}");
+
+    // Garbage token and garbage CSR straight at the endpoint; the token survives the bad CSR.
+    let good = ctl.token(id).await;
+    let (status, body) = raw::post_enroll(
+        ctl.gateway_port,
+        &ctl.ca_pem(),
+        &json!({"token": good, "csr_pem": "not a csr", "hostname": "h", "agent_version": "t"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("bad_csr")),
+        "{body}"
+    );
+    let (status, body) = raw::post_enroll(
+        ctl.gateway_port,
+        &ctl.ca_pem(),
+        &json!({"token": "xft1_garbage", "csr_pem": raw::csr(false), "hostname": "h", "agent_version": "t"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("token_invalid")),
+        "{body}"
+    );
+
+    // A CSR asking to be a CA still yields a leaf client certificate.
+    let (status, body) = raw::post_enroll(
+        ctl.gateway_port,
+        &ctl.ca_pem(),
+        &json!({"token": good, "csr_pem": raw::csr(true), "hostname": "h", "agent_version": "t"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let pem = body["cert_pem"].as_str().unwrap();
+    use rustls::pki_types::pem::PemObject;
+    let der = rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+    assert!(!cert.is_ca());
+    assert!(
+        cert.extended_key_usage()
+            .unwrap()
+            .unwrap()
+            .value
+            .client_auth
+    );
+
+    // Every attempt is in the audit log.
+    let audit = ctl.api().ok("GET", "/api/v1/audit?limit=100", None).await;
+    let enrolls = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == json!("server.enroll"))
+        .count();
+    assert!(enrolls >= 6, "{audit}");
+}
+
+/// 3. No certificate, another CA's certificate, a revoked one: no channel. Revoking a
+/// connected server cuts it at once and its reconnects fail.
+#[tokio::test(flavor = "multi_thread")]
+async fn only_our_live_certificates_get_a_channel() {
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let (id, mut agent) = enrolled_online(&ctl, "n1").await;
+
+    let refused = raw::connect(ctl.gateway_port, raw::tls(&ctl.ca_pem(), None))
+        .await
+        .unwrap_err();
+    assert!(refused.contains("http 401"), "{refused}");
+
+    let (_, cert, key) = raw::foreign_identity();
+    let refused = raw::connect(
+        ctl.gateway_port,
+        raw::tls(&ctl.ca_pem(), Some((&cert, &key))),
+    )
+    .await
+    .map(|_| ())
+    .unwrap_err();
+    assert!(
+        !refused.starts_with("http"),
+        "refused in the TLS handshake: {refused}"
+    );
+
+    let cert = agent.cert_pem();
+    let key = agent.key_pem();
+    ctl.api()
+        .ok("POST", &format!("/api/v1/servers/{id}/revoke"), None)
+        .await;
+    // Cut at once: no grace period for a deliberate revocation.
+    let server = ctl.server(id).await;
+    assert_eq!(server["connected"], json!(false));
+    assert_eq!(server["status"], json!("offline"));
+
+    let refused = raw::connect(
+        ctl.gateway_port,
+        raw::tls(&ctl.ca_pem(), Some((&cert, &key))),
+    )
+    .await
+    .map(|_| ())
+    .unwrap_err();
+    assert!(
+        refused.contains("http 403") && refused.contains("revoked"),
+        "{refused}"
+    );
+    // The agent keeps trying and keeps being refused.
+    wait_for("the agent to report the refusal", ONLINE, || async {
+        agent.output.contains("revoked").then_some(())
+    })
+    .await;
+    assert!(!ctl.server(id).await["connected"].as_bool().unwrap());
+    agent.kill9();
+}
+
+/// 4. kill -9 the controller → the agent comes back; agent gone → offline after the grace;
+/// tasks queued while offline arrive in order, exactly once even across an agent crash.
+#[tokio::test(flavor = "multi_thread")]
+async fn restarts_and_the_durable_task_queue() {
+    let mut ctl = Controller::start(ControllerOptions::default()).await;
+    let (id, mut agent) = enrolled_online(&ctl, "n1").await;
+
+    ctl.restart().await;
+    wait_for("the agent to reconnect after kill -9", ONLINE, || async {
+        ctl.api().agent_call(id, "echo", json!("back")).await.ok()
+    })
+    .await;
+
+    agent.kill9();
+    let offline = ctl
+        .wait_status(id, "offline", Duration::from_secs(20))
+        .await;
+    assert!(offline["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("disconnected"));
+
+    // Queue while offline.
+    let api = ctl.api();
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let t = api
+            .ok(
+                "POST",
+                &format!("/api/v1/servers/{id}/tasks"),
+                Some(json!({"operation": "echo", "request": {"n": n}})),
+            )
+            .await;
+        assert_eq!(t["status"], json!("pending"));
+        ids.push(t["id"].as_str().unwrap().to_owned());
+    }
+    agent.start();
+    let done: Vec<Value> = wait_for("queued tasks to complete", ONLINE, || async {
+        let mut all = Vec::new();
+        for t in &ids {
+            let task = api.ok("GET", &format!("/api/v1/tasks/{t}"), None).await;
+            if task["status"] != json!("completed") {
+                return None;
+            }
+            all.push(task);
+        }
+        Some(all)
+    })
+    .await;
+    for (n, task) in done.iter().enumerate() {
+        assert_eq!(task["response"], json!({"n": n}));
+        assert_eq!(task["attempts"], json!(1));
+    }
+    let started: Vec<i64> = done
+        .iter()
+        .map(|t| t["started_at"].as_i64().unwrap())
+        .collect();
+    assert!(
+        started.windows(2).all(|w| w[0] <= w[1]),
+        "delivered in creation order: {started:?}"
+    );
+
+    // The agent dies after running a task but before its answer is recorded.
+    agent.kill9();
+    agent.env = vec![("XFLEET_AGENT_FAILPOINT".into(), "exit-after-task".into())];
+    agent.start();
+    let crashed_pid = agent.pid().unwrap();
+    ctl.wait_status(id, "online", ONLINE).await;
+    let task = api
+        .ok(
+            "POST",
+            &format!("/api/v1/servers/{id}/tasks"),
+            Some(json!({"operation": "agent.info"})),
+        )
+        .await;
+    let task_id = task["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        agent.wait_exit(ONLINE).await,
+        Some(99),
+        "the failpoint fired"
+    );
+    agent.env.clear();
+    agent.start();
+    let task = wait_for("the redelivered task to complete", ONLINE, || async {
+        let t = api
+            .ok("GET", &format!("/api/v1/tasks/{task_id}"), None)
+            .await;
+        (t["status"] == json!("completed")).then_some(t)
+    })
+    .await;
+    // Answered from the result cache: the process that ran it is the one that crashed.
+    assert_eq!(task["response"]["pid"], json!(crashed_pid), "{task}");
+    assert_eq!(task["attempts"], json!(2));
+}
+
+/// 5. 100 concurrent calls on one channel while one handler is slow: none waits for it.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_head_of_line_blocking() {
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let (id, _agent) = enrolled_online(&ctl, "n1").await;
+    let api = std::sync::Arc::new(ctl.api());
+    let slow = {
+        let api = api.clone();
+        tokio::spawn(async move { api.agent_call(id, "sleep", json!({"ms": 4000})).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let calls = (0..100).map(|n| {
+        let api = api.clone();
+        async move { api.agent_call(id, "echo", json!({"n": n})).await }
+    });
+    let answers = futures_util::future::join_all(calls).await;
+    assert!(
+        !slow.is_finished(),
+        "all 100 answered while the slow call still runs"
+    );
+    for (n, a) in answers.into_iter().enumerate() {
+        assert_eq!(a.unwrap(), json!({"n": n}));
+    }
+    assert_eq!(slow.await.unwrap().unwrap(), json!(4000));
+}
+
+/// 6. Garbage, oversized frames and unknown frame kinds close that connection, with a reason
+/// in the log; other agents are unaffected.
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_frames_close_only_their_connection() {
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let (good, _agent) = enrolled_online(&ctl, "good").await;
+    let (bad, token) = ctl.add_server("bad").await;
+    let bad_agent = Agent::enroll(&token);
+    let tls = raw::tls(
+        &bad_agent.ca_pem(),
+        Some((&bad_agent.cert_pem(), &bad_agent.key_pem())),
+    );
+
+    #[derive(serde::Serialize)]
+    enum Unknown {
+        #[serde(rename = "teleport")]
+        Teleport { id: u64 },
+    }
+    let unknown = rmp_serde::to_vec_named(&Unknown::Teleport { id: 1 }).unwrap();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("garbage", vec![0xc1, 0xff, 0x00, 0x13], "malformed frame"),
+        ("unknown kind", unknown, "malformed frame"),
+        ("oversized", vec![0u8; 5 << 20], "transport error"),
+    ];
+    for (what, bytes, reason) in cases {
+        let mut ws = raw::connect(ctl.gateway_port, tls.clone()).await.unwrap();
+        assert!(matches!(raw::hello(&mut ws, bad).await, Frame::Welcome(_)));
+        let _ = ws.send(Message::Binary(bytes.into())).await;
+        assert!(
+            raw::closed_by_peer(&mut ws, Duration::from_secs(10)).await,
+            "{what}: connection closed"
+        );
+        wait_for(
+            &format!("{what}: logged reason"),
+            Duration::from_secs(10),
+            || async { ctl.output.contains(reason).then_some(()) },
+        )
+        .await;
+        // The good agent never noticed.
+        assert_eq!(
+            ctl.api()
+                .agent_call(good, "echo", json!(what))
+                .await
+                .unwrap(),
+            json!(what)
+        );
+    }
+    assert_eq!(ctl.server(good).await["connected"], json!(true));
+}
+
+/// 7. Short certificate lifetime → the agent renews before expiry, stays connected, and
+/// reconnects with the new certificate after the old one has expired.
+#[tokio::test(flavor = "multi_thread")]
+async fn certificates_renew_before_expiry() {
+    let mut ctl = Controller::start(ControllerOptions {
+        cert_lifetime_secs: Some(20),
+        ..Default::default()
+    })
+    .await;
+    let (id, agent) = enrolled_online(&ctl, "n1").await;
+    let first = agent.cert_pem();
+    let connected_at = ctl.server(id).await["live"]["connected_at"].clone();
+    wait_for(
+        "the agent to renew its certificate",
+        Duration::from_secs(25),
+        || async { (agent.cert_pem() != first).then_some(()) },
+    )
+    .await;
+    assert_eq!(
+        ctl.server(id).await["live"]["connected_at"],
+        connected_at,
+        "renewal does not drop the connection"
+    );
+    // Past the first certificate's expiry, a fresh connection must use the new one.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    ctl.restart().await;
+    wait_for(
+        "the agent to reconnect with its renewed certificate",
+        ONLINE,
+        || async { ctl.api().agent_call(id, "echo", json!(7)).await.ok() },
+    )
+    .await;
+}
+
+/// The operator CLI acts through the running controller.
+#[tokio::test(flavor = "multi_thread")]
+async fn operator_cli() {
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let xfleet = |args: &[&str]| {
+        let out = std::process::Command::new(xfleet_tests::bin("xfleet"))
+            .arg("--data-dir")
+            .arg(ctl.dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        (out.status.success(), xfleet_tests::output_text(&out))
+    };
+    let (ok, text) = xfleet(&["healthcheck"]);
+    assert!(ok && text.contains("ok"), "{text}");
+    let (ok, text) = xfleet(&["server", "add", "ams-1", "--region", "eu", "--tags", "a,b"]);
+    assert!(ok && text.contains("ams-1"), "{text}");
+    let (ok, text) = xfleet(&["server", "add", "ams-1"]);
+    assert!(!ok && text.contains("already exists"), "{text}");
+    let (ok, text) = xfleet(&["token", "create", "--server", "ams-1", "--ttl", "600"]);
+    assert!(ok, "{text}");
+    let command = text
+        .lines()
+        .find(|l| l.starts_with("xfleet-agent enroll --token "))
+        .expect("the one-line agent command");
+    let token = command.rsplit(' ').next().unwrap();
+    let mut agent = Agent::enroll(token);
+    agent.start();
+    let id = ctl.api().ok("GET", "/api/v1/servers/ams-1", None).await["id"]
+        .as_i64()
+        .unwrap();
+    ctl.wait_status(id, "online", ONLINE).await;
+    let (ok, text) = xfleet(&["server", "list"]);
+    assert!(
+        ok && text.contains("ams-1") && text.contains("online"),
+        "{text}"
+    );
+
+    // The agent's own view.
+    let status = std::process::Command::new(xfleet_tests::bin("xfleet-agent"))
+        .args(["status", "--config-dir"])
+        .arg(&agent.config_dir)
+        .output()
+        .unwrap();
+    let text = xfleet_tests::output_text(&status);
+    assert!(text.to_lowercase().contains("connected"), "{text}");
+    let health = std::process::Command::new(xfleet_tests::bin("xfleet-agent"))
+        .args(["healthcheck", "--config-dir"])
+        .arg(&agent.config_dir)
+        .status()
+        .unwrap();
+    assert!(health.success());
+
+    let (ok, text) = xfleet(&["server", "revoke", "ams-1"]);
+    assert!(ok && text.contains("closed"), "{text}");
+    let (ok, text) = xfleet(&["server", "remove", "ams-1"]);
+    assert!(ok, "{text}");
+    let (ok, text) = xfleet(&["server", "remove", "ams-1"]);
+    assert!(!ok && text.contains("not found"), "{text}");
+    wait_for("the agent healthcheck to fail", ONLINE, || async {
+        let health = std::process::Command::new(xfleet_tests::bin("xfleet-agent"))
+            .args(["healthcheck", "--config-dir"])
+            .arg(&agent.config_dir)
+            .status()
+            .unwrap();
+        (!health.success()).then_some(())
+    })
+    .await;
+    agent.kill9();
+}
+
+/// Sessions, API tokens with scopes, error envelopes and the audit trail of the native API.
+#[tokio::test(flavor = "multi_thread")]
+async fn native_api_auth_and_errors() {
+    use xfleet_controller::cli::request;
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let base = ctl.panel_url();
+
+    let (status, body) = request(&base, "GET", "/api/v1/servers", &[], None)
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    assert!(body["trace_id"].as_str().is_some());
+
+    let login = |password: String| {
+        let base = base.clone();
+        async move {
+            request(
+                &base,
+                "POST",
+                "/api/v1/auth/login",
+                &[],
+                Some(json!({"username": "admin", "password": password})),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let (status, _) = login("wrong".into()).await;
+    assert_eq!(status, 403);
+
+    // A session cookie from a successful login.
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", ctl.panel_port))
+        .await
+        .unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = hyper::Request::post("/api/v1/auth/login")
+        .header("host", "x")
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(hyper::body::Bytes::from(
+            json!({"username": "admin", "password": ctl.admin_password}).to_string(),
+        )))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let cookie = resp.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.starts_with("xfleet_session="));
+    let (status, body) = request(
+        &base,
+        "GET",
+        "/api/v1/auth/me",
+        &[("cookie", &cookie)],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+
+    // Tokens: the secret is shown once; read-only tokens cannot change anything.
+    let (status, body) = request(
+        &base,
+        "POST",
+        "/api/v1/api-tokens",
+        &[("cookie", &cookie)],
+        Some(json!({"name": "grafana", "scope": "read-only"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200);
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    let read_only = format!("Bearer {}", body["data"]["token"].as_str().unwrap());
+    let (status, _) = request(
+        &base,
+        "GET",
+        "/api/v1/servers",
+        &[("authorization", &read_only)],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200);
+    let (status, body) = request(
+        &base,
+        "POST",
+        "/api/v1/servers",
+        &[("authorization", &read_only)],
+        Some(json!({"name": "x"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
+    let listed = ctl.api().ok("GET", "/api/v1/api-tokens", None).await;
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t.get("token").is_none()),
+        "{listed}"
+    );
+
+    // Bad input: clear 4xx, nothing stored.
+    let api = ctl.api();
+    for (body, needle) in [
+        (json!({"name": ""}), "name must be"),
+        (json!({"name": "a b"}), "name must be"),
+        (json!({"name": 7}), "invalid type"),
+    ] {
+        let err = api
+            .call("POST", "/api/v1/servers", Some(body))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(needle) && err.contains("invalid_request"),
+            "{err}"
+        );
+    }
+    let (status, body) = request(
+        &base,
+        "POST",
+        "/api/v1/servers",
+        &[
+            ("authorization", &format!("Bearer {}", api.0.token)),
+            ("content-type", "application/json"),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    let huge = json!({"name": "x".repeat(2 << 20)});
+    let err = api
+        .call("POST", "/api/v1/servers", Some(huge))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("invalid_request"), "{err}");
+    assert!(api
+        .ok("GET", "/api/v1/servers", None)
+        .await
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let err = api
+        .call("GET", "/api/v1/servers/nope", None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not_found"), "{err}");
+    let err = api
+        .agent_call(999, "echo", json!(1))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not_found"), "{err}");
+
+    let (status, _) = request(
+        &base,
+        "POST",
+        "/api/v1/auth/logout",
+        &[("cookie", &cookie)],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200);
+    let (status, _) = request(
+        &base,
+        "GET",
+        "/api/v1/auth/me",
+        &[("cookie", &cookie)],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 401, "the session is gone after logout");
+
+    let audit = api.ok("GET", "/api/v1/audit", None).await;
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"auth.login")
+            && actions.contains(&"api_token.create")
+            && actions.contains(&"server.create"),
+        "{actions:?}"
+    );
+    let failed_login = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == json!("auth.login") && e["result"] != json!("ok"))
+        .unwrap();
+    assert_eq!(failed_login["source_ip"], json!("127.0.0.1"));
+}
