@@ -233,7 +233,7 @@ mod tests {
         assert_eq!(serial_of(&der).unwrap(), issued.serial);
         let lifetime =
             cert.validity().not_after.timestamp() - cert.validity().not_before.timestamp();
-        assert!((3960..=3961).contains(&lifetime), "{lifetime}");
+        assert!((3900..=3901).contains(&lifetime), "{lifetime}");
     }
 
     #[test]

@@ -66,7 +66,13 @@ pub async fn connect(port: u16, tls: Arc<ClientConfig>) -> Result<Ws, String> {
                 .map(String::from_utf8_lossy)
                 .unwrap_or_default()
                 .to_string();
-            Err(format!("http {}: {body}", resp.status().as_u16()))
+            let retry = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| format!(" (retry-after {v})"))
+                .unwrap_or_default();
+            Err(format!("http {}{retry}: {body}", resp.status().as_u16()))
         }
         Err(e) => Err(format!("{e}")),
     }

@@ -48,6 +48,17 @@ async fn enroll_connect_and_call_both_ways() {
             .mode();
         assert_eq!(mode & 0o777, 0o600, "{label}");
 
+        // The agent holds a connection but listens on nothing; the controller does listen.
+        assert_eq!(
+            xfleet_tests::listening_sockets(agent.pid().unwrap()),
+            0,
+            "{label}"
+        );
+        let ctl_pid = xfleet_tests::read_json(&ctl.dir.path().join("run.json")).unwrap()["pid"]
+            .as_u64()
+            .unwrap() as u32;
+        assert_eq!(xfleet_tests::listening_sockets(ctl_pid), 2, "{label}");
+
         // controller → agent
         let info = api.agent_call(id, "agent.info", json!({})).await.unwrap();
         assert_eq!(info["version"], json!(xfleet_common::VERSION), "{label}");
@@ -763,4 +774,37 @@ async fn native_api_auth_and_errors() {
         .find(|e| e["action"] == json!("auth.login") && e["result"] != json!("ok"))
         .unwrap();
     assert_eq!(failed_login["source_ip"], json!("127.0.0.1"));
+}
+
+/// Past the admission rate, connecting agents get 503 with Retry-After instead of a channel.
+#[tokio::test(flavor = "multi_thread")]
+async fn admission_limit_answers_503() {
+    let ctl = Controller::start(ControllerOptions {
+        extra_env: vec![
+            ("XFLEET_HANDSHAKE_RATE".into(), "1".into()),
+            ("XFLEET_HANDSHAKE_BURST".into(), "1".into()),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let (id, token) = ctl.add_server("n1").await;
+    let agent = Agent::enroll(&token);
+    let tls = raw::tls(&agent.ca_pem(), Some((&agent.cert_pem(), &agent.key_pem())));
+    let mut refused = None;
+    for _ in 0..5 {
+        match raw::connect(ctl.gateway_port, tls.clone()).await {
+            Ok(mut ws) => {
+                raw::hello(&mut ws, id).await;
+            }
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    let refused = refused.expect("a burst of connections is refused");
+    assert!(
+        refused.contains("http 503 (retry-after ") && refused.contains("retry later"),
+        "{refused}"
+    );
 }

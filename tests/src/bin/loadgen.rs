@@ -125,24 +125,34 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let mut channels: Vec<Channel> = Vec::new();
-    for n in [1000usize.min(args.agents), args.agents] {
+    let mut sizes = vec![1000usize.min(args.agents), args.agents];
+    sizes.dedup();
+    for n in sizes {
         let started = Instant::now();
         connect_many(&gateway, &identities[channels.len()..n], &mut channels).await?;
         wait_connected(&ctl, n).await?;
+        let took = started.elapsed();
+        // Let buffers settle as on an idle fleet.
         tokio::time::sleep(Duration::from_secs(5)).await;
         let rss = rss_kib(pid);
         println!(
             "N = {n}: controller RSS {rss} KiB → {:.1} KiB per agent (connected in {:.1} s)",
             (rss.saturating_sub(rss_base)) as f64 / n as f64,
-            started.elapsed().as_secs_f64()
+            took.as_secs_f64()
         );
     }
     let heartbeats = spawn_heartbeats(channels.clone());
 
     println!("\n## Call round trip (64-byte body, one call at a time)");
     let echo_port = spawn_echo_server()?;
-    let raw = raw_echo_rtt(echo_port, 2000).await?;
-    let chan = channel_rtt(&channels[0], 2000).await?;
+    // Interleaved rounds, so both see the same machine conditions.
+    let mut raw_ws = raw_echo_client(echo_port).await?;
+    let (mut raw_times, mut chan_times) = (Vec::new(), Vec::new());
+    for _ in 0..10 {
+        raw_times.extend(raw_echo_rtt(&mut raw_ws, 300).await?);
+        chan_times.extend(channel_rtt(&channels[0], 300).await?);
+    }
+    let (raw, chan) = (quantiles(raw_times), quantiles(chan_times));
     println!(
         "raw TLS WebSocket echo (separate process): p50 {} p99 {}",
         ms(raw.0),
@@ -335,20 +345,24 @@ fn spawn_heartbeats(channels: Vec<Channel>) -> tokio::task::JoinHandle<()> {
     })
 }
 
-async fn channel_rtt(channel: &Channel, samples: usize) -> anyhow::Result<(Duration, Duration)> {
+async fn channel_rtt(channel: &Channel, samples: usize) -> anyhow::Result<Vec<Duration>> {
     let body = vec![7u8; 64];
     let mut times = Vec::with_capacity(samples);
-    for i in 0..samples + 100 {
+    for i in 0..samples + 20 {
         let t = Instant::now();
         channel
             .call("echo", body.clone(), Duration::from_secs(5), None)
             .await?;
-        if i >= 100 {
+        if i >= 20 {
             times.push(t.elapsed());
         }
     }
+    Ok(times)
+}
+
+fn quantiles(mut times: Vec<Duration>) -> (Duration, Duration) {
     times.sort();
-    Ok((percentile(&times, 0.5), percentile(&times, 0.99)))
+    (percentile(&times, 0.5), percentile(&times, 0.99))
 }
 
 async fn api_rtt(
@@ -530,7 +544,10 @@ async fn echo_server() -> anyhow::Result<()> {
     }
 }
 
-async fn raw_echo_rtt(port: u16, samples: usize) -> anyhow::Result<(Duration, Duration)> {
+type RawWs =
+    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+async fn raw_echo_client(port: u16) -> anyhow::Result<RawWs> {
     #[derive(Debug)]
     struct AnyCert;
     impl rustls::client::danger::ServerCertVerifier for AnyCert {
@@ -577,8 +594,11 @@ async fn raw_echo_rtt(port: u16, samples: usize) -> anyhow::Result<(Duration, Du
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(rustls::pki_types::ServerName::try_from("127.0.0.1")?, tcp)
         .await?;
-    let (mut ws, _) =
-        tokio_tungstenite::client_async(format!("wss://127.0.0.1:{port}/"), tls).await?;
+    let (ws, _) = tokio_tungstenite::client_async(format!("wss://127.0.0.1:{port}/"), tls).await?;
+    Ok(ws)
+}
+
+async fn raw_echo_rtt(ws: &mut RawWs, samples: usize) -> anyhow::Result<Vec<Duration>> {
     // Same size as an encoded xfleet echo request with a 64-byte body.
     let frame = protocol::encode(&protocol::Frame::Request(protocol::Request {
         id: 1,
@@ -588,17 +608,16 @@ async fn raw_echo_rtt(port: u16, samples: usize) -> anyhow::Result<(Duration, Du
         body: vec![7u8; 64],
     }));
     let mut times = Vec::with_capacity(samples);
-    for i in 0..samples + 100 {
+    for i in 0..samples + 20 {
         let t = Instant::now();
         ws.send(tokio_tungstenite::tungstenite::Message::Binary(
             frame.clone().into(),
         ))
         .await?;
         ws.next().await.context("echo closed")??;
-        if i >= 100 {
+        if i >= 20 {
             times.push(t.elapsed());
         }
     }
-    times.sort();
-    Ok((percentile(&times, 0.5), percentile(&times, 0.99)))
+    Ok(times)
 }
