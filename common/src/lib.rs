@@ -5,6 +5,7 @@ pub mod channel;
 pub mod enrollment;
 pub mod methods;
 pub mod protocol;
+pub mod state;
 pub mod time;
 
 /// Version of the xfleet binaries, reported in `Hello` and `agent.info`.
