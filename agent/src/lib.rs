@@ -15,6 +15,7 @@ pub mod handler;
 mod run;
 pub mod status;
 pub mod tls;
+pub mod traffic;
 
 pub use run::{run, AgentError};
 

@@ -7,6 +7,7 @@ pub mod methods;
 pub mod protocol;
 pub mod state;
 pub mod time;
+pub mod traffic;
 
 /// Version of the xfleet binaries, reported in `Hello` and `agent.info`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -65,6 +65,7 @@ pub fn router(ctl: Arc<Controller>) -> Router {
             post(servers::create_token),
         )
         .route("/servers/{server}/call", post(servers::call))
+        .route("/servers/{server}/traffic", get(servers::traffic))
         .route("/fleet/call", post(servers::fleet_call))
         .route(
             "/servers/{server}/tasks",

@@ -435,3 +435,14 @@ pub(super) async fn fleet_call(
     }
     ok(answer)
 }
+
+/// Traffic recorded for a server: per client, inbound and outbound, and the last journal
+/// sequence applied.
+pub(super) async fn traffic(
+    State(ctl): State<Arc<Controller>>,
+    _: Actor,
+    Path(key): Path<String>,
+) -> ApiResult<crate::store::TrafficTotals> {
+    let server = resolve(&ctl, &key).await?;
+    ok(ctl.store.traffic_of(server.id).await?)
+}

@@ -5,17 +5,25 @@ use std::sync::Arc;
 use xfleet_common::channel::{reply, Channel, Handler, IncomingCall};
 use xfleet_common::methods::{self, CertRenewRequest, Heartbeat};
 use xfleet_common::protocol::{from_body, topic, ErrorBody, Event, Frame};
+use xfleet_common::traffic::{self, TrafficBatch};
 
+use super::traffic::{spawn_ingest, IngestQueue};
 use crate::Controller;
 
 pub(super) struct AgentLink {
     ctl: Arc<Controller>,
     server_id: i64,
+    traffic: IngestQueue,
 }
 
 impl AgentLink {
     pub(super) fn new(ctl: Arc<Controller>, server_id: i64) -> Self {
-        Self { ctl, server_id }
+        let traffic = spawn_ingest(ctl.clone(), server_id);
+        Self {
+            ctl,
+            server_id,
+            traffic,
+        }
     }
 
     async fn renew(&self, body: &[u8]) -> Result<Vec<u8>, ErrorBody> {
@@ -48,6 +56,19 @@ impl Handler for AgentLink {
                 topic: topic::HEARTBEAT.to_owned(),
                 seq: event.seq.unwrap_or(0),
             });
+        } else if event.topic == traffic::TOPIC {
+            match from_body::<TrafficBatch>(&event.body) {
+                Ok(batch) => {
+                    // Skipping one batch and applying later ones would lose it (acks are
+                    // cumulative), so a full queue ends the connection; the agent resends.
+                    if self.traffic.try_send((batch, channel.clone())).is_err() {
+                        channel.close("traffic queue full");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(server_id = self.server_id, error = %e.message, "bad traffic batch")
+                }
+            }
         } else {
             tracing::debug!(server_id = self.server_id, topic = %event.topic, "event without a consumer");
         }

@@ -3,6 +3,7 @@
 
 mod link;
 mod session;
+mod traffic;
 
 pub use session::run_session;
 

@@ -8,12 +8,14 @@ mod audit;
 mod auth;
 pub(crate) mod servers;
 mod tasks;
+mod traffic;
 mod trust;
 
 pub use audit::AuditEntry;
 pub use auth::{ApiTokenRow, UserRow};
 pub use servers::{NewServer, ServerPatch, ServerRow};
 pub use tasks::{TaskRow, TaskStatus};
+pub use traffic::{Counter, TrafficTotals};
 pub use trust::{CertificateRow, ConsumedToken, TokenRefusal};
 
 use std::str::FromStr;

@@ -155,10 +155,18 @@ impl Store {
         if deleted == 0 {
             return Err(StoreError::NotFound("server"));
         }
-        sqlx::query("DELETE FROM server_tasks WHERE server_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        for table in [
+            "server_tasks",
+            "traffic_journal",
+            "client_traffic",
+            "inbound_traffic",
+            "outbound_traffic",
+        ] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE server_id = $1"))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query(
             "UPDATE certificates SET revoked_at = $1 WHERE server_id = $2 AND revoked_at IS NULL",
         )

@@ -234,3 +234,36 @@ async fn users_sessions_tokens_and_audit() {
         assert_eq!(log[0].action, "server.create", "{}", t.label);
     }
 }
+
+#[tokio::test]
+async fn a_traffic_batch_applies_once_and_in_one_piece() {
+    use xfleet_common::traffic::{Delta, TrafficBatch};
+    let d = |name: &str, up, down| Delta {
+        name: name.into(),
+        up,
+        down,
+    };
+    for t in test_stores().await {
+        let s = &t.store;
+        let batch = |seq| TrafficBatch {
+            seq,
+            at_ms: 1000 * seq as i64,
+            users: vec![d("alice", 10, 100), d("bob", 1, 2)],
+            inbounds: vec![d("in-1", 11, 102)],
+            outbounds: vec![d("direct", 11, 102)],
+            online: vec!["alice".into()],
+        };
+        assert!(s.apply_traffic(1, &batch(1)).await.unwrap(), "{}", t.label);
+        assert!(s.apply_traffic(1, &batch(2)).await.unwrap());
+        // Redelivered after a lost ack, and an old one: both ignored.
+        assert!(!s.apply_traffic(1, &batch(2)).await.unwrap());
+        assert!(!s.apply_traffic(1, &batch(1)).await.unwrap());
+        // Another server has its own sequence.
+        assert!(s.apply_traffic(2, &batch(1)).await.unwrap());
+        let totals = s.traffic_of(1).await.unwrap();
+        assert_eq!(totals.last_seq, 2);
+        let alice = totals.clients.iter().find(|c| c.name == "alice").unwrap();
+        assert_eq!((alice.up, alice.down), (20, 200), "{}", t.label);
+        assert_eq!((totals.inbounds[0].up, totals.outbounds[0].down), (22, 204));
+    }
+}

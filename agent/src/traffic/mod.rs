@@ -1,0 +1,8 @@
+//! Exactly-once traffic accounting on the agent side: counter deltas ([`delta`]) journaled
+//! on disk ([`journal`]) until the controller acknowledges them.
+
+pub mod delta;
+pub mod journal;
+
+pub use delta::{compute, Baseline};
+pub use journal::Journal;

@@ -1,0 +1,110 @@
+//! Traffic counters from agent journals, applied exactly once per batch.
+
+use serde::Serialize;
+use xfleet_common::time::now_ms;
+use xfleet_common::traffic::TrafficBatch;
+
+use super::{Result, Store};
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Counter {
+    pub name: String,
+    pub up: i64,
+    pub down: i64,
+}
+
+/// What a server has carried, as recorded.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct TrafficTotals {
+    pub last_seq: i64,
+    pub clients: Vec<Counter>,
+    pub inbounds: Vec<Counter>,
+    pub outbounds: Vec<Counter>,
+}
+
+impl Store {
+    /// Applies a batch in one transaction unless its sequence is at or below the last one
+    /// applied for the server; returns whether it was applied.
+    pub async fn apply_traffic(&self, server_id: i64, batch: &TrafficBatch) -> Result<bool> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let claimed = sqlx::query(
+            "INSERT INTO traffic_journal (server_id, last_seq, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (server_id) DO UPDATE SET last_seq = excluded.last_seq, \
+             updated_at = excluded.updated_at WHERE traffic_journal.last_seq < excluded.last_seq",
+        )
+        .bind(server_id)
+        .bind(batch.seq as i64)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if claimed == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let tables = [
+            ("client_traffic", "email", &batch.users),
+            ("inbound_traffic", "tag", &batch.inbounds),
+            ("outbound_traffic", "tag", &batch.outbounds),
+        ];
+        for (table, key, deltas) in tables {
+            let sql = format!(
+                "INSERT INTO {table} (server_id, {key}, up, down) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (server_id, {key}) DO UPDATE SET up = {table}.up + excluded.up, \
+                 down = {table}.down + excluded.down"
+            );
+            for d in deltas.iter() {
+                sqlx::query(&sql)
+                    .bind(server_id)
+                    .bind(&d.name)
+                    .bind(d.up as i64)
+                    .bind(d.down as i64)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        for email in &batch.online {
+            sqlx::query(
+                "UPDATE client_traffic SET last_online = $1 WHERE server_id = $2 AND email = $3",
+            )
+            .bind(batch.at_ms)
+            .bind(server_id)
+            .bind(email)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn traffic_of(&self, server_id: i64) -> Result<TrafficTotals> {
+        let last: Option<(i64,)> =
+            sqlx::query_as("SELECT last_seq FROM traffic_journal WHERE server_id = $1")
+                .bind(server_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let read = |table: &str, key: &str| {
+            format!(
+                "SELECT {key} AS name, up, down FROM {table} WHERE server_id = $1 ORDER BY {key}"
+            )
+        };
+        let mut totals = TrafficTotals {
+            last_seq: last.map(|r| r.0).unwrap_or(0),
+            ..Default::default()
+        };
+        totals.clients = sqlx::query_as(&read("client_traffic", "email"))
+            .bind(server_id)
+            .fetch_all(&self.pool)
+            .await?;
+        totals.inbounds = sqlx::query_as(&read("inbound_traffic", "tag"))
+            .bind(server_id)
+            .fetch_all(&self.pool)
+            .await?;
+        totals.outbounds = sqlx::query_as(&read("outbound_traffic", "tag"))
+            .bind(server_id)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(totals)
+    }
+}
