@@ -153,8 +153,17 @@ async fn run_one(ctl: &Controller, channel: &Channel, task: TaskRow) -> Result<(
         .await;
     match outcome {
         Ok(bytes) => {
-            let response = body_to_json(&bytes).to_string();
-            ctl.store.complete_task(&task.id, &response).await?;
+            let response = body_to_json(&bytes);
+            if task.operation == xfleet_common::state::method::APPLY {
+                if let Some(revision) = response["revision"].as_i64() {
+                    ctl.store
+                        .set_applied_revision(task.server_id, revision)
+                        .await?;
+                }
+            }
+            ctl.store
+                .complete_task(&task.id, &response.to_string())
+                .await?;
             tracing::debug!(task = %task.id, op = %task.operation, "task completed");
         }
         Err(CallError::Offline(message)) => {

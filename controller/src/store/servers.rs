@@ -210,6 +210,16 @@ impl Store {
         Ok(())
     }
 
+    /// The desired-state revision the agent reports as applied.
+    pub async fn set_applied_revision(&self, id: i64, revision: i64) -> Result<()> {
+        sqlx::query("UPDATE servers SET applied_revision = $1 WHERE id = $2")
+            .bind(revision)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Servers the database believes online (used at start-up, before agents return).
     pub async fn online_server_ids(&self) -> Result<Vec<i64>> {
         let rows: Vec<(i64,)> = sqlx::query_as("SELECT id FROM servers WHERE status = 'online'")
