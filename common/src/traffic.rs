@@ -31,6 +31,16 @@ pub struct TrafficBatch {
     /// Clients seen with traffic (or reported online by the core) in this interval.
     #[serde(default)]
     pub online: Vec<String>,
+    /// Source addresses seen per client in the core's access log (only while some client
+    /// has an IP limit).
+    #[serde(default)]
+    pub ips: Vec<ClientIps>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientIps {
+    pub email: String,
+    pub ips: Vec<String>,
 }
 
 impl TrafficBatch {

@@ -100,6 +100,7 @@ pub fn compute(
             inbounds,
             outbounds,
             online,
+            ips: Vec::new(),
         },
         next,
     )
