@@ -252,6 +252,7 @@ async fn a_traffic_batch_applies_once_and_in_one_piece() {
             inbounds: vec![d("in-1", 11, 102)],
             outbounds: vec![d("direct", 11, 102)],
             online: vec!["alice".into()],
+            ips: vec![],
         };
         assert!(s.apply_traffic(1, &batch(1)).await.unwrap(), "{}", t.label);
         assert!(s.apply_traffic(1, &batch(2)).await.unwrap());
