@@ -31,3 +31,11 @@ CREATE TABLE outbound_traffic (
     down BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (server_id, tag)
 );
+
+CREATE TABLE client_ips (
+    server_id BIGINT NOT NULL,
+    email TEXT NOT NULL,
+    ip TEXT NOT NULL,
+    last_seen BIGINT NOT NULL,
+    PRIMARY KEY (server_id, email, ip)
+);

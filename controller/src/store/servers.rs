@@ -161,6 +161,7 @@ impl Store {
             "client_traffic",
             "inbound_traffic",
             "outbound_traffic",
+            "client_ips",
         ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE server_id = $1"))
                 .bind(id)

@@ -252,7 +252,10 @@ async fn a_traffic_batch_applies_once_and_in_one_piece() {
             inbounds: vec![d("in-1", 11, 102)],
             outbounds: vec![d("direct", 11, 102)],
             online: vec!["alice".into()],
-            ips: vec![],
+            ips: vec![xfleet_common::traffic::ClientIps {
+                email: "alice".into(),
+                ips: vec!["198.51.100.7".into()],
+            }],
         };
         assert!(s.apply_traffic(1, &batch(1)).await.unwrap(), "{}", t.label);
         assert!(s.apply_traffic(1, &batch(2)).await.unwrap());
@@ -266,5 +269,7 @@ async fn a_traffic_batch_applies_once_and_in_one_piece() {
         let alice = totals.clients.iter().find(|c| c.name == "alice").unwrap();
         assert_eq!((alice.up, alice.down), (20, 200), "{}", t.label);
         assert_eq!((totals.inbounds[0].up, totals.outbounds[0].down), (22, 204));
+        let ips = s.client_ips("alice").await.unwrap();
+        assert_eq!(ips, vec![("198.51.100.7".to_string(), 2000)], "{}", t.label);
     }
 }

@@ -74,8 +74,33 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        for client in &batch.ips {
+            for ip in &client.ips {
+                sqlx::query(
+                    "INSERT INTO client_ips (server_id, email, ip, last_seen) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (server_id, email, ip) DO UPDATE SET last_seen = excluded.last_seen",
+                )
+                .bind(server_id)
+                .bind(&client.email)
+                .bind(ip)
+                .bind(batch.at_ms)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// Source addresses seen for a client on any server, newest first.
+    pub async fn client_ips(&self, email: &str) -> Result<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT ip, MAX(last_seen) AS seen FROM client_ips WHERE email = $1 \
+             GROUP BY ip ORDER BY seen DESC",
+        )
+        .bind(email)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     pub async fn traffic_of(&self, server_id: i64) -> Result<TrafficTotals> {
