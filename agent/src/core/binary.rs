@@ -259,7 +259,7 @@ async fn run_version(path: &Path, arg: &str) -> Result<String, String> {
     }
 }
 
-fn find_on_path(name: &str, path_var: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
+pub(crate) fn find_on_path(name: &str, path_var: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
     std::env::split_paths(path_var?)
         .map(|dir| dir.join(name))
         .find(|p| is_executable(p))

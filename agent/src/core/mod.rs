@@ -170,3 +170,5 @@ pub fn pick_api_port() -> std::io::Result<u16> {
         .port())
 }
 
+#[cfg(test)]
+mod tests;
