@@ -20,6 +20,7 @@ pub struct AgentConfig {
     /// Task results, status file and (later) desired state and journal.
     pub data_dir: PathBuf,
     pub reconnect: ReconnectConfig,
+    pub core: CoreConfig,
     /// Log filter used when `RUST_LOG` is not set (`info`, `debug`, `xfleet_agent=trace`, …).
     pub log: String,
     /// The directory the config was loaded from; holds the key and certificates.
@@ -34,6 +35,7 @@ impl Default for AgentConfig {
             server_id: 0,
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             reconnect: ReconnectConfig::default(),
+            core: CoreConfig::default(),
             log: "info".into(),
             config_dir: PathBuf::from(DEFAULT_CONFIG_DIR),
         }
@@ -72,6 +74,18 @@ impl ReconnectConfig {
     pub fn healthy_after(&self) -> Duration {
         Duration::from_millis(self.healthy_after_ms)
     }
+}
+
+/// The `[core]` table: which Xray (or v2ray 4) binary to run and where its geo files live.
+/// Both are optional; without them the agent searches (see `core::CoreBinary::discover`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CoreConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub binary: Option<PathBuf>,
+    /// `geoip.dat`, `geosite.dat`; defaults to `<data_dir>/core/assets`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assets_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -175,6 +189,25 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("/var/lib/xfleet-agent"));
         assert_eq!(config.reconnect, ReconnectConfig::default());
         assert_eq!(config.log, "info");
+        assert_eq!(config.core, CoreConfig::default());
+    }
+
+    #[test]
+    fn the_core_table_is_read() {
+        let config = AgentConfig::parse(
+            "[core]\nbinary = \"/usr/local/x-ui/bin/xray-linux-amd64\"\nassets_dir = \"/usr/local/x-ui/bin\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.core.binary.as_deref(),
+            Some(Path::new("/usr/local/x-ui/bin/xray-linux-amd64"))
+        );
+        assert_eq!(
+            config.core.assets_dir.as_deref(),
+            Some(Path::new("/usr/local/x-ui/bin"))
+        );
+        let err = AgentConfig::parse("[core]\npath = \"/x\"").unwrap_err();
+        assert!(err.contains("path"), "{err}");
     }
 
     #[test]
@@ -203,6 +236,10 @@ mod tests {
         let config = AgentConfig {
             controller_url: "https://127.0.0.1:2054".into(),
             server_id: 12,
+            core: CoreConfig {
+                binary: Some("/opt/xray/xray".into()),
+                assets_dir: None,
+            },
             config_dir: dir.path().to_owned(),
             ..Default::default()
         };

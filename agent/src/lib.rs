@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod connection;
+pub mod core;
 pub mod csr;
 pub mod enroll;
 pub mod fsutil;

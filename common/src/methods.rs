@@ -13,6 +13,24 @@ pub mod agent {
     pub const SLEEP: &str = "sleep";
 }
 
+/// Methods the agent answers about its core (Xray or v2ray). Each fails with
+/// [`crate::protocol::code::CORE_UNAVAILABLE`] when the agent found no usable core.
+pub mod core_methods {
+    /// Starts the core with the configuration applied last ([`CoreState`] answer); fails with
+    /// `no_config` before the controller applied a state.
+    pub const START: &str = "core.start";
+    /// Stops the core; the agent's watchdog leaves it stopped ([`CoreState`] answer).
+    pub const STOP: &str = "core.stop";
+    /// Stops and starts the core with the configuration applied last ([`CoreState`] answer).
+    pub const RESTART: &str = "core.restart";
+    /// [`CoreVersion`] of the core binary the agent runs.
+    pub const VERSION: &str = "core.version";
+    /// [`RunningConfig`]: the configuration the core runs (or will run on `core.start`).
+    pub const CONFIG: &str = "core.config";
+    /// [`CoreLogs`] selected by [`CoreLogsQuery`].
+    pub const LOGS: &str = "core.logs";
+}
+
 /// Methods the controller answers.
 pub mod controller {
     /// Signs a fresh CSR for the calling server ([`CertRenewRequest`]).
@@ -109,6 +127,110 @@ pub struct SystemStats {
     pub app_stats: AppStats,
 }
 
+/// What the core's process is doing. Answer of `core.start`, `core.stop` and `core.restart`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum CoreState {
+    /// Not running, and not meant to be (never started, or stopped on request).
+    #[default]
+    Stopped,
+    Running {
+        pid: u32,
+        /// Wall-clock start time, ms since the Unix epoch.
+        since_ms: i64,
+    },
+    /// Meant to run but not running: it failed to start or exited, and the watchdog is
+    /// retrying. `message` says why, with the core's last words.
+    Error { message: String },
+}
+
+impl CoreState {
+    /// The same state in 3x-ui's words, for `system.stats`.
+    pub fn status(&self, version: &str) -> CoreStatus {
+        let (state, error_msg) = match self {
+            CoreState::Stopped => ("stop", String::new()),
+            CoreState::Running { .. } => ("running", String::new()),
+            CoreState::Error { message } => ("error", message.clone()),
+        };
+        CoreStatus {
+            state: state.into(),
+            error_msg,
+            version: version.into(),
+        }
+    }
+}
+
+/// Answer of `core.version`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct CoreVersion {
+    /// As the core prints it, e.g. `1.8.24`.
+    pub version: String,
+    /// `xray` or `v2ray`.
+    pub flavour: String,
+    /// Path of the binary the agent runs.
+    pub binary: String,
+}
+
+/// Answer of `core.config`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunningConfig {
+    pub config: serde_json::Value,
+}
+
+/// Severity of a core log line, in the core's own four levels; ordered, so a query can ask for
+/// a level and everything above it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum CoreLogLevel {
+    #[default]
+    Debug,
+    Info,
+    #[serde(alias = "warn")]
+    Warning,
+    Error,
+}
+
+/// Body of `core.logs`; an empty body takes the defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CoreLogsQuery {
+    /// At most this many lines, the newest ones.
+    #[serde(default = "default_log_count")]
+    pub count: u32,
+    /// Only lines at this level or above.
+    #[serde(default)]
+    pub level: CoreLogLevel,
+}
+
+impl Default for CoreLogsQuery {
+    fn default() -> Self {
+        Self {
+            count: default_log_count(),
+            level: CoreLogLevel::Debug,
+        }
+    }
+}
+
+fn default_log_count() -> u32 {
+    100
+}
+
+/// Answer of `core.logs`: oldest first, newest last.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct CoreLogs {
+    pub lines: Vec<CoreLogLine>,
+}
+
+/// One line the core printed, without its own timestamp and level marker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CoreLogLine {
+    /// When the agent read it, ms since the Unix epoch.
+    pub at_ms: i64,
+    pub level: CoreLogLevel,
+    pub text: String,
+}
+
 /// Body of `sleep`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sleep {
@@ -129,4 +251,55 @@ pub struct IssuedCertificate {
     pub ca_pem: String,
     pub serial: String,
     pub not_after_ms: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{from_body, to_body};
+
+    #[test]
+    fn core_bodies_survive_the_wire() {
+        for state in [
+            CoreState::Stopped,
+            CoreState::Running {
+                pid: 42,
+                since_ms: 1_700_000_000_000,
+            },
+            CoreState::Error {
+                message: "exited with code 23".into(),
+            },
+        ] {
+            let back: CoreState = from_body(&to_body(&state).unwrap()).unwrap();
+            assert_eq!(back, state);
+        }
+        let config = RunningConfig {
+            config: serde_json::json!({"inbounds": [{"port": 1080, "protocol": "socks"}]}),
+        };
+        let back: RunningConfig = from_body(&to_body(&config).unwrap()).unwrap();
+        assert_eq!(back, config);
+    }
+
+    #[test]
+    fn log_levels_order_and_a_query_takes_defaults() {
+        assert!(CoreLogLevel::Debug < CoreLogLevel::Info);
+        assert!(CoreLogLevel::Warning < CoreLogLevel::Error);
+        let q: CoreLogsQuery = serde_json::from_str(r#"{"level": "warn"}"#).unwrap();
+        assert_eq!((q.count, q.level), (100, CoreLogLevel::Warning));
+        assert!(serde_json::from_str::<CoreLogsQuery>(r#"{"level": "loud"}"#).is_err());
+    }
+
+    #[test]
+    fn core_state_reads_as_3x_ui_status() {
+        let status = CoreState::Error {
+            message: "bind: address already in use".into(),
+        }
+        .status("4.34.0");
+        assert_eq!(
+            (status.state.as_str(), status.version.as_str()),
+            ("error", "4.34.0")
+        );
+        assert_eq!(status.error_msg, "bind: address already in use");
+        assert_eq!(CoreState::Stopped.status("").state, "stop");
+    }
 }

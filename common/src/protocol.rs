@@ -33,6 +33,14 @@ pub mod code {
     pub const INTERNAL: &str = "internal";
     /// A redelivered task whose first run was interrupted before its result was recorded.
     pub const INTERRUPTED: &str = "interrupted";
+    /// The agent found no usable core binary; the message says what it looked for.
+    pub const CORE_UNAVAILABLE: &str = "core_unavailable";
+    /// The core was asked to start before any configuration was applied.
+    pub const NO_CONFIG: &str = "no_config";
+    /// The core's own config test refused a configuration; the message is the core's.
+    pub const INVALID_CONFIG: &str = "invalid_config";
+    /// A configuration passed the test but the core exited while starting with it.
+    pub const CORE_FAILED: &str = "core_failed";
 }
 
 /// One message on the channel.

@@ -4,7 +4,7 @@ use xfleet_common::methods::agent;
 
 use super::*;
 use crate::handler::AgentHandler;
-use crate::testutil::{Gateway, GatewayMode, TempDir, TestPki};
+use crate::testutil::{no_core, Gateway, GatewayMode, TempDir, TestPki};
 
 fn hello() -> Hello {
     Hello {
@@ -32,7 +32,7 @@ async fn dial_handshakes_and_runs_the_channel_both_ways() {
     )
     .await;
     let dir = TempDir::new("dial");
-    let handler = Arc::new(AgentHandler::new(dir.path()).unwrap());
+    let handler = Arc::new(AgentHandler::new(dir.path(), no_core()).unwrap());
 
     let (channel, welcome) = dial(&gw.url, client_tls(&pki), hello(), handler)
         .await
@@ -71,7 +71,7 @@ async fn dial_handshakes_and_runs_the_channel_both_ways() {
 async fn refusals_are_typed() {
     let pki = Arc::new(TestPki::new("refuse"));
     let dir = TempDir::new("dial-refuse");
-    let handler = Arc::new(AgentHandler::new(dir.path()).unwrap());
+    let handler = Arc::new(AgentHandler::new(dir.path(), no_core()).unwrap());
     let cases = [
         (
             GatewayMode::Refuse(503, Some(7), ""),
@@ -124,7 +124,7 @@ async fn a_bad_client_certificate_is_a_tls_error() {
     )
     .await;
     let dir = TempDir::new("dial-tls");
-    let handler = Arc::new(AgentHandler::new(dir.path()).unwrap());
+    let handler = Arc::new(AgentHandler::new(dir.path(), no_core()).unwrap());
 
     // Signed by a CA the controller does not know.
     let (cert, key) = other.client_cert(time::Duration::days(1), false);
@@ -160,7 +160,7 @@ async fn nothing_listening_is_an_io_error() {
     };
     let pki = TestPki::new("io");
     let dir = TempDir::new("dial-io");
-    let handler = Arc::new(AgentHandler::new(dir.path()).unwrap());
+    let handler = Arc::new(AgentHandler::new(dir.path(), no_core()).unwrap());
     let url = format!("https://127.0.0.1:{port}");
     let err = dial(&url, client_tls(&pki), hello(), handler)
         .await

@@ -1,5 +1,6 @@
 //! The agent's answers to the controller's calls.
 
+mod core;
 mod system;
 pub mod tasks;
 
@@ -16,11 +17,14 @@ use xfleet_common::time::now_ms;
 pub use system::{HostInfo, SystemProbe};
 pub use tasks::TaskCache;
 
-/// Answers `agent.info`, `system.stats`, `echo` and `sleep`, runs durable tasks through the
-/// result cache, and remembers a `GoAway` for the reconnect loop. One per process, shared by
-/// every connection it makes.
+use crate::core::Core;
+
+/// Answers `agent.info`, `system.stats`, `echo`, `sleep` and `core.*`, runs durable tasks
+/// through the result cache, and remembers a `GoAway` for the reconnect loop. One per process,
+/// shared by every connection it makes.
 pub struct AgentHandler {
     host: HostInfo,
+    core: Core,
     probe: Arc<SystemProbe>,
     tasks: TaskCache,
     started: Instant,
@@ -30,9 +34,10 @@ pub struct AgentHandler {
 
 impl AgentHandler {
     /// Opens the task cache under `<data_dir>/tasks`.
-    pub fn new(data_dir: &Path) -> std::io::Result<Self> {
+    pub fn new(data_dir: &Path, core: Core) -> std::io::Result<Self> {
         Ok(Self {
             host: HostInfo::detect(),
+            core,
             probe: Arc::new(SystemProbe::new()),
             tasks: TaskCache::open(data_dir.join("tasks"))?,
             started: Instant::now(),
@@ -47,6 +52,10 @@ impl AgentHandler {
 
     pub fn probe(&self) -> &Arc<SystemProbe> {
         &self.probe
+    }
+
+    pub fn core(&self) -> &Core {
+        &self.core
     }
 
     pub fn tasks(&self) -> &TaskCache {
@@ -78,9 +87,10 @@ impl AgentHandler {
             }),
             methods::agent::SYSTEM_STATS => {
                 let (probe, started) = (self.probe.clone(), self.started);
-                let stats = tokio::task::spawn_blocking(move || probe.stats(started))
+                let mut stats = tokio::task::spawn_blocking(move || probe.stats(started))
                     .await
                     .map_err(|e| ErrorBody::internal(format!("system stats: {e}")))?;
+                stats.xray = self.core.status();
                 reply(&stats)
             }
             methods::agent::ECHO => Ok(body),
@@ -91,6 +101,7 @@ impl AgentHandler {
                     _ = cancel.cancelled() => Err(ErrorBody::new(code::CANCELLED, "sleep cancelled")),
                 }
             }
+            m if m.starts_with("core.") => core::answer(&self.core, m, &body).await,
             other => Err(ErrorBody::unsupported(other)),
         }
     }

@@ -1,37 +1,16 @@
-use xfleet_common::channel::{memory_pair, CallError, Channel, ChannelConfig};
-use xfleet_common::methods::{agent, SystemStats};
+use xfleet_common::channel::CallError;
+use xfleet_common::methods::{agent, core_methods, SystemStats};
 use xfleet_common::protocol::to_body;
 
 use super::*;
-use crate::testutil::TempDir;
-
-/// A controller-side channel talking to an `AgentHandler` over memory.
-fn connect(handler: Arc<AgentHandler>) -> (Channel, Channel) {
-    struct Nobody;
-    impl Handler for Nobody {
-        async fn request(&self, call: IncomingCall) -> Result<Vec<u8>, ErrorBody> {
-            Err(ErrorBody::unsupported(&call.method))
-        }
-    }
-    let config = |name: &str, first| ChannelConfig {
-        name: name.into(),
-        max_in_flight: 16,
-        send_queue: 16,
-        idle_timeout: Duration::from_secs(60),
-        first_request_id: first,
-    };
-    let ((a_sink, a_stream), (b_sink, b_stream)) = memory_pair(16);
-    let agent = Channel::start(b_sink, b_stream, handler, config("agent", 2));
-    let ctl = Channel::start(a_sink, a_stream, Arc::new(Nobody), config("controller", 1));
-    (ctl, agent)
-}
+use crate::testutil::{connect_handler as connect, no_core, TempDir};
 
 const T: Duration = Duration::from_secs(10);
 
 #[tokio::test]
 async fn methods_answer_over_a_channel() {
     let dir = TempDir::new("handler");
-    let (ctl, _agent) = connect(Arc::new(AgentHandler::new(dir.path()).unwrap()));
+    let (ctl, _agent) = connect(Arc::new(AgentHandler::new(dir.path(), no_core()).unwrap()));
 
     let info: AgentInfo =
         from_body(&ctl.call(agent::INFO, vec![], T, None).await.unwrap()).unwrap();
@@ -70,7 +49,7 @@ async fn methods_answer_over_a_channel() {
 #[tokio::test]
 async fn a_task_key_runs_once_and_a_bad_key_is_refused() {
     let dir = TempDir::new("handler-task");
-    let (ctl, _agent) = connect(Arc::new(AgentHandler::new(dir.path()).unwrap()));
+    let (ctl, _agent) = connect(Arc::new(AgentHandler::new(dir.path(), no_core()).unwrap()));
     let key = Some("task-77".to_owned());
     let first = ctl
         .call(agent::ECHO, vec![5], T, key.clone())
@@ -91,7 +70,7 @@ async fn a_task_key_runs_once_and_a_bad_key_is_refused() {
 #[tokio::test]
 async fn a_cancelled_sleep_stops() {
     let dir = TempDir::new("handler-cancel");
-    let handler = Arc::new(AgentHandler::new(dir.path()).unwrap());
+    let handler = Arc::new(AgentHandler::new(dir.path(), no_core()).unwrap());
     let (ctl, agent) = connect(handler);
     // The caller gives up after 50 ms; the agent must not keep sleeping for an hour.
     let body = to_body(&Sleep { ms: 3_600_000 }).unwrap();
@@ -113,4 +92,33 @@ async fn a_cancelled_sleep_stops() {
         ctl.call(agent::ECHO, vec![1], T, None).await.unwrap(),
         vec![1]
     );
+}
+
+#[tokio::test]
+async fn without_a_core_core_calls_say_why_and_stats_report_it() {
+    let dir = TempDir::new("handler-nocore");
+    let core = Core::Missing("no core found: install Xray".into());
+    let (ctl, _agent) = connect(Arc::new(AgentHandler::new(dir.path(), core).unwrap()));
+    for method in [
+        core_methods::START,
+        core_methods::VERSION,
+        core_methods::LOGS,
+    ] {
+        let err = ctl.call(method, vec![], T, None).await.unwrap_err();
+        assert_eq!(err.code(), code::CORE_UNAVAILABLE, "{method}");
+        assert!(err.to_string().contains("install Xray"), "{err}");
+    }
+    let err = ctl
+        .call("core.teleport", vec![], T, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), code::UNSUPPORTED);
+    let stats: SystemStats = from_body(
+        &ctl.call(agent::SYSTEM_STATS, vec![], T, None)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(stats.xray.state, "error");
+    assert!(stats.xray.error_msg.contains("install Xray"));
 }

@@ -18,6 +18,7 @@ use xfleet_common::time::now_ms;
 use crate::config::{AgentConfig, AgentFiles};
 use crate::connection::backoff::{jitter, Backoff};
 use crate::connection::{dial_connection, heartbeat_interval, Connection, DialError};
+use crate::core::Core;
 use crate::csr::{self, CertValidity};
 use crate::handler::{tasks, AgentHandler, SystemProbe};
 use crate::status::{AgentStatus, ConnState, StatusFile};
@@ -71,7 +72,8 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
         error,
     };
     crate::enroll::create_private_dir(&config.data_dir).map_err(data_err)?;
-    let handler = Arc::new(AgentHandler::new(&config.data_dir).map_err(data_err)?);
+    let core = Core::discover(&config.core, &config.data_dir).await;
+    let handler = Arc::new(AgentHandler::new(&config.data_dir, core).map_err(data_err)?);
     spawn_pruning(handler.tasks().clone(), shutdown.clone());
     let status = Arc::new(StatusFile::new(
         config.status_path(),
@@ -147,6 +149,11 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
             _ = agent.shutdown.cancelled() => break,
         }
     }
+    // Users lose the VPN while the agent is down either way; stopping the core here just
+    // makes that explicit instead of leaving it to the kill on drop.
+    if let Some(core) = agent.handler.core().supervisor() {
+        core.shutdown().await;
+    }
     agent.status.update(|s| {
         s.state = ConnState::Disconnected;
         s.connected_since_ms = None;
@@ -202,7 +209,7 @@ impl Agent {
             hostname: host.hostname.clone(),
             os: host.os.clone(),
             arch: host.arch.clone(),
-            core_version: None,
+            core_version: self.handler.core().version(),
         }
     }
 

@@ -12,7 +12,9 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
+use xfleet_common::channel::{memory_pair, Channel, ChannelConfig, Handler, IncomingCall};
 use xfleet_common::enrollment::sha256_hex;
+use xfleet_common::protocol::ErrorBody;
 
 /// A directory under the system temp dir, removed on drop.
 pub struct TempDir(PathBuf);
@@ -139,6 +141,32 @@ impl TestPki {
 
 mod gateway;
 pub use gateway::{Gateway, GatewayMode};
+
+/// The core of a handler test that does not need one.
+pub fn no_core() -> crate::core::Core {
+    crate::core::Core::Missing("no core in this test".into())
+}
+
+/// A controller-side channel talking to `handler` over memory; returns (controller, agent).
+pub fn connect_handler(handler: Arc<crate::handler::AgentHandler>) -> (Channel, Channel) {
+    struct Nobody;
+    impl Handler for Nobody {
+        async fn request(&self, call: IncomingCall) -> Result<Vec<u8>, ErrorBody> {
+            Err(ErrorBody::unsupported(&call.method))
+        }
+    }
+    let config = |name: &str, first| ChannelConfig {
+        name: name.into(),
+        max_in_flight: 16,
+        send_queue: 16,
+        idle_timeout: std::time::Duration::from_secs(60),
+        first_request_id: first,
+    };
+    let ((a_sink, a_stream), (b_sink, b_stream)) = memory_pair(16);
+    let agent = Channel::start(b_sink, b_stream, handler, config("agent", 2));
+    let ctl = Channel::start(a_sink, a_stream, Arc::new(Nobody), config("controller", 1));
+    (ctl, agent)
+}
 
 /// Polls `cond` every few milliseconds until it holds; panics after 20 s. Tests wait on
 /// conditions, never for fixed times.

@@ -1,0 +1,174 @@
+//! The VPN core (Xray, or v2ray 4.x) as a supervised child process (DESIGN §7).
+//!
+//! [`CoreBinary`] finds the binary and learns its flavour and version; [`Supervisor`] runs it:
+//! tests every configuration with the core's own test mode before using it, restarts it with
+//! backoff when it dies without being asked to (a stopped core is left stopped), keeps its
+//! output in a bounded [`LogRing`], and publishes its [`CoreState`] on a watch channel.
+
+mod backoff;
+mod binary;
+mod logs;
+mod process;
+mod supervisor;
+
+use std::path::{Path, PathBuf};
+
+use xfleet_common::methods::{CoreState, CoreStatus};
+
+pub use binary::CoreBinary;
+pub use logs::{LogLine, LogRing};
+pub use supervisor::Supervisor;
+
+use crate::config::CoreConfig;
+
+/// Which core a binary is. Both take the same JSON config; they differ in command line,
+/// environment and API namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Flavour {
+    Xray,
+    V2ray,
+}
+
+impl Flavour {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flavour::Xray => "xray",
+            Flavour::V2ray => "v2ray",
+        }
+    }
+
+    /// The variable naming the directory of `geoip.dat` and `geosite.dat`.
+    pub fn asset_env(self) -> &'static str {
+        match self {
+            Flavour::Xray => "XRAY_LOCATION_ASSET",
+            Flavour::V2ray => "V2RAY_LOCATION_ASSET",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// Discovery found nothing; the message lists where it looked.
+    #[error("{0}")]
+    NotFound(String),
+    /// A binary was found but cannot be used (does not run, unknown output, v2ray 5).
+    #[error("{}: {message}", binary.display())]
+    Unusable { binary: PathBuf, message: String },
+    #[error("no core configuration has been applied yet")]
+    NoConfig,
+    /// The core's config test refused the configuration; the message is the core's.
+    #[error("the core refused the configuration: {0}")]
+    InvalidConfig(String),
+    /// The configuration passed the test, but the core exited while starting with it.
+    #[error("the core exited while starting: {0}")]
+    StartFailed(String),
+    #[error("{0}")]
+    Io(String),
+    #[error("the core supervisor has shut down")]
+    Gone,
+}
+
+/// Where the core's files live.
+#[derive(Debug, Clone)]
+pub struct CorePaths {
+    /// `<data_dir>/core`: the running config and config-test scratch files.
+    pub dir: PathBuf,
+    pub assets: PathBuf,
+}
+
+impl CorePaths {
+    pub fn new(data_dir: &Path, assets_dir: Option<&Path>) -> Self {
+        let dir = data_dir.join("core");
+        let assets = assets_dir.map_or_else(|| dir.join("assets"), Path::to_owned);
+        Self { dir, assets }
+    }
+
+    /// The configuration the running core reads.
+    pub fn config_file(&self) -> PathBuf {
+        self.dir.join("config.json")
+    }
+
+    /// Creates the core directory (private: configs hold keys and client ids) and the assets
+    /// directory.
+    fn prepare(&self) -> std::io::Result<()> {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)?;
+        std::fs::create_dir_all(&self.assets)
+    }
+}
+
+/// The agent's core: supervised when a usable binary was found, otherwise the reason it was
+/// not, which every `core.*` call answers with.
+#[derive(Clone)]
+pub enum Core {
+    Found(Supervisor),
+    Missing(String),
+}
+
+impl Core {
+    /// Finds the binary `config` names (or searches for one) and starts supervising it under
+    /// `<data_dir>/core`. The core itself is not started: that needs a configuration.
+    pub async fn discover(config: &CoreConfig, data_dir: &Path) -> Core {
+        let binary = match CoreBinary::discover(config.binary.as_deref()).await {
+            Ok(binary) => binary,
+            Err(e) => {
+                tracing::warn!(error = %e, "no usable core: core.* calls will fail");
+                return Core::Missing(e.to_string());
+            }
+        };
+        let paths = CorePaths::new(data_dir, config.assets_dir.as_deref());
+        match Supervisor::new(binary, paths) {
+            Ok(supervisor) => {
+                let b = supervisor.binary();
+                tracing::info!(
+                    binary = %b.path.display(),
+                    flavour = b.flavour.as_str(),
+                    version = %b.version,
+                    "found the core"
+                );
+                Core::Found(supervisor)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot prepare the core directory");
+                Core::Missing(e.to_string())
+            }
+        }
+    }
+
+    pub fn supervisor(&self) -> Option<&Supervisor> {
+        match self {
+            Core::Found(s) => Some(s),
+            Core::Missing(_) => None,
+        }
+    }
+
+    /// The version for `Hello`, when there is a core.
+    pub fn version(&self) -> Option<String> {
+        self.supervisor().map(|s| s.binary().version.clone())
+    }
+
+    /// The core's state as `system.stats` reports it (3x-ui's `xray` object).
+    pub fn status(&self) -> CoreStatus {
+        match self {
+            Core::Found(s) => s.state().status(&s.binary().version),
+            Core::Missing(message) => CoreState::Error {
+                message: message.clone(),
+            }
+            .status(""),
+        }
+    }
+}
+
+/// A free loopback port for the core's API inbound: bind `127.0.0.1:0`, read, release. Another
+/// process could take it before the core binds it; the core then fails to start and says so.
+pub fn pick_api_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
+        .local_addr()?
+        .port())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,70 @@
+//! `core.*`: the controller's hands on the core (start, stop, restart) and eyes (version,
+//! config, logs).
+
+use xfleet_common::channel::reply;
+use xfleet_common::methods::{core_methods, CoreLogs, CoreLogsQuery, CoreVersion, RunningConfig};
+use xfleet_common::protocol::{code, from_body, ErrorBody};
+
+use crate::core::{Core, CoreError};
+
+const METHODS: &[&str] = &[
+    core_methods::START,
+    core_methods::STOP,
+    core_methods::RESTART,
+    core_methods::VERSION,
+    core_methods::CONFIG,
+    core_methods::LOGS,
+];
+
+pub(super) async fn answer(core: &Core, method: &str, body: &[u8]) -> Result<Vec<u8>, ErrorBody> {
+    if !METHODS.contains(&method) {
+        return Err(ErrorBody::unsupported(method));
+    }
+    let supervisor = match core {
+        Core::Found(supervisor) => supervisor,
+        Core::Missing(why) => return Err(ErrorBody::new(code::CORE_UNAVAILABLE, why.clone())),
+    };
+    match method {
+        core_methods::START => reply(&supervisor.start_applied().await.map_err(error_body)?),
+        core_methods::STOP => reply(&supervisor.stop().await.map_err(error_body)?),
+        core_methods::RESTART => reply(&supervisor.restart().await.map_err(error_body)?),
+        core_methods::VERSION => {
+            let binary = supervisor.binary();
+            reply(&CoreVersion {
+                version: binary.version.clone(),
+                flavour: binary.flavour.as_str().into(),
+                binary: binary.path.display().to_string(),
+            })
+        }
+        core_methods::CONFIG => match supervisor.config() {
+            Some(config) => reply(&RunningConfig {
+                config: (*config).clone(),
+            }),
+            None => Err(error_body(CoreError::NoConfig)),
+        },
+        _ => {
+            // core.logs; an empty body asks for the defaults.
+            let query: CoreLogsQuery = if body.is_empty() {
+                CoreLogsQuery::default()
+            } else {
+                from_body(body)?
+            };
+            let lines = supervisor.logs().tail(query.count as usize, query.level);
+            reply(&CoreLogs {
+                lines: lines.iter().map(|l| l.to_wire()).collect(),
+            })
+        }
+    }
+}
+
+/// The one place a core failure becomes a wire error.
+pub(super) fn error_body(error: CoreError) -> ErrorBody {
+    let code = match &error {
+        CoreError::NotFound(_) | CoreError::Unusable { .. } => code::CORE_UNAVAILABLE,
+        CoreError::NoConfig => code::NO_CONFIG,
+        CoreError::InvalidConfig(_) => code::INVALID_CONFIG,
+        CoreError::StartFailed(_) => code::CORE_FAILED,
+        CoreError::Io(_) | CoreError::Gone => code::INTERNAL,
+    };
+    ErrorBody::new(code, error.to_string())
+}
