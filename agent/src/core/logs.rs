@@ -4,14 +4,13 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use xfleet_common::methods::{CoreLogLevel, CoreLogLine};
 use xfleet_common::time::now_ms;
 
 /// Lines kept per core; older ones are dropped.
 pub const RING_LINES: usize = 2_000;
 /// Longer lines are cut here, so a runaway line cannot grow the agent's memory.
-const MAX_LINE_BYTES: usize = 4 * 1024;
+pub(super) const MAX_LINE_BYTES: usize = 4 * 1024;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogLine {
@@ -157,38 +156,6 @@ pub fn is_started_line(raw: &str) -> bool {
     text.ends_with(" started") && (text.contains("Xray ") || text.contains("V2Ray "))
 }
 
-/// Copies `reader` into `ring` line by line until end of file; calls `on_line` with each raw
-/// line first.
-pub async fn pump(reader: impl AsyncRead + Unpin, ring: &LogRing, mut on_line: impl FnMut(&str)) {
-    let mut reader = BufReader::with_capacity(8 * 1024, reader);
-    let mut line: Vec<u8> = Vec::new();
-    let mut emit = |line: &mut Vec<u8>| {
-        let text = String::from_utf8_lossy(line);
-        on_line(&text);
-        ring.push(&text);
-        line.clear();
-    };
-    // A read error ends the output like end of file does.
-    while let Ok(buf) = reader.fill_buf().await {
-        if buf.is_empty() {
-            break;
-        }
-        let (chunk, used, complete) = match buf.iter().position(|&b| b == b'\n') {
-            Some(i) => (&buf[..i], i + 1, true),
-            None => (buf, buf.len(), false),
-        };
-        let room = MAX_LINE_BYTES.saturating_sub(line.len());
-        line.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        reader.consume(used);
-        if complete {
-            emit(&mut line);
-        }
-    }
-    if !line.is_empty() {
-        emit(&mut line);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,20 +217,5 @@ mod tests {
         assert_eq!(texts(ring.tail(10, CoreLogLevel::Warning)), ["b", "d"]);
         assert_eq!(texts(ring.since(3)), ["d"]);
         assert_eq!(ring.next_seq(), 4);
-    }
-
-    #[tokio::test]
-    async fn pump_splits_lines_and_cuts_long_ones() {
-        let long = "x".repeat(MAX_LINE_BYTES * 3);
-        let input = format!("[Info] one\n{long}\nlast without newline");
-        let ring = LogRing::new(10);
-        let mut seen = 0;
-        pump(input.as_bytes(), &ring, |_| seen += 1).await;
-        let lines = ring.tail(10, CoreLogLevel::Debug);
-        assert_eq!(seen, 3);
-        assert_eq!(lines.len(), 3);
-        assert_eq!(lines[0].text, "one");
-        assert_eq!(lines[1].text.len(), MAX_LINE_BYTES);
-        assert_eq!(lines[2].text, "last without newline");
     }
 }

@@ -10,6 +10,7 @@ mod binary;
 mod logs;
 mod process;
 mod supervisor;
+mod tail;
 
 use std::path::{Path, PathBuf};
 

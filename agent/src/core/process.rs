@@ -6,7 +6,6 @@ use std::process::ExitStatus;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::AsyncRead;
 use tokio::process::Child;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -14,6 +13,7 @@ use tokio::time::Instant;
 use xfleet_common::methods::CoreLogLevel;
 
 use super::logs::{self, LogLine, LogRing};
+use super::tail;
 use super::{CoreBinary, CoreError, CorePaths};
 
 /// How long a fresh core gets to announce itself or fail. A taken port or a bad certificate
@@ -25,9 +25,18 @@ const DRAIN: Duration = Duration::from_secs(1);
 /// Lines of the core's last output quoted in a crash reason.
 const REASON_LINES: usize = 5;
 
+/// A core we spawned, or one a previous run of the agent left running and we adopted.
+enum Handle {
+    Child(Child),
+    Adopted,
+}
+
 pub struct Process {
-    pub child: Child,
+    handle: Handle,
     pub pid: u32,
+    /// Start time of the process (clock ticks since boot), to tell it from a pid reuse.
+    ticks: u64,
+    stop_tail: watch::Sender<bool>,
     pub started: Instant,
     /// Wall-clock start, ms since the Unix epoch.
     pub since_ms: i64,
@@ -46,28 +55,35 @@ impl Process {
         logs: &Arc<LogRing>,
     ) -> Result<Process, CoreError> {
         let first_seq = logs.next_seq();
-        let mut child = binary
-            .run_command(&paths.config_file(), &paths.assets)
-            .spawn()
-            .map_err(|e| {
-                CoreError::StartFailed(format!("cannot run {}: {e}", binary.path.display()))
-            })?;
+        let io = |e: std::io::Error| CoreError::Io(format!("core output file: {e}"));
+        let log_path = paths.dir.join(LOG_FILE);
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(io)?;
+        let offset = out.metadata().map_err(io)?.len();
+        let err = out.try_clone().map_err(io)?;
+        let mut command = binary.run_command(&paths.config_file(), &paths.assets);
+        command.stdout(out).stderr(err);
+        let child = command.spawn().map_err(|e| {
+            CoreError::StartFailed(format!("cannot run {}: {e}", binary.path.display()))
+        })?;
+        let pid = child.id().unwrap_or_default();
+        let ticks = tail::start_ticks(pid).unwrap_or_default();
+        let _ = std::fs::write(paths.dir.join(PID_FILE), format!("{pid} {ticks}\n"));
         let (ready_tx, mut ready) = watch::channel(false);
-        let ready_tx = Arc::new(ready_tx);
-        let mut pumps = Vec::with_capacity(2);
-        if let Some(out) = child.stdout.take() {
-            pumps.push(spawn_pump(out, logs.clone(), ready_tx.clone()));
-        }
-        if let Some(err) = child.stderr.take() {
-            pumps.push(spawn_pump(err, logs.clone(), ready_tx));
-        }
+        let (stop_tail, stop) = watch::channel(false);
+        let tail = tail::follow(log_path, offset, logs.clone(), Arc::new(ready_tx), stop);
         let mut process = Process {
-            pid: child.id().unwrap_or_default(),
-            child,
+            handle: Handle::Child(child),
+            pid,
+            ticks,
+            stop_tail,
             started: Instant::now(),
             since_ms: xfleet_common::time::now_ms(),
             first_seq,
-            pumps,
+            pumps: vec![tail],
         };
 
         enum Settle {
@@ -77,7 +93,7 @@ impl Process {
             Closing,
         }
         let settle = tokio::select! {
-            status = process.child.wait() => Settle::Exited(status),
+            status = process.wait() => Settle::Exited(status),
             up = async { ready.wait_for(|up| *up).await.is_ok() } => {
                 if up { Settle::Up } else { Settle::Closing }
             }
@@ -86,7 +102,7 @@ impl Process {
         let status = match settle {
             Settle::Up => return Ok(process),
             Settle::Exited(status) => status,
-            Settle::Closing => match tokio::time::timeout(SETTLE, process.child.wait()).await {
+            Settle::Closing => match tokio::time::timeout(SETTLE, process.wait()).await {
                 Ok(status) => status,
                 // Closed its output but runs on: let the watchdog deal with it.
                 Err(_) => return Ok(process),
@@ -96,11 +112,59 @@ impl Process {
         Err(CoreError::StartFailed(reason))
     }
 
+    /// The core a previous run of the agent left running on `paths`' config, if it still
+    /// runs; its output is followed from here on.
+    pub fn adopt(paths: &CorePaths, logs: &Arc<LogRing>) -> Option<Process> {
+        let (pid, ticks) = read_pid_file(paths)?;
+        if !tail::alive(pid, ticks) || !runs_config(pid, paths) {
+            return None;
+        }
+        let log_path = paths.dir.join(LOG_FILE);
+        let offset = std::fs::metadata(&log_path).map(|m| m.len()).unwrap_or(0);
+        let (ready_tx, _) = watch::channel(true);
+        let (stop_tail, stop) = watch::channel(false);
+        let tail = tail::follow(log_path, offset, logs.clone(), Arc::new(ready_tx), stop);
+        Some(Process {
+            handle: Handle::Adopted,
+            pid,
+            ticks,
+            stop_tail,
+            started: Instant::now(),
+            since_ms: xfleet_common::time::now_ms(),
+            first_seq: logs.next_seq(),
+            pumps: vec![tail],
+        })
+    }
+
+    /// Waits until the core exits. An adopted core is not our child: its exit status is
+    /// unknown, and it is watched through `/proc`.
+    pub async fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        match &mut self.handle {
+            Handle::Child(child) => child.wait().await,
+            Handle::Adopted => {
+                while tail::alive(self.pid, self.ticks) {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Ok(ExitStatus::from_raw(0))
+            }
+        }
+    }
+
     /// Kills the core (SIGKILL: Xray keeps no state worth flushing, and live connections
     /// drop on any stop) and waits for it and its output.
     pub async fn kill(mut self) {
-        let _ = self.child.start_kill();
-        let _ = self.child.wait().await;
+        match &mut self.handle {
+            Handle::Child(child) => {
+                let _ = child.start_kill();
+            }
+            Handle::Adopted => {
+                let _ = tokio::process::Command::new("kill")
+                    .args(["-KILL", &self.pid.to_string()])
+                    .status()
+                    .await;
+            }
+        }
+        let _ = self.wait().await;
         self.drain().await;
     }
 
@@ -112,6 +176,7 @@ impl Process {
     }
 
     async fn drain(&mut self) {
+        self.stop_tail.send_replace(true);
         for pump in &mut self.pumps {
             if tokio::time::timeout(DRAIN, &mut *pump).await.is_err() {
                 pump.abort();
@@ -121,19 +186,37 @@ impl Process {
     }
 }
 
-fn spawn_pump(
-    reader: impl AsyncRead + Unpin + Send + 'static,
-    logs: Arc<LogRing>,
-    ready: Arc<watch::Sender<bool>>,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        logs::pump(reader, &logs, |line| {
-            if logs::is_started_line(line) {
-                ready.send_replace(true);
+const LOG_FILE: &str = "core.log";
+const PID_FILE: &str = "core.pid";
+
+fn read_pid_file(paths: &CorePaths) -> Option<(u32, u64)> {
+    let text = std::fs::read_to_string(paths.dir.join(PID_FILE)).ok()?;
+    let mut parts = text.split_whitespace();
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+/// Whether `pid` is a core running our config file (not some unrelated process).
+fn runs_config(pid: u32, paths: &CorePaths) -> bool {
+    let config = paths.config_file();
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| String::from_utf8_lossy(&c).contains(&*config.to_string_lossy()))
+        .unwrap_or(false)
+}
+
+/// Kills a core a previous run of the agent left behind, when it is not to be adopted.
+pub async fn kill_leftover(paths: &CorePaths) {
+    if let Some((pid, ticks)) = read_pid_file(paths) {
+        if tail::alive(pid, ticks) && runs_config(pid, paths) {
+            tracing::info!(pid, "stopping the core a previous run of the agent left");
+            let _ = tokio::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status()
+                .await;
+            while tail::alive(pid, ticks) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-        })
-        .await
-    })
+        }
+    }
 }
 
 /// `exited with code 23; last output: …` from the exit status and the run's own lines,

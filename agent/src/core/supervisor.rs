@@ -45,6 +45,10 @@ enum Command {
         config: Arc<Value>,
         reply: Reply,
     },
+    AdoptOrStart {
+        config: Arc<Value>,
+        reply: Reply,
+    },
     Restart {
         reply: Reply,
     },
@@ -130,6 +134,15 @@ impl Supervisor {
             .map_err(CoreError::InvalidConfig)?;
         let config = Some(Arc::new(config));
         self.call(|reply| Command::Start { config, reply }).await
+    }
+
+    /// At agent start: adopts the core a previous run of the agent left running on exactly
+    /// `config` (it kept serving, and counting, while the agent was gone); otherwise stops
+    /// any leftover and starts a fresh core like [`Supervisor::start`].
+    pub async fn adopt_or_start(&self, config: Value) -> Result<CoreState, CoreError> {
+        let config = Arc::new(config);
+        self.call(|reply| Command::AdoptOrStart { config, reply })
+            .await
     }
 
     /// Starts the core with the current config ([`CoreError::NoConfig`] when none was
@@ -234,7 +247,7 @@ impl Task {
         } = self;
         tokio::select! {
             command = commands.recv() => command.map_or(Event::Closed, Event::Command),
-            status = async { process.as_mut().expect("guarded").child.wait().await }, if running => {
+            status = async { process.as_mut().expect("guarded").wait().await }, if running => {
                 Event::Exited(status)
             }
             _ = async { tokio::time::sleep_until(due.expect("guarded")).await }, if due.is_some() => {
@@ -266,6 +279,9 @@ impl Task {
             Command::Replace { config, reply } => {
                 let _ = reply.send(self.replace(config).await);
             }
+            Command::AdoptOrStart { config, reply } => {
+                let _ = reply.send(self.adopt_or_start(config).await);
+            }
             Command::Stop { reply } => {
                 self.stop().await;
                 let _ = reply.send(Ok(CoreState::Stopped));
@@ -287,6 +303,34 @@ impl Task {
         self.kill().await;
         self.set_config(Some(config));
         self.launch_or_retry().await
+    }
+
+    async fn adopt_or_start(&mut self, config: Arc<Value>) -> Result<CoreState, CoreError> {
+        let paths = &self.shared.paths;
+        let on_disk: Option<Value> = std::fs::read(paths.config_file())
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        if self.process.is_none() && on_disk.as_ref() == Some(&*config) {
+            if let Some(process) = Process::adopt(paths, &self.shared.logs) {
+                tracing::info!(pid = process.pid, "adopted the running core");
+                let state = CoreState::Running {
+                    pid: process.pid,
+                    since_ms: process.since_ms,
+                };
+                self.wanted = true;
+                self.set_config(Some(config));
+                self.process = Some(process);
+                self.publish(state.clone());
+                return Ok(state);
+            }
+        }
+        super::process::kill_leftover(paths).await;
+        self.shared
+            .binary
+            .test_config(paths, &config)
+            .await
+            .map_err(CoreError::InvalidConfig)?;
+        self.begin(config).await
     }
 
     async fn replace(&mut self, config: Arc<Value>) -> Result<CoreState, CoreError> {
