@@ -138,7 +138,9 @@ impl TestPki {
 }
 
 mod gateway;
+mod release_host;
 pub use gateway::{Gateway, GatewayMode};
+pub use release_host::{ReleaseHost, Route};
 
 /// Polls `cond` every few milliseconds until it holds; panics after 20 s. Tests wait on
 /// conditions, never for fixed times.

@@ -1,0 +1,12 @@
+//! Keeping the core's files on the host current (DESIGN §7, updater): a new core version from
+//! its release zip, checked before it replaces the running one, and fresh geo files.
+//!
+//! Independent of the core supervisor: callers pass the paths and the checks to run, and
+//! decide what to restart afterwards.
+
+pub mod download;
+
+pub use download::{Download, DownloadError, Downloader, Fetched};
+
+#[cfg(test)]
+mod tests;
