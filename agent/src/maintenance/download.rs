@@ -2,6 +2,7 @@
 //! its destination while it is hashed. Release hosts redirect (GitHub sends every asset to a
 //! CDN), bodies are capped, and every wait has a timeout, so a bad mirror fails cleanly.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -318,6 +319,11 @@ impl Downloader {
             .create_new(true)
             .mode(PUBLIC)
             .open(file.path())
+            .await
+            .map_err(write_error)?;
+        // Explicitly: the unit runs with UMask=0077, and a core running as another user must
+        // still be able to read its geo files.
+        out.set_permissions(std::fs::Permissions::from_mode(PUBLIC))
             .await
             .map_err(write_error)?;
         let mut out = BufWriter::with_capacity(256 << 10, out);

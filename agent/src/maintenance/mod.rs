@@ -5,8 +5,10 @@
 //! decide what to restart afterwards.
 
 pub mod download;
+pub mod install;
 
 pub use download::{Download, DownloadError, Downloader, Fetched};
+pub use install::{CoreBinary, InstallError, Installed};
 
 #[cfg(test)]
 mod tests;
