@@ -5,9 +5,11 @@
 //! decide what to restart afterwards.
 
 pub mod download;
+pub mod geo;
 pub mod install;
 
 pub use download::{Download, DownloadError, Downloader, Fetched};
+pub use geo::{GeoError, GeoFiles};
 pub use install::{CoreBinary, InstallError, Installed};
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! the real formats: a deflate zip, Xray's `.dgst` file, redirects, `Last-Modified` and 304.
 
 mod download;
+mod geo;
 mod install;
 
 use std::io::{Cursor, Write};
