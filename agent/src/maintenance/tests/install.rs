@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{config_check, dgst, fake_xray, listing, release_zip, sha256_hex, version_check};
 use crate::config::MaintenanceConfig;
-use crate::maintenance::install::xray_arch;
+use crate::maintenance::release::xray_arch;
 use crate::maintenance::{CoreBinary, InstallError, Installed};
 use crate::testutil::{ReleaseHost, Route, TempDir};
 

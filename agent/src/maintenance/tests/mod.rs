@@ -14,7 +14,7 @@ use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
 use super::download::hex;
-use super::install::parse_version_output;
+use super::release::parse_version_output;
 
 /// Every file in `dir`, sorted; temp files show up as `.name.pid.nonce.tmp`.
 fn listing(dir: &Path) -> Vec<String> {
