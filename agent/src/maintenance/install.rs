@@ -132,7 +132,9 @@ impl CoreBinary {
     /// error the current binary is untouched and no temp file is left.
     ///
     /// The checks run on a blocking thread; once they have started, the install finishes even
-    /// if the caller stops waiting. The running core is not restarted.
+    /// if the caller stops waiting. The running core is not restarted. Running the new file
+    /// can fail with `ExecutableFileBusy` for a moment while another thread of the process
+    /// forks; a check should retry that error briefly (the tests show how).
     pub async fn install<V, C>(
         &self,
         version: &str,
