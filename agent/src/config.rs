@@ -1,5 +1,6 @@
 //! `agent.toml` and the files beside it in the config directory.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -23,6 +24,10 @@ pub struct AgentConfig {
     pub core: CoreConfig,
     /// Log filter used when `RUST_LOG` is not set (`info`, `debug`, `xfleet_agent=trace`, …).
     pub log: String,
+    /// Where core releases and geo files come from. Left out of the file `enroll` writes while
+    /// it holds the defaults, so a later release's defaults apply.
+    #[serde(skip_serializing_if = "MaintenanceConfig::is_default")]
+    pub maintenance: MaintenanceConfig,
     /// The directory the config was loaded from; holds the key and certificates.
     #[serde(skip)]
     pub config_dir: PathBuf,
@@ -37,6 +42,7 @@ impl Default for AgentConfig {
             reconnect: ReconnectConfig::default(),
             core: CoreConfig::default(),
             log: "info".into(),
+            maintenance: MaintenanceConfig::default(),
             config_dir: PathBuf::from(DEFAULT_CONFIG_DIR),
         }
     }
@@ -86,6 +92,82 @@ pub struct CoreConfig {
     /// `geoip.dat`, `geosite.dat`; defaults to `<data_dir>/core/assets`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub assets_dir: Option<PathBuf>,
+}
+
+/// Xray's release layout on GitHub; `{version}` is the tag without its `v`.
+pub const DEFAULT_CORE_URL_TEMPLATE: &str =
+    "https://github.com/XTLS/Xray-core/releases/download/v{version}/Xray-linux-{arch}.zip";
+const DEFAULT_GEO_BASE: &str =
+    "https://github.com/Loyalsoldier/v2ray-rules-dat/releases/latest/download";
+
+/// The `[maintenance]` table: sources for `core.install` and `geo.update`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MaintenanceConfig {
+    /// Release zip URL; `{version}` and `{arch}` (`64`, `arm64-v8a`, …) are filled in. The
+    /// checksum is read from the same URL with `.dgst` appended.
+    pub core_url_template: String,
+    /// Geo files `geo.update` may fetch, by file name. A configured table replaces the
+    /// defaults, so it lists every file the host should keep.
+    pub geo_urls: BTreeMap<String, String>,
+    /// Largest download accepted, in MiB.
+    pub download_limit_mb: u64,
+}
+
+impl Default for MaintenanceConfig {
+    fn default() -> Self {
+        let geo = |name: &str| (name.to_owned(), format!("{DEFAULT_GEO_BASE}/{name}"));
+        Self {
+            core_url_template: DEFAULT_CORE_URL_TEMPLATE.into(),
+            geo_urls: [geo("geoip.dat"), geo("geosite.dat")].into(),
+            download_limit_mb: 200,
+        }
+    }
+}
+
+impl MaintenanceConfig {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    pub fn download_limit_bytes(&self) -> u64 {
+        self.download_limit_mb.saturating_mul(1 << 20)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let http = |url: &str| url.starts_with("http://") || url.starts_with("https://");
+        if !http(&self.core_url_template) || !self.core_url_template.contains("{version}") {
+            return Err(
+                "`maintenance.core_url_template` must be an http(s) URL containing {version}"
+                    .into(),
+            );
+        }
+        for (name, url) in &self.geo_urls {
+            if !is_plain_file_name(name) {
+                return Err(format!(
+                    "`maintenance.geo_urls`: `{name}` must be a plain file name"
+                ));
+            }
+            if !http(url) {
+                return Err(format!(
+                    "`maintenance.geo_urls.\"{name}\"` must be an http(s) URL"
+                ));
+            }
+        }
+        if self.download_limit_mb == 0 {
+            return Err("`maintenance.download_limit_mb` must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// A name that stays inside the directory it is joined to, and is not hidden (temp files and
+/// the agent's own bookkeeping start with a dot).
+pub fn is_plain_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && !name.contains(['/', '\\', '\0'])
+        && name.len() <= 255
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -154,7 +236,7 @@ impl AgentConfig {
         if self.server_id <= 0 {
             return Err("`server_id` is missing; enroll this host first".into());
         }
-        Ok(())
+        self.maintenance.validate()
     }
 
     /// The TOML text `enroll` writes.
@@ -190,6 +272,7 @@ mod tests {
         assert_eq!(config.reconnect, ReconnectConfig::default());
         assert_eq!(config.log, "info");
         assert_eq!(config.core, CoreConfig::default());
+        assert_eq!(config.maintenance, MaintenanceConfig::default());
     }
 
     #[test]
@@ -208,6 +291,43 @@ mod tests {
         );
         let err = AgentConfig::parse("[core]\npath = \"/x\"").unwrap_err();
         assert!(err.contains("path"), "{err}");
+    }
+
+    #[test]
+    fn maintenance_table_is_optional_and_checked() {
+        let base = "controller_url = \"https://x:1\"\nserver_id = 3\n";
+        let config = AgentConfig::parse(&format!(
+            "{base}[maintenance]\ndownload_limit_mb = 5\n\
+             [maintenance.geo_urls]\n\"geoip_RU.dat\" = \"https://mirror.example/geoip.dat\"\n"
+        ))
+        .unwrap();
+        assert_eq!(config.maintenance.download_limit_bytes(), 5 << 20);
+        assert_eq!(config.maintenance.geo_urls.len(), 1);
+        assert_eq!(
+            config.maintenance.core_url_template,
+            DEFAULT_CORE_URL_TEMPLATE
+        );
+        config.validate().unwrap();
+
+        for (table, key) in [
+            (
+                "[maintenance.geo_urls]\n\"../geoip.dat\" = \"https://x/g\"",
+                "../geoip.dat",
+            ),
+            (
+                "[maintenance.geo_urls]\n\"geoip.dat\" = \"ftp://x/g\"",
+                "geoip.dat",
+            ),
+            (
+                "[maintenance]\ncore_url_template = \"https://x/xray.zip\"",
+                "core_url_template",
+            ),
+            ("[maintenance]\ndownload_limit_mb = 0", "download_limit_mb"),
+        ] {
+            let config = AgentConfig::parse(&format!("{base}{table}\n")).unwrap();
+            let err = config.validate().unwrap_err();
+            assert!(err.contains(key), "{err}");
+        }
     }
 
     #[test]
@@ -243,7 +363,10 @@ mod tests {
             config_dir: dir.path().to_owned(),
             ..Default::default()
         };
-        std::fs::write(config.files().config, config.to_toml()).unwrap();
+        let text = config.to_toml();
+        // Defaults stay out of the file so a later release's defaults apply.
+        assert!(!text.contains("maintenance"), "{text}");
+        std::fs::write(config.files().config, text).unwrap();
         assert_eq!(AgentConfig::load(dir.path()).unwrap(), config);
 
         std::fs::write(config.files().config, "server_id = 1\n").unwrap();

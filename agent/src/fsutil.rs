@@ -57,8 +57,45 @@ pub fn create_durable(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     sync_dir(path)
 }
 
+/// A temp file next to its destination that is removed when dropped, so an error, a timeout
+/// or a cancelled task leaves nothing behind; [`TempFile::commit`] renames it into place.
+#[derive(Debug)]
+pub struct TempFile {
+    path: PathBuf,
+    armed: bool,
+}
+
+impl TempFile {
+    /// Reserves a temp name next to `dest`; the caller creates the file (with `create_new`).
+    pub fn next_to(dest: &Path) -> Self {
+        Self {
+            path: temp_path(dest),
+            armed: true,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Renames the (already fsync'd) file to `dest` and makes the rename durable.
+    pub fn commit(mut self, dest: &Path) -> io::Result<()> {
+        std::fs::rename(&self.path, dest)?;
+        self.armed = false;
+        sync_dir(dest)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
 /// Makes a rename or a new file in `path`'s directory survive a power loss.
-fn sync_dir(path: &Path) -> io::Result<()> {
+pub fn sync_dir(path: &Path) -> io::Result<()> {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => File::open(dir)?.sync_all(),
         _ => Ok(()),
@@ -96,5 +133,24 @@ mod tests {
         // No temp files left behind.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         assert!(create_durable(&path, b"x", PUBLIC).is_err());
+    }
+
+    #[test]
+    fn temp_file_is_removed_unless_committed() {
+        let dir = crate::testutil::TempDir::new("fsutil");
+        let dest = dir.path().join("geoip.dat");
+        let dropped = TempFile::next_to(&dest);
+        std::fs::write(dropped.path(), b"half").unwrap();
+        assert!(is_temp_name(
+            &dropped.path().file_name().unwrap().to_string_lossy()
+        ));
+        drop(dropped);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+
+        let kept = TempFile::next_to(&dest);
+        std::fs::write(kept.path(), b"whole").unwrap();
+        kept.commit(&dest).unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"whole");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

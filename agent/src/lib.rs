@@ -4,7 +4,7 @@
 //!
 //! Layout: [`enroll`] turns a token into credentials, [`connection`] makes one connection
 //! ([`connection::dial`]), [`run()`] keeps one up, [`handler`] answers calls, [`status`] is what
-//! `status` and `healthcheck` read.
+//! `status` and `healthcheck` read, [`maintenance`] installs core versions and geo files.
 
 pub mod config;
 pub mod connection;
@@ -13,6 +13,7 @@ pub mod csr;
 pub mod enroll;
 pub mod fsutil;
 pub mod handler;
+pub mod maintenance;
 mod run;
 pub mod status;
 pub mod tls;

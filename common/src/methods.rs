@@ -11,6 +11,12 @@ pub mod agent {
     /// Sleeps for the given milliseconds, then answers; lets operators and tests probe
     /// cancellation and head-of-line behaviour on a live channel.
     pub const SLEEP: &str = "sleep";
+    /// Installs a core version from its release zip ([`super::CoreInstallRequest`] →
+    /// [`super::CoreInstallAnswer`]); the running core keeps running until it is restarted.
+    pub const CORE_INSTALL: &str = "core.install";
+    /// Refreshes geo files in the core's assets directory ([`super::GeoUpdateRequest`] →
+    /// [`super::GeoUpdateAnswer`]).
+    pub const GEO_UPDATE: &str = "geo.update";
 }
 
 /// Methods the agent answers about its core (Xray or v2ray). Each fails with
@@ -253,6 +259,46 @@ pub struct IssuedCertificate {
     pub not_after_ms: i64,
 }
 
+/// Body of `core.install`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CoreInstallRequest {
+    /// Release version, with or without the tag's leading `v` (`25.3.6`, `v25.3.6`).
+    pub version: String,
+}
+
+/// Answer of `core.install`: the new binary passed its version check and config test and is in
+/// place; the old one is kept beside it for a rollback.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct CoreInstallAnswer {
+    /// The version the new binary reports.
+    pub version: String,
+    /// The version the replaced binary reported; absent on a first install.
+    #[serde(default)]
+    pub previous_version: Option<String>,
+    /// Where the binary is.
+    pub path: String,
+}
+
+/// Body of `geo.update`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct GeoUpdateRequest {
+    /// File names such as `geoip.dat`; empty means every file the agent is configured with.
+    /// A name the agent is not configured with is refused.
+    #[serde(default)]
+    pub files: Vec<String>,
+}
+
+/// Answer of `geo.update`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct GeoUpdateAnswer {
+    /// Files replaced with new content: the core needs a restart only if this is not empty.
+    #[serde(default)]
+    pub changed: Vec<String>,
+    /// Files whose source said they had not changed.
+    #[serde(default)]
+    pub unchanged: Vec<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,5 +347,43 @@ mod tests {
         );
         assert_eq!(status.error_msg, "bind: address already in use");
         assert_eq!(CoreState::Stopped.status("").state, "stop");
+    }
+
+    #[test]
+    fn maintenance_bodies_round_trip_and_tolerate_missing_fields() {
+        let answer = CoreInstallAnswer {
+            version: "25.3.6".into(),
+            previous_version: Some("25.1.1".into()),
+            path: "/var/lib/xfleet-agent/bin/xray".into(),
+        };
+        let back: CoreInstallAnswer = from_body(&to_body(&answer).unwrap()).unwrap();
+        assert_eq!(back, answer);
+
+        // What an older or terser peer sends: only the required fields.
+        #[derive(Serialize)]
+        struct Bare {
+            version: &'static str,
+            path: &'static str,
+        }
+        let bare = to_body(&Bare {
+            version: "1.0",
+            path: "/x",
+        })
+        .unwrap();
+        let back: CoreInstallAnswer = from_body(&bare).unwrap();
+        assert_eq!(back.previous_version, None);
+
+        #[derive(Serialize)]
+        struct Empty {}
+        let empty = to_body(&Empty {}).unwrap();
+        assert!(from_body::<GeoUpdateRequest>(&empty)
+            .unwrap()
+            .files
+            .is_empty());
+        assert_eq!(
+            from_body::<GeoUpdateAnswer>(&empty).unwrap(),
+            GeoUpdateAnswer::default()
+        );
+        assert!(from_body::<CoreInstallRequest>(&empty).is_err());
     }
 }

@@ -140,7 +140,9 @@ impl TestPki {
 }
 
 mod gateway;
+mod release_host;
 pub use gateway::{Gateway, GatewayMode};
+pub use release_host::{ReleaseHost, Route};
 
 /// The core of a handler test that does not need one.
 pub fn no_core() -> crate::core::Core {

@@ -1,5 +1,6 @@
 //! TLS for both ways the agent talks to the controller: enrollment (trust by the CA pin from
-//! the token, no client certificate) and the channel (mutual TLS against the enrolled CA).
+//! the token, no client certificate) and the channel (mutual TLS against the enrolled CA);
+//! plus the public web PKI for downloads.
 //!
 //! The ring provider is passed explicitly everywhere: the process never installs a default,
 //! so a library user (the load generator, the controller's tests) cannot end up with two.
@@ -65,6 +66,21 @@ pub fn pinned_config(ca_pin: &str) -> Result<Arc<ClientConfig>, TlsError> {
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// Downloads from the public web (core releases, geo files): Mozilla's root store as shipped
+/// in `webpki-roots`, so the host's CA bundle, or its absence, does not matter.
+pub fn web_pki_config() -> Arc<ClientConfig> {
+    let roots = RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let mut config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("the ring provider supports the default protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
 }
 
 /// All certificates in a PEM text, in order; at least one.
