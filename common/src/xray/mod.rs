@@ -206,3 +206,6 @@ fn invalid(spec: &InboundSpec, message: impl Into<String>) -> RenderError {
 fn listens_on_loopback(listen: &str) -> bool {
     matches!(listen, "" | "0.0.0.0" | "::" | "127.0.0.1" | "localhost")
 }
+
+#[cfg(test)]
+mod tests;
