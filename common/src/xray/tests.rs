@@ -1,6 +1,7 @@
 //! Tests of the renderer: shared fixtures here, one file per concern below.
 
 mod cases;
+mod core;
 mod golden;
 mod invalid;
 mod rendering;
