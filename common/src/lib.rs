@@ -1,5 +1,6 @@
 //! Shared pieces of xfleet: the agent wire protocol, the channel engine that runs it over any
-//! message transport, the enrollment token format and the bodies of the RPC methods.
+//! message transport, the enrollment token format, the bodies of the RPC methods, and the
+//! rendering of a server's desired state into a core configuration.
 
 pub mod channel;
 pub mod enrollment;
@@ -8,6 +9,7 @@ pub mod protocol;
 pub mod state;
 pub mod time;
 pub mod traffic;
+pub mod xray;
 
 /// Version of the xfleet binaries, reported in `Hello` and `agent.info`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,158 @@
+//! The configuration around the inbounds: the default template and an operator's.
+
+use serde_json::{json, Value};
+
+use super::{template_state, whole_state};
+use crate::state::DesiredState;
+use crate::xray::*;
+
+fn rules(config: &Value) -> &Vec<Value> {
+    config["routing"]["rules"].as_array().expect("rules")
+}
+
+#[test]
+fn default_template_follows_3x_ui_with_stats_everywhere() {
+    let opts = RenderOptions {
+        api_port: 10085,
+        access_log: Some("/var/log/xray/access.log".into()),
+        log_level: "info".into(),
+        ..RenderOptions::new(Flavour::Xray)
+    };
+    let config = render(&DesiredState::default(), &opts).unwrap();
+    assert_eq!(
+        config["log"],
+        json!({"access": "/var/log/xray/access.log", "error": "", "loglevel": "info"})
+    );
+    assert_eq!(
+        config["api"],
+        json!({"tag": "api", "services": ["HandlerService", "LoggerService", "StatsService"]})
+    );
+    assert_eq!(
+        config["inbounds"],
+        json!([{"tag": "api", "listen": "127.0.0.1", "port": 10085, "protocol": "tunnel",
+                "settings": {"address": "127.0.0.1"}}])
+    );
+    assert_eq!(config["stats"], json!({}));
+    assert_eq!(
+        config["policy"],
+        json!({
+            "levels": {"0": {"statsUserUplink": true, "statsUserDownlink": true, "statsUserOnline": true}},
+            "system": {"statsInboundUplink": true, "statsInboundDownlink": true,
+                       "statsOutboundUplink": true, "statsOutboundDownlink": true},
+        })
+    );
+    assert_eq!(
+        rules(&config),
+        &vec![
+            json!({"type": "field", "inboundTag": ["api"], "outboundTag": "api"}),
+            json!({"type": "field", "ip": ["geoip:private"], "outboundTag": "blocked"}),
+            json!({"type": "field", "protocol": ["bittorrent"], "outboundTag": "blocked"}),
+        ]
+    );
+    assert!(config.get("metrics").is_some());
+}
+
+#[test]
+fn default_template_on_v2ray() {
+    let opts = RenderOptions {
+        geoip_available: false,
+        ..RenderOptions::new(Flavour::V2ray)
+    };
+    let config = render(&DesiredState::default(), &opts).unwrap();
+    assert_eq!(config["log"]["access"], "none");
+    assert_eq!(config["inbounds"][0]["protocol"], "dokodemo-door");
+    assert_eq!(config["inbounds"][0]["port"], 62789);
+    assert!(config.get("metrics").is_none());
+    assert!(config["policy"]["levels"]["0"]
+        .get("statsUserOnline")
+        .is_none());
+    // No geo files, no geoip rule: v2ray would not start otherwise.
+    assert!(!config.to_string().contains("geoip"));
+    assert_eq!(rules(&config).len(), 2);
+}
+
+#[test]
+fn a_template_keeps_its_own_parts_and_gets_the_api_wiring() {
+    let config = render(&template_state(), &RenderOptions::new(Flavour::Xray)).unwrap();
+    // The operator's log and outbounds stay as written.
+    assert_eq!(config["log"]["loglevel"], "info");
+    assert_eq!(
+        config["outbounds"][0],
+        json!({"tag": "direct", "protocol": "freedom", "settings": {}})
+    );
+    assert_eq!(config["routing"]["domainStrategy"], "IPIfNonMatch");
+    // The API section and API inbound are ours; the template's inbounds come before the state's.
+    assert_eq!(config["api"]["services"].as_array().unwrap().len(), 3);
+    let inbounds = config["inbounds"].as_array().unwrap();
+    let tags: Vec<&str> = inbounds
+        .iter()
+        .map(|i| i["tag"].as_str().unwrap())
+        .collect();
+    assert_eq!(tags, ["api", "tpl-socks", "in-443"]);
+    assert_eq!(inbounds[0]["port"], 62789);
+    assert_eq!(inbounds[0]["protocol"], "tunnel");
+    // The API rule comes first, once; the operator's rules follow.
+    assert_eq!(
+        rules(&config),
+        &vec![
+            json!({"type": "field", "inboundTag": ["api"], "outboundTag": "api"}),
+            json!({"type": "field", "domain": ["domain:ads.example"], "outboundTag": "blocked"}),
+        ]
+    );
+    // Stats policies are forced on, other policy fields are kept.
+    let level = &config["policy"]["levels"]["0"];
+    assert_eq!(level["handshake"], 4);
+    assert_eq!(level["statsUserUplink"], true);
+    assert_eq!(config["policy"]["system"]["statsOutboundDownlink"], true);
+    assert_eq!(config["stats"], json!({}));
+    assert!(config.get("metrics").is_some());
+}
+
+#[test]
+fn a_template_loses_metrics_on_v2ray() {
+    let config = render(&template_state(), &RenderOptions::new(Flavour::V2ray)).unwrap();
+    assert!(config.get("metrics").is_none());
+    assert_eq!(config["inbounds"][0]["protocol"], "dokodemo-door");
+}
+
+#[test]
+fn a_template_without_sections_gets_them() {
+    let state = DesiredState {
+        template: Some(json!({"outbounds": [{"protocol": "freedom"}]})),
+        ..whole_state()
+    };
+    let config = render(&state, &RenderOptions::new(Flavour::Xray)).unwrap();
+    assert_eq!(config["log"]["access"], "none");
+    assert_eq!(rules(&config).len(), 1);
+    assert_eq!(config["inbounds"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn a_misshapen_template_is_refused() {
+    for (template, message) in [
+        (json!([]), "core template: it must be a JSON object"),
+        (
+            json!({"inbounds": {}}),
+            "core template: `inbounds` must be a list",
+        ),
+        (
+            json!({"routing": []}),
+            "core template: `routing` must be an object",
+        ),
+        (
+            json!({"routing": {"rules": {}}}),
+            "core template: `routing.rules` must be a list",
+        ),
+        (
+            json!({"policy": {"levels": []}}),
+            "core template: `policy.levels` must be an object",
+        ),
+    ] {
+        let state = DesiredState {
+            template: Some(template),
+            ..DesiredState::default()
+        };
+        let error = render(&state, &RenderOptions::new(Flavour::Xray)).unwrap_err();
+        assert_eq!(error.to_string(), message);
+    }
+}
