@@ -15,6 +15,7 @@ pub mod handler;
 mod run;
 pub mod status;
 pub mod tls;
+pub mod xray_api;
 
 pub use run::{run, AgentError};
 
