@@ -6,7 +6,7 @@ use tonic::client::Grpc;
 use tonic::transport::{Channel, Endpoint};
 use tonic_prost::ProstCodec;
 
-use super::{account, proto, ApiError, Namespace, SysStats, User};
+use super::{account, inbound_config, proto, ApiError, Namespace, SysStats, User};
 
 /// Limit for one API call, connecting included.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -71,6 +71,18 @@ impl CoreApi {
             }
             other => other,
         }
+    }
+
+    /// Adds an inbound given as the core's config file has it (`{tag, listen, port, protocol,
+    /// settings, streamSettings, sniffing}`). Only common shapes convert (see
+    /// [`inbound_config`]); anything else is [`ApiError::Unsupported`] and needs a restart.
+    pub async fn add_inbound(&self, inbound: &serde_json::Value) -> Result<(), ApiError> {
+        let request = proto::AddInboundRequest {
+            inbound: Some(inbound_config(self.ns, inbound)?),
+        };
+        self.call::<_, proto::Empty>(HANDLER, "AddInbound", request)
+            .await
+            .map(drop)
     }
 
     pub async fn remove_inbound(&self, tag: &str) -> Result<(), ApiError> {

@@ -22,6 +22,7 @@
 
 mod account;
 mod client;
+mod inbound;
 pub mod proto;
 mod user;
 
@@ -31,6 +32,7 @@ use http::uri::PathAndQuery;
 
 pub use account::{account_message, cipher_type};
 pub use client::{CoreApi, CALL_TIMEOUT};
+pub use inbound::inbound_config;
 pub use user::{Account, User};
 
 /// Which core answers, and so which proto package names it registered.
