@@ -26,6 +26,9 @@ mod inbound;
 pub mod proto;
 mod user;
 
+#[cfg(test)]
+mod core_tests;
+
 use std::fmt;
 
 use http::uri::PathAndQuery;
