@@ -18,6 +18,7 @@ mod run;
 pub mod status;
 pub mod tls;
 pub mod traffic;
+pub mod xray_api;
 
 pub use run::{run, AgentError};
 
