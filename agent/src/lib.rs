@@ -15,6 +15,7 @@ pub mod fsutil;
 pub mod handler;
 pub mod maintenance;
 mod run;
+pub mod state;
 pub mod status;
 pub mod tls;
 pub mod traffic;

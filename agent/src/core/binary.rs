@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::process::Command;
 
 use super::logs::parse_line;
-use super::{CoreError, CorePaths, Flavour};
+use super::{CoreError, CorePaths, Flavour, FlavourExt};
 use xfleet_common::methods::CoreLogLevel;
 
 /// Where 3x-ui keeps its Xray (`xray-linux-amd64`, `xray-linux-arm64`, …).

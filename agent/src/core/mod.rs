@@ -19,27 +19,21 @@ use xfleet_common::methods::{CoreState, CoreStatus};
 pub use binary::CoreBinary;
 pub use logs::{LogLine, LogRing};
 pub use supervisor::Supervisor;
+pub use tail::start_ticks;
 
 use crate::config::CoreConfig;
 
-/// Which core a binary is. Both take the same JSON config; they differ in command line,
-/// environment and API namespace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Flavour {
-    Xray,
-    V2ray,
+/// Which core a binary is; the same type the renderer takes.
+pub use xfleet_common::xray::Flavour;
+
+/// What the agent needs to know about each flavour to run it.
+pub trait FlavourExt {
+    /// The variable naming the directory of `geoip.dat` and `geosite.dat`.
+    fn asset_env(self) -> &'static str;
 }
 
-impl Flavour {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Flavour::Xray => "xray",
-            Flavour::V2ray => "v2ray",
-        }
-    }
-
-    /// The variable naming the directory of `geoip.dat` and `geosite.dat`.
-    pub fn asset_env(self) -> &'static str {
+impl FlavourExt for Flavour {
+    fn asset_env(self) -> &'static str {
         match self {
             Flavour::Xray => "XRAY_LOCATION_ASSET",
             Flavour::V2ray => "V2RAY_LOCATION_ASSET",
@@ -126,7 +120,7 @@ impl Core {
                 let b = supervisor.binary();
                 tracing::info!(
                     binary = %b.path.display(),
-                    flavour = b.flavour.as_str(),
+                    flavour = b.flavour.to_string(),
                     version = %b.version,
                     "found the core"
                 );

@@ -49,6 +49,10 @@ enum Command {
         config: Arc<Value>,
         reply: Reply,
     },
+    Record {
+        config: Arc<Value>,
+        reply: Reply,
+    },
     Restart {
         reply: Reply,
     },
@@ -143,6 +147,13 @@ impl Supervisor {
         let config = Arc::new(config);
         self.call(|reply| Command::AdoptOrStart { config, reply })
             .await
+    }
+
+    /// The running core was changed through its API to match `config`: makes that the
+    /// current config (on disk too, for restarts and adoption) without restarting.
+    pub async fn record_config(&self, config: Value) -> Result<CoreState, CoreError> {
+        let config = Arc::new(config);
+        self.call(|reply| Command::Record { config, reply }).await
     }
 
     /// Starts the core with the current config ([`CoreError::NoConfig`] when none was
@@ -279,6 +290,11 @@ impl Task {
             Command::Replace { config, reply } => {
                 let _ = reply.send(self.replace(config).await);
             }
+            Command::Record { config, reply } => {
+                self.set_config(Some(config));
+                let result = self.write_config().await;
+                let _ = reply.send(result.map(|()| self.state.borrow().clone()));
+            }
             Command::AdoptOrStart { config, reply } => {
                 let _ = reply.send(self.adopt_or_start(config).await);
             }
@@ -377,15 +393,7 @@ impl Task {
 
     /// Writes the current config where the core reads it and starts the core.
     async fn launch(&mut self) -> Result<CoreState, CoreError> {
-        let config = self.current().ok_or(CoreError::NoConfig)?;
-        let file = self.shared.paths.config_file();
-        let bytes =
-            serde_json::to_vec_pretty(&*config).map_err(|e| CoreError::Io(e.to_string()))?;
-        let target = file.clone();
-        tokio::task::spawn_blocking(move || fsutil::write_atomic(&target, &bytes, fsutil::PRIVATE))
-            .await
-            .map_err(|e| CoreError::Io(e.to_string()))?
-            .map_err(|e| CoreError::Io(format!("cannot write {}: {e}", file.display())))?;
+        self.write_config().await?;
         let process =
             Process::start(&self.shared.binary, &self.shared.paths, &self.shared.logs).await?;
         let state = CoreState::Running {
@@ -396,6 +404,19 @@ impl Task {
         self.process = Some(process);
         self.publish(state.clone());
         Ok(state)
+    }
+
+    /// Writes the current config where the core reads it.
+    async fn write_config(&self) -> Result<(), CoreError> {
+        let config = self.current().ok_or(CoreError::NoConfig)?;
+        let file = self.shared.paths.config_file();
+        let bytes =
+            serde_json::to_vec_pretty(&*config).map_err(|e| CoreError::Io(e.to_string()))?;
+        let target = file.clone();
+        tokio::task::spawn_blocking(move || fsutil::write_atomic(&target, &bytes, fsutil::PRIVATE))
+            .await
+            .map_err(|e| CoreError::Io(e.to_string()))?
+            .map_err(|e| CoreError::Io(format!("cannot write {}: {e}", file.display())))
     }
 
     /// [`Task::launch`], and on failure the watchdog takes over.

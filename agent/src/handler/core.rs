@@ -32,7 +32,7 @@ pub(super) async fn answer(core: &Core, method: &str, body: &[u8]) -> Result<Vec
             let binary = supervisor.binary();
             reply(&CoreVersion {
                 version: binary.version.clone(),
-                flavour: binary.flavour.as_str().into(),
+                flavour: binary.flavour.to_string(),
                 binary: binary.path.display().to_string(),
             })
         }

@@ -18,6 +18,7 @@ pub use system::{HostInfo, SystemProbe};
 pub use tasks::TaskCache;
 
 use crate::core::Core;
+use crate::state::CoreRuntime;
 
 /// Answers `agent.info`, `system.stats`, `echo`, `sleep` and `core.*`, runs durable tasks
 /// through the result cache, and remembers a `GoAway` for the reconnect loop. One per process,
@@ -30,6 +31,8 @@ pub struct AgentHandler {
     started: Instant,
     started_at_ms: i64,
     go_away: Mutex<Option<GoAway>>,
+    /// Desired state and traffic, when a core was found.
+    runtime: Option<Arc<CoreRuntime>>,
 }
 
 impl AgentHandler {
@@ -43,6 +46,27 @@ impl AgentHandler {
             started: Instant::now(),
             started_at_ms: now_ms(),
             go_away: Mutex::new(None),
+            runtime: None,
+        })
+    }
+
+    /// Lets this handler apply desired states and receive traffic acknowledgements.
+    pub fn with_runtime(mut self, runtime: Option<Arc<CoreRuntime>>) -> Self {
+        self.runtime = runtime;
+        self
+    }
+
+    pub fn runtime(&self) -> Option<&Arc<CoreRuntime>> {
+        self.runtime.as_ref()
+    }
+
+    fn runtime_or_why(&self) -> Result<&Arc<CoreRuntime>, ErrorBody> {
+        self.runtime.as_ref().ok_or_else(|| {
+            let why = match &self.core {
+                Core::Missing(why) => why.clone(),
+                Core::Found(_) => "the core runtime did not start; see the agent log".into(),
+            };
+            ErrorBody::new(code::CORE_UNAVAILABLE, why)
         })
     }
 
@@ -101,6 +125,10 @@ impl AgentHandler {
                     _ = cancel.cancelled() => Err(ErrorBody::new(code::CANCELLED, "sleep cancelled")),
                 }
             }
+            xfleet_common::state::method::APPLY => {
+                let apply = from_body(&body)?;
+                reply(&self.runtime_or_why()?.apply(apply).await?)
+            }
             m if m.starts_with("core.") => core::answer(&self.core, m, &body).await,
             other => Err(ErrorBody::unsupported(other)),
         }
@@ -123,6 +151,12 @@ impl Handler for AgentHandler {
                     .await
             }
             None => self.dispatch(&method, body, &cancel).await,
+        }
+    }
+
+    fn ack(&self, topic: &str, seq: u64) {
+        if let Some(runtime) = &self.runtime {
+            runtime.ack(topic, seq);
         }
     }
 

@@ -21,6 +21,7 @@ use crate::connection::{dial_connection, heartbeat_interval, Connection, DialErr
 use crate::core::Core;
 use crate::csr::{self, CertValidity};
 use crate::handler::{tasks, AgentHandler, SystemProbe};
+use crate::state::CoreRuntime;
 use crate::status::{AgentStatus, ConnState, StatusFile};
 use crate::tls;
 use renewal::Renewal;
@@ -73,7 +74,26 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
     };
     crate::enroll::create_private_dir(&config.data_dir).map_err(data_err)?;
     let core = Core::discover(&config.core, &config.data_dir).await;
-    let handler = Arc::new(AgentHandler::new(&config.data_dir, core).map_err(data_err)?);
+    // The core comes up from the persisted state before any dial: users are served whether
+    // or not the controller is reachable.
+    let runtime = match core.supervisor() {
+        Some(supervisor) => {
+            let flavour = supervisor.binary().flavour;
+            match CoreRuntime::start(supervisor.clone(), flavour, &config.data_dir).await {
+                Ok(runtime) => Some(runtime),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start the core runtime");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    let handler = Arc::new(
+        AgentHandler::new(&config.data_dir, core)
+            .map_err(data_err)?
+            .with_runtime(runtime),
+    );
     spawn_pruning(handler.tasks().clone(), shutdown.clone());
     let status = Arc::new(StatusFile::new(
         config.status_path(),
@@ -199,12 +219,13 @@ impl Agent {
 
     fn hello(&self) -> Hello {
         let host = self.handler.host();
+        let runtime = self.handler.runtime();
         Hello {
             agent_version: xfleet_common::VERSION.into(),
             protocol_versions: protocol::SUPPORTED_VERSIONS.to_vec(),
             server_id: self.config.server_id,
-            applied_revision: 0,
-            unacked_journal_seq: None,
+            applied_revision: runtime.map_or(0, |r| r.applied_revision()),
+            unacked_journal_seq: runtime.and_then(|r| r.lowest_unacked()),
             capabilities: Vec::new(),
             hostname: host.hostname.clone(),
             os: host.os.clone(),
@@ -233,6 +254,9 @@ impl Agent {
             s.last_error = None;
             s.heartbeat_interval_ms = interval.as_millis() as u64;
         });
+        if let Some(runtime) = self.handler.runtime() {
+            runtime.attach(channel.clone());
+        }
         spawn_heartbeats(
             channel.clone(),
             interval,
@@ -241,7 +265,7 @@ impl Agent {
         );
         let renew = renewal.run(&channel, self);
         tokio::pin!(renew);
-        tokio::select! {
+        let round = tokio::select! {
             reason = channel.closed() => Round::Ended { lasted: since.elapsed(), reason },
             _ = self.shutdown.cancelled() => {
                 channel.close("agent shutting down");
@@ -249,7 +273,11 @@ impl Agent {
                 Round::Shutdown
             }
             never = &mut renew => match never {},
+        };
+        if let Some(runtime) = self.handler.runtime() {
+            runtime.detach();
         }
+        round
     }
 }
 

@@ -69,6 +69,18 @@ impl Handler for AgentLink {
                     tracing::warn!(server_id = self.server_id, error = %e.message, "bad traffic batch")
                 }
             }
+        } else if event.topic == "enforcement" {
+            // Clients the agent cut on its own (expiry or quota) while it was alone.
+            let cuts: serde_json::Value = crate::fleet::body_to_json(&event.body);
+            tracing::info!(server_id = self.server_id, %cuts, "agent cut clients locally");
+            let ctl = self.ctl.clone();
+            let server = format!("server:{}", self.server_id);
+            tokio::spawn(async move {
+                let _ = ctl
+                    .store
+                    .audit("agent", "client.cut", &server, &cuts, "", "ok")
+                    .await;
+            });
         } else {
             tracing::debug!(server_id = self.server_id, topic = %event.topic, "event without a consumer");
         }

@@ -224,6 +224,7 @@ fn spawn_offline_check(ctl: Arc<Controller>, server_id: i64, reason: String, sta
 pub fn default_deadline(method: &str, body: &serde_json::Value) -> Duration {
     let secs = match method {
         "echo" | "agent.info" | "system.stats" => 5,
+        "state.apply" => 60,
         "sleep" => return Duration::from_millis(body["ms"].as_u64().unwrap_or(0) + 5_000),
         m if m.starts_with("core.install") || m.starts_with("geo.") => 300,
         m if m.contains("backup") => 60,

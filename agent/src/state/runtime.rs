@@ -1,0 +1,497 @@
+//! The agent's side of desired state (DESIGN §4–5): applies states to the running core with
+//! the least disruption, starts the core from the last state on its own, polls its counters
+//! into the journal, and cuts clients past their limits while the controller is away.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use xfleet_common::channel::Channel;
+use xfleet_common::protocol::{code, ErrorBody, Frame};
+use xfleet_common::state::{Applied, ApplyState, DesiredState};
+use xfleet_common::time::now_ms;
+use xfleet_common::traffic::{TrafficBatch, TOPIC};
+use xfleet_common::xray::{render, Flavour, RenderOptions};
+
+use super::enforce::{self, Cut};
+use super::plan::{plan, Plan};
+use super::store::{next_state, StateFiles};
+use crate::core::{CoreError, Supervisor};
+use crate::fsutil::{self, PUBLIC};
+use crate::traffic::access_log::AccessLog;
+use crate::traffic::{compute, Journal};
+use crate::xray_api::{ApiError, CoreApi, Namespace};
+
+/// Topic of the event listing clients the agent cut on its own.
+pub const ENFORCEMENT_TOPIC: &str = "enforcement";
+
+/// What local enforcement remembers across agent restarts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Enforcement {
+    /// The state revision `used` counts from; a new state resets it (its limits are fresh).
+    revision: u64,
+    used: BTreeMap<String, u64>,
+    cut: BTreeMap<String, Cut>,
+}
+
+struct Inner {
+    desired: DesiredState,
+    /// `desired` minus the clients cut locally: what the core runs.
+    effective: DesiredState,
+    enforcement: Enforcement,
+}
+
+pub struct CoreRuntime {
+    supervisor: Supervisor,
+    flavour: Flavour,
+    api: CoreApi,
+    api_port: u16,
+    files: StateFiles,
+    enforcement_file: PathBuf,
+    access_log_path: PathBuf,
+    inner: tokio::sync::Mutex<Inner>,
+    /// `inner.desired.revision`, readable without waiting for an apply.
+    revision: std::sync::atomic::AtomicU64,
+    journal: Mutex<Journal>,
+    access_log: Mutex<AccessLog>,
+    link: Mutex<Option<Channel>>,
+}
+
+fn internal(e: impl std::fmt::Display) -> ErrorBody {
+    ErrorBody::internal(e.to_string())
+}
+
+impl CoreRuntime {
+    /// Loads the persisted state and journal, and brings the core up from them (adopting a
+    /// core a previous run left serving), whether or not the controller is reachable.
+    pub async fn start(
+        supervisor: Supervisor,
+        flavour: Flavour,
+        data_dir: &Path,
+    ) -> std::io::Result<Arc<Self>> {
+        let files = StateFiles::new(data_dir);
+        let desired = files.load().unwrap_or_default();
+        let api_port = match running_api_port(&supervisor.paths().config_file()) {
+            Some(port) => port,
+            None => crate::core::pick_api_port()?,
+        };
+        let namespace = match flavour {
+            Flavour::Xray => Namespace::Xray,
+            Flavour::V2ray => Namespace::V2ray,
+        };
+        let api = CoreApi::connect(api_port, namespace)
+            .await
+            .map_err(std::io::Error::other)?;
+        let enforcement_file = data_dir.join("enforcement.json");
+        let enforcement: Enforcement = std::fs::read(&enforcement_file)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let access_log_path = supervisor.paths().dir.join("access.log");
+        let runtime = Arc::new(Self {
+            journal: Mutex::new(Journal::open(&data_dir.join("journal"))?),
+            access_log: Mutex::new(AccessLog::new(access_log_path.clone())),
+            supervisor,
+            flavour,
+            api,
+            api_port,
+            files,
+            enforcement_file,
+            access_log_path,
+            revision: std::sync::atomic::AtomicU64::new(desired.revision),
+            inner: tokio::sync::Mutex::new(Inner {
+                effective: desired.clone(),
+                desired,
+                enforcement,
+            }),
+            link: Mutex::new(None),
+        });
+        runtime.boot().await;
+        tokio::spawn(runtime.clone().poll_loop());
+        Ok(runtime)
+    }
+
+    async fn boot(&self) {
+        let mut inner = self.inner.lock().await;
+        let cut: BTreeSet<String> = inner.enforcement.cut.keys().cloned().collect();
+        inner.effective = enforce::without(&inner.desired, &cut);
+        let config = match render(&inner.effective, &self.options(&inner.desired)) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "the persisted state does not render; the core stays down");
+                return;
+            }
+        };
+        match self.supervisor.adopt_or_start(config).await {
+            Ok(_) => tracing::info!(
+                revision = inner.desired.revision,
+                "core running from the persisted state"
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "the core does not start from the persisted state");
+                if let Some(previous) = self.files.load_previous() {
+                    if let Ok(config) = render(&previous, &self.options(&previous)) {
+                        if self.supervisor.start(config).await.is_ok() {
+                            tracing::warn!(
+                                revision = previous.revision,
+                                "running the previous state instead"
+                            );
+                            inner.effective = previous.clone();
+                            self.revision
+                                .store(previous.revision, std::sync::atomic::Ordering::Relaxed);
+                            inner.desired = previous;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn options(&self, desired: &DesiredState) -> RenderOptions {
+        let ip_limits = desired.inbounds.iter().any(|i| {
+            i.settings["clients"]
+                .as_array()
+                .is_some_and(|cs| cs.iter().any(|c| c["limitIp"].as_i64().unwrap_or(0) > 0))
+        });
+        RenderOptions {
+            flavour: self.flavour,
+            api_port: self.api_port,
+            access_log: ip_limits.then(|| self.access_log_path.display().to_string()),
+            log_level: "warning".into(),
+            geoip_available: self.supervisor.paths().assets.join("geoip.dat").exists(),
+        }
+    }
+
+    /// The revision the core runs, for `Hello`.
+    pub fn applied_revision(&self) -> u64 {
+        self.revision.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn lowest_unacked(&self) -> Option<u64> {
+        self.journal.lock().unwrap().lowest_unacked()
+    }
+
+    /// `state.apply`: persists the new state, then changes the core through its API where it
+    /// can and restarts it (after its own config test) only where it must. A state the core
+    /// refuses leaves the running one in place and comes back as an error with the core's
+    /// words. Runs to the end even if the caller gives up, so no half-applied state remains.
+    pub async fn apply(self: &Arc<Self>, apply: ApplyState) -> Result<Applied, ErrorBody> {
+        let this = self.clone();
+        tokio::spawn(async move { this.apply_inner(apply).await })
+            .await
+            .map_err(internal)?
+    }
+
+    async fn apply_inner(&self, apply: ApplyState) -> Result<Applied, ErrorBody> {
+        let mut inner = self.inner.lock().await;
+        let next = next_state(&inner.desired, apply).map_err(|e| ErrorBody {
+            retryable: false,
+            ..ErrorBody::invalid(e.to_string())
+        })?;
+        if next == inner.desired {
+            return Ok(Applied {
+                revision: next.revision,
+                ..Default::default()
+            });
+        }
+        // New limits replace the old ones: count usage from here and cut again only what
+        // the new limits say.
+        let mut enforcement = Enforcement {
+            revision: next.revision,
+            ..Default::default()
+        };
+        for cut in enforce::cuts(&next, &enforcement.used, now_ms()) {
+            enforcement.cut.insert(cut.email.clone(), cut);
+        }
+        let cut: BTreeSet<String> = enforcement.cut.keys().cloned().collect();
+        let effective = enforce::without(&next, &cut);
+        let config = render(&effective, &self.options(&next)).map_err(|e| ErrorBody {
+            details: None,
+            ..ErrorBody::new(code::INVALID_CONFIG, e.to_string())
+        })?;
+        self.supervisor.test_config(&config).await.map_err(|m| {
+            ErrorBody::new(
+                code::INVALID_CONFIG,
+                format!("the core refused the configuration: {m}"),
+            )
+        })?;
+        let changes = plan(&inner.effective, &effective, self.flavour)
+            .map_err(|e| ErrorBody::new(code::INVALID_CONFIG, e.to_string()))?;
+        let previous = inner.desired.clone();
+        self.files.save(&next).map_err(internal)?;
+
+        let live = changes.live_changes() as u32;
+        let restarted = match self.change_live(&changes, &config).await {
+            Ok(()) => false,
+            Err(reason) => {
+                tracing::info!(%reason, "restarting the core to apply the new state");
+                // Read the counters first: a restart zeroes them.
+                self.poll_once().await;
+                if let Err(e) = self.supervisor.replace_config(config).await {
+                    self.files.restore(&previous).map_err(internal)?;
+                    if matches!(e, CoreError::InvalidConfig(_) | CoreError::StartFailed(_)) {
+                        // Live changes made before the failure are undone by the restart
+                        // with the previous config the supervisor fell back to.
+                        let _ = self.restore_live(&inner.effective, &previous).await;
+                    }
+                    return Err(ErrorBody::new(code::CORE_FAILED, e.to_string()));
+                }
+                true
+            }
+        };
+        inner.desired = next;
+        inner.effective = effective;
+        inner.enforcement = enforcement;
+        self.revision
+            .store(inner.desired.revision, std::sync::atomic::Ordering::Relaxed);
+        self.save_enforcement(&inner.enforcement);
+        Ok(Applied {
+            revision: inner.desired.revision,
+            restarted,
+            live_changes: if restarted { 0 } else { live },
+        })
+    }
+
+    /// Makes the running core match `plan` through its API; `Err` says why a restart is
+    /// needed instead.
+    async fn change_live(&self, plan: &Plan, config: &Value) -> Result<(), String> {
+        if let Some(reason) = &plan.restart {
+            return Err(reason.clone());
+        }
+        if !matches!(
+            self.supervisor.state(),
+            xfleet_common::methods::CoreState::Running { .. }
+        ) {
+            return Err("the core is not running".into());
+        }
+        let fail = |what: &str, e: ApiError| format!("{what}: {e}");
+        for tag in &plan.remove_inbounds {
+            self.api
+                .remove_inbound(tag)
+                .await
+                .map_err(|e| fail("remove inbound", e))?;
+        }
+        for inbound in &plan.add_inbounds {
+            self.api
+                .add_inbound(inbound)
+                .await
+                .map_err(|e| fail("add inbound", e))?;
+        }
+        for (tag, email) in &plan.remove_users {
+            self.api
+                .remove_user(tag, email)
+                .await
+                .map_err(|e| fail("remove user", e))?;
+        }
+        for (tag, user) in &plan.add_users {
+            self.api
+                .add_user(tag, user)
+                .await
+                .map_err(|e| fail("add user", e))?;
+        }
+        // The core now runs `config`; record it so a restart or an adoption uses it.
+        self.supervisor
+            .record_config(config.clone())
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// After a failed restart the supervisor runs the previous config again; nothing else to
+    /// undo, but the state on disk must say so too.
+    async fn restore_live(
+        &self,
+        _effective: &DesiredState,
+        previous: &DesiredState,
+    ) -> std::io::Result<()> {
+        self.files.restore(previous)
+    }
+
+    fn save_enforcement(&self, enforcement: &Enforcement) {
+        let bytes = serde_json::to_vec(enforcement).expect("serializes");
+        if let Err(e) = fsutil::write_atomic(&self.enforcement_file, &bytes, PUBLIC) {
+            tracing::warn!(error = %e, "cannot save local enforcement state");
+        }
+    }
+
+    /// A connection to the controller is up: unacknowledged batches go first, in order.
+    pub fn attach(&self, channel: Channel) {
+        *self.link.lock().unwrap() = Some(channel.clone());
+        let pending: Vec<TrafficBatch> = self.journal.lock().unwrap().pending().cloned().collect();
+        let cuts: Vec<Cut> = self
+            .inner
+            .try_lock()
+            .map(|i| i.enforcement.cut.values().cloned().collect())
+            .unwrap_or_default();
+        tokio::spawn(async move {
+            for batch in pending {
+                if send_batch(&channel, &batch).await.is_err() {
+                    return;
+                }
+            }
+            if !cuts.is_empty() {
+                if let Ok(body) = xfleet_common::protocol::to_body(&cuts) {
+                    let _ = channel.send_event(ENFORCEMENT_TOPIC, None, body).await;
+                }
+            }
+        });
+    }
+
+    pub fn detach(&self) {
+        *self.link.lock().unwrap() = None;
+    }
+
+    pub fn ack(&self, topic: &str, seq: u64) {
+        if topic == TOPIC {
+            if let Err(e) = self.journal.lock().unwrap().ack(seq) {
+                tracing::warn!(error = %e, seq, "cannot record a traffic acknowledgement");
+            }
+        }
+    }
+
+    async fn poll_loop(self: Arc<Self>) {
+        loop {
+            let interval = {
+                let inner = self.inner.lock().await;
+                inner.desired.stats_interval_ms.clamp(500, 3_600_000)
+            };
+            tokio::time::sleep(Duration::from_millis(interval)).await;
+            self.poll_once().await;
+            self.enforce().await;
+        }
+    }
+
+    /// One round: read the core's counters, journal the deltas, send them if connected.
+    pub async fn poll_once(&self) {
+        let xfleet_common::methods::CoreState::Running { pid, .. } = self.supervisor.state() else {
+            return;
+        };
+        let instance = format!("{pid}-{}", crate::core::start_ticks(pid).unwrap_or(0));
+        let stats = match self.api.query_stats("", false).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read the core's counters");
+                return;
+            }
+        };
+        let ips = self
+            .access_log
+            .lock()
+            .unwrap()
+            .read_new()
+            .unwrap_or_default();
+        let batch = {
+            let mut journal = self.journal.lock().unwrap();
+            let (mut batch, baseline) = compute(journal.baseline(), &instance, &stats);
+            batch.ips = ips;
+            if batch.is_empty() && batch.ips.is_empty() {
+                journal.advance_baseline(baseline);
+                return;
+            }
+            match journal.append(batch, baseline) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot journal traffic; it stays on the core's counters");
+                    return;
+                }
+            }
+        };
+        self.count_usage(&batch).await;
+        let channel = self.link.lock().unwrap().clone();
+        if let Some(channel) = channel {
+            let _ = send_batch(&channel, &batch).await;
+        }
+    }
+
+    async fn count_usage(&self, batch: &TrafficBatch) {
+        let mut inner = self.inner.lock().await;
+        for d in &batch.users {
+            *inner.enforcement.used.entry(d.name.clone()).or_default() += d.up + d.down;
+        }
+    }
+
+    /// Cuts clients whose expiry passed or whose quota ran out, through the core's API.
+    async fn enforce(&self) {
+        let mut inner = self.inner.lock().await;
+        let fresh: Vec<Cut> = enforce::cuts(&inner.desired, &inner.enforcement.used, now_ms())
+            .into_iter()
+            .filter(|c| !inner.enforcement.cut.contains_key(&c.email))
+            .collect();
+        if fresh.is_empty() {
+            return;
+        }
+        for cut in &fresh {
+            tracing::warn!(email = %cut.email, reason = %cut.reason, "cutting a client locally");
+            inner.enforcement.cut.insert(cut.email.clone(), cut.clone());
+        }
+        let cut: BTreeSet<String> = inner.enforcement.cut.keys().cloned().collect();
+        let effective = enforce::without(&inner.desired, &cut);
+        let options = self.options(&inner.desired);
+        let applied = async {
+            let config = render(&effective, &options).map_err(|e| e.to_string())?;
+            let changes =
+                plan(&inner.effective, &effective, self.flavour).map_err(|e| e.to_string())?;
+            if self.change_live(&changes, &config).await.is_err() {
+                self.poll_once_locked().await;
+                self.supervisor
+                    .replace_config(config)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok::<_, String>(())
+        }
+        .await;
+        match applied {
+            Ok(()) => inner.effective = effective,
+            Err(e) => tracing::error!(error = %e, "could not cut clients from the core"),
+        }
+        self.save_enforcement(&inner.enforcement);
+        let channel = self.link.lock().unwrap().clone();
+        if let (Some(channel), Ok(body)) = (channel, xfleet_common::protocol::to_body(&fresh)) {
+            let _ = channel.try_send(&Frame::Event(xfleet_common::protocol::Event {
+                topic: ENFORCEMENT_TOPIC.into(),
+                seq: None,
+                body,
+            }));
+        }
+    }
+
+    /// [`CoreRuntime::poll_once`] for callers already holding the state lock (usage is then
+    /// counted on the next round, never lost: it is in the journal).
+    async fn poll_once_locked(&self) {
+        let xfleet_common::methods::CoreState::Running { pid, .. } = self.supervisor.state() else {
+            return;
+        };
+        let instance = format!("{pid}-{}", crate::core::start_ticks(pid).unwrap_or(0));
+        let Ok(stats) = self.api.query_stats("", false).await else {
+            return;
+        };
+        let mut journal = self.journal.lock().unwrap();
+        let (batch, baseline) = compute(journal.baseline(), &instance, &stats);
+        if !batch.is_empty() {
+            let _ = journal.append(batch, baseline);
+        }
+    }
+}
+
+async fn send_batch(
+    channel: &Channel,
+    batch: &TrafficBatch,
+) -> Result<(), xfleet_common::channel::CallError> {
+    let body = xfleet_common::protocol::to_body(batch).expect("batch encodes");
+    channel.send_event(TOPIC, Some(batch.seq), body).await
+}
+
+/// The API port of the config the core ran last, so an adopted core keeps its port.
+fn running_api_port(config_file: &Path) -> Option<u16> {
+    let config: Value = serde_json::from_slice(&std::fs::read(config_file).ok()?).ok()?;
+    config["inbounds"]
+        .as_array()?
+        .iter()
+        .find(|i| i["tag"] == "api")?["port"]
+        .as_u64()
+        .map(|p| p as u16)
+}

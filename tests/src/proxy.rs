@@ -1,0 +1,196 @@
+//! Real proxied traffic for end-to-end tests: a local HTTP server to fetch from, a real
+//! `v2ray` process as the VPN client (SOCKS in, the protocol under test out), and a small
+//! SOCKS5 client.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::{free_port, wait_for, TempDir};
+
+/// Serves `GET /<n>` with `n` bytes of a fixed pattern; counts the bytes it sent.
+pub struct FileServer {
+    pub port: u16,
+    pub sent: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FileServer {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let sent = Arc::new(AtomicU64::new(0));
+        let counter = sent.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut conn, _)) = listener.accept().await else {
+                    return;
+                };
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let mut req = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => req.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let line = String::from_utf8_lossy(&req);
+                    let n: usize = line
+                        .split_whitespace()
+                        .nth(1)
+                        .and_then(|p| p.trim_start_matches('/').parse().ok())
+                        .unwrap_or(0);
+                    let head = format!("HTTP/1.0 200 OK\r\nContent-Length: {n}\r\n\r\n");
+                    let body = pattern(n);
+                    if conn.write_all(head.as_bytes()).await.is_ok()
+                        && conn.write_all(&body).await.is_ok()
+                    {
+                        counter.fetch_add(n as u64, Ordering::SeqCst);
+                    }
+                    let _ = conn.shutdown().await;
+                });
+            }
+        });
+        Self { port, sent, task }
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The bytes `GET /<n>` returns.
+pub fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+/// Fetches `http://127.0.0.1:<port>/<n>` through a SOCKS5 proxy; returns the body.
+pub async fn fetch_via_socks(
+    socks_port: u16,
+    target_port: u16,
+    n: usize,
+) -> std::io::Result<Vec<u8>> {
+    let io = |m: &str| std::io::Error::other(m.to_owned());
+    let mut s = TcpStream::connect(("127.0.0.1", socks_port)).await?;
+    s.write_all(&[5, 1, 0]).await?;
+    let mut reply = [0u8; 2];
+    s.read_exact(&mut reply).await?;
+    if reply != [5, 0] {
+        return Err(io("socks: no acceptable auth"));
+    }
+    let mut req = vec![5, 1, 0, 1, 127, 0, 0, 1];
+    req.extend_from_slice(&target_port.to_be_bytes());
+    s.write_all(&req).await?;
+    let mut head = [0u8; 10];
+    s.read_exact(&mut head).await?;
+    if head[1] != 0 {
+        return Err(io(&format!("socks: connect failed ({})", head[1])));
+    }
+    s.write_all(format!("GET /{n} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .await?;
+    let mut all = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut all))
+        .await
+        .map_err(|_| io("fetch timed out"))??;
+    let split = all
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| io("no HTTP answer through the proxy"))?;
+    Ok(all[split + 4..].to_vec())
+}
+
+/// A real `v2ray` process used as a VPN client: SOCKS on a local port, `outbound` out.
+pub struct V2rayClient {
+    pub socks_port: u16,
+    child: Child,
+    _dir: TempDir,
+}
+
+impl V2rayClient {
+    pub async fn start(outbound: Value) -> Self {
+        let dir = TempDir::new("v2client");
+        let socks_port = free_port();
+        let config = json!({
+            "log": {"loglevel": "warning"},
+            "inbounds": [{"listen": "127.0.0.1", "port": socks_port, "protocol": "socks",
+                          "settings": {"auth": "noauth", "udp": false}}],
+            "outbounds": [outbound],
+        });
+        let path: PathBuf = dir.path().join("client.json");
+        std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+        let child = Command::new("v2ray")
+            .arg("-config")
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("v2ray must be installed (Debian package `v2ray`)");
+        wait_for(
+            "the v2ray client to listen",
+            Duration::from_secs(20),
+            || async {
+                TcpStream::connect(("127.0.0.1", socks_port))
+                    .await
+                    .ok()
+                    .map(|_| ())
+            },
+        )
+        .await;
+        Self {
+            socks_port,
+            child,
+            _dir: dir,
+        }
+    }
+
+    pub async fn fetch(&self, target_port: u16, n: usize) -> std::io::Result<Vec<u8>> {
+        fetch_via_socks(self.socks_port, target_port, n).await
+    }
+}
+
+impl Drop for V2rayClient {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Client outbounds for the protocols under test.
+pub mod outbound {
+    use serde_json::{json, Value};
+
+    pub fn vmess_tcp(port: u16, id: &str) -> Value {
+        json!({"protocol": "vmess", "settings": {"vnext": [{"address": "127.0.0.1", "port": port,
+            "users": [{"id": id, "alterId": 0, "security": "aes-128-gcm"}]}]},
+            "streamSettings": {"network": "tcp"}})
+    }
+
+    pub fn vless_ws(port: u16, id: &str, path: &str) -> Value {
+        json!({"protocol": "vless", "settings": {"vnext": [{"address": "127.0.0.1", "port": port,
+            "users": [{"id": id, "encryption": "none"}]}]},
+            "streamSettings": {"network": "ws", "wsSettings": {"path": path}}})
+    }
+
+    pub fn trojan_tls(port: u16, password: &str, server_name: &str) -> Value {
+        json!({"protocol": "trojan", "settings": {"servers": [{"address": "127.0.0.1", "port": port,
+            "password": password}]},
+            "streamSettings": {"network": "tcp", "security": "tls",
+                "tlsSettings": {"serverName": server_name, "allowInsecure": true}}})
+    }
+
+    pub fn shadowsocks(port: u16, method: &str, password: &str) -> Value {
+        json!({"protocol": "shadowsocks", "settings": {"servers": [{"address": "127.0.0.1",
+            "port": port, "method": method, "password": password}]}})
+    }
+}

@@ -1,0 +1,405 @@
+//! The agent runs the real v2ray core: desired state in, real proxied traffic out, counted
+//! exactly, through restarts of either side.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use xfleet_tests::proxy::{outbound, pattern, FileServer, V2rayClient};
+use xfleet_tests::{free_port, wait_for, Agent, Controller, ControllerOptions};
+
+const LONG: Duration = Duration::from_secs(60);
+const MIB: usize = 1 << 20;
+
+/// A self-signed certificate for `localhost`, as the PEM line arrays v2ray's inline
+/// `certificates` take.
+fn inline_certificate() -> Value {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let lines = |pem: String| pem.lines().map(str::to_owned).collect::<Vec<_>>();
+    json!({"certificate": lines(cert.pem()), "key": lines(key.serialize_pem())})
+}
+
+struct Ports {
+    vless: u16,
+    vmess: u16,
+    trojan: u16,
+    ss: u16,
+}
+
+fn inbound(id: i64, tag: &str, port: u16, protocol: &str, settings: Value, stream: Value) -> Value {
+    json!({"id": id, "tag": tag, "enable": true, "listen": "127.0.0.1", "port": port,
+           "protocol": protocol, "settings": settings, "streamSettings": stream,
+           "sniffing": {"enabled": false}})
+}
+
+const VLESS_ID: &str = "6a3c3b1e-5f4b-4c1a-9d7e-0b1c2d3e4f50";
+const VMESS_ID: &str = "0f9e8d7c-6b5a-4e3d-8c2b-1a0f9e8d7c6b";
+const LATE_ID: &str = "11111111-2222-4333-8444-555555555555";
+
+fn four_inbounds(p: &Ports, revision: u64, extra_vless_client: bool) -> Value {
+    let mut vless_clients = vec![
+        json!({"email": "vless-user", "id": VLESS_ID, "enable": true,
+        "totalGB": 0, "expiryTime": 0, "limitIp": 0, "subId": "abc", "tgId": 0}),
+    ];
+    if extra_vless_client {
+        vless_clients.push(json!({"email": "late-user", "id": LATE_ID, "enable": true}));
+    }
+    json!({"full": {
+        "revision": revision,
+        "stats_interval_ms": 1000,
+        "inbounds": [
+            inbound(1, "in-vless-ws", p.vless, "vless",
+                json!({"clients": vless_clients, "decryption": "none"}),
+                json!({"network": "ws", "security": "none", "wsSettings": {"path": "/ws"}})),
+            inbound(2, "in-vmess-tcp", p.vmess, "vmess",
+                json!({"clients": [{"email": "vmess-user", "id": VMESS_ID, "security": "auto"}]}),
+                json!({"network": "tcp", "security": "none"})),
+            inbound(3, "in-trojan-tls", p.trojan, "trojan",
+                json!({"clients": [{"email": "trojan-user", "password": "trojan-secret"}]}),
+                json!({"network": "tcp", "security": "tls",
+                       "tlsSettings": {"serverName": "localhost", "certificates": [inline_certificate()]}})),
+            inbound(4, "in-ss", p.ss, "shadowsocks",
+                json!({"method": "aes-256-gcm", "password": "ss-secret", "network": "tcp,udp",
+                       "clients": [{"email": "ss-user", "password": "ss-secret", "method": "aes-256-gcm"}]}),
+                json!({"network": "tcp", "security": "none"})),
+        ],
+    }})
+}
+
+async fn apply(ctl: &Controller, server: i64, state: Value) -> Value {
+    let api = ctl.api();
+    let task = api
+        .ok(
+            "POST",
+            &format!("/api/v1/servers/{server}/tasks"),
+            Some(json!({"operation": "state.apply", "request": state})),
+        )
+        .await;
+    let id = task["id"].as_str().unwrap().to_owned();
+    wait_for("state.apply to finish", LONG, || async {
+        let t = api.ok("GET", &format!("/api/v1/tasks/{id}"), None).await;
+        matches!(t["status"].as_str(), Some("completed" | "failed")).then_some(t)
+    })
+    .await
+}
+
+/// The core process the agent runs (found by its config path under the agent's data dir).
+fn core_pid(agent: &Agent) -> Option<u32> {
+    let needle = agent.data_dir.join("core").to_string_lossy().into_owned();
+    std::fs::read_dir("/proc").ok()?.find_map(|e| {
+        let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        (cmdline.contains("v2ray") && cmdline.contains(&needle)).then_some(pid)
+    })
+}
+
+/// The core's own counters, read with Debian's `v2ctl`, independent of xfleet's code.
+fn core_counters(api_port: u16) -> Vec<(String, u64)> {
+    let out = std::process::Command::new("v2ctl")
+        .args([
+            "api",
+            &format!("--server=127.0.0.1:{api_port}"),
+            "StatsService.QueryStats",
+            "pattern: \"\" reset: false",
+        ])
+        .output()
+        .expect("v2ctl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut counters = Vec::new();
+    let mut name = None;
+    for line in text.lines().map(str::trim) {
+        if let Some(n) = line.strip_prefix("name: ") {
+            name = Some(n.trim_matches('"').to_owned());
+        } else if let Some(v) = line.strip_prefix("value: ") {
+            if let Some(n) = name.take() {
+                counters.push((n, v.parse().unwrap_or(0)));
+            }
+        }
+    }
+    counters
+}
+
+fn api_port_of(agent: &Agent) -> u16 {
+    let config: Value = serde_json::from_slice(
+        &std::fs::read(agent.data_dir.join("core").join("config.json")).unwrap(),
+    )
+    .unwrap();
+    let api = config["inbounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["tag"] == json!("api"))
+        .unwrap()
+        .clone();
+    api["port"].as_u64().unwrap() as u16
+}
+
+/// The controller's recorded (up, down) per client email.
+async fn recorded(ctl: &Controller, server: i64) -> Vec<(String, u64, u64)> {
+    let t = ctl
+        .api()
+        .ok("GET", &format!("/api/v1/servers/{server}/traffic"), None)
+        .await;
+    t["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_owned(),
+                c["up"].as_u64().unwrap(),
+                c["down"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Waits until the controller's numbers equal the core's own user counters.
+async fn assert_exact(ctl: &Controller, server: i64, agent: &Agent) {
+    let port = api_port_of(agent);
+    wait_for(
+        "recorded traffic to equal the core's counters",
+        LONG,
+        || async {
+            let core = core_counters(port);
+            let mine = recorded(ctl, server).await;
+            let users: Vec<(String, u64, u64)> = {
+                let mut by: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+                for (name, v) in &core {
+                    let parts: Vec<&str> = name.split(">>>").collect();
+                    if parts.len() == 4 && parts[0] == "user" {
+                        let e = by.entry(parts[1].to_owned()).or_default();
+                        if parts[3] == "uplink" {
+                            e.0 += v
+                        } else {
+                            e.1 += v
+                        }
+                    }
+                }
+                by.into_iter()
+                    .filter(|(_, (u, d))| u + d > 0)
+                    .map(|(n, (u, d))| (n, u, d))
+                    .collect()
+            };
+            let mine: Vec<_> = mine.into_iter().filter(|(_, u, d)| u + d > 0).collect();
+            (!users.is_empty() && users == mine).then_some(())
+        },
+    )
+    .await;
+}
+
+async fn setup() -> (Controller, i64, Agent, Ports, FileServer) {
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let (id, token) = ctl.add_server("vpn-1").await;
+    let mut agent = Agent::enroll(&token);
+    agent.start();
+    ctl.wait_status(id, "online", LONG).await;
+    let ports = Ports {
+        vless: free_port(),
+        vmess: free_port(),
+        trojan: free_port(),
+        ss: free_port(),
+    };
+    let task = apply(&ctl, id, four_inbounds(&ports, 1, false)).await;
+    assert_eq!(task["status"], json!("completed"), "{task}");
+    (ctl, id, agent, ports, FileServer::start().await)
+}
+
+async fn clients(p: &Ports) -> Vec<(&'static str, V2rayClient)> {
+    vec![
+        (
+            "vless-user",
+            V2rayClient::start(outbound::vless_ws(p.vless, VLESS_ID, "/ws")).await,
+        ),
+        (
+            "vmess-user",
+            V2rayClient::start(outbound::vmess_tcp(p.vmess, VMESS_ID)).await,
+        ),
+        (
+            "trojan-user",
+            V2rayClient::start(outbound::trojan_tls(p.trojan, "trojan-secret", "localhost")).await,
+        ),
+        (
+            "ss-user",
+            V2rayClient::start(outbound::shadowsocks(p.ss, "aes-256-gcm", "ss-secret")).await,
+        ),
+    ]
+}
+
+/// 1–3. Four protocols carry real traffic; the bytes recorded equal the core's counters; a
+/// client added live connects without a core restart, and one removed cannot.
+#[tokio::test(flavor = "multi_thread")]
+async fn real_traffic_counted_exactly_and_live_client_changes() {
+    let (ctl, id, agent, ports, files) = setup().await;
+    for (who, client) in clients(&ports).await {
+        let body = client
+            .fetch(files.port, MIB)
+            .await
+            .unwrap_or_else(|e| panic!("{who}: {e}"));
+        assert!(body == pattern(MIB), "{who}: body intact");
+    }
+    assert_exact(&ctl, id, &agent).await;
+    for (who, _, down) in recorded(&ctl, id).await {
+        assert!(
+            down >= MIB as u64,
+            "{who}: at least the body was counted ({down})"
+        );
+    }
+
+    let pid = core_pid(&agent).expect("core running");
+    let task = apply(&ctl, id, four_inbounds(&ports, 2, true)).await;
+    assert_eq!(task["status"], json!("completed"), "{task}");
+    assert_eq!(task["response"]["restarted"], json!(false), "{task}");
+    let late = V2rayClient::start(outbound::vless_ws(ports.vless, LATE_ID, "/ws")).await;
+    assert_eq!(late.fetch(files.port, 1000).await.unwrap(), pattern(1000));
+    assert_eq!(
+        core_pid(&agent),
+        Some(pid),
+        "no core restart for a new client"
+    );
+
+    let task = apply(&ctl, id, four_inbounds(&ports, 3, false)).await;
+    assert_eq!(task["response"]["restarted"], json!(false), "{task}");
+    assert!(
+        late.fetch(files.port, 1000).await.is_err(),
+        "a removed client is refused"
+    );
+    assert_eq!(core_pid(&agent), Some(pid));
+    assert_exact(&ctl, id, &agent).await;
+}
+
+/// 4. kill -9 of the agent mid-traffic, and of the controller: totals stay exact.
+#[tokio::test(flavor = "multi_thread")]
+async fn restarts_of_either_side_lose_nothing() {
+    let (mut ctl, id, mut agent, ports, files) = setup().await;
+    let client = V2rayClient::start(outbound::vless_ws(ports.vless, VLESS_ID, "/ws")).await;
+    let socks = client.socks_port;
+    let port = files.port;
+    let traffic = tokio::spawn(async move {
+        for _ in 0..20 {
+            let _ = xfleet_tests::proxy::fetch_via_socks(socks, port, 256 << 10).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let core_before = core_pid(&agent).expect("core running");
+    agent.kill9();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    agent.start();
+    traffic.await.unwrap();
+    assert_exact(&ctl, id, &agent).await;
+    assert_eq!(
+        core_pid(&agent),
+        Some(core_before),
+        "the restarted agent adopted the core that kept serving"
+    );
+
+    ctl.kill9();
+    for _ in 0..5 {
+        client
+            .fetch(files.port, 256 << 10)
+            .await
+            .expect("traffic continues without the controller");
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    ctl.restart().await;
+    assert_exact(&ctl, id, &agent).await;
+}
+
+/// 5. Controller unreachable and the agent restarted: the core comes back from the persisted
+/// state and proxies traffic.
+#[tokio::test(flavor = "multi_thread")]
+async fn last_known_good_without_the_controller() {
+    let (mut ctl, _id, mut agent, ports, files) = setup().await;
+    ctl.kill9();
+    agent.kill9();
+    if let Some(pid) = core_pid(&agent) {
+        // Also lose the core, as after a reboot.
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
+    }
+    wait_for("the old core to be gone", LONG, || async {
+        core_pid(&agent).is_none().then_some(())
+    })
+    .await;
+    agent.start();
+    let client = V2rayClient::start(outbound::vmess_tcp(ports.vmess, VMESS_ID)).await;
+    let body = wait_for(
+        "the core to serve from the persisted state",
+        LONG,
+        || async { client.fetch(files.port, 4096).await.ok() },
+    )
+    .await;
+    assert_eq!(body, pattern(4096));
+}
+
+/// 6. A state the core rejects: a clear error, and the previous config keeps serving.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rejected_config_keeps_the_old_one_serving() {
+    let (ctl, id, agent, ports, files) = setup().await;
+    let pid = core_pid(&agent);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_port = taken.local_addr().unwrap().port();
+    let mut state = four_inbounds(&ports, 2, false);
+    state["full"]["inbounds"]
+        .as_array_mut()
+        .unwrap()
+        .push(inbound(
+            5,
+            "in-busy",
+            busy_port,
+            "vmess",
+            json!({"clients": [{"email": "x", "id": LATE_ID}]}),
+            json!({"network": "tcp"}),
+        ));
+    let task = apply(&ctl, id, state).await;
+    assert_eq!(task["status"], json!("failed"), "{task}");
+    let message = task["error"]["message"].as_str().unwrap().to_lowercase();
+    assert!(
+        message.contains("address already in use") || message.contains("bind"),
+        "{message}"
+    );
+
+    let mut bad = four_inbounds(&ports, 3, false);
+    bad["full"]["inbounds"][1]["settings"]["clients"][0]["id"] = json!("not-a-uuid");
+    let task = apply(&ctl, id, bad).await;
+    assert_eq!(task["status"], json!("failed"), "{task}");
+
+    let client = V2rayClient::start(outbound::vmess_tcp(ports.vmess, VMESS_ID)).await;
+    assert_eq!(client.fetch(files.port, 4096).await.unwrap(), pattern(4096));
+    assert!(core_pid(&agent).is_some() && pid.is_some());
+    let server = ctl.server(id).await;
+    assert_eq!(server["applied_revision"], json!(1), "{server}");
+}
+
+/// 7. A client whose expiry passes while the controller is away is cut off by the agent.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_agent_enforces_expiry_on_its_own() {
+    let (mut ctl, id, agent, ports, files) = setup().await;
+    let expiry = xfleet_common::time::now_ms() + 6_000;
+    let mut state = four_inbounds(&ports, 2, false);
+    state["full"]["limits"] = json!([{"email": "vmess-user", "expiry_ms": expiry}]);
+    let task = apply(&ctl, id, state).await;
+    assert_eq!(task["status"], json!("completed"), "{task}");
+    let client = V2rayClient::start(outbound::vmess_tcp(ports.vmess, VMESS_ID)).await;
+    assert!(
+        client.fetch(files.port, 1000).await.is_ok(),
+        "before expiry it works"
+    );
+    ctl.kill9();
+    wait_for("the expired client to be cut", LONG, || async {
+        (xfleet_common::time::now_ms() > expiry && client.fetch(files.port, 1000).await.is_err())
+            .then_some(())
+    })
+    .await;
+    let other = V2rayClient::start(outbound::vless_ws(ports.vless, VLESS_ID, "/ws")).await;
+    assert!(
+        other.fetch(files.port, 1000).await.is_ok(),
+        "other clients keep working"
+    );
+    drop(agent);
+}
