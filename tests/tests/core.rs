@@ -251,6 +251,9 @@ async fn real_traffic_counted_exactly_and_live_client_changes() {
     }
 
     let pid = core_pid(&agent).expect("core running");
+    let server = ctl.server(id).await;
+    assert_eq!(server["live"]["core"]["state"], json!("running"), "{server}");
+    assert_eq!(server["live"]["core"]["pid"], json!(pid));
     let task = apply(&ctl, id, four_inbounds(&ports, 2, true)).await;
     assert_eq!(task["status"], json!("completed"), "{task}");
     assert_eq!(task["response"]["restarted"], json!(false), "{task}");

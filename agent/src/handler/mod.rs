@@ -1,6 +1,7 @@
 //! The agent's answers to the controller's calls.
 
 mod core;
+mod maintenance;
 mod system;
 pub mod tasks;
 
@@ -17,6 +18,7 @@ use xfleet_common::time::now_ms;
 pub use system::{HostInfo, SystemProbe};
 pub use tasks::TaskCache;
 
+use crate::config::MaintenanceConfig;
 use crate::core::Core;
 use crate::state::CoreRuntime;
 
@@ -33,6 +35,7 @@ pub struct AgentHandler {
     go_away: Mutex<Option<GoAway>>,
     /// Desired state and traffic, when a core was found.
     runtime: Option<Arc<CoreRuntime>>,
+    maintenance: MaintenanceConfig,
 }
 
 impl AgentHandler {
@@ -47,7 +50,14 @@ impl AgentHandler {
             started_at_ms: now_ms(),
             go_away: Mutex::new(None),
             runtime: None,
+            maintenance: MaintenanceConfig::default(),
         })
+    }
+
+    /// Where `core.install` and `geo.update` download from.
+    pub fn with_maintenance(mut self, maintenance: MaintenanceConfig) -> Self {
+        self.maintenance = maintenance;
+        self
     }
 
     /// Lets this handler apply desired states and receive traffic acknowledgements.
@@ -58,6 +68,13 @@ impl AgentHandler {
 
     pub fn runtime(&self) -> Option<&Arc<CoreRuntime>> {
         self.runtime.as_ref()
+    }
+
+    fn supervisor_or_why(&self) -> Result<&crate::core::Supervisor, ErrorBody> {
+        match &self.core {
+            Core::Found(supervisor) => Ok(supervisor),
+            Core::Missing(why) => Err(ErrorBody::new(code::CORE_UNAVAILABLE, why.clone())),
+        }
     }
 
     fn runtime_or_why(&self) -> Result<&Arc<CoreRuntime>, ErrorBody> {
@@ -128,6 +145,12 @@ impl AgentHandler {
             xfleet_common::state::method::APPLY => {
                 let apply = from_body(&body)?;
                 reply(&self.runtime_or_why()?.apply(apply).await?)
+            }
+            methods::agent::CORE_INSTALL => {
+                maintenance::install(self.supervisor_or_why()?, &self.maintenance, &body).await
+            }
+            methods::agent::GEO_UPDATE => {
+                maintenance::geo_update(self.supervisor_or_why()?, &self.maintenance, &body).await
             }
             m if m.starts_with("core.") => core::answer(&self.core, m, &body).await,
             other => Err(ErrorBody::unsupported(other)),

@@ -92,7 +92,8 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
     let handler = Arc::new(
         AgentHandler::new(&config.data_dir, core)
             .map_err(data_err)?
-            .with_runtime(runtime),
+            .with_runtime(runtime)
+            .with_maintenance(config.maintenance.clone()),
     );
     spawn_pruning(handler.tasks().clone(), shutdown.clone());
     let status = Arc::new(StatusFile::new(

@@ -27,6 +27,8 @@ use crate::xray_api::{ApiError, CoreApi, Namespace};
 
 /// Topic of the event listing clients the agent cut on its own.
 pub const ENFORCEMENT_TOPIC: &str = "enforcement";
+/// Topic of core state changes (running / stopped / error with the core's message).
+pub const CORE_STATE_TOPIC: &str = "core.state";
 
 /// What local enforcement remembers across agent restarts.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -111,6 +113,7 @@ impl CoreRuntime {
         });
         runtime.boot().await;
         tokio::spawn(runtime.clone().poll_loop());
+        tokio::spawn(runtime.clone().forward_core_states());
         Ok(runtime)
     }
 
@@ -321,6 +324,7 @@ impl CoreRuntime {
     pub fn attach(&self, channel: Channel) {
         *self.link.lock().unwrap() = Some(channel.clone());
         let pending: Vec<TrafficBatch> = self.journal.lock().unwrap().pending().cloned().collect();
+        let core_state = self.supervisor.state();
         let cuts: Vec<Cut> = self
             .inner
             .try_lock()
@@ -331,6 +335,9 @@ impl CoreRuntime {
                 if send_batch(&channel, &batch).await.is_err() {
                     return;
                 }
+            }
+            if let Ok(body) = xfleet_common::protocol::to_body(&core_state) {
+                let _ = channel.send_event(CORE_STATE_TOPIC, None, body).await;
             }
             if !cuts.is_empty() {
                 if let Ok(body) = xfleet_common::protocol::to_body(&cuts) {
@@ -348,6 +355,18 @@ impl CoreRuntime {
         if topic == TOPIC {
             if let Err(e) = self.journal.lock().unwrap().ack(seq) {
                 tracing::warn!(error = %e, seq, "cannot record a traffic acknowledgement");
+            }
+        }
+    }
+
+    /// Tells the controller whenever the core starts, stops or fails.
+    async fn forward_core_states(self: Arc<Self>) {
+        let mut states = self.supervisor.subscribe();
+        while states.changed().await.is_ok() {
+            let state = states.borrow_and_update().clone();
+            let channel = self.link.lock().unwrap().clone();
+            if let (Some(channel), Ok(body)) = (channel, xfleet_common::protocol::to_body(&state)) {
+                let _ = channel.send_event(CORE_STATE_TOPIC, None, body).await;
             }
         }
     }
@@ -383,10 +402,23 @@ impl CoreRuntime {
             .unwrap()
             .read_new()
             .unwrap_or_default();
+        // Xray knows who is connected even without traffic in this interval.
+        let online = self
+            .api
+            .online_users()
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         let batch = {
             let mut journal = self.journal.lock().unwrap();
             let (mut batch, baseline) = compute(journal.baseline(), &instance, &stats);
             batch.ips = ips;
+            for email in online {
+                if !batch.online.contains(&email) {
+                    batch.online.push(email);
+                }
+            }
             if batch.is_empty() && batch.ips.is_empty() {
                 journal.advance_baseline(baseline);
                 return;

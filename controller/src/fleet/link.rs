@@ -69,6 +69,16 @@ impl Handler for AgentLink {
                     tracing::warn!(server_id = self.server_id, error = %e.message, "bad traffic batch")
                 }
             }
+        } else if event.topic == "core.state" {
+            match from_body::<xfleet_common::methods::CoreState>(&event.body) {
+                Ok(state) => {
+                    tracing::info!(server_id = self.server_id, ?state, "core state");
+                    self.ctl.fleet.core_state(self.server_id, state);
+                }
+                Err(e) => {
+                    tracing::warn!(server_id = self.server_id, error = %e.message, "bad core state")
+                }
+            }
         } else if event.topic == "enforcement" {
             // Clients the agent cut on its own (expiry or quota) while it was alone.
             let cuts: serde_json::Value = crate::fleet::body_to_json(&event.body);

@@ -34,6 +34,8 @@ pub struct LiveInfo {
     pub remote: String,
     pub in_flight: usize,
     pub heartbeat: Option<Heartbeat>,
+    /// The core as the agent last reported it.
+    pub core: Option<xfleet_common::methods::CoreState>,
 }
 
 #[derive(Default)]
@@ -42,6 +44,7 @@ pub struct Fleet {
     /// Heartbeat times not yet written to the database.
     seen: Mutex<HashMap<i64, i64>>,
     heartbeats: Mutex<HashMap<i64, Heartbeat>>,
+    core_states: Mutex<HashMap<i64, xfleet_common::methods::CoreState>>,
     /// Servers that connected at least once since this controller started.
     seen_since_start: Mutex<std::collections::HashSet<i64>>,
     next_conn: AtomicU64,
@@ -104,6 +107,7 @@ impl Fleet {
             remote: l.remote.clone(),
             in_flight: l.channel.in_flight(),
             heartbeat: self.heartbeats.lock().unwrap().get(&server_id).cloned(),
+            core: self.core_states.lock().unwrap().get(&server_id).cloned(),
         })
     }
 
@@ -159,6 +163,7 @@ impl Fleet {
         if live.get(&server_id).is_some_and(|l| l.conn_id == conn_id) {
             live.remove(&server_id);
             self.heartbeats.lock().unwrap().remove(&server_id);
+            self.core_states.lock().unwrap().remove(&server_id);
             true
         } else {
             false
@@ -170,6 +175,10 @@ impl Fleet {
         if let Some(h) = heartbeat {
             self.heartbeats.lock().unwrap().insert(server_id, h);
         }
+    }
+
+    fn core_state(&self, server_id: i64, state: xfleet_common::methods::CoreState) {
+        self.core_states.lock().unwrap().insert(server_id, state);
     }
 
     fn take_seen(&self) -> Vec<(i64, i64)> {
