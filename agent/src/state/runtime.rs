@@ -25,6 +25,9 @@ use crate::traffic::access_log::AccessLog;
 use crate::traffic::{compute, Journal};
 use crate::xray_api::{ApiError, CoreApi, Namespace};
 
+/// Core API calls for user changes in flight at once.
+const USER_CALLS_IN_FLIGHT: usize = 32;
+
 /// Topic of the event listing clients the agent cut on its own.
 pub const ENFORCEMENT_TOPIC: &str = "enforcement";
 /// Topic of core state changes (running / stopped / error with the core's message).
@@ -283,18 +286,28 @@ impl CoreRuntime {
                 .await
                 .map_err(|e| fail("add inbound", e))?;
         }
-        for (tag, email) in &plan.remove_users {
-            self.api
-                .remove_user(tag, email)
-                .await
-                .map_err(|e| fail("remove user", e))?;
-        }
-        for (tag, user) in &plan.add_users {
-            self.api
-                .add_user(tag, user)
-                .await
-                .map_err(|e| fail("add user", e))?;
-        }
+        // User changes are independent of each other: many in flight on the one HTTP/2
+        // connection instead of one round trip each.
+        use futures_util::{StreamExt, TryStreamExt};
+        let api = &self.api;
+        futures_util::stream::iter(plan.remove_users.iter().cloned())
+            .map(|(tag, email)| async move {
+                api.remove_user(&tag, &email)
+                    .await
+                    .map_err(|e| format!("remove user: {e}"))
+            })
+            .buffer_unordered(USER_CALLS_IN_FLIGHT)
+            .try_collect::<Vec<()>>()
+            .await?;
+        futures_util::stream::iter(plan.add_users.iter().cloned())
+            .map(|(tag, user)| async move {
+                api.add_user(&tag, &user)
+                    .await
+                    .map_err(|e| format!("add user: {e}"))
+            })
+            .buffer_unordered(USER_CALLS_IN_FLIGHT)
+            .try_collect::<Vec<()>>()
+            .await?;
         // The core now runs `config`; record it so a restart or an adoption uses it.
         self.supervisor
             .record_config(config.clone())
