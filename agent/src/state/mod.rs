@@ -7,3 +7,6 @@ pub mod runtime;
 pub mod store;
 
 pub use runtime::CoreRuntime;
+
+#[cfg(test)]
+mod tests;
