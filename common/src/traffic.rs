@@ -15,10 +15,13 @@ pub struct Delta {
     pub down: u64,
 }
 
-/// One poll's worth of deltas. `seq` increases by one per batch for the life of the agent's
-/// data directory.
+/// One poll's worth of deltas. `seq` increases by one per batch within an `epoch` (the life
+/// of the agent's journal), so the controller can tell a duplicate from a gap.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct TrafficBatch {
+    /// Identifies the agent's journal: a reinstalled agent starts a new one at `seq` 1.
+    #[serde(default)]
+    pub epoch: String,
     pub seq: u64,
     /// When the agent took the sample (Unix ms).
     pub at_ms: i64,

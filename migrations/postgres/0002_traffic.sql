@@ -3,6 +3,7 @@
 
 CREATE TABLE traffic_journal (
     server_id BIGINT PRIMARY KEY,
+    epoch TEXT NOT NULL DEFAULT '',
     last_seq BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );

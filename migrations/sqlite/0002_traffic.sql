@@ -3,6 +3,7 @@
 
 CREATE TABLE traffic_journal (
     server_id INTEGER PRIMARY KEY,
+    epoch TEXT NOT NULL DEFAULT '',
     last_seq INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );

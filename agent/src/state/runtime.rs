@@ -42,6 +42,13 @@ struct Enforcement {
     cut: BTreeMap<String, Cut>,
 }
 
+/// What the ordered traffic sender does next.
+enum Outgoing {
+    /// A new connection: send every unacknowledged batch, oldest first.
+    Resend,
+    Batch(TrafficBatch),
+}
+
 struct Inner {
     desired: DesiredState,
     /// `desired` minus the clients cut locally: what the core runs.
@@ -63,6 +70,9 @@ pub struct CoreRuntime {
     journal: Mutex<Journal>,
     access_log: Mutex<AccessLog>,
     link: Mutex<Option<Channel>>,
+    /// Batches go out through one task, in sequence order: the controller takes a gap as a
+    /// reason to have everything sent again, never as something to skip.
+    outgoing: tokio::sync::mpsc::UnboundedSender<Outgoing>,
 }
 
 fn internal(e: impl std::fmt::Display) -> ErrorBody {
@@ -96,7 +106,9 @@ impl CoreRuntime {
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
         let access_log_path = supervisor.paths().dir.join("access.log");
+        let (outgoing, outgoing_rx) = tokio::sync::mpsc::unbounded_channel();
         let runtime = Arc::new(Self {
+            outgoing,
             journal: Mutex::new(Journal::open(&data_dir.join("journal"))?),
             access_log: Mutex::new(AccessLog::new(access_log_path.clone())),
             supervisor,
@@ -115,6 +127,7 @@ impl CoreRuntime {
             link: Mutex::new(None),
         });
         runtime.boot().await;
+        tokio::spawn(runtime.clone().send_loop(outgoing_rx));
         tokio::spawn(runtime.clone().poll_loop());
         tokio::spawn(runtime.clone().forward_core_states());
         Ok(runtime)
@@ -235,7 +248,9 @@ impl CoreRuntime {
             Err(reason) => {
                 tracing::info!(%reason, "restarting the core to apply the new state");
                 // Read the counters first: a restart zeroes them.
-                self.poll_once().await;
+                if let Some(batch) = self.journal_round().await {
+                    self.account(&mut inner, &batch);
+                }
                 if let Err(e) = self.supervisor.replace_config(config).await {
                     self.files.restore(&previous).map_err(internal)?;
                     if matches!(e, CoreError::InvalidConfig(_) | CoreError::StartFailed(_)) {
@@ -333,10 +348,11 @@ impl CoreRuntime {
         }
     }
 
-    /// A connection to the controller is up: unacknowledged batches go first, in order.
+    /// A connection to the controller is up: unacknowledged batches go first, in order, then
+    /// the core's state and any clients cut while alone.
     pub fn attach(&self, channel: Channel) {
         *self.link.lock().unwrap() = Some(channel.clone());
-        let pending: Vec<TrafficBatch> = self.journal.lock().unwrap().pending().cloned().collect();
+        let _ = self.outgoing.send(Outgoing::Resend);
         let core_state = self.supervisor.state();
         let cuts: Vec<Cut> = self
             .inner
@@ -344,11 +360,6 @@ impl CoreRuntime {
             .map(|i| i.enforcement.cut.values().cloned().collect())
             .unwrap_or_default();
         tokio::spawn(async move {
-            for batch in pending {
-                if send_batch(&channel, &batch).await.is_err() {
-                    return;
-                }
-            }
             if let Ok(body) = xfleet_common::protocol::to_body(&core_state) {
                 let _ = channel.send_event(CORE_STATE_TOPIC, None, body).await;
             }
@@ -358,6 +369,35 @@ impl CoreRuntime {
                 }
             }
         });
+    }
+
+    async fn send_loop(self: Arc<Self>, mut queue: tokio::sync::mpsc::UnboundedReceiver<Outgoing>) {
+        let mut last_sent = 0;
+        while let Some(next) = queue.recv().await {
+            // Not connected: the batch waits in the journal for the next connection's resend.
+            let Some(channel) = self.link.lock().unwrap().clone() else {
+                continue;
+            };
+            match next {
+                Outgoing::Resend => {
+                    last_sent = 0;
+                    let pending: Vec<TrafficBatch> =
+                        self.journal.lock().unwrap().pending().cloned().collect();
+                    for batch in pending {
+                        if send_batch(&channel, &batch).await.is_err() {
+                            break;
+                        }
+                        last_sent = batch.seq;
+                    }
+                }
+                Outgoing::Batch(batch) if batch.seq > last_sent => {
+                    if send_batch(&channel, &batch).await.is_ok() {
+                        last_sent = batch.seq;
+                    }
+                }
+                Outgoing::Batch(_) => {}
+            }
+        }
     }
 
     pub fn detach(&self) {
@@ -396,17 +436,28 @@ impl CoreRuntime {
         }
     }
 
-    /// One round: read the core's counters, journal the deltas, send them if connected.
+    /// One round on its own: journal the core's new traffic, count it against local limits
+    /// and send it if connected.
     pub async fn poll_once(&self) {
+        if let Some(batch) = self.journal_round().await {
+            let mut inner = self.inner.lock().await;
+            self.account(&mut inner, &batch);
+        }
+    }
+
+    /// Reads the core's counters and journals the deltas (durable before anything else sees
+    /// them); the batch, if there was traffic. Takes no state lock, so callers holding it
+    /// (an apply about to restart the core, enforcement) can call it.
+    async fn journal_round(&self) -> Option<TrafficBatch> {
         let xfleet_common::methods::CoreState::Running { pid, .. } = self.supervisor.state() else {
-            return;
+            return None;
         };
         let instance = format!("{pid}-{}", crate::core::start_ticks(pid).unwrap_or(0));
         let stats = match self.api.query_stats("", false).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::debug!(error = %e, "cannot read the core's counters");
-                return;
+                return None;
             }
         };
         let ips = self
@@ -423,39 +474,33 @@ impl CoreRuntime {
             .ok()
             .flatten()
             .unwrap_or_default();
-        let batch = {
-            let mut journal = self.journal.lock().unwrap();
-            let (mut batch, baseline) = compute(journal.baseline(), &instance, &stats);
-            batch.ips = ips;
-            for email in online {
-                if !batch.online.contains(&email) {
-                    batch.online.push(email);
-                }
+        let mut journal = self.journal.lock().unwrap();
+        let (mut batch, baseline) = compute(journal.baseline(), &instance, &stats);
+        batch.ips = ips;
+        for email in online {
+            if !batch.online.contains(&email) {
+                batch.online.push(email);
             }
-            if batch.is_empty() && batch.ips.is_empty() {
-                journal.advance_baseline(baseline);
-                return;
+        }
+        if batch.is_empty() && batch.ips.is_empty() {
+            journal.advance_baseline(baseline);
+            return None;
+        }
+        match journal.append(batch, baseline) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot journal traffic; it stays on the core's counters");
+                None
             }
-            match journal.append(batch, baseline) {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot journal traffic; it stays on the core's counters");
-                    return;
-                }
-            }
-        };
-        self.count_usage(&batch).await;
-        let channel = self.link.lock().unwrap().clone();
-        if let Some(channel) = channel {
-            let _ = send_batch(&channel, &batch).await;
         }
     }
 
-    async fn count_usage(&self, batch: &TrafficBatch) {
-        let mut inner = self.inner.lock().await;
+    /// Counts a journaled batch against local limits and sends it if connected.
+    fn account(&self, inner: &mut Inner, batch: &TrafficBatch) {
         for d in &batch.users {
             *inner.enforcement.used.entry(d.name.clone()).or_default() += d.up + d.down;
         }
+        let _ = self.outgoing.send(Outgoing::Batch(batch.clone()));
     }
 
     /// Cuts clients whose expiry passed or whose quota ran out, through the core's API.
@@ -475,12 +520,15 @@ impl CoreRuntime {
         let cut: BTreeSet<String> = inner.enforcement.cut.keys().cloned().collect();
         let effective = enforce::without(&inner.desired, &cut);
         let options = self.options(&inner.desired);
+        let mut pending = None;
         let applied = async {
             let config = render(&effective, &options).map_err(|e| e.to_string())?;
             let changes =
                 plan(&inner.effective, &effective, self.flavour).map_err(|e| e.to_string())?;
             if self.change_live(&changes, &config).await.is_err() {
-                self.poll_once_locked().await;
+                if let Some(batch) = self.journal_round().await {
+                    pending = Some(batch);
+                }
                 self.supervisor
                     .replace_config(config)
                     .await
@@ -493,6 +541,9 @@ impl CoreRuntime {
             Ok(()) => inner.effective = effective,
             Err(e) => tracing::error!(error = %e, "could not cut clients from the core"),
         }
+        if let Some(batch) = pending {
+            self.account(&mut inner, &batch);
+        }
         self.save_enforcement(&inner.enforcement);
         let channel = self.link.lock().unwrap().clone();
         if let (Some(channel), Ok(body)) = (channel, xfleet_common::protocol::to_body(&fresh)) {
@@ -501,23 +552,6 @@ impl CoreRuntime {
                 seq: None,
                 body,
             }));
-        }
-    }
-
-    /// [`CoreRuntime::poll_once`] for callers already holding the state lock (usage is then
-    /// counted on the next round, never lost: it is in the journal).
-    async fn poll_once_locked(&self) {
-        let xfleet_common::methods::CoreState::Running { pid, .. } = self.supervisor.state() else {
-            return;
-        };
-        let instance = format!("{pid}-{}", crate::core::start_ticks(pid).unwrap_or(0));
-        let Ok(stats) = self.api.query_stats("", false).await else {
-            return;
-        };
-        let mut journal = self.journal.lock().unwrap();
-        let (batch, baseline) = compute(journal.baseline(), &instance, &stats);
-        if !batch.is_empty() {
-            let _ = journal.append(batch, baseline);
         }
     }
 }

@@ -94,6 +94,7 @@ pub fn compute(
     let online = users.iter().map(|d| d.name.clone()).collect();
     (
         TrafficBatch {
+            epoch: String::new(),
             seq: 0,
             at_ms: xfleet_common::time::now_ms(),
             users,

@@ -26,10 +26,13 @@ struct Entry {
 struct Acked {
     seq: u64,
     baseline: Baseline,
+    #[serde(default)]
+    epoch: String,
 }
 
 pub struct Journal {
     dir: PathBuf,
+    epoch: String,
     pending: BTreeMap<u64, TrafficBatch>,
     acked: u64,
     next_seq: u64,
@@ -45,8 +48,16 @@ impl Journal {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Acked::default(),
             Err(e) => return Err(e),
         };
+        let mut acked = acked;
+        if acked.epoch.is_empty() {
+            // A new journal: name it, durably, before any batch carries the name.
+            acked.epoch = format!("{:016x}", rand::random::<u64>());
+            let bytes = rmp_serde::to_vec_named(&acked).expect("acked serializes");
+            fsutil::write_atomic(&dir.join("acked"), &bytes, PUBLIC)?;
+        }
         let mut journal = Self {
             dir: dir.to_owned(),
+            epoch: acked.epoch,
             pending: BTreeMap::new(),
             acked: acked.seq,
             next_seq: acked.seq + 1,
@@ -92,6 +103,7 @@ impl Journal {
         baseline: Baseline,
     ) -> io::Result<TrafficBatch> {
         batch.seq = self.next_seq;
+        batch.epoch = self.epoch.clone();
         let entry = Entry { batch, baseline };
         let bytes = rmp_serde::to_vec_named(&entry).expect("entry serializes");
         fsutil::write_atomic(&self.path(entry.batch.seq), &bytes, PUBLIC)?;
@@ -114,6 +126,7 @@ impl Journal {
         }
         let newest_acked_is_newest = seq + 1 >= self.next_seq;
         let acked = Acked {
+            epoch: self.epoch.clone(),
             seq: seq.min(self.next_seq.saturating_sub(1)),
             // The newest baseline is only safe to keep here when nothing newer is pending.
             baseline: if newest_acked_is_newest {
@@ -181,7 +194,9 @@ mod tests {
     fn survives_a_restart_and_drops_only_acked_batches() {
         let dir = crate::testutil::TempDir::new("journal");
         let mut j = Journal::open(dir.path()).unwrap();
-        assert_eq!(j.append(batch(1), base(1)).unwrap().seq, 1);
+        let first = j.append(batch(1), base(1)).unwrap();
+        assert_eq!(first.seq, 1);
+        assert_eq!(first.epoch.len(), 16, "batches carry the journal's name");
         assert_eq!(j.append(batch(2), base(3)).unwrap().seq, 2);
         assert_eq!(j.append(batch(3), base(6)).unwrap().seq, 3);
         j.ack(1).unwrap();
@@ -192,11 +207,9 @@ mod tests {
         assert_eq!(pending, vec![2, 3]);
         assert_eq!(j.baseline(), &base(6), "the newest batch's baseline wins");
         assert_eq!(j.lowest_unacked(), Some(2));
-        assert_eq!(
-            j.append(batch(4), base(10)).unwrap().seq,
-            4,
-            "numbering continues"
-        );
+        let fourth = j.append(batch(4), base(10)).unwrap();
+        assert_eq!(fourth.seq, 4, "numbering continues");
+        assert_eq!(fourth.epoch, first.epoch, "in the same journal");
         j.ack(4).unwrap();
         j.ack(2).unwrap(); // a late, older ack changes nothing
         assert_eq!(j.pending().count(), 0);

@@ -9,6 +9,7 @@ use xfleet_common::channel::Channel;
 use xfleet_common::protocol::Frame;
 use xfleet_common::traffic::{TrafficBatch, TOPIC};
 
+use crate::store::Ingest;
 use crate::Controller;
 
 /// Batches waiting for the database; beyond this the agent re-sends what stays unacknowledged.
@@ -21,20 +22,23 @@ pub(super) fn spawn_ingest(ctl: Arc<Controller>, server_id: i64) -> IngestQueue 
     tokio::spawn(async move {
         while let Some((batch, channel)) = rx.recv().await {
             match ctl.store.apply_traffic(server_id, &batch).await {
-                Ok(applied) => {
-                    if !applied {
-                        tracing::debug!(
-                            server_id,
-                            seq = batch.seq,
-                            "traffic batch already applied"
-                        );
-                    }
+                Ok(Ingest::Applied | Ingest::Duplicate) => {
                     let _ = channel
                         .send(&Frame::Ack {
                             topic: TOPIC.to_owned(),
                             seq: batch.seq,
                         })
                         .await;
+                }
+                Ok(Ingest::Gap { expected }) => {
+                    tracing::warn!(
+                        server_id,
+                        seq = batch.seq,
+                        expected,
+                        "traffic batches missing; asking for all again"
+                    );
+                    channel.close("traffic batches arrived out of order");
+                    return;
                 }
                 // Later batches must not be applied past this one: drop the connection so the
                 // agent resends everything unacknowledged, in order, when it reconnects.

@@ -15,7 +15,7 @@ pub use audit::AuditEntry;
 pub use auth::{ApiTokenRow, UserRow};
 pub use servers::{NewServer, ServerPatch, ServerRow};
 pub use tasks::{TaskRow, TaskStatus};
-pub use traffic::{Counter, TrafficTotals};
+pub use traffic::{Counter, Ingest, TrafficTotals};
 pub use trust::{CertificateRow, ConsumedToken, TokenRefusal};
 
 use std::str::FromStr;

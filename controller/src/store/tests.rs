@@ -1,6 +1,7 @@
 //! Storage behaviour, on SQLite and (when available) PostgreSQL.
 
 use super::testing::test_stores;
+use super::traffic::Ingest;
 use super::*;
 use xfleet_common::time::now_ms;
 
@@ -246,6 +247,7 @@ async fn a_traffic_batch_applies_once_and_in_one_piece() {
     for t in test_stores().await {
         let s = &t.store;
         let batch = |seq| TrafficBatch {
+            epoch: "journal-a".into(),
             seq,
             at_ms: 1000 * seq as i64,
             users: vec![d("alice", 10, 100), d("bob", 1, 2)],
@@ -257,13 +259,29 @@ async fn a_traffic_batch_applies_once_and_in_one_piece() {
                 ips: vec!["198.51.100.7".into()],
             }],
         };
-        assert!(s.apply_traffic(1, &batch(1)).await.unwrap(), "{}", t.label);
-        assert!(s.apply_traffic(1, &batch(2)).await.unwrap());
+        let applied = |r: Result<Ingest>| r.unwrap() == Ingest::Applied;
+        assert!(applied(s.apply_traffic(1, &batch(1)).await), "{}", t.label);
+        assert!(applied(s.apply_traffic(1, &batch(2)).await));
         // Redelivered after a lost ack, and an old one: both ignored.
-        assert!(!s.apply_traffic(1, &batch(2)).await.unwrap());
-        assert!(!s.apply_traffic(1, &batch(1)).await.unwrap());
+        assert_eq!(
+            s.apply_traffic(1, &batch(2)).await.unwrap(),
+            Ingest::Duplicate
+        );
+        assert_eq!(
+            s.apply_traffic(1, &batch(1)).await.unwrap(),
+            Ingest::Duplicate
+        );
+        // One that skips a sequence is not applied: the ones before it must come first.
+        assert_eq!(
+            s.apply_traffic(1, &batch(4)).await.unwrap(),
+            Ingest::Gap { expected: 3 }
+        );
         // Another server has its own sequence.
-        assert!(s.apply_traffic(2, &batch(1)).await.unwrap());
+        assert!(applied(s.apply_traffic(2, &batch(1)).await));
+        // A reinstalled agent starts a new journal at 1.
+        let mut fresh = batch(1);
+        fresh.epoch = "journal-b".into();
+        assert!(applied(s.apply_traffic(2, &fresh).await), "{}", t.label);
         let totals = s.traffic_of(1).await.unwrap();
         assert_eq!(totals.last_seq, 2);
         let alice = totals.clients.iter().find(|c| c.name == "alice").unwrap();

@@ -13,6 +13,18 @@ pub struct Counter {
     pub down: i64,
 }
 
+/// What became of a traffic batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ingest {
+    Applied,
+    /// Already applied: acknowledge it again.
+    Duplicate,
+    /// Batches before it are missing.
+    Gap {
+        expected: u64,
+    },
+}
+
 /// What a server has carried, as recorded.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct TrafficTotals {
@@ -23,25 +35,69 @@ pub struct TrafficTotals {
 }
 
 impl Store {
-    /// Applies a batch in one transaction unless its sequence is at or below the last one
-    /// applied for the server; returns whether it was applied.
-    pub async fn apply_traffic(&self, server_id: i64, batch: &TrafficBatch) -> Result<bool> {
+    /// Applies a batch in one transaction if it is the next one of its journal: the first
+    /// of a journal (epoch) the controller has not seen, or the one after the last applied.
+    /// A repeat is a duplicate (acknowledge, ignore); a later one means some were not
+    /// delivered (do not acknowledge; the agent sends them again, in order).
+    pub async fn apply_traffic(&self, server_id: i64, batch: &TrafficBatch) -> Result<Ingest> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        let claimed = sqlx::query(
-            "INSERT INTO traffic_journal (server_id, last_seq, updated_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (server_id) DO UPDATE SET last_seq = excluded.last_seq, \
-             updated_at = excluded.updated_at WHERE traffic_journal.last_seq < excluded.last_seq",
-        )
-        .bind(server_id)
-        .bind(batch.seq as i64)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let known: Option<(String, i64)> =
+            sqlx::query_as("SELECT epoch, last_seq FROM traffic_journal WHERE server_id = $1")
+                .bind(server_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let seq = batch.seq as i64;
+        let claimed = match &known {
+            Some((epoch, last)) if *epoch == batch.epoch => {
+                if seq <= *last {
+                    return Ok(Ingest::Duplicate);
+                }
+                if seq != last + 1 {
+                    return Ok(Ingest::Gap {
+                        expected: (last + 1) as u64,
+                    });
+                }
+                // Conditional, so a second connection of the same agent cannot apply it too.
+                sqlx::query(
+                    "UPDATE traffic_journal SET last_seq = $1, updated_at = $2 \
+                     WHERE server_id = $3 AND epoch = $4 AND last_seq = $5",
+                )
+                .bind(seq)
+                .bind(now)
+                .bind(server_id)
+                .bind(epoch)
+                .bind(last)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+            }
+            Some((_, _)) => sqlx::query(
+                "UPDATE traffic_journal SET epoch = $1, last_seq = $2, updated_at = $3 \
+                     WHERE server_id = $4",
+            )
+            .bind(&batch.epoch)
+            .bind(seq)
+            .bind(now)
+            .bind(server_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected(),
+            None => sqlx::query(
+                "INSERT INTO traffic_journal (server_id, epoch, last_seq, updated_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (server_id) DO NOTHING",
+            )
+            .bind(server_id)
+            .bind(&batch.epoch)
+            .bind(seq)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected(),
+        };
         if claimed == 0 {
             tx.rollback().await?;
-            return Ok(false);
+            return Ok(Ingest::Duplicate);
         }
         let tables = [
             ("client_traffic", "email", &batch.users),
@@ -89,7 +145,7 @@ impl Store {
             }
         }
         tx.commit().await?;
-        Ok(true)
+        Ok(Ingest::Applied)
     }
 
     /// Source addresses seen for a client on any server, newest first.
