@@ -19,7 +19,7 @@ use xfleet_common::xray::{render, Flavour, RenderOptions};
 use super::enforce::{self, Cut};
 use super::plan::{plan, Plan};
 use super::store::{next_state, StateFiles};
-use crate::core::{CoreError, Supervisor};
+use crate::core::Supervisor;
 use crate::fsutil::{self, PUBLIC};
 use crate::traffic::access_log::AccessLog;
 use crate::traffic::{compute, Journal};
@@ -253,11 +253,8 @@ impl CoreRuntime {
                 }
                 if let Err(e) = self.supervisor.replace_config(config).await {
                     self.files.restore(&previous).map_err(internal)?;
-                    if matches!(e, CoreError::InvalidConfig(_) | CoreError::StartFailed(_)) {
-                        // Live changes made before the failure are undone by the restart
-                        // with the previous config the supervisor fell back to.
-                        let _ = self.restore_live(&inner.effective, &previous).await;
-                    }
+                    // The supervisor is back on the previous config (a failed start falls
+                    // back to it), which also undoes any live change made before this point.
                     return Err(ErrorBody::new(code::CORE_FAILED, e.to_string()));
                 }
                 true
@@ -329,16 +326,6 @@ impl CoreRuntime {
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())
-    }
-
-    /// After a failed restart the supervisor runs the previous config again; nothing else to
-    /// undo, but the state on disk must say so too.
-    async fn restore_live(
-        &self,
-        _effective: &DesiredState,
-        previous: &DesiredState,
-    ) -> std::io::Result<()> {
-        self.files.restore(previous)
     }
 
     fn save_enforcement(&self, enforcement: &Enforcement) {
