@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod fleet;
 pub mod gateway;
+pub mod generate;
 pub mod store;
 pub mod tasks;
 pub mod util;

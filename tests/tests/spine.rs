@@ -733,6 +733,38 @@ async fn native_api_auth_and_errors() {
         .to_string();
     assert!(err.contains("not_found"), "{err}");
 
+    // Generators for inbound and client forms, without any core.
+    let pair = api.ok("GET", "/api/v1/generate/x25519", None).await;
+    let private = pair["privateKey"].as_str().unwrap();
+    assert_eq!(
+        xfleet_controller::generate::x25519_public(private).as_deref(),
+        pair["publicKey"].as_str()
+    );
+    let ids = api
+        .ok("GET", "/api/v1/generate/short-ids?count=3", None)
+        .await;
+    assert_eq!(ids.as_array().unwrap().len(), 3);
+    let err = api
+        .call(
+            "GET",
+            "/api/v1/generate/ss2022-key?method=aes-256-gcm",
+            None,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not a Shadowsocks 2022 method"), "{err}");
+    let (status, _) = request(
+        &base,
+        "GET",
+        "/api/v1/generate/uuid",
+        &[("authorization", &read_only)],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "read-only tokens may generate");
+
     let (status, _) = request(
         &base,
         "POST",

@@ -2,6 +2,7 @@
 
 mod auth;
 mod error;
+mod generate;
 mod servers;
 mod tasks;
 
@@ -73,6 +74,7 @@ pub fn router(ctl: Arc<Controller>) -> Router {
         )
         .route("/tasks/{id}", get(tasks::get_one))
         .route("/audit", get(tasks::audit))
+        .route("/generate/{kind}", get(generate::generate))
         .fallback(|| async { ApiError::NotFound("route") });
     Router::new()
         .nest("/api/v1", v1)

@@ -1,0 +1,45 @@
+//! `/api/v1/generate/…`: secrets for inbound and client forms.
+
+use axum::extract::{Path, Query};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{ok, Actor, ApiError, ApiResult};
+use crate::generate;
+
+#[derive(Deserialize, Default)]
+pub(super) struct Params {
+    count: Option<usize>,
+    length: Option<usize>,
+    method: Option<String>,
+}
+
+pub(super) async fn generate(
+    _: Actor,
+    Path(kind): Path<String>,
+    Query(params): Query<Params>,
+) -> ApiResult<Value> {
+    let value = match kind.as_str() {
+        "uuid" => json!(generate::uuid()),
+        "x25519" => json!(generate::x25519()),
+        "short-ids" => json!(generate::short_ids(params.count.unwrap_or(8).clamp(1, 64))),
+        "password" => json!(generate::password(params.length.unwrap_or(16))),
+        "ss2022-key" => {
+            let method = params
+                .method
+                .as_deref()
+                .unwrap_or("2022-blake3-aes-256-gcm");
+            json!(
+                generate::ss2022_key(method).ok_or_else(|| ApiError::BadRequest(format!(
+                    "`{method}` is not a Shadowsocks 2022 method"
+                )))?
+            )
+        }
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "unknown generator `{other}`: uuid, x25519, short-ids, password or ss2022-key"
+            )))
+        }
+    };
+    ok(value)
+}
