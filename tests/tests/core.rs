@@ -459,3 +459,80 @@ async fn the_agent_enforces_expiry_on_its_own() {
     );
     drop(agent);
 }
+
+/// The fleet model drives the core: an inbound and a client created through the API reach
+/// the agent as a new revision, carry traffic, and count it against the client.
+#[tokio::test(flavor = "multi_thread")]
+async fn inbounds_and_clients_from_the_api_reach_the_core() {
+    if !xfleet_tests::proxy::v2ray_available() {
+        return;
+    }
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let (id, token) = ctl.add_server("vpn-1").await;
+    let mut agent = Agent::enroll(&token);
+    agent.start();
+    ctl.wait_status(id, "online", LONG).await;
+    let files = FileServer::start().await;
+    let api = ctl.api();
+    let port = free_port();
+    let inbound = api
+        .ok(
+            "POST",
+            &format!("/api/v1/servers/{id}/inbounds"),
+            Some(json!({"remark": "ws", "port": port, "protocol": "vless",
+                "settings": {"decryption": "none"},
+                "streamSettings": {"network": "ws", "wsSettings": {"path": "/ws"}}})),
+        )
+        .await;
+    assert_eq!(inbound["tag"], json!(format!("inbound-{port}")));
+    let clash = api
+        .call(
+            "POST",
+            &format!("/api/v1/servers/{id}/inbounds"),
+            Some(json!({"port": port, "protocol": "vmess"})),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        clash.contains("already used") && clash.contains("conflict"),
+        "{clash}"
+    );
+    let client = api
+        .ok(
+            "POST",
+            "/api/v1/clients",
+            Some(json!({"email": "alice", "inboundIds": [inbound["id"]]})),
+        )
+        .await;
+    let uuid = client["uuid"].as_str().unwrap().to_owned();
+    let v2 = V2rayClient::start(outbound::vless_ws(port, &uuid, "/ws")).await;
+    let body = wait_for("the client to reach the core", LONG, || async {
+        v2.fetch(files.port, 64 << 10).await.ok()
+    })
+    .await;
+    assert_eq!(body, pattern(64 << 10));
+    wait_for("alice's traffic to count", LONG, || async {
+        let c = api.ok("GET", "/api/v1/clients/alice", None).await;
+        (c["used"].as_u64().unwrap_or(0) >= 64 << 10).then_some(())
+    })
+    .await;
+    let server = ctl.server(id).await;
+    assert_eq!(server["revision"], json!(2), "{server}");
+    wait_for("the agent to report revision 2", LONG, || async {
+        (ctl.server(id).await["applied_revision"] == json!(2)).then_some(())
+    })
+    .await;
+
+    api.ok(
+        "DELETE",
+        &format!("/api/v1/inbounds/{}", inbound["id"]),
+        None,
+    )
+    .await;
+    wait_for("the removed inbound to stop serving", LONG, || async {
+        v2.fetch(files.port, 1000).await.is_err().then_some(())
+    })
+    .await;
+    agent.kill9();
+}

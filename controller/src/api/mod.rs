@@ -2,6 +2,7 @@
 
 mod auth;
 mod error;
+mod fleet;
 mod generate;
 mod servers;
 mod tasks;
@@ -74,6 +75,13 @@ pub fn router(ctl: Arc<Controller>) -> Router {
         )
         .route("/tasks/{id}", get(tasks::get_one))
         .route("/audit", get(tasks::audit))
+        .route(
+            "/servers/{server}/inbounds",
+            get(fleet::list_inbounds).post(fleet::create_inbound),
+        )
+        .route("/inbounds/{id}", delete(fleet::delete_inbound))
+        .route("/clients", post(fleet::create_client))
+        .route("/clients/{email}", get(fleet::get_client))
         .route("/generate/{kind}", get(generate::generate))
         .fallback(|| async { ApiError::NotFound("route") });
     Router::new()

@@ -1,6 +1,7 @@
 //! The live fleet: which agents hold a channel, the one call API everything else uses, and
 //! server status derived from the channel (online on Hello, offline after a grace period).
 
+pub mod desired;
 mod link;
 mod session;
 mod traffic;

@@ -84,6 +84,9 @@ pub async fn run_session(ctl: Arc<Controller>, server_id: i64, socket: WebSocket
         tracing::warn!(server_id, error = %e, "could not mark server online");
     }
     tracing::info!(server_id, %remote, agent = %hello.agent_version, "agent connected");
+    if let Err(e) = super::desired::repair(&ctl, server_id, hello.applied_revision).await {
+        tracing::warn!(server_id, error = %e, "cannot check the agent's state revision");
+    }
     ctl.tasks
         .start_worker(ctl.clone(), server_id, channel.clone());
 

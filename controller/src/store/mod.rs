@@ -6,6 +6,7 @@
 
 mod audit;
 mod auth;
+mod fleet;
 pub(crate) mod servers;
 mod tasks;
 mod traffic;
@@ -13,6 +14,7 @@ mod trust;
 
 pub use audit::AuditEntry;
 pub use auth::{ApiTokenRow, UserRow};
+pub use fleet::{ClientRow, InboundRow, NewClient, NewInbound};
 pub use servers::{NewServer, ServerPatch, ServerRow};
 pub use tasks::{TaskRow, TaskStatus};
 pub use traffic::{Counter, Ingest, TrafficTotals};

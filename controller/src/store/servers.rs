@@ -155,7 +155,15 @@ impl Store {
         if deleted == 0 {
             return Err(StoreError::NotFound("server"));
         }
+        sqlx::query(
+            "DELETE FROM client_inbounds WHERE inbound_id IN \
+             (SELECT id FROM inbounds WHERE server_id = $1)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         for table in [
+            "inbounds",
             "server_tasks",
             "traffic_journal",
             "client_traffic",

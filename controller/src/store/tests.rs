@@ -291,3 +291,67 @@ async fn a_traffic_batch_applies_once_and_in_one_piece() {
         assert_eq!(ips, vec![("198.51.100.7".to_string(), 2000)], "{}", t.label);
     }
 }
+
+#[tokio::test]
+async fn fleet_model_inbounds_clients_and_revisions() {
+    for t in test_stores().await {
+        let s = &t.store;
+        let server = s.create_server(&new_server("n1")).await.unwrap();
+        let inbound = |tag: &str, port: u16| NewInbound {
+            server_id: server.id,
+            remark: String::new(),
+            enable: true,
+            listen: String::new(),
+            port,
+            protocol: "vless".into(),
+            settings: serde_json::json!({"decryption": "none"}),
+            stream_settings: serde_json::json!({}),
+            sniffing: serde_json::json!({}),
+            tag: tag.into(),
+            total: 0,
+            expiry_time: 0,
+        };
+        let a = s.create_inbound(&inbound("in-a", 1000)).await.unwrap();
+        assert!(
+            matches!(
+                s.create_inbound(&inbound("in-a", 1001)).await,
+                Err(StoreError::Conflict(_))
+            ),
+            "{}",
+            t.label
+        );
+        let client = |email: &str| NewClient {
+            email: email.into(),
+            sub_id: format!("sub-{email}"),
+            enable: true,
+            ..Default::default()
+        };
+        let alice = s.create_client(&client("alice")).await.unwrap();
+        assert!(matches!(
+            s.create_client(&client("alice")).await,
+            Err(StoreError::Conflict(_))
+        ));
+        s.attach_client(alice.id, a.id).await.unwrap();
+        s.attach_client(alice.id, a.id).await.unwrap();
+        assert_eq!(
+            s.clients_of_inbound(a.id).await.unwrap().len(),
+            1,
+            "{}",
+            t.label
+        );
+        assert_eq!(
+            s.servers_of_client(alice.id).await.unwrap(),
+            vec![server.id]
+        );
+        assert_eq!(s.client_usage("alice").await.unwrap(), 0);
+        assert_eq!(s.bump_revision(server.id).await.unwrap(), 1);
+        assert_eq!(s.bump_revision(server.id).await.unwrap(), 2);
+        s.delete_inbound(a.id).await.unwrap();
+        assert!(s.clients_of_inbound(a.id).await.unwrap().is_empty());
+        assert_eq!(
+            s.client_by_email("alice").await.unwrap().id,
+            alice.id,
+            "clients outlive inbounds"
+        );
+    }
+}

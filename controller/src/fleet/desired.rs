@@ -1,0 +1,159 @@
+//! A server's desired state, built from the fleet model, and its delivery: every change that
+//! affects a server bumps its revision and queues the new full state as a `state.apply` task
+//! (at once when online, on return when offline; an older pending one is superseded).
+
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+use xfleet_common::state::{ClientLimit, DesiredState, InboundSpec};
+use xfleet_common::time::now_ms;
+
+use crate::store::{ClientRow, StoreError, TaskRow};
+use crate::tasks::NewTask;
+use crate::Controller;
+
+/// The client as 3x-ui keeps it inside an inbound's `settings.clients`.
+fn client_json(protocol: &str, c: &ClientRow) -> Value {
+    let mut v = json!({
+        "email": c.email,
+        "enable": c.enable != 0,
+        "limitIp": c.limit_ip,
+        "totalGB": c.total_bytes,
+        "expiryTime": c.expiry_time,
+        "subId": c.sub_id,
+        "tgId": c.tg_id,
+        "comment": c.comment,
+        "reset": c.reset_days,
+    });
+    let o = v.as_object_mut().expect("object");
+    match protocol {
+        "vmess" => {
+            o.insert("id".into(), json!(c.uuid));
+        }
+        "vless" => {
+            o.insert("id".into(), json!(c.uuid));
+            o.insert("flow".into(), json!(c.flow));
+        }
+        "hysteria" | "hysteria2" => {
+            o.insert("auth".into(), json!(c.auth));
+        }
+        _ => {
+            o.insert("password".into(), json!(c.password));
+        }
+    }
+    v
+}
+
+/// The state the server should run at `revision`.
+pub async fn build(
+    ctl: &Controller,
+    server_id: i64,
+    revision: i64,
+) -> Result<DesiredState, StoreError> {
+    let mut state = DesiredState {
+        revision: revision as u64,
+        stats_interval_ms: xfleet_common::state::default_stats_interval_ms(),
+        ..Default::default()
+    };
+    let now = now_ms();
+    for row in ctl.store.inbounds_of(server_id).await? {
+        let clients = ctl.store.clients_of_inbound(row.id).await?;
+        let mut settings: Map<String, Value> =
+            serde_json::from_str(&row.settings).unwrap_or_default();
+        if matches!(
+            row.protocol.as_str(),
+            "vmess" | "vless" | "trojan" | "shadowsocks" | "hysteria" | "hysteria2"
+        ) {
+            let list: Vec<Value> = clients
+                .iter()
+                .map(|c| client_json(&row.protocol, c))
+                .collect();
+            settings.insert("clients".into(), Value::Array(list));
+        }
+        for c in &clients {
+            if state.limits.iter().any(|l| l.email == c.email) {
+                continue;
+            }
+            // A negative expiry counts from first use: not running yet, nothing to enforce.
+            let expiry_ms = c.expiry_time.max(0);
+            let remaining_bytes = if c.total_bytes > 0 {
+                let used = ctl.store.client_usage(&c.email).await?;
+                Some((c.total_bytes - used).max(0) as u64)
+            } else {
+                None
+            };
+            if expiry_ms > 0 || remaining_bytes.is_some() {
+                state.limits.push(ClientLimit {
+                    email: c.email.clone(),
+                    expiry_ms,
+                    remaining_bytes,
+                });
+            }
+        }
+        // An inbound past its own expiry carries nobody.
+        let expired = row.expiry_time > 0 && row.expiry_time <= now;
+        state.inbounds.push(InboundSpec {
+            id: row.id,
+            tag: row.tag,
+            enable: row.enable != 0 && !expired,
+            listen: row.listen,
+            port: row.port as u16,
+            protocol: row.protocol,
+            settings: Value::Object(settings),
+            stream_settings: serde_json::from_str(&row.stream_settings).unwrap_or(Value::Null),
+            sniffing: serde_json::from_str(&row.sniffing).unwrap_or(Value::Null),
+        });
+    }
+    Ok(state)
+}
+
+/// Bumps the server's revision and queues its new state.
+pub async fn push(ctl: &Controller, server_id: i64, actor: &str) -> Result<TaskRow, StoreError> {
+    let revision = ctl.store.bump_revision(server_id).await?;
+    let state = build(ctl, server_id, revision).await?;
+    ctl.store.supersede_state_tasks(server_id, revision).await?;
+    ctl.tasks
+        .enqueue(
+            ctl,
+            NewTask {
+                server_id,
+                operation: xfleet_common::state::method::APPLY.into(),
+                request: json!({ "full": state }),
+                ttl: Duration::from_secs(ctl.config.task_ttl_secs),
+                created_by: actor.to_owned(),
+            },
+        )
+        .await
+}
+
+/// On a Hello: an agent behind the server's revision (a state task expired, or its state
+/// was lost) gets the current state again, at the current revision.
+pub async fn repair(ctl: &Controller, server_id: i64, applied: u64) -> Result<(), StoreError> {
+    let server = ctl.store.server(server_id).await?;
+    if server.revision <= applied as i64 {
+        return Ok(());
+    }
+    let state = build(ctl, server_id, server.revision).await?;
+    ctl.store
+        .supersede_state_tasks(server_id, server.revision)
+        .await?;
+    tracing::info!(
+        server_id,
+        applied,
+        revision = server.revision,
+        "agent is behind; sending its state again"
+    );
+    ctl.tasks
+        .enqueue(
+            ctl,
+            NewTask {
+                server_id,
+                operation: xfleet_common::state::method::APPLY.into(),
+                request: json!({ "full": state }),
+                ttl: Duration::from_secs(ctl.config.task_ttl_secs),
+                created_by: "controller".into(),
+            },
+        )
+        .await?;
+    Ok(())
+}
