@@ -42,6 +42,10 @@ pub struct Config {
     pub task_ttl_secs: u64,
     /// Browser session lifetime.
     pub session_ttl_secs: u64,
+    /// How often client quotas and expiries are checked against fleet-wide usage.
+    pub limits_check_secs: u64,
+    /// How often agents read their core's traffic counters (sent with the desired state).
+    pub stats_interval_secs: u64,
     /// Log filter, e.g. `info` or `xfleet_controller=debug`.
     pub log: String,
 }
@@ -66,6 +70,8 @@ impl Default for Config {
             max_in_flight: xfleet_common::protocol::DEFAULT_MAX_IN_FLIGHT,
             task_ttl_secs: 24 * 3600,
             session_ttl_secs: 7 * 24 * 3600,
+            limits_check_secs: 10,
+            stats_interval_secs: 10,
             log: "info".into(),
         }
     }

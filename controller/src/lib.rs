@@ -10,6 +10,7 @@ pub mod config;
 pub mod fleet;
 pub mod gateway;
 pub mod generate;
+pub mod jobs;
 pub mod store;
 pub mod tasks;
 pub mod util;
@@ -167,6 +168,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         }
     });
     tasks.spawn(tasks::expiry_job(ctl.clone()));
+    tasks.spawn(jobs::limits_job(ctl.clone()));
     let flush = ctl.clone();
     tasks.spawn(async move {
         let every = Duration::from_secs(flush.config.last_seen_flush_secs.max(1));

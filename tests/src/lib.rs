@@ -161,6 +161,8 @@ impl Controller {
                 self.options.offline_grace_secs.to_string(),
             )
             .env("XFLEET_LAST_SEEN_FLUSH_SECS", "1")
+            .env("XFLEET_LIMITS_CHECK_SECS", "1")
+            .env("XFLEET_STATS_INTERVAL_SECS", "1")
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

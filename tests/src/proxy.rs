@@ -116,7 +116,7 @@ pub async fn fetch_via_socks(
     s.write_all(format!("GET /{n} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
         .await?;
     let mut all = Vec::new();
-    tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut all))
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut all))
         .await
         .map_err(|_| io("fetch timed out"))??;
     let split = all

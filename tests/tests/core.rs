@@ -536,3 +536,77 @@ async fn inbounds_and_clients_from_the_api_reach_the_core() {
     .await;
     agent.kill9();
 }
+
+/// One client on two servers: usage is the sum, and over quota it is cut on both.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_wide_quota_cuts_the_client_on_every_server() {
+    if !xfleet_tests::proxy::v2ray_available() {
+        return;
+    }
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let api = ctl.api();
+    let files = FileServer::start().await;
+    let mut agents = Vec::new();
+    let mut inbound_ids = Vec::new();
+    let mut ports = Vec::new();
+    for name in ["ams-1", "fra-1"] {
+        let (id, token) = ctl.add_server(name).await;
+        let mut agent = Agent::enroll(&token);
+        agent.start();
+        ctl.wait_status(id, "online", LONG).await;
+        let port = free_port();
+        let inbound = api
+            .ok(
+                "POST",
+                &format!("/api/v1/servers/{id}/inbounds"),
+                Some(json!({"port": port, "protocol": "vmess", "settings": {},
+                    "streamSettings": {"network": "tcp"}})),
+            )
+            .await;
+        inbound_ids.push(inbound["id"].clone());
+        ports.push(port);
+        agents.push(agent);
+    }
+    let quota = 300 << 10;
+    let client = api
+        .ok(
+            "POST",
+            "/api/v1/clients",
+            Some(json!({"email": "bob", "totalGB": quota, "inboundIds": inbound_ids})),
+        )
+        .await;
+    let uuid = client["uuid"].as_str().unwrap().to_owned();
+    let clients = [
+        V2rayClient::start(outbound::vmess_tcp(ports[0], &uuid)).await,
+        V2rayClient::start(outbound::vmess_tcp(ports[1], &uuid)).await,
+    ];
+    for c in &clients {
+        let body = wait_for("bob to reach each server", LONG, || async {
+            c.fetch(files.port, 200 << 10).await.ok()
+        })
+        .await;
+        assert_eq!(body.len(), 200 << 10);
+    }
+    let used = wait_for("usage from both servers to add up", LONG, || async {
+        let c = api.ok("GET", "/api/v1/clients/bob", None).await;
+        let used = c["used"].as_u64().unwrap_or(0);
+        (used >= 400 << 10).then_some(used)
+    })
+    .await;
+    assert!(used > quota, "{used}");
+    // A refused VMess user is held open by the server (against probing) until the client
+    // gives up, so both servers are checked at once.
+    let cut = clients.iter().enumerate().map(|(n, c)| {
+        let port = files.port;
+        async move {
+            wait_for(&format!("bob to be cut on server {n}"), LONG, || async {
+                c.fetch(port, 1000).await.is_err().then_some(())
+            })
+            .await
+        }
+    });
+    futures_util::future::join_all(cut).await;
+    let bob = api.ok("GET", "/api/v1/clients/bob", None).await;
+    assert_eq!(bob["enable"], json!(false), "{bob}");
+    drop(agents);
+}

@@ -52,7 +52,7 @@ pub async fn build(
 ) -> Result<DesiredState, StoreError> {
     let mut state = DesiredState {
         revision: revision as u64,
-        stats_interval_ms: xfleet_common::state::default_stats_interval_ms(),
+        stats_interval_ms: ctl.config.stats_interval_secs.max(1) * 1000,
         ..Default::default()
     };
     let now = now_ms();

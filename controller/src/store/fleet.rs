@@ -275,3 +275,43 @@ impl Store {
         .rows_affected())
     }
 }
+
+impl Store {
+    /// Enabled clients past their expiry or over their fleet-wide quota.
+    pub async fn depleted_clients(&self, now: i64) -> Result<Vec<(i64, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT c.id, c.email FROM clients c LEFT JOIN \
+             (SELECT email, SUM(up + down) AS used FROM client_traffic GROUP BY email) u \
+             ON u.email = c.email WHERE c.enable = 1 AND \
+             ((c.total_bytes > 0 AND COALESCE(u.used, 0) >= c.total_bytes) \
+              OR (c.expiry_time > 0 AND c.expiry_time <= $1))",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Starts the clock of clients whose expiry counts from first use (a negative expiry of
+    /// minus N days) once they have traffic; returns their ids.
+    pub async fn start_delayed_expiry(&self, now: i64) -> Result<Vec<i64>> {
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "UPDATE clients SET expiry_time = $1 - expiry_time, updated_at = $1 \
+             WHERE expiry_time < 0 AND email IN \
+             (SELECT email FROM client_traffic WHERE up + down > 0) RETURNING id",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    pub async fn set_client_enable(&self, id: i64, enable: bool) -> Result<()> {
+        sqlx::query("UPDATE clients SET enable = $1, updated_at = $2 WHERE id = $3")
+            .bind(i64::from(enable))
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

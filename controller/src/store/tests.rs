@@ -355,3 +355,54 @@ async fn fleet_model_inbounds_clients_and_revisions() {
         );
     }
 }
+
+#[tokio::test]
+async fn depleted_and_delayed_start_clients_are_found_fleet_wide() {
+    use xfleet_common::traffic::{Delta, TrafficBatch};
+    for t in test_stores().await {
+        let s = &t.store;
+        let client = |email: &str, total_bytes, expiry_time| NewClient {
+            email: email.into(),
+            sub_id: format!("sub-{email}"),
+            enable: true,
+            total_bytes,
+            expiry_time,
+            ..Default::default()
+        };
+        let quota = s.create_client(&client("quota", 1000, 0)).await.unwrap();
+        let expired = s.create_client(&client("expired", 0, 5)).await.unwrap();
+        s.create_client(&client("fine", 10_000, 0)).await.unwrap();
+        let delayed = s
+            .create_client(&client("delayed", 0, -86_400_000))
+            .await
+            .unwrap();
+        // 600 bytes on each of two servers: 1,200 together, over the 1,000 quota.
+        for (server, seq) in [(1, 1), (2, 1)] {
+            let batch = TrafficBatch {
+                epoch: "e".into(),
+                seq,
+                users: ["quota", "fine", "delayed"]
+                    .iter()
+                    .map(|e| Delta {
+                        name: e.to_string(),
+                        up: 100,
+                        down: 500,
+                    })
+                    .collect(),
+                ..Default::default()
+            };
+            s.apply_traffic(server, &batch).await.unwrap();
+        }
+        let depleted = s.depleted_clients(10).await.unwrap();
+        let ids: Vec<i64> = depleted.iter().map(|d| d.0).collect();
+        assert_eq!(ids, vec![quota.id, expired.id], "{}", t.label);
+        assert_eq!(
+            s.start_delayed_expiry(1_000).await.unwrap(),
+            vec![delayed.id]
+        );
+        let started = s.client_by_email("delayed").await.unwrap();
+        assert_eq!(started.expiry_time, 1_000 + 86_400_000, "{}", t.label);
+        s.set_client_enable(quota.id, false).await.unwrap();
+        assert_eq!(s.depleted_clients(10).await.unwrap().len(), 1);
+    }
+}
