@@ -446,7 +446,7 @@ async fn storm(
             }
         }));
     }
-    ctl_restart(ctl).await;
+    ctl.restart().await;
     let ready_at = Instant::now();
     let mut attempts = Vec::new();
     let mut kept = Vec::new();
@@ -484,10 +484,6 @@ async fn storm(
     );
     println!("agents that gave up: 0 of {n} (every agent reconnected)");
     Ok(())
-}
-
-async fn ctl_restart(ctl: &mut Controller) {
-    ctl.restart().await;
 }
 
 // --- raw TLS WebSocket echo, the baseline -------------------------------------------------
