@@ -13,16 +13,17 @@ use crate::Controller;
 pub(super) struct AgentLink {
     ctl: Arc<Controller>,
     server_id: i64,
-    traffic: IngestQueue,
+    /// Started with the first traffic batch: an agent without a core never needs it, and an
+    /// idle connection should cost as little as possible.
+    traffic: std::sync::OnceLock<IngestQueue>,
 }
 
 impl AgentLink {
     pub(super) fn new(ctl: Arc<Controller>, server_id: i64) -> Self {
-        let traffic = spawn_ingest(ctl.clone(), server_id);
         Self {
             ctl,
             server_id,
-            traffic,
+            traffic: std::sync::OnceLock::new(),
         }
     }
 
@@ -61,7 +62,10 @@ impl Handler for AgentLink {
                 Ok(batch) => {
                     // Skipping one batch and applying later ones would lose it (acks are
                     // cumulative), so a full queue ends the connection; the agent resends.
-                    if self.traffic.try_send((batch, channel.clone())).is_err() {
+                    let queue = self
+                        .traffic
+                        .get_or_init(|| spawn_ingest(self.ctl.clone(), self.server_id));
+                    if queue.try_send((batch, channel.clone())).is_err() {
                         channel.close("traffic queue full");
                     }
                 }
