@@ -110,6 +110,33 @@ pub async fn build(
 /// Bumps the server's revision and queues its new state.
 pub async fn push(ctl: &Controller, server_id: i64, actor: &str) -> Result<TaskRow, StoreError> {
     let revision = ctl.store.bump_revision(server_id).await?;
+    queue(ctl, server_id, revision, actor).await
+}
+
+/// On a Hello: an agent behind the server's revision (a state task expired, or its state
+/// was lost) gets the current state again, at the current revision.
+pub async fn repair(ctl: &Controller, server_id: i64, applied: u64) -> Result<(), StoreError> {
+    let server = ctl.store.server(server_id).await?;
+    if server.revision <= applied as i64 {
+        return Ok(());
+    }
+    tracing::info!(
+        server_id,
+        applied,
+        revision = server.revision,
+        "agent is behind; sending its state again"
+    );
+    queue(ctl, server_id, server.revision, "controller").await?;
+    Ok(())
+}
+
+/// Queues the state at `revision` as a `state.apply` task, superseding older queued ones.
+async fn queue(
+    ctl: &Controller,
+    server_id: i64,
+    revision: i64,
+    actor: &str,
+) -> Result<TaskRow, StoreError> {
     let state = build(ctl, server_id, revision).await?;
     ctl.store.supersede_state_tasks(server_id, revision).await?;
     ctl.tasks
@@ -124,36 +151,4 @@ pub async fn push(ctl: &Controller, server_id: i64, actor: &str) -> Result<TaskR
             },
         )
         .await
-}
-
-/// On a Hello: an agent behind the server's revision (a state task expired, or its state
-/// was lost) gets the current state again, at the current revision.
-pub async fn repair(ctl: &Controller, server_id: i64, applied: u64) -> Result<(), StoreError> {
-    let server = ctl.store.server(server_id).await?;
-    if server.revision <= applied as i64 {
-        return Ok(());
-    }
-    let state = build(ctl, server_id, server.revision).await?;
-    ctl.store
-        .supersede_state_tasks(server_id, server.revision)
-        .await?;
-    tracing::info!(
-        server_id,
-        applied,
-        revision = server.revision,
-        "agent is behind; sending its state again"
-    );
-    ctl.tasks
-        .enqueue(
-            ctl,
-            NewTask {
-                server_id,
-                operation: xfleet_common::state::method::APPLY.into(),
-                request: json!({ "full": state }),
-                ttl: Duration::from_secs(ctl.config.task_ttl_secs),
-                created_by: "controller".into(),
-            },
-        )
-        .await?;
-    Ok(())
 }
