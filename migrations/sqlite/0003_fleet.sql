@@ -26,7 +26,7 @@ CREATE INDEX idx_inbounds_server ON inbounds(server_id);
 CREATE TABLE clients (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     email TEXT NOT NULL UNIQUE,
-    sub_id TEXT NOT NULL UNIQUE,
+    sub_id TEXT NOT NULL,
     uuid TEXT NOT NULL DEFAULT '',
     password TEXT NOT NULL DEFAULT '',
     auth TEXT NOT NULL DEFAULT '',
@@ -41,6 +41,8 @@ CREATE TABLE clients (
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );
+
+CREATE INDEX idx_clients_sub_id ON clients(sub_id);
 
 CREATE TABLE client_inbounds (
     client_id INTEGER NOT NULL,

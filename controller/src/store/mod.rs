@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod fleet;
 pub(crate) mod servers;
+mod settings;
 mod tasks;
 mod traffic;
 mod trust;

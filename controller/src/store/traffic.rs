@@ -100,16 +100,27 @@ impl Store {
             return Ok(Ingest::Duplicate);
         }
         let tables = [
-            ("client_traffic", "email", &batch.users),
-            ("inbound_traffic", "tag", &batch.inbounds),
-            ("outbound_traffic", "tag", &batch.outbounds),
+            ("client_traffic", "email", &batch.users, true),
+            ("inbound_traffic", "tag", &batch.inbounds, true),
+            ("outbound_traffic", "tag", &batch.outbounds, false),
         ];
-        for (table, key, deltas) in tables {
-            let sql = format!(
-                "INSERT INTO {table} (server_id, {key}, up, down) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (server_id, {key}) DO UPDATE SET up = {table}.up + excluded.up, \
-                 down = {table}.down + excluded.down"
-            );
+        for (table, key, deltas, all_time) in tables {
+            // `all_time` survives traffic resets.
+            let sql = if all_time {
+                format!(
+                    "INSERT INTO {table} (server_id, {key}, up, down, all_time) \
+                     VALUES ($1, $2, $3, $4, $3 + $4) \
+                     ON CONFLICT (server_id, {key}) DO UPDATE SET up = {table}.up + excluded.up, \
+                     down = {table}.down + excluded.down, \
+                     all_time = {table}.all_time + excluded.all_time"
+                )
+            } else {
+                format!(
+                    "INSERT INTO {table} (server_id, {key}, up, down) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (server_id, {key}) DO UPDATE SET up = {table}.up + excluded.up, \
+                     down = {table}.down + excluded.down"
+                )
+            };
             for d in deltas.iter() {
                 sqlx::query(&sql)
                     .bind(server_id)
