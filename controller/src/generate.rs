@@ -71,6 +71,15 @@ pub fn password(len: usize) -> String {
         .collect()
 }
 
+/// A subscription id: 16 lowercase letters and digits, as 3x-ui makes them.
+pub fn sub_id() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..16)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
 /// A Shadowsocks 2022 key for `method` (standard base64 of 16 or 32 random bytes); `None`
 /// for a method that is not a 2022 one.
 pub fn ss2022_key(method: &str) -> Option<String> {

@@ -11,6 +11,7 @@ pub mod fleet;
 pub mod gateway;
 pub mod generate;
 pub mod jobs;
+pub mod model;
 pub mod store;
 pub mod tasks;
 pub mod util;

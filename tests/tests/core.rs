@@ -495,7 +495,7 @@ async fn inbounds_and_clients_from_the_api_reach_the_core() {
         .unwrap_err()
         .to_string();
     assert!(
-        clash.contains("already used") && clash.contains("conflict"),
+        clash.contains("already used") && clash.contains("invalid_request"),
         "{clash}"
     );
     let client = api

@@ -7,12 +7,24 @@ use axum::Json;
 use serde_json::json;
 use xfleet_common::channel::CallError;
 
+use crate::model::FieldError;
 use crate::store::StoreError;
+
+fn describe(fields: &[FieldError]) -> String {
+    fields
+        .iter()
+        .map(|f| format!("{}: {}", f.field, f.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
+    /// Field-level problems with the request body, all of them.
+    #[error("{}", describe(.0))]
+    Invalid(Vec<FieldError>),
     #[error("authentication required")]
     Unauthorized,
     #[error("{0}")]
@@ -54,7 +66,7 @@ impl From<anyhow::Error> for ApiError {
 impl ApiError {
     pub fn code(&self) -> &str {
         match self {
-            Self::BadRequest(_) => "invalid_request",
+            Self::BadRequest(_) | Self::Invalid(_) => "invalid_request",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
@@ -67,7 +79,7 @@ impl ApiError {
 
     fn status(&self) -> StatusCode {
         match self {
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::Invalid(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
@@ -88,6 +100,7 @@ impl IntoResponse for ApiError {
         let trace_id = super::trace_id();
         let details = match &self {
             Self::Call(CallError::Remote { details, .. }) => details.clone(),
+            Self::Invalid(fields) => Some(json!({ "fields": fields })),
             _ => None,
         };
         if let Self::Internal(cause) = &self {

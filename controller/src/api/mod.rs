@@ -2,7 +2,7 @@
 
 mod auth;
 mod error;
-mod fleet;
+pub mod fleet;
 mod generate;
 mod servers;
 mod tasks;
@@ -79,9 +79,38 @@ pub fn router(ctl: Arc<Controller>) -> Router {
             "/servers/{server}/inbounds",
             get(fleet::list_inbounds).post(fleet::create_inbound),
         )
-        .route("/inbounds/{id}", delete(fleet::delete_inbound))
-        .route("/clients", post(fleet::create_client))
-        .route("/clients/{email}", get(fleet::get_client))
+        .route(
+            "/inbounds/{id}",
+            get(fleet::get_inbound)
+                .put(fleet::update_inbound)
+                .delete(fleet::delete_inbound),
+        )
+        .route("/inbounds/{id}/enable", post(fleet::set_inbound_enable))
+        .route(
+            "/inbounds/{id}/reset-traffic",
+            post(fleet::reset_inbound_traffic),
+        )
+        .route(
+            "/clients",
+            get(fleet::list_clients).post(fleet::create_client),
+        )
+        .route("/clients/delete-depleted", post(fleet::delete_depleted))
+        .route(
+            "/clients/{email}",
+            get(fleet::get_client)
+                .put(fleet::update_client)
+                .delete(fleet::delete_client),
+        )
+        .route("/clients/{email}/attach", post(fleet::attach_client))
+        .route("/clients/{email}/detach", post(fleet::detach_client))
+        .route(
+            "/clients/{email}/reset-traffic",
+            post(fleet::reset_client_traffic),
+        )
+        .route(
+            "/clients/{email}/ips",
+            get(fleet::client_ips).delete(fleet::clear_client_ips),
+        )
         .route("/generate/{kind}", get(generate::generate))
         .fallback(|| async { ApiError::NotFound("route") });
     Router::new()

@@ -13,7 +13,7 @@ use crate::tasks::NewTask;
 use crate::Controller;
 
 /// The client as 3x-ui keeps it inside an inbound's `settings.clients`.
-fn client_json(protocol: &str, c: &ClientRow) -> Value {
+pub fn client_json(protocol: &str, c: &ClientRow) -> Value {
     let mut v = json!({
         "email": c.email,
         "enable": c.enable != 0,
@@ -29,6 +29,9 @@ fn client_json(protocol: &str, c: &ClientRow) -> Value {
     match protocol {
         "vmess" => {
             o.insert("id".into(), json!(c.uuid));
+            if !c.security.is_empty() {
+                o.insert("security".into(), json!(c.security));
+            }
         }
         "vless" => {
             o.insert("id".into(), json!(c.uuid));

@@ -15,7 +15,7 @@ mod trust;
 
 pub use audit::AuditEntry;
 pub use auth::{ApiTokenRow, UserRow};
-pub use fleet::{ClientRow, InboundRow, NewClient, NewInbound};
+pub use fleet::{write as fleet_write, ClientRow, ClientTotals, InboundRow, NewClient, NewInbound};
 pub use servers::{NewServer, ServerPatch, ServerRow};
 pub use tasks::{TaskRow, TaskStatus};
 pub use traffic::{Counter, Ingest, TrafficTotals};

@@ -1,0 +1,103 @@
+//! The fleet model's operations, shared by every front end (native API, 3x-ui compatible
+//! API, importer, jobs): each one validates everything first, reporting every bad field at
+//! once, then writes in one transaction, then queues the new state of every affected server.
+
+mod clients;
+mod inbounds;
+mod input;
+
+pub use clients::*;
+pub use inbounds::*;
+pub use input::{ClientInput, InboundInput};
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use crate::fleet::desired;
+use crate::store::StoreError;
+use crate::Controller;
+
+/// One rejected field: a path into the request body and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("{}", describe(.0))]
+    Invalid(Vec<FieldError>),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+fn describe(fields: &[FieldError]) -> String {
+    fields
+        .iter()
+        .map(|f| format!("{}: {}", f.field, f.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl From<StoreError> for ModelError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(m) => Self::Conflict(m),
+            StoreError::NotFound(what) => Self::NotFound(what),
+            other => Self::Store(other),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ModelError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Store(StoreError::Db(e))
+    }
+}
+
+pub type Result<T, E = ModelError> = std::result::Result<T, E>;
+
+/// Collects field errors; `finish` fails if there are any.
+#[derive(Default)]
+pub struct Problems(Vec<FieldError>);
+
+impl Problems {
+    pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError::new(field, message));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn finish(self) -> Result<()> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ModelError::Invalid(self.0))
+        }
+    }
+}
+
+/// Queues the new state of each server, in id order.
+pub async fn push_all(ctl: &Controller, servers: &BTreeSet<i64>, actor: &str) -> Result<()> {
+    for server in servers {
+        desired::push(ctl, *server, actor).await?;
+    }
+    Ok(())
+}
