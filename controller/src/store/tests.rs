@@ -310,6 +310,7 @@ async fn fleet_model_inbounds_clients_and_revisions() {
             tag: tag.into(),
             total: 0,
             expiry_time: 0,
+            traffic_reset: "never".into(),
         };
         let a = s.create_inbound(&inbound("in-a", 1000)).await.unwrap();
         assert!(
