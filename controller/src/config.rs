@@ -42,6 +42,9 @@ pub struct Config {
     pub task_ttl_secs: u64,
     /// Browser session lifetime.
     pub session_ttl_secs: u64,
+    /// Prefix of every panel and 3x-ui compatible route (3x-ui's `webBasePath`), e.g.
+    /// `/secret-path/`. The native API stays at `/api/v1`.
+    pub base_path: String,
     /// How often client quotas and expiries are checked against fleet-wide usage.
     pub limits_check_secs: u64,
     /// How often agents read their core's traffic counters (sent with the desired state).
@@ -70,6 +73,7 @@ impl Default for Config {
             max_in_flight: xfleet_common::protocol::DEFAULT_MAX_IN_FLIGHT,
             task_ttl_secs: 24 * 3600,
             session_ttl_secs: 7 * 24 * 3600,
+            base_path: "/".into(),
             limits_check_secs: 10,
             stats_interval_secs: 10,
             log: "info".into(),
@@ -129,6 +133,16 @@ impl Config {
                 origin: "environment".into(),
                 message: e.to_string(),
             })
+    }
+
+    /// The base path with one leading and no trailing slash (`""` for the root).
+    pub fn base_prefix(&self) -> String {
+        let trimmed = self.base_path.trim().trim_matches('/');
+        if trimmed.is_empty() {
+            String::new()
+        } else {
+            format!("/{trimmed}")
+        }
     }
 
     pub fn database_url(&self) -> String {

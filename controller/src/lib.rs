@@ -6,6 +6,7 @@
 pub mod api;
 pub mod ca;
 pub mod cli;
+pub mod compat;
 pub mod config;
 pub mod fleet;
 pub mod gateway;

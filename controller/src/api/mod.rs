@@ -7,8 +7,9 @@ mod generate;
 mod servers;
 mod tasks;
 
-pub use auth::{hash_password, verify_password, Actor};
+pub use auth::{client_ip, hash_password, verify_password, Actor};
 pub use error::ApiError;
+pub use servers::resolve as resolve_server;
 
 use std::sync::Arc;
 
@@ -115,6 +116,7 @@ pub fn router(ctl: Arc<Controller>) -> Router {
         .fallback(|| async { ApiError::NotFound("route") });
     Router::new()
         .nest("/api/v1", v1)
+        .merge(crate::compat::router(ctl.clone()))
         .layer(DefaultBodyLimit::max(1024 * 1024))
         .with_state(ctl)
 }

@@ -4,7 +4,7 @@
 
 mod clients;
 mod inbounds;
-mod input;
+pub mod input;
 
 pub use clients::*;
 pub use inbounds::*;

@@ -1,0 +1,498 @@
+//! The 3x-ui compatible API (`reference/3x-ui.md` §1): the v2.8–v2.9 routes existing scripts
+//! use, and the v3 login/CSRF/Bearer/clients surface current SDKs target, all under the
+//! configured base path.
+//!
+//! Conventions kept byte for byte where scripts depend on them: the `{success, msg, obj}`
+//! envelope with HTTP 200 even for failures; bodies as JSON or as a form, with the same field
+//! names; inbound `settings`/`streamSettings`/`sniffing` as JSON strings; the `3x-ui` session
+//! cookie; unauthenticated `/panel/api/*` answered with an empty 404 (401 JSON for XHR).
+//!
+//! CSRF: the session cookie is `SameSite=Lax`, a request whose `Origin` names another host is
+//! refused, and an `X-CSRF-Token` header, when sent, must match the token from
+//! `GET /csrf-token` (kept in the `3x-ui-csrf` cookie). The header is not required, so v2
+//! scripts that only replay the cookie keep working.
+
+mod clients;
+mod de;
+mod inbounds;
+mod server;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HOST, LOCATION, ORIGIN, SET_COOKIE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use xfleet_common::enrollment::sha256_hex;
+use xfleet_common::time::now_ms;
+
+use crate::api::{client_ip, verify_password, Actor, ApiError};
+use crate::store::ServerRow;
+use crate::util::random_secret;
+use crate::Controller;
+
+pub const SESSION_COOKIE: &str = "3x-ui";
+pub const CSRF_COOKIE: &str = "3x-ui-csrf";
+/// Bodies larger than this are refused with `success:false`.
+pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// 3x-ui's response envelope.
+#[derive(Debug, Serialize)]
+pub struct Msg {
+    pub success: bool,
+    pub msg: String,
+    pub obj: Value,
+}
+
+pub fn done(msg: impl Into<String>, obj: impl Serialize) -> Json<Msg> {
+    Json(Msg {
+        success: true,
+        msg: msg.into(),
+        obj: serde_json::to_value(obj).unwrap_or(Value::Null),
+    })
+}
+
+/// A failure in 3x-ui's words: the action, then the reason in parentheses.
+pub fn failed(action: &str, reason: impl std::fmt::Display) -> Json<Msg> {
+    Json(Msg {
+        success: false,
+        msg: format!("{action} ({reason})"),
+        obj: Value::Null,
+    })
+}
+
+/// The envelope for an operation's result.
+pub fn reply<T: Serialize>(action: &str, result: Result<T, ApiError>) -> Json<Msg> {
+    match result {
+        Ok(obj) => done(action, obj),
+        Err(ApiError::Internal(cause)) => {
+            let trace = crate::api::trace_id();
+            tracing::error!(%trace, %cause, action, "internal error");
+            failed(action, format!("internal error, trace id {trace}"))
+        }
+        Err(e) => failed(action, e),
+    }
+}
+
+pub fn router(ctl: Arc<Controller>) -> Router<Arc<Controller>> {
+    let api = Router::new()
+        .nest("/inbounds", inbounds::routes())
+        .nest("/server", server::routes())
+        .nest("/clients", clients::routes())
+        .route(
+            "/backuptotgbot",
+            get(server::backup_to_bot).post(server::backup_to_bot),
+        )
+        .fallback(unknown_api_route);
+    let routes = Router::new()
+        .route("/login", post(login))
+        .route("/logout", get(logout_redirect).post(logout))
+        .route("/csrf-token", get(csrf_token))
+        .nest("/panel/api", api)
+        .route("/panel/API/{*rest}", any(legacy_redirect))
+        .route("/xui/{*rest}", any(legacy_redirect));
+    let prefix = ctl.config.base_prefix();
+    if prefix.is_empty() {
+        routes
+    } else {
+        Router::new().nest(&prefix, routes)
+    }
+}
+
+/// Authenticated or not, an unknown `/panel/api` route looks like every hidden one.
+async fn unknown_api_route(_: CompatActor) -> Response {
+    StatusCode::NOT_FOUND.into_response()
+}
+
+/// v2 redirects `/xui/…` and `/panel/API/…` to their current paths.
+async fn legacy_redirect(State(ctl): State<Arc<Controller>>, req: Request) -> Response {
+    let prefix = ctl.config.base_prefix();
+    let path = req.uri().path();
+    let rest = path.strip_prefix(&prefix).unwrap_or(path);
+    let target = if let Some(r) = rest.strip_prefix("/panel/API") {
+        format!("{prefix}/panel/api{r}")
+    } else if let Some(r) = rest.strip_prefix("/xui") {
+        format!("{prefix}/panel{r}")
+    } else {
+        format!("{prefix}/")
+    };
+    (StatusCode::MOVED_PERMANENTLY, [(LOCATION, target)]).into_response()
+}
+
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// A caller of the compatible API: a `3x-ui` cookie session or an API token.
+pub struct CompatActor(pub Actor);
+
+/// Why a request is refused before it reaches a route.
+pub enum Refusal {
+    /// Hidden: an empty 404, as 3x-ui answers unauthenticated API calls.
+    Hidden,
+    /// An XHR without a session: 401 with a JSON message.
+    LoginAgain,
+    Forbidden(String),
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Hidden => StatusCode::NOT_FOUND.into_response(),
+            Self::LoginAgain => (
+                StatusCode::UNAUTHORIZED,
+                Json(Msg {
+                    success: false,
+                    msg: "Your session has expired, please login again".into(),
+                    obj: Value::Null,
+                }),
+            )
+                .into_response(),
+            Self::Forbidden(reason) => (
+                StatusCode::FORBIDDEN,
+                Json(Msg {
+                    success: false,
+                    msg: reason,
+                    obj: Value::Null,
+                }),
+            )
+                .into_response(),
+        }
+    }
+}
+
+impl FromRequestParts<Arc<Controller>> for CompatActor {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        ctl: &Arc<Controller>,
+    ) -> Result<Self, Self::Rejection> {
+        let xhr = parts
+            .headers
+            .get("x-requested-with")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"XMLHttpRequest"));
+        let unauthenticated = if xhr {
+            Refusal::LoginAgain
+        } else {
+            Refusal::Hidden
+        };
+        let ip = client_ip(parts);
+        let bearer = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        let actor = if let Some(token) = bearer {
+            let Ok(Some((tok, user))) = ctl.store.api_token(&sha256_hex(token.as_bytes())).await
+            else {
+                return Err(unauthenticated);
+            };
+            Actor {
+                user_id: user.id,
+                name: format!("{} (token {})", user.username, tok.name),
+                scope: tok.scope,
+                ip,
+            }
+        } else if let Some(session) = cookie(&parts.headers, SESSION_COOKIE) {
+            let Ok(Some(user)) = ctl
+                .store
+                .session_user(&sha256_hex(session.as_bytes()))
+                .await
+            else {
+                return Err(unauthenticated);
+            };
+            check_csrf(&parts.method, &parts.headers)?;
+            Actor {
+                user_id: user.id,
+                name: user.username,
+                scope: "admin".into(),
+                ip,
+            }
+        } else {
+            return Err(unauthenticated);
+        };
+        // Read-only tokens may read: GET, and the POST routes 3x-ui uses for reads.
+        if actor.scope != "admin" && !read_only_allowed(&parts.method, parts.uri.path()) {
+            return Err(Refusal::Forbidden(format!(
+                "a `{}` token can only read",
+                actor.scope
+            )));
+        }
+        Ok(CompatActor(actor))
+    }
+}
+
+fn read_only_allowed(method: &Method, path: &str) -> bool {
+    const READS: &[&str] = &[
+        "/onlines",
+        "/lastOnline",
+        "/clientIps/",
+        "/ips/",
+        "/logs/",
+        "/status",
+    ];
+    *method == Method::GET || READS.iter().any(|r| path.contains(r))
+}
+
+/// Cross-site requests are refused; a sent CSRF token must be the right one.
+fn check_csrf(method: &Method, headers: &HeaderMap) -> Result<(), Refusal> {
+    if *method == Method::GET || *method == Method::HEAD || *method == Method::OPTIONS {
+        return Ok(());
+    }
+    if let (Some(origin), Some(host)) = (headers.get(ORIGIN), headers.get(HOST)) {
+        let origin = origin.to_str().unwrap_or("");
+        let origin_host = origin.split("://").nth(1).unwrap_or(origin);
+        if origin != "null" && origin_host != host.to_str().unwrap_or("") {
+            return Err(Refusal::Forbidden(
+                "cross-site request refused (the Origin is not this panel)".into(),
+            ));
+        }
+    }
+    if let Some(sent) = headers.get("x-csrf-token") {
+        let expected = cookie(headers, CSRF_COOKIE);
+        if expected.as_deref() != sent.to_str().ok() {
+            return Err(Refusal::Forbidden(
+                "invalid CSRF token; get one from /csrf-token".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A body as JSON or as a form (`application/x-www-form-urlencoded`), by its Content-Type;
+/// an empty body is an empty object. Anything wrong becomes `success:false`.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = Json<Msg>;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let form = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        let multipart = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("multipart/"));
+        let bytes = match axum::body::to_bytes(req.into_body(), BODY_LIMIT).await {
+            Ok(b) => b,
+            Err(_) => {
+                return Err(failed(
+                    "Request refused",
+                    format!("the body is larger than {} MiB", BODY_LIMIT >> 20),
+                ))
+            }
+        };
+        let _ = state;
+        if multipart {
+            return Err(failed(
+                "Request refused",
+                "multipart bodies are not accepted here; send JSON or a urlencoded form",
+            ));
+        }
+        parse_body(&bytes, form).map(Body)
+    }
+}
+
+pub fn parse_body<T: DeserializeOwned>(bytes: &Bytes, form: bool) -> Result<T, Json<Msg>> {
+    let text = std::str::from_utf8(bytes).map_err(|_| failed("Invalid data", "not UTF-8"))?;
+    if form || (!text.trim_start().starts_with('{') && text.contains('=')) {
+        serde_urlencoded::from_str(text).map_err(|e| failed("Invalid data", e))
+    } else if text.trim().is_empty() {
+        serde_json::from_str("{}").map_err(|e| failed("Invalid data", e))
+    } else {
+        serde_json::from_str(text).map_err(|e| failed("Invalid data", e))
+    }
+}
+
+/// `?server_id=` (or `serverId`): which server a server-scoped route acts on.
+#[derive(Debug, Default, Deserialize)]
+pub struct ServerParam {
+    #[serde(alias = "serverId")]
+    pub server_id: Option<String>,
+}
+
+/// The server a request is about: the one named, or the only one there is.
+pub async fn pick_server(ctl: &Controller, param: &ServerParam) -> Result<ServerRow, ApiError> {
+    if let Some(key) = param.server_id.as_deref().filter(|k| !k.trim().is_empty()) {
+        return crate::api::resolve_server(ctl, key.trim()).await;
+    }
+    let servers = ctl.store.list_servers().await?;
+    match servers.len() {
+        0 => Err(ApiError::BadRequest(
+            "there is no server yet; add one first".into(),
+        )),
+        1 => Ok(servers.into_iter().next().expect("one server")),
+        _ => {
+            let names: Vec<String> = servers
+                .iter()
+                .map(|s| format!("{} ({})", s.id, s.name))
+                .collect();
+            Err(ApiError::BadRequest(format!(
+                "this controller manages several servers; add ?server_id=N to pick one of: {}",
+                names.join(", ")
+            )))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LoginBody {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    two_factor_code: String,
+}
+
+async fn login(
+    State(ctl): State<Arc<Controller>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Body<LoginBody>, Json<Msg>>,
+) -> Response {
+    let b = match body {
+        Ok(Body(b)) => b,
+        Err(e) => return e.into_response(),
+    };
+    if let Err(refusal) = check_csrf(&Method::POST, &headers) {
+        return refusal.into_response();
+    }
+    const ACTION: &str = "Login failed";
+    if b.username.is_empty() || b.password.is_empty() {
+        return failed(ACTION, "username and password are required").into_response();
+    }
+    let ip = addr.ip().to_string();
+    if ctl.login_limit.hit(addr.ip()).is_err() {
+        return failed(ACTION, "too many login attempts; wait a few minutes").into_response();
+    }
+    let _ = &b.two_factor_code;
+    let user = match ctl.store.user_by_name(&b.username).await {
+        Ok(u) => u,
+        Err(e) => return reply::<()>(ACTION, Err(e.into())).into_response(),
+    };
+    let valid = match &user {
+        Some(u) => verify_password(&b.password, &u.password_hash),
+        None => {
+            let _ = verify_password(&b.password, &ctl.dummy_hash);
+            false
+        }
+    };
+    let _ = ctl
+        .store
+        .audit(
+            &b.username,
+            "auth.login",
+            "3x-ui",
+            &serde_json::json!({}),
+            &ip,
+            if valid { "ok" } else { "unauthorized" },
+        )
+        .await;
+    let Some(user) = user.filter(|_| valid) else {
+        return failed(ACTION, "wrong username or password").into_response();
+    };
+    let session = random_secret(32);
+    let ttl = ctl.config.session_ttl_secs;
+    if let Err(e) = ctl
+        .store
+        .create_session(
+            &sha256_hex(session.as_bytes()),
+            user.id,
+            &ip,
+            now_ms() + ttl as i64 * 1000,
+        )
+        .await
+    {
+        return reply::<()>(ACTION, Err(e.into())).into_response();
+    }
+    (
+        [(SET_COOKIE, session_cookie(&ctl, &session, ttl))],
+        done("Login successfully", Value::Null),
+    )
+        .into_response()
+}
+
+fn cookie_path(ctl: &Controller) -> String {
+    let prefix = ctl.config.base_prefix();
+    if prefix.is_empty() {
+        "/".into()
+    } else {
+        format!("{prefix}/")
+    }
+}
+
+fn session_cookie(ctl: &Controller, value: &str, max_age: u64) -> String {
+    format!(
+        "{SESSION_COOKIE}={value}; Path={}; HttpOnly; SameSite=Lax; Max-Age={max_age}",
+        cookie_path(ctl)
+    )
+}
+
+async fn end_session(ctl: &Controller, headers: &HeaderMap) {
+    if let Some(session) = cookie(headers, SESSION_COOKIE) {
+        let _ = ctl
+            .store
+            .delete_session(&sha256_hex(session.as_bytes()))
+            .await;
+    }
+}
+
+/// v2: `GET /logout` clears the session and goes back to the login page.
+async fn logout_redirect(State(ctl): State<Arc<Controller>>, headers: HeaderMap) -> Response {
+    end_session(&ctl, &headers).await;
+    (
+        StatusCode::TEMPORARY_REDIRECT,
+        [
+            (SET_COOKIE, session_cookie(&ctl, "", 0)),
+            (LOCATION, cookie_path(&ctl)),
+        ],
+    )
+        .into_response()
+}
+
+/// v3: `POST /logout`.
+async fn logout(State(ctl): State<Arc<Controller>>, headers: HeaderMap) -> Response {
+    if let Err(refusal) = check_csrf(&Method::POST, &headers) {
+        return refusal.into_response();
+    }
+    end_session(&ctl, &headers).await;
+    (
+        [(SET_COOKIE, session_cookie(&ctl, "", 0))],
+        done("", Value::Null),
+    )
+        .into_response()
+}
+
+/// v3: a CSRF token for cookie sessions (double-submit: it is also set as a cookie).
+async fn csrf_token(State(ctl): State<Arc<Controller>>, headers: HeaderMap) -> Response {
+    let token = cookie(&headers, CSRF_COOKIE).unwrap_or_else(|| random_secret(24));
+    let set = format!(
+        "{CSRF_COOKIE}={token}; Path={}; SameSite=Lax",
+        cookie_path(&ctl)
+    );
+    ([(SET_COOKIE, set)], done("", token)).into_response()
+}
