@@ -317,12 +317,25 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
 
 pub fn parse_body<T: DeserializeOwned>(bytes: &Bytes, form: bool) -> Result<T, Json<Msg>> {
     let text = std::str::from_utf8(bytes).map_err(|_| failed("Invalid data", "not UTF-8"))?;
+    // Errors name the field they are about (`settings: is not valid JSON …`).
     if form || (!text.trim_start().starts_with('{') && text.contains('=')) {
-        serde_urlencoded::from_str(text).map_err(|e| failed("Invalid data", e))
-    } else if text.trim().is_empty() {
-        serde_json::from_str("{}").map_err(|e| failed("Invalid data", e))
+        let d = serde_urlencoded::Deserializer::new(form_urlencoded::parse(text.as_bytes()));
+        serde_path_to_error::deserialize(d).map_err(named)
     } else {
-        serde_json::from_str(text).map_err(|e| failed("Invalid data", e))
+        let text = if text.trim().is_empty() { "{}" } else { text };
+        let mut d = serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(&mut d).map_err(named)
+    }
+}
+
+/// A body error naming the field it is about (`settings: is not valid JSON …`).
+fn named<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> Json<Msg> {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    if path == "." || path.is_empty() {
+        failed("Invalid data", inner)
+    } else {
+        failed("Invalid data", format!("{path}: {inner}"))
     }
 }
 
