@@ -750,3 +750,56 @@ async fn v3_scenario(ctl: &Controller) {
     x.post("/logout").await.obj();
     assert_eq!(x.post("/panel/api/clients/onlines").await.status, 404);
 }
+
+/// The OpenAPI document lists every native route, and every route it lists exists: each is
+/// called on a running controller and must reach a handler (not the unknown-route answer,
+/// not 405).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_matches_the_routes() {
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let api = ctl.api();
+    let token = api
+        .ok("POST", "/api/v1/api-tokens", Some(json!({"name": "probe"})))
+        .await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut x = XuiClient::new(&ctl.panel_url(), "");
+    let doc = x.get("/api/v1/openapi.json").await.json();
+    assert_eq!(doc["openapi"], json!("3.1.0"));
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 30, "{} paths", paths.len());
+    x.bearer = Some(token);
+    let mut checked = 0;
+    for (path, ops) in paths {
+        for (method, op) in ops.as_object().unwrap() {
+            assert!(op["summary"].as_str().is_some_and(|s| !s.is_empty()));
+            if path == "/auth/logout" {
+                continue;
+            }
+            let concrete = path
+                .replace("{server}", "424242")
+                .replace("{id}", "424242")
+                .replace("{email}", "nobody@example")
+                .replace("{kind}", "uuid");
+            let r = x
+                .send(
+                    &method.to_uppercase(),
+                    &format!("/api/v1{concrete}"),
+                    Some(("application/json", b"{}".to_vec())),
+                )
+                .await;
+            assert_ne!(r.status, 405, "{method} {path}: no such method");
+            let body = String::from_utf8_lossy(&r.body);
+            assert!(
+                !body.contains("route not found"),
+                "{method} {path}: documented but not routed"
+            );
+            checked += 1;
+        }
+    }
+    // And an undocumented path is the unknown-route answer.
+    let r = x.get("/api/v1/no-such-thing").await;
+    assert!(String::from_utf8_lossy(&r.body).contains("route not found"));
+    assert!(checked >= 40, "{checked} operations checked");
+}

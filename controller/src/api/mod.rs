@@ -4,7 +4,9 @@ mod auth;
 mod error;
 pub mod fleet;
 mod generate;
+mod routes;
 mod servers;
+mod settings;
 mod tasks;
 
 pub use auth::{client_ip, hash_password, verify_password, Actor};
@@ -14,7 +16,6 @@ pub use servers::resolve as resolve_server;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
-use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 
@@ -45,75 +46,11 @@ pub fn trace_id() -> String {
 }
 
 pub fn router(ctl: Arc<Controller>) -> Router {
-    let v1 = Router::new()
-        .route("/health", get(health))
-        .route("/auth/login", post(auth::login))
-        .route("/auth/logout", post(auth::logout))
-        .route("/auth/me", get(auth::me))
-        .route(
-            "/api-tokens",
-            get(auth::list_tokens).post(auth::create_token),
-        )
-        .route("/api-tokens/{id}", delete(auth::delete_token))
-        .route("/servers", get(servers::list).post(servers::create))
-        .route(
-            "/servers/{server}",
-            get(servers::get_one)
-                .patch(servers::update)
-                .delete(servers::remove),
-        )
-        .route("/servers/{server}/revoke", post(servers::revoke))
-        .route(
-            "/servers/{server}/enrollment-tokens",
-            post(servers::create_token),
-        )
-        .route("/servers/{server}/call", post(servers::call))
-        .route("/servers/{server}/traffic", get(servers::traffic))
-        .route("/fleet/call", post(servers::fleet_call))
-        .route(
-            "/servers/{server}/tasks",
-            get(tasks::list).post(tasks::create),
-        )
-        .route("/tasks/{id}", get(tasks::get_one))
-        .route("/audit", get(tasks::audit))
-        .route(
-            "/servers/{server}/inbounds",
-            get(fleet::list_inbounds).post(fleet::create_inbound),
-        )
-        .route(
-            "/inbounds/{id}",
-            get(fleet::get_inbound)
-                .put(fleet::update_inbound)
-                .delete(fleet::delete_inbound),
-        )
-        .route("/inbounds/{id}/enable", post(fleet::set_inbound_enable))
-        .route(
-            "/inbounds/{id}/reset-traffic",
-            post(fleet::reset_inbound_traffic),
-        )
-        .route(
-            "/clients",
-            get(fleet::list_clients).post(fleet::create_client),
-        )
-        .route("/clients/delete-depleted", post(fleet::delete_depleted))
-        .route(
-            "/clients/{email}",
-            get(fleet::get_client)
-                .put(fleet::update_client)
-                .delete(fleet::delete_client),
-        )
-        .route("/clients/{email}/attach", post(fleet::attach_client))
-        .route("/clients/{email}/detach", post(fleet::detach_client))
-        .route(
-            "/clients/{email}/reset-traffic",
-            post(fleet::reset_client_traffic),
-        )
-        .route(
-            "/clients/{email}/ips",
-            get(fleet::client_ips).delete(fleet::clear_client_ips),
-        )
-        .route("/generate/{kind}", get(generate::generate))
-        .fallback(|| async { ApiError::NotFound("route") });
+    let mut v1 = Router::new();
+    for route in routes::table() {
+        v1 = v1.route(route.path, route.handler);
+    }
+    let v1 = v1.fallback(|| async { ApiError::NotFound("route") });
     Router::new()
         .nest("/api/v1", v1)
         .merge(crate::compat::router(ctl.clone()))
