@@ -121,18 +121,9 @@ pub(super) async fn list_inbounds(
 ) -> ApiResult<Vec<InboundView>> {
     let server = resolve(&ctl, &key).await?;
     let totals = ctl.store.inbound_totals(server.id).await?;
-    let emails: HashMap<i64, String> = ctl
-        .store
-        .all_clients()
-        .await?
-        .into_iter()
-        .map(|c| (c.id, c.email))
-        .collect();
     let mut attached: HashMap<i64, Vec<String>> = HashMap::new();
-    for (client, inbound) in ctl.store.attachments().await? {
-        if let Some(email) = emails.get(&client) {
-            attached.entry(inbound).or_default().push(email.clone());
-        }
+    for (inbound, client) in ctl.store.clients_of_server(server.id).await? {
+        attached.entry(inbound).or_default().push(client.email);
     }
     let out = ctl
         .store

@@ -177,7 +177,7 @@ pub fn compat_inbound(
 
 async fn load(ctl: &Controller, row: InboundRow) -> Result<CompatInbound, ApiError> {
     let clients = ctl.store.clients_of_inbound(row.id).await?;
-    let totals = ctl.store.client_totals().await?;
+    let totals = ctl.store.client_totals_of_server(row.server_id).await?;
     let usage = ctl
         .store
         .inbound_totals(row.server_id)
@@ -191,26 +191,16 @@ async fn load(ctl: &Controller, row: InboundRow) -> Result<CompatInbound, ApiErr
 /// Every inbound of a server with its clients, in few queries (the list is what scripts poll).
 pub async fn list_of(ctl: &Controller, server_id: i64) -> Result<Vec<CompatInbound>, ApiError> {
     let rows = ctl.store.inbounds_of(server_id).await?;
-    let clients: HashMap<i64, ClientRow> = ctl
-        .store
-        .all_clients()
-        .await?
-        .into_iter()
-        .map(|c| (c.id, c))
-        .collect();
     let mut attached: HashMap<i64, Vec<ClientRow>> = HashMap::new();
-    for (client, inbound) in ctl.store.attachments().await? {
-        if let Some(c) = clients.get(&client) {
-            attached.entry(inbound).or_default().push(c.clone());
-        }
+    for (inbound, client) in ctl.store.clients_of_server(server_id).await? {
+        attached.entry(inbound).or_default().push(client);
     }
-    let totals = ctl.store.client_totals().await?;
+    let totals = ctl.store.client_totals_of_server(server_id).await?;
     let usage = ctl.store.inbound_totals(server_id).await?;
     Ok(rows
         .into_iter()
         .map(|row| {
-            let mut list = attached.remove(&row.id).unwrap_or_default();
-            list.sort_by_key(|c| c.id);
+            let list = attached.remove(&row.id).unwrap_or_default();
             let u = usage.get(&row.tag).copied().unwrap_or_default();
             compat_inbound(row, &list, &totals, u)
         })

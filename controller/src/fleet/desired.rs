@@ -2,6 +2,7 @@
 //! affects a server bumps its revision and queues the new full state as a `state.apply` task
 //! (at once when online, on return when offline; an older pending one is superseded).
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
@@ -59,8 +60,14 @@ pub async fn build(
         ..Default::default()
     };
     let now = now_ms();
+    let mut attached: HashMap<i64, Vec<ClientRow>> = HashMap::new();
+    for (inbound, client) in ctl.store.clients_of_server(server_id).await? {
+        attached.entry(inbound).or_default().push(client);
+    }
+    let usage = ctl.store.client_totals_of_server(server_id).await?;
+    let mut limited = HashSet::new();
     for row in ctl.store.inbounds_of(server_id).await? {
-        let clients = ctl.store.clients_of_inbound(row.id).await?;
+        let clients = attached.remove(&row.id).unwrap_or_default();
         let mut settings: Map<String, Value> =
             serde_json::from_str(&row.settings).unwrap_or_default();
         if matches!(
@@ -74,13 +81,13 @@ pub async fn build(
             settings.insert("clients".into(), Value::Array(list));
         }
         for c in &clients {
-            if state.limits.iter().any(|l| l.email == c.email) {
+            if !limited.insert(c.id) {
                 continue;
             }
             // A negative expiry counts from first use: not running yet, nothing to enforce.
             let expiry_ms = c.expiry_time.max(0);
             let remaining_bytes = if c.total_bytes > 0 {
-                let used = ctl.store.client_usage(&c.email).await?;
+                let used = usage.get(&c.email).map_or(0, |t| t.up + t.down);
                 Some((c.total_bytes - used).max(0) as u64)
             } else {
                 None

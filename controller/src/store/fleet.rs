@@ -243,6 +243,50 @@ impl Store {
             .await?)
     }
 
+    /// The clients attached to a server's inbounds, as (inbound id, client) pairs.
+    pub async fn clients_of_server(&self, server_id: i64) -> Result<Vec<(i64, ClientRow)>> {
+        #[derive(sqlx::FromRow)]
+        struct Attached {
+            inbound_id: i64,
+            #[sqlx(flatten)]
+            client: ClientRow,
+        }
+        let columns = CLIENT_COLUMNS
+            .split(", ")
+            .map(|c| format!("c.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT a.inbound_id, {columns} FROM client_inbounds a \
+             JOIN inbounds i ON i.id = a.inbound_id JOIN clients c ON c.id = a.client_id \
+             WHERE i.server_id = $1 ORDER BY a.inbound_id, c.id"
+        );
+        let rows: Vec<Attached> = sqlx::query_as(&sql)
+            .bind(server_id)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.inbound_id, r.client)).collect())
+    }
+
+    /// Fleet-wide usage of the clients attached to a server's inbounds, by email.
+    pub async fn client_totals_of_server(
+        &self,
+        server_id: i64,
+    ) -> Result<std::collections::HashMap<String, ClientTotals>> {
+        let rows: Vec<ClientTotals> = sqlx::query_as(
+            "SELECT email, CAST(SUM(up) AS BIGINT) AS up, CAST(SUM(down) AS BIGINT) AS down, \
+             CAST(SUM(all_time) AS BIGINT) AS all_time, \
+             CAST(MAX(last_online) AS BIGINT) AS last_online \
+             FROM client_traffic WHERE email IN (SELECT c.email FROM clients c \
+             JOIN client_inbounds a ON a.client_id = c.id \
+             JOIN inbounds i ON i.id = a.inbound_id WHERE i.server_id = $1) GROUP BY email",
+        )
+        .bind(server_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|r| (r.email.clone(), r)).collect())
+    }
+
     /// Every attachment, as (client id, inbound id) pairs.
     pub async fn attachments(&self) -> Result<Vec<(i64, i64)>> {
         Ok(
