@@ -7,7 +7,11 @@ mod generate;
 mod servers;
 mod tasks;
 
-pub use auth::{hash_password, verify_password, Actor};
+pub use auth::{
+    actor_from_bearer, actor_from_session_token, authenticate, client_ip, close_session,
+    cookie_value, hash_password, needs_rehash, open_session, totp, two_factor_enabled,
+    verify_password, Actor, LoginError, LoginThrottle, SESSION_COOKIE,
+};
 pub use error::ApiError;
 
 use std::sync::Arc;
@@ -49,6 +53,12 @@ pub fn router(ctl: Arc<Controller>) -> Router {
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
         .route("/auth/me", get(auth::me))
+        .route("/auth/password", post(auth::change_password))
+        .route("/auth/totp/setup", post(auth::totp_setup))
+        .route("/auth/totp/enable", post(auth::totp_enable))
+        .route("/auth/totp/disable", post(auth::totp_disable))
+        .route("/sessions", get(auth::list_sessions))
+        .route("/sessions/{id}", delete(auth::revoke_session))
         .route(
             "/api-tokens",
             get(auth::list_tokens).post(auth::create_token),

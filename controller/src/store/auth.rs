@@ -413,7 +413,10 @@ mod tests {
             assert!(!s.use_totp_step(id, 11).await.unwrap(), "{}", t.label);
             s.disable_totp(id).await.unwrap();
             assert_eq!(s.user_totp(id).await.unwrap().secret, None);
-            assert!(!s.use_totp_step(id, 12).await.unwrap(), "off: nothing to use");
+            assert!(
+                !s.use_totp_step(id, 12).await.unwrap(),
+                "off: nothing to use"
+            );
             assert!(matches!(
                 s.user_totp(id + 100).await,
                 Err(StoreError::NotFound(_))
@@ -447,7 +450,10 @@ mod tests {
             let listed = s.list_sessions().await.unwrap();
             assert_eq!(listed.len(), 4, "{}: expired ones are not listed", t.label);
             let d = listed.iter().find(|r| r.source_ip == "10.0.0.4").unwrap();
-            assert_eq!((d.id.as_str(), d.username.as_str()), ("dddddddddddddddd", "ops"));
+            assert_eq!(
+                (d.id.as_str(), d.username.as_str()),
+                ("dddddddddddddddd", "ops")
+            );
             assert_eq!(s.delete_session_by_id(&d.id).await.unwrap(), 1);
             assert!(s.session_user(&hash('d')).await.unwrap().is_none());
             assert_eq!(s.delete_session_by_id(&d.id).await.unwrap(), 0);
@@ -463,7 +469,10 @@ mod tests {
             assert_eq!(s.delete_expired_sessions().await.unwrap(), 1);
 
             assert!(!s.replace_password_hash(admin, "old", "x").await.unwrap());
-            assert!(s.replace_password_hash(admin, "new", "newer").await.unwrap());
+            assert!(s
+                .replace_password_hash(admin, "new", "newer")
+                .await
+                .unwrap());
             assert_eq!(s.user_by_id(admin).await.unwrap().password_hash, "newer");
         }
     }
