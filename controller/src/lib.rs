@@ -48,7 +48,10 @@ pub struct Controller {
     /// URL written into enrollment tokens.
     pub gateway_url: String,
     pub gateway_limits: GatewayLimits,
+    /// Login attempts per client address, whatever the name (against name spraying).
     pub login_limit: PerIpWindow,
+    /// Failed logins per address and name; blocks the pair for a while (in memory).
+    pub login_throttle: api::LoginThrottle,
     /// Verified against on unknown user names so login timing reveals nothing.
     pub dummy_hash: String,
     pub shutdown: CancellationToken,
@@ -134,6 +137,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     let ctl = Arc::new(Controller {
         gateway_limits: GatewayLimits::new(&config),
         login_limit: PerIpWindow::new(10, Duration::from_secs(60)),
+        login_throttle: api::LoginThrottle::new(
+            5,
+            Duration::from_secs(5 * 60),
+            Duration::from_secs(15 * 60),
+        ),
         dummy_hash: api::hash_password(&util::random_secret(16)),
         config,
         store,

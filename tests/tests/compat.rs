@@ -749,6 +749,36 @@ async fn v3_scenario(ctl: &Controller) {
     assert_eq!((r.status, r.body.len()), (404, 0));
     x.post("/logout").await.obj();
     assert_eq!(x.post("/panel/api/clients/onlines").await.status, 404);
+
+    // Two-factor login through the compatible /login (`twoFactorCode`).
+    use xfleet_controller::api::totp;
+    assert_eq!(x.post("/getTwoFactorEnable").await.obj(), json!(false));
+    let setup = api.ok("POST", "/api/v1/auth/totp/setup", None).await;
+    let key = totp::base32_decode(setup["secret"].as_str().unwrap()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    api.ok(
+        "POST",
+        "/api/v1/auth/totp/enable",
+        Some(json!({"code": totp::code_at(&key, now)})),
+    )
+    .await;
+    assert_eq!(x.post("/getTwoFactorEnable").await.obj(), json!(true));
+    let msg = x.login("admin", &ctl.admin_password).await.failure();
+    assert!(msg.contains("two-factor"), "{msg}");
+    let next = totp::code_at(&key, now + 30);
+    let login = [
+        ("username", "admin"),
+        ("password", ctl.admin_password.as_str()),
+        ("twoFactorCode", next.as_str()),
+    ];
+    x.post_form("/login", &login).await.obj();
+    assert!(x.cookies.contains_key("3x-ui"));
+    x.post("/logout").await.obj();
+    let replay = x.post_form("/login", &login).await.failure();
+    assert!(replay.contains("already used"), "{replay}");
 }
 
 /// The OpenAPI document lists every native route, and every route it lists exists: each is

@@ -9,7 +9,11 @@ mod servers;
 mod settings;
 mod tasks;
 
-pub use auth::{client_ip, hash_password, verify_password, Actor};
+pub use auth::{
+    actor_from_bearer, actor_from_session_token, authenticate, client_ip, close_session,
+    cookie_value, hash_password, needs_rehash, open_session, totp, two_factor_enabled,
+    verify_password, Actor, LoginError, LoginThrottle, SESSION_COOKIE,
+};
 pub use error::ApiError;
 pub use servers::resolve as resolve_server;
 

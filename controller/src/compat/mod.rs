@@ -31,10 +31,11 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use xfleet_common::enrollment::sha256_hex;
-use xfleet_common::time::now_ms;
 
-use crate::api::{client_ip, verify_password, Actor, ApiError};
+use crate::api::{
+    actor_from_bearer, actor_from_session_token, authenticate, client_ip, close_session,
+    open_session, two_factor_enabled, Actor, ApiError,
+};
 use crate::store::ServerRow;
 use crate::util::random_secret;
 use crate::Controller;
@@ -96,6 +97,7 @@ pub fn router(ctl: Arc<Controller>) -> Router<Arc<Controller>> {
         .route("/login", post(login))
         .route("/logout", get(logout_redirect).post(logout))
         .route("/csrf-token", get(csrf_token))
+        .route("/getTwoFactorEnable", post(two_factor_enable))
         .nest("/panel/api", api)
         .route("/panel/API/{*rest}", any(legacy_redirect))
         .route("/xui/{*rest}", any(legacy_redirect));
@@ -201,30 +203,17 @@ impl FromRequestParts<Arc<Controller>> for CompatActor {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
         let actor = if let Some(token) = bearer {
-            let Ok(Some((tok, user))) = ctl.store.api_token(&sha256_hex(token.as_bytes())).await
-            else {
-                return Err(unauthenticated);
-            };
-            Actor {
-                user_id: user.id,
-                name: format!("{} (token {})", user.username, tok.name),
-                scope: tok.scope,
-                ip,
+            match actor_from_bearer(ctl, token, &ip).await {
+                Ok(Some(actor)) => actor,
+                _ => return Err(unauthenticated),
             }
         } else if let Some(session) = cookie(&parts.headers, SESSION_COOKIE) {
-            let Ok(Some(user)) = ctl
-                .store
-                .session_user(&sha256_hex(session.as_bytes()))
-                .await
-            else {
-                return Err(unauthenticated);
-            };
-            check_csrf(&parts.method, &parts.headers)?;
-            Actor {
-                user_id: user.id,
-                name: user.username,
-                scope: "admin".into(),
-                ip,
+            match actor_from_session_token(ctl, &session, &ip).await {
+                Ok(Some(actor)) => {
+                    check_csrf(&parts.method, &parts.headers)?;
+                    actor
+                }
+                _ => return Err(unauthenticated),
             }
         } else {
             return Err(unauthenticated);
@@ -399,54 +388,25 @@ async fn login(
         return failed(ACTION, "username and password are required").into_response();
     }
     let ip = addr.ip().to_string();
-    if ctl.login_limit.hit(addr.ip()).is_err() {
-        return failed(ACTION, "too many login attempts; wait a few minutes").into_response();
-    }
-    let _ = &b.two_factor_code;
-    let user = match ctl.store.user_by_name(&b.username).await {
-        Ok(u) => u,
-        Err(e) => return reply::<()>(ACTION, Err(e.into())).into_response(),
+    let code = Some(b.two_factor_code.trim()).filter(|c| !c.is_empty());
+    let user = match authenticate(&ctl, &ip, &b.username, &b.password, code).await {
+        Ok(user) => user,
+        Err(e) => return failed(ACTION, e).into_response(),
     };
-    let valid = match &user {
-        Some(u) => verify_password(&b.password, &u.password_hash),
-        None => {
-            let _ = verify_password(&b.password, &ctl.dummy_hash);
-            false
-        }
-    };
-    let _ = ctl
-        .store
-        .audit(
-            &b.username,
-            "auth.login",
-            "3x-ui",
-            &serde_json::json!({}),
-            &ip,
-            if valid { "ok" } else { "unauthorized" },
-        )
-        .await;
-    let Some(user) = user.filter(|_| valid) else {
-        return failed(ACTION, "wrong username or password").into_response();
-    };
-    let session = random_secret(32);
     let ttl = ctl.config.session_ttl_secs;
-    if let Err(e) = ctl
-        .store
-        .create_session(
-            &sha256_hex(session.as_bytes()),
-            user.id,
-            &ip,
-            now_ms() + ttl as i64 * 1000,
+    match open_session(&ctl, &user, &ip).await {
+        Ok(session) => (
+            [(SET_COOKIE, session_cookie(&ctl, &session, ttl))],
+            done("Login successfully", Value::Null),
         )
-        .await
-    {
-        return reply::<()>(ACTION, Err(e.into())).into_response();
+            .into_response(),
+        Err(e) => reply::<()>(ACTION, Err(e)).into_response(),
     }
-    (
-        [(SET_COOKIE, session_cookie(&ctl, &session, ttl))],
-        done("Login successfully", Value::Null),
-    )
-        .into_response()
+}
+
+/// Whether the login page must ask for a two-factor code.
+async fn two_factor_enable(State(ctl): State<Arc<Controller>>) -> Json<Msg> {
+    reply("", two_factor_enabled(&ctl).await)
 }
 
 fn cookie_path(ctl: &Controller) -> String {
@@ -467,10 +427,7 @@ fn session_cookie(ctl: &Controller, value: &str, max_age: u64) -> String {
 
 async fn end_session(ctl: &Controller, headers: &HeaderMap) {
     if let Some(session) = cookie(headers, SESSION_COOKIE) {
-        let _ = ctl
-            .store
-            .delete_session(&sha256_hex(session.as_bytes()))
-            .await;
+        let _ = close_session(ctl, &session).await;
     }
 }
 

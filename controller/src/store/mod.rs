@@ -14,7 +14,7 @@ mod traffic;
 mod trust;
 
 pub use audit::AuditEntry;
-pub use auth::{ApiTokenRow, UserRow};
+pub use auth::{ApiTokenRow, SessionRow, TotpState, UserRow, SESSION_ID_LEN};
 pub use fleet::{write as fleet_write, ClientRow, ClientTotals, InboundRow, NewClient, NewInbound};
 pub use servers::{NewServer, ServerPatch, ServerRow};
 pub use tasks::{TaskRow, TaskStatus};

@@ -1,0 +1,140 @@
+//! Sessions (list, revoke) and the admin's own password. Revoking deletes the session row,
+//! and every request looks its session up, so a revoked cookie stops working at once.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{check_password, ensure_not_blocked, new_password_hash, Actor};
+use crate::api::{ok, ApiError, ApiResult};
+use crate::store::SESSION_ID_LEN;
+use crate::Controller;
+
+const MIN_PASSWORD_CHARS: usize = 8;
+/// Far beyond any real password; keeps hashing work bounded.
+const MAX_PASSWORD_BYTES: usize = 1024;
+
+#[derive(Serialize)]
+pub(crate) struct SessionView {
+    id: String,
+    user_id: i64,
+    username: String,
+    source_ip: String,
+    created_at: i64,
+    expires_at: i64,
+    /// The session this request came with.
+    current: bool,
+}
+
+pub(crate) async fn list_sessions(
+    State(ctl): State<Arc<Controller>>,
+    actor: Actor,
+) -> ApiResult<Vec<SessionView>> {
+    let own = actor
+        .session_hash
+        .as_deref()
+        .map(|h| &h[..SESSION_ID_LEN.min(h.len())]);
+    let sessions = ctl.store.list_sessions().await?;
+    ok(sessions
+        .into_iter()
+        .map(|s| SessionView {
+            current: own == Some(s.id.as_str()),
+            id: s.id,
+            user_id: s.user_id,
+            username: s.username,
+            source_ip: s.source_ip,
+            created_at: s.created_at,
+            expires_at: s.expires_at,
+        })
+        .collect())
+}
+
+pub(crate) async fn revoke_session(
+    State(ctl): State<Arc<Controller>>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> ApiResult<()> {
+    let result = async {
+        if id.len() != SESSION_ID_LEN || !id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
+            return Err(ApiError::BadRequest(format!(
+                "a session id is {SESSION_ID_LEN} lowercase hex characters, as listed by GET \
+                 /api/v1/sessions"
+            )));
+        }
+        match ctl.store.delete_session_by_id(&id).await? {
+            0 => Err(ApiError::NotFound("session")),
+            _ => Ok(()),
+        }
+    }
+    .await;
+    let target = format!("session:{id}");
+    actor
+        .audit(&ctl, "session.revoke", &target, json!({}), &result)
+        .await;
+    ok(result?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PasswordChange {
+    current: String,
+    new: String,
+}
+
+#[derive(Serialize)]
+pub(crate) struct PasswordChanged {
+    sessions_revoked: u64,
+}
+
+/// Changes the caller's own password and ends the caller's other sessions. A wrong current
+/// password counts towards the login block, so a stolen session cannot guess it freely.
+pub(crate) async fn change_password(
+    State(ctl): State<Arc<Controller>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    actor: Actor,
+    body: Result<Json<PasswordChange>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<PasswordChanged> {
+    let Json(change) = body?;
+    let ip = addr.ip();
+    let result = async {
+        if change.new.chars().count() < MIN_PASSWORD_CHARS {
+            return Err(ApiError::BadRequest(format!(
+                "the new password must have at least {MIN_PASSWORD_CHARS} characters"
+            )));
+        }
+        if change.new.len() > MAX_PASSWORD_BYTES {
+            return Err(ApiError::BadRequest(format!(
+                "the new password must not be longer than {MAX_PASSWORD_BYTES} bytes"
+            )));
+        }
+        let user = ctl.store.user_by_id(actor.user_id).await?;
+        ensure_not_blocked(&ctl, ip, &user.username)?;
+        if !check_password(&change.current, &user.password_hash).await? {
+            ctl.login_throttle.failure(ip, &user.username);
+            return Err(ApiError::Forbidden("the current password is wrong".into()));
+        }
+        let hash = new_password_hash(&change.new).await?;
+        let revoked = ctl
+            .store
+            .change_password(user.id, &hash, actor.session_hash.as_deref())
+            .await?;
+        Ok(PasswordChanged {
+            sessions_revoked: revoked,
+        })
+    }
+    .await;
+    let details = match &result {
+        Ok(r) => json!({"sessions_revoked": r.sessions_revoked}),
+        Err(_) => json!({}),
+    };
+    let target = format!("user:{}", actor.user_id);
+    actor
+        .audit(&ctl, "auth.password", &target, details, &result)
+        .await;
+    ok(result?)
+}
