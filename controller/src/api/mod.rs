@@ -4,6 +4,7 @@ mod auth;
 mod error;
 mod fleet;
 mod generate;
+mod history;
 mod servers;
 mod tasks;
 
@@ -68,6 +69,7 @@ pub fn router(ctl: Arc<Controller>) -> Router {
         )
         .route("/servers/{server}/call", post(servers::call))
         .route("/servers/{server}/traffic", get(servers::traffic))
+        .route("/servers/{server}/history", get(history::server))
         .route("/fleet/call", post(servers::fleet_call))
         .route(
             "/servers/{server}/tasks",
@@ -82,6 +84,7 @@ pub fn router(ctl: Arc<Controller>) -> Router {
         .route("/inbounds/{id}", delete(fleet::delete_inbound))
         .route("/clients", post(fleet::create_client))
         .route("/clients/{email}", get(fleet::get_client))
+        .route("/clients/{email}/history", get(history::client))
         .route("/generate/{kind}", get(generate::generate))
         .fallback(|| async { ApiError::NotFound("route") });
     Router::new()
