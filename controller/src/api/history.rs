@@ -22,8 +22,8 @@ pub(super) struct Range {
     hours: Option<i64>,
 }
 
-/// Start of the oldest hour asked for.
-fn since(query: Result<Query<Range>, QueryRejection>) -> Result<i64, ApiError> {
+/// Starts of the oldest and the current hour.
+fn range(query: Result<Query<Range>, QueryRejection>) -> Result<(i64, i64), ApiError> {
     let Query(range) = query?;
     let hours = range.hours.unwrap_or(24);
     if !(1..=MAX_HOURS).contains(&hours) {
@@ -31,7 +31,8 @@ fn since(query: Result<Query<Range>, QueryRejection>) -> Result<i64, ApiError> {
             "hours must be between 1 and {MAX_HOURS}"
         )));
     }
-    Ok(hour_start(now_ms()) - (hours - 1) * HOUR_MS)
+    let current = hour_start(now_ms());
+    Ok((current - (hours - 1) * HOUR_MS, current))
 }
 
 pub(super) async fn server(
@@ -40,9 +41,9 @@ pub(super) async fn server(
     Path(key): Path<String>,
     query: Result<Query<Range>, QueryRejection>,
 ) -> ApiResult<Vec<ServerHour>> {
-    let since = since(query)?;
+    let (since, until) = range(query)?;
     let server = resolve(&ctl, &key).await?;
-    ok(ctl.store.server_history(server.id, since).await?)
+    ok(ctl.store.server_history(server.id, since, until).await?)
 }
 
 pub(super) async fn client(
@@ -51,7 +52,10 @@ pub(super) async fn client(
     Path(email): Path<String>,
     query: Result<Query<Range>, QueryRejection>,
 ) -> ApiResult<Vec<ClientHour>> {
-    let since = since(query)?;
+    let (since, until) = range(query)?;
     let client = ctl.store.client_by_email(&email).await?;
-    ok(ctl.store.client_history(&client.email, since).await?)
+    ok(ctl
+        .store
+        .client_history(&client.email, since, until)
+        .await?)
 }

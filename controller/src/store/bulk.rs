@@ -1,16 +1,22 @@
 //! Many rows in few statements: `INSERT … VALUES (…), (…) …` and `… IN (…)` lists built at
 //! run time, in chunks that stay within both backends' limits on bound parameters.
+//!
+//! Placeholders are `$N` on PostgreSQL but bare `?` on SQLite, bound in the order they
+//! appear: SQLite finds a named or numbered parameter by a linear search, so binding
+//! thousands of `$N` costs time quadratic in their number (most of a batch's time, measured).
+//! Statements here therefore never use one placeholder twice.
 
 use sqlx::AnyConnection;
 
-use super::Result;
+use super::{Backend, Result};
 
-/// Rows per statement. With at most [`MAX_WIDTH`] parameters a row (plus a few shared ones)
-/// a statement stays far below SQLite's 32,766 and PostgreSQL's 65,535 bound parameters.
+/// Rows per statement. With at most [`MAX_WIDTH`] parameters a row (plus a few in the
+/// statement's head) a statement stays far below SQLite's 32,766 and PostgreSQL's 65,535
+/// bound parameters.
 pub(super) const ROWS_PER_STATEMENT: usize = 1000;
 const MAX_WIDTH: usize = 8;
-const MAX_SHARED: usize = 8;
-const _: () = assert!(ROWS_PER_STATEMENT * MAX_WIDTH + MAX_SHARED <= 32_766);
+const MAX_HEAD: usize = 8;
+const _: () = assert!(ROWS_PER_STATEMENT * MAX_WIDTH + MAX_HEAD <= 32_766);
 
 /// One bound value.
 #[derive(Debug, Clone, Copy)]
@@ -21,18 +27,28 @@ pub(super) enum Param<'a> {
 
 /// Rows of `width` parameters each, laid out one after another in `params`.
 pub(super) struct Rows<'a> {
-    /// A row as SQL, `{0}` … `{width-1}` standing for its parameters, e.g. `($1, {0}, {1})`.
-    pub template: &'static str,
-    pub width: usize,
-    pub params: Vec<Param<'a>>,
+    width: usize,
+    /// `(…, …)` per row for `VALUES`; a bare value per row for `IN (…)`.
+    tuples: bool,
+    params: Vec<Param<'a>>,
 }
 
 impl<'a> Rows<'a> {
-    pub fn new(template: &'static str, width: usize) -> Self {
+    /// Rows for `VALUES (…), (…)`.
+    pub fn tuples(width: usize) -> Self {
         assert!((1..=MAX_WIDTH).contains(&width), "row width {width}");
         Self {
-            template,
             width,
+            tuples: true,
+            params: Vec::new(),
+        }
+    }
+
+    /// Single values for `IN (…, …)`.
+    pub fn values() -> Self {
+        Self {
+            width: 1,
+            tuples: false,
             params: Vec::new(),
         }
     }
@@ -42,32 +58,48 @@ impl<'a> Rows<'a> {
         self.params.extend_from_slice(row);
     }
 
-    /// Runs `statement(list)` once per chunk of rows (never for no rows), where `list` is the chunk's rows joined
-    /// by commas. `shared` are bound first, as `$1` … `$k`, and may appear in the template.
+    /// Runs `statement(head, list)` once per chunk of rows (never for no rows): `head` are
+    /// the placeholders of `head_params`, which must appear in the text in that order and
+    /// before `list`, the chunk's rows joined by commas.
     pub async fn execute(
         &self,
         conn: &mut AnyConnection,
-        shared: &[Param<'_>],
-        statement: impl Fn(&str) -> String,
+        backend: Backend,
+        head_params: &[Param<'_>],
+        statement: impl Fn(&[String], &str) -> String,
     ) -> Result<()> {
         assert!(
-            shared.len() <= MAX_SHARED,
-            "{} shared parameters",
-            shared.len()
+            head_params.len() <= MAX_HEAD,
+            "{} head parameters",
+            head_params.len()
         );
+        let head: Vec<String> = (1..=head_params.len())
+            .map(|n| placeholder(backend, n))
+            .collect();
         for chunk in self.params.chunks(ROWS_PER_STATEMENT * self.width) {
             let mut list = String::with_capacity(chunk.len() * 8);
-            let mut next = shared.len() + 1;
+            let mut next = head.len() + 1;
             for row in 0..chunk.len() / self.width {
                 if row > 0 {
                     list.push_str(", ");
                 }
-                render_row(&mut list, self.template, next);
-                next += self.width;
+                if self.tuples {
+                    list.push('(');
+                }
+                for k in 0..self.width {
+                    if k > 0 {
+                        list.push_str(", ");
+                    }
+                    list.push_str(&placeholder(backend, next));
+                    next += 1;
+                }
+                if self.tuples {
+                    list.push(')');
+                }
             }
-            let sql = statement(&list);
+            let sql = statement(&head, &list);
             let mut query = sqlx::query(&sql);
-            for p in shared.iter().chain(chunk) {
+            for p in head_params.iter().chain(chunk) {
                 query = match *p {
                     Param::Int(v) => query.bind(v),
                     Param::Text(v) => query.bind(v),
@@ -79,35 +111,15 @@ impl<'a> Rows<'a> {
     }
 }
 
-/// Appends `template` with `{k}` replaced by `$<first + k>`.
-fn render_row(out: &mut String, template: &str, first: usize) {
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let close = open + rest[open..].find('}').expect("closed placeholder");
-        let k: usize = rest[open + 1..close].parse().expect("numbered placeholder");
-        out.push('$');
-        out.push_str(&(first + k).to_string());
-        rest = &rest[close + 1..];
+/// The `n`th (from 1) parameter of a statement.
+pub(super) fn placeholder(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Postgres => format!("${n}"),
+        Backend::Sqlite => "?".to_owned(),
     }
-    out.push_str(rest);
 }
 
 /// A byte count as the database stores it (signed 64-bit), saturating.
 pub(super) fn bytes(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rows_number_their_parameters_after_the_shared_ones() {
-        let mut out = String::new();
-        render_row(&mut out, "($1, {0}, {1}, {0} + {1})", 3);
-        out.push_str(", ");
-        render_row(&mut out, "($1, {0}, {1}, {0} + {1})", 5);
-        assert_eq!(out, "($1, $3, $4, $3 + $4), ($1, $5, $6, $5 + $6)");
-    }
 }

@@ -460,7 +460,10 @@ async fn history_all_time_and_last_online_count_each_batch_once() {
             Ingest::Applied
         );
 
-        let alice = s.client_history("alice", 0).await.unwrap();
+        let alice = s
+            .client_history("alice", hour, hour + HOUR_MS)
+            .await
+            .unwrap();
         let row = |hour, server_id, up, down| ClientHour {
             hour,
             server_id,
@@ -478,12 +481,26 @@ async fn history_all_time_and_last_online_count_each_batch_once() {
             t.label
         );
         assert_eq!(
-            s.client_history("bob", 0).await.unwrap(),
+            s.client_history("bob", hour, hour + HOUR_MS).await.unwrap(),
             vec![row(hour, 1, 4, 6)]
         );
-        assert!(s.client_history("carol", 0).await.unwrap().is_empty());
+        assert!(s
+            .client_history("carol", hour, hour + HOUR_MS)
+            .await
+            .unwrap()
+            .is_empty());
         assert_eq!(
-            s.client_history("alice", hour + 1).await.unwrap(),
+            s.client_history("alice", hour - HOUR_MS, hour)
+                .await
+                .unwrap(),
+            vec![row(hour, 1, 15, 150), row(hour, 2, 7, 7)],
+            "{}",
+            t.label
+        );
+        assert_eq!(
+            s.client_history("alice", hour + 1, hour + 2 * HOUR_MS)
+                .await
+                .unwrap(),
             vec![row(hour + HOUR_MS, 1, 1, 1)],
             "only the hours asked for"
         );
@@ -493,7 +510,7 @@ async fn history_all_time_and_last_online_count_each_batch_once() {
             down: 1010 * batches,
         };
         assert_eq!(
-            s.server_history(1, 0).await.unwrap(),
+            s.server_history(1, 0, hour + HOUR_MS).await.unwrap(),
             vec![server_hour(hour, 2), server_hour(hour + HOUR_MS, 1)],
             "{}",
             t.label
@@ -531,14 +548,20 @@ async fn history_all_time_and_last_online_count_each_batch_once() {
         // Pruning removes whole hours before the cut, of clients and servers alike.
         assert_eq!(s.prune_history(hour + HOUR_MS).await.unwrap(), 3 + 2);
         assert_eq!(
-            s.client_history("alice", 0).await.unwrap(),
+            s.client_history("alice", hour, hour + HOUR_MS)
+                .await
+                .unwrap(),
             vec![row(hour + HOUR_MS, 1, 3, 4)]
         );
         assert_eq!(
-            s.server_history(1, 0).await.unwrap(),
+            s.server_history(1, 0, hour + HOUR_MS).await.unwrap(),
             vec![server_hour(hour + HOUR_MS, 2)]
         );
-        assert!(s.server_history(2, 0).await.unwrap().is_empty());
+        assert!(s
+            .server_history(2, 0, hour + HOUR_MS)
+            .await
+            .unwrap()
+            .is_empty());
         assert_eq!(s.prune_history(hour + HOUR_MS).await.unwrap(), 0);
     }
 }

@@ -11,8 +11,8 @@ use sqlx::AnyConnection;
 use xfleet_common::time::now_ms;
 use xfleet_common::traffic::{Delta, TrafficBatch};
 
-use super::bulk::{bytes, Param, Rows, ROWS_PER_STATEMENT};
-use super::{Result, Store};
+use super::bulk::{bytes, placeholder, Param, Rows, ROWS_PER_STATEMENT};
+use super::{Backend, Result, Store};
 
 /// Length of a history bucket.
 pub const HOUR_MS: i64 = 3_600_000;
@@ -116,7 +116,7 @@ impl Store {
             write.tx.rollback().await?;
             return Ok(Ingest::Duplicate);
         }
-        write_batch(&mut write.tx, server_id, batch).await?;
+        write_batch(&mut write.tx, self.backend, server_id, batch).await?;
         write.tx.commit().await?;
         Ok(Ingest::Applied)
     }
@@ -136,7 +136,7 @@ impl Store {
         let wanted: Vec<&str> = wanted.into_iter().collect();
         for chunk in wanted.chunks(ROWS_PER_STATEMENT) {
             let list = (1..=chunk.len())
-                .map(|n| format!("${n}"))
+                .map(|n| placeholder(self.backend, n))
                 .collect::<Vec<_>>()
                 .join(", ");
             let sql = format!(
@@ -214,30 +214,39 @@ fn merged(deltas: &[Delta]) -> BTreeMap<&str, (i64, i64)> {
 
 /// Everything a claimed batch changes: counters, all-time counters, last online, source
 /// addresses, and the hour's history. Part of the caller's transaction.
-async fn write_batch(tx: &mut AnyConnection, server_id: i64, batch: &TrafficBatch) -> Result<()> {
+async fn write_batch(
+    tx: &mut AnyConnection,
+    backend: Backend,
+    server_id: i64,
+    batch: &TrafficBatch,
+) -> Result<()> {
     let at = batch.at_ms;
     let hour = hour_start(at);
-    let server = [Param::Int(server_id)];
+    let server = Param::Int(server_id);
     let users = merged(&batch.users);
     let online: HashSet<&str> = batch.online.iter().map(String::as_str).collect();
 
     // Clients online in this batch get `last_online` in the same statement as their counters.
-    let mut clients = Rows::new("($1, {0}, {1}, {2}, {1} + {2}, {3})", 4);
-    let mut hourly = Rows::new("($1, $2, {0}, {1}, {2})", 3);
+    let mut clients = Rows::tuples(6);
+    let mut hourly = Rows::tuples(5);
     for (&email, &(up, down)) in &users {
         let seen = if online.contains(email) { at } else { 0 };
+        let all_time = up.saturating_add(down);
+        let (email, up, down) = (Param::Text(email), Param::Int(up), Param::Int(down));
         clients.push(&[
-            Param::Text(email),
-            Param::Int(up),
-            Param::Int(down),
+            server,
+            email,
+            up,
+            down,
+            Param::Int(all_time),
             Param::Int(seen),
         ]);
-        if up != 0 || down != 0 {
-            hourly.push(&[Param::Text(email), Param::Int(up), Param::Int(down)]);
+        if all_time != 0 {
+            hourly.push(&[Param::Int(hour), server, email, up, down]);
         }
     }
     clients
-        .execute(tx, &server, |rows| {
+        .execute(tx, backend, &[], |_, rows| {
             format!(
                 "INSERT INTO client_traffic (server_id, email, up, down, all_time, last_online) \
                  VALUES {rows} ON CONFLICT (server_id, email) DO UPDATE SET \
@@ -250,19 +259,19 @@ async fn write_batch(tx: &mut AnyConnection, server_id: i64, batch: &TrafficBatc
         })
         .await?;
     // Online without traffic of its own in this batch: only a client already counted here.
-    let mut idle = Rows::new("{0}", 1);
+    let mut idle = Rows::values();
     for email in online.iter().filter(|e| !users.contains_key(*e)) {
         idle.push(&[Param::Text(email)]);
     }
-    idle.execute(tx, &[Param::Int(at), Param::Int(server_id)], |list| {
+    idle.execute(tx, backend, &[Param::Int(at), server], |head, list| {
         format!(
-            "UPDATE client_traffic SET last_online = $1 \
-             WHERE server_id = $2 AND email IN ({list})"
+            "UPDATE client_traffic SET last_online = {} WHERE server_id = {} AND email IN ({list})",
+            head[0], head[1]
         )
     })
     .await?;
     hourly
-        .execute(tx, &[Param::Int(hour), Param::Int(server_id)], |rows| {
+        .execute(tx, backend, &[], |_, rows| {
             format!(
                 "INSERT INTO client_traffic_hourly (hour_ms, server_id, email, up, down) \
                  VALUES {rows} ON CONFLICT (hour_ms, server_id, email) DO UPDATE SET \
@@ -274,36 +283,39 @@ async fn write_batch(tx: &mut AnyConnection, server_id: i64, batch: &TrafficBatc
 
     let inbounds = merged(&batch.inbounds);
     let outbounds = merged(&batch.outbounds);
-    for (table, deltas, all_time) in [
-        ("inbound_traffic", &inbounds, true),
-        ("outbound_traffic", &outbounds, false),
-    ] {
-        let mut rows = if all_time {
-            Rows::new("($1, {0}, {1}, {2}, {1} + {2})", 3)
-        } else {
-            Rows::new("($1, {0}, {1}, {2})", 3)
-        };
-        for (&tag, &(up, down)) in deltas {
-            rows.push(&[Param::Text(tag), Param::Int(up), Param::Int(down)]);
-        }
-        // `all_time` survives traffic resets.
-        let (columns, extra) = if all_time {
-            (
-                ", all_time",
-                format!(", all_time = {table}.all_time + excluded.all_time"),
-            )
-        } else {
-            ("", String::new())
-        };
-        rows.execute(tx, &server, |rows| {
-            format!(
-                "INSERT INTO {table} (server_id, tag, up, down{columns}) VALUES {rows} \
-                 ON CONFLICT (server_id, tag) DO UPDATE SET up = {table}.up + excluded.up, \
-                 down = {table}.down + excluded.down{extra}"
-            )
-        })
-        .await?;
+    // `all_time` survives traffic resets; outbounds have none.
+    let mut rows = Rows::tuples(5);
+    for (&tag, &(up, down)) in &inbounds {
+        let all_time = up.saturating_add(down);
+        rows.push(&[
+            server,
+            Param::Text(tag),
+            Param::Int(up),
+            Param::Int(down),
+            Param::Int(all_time),
+        ]);
     }
+    rows.execute(tx, backend, &[], |_, rows| {
+        format!(
+            "INSERT INTO inbound_traffic (server_id, tag, up, down, all_time) VALUES {rows} \
+             ON CONFLICT (server_id, tag) DO UPDATE SET up = inbound_traffic.up + excluded.up, \
+             down = inbound_traffic.down + excluded.down, \
+             all_time = inbound_traffic.all_time + excluded.all_time"
+        )
+    })
+    .await?;
+    let mut rows = Rows::tuples(4);
+    for (&tag, &(up, down)) in &outbounds {
+        rows.push(&[server, Param::Text(tag), Param::Int(up), Param::Int(down)]);
+    }
+    rows.execute(tx, backend, &[], |_, rows| {
+        format!(
+            "INSERT INTO outbound_traffic (server_id, tag, up, down) VALUES {rows} \
+             ON CONFLICT (server_id, tag) DO UPDATE SET up = outbound_traffic.up + excluded.up, \
+             down = outbound_traffic.down + excluded.down"
+        )
+    })
+    .await?;
     // A server carried what went through its inbounds.
     let (up, down) = inbounds.values().fold((0i64, 0i64), |(u, d), &(up, down)| {
         (u.saturating_add(up), d.saturating_add(down))
@@ -328,11 +340,11 @@ async fn write_batch(tx: &mut AnyConnection, server_id: i64, batch: &TrafficBatc
         .iter()
         .flat_map(|c| c.ips.iter().map(|ip| (c.email.as_str(), ip.as_str())))
         .collect();
-    let mut ips = Rows::new("($1, {0}, {1}, $2)", 2);
+    let mut ips = Rows::tuples(4);
     for (email, ip) in seen {
-        ips.push(&[Param::Text(email), Param::Text(ip)]);
+        ips.push(&[server, Param::Text(email), Param::Text(ip), Param::Int(at)]);
     }
-    ips.execute(tx, &[Param::Int(server_id), Param::Int(at)], |rows| {
+    ips.execute(tx, backend, &[], |_, rows| {
         format!(
             "INSERT INTO client_ips (server_id, email, ip, last_seen) VALUES {rows} \
              ON CONFLICT (server_id, email, ip) DO UPDATE SET last_seen = excluded.last_seen"

@@ -5,7 +5,7 @@
 //!
 //!     cargo build --release -p xfleet-tests --bin xfleet-ingestbench
 //!     target/release/xfleet-ingestbench [--servers 100] [--clients 100000] [--rounds 10]
-//!         [--history-hours 24] [--postgres postgres://…/postgres]
+//!         [--history-hours 24] [--postgres postgres://…/postgres] [--only sqlite|postgres]
 //!
 //! PostgreSQL is used when `--postgres` or `XFLEET_TEST_POSTGRES_URL` names a server; the
 //! benchmark creates a fresh database there and drops it at the end.
@@ -31,6 +31,7 @@ struct Args {
     rounds: usize,
     history_hours: usize,
     postgres: Option<String>,
+    sqlite: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -40,8 +41,10 @@ fn args() -> anyhow::Result<Args> {
         rounds: 10,
         history_hours: 24,
         postgres: std::env::var("XFLEET_TEST_POSTGRES_URL").ok(),
+        sqlite: true,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut only = None;
     for pair in argv.chunks(2) {
         let value = pair
             .get(1)
@@ -57,8 +60,16 @@ fn args() -> anyhow::Result<Args> {
             "--rounds" => a.rounds = number()?,
             "--history-hours" => a.history_hours = number()?,
             "--postgres" => a.postgres = Some(value.clone()),
+            "--only" => only = Some(value.clone()),
             other => bail!("unknown argument {other}"),
         }
+    }
+    match only.as_deref() {
+        None => {}
+        Some("sqlite") => a.postgres = None,
+        Some("postgres") if a.postgres.is_some() => a.sqlite = false,
+        Some("postgres") => bail!("--only postgres needs --postgres URL"),
+        Some(other) => bail!("--only takes sqlite or postgres, not `{other}`"),
     }
     if a.servers == 0 || a.clients < a.servers || a.rounds == 0 {
         bail!("need at least one server, one client per server and one round");
@@ -226,6 +237,7 @@ struct Timing {
     own_cpu: Duration,
     server_cpu: Duration,
     failed: usize,
+    first_error: Option<String>,
 }
 
 /// Applies one round and times it. Concurrent is what the controller does: each connected
@@ -268,6 +280,7 @@ async fn apply_round(
         own_cpu: own_cpu().saturating_sub(cpu0),
         server_cpu: postgres_cpu().saturating_sub(server0),
         failed: outcomes.iter().filter(|o| o.is_err()).count(),
+        first_error: outcomes.iter().find_map(|o| o.clone().err()),
     };
     if path == Path::Bulk {
         for outcome in outcomes {
@@ -328,6 +341,9 @@ fn report(label: &str, timings: &[Timing], rows: usize, postgres: bool) {
         line.push_str(&format!(" **{failed} batches failed** |"));
     }
     println!("{line}");
+    if let Some(e) = timings.iter().find_map(|t| t.first_error.as_ref()) {
+        println!("|  | first failure: {e} |");
+    }
 }
 
 /// Servers, one inbound each, and every client attached to its server's inbound.
@@ -579,7 +595,9 @@ async fn run(store: &Store, args: &Args, postgres: bool) -> anyhow::Result<()> {
         ms(started.elapsed())
     );
     let started = Instant::now();
-    let hours = store.client_history(&emails[0], 0).await?;
+    let hours = store
+        .client_history(&emails[0], first_hour, now_hour)
+        .await?;
     println!(
         "client_history of one client ({} hours): {}",
         hours.len(),
@@ -603,18 +621,16 @@ async fn main() -> anyhow::Result<()> {
         args.servers, args.clients, args.rounds, args.history_hours
     );
 
-    println!("## SQLite\n");
-    let dir = TempDir::new("ingestbench");
-    let store = Store::open(&xfleet_controller::store::sqlite_url(
-        &dir.path().join("bench.db"),
-    ))
-    .await?;
-    run(&store, &args, false).await?;
-    store.close().await;
-    let size = std::fs::metadata(dir.path().join("bench.db"))
-        .map(|m| m.len())
-        .unwrap_or(0);
-    println!("database file: {:.0} MiB", size as f64 / 1048576.0);
+    if args.sqlite {
+        println!("## SQLite\n");
+        let dir = TempDir::new("ingestbench");
+        let path = dir.path().join("bench.db");
+        let store = Store::open(&xfleet_controller::store::sqlite_url(&path)).await?;
+        run(&store, &args, false).await?;
+        store.close().await;
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        println!("database file: {:.0} MiB", size as f64 / 1048576.0);
+    }
 
     match &args.postgres {
         Some(admin_url) => {
