@@ -49,6 +49,8 @@ pub struct Config {
     pub limits_check_secs: u64,
     /// How often agents read their core's traffic counters (sent with the desired state).
     pub stats_interval_secs: u64,
+    /// Days of hourly traffic history kept for charts; 0 keeps it forever.
+    pub history_days: u64,
     /// Log filter, e.g. `info` or `xfleet_controller=debug`.
     pub log: String,
 }
@@ -76,6 +78,7 @@ impl Default for Config {
             base_path: "/".into(),
             limits_check_secs: 10,
             stats_interval_secs: 10,
+            history_days: 90,
             log: "info".into(),
         }
     }

@@ -179,6 +179,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     });
     tasks.spawn(tasks::expiry_job(ctl.clone()));
     tasks.spawn(jobs::limits_job(ctl.clone()));
+    tasks.spawn(jobs::history_job(ctl.clone()));
     let flush = ctl.clone();
     tasks.spawn(async move {
         let every = Duration::from_secs(flush.config.last_seen_flush_secs.max(1));

@@ -517,6 +517,55 @@ async fn inbounds_and_clients_from_the_api_reach_the_core() {
         (c["used"].as_u64().unwrap_or(0) >= 64 << 10).then_some(())
     })
     .await;
+    // The same bytes are in the hourly history, of the client and of the server.
+    let bytes = |hours: &Value| -> u64 {
+        hours
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["up"].as_u64().unwrap() + h["down"].as_u64().unwrap())
+            .sum()
+    };
+    let (alice, used) = wait_for("alice's history to equal her usage", LONG, || async {
+        let used = api.ok("GET", "/api/v1/clients/alice", None).await["used"]
+            .as_u64()
+            .unwrap();
+        let alice = api
+            .ok("GET", "/api/v1/clients/alice/history?hours=2", None)
+            .await;
+        (bytes(&alice) == used).then_some((alice, used))
+    })
+    .await;
+    assert!(
+        alice
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["serverId"] == json!(id) && h["hour"].as_i64().unwrap() % 3_600_000 == 0),
+        "{alice}"
+    );
+    let server = api
+        .ok("GET", "/api/v1/servers/vpn-1/history?hours=2", None)
+        .await;
+    assert!(
+        bytes(&server) >= used,
+        "inbound bytes include alice's: {server}"
+    );
+    for (path, expected) in [
+        (
+            "/api/v1/clients/alice/history?hours=0",
+            "hours must be between",
+        ),
+        (
+            "/api/v1/servers/vpn-1/history?hours=soon",
+            "invalid_request",
+        ),
+        ("/api/v1/servers/vpn-1/history?days=2", "invalid_request"),
+        ("/api/v1/clients/nobody/history", "client not found"),
+    ] {
+        let err = api.call("GET", path, None).await.unwrap_err().to_string();
+        assert!(err.contains(expected), "{path}: {err}");
+    }
     let server = ctl.server(id).await;
     assert_eq!(server["revision"], json!(2), "{server}");
     wait_for("the agent to report revision 2", LONG, || async {

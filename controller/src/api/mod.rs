@@ -4,6 +4,7 @@ mod auth;
 mod error;
 pub mod fleet;
 mod generate;
+mod history;
 mod routes;
 mod servers;
 mod settings;

@@ -7,7 +7,7 @@ use axum::routing::{delete, get, patch, post, put, MethodRouter};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
-use super::{auth, fleet, generate, servers, settings, tasks};
+use super::{auth, fleet, generate, history, servers, settings, tasks};
 use crate::Controller;
 
 pub struct Route {
@@ -56,6 +56,8 @@ pub fn table() -> Vec<Route> {
         route("POST", "/servers/{server}/revoke", "Revoke the agent's certificate and cut it off", post(servers::revoke)),
         route("POST", "/servers/{server}/enrollment-tokens", "Create a one-time enrollment token", post(servers::create_token)),
         route("POST", "/servers/{server}/call", "Call an agent method now", post(servers::call)),
+        route("GET", "/servers/{server}/history", "Hourly traffic of a server (`?hours=N`)", get(history::server)),
+        route("GET", "/clients/{email}/history", "Hourly traffic of a client per server (`?hours=N`)", get(history::client)),
         route("GET", "/servers/{server}/traffic", "Traffic recorded for a server", get(servers::traffic)),
         route("POST", "/fleet/call", "Call an agent method on many servers", post(servers::fleet_call)),
         route("GET", "/servers/{server}/tasks", "A server's task history", get(tasks::list)),

@@ -6,7 +6,9 @@
 
 mod audit;
 mod auth;
+mod bulk;
 mod fleet;
+mod history;
 pub(crate) mod servers;
 mod settings;
 mod tasks;
@@ -16,16 +18,19 @@ mod trust;
 pub use audit::AuditEntry;
 pub use auth::{ApiTokenRow, SessionRow, TotpState, UserRow, SESSION_ID_LEN};
 pub use fleet::{write as fleet_write, ClientRow, ClientTotals, InboundRow, NewClient, NewInbound};
+pub use history::{ClientHour, ServerHour};
 pub use servers::{NewServer, ServerPatch, ServerRow};
 pub use tasks::{TaskRow, TaskStatus};
-pub use traffic::{Counter, Ingest, TrafficTotals};
+pub use traffic::{hour_start, Counter, Ingest, TrafficTotals, HOUR_MS};
 pub use trust::{CertificateRow, ConsumedToken, TokenRefusal};
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, ConnectOptions, Executor};
+use sqlx::{Any, AnyPool, ConnectOptions, Executor, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -52,6 +57,14 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// On SQLite, the turn of the next bulk writer (see [`Store::begin_write`]).
+    writer: Arc<Mutex<()>>,
+}
+
+/// A transaction that writes, and on SQLite the writer's turn it holds until it ends.
+pub(crate) struct WriteTx {
+    pub tx: Transaction<'static, Any>,
+    _turn: Option<OwnedMutexGuard<()>>,
 }
 
 impl Store {
@@ -90,7 +103,31 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("../migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("../migrations/postgres").run(&pool).await?,
         }
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            writer: Arc::new(Mutex::new(())),
+        })
+    }
+
+    /// Begins a transaction that will write. SQLite has one writer at a time: the transaction
+    /// takes the write lock at once (`BEGIN IMMEDIATE`; a deferred one that read first fails
+    /// when another writer committed meanwhile), and bulk writers of this process queue here
+    /// in order rather than in SQLite's busy handler, which polls in sleeps of up to 100 ms.
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx> {
+        Ok(match self.backend {
+            Backend::Sqlite => {
+                let turn = self.writer.clone().lock_owned().await;
+                WriteTx {
+                    tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                    _turn: Some(turn),
+                }
+            }
+            Backend::Postgres => WriteTx {
+                tx: self.pool.begin().await?,
+                _turn: None,
+            },
+        })
     }
 
     pub fn backend(&self) -> Backend {

@@ -162,6 +162,9 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
+        // Its clients' hourly rows age out with the history: deleting them here would read the
+        // whole table (it is keyed by hour first), and nothing reaches them once the server's
+        // counters are gone (see `client_history`).
         for table in [
             "inbounds",
             "server_tasks",
@@ -170,6 +173,7 @@ impl Store {
             "inbound_traffic",
             "outbound_traffic",
             "client_ips",
+            "server_traffic_hourly",
         ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE server_id = $1"))
                 .bind(id)

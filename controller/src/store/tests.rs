@@ -407,3 +407,204 @@ async fn depleted_and_delayed_start_clients_are_found_fleet_wide() {
         assert_eq!(s.depleted_clients(10).await.unwrap().len(), 1);
     }
 }
+
+#[tokio::test]
+async fn history_all_time_and_last_online_count_each_batch_once() {
+    use xfleet_common::traffic::{Delta, TrafficBatch};
+    let d = |name: &str, up, down| Delta {
+        name: name.into(),
+        up,
+        down,
+    };
+    let hour = 500_000 * HOUR_MS;
+    for t in test_stores().await {
+        let s = &t.store;
+        let batch = |seq, at_ms, users: Vec<Delta>, online: &[&str]| TrafficBatch {
+            epoch: "e".into(),
+            seq,
+            at_ms,
+            inbounds: vec![d("in-1", 100, 1000), d("in-2", 1, 10)],
+            users,
+            online: online.iter().map(|e| e.to_string()).collect(),
+            ..Default::default()
+        };
+        // bob is listed twice: both amounts count.
+        let first = batch(
+            1,
+            hour + 1_000,
+            vec![d("alice", 10, 100), d("bob", 1, 2), d("bob", 3, 4)],
+            &["alice", "bob"],
+        );
+        assert_eq!(s.apply_traffic(1, &first).await.unwrap(), Ingest::Applied);
+        assert_eq!(
+            s.apply_traffic(1, &first).await.unwrap(),
+            Ingest::Duplicate,
+            "{}",
+            t.label
+        );
+        // bob is online without traffic of his own; carol has never been counted here.
+        let late = batch(
+            2,
+            hour + HOUR_MS - 1,
+            vec![d("alice", 5, 50)],
+            &["alice", "bob", "carol"],
+        );
+        assert_eq!(s.apply_traffic(1, &late).await.unwrap(), Ingest::Applied);
+        let next_hour = batch(3, hour + HOUR_MS, vec![d("alice", 1, 1)], &[]);
+        assert_eq!(
+            s.apply_traffic(1, &next_hour).await.unwrap(),
+            Ingest::Applied
+        );
+        let elsewhere = batch(1, hour + 5, vec![d("alice", 7, 7)], &["alice"]);
+        assert_eq!(
+            s.apply_traffic(2, &elsewhere).await.unwrap(),
+            Ingest::Applied
+        );
+
+        let alice = s
+            .client_history("alice", hour, hour + HOUR_MS)
+            .await
+            .unwrap();
+        let row = |hour, server_id, up, down| ClientHour {
+            hour,
+            server_id,
+            up,
+            down,
+        };
+        assert_eq!(
+            alice,
+            vec![
+                row(hour, 1, 15, 150),
+                row(hour, 2, 7, 7),
+                row(hour + HOUR_MS, 1, 1, 1)
+            ],
+            "{}",
+            t.label
+        );
+        assert_eq!(
+            s.client_history("bob", hour, hour + HOUR_MS).await.unwrap(),
+            vec![row(hour, 1, 4, 6)]
+        );
+        assert!(s
+            .client_history("carol", hour, hour + HOUR_MS)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            s.client_history("alice", hour - HOUR_MS, hour)
+                .await
+                .unwrap(),
+            vec![row(hour, 1, 15, 150), row(hour, 2, 7, 7)],
+            "{}",
+            t.label
+        );
+        assert_eq!(
+            s.client_history("alice", hour + 1, hour + 2 * HOUR_MS)
+                .await
+                .unwrap(),
+            vec![row(hour + HOUR_MS, 1, 1, 1)],
+            "only the hours asked for"
+        );
+        let server_hour = |hour, batches: i64| ServerHour {
+            hour,
+            up: 101 * batches,
+            down: 1010 * batches,
+        };
+        assert_eq!(
+            s.server_history(1, 0, hour + HOUR_MS).await.unwrap(),
+            vec![server_hour(hour, 2), server_hour(hour + HOUR_MS, 1)],
+            "{}",
+            t.label
+        );
+
+        // A traffic reset zeroes the counters; all-time counters keep everything.
+        sqlx::query("UPDATE client_traffic SET up = 0, down = 0")
+            .execute(s.pool())
+            .await
+            .unwrap();
+        let after_reset = batch(4, hour + HOUR_MS + 10, vec![d("alice", 2, 3)], &[]);
+        assert_eq!(
+            s.apply_traffic(1, &after_reset).await.unwrap(),
+            Ingest::Applied
+        );
+        let usage = s
+            .clients_usage(&["alice", "bob", "carol", "alice"])
+            .await
+            .unwrap();
+        assert_eq!(usage.len(), 3);
+        assert_eq!(
+            usage["alice"],
+            (2, 3, 110 + 55 + 2 + 5 + 14, hour + HOUR_MS - 1),
+            "{}",
+            t.label
+        );
+        assert_eq!(usage["bob"], (0, 0, 10, hour + HOUR_MS - 1), "{}", t.label);
+        assert_eq!(usage["carol"], (0, 0, 0, 0));
+        let totals = s.traffic_of(1).await.unwrap();
+        assert!(
+            totals.clients.iter().all(|c| c.name != "carol"),
+            "online alone creates no counter"
+        );
+
+        // Pruning removes whole hours before the cut, of clients and servers alike.
+        assert_eq!(s.prune_history(hour + HOUR_MS).await.unwrap(), 3 + 2);
+        assert_eq!(
+            s.client_history("alice", hour, hour + HOUR_MS)
+                .await
+                .unwrap(),
+            vec![row(hour + HOUR_MS, 1, 3, 4)]
+        );
+        assert_eq!(
+            s.server_history(1, 0, hour + HOUR_MS).await.unwrap(),
+            vec![server_hour(hour + HOUR_MS, 2)]
+        );
+        assert!(s
+            .server_history(2, 0, hour + HOUR_MS)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(s.prune_history(hour + HOUR_MS).await.unwrap(), 0);
+    }
+}
+
+#[tokio::test]
+async fn concurrent_batches_of_many_servers_all_apply() {
+    use xfleet_common::traffic::{Delta, TrafficBatch};
+    for t in test_stores().await {
+        let s = &t.store;
+        // More batches than the pool has connections, each bigger than one statement.
+        let batch = |server: i64| TrafficBatch {
+            epoch: "e".into(),
+            seq: 1,
+            at_ms: 7 * HOUR_MS,
+            users: (0..1_500)
+                .map(|n| Delta {
+                    name: format!("user-{server}-{n}"),
+                    up: 1,
+                    down: n,
+                })
+                .collect(),
+            online: (0..1_500).map(|n| format!("user-{server}-{n}")).collect(),
+            ..Default::default()
+        };
+        let batches: Vec<TrafficBatch> = (1..=12).map(batch).collect();
+        let results = futures_util::future::join_all(
+            batches
+                .iter()
+                .enumerate()
+                .map(|(i, b)| s.apply_traffic(i as i64 + 1, b)),
+        )
+        .await;
+        for r in results {
+            assert_eq!(r.unwrap(), Ingest::Applied, "{}", t.label);
+        }
+        for server in 1..=12 {
+            let totals = s.traffic_of(server).await.unwrap();
+            assert_eq!(totals.clients.len(), 1_500, "{}", t.label);
+            let down: i64 = totals.clients.iter().map(|c| c.down).sum();
+            assert_eq!(down, 1_499 * 1_500 / 2);
+        }
+        let usage = s.clients_usage(&["user-3-1499"]).await.unwrap();
+        assert_eq!(usage["user-3-1499"], (1, 1_499, 1_500, 7 * HOUR_MS));
+    }
+}

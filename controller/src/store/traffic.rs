@@ -1,10 +1,26 @@
-//! Traffic counters from agent journals, applied exactly once per batch.
+//! Traffic counters from agent journals, applied exactly once per batch, with the hourly
+//! history that charts read.
+//!
+//! A batch of a fleet-wide round carries about a thousand rows per table, so rows go in as
+//! multi-row upserts (see `bulk`), a few statements per batch rather than one per row.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
+use sqlx::AnyConnection;
 use xfleet_common::time::now_ms;
-use xfleet_common::traffic::TrafficBatch;
+use xfleet_common::traffic::{Delta, TrafficBatch};
 
-use super::{Result, Store};
+use super::bulk::{bytes, placeholder, Param, Rows, ROWS_PER_STATEMENT};
+use super::{Backend, Result, Store};
+
+/// Length of a history bucket.
+pub const HOUR_MS: i64 = 3_600_000;
+
+/// Start of the UTC hour `at_ms` falls in.
+pub fn hour_start(at_ms: i64) -> i64 {
+    at_ms - at_ms.rem_euclid(HOUR_MS)
+}
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Counter {
@@ -41,11 +57,12 @@ impl Store {
     /// delivered (do not acknowledge; the agent sends them again, in order).
     pub async fn apply_traffic(&self, server_id: i64, batch: &TrafficBatch) -> Result<Ingest> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut write = self.begin_write().await?;
+        let tx = &mut write.tx;
         let known: Option<(String, i64)> =
             sqlx::query_as("SELECT epoch, last_seq FROM traffic_journal WHERE server_id = $1")
                 .bind(server_id)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut **tx)
                 .await?;
         let seq = batch.seq as i64;
         let claimed = match &known {
@@ -68,7 +85,7 @@ impl Store {
                 .bind(server_id)
                 .bind(epoch)
                 .bind(last)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?
                 .rows_affected()
             }
@@ -80,7 +97,7 @@ impl Store {
             .bind(seq)
             .bind(now)
             .bind(server_id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?
             .rows_affected(),
             None => sqlx::query(
@@ -91,72 +108,51 @@ impl Store {
             .bind(&batch.epoch)
             .bind(seq)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?
             .rows_affected(),
         };
         if claimed == 0 {
-            tx.rollback().await?;
+            write.tx.rollback().await?;
             return Ok(Ingest::Duplicate);
         }
-        let tables = [
-            ("client_traffic", "email", &batch.users, true),
-            ("inbound_traffic", "tag", &batch.inbounds, true),
-            ("outbound_traffic", "tag", &batch.outbounds, false),
-        ];
-        for (table, key, deltas, all_time) in tables {
-            // `all_time` survives traffic resets.
-            let sql = if all_time {
-                format!(
-                    "INSERT INTO {table} (server_id, {key}, up, down, all_time) \
-                     VALUES ($1, $2, $3, $4, $3 + $4) \
-                     ON CONFLICT (server_id, {key}) DO UPDATE SET up = {table}.up + excluded.up, \
-                     down = {table}.down + excluded.down, \
-                     all_time = {table}.all_time + excluded.all_time"
-                )
-            } else {
-                format!(
-                    "INSERT INTO {table} (server_id, {key}, up, down) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (server_id, {key}) DO UPDATE SET up = {table}.up + excluded.up, \
-                     down = {table}.down + excluded.down"
-                )
-            };
-            for d in deltas.iter() {
-                sqlx::query(&sql)
-                    .bind(server_id)
-                    .bind(&d.name)
-                    .bind(d.up as i64)
-                    .bind(d.down as i64)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        for email in &batch.online {
-            sqlx::query(
-                "UPDATE client_traffic SET last_online = $1 WHERE server_id = $2 AND email = $3",
-            )
-            .bind(batch.at_ms)
-            .bind(server_id)
-            .bind(email)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for client in &batch.ips {
-            for ip in &client.ips {
-                sqlx::query(
-                    "INSERT INTO client_ips (server_id, email, ip, last_seen) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (server_id, email, ip) DO UPDATE SET last_seen = excluded.last_seen",
-                )
-                .bind(server_id)
-                .bind(&client.email)
-                .bind(ip)
-                .bind(batch.at_ms)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        tx.commit().await?;
+        write_batch(&mut write.tx, self.backend, server_id, batch).await?;
+        write.tx.commit().await?;
         Ok(Ingest::Applied)
+    }
+
+    /// Usage of many clients at once, summed over every server: `(up, down, all_time,
+    /// last_online)` by email, the last the latest of any server (0: never seen online).
+    /// Every email asked for is in the answer; one without traffic has zeros.
+    pub async fn clients_usage<S: AsRef<str> + Sync>(
+        &self,
+        emails: &[S],
+    ) -> Result<HashMap<String, (i64, i64, i64, i64)>> {
+        let mut usage: HashMap<String, (i64, i64, i64, i64)> = emails
+            .iter()
+            .map(|e| (e.as_ref().to_owned(), (0, 0, 0, 0)))
+            .collect();
+        let wanted: BTreeSet<&str> = emails.iter().map(AsRef::as_ref).collect();
+        let wanted: Vec<&str> = wanted.into_iter().collect();
+        for chunk in wanted.chunks(ROWS_PER_STATEMENT) {
+            let list = (1..=chunk.len())
+                .map(|n| placeholder(self.backend, n))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT email, CAST(SUM(up) AS BIGINT), CAST(SUM(down) AS BIGINT), \
+                 CAST(SUM(all_time) AS BIGINT), CAST(MAX(last_online) AS BIGINT) \
+                 FROM client_traffic WHERE email IN ({list}) GROUP BY email"
+            );
+            let mut query = sqlx::query_as::<_, (String, i64, i64, i64, i64)>(&sql);
+            for email in chunk {
+                query = query.bind(*email);
+            }
+            for (email, up, down, all_time, last_online) in query.fetch_all(&self.pool).await? {
+                usage.insert(email, (up, down, all_time, last_online));
+            }
+        }
+        Ok(usage)
     }
 
     /// Source addresses seen for a client on any server, newest first.
@@ -199,4 +195,160 @@ impl Store {
             .await?;
         Ok(totals)
     }
+}
+
+/// Deltas by name, duplicates summed: one statement cannot update a row twice (PostgreSQL
+/// refuses it), and a name listed twice means both amounts.
+fn merged(deltas: &[Delta]) -> BTreeMap<&str, (i64, i64)> {
+    let mut by_name: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for d in deltas {
+        let e = by_name.entry(d.name.as_str()).or_default();
+        e.0 = e.0.saturating_add(d.up);
+        e.1 = e.1.saturating_add(d.down);
+    }
+    by_name
+        .into_iter()
+        .map(|(name, (up, down))| (name, (bytes(up), bytes(down))))
+        .collect()
+}
+
+/// Everything a claimed batch changes: counters, all-time counters, last online, source
+/// addresses, and the hour's history. Part of the caller's transaction.
+async fn write_batch(
+    tx: &mut AnyConnection,
+    backend: Backend,
+    server_id: i64,
+    batch: &TrafficBatch,
+) -> Result<()> {
+    let at = batch.at_ms;
+    let hour = hour_start(at);
+    let server = Param::Int(server_id);
+    let users = merged(&batch.users);
+    let online: HashSet<&str> = batch.online.iter().map(String::as_str).collect();
+
+    // Clients online in this batch get `last_online` in the same statement as their counters.
+    let mut clients = Rows::tuples(6);
+    let mut hourly = Rows::tuples(5);
+    for (&email, &(up, down)) in &users {
+        let seen = if online.contains(email) { at } else { 0 };
+        let all_time = up.saturating_add(down);
+        let (email, up, down) = (Param::Text(email), Param::Int(up), Param::Int(down));
+        clients.push(&[
+            server,
+            email,
+            up,
+            down,
+            Param::Int(all_time),
+            Param::Int(seen),
+        ]);
+        if all_time != 0 {
+            hourly.push(&[Param::Int(hour), server, email, up, down]);
+        }
+    }
+    clients
+        .execute(tx, backend, &[], |_, rows| {
+            format!(
+                "INSERT INTO client_traffic (server_id, email, up, down, all_time, last_online) \
+                 VALUES {rows} ON CONFLICT (server_id, email) DO UPDATE SET \
+                 up = client_traffic.up + excluded.up, \
+                 down = client_traffic.down + excluded.down, \
+                 all_time = client_traffic.all_time + excluded.all_time, \
+                 last_online = CASE WHEN excluded.last_online <> 0 \
+                 THEN excluded.last_online ELSE client_traffic.last_online END"
+            )
+        })
+        .await?;
+    // Online without traffic of its own in this batch: only a client already counted here.
+    let mut idle = Rows::values();
+    for email in online.iter().filter(|e| !users.contains_key(*e)) {
+        idle.push(&[Param::Text(email)]);
+    }
+    idle.execute(tx, backend, &[Param::Int(at), server], |head, list| {
+        format!(
+            "UPDATE client_traffic SET last_online = {} WHERE server_id = {} AND email IN ({list})",
+            head[0], head[1]
+        )
+    })
+    .await?;
+    hourly
+        .execute(tx, backend, &[], |_, rows| {
+            format!(
+                "INSERT INTO client_traffic_hourly (hour_ms, server_id, email, up, down) \
+                 VALUES {rows} ON CONFLICT (hour_ms, server_id, email) DO UPDATE SET \
+                 up = client_traffic_hourly.up + excluded.up, \
+                 down = client_traffic_hourly.down + excluded.down"
+            )
+        })
+        .await?;
+
+    let inbounds = merged(&batch.inbounds);
+    let outbounds = merged(&batch.outbounds);
+    // `all_time` survives traffic resets; outbounds have none.
+    let mut rows = Rows::tuples(5);
+    for (&tag, &(up, down)) in &inbounds {
+        let all_time = up.saturating_add(down);
+        rows.push(&[
+            server,
+            Param::Text(tag),
+            Param::Int(up),
+            Param::Int(down),
+            Param::Int(all_time),
+        ]);
+    }
+    rows.execute(tx, backend, &[], |_, rows| {
+        format!(
+            "INSERT INTO inbound_traffic (server_id, tag, up, down, all_time) VALUES {rows} \
+             ON CONFLICT (server_id, tag) DO UPDATE SET up = inbound_traffic.up + excluded.up, \
+             down = inbound_traffic.down + excluded.down, \
+             all_time = inbound_traffic.all_time + excluded.all_time"
+        )
+    })
+    .await?;
+    let mut rows = Rows::tuples(4);
+    for (&tag, &(up, down)) in &outbounds {
+        rows.push(&[server, Param::Text(tag), Param::Int(up), Param::Int(down)]);
+    }
+    rows.execute(tx, backend, &[], |_, rows| {
+        format!(
+            "INSERT INTO outbound_traffic (server_id, tag, up, down) VALUES {rows} \
+             ON CONFLICT (server_id, tag) DO UPDATE SET up = outbound_traffic.up + excluded.up, \
+             down = outbound_traffic.down + excluded.down"
+        )
+    })
+    .await?;
+    // A server carried what went through its inbounds.
+    let (up, down) = inbounds.values().fold((0i64, 0i64), |(u, d), &(up, down)| {
+        (u.saturating_add(up), d.saturating_add(down))
+    });
+    if up != 0 || down != 0 {
+        sqlx::query(
+            "INSERT INTO server_traffic_hourly (server_id, hour_ms, up, down) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (server_id, hour_ms) DO UPDATE SET \
+             up = server_traffic_hourly.up + excluded.up, \
+             down = server_traffic_hourly.down + excluded.down",
+        )
+        .bind(server_id)
+        .bind(hour)
+        .bind(up)
+        .bind(down)
+        .execute(&mut *tx)
+        .await?;
+    }
+
+    let seen: BTreeSet<(&str, &str)> = batch
+        .ips
+        .iter()
+        .flat_map(|c| c.ips.iter().map(|ip| (c.email.as_str(), ip.as_str())))
+        .collect();
+    let mut ips = Rows::tuples(4);
+    for (email, ip) in seen {
+        ips.push(&[server, Param::Text(email), Param::Text(ip), Param::Int(at)]);
+    }
+    ips.execute(tx, backend, &[], |_, rows| {
+        format!(
+            "INSERT INTO client_ips (server_id, email, ip, last_seen) VALUES {rows} \
+             ON CONFLICT (server_id, email, ip) DO UPDATE SET last_seen = excluded.last_seen"
+        )
+    })
+    .await
 }

@@ -1,0 +1,61 @@
+//! `/api/v1/servers/{server}/history` and `/api/v1/clients/{email}/history`: hourly traffic
+//! for charts, the last `hours` hours including the current one (default 24).
+
+use std::sync::Arc;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use xfleet_common::time::now_ms;
+
+use super::servers::resolve;
+use super::{ok, Actor, ApiError, ApiResult};
+use crate::store::{hour_start, ClientHour, ServerHour, HOUR_MS};
+use crate::Controller;
+
+/// A leap year of hours; the configured retention bounds what is actually there.
+const MAX_HOURS: i64 = 366 * 24;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Range {
+    hours: Option<i64>,
+}
+
+/// Starts of the oldest and the current hour.
+fn range(query: Result<Query<Range>, QueryRejection>) -> Result<(i64, i64), ApiError> {
+    let Query(range) = query?;
+    let hours = range.hours.unwrap_or(24);
+    if !(1..=MAX_HOURS).contains(&hours) {
+        return Err(ApiError::BadRequest(format!(
+            "hours must be between 1 and {MAX_HOURS}"
+        )));
+    }
+    let current = hour_start(now_ms());
+    Ok((current - (hours - 1) * HOUR_MS, current))
+}
+
+pub(super) async fn server(
+    State(ctl): State<Arc<Controller>>,
+    _: Actor,
+    Path(key): Path<String>,
+    query: Result<Query<Range>, QueryRejection>,
+) -> ApiResult<Vec<ServerHour>> {
+    let (since, until) = range(query)?;
+    let server = resolve(&ctl, &key).await?;
+    ok(ctl.store.server_history(server.id, since, until).await?)
+}
+
+pub(super) async fn client(
+    State(ctl): State<Arc<Controller>>,
+    _: Actor,
+    Path(email): Path<String>,
+    query: Result<Query<Range>, QueryRejection>,
+) -> ApiResult<Vec<ClientHour>> {
+    let (since, until) = range(query)?;
+    let client = ctl.store.client_by_email(&email).await?;
+    ok(ctl
+        .store
+        .client_history(&client.email, since, until)
+        .await?)
+}
