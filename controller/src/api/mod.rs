@@ -4,6 +4,7 @@ mod auth;
 mod error;
 pub mod fleet;
 mod generate;
+mod import;
 mod servers;
 mod tasks;
 
@@ -68,6 +69,10 @@ pub fn router(ctl: Arc<Controller>) -> Router {
         )
         .route("/servers/{server}/call", post(servers::call))
         .route("/servers/{server}/traffic", get(servers::traffic))
+        .route(
+            "/servers/{server}/import/3xui",
+            post(import::import_3xui).layer(DefaultBodyLimit::max(import::MAX_DB_BYTES)),
+        )
         .route("/fleet/call", post(servers::fleet_call))
         .route(
             "/servers/{server}/tasks",
