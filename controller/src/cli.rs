@@ -259,7 +259,7 @@ pub async fn import_3xui(
                             (
                                 s["id"].as_i64().unwrap_or(0),
                                 s["name"].as_str().unwrap_or("").to_owned(),
-                                s["is_local"] == json!(true),
+                                s["local"] == json!(true) || s["is_local"] == json!(true),
                             )
                         })
                         .collect();
@@ -385,7 +385,7 @@ async fn snapshot_sqlite(path: &Path) -> anyhow::Result<TempFile> {
         .disable_statement_logging()
         .connect()
         .await
-        .with_context(|| format!("cannot open {} as an SQLite database", path.display()))?;
+        .with_context(|| format!("{} is not a readable SQLite database", path.display()))?;
     sqlx::query("VACUUM INTO $1")
         .bind(copy.to_string_lossy().into_owned())
         .execute(&mut conn)

@@ -87,6 +87,52 @@ pub fn prepare(protocol: &str, method: &str, raw: &Value) -> Result<Prepared, St
     Ok(Prepared { client, notes })
 }
 
+/// One line of the report about a new client.
+pub fn describe_client(c: &NewClient) -> String {
+    let mut parts = Vec::new();
+    if c.total_bytes > 0 {
+        parts.push(format!("quota {}", bytes(c.total_bytes)));
+    }
+    if c.expiry_time > 0 {
+        let date = time::OffsetDateTime::from_unix_timestamp(c.expiry_time / 1000)
+            .map(|t| t.date().to_string())
+            .unwrap_or_else(|_| format!("{} ms", c.expiry_time));
+        parts.push(format!("expires {date}"));
+    } else if c.expiry_time < 0 {
+        parts.push(format!(
+            "expires {} day(s) after first use",
+            -c.expiry_time / 86_400_000
+        ));
+    }
+    if c.limit_ip > 0 {
+        parts.push(format!("IP limit {}", c.limit_ip));
+    }
+    if !c.enable {
+        parts.push("disabled".into());
+    }
+    if parts.is_empty() {
+        format!("client `{}`", c.email)
+    } else {
+        format!("client `{}` ({})", c.email, parts.join(", "))
+    }
+}
+
+/// `50 GiB`, `1.5 GiB`, `300 MiB`.
+fn bytes(n: i64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if value.fract() == 0.0 {
+        format!("{value} {}", UNITS[unit])
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
 /// `inbound_client_ips.ips`: `[{"ip": "…", "timestamp": unix seconds}]`, or older
 /// `["ip", …]`. Returns each address with when it was seen (ms), if known.
 pub fn parse_ips(raw: &str) -> Result<Vec<(String, Option<i64>)>, String> {
@@ -127,6 +173,24 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn client_lines() {
+        let c = NewClient {
+            email: "a".into(),
+            total_bytes: 50 << 30,
+            expiry_time: 4_102_444_800_000,
+            limit_ip: 2,
+            enable: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            describe_client(&c),
+            "client `a` (quota 50 GiB, expires 2100-01-01, IP limit 2)"
+        );
+        assert_eq!(bytes(1536 << 20), "1.5 GiB");
+        assert_eq!(bytes(300), "300 bytes");
+    }
 
     #[test]
     fn both_ip_formats() {

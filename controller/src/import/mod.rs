@@ -4,6 +4,7 @@
 //! already there is left alone, so running it again changes nothing.
 
 mod clients;
+mod panel;
 mod settings;
 mod source;
 mod write;
@@ -160,7 +161,7 @@ pub async fn import_and_push(
     let mut report = import_3xui(&ctl.store, db, server).await?;
     if report.changes_state() {
         let task = desired::push(ctl, server.id, actor).await?;
-        report.revision = ctl.store.server(server.id).await.ok().map(|s| s.revision);
+        report.revision = Some(ctl.store.server(server.id).await?.revision);
         tracing::info!(server = server.id, task = %task.id, "3x-ui import queued the server's new state");
     }
     Ok(report)
@@ -168,3 +169,6 @@ pub async fn import_and_push(
 
 /// The server an import goes to when none is named: the local one.
 pub const LOCAL_SERVER_NAME: &str = "Local server";
+
+#[cfg(test)]
+mod tests;

@@ -242,10 +242,10 @@ impl Source {
             self.text(t, "client_email", ""),
             self.text(t, "ips", ""),
         );
-        Ok(sqlx::query_as(&sql)
+        sqlx::query_as(&sql)
             .fetch_all(&mut self.conn)
             .await
-            .map_err(unreadable)?)
+            .map_err(unreadable)
     }
 
     /// `settings` in row order; a key stored twice keeps its last value, as 3x-ui reads it.
@@ -285,10 +285,10 @@ impl Source {
             self.text(t, "username", ""),
             self.text(t, "password", ""),
         );
-        Ok(sqlx::query_as(&sql)
+        sqlx::query_as(&sql)
             .fetch_optional(&mut self.conn)
             .await
-            .map_err(unreadable)?)
+            .map_err(unreadable)
     }
 
     /// v3 `clients` rows, turned into the JSON shape 3x-ui uses inside `settings.clients[]`.
@@ -345,13 +345,13 @@ impl Source {
 
     /// v3 `client_inbounds`: (client id, inbound id) pairs.
     pub async fn client_inbounds(&mut self) -> Result<Vec<(i64, i64)>, ImportError> {
-        Ok(sqlx::query_as(
+        sqlx::query_as(
             "SELECT CAST(\"client_id\" AS INTEGER), CAST(\"inbound_id\" AS INTEGER) \
              FROM \"client_inbounds\" ORDER BY 2, 1",
         )
         .fetch_all(&mut self.conn)
         .await
-        .map_err(unreadable)?)
+        .map_err(unreadable)
     }
 
     pub async fn close(self) {
