@@ -308,10 +308,7 @@ pub async fn import_3xui(
                     store.server(default_server(&list)?).await?
                 }
             };
-            let mut report = crate::import::import_3xui(&store, snapshot.path(), &row).await?;
-            if report.changes_state() {
-                report.revision = Some(store.bump_revision(row.id).await?);
-            }
+            let report = crate::import::import_3xui(&store, snapshot.path(), &row).await?;
             store.close().await;
             print_report(&report);
             if let Some(rev) = report.revision {
@@ -377,7 +374,7 @@ async fn snapshot_sqlite(path: &Path) -> anyhow::Result<TempFile> {
     if !meta.is_file() {
         bail!("{} is not a file", path.display());
     }
-    let dir = crate::util::TempDir::new("import");
+    let dir = crate::import::private_temp_dir().context("create a temporary directory")?;
     let copy = dir.path().join("x-ui.db");
     let mut conn = SqliteConnectOptions::new()
         .filename(path)

@@ -109,6 +109,7 @@ async fn import_through_the_running_controller() {
         let files = TempDir::new("xui");
         let db = files.path().join("x-ui.db");
         sample_v2(&db, 0).await;
+        let original = std::fs::read(&db).unwrap();
 
         let (ok, text) = xfleet(&ctl, &["import-3xui", arg(&db)]);
         assert!(ok, "{label}: {text}");
@@ -259,6 +260,13 @@ async fn import_through_the_running_controller() {
         assert_eq!(
             ctl.server(id).await["revision"].as_i64().unwrap(),
             revision,
+            "{label}"
+        );
+        // The 3x-ui database is only read.
+        assert_eq!(std::fs::read(&db).unwrap(), original, "{label}");
+        assert_eq!(
+            std::fs::read_dir(files.path()).unwrap().count(),
+            1,
             "{label}"
         );
     }

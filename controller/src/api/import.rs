@@ -10,7 +10,7 @@ use serde_json::json;
 use super::servers::resolve;
 use super::{ok, Actor, ApiError, ApiResult};
 use crate::import::{self, ImportError, ImportReport};
-use crate::util::{write_private, TempDir};
+use crate::util::write_private;
 use crate::Controller;
 
 /// Largest database accepted (3x-ui databases with tens of thousands of clients stay well
@@ -42,8 +42,8 @@ pub(super) async fn import_3xui(
             ));
         }
         let server = resolve(&ctl, &key).await?;
-        // The database holds secrets: a private copy, removed when done.
-        let dir = TempDir::new("import");
+        // A private copy, removed when done.
+        let dir = import::private_temp_dir().map_err(|e| ApiError::Internal(e.to_string()))?;
         let path = dir.path().join("x-ui.db");
         write_private(&path, &body).map_err(|e| ApiError::Internal(e.to_string()))?;
         Ok(import::import_and_push(&ctl, &path, &server, &actor.name).await?)

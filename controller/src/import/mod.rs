@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::fleet::desired;
 use crate::store::{ServerRow, Store, StoreError};
+use crate::util::TempDir;
 use crate::Controller;
 
 pub use source::Source;
@@ -131,7 +132,8 @@ impl ImportReport {
 }
 
 /// Reads the database at `db` (never writing to it) and imports it into `server`, in one
-/// transaction. The caller makes the server's new state known (see [`import_and_push`]).
+/// transaction that also gives the server a new revision when its state changed: an agent
+/// behind it gets the state on its next connection. [`import_and_push`] also sends it now.
 pub async fn import_3xui(
     store: &Store,
     db: &Path,
@@ -151,7 +153,8 @@ pub async fn import_3xui(
     Ok(report)
 }
 
-/// [`import_3xui`] on the running controller, then the server's new state is queued.
+/// [`import_3xui`] on the running controller, then the server's new state is queued (at a
+/// revision of its own, as every change is).
 pub async fn import_and_push(
     ctl: &Controller,
     db: &Path,
@@ -165,6 +168,14 @@ pub async fn import_and_push(
         tracing::info!(server = server.id, task = %task.id, "3x-ui import queued the server's new state");
     }
     Ok(report)
+}
+
+/// A temporary directory only this user can enter, for copies of x-ui.db (it holds secrets).
+pub fn private_temp_dir() -> std::io::Result<TempDir> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("import");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
+    Ok(dir)
 }
 
 /// The server an import goes to when none is named: the local one.

@@ -112,8 +112,11 @@ async fn an_old_v2_database() {
         assert!(r.notes.iter().any(|n| n.contains("plain text")), "{r:?}");
 
         // Again: the same admin password is not rehashed, nothing is added.
+        assert_eq!(r.revision, Some(1));
         let again = import_3xui(s, &db, &server).await.unwrap();
         assert!(again.imported.is_empty(), "{}: {again:?}", t.label);
+        assert_eq!(again.revision, None);
+        assert_eq!(s.server(server.id).await.unwrap().revision, 1);
         assert_eq!(again.unchanged.admin_accounts, 1);
         let same = s.user_by_name("root").await.unwrap().unwrap();
         assert_eq!(same.password_hash, root.password_hash);

@@ -104,6 +104,16 @@ pub(super) async fn apply(
     run.ips(&mut tx, report).await?;
     run.settings(&mut tx, report).await?;
     run.admin(&mut tx, report).await?;
+    if report.changes_state() {
+        // With the data, so the server's new state is never lost, controller running or not.
+        let (revision,): (i64,) = sqlx::query_as(
+            "UPDATE servers SET revision = revision + 1 WHERE id = $1 RETURNING revision",
+        )
+        .bind(server.id)
+        .fetch_one(&mut *tx)
+        .await?;
+        report.revision = Some(revision);
+    }
     tx.commit().await?;
     Ok(())
 }
