@@ -267,6 +267,14 @@ pub async fn import_3xui(
                 }
             };
             let bytes = std::fs::read(snapshot.path())?;
+            if bytes.len() > crate::import::MAX_DB_BYTES {
+                bail!(
+                    "{} is larger than the controller takes ({} MiB); stop the controller and \
+                     run the import again to write to the database directly",
+                    db.display(),
+                    crate::import::MAX_DB_BYTES >> 20
+                );
+            }
             let data = api
                 .send(
                     "POST",

@@ -13,10 +13,6 @@ use crate::import::{self, ImportError, ImportReport};
 use crate::util::write_private;
 use crate::Controller;
 
-/// Largest database accepted (3x-ui databases with tens of thousands of clients stay well
-/// below it).
-pub const MAX_DB_BYTES: usize = 64 * 1024 * 1024;
-
 const SQLITE_MAGIC: &[u8] = b"SQLite format 3\0";
 
 impl From<ImportError> for ApiError {

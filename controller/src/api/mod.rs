@@ -71,7 +71,7 @@ pub fn router(ctl: Arc<Controller>) -> Router {
         .route("/servers/{server}/traffic", get(servers::traffic))
         .route(
             "/servers/{server}/import/3xui",
-            post(import::import_3xui).layer(DefaultBodyLimit::max(import::MAX_DB_BYTES)),
+            post(import::import_3xui).layer(DefaultBodyLimit::max(crate::import::MAX_DB_BYTES)),
         )
         .route("/fleet/call", post(servers::fleet_call))
         .route(

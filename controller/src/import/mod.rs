@@ -18,7 +18,11 @@ use crate::store::{ServerRow, Store, StoreError};
 use crate::util::TempDir;
 use crate::Controller;
 
-pub use source::Source;
+use source::Source;
+
+/// Largest database the API takes (3x-ui databases with tens of thousands of clients stay
+/// well below it).
+pub const MAX_DB_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
