@@ -8,6 +8,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use serde_json::{json, Value};
 
+use crate::import::{ImportReport, LOCAL_SERVER_NAME};
 use crate::RunInfo;
 
 /// The running controller's API, as seen from its own host.
@@ -41,10 +42,25 @@ impl LocalApi {
         path: &str,
         body: Option<Value>,
     ) -> anyhow::Result<Value> {
+        let body = match body {
+            Some(b) => Some(("application/json", Bytes::from(serde_json::to_vec(&b)?))),
+            None => None,
+        };
+        self.send(method, path, body).await
+    }
+
+    /// Like [`LocalApi::call`] with a raw body of the given content type.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, Bytes)>,
+    ) -> anyhow::Result<Value> {
         let auth = format!("Bearer {}", self.token);
-        let (status, bytes) = request(&self.base, method, path, &[("authorization", &auth)], body)
-            .await
-            .with_context(|| format!("cannot reach the controller at {}", self.base))?;
+        let (status, bytes) =
+            request_raw(&self.base, method, path, &[("authorization", &auth)], body)
+                .await
+                .with_context(|| format!("cannot reach the controller at {}", self.base))?;
         let envelope: Value = serde_json::from_slice(&bytes)
             .with_context(|| format!("unexpected answer (HTTP {status})"))?;
         if envelope["success"] == json!(true) {
@@ -69,6 +85,21 @@ pub async fn request(
     headers: &[(&str, &str)],
     body: Option<Value>,
 ) -> anyhow::Result<(u16, Bytes)> {
+    let body = match body {
+        Some(b) => Some(("application/json", Bytes::from(serde_json::to_vec(&b)?))),
+        None => None,
+    };
+    request_raw(base, method, path, headers, body).await
+}
+
+/// One plain HTTP/1.1 request with an optional body of the given content type.
+pub async fn request_raw(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<(&str, Bytes)>,
+) -> anyhow::Result<(u16, Bytes)> {
     let authority = base
         .strip_prefix("http://")
         .context("only http:// URLs are supported here")?
@@ -85,9 +116,9 @@ pub async fn request(
         req = req.header(*k, *v);
     }
     let payload = match body {
-        Some(b) => {
-            req = req.header("content-type", "application/json");
-            Bytes::from(serde_json::to_vec(&b)?)
+        Some((content_type, bytes)) => {
+            req = req.header("content-type", content_type);
+            bytes
         }
         None => Bytes::new(),
     };
@@ -204,4 +235,210 @@ fn encode(segment: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// `xfleet import-3xui`: through the running controller when there is one, otherwise
+/// straight into the database (the server gets its state when the controller next runs).
+pub async fn import_3xui(
+    config: &crate::config::Config,
+    db: &Path,
+    server: Option<&str>,
+) -> anyhow::Result<()> {
+    let snapshot = snapshot_sqlite(db).await?;
+    match running_controller(&config.data_dir)? {
+        Some(api) => {
+            let server = match server {
+                Some(s) => s.to_owned(),
+                None => {
+                    let servers = api.call("GET", "/api/v1/servers", None).await?;
+                    let list: Vec<(i64, String, bool)> = servers
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|s| {
+                            (
+                                s["id"].as_i64().unwrap_or(0),
+                                s["name"].as_str().unwrap_or("").to_owned(),
+                                s["local"] == json!(true) || s["is_local"] == json!(true),
+                            )
+                        })
+                        .collect();
+                    default_server(&list)?.to_string()
+                }
+            };
+            let bytes = std::fs::read(snapshot.path())?;
+            if bytes.len() > crate::import::MAX_DB_BYTES {
+                bail!(
+                    "{} is larger than the controller takes ({} MiB); stop the controller and \
+                     run the import again to write to the database directly",
+                    db.display(),
+                    crate::import::MAX_DB_BYTES >> 20
+                );
+            }
+            let data = api
+                .send(
+                    "POST",
+                    &format!("/api/v1/servers/{}/import/3xui", encode(&server)),
+                    Some(("application/octet-stream", Bytes::from(bytes))),
+                )
+                .await?;
+            let report: ImportReport =
+                serde_json::from_value(data).context("unexpected import report")?;
+            print_report(&report);
+            if let Some(rev) = report.revision {
+                println!("Queued revision {rev} for the server.");
+            }
+        }
+        None => {
+            let url = config.database_url();
+            if !url.starts_with("postgres") && !config.data_dir.join("xfleet.db").exists() {
+                bail!(
+                    "no xfleet database in {} (run `xfleet run` once, or pass --data-dir/--config)",
+                    config.data_dir.display()
+                );
+            }
+            let store = crate::store::Store::open(&url)
+                .await
+                .with_context(|| format!("open database {}", crate::config::mask_url(&url)))?;
+            let row = match server {
+                Some(s) => match s.parse::<i64>() {
+                    Ok(id) => store.server(id).await,
+                    Err(_) => store.server_by_name(s).await,
+                }
+                .with_context(|| format!("no server `{s}`"))?,
+                None => {
+                    let list: Vec<(i64, String, bool)> = store
+                        .list_servers()
+                        .await?
+                        .into_iter()
+                        .map(|s| (s.id, s.name, false))
+                        .collect();
+                    store.server(default_server(&list)?).await?
+                }
+            };
+            let report = crate::import::import_3xui(&store, snapshot.path(), &row).await?;
+            store.close().await;
+            print_report(&report);
+            if let Some(rev) = report.revision {
+                println!(
+                    "The controller is not running: server `{}` gets this state (revision {rev}) \
+                     when the controller runs and its agent connects.",
+                    row.name
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The server to import into when none is named: the local one.
+fn default_server(servers: &[(i64, String, bool)]) -> anyhow::Result<i64> {
+    let local = servers
+        .iter()
+        .find(|s| s.2)
+        .or_else(|| servers.iter().find(|s| s.1 == LOCAL_SERVER_NAME));
+    match local {
+        Some(s) => Ok(s.0),
+        None => bail!(
+            "there is no `{LOCAL_SERVER_NAME}`; name the server to import into with --server ({})",
+            if servers.is_empty() {
+                "no servers yet: add one with `xfleet server add`".to_owned()
+            } else {
+                format!(
+                    "one of: {}",
+                    servers
+                        .iter()
+                        .map(|s| s.1.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        ),
+    }
+}
+
+/// The controller serving this data directory, if one is running; an error if it runs but
+/// does not answer (importing beside it would leave it unaware of the change).
+fn running_controller(dir: &Path) -> anyhow::Result<Option<LocalApi>> {
+    let Ok(run) = std::fs::read(dir.join("run.json")) else {
+        return Ok(None);
+    };
+    let Ok(run) = serde_json::from_slice::<RunInfo>(&run) else {
+        return Ok(None);
+    };
+    if !Path::new(&format!("/proc/{}", run.pid)).exists() {
+        return Ok(None);
+    }
+    LocalApi::from_data_dir(dir).map(Some)
+}
+
+/// A consistent single-file copy of an SQLite database (changes still in its write-ahead
+/// log included), made without writing to it.
+async fn snapshot_sqlite(path: &Path) -> anyhow::Result<TempFile> {
+    use sqlx::sqlite::SqliteConnectOptions;
+    use sqlx::{ConnectOptions, Connection};
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if !meta.is_file() {
+        bail!("{} is not a file", path.display());
+    }
+    let dir = crate::import::private_temp_dir().context("create a temporary directory")?;
+    let copy = dir.path().join("x-ui.db");
+    let mut conn = SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true)
+        .disable_statement_logging()
+        .connect()
+        .await
+        .with_context(|| format!("{} is not a readable SQLite database", path.display()))?;
+    sqlx::query("VACUUM INTO $1")
+        .bind(copy.to_string_lossy().into_owned())
+        .execute(&mut conn)
+        .await
+        .with_context(|| format!("{} is not a readable SQLite database", path.display()))?;
+    let _ = conn.close().await;
+    Ok(TempFile {
+        _dir: dir,
+        path: copy,
+    })
+}
+
+/// A file in its own temporary directory, removed on drop.
+struct TempFile {
+    _dir: crate::util::TempDir,
+    path: std::path::PathBuf,
+}
+
+impl TempFile {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn print_report(r: &ImportReport) {
+    println!(
+        "Imported from a {} database into server `{}` (id {}): {}.",
+        r.source,
+        r.server_name,
+        r.server_id,
+        r.imported.summary()
+    );
+    for item in &r.items {
+        println!("  + {item}");
+    }
+    if !r.unchanged.is_empty() {
+        println!("Already there, left as is: {}.", r.unchanged.summary());
+    }
+    if r.imported.is_empty() {
+        println!("Nothing new to import.");
+    }
+    if !r.skipped.is_empty() {
+        println!("Skipped ({}):", r.skipped.len());
+        for s in &r.skipped {
+            println!("  - {}: {}", s.item, s.reason);
+        }
+    }
+    for note in &r.notes {
+        println!("Note: {note}");
+    }
 }

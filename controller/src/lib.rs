@@ -11,6 +11,7 @@ pub mod config;
 pub mod fleet;
 pub mod gateway;
 pub mod generate;
+pub mod import;
 pub mod jobs;
 pub mod model;
 pub mod store;

@@ -33,6 +33,19 @@ enum Command {
     Token(TokenCommand),
     /// Exit 0 if the controller in the data directory answers.
     Healthcheck,
+    /// Import a 3x-ui database (x-ui.db): inbounds, clients with their usage and limits,
+    /// IP records, settings and the admin account. Safe to run again.
+    #[command(name = "import-3xui")]
+    Import3xui {
+        /// The 3x-ui database file (usually /etc/x-ui/x-ui.db); it is only read.
+        path: PathBuf,
+        /// Server to import into, by name or id (default: the local server).
+        #[arg(long)]
+        server: Option<String>,
+        /// TOML configuration file, to find the database when the controller is not running.
+        #[arg(long, env = "XFLEET_CONFIG")]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -106,6 +119,17 @@ async fn main() -> anyhow::Result<()> {
                 ServerCommand::Revoke { name } => cli::server_revoke(&api, &name).await,
                 ServerCommand::Remove { name } => cli::server_remove(&api, &name).await,
             }
+        }
+        Command::Import3xui {
+            path,
+            server,
+            config,
+        } => {
+            let mut config = Config::load(config.as_deref(), std::env::vars())?;
+            if let Some(d) = cli.data_dir {
+                config.data_dir = d;
+            }
+            cli::import_3xui(&config, &path, server.as_deref()).await
         }
         Command::Token(TokenCommand::Create { server, ttl }) => {
             let api = LocalApi::from_data_dir(&default_dir())?;

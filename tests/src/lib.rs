@@ -4,6 +4,7 @@
 pub mod proxy;
 pub mod raw;
 pub mod xui;
+pub mod xui_fixture;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

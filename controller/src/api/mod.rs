@@ -5,6 +5,7 @@ mod error;
 pub mod fleet;
 mod generate;
 mod history;
+mod import;
 mod routes;
 mod servers;
 mod settings;

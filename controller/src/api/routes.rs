@@ -7,7 +7,7 @@ use axum::routing::{delete, get, patch, post, put, MethodRouter};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
-use super::{auth, fleet, generate, history, servers, settings, tasks};
+use super::{auth, fleet, generate, history, import, servers, settings, tasks};
 use crate::Controller;
 
 pub struct Route {
@@ -58,6 +58,7 @@ pub fn table() -> Vec<Route> {
         route("POST", "/servers/{server}/call", "Call an agent method now", post(servers::call)),
         route("GET", "/servers/{server}/history", "Hourly traffic of a server (`?hours=N`)", get(history::server)),
         route("GET", "/clients/{email}/history", "Hourly traffic of a client per server (`?hours=N`)", get(history::client)),
+        route("POST", "/servers/{server}/import/3xui", "Import a 3x-ui database (the x-ui.db file as the body) into a server", post(import::import_3xui).layer(axum::extract::DefaultBodyLimit::max(crate::import::MAX_DB_BYTES))),
         route("GET", "/servers/{server}/traffic", "Traffic recorded for a server", get(servers::traffic)),
         route("POST", "/fleet/call", "Call an agent method on many servers", post(servers::fleet_call)),
         route("GET", "/servers/{server}/tasks", "A server's task history", get(tasks::list)),

@@ -1,0 +1,112 @@
+//! Which 3x-ui settings (its `settings` table, key → string) xfleet keeps, under the same
+//! key, for the parts that read them (panel, subscription server, Telegram bot), and why
+//! the others are left behind.
+
+/// What becomes of one 3x-ui setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    Keep,
+    Skip(&'static str),
+}
+
+/// Panel keys kept as they are.
+const PANEL: &[&str] = &[
+    "webBasePath",
+    "sessionMaxAge",
+    "timeLocation",
+    "expireDiff",
+    "trafficDiff",
+    "remarkModel",
+    "remarkTemplate",
+    "datepicker",
+    "pageSize",
+];
+
+/// Telegram keys kept besides the `tgBot*` family.
+const TELEGRAM: &[&str] = &[
+    "tgRunTime",
+    "tgCpu",
+    "tgMemory",
+    "tgLang",
+    "tgEnabledEvents",
+];
+
+pub fn fate(key: &str) -> Fate {
+    if PANEL.contains(&key)
+        || TELEGRAM.contains(&key)
+        || key.starts_with("sub")
+        || key.starts_with("tgBot")
+    {
+        return Fate::Keep;
+    }
+    Fate::Skip(match key {
+        "webPort" | "webListen" | "webDomain" => {
+            "the panel's address is set in xfleet.toml (`panel_listen`)"
+        }
+        "webCertFile" | "webKeyFile" => {
+            "xfleet serves the panel over plain HTTP for a TLS proxy in front; set TLS there"
+        }
+        "secret" => "xfleet keeps its own session secret; 3x-ui sessions cannot carry over",
+        "twoFactorEnable" | "twoFactorToken" => "two-factor login has no counterpart in xfleet",
+        "xrayTemplateConfig" => "xfleet builds each server's core configuration itself",
+        "restartXrayOnClientDisable" => {
+            "xfleet removes users from the running core without restarting it"
+        }
+        "panelGuid" | "apiToken" | "devChannelEnable" | "panelOutbound" => {
+            "3x-ui's node identity and update channel; xfleet servers enroll with certificates"
+        }
+        k if k.starts_with("nodeMtls") => {
+            "3x-ui's node identity and update channel; xfleet servers enroll with certificates"
+        }
+        k if k.starts_with("ldap") => "LDAP sync has no counterpart in xfleet",
+        k if k.starts_with("smtp") => "e-mail notifications have no counterpart in xfleet",
+        "warp" | "nord" | "pia" | "warpUpdateInterval" => {
+            "managed WARP/NordVPN/PIA outbounds have no counterpart in xfleet"
+        }
+        _ => "no counterpart in xfleet",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscription_panel_and_telegram_keys_are_kept() {
+        for key in [
+            "subEnable",
+            "subPort",
+            "subPath",
+            "subJsonFragment",
+            "subClashEnable",
+            "webBasePath",
+            "sessionMaxAge",
+            "tgBotToken",
+            "tgBotChatId",
+            "tgRunTime",
+            "tgCpu",
+            "expireDiff",
+            "pageSize",
+        ] {
+            assert_eq!(fate(key), Fate::Keep, "{key}");
+        }
+    }
+
+    #[test]
+    fn the_rest_says_why() {
+        for (key, word) in [
+            ("webCertFile", "TLS"),
+            ("webPort", "xfleet.toml"),
+            ("secret", "session"),
+            ("xrayTemplateConfig", "core configuration"),
+            ("ldapEnable", "LDAP"),
+            ("smtpHost", "e-mail"),
+            ("somethingNew", "no counterpart"),
+        ] {
+            match fate(key) {
+                Fate::Skip(reason) => assert!(reason.contains(word), "{key}: {reason}"),
+                Fate::Keep => panic!("{key} should be skipped"),
+            }
+        }
+    }
+}

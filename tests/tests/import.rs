@@ -1,0 +1,465 @@
+//! `xfleet import-3xui`: a 3x-ui database with 3x-ui's own schema imported through the CLI,
+//! against a running controller (SQLite and PostgreSQL) and with the controller stopped.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use sqlx::Connection;
+use xfleet_tests::xui_fixture::{sample, sample_v2};
+use xfleet_tests::{wait_for, Agent, Controller, ControllerOptions, TempDir};
+
+/// `xfleet --data-dir <ctl> ARGS`: success and all output.
+fn xfleet(ctl: &Controller, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(xfleet_tests::bin("xfleet"))
+        .arg("--data-dir")
+        .arg(ctl.dir.path())
+        .args(args)
+        .output()
+        .unwrap();
+    (out.status.success(), xfleet_tests::output_text(&out))
+}
+
+fn arg(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Rows of (key, value) from the controller's own database.
+async fn query_pairs(ctl: &Controller, sql: &str) -> Vec<(String, String)> {
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&database_url(ctl))
+        .await
+        .unwrap();
+    let rows = sqlx::query_as(sql).fetch_all(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+    rows
+}
+
+/// The "Local server" row single-server mode keeps (its name is not one the API accepts),
+/// made here when the controller has not made it.
+async fn local_server(ctl: &Controller) -> i64 {
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&database_url(ctl))
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO servers (name, created_at, updated_at) VALUES ('Local server', 0, 0) \
+         ON CONFLICT (name) DO NOTHING",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let (id,): (i64,) = sqlx::query_as("SELECT id FROM servers WHERE name = 'Local server'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    id
+}
+
+fn database_url(ctl: &Controller) -> String {
+    ctl.options.database_url.clone().unwrap_or_else(|| {
+        format!(
+            "sqlite://{}",
+            ctl.dir.path().join("xfleet.db").to_str().unwrap()
+        )
+    })
+}
+
+async fn client(ctl: &Controller, email: &str) -> Value {
+    ctl.api()
+        .ok("GET", &format!("/api/v1/clients/{email}"), None)
+        .await
+}
+
+async fn inbounds(ctl: &Controller, server: i64) -> Vec<Value> {
+    let list = ctl
+        .api()
+        .ok("GET", &format!("/api/v1/servers/{server}/inbounds"), None)
+        .await;
+    list.as_array().unwrap().clone()
+}
+
+fn find<'a>(list: &'a [Value], tag: &str) -> &'a Value {
+    list.iter()
+        .find(|i| i["tag"] == json!(tag))
+        .unwrap_or_else(|| panic!("no inbound {tag} in {list:?}"))
+}
+
+/// Everything in the sample arrives, on both backends; a second run changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn import_through_the_running_controller() {
+    let mut backends = vec![None];
+    if let Some(pg) = xfleet_tests::postgres_database().await {
+        backends.push(Some(pg));
+    }
+    for database_url in backends {
+        let label = if database_url.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        };
+        let ctl = Controller::start(ControllerOptions {
+            database_url,
+            ..Default::default()
+        })
+        .await;
+        let api = ctl.api();
+        let id = local_server(&ctl).await;
+        let files = TempDir::new("xui");
+        let db = files.path().join("x-ui.db");
+        sample_v2(&db, 0).await;
+        let original = std::fs::read(&db).unwrap();
+
+        let (ok, text) = xfleet(&ctl, &["import-3xui", arg(&db)]);
+        assert!(ok, "{label}: {text}");
+        for expected in [
+            "Imported from a 3x-ui v2 database into server `Local server`",
+            "4 inbounds, 6 clients, 6 attachments",
+            "+ inbound `inbound-443` (vless, port 443) with 2 client(s)",
+            "+ client `carol` (expires 7 day(s) after first use)",
+            "+ client `alice` (quota 50 GiB, expires 2100-01-01, IP limit 2)",
+            "- inbound `inbound-9999` (bogus, port 9999): protocol: unknown protocol `bogus`",
+            "- client `ghost`: not attached to inbound `inbound-9999`, which was skipped",
+            "- IP record of `ghost`: its client was not imported",
+            "- setting `webCertFile`: xfleet serves the panel over plain HTTP",
+            "- setting `secret`:",
+            "Note: the xfleet account `admin` now has its 3x-ui password",
+            "Queued revision",
+        ] {
+            assert!(
+                text.contains(expected),
+                "{label}: missing {expected:?} in\n{text}"
+            );
+        }
+
+        // Inbounds: 3x-ui's fields, settings without clients, counters.
+        let list = inbounds(&ctl, id).await;
+        assert_eq!(list.len(), 4, "{label}: {list:?}");
+        let reality = find(&list, "inbound-443");
+        assert_eq!(reality["protocol"], json!("vless"));
+        assert_eq!(reality["remark"], json!("NL reality"));
+        assert_eq!(reality["port"], json!(443));
+        assert!(reality["settings"].get("clients").is_none(), "{reality}");
+        assert_eq!(reality["settings"]["decryption"], json!("none"));
+        assert_eq!(
+            reality["streamSettings"]["realitySettings"]["shortIds"],
+            json!(["6ba85179e30d4fc2"])
+        );
+        assert_eq!(reality["sniffing"]["enabled"], json!(true));
+        assert_eq!(reality["clients"], json!(["alice", "bob"]));
+        assert_eq!(
+            (&reality["up"], &reality["down"], &reality["allTime"]),
+            (&json!(1_000_000), &json!(9_000_000), &json!(15_000_000))
+        );
+        let vmess = find(&list, "inbound-8080");
+        assert_eq!(vmess["streamSettings"]["wsSettings"]["path"], json!("/vm"));
+        // all_time below up + down (an older counter) becomes up + down.
+        assert_eq!(vmess["allTime"], json!(30));
+        let trojan = find(&list, "inbound-8443");
+        assert_eq!(trojan["enable"], json!(false));
+        assert_eq!(trojan["trafficReset"], json!("monthly"));
+        assert_eq!(
+            trojan["streamSettings"]["tlsSettings"]["certificates"][0]["certificateFile"],
+            json!("/root/cert/fullchain.pem")
+        );
+        let ss = find(&list, "inbound-8388");
+        assert_eq!(ss["settings"]["method"], json!("2022-blake3-aes-256-gcm"));
+        assert_eq!(ss["clients"], json!(["frank"]));
+
+        // Clients: secrets, limits, expiry, counters.
+        let alice = client(&ctl, "alice").await;
+        assert_eq!(alice["uuid"], json!(sample::ALICE_ID));
+        assert_eq!(alice["flow"], json!("xtls-rprx-vision"));
+        assert_eq!(alice["limitIp"], json!(2));
+        assert_eq!(alice["totalGB"], json!(sample::ALICE_TOTAL));
+        assert_eq!(alice["expiryTime"], json!(sample::ALICE_EXPIRY));
+        assert_eq!(alice["tgId"], json!(123456789));
+        assert_eq!(alice["subId"], json!("alice-sub-0001"));
+        assert_eq!(alice["comment"], json!("paid until spring"));
+        assert_eq!(alice["enable"], json!(true));
+        assert_eq!(alice["used"], json!(sample::ALICE_UP + sample::ALICE_DOWN));
+        assert_eq!(alice["allTime"], json!(sample::ALICE_ALL_TIME));
+        assert_eq!(alice["lastOnline"], json!(sample::ALICE_LAST_ONLINE));
+        let bob = client(&ctl, "bob").await;
+        assert_eq!(bob["enable"], json!(false), "depleted in client_traffics");
+        assert_eq!(bob["reset"], json!(30));
+        assert_eq!(bob["used"], json!(1_200_000_000));
+        let carol = client(&ctl, "carol").await;
+        assert_eq!(carol["expiryTime"], json!(sample::CAROL_EXPIRY));
+        assert_eq!(carol["security"], json!("auto"));
+        let dave = client(&ctl, "dave").await;
+        assert_eq!(dave["enable"], json!(false), "switched off in its JSON");
+        assert_eq!(dave["security"], json!("chacha20-poly1305"));
+        // Clients may share a subscription id, as in 3x-ui.
+        assert_eq!(carol["subId"], dave["subId"]);
+        let erin = client(&ctl, "erin").await;
+        assert_eq!(erin["password"], json!(sample::ERIN_PASSWORD));
+        let err = api.call("GET", "/api/v1/clients/ghost", None).await;
+        assert!(err.is_err(), "{label}: ghost was in the bogus inbound");
+
+        // IP records, in both of 3x-ui's formats.
+        let ips = api.ok("GET", "/api/v1/clients/alice/ips", None).await;
+        assert_eq!(
+            ips,
+            json!([{"ip": "203.0.113.8", "last_seen": 1_700_000_500_000_i64},
+                   {"ip": "203.0.113.7", "last_seen": 1_700_000_000_000_i64}]),
+            "{label}"
+        );
+        let ips = api.ok("GET", "/api/v1/clients/carol/ips", None).await;
+        assert_eq!(ips[0]["ip"], json!("198.51.100.4"));
+
+        // Settings with a counterpart, under 3x-ui's names; the rest stays behind.
+        let settings = query_pairs(&ctl, "SELECT key, value FROM settings ORDER BY key").await;
+        let get = |k: &str| {
+            settings
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("webBasePath"), Some("/panel-x7/"));
+        assert_eq!(get("subPort"), Some("2096"));
+        assert_eq!(get("tgRunTime"), Some("@daily"));
+        assert_eq!(get("tgBotToken"), Some(""));
+        assert_eq!(get("webCertFile"), None);
+        assert_eq!(get("secret"), None);
+        assert_eq!(get("xrayTemplateConfig"), None);
+
+        // The admin account now has 3x-ui's bcrypt hash of its password.
+        let users = query_pairs(&ctl, "SELECT username, password_hash FROM users").await;
+        let (_, hash) = users.iter().find(|(u, _)| u == sample::ADMIN).unwrap();
+        assert!(
+            bcrypt::verify(sample::ADMIN_PASSWORD, hash).unwrap(),
+            "{label}"
+        );
+
+        // The server's state moved on.
+        let revision = ctl.server(id).await["revision"].as_i64().unwrap();
+        assert!(revision >= 1, "{label}");
+
+        // Again: nothing new, nothing duplicated, nothing pushed.
+        let (ok, text) = xfleet(&ctl, &["import-3xui", arg(&db), "--server", "Local server"]);
+        assert!(ok, "{label}: {text}");
+        assert!(text.contains(": nothing."), "{label}: {text}");
+        assert!(text.contains("Nothing new to import."), "{label}: {text}");
+        assert!(
+            text.contains(
+                "Already there, left as is: 4 inbounds, 6 clients, 6 attachments, \
+                 4 inbounds' traffic counters, 6 clients' traffic counters, 3 IP records, \
+                 10 settings, 1 admin account."
+            ),
+            "{label}: {text}"
+        );
+        assert!(!text.contains("Queued revision"), "{label}: {text}");
+        assert_eq!(inbounds(&ctl, id).await.len(), 4);
+        let clients = api.ok("GET", "/api/v1/clients", None).await;
+        assert_eq!(clients.as_array().unwrap().len(), 6, "{label}: {clients}");
+        let again = client(&ctl, "alice").await;
+        assert_eq!(again["used"], alice["used"]);
+        assert_eq!(again["inboundIds"], alice["inboundIds"]);
+        assert_eq!(
+            ctl.server(id).await["revision"].as_i64().unwrap(),
+            revision,
+            "{label}"
+        );
+        // The 3x-ui database is only read.
+        assert_eq!(std::fs::read(&db).unwrap(), original, "{label}");
+        assert_eq!(
+            std::fs::read_dir(files.path()).unwrap().count(),
+            1,
+            "{label}"
+        );
+    }
+}
+
+/// Clashes with what xfleet already has are skipped with the reason; the same client
+/// imported into a second server is attached there, not duplicated; bad files are refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn conflicts_second_servers_and_bad_files() {
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let api = ctl.api();
+    let mut servers = Vec::new();
+    for name in ["ams-1", "fra-1", "par-1"] {
+        let s = api
+            .ok("POST", "/api/v1/servers", Some(json!({"name": name})))
+            .await;
+        servers.push(s["id"].as_i64().unwrap());
+    }
+    let files = TempDir::new("xui");
+    let db = files.path().join("x-ui.db");
+    // Large enough to need more than the API's usual 1 MiB body limit.
+    sample_v2(&db, 4000).await;
+    assert!(std::fs::metadata(&db).unwrap().len() > 1 << 20);
+
+    // No local server and no --server: a clear refusal that names the choices.
+    let (ok, text) = xfleet(&ctl, &["import-3xui", arg(&db)]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("there is no `Local server`") && text.contains("ams-1, fra-1, par-1"),
+        "{text}"
+    );
+
+    // erin already exists in xfleet with another password.
+    api.ok(
+        "POST",
+        "/api/v1/clients",
+        Some(json!({"email": "erin", "password": "not-erins"})),
+    )
+    .await;
+    let (ok, text) = xfleet(&ctl, &["import-3xui", arg(&db), "--server", "ams-1"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("5 inbounds, 4005 clients"), "{text}");
+    assert!(
+        text.contains(
+            "- client `erin`: xfleet already has a client with this email and a different \
+             password; rename one of them and import again"
+        ),
+        "{text}"
+    );
+    assert_eq!(client(&ctl, "erin").await["password"], json!("not-erins"));
+    let trojan = find(&inbounds(&ctl, servers[0]).await, "inbound-8443").clone();
+    assert_eq!(trojan["clients"], json!([]));
+
+    // The same database into a second server: same tags are fine per server; clients with
+    // the same email and secret are attached, not duplicated.
+    let (ok, text) = xfleet(&ctl, &["import-3xui", arg(&db), "--server", "fra-1"]);
+    assert!(ok, "{text}");
+    assert!(text.contains(": 5 inbounds, 4005 attachments, 5 inbounds' traffic counters, 4005 clients' traffic counters, 3 IP records."), "{text}");
+    assert!(
+        text.contains("Already there, left as is: 4005 clients"),
+        "{text}"
+    );
+    let alice = client(&ctl, "alice").await;
+    assert_eq!(alice["inboundIds"].as_array().unwrap().len(), 2, "{alice}");
+    let clients = api.ok("GET", "/api/v1/clients", None).await;
+    assert_eq!(
+        clients.as_array().unwrap().len(),
+        4006,
+        "4005 imported + erin"
+    );
+
+    // A port already taken on the third server.
+    api.ok(
+        "POST",
+        &format!("/api/v1/servers/{}/inbounds", servers[2]),
+        Some(json!({"port": 443, "protocol": "vless", "tag": "mine-443",
+                    "settings": {"decryption": "none"},
+                    "streamSettings": {"network": "tcp", "security": "none"}})),
+    )
+    .await;
+    let (ok, text) = xfleet(&ctl, &["import-3xui", arg(&db), "--server", "par-1"]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains(
+            "- inbound `inbound-443` (vless, port 443): port 443 is already used by inbound \
+             `mine-443` on this server"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("- client `alice`: not attached to inbound `inbound-443`"),
+        "{text}"
+    );
+
+    // Files that are not 3x-ui databases.
+    let junk = files.path().join("junk.db");
+    std::fs::write(&junk, "this is not a database, just text\n".repeat(10)).unwrap();
+    let (ok, text) = xfleet(&ctl, &["import-3xui", arg(&junk), "--server", "ams-1"]);
+    assert!(
+        !ok && text.contains("is not a readable SQLite database"),
+        "{text}"
+    );
+    let other = files.path().join("other.db");
+    {
+        let mut c = sqlx::sqlite::SqliteConnection::connect(&format!(
+            "sqlite://{}?mode=rwc",
+            other.display()
+        ))
+        .await
+        .unwrap();
+        sqlx::query("CREATE TABLE notes (id integer, body text)")
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+    let (ok, text) = xfleet(&ctl, &["import-3xui", arg(&other), "--server", "ams-1"]);
+    assert!(
+        !ok && text.contains("not a 3x-ui database: it has no `inbounds` table"),
+        "{text}"
+    );
+    let (ok, text) = xfleet(&ctl, &["import-3xui", "/nonexistent/x-ui.db"]);
+    assert!(
+        !ok && text.contains("cannot read /nonexistent/x-ui.db"),
+        "{text}"
+    );
+    // The API refuses a body that is not an SQLite file.
+    let err = api
+        .0
+        .send(
+            "POST",
+            "/api/v1/servers/ams-1/import/3xui",
+            Some(("application/octet-stream", b"hello".to_vec().into())),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("invalid_request") && err.contains("x-ui.db"),
+        "{err}"
+    );
+}
+
+/// With the controller stopped the CLI writes to the database itself; the server's agent
+/// gets the imported state when it connects to the restarted controller.
+#[tokio::test(flavor = "multi_thread")]
+async fn import_while_the_controller_is_stopped() {
+    let mut ctl = Controller::start(ControllerOptions::default()).await;
+    let id = local_server(&ctl).await;
+    let token = ctl.token(id).await;
+    ctl.kill9();
+    let files = TempDir::new("xui");
+    let db = files.path().join("x-ui.db");
+    sample_v2(&db, 0).await;
+
+    let (ok, text) = xfleet(&ctl, &["import-3xui", arg(&db)]);
+    assert!(ok, "{text}");
+    assert!(text.contains("4 inbounds, 6 clients"), "{text}");
+    assert!(
+        text.contains(
+            "The controller is not running: server `Local server` gets this state (revision 1)"
+        ),
+        "{text}"
+    );
+
+    ctl.restart().await;
+    assert_eq!(inbounds(&ctl, id).await.len(), 4);
+    assert_eq!(client(&ctl, "alice").await["limitIp"], json!(2));
+    let mut agent = Agent::enroll(&token);
+    agent.start();
+    let api = ctl.api();
+    let task = wait_for(
+        "the imported state to be queued for the agent",
+        Duration::from_secs(30),
+        || async {
+            let tasks = api
+                .ok("GET", &format!("/api/v1/servers/{id}/tasks"), None)
+                .await;
+            tasks
+                .as_array()?
+                .iter()
+                .find(|t| t["operation"] == json!("state.apply"))
+                .cloned()
+        },
+    )
+    .await;
+    let state = &task["request"]["full"];
+    assert_eq!(state["revision"], json!(1), "{task}");
+    let tags: Vec<&str> = state["inbounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["tag"].as_str().unwrap())
+        .collect();
+    assert_eq!(tags, sample::TAGS.to_vec());
+    agent.kill9();
+}
