@@ -3,6 +3,7 @@
 
 pub mod proxy;
 pub mod raw;
+pub mod xui;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
