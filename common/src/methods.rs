@@ -109,9 +109,10 @@ pub struct AppStats {
     pub uptime: u64,
 }
 
-/// Answer of `system.stats`: the fields of 3x-ui's status object, same names.
+/// Answer of `system.stats`: the fields of 3x-ui's status object, same names. A field an
+/// older agent does not send reads as zero.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct SystemStats {
     pub cpu: f64,
     pub cpu_cores: u32,

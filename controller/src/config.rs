@@ -40,6 +40,9 @@ pub struct Config {
     pub max_in_flight: u32,
     /// Default time a queued task waits for its server before it expires.
     pub task_ttl_secs: u64,
+    /// How long a 3x-ui request for a long server operation (core install, geo update)
+    /// waits for it; past that it answers with the task id and the task carries on.
+    pub compat_task_wait_secs: u64,
     /// Browser session lifetime.
     pub session_ttl_secs: u64,
     /// Prefix of every panel and 3x-ui compatible route (3x-ui's `webBasePath`), e.g.
@@ -74,6 +77,7 @@ impl Default for Config {
             enroll_per_minute: 10,
             max_in_flight: xfleet_common::protocol::DEFAULT_MAX_IN_FLIGHT,
             task_ttl_secs: 24 * 3600,
+            compat_task_wait_secs: 60,
             session_ttl_secs: 7 * 24 * 3600,
             base_path: "/".into(),
             limits_check_secs: 10,

@@ -659,3 +659,420 @@ async fn a_fleet_wide_quota_cuts_the_client_on_every_server() {
     assert_eq!(bob["enable"], json!(false), "{bob}");
     drop(agents);
 }
+
+async fn server_status(xui: &xfleet_tests::xui::XuiClient) -> Value {
+    xui.clone().get("/panel/api/server/status").await.envelope()
+}
+
+async fn core_running(xui: &xfleet_tests::xui::XuiClient) -> Option<Value> {
+    let s = server_status(xui).await;
+    (s["success"] == true && s["obj"]["xray"]["state"] == json!("running"))
+        .then_some(s["obj"].clone())
+}
+
+/// 3x-ui's `/panel/api/server/*` over real HTTP with a session cookie, driving a real agent
+/// and v2ray: status, core stop and restart, logs, the running config, geo files fetched by
+/// the agent, the database download, generators, and the refusals around them.
+#[tokio::test(flavor = "multi_thread")]
+async fn compat_server_routes_drive_the_agent() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use xfleet_tests::xui::XuiClient;
+
+    if !xfleet_tests::proxy::v2ray_available() {
+        return;
+    }
+    let ctl = Controller::start(ControllerOptions {
+        extra_env: vec![("XFLEET_COMPAT_TASK_WAIT_SECS".into(), "5".into())],
+        ..Default::default()
+    })
+    .await;
+    let files = FileServer::start().await;
+    // A mirror that accepts and never answers, until it is dropped.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = silent.accept().await {
+            held.push(conn);
+        }
+    });
+    let (id, token) = ctl.add_server("vpn-1").await;
+    let mut agent = Agent::enroll(&token);
+    // The agent fetches geo files from local servers instead of GitHub.
+    let toml = agent.config_dir.join("agent.toml");
+    let mut text = std::fs::read_to_string(&toml).unwrap();
+    text.push_str(&format!(
+        "\n[maintenance.geo_urls]\n\"geosite.dat\" = \"http://127.0.0.1:{}/4096\"\n\
+         \"geoip_IR.dat\" = \"http://127.0.0.1:{silent_port}/geoip.dat\"\n",
+        files.port
+    ));
+    std::fs::write(&toml, text).unwrap();
+    agent.start();
+    ctl.wait_status(id, "online", LONG).await;
+
+    const S: &str = "/panel/api/server";
+    let mut stranger = XuiClient::new(&ctl.panel_url(), "");
+    for (method, path) in [("GET", "/status"), ("POST", "/stopXrayService")] {
+        let r = stranger.send(method, &format!("{S}{path}"), None).await;
+        assert_eq!((r.status, r.body.len()), (404, 0), "{method} {path}");
+    }
+    let mut xui = XuiClient::new(&ctl.panel_url(), "");
+    assert!(xui.login("admin", "wrong").await.envelope()["success"] == false);
+    let login = xui.login("admin", &ctl.admin_password).await.envelope();
+    assert!(login["success"] == true, "{login:?}");
+    assert!(xui.cookies.contains_key("3x-ui"));
+
+    // An inbound added through the compatible API starts the core.
+    let port = free_port();
+    let added = xui
+        .post_form(
+            "/panel/api/inbounds/add",
+            &[
+                ("remark", "ws"),
+                ("enable", "true"),
+                ("port", &port.to_string()),
+                ("protocol", "vmess"),
+                ("settings", r#"{"clients": []}"#),
+                ("streamSettings", r#"{"network": "tcp"}"#),
+                ("sniffing", "{}"),
+            ],
+        )
+        .await
+        .envelope();
+    assert!(added["success"] == true, "{added:?}");
+    // The running config has the inbound once the agent applied the new revision.
+    let config = wait_for("the inbound to reach the core", LONG, || {
+        let mut xui = xui.clone();
+        async move {
+            let config = xui.get(&format!("{S}/getConfigJson")).await.obj();
+            let inbounds = config["inbounds"].as_array().cloned().unwrap_or_default();
+            inbounds
+                .iter()
+                .any(|i| i["port"] == json!(port))
+                .then_some(config)
+        }
+    })
+    .await;
+    assert!(config["outbounds"].is_array(), "{config}");
+    let status = wait_for("the core to run", LONG, || core_running(&xui)).await;
+    assert!(status["cpu"].is_number() && status["cpuCores"].as_u64() > Some(0));
+    assert!(status["mem"]["total"].as_u64() > Some(0), "{status}");
+    assert!(status["mem"]["current"].as_u64() > Some(0), "{status}");
+    let version = status["xray"]["version"].as_str().unwrap().to_owned();
+    assert!(
+        version.starts_with(|c: char| c.is_ascii_digit()),
+        "{status}"
+    );
+
+    let versions = xui.get(&format!("{S}/getXrayVersion")).await.obj();
+    assert_eq!(versions, json!([format!("v{version}")]));
+
+    let lines = wait_for("the core's log lines", LONG, || {
+        let mut xui = xui.clone();
+        async move {
+            let r = xui
+                .post_form(
+                    &format!("{S}/logs/20"),
+                    &[("level", "debug"), ("syslog", "false")],
+                )
+                .await
+                .obj();
+            let lines = r.as_array().cloned().unwrap_or_default();
+            (!lines.is_empty()).then_some(lines)
+        }
+    })
+    .await;
+    assert!(lines.len() <= 20);
+    for line in &lines {
+        let line = line.as_str().expect("lines are strings");
+        // `2006/01/02 15:04:05 LEVEL - message`
+        assert_eq!(line.as_bytes().get(4), Some(&b'/'), "{line}");
+        assert!(line.contains(" - "), "{line}");
+    }
+    let errors = xui
+        .post_form(&format!("{S}/logs/20"), &[("level", "error")])
+        .await
+        .obj();
+    assert!(
+        errors
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l.as_str().unwrap().contains(" ERROR - ")),
+        "{errors}"
+    );
+    let bad = xui
+        .post_form(&format!("{S}/logs/many"), &[("level", "info")])
+        .await
+        .envelope();
+    assert!(
+        bad["success"] == false && bad["msg"].as_str().unwrap().contains("`many`"),
+        "{bad:?}"
+    );
+
+    // Stop and restart, as the panel's buttons do.
+    let stopped = xui.post(&format!("{S}/stopXrayService")).await.envelope();
+    assert!(stopped["success"] == true, "{stopped:?}");
+    let status = server_status(&xui).await;
+    assert_eq!(status["obj"]["xray"]["state"], json!("stop"), "{status:?}");
+    wait_for("the core process to be gone", LONG, || async {
+        core_pid(&agent).is_none().then_some(())
+    })
+    .await;
+    let restarted = xui
+        .post(&format!("{S}/restartXrayService"))
+        .await
+        .envelope();
+    assert!(restarted["success"] == true, "{restarted:?}");
+    wait_for("the core to run again", LONG, || core_running(&xui)).await;
+    assert!(core_pid(&agent).is_some());
+
+    // Geo files: the agent fetches what it has a source for; names outside 3x-ui's list are
+    // refused before anything is sent.
+    let geo = xui
+        .post(&format!("{S}/updateGeofile/geosite.dat"))
+        .await
+        .envelope();
+    assert!(geo["success"] == true, "{geo:?}");
+    assert_eq!(geo["obj"]["changed"], json!(["geosite.dat"]), "{geo:?}");
+    let on_disk = std::fs::read(agent.data_dir.join("core/assets/geosite.dat")).unwrap();
+    assert!(
+        on_disk == pattern(4096),
+        "the fetched file is in the assets dir"
+    );
+    let again = xui
+        .post(&format!("{S}/updateGeofile/geosite.dat"))
+        .await
+        .envelope();
+    assert!(again["success"] == true, "{again:?}");
+    assert_eq!(
+        again["obj"]["unchanged"],
+        json!(["geosite.dat"]),
+        "{again:?}"
+    );
+    let unknown = xui
+        .post(&format!("{S}/updateGeofile/geoip_RU.dat"))
+        .await
+        .envelope();
+    assert!(
+        unknown["success"] == false
+            && unknown["msg"]
+                .as_str()
+                .unwrap()
+                .contains("configured for geoip_IR.dat, geosite.dat"),
+        "{unknown:?}"
+    );
+    let evil = xui
+        .post(&format!("{S}/updateGeofile/..%2Fagent.toml"))
+        .await
+        .envelope();
+    assert!(
+        evil["success"] == false && evil["msg"].as_str().unwrap().contains("not a geo file"),
+        "{evil:?}"
+    );
+    wait_for("the core to run after the geo update", LONG, || {
+        core_running(&xui)
+    })
+    .await;
+    // All files, one of them from the silent mirror: past the wait the answer names the task
+    // that carries on; when the mirror goes away the task fails and the queue moves on.
+    let slow = xui.post(&format!("{S}/updateGeofile")).await.envelope();
+    assert!(
+        slow["success"] == true
+            && slow["msg"]
+                .as_str()
+                .unwrap()
+                .contains("still running as task"),
+        "{slow:?}"
+    );
+    let task_id = slow["obj"]["taskId"].as_str().unwrap().to_owned();
+    silent.abort();
+    let task = wait_for("the geo task to end", LONG, || async {
+        let t = ctl
+            .api()
+            .ok("GET", &format!("/api/v1/tasks/{task_id}"), None)
+            .await;
+        (t["status"] != json!("running")).then_some(t)
+    })
+    .await;
+    assert_eq!(task["status"], json!("failed"), "{task}");
+    assert!(
+        task["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("geoip_IR.dat"),
+        "{task}"
+    );
+
+    // This host's core is v2ray from the package manager: installing Xray is refused by the
+    // agent, and a nonsense version by the controller.
+    let install = xui
+        .post(&format!("{S}/installXray/v25.3.6"))
+        .await
+        .envelope();
+    assert!(
+        install["success"] == false && install["msg"].as_str().unwrap().contains("v2ray"),
+        "{install:?}"
+    );
+    let nonsense = xui
+        .post(&format!("{S}/installXray/latest"))
+        .await
+        .envelope();
+    assert!(
+        nonsense["success"] == false
+            && nonsense["msg"]
+                .as_str()
+                .unwrap()
+                .contains("not a release version"),
+        "{nonsense:?}"
+    );
+
+    let audit = ctl.api().ok("GET", "/api/v1/audit?limit=100", None).await;
+    for action in [
+        "server.core.stop",
+        "server.core.restart",
+        "server.geo.update",
+        "server.core.install",
+    ] {
+        assert!(
+            audit
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["action"] == json!(action) && e["actor"] == json!("admin")),
+            "{action} audited: {audit}"
+        );
+    }
+
+    // The database: a consistent SQLite file that opens and holds the fleet.
+    let db = xui.get(&format!("{S}/getDb")).await;
+    assert_eq!(db.status, 200, "{}", String::from_utf8_lossy(&db.body));
+    assert_eq!(
+        db.headers.get("content-type").map(String::as_str),
+        Some("application/octet-stream")
+    );
+    assert_eq!(
+        db.headers.get("content-disposition").map(String::as_str),
+        Some("attachment; filename=x-ui.db")
+    );
+    assert!(db.body.starts_with(b"SQLite format 3\0"));
+    let copy_dir = xfleet_tests::TempDir::new("getdb");
+    let copy = copy_dir.path().join("x-ui.db");
+    std::fs::write(&copy, &db.body).unwrap();
+    let store = xfleet_controller::store::Store::open(&xfleet_controller::store::sqlite_url(&copy))
+        .await
+        .unwrap();
+    let names: Vec<String> = store
+        .list_servers()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, ["vpn-1"]);
+    let leftovers: Vec<_> = std::fs::read_dir(ctl.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".export-"))
+        .collect();
+    assert!(leftovers.is_empty(), "the copy is not left on disk");
+    let reader = ctl
+        .api()
+        .ok(
+            "POST",
+            "/api/v1/api-tokens",
+            Some(json!({"name": "monitor", "scope": "read-only"})),
+        )
+        .await;
+    let mut monitor = XuiClient::new(&ctl.panel_url(), "");
+    monitor.bearer = reader["token"].as_str().map(str::to_owned);
+    let refused = monitor.get(&format!("{S}/getDb")).await.envelope();
+    assert!(
+        refused["success"] == false && refused["msg"].as_str().unwrap().contains("read-only"),
+        "{refused:?}"
+    );
+    assert!(monitor.get(&format!("{S}/status")).await.envelope()["success"] == true);
+
+    // Generators.
+    let uuid = xui.get(&format!("{S}/getNewUUID")).await.obj();
+    let uuid = uuid["uuid"].as_str().unwrap();
+    let groups: Vec<usize> = uuid.split('-').map(str::len).collect();
+    assert_eq!(groups, [8, 4, 4, 4, 12], "{uuid}");
+    assert!(uuid.chars().all(|c| c == '-' || c.is_ascii_hexdigit()));
+    let pair = xui.get(&format!("{S}/getNewX25519Cert")).await.obj();
+    for key in ["privateKey", "publicKey"] {
+        let k = pair[key].as_str().unwrap();
+        assert_eq!(k.len(), 43, "{pair}");
+        assert_eq!(URL_SAFE_NO_PAD.decode(k).unwrap().len(), 32, "{pair}");
+    }
+    assert_ne!(pair["privateKey"], pair["publicKey"]);
+
+    // Two servers: the route must be told which one, and an unconnected one says so.
+    ctl.api()
+        .ok("POST", "/api/v1/servers", Some(json!({"name": "vpn-2"})))
+        .await;
+    let which = server_status(&xui).await;
+    assert!(
+        which["success"] == false
+            && which["msg"].as_str().unwrap().contains("vpn-1")
+            && which["msg"].as_str().unwrap().contains("vpn-2"),
+        "{which:?}"
+    );
+    let picked = xui
+        .get(&format!("{S}/status?server_id=vpn-1"))
+        .await
+        .envelope();
+    assert!(picked["success"] == true, "{picked:?}");
+    let absent = xui
+        .get(&format!("{S}/status?server_id=vpn-2"))
+        .await
+        .envelope();
+    assert!(
+        absent["success"] == false
+            && absent["msg"].as_str().unwrap().contains("vpn-2")
+            && absent["msg"].as_str().unwrap().contains("not connected"),
+        "{absent:?}"
+    );
+
+    agent.kill9();
+    let offline = wait_for("vpn-1 to be reported offline", LONG, || {
+        let mut xui = xui.clone();
+        async move {
+            let s = xui
+                .get(&format!("{S}/status?server_id={id}"))
+                .await
+                .envelope();
+            (s["success"] == false).then_some(s)
+        }
+    })
+    .await;
+    assert!(
+        offline["msg"].as_str().unwrap().contains("vpn-1"),
+        "{offline:?}"
+    );
+    let stop = xui
+        .post(&format!("{S}/stopXrayService?server_id=vpn-1"))
+        .await
+        .envelope();
+    assert!(
+        stop["success"] == false && stop["msg"].as_str().unwrap().contains("vpn-1"),
+        "{stop:?}"
+    );
+
+    // On PostgreSQL there is no file to hand out.
+    if let Some(url) = xfleet_tests::postgres_database().await {
+        let pg = Controller::start(ControllerOptions {
+            database_url: Some(url),
+            ..Default::default()
+        })
+        .await;
+        let mut client = XuiClient::new(&pg.panel_url(), "");
+        assert!(client.login("admin", &pg.admin_password).await.envelope()["success"] == true);
+        let db = client.get(&format!("{S}/getDb")).await.envelope();
+        assert!(
+            db["success"] == false && db["msg"].as_str().unwrap().contains("pg_dump"),
+            "{db:?}"
+        );
+    }
+}

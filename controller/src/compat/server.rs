@@ -1,21 +1,255 @@
-//! `/panel/api/server/*`: status, core control and generators for the picked server.
+//! `/panel/api/server/*`: status, core control, logs and generators for the picked server
+//! (`?server_id=`, or the only one), answered by its agent over the channel. Agent failures
+//! (offline, timeout, no core) come back as `success:false` with the reason, never a 5xx.
+
+mod database;
+mod maintenance;
 
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::routing::get;
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::json;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use xfleet_common::channel::CallError;
+use xfleet_common::methods::{
+    agent, core_methods, CoreLogLevel, CoreLogs, CoreLogsQuery, CoreState, CoreVersion,
+    RunningConfig, SystemStats,
+};
+use xfleet_common::protocol::{code, from_body, to_body};
 
-use super::{done, failed, CompatActor, Msg};
+use super::inbounds::format_time;
+use super::{done, failed, pick_server, reply, Body, CompatActor, Msg, ServerParam};
+use crate::api::ApiError;
+use crate::fleet::default_deadline;
+use crate::store::ServerRow;
 use crate::{generate, Controller};
 
 type Ctl = State<Arc<Controller>>;
 
+/// Most log lines one request may ask for (the agent keeps fewer).
+const MAX_LOG_LINES: u32 = 10_000;
+
 pub fn routes() -> Router<Arc<Controller>> {
     Router::new()
+        .route("/status", get(status).post(status))
+        .route("/getXrayVersion", get(xray_versions))
+        .route("/stopXrayService", post(stop_core))
+        .route("/restartXrayService", post(restart_core))
+        .route("/installXray/{version}", post(maintenance::install))
+        .route("/updateGeofile", post(maintenance::update_all_geo))
+        .route("/updateGeofile/{file}", post(maintenance::update_geo))
+        .route("/logs/{count}", post(logs))
+        .route("/getConfigJson", get(config_json))
+        .route("/getDb", get(database::download))
         .route("/getNewUUID", get(new_uuid))
         .route("/getNewX25519Cert", get(new_x25519))
+}
+
+/// Calls `method` on the server's agent with its usual deadline and decodes the answer.
+async fn call<Q: Serialize, A: DeserializeOwned>(
+    ctl: &Controller,
+    server: &ServerRow,
+    method: &str,
+    body: &Q,
+) -> Result<A, ApiError> {
+    let body = to_body(body).map_err(|e| ApiError::Internal(e.message))?;
+    let deadline = default_deadline(method, &Value::Null);
+    let bytes = ctl
+        .fleet
+        .call(server.id, method, body, deadline)
+        .await
+        .map_err(|e| agent_error(server, e))?;
+    from_body(&bytes).map_err(|e| {
+        ApiError::Internal(format!(
+            "{method} answer from {}: {}",
+            server.name, e.message
+        ))
+    })
+}
+
+/// The channel's "server 3 is not connected" in words a 3x-ui user can act on.
+fn agent_error(server: &ServerRow, error: CallError) -> ApiError {
+    match error {
+        CallError::Offline(_) => ApiError::Call(CallError::Offline(format!(
+            "server {} (id {}): its agent is not connected",
+            server.name, server.id
+        ))),
+        other => ApiError::Call(other),
+    }
+}
+
+/// `done(ok_msg)` or `failed(fail_msg, error)`.
+fn answer<T: Serialize>(ok_msg: &str, fail_msg: &str, result: Result<T, ApiError>) -> Json<Msg> {
+    match result {
+        Ok(v) => done(ok_msg, v),
+        Err(e) => reply::<()>(fail_msg, Err(e)),
+    }
+}
+
+/// 3x-ui's Status object, from the agent's `system.stats`.
+async fn status(State(ctl): Ctl, _: CompatActor, Query(q): Query<ServerParam>) -> Json<Msg> {
+    let result = async {
+        let server = pick_server(&ctl, &q).await?;
+        call::<_, SystemStats>(&ctl, &server, agent::SYSTEM_STATS, &()).await
+    }
+    .await;
+    answer("", "Failed to get the server status", result)
+}
+
+/// 3x-ui lists the Xray release tags on GitHub that it could switch to. The controller does
+/// not reach GitHub and no agent method lists releases, so this answers what is known for
+/// certain: the version the server's core runs, as a tag (`v1.8.24`). `installXray/{tag}`
+/// takes any published tag, listed here or not.
+async fn xray_versions(State(ctl): Ctl, _: CompatActor, Query(q): Query<ServerParam>) -> Json<Msg> {
+    let result = async {
+        let server = pick_server(&ctl, &q).await?;
+        let core: CoreVersion = call(&ctl, &server, core_methods::VERSION, &()).await?;
+        Ok(vec![format!("v{}", core.version)])
+    }
+    .await;
+    answer("", "Failed to get the Xray versions", result)
+}
+
+/// Stops the core; the agent's watchdog leaves it stopped until a restart.
+async fn stop_core(
+    State(ctl): Ctl,
+    CompatActor(actor): CompatActor,
+    Query(q): Query<ServerParam>,
+) -> Json<Msg> {
+    core_control(&ctl, &actor, &q, core_methods::STOP).await
+}
+
+async fn restart_core(
+    State(ctl): Ctl,
+    CompatActor(actor): CompatActor,
+    Query(q): Query<ServerParam>,
+) -> Json<Msg> {
+    core_control(&ctl, &actor, &q, core_methods::RESTART).await
+}
+
+async fn core_control(
+    ctl: &Controller,
+    actor: &crate::api::Actor,
+    q: &ServerParam,
+    method: &str,
+) -> Json<Msg> {
+    let (action, ok_msg, fail_msg) = if method == core_methods::STOP {
+        ("server.core.stop", "Xray stopped", "Failed to stop Xray")
+    } else {
+        (
+            "server.core.restart",
+            "Xray restarted",
+            "Failed to restart Xray",
+        )
+    };
+    let server = match pick_server(ctl, q).await {
+        Ok(s) => s,
+        Err(e) => return reply::<()>(fail_msg, Err(e)),
+    };
+    let result = async {
+        match call(ctl, &server, method, &()).await? {
+            // A restart whose core then fails to come up is a failure, with the core's words.
+            CoreState::Error { message } => Err(ApiError::Call(CallError::Remote {
+                code: code::CORE_FAILED.into(),
+                message: format!("the core on {} does not run: {message}", server.name),
+                details: None,
+                retryable: false,
+            })),
+            _ => Ok(()),
+        }
+    }
+    .await;
+    let target = format!("server:{}", server.id);
+    actor.audit(ctl, action, &target, json!({}), &result).await;
+    answer(ok_msg, fail_msg, result.map(|()| Value::Null))
+}
+
+/// 3x-ui's form also has `syslog`, which reads the panel's journal instead. It is ignored:
+/// the lines are always the core's own, as the agent captured them, since there is no panel
+/// process on the server to read.
+#[derive(Deserialize)]
+struct LogsForm {
+    #[serde(default)]
+    level: String,
+}
+
+/// The newest `count` core log lines at `level` or above, newest first, in 3x-ui's
+/// `2006/01/02 15:04:05 LEVEL - message` form (times in UTC).
+async fn logs(
+    State(ctl): Ctl,
+    _: CompatActor,
+    Path(count): Path<String>,
+    Query(q): Query<ServerParam>,
+    body: Result<Body<LogsForm>, Json<Msg>>,
+) -> Json<Msg> {
+    const ACTION: &str = "Failed to get the logs";
+    let Body(form) = match body {
+        Ok(b) => b,
+        Err(e) => return e,
+    };
+    let query = match logs_query(&count, &form.level) {
+        Ok(query) => query,
+        Err(e) => return failed(ACTION, e),
+    };
+    let result = async {
+        let server = pick_server(&ctl, &q).await?;
+        let logs: CoreLogs = call(&ctl, &server, core_methods::LOGS, &query).await?;
+        Ok(logs.lines.iter().rev().map(log_line).collect::<Vec<_>>())
+    }
+    .await;
+    answer("", ACTION, result)
+}
+
+fn logs_query(count: &str, level: &str) -> Result<CoreLogsQuery, String> {
+    let count: u32 = count
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{count}` is not a line count"))?;
+    // go-logging's levels, most verbose first; the core has no notice or critical lines,
+    // so those read as the next level up.
+    let level = match level.trim().to_ascii_lowercase().as_str() {
+        "" | "debug" => CoreLogLevel::Debug,
+        "info" => CoreLogLevel::Info,
+        "notice" | "warning" | "warn" => CoreLogLevel::Warning,
+        "error" | "critical" => CoreLogLevel::Error,
+        other => {
+            return Err(format!(
+                "unknown log level `{other}`; use debug, info, notice, warning or error"
+            ))
+        }
+    };
+    Ok(CoreLogsQuery {
+        count: count.clamp(1, MAX_LOG_LINES),
+        level,
+    })
+}
+
+fn log_line(line: &xfleet_common::methods::CoreLogLine) -> String {
+    let (date, time) = format_time(line.at_ms)
+        .split_once(' ')
+        .map(|(d, t)| (d.replace('-', "/"), t.to_owned()))
+        .unwrap_or_default();
+    let level = match line.level {
+        CoreLogLevel::Debug => "DEBUG",
+        CoreLogLevel::Info => "INFO",
+        CoreLogLevel::Warning => "WARNING",
+        CoreLogLevel::Error => "ERROR",
+    };
+    format!("{date} {time} {level} - {}", line.text)
+}
+
+/// The configuration the core runs, as the agent wrote it.
+async fn config_json(State(ctl): Ctl, _: CompatActor, Query(q): Query<ServerParam>) -> Json<Msg> {
+    let result = async {
+        let server = pick_server(&ctl, &q).await?;
+        let running: RunningConfig = call(&ctl, &server, core_methods::CONFIG, &()).await?;
+        Ok(running.config)
+    }
+    .await;
+    answer("", "Failed to get the Xray config", result)
 }
 
 async fn new_uuid(_: CompatActor) -> Json<Msg> {
@@ -34,4 +268,36 @@ async fn new_x25519(_: CompatActor) -> Json<Msg> {
 /// send it to, and the answer says so.
 pub async fn backup_to_bot(State(_ctl): Ctl, _: CompatActor) -> Json<Msg> {
     failed("Backup not sent", "the Telegram bot is not configured")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_queries_read_3x_ui_levels_and_refuse_nonsense() {
+        let q = logs_query("50", "notice").unwrap();
+        assert_eq!((q.count, q.level), (50, CoreLogLevel::Warning));
+        assert_eq!(logs_query("10", "").unwrap().level, CoreLogLevel::Debug);
+        assert_eq!(logs_query("0", "info").unwrap().count, 1);
+        assert_eq!(
+            logs_query("99999999", "error").unwrap().count,
+            MAX_LOG_LINES
+        );
+        assert!(logs_query("ten", "info").unwrap_err().contains("`ten`"));
+        assert!(logs_query("10", "loud").unwrap_err().contains("`loud`"));
+    }
+
+    #[test]
+    fn log_lines_look_like_3x_ui_ones() {
+        let line = xfleet_common::methods::CoreLogLine {
+            at_ms: 1_700_000_000_000,
+            level: CoreLogLevel::Warning,
+            text: "core: V2Ray 4.34.0 started".into(),
+        };
+        assert_eq!(
+            log_line(&line),
+            "2023/11/14 22:13:20 WARNING - core: V2Ray 4.34.0 started"
+        );
+    }
 }

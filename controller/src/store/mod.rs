@@ -138,6 +138,17 @@ impl Store {
         &self.pool
     }
 
+    /// Writes a consistent copy of the SQLite database to `dest`, which must be absent or
+    /// empty, while writers carry on (`VACUUM INTO` reads one snapshot). SQLite only:
+    /// PostgreSQL is copied with `pg_dump`.
+    pub async fn sqlite_copy_to(&self, dest: &std::path::Path) -> Result<()> {
+        sqlx::query("VACUUM INTO $1")
+            .bind(dest.to_string_lossy().into_owned())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

@@ -608,3 +608,46 @@ async fn concurrent_batches_of_many_servers_all_apply() {
         assert_eq!(usage["user-3-1499"], (1, 1_499, 1_500, 7 * HOUR_MS));
     }
 }
+
+#[tokio::test]
+async fn an_sqlite_copy_is_a_complete_database_taken_while_writing() {
+    let dir = crate::util::TempDir::new("copy");
+    let store = Store::open(&sqlite_url(&dir.path().join("live.db")))
+        .await
+        .unwrap();
+    store.create_server(&new_server("ams-1")).await.unwrap();
+    // An empty destination is accepted (the caller creates it with private permissions).
+    let dest = dir.path().join("copy.db");
+    std::fs::write(&dest, b"").unwrap();
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for n in 0..20 {
+                store
+                    .create_server(&new_server(&format!("w-{n}")))
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    store.sqlite_copy_to(&dest).await.unwrap();
+    writer.await.unwrap();
+    assert!(std::fs::read(&dest)
+        .unwrap()
+        .starts_with(b"SQLite format 3\0"));
+    let copy = Store::open(&sqlite_url(&dest)).await.unwrap();
+    let names: Vec<String> = copy
+        .list_servers()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    // One point in time: the first server and an unbroken run of the writer's.
+    let expected: Vec<String> = std::iter::once("ams-1".to_owned())
+        .chain((0..names.len() - 1).map(|n| format!("w-{n}")))
+        .collect();
+    assert_eq!(names, expected);
+    // A file that already holds data is never overwritten.
+    assert!(store.sqlite_copy_to(&dest).await.is_err());
+}
