@@ -5,6 +5,9 @@
 //! Layout: [`enroll`] turns a token into credentials, [`connection`] makes one connection
 //! ([`connection::dial`]), [`run()`] keeps one up, [`handler`] answers calls, [`status`] is what
 //! `status` and `healthcheck` read, [`maintenance`] installs core versions and geo files.
+//!
+//! The controller embeds this library for single-server mode: [`run_over`] with
+//! [`Link::Local`] runs the same agent over an in-memory channel.
 
 pub mod config;
 pub mod connection;
@@ -21,7 +24,7 @@ pub mod tls;
 pub mod traffic;
 pub mod xray_api;
 
-pub use run::{run, AgentError};
+pub use run::{run, run_over, AgentError, Link};
 
 #[cfg(test)]
 mod testutil;

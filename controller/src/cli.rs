@@ -8,7 +8,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use serde_json::{json, Value};
 
-use crate::import::{ImportReport, LOCAL_SERVER_NAME};
+use crate::import::ImportReport;
+use crate::local::NAME as LOCAL_SERVER_NAME;
 use crate::RunInfo;
 
 /// The running controller's API, as seen from its own host.
@@ -259,7 +260,7 @@ pub async fn import_3xui(
                             (
                                 s["id"].as_i64().unwrap_or(0),
                                 s["name"].as_str().unwrap_or("").to_owned(),
-                                s["local"] == json!(true) || s["is_local"] == json!(true),
+                                s["local"] == json!(true),
                             )
                         })
                         .collect();
@@ -311,7 +312,7 @@ pub async fn import_3xui(
                         .list_servers()
                         .await?
                         .into_iter()
-                        .map(|s| (s.id, s.name, false))
+                        .map(|s| (s.id, s.name, s.is_local != 0))
                         .collect();
                     store.server(default_server(&list)?).await?
                 }
@@ -331,7 +332,8 @@ pub async fn import_3xui(
     Ok(())
 }
 
-/// The server to import into when none is named: the local one.
+/// The server to import into when none is named: the local one, or else one named like it
+/// (a controller run with the local server off may still have been given such a server).
 fn default_server(servers: &[(i64, String, bool)]) -> anyhow::Result<i64> {
     let local = servers
         .iter()

@@ -54,6 +54,12 @@ pub struct Config {
     pub stats_interval_secs: u64,
     /// Days of hourly traffic history kept for charts; 0 keeps it forever.
     pub history_days: u64,
+    /// Single-server mode: serve this host as the "Local server" through the agent built
+    /// into the controller. Off for a controller that only manages remote agents.
+    pub local_server: bool,
+    /// The core binary the local server runs. Empty: the agent's search (`xray`, then
+    /// `v2ray` on PATH, then 3x-ui's `/usr/local/x-ui/bin/xray-linux-*`).
+    pub local_core_path: String,
     /// Log filter, e.g. `info` or `xfleet_controller=debug`.
     pub log: String,
 }
@@ -83,6 +89,8 @@ impl Default for Config {
             limits_check_secs: 10,
             stats_interval_secs: 10,
             history_days: 90,
+            local_server: true,
+            local_core_path: String::new(),
             log: "info".into(),
         }
     }
@@ -215,6 +223,8 @@ impl std::fmt::Debug for Config {
             .field("cert_lifetime_secs", &self.cert_lifetime_secs)
             .field("heartbeat_secs", &self.heartbeat_secs)
             .field("offline_grace_secs", &self.offline_grace_secs)
+            .field("local_server", &self.local_server)
+            .field("local_core_path", &self.local_core_path)
             .finish_non_exhaustive()
     }
 }
@@ -252,6 +262,9 @@ mod tests {
         assert_eq!(c.panel_listen, "0.0.0.0:80", "file beats defaults");
         assert_eq!(c.gateway_sans, vec!["a.example", "10.0.0.1"]);
         assert_eq!(c.token_ttl_secs, 3600, "defaults remain");
+        assert!(c.local_server, "single-server mode is on by default");
+        let off = Config::load(None, env(&[("XFLEET_LOCAL_SERVER", "false")])).unwrap();
+        assert!(!off.local_server);
     }
 
     #[test]
@@ -286,6 +299,7 @@ mod tests {
     #[test]
     fn the_shipped_example_parses() {
         let text = include_str!("../xfleet.example.toml");
-        let _: Config = toml::from_str(text).unwrap();
+        let c: Config = toml::from_str(text).unwrap();
+        assert!(c.local_server);
     }
 }

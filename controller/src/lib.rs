@@ -1,4 +1,5 @@
-//! The xfleet controller: agent gateway, fleet registry and task queue, native API, CLI.
+//! The xfleet controller: agent gateway, fleet registry and task queue, native API, CLI, and
+//! in single-server mode the agent for this host ([`local`]).
 //!
 //! [`start`] runs everything on the given configuration and returns the bound addresses, so
 //! tests run it in-process on port 0; the `xfleet` binary is a thin wrapper around it.
@@ -13,6 +14,7 @@ pub mod gateway;
 pub mod generate;
 pub mod import;
 pub mod jobs;
+pub mod local;
 pub mod model;
 pub mod store;
 pub mod tasks;
@@ -97,6 +99,13 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         .await
         .with_context(|| format!("open database {}", config::mask_url(&config.database_url())))?;
     ensure_admin(&store).await?;
+    // Before anything else can add a server, so a fresh database gives it id 1.
+    let local_server = if config.local_server {
+        Some(local::ensure_server(&store).await?)
+    } else {
+        local::mark_off(&store).await?;
+        None
+    };
     let ca = Ca::load_or_create(&config.data_dir)?;
 
     let sans = if config.gateway_sans.is_empty() {
@@ -178,6 +187,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             tracing::error!(error = %e, "panel server stopped");
         }
     });
+    if let Some(id) = local_server {
+        tasks.spawn(local::run(ctl.clone(), id));
+    }
     tasks.spawn(tasks::expiry_job(ctl.clone()));
     tasks.spawn(jobs::limits_job(ctl.clone()));
     tasks.spawn(jobs::history_job(ctl.clone()));

@@ -65,6 +65,10 @@ struct RunArgs {
     /// Name or address for the gateway certificate; repeat for several.
     #[arg(long = "gateway-san")]
     gateway_sans: Vec<String>,
+    /// Do not run this host as the "Local server" (single-server mode); manage remote agents
+    /// only. Same as `local_server = false`.
+    #[arg(long)]
+    no_local_server: bool,
 }
 
 #[derive(Subcommand)]
@@ -157,6 +161,9 @@ async fn run(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
     }
     if !args.gateway_sans.is_empty() {
         config.gateway_sans = args.gateway_sans;
+    }
+    if args.no_local_server {
+        config.local_server = false;
     }
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -93,6 +93,8 @@ pub struct ControllerOptions {
     pub heartbeat_secs: u64,
     pub offline_grace_secs: u64,
     pub cert_lifetime_secs: Option<u64>,
+    /// Single-server mode. Off by default here, so a test's servers are the ones it adds.
+    pub local_server: bool,
     pub extra_env: Vec<(String, String)>,
 }
 
@@ -103,6 +105,7 @@ impl Default for ControllerOptions {
             heartbeat_secs: 1,
             offline_grace_secs: 2,
             cert_lifetime_secs: None,
+            local_server: false,
             extra_env: Vec::new(),
         }
     }
@@ -172,6 +175,9 @@ impl Controller {
         if let Some(url) = &self.options.database_url {
             cmd.arg("--database-url").arg(url);
         }
+        if !self.options.local_server {
+            cmd.arg("--no-local-server");
+        }
         if let Some(secs) = self.options.cert_lifetime_secs {
             cmd.env("XFLEET_CERT_LIFETIME_SECS", secs.to_string());
         }
@@ -205,6 +211,29 @@ impl Controller {
     pub async fn restart(&mut self) {
         self.kill9();
         self.spawn().await;
+    }
+
+    /// SIGTERM, as systemd stops it; the exit code, or `None` if it did not exit in time
+    /// (then it is killed).
+    pub fn terminate(&mut self, timeout: Duration) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn api(&self) -> Api {
@@ -262,6 +291,10 @@ impl Controller {
 
 impl Drop for Controller {
     fn drop(&mut self) {
+        // A local server's core would outlive a kill -9; a clean stop takes it down.
+        if self.options.local_server {
+            self.terminate(Duration::from_secs(10));
+        }
         self.kill9();
     }
 }

@@ -4,16 +4,18 @@
 //! per-process heavy: buffers are small and the handler is shared.
 
 pub mod backoff;
+mod memory;
 mod ws;
 
+use std::fmt::Display;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use rustls::ClientConfig;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_util::sync::CancellationToken;
 use xfleet_common::channel::{Channel, ChannelConfig, Handler};
 use xfleet_common::enrollment::GatewayError;
@@ -22,9 +24,10 @@ use xfleet_common::protocol::{
 };
 
 use crate::tls::{self, ConnectError, Target};
+pub(crate) use memory::open_memory;
 use ws::{FrameSink, FrameStream};
 
-/// Limit for each of the two handshake stages (TCP + TLS, then upgrade + Hello/Welcome).
+/// Limit for each handshake stage: TCP + TLS, the WebSocket upgrade, `Hello`/`Welcome`.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Frames queued for the writer; heartbeats and answers are small and few.
 const SEND_QUEUE: usize = 64;
@@ -108,58 +111,63 @@ pub(crate) async fn dial_connection<H: Handler>(
         .write_buffer_size(WS_BUFFER)
         .max_message_size(Some(MAX_FRAME_BYTES))
         .max_frame_size(Some(MAX_FRAME_BYTES));
+    let upgrade = tokio_tungstenite::client_async_with_config(request, stream, Some(config));
+    let (socket, _) = tokio::time::timeout(HANDSHAKE_TIMEOUT, upgrade)
+        .await
+        .map_err(|_| {
+            DialError::Protocol(format!("no WebSocket upgrade within {HANDSHAKE_TIMEOUT:?}"))
+        })?
+        .map_err(upgrade_error)?;
+    let transport_closed = CancellationToken::new();
+    let (sink, stream) = socket.split();
+    open(
+        FrameSink::new(sink, transport_closed.clone().drop_guard()),
+        FrameStream::new(stream),
+        transport_closed,
+        hello,
+        handler,
+    )
+    .await
+}
 
+/// `Hello`/`Welcome` over a transport that carries whole frames (the WebSocket, or the
+/// in-memory pipe of single-server mode), then the channel. `transport_closed` must fire
+/// when the sink is dropped.
+pub(crate) async fn open<S, R, H>(
+    mut sink: S,
+    mut stream: R,
+    transport_closed: CancellationToken,
+    hello: Hello,
+    handler: Arc<H>,
+) -> Result<Connection, DialError>
+where
+    S: Sink<Vec<u8>> + Send + Unpin + 'static,
+    S::Error: Display + Send,
+    R: Stream<Item = Result<Vec<u8>, String>> + Send + Unpin + 'static,
+    H: Handler,
+{
     let handshake = async {
-        let (mut socket, _) =
-            tokio_tungstenite::client_async_with_config(request, stream, Some(config))
-                .await
-                .map_err(upgrade_error)?;
-        socket
-            .send(Message::binary(encode(&Frame::Hello(hello))))
+        sink.send(encode(&Frame::Hello(hello)))
             .await
-            .map_err(transport_error)?;
-        let welcome = loop {
-            let message = socket
-                .next()
-                .await
-                .ok_or_else(|| {
-                    DialError::Io("controller closed the connection before Welcome".into())
-                })?
-                .map_err(transport_error)?;
-            let bytes = match message {
-                Message::Binary(bytes) => bytes,
-                Message::Close(frame) => {
-                    let why = frame.map(|f| f.reason.to_string()).unwrap_or_default();
-                    return Err(DialError::Io(format!(
-                        "controller closed the connection before Welcome: {why}"
-                    )));
-                }
-                Message::Text(_) => {
-                    return Err(DialError::Protocol(
-                        "text message during the handshake".into(),
-                    ))
-                }
-                _ => continue,
-            };
-            match decode(&bytes).map_err(|e| DialError::Protocol(e.to_string()))? {
-                Frame::Welcome(welcome) => break welcome,
-                Frame::GoAway(g) => {
-                    return Err(DialError::GoAway {
-                        retry_after: Duration::from_millis(g.retry_after_ms),
-                        reason: g.reason,
-                    })
-                }
-                other => {
-                    return Err(DialError::Protocol(format!(
-                        "expected Welcome, got {}",
-                        frame_kind(&other)
-                    )))
-                }
-            }
-        };
-        Ok::<_, DialError>((socket, welcome))
+            .map_err(|e| DialError::Io(e.to_string()))?;
+        let bytes = stream
+            .next()
+            .await
+            .ok_or_else(|| DialError::Io("controller closed the connection before Welcome".into()))?
+            .map_err(DialError::Io)?;
+        match decode(&bytes).map_err(|e| DialError::Protocol(e.to_string()))? {
+            Frame::Welcome(welcome) => Ok(welcome),
+            Frame::GoAway(g) => Err(DialError::GoAway {
+                retry_after: Duration::from_millis(g.retry_after_ms),
+                reason: g.reason,
+            }),
+            other => Err(DialError::Protocol(format!(
+                "expected Welcome, got {}",
+                frame_kind(&other)
+            ))),
+        }
     };
-    let (socket, welcome) = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
+    let welcome = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
         .await
         .map_err(|_| DialError::Protocol(format!("no Welcome within {HANDSHAKE_TIMEOUT:?}")))??;
     if !protocol::SUPPORTED_VERSIONS.contains(&welcome.protocol_version) {
@@ -169,12 +177,9 @@ pub(crate) async fn dial_connection<H: Handler>(
             protocol::SUPPORTED_VERSIONS
         )));
     }
-
-    let transport_closed = CancellationToken::new();
-    let (sink, stream) = socket.split();
     let channel = Channel::start(
-        FrameSink::new(sink, transport_closed.clone().drop_guard()),
-        FrameStream::new(stream),
+        sink,
+        stream,
         handler,
         ChannelConfig {
             name: "controller".into(),

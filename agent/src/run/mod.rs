@@ -11,13 +11,13 @@ use std::time::{Duration, SystemTime};
 use rustls::ClientConfig;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use xfleet_common::channel::Channel;
+use xfleet_common::channel::{Channel, MemoryTransport};
 use xfleet_common::protocol::{self, to_body, topic, Hello};
 use xfleet_common::time::now_ms;
 
 use crate::config::{AgentConfig, AgentFiles};
 use crate::connection::backoff::{jitter, Backoff};
-use crate::connection::{dial_connection, heartbeat_interval, Connection, DialError};
+use crate::connection::{dial_connection, heartbeat_interval, open_memory, Connection, DialError};
 use crate::core::Core;
 use crate::csr::{self, CertValidity};
 use crate::handler::{tasks, AgentHandler, SystemProbe};
@@ -39,9 +39,22 @@ pub enum AgentError {
     },
 }
 
+/// How the agent reaches its controller.
+#[derive(Clone)]
+pub enum Link {
+    /// Mutual-TLS WebSocket to `controller_url`, with the key and certificates in
+    /// `config_dir`.
+    Remote,
+    /// Inside the controller's own process (single-server mode): each call opens a fresh
+    /// in-memory transport whose other end the controller serves as it serves a gateway
+    /// connection. No certificates are involved.
+    Local(Arc<dyn Fn() -> MemoryTransport + Send + Sync>),
+}
+
 /// What the loop shares with a connection.
 struct Agent {
     config: AgentConfig,
+    link: Link,
     files: AgentFiles,
     handler: Arc<AgentHandler>,
     status: Arc<StatusFile>,
@@ -68,6 +81,16 @@ enum Failure {
 /// Runs the agent until `shutdown` fires. `config.config_dir` must point at the directory
 /// holding `agent.key`, `agent.pem` and `ca.pem` ([`AgentConfig::load`] sets it).
 pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(), AgentError> {
+    run_over(config, Link::Remote, shutdown).await
+}
+
+/// [`run`] over the given link: the same core, state, journal, heartbeats and reconnect
+/// loop, whether the controller is across the network or in this process.
+pub async fn run_over(
+    config: AgentConfig,
+    link: Link,
+    shutdown: CancellationToken,
+) -> Result<(), AgentError> {
     let data_err = |error| AgentError::DataDir {
         path: config.data_dir.clone(),
         error,
@@ -108,6 +131,7 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<(),
     let agent = Agent {
         files: config.files(),
         config,
+        link,
         handler,
         status,
         shutdown,
@@ -198,23 +222,42 @@ fn at_cap(backoff: &mut Backoff) -> Duration {
 
 impl Agent {
     async fn round(&self, renewal: &mut Renewal) -> Round {
-        let (tls, validity) = match load_credentials(&self.files, now_ms()) {
-            Ok(c) => c,
-            Err(message) => return Round::Failed(Failure::Credentials(message)),
+        let connect = async {
+            match &self.link {
+                Link::Remote => {
+                    let (tls, validity) =
+                        load_credentials(&self.files, now_ms()).map_err(Failure::Credentials)?;
+                    renewal.observe(validity);
+                    self.status
+                        .update(|s| s.cert_not_after_ms = Some(validity.not_after_ms));
+                    let hello = self.hello();
+                    // A GoAway from a previous connection must not delay the next one.
+                    self.handler.take_go_away();
+                    dial_connection(
+                        &self.config.controller_url,
+                        tls,
+                        hello,
+                        self.handler.clone(),
+                    )
+                    .await
+                    .map_err(Failure::Dial)
+                }
+                Link::Local(connect) => {
+                    let hello = self.hello();
+                    self.handler.take_go_away();
+                    open_memory(connect(), hello, self.handler.clone())
+                        .await
+                        .map_err(Failure::Dial)
+                }
+            }
         };
-        renewal.observe(validity);
-        self.status
-            .update(|s| s.cert_not_after_ms = Some(validity.not_after_ms));
-        let hello = self.hello();
-        // A GoAway from a previous connection must not delay the next one.
-        self.handler.take_go_away();
         let connection = tokio::select! {
-            r = dial_connection(&self.config.controller_url, tls, hello, self.handler.clone()) => r,
+            r = connect => r,
             _ = self.shutdown.cancelled() => return Round::Shutdown,
         };
         match connection {
             Ok(connection) => self.session(connection, renewal).await,
-            Err(e) => Round::Failed(Failure::Dial(e)),
+            Err(failure) => Round::Failed(failure),
         }
     }
 

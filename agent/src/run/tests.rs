@@ -190,3 +190,133 @@ async fn an_expired_certificate_is_reported_without_dialing() {
     agent.await.unwrap().unwrap();
     assert!(gw.sessions.try_recv().is_err());
 }
+
+/// The controller's end of an in-memory link: the first connection is sent away, later ones
+/// are welcomed and handed to the test with the agent's events.
+fn local_link() -> (
+    Link,
+    tokio::sync::mpsc::UnboundedReceiver<(Hello, Channel)>,
+    tokio::sync::mpsc::UnboundedReceiver<xfleet_common::protocol::Event>,
+) {
+    use futures_util::{SinkExt, StreamExt};
+    use xfleet_common::channel::{memory_pair, ChannelConfig, Handler, IncomingCall};
+    use xfleet_common::protocol::{decode, encode, ErrorBody, Event, Frame, GoAway, Welcome};
+
+    struct Events(tokio::sync::mpsc::UnboundedSender<Event>);
+    impl Handler for Events {
+        async fn request(&self, call: IncomingCall) -> Result<Vec<u8>, ErrorBody> {
+            Err(ErrorBody::unsupported(&call.method))
+        }
+        fn event(&self, _channel: &Channel, event: Event) {
+            let _ = self.0.send(event);
+        }
+    }
+
+    let (session_tx, sessions) = tokio::sync::mpsc::unbounded_channel();
+    let (event_tx, events) = tokio::sync::mpsc::unbounded_channel();
+    let handler = Arc::new(Events(event_tx));
+    let dials = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let link = Link::Local(Arc::new(move || {
+        let (ours, theirs) = memory_pair(16);
+        let (handler, session_tx) = (handler.clone(), session_tx.clone());
+        let first = dials.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+        tokio::spawn(async move {
+            let (mut sink, mut stream) = ours;
+            let Some(Ok(bytes)) = stream.next().await else {
+                return;
+            };
+            let Ok(Frame::Hello(hello)) = decode(&bytes) else {
+                panic!("not a Hello")
+            };
+            if first {
+                let go_away = Frame::GoAway(GoAway {
+                    retry_after_ms: 10,
+                    reason: "not yet".into(),
+                });
+                let _ = sink.send(encode(&go_away)).await;
+                return;
+            }
+            let welcome = Frame::Welcome(Welcome {
+                protocol_version: 1,
+                heartbeat_interval_ms: 100,
+                max_frame_bytes: 1 << 20,
+                max_in_flight: 16,
+                server_time_ms: 0,
+            });
+            sink.send(encode(&welcome)).await.unwrap();
+            let channel = Channel::start(
+                sink,
+                stream,
+                handler,
+                ChannelConfig {
+                    name: "local agent".into(),
+                    max_in_flight: 16,
+                    send_queue: 16,
+                    idle_timeout: Duration::from_secs(30),
+                    first_request_id: 1,
+                },
+            );
+            let _ = session_tx.send((hello, channel));
+        });
+        theirs
+    }));
+    (link, sessions, events)
+}
+
+async fn next(
+    sessions: &mut tokio::sync::mpsc::UnboundedReceiver<(Hello, Channel)>,
+) -> (Hello, Channel) {
+    tokio::time::timeout(Duration::from_secs(20), sessions.recv())
+        .await
+        .expect("the agent connected")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_local_link_needs_no_credentials_and_reconnects() {
+    let dir = TempDir::new("local-link");
+    let config = AgentConfig {
+        controller_url: "in-process".into(),
+        server_id: 1,
+        data_dir: dir.path().to_owned(),
+        config_dir: dir.path().to_owned(),
+        reconnect: ReconnectConfig {
+            base_ms: 10,
+            cap_ms: 50,
+            healthy_after_ms: 60_000,
+        },
+        ..Default::default()
+    };
+    let (link, mut sessions, mut events) = local_link();
+    let shutdown = CancellationToken::new();
+    let agent = tokio::spawn(run_over(config.clone(), link, shutdown.clone()));
+
+    // Sent away once, then welcomed: no key or certificate was needed for either.
+    let (hello, channel) = next(&mut sessions).await;
+    assert_eq!(hello.server_id, 1);
+    let echoed = channel
+        .call("echo", vec![7], Duration::from_secs(5), None)
+        .await
+        .unwrap();
+    assert_eq!(echoed, vec![7]);
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if event.topic == topic::HEARTBEAT {
+            break;
+        }
+    }
+
+    // A closed link is dialled again, as a dropped WebSocket is.
+    channel.close("kicked");
+    let (_, channel) = next(&mut sessions).await;
+    shutdown.cancel();
+    agent.await.unwrap().unwrap();
+    let reason = tokio::time::timeout(Duration::from_secs(10), channel.closed())
+        .await
+        .unwrap();
+    assert!(reason.contains("closed"), "{reason}");
+    assert_eq!(status_of(&config).unwrap().state, ConnState::Disconnected);
+}

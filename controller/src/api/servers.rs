@@ -41,6 +41,8 @@ pub struct ServerView {
     pub applied_revision: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The server this controller runs itself (single-server mode).
+    pub local: bool,
     pub live: Option<LiveInfo>,
 }
 
@@ -69,8 +71,21 @@ pub fn view(ctl: &Controller, row: ServerRow) -> ServerView {
         applied_revision: row.applied_revision,
         created_at: row.created_at,
         updated_at: row.updated_at,
+        local: row.is_local != 0,
         live,
     }
+}
+
+/// The local server runs inside the controller: it was never enrolled and holds no
+/// certificate, so tokens and revocation do not apply to it.
+fn refuse_local(server: &ServerRow, what: &str) -> Result<(), ApiError> {
+    if server.is_local == 0 {
+        return Ok(());
+    }
+    Err(ApiError::Conflict(format!(
+        "server {} is the local server: it runs inside the controller and {what}",
+        server.id
+    )))
 }
 
 /// A server by numeric id or by name.
@@ -179,6 +194,13 @@ pub(super) async fn remove(
 ) -> ApiResult<()> {
     let result = async {
         let server = resolve(&ctl, &key).await?;
+        if ctl.config.local_server {
+            refuse_local(
+                &server,
+                "cannot be removed while single-server mode is on; turn it off first \
+                 (`local_server = false` or `xfleet run --no-local-server`)",
+            )?;
+        }
         ctl.store.delete_server(server.id).await?;
         ctl.fleet.disconnect(server.id, "server removed");
         Ok::<_, ApiError>(())
@@ -209,6 +231,7 @@ pub(super) async fn revoke(
 ) -> ApiResult<Revoked> {
     let result = async {
         let server = resolve(&ctl, &key).await?;
+        refuse_local(&server, "has no certificate to revoke")?;
         let certificates_revoked = ctl.store.revoke_certificates(server.id).await?;
         let disconnected = ctl.fleet.disconnect(server.id, "certificate revoked");
         // A deliberate cut, not a network blip: no grace period.
@@ -257,6 +280,7 @@ pub(super) async fn create_token(
     let req = body.map(|b| b.0).unwrap_or_default();
     let result = async {
         let server = resolve(&ctl, &key).await?;
+        refuse_local(&server, "needs no enrollment")?;
         let ttl = req.ttl_secs.unwrap_or(ctl.config.token_ttl_secs);
         if ttl == 0 || ttl > MAX_TOKEN_TTL_SECS {
             return Err(ApiError::BadRequest(format!(

@@ -6,6 +6,7 @@ mod link;
 mod session;
 mod traffic;
 
+pub(crate) use session::refuse_with;
 pub use session::run_session;
 
 use std::collections::HashMap;

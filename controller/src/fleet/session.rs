@@ -1,10 +1,12 @@
-//! One agent connection from upgrade to close: Hello/Welcome, then the channel.
+//! One agent connection from its first frame to close: Hello/Welcome, then the channel.
+//! The transport is the gateway's WebSocket for a remote agent, or the in-memory pipe of the
+//! local server; everything past the bytes is the same.
 
+use std::fmt::Display;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket};
-use futures_util::{SinkExt, Stream, StreamExt};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use xfleet_common::channel::{Channel, ChannelConfig};
 use xfleet_common::protocol::{
     self, decode, encode, negotiate, Frame, GoAway, Hello, Welcome, MAX_FRAME_BYTES,
@@ -17,10 +19,19 @@ use crate::Controller;
 
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Runs the channel of `server_id` (already authenticated by its certificate) until it closes.
-pub async fn run_session(ctl: Arc<Controller>, server_id: i64, socket: WebSocket, remote: String) {
-    let (mut sink, stream) = socket.split();
-    let mut stream = frames(stream);
+/// Runs the channel of `server_id` (already authenticated: by its certificate, or as the
+/// local server) until it closes. `sink` and `stream` carry whole frames.
+pub async fn run_session<S, R>(
+    ctl: Arc<Controller>,
+    server_id: i64,
+    mut sink: S,
+    mut stream: R,
+    remote: String,
+) where
+    S: Sink<Vec<u8>> + Send + Unpin + 'static,
+    S::Error: Display + Send,
+    R: Stream<Item = Result<Vec<u8>, String>> + Send + Unpin + 'static,
+{
     let hello = match tokio::time::timeout(HELLO_TIMEOUT, stream.next()).await {
         Ok(Some(Ok(bytes))) => match decode(&bytes) {
             Ok(Frame::Hello(hello)) => hello,
@@ -53,17 +64,10 @@ pub async fn run_session(ctl: Arc<Controller>, server_id: i64, socket: WebSocket
         max_in_flight: ctl.config.max_in_flight,
         server_time_ms: now_ms(),
     });
-    if sink
-        .send(Message::Binary(encode(&welcome).into()))
-        .await
-        .is_err()
-    {
+    if sink.send(encode(&welcome)).await.is_err() {
         return;
     }
 
-    let sink = sink.with(|bytes: Vec<u8>| {
-        futures_util::future::ready(Ok::<_, axum::Error>(Message::Binary(bytes.into())))
-    });
     let channel = Channel::start(
         sink,
         stream,
@@ -111,41 +115,23 @@ fn facts_of(hello: &Hello) -> AgentFacts {
 }
 
 /// Says why, then closes; the agent backs off and tries again later.
-async fn refuse<S>(mut sink: S, server_id: i64, reason: &str)
+async fn refuse<S>(sink: S, server_id: i64, reason: &str)
 where
-    S: futures_util::Sink<Message> + Unpin,
+    S: Sink<Vec<u8>> + Unpin,
+{
+    refuse_with(sink, server_id, reason, Duration::from_secs(60)).await;
+}
+
+/// [`refuse`] with the wait the agent is asked for.
+pub(crate) async fn refuse_with<S>(mut sink: S, server_id: i64, reason: &str, retry: Duration)
+where
+    S: Sink<Vec<u8>> + Unpin,
 {
     tracing::warn!(server_id, %reason, "agent handshake refused");
     let go_away = Frame::GoAway(GoAway {
-        retry_after_ms: 60_000,
+        retry_after_ms: retry.as_millis() as u64,
         reason: reason.to_owned(),
     });
-    let _ = sink.send(Message::Binary(encode(&go_away).into())).await;
+    let _ = sink.send(encode(&go_away)).await;
     let _ = sink.close().await;
-}
-
-/// Binary WebSocket messages as frames; a Close ends the stream, text is a protocol error.
-fn frames(
-    stream: futures_util::stream::SplitStream<WebSocket>,
-) -> std::pin::Pin<Box<dyn Stream<Item = Result<Vec<u8>, String>> + Send>> {
-    Box::pin(futures_util::stream::unfold(
-        (stream, false),
-        |(mut stream, done)| async move {
-            if done {
-                return None;
-            }
-            loop {
-                return match stream.next().await? {
-                    Ok(Message::Binary(b)) => Some((Ok(b.to_vec()), (stream, false))),
-                    Ok(Message::Text(_)) => Some((
-                        Err("text message on a binary channel".into()),
-                        (stream, true),
-                    )),
-                    Ok(Message::Close(_)) => None,
-                    Ok(_) => continue,
-                    Err(e) => Some((Err(e.to_string()), (stream, true))),
-                };
-            }
-        },
-    ))
 }

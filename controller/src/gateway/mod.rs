@@ -9,12 +9,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use futures_util::{SinkExt, Stream, StreamExt};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
@@ -191,7 +192,42 @@ async fn connect(
         .write_buffer_size(4 * 1024)
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| crate::fleet::run_session(ctl, server_id, socket, remote))
+        .on_upgrade(move |socket| serve_socket(ctl, server_id, socket, remote))
+}
+
+/// Runs an upgraded agent connection as a fleet session, one binary message per frame.
+async fn serve_socket(ctl: Arc<Controller>, server_id: i64, socket: WebSocket, remote: String) {
+    let (sink, stream) = socket.split();
+    let sink = sink.with(|bytes: Vec<u8>| {
+        futures_util::future::ready(Ok::<_, axum::Error>(Message::Binary(bytes.into())))
+    });
+    crate::fleet::run_session(ctl, server_id, sink, frames(stream), remote).await;
+}
+
+/// Binary WebSocket messages as frames; a Close ends the stream, text is a protocol error.
+fn frames(
+    stream: futures_util::stream::SplitStream<WebSocket>,
+) -> std::pin::Pin<Box<dyn Stream<Item = Result<Vec<u8>, String>> + Send>> {
+    Box::pin(futures_util::stream::unfold(
+        (stream, false),
+        |(mut stream, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                return match stream.next().await? {
+                    Ok(Message::Binary(b)) => Some((Ok(b.to_vec()), (stream, false))),
+                    Ok(Message::Text(_)) => Some((
+                        Err("text message on a binary channel".into()),
+                        (stream, true),
+                    )),
+                    Ok(Message::Close(_)) => None,
+                    Ok(_) => continue,
+                    Err(e) => Some((Err(e.to_string()), (stream, true))),
+                };
+            }
+        },
+    ))
 }
 
 /// Signs a CSR for a server and records the certificate.

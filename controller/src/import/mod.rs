@@ -182,8 +182,5 @@ pub fn private_temp_dir() -> std::io::Result<TempDir> {
     Ok(dir)
 }
 
-/// The server an import goes to when none is named: the local one.
-pub const LOCAL_SERVER_NAME: &str = "Local server";
-
 #[cfg(test)]
 mod tests;

@@ -25,6 +25,8 @@ pub struct ServerRow {
     pub applied_revision: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// 1 for the server the controller runs itself (single-server mode).
+    pub is_local: i64,
 }
 
 impl ServerRow {
@@ -66,7 +68,7 @@ pub struct AgentFacts {
 
 const COLUMNS: &str = "id, name, region, tags, status, last_seen, last_error, version, \
     core_version, os_info, hostname, enabled, notes, revision, applied_revision, created_at, \
-    updated_at";
+    updated_at, is_local";
 
 impl Store {
     pub async fn create_server(&self, new: &NewServer) -> Result<ServerRow> {
@@ -87,6 +89,31 @@ impl Store {
             .map_err(|e| {
                 conflict(e, || {
                     format!("a server named `{}` already exists", new.name)
+                })
+            })
+    }
+
+    /// The local server's row, if one was ever created.
+    pub async fn local_server(&self) -> Result<Option<ServerRow>> {
+        let sql = format!("SELECT {COLUMNS} FROM servers WHERE is_local = 1");
+        Ok(sqlx::query_as(&sql).fetch_optional(&self.pool).await?)
+    }
+
+    /// Creates the local server with the next id (1 on a fresh database). There is at most
+    /// one: a second is a conflict.
+    pub async fn create_local_server(&self, name: &str) -> Result<ServerRow> {
+        let sql = format!(
+            "INSERT INTO servers (name, is_local, created_at, updated_at) \
+             VALUES ($1, 1, $2, $2) RETURNING {COLUMNS}"
+        );
+        sqlx::query_as(&sql)
+            .bind(name)
+            .bind(now_ms())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| {
+                conflict(e, || {
+                    format!("a local server already exists, or another server is named `{name}`")
                 })
             })
     }

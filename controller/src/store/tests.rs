@@ -62,6 +62,46 @@ async fn servers_are_unique_by_name_and_patchable() {
 }
 
 #[tokio::test]
+async fn the_local_server_is_first_on_a_fresh_database_and_unique() {
+    for t in test_stores().await {
+        let s = &t.store;
+        assert!(s.local_server().await.unwrap().is_none(), "{}", t.label);
+        let local = s.create_local_server("Local server").await.unwrap();
+        assert_eq!((local.id, local.is_local), (1, 1), "{}", t.label);
+        let remote = s.create_server(&new_server("ams-1")).await.unwrap();
+        assert_eq!((remote.id, remote.is_local), (2, 0), "{}", t.label);
+        assert_eq!(s.local_server().await.unwrap().unwrap().id, 1);
+        let second = s.create_local_server("Another").await;
+        assert!(
+            matches!(second, Err(StoreError::Conflict(_))),
+            "{}",
+            t.label
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_local_server_added_later_takes_the_next_id() {
+    for t in test_stores().await {
+        let s = &t.store;
+        let a = s.create_server(&new_server("ams-1")).await.unwrap();
+        let b = s.create_server(&new_server("fra-1")).await.unwrap();
+        s.delete_server(b.id).await.unwrap();
+        let local = s.create_local_server("Local server").await.unwrap();
+        assert!(local.id > b.id, "{}: ids are not reused", t.label);
+        assert_eq!(s.server(a.id).await.unwrap().name, "ams-1", "{}", t.label);
+        let ids: Vec<i64> = s
+            .list_servers()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(ids, vec![a.id, local.id], "{}", t.label);
+    }
+}
+
+#[tokio::test]
 async fn a_token_is_consumed_exactly_once_even_under_races() {
     for t in test_stores().await {
         let s = &t.store;
