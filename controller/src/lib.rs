@@ -14,6 +14,8 @@ pub mod jobs;
 pub mod model;
 pub mod store;
 pub mod tasks;
+#[cfg(test)]
+mod testing;
 pub mod util;
 
 use std::net::SocketAddr;

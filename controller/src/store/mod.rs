@@ -7,6 +7,7 @@
 mod audit;
 mod auth;
 mod fleet;
+pub mod limits;
 pub(crate) mod servers;
 mod settings;
 mod tasks;

@@ -143,31 +143,27 @@ impl Store {
         }
         for client in &batch.ips {
             for ip in &client.ips {
+                // An address back after a quiet spell starts a new run (IP limits keep the
+                // earliest runs); a replayed older batch never moves `last_seen` back.
                 sqlx::query(
-                    "INSERT INTO client_ips (server_id, email, ip, last_seen) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (server_id, email, ip) DO UPDATE SET last_seen = excluded.last_seen",
+                    "INSERT INTO client_ips (server_id, email, ip, last_seen, first_seen) \
+                     VALUES ($1, $2, $3, $4, $4) ON CONFLICT (server_id, email, ip) DO UPDATE SET \
+                     first_seen = CASE WHEN client_ips.last_seen < excluded.last_seen - $5 \
+                     THEN excluded.first_seen ELSE client_ips.first_seen END, \
+                     last_seen = CASE WHEN excluded.last_seen > client_ips.last_seen \
+                     THEN excluded.last_seen ELSE client_ips.last_seen END",
                 )
                 .bind(server_id)
                 .bind(&client.email)
                 .bind(ip)
                 .bind(batch.at_ms)
+                .bind(super::limits::IP_LIVE_MS)
                 .execute(&mut *tx)
                 .await?;
             }
         }
         tx.commit().await?;
         Ok(Ingest::Applied)
-    }
-
-    /// Source addresses seen for a client on any server, newest first.
-    pub async fn client_ips(&self, email: &str) -> Result<Vec<(String, i64)>> {
-        Ok(sqlx::query_as(
-            "SELECT ip, MAX(last_seen) AS seen FROM client_ips WHERE email = $1 \
-             GROUP BY ip ORDER BY seen DESC",
-        )
-        .bind(email)
-        .fetch_all(&self.pool)
-        .await?)
     }
 
     pub async fn traffic_of(&self, server_id: i64) -> Result<TrafficTotals> {
