@@ -162,7 +162,7 @@ async fn renewing_clients_renew_before_anything_is_cut() {
         traffic(s, b, now, &[("renew", 700), ("quota-cut", 900)], &[], &[]).await;
         assert!(s.disable_client(quota_cut.id, "quota", now).await.unwrap());
         crate::store::fleet_write::set_client_enable(
-            &mut *s.pool().acquire().await.unwrap(),
+            &mut s.pool().acquire().await.unwrap(),
             admin_off.id,
             false,
         )
@@ -335,7 +335,7 @@ async fn periodic_resets_happen_once_per_boundary_even_after_downtime() {
         )
         .await;
         crate::store::fleet_write::set_client_enable(
-            &mut *s.pool().acquire().await.unwrap(),
+            &mut s.pool().acquire().await.unwrap(),
             bob.id,
             false,
         )
