@@ -28,6 +28,10 @@ pub struct AgentConfig {
     /// it holds the defaults, so a later release's defaults apply.
     #[serde(skip_serializing_if = "MaintenanceConfig::is_default")]
     pub maintenance: MaintenanceConfig,
+    /// When the core restarts to close the connections of clients taken out of it. Left out
+    /// of the written file while it holds the defaults.
+    #[serde(skip_serializing_if = "SessionCutConfig::is_default")]
+    pub session_cut: SessionCutConfig,
     /// The directory the config was loaded from; holds the key and certificates.
     #[serde(skip)]
     pub config_dir: PathBuf,
@@ -43,6 +47,7 @@ impl Default for AgentConfig {
             core: CoreConfig::default(),
             log: "info".into(),
             maintenance: MaintenanceConfig::default(),
+            session_cut: SessionCutConfig::default(),
             config_dir: PathBuf::from(DEFAULT_CONFIG_DIR),
         }
     }
@@ -92,6 +97,38 @@ pub struct CoreConfig {
     /// `geoip.dat`, `geosite.dat`; defaults to `<data_dir>/core/assets`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub assets_dir: Option<PathBuf>,
+}
+
+/// The `[session_cut]` table. Taking a user out of the core through its API leaves that
+/// user's open connections running; when users who were online are taken out (disabled,
+/// removed, cut by local limits), the agent restarts the core once to close them. Changes
+/// that come in a burst are coalesced into one restart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionCutConfig {
+    /// The restart waits this long after the last such change for more to come.
+    pub quiet_ms: u64,
+    /// At most one such restart in this long; also the longest a burst can postpone it.
+    pub min_interval_ms: u64,
+    /// A user counts as online when it had traffic (or the core listed it online) this
+    /// recently.
+    pub online_window_ms: u64,
+}
+
+impl Default for SessionCutConfig {
+    fn default() -> Self {
+        Self {
+            quiet_ms: 3_000,
+            min_interval_ms: 10_000,
+            online_window_ms: 180_000,
+        }
+    }
+}
+
+impl SessionCutConfig {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// Xray's release layout on GitHub; `{version}` is the tag without its `v`.

@@ -5,10 +5,12 @@
 //! (`crate::xray`) turns them into a core configuration. Limits the agent enforces on its own
 //! while the controller is away travel beside them.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// Everything a server's agent needs to run its core, at one revision.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DesiredState {
     /// Increases with every change the controller makes for this server.
     pub revision: u64,
@@ -23,6 +25,40 @@ pub struct DesiredState {
     /// built-in default. Inbounds from `inbounds` are added to it.
     #[serde(default)]
     pub template: Option<serde_json::Value>,
+    /// Whether the agent restarts the core (once, debounced) after taking out clients who
+    /// were online: removing a user through the core's API leaves its open connections
+    /// running. 3x-ui's `restartXrayOnClientDisable`; on unless the controller says otherwise.
+    #[serde(default = "yes")]
+    pub restart_on_client_disable: bool,
+}
+
+impl Default for DesiredState {
+    fn default() -> Self {
+        Self {
+            revision: 0,
+            inbounds: Vec::new(),
+            limits: Vec::new(),
+            stats_interval_ms: default_stats_interval_ms(),
+            template: None,
+            restart_on_client_disable: true,
+        }
+    }
+}
+
+impl DesiredState {
+    /// Source addresses refused per client email (IP limits), for clients that have any.
+    pub fn ip_refusals(&self) -> BTreeMap<&str, Vec<&str>> {
+        self.limits
+            .iter()
+            .filter(|l| !l.refused_ips.is_empty())
+            .map(|l| {
+                let mut ips: Vec<&str> = l.refused_ips.iter().map(String::as_str).collect();
+                ips.sort_unstable();
+                ips.dedup();
+                (l.email.as_str(), ips)
+            })
+            .collect()
+    }
 }
 
 pub fn default_stats_interval_ms() -> u64 {
@@ -66,6 +102,10 @@ pub struct ClientLimit {
     /// `None` = unlimited.
     #[serde(default)]
     pub remaining_bytes: Option<u64>,
+    /// Source addresses this client is refused from: its IP limit is taken by addresses seen
+    /// first. The core routes the client's traffic from them to a blackhole.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused_ips: Vec<String>,
 }
 
 /// Methods that carry desired state.
@@ -99,6 +139,8 @@ pub struct StateDiff {
     pub limits: Option<Vec<ClientLimit>>,
     #[serde(default)]
     pub stats_interval_ms: Option<u64>,
+    #[serde(default)]
+    pub restart_on_client_disable: Option<bool>,
 }
 
 /// Answer of `state.apply`.

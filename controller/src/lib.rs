@@ -18,6 +18,8 @@ pub mod local;
 pub mod model;
 pub mod store;
 pub mod tasks;
+#[cfg(test)]
+mod testing;
 pub mod util;
 
 use std::net::SocketAddr;

@@ -81,6 +81,16 @@ impl Output {
         self.0.lock().unwrap().iter().any(|l| l.contains(needle))
     }
 
+    /// Lines containing `needle`.
+    pub fn count(&self, needle: &str) -> usize {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+
     pub fn text(&self) -> String {
         self.0.lock().unwrap().join("\n")
     }
@@ -430,6 +440,26 @@ impl Agent {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The core process this agent runs (found by its config path under the data dir).
+    pub fn core_pid(&self) -> Option<u32> {
+        let needle = self.data_dir.join("core").to_string_lossy().into_owned();
+        std::fs::read_dir("/proc").ok()?.find_map(|e| {
+            let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            (cmdline.contains("v2ray") && cmdline.contains(&needle)).then_some(pid)
+        })
+    }
+
+    /// Appends TOML to `agent.toml` (read at the next start).
+    pub fn configure(&self, toml: &str) {
+        let path = self.config_dir.join("agent.toml");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push('\n');
+        text.push_str(toml);
+        std::fs::write(&path, text).unwrap();
     }
 
     pub fn cert_pem(&self) -> String {

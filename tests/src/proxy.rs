@@ -91,12 +91,8 @@ pub fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i % 251) as u8).collect()
 }
 
-/// Fetches `http://127.0.0.1:<port>/<n>` through a SOCKS5 proxy; returns the body.
-pub async fn fetch_via_socks(
-    socks_port: u16,
-    target_port: u16,
-    n: usize,
-) -> std::io::Result<Vec<u8>> {
+/// Opens `127.0.0.1:<target_port>` through a SOCKS5 proxy and sends `GET /<n>`.
+async fn socks_get(socks_port: u16, target_port: u16, n: usize) -> std::io::Result<TcpStream> {
     let io = |m: &str| std::io::Error::other(m.to_owned());
     let mut s = TcpStream::connect(("127.0.0.1", socks_port)).await?;
     s.write_all(&[5, 1, 0]).await?;
@@ -115,6 +111,17 @@ pub async fn fetch_via_socks(
     }
     s.write_all(format!("GET /{n} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
         .await?;
+    Ok(s)
+}
+
+/// Fetches `http://127.0.0.1:<port>/<n>` through a SOCKS5 proxy; returns the body.
+pub async fn fetch_via_socks(
+    socks_port: u16,
+    target_port: u16,
+    n: usize,
+) -> std::io::Result<Vec<u8>> {
+    let io = |m: &str| std::io::Error::other(m.to_owned());
+    let mut s = socks_get(socks_port, target_port, n).await?;
     let mut all = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut all))
         .await
@@ -124,6 +131,55 @@ pub async fn fetch_via_socks(
         .position(|w| w == b"\r\n\r\n")
         .ok_or_else(|| io("no HTTP answer through the proxy"))?;
     Ok(all[split + 4..].to_vec())
+}
+
+/// A download through a SOCKS5 proxy read at a bounded rate, so the connection stays open
+/// for as long as the test needs; it ends when the far side closes it.
+pub struct SlowDownload {
+    received: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SlowDownload {
+    /// Starts `GET /<n>` and reads it at about `bytes_per_sec`.
+    pub async fn start(
+        socks_port: u16,
+        target_port: u16,
+        n: usize,
+        bytes_per_sec: u64,
+    ) -> std::io::Result<Self> {
+        let mut s = socks_get(socks_port, target_port, n).await?;
+        let received = Arc::new(AtomicU64::new(0));
+        let counter = received.clone();
+        let task = tokio::spawn(async move {
+            let mut buf = vec![0u8; 16 << 10];
+            let pause = Duration::from_secs_f64(buf.len() as f64 / bytes_per_sec as f64);
+            while let Ok(read) = s.read(&mut buf).await {
+                if read == 0 {
+                    return;
+                }
+                counter.fetch_add(read as u64, Ordering::SeqCst);
+                tokio::time::sleep(pause).await;
+            }
+        });
+        Ok(Self { received, task })
+    }
+
+    /// Bytes received so far (the HTTP head included).
+    pub fn received(&self) -> u64 {
+        self.received.load(Ordering::SeqCst)
+    }
+
+    /// Whether the connection has ended.
+    pub fn ended(&self) -> bool {
+        self.task.is_finished()
+    }
+}
+
+impl Drop for SlowDownload {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// A real `v2ray` process used as a VPN client: SOCKS on a local port, `outbound` out.

@@ -102,7 +102,14 @@ pub async fn run_over(
     let runtime = match core.supervisor() {
         Some(supervisor) => {
             let flavour = supervisor.binary().flavour;
-            match CoreRuntime::start(supervisor.clone(), flavour, &config.data_dir).await {
+            match CoreRuntime::start(
+                supervisor.clone(),
+                flavour,
+                &config.data_dir,
+                config.session_cut.clone(),
+            )
+            .await
+            {
                 Ok(runtime) => Some(runtime),
                 Err(e) => {
                     tracing::error!(error = %e, "cannot start the core runtime");

@@ -87,16 +87,19 @@ mod tests {
                     email: "a".into(),
                     expiry_ms: 1_000,
                     remaining_bytes: None,
+                    refused_ips: Vec::new(),
                 },
                 ClientLimit {
                     email: "b".into(),
                     expiry_ms: 0,
                     remaining_bytes: Some(500),
+                    refused_ips: Vec::new(),
                 },
                 ClientLimit {
                     email: "c".into(),
                     expiry_ms: 0,
                     remaining_bytes: None,
+                    refused_ips: Vec::new(),
                 },
             ],
             ..Default::default()

@@ -4,6 +4,7 @@
 pub mod enforce;
 pub mod plan;
 pub mod runtime;
+pub mod session_cut;
 pub mod store;
 
 pub use runtime::CoreRuntime;

@@ -2,7 +2,7 @@
 //! users added or removed with `AlterInbound`, inbounds added or removed whole, and a restart
 //! only for what the API cannot express (DESIGN §4).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 use xfleet_common::state::{DesiredState, InboundSpec};
@@ -138,4 +138,36 @@ pub fn plan(old: &DesiredState, new: &DesiredState, flavour: Flavour) -> Result<
         }
     }
     Ok(plan)
+}
+
+/// Emails whose access the core loses somewhere going from `old` to `new`: removed from an
+/// inbound that stays, given new credentials there, or on an inbound that is removed or
+/// disabled. The core's API closes none of their open connections.
+pub fn dropped_users(old: &DesiredState, new: &DesiredState, flavour: Flavour) -> BTreeSet<String> {
+    let accounts = |state: &DesiredState| -> BTreeMap<String, BTreeMap<String, Account>> {
+        state
+            .inbounds
+            .iter()
+            .filter(|i| i.enable)
+            .map(|spec| {
+                let users = users(spec, flavour)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|u| (u.email, u.account))
+                    .collect();
+                (spec.tag.clone(), users)
+            })
+            .collect()
+    };
+    let after = accounts(new);
+    let mut dropped = BTreeSet::new();
+    for (tag, before) in accounts(old) {
+        let kept = after.get(&tag);
+        for (email, account) in before {
+            if kept.and_then(|k| k.get(&email)) != Some(&account) {
+                dropped.insert(email);
+            }
+        }
+    }
+    dropped
 }

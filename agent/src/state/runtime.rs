@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -17,8 +17,10 @@ use xfleet_common::traffic::{TrafficBatch, TOPIC};
 use xfleet_common::xray::{render, Flavour, RenderOptions};
 
 use super::enforce::{self, Cut};
-use super::plan::{plan, Plan};
+use super::plan::{dropped_users, plan, Plan};
+use super::session_cut::{Activity, CutSchedule};
 use super::store::{next_state, StateFiles};
+use crate::config::SessionCutConfig;
 use crate::core::Supervisor;
 use crate::fsutil::{self, PUBLIC};
 use crate::traffic::access_log::AccessLog;
@@ -73,6 +75,11 @@ pub struct CoreRuntime {
     /// Batches go out through one task, in sequence order: the controller takes a gap as a
     /// reason to have everything sent again, never as something to skip.
     outgoing: tokio::sync::mpsc::UnboundedSender<Outgoing>,
+    session_cut: SessionCutConfig,
+    /// Who had traffic lately, to tell whether taking a user out leaves connections open.
+    activity: Mutex<Activity>,
+    cut_schedule: Mutex<CutSchedule>,
+    cut_wake: tokio::sync::Notify,
 }
 
 fn internal(e: impl std::fmt::Display) -> ErrorBody {
@@ -86,6 +93,7 @@ impl CoreRuntime {
         supervisor: Supervisor,
         flavour: Flavour,
         data_dir: &Path,
+        session_cut: SessionCutConfig,
     ) -> std::io::Result<Arc<Self>> {
         let files = StateFiles::new(data_dir);
         let desired = files.load().unwrap_or_default();
@@ -125,8 +133,13 @@ impl CoreRuntime {
                 enforcement,
             }),
             link: Mutex::new(None),
+            activity: Mutex::new(Activity::default()),
+            cut_schedule: Mutex::new(CutSchedule::new(&session_cut)),
+            cut_wake: tokio::sync::Notify::new(),
+            session_cut,
         });
         runtime.boot().await;
+        tokio::spawn(runtime.clone().cut_loop());
         tokio::spawn(runtime.clone().send_loop(outgoing_rx));
         tokio::spawn(runtime.clone().poll_loop());
         tokio::spawn(runtime.clone().forward_core_states());
@@ -257,9 +270,16 @@ impl CoreRuntime {
                     // back to it), which also undoes any live change made before this point.
                     return Err(ErrorBody::new(code::CORE_FAILED, e.to_string()));
                 }
+                self.cut_schedule
+                    .lock()
+                    .unwrap()
+                    .core_restarted(Instant::now());
                 true
             }
         };
+        if !restarted && next.restart_on_client_disable {
+            self.cut_sessions_of(&inner.effective, &effective);
+        }
         inner.desired = next;
         inner.effective = effective;
         inner.enforcement = enforcement;
@@ -278,6 +298,21 @@ impl CoreRuntime {
     async fn change_live(&self, plan: &Plan, config: &Value) -> Result<(), String> {
         if let Some(reason) = &plan.restart {
             return Err(reason.clone());
+        }
+        // Logging, routing (IP-limit refusals too), outbounds and policies have no live API.
+        let around = |c: &Value| {
+            let mut c = c.clone();
+            if let Some(c) = c.as_object_mut() {
+                c.remove("inbounds");
+            }
+            c
+        };
+        if self
+            .supervisor
+            .config()
+            .is_some_and(|running| around(&running) != around(config))
+        {
+            return Err("the core's settings around the inbounds changed".into());
         }
         if !matches!(
             self.supervisor.state(),
@@ -469,6 +504,16 @@ impl CoreRuntime {
                 batch.online.push(email);
             }
         }
+        {
+            let now = Instant::now();
+            let mut activity = self.activity.lock().unwrap();
+            for d in batch.users.iter().filter(|d| d.up + d.down > 0) {
+                activity.saw(&d.name, now);
+            }
+            for email in &batch.online {
+                activity.saw(email, now);
+            }
+        }
         if batch.is_empty() && batch.ips.is_empty() {
             journal.advance_baseline(baseline);
             return None;
@@ -520,12 +565,23 @@ impl CoreRuntime {
                     .replace_config(config)
                     .await
                     .map_err(|e| e.to_string())?;
+                return Ok(true);
             }
-            Ok::<_, String>(())
+            Ok::<_, String>(false)
         }
         .await;
         match applied {
-            Ok(()) => inner.effective = effective,
+            Ok(restarted) => {
+                if restarted {
+                    self.cut_schedule
+                        .lock()
+                        .unwrap()
+                        .core_restarted(Instant::now());
+                } else if inner.desired.restart_on_client_disable {
+                    self.cut_sessions_of(&inner.effective, &effective);
+                }
+                inner.effective = effective;
+            }
             Err(e) => tracing::error!(error = %e, "could not cut clients from the core"),
         }
         if let Some(batch) = pending {
@@ -539,6 +595,68 @@ impl CoreRuntime {
                 seq: None,
                 body,
             }));
+        }
+    }
+}
+
+impl CoreRuntime {
+    /// Users who were online and are no longer served going from `before` to `after` keep
+    /// their open connections: schedule the one core restart that closes them.
+    fn cut_sessions_of(&self, before: &DesiredState, after: &DesiredState) {
+        let dropped = dropped_users(before, after, self.flavour);
+        if dropped.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let window = Duration::from_millis(self.session_cut.online_window_ms);
+        let online = self
+            .activity
+            .lock()
+            .unwrap()
+            .online_among(&dropped, window, now);
+        if online.is_empty() {
+            return;
+        }
+        tracing::info!(clients = ?online, "online clients were taken out; the core will restart to close their connections");
+        self.cut_schedule.lock().unwrap().request(online, now);
+        self.cut_wake.notify_one();
+    }
+
+    /// Restarts the core when the schedule says so (see `session_cut`).
+    async fn cut_loop(self: Arc<Self>) {
+        loop {
+            let due = self.cut_schedule.lock().unwrap().due();
+            match due {
+                None => self.cut_wake.notified().await,
+                Some(at) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(at.into()) => {}
+                        _ = self.cut_wake.notified() => continue,
+                    }
+                }
+            }
+            let emails = self.cut_schedule.lock().unwrap().take(Instant::now());
+            if let Some(emails) = emails {
+                self.restart_to_cut(emails).await;
+            }
+        }
+    }
+
+    async fn restart_to_cut(&self, emails: BTreeSet<String>) {
+        let mut inner = self.inner.lock().await;
+        if !matches!(
+            self.supervisor.state(),
+            xfleet_common::methods::CoreState::Running { .. }
+        ) {
+            return;
+        }
+        tracing::info!(clients = ?emails, "restarting the core to close the connections of clients taken out");
+        // Read the counters first: a restart zeroes them.
+        if let Some(batch) = self.journal_round().await {
+            self.account(&mut inner, &batch);
+        }
+        if let Err(e) = self.supervisor.restart().await {
+            tracing::error!(error = %e, "the core did not restart to close connections");
         }
     }
 }

@@ -90,6 +90,9 @@ pub fn next_state(current: &DesiredState, apply: ApplyState) -> Result<DesiredSt
             if let Some(ms) = diff.stats_interval_ms {
                 next.stats_interval_ms = ms;
             }
+            if let Some(restart) = diff.restart_on_client_disable {
+                next.restart_on_client_disable = restart;
+            }
             next
         }
     };

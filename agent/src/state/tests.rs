@@ -5,7 +5,7 @@ use serde_json::json;
 use xfleet_common::state::{ApplyState, DesiredState, InboundSpec, StateDiff};
 use xfleet_common::xray::{Account, Flavour};
 
-use super::plan::plan;
+use super::plan::{dropped_users, plan};
 use super::store::{next_state, StateError, StateFiles};
 
 fn vless(tag: &str, port: u16, clients: &[(&str, &str)]) -> InboundSpec {
@@ -74,6 +74,38 @@ fn inbound_changes_replace_the_inbound_and_a_template_change_restarts() {
 }
 
 #[test]
+fn users_taken_out_are_the_ones_whose_sessions_need_cutting() {
+    let old = state(
+        1,
+        vec![
+            vless("in-1", 1000, &[("a", A), ("b", B)]),
+            vless(
+                "in-2",
+                2000,
+                &[("c", "11111111-2222-4333-8444-555555555555")],
+            ),
+        ],
+    );
+    // A client added, or a panel-only field changed, takes nobody out.
+    let mut more = old.clone();
+    more.inbounds[0].settings["clients"][0]["comment"] = json!("vip");
+    more.inbounds[1].settings["clients"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"email": "d", "id": "22222222-2222-4333-8444-555555555555"}));
+    assert!(dropped_users(&old, &more, Flavour::V2ray).is_empty());
+    // Removed from an inbound, disabled, given new credentials, or on a disabled inbound.
+    let mut fewer = old.clone();
+    fewer.inbounds[0].settings["clients"][0]["enable"] = json!(false);
+    fewer.inbounds[0].settings["clients"][1]["id"] = json!("33333333-2222-4333-8444-555555555555");
+    fewer.inbounds[1].enable = false;
+    let dropped: Vec<String> = dropped_users(&old, &fewer, Flavour::V2ray)
+        .into_iter()
+        .collect();
+    assert_eq!(dropped, ["a", "b", "c"]);
+}
+
+#[test]
 fn diffs_apply_on_their_base_revision_only() {
     let base = state(
         3,
@@ -87,6 +119,7 @@ fn diffs_apply_on_their_base_revision_only() {
             remove: vec!["in-2".into()],
             limits: None,
             stats_interval_ms: Some(5000),
+            restart_on_client_disable: Some(false),
         })
     };
     let next = next_state(&base, diff(3)).unwrap();
@@ -94,6 +127,7 @@ fn diffs_apply_on_their_base_revision_only() {
     assert_eq!(tags, vec!["in-1", "in-3"]);
     assert_eq!(next.inbounds[0].settings["clients"][0]["email"], json!("b"));
     assert_eq!((next.revision, next.stats_interval_ms), (4, 5000));
+    assert!(!next.restart_on_client_disable);
     assert!(matches!(
         next_state(&base, diff(2)),
         Err(StateError::BaseMismatch { base: 2, have: 3 })

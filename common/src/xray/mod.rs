@@ -14,6 +14,8 @@ mod settings;
 mod stream;
 mod template;
 
+pub use template::REFUSED_TAG;
+
 use std::collections::HashSet;
 use std::fmt;
 
@@ -155,6 +157,7 @@ pub fn render(state: &DesiredState, opts: &RenderOptions) -> Result<Value, Rende
     }
 
     let mut config = template::base(state.template.as_ref(), opts)?;
+    template::refuse(&mut config, &state.ip_refusals())?;
     let mut inbounds = template::take_inbounds(&mut config);
     let template_tags: HashSet<String> = inbounds
         .iter()

@@ -3,11 +3,15 @@
 //! and the stats policies: per-user counters and per-inbound and per-outbound ones, since
 //! traffic is accounted per outbound too).
 
+use std::collections::BTreeMap;
+
 use serde_json::{json, Map, Value};
 
 use super::{Flavour, RenderError, RenderOptions};
 
 pub(super) const API_TAG: &str = "api";
+/// The blackhole outbound that swallows a client's traffic from refused addresses.
+pub const REFUSED_TAG: &str = "ip-limit-refused";
 
 /// The template (or the default one) with the API wiring in place.
 pub(super) fn base(
@@ -119,6 +123,40 @@ fn force(config: &mut Map<String, Value>, opts: &RenderOptions) -> Result<(), Re
         "statsOutboundDownlink",
     ] {
         system.insert(key.into(), true.into());
+    }
+    Ok(())
+}
+
+/// IP limits: a routing rule per client sends its traffic from refused source addresses to a
+/// blackhole, right after the API rule so no operator rule can route it elsewhere. The core
+/// matches the rule on the authenticated user (`user`, the client's email) and the
+/// connection's source (`source`), so other clients on the same address are untouched. The
+/// connection is accepted and then closed at once; routing rules only change with a restart.
+pub(super) fn refuse(
+    config: &mut Map<String, Value>,
+    refusals: &BTreeMap<&str, Vec<&str>>,
+) -> Result<(), RenderError> {
+    if refusals.is_empty() {
+        return Ok(());
+    }
+    let outbounds = match config.entry("outbounds").or_insert_with(|| json!([])) {
+        Value::Array(outbounds) => outbounds,
+        _ => return Err(error("`outbounds` must be a list")),
+    };
+    outbounds.retain(|o| o.get("tag").and_then(Value::as_str) != Some(REFUSED_TAG));
+    // Last, so it never becomes the default (first) outbound of a template that has others.
+    outbounds.push(json!({"tag": REFUSED_TAG, "protocol": "blackhole", "settings": {}}));
+    let rules = config
+        .get_mut("routing")
+        .and_then(|r| r.get_mut("rules"))
+        .and_then(Value::as_array_mut)
+        .expect("`force` leaves a list of routing rules");
+    rules.retain(|r| r.get("outboundTag").and_then(Value::as_str) != Some(REFUSED_TAG));
+    for (i, (email, ips)) in refusals.iter().enumerate() {
+        rules.insert(
+            1 + i,
+            json!({"type": "field", "user": [email], "source": ips, "outboundTag": REFUSED_TAG}),
+        );
     }
     Ok(())
 }

@@ -563,7 +563,10 @@ pub(super) async fn reset_client_traffic(
 #[derive(Serialize)]
 pub(super) struct IpRecord {
     ip: String,
+    first_seen: i64,
     last_seen: i64,
+    /// The client's IP limit is taken by addresses seen first: this one is refused.
+    refused: bool,
 }
 
 pub(super) async fn client_ips(
@@ -572,10 +575,15 @@ pub(super) async fn client_ips(
     Path(email): Path<String>,
 ) -> ApiResult<Vec<IpRecord>> {
     ctl.store.client_by_email(&email).await?;
-    let ips = ctl.store.client_ips(&email).await?;
+    let ips = ctl.store.client_ip_records(&email).await?;
     ok(ips
         .into_iter()
-        .map(|(ip, last_seen)| IpRecord { ip, last_seen })
+        .map(|r| IpRecord {
+            ip: r.ip,
+            first_seen: r.first_seen,
+            last_seen: r.last_seen,
+            refused: r.refused != 0,
+        })
         .collect())
 }
 
@@ -584,7 +592,7 @@ pub(super) async fn clear_client_ips(
     actor: Actor,
     Path(email): Path<String>,
 ) -> ApiResult<()> {
-    let result = model::clear_client_ips(&ctl, &email)
+    let result = model::clear_client_ips(&ctl, &actor.name, &email)
         .await
         .map_err(ApiError::from);
     actor

@@ -247,7 +247,7 @@ async fn clear_ips(
     CompatActor(actor): CompatActor,
     Path(email): Path<String>,
 ) -> Json<Msg> {
-    let result = model::clear_client_ips(&ctl, &email)
+    let result = model::clear_client_ips(&ctl, &actor.name, &email)
         .await
         .map_err(ApiError::from);
     audited(

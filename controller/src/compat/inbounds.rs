@@ -454,13 +454,13 @@ async fn set_enable(
 /// `"ip (YYYY-MM-DD hh:mm:ss)"` strings, or the literal `"No IP Record"`.
 pub async fn ip_strings(ctl: &Controller, email: &str) -> Result<Value, ApiError> {
     ctl.store.client_by_email(email).await?;
-    let ips = ctl.store.client_ips(email).await?;
+    let ips = ctl.store.client_ip_records(email).await?;
     if ips.is_empty() {
         return Ok(json!("No IP Record"));
     }
     Ok(json!(ips
         .into_iter()
-        .map(|(ip, seen)| format!("{ip} ({})", format_time(seen)))
+        .map(|r| format!("{} ({})", r.ip, format_time(r.last_seen)))
         .collect::<Vec<_>>()))
 }
 
@@ -496,7 +496,7 @@ async fn clear_client_ips(
     CompatActor(actor): CompatActor,
     Path(email): Path<String>,
 ) -> Json<Msg> {
-    let result = model::clear_client_ips(&ctl, &email)
+    let result = model::clear_client_ips(&ctl, &actor.name, &email)
         .await
         .map_err(ApiError::from);
     actor

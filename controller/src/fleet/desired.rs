@@ -13,6 +13,10 @@ use crate::store::{ClientRow, StoreError, TaskRow};
 use crate::tasks::NewTask;
 use crate::Controller;
 
+/// The setting (3x-ui's key, default on) that lets agents restart the core to close the open
+/// connections of clients taken out of it.
+pub const RESTART_ON_CLIENT_DISABLE: &str = "restartXrayOnClientDisable";
+
 /// The client as 3x-ui keeps it inside an inbound's `settings.clients`.
 pub fn client_json(protocol: &str, c: &ClientRow) -> Value {
     let mut v = json!({
@@ -60,11 +64,18 @@ pub async fn build(
         ..Default::default()
     };
     let now = now_ms();
+    state.restart_on_client_disable = ctl
+        .store
+        .setting(RESTART_ON_CLIENT_DISABLE)
+        .await?
+        .is_none_or(|v| !matches!(v.trim(), "false" | "0" | "off" | "no"));
     let mut attached: HashMap<i64, Vec<ClientRow>> = HashMap::new();
     for (inbound, client) in ctl.store.clients_of_server(server_id).await? {
         attached.entry(inbound).or_default().push(client);
     }
-    let usage = ctl.store.client_totals_of_server(server_id).await?;
+    let client_usage = ctl.store.client_totals_of_server(server_id).await?;
+    let usage = ctl.store.inbound_totals(server_id).await?;
+    let refusals = ctl.store.ip_refusals().await?;
     let mut limited = HashSet::new();
     for row in ctl.store.inbounds_of(server_id).await? {
         let clients = attached.remove(&row.id).unwrap_or_default();
@@ -87,25 +98,33 @@ pub async fn build(
             // A negative expiry counts from first use: not running yet, nothing to enforce.
             let expiry_ms = c.expiry_time.max(0);
             let remaining_bytes = if c.total_bytes > 0 {
-                let used = usage.get(&c.email).map_or(0, |t| t.up + t.down);
+                let used = client_usage.get(&c.email).map_or(0, |t| t.up + t.down);
                 Some((c.total_bytes - used).max(0) as u64)
             } else {
                 None
             };
-            if expiry_ms > 0 || remaining_bytes.is_some() {
+            let refused_ips: Vec<String> = refusals
+                .get(&c.email)
+                .map(|ips| ips.iter().cloned().collect())
+                .unwrap_or_default();
+            if expiry_ms > 0 || remaining_bytes.is_some() || !refused_ips.is_empty() {
                 state.limits.push(ClientLimit {
                     email: c.email.clone(),
                     expiry_ms,
                     remaining_bytes,
+                    refused_ips,
                 });
             }
         }
-        // An inbound past its own expiry carries nobody.
+        // An inbound past its own expiry or over its quota carries nobody, whether or not
+        // the limits job has switched it off yet (it does, and records why).
         let expired = row.expiry_time > 0 && row.expiry_time <= now;
+        let used = usage.get(&row.tag).map_or(0, |(up, down, _)| up + down);
+        let over_quota = row.total > 0 && used >= row.total;
         state.inbounds.push(InboundSpec {
             id: row.id,
             tag: row.tag,
-            enable: row.enable != 0 && !expired,
+            enable: row.enable != 0 && !expired && !over_quota,
             listen: row.listen,
             port: row.port as u16,
             protocol: row.protocol,

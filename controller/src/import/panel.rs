@@ -33,8 +33,8 @@ impl Run<'_> {
             for (ip, seen_at) in ips {
                 // The older format has no times: seen no later than now.
                 let n = sqlx::query(
-                    "INSERT INTO client_ips (server_id, email, ip, last_seen) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (server_id, email, ip) DO NOTHING",
+                    "INSERT INTO client_ips (server_id, email, ip, last_seen, first_seen) \
+                     VALUES ($1, $2, $3, $4, $4) ON CONFLICT (server_id, email, ip) DO NOTHING",
                 )
                 .bind(self.server.id)
                 .bind(email)

@@ -99,7 +99,10 @@ async fn an_old_v2_database() {
         assert_eq!((c.uuid.as_str(), c.enable), (VLESS_A, 1));
         let used = s.client_total("old-user").await.unwrap();
         assert_eq!((used.up, used.down, used.all_time), (7, 8, 15));
-        assert_eq!(s.client_ips("old-user").await.unwrap()[0].0, "10.0.0.1");
+        assert_eq!(
+            s.client_ip_records("old-user").await.unwrap()[0].ip,
+            "10.0.0.1"
+        );
         // The last of a key stored twice wins, as 3x-ui reads it.
         assert_eq!(s.setting("pageSize").await.unwrap().as_deref(), Some("50"));
         // A plain-text password is stored hashed.

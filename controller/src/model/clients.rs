@@ -397,8 +397,13 @@ pub async fn delete_depleted(
     Ok(doomed.into_iter().map(|c| c.email).collect())
 }
 
-pub async fn clear_client_ips(ctl: &Controller, email: &str) -> Result<()> {
-    ctl.store.client_by_email(email).await?;
-    write::clear_client_ips(&mut *ctl.store.pool().acquire().await?, email).await?;
+/// Forgets a client's recorded addresses; refusals are lifted on every server at once.
+pub async fn clear_client_ips(ctl: &Controller, actor: &str, email: &str) -> Result<()> {
+    let row = ctl.store.client_by_email(email).await?;
+    let lifted = write::clear_client_ips(&mut *ctl.store.pool().acquire().await?, email).await?;
+    if lifted {
+        let servers = ctl.store.servers_of_client(row.id).await?;
+        push_all(ctl, &servers.into_iter().collect(), actor).await?;
+    }
     Ok(())
 }

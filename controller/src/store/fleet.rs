@@ -98,7 +98,7 @@ pub struct NewClient {
 }
 
 /// Tables keyed by a client's email besides `clients`.
-const EMAIL_TABLES: &[&str] = &["client_traffic", "client_ips"];
+const EMAIL_TABLES: &[&str] = &["client_traffic", "client_ips", "client_ip_refusals"];
 
 impl From<&ClientRow> for NewClient {
     fn from(row: &ClientRow) -> Self {
@@ -396,46 +396,6 @@ impl Store {
     }
 }
 
-impl Store {
-    /// Enabled clients past their expiry or over their fleet-wide quota.
-    pub async fn depleted_clients(&self, now: i64) -> Result<Vec<(i64, String)>> {
-        Ok(sqlx::query_as(
-            "SELECT c.id, c.email FROM clients c LEFT JOIN \
-             (SELECT email, SUM(up + down) AS used FROM client_traffic GROUP BY email) u \
-             ON u.email = c.email WHERE c.enable = 1 AND \
-             ((c.total_bytes > 0 AND COALESCE(u.used, 0) >= c.total_bytes) \
-              OR (c.expiry_time > 0 AND c.expiry_time <= $1))",
-        )
-        .bind(now)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    /// Starts the clock of clients whose expiry counts from first use (a negative expiry of
-    /// minus N days) once they have traffic; returns their ids.
-    pub async fn start_delayed_expiry(&self, now: i64) -> Result<Vec<i64>> {
-        let rows: Vec<(i64,)> = sqlx::query_as(
-            "UPDATE clients SET expiry_time = $1 - expiry_time, updated_at = $1 \
-             WHERE expiry_time < 0 AND email IN \
-             (SELECT email FROM client_traffic WHERE up + down > 0) RETURNING id",
-        )
-        .bind(now)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().map(|r| r.0).collect())
-    }
-
-    pub async fn set_client_enable(&self, id: i64, enable: bool) -> Result<()> {
-        sqlx::query("UPDATE clients SET enable = $1, updated_at = $2 WHERE id = $3")
-            .bind(i64::from(enable))
-            .bind(now_ms())
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-}
-
 /// Writes that must go together, on one connection (a transaction): the model layer
 /// (`crate::model`) validates first, then makes every change of one operation in one
 /// transaction so a failure leaves nothing half-written.
@@ -478,7 +438,9 @@ pub mod write {
             })
     }
 
-    /// Replaces an inbound's fields; traffic recorded under the old tag follows it.
+    /// Replaces an inbound's fields; traffic recorded under the old tag follows it. A new
+    /// reset period counts from now (the next boundary resets, not the next job round). A
+    /// written `enable` is the admin's word: it clears the reason the limits job left.
     pub async fn update_inbound(
         c: &mut AnyConnection,
         old: &InboundRow,
@@ -487,8 +449,10 @@ pub mod write {
         let sql = format!(
             "UPDATE inbounds SET remark = $1, enable = $2, listen = $3, port = $4, protocol = $5, \
              settings = $6, stream_settings = $7, sniffing = $8, tag = $9, total = $10, \
-             expiry_time = $11, traffic_reset = $12, updated_at = $13 WHERE id = $14 \
-             RETURNING {INBOUND_COLUMNS}"
+             expiry_time = $11, traffic_reset = $12, updated_at = $13, \
+             disabled_reason = CASE WHEN $2 = 1 OR enable = 1 THEN '' ELSE disabled_reason END, \
+             last_traffic_reset_time = CASE WHEN traffic_reset = $12 THEN last_traffic_reset_time \
+             ELSE $13 END WHERE id = $14 RETURNING {INBOUND_COLUMNS}"
         );
         let row: InboundRow = sqlx::query_as(&sql)
             .bind(&new.remark)
@@ -525,13 +489,15 @@ pub mod write {
     }
 
     pub async fn set_inbound_enable(c: &mut AnyConnection, id: i64, enable: bool) -> Result<()> {
-        let n = sqlx::query("UPDATE inbounds SET enable = $1, updated_at = $2 WHERE id = $3")
-            .bind(i64::from(enable))
-            .bind(now_ms())
-            .bind(id)
-            .execute(c)
-            .await?
-            .rows_affected();
+        let n = sqlx::query(
+            "UPDATE inbounds SET enable = $1, disabled_reason = '', updated_at = $2 WHERE id = $3",
+        )
+        .bind(i64::from(enable))
+        .bind(now_ms())
+        .bind(id)
+        .execute(c)
+        .await?
+        .rows_affected();
         if n == 0 {
             return Err(StoreError::NotFound("inbound"));
         }
@@ -590,6 +556,7 @@ pub mod write {
     }
 
     /// Replaces a client's fields; a new email carries its traffic and address records along.
+    /// An enabled client, or one the admin just disabled, has no automatic disable reason.
     pub async fn update_client(
         c: &mut AnyConnection,
         old: &ClientRow,
@@ -598,7 +565,8 @@ pub mod write {
         let sql = format!(
             "UPDATE clients SET email = $1, sub_id = $2, uuid = $3, password = $4, auth = $5, \
              flow = $6, limit_ip = $7, total_bytes = $8, expiry_time = $9, enable = $10, \
-             tg_id = $11, comment = $12, reset_days = $13, security = $14, updated_at = $15 \
+             tg_id = $11, comment = $12, reset_days = $13, security = $14, updated_at = $15, \
+             disabled_reason = CASE WHEN $10 = 1 OR enable = 1 THEN '' ELSE disabled_reason END \
              WHERE id = $16 RETURNING {CLIENT_COLUMNS}"
         );
         let row: ClientRow = sqlx::query_as(&sql)
@@ -718,17 +686,21 @@ pub mod write {
         Ok(())
     }
 
+    /// The admin's (or a manual reset's) word on `enable`: no automatic reason remains.
     pub async fn set_client_enable(c: &mut AnyConnection, id: i64, enable: bool) -> Result<()> {
-        sqlx::query("UPDATE clients SET enable = $1, updated_at = $2 WHERE id = $3")
-            .bind(i64::from(enable))
-            .bind(now_ms())
-            .bind(id)
-            .execute(c)
-            .await?;
+        sqlx::query(
+            "UPDATE clients SET enable = $1, disabled_reason = '', updated_at = $2 WHERE id = $3",
+        )
+        .bind(i64::from(enable))
+        .bind(now_ms())
+        .bind(id)
+        .execute(c)
+        .await?;
         Ok(())
     }
 
-    /// Zeroes an inbound's usage and stamps the reset time.
+    /// Zeroes an inbound's usage and stamps the reset time; an inbound its quota switched off
+    /// is on again.
     pub async fn reset_inbound_traffic(c: &mut AnyConnection, row: &InboundRow) -> Result<()> {
         sqlx::query(
             "UPDATE inbound_traffic SET up = 0, down = 0 WHERE server_id = $1 AND tag = $2",
@@ -737,19 +709,31 @@ pub mod write {
         .bind(&row.tag)
         .execute(&mut *c)
         .await?;
-        sqlx::query("UPDATE inbounds SET last_traffic_reset_time = $1 WHERE id = $2")
-            .bind(now_ms())
-            .bind(row.id)
-            .execute(c)
-            .await?;
+        sqlx::query(
+            "UPDATE inbounds SET last_traffic_reset_time = $1, \
+             enable = CASE WHEN disabled_reason = 'quota' THEN 1 ELSE enable END, \
+             disabled_reason = CASE WHEN disabled_reason = 'quota' THEN '' ELSE disabled_reason END \
+             WHERE id = $2",
+        )
+        .bind(now_ms())
+        .bind(row.id)
+        .execute(c)
+        .await?;
         Ok(())
     }
 
-    pub async fn clear_client_ips(c: &mut AnyConnection, email: &str) -> Result<()> {
+    /// Forgets a client's addresses and lifts its refusals; returns whether any address was
+    /// refused (the servers then need a new state).
+    pub async fn clear_client_ips(c: &mut AnyConnection, email: &str) -> Result<bool> {
         sqlx::query("DELETE FROM client_ips WHERE email = $1")
             .bind(email)
-            .execute(c)
+            .execute(&mut *c)
             .await?;
-        Ok(())
+        let lifted = sqlx::query("DELETE FROM client_ip_refusals WHERE email = $1")
+            .bind(email)
+            .execute(c)
+            .await?
+            .rows_affected();
+        Ok(lifted > 0)
     }
 }

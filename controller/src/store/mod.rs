@@ -9,6 +9,7 @@ mod auth;
 mod bulk;
 mod fleet;
 mod history;
+pub mod limits;
 pub(crate) mod servers;
 mod settings;
 mod tasks;

@@ -9,6 +9,13 @@ pub(crate) struct TestStore {
     _dir: Option<crate::util::TempDir>,
 }
 
+impl TestStore {
+    /// The store, its label and the directory that must outlive it.
+    pub fn into_parts(self) -> (Store, &'static str, Option<crate::util::TempDir>) {
+        (self.store, self.label, self._dir)
+    }
+}
+
 pub(crate) async fn test_stores() -> Vec<TestStore> {
     let dir = crate::util::TempDir::new("store");
     let sqlite = Store::open(&super::sqlite_url(&dir.path().join("test.db")))

@@ -327,8 +327,13 @@ async fn a_traffic_batch_applies_once_and_in_one_piece() {
         let alice = totals.clients.iter().find(|c| c.name == "alice").unwrap();
         assert_eq!((alice.up, alice.down), (20, 200), "{}", t.label);
         assert_eq!((totals.inbounds[0].up, totals.outbounds[0].down), (22, 204));
-        let ips = s.client_ips("alice").await.unwrap();
-        assert_eq!(ips, vec![("198.51.100.7".to_string(), 2000)], "{}", t.label);
+        let ips = s.client_ip_records("alice").await.unwrap();
+        assert_eq!(ips.len(), 1, "{}", t.label);
+        assert_eq!(
+            (ips[0].ip.as_str(), ips[0].last_seen),
+            ("198.51.100.7", 2000)
+        );
+        assert_eq!(ips[0].refused, 0);
     }
 }
 
@@ -435,15 +440,21 @@ async fn depleted_and_delayed_start_clients_are_found_fleet_wide() {
             s.apply_traffic(server, &batch).await.unwrap();
         }
         let depleted = s.depleted_clients(10).await.unwrap();
-        let ids: Vec<i64> = depleted.iter().map(|d| d.0).collect();
-        assert_eq!(ids, vec![quota.id, expired.id], "{}", t.label);
+        let found: Vec<(i64, &str)> = depleted.iter().map(|d| (d.id, d.reason.as_str())).collect();
+        assert_eq!(
+            found,
+            vec![(quota.id, "quota"), (expired.id, "expired")],
+            "{}",
+            t.label
+        );
         assert_eq!(
             s.start_delayed_expiry(1_000).await.unwrap(),
             vec![delayed.id]
         );
         let started = s.client_by_email("delayed").await.unwrap();
         assert_eq!(started.expiry_time, 1_000 + 86_400_000, "{}", t.label);
-        s.set_client_enable(quota.id, false).await.unwrap();
+        assert!(s.disable_client(quota.id, "quota", 10).await.unwrap());
+        assert!(!s.disable_client(quota.id, "quota", 10).await.unwrap());
         assert_eq!(s.depleted_clients(10).await.unwrap().len(), 1);
     }
 }

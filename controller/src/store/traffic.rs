@@ -155,17 +155,6 @@ impl Store {
         Ok(usage)
     }
 
-    /// Source addresses seen for a client on any server, newest first.
-    pub async fn client_ips(&self, email: &str) -> Result<Vec<(String, i64)>> {
-        Ok(sqlx::query_as(
-            "SELECT ip, MAX(last_seen) AS seen FROM client_ips WHERE email = $1 \
-             GROUP BY ip ORDER BY seen DESC",
-        )
-        .bind(email)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
     pub async fn traffic_of(&self, server_id: i64) -> Result<TrafficTotals> {
         let last: Option<(i64,)> =
             sqlx::query_as("SELECT last_seq FROM traffic_journal WHERE server_id = $1")
@@ -340,14 +329,27 @@ async fn write_batch(
         .iter()
         .flat_map(|c| c.ips.iter().map(|ip| (c.email.as_str(), ip.as_str())))
         .collect();
-    let mut ips = Rows::tuples(4);
+    let mut ips = Rows::tuples(5);
     for (email, ip) in seen {
-        ips.push(&[server, Param::Text(email), Param::Text(ip), Param::Int(at)]);
+        ips.push(&[
+            server,
+            Param::Text(email),
+            Param::Text(ip),
+            Param::Int(at),
+            Param::Int(at),
+        ]);
     }
+    // An address back after a quiet spell starts a new run (IP limits keep the earliest
+    // runs); a replayed older batch never moves `last_seen` back.
+    let quiet = super::limits::IP_LIVE_MS;
     ips.execute(tx, backend, &[], |_, rows| {
         format!(
-            "INSERT INTO client_ips (server_id, email, ip, last_seen) VALUES {rows} \
-             ON CONFLICT (server_id, email, ip) DO UPDATE SET last_seen = excluded.last_seen"
+            "INSERT INTO client_ips (server_id, email, ip, last_seen, first_seen) VALUES {rows} \
+             ON CONFLICT (server_id, email, ip) DO UPDATE SET \
+             first_seen = CASE WHEN client_ips.last_seen < excluded.last_seen - {quiet} \
+             THEN excluded.first_seen ELSE client_ips.first_seen END, \
+             last_seen = CASE WHEN excluded.last_seen > client_ips.last_seen \
+             THEN excluded.last_seen ELSE client_ips.last_seen END"
         )
     })
     .await

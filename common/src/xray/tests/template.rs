@@ -156,3 +156,42 @@ fn a_misshapen_template_is_refused() {
         assert_eq!(error.to_string(), message);
     }
 }
+
+#[test]
+fn refused_addresses_go_to_a_blackhole_right_after_the_api_rule() {
+    use crate::state::ClientLimit;
+    let limit = |email: &str, ips: &[&str]| ClientLimit {
+        email: email.into(),
+        expiry_ms: 0,
+        remaining_bytes: None,
+        refused_ips: ips.iter().map(|s| s.to_string()).collect(),
+    };
+    let state = DesiredState {
+        limits: vec![
+            limit("bob", &["198.51.100.9", "127.0.0.2"]),
+            limit("carol", &[]),
+        ],
+        ..template_state()
+    };
+    for flavour in [Flavour::Xray, Flavour::V2ray] {
+        let config = render(&state, &RenderOptions::new(flavour)).unwrap();
+        assert_eq!(
+            rules(&config)[..3],
+            [
+                json!({"type": "field", "inboundTag": ["api"], "outboundTag": "api"}),
+                json!({"type": "field", "user": ["bob"], "source": ["127.0.0.2", "198.51.100.9"],
+                       "outboundTag": REFUSED_TAG}),
+                json!({"type": "field", "domain": ["domain:ads.example"], "outboundTag": "blocked"}),
+            ]
+        );
+        let outbounds = config["outbounds"].as_array().unwrap();
+        assert_eq!(outbounds[0]["tag"], "direct", "the default outbound stays");
+        assert_eq!(
+            outbounds.last().unwrap(),
+            &json!({"tag": REFUSED_TAG, "protocol": "blackhole", "settings": {}})
+        );
+    }
+    // Without refusals nothing is added.
+    let plain = render(&template_state(), &RenderOptions::new(Flavour::Xray)).unwrap();
+    assert!(!plain.to_string().contains(REFUSED_TAG));
+}
