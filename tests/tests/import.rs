@@ -202,8 +202,12 @@ async fn import_through_the_running_controller() {
         let ips = api.ok("GET", "/api/v1/clients/alice/ips", None).await;
         assert_eq!(
             ips,
-            json!([{"ip": "203.0.113.8", "last_seen": 1_700_000_500_000_i64},
-                   {"ip": "203.0.113.7", "last_seen": 1_700_000_000_000_i64}]),
+            json!([
+                {"ip": "203.0.113.8", "first_seen": 1_700_000_500_000_i64,
+                 "last_seen": 1_700_000_500_000_i64, "refused": false},
+                {"ip": "203.0.113.7", "first_seen": 1_700_000_000_000_i64,
+                 "last_seen": 1_700_000_000_000_i64, "refused": false}
+            ]),
             "{label}"
         );
         let ips = api.ok("GET", "/api/v1/clients/carol/ips", None).await;
