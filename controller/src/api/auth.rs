@@ -72,6 +72,19 @@ impl Actor {
             tracing::error!(error = %e, action, "could not write the audit log");
         }
     }
+
+    /// Audits a mutation's result and answers with it: the tail of every native mutation.
+    pub async fn answer<T: serde::Serialize>(
+        &self,
+        ctl: &Controller,
+        action: &str,
+        target: &str,
+        details: serde_json::Value,
+        result: Result<T, ApiError>,
+    ) -> super::ApiResult<T> {
+        self.audit(ctl, action, target, details, &result).await;
+        super::ok(result?)
+    }
 }
 
 pub fn client_ip(parts: &Parts) -> String {
@@ -535,9 +548,8 @@ pub(super) async fn create_token(
     .await;
     let details = serde_json::json!({"name": new.name, "scope": new.scope});
     actor
-        .audit(&ctl, "api_token.create", "", details, &result)
-        .await;
-    ok(result?)
+        .answer(&ctl, "api_token.create", "", details, result)
+        .await
 }
 
 pub(super) async fn delete_token(
@@ -551,15 +563,14 @@ pub(super) async fn delete_token(
         Err(e) => Err(e.into()),
     };
     actor
-        .audit(
+        .answer(
             &ctl,
             "api_token.delete",
             &format!("api_token:{id}"),
             serde_json::json!({}),
-            &result,
+            result,
         )
-        .await;
-    ok(result?)
+        .await
 }
 
 #[cfg(test)]

@@ -103,15 +103,14 @@ pub(super) async fn create_inbound(
     }
     .await;
     actor
-        .audit(
+        .answer(
             &ctl,
             "inbound.create",
             &format!("server:{key}"),
             json!({"port": input.port, "protocol": input.protocol}),
-            &result,
+            result,
         )
-        .await;
-    ok(result?)
+        .await
 }
 
 pub(super) async fn list_inbounds(
@@ -160,15 +159,14 @@ pub(super) async fn update_inbound(
     }
     .await;
     actor
-        .audit(
+        .answer(
             &ctl,
             "inbound.update",
             &format!("inbound:{id}"),
             json!({"port": input.port, "protocol": input.protocol}),
-            &result,
+            result,
         )
-        .await;
-    ok(result?)
+        .await
 }
 
 #[derive(Deserialize)]
@@ -190,15 +188,14 @@ pub(super) async fn set_inbound_enable(
     }
     .await;
     actor
-        .audit(
+        .answer(
             &ctl,
             "inbound.enable",
             &format!("inbound:{id}"),
             json!({"enable": input.enable}),
-            &result,
+            result,
         )
-        .await;
-    ok(result?)
+        .await
 }
 
 pub(super) async fn reset_inbound_traffic(
@@ -211,15 +208,14 @@ pub(super) async fn reset_inbound_traffic(
         .map(|_| ())
         .map_err(ApiError::from);
     actor
-        .audit(
+        .answer(
             &ctl,
             "inbound.reset_traffic",
             &format!("inbound:{id}"),
             json!({}),
-            &result,
+            result,
         )
-        .await;
-    ok(result?)
+        .await
 }
 
 #[derive(Deserialize, Default)]
@@ -240,15 +236,14 @@ pub(super) async fn delete_inbound(
         .map(|_| ())
         .map_err(ApiError::from);
     actor
-        .audit(
+        .answer(
             &ctl,
             "inbound.delete",
             &format!("inbound:{id}"),
             json!({"deleteClients": q.delete_clients}),
-            &result,
+            result,
         )
-        .await;
-    ok(result?)
+        .await
 }
 
 #[derive(Deserialize)]
@@ -338,15 +333,14 @@ pub(super) async fn create_client(
     }
     .await;
     actor
-        .audit(
+        .answer(
             &ctl,
             "client.create",
             &format!("client:{}", b.client.email.as_deref().unwrap_or("")),
             json!({"inbounds": b.inbound_ids}),
-            &result,
+            result,
         )
-        .await;
-    ok(result?)
+        .await
 }
 
 #[derive(Deserialize, Default)]
@@ -445,15 +439,14 @@ pub(super) async fn update_client(
     }
     .await;
     actor
-        .audit(
+        .answer(
             &ctl,
             "client.update",
             &format!("client:{email}"),
             json!({}),
-            &result,
+            result,
         )
-        .await;
-    ok(result?)
+        .await
 }
 
 #[derive(Deserialize, Default)]
@@ -473,15 +466,14 @@ pub(super) async fn delete_client(
         .map(|_| ())
         .map_err(ApiError::from);
     actor
-        .audit(
+        .answer(
             &ctl,
             "client.delete",
             &format!("client:{email}"),
             json!({"keepTraffic": q.keep_traffic}),
-            &result,
+            result,
         )
-        .await;
-    ok(result?)
+        .await
 }
 
 #[derive(Deserialize)]
@@ -503,15 +495,14 @@ pub(super) async fn attach_client(
     }
     .await;
     actor
-        .audit(
+        .answer(
             &ctl,
             "client.attach",
             &format!("client:{email}"),
             json!({"inbounds": b.inbound_ids}),
-            &result,
+            result,
         )
-        .await;
-    ok(result?)
+        .await
 }
 
 pub(super) async fn detach_client(
@@ -527,15 +518,14 @@ pub(super) async fn detach_client(
     }
     .await;
     actor
-        .audit(
+        .answer(
             &ctl,
             "client.detach",
             &format!("client:{email}"),
             json!({"inbounds": b.inbound_ids}),
-            &result,
+            result,
         )
-        .await;
-    ok(result?)
+        .await
 }
 
 pub(super) async fn reset_client_traffic(
@@ -549,15 +539,14 @@ pub(super) async fn reset_client_traffic(
     }
     .await;
     actor
-        .audit(
+        .answer(
             &ctl,
             "client.reset_traffic",
             &format!("client:{email}"),
             json!({}),
-            &result,
+            result,
         )
-        .await;
-    ok(result?)
+        .await
 }
 
 #[derive(Serialize)]
@@ -596,15 +585,14 @@ pub(super) async fn clear_client_ips(
         .await
         .map_err(ApiError::from);
     actor
-        .audit(
+        .answer(
             &ctl,
             "client.clear_ips",
             &format!("client:{email}"),
             json!({}),
-            &result,
+            result,
         )
-        .await;
-    ok(result?)
+        .await
 }
 
 pub(super) async fn delete_depleted(
@@ -615,13 +603,12 @@ pub(super) async fn delete_depleted(
         .await
         .map_err(ApiError::from);
     actor
-        .audit(
+        .answer(
             &ctl,
             "client.delete_depleted",
             "clients",
             json!({"deleted": result.as_ref().map(Vec::len).unwrap_or(0)}),
-            &result,
+            result,
         )
-        .await;
-    ok(result?)
+        .await
 }

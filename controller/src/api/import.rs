@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use serde_json::json;
 
 use super::servers::resolve;
-use super::{ok, Actor, ApiError, ApiResult};
+use super::{Actor, ApiError, ApiResult};
 use crate::import::{self, ImportError, ImportReport};
 use crate::util::write_private;
 use crate::Controller;
@@ -50,13 +50,12 @@ pub(super) async fn import_3xui(
         Err(_) => json!({"bytes": size}),
     };
     actor
-        .audit(
+        .answer(
             &ctl,
             "import.3xui",
             &format!("server:{key}"),
             details,
-            &result,
+            result,
         )
-        .await;
-    ok(result?)
+        .await
 }

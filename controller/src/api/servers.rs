@@ -207,15 +207,14 @@ pub(super) async fn remove(
     }
     .await;
     actor
-        .audit(
+        .answer(
             &ctl,
             "server.delete",
             &format!("server:{key}"),
             json!({}),
-            &result,
+            result,
         )
-        .await;
-    ok(result?)
+        .await
 }
 
 #[derive(Serialize)]
@@ -245,15 +244,14 @@ pub(super) async fn revoke(
     }
     .await;
     actor
-        .audit(
+        .answer(
             &ctl,
             "server.revoke",
             &format!("server:{key}"),
             json!({}),
-            &result,
+            result,
         )
-        .await;
-    ok(result?)
+        .await
 }
 
 #[derive(Deserialize, Default)]
@@ -306,15 +304,14 @@ pub(super) async fn create_token(
     }
     .await;
     actor
-        .audit(
+        .answer(
             &ctl,
             "server.token.create",
             &format!("server:{key}"),
             json!({}),
-            &result,
+            result,
         )
-        .await;
-    ok(result?)
+        .await
 }
 
 #[derive(Deserialize)]

@@ -373,13 +373,20 @@ pub async fn delete_depleted(
         }
         None => ctl.store.all_clients().await?,
     };
+    let limited: Vec<&str> = candidates
+        .iter()
+        .filter(|c| c.total_bytes > 0)
+        .map(|c| c.email.as_str())
+        .collect();
+    let usage = ctl.store.clients_usage(&limited).await?;
     let mut doomed = Vec::new();
     for c in candidates {
         if c.reset_days > 0 {
             continue;
         }
         let expired = c.expiry_time > 0 && c.expiry_time <= now;
-        let over = c.total_bytes > 0 && ctl.store.client_usage(&c.email).await? >= c.total_bytes;
+        let over =
+            c.total_bytes > 0 && usage.get(&c.email).map_or(0, |t| t.up + t.down) >= c.total_bytes;
         if expired || over {
             doomed.push(c);
         }

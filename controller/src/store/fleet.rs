@@ -69,8 +69,13 @@ pub struct ClientRow {
     pub updated_at: i64,
 }
 
-/// A client's usage over every server.
-#[derive(Debug, Clone, Default, sqlx::FromRow)]
+/// The columns of [`ClientTotals`], summed over the servers of `client_traffic`.
+const TOTALS: &str = "SELECT email, CAST(SUM(up) AS BIGINT) AS up, \
+    CAST(SUM(down) AS BIGINT) AS down, CAST(SUM(all_time) AS BIGINT) AS all_time, \
+    CAST(MAX(last_online) AS BIGINT) AS last_online FROM client_traffic";
+
+/// A client's usage over every server (`last_online` the latest of any; 0: never seen).
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct ClientTotals {
     pub email: String,
     pub up: i64,
@@ -273,17 +278,15 @@ impl Store {
         &self,
         server_id: i64,
     ) -> Result<std::collections::HashMap<String, ClientTotals>> {
-        let rows: Vec<ClientTotals> = sqlx::query_as(
-            "SELECT email, CAST(SUM(up) AS BIGINT) AS up, CAST(SUM(down) AS BIGINT) AS down, \
-             CAST(SUM(all_time) AS BIGINT) AS all_time, \
-             CAST(MAX(last_online) AS BIGINT) AS last_online \
-             FROM client_traffic WHERE email IN (SELECT c.email FROM clients c \
+        let sql = format!(
+            "{TOTALS} WHERE email IN (SELECT c.email FROM clients c \
              JOIN client_inbounds a ON a.client_id = c.id \
-             JOIN inbounds i ON i.id = a.inbound_id WHERE i.server_id = $1) GROUP BY email",
-        )
-        .bind(server_id)
-        .fetch_all(&self.pool)
-        .await?;
+             JOIN inbounds i ON i.id = a.inbound_id WHERE i.server_id = $1) GROUP BY email"
+        );
+        let rows: Vec<ClientTotals> = sqlx::query_as(&sql)
+            .bind(server_id)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows.into_iter().map(|r| (r.email.clone(), r)).collect())
     }
 
@@ -315,32 +318,51 @@ impl Store {
 
     /// Every client's usage summed over the servers, by email.
     pub async fn client_totals(&self) -> Result<std::collections::HashMap<String, ClientTotals>> {
-        let rows: Vec<ClientTotals> = sqlx::query_as(
-            "SELECT email, CAST(SUM(up) AS BIGINT) AS up, CAST(SUM(down) AS BIGINT) AS down, \
-             CAST(SUM(all_time) AS BIGINT) AS all_time, \
-             CAST(MAX(last_online) AS BIGINT) AS last_online \
-             FROM client_traffic GROUP BY email",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<ClientTotals> = sqlx::query_as(&format!("{TOTALS} GROUP BY email"))
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows.into_iter().map(|r| (r.email.clone(), r)).collect())
+    }
+
+    /// Usage of the named clients, summed over the servers, by email. Every email asked for
+    /// is in the answer; one without traffic has zeros.
+    pub async fn clients_usage<S: AsRef<str> + Sync>(
+        &self,
+        emails: &[S],
+    ) -> Result<std::collections::HashMap<String, ClientTotals>> {
+        let wanted: std::collections::BTreeSet<&str> = emails.iter().map(AsRef::as_ref).collect();
+        let mut usage: std::collections::HashMap<String, ClientTotals> = wanted
+            .iter()
+            .map(|e| {
+                let zero = ClientTotals {
+                    email: (*e).to_owned(),
+                    ..Default::default()
+                };
+                ((*e).to_owned(), zero)
+            })
+            .collect();
+        let wanted: Vec<&str> = wanted.into_iter().collect();
+        for chunk in wanted.chunks(super::bulk::ROWS_PER_STATEMENT) {
+            let list = (1..=chunk.len())
+                .map(|n| super::bulk::placeholder(self.backend, n))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!("{TOTALS} WHERE email IN ({list}) GROUP BY email");
+            let mut query = sqlx::query_as::<_, ClientTotals>(&sql);
+            for email in chunk {
+                query = query.bind(*email);
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                usage.insert(row.email.clone(), row);
+            }
+        }
+        Ok(usage)
     }
 
     /// One client's usage summed over the servers.
     pub async fn client_total(&self, email: &str) -> Result<ClientTotals> {
-        let row: Option<ClientTotals> = sqlx::query_as(
-            "SELECT email, CAST(SUM(up) AS BIGINT) AS up, CAST(SUM(down) AS BIGINT) AS down, \
-             CAST(SUM(all_time) AS BIGINT) AS all_time, \
-             CAST(MAX(last_online) AS BIGINT) AS last_online \
-             FROM client_traffic WHERE email = $1 GROUP BY email",
-        )
-        .bind(email)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.unwrap_or_else(|| ClientTotals {
-            email: email.to_owned(),
-            ..Default::default()
-        }))
+        let mut usage = self.clients_usage(&[email]).await?;
+        Ok(usage.remove(email).unwrap_or_default())
     }
 
     /// Servers a client is attached to (through any inbound).
@@ -353,17 +375,6 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(|r| r.0).collect())
-    }
-
-    /// Bytes a client has used on every server together.
-    pub async fn client_usage(&self, email: &str) -> Result<i64> {
-        let (used,): (i64,) = sqlx::query_as(
-            "SELECT CAST(COALESCE(SUM(up + down), 0) AS BIGINT) FROM client_traffic WHERE email = $1",
-        )
-        .bind(email)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(used)
     }
 
     /// Gives a server's desired state a new revision.

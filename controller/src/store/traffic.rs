@@ -4,14 +4,14 @@
 //! A batch of a fleet-wide round carries about a thousand rows per table, so rows go in as
 //! multi-row upserts (see `bulk`), a few statements per batch rather than one per row.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde::Serialize;
 use sqlx::AnyConnection;
 use xfleet_common::time::now_ms;
 use xfleet_common::traffic::{Delta, TrafficBatch};
 
-use super::bulk::{bytes, placeholder, Param, Rows, ROWS_PER_STATEMENT};
+use super::bulk::{bytes, Param, Rows};
 use super::{Backend, Result, Store};
 
 /// Length of a history bucket.
@@ -119,40 +119,6 @@ impl Store {
         write_batch(&mut write.tx, self.backend, server_id, batch).await?;
         write.tx.commit().await?;
         Ok(Ingest::Applied)
-    }
-
-    /// Usage of many clients at once, summed over every server: `(up, down, all_time,
-    /// last_online)` by email, the last the latest of any server (0: never seen online).
-    /// Every email asked for is in the answer; one without traffic has zeros.
-    pub async fn clients_usage<S: AsRef<str> + Sync>(
-        &self,
-        emails: &[S],
-    ) -> Result<HashMap<String, (i64, i64, i64, i64)>> {
-        let mut usage: HashMap<String, (i64, i64, i64, i64)> = emails
-            .iter()
-            .map(|e| (e.as_ref().to_owned(), (0, 0, 0, 0)))
-            .collect();
-        let wanted: BTreeSet<&str> = emails.iter().map(AsRef::as_ref).collect();
-        let wanted: Vec<&str> = wanted.into_iter().collect();
-        for chunk in wanted.chunks(ROWS_PER_STATEMENT) {
-            let list = (1..=chunk.len())
-                .map(|n| placeholder(self.backend, n))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "SELECT email, CAST(SUM(up) AS BIGINT), CAST(SUM(down) AS BIGINT), \
-                 CAST(SUM(all_time) AS BIGINT), CAST(MAX(last_online) AS BIGINT) \
-                 FROM client_traffic WHERE email IN ({list}) GROUP BY email"
-            );
-            let mut query = sqlx::query_as::<_, (String, i64, i64, i64, i64)>(&sql);
-            for email in chunk {
-                query = query.bind(*email);
-            }
-            for (email, up, down, all_time, last_online) in query.fetch_all(&self.pool).await? {
-                usage.insert(email, (up, down, all_time, last_online));
-            }
-        }
-        Ok(usage)
     }
 
     pub async fn traffic_of(&self, server_id: i64) -> Result<TrafficTotals> {

@@ -585,7 +585,7 @@ async fn run(store: &Store, args: &Args, postgres: bool) -> anyhow::Result<()> {
         "clients_usage for all {} clients: {} ({} with traffic)",
         emails.len(),
         ms(started.elapsed()),
-        usage.values().filter(|u| u.2 > 0).count()
+        usage.values().filter(|u| u.all_time > 0).count()
     );
     let started = Instant::now();
     let page = store.clients_usage(&emails[..50]).await?;
