@@ -60,6 +60,12 @@ pub struct Config {
     /// The core binary the local server runs. Empty: the agent's search (`xray`, then
     /// `v2ray` on PATH, then 3x-ui's `/usr/local/x-ui/bin/xray-linux-*`).
     pub local_core_path: String,
+    /// Subscription listener address (IP); empty: the `subListen` setting (all addresses).
+    pub sub_listen: String,
+    /// Subscription listener port; 0: the `subPort` setting (default 2096).
+    pub sub_port: u16,
+    /// Subscription requests per client IP per minute; past it, 429.
+    pub sub_requests_per_minute: u32,
     /// Log filter, e.g. `info` or `xfleet_controller=debug`.
     pub log: String,
 }
@@ -91,6 +97,9 @@ impl Default for Config {
             history_days: 90,
             local_server: true,
             local_core_path: String::new(),
+            sub_listen: String::new(),
+            sub_port: 0,
+            sub_requests_per_minute: 60,
             log: "info".into(),
         }
     }
@@ -225,6 +234,8 @@ impl std::fmt::Debug for Config {
             .field("offline_grace_secs", &self.offline_grace_secs)
             .field("local_server", &self.local_server)
             .field("local_core_path", &self.local_core_path)
+            .field("sub_listen", &self.sub_listen)
+            .field("sub_port", &self.sub_port)
             .finish_non_exhaustive()
     }
 }
@@ -265,6 +276,15 @@ mod tests {
         assert!(c.local_server, "single-server mode is on by default");
         let off = Config::load(None, env(&[("XFLEET_LOCAL_SERVER", "false")])).unwrap();
         assert!(!off.local_server);
+        let sub = Config::load(
+            None,
+            env(&[
+                ("XFLEET_SUB_PORT", "8443"),
+                ("XFLEET_SUB_LISTEN", "127.0.0.1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!((sub.sub_listen.as_str(), sub.sub_port), ("127.0.0.1", 8443));
     }
 
     #[test]

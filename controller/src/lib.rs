@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod local;
 pub mod model;
 pub mod store;
+pub mod subscription;
 pub mod tasks;
 #[cfg(test)]
 mod testing;
@@ -59,6 +60,10 @@ pub struct Controller {
     pub login_throttle: api::LoginThrottle,
     /// Verified against on unknown user names so login timing reveals nothing.
     pub dummy_hash: String,
+    /// Subscription requests per client address.
+    pub sub_limit: PerIpWindow,
+    /// The subscription listener, when it runs.
+    pub sub_listener: Option<subscription::server::SubListener>,
     pub shutdown: CancellationToken,
 }
 
@@ -70,6 +75,9 @@ pub struct RunInfo {
     pub panel_url: String,
     pub gateway_addr: SocketAddr,
     pub gateway_url: String,
+    /// The subscription listener (`http(s)://addr:port`), when it runs.
+    #[serde(default)]
+    pub sub_url: Option<String>,
 }
 
 pub struct Running {
@@ -143,6 +151,14 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             "tasks interrupted by the last stop are queued again"
         );
     }
+    let (sub_socket, sub_tls) = bind_subscriptions(&config, &store).await?;
+    let sub_listener = sub_socket.as_ref().and_then(|l| {
+        Some(subscription::server::SubListener {
+            addr: l.local_addr().ok()?,
+            tls: sub_tls.is_some(),
+        })
+    });
+
     let task_queue = TaskQueue::default();
     task_queue.resume_after(store.highest_task_seq().await?);
 
@@ -155,6 +171,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             Duration::from_secs(15 * 60),
         ),
         dummy_hash: api::hash_password(&util::random_secret(16)),
+        sub_limit: PerIpWindow::new(config.sub_requests_per_minute, Duration::from_secs(60)),
+        sub_listener,
         config,
         store,
         ca,
@@ -174,6 +192,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         panel_url: format!("http://{}", loopback_for(panel_addr)),
         gateway_addr,
         gateway_url,
+        sub_url: sub_listener.map(|l| {
+            let scheme = if l.tls { "https" } else { "http" };
+            format!("{scheme}://{}", loopback_for(l.addr))
+        }),
     };
     write_local_credentials(&ctl, &info).await?;
 
@@ -189,6 +211,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             tracing::error!(error = %e, "panel server stopped");
         }
     });
+    if let Some(listener) = sub_socket {
+        tasks.spawn(subscription::server::serve(ctl.clone(), listener, sub_tls));
+    }
     if let Some(id) = local_server {
         tasks.spawn(local::run(ctl.clone(), id));
     }
@@ -205,12 +230,37 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             }
         }
     });
-    tracing::info!(panel = %info.panel_url, gateway = %gateway_addr, url = %info.gateway_url, "xfleet controller running");
+    tracing::info!(panel = %info.panel_url, gateway = %gateway_addr, url = %info.gateway_url, subscriptions = ?info.sub_url, "xfleet controller running");
     Ok(Running {
         info,
         controller: ctl,
         tasks,
     })
+}
+
+/// Binds the subscription listener when `subEnable` is on. A port taken by something else
+/// is logged and the rest of the controller runs (as 3x-ui does); bad TLS files stop the start.
+async fn bind_subscriptions(
+    config: &Config,
+    store: &Store,
+) -> anyhow::Result<(Option<TcpListener>, Option<Arc<rustls::ServerConfig>>)> {
+    let settings = subscription::SubSettings::load(store).await?;
+    if !settings.enable {
+        return Ok((None, None));
+    }
+    let tls = if settings.tls() {
+        Some(subscription::server::tls_config(&settings)?)
+    } else {
+        None
+    };
+    let addr = settings.bind_address(config);
+    match TcpListener::bind(&addr).await {
+        Ok(listener) => Ok((Some(listener), tls)),
+        Err(e) => {
+            tracing::error!(%addr, error = %e, "subscription server not started: cannot bind");
+            Ok((None, None))
+        }
+    }
 }
 
 /// Creates the first admin account with a random password, printed once.

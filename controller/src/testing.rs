@@ -35,6 +35,8 @@ pub(crate) async fn test_controllers() -> Vec<TestController> {
                 Duration::from_secs(15 * 60),
             ),
             dummy_hash: String::new(),
+            sub_limit: PerIpWindow::new(60, Duration::from_secs(60)),
+            sub_listener: None,
             ca: crate::ca::Ca::load_or_create(dir.path()).expect("test CA"),
             config,
             store,

@@ -1,6 +1,7 @@
 //! Fixtures for end-to-end tests: the real `xfleet` and `xfleet-agent` binaries started on
 //! ephemeral ports in temporary directories, killed and restarted at will, cleaned up on drop.
 
+pub mod links;
 pub mod proxy;
 pub mod raw;
 pub mod xui;
@@ -127,6 +128,8 @@ pub struct Controller {
     pub options: ControllerOptions,
     pub gateway_port: u16,
     pub panel_port: u16,
+    /// The subscription listener (on 127.0.0.1).
+    pub sub_port: u16,
     pub admin_password: String,
     pub output: Output,
     child: Option<Child>,
@@ -139,6 +142,7 @@ impl Controller {
             options,
             gateway_port: free_port(),
             panel_port: free_port(),
+            sub_port: free_port(),
             admin_password: String::new(),
             output: Output::default(),
             child: None,
@@ -176,6 +180,8 @@ impl Controller {
                 self.options.offline_grace_secs.to_string(),
             )
             .env("XFLEET_LAST_SEEN_FLUSH_SECS", "1")
+            .env("XFLEET_SUB_LISTEN", "127.0.0.1")
+            .env("XFLEET_SUB_PORT", self.sub_port.to_string())
             .env("XFLEET_LIMITS_CHECK_SECS", "1")
             .env("XFLEET_STATS_INTERVAL_SECS", "1")
             .env("RUST_LOG", "info")
@@ -259,6 +265,10 @@ impl Controller {
 
     pub fn ca_pem(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("ca.pem")).unwrap()
+    }
+
+    pub fn sub_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.sub_port)
     }
 
     /// Adds a server and returns its id and a fresh enrollment token.

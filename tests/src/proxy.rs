@@ -191,7 +191,6 @@ pub struct V2rayClient {
 
 impl V2rayClient {
     pub async fn start(outbound: Value) -> Self {
-        let dir = TempDir::new("v2client");
         let socks_port = free_port();
         let config = json!({
             "log": {"loglevel": "warning"},
@@ -199,6 +198,12 @@ impl V2rayClient {
                           "settings": {"auth": "noauth", "udp": false}}],
             "outbounds": [outbound],
         });
+        Self::with_config(config, socks_port).await
+    }
+
+    /// Runs a whole client config whose SOCKS inbound listens on `socks_port`.
+    pub async fn with_config(config: Value, socks_port: u16) -> Self {
+        let dir = TempDir::new("v2client");
         let path: PathBuf = dir.path().join("client.json");
         std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
         let child = Command::new("v2ray")

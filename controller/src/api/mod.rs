@@ -6,6 +6,7 @@ pub mod fleet;
 mod generate;
 mod history;
 mod import;
+mod links;
 mod routes;
 mod servers;
 mod settings;

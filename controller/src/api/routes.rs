@@ -7,7 +7,7 @@ use axum::routing::{delete, get, patch, post, put, MethodRouter};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
-use super::{auth, fleet, generate, history, import, servers, settings, tasks};
+use super::{auth, fleet, generate, history, import, links, servers, settings, tasks};
 use crate::Controller;
 
 pub struct Route {
@@ -51,7 +51,7 @@ pub fn table() -> Vec<Route> {
         route("GET", "/servers", "List servers with status", get(servers::list)),
         route("POST", "/servers", "Add a server", post(servers::create)),
         route("GET", "/servers/{server}", "One server (id or name)", get(servers::get_one)),
-        route("PATCH", "/servers/{server}", "Change a server's name, region, tags, notes", patch(servers::update)),
+        route("PATCH", "/servers/{server}", "Change a server's name, region, tags, notes, enabled, public_address", patch(servers::update)),
         route("DELETE", "/servers/{server}", "Remove a server", delete(servers::remove)),
         route("POST", "/servers/{server}/revoke", "Revoke the agent's certificate and cut it off", post(servers::revoke)),
         route("POST", "/servers/{server}/enrollment-tokens", "Create a one-time enrollment token", post(servers::create_token)),
@@ -81,10 +81,12 @@ pub fn table() -> Vec<Route> {
         route("POST", "/clients/{email}/attach", "Attach a client to more inbounds", post(fleet::attach_client)),
         route("POST", "/clients/{email}/detach", "Detach a client from inbounds", post(fleet::detach_client)),
         route("POST", "/clients/{email}/reset-traffic", "Zero a client's usage and re-enable it", post(fleet::reset_client_traffic)),
+        route("GET", "/clients/{email}/links", "A client's share links on every server and its subscription URLs", get(links::client_links)),
         route("GET", "/clients/{email}/ips", "Source addresses seen for a client", get(fleet::client_ips)),
         route("DELETE", "/clients/{email}/ips", "Forget a client's source addresses", delete(fleet::clear_client_ips)),
         route("GET", "/settings", "Panel settings (3x-ui key names)", get(settings::list)),
         route("PATCH", "/settings", "Change panel settings", patch(settings::update)),
+        route("GET", "/qr", "A QR code of `?text=` as SVG (image/svg+xml, at most 2048 bytes)", get(links::qr_code)),
         route("GET", "/generate/{kind}", "Generate uuid, x25519, short-ids, password or ss2022 keys", get(generate::generate)),
     ]
 }

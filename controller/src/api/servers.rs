@@ -43,6 +43,9 @@ pub struct ServerView {
     pub updated_at: i64,
     /// The server this controller runs itself (single-server mode).
     pub local: bool,
+    /// Host name or IP share links point at (empty: the agent's host name, else the Host
+    /// of the subscription request).
+    pub public_address: String,
     pub live: Option<LiveInfo>,
 }
 
@@ -72,6 +75,7 @@ pub fn view(ctl: &Controller, row: ServerRow) -> ServerView {
         created_at: row.created_at,
         updated_at: row.updated_at,
         local: row.is_local != 0,
+        public_address: row.public_address,
         live,
     }
 }
@@ -108,6 +112,29 @@ fn validate_name(name: &str) -> Result<(), ApiError> {
         Err(ApiError::BadRequest(
             "name must be 1–64 characters of letters, digits, `-`, `_` or `.`".into(),
         ))
+    }
+}
+
+/// A host name, an IPv4 address or an IPv6 address (bare or in brackets); empty clears it.
+fn validate_public_address(address: &str) -> Result<(), ApiError> {
+    let bare = address
+        .strip_prefix('[')
+        .and_then(|a| a.strip_suffix(']'))
+        .unwrap_or(address);
+    let host_name = bare.len() <= 253
+        && bare.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if address.is_empty() || host_name || bare.parse::<std::net::IpAddr>().is_ok() {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "public_address `{address}` must be a host name or an IP address, without scheme or port"
+        )))
     }
 }
 
@@ -167,6 +194,9 @@ pub(super) async fn update(
         if let Some(name) = &patch.name {
             validate_name(name)?;
         }
+        if let Some(address) = &patch.public_address {
+            validate_public_address(address.trim())?;
+        }
         let row = ctl.store.update_server(server.id, &patch).await?;
         if row.enabled == 0 {
             ctl.fleet.disconnect(row.id, "server disabled");
@@ -174,7 +204,8 @@ pub(super) async fn update(
         Ok::<_, ApiError>(row)
     }
     .await;
-    let details = json!({"name": patch.name, "enabled": patch.enabled, "region": patch.region});
+    let details = json!({"name": patch.name, "enabled": patch.enabled, "region": patch.region,
+        "public_address": patch.public_address});
     actor
         .audit(
             &ctl,

@@ -207,6 +207,15 @@ impl Store {
             .ok_or(StoreError::NotFound("client"))
     }
 
+    /// Every client with this subscription id (3x-ui lets several share one), by id.
+    pub async fn clients_by_sub_id(&self, sub_id: &str) -> Result<Vec<ClientRow>> {
+        let sql = format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE sub_id = $1 ORDER BY id");
+        Ok(sqlx::query_as(&sql)
+            .bind(sub_id)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
     pub async fn attach_client(&self, client_id: i64, inbound_id: i64) -> Result<()> {
         write::attach(&mut *self.pool.acquire().await?, client_id, inbound_id).await
     }

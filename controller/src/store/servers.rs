@@ -27,6 +27,8 @@ pub struct ServerRow {
     pub updated_at: i64,
     /// 1 for the server the controller runs itself (single-server mode).
     pub is_local: i64,
+    /// Host name or IP share links point at; empty: see `subscription::address`.
+    pub public_address: String,
 }
 
 impl ServerRow {
@@ -54,6 +56,7 @@ pub struct ServerPatch {
     pub tags: Option<Vec<String>>,
     pub notes: Option<String>,
     pub enabled: Option<bool>,
+    pub public_address: Option<String>,
 }
 
 /// What an agent's `Hello` tells about its host.
@@ -68,7 +71,7 @@ pub struct AgentFacts {
 
 const COLUMNS: &str = "id, name, region, tags, status, last_seen, last_error, version, \
     core_version, os_info, hostname, enabled, notes, revision, applied_revision, created_at, \
-    updated_at, is_local";
+    updated_at, is_local, public_address";
 
 impl Store {
     pub async fn create_server(&self, new: &NewServer) -> Result<ServerRow> {
@@ -151,9 +154,15 @@ impl Store {
         };
         let notes = patch.notes.clone().unwrap_or(current.notes);
         let enabled = patch.enabled.map(i64::from).unwrap_or(current.enabled);
+        let public_address = patch
+            .public_address
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or(&current.public_address)
+            .to_owned();
         let sql = format!(
             "UPDATE servers SET name = $1, region = $2, tags = $3, notes = $4, enabled = $5, \
-             updated_at = $6 WHERE id = $7 RETURNING {COLUMNS}"
+             updated_at = $6, public_address = $8 WHERE id = $7 RETURNING {COLUMNS}"
         );
         sqlx::query_as(&sql)
             .bind(&name)
@@ -163,6 +172,7 @@ impl Store {
             .bind(enabled)
             .bind(now_ms())
             .bind(id)
+            .bind(public_address)
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| conflict(e, || format!("a server named `{name}` already exists")))?

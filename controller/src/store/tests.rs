@@ -49,12 +49,15 @@ async fn servers_are_unique_by_name_and_patchable() {
                 &ServerPatch {
                     enabled: Some(false),
                     tags: Some(vec![]),
+                    public_address: Some(" vpn.example.com ".into()),
                     ..Default::default()
                 },
             )
             .await
             .unwrap();
         assert_eq!(patched.enabled, 0);
+        assert_eq!(patched.public_address, "vpn.example.com", "{}", t.label);
+        assert_eq!(b.public_address, "", "empty until set");
         assert!(patched.tags().is_empty());
         assert_eq!(s.list_servers().await.unwrap().len(), 2);
         s.delete_server(a.id).await.unwrap();

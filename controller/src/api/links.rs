@@ -1,0 +1,90 @@
+//! `/api/v1/clients/{email}/links` (every share link of a client, with its subscription URLs)
+//! and `/api/v1/qr` (a QR code as SVG), for the panel and the bot.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::{ok, Actor, ApiError, ApiResult};
+use crate::subscription::settings::SubUrls;
+use crate::subscription::{self, host_without_port, qr, ClientLink, SubSettings};
+use crate::Controller;
+
+#[derive(Serialize)]
+pub(super) struct ClientLinks {
+    sub_id: String,
+    subscription: SubUrls,
+    links: Vec<ClientLink>,
+}
+
+pub(super) async fn client_links(
+    State(ctl): State<Arc<Controller>>,
+    _: Actor,
+    Path(email): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<ClientLinks> {
+    let client = ctl.store.client_by_email(&email).await?;
+    let settings = SubSettings::load(&ctl.store).await?;
+    let request_host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(host_without_port)
+        .unwrap_or("")
+        .to_owned();
+    let clients = subscription::with_usage(&ctl.store, vec![client]).await?;
+    let links = subscription::client_links(&ctl.store, &settings, &clients, &request_host).await?;
+    let sub_id = clients[0].0.sub_id.clone();
+    let base = sub_base(&ctl, &settings, &request_host);
+    ok(ClientLinks {
+        subscription: settings.urls(&base, &sub_id),
+        sub_id,
+        links,
+    })
+}
+
+/// `scheme://host:port` of the subscription listener as clients reach it: `subDomain`, else
+/// the address it listens on when that is a specific one, else the host the caller used.
+fn sub_base(ctl: &Controller, settings: &SubSettings, request_host: &str) -> String {
+    let (tls, port, ip) = match ctl.sub_listener {
+        Some(l) => (l.tls, l.addr.port(), Some(l.addr.ip())),
+        None => (settings.tls(), settings.port, None),
+    };
+    let host = if !settings.domain.is_empty() {
+        settings.domain.clone()
+    } else {
+        match ip {
+            Some(ip) if !ip.is_unspecified() => ip.to_string(),
+            _ => request_host.to_owned(),
+        }
+    };
+    let scheme = if tls { "https" } else { "http" };
+    let default_port = if tls { 443 } else { 80 };
+    let host = subscription::links::host(&host);
+    if port == default_port {
+        format!("{scheme}://{host}")
+    } else {
+        format!("{scheme}://{host}:{port}")
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct QrQuery {
+    text: String,
+}
+
+pub(super) async fn qr_code(
+    _: Actor,
+    query: Result<Query<QrQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query?;
+    if q.text.is_empty() {
+        return Err(ApiError::BadRequest("text must not be empty".into()));
+    }
+    let svg = qr::svg(&q.text).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
+}

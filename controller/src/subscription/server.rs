@@ -1,0 +1,258 @@
+//! The subscription listener: plain HTTP or TLS (`subCertFile`/`subKeyFile`), one handler
+//! that reads the current settings and answers `{subPath}<subId>`, `{subJsonPath}<subId>`
+//! and `{subClashPath}<subId>`. An unknown id is a bare 404; every client address is rate
+//! limited.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use super::page::{self, PageClient};
+use super::{clash, client_links, host_without_port, json, user_info, with_usage, SubSettings};
+use crate::Controller;
+
+/// The bound listener, for building subscription URLs.
+#[derive(Debug, Clone, Copy)]
+pub struct SubListener {
+    pub addr: SocketAddr,
+    pub tls: bool,
+}
+
+/// TLS from the certificate chain and key files the settings name.
+pub fn tls_config(settings: &SubSettings) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&settings.cert_file)
+        .with_context(|| format!("read subCertFile {}", settings.cert_file))?
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("parse subCertFile {}", settings.cert_file))?;
+    let key = PrivateKeyDer::from_pem_file(&settings.key_file)
+        .with_context(|| format!("read subKeyFile {}", settings.key_file))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("subCertFile and subKeyFile do not match")?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Accepts connections until shutdown, with TLS when `tls` is given.
+pub async fn serve(
+    ctl: Arc<Controller>,
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) {
+    let acceptor = tls.map(TlsAcceptor::from);
+    let router = Router::new().fallback(handle).with_state(ctl.clone());
+    loop {
+        let (tcp, addr) = tokio::select! {
+            _ = ctl.shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "subscription accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let router = router.clone();
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |mut req| {
+                req.extensions_mut().insert(ConnectInfo(addr));
+                tower::ServiceExt::oneshot(router.clone(), req)
+            });
+            let builder = {
+                let mut b = hyper::server::conn::http1::Builder::new();
+                b.timer(TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(10))
+                    .max_buf_size(64 * 1024);
+                b
+            };
+            let result = match acceptor {
+                Some(acceptor) => {
+                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
+                    {
+                        Ok(Ok(tls)) => builder.serve_connection(TokioIo::new(tls), service).await,
+                        _ => return,
+                    }
+                }
+                None => builder.serve_connection(TokioIo::new(tcp), service).await,
+            };
+            if let Err(e) = result {
+                tracing::debug!(%addr, error = %e, "subscription connection ended with an error");
+            }
+        });
+    }
+}
+
+enum Format {
+    Links,
+    Json,
+    Clash,
+}
+
+fn bare(status: StatusCode) -> Response {
+    (status, "").into_response()
+}
+
+async fn handle(
+    State(ctl): State<Arc<Controller>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(retry) = ctl.sub_limit.hit(peer.ip()) {
+        let mut r = bare(StatusCode::TOO_MANY_REQUESTS);
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry));
+        return r;
+    }
+    if method != Method::GET && method != Method::HEAD {
+        return bare(StatusCode::METHOD_NOT_ALLOWED);
+    }
+    match answer(&ctl, peer, &uri, &headers).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "subscription request failed");
+            bare(StatusCode::INTERNAL_SERVER_ERROR)
+        }
+    }
+}
+
+async fn answer(
+    ctl: &Controller,
+    _peer: SocketAddr,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> anyhow::Result<Response> {
+    let settings = SubSettings::load(&ctl.store).await?;
+    let header_text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let host_header = header_text("x-forwarded-host")
+        .or_else(|| header_text("host"))
+        .unwrap_or("");
+    let host = host_without_port(host_header);
+    if !settings.domain.is_empty() && !host.eq_ignore_ascii_case(&settings.domain) {
+        return Ok(bare(StatusCode::FORBIDDEN));
+    }
+    let path = uri.path();
+    let (format, sub_id) = if let Some(id) = path.strip_prefix(settings.path.as_str()) {
+        (Format::Links, id)
+    } else if let Some(id) = path
+        .strip_prefix(settings.json_path.as_str())
+        .filter(|_| settings.json_enable)
+    {
+        (Format::Json, id)
+    } else if let Some(id) = path
+        .strip_prefix(settings.clash_path.as_str())
+        .filter(|_| settings.clash_enable)
+    {
+        (Format::Clash, id)
+    } else {
+        return Ok(bare(StatusCode::NOT_FOUND));
+    };
+    if sub_id.is_empty() || sub_id.len() > 128 || sub_id.contains('/') {
+        return Ok(bare(StatusCode::NOT_FOUND));
+    }
+    let clients = ctl.store.clients_by_sub_id(sub_id).await?;
+    if clients.is_empty() {
+        return Ok(bare(StatusCode::NOT_FOUND));
+    }
+    let clients = with_usage(&ctl.store, clients).await?;
+    let info = user_info(&clients);
+    let links = client_links(&ctl.store, &settings, &clients, host).await?;
+    let shares: Vec<_> = links.iter().map(|l| &l.share).collect();
+    let tls = ctl.sub_listener.is_some_and(|l| l.tls)
+        || header_text("x-forwarded-proto") == Some("https");
+    let scheme = if tls { "https" } else { "http" };
+    let base = format!("{scheme}://{host_header}");
+
+    let query = uri.query().unwrap_or("");
+    let wants_html = matches!(format, Format::Links)
+        && (header_text("accept").is_some_and(|a| a.contains("text/html"))
+            || query
+                .split('&')
+                .any(|kv| kv == "view=html" || kv == "html=1"));
+    let (content_type, body) = if wants_html {
+        let page_clients: Vec<PageClient<'_>> = clients
+            .iter()
+            .map(|(c, _)| PageClient {
+                email: &c.email,
+                enabled: c.enable != 0,
+            })
+            .collect();
+        let urls = settings.urls(&base, sub_id);
+        (
+            "text/html; charset=utf-8",
+            page::render(&settings.title, &page_clients, &info, &urls, &links),
+        )
+    } else {
+        match format {
+            Format::Links => {
+                let mut text = String::new();
+                for l in &links {
+                    text.push_str(&l.url);
+                    text.push('\n');
+                }
+                if settings.encrypt {
+                    text = STANDARD.encode(text);
+                }
+                ("text/plain; charset=utf-8", text)
+            }
+            Format::Json => (
+                "application/json",
+                serde_json::to_string_pretty(&json::document(&shares))?,
+            ),
+            Format::Clash => ("application/yaml; charset=utf-8", clash::document(&shares)),
+        }
+    };
+
+    let mut r = (StatusCode::OK, body).into_response();
+    let h = r.headers_mut();
+    let mut set = |name: &'static str, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    };
+    set("content-type", content_type.into());
+    set("cache-control", "no-store".into());
+    set("subscription-userinfo", info.header());
+    set("profile-update-interval", settings.updates.to_string());
+    if !settings.title.is_empty() {
+        set(
+            "profile-title",
+            format!("base64:{}", STANDARD.encode(&settings.title)),
+        );
+    }
+    if !settings.support_url.is_empty() {
+        set("support-url", settings.support_url.clone());
+    }
+    let page_url = if settings.profile_url.is_empty() {
+        format!("{base}{}", uri.path())
+    } else {
+        settings.profile_url.clone()
+    };
+    set("profile-web-page-url", page_url);
+    Ok(r)
+}
