@@ -32,6 +32,12 @@ impl Panel {
             panel_listen: "127.0.0.1:0".into(),
             gateway_listen: "127.0.0.1:0".into(),
             gateway_sans: vec!["127.0.0.1".into()],
+            // Its own subscription port, so parallel controllers do not race for 2096.
+            sub_listen: "127.0.0.1".into(),
+            sub_port: std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port(),
             ..Config::default()
         };
         let stop = CancellationToken::new();

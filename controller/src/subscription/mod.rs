@@ -95,8 +95,8 @@ pub async fn with_usage(
     Ok(clients
         .into_iter()
         .map(|c| {
-            let (up, down, _, _) = usage.get(&c.email).copied().unwrap_or_default();
-            (c, (up, down))
+            let used = usage.get(&c.email).map_or((0, 0), |t| (t.up, t.down));
+            (c, used)
         })
         .collect())
 }
