@@ -83,6 +83,7 @@ pub fn table() -> Vec<Route> {
         route("POST", "/clients/{email}/reset-traffic", "Zero a client's usage and re-enable it", post(fleet::reset_client_traffic)),
         route("GET", "/clients/{email}/ips", "Source addresses seen for a client", get(fleet::client_ips)),
         route("DELETE", "/clients/{email}/ips", "Forget a client's source addresses", delete(fleet::clear_client_ips)),
+        route("GET", "/events", "Live fleet snapshots as server-sent events (`snapshot`)", get(crate::panel::events::stream)),
         route("GET", "/settings", "Panel settings (3x-ui key names)", get(settings::list)),
         route("PATCH", "/settings", "Change panel settings", patch(settings::update)),
         route("GET", "/generate/{kind}", "Generate uuid, x25519, short-ids, password or ss2022 keys", get(generate::generate)),
