@@ -40,10 +40,7 @@ fn browser_available() -> bool {
         .is_ok_and(|o| o.status.success());
     let missing = [
         (!node, "node (apt-get install nodejs)"),
-        (
-            !chromium().exists(),
-            "chromium (apt-get install chromium)",
-        ),
+        (!chromium().exists(), "chromium (apt-get install chromium)"),
         (
             !browser_dir()
                 .join("node_modules/playwright-core/package.json")
@@ -117,7 +114,8 @@ fn vless_ws_links_parse() {
 /// Proxies a download through the inbound with a real v2ray client. The agent runs on this
 /// machine, so the link's address (the host's public name) is reached on loopback.
 async fn proxy_download(files: &FileServer, target: &VlessWs) -> Result<V2rayClient, String> {
-    let client = V2rayClient::start(outbound::vless_ws(target.port, &target.uuid, &target.path)).await;
+    let client =
+        V2rayClient::start(outbound::vless_ws(target.port, &target.uuid, &target.path)).await;
     let body = wait_for("a download through the link", LONG, || async {
         client.fetch(files.port, DOWNLOAD).await.ok()
     })

@@ -112,11 +112,7 @@ pub async fn snapshot(ctl: &Controller) -> Result<String, ApiError> {
     };
     let mut servers = Vec::new();
     for row in ctl.store.list_servers().await? {
-        let usage = summary
-            .per_server
-            .get(&row.id)
-            .cloned()
-            .unwrap_or_default();
+        let usage = summary.per_server.get(&row.id).cloned().unwrap_or_default();
         let server = server_view(ctl, row);
         let state = state_of(&server);
         totals.servers += 1;

@@ -94,7 +94,10 @@ fn theme(headers: &HeaderMap) -> &'static str {
 /// The signed-in user behind the session cookie, if any.
 async fn session_user(ctl: &Controller, headers: &HeaderMap) -> Option<Actor> {
     let token = cookie_value(headers, crate::api::SESSION_COOKIE)?;
-    actor_from_session_token(ctl, &token, "").await.ok().flatten()
+    actor_from_session_token(ctl, &token, "")
+        .await
+        .ok()
+        .flatten()
 }
 
 fn redirect(to: &str) -> Response {
@@ -103,11 +106,7 @@ fn redirect(to: &str) -> Response {
 
 /// Pages are never cached and never framed; scripts and styles come only from the panel.
 fn html_response(body: String) -> Response {
-    let mut resp = (
-        [(CONTENT_TYPE, "text/html; charset=utf-8")],
-        body,
-    )
-        .into_response();
+    let mut resp = ([(CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response();
     let headers = resp.headers_mut();
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(
@@ -118,7 +117,10 @@ fn html_response(body: String) -> Response {
              base-uri 'none'; form-action 'self'",
         ),
     );
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     headers.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     resp
 }
@@ -142,10 +144,12 @@ async fn login_page(State(ctl): State<Arc<Controller>>, req: Request) -> Respons
     };
     // Ask for the code only when some account has two-factor login, as 3x-ui does.
     let two_factor = if two_factor_enabled(&ctl).await.unwrap_or(true) {
-        Html("<label for=\"two-factor\">Two-factor code</label>\
+        Html(
+            "<label for=\"two-factor\">Two-factor code</label>\
               <input id=\"two-factor\" name=\"twoFactorCode\" inputmode=\"numeric\" \
               autocomplete=\"one-time-code\" pattern=\"[0-9]*\" maxlength=\"8\">"
-            .into())
+                .into(),
+        )
     } else {
         Html::default()
     };

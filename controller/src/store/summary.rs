@@ -173,8 +173,18 @@ mod tests {
             exec(s, &format!("INSERT INTO client_traffic (server_id, email, up, down, last_online, all_time) VALUES ({id}, 'bob', 1, 1, {}, 2), ({id}, 'alice', 1, 1, {}, 2), ({id}, 'carol', 1, 1, 5, 2)", now - 10, now - 20)).await;
 
             let sum = s.fleet_summary(now, now - 60_000).await.unwrap();
-            assert_eq!((sum.inbounds, sum.clients, sum.clients_online), (2, 3, 2), "{}", t.label);
-            assert_eq!(sum.online, vec!["alice".to_string(), "bob".into()], "{}", t.label);
+            assert_eq!(
+                (sum.inbounds, sum.clients, sum.clients_online),
+                (2, 3, 2),
+                "{}",
+                t.label
+            );
+            assert_eq!(
+                sum.online,
+                vec!["alice".to_string(), "bob".into()],
+                "{}",
+                t.label
+            );
             assert_eq!(
                 sum.per_server[&id],
                 ServerUsage {
