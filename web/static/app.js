@@ -510,7 +510,7 @@ function pageServer() {
       <div><label for="log-count">Lines</label><select id="log-count"><option>50</option><option selected>200</option><option>1000</option></select></div>
       <label class="inline"><input type="checkbox" id="log-follow"> Follow</label><button data-action="logs">Refresh</button></div>
       <div class="logs" id="logs" tabindex="0" aria-label="Core log lines"><span class="muted">Loading…</span></div></section>
-    <section class="section" aria-labelledby="tasks-title"><h2 id="tasks-title">Task history</h2><div class="table-wrap"><table><thead><tr><th>Created</th><th>Operation</th><th>Status</th><th>By</th><th>Attempts</th><th>Result</th></tr></thead><tbody id="task-rows"></tbody></table></div></section>`);
+    <section class="section" aria-labelledby="tasks-title"><h2 id="tasks-title">Task history</h2><div class="table-wrap"><table><thead><tr><th>Created</th><th>Operation</th><th>Status</th><th class="hide-phone">By</th><th class="hide-phone">Attempts</th><th class="hide-phone">Result</th></tr></thead><tbody id="task-rows"></tbody></table></div></section>`);
   let server = null;
   const loadInfo = (s) => {
     server = s;
@@ -593,7 +593,7 @@ function pageServer() {
 function taskRow(t) {
   const result = t.error ? `${t.error.code}: ${t.error.message}` : t.response ? JSON.stringify(t.response).slice(0, 160) : '';
   const kind = t.status === 'running' ? 'running-task' : t.status;
-  return html`<tr data-task="${t.operation}"><td>${when(t.created_at)}</td><td><code>${t.operation}</code></td><td>${badge(t.status, kind)}</td><td>${t.created_by}</td><td>${t.attempts}</td><td class="wrap"><span class="mono">${result}</span></td></tr>`;
+  return html`<tr data-task="${t.operation}"><td>${when(t.created_at)}</td><td><code>${t.operation}</code></td><td>${badge(t.status, kind)}</td><td class="hide-phone">${t.created_by}</td><td class="hide-phone">${t.attempts}</td><td class="wrap hide-phone"><span class="mono">${result}</span></td></tr>`;
 }
 
 // ---- Inbounds ----
@@ -1119,7 +1119,7 @@ function pageTasks() {
       <div><label for="t-status">Status</label><select id="t-status">${['', 'pending', 'running', 'completed', 'failed', 'expired'].map((s) => html`<option value="${s}">${s || 'all'}</option>`)}</select></div>
       <div class="grow"><label for="t-op">Operation</label><input id="t-op" placeholder="core.restart"></div>
       <div class="grow"><label for="t-who">Who</label><input id="t-who" placeholder="admin"></div></div>
-    <div class="table-wrap"><table><thead><tr><th>Created</th><th>Server</th><th>Operation</th><th>Status</th><th>By</th><th>Attempts</th><th>Result</th></tr></thead><tbody id="task-rows"><tr><td colspan="7" class="empty">Loading…</td></tr></tbody></table></div>`);
+    <div class="table-wrap"><table><thead><tr><th>Created</th><th>Server</th><th>Operation</th><th>Status</th><th class="hide-phone">By</th><th class="hide-phone">Attempts</th><th class="hide-phone">Result</th></tr></thead><tbody id="task-rows"><tr><td colspan="7" class="empty">Loading…</td></tr></tbody></table></div>`);
   let serverList = [], tasks = [];
   const draw = () => {
     const f = { server: $('#t-server').value, status: $('#t-status').value, op: $('#t-op').value.trim().toLowerCase(), who: $('#t-who').value.trim().toLowerCase() };
