@@ -16,6 +16,7 @@ pub mod import;
 pub mod jobs;
 pub mod local;
 pub mod model;
+pub mod panel;
 pub mod store;
 pub mod subscription;
 pub mod tasks;
@@ -51,6 +52,8 @@ pub struct Controller {
     pub ca: Ca,
     pub fleet: Fleet,
     pub tasks: TaskQueue,
+    /// Live snapshots for the panel.
+    pub events: panel::Events,
     /// URL written into enrollment tokens.
     pub gateway_url: String,
     pub gateway_limits: GatewayLimits,
@@ -178,6 +181,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         ca,
         fleet: Fleet::default(),
         tasks: task_queue,
+        events: Default::default(),
         gateway_url: gateway_url.clone(),
         shutdown,
     });
@@ -220,6 +224,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     tasks.spawn(tasks::expiry_job(ctl.clone()));
     tasks.spawn(jobs::limits_job(ctl.clone()));
     tasks.spawn(jobs::history_job(ctl.clone()));
+    tasks.spawn(panel::events_job(ctl.clone()));
     let flush = ctl.clone();
     tasks.spawn(async move {
         let every = Duration::from_secs(flush.config.last_seen_flush_secs.max(1));

@@ -18,7 +18,8 @@ pub use auth::{
     verify_password, Actor, LoginError, LoginThrottle, SESSION_COOKIE,
 };
 pub use error::ApiError;
-pub use servers::resolve as resolve_server;
+pub use fleet::ONLINE_WINDOW_MS as CLIENT_ONLINE_WINDOW_MS;
+pub use servers::{resolve as resolve_server, view as server_view, ServerView};
 
 use std::sync::Arc;
 
@@ -61,6 +62,7 @@ pub fn router(ctl: Arc<Controller>) -> Router {
     Router::new()
         .nest("/api/v1", v1)
         .merge(crate::compat::router(ctl.clone()))
+        .merge(crate::panel::router(&ctl))
         .layer(DefaultBodyLimit::max(1024 * 1024))
         .with_state(ctl)
 }

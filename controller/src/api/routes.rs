@@ -84,6 +84,7 @@ pub fn table() -> Vec<Route> {
         route("GET", "/clients/{email}/links", "A client's share links on every server and its subscription URLs", get(links::client_links)),
         route("GET", "/clients/{email}/ips", "Source addresses seen for a client", get(fleet::client_ips)),
         route("DELETE", "/clients/{email}/ips", "Forget a client's source addresses", delete(fleet::clear_client_ips)),
+        route("GET", "/events", "Live fleet snapshots as server-sent events (`snapshot`)", get(crate::panel::events::stream)),
         route("GET", "/settings", "Panel settings (3x-ui key names)", get(settings::list)),
         route("PATCH", "/settings", "Change panel settings", patch(settings::update)),
         route("GET", "/qr", "A QR code of `?text=` as SVG (image/svg+xml, at most 2048 bytes)", get(links::qr_code)),

@@ -1,0 +1,120 @@
+//! HTML output: escaping and `{{name}}` templates. Values are escaped when they go in, so a
+//! template cannot forget to; only [`Html`] values are inserted as they are.
+
+use std::fmt::Write;
+
+/// Text made safe for HTML element content and quoted attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Markup that is already safe (built from escaped parts).
+#[derive(Debug, Clone, Default)]
+pub struct Html(pub String);
+
+/// A value for a template slot.
+pub enum Slot<'a> {
+    Text(&'a str),
+    Html(&'a Html),
+}
+
+/// Fills `{{name}}` slots in one pass (a value is never scanned for slots itself). A slot
+/// without a value is a bug in the caller and panics in debug builds; it renders empty.
+pub fn fill(template: &str, slots: &[(&str, Slot<'_>)]) -> String {
+    let mut out = String::with_capacity(template.len() + 512);
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let name = after[..end].trim();
+        match slots.iter().find(|(n, _)| *n == name) {
+            Some((_, Slot::Text(t))) => out.push_str(&escape(t)),
+            Some((_, Slot::Html(h))) => out.push_str(&h.0),
+            None => debug_assert!(false, "template slot `{name}` has no value"),
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// JSON for a `<script type="application/json">` block: `<` is escaped so the data cannot
+/// close the element.
+pub fn json_block(value: &serde_json::Value) -> Html {
+    let text = value.to_string();
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            c => out.push(c),
+        }
+    }
+    Html(out)
+}
+
+/// `<a>` items of the navigation, the current one marked for assistive technology.
+pub fn nav(base: &str, current: &str, items: &[(&str, &str, &str)]) -> Html {
+    let mut out = String::new();
+    for (id, path, label) in items {
+        let here = if *id == current {
+            " aria-current=\"page\""
+        } else {
+            ""
+        };
+        let _ = write!(
+            out,
+            "<a href=\"{}{}\"{here}>{}</a>",
+            escape(base),
+            escape(path),
+            escape(label)
+        );
+    }
+    Html(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_escaped_and_not_rescanned() {
+        let safe = Html("<b>x</b>".into());
+        let out = fill(
+            "<p title=\"{{a}}\">{{ b }}</p>{{c}}",
+            &[
+                ("a", Slot::Text("\"><script>{{c}}")),
+                ("b", Slot::Text("Tom & 'Jerry'")),
+                ("c", Slot::Html(&safe)),
+            ],
+        );
+        assert_eq!(
+            out,
+            "<p title=\"&quot;&gt;&lt;script&gt;{{c}}\">Tom &amp; &#39;Jerry&#39;</p><b>x</b>"
+        );
+    }
+
+    #[test]
+    fn json_cannot_close_its_script_element() {
+        let block = json_block(&serde_json::json!({"x": "</script><script>alert(1)</script>"}));
+        assert!(!block.0.contains('<'), "{}", block.0);
+        let back: serde_json::Value = serde_json::from_str(&block.0).unwrap();
+        assert_eq!(back["x"], "</script><script>alert(1)</script>");
+    }
+}

@@ -1,0 +1,229 @@
+//! The browser panel (DESIGN §6): pages under the configured base path, with the templates
+//! and static files of `web/` embedded in the binary. A page is a server-rendered shell
+//! (layout, navigation, the signed-in user, page data); `web/static/app.js` fills it from the
+//! native API with the session cookie, so every change goes through the same handlers as
+//! any other API call. Live updates come from [`events`].
+//!
+//! Paths: `GET /` is the login page (3x-ui's compatible API only takes `POST /login` and
+//! `/logout` there); pages live under `/panel/`, beside the compatible `/panel/api/`.
+
+mod assets;
+pub mod events;
+mod html;
+
+pub use events::{events_job, Events};
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde_json::{json, Value};
+
+use self::html::{fill, json_block, Html, Slot};
+use crate::api::{actor_from_session_token, cookie_value, two_factor_enabled, Actor};
+use crate::Controller;
+
+const LAYOUT: &str = include_str!("../../../web/templates/layout.html");
+const LOGIN: &str = include_str!("../../../web/templates/login.html");
+
+/// The cookie the theme switch sets: `dark` or `light`; absent follows the system.
+const THEME_COOKIE: &str = "xfleet_theme";
+
+/// Pages: id (what `app.js` renders), path below the base path, title, nav label.
+const PAGES: &[(&str, &str, &str)] = &[
+    ("dashboard", "/panel/", "Dashboard"),
+    ("servers", "/panel/servers", "Servers"),
+    ("server", "/panel/server", "Server"),
+    ("inbounds", "/panel/inbounds", "Inbounds"),
+    ("inbound", "/panel/inbound", "Inbound"),
+    ("clients", "/panel/clients", "Clients"),
+    ("client", "/panel/client", "Client"),
+    ("tasks", "/panel/tasks", "Tasks"),
+    ("audit", "/panel/audit", "Audit log"),
+    ("settings", "/panel/settings", "Settings"),
+];
+
+/// Pages in the main navigation.
+const NAV: &[&str] = &[
+    "dashboard",
+    "servers",
+    "inbounds",
+    "clients",
+    "tasks",
+    "audit",
+    "settings",
+];
+
+/// The panel's routes, under the base path.
+pub fn router(ctl: &Controller) -> Router<Arc<Controller>> {
+    let mut routes = Router::new()
+        .route("/", get(login_page))
+        .route("/panel", get(to_dashboard))
+        .route("/panel/static/{file}", get(assets::serve));
+    for (id, path, _) in PAGES {
+        let id = *id;
+        routes = routes.route(
+            path,
+            get(move |state: State<Arc<Controller>>, req: Request| page(state, req, id)),
+        );
+    }
+    let prefix = ctl.config.base_prefix();
+    if prefix.is_empty() {
+        routes
+    } else {
+        // `nest` does not match the bare prefix with a trailing slash; send it to the login page.
+        let login = format!("{prefix}/");
+        Router::new()
+            .nest(&prefix, routes)
+            .route(&login, get(login_page))
+    }
+}
+
+fn theme(headers: &HeaderMap) -> &'static str {
+    match cookie_value(headers, THEME_COOKIE).as_deref() {
+        Some("dark") => "dark",
+        Some("light") => "light",
+        _ => "auto",
+    }
+}
+
+/// The signed-in user behind the session cookie, if any.
+async fn session_user(ctl: &Controller, headers: &HeaderMap) -> Option<Actor> {
+    let token = cookie_value(headers, crate::api::SESSION_COOKIE)?;
+    actor_from_session_token(ctl, &token, "")
+        .await
+        .ok()
+        .flatten()
+}
+
+fn redirect(to: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(LOCATION, to.to_owned())]).into_response()
+}
+
+/// Pages are never cached and never framed; scripts and styles come only from the panel.
+fn html_response(body: String) -> Response {
+    let mut resp = ([(CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response();
+    let headers = resp.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+             img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; \
+             base-uri 'none'; form-action 'self'",
+        ),
+    );
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert("referrer-policy", HeaderValue::from_static("same-origin"));
+    resp
+}
+
+async fn to_dashboard(State(ctl): State<Arc<Controller>>) -> Response {
+    redirect(&format!("{}/panel/", ctl.config.base_prefix()))
+}
+
+async fn login_page(State(ctl): State<Arc<Controller>>, req: Request) -> Response {
+    let base = ctl.config.base_prefix();
+    let headers = req.headers();
+    if session_user(&ctl, headers).await.is_some() {
+        return redirect(&format!("{base}/panel/"));
+    }
+    let query = req.uri().query().unwrap_or("");
+    let expired = form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "expired");
+    let notice = if expired {
+        Html("<div class=\"alert info\" role=\"status\">Your session has ended. Log in again to continue.</div>".into())
+    } else {
+        Html::default()
+    };
+    // Ask for the code only when some account has two-factor login, as 3x-ui does.
+    let two_factor = if two_factor_enabled(&ctl).await.unwrap_or(true) {
+        Html(
+            "<label for=\"two-factor\">Two-factor code</label>\
+              <input id=\"two-factor\" name=\"twoFactorCode\" inputmode=\"numeric\" \
+              autocomplete=\"one-time-code\" pattern=\"[0-9]*\" maxlength=\"8\">"
+                .into(),
+        )
+    } else {
+        Html::default()
+    };
+    html_response(fill(
+        LOGIN,
+        &[
+            ("theme", Slot::Text(theme(headers))),
+            ("base", Slot::Text(&base)),
+            ("version", Slot::Text(assets::version())),
+            ("notice", Slot::Html(&notice)),
+            ("two_factor", Slot::Html(&two_factor)),
+        ],
+    ))
+}
+
+async fn page(State(ctl): State<Arc<Controller>>, req: Request, id: &'static str) -> Response {
+    let base = ctl.config.base_prefix();
+    let headers = req.headers();
+    let Some(user) = session_user(&ctl, headers).await else {
+        let here = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        let next: String = form_urlencoded::byte_serialize(here.as_bytes()).collect();
+        return redirect(&format!("{base}/?next={next}"));
+    };
+    let (_, _, title) = PAGES
+        .iter()
+        .find(|(p, _, _)| *p == id)
+        .copied()
+        .unwrap_or(PAGES[0]);
+    let nav_items: Vec<(&str, &str, &str)> = NAV
+        .iter()
+        .filter_map(|n| PAGES.iter().find(|(p, _, _)| p == n).copied())
+        .collect();
+    // The detail pages belong to their list in the navigation.
+    let current = match id {
+        "server" => "servers",
+        "inbound" => "inbounds",
+        "client" => "clients",
+        other => other,
+    };
+    let nav = html::nav(&base, current, &nav_items);
+    let data = json_block(&page_data(&ctl, id));
+    html_response(fill(
+        LAYOUT,
+        &[
+            ("theme", Slot::Text(theme(headers))),
+            ("title", Slot::Text(title)),
+            ("base", Slot::Text(&base)),
+            ("version", Slot::Text(assets::version())),
+            ("page", Slot::Text(id)),
+            ("nav", Slot::Html(&nav)),
+            ("user", Slot::Text(&user.name)),
+            ("data", Slot::Html(&data)),
+        ],
+    ))
+}
+
+/// What a page needs that the API does not serve: the controller's own configuration.
+fn page_data(ctl: &Controller, id: &str) -> Value {
+    let c = &ctl.config;
+    let mut data = json!({"version": xfleet_common::VERSION});
+    if id == "settings" {
+        data["config"] = json!({
+            "panel_listen": c.panel_listen,
+            "base_path": if c.base_prefix().is_empty() { "/".to_owned() } else { format!("{}/", c.base_prefix()) },
+            "gateway_url": ctl.gateway_url,
+            "gateway_listen": c.gateway_listen,
+            "session_ttl_secs": c.session_ttl_secs,
+            "token_ttl_secs": c.token_ttl_secs,
+            "local_server": c.local_server,
+        });
+    }
+    data
+}

@@ -1,0 +1,226 @@
+// The panel in real headless Chromium, driven by tests/tests/panel.rs, which owns the
+// controller, the agent and the VPN client. Lines on stdout ask the Rust side to act and
+// wait for its answer on stdin:
+//   ENROLL <command>   run the enrollment command read from the page, start the agent
+//   LINK <url>         proxy a download through a share link read from the page
+//   DISABLED           check that the disabled client's traffic is refused
+// Every answer is one line: `OK ...` or `ERR <reason>`. `STEP <name>` marks progress,
+// `SHOTS <dir>` names the screenshot folder, `DONE` ends a successful run.
+import { createHmac } from 'node:crypto';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { chromium } from 'playwright-core';
+
+const env = (name, fallback) => {
+  const v = process.env[name] ?? fallback;
+  if (v === undefined) throw new Error(`${name} is not set`);
+  return v;
+};
+const PANEL = env('PANEL_URL').replace(/\/$/, '');
+const PASSWORD = env('ADMIN_PASSWORD');
+const INBOUND_PORT = env('INBOUND_PORT');
+const SHOTS = env('SHOT_DIR', join(tmpdir(), `xfleet-panel-shots-${Date.now()}`));
+const CHROMIUM = env('CHROMIUM', '/usr/bin/chromium');
+const LONG = 60000;
+
+const lines = createInterface({ input: process.stdin });
+const pending = [];
+const queued = [];
+lines.on('line', (l) => (pending.length ? pending.shift()(l) : queued.push(l)));
+function ask(line) {
+  console.log(line);
+  return new Promise((resolve, reject) => {
+    const take = (answer) => (answer.startsWith('OK') ? resolve(answer.slice(2).trim()) : reject(new Error(`${line.split(' ')[0]}: ${answer}`)));
+    if (queued.length) take(queued.shift()); else pending.push(take);
+  });
+}
+const step = (name) => console.log(`STEP ${name}`);
+
+function totp(secretB32, offsetSteps = 0) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of secretB32.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 30000) + offsetSteps));
+  const mac = createHmac('sha1', key).update(counter).digest();
+  const o = mac[mac.length - 1] & 15;
+  return String((mac.readUInt32BE(o) & 0x7fffffff) % 1000000).padStart(6, '0');
+}
+
+const problems = [];
+let failed = false;
+let context;
+// A fresh profile every run.
+const profile = mkdtempSync(join(tmpdir(), 'xfleet-chromium-'));
+try {
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    viewport: { width: 1280, height: 860 },
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+  context.setDefaultTimeout(20000);
+  const page = await context.newPage();
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error' && !/status of 40[0-9]|qr\?text/.test(m.text())) problems.push(`console: ${m.text()}`); });
+  page.on('dialog', (d) => d.accept());
+
+  step('login error');
+  await page.goto(`${PANEL}/`);
+  await page.getByLabel('Username', { exact: true }).fill('admin');
+  await page.getByLabel('Password', { exact: true }).fill('not-the-password');
+  await page.getByRole('button', { name: 'Log in', exact: true }).click();
+  await page.locator('#login-error').filter({ hasText: 'Wrong username or password' }).waitFor();
+
+  step('login');
+  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByRole('button', { name: 'Log in', exact: true }).click();
+  await page.waitForURL(`${PANEL}/panel/`);
+  await page.locator('#live.on').waitFor();
+
+  step('add server');
+  await page.getByRole('link', { name: 'Servers', exact: true }).click();
+  await page.getByLabel('Name', { exact: true }).fill('vpn-1');
+  await page.getByLabel('Region').fill('eu');
+  await page.getByRole('button', { name: 'Add server' }).click();
+  const command = (await page.locator('#enroll-command').textContent()).trim();
+  if (!command.startsWith('xfleet-agent enroll --token ')) throw new Error(`unexpected enrollment command: ${command}`);
+  await page.locator('[data-server-row="vpn-1"]').waitFor();
+
+  step('server turns online without a reload');
+  await page.getByRole('link', { name: 'Dashboard', exact: true }).click();
+  await page.waitForURL(`${PANEL}/panel/`);
+  await page.locator('[data-server="vpn-1"][data-state="pending"]').waitFor();
+  let loads = 0;
+  page.on('load', () => loads++);
+  await ask(`ENROLL ${command}`);
+  await page.locator('[data-server="vpn-1"][data-state="online"]').waitFor({ timeout: LONG });
+  await page.locator('[data-server-card="vpn-1"]').getByText('CPU').first().waitFor({ timeout: LONG });
+  if (loads) throw new Error('the dashboard reloaded instead of updating live');
+
+  step('inbound validation errors');
+  await page.getByRole('link', { name: 'Inbounds', exact: true }).click();
+  await page.getByRole('link', { name: 'Add inbound' }).click();
+  await page.waitForURL(/\/panel\/inbound\?server=/);
+  await page.getByLabel('Remark').fill('ws-in');
+  await page.getByLabel('Port', { exact: true }).fill('70000');
+  await page.getByRole('button', { name: 'Create inbound' }).click();
+  await page.locator('#f-port[aria-invalid="true"]').waitFor();
+  await page.locator('.field-error').filter({ hasText: 'between 1 and 65535' }).waitFor();
+  await page.getByLabel('Port', { exact: true }).fill(INBOUND_PORT);
+  await page.getByLabel('Security').selectOption('tls');
+  await page.getByRole('button', { name: 'Create inbound' }).click();
+  // The controller refuses TLS without a certificate; the message sits in the transport section.
+  await page.locator('#stream .field-error').filter({ hasText: 'certificate' }).waitFor();
+
+  step('create VLESS+WebSocket inbound');
+  await page.getByLabel('Security').selectOption('none');
+  await page.getByLabel('Transport').selectOption('ws');
+  await page.getByLabel('Path', { exact: true }).fill('/ws');
+  await page.getByRole('button', { name: 'Create inbound' }).click();
+  await page.waitForURL(/\/panel\/inbounds\?server=/);
+  await page.locator('[data-inbound="ws-in"]').waitFor();
+
+  step('add client');
+  await page.getByRole('link', { name: 'Clients', exact: true }).click();
+  await page.getByRole('button', { name: 'Add client' }).click();
+  await page.getByLabel('Email (name)').fill('alice');
+  await page.getByLabel(/ws-in \(vless:/).check();
+  await page.locator('#client-form').getByRole('button', { name: 'Add client' }).click();
+  await page.locator('[data-client="alice"]').waitFor();
+
+  step('read the link and proxy a download');
+  await page.locator('[data-client="alice"]').getByRole('link', { name: 'alice' }).click();
+  await page.waitForURL(/\/panel\/client\?email=alice/);
+  const link = page.locator('[data-link="vless"]').first();
+  const linkError = page.locator('#links .alert.error');
+  await Promise.race([link.waitFor(), linkError.waitFor()]);
+  if (!(await link.count())) {
+    throw new Error(`the client page shows no share link: ${(await linkError.textContent()).trim()}`);
+  }
+  await ask(`LINK ${(await link.textContent()).trim()}`);
+
+  step('client traffic grows on the page');
+  await page.waitForFunction(() => Number(document.querySelector('#client-used')?.dataset.used || 0) >= 256 * 1024, null, { timeout: LONG });
+
+  step('screenshots');
+  mkdirSync(SHOTS, { recursive: true });
+  const serverHref = await page.evaluate(async () => {
+    const r = await fetch('/api/v1/servers');
+    const s = (await r.json()).data.find((x) => x.name === 'vpn-1');
+    return `/panel/server?id=${s.id}`;
+  });
+  const inboundId = await page.evaluate(async (sid) => {
+    const r = await fetch(`/api/v1/servers/${sid}/inbounds`);
+    return (await r.json()).data[0].id;
+  }, serverHref.split('=')[1]);
+  const pages = [['dashboard', '/panel/'], ['servers', '/panel/servers'], ['server', serverHref], ['inbounds', '/panel/inbounds'],
+    ['inbound-edit', `/panel/inbound?id=${inboundId}`], ['clients', '/panel/clients'], ['client', '/panel/client?email=alice'],
+    ['tasks', '/panel/tasks'], ['audit', '/panel/audit'], ['settings', '/panel/settings']];
+  for (const [width, label] of [[1280, 'desktop'], [390, 'phone']]) {
+    await page.setViewportSize({ width, height: width > 800 ? 900 : 844 });
+    for (const [name, path] of pages) {
+      await page.goto(PANEL + path);
+      await page.waitForLoadState('networkidle').catch(() => {});
+      await page.screenshot({ path: join(SHOTS, `${name}-${label}.png`), fullPage: true });
+    }
+  }
+  await page.setViewportSize({ width: 1280, height: 860 });
+  console.log(`SHOTS ${SHOTS}`);
+
+  step('disable the client');
+  await page.goto(`${PANEL}/panel/clients`);
+  const toggle = page.getByLabel('Enable client alice');
+  await toggle.uncheck();
+  await page.locator('[data-client="alice"] .badge.offline').filter({ hasText: 'disabled' }).waitFor();
+  await ask('DISABLED');
+
+  step('revoke the server; it shows offline');
+  await page.goto(PANEL + serverHref);
+  await page.getByRole('button', { name: 'Revoke' }).click();
+  await page.locator('dialog').getByRole('button', { name: 'Revoke' }).click();
+  await page.locator('#info .badge.offline').waitFor({ timeout: LONG });
+  await page.getByRole('link', { name: 'Dashboard', exact: true }).click();
+  await page.locator('[data-server="vpn-1"][data-state="offline"]').waitFor({ timeout: LONG });
+
+  step('two-factor login');
+  await page.getByRole('link', { name: 'Settings', exact: true }).click();
+  await page.getByRole('button', { name: 'Set up' }).click();
+  const secret = (await page.locator('#tfa-secret').textContent()).trim();
+  await page.getByLabel('Code from the app').fill(totp(secret, -1));
+  await page.getByRole('button', { name: 'Turn on' }).click();
+  await page.locator('#tfa-off').waitFor();
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await page.waitForURL(`${PANEL}/`);
+  await page.getByLabel('Username', { exact: true }).fill('admin');
+  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByRole('button', { name: 'Log in', exact: true }).click();
+  await page.locator('#login-error').filter({ hasText: 'two-factor' }).waitFor();
+  await page.getByLabel('Two-factor code').fill(totp(secret, 0));
+  await page.getByRole('button', { name: 'Log in', exact: true }).click();
+  await page.waitForURL(`${PANEL}/panel/`);
+
+  step('session expiry goes back to the login page');
+  // The session is gone (as when it expires): the open page notices on its own.
+  await context.clearCookies();
+  await page.waitForURL(/\/\?expired=1&next=%2Fpanel%2F/, { timeout: LONG });
+  await page.getByText('Your session has ended').waitFor();
+  await page.goto(`${PANEL}/panel/servers`);
+  await page.waitForURL(/\/\?next=%2Fpanel%2Fservers/);
+  await page.getByLabel('Username', { exact: true }).waitFor();
+
+  if (problems.length) throw new Error(`the pages reported errors:\n${problems.join('\n')}`);
+  console.log('DONE');
+} catch (e) {
+  failed = true;
+  console.log(`FAIL ${e.message.split('\n').join(' | ')}`);
+  if (problems.length) console.log(`FAIL page problems: ${problems.join(' | ')}`);
+} finally {
+  await context?.close();
+  rmSync(profile, { recursive: true, force: true });
+  lines.close();
+}
+process.exit(failed ? 1 : 0);
