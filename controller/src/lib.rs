@@ -244,7 +244,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
 }
 
 /// Binds the subscription listener when `subEnable` is on. A port taken by something else
-/// is logged and the rest of the controller runs (as 3x-ui does); bad TLS files stop the start.
+/// or unusable TLS files are logged and the rest of the controller runs: the files are set
+/// from the panel, which must stay up to fix them, and falling back to plain HTTP would send
+/// the links in the clear where TLS was asked for.
 async fn bind_subscriptions(
     config: &Config,
     store: &Store,
@@ -254,7 +256,16 @@ async fn bind_subscriptions(
         return Ok((None, None));
     }
     let tls = if settings.tls() {
-        Some(subscription::server::tls_config(&settings)?)
+        match subscription::server::tls_config(&settings) {
+            Ok(tls) => Some(tls),
+            Err(e) => {
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "subscription server not started: its TLS files cannot be used"
+                );
+                return Ok((None, None));
+            }
+        }
     } else {
         None
     };

@@ -43,14 +43,22 @@ async fn get(port: u16, path: &str, headers: &[(&str, &str)]) -> Answer {
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .unwrap();
+    get_over(tcp, &format!("127.0.0.1:{port}"), path, headers).await
+}
+
+/// `GET path` over an open connection; `host` unless `headers` has one.
+async fn get_over<S>(io: S, host: &str, path: &str, headers: &[(&str, &str)]) -> Answer
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
             .await
             .unwrap();
     tokio::spawn(conn);
     let mut req = hyper::Request::builder().method("GET").uri(path);
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
-        req = req.header("host", format!("127.0.0.1:{port}"));
+        req = req.header("host", host);
     }
     for (k, v) in headers {
         req = req.header(*k, *v);
@@ -506,4 +514,234 @@ async fn subscriptions_are_rate_limited_and_domain_checked() {
     assert_eq!(limited.status, 429);
     let retry: u64 = limited.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=61).contains(&retry), "{retry}");
+}
+
+const SUB_DOMAIN: &str = "sub.fleet.test";
+
+/// A root CA, an intermediate and a server certificate for `SUB_DOMAIN` and 127.0.0.1:
+/// (root PEM, chain PEM as a server sends it, server key PEM).
+fn certificate_chain() -> (String, String, String) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+    let ca_params = |name: &str| {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        params
+    };
+    let root_key = KeyPair::generate().unwrap();
+    let root_params = ca_params("Fleet Test Root");
+    let root = root_params.self_signed(&root_key).unwrap();
+    let root_issuer = Issuer::new(root_params, root_key);
+    let middle_key = KeyPair::generate().unwrap();
+    let middle_params = ca_params("Fleet Test Intermediate");
+    let middle = middle_params.signed_by(&middle_key, &root_issuer).unwrap();
+    let middle_issuer = Issuer::new(middle_params, middle_key);
+    let key = KeyPair::generate().unwrap();
+    let mut params =
+        CertificateParams::new(vec![SUB_DOMAIN.to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, SUB_DOMAIN);
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let leaf = params.signed_by(&key, &middle_issuer).unwrap();
+    (
+        root.pem(),
+        format!("{}{}", leaf.pem(), middle.pem()),
+        key.serialize_pem(),
+    )
+}
+
+/// A TLS connection to the subscription port, checking the certificate against `tls`'s
+/// roots for `SUB_DOMAIN`.
+async fn tls_connect(
+    port: u16,
+    tls: std::sync::Arc<rustls::ClientConfig>,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    let name = rustls::pki_types::ServerName::try_from(SUB_DOMAIN).unwrap();
+    tokio_rustls::TlsConnector::from(tls)
+        .connect(name, tcp)
+        .await
+}
+
+/// `subCertFile`/`subKeyFile`, read at start: a client trusting only the certificate's root
+/// gets the subscription over HTTPS and the API hands out `https://` URLs; plain HTTP on
+/// that port gets no subscription; files that cannot be used leave the controller running
+/// without the listener, saying which file and why, until they are fixed from the API.
+#[tokio::test(flavor = "multi_thread")]
+async fn subscriptions_over_tls_from_the_certificate_files() {
+    let mut ctl = Controller::start(ControllerOptions::default()).await;
+    let port = ctl.sub_port;
+    let api = ctl.api();
+    let (id, _) = ctl.add_server("vpn-a").await;
+    api.ok(
+        "PATCH",
+        &format!("/api/v1/servers/{id}"),
+        Some(json!({"public_address": "vpn-a.fleet.test"})),
+    )
+    .await;
+    let inbound = api
+        .ok("POST", &format!("/api/v1/servers/{id}/inbounds"),
+            Some(json!({"port": free_port(), "protocol": "vless", "settings": {"decryption": "none"}})))
+        .await;
+    api.ok(
+        "POST",
+        "/api/v1/clients",
+        Some(
+            json!({"email": "dave", "subId": "dave-sub", "totalGB": QUOTA,
+        "expiryTime": EXPIRY_MS, "inboundIds": [inbound["id"]]}),
+        ),
+    )
+    .await;
+
+    let files = xfleet_tests::TempDir::new("subtls");
+    let (root_pem, chain_pem, key_pem) = certificate_chain();
+    let cert_file = files.path().join("fullchain.pem");
+    let key_file = files.path().join("privkey.pem");
+    std::fs::write(&cert_file, chain_pem).unwrap();
+    std::fs::write(&key_file, key_pem).unwrap();
+    let cert_file = cert_file.display().to_string();
+    api.ok(
+        "PATCH",
+        "/api/v1/settings",
+        Some(
+            json!({"subCertFile": cert_file, "subKeyFile": key_file.display().to_string(),
+        "subDomain": SUB_DOMAIN}),
+        ),
+    )
+    .await;
+    ctl.restart().await;
+    let run = xfleet_tests::read_json(&ctl.dir.path().join("run.json")).unwrap();
+    assert_eq!(run["sub_url"], json!(format!("https://127.0.0.1:{port}")));
+
+    // A client that trusts only the test root: the whole chain is served and checks out.
+    let trusted = xfleet_tests::raw::tls(&root_pem, None);
+    let host = format!("{SUB_DOMAIN}:{port}");
+    let stream = tls_connect(port, trusted.clone()).await.unwrap();
+    let sub = get_over(stream, &host, "/sub/dave-sub", &[]).await;
+    assert_eq!(sub.status, 200, "{}", sub.text());
+    assert_eq!(
+        sub.header("subscription-userinfo"),
+        Some(
+            format!(
+                "upload=0; download=0; total={QUOTA}; expire={}",
+                EXPIRY_MS / 1000
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(
+        sub.header("profile-web-page-url"),
+        Some(format!("https://{host}/sub/dave-sub").as_str())
+    );
+    let lines = decode(&sub.body);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let parsed = links::parse(&lines[0]).unwrap();
+    assert!(lines[0].starts_with("vless://"), "{}", lines[0]);
+    assert_eq!(parsed.address, "vpn-a.fleet.test", "{}", lines[0]);
+    let stream = tls_connect(port, trusted.clone()).await.unwrap();
+    let unknown = get_over(stream, &host, "/sub/nobody", &[]).await;
+    assert_eq!((unknown.status, unknown.body.len()), (404, 0));
+
+    // The certificate is the one from the files: a client trusting another CA (the
+    // controller's own) refuses it.
+    let other = xfleet_tests::raw::tls(&ctl.ca_pem(), None);
+    let refused = tls_connect(port, other).await.unwrap_err().to_string();
+    assert!(refused.contains("UnknownIssuer"), "{refused}");
+
+    // Plain HTTP on the TLS port: a TLS alert and a closed connection, well before the
+    // handshake timeout, and nothing of the subscription.
+    let mut plain = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let request = format!("GET /sub/dave-sub HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    tokio::io::AsyncWriteExt::write_all(&mut plain, request.as_bytes())
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read_to_end(&mut plain, &mut answer),
+    )
+    .await
+    .expect("the connection is closed at once")
+    .unwrap();
+    assert_eq!(
+        answer.first(),
+        Some(&0x15),
+        "a TLS alert record: {answer:?}"
+    );
+    assert!(
+        answer.len() == 7 && answer.ends_with(&[2, 50]),
+        "one fatal decode_error alert: {answer:?}"
+    );
+
+    // The panel's links view gives the HTTPS URLs on the domain.
+    let api = ctl.api();
+    let view = api.ok("GET", "/api/v1/clients/dave/links", None).await;
+    assert_eq!(
+        view["subscription"],
+        json!({"links": format!("https://{host}/sub/dave-sub"),
+            "json": format!("https://{host}/json/dave-sub"),
+            "clash": format!("https://{host}/clash/dave-sub")})
+    );
+    assert_eq!(view["links"][0]["url"], json!(lines[0]));
+
+    // A certificate path that does not exist: the controller starts without the listener,
+    // says which file and why, and the API keeps working.
+    let missing = files
+        .path()
+        .join("renewed/fullchain.pem")
+        .display()
+        .to_string();
+    api.ok(
+        "PATCH",
+        "/api/v1/settings",
+        Some(json!({"subCertFile": missing})),
+    )
+    .await;
+    ctl.restart().await;
+    wait_for("the TLS error in the log", LONG, || async {
+        ctl.output
+            .contains("subscription server not started")
+            .then_some(())
+    })
+    .await;
+    let log = ctl.output.text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("subscription server not started"))
+        .unwrap();
+    assert!(
+        line.contains(&format!("subCertFile {missing}")) && line.contains("No such file"),
+        "{line}"
+    );
+    let run = xfleet_tests::read_json(&ctl.dir.path().join("run.json")).unwrap();
+    assert_eq!(run["sub_url"], Value::Null);
+    let closed = tokio::net::TcpStream::connect(("127.0.0.1", port)).await;
+    assert_eq!(
+        closed.unwrap_err().kind(),
+        std::io::ErrorKind::ConnectionRefused,
+        "no plain HTTP fallback either"
+    );
+    let api = ctl.api();
+    let settings = api.ok("GET", "/api/v1/settings", None).await;
+    assert_eq!(settings["subCertFile"], json!(missing));
+
+    // Fixed through the API, the next start serves HTTPS again.
+    api.ok(
+        "PATCH",
+        "/api/v1/settings",
+        Some(json!({"subCertFile": cert_file})),
+    )
+    .await;
+    ctl.restart().await;
+    let stream = tls_connect(port, trusted).await.unwrap();
+    let again = get_over(stream, &host, "/sub/dave-sub", &[]).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(decode(&again.body), lines);
 }

@@ -31,14 +31,22 @@ pub struct SubListener {
     pub tls: bool,
 }
 
-/// TLS from the certificate chain and key files the settings name.
+/// TLS from the certificate chain and key files the settings name. Errors name the setting,
+/// the file and what is wrong with it.
 pub fn tls_config(settings: &SubSettings) -> anyhow::Result<Arc<rustls::ServerConfig>> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&settings.cert_file)
-        .with_context(|| format!("read subCertFile {}", settings.cert_file))?
+    let (cert_file, key_file) = (&settings.cert_file, &settings.key_file);
+    if cert_file.is_empty() || key_file.is_empty() {
+        anyhow::bail!("subCertFile and subKeyFile must be set together");
+    }
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
+        .with_context(|| format!("read subCertFile {cert_file}"))?
         .collect::<Result<_, _>>()
-        .with_context(|| format!("parse subCertFile {}", settings.cert_file))?;
-    let key = PrivateKeyDer::from_pem_file(&settings.key_file)
-        .with_context(|| format!("read subKeyFile {}", settings.key_file))?;
+        .with_context(|| format!("parse subCertFile {cert_file}"))?;
+    if certs.is_empty() {
+        anyhow::bail!("subCertFile {cert_file} holds no PEM certificate");
+    }
+    let key = PrivateKeyDer::from_pem_file(key_file)
+        .with_context(|| format!("read subKeyFile {key_file}"))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?

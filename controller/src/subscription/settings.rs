@@ -101,8 +101,10 @@ impl SubSettings {
         format!("{host}:{port}")
     }
 
+    /// TLS is asked for when either file is set; a missing partner is an error, not a
+    /// quiet fallback to plain HTTP.
     pub fn tls(&self) -> bool {
-        !self.cert_file.is_empty() && !self.key_file.is_empty()
+        !self.cert_file.is_empty() || !self.key_file.is_empty()
     }
 
     /// The public URLs of a subscription: from `subURI`/`subJsonURI`/`subClashURI` when set,

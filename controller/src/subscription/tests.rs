@@ -641,3 +641,63 @@ fn qr_codes_are_inline_svg_and_bounded() {
         Err(super::qr::QrError::TooLong(_))
     ));
 }
+
+#[test]
+fn tls_files_errors_name_the_setting_the_file_and_the_reason() {
+    let dir = crate::util::TempDir::new("subtls");
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["sub.example.com".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let cert_file = write("cert.pem", &cert.pem());
+    let key_file = write("key.pem", &key.serialize_pem());
+    let other_key = write(
+        "other.pem",
+        &rcgen::KeyPair::generate().unwrap().serialize_pem(),
+    );
+    let missing = dir.path().join("missing.pem").display().to_string();
+    let settings = |cert: &str, key: &str| {
+        let map: BTreeMap<String, String> = [("subCertFile", cert), ("subKeyFile", key)]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let settings = SubSettings::from_map(&map);
+        assert!(settings.tls(), "either file asks for TLS");
+        settings
+    };
+    let error = |cert: &str, key: &str| {
+        format!(
+            "{:#}",
+            super::server::tls_config(&settings(cert, key)).unwrap_err()
+        )
+    };
+
+    assert!(super::server::tls_config(&settings(&cert_file, &key_file)).is_ok());
+    let e = error(&missing, &key_file);
+    assert!(
+        e.contains(&format!("subCertFile {missing}")) && e.contains("No such file"),
+        "{e}"
+    );
+    let e = error(&cert_file, &missing);
+    assert!(
+        e.contains(&format!("subKeyFile {missing}")) && e.contains("No such file"),
+        "{e}"
+    );
+    let e = error(&key_file, &key_file);
+    assert!(
+        e.contains(&format!("subCertFile {key_file} holds no PEM certificate")),
+        "{e}"
+    );
+    let e = error(&cert_file, &other_key);
+    assert!(e.contains("do not match"), "{e}");
+    let e = error(&cert_file, "");
+    assert!(e.contains("must be set together"), "{e}");
+    let e = error("", &key_file);
+    assert!(e.contains("must be set together"), "{e}");
+}
