@@ -5,6 +5,7 @@ import { every, live } from './live.js';
 import { systemStats } from './dashboard.js';
 
 // ---- Servers ----
+const ADDRESS_HINT = 'Host name or IP put in share links; empty: the host name the agent reports';
 export function pageServers() {
   const root = pageRoot();
   show(root, html`
@@ -15,19 +16,20 @@ export function pageServers() {
           <div><label for="s-name">Name</label><input id="s-name" name="name" required placeholder="ams-1" autocomplete="off"><div class="hint">Letters, digits, - _ .</div></div>
           <div><label for="s-region">Region</label><input id="s-region" name="region" placeholder="eu"></div>
           <div><label for="s-tags">Tags</label><input id="s-tags" name="tags" placeholder="prod, nl"><div class="hint">Comma separated</div></div>
+          <div><label for="s-address">Public address</label><input id="s-address" name="public_address" data-field="public_address" placeholder="vpn1.example.com" autocomplete="off"><div class="hint">${ADDRESS_HINT}</div></div>
         </div>
         <div class="alert error form-error" role="alert" hidden></div>
         <div class="actions"><button class="primary" type="submit">Add server</button></div>
       </form>
       <div id="enroll" aria-live="polite"></div>
     </section>
-    <div class="table-wrap"><table><caption class="skip">Servers</caption><thead><tr><th>Name</th><th>Status</th><th class="hide-phone">Region</th><th class="hide-phone">Agent</th><th>Core</th><th>Last seen</th><th>Inbounds</th><th><span class="skip">Actions</span></th></tr></thead><tbody id="server-rows"></tbody></table></div>`);
+    <div class="table-wrap"><table><caption class="skip">Servers</caption><thead><tr><th>Name</th><th>Status</th><th class="hide-phone">Region</th><th class="hide-phone">Public address</th><th class="hide-phone">Agent</th><th>Core</th><th>Last seen</th><th>Inbounds</th><th><span class="skip">Actions</span></th></tr></thead><tbody id="server-rows"></tbody></table></div>`);
   const form = $('#add-server');
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     clearErrors(form);
     const v = formValues(form);
-    const body = { name: v.name.trim(), region: v.region.trim(), tags: v.tags.split(',').map((t) => t.trim()).filter(Boolean), notes: '' };
+    const body = { name: v.name.trim(), region: v.region.trim(), tags: v.tags.split(',').map((t) => t.trim()).filter(Boolean), notes: '', public_address: v.public_address.trim() };
     try {
       const server = await busy(form.querySelector('[type="submit"]'), () => api('POST', '/servers', body));
       form.reset();
@@ -42,10 +44,10 @@ export function pageServers() {
   live.on((snap) => {
     show($('#server-rows'), snap.servers.length ? snap.servers.map((s) => html`<tr data-server-row="${s.name}">
       <td><a href="${BASE}/panel/server?id=${s.id}">${s.name}</a>${s.local ? html` ${badge('local', 'ok')}` : ''}</td>
-      <td>${stateBadge(s)}</td><td class="hide-phone">${s.region || '—'}</td><td class="hide-phone">${s.version || '—'}</td>
+      <td>${stateBadge(s)}</td><td class="hide-phone">${s.region || '—'}</td><td class="hide-phone mono" data-public-address>${s.public_address || '—'}</td><td class="hide-phone">${s.version || '—'}</td>
       <td>${coreText(s)}</td><td>${s.connected ? 'now' : ago(s.last_seen)}</td><td>${s.usage.inbounds}</td>
       <td>${s.local ? '' : html`<button class="small" data-action="enroll" data-id="${s.id}" data-name="${s.name}">Enrollment command</button>`}</td></tr>`)
-      : html`<tr><td colspan="8" class="empty">No servers yet: add one above.</td></tr>`);
+      : html`<tr><td colspan="9" class="empty">No servers yet: add one above.</td></tr>`);
   });
 }
 async function showEnrollment(server) {
@@ -65,7 +67,9 @@ export function pageServer() {
   if (!id) { show(root, html`<p>No server given. <a href="${BASE}/panel/servers">All servers</a></p>`); return; }
   show(root, html`
     <div class="grid">
-      <section class="card" aria-labelledby="info-title"><h2 id="info-title">Server</h2><div id="info">Loading…</div></section>
+      <section class="card" aria-labelledby="info-title"><h2 id="info-title">Server</h2><div id="info">Loading…</div>
+        <form id="address-form" novalidate><label for="public-address">Public address</label><div class="input-group"><input id="public-address" name="public_address" data-field="public_address" placeholder="vpn1.example.com" autocomplete="off"><button type="submit">Save</button></div>
+        <div class="hint">${ADDRESS_HINT}</div><div class="alert error form-error" role="alert" hidden></div></form></section>
       <section class="card" aria-labelledby="core-title"><h2 id="core-title">Core</h2>
         <div class="row"><button data-action="core" data-op="core.start">Start</button><button data-action="core" data-op="core.stop">Stop</button><button data-action="core" data-op="core.restart">Restart</button></div>
         <form id="install" class="row" novalidate><div class="grow"><label for="core-version">Install core version</label><input id="core-version" name="version" placeholder="25.3.6" required></div><button type="submit">Install</button></form>
@@ -93,7 +97,8 @@ export function pageServer() {
     document.title = `${s.name} · xfleet`;
     show($('#info'), html`<p>${stateBadge(s)} ${s.local ? badge('local server', 'ok') : ''}</p><dl class="kv">
       <dt>Id</dt><dd>${s.id}</dd><dt>Region</dt><dd>${s.region || '—'}</dd><dt>Tags</dt><dd>${(s.tags || []).join(', ') || '—'}</dd>
-      <dt>Host</dt><dd>${s.hostname || '—'}</dd><dt>Address</dt><dd>${s.live?.remote || '—'}</dd>
+      <dt>Host</dt><dd>${s.hostname || '—'}</dd><dt>Connects from</dt><dd>${s.live?.remote || '—'}</dd>
+      <dt>Public address</dt><dd class="mono" id="public-address-now">${s.public_address || `— (links use ${s.hostname || 'the request\'s host'})`}</dd>
       <dt>Agent</dt><dd>${s.version || '—'}</dd><dt>Core</dt><dd>${coreText(s)}</dd>
       <dt>Revision</dt><dd>${s.applied_revision} of ${s.revision}</dd><dt>Last seen</dt><dd>${s.connected ? 'now' : when(s.last_seen)}</dd>
       ${s.last_error ? html`<dt>Last error</dt><dd>${s.last_error}</dd>` : ''}</dl>`);
@@ -139,6 +144,18 @@ export function pageServer() {
     if (!/^v?\d+(\.\d+)+$/.test(version)) { fieldErrors(form, { fields: [{ field: 'version', message: 'a release version such as 25.3.6' }] }); return; }
     await busy(form.querySelector('button'), () => task('core.install', { version }, `Install core ${version}`)).catch(failed);
   });
+  const addressForm = $('#address-form');
+  addressForm.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clearErrors(addressForm);
+    const address = addressForm.public_address.value.trim();
+    try {
+      const s = await busy(addressForm.querySelector('[type="submit"]'), () => api('PATCH', `/servers/${id}`, { public_address: address }));
+      addressForm.public_address.value = s.public_address;
+      loadInfo({ ...server, ...s });
+      toast(s.public_address ? `Share links now point at ${s.public_address}` : 'Share links use the default address again');
+    } catch (err) { fieldErrors(addressForm, err); }
+  });
   actions['server-enroll'] = () => showEnrollment(server);
   actions.revoke = async () => {
     if (!(await confirmDialog(`Revoke ${server.name}?`, 'The agent is cut off at once and needs a new enrollment command to come back.', 'Revoke'))) return;
@@ -150,7 +167,7 @@ export function pageServer() {
     await api('DELETE', `/servers/${id}`);
     navigate(`${BASE}/panel/servers`);
   };
-  api('GET', `/servers/${id}`).then((s) => { loadInfo(s); loadSys(); loadLogs(); }).catch((e) => show(root, html`<p class="alert error">${e.message}</p>`));
+  api('GET', `/servers/${id}`).then((s) => { loadInfo(s); addressForm.public_address.value = s.public_address; loadSys(); loadLogs(); }).catch((e) => show(root, html`<p class="alert error">${e.message}</p>`));
   live.on((snap) => {
     const s = snap.servers.find((x) => String(x.id) === id);
     if (!s) return;
