@@ -204,8 +204,17 @@ try {
   await page.getByRole('link', { name: 'Dashboard', exact: true }).click();
   await page.locator('[data-server="vpn-1"][data-state="offline"]').waitFor({ timeout: LONG });
 
-  step('two-factor login');
+  step('panel certificate files are checked when saved');
   await page.getByRole('link', { name: 'Settings', exact: true }).click();
+  await page.locator('#panel-tls').filter({ hasText: 'Plain HTTP' }).waitFor();
+  const tlsForm = page.locator('#tls-form');
+  await tlsForm.getByLabel('Certificate file (PEM chain)').fill('/nonexistent/panel.crt');
+  await tlsForm.getByLabel('Key file (PEM)').fill('/nonexistent/panel.key');
+  await tlsForm.getByRole('button', { name: 'Save' }).click();
+  await tlsForm.locator('[name="webCertFile"][aria-invalid="true"]').waitFor();
+  await tlsForm.locator('.field-error').filter({ hasText: '/nonexistent/panel.crt' }).waitFor();
+
+  step('two-factor login');
   await page.getByRole('button', { name: 'Set up' }).click();
   const secret = (await page.locator('#tfa-secret').textContent()).trim();
   await page.getByLabel('Code from the app').fill(totp(secret, -1));

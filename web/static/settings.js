@@ -5,6 +5,7 @@ import { actions, ago, badge, busy, clearErrors, confirmDialog, duration, failed
 
 // ---- Settings ----
 const SUB_KEYS = [['subEnable', 'Serve subscriptions', 'bool'], ['subURI', 'Public subscription URL prefix', 'text'], ['subPath', 'Links path', 'text'], ['subJsonPath', 'JSON path', 'text'], ['subUpdates', 'Update interval (hours)', 'text'], ['subTitle', 'Title', 'text']];
+const TLS_KEYS = [['webCertFile', 'Certificate file (PEM chain)', 'text'], ['webKeyFile', 'Key file (PEM)', 'text']];
 const TG_KEYS = [['tgBotEnable', 'Telegram bot enabled', 'bool'], ['tgBotToken', 'Bot token', 'secret'], ['tgBotChatId', 'Admin chat ids (comma separated)', 'text'], ['tgRunTime', 'Report schedule', 'text'], ['tgBotLoginNotify', 'Notify on panel logins', 'bool'], ['tgCpu', 'CPU alert threshold (%)', 'text']];
 function settingsForm(id, title, keys, values, note) {
   return html`<form class="card section" id="${id}" novalidate><h2>${title}</h2>${note ? html`<p class="muted">${note}</p>` : ''}<div class="form-grid">
@@ -18,11 +19,11 @@ export function pageSettings() {
   const cfg = pageData.config || {};
   show(root, html`
     <section class="card section" aria-labelledby="panel-title"><h2 id="panel-title">Panel</h2>
-      <dl class="kv"><dt>Listens on</dt><dd class="mono">${cfg.panel_listen}</dd><dt>Base path</dt><dd class="mono">${cfg.base_path}</dd>
-      <dt>TLS</dt><dd>Plain HTTP; put a TLS-terminating proxy in front for remote access</dd><dt>Session lifetime</dt><dd>${duration(cfg.session_ttl_secs)}</dd>
+      <dl class="kv"><dt>Listen address</dt><dd class="mono" id="panel-address">${cfg.panel_address || 'all addresses'}</dd><dt>Port</dt><dd class="mono" id="panel-port">${cfg.panel_port}</dd><dt>Base path</dt><dd class="mono">${cfg.base_path}</dd>
+      <dt>TLS</dt><dd id="panel-tls">${cfg.panel_tls ? html`HTTPS with <span class="mono">${cfg.panel_tls.cert_file}</span> (${cfg.panel_tls.cert_setting})` : 'Plain HTTP: keep it on loopback, or set a certificate below'}</dd><dt>Session lifetime</dt><dd>${duration(cfg.session_ttl_secs)}</dd>
       <dt>Agent gateway</dt><dd class="mono">${cfg.gateway_url} (listens on ${cfg.gateway_listen})</dd><dt>Enrollment token lifetime</dt><dd>${duration(cfg.token_ttl_secs)}</dd>
       <dt>Single-server mode</dt><dd>${cfg.local_server ? 'on' : 'off'}</dd><dt>Version</dt><dd>${pageData.version}</dd></dl>
-      <p class="hint">These come from the configuration file, <code>XFLEET_*</code> variables or flags (<code>panel_listen</code>, <code>base_path</code>, <code>gateway_url</code>) and take effect at the next start.</p></section>
+      <p class="hint">These come from the configuration file, <code>XFLEET_*</code> variables or flags (<code>panel_listen</code>, <code>base_path</code>, <code>panel_cert_file</code>, <code>gateway_url</code>) and take effect at the next start.</p></section>
     <form class="card section" id="password-form" novalidate><h2>Admin password</h2><div class="form-grid">
       <div><label for="pw-current">Current password</label><input id="pw-current" name="current" data-field="current" type="password" autocomplete="current-password"></div>
       <div><label for="pw-new">New password</label><input id="pw-new" name="new" data-field="new" type="password" autocomplete="new-password"><div class="hint">At least 8 characters</div></div>
@@ -103,16 +104,17 @@ export function pageSettings() {
   // Stored settings (3x-ui keys)
   const loadStored = async () => {
     const values = await api('GET', '/settings');
-    show($('#stored'), [settingsForm('sub-form', 'Subscription', SUB_KEYS, values, 'Stored under 3x-ui\'s key names for the subscription server.'),
+    show($('#stored'), [settingsForm('tls-form', 'Panel certificate', TLS_KEYS, values, 'HTTPS for the panel and both APIs, under 3x-ui\'s key names. Applies at the next start, when the configuration sets no panel_cert_file/panel_key_file. Both files are checked when saved; clear both for plain HTTP.'),
+      settingsForm('sub-form', 'Subscription', SUB_KEYS, values, 'Stored under 3x-ui\'s key names for the subscription server.'),
       settingsForm('tg-form', 'Telegram', TG_KEYS, values, 'Stored under 3x-ui\'s key names for the Telegram bot. The token is never shown; leave it empty to keep it.')]);
-    for (const [id, keys] of [['#sub-form', SUB_KEYS], ['#tg-form', TG_KEYS]]) {
+    for (const [id, keys] of [['#tls-form', TLS_KEYS], ['#sub-form', SUB_KEYS], ['#tg-form', TG_KEYS]]) {
       const form = $(id);
       form.addEventListener('submit', async (e) => {
         e.preventDefault();
         const v = formValues(form);
         const body = {};
         for (const [key, , kind] of keys) { if (kind === 'secret' && !v[key]) continue; body[key] = kind === 'bool' ? String(v[key]) : v[key].trim(); }
-        try { await busy(form.querySelector('[type="submit"]'), () => api('PATCH', '/settings', body)); clearErrors(form); toast('Settings saved'); } catch (err) { fieldErrors(form, err); }
+        try { await busy(form.querySelector('[type="submit"]'), () => api('PATCH', '/settings', body)); clearErrors(form); toast(id === '#tls-form' ? 'Saved: the panel uses it from the next start' : 'Settings saved'); } catch (err) { fieldErrors(form, err); }
       });
     }
   };

@@ -215,8 +215,19 @@ fn page_data(ctl: &Controller, id: &str) -> Value {
     let c = &ctl.config;
     let mut data = json!({"version": xfleet_common::VERSION});
     if id == "settings" {
+        let (listen, port) = c
+            .panel_listen
+            .rsplit_once(':')
+            .unwrap_or((c.panel_listen.as_str(), ""));
         data["config"] = json!({
             "panel_listen": c.panel_listen,
+            "panel_address": listen.trim_matches(['[', ']']),
+            "panel_port": port,
+            "panel_tls": ctl.panel_tls.as_ref().map(|f| json!({
+                "cert_file": f.cert_file,
+                "key_file": f.key_file,
+                "cert_setting": f.cert_setting,
+            })),
             "base_path": if c.base_prefix().is_empty() { "/".to_owned() } else { format!("{}/", c.base_prefix()) },
             "gateway_url": ctl.gateway_url,
             "gateway_listen": c.gateway_listen,
