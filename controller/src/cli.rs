@@ -16,6 +16,8 @@ use crate::RunInfo;
 pub struct LocalApi {
     pub base: String,
     pub token: String,
+    /// SHA-256 of the certificate an HTTPS panel serves (from `run.json`).
+    pub panel_cert_sha256: Option<String>,
 }
 
 impl LocalApi {
@@ -33,6 +35,7 @@ impl LocalApi {
         Ok(Self {
             base: run.panel_url,
             token: token.trim().to_owned(),
+            panel_cert_sha256: run.panel_cert_sha256,
         })
     }
 
@@ -58,10 +61,9 @@ impl LocalApi {
         body: Option<(&str, Bytes)>,
     ) -> anyhow::Result<Value> {
         let auth = format!("Bearer {}", self.token);
-        let (status, bytes) =
-            request_raw(&self.base, method, path, &[("authorization", &auth)], body)
-                .await
-                .with_context(|| format!("cannot reach the controller at {}", self.base))?;
+        let (status, bytes) = self
+            .request(method, path, &[("authorization", &auth)], body)
+            .await?;
         let envelope: Value = serde_json::from_slice(&bytes)
             .with_context(|| format!("unexpected answer (HTTP {status})"))?;
         if envelope["success"] == json!(true) {
@@ -75,6 +77,26 @@ impl LocalApi {
                 envelope["error"]["code"].as_str().unwrap_or("error")
             )
         }
+    }
+}
+
+impl LocalApi {
+    /// One request to the running controller, over TLS with its pinned certificate when it
+    /// serves HTTPS; returns status and body.
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<(&str, Bytes)>,
+    ) -> anyhow::Result<(u16, Bytes)> {
+        let tls = self
+            .panel_cert_sha256
+            .as_deref()
+            .map(crate::https::pinned::client_config);
+        send(&self.base, tls, method, path, headers, body)
+            .await
+            .with_context(|| format!("cannot reach the controller at {}", self.base))
     }
 }
 
@@ -101,14 +123,51 @@ pub async fn request_raw(
     headers: &[(&str, &str)],
     body: Option<(&str, Bytes)>,
 ) -> anyhow::Result<(u16, Bytes)> {
-    let authority = base
-        .strip_prefix("http://")
-        .context("only http:// URLs are supported here")?
-        .trim_end_matches('/');
+    send(base, None, method, path, headers, body).await
+}
+
+/// An HTTP/1.1 request to `http://…`, or to `https://…` with the given TLS client.
+async fn send(
+    base: &str,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<(&str, Bytes)>,
+) -> anyhow::Result<(u16, Bytes)> {
+    let (authority, tls) = match (base.split_once("://"), tls) {
+        (Some(("http", rest)), _) => (rest, None),
+        (Some(("https", rest)), Some(tls)) => (rest, Some(tls)),
+        (Some(("https", _)), None) => {
+            bail!("{base} is HTTPS, but run.json names no certificate to trust")
+        }
+        _ => bail!("{base} is not an http:// or https:// URL"),
+    };
+    let authority = authority.trim_end_matches('/');
     let tcp = tokio::net::TcpStream::connect(authority).await?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await?;
-    tokio::spawn(conn);
+    let mut sender = match tls {
+        Some(tls) => {
+            let host = authority
+                .rsplit_once(':')
+                .map_or(authority, |(h, _)| h)
+                .trim_matches(['[', ']']);
+            let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+                .with_context(|| format!("{host} is not a host name or address"))?;
+            let stream = tokio_rustls::TlsConnector::from(tls)
+                .connect(name, tcp)
+                .await?;
+            let (sender, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+            tokio::spawn(conn);
+            sender
+        }
+        None => {
+            let (sender, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await?;
+            tokio::spawn(conn);
+            sender
+        }
+    };
     let mut req = hyper::Request::builder()
         .method(method)
         .uri(path)
@@ -214,7 +273,7 @@ pub async fn token_create(api: &LocalApi, server: &str, ttl: Option<u64>) -> any
 
 pub async fn healthcheck(dir: &Path) -> anyhow::Result<()> {
     let api = LocalApi::from_data_dir(dir)?;
-    let (status, body) = request(&api.base, "GET", "/api/v1/health", &[], None).await?;
+    let (status, body) = api.request("GET", "/api/v1/health", &[], None).await?;
     if status != 200 {
         bail!("controller answered HTTP {status}");
     }

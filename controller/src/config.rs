@@ -12,8 +12,14 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `postgres://…` for PostgreSQL; empty means SQLite in `data_dir`.
     pub database_url: String,
-    /// Browser panel and HTTP API (plain HTTP; keep it on loopback or put TLS in front).
+    /// Browser panel, native API and 3x-ui compatible API. Plain HTTP unless a certificate
+    /// is set (`panel_cert_file`, or the `webCertFile` setting): keep it on loopback then.
     pub panel_listen: String,
+    /// PEM certificate chain for the panel listener; with `panel_key_file` it serves HTTPS.
+    /// Empty: the `webCertFile`/`webKeyFile` settings (3x-ui's), read at start.
+    pub panel_cert_file: String,
+    /// PEM private key of `panel_cert_file`.
+    pub panel_key_file: String,
     /// Agent gateway (TLS 1.3, mutual TLS for `/v1/connect`).
     pub gateway_listen: String,
     /// Public URL agents dial, written into enrollment tokens. Empty: `https://<first SAN>:<port>`.
@@ -76,6 +82,8 @@ impl Default for Config {
             data_dir: PathBuf::from("./xfleet-data"),
             database_url: String::new(),
             panel_listen: "127.0.0.1:2053".into(),
+            panel_cert_file: String::new(),
+            panel_key_file: String::new(),
             gateway_listen: "0.0.0.0:2054".into(),
             gateway_url: String::new(),
             gateway_sans: Vec::new(),
@@ -226,6 +234,8 @@ impl std::fmt::Debug for Config {
             .field("data_dir", &self.data_dir)
             .field("database_url", &mask_url(&self.database_url))
             .field("panel_listen", &self.panel_listen)
+            .field("panel_cert_file", &self.panel_cert_file)
+            .field("panel_key_file", &self.panel_key_file)
             .field("gateway_listen", &self.gateway_listen)
             .field("gateway_url", &self.gateway_url)
             .field("gateway_sans", &self.gateway_sans)
@@ -285,6 +295,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!((sub.sub_listen.as_str(), sub.sub_port), ("127.0.0.1", 8443));
+        let tls = Config::load(
+            None,
+            env(&[
+                ("XFLEET_PANEL_CERT_FILE", "/etc/xfleet/panel.crt"),
+                ("XFLEET_PANEL_KEY_FILE", "/etc/xfleet/panel.key"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            (tls.panel_cert_file.as_str(), tls.panel_key_file.as_str()),
+            ("/etc/xfleet/panel.crt", "/etc/xfleet/panel.key")
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod config;
 pub mod fleet;
 pub mod gateway;
 pub mod generate;
+pub mod https;
 pub mod import;
 pub mod jobs;
 pub mod local;
@@ -67,7 +68,20 @@ pub struct Controller {
     pub sub_limit: PerIpWindow,
     /// The subscription listener, when it runs.
     pub sub_listener: Option<subscription::server::SubListener>,
+    /// Where the panel's TLS files came from, when it serves HTTPS (cookies get `Secure`).
+    pub panel_tls: Option<https::PemFiles>,
     pub shutdown: CancellationToken,
+}
+
+impl Controller {
+    /// The cookie attribute that keeps session cookies off plain HTTP once the panel is HTTPS.
+    pub fn cookie_secure(&self) -> &'static str {
+        if self.panel_tls.is_some() {
+            "; Secure"
+        } else {
+            ""
+        }
+    }
 }
 
 /// Where a running controller can be reached; also written to `<data_dir>/run.json` for the
@@ -81,6 +95,10 @@ pub struct RunInfo {
     /// The subscription listener (`http(s)://addr:port`), when it runs.
     #[serde(default)]
     pub sub_url: Option<String>,
+    /// SHA-256 (hex) of the certificate the panel serves when it is HTTPS: what the local
+    /// CLI trusts, as it dials loopback where the certificate's names do not apply.
+    #[serde(default)]
+    pub panel_cert_sha256: Option<String>,
 }
 
 pub struct Running {
@@ -131,6 +149,12 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         .await
         .with_context(|| format!("bind agent gateway on {}", config.gateway_listen))?;
     let gateway_addr = gateway_listener.local_addr()?;
+    // Before binding: a panel asked to serve HTTPS never comes up in plain HTTP.
+    let panel_files = panel_tls_files(&config, &store).await?;
+    let panel_tls = match &panel_files {
+        Some(files) => Some(https::server_tls(files).context("panel TLS")?),
+        None => None,
+    };
     let panel_listener = TcpListener::bind(&config.panel_listen)
         .await
         .with_context(|| format!("bind panel on {}", config.panel_listen))?;
@@ -176,6 +200,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         dummy_hash: api::hash_password(&util::random_secret(16)),
         sub_limit: PerIpWindow::new(config.sub_requests_per_minute, Duration::from_secs(60)),
         sub_listener,
+        panel_tls: panel_files,
         config,
         store,
         ca,
@@ -193,28 +218,30 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
 
     let info = RunInfo {
         pid: std::process::id(),
-        panel_url: format!("http://{}", loopback_for(panel_addr)),
+        panel_url: format!(
+            "{}://{}",
+            if panel_tls.is_some() { "https" } else { "http" },
+            loopback_for(panel_addr)
+        ),
         gateway_addr,
         gateway_url,
         sub_url: sub_listener.map(|l| {
             let scheme = if l.tls { "https" } else { "http" };
             format!("{scheme}://{}", loopback_for(l.addr))
         }),
+        panel_cert_sha256: panel_tls.as_ref().map(|t| t.leaf_sha256.clone()),
     };
     write_local_credentials(&ctl, &info).await?;
 
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(gateway::serve(ctl.clone(), gateway_listener, tls));
-    let panel = api::router(ctl.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let stop = ctl.shutdown.clone();
-    tasks.spawn(async move {
-        if let Err(e) = axum::serve(panel_listener, panel)
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await
-        {
-            tracing::error!(error = %e, "panel server stopped");
-        }
-    });
+    tasks.spawn(https::serve(
+        panel_listener,
+        api::router(ctl.clone()),
+        panel_tls.map(|t| t.config),
+        ctl.shutdown.clone(),
+        "panel",
+    ));
     if let Some(listener) = sub_socket {
         tasks.spawn(subscription::server::serve(ctl.clone(), listener, sub_tls));
     }
@@ -257,7 +284,7 @@ async fn bind_subscriptions(
     }
     let tls = if settings.tls() {
         match subscription::server::tls_config(&settings) {
-            Ok(tls) => Some(tls),
+            Ok(tls) => Some(tls.config),
             Err(e) => {
                 tracing::error!(
                     error = format!("{e:#}"),
@@ -276,6 +303,57 @@ async fn bind_subscriptions(
             tracing::error!(%addr, error = %e, "subscription server not started: cannot bind");
             Ok((None, None))
         }
+    }
+}
+
+/// The panel's certificate and key files: `panel_cert_file`/`panel_key_file` from the
+/// configuration, else 3x-ui's `webCertFile`/`webKeyFile` settings; `None` for plain HTTP.
+/// One file without the other is an error: the admin asked for TLS and it cannot be had.
+pub async fn panel_tls_files(
+    config: &Config,
+    store: &Store,
+) -> anyhow::Result<Option<https::PemFiles>> {
+    let from_config =
+        !config.panel_cert_file.trim().is_empty() || !config.panel_key_file.trim().is_empty();
+    let (cert_file, key_file, cert_setting, key_setting) = if from_config {
+        (
+            config.panel_cert_file.trim().to_owned(),
+            config.panel_key_file.trim().to_owned(),
+            "panel_cert_file",
+            "panel_key_file",
+        )
+    } else {
+        let setting = |key: &'static str| async move {
+            anyhow::Ok(
+                store
+                    .setting(key)
+                    .await?
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned(),
+            )
+        };
+        (
+            setting("webCertFile").await?,
+            setting("webKeyFile").await?,
+            "webCertFile setting",
+            "webKeyFile setting",
+        )
+    };
+    match (cert_file.is_empty(), key_file.is_empty()) {
+        (true, true) => Ok(None),
+        (false, false) => Ok(Some(https::PemFiles {
+            cert_file,
+            key_file,
+            cert_setting: cert_setting.into(),
+            key_setting: key_setting.into(),
+        })),
+        (false, true) => anyhow::bail!(
+            "panel TLS: {cert_setting} is {cert_file} but {key_setting} is empty; set both, or neither for plain HTTP"
+        ),
+        (true, false) => anyhow::bail!(
+            "panel TLS: {key_setting} is {key_file} but {cert_setting} is empty; set both, or neither for plain HTTP"
+        ),
     }
 }
 

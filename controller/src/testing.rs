@@ -37,6 +37,7 @@ pub(crate) async fn test_controllers() -> Vec<TestController> {
             dummy_hash: String::new(),
             sub_limit: PerIpWindow::new(60, Duration::from_secs(60)),
             sub_listener: None,
+            panel_tls: None,
             ca: crate::ca::Ca::load_or_create(dir.path()).expect("test CA"),
             config,
             store,

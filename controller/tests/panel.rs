@@ -202,14 +202,34 @@ async fn pages_need_a_session_and_live_under_the_base_path() {
     let bare = panel.get("/xui/panel", &cookie).await;
     assert_eq!(bare.header("location"), Some("/xui/panel/"));
 
-    let js = panel.get("/xui/panel/static/app.js", "").await;
+    // The entry script is an ES module under a versioned folder; its imports resolve there.
+    let src = login
+        .body
+        .split("<script type=\"module\" src=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the login page loads the panel's module")
+        .to_owned();
+    let folder = src.strip_suffix("/app.js").expect("entry is app.js");
+    assert!(folder.starts_with("/xui/panel/static/"), "{src}");
+    let js = panel.get(&src, "").await;
     assert_eq!(js.status, 200);
     assert!(js
         .header("content-type")
         .unwrap()
         .starts_with("text/javascript"));
-    assert!(js.body.contains("EventSource"));
-    assert_eq!(panel.get("/xui/panel/static/nope.js", "").await.status, 404);
+    assert!(js.header("cache-control").unwrap().contains("immutable"));
+    assert!(js.body.contains("from './live.js'"), "{}", js.body);
+    let live = panel.get(&format!("{folder}/live.js"), "").await;
+    assert!(live.body.contains("EventSource"));
+    // Another build's folder gets this build's file, not to be kept.
+    let stale = panel.get("/xui/panel/static/000000/live.js", "").await;
+    assert_eq!(stale.status, 200);
+    assert_eq!(stale.header("cache-control"), Some("no-cache"));
+    assert_eq!(
+        panel.get(&format!("{folder}/nope.js"), "").await.status,
+        404
+    );
     // Nothing is served outside the base path.
     assert_eq!(panel.get("/panel/servers", &cookie).await.status, 404);
 

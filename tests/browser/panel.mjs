@@ -132,6 +132,24 @@ try {
   await page.locator('#client-form').getByRole('button', { name: 'Add client' }).click();
   await page.locator('[data-client="alice"]').waitFor();
 
+  step('public address: refused, then set on the server page');
+  await page.getByRole('link', { name: 'Servers', exact: true }).click();
+  await page.locator('[data-server-row="vpn-1"]').getByRole('link', { name: 'vpn-1' }).click();
+  await page.waitForURL(/\/panel\/server\?id=/);
+  const address = page.getByLabel('Public address', { exact: true });
+  await address.fill('https://vpn.example.com:443/');
+  await page.locator('#address-form').getByRole('button', { name: 'Save' }).click();
+  await page.locator('#public-address[aria-invalid="true"]').waitFor();
+  await page.locator('#address-form .field-error').filter({ hasText: 'host name or an IP address' }).waitFor();
+  // Share links point at this machine, where the agent runs.
+  await address.fill('127.0.0.1');
+  await page.locator('#address-form').getByRole('button', { name: 'Save' }).click();
+  await page.locator('#public-address-now').filter({ hasText: '127.0.0.1' }).waitFor();
+  if (await page.locator('#address-form .field-error').count()) throw new Error('the accepted address still shows an error');
+  await page.getByRole('link', { name: 'Servers', exact: true }).click();
+  await page.locator('[data-server-row="vpn-1"] [data-public-address]').filter({ hasText: '127.0.0.1' }).waitFor();
+  await page.getByRole('link', { name: 'Clients', exact: true }).click();
+
   step('read the link and proxy a download');
   await page.locator('[data-client="alice"]').getByRole('link', { name: 'alice' }).click();
   await page.waitForURL(/\/panel\/client\?email=alice/);
@@ -186,8 +204,17 @@ try {
   await page.getByRole('link', { name: 'Dashboard', exact: true }).click();
   await page.locator('[data-server="vpn-1"][data-state="offline"]').waitFor({ timeout: LONG });
 
-  step('two-factor login');
+  step('panel certificate files are checked when saved');
   await page.getByRole('link', { name: 'Settings', exact: true }).click();
+  await page.locator('#panel-tls').filter({ hasText: 'Plain HTTP' }).waitFor();
+  const tlsForm = page.locator('#tls-form');
+  await tlsForm.getByLabel('Certificate file (PEM chain)').fill('/nonexistent/panel.crt');
+  await tlsForm.getByLabel('Key file (PEM)').fill('/nonexistent/panel.key');
+  await tlsForm.getByRole('button', { name: 'Save' }).click();
+  await tlsForm.locator('[name="webCertFile"][aria-invalid="true"]').waitFor();
+  await tlsForm.locator('.field-error').filter({ hasText: '/nonexistent/panel.crt' }).waitFor();
+
+  step('two-factor login');
   await page.getByRole('button', { name: 'Set up' }).click();
   const secret = (await page.locator('#tfa-secret').textContent()).trim();
   await page.getByLabel('Code from the app').fill(totp(secret, -1));

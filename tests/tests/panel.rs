@@ -1,10 +1,10 @@
 //! The browser panel in real headless Chromium (Playwright, `tests/browser/panel.mjs`)
 //! against a real controller, a real agent and the v2ray core: log in, add a server, run the
 //! enrollment command the page shows, watch it come online without a reload, create a
-//! VLESS+WebSocket inbound and a client, proxy a download through the link the page shows,
-//! watch the client's traffic grow, disable it, revoke the server; plus the login error, a
-//! form validation error, two-factor login and screenshots of every page at desktop and
-//! phone width.
+//! VLESS+WebSocket inbound and a client, set the server's public address, proxy a download
+//! through the link the page shows (which must carry that address), watch the client's
+//! traffic grow, disable it, revoke the server; plus the login error, form validation errors,
+//! two-factor login and screenshots of every page at desktop and phone width.
 //!
 //! The script asks this side to act through lines on its stdout and waits for the answer on
 //! its stdin (see the top of `panel.mjs`).
@@ -63,8 +63,9 @@ fn browser_available() -> bool {
     false
 }
 
-/// Proxies a download through a share link with a real v2ray client. The agent runs on this
-/// machine, so the link's address (the host name the agent reported) is reached on loopback.
+/// Proxies a download through a share link with a real v2ray client, as it is: the page set
+/// the server's public address to 127.0.0.1 (the agent runs on this machine), so the link
+/// must point there.
 async fn proxy_download(files: &FileServer, link: &str) -> Result<V2rayClient, String> {
     let parsed = links::parse(link)?;
     if parsed.scheme != "vless" || !link.contains("type=ws") {
@@ -72,9 +73,13 @@ async fn proxy_download(files: &FileServer, link: &str) -> Result<V2rayClient, S
             "not the VLESS+WebSocket link the inbound should give: {link}"
         ));
     }
-    let mut outbound = parsed.outbound;
-    outbound["settings"]["vnext"][0]["address"] = "127.0.0.1".into();
-    let client = V2rayClient::start(outbound).await;
+    let address = &parsed.outbound["settings"]["vnext"][0]["address"];
+    if address.as_str() != Some("127.0.0.1") {
+        return Err(format!(
+            "the link points at {address}, not the public address set on the server page: {link}"
+        ));
+    }
+    let client = V2rayClient::start(parsed.outbound).await;
     let body = wait_for("a download through the link", LONG, || async {
         client.fetch(files.port, DOWNLOAD).await.ok()
     })

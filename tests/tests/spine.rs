@@ -48,7 +48,8 @@ async fn enroll_connect_and_call_both_ways() {
             .mode();
         assert_eq!(mode & 0o777, 0o600, "{label}");
 
-        // The agent holds a connection but listens on nothing; the controller does listen.
+        // The agent holds a connection but listens on nothing; the controller listens for the
+        // panel, the agent gateway and subscriptions.
         assert_eq!(
             xfleet_tests::listening_sockets(agent.pid().unwrap()),
             0,
@@ -57,7 +58,7 @@ async fn enroll_connect_and_call_both_ways() {
         let ctl_pid = xfleet_tests::read_json(&ctl.dir.path().join("run.json")).unwrap()["pid"]
             .as_u64()
             .unwrap() as u32;
-        assert_eq!(xfleet_tests::listening_sockets(ctl_pid), 2, "{label}");
+        assert_eq!(xfleet_tests::listening_sockets(ctl_pid), 3, "{label}");
 
         // controller → agent
         let info = api.agent_call(id, "agent.info", json!({})).await.unwrap();

@@ -426,8 +426,10 @@ pub(super) async fn login(
     .await?;
     let session = open_session(&ctl, &user, &ip).await?;
     let ttl = ctl.config.session_ttl_secs;
-    let cookie =
-        format!("{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict; Max-Age={ttl}");
+    let secure = ctl.cookie_secure();
+    let cookie = format!(
+        "{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict; Max-Age={ttl}{secure}"
+    );
     let two_factor = ctl.store.user_totp(user.id).await?.secret.is_some();
     Ok((
         AppendHeaders([(SET_COOKIE, cookie)]),
@@ -455,7 +457,8 @@ pub(super) async fn logout(
             result?;
         }
     }
-    let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    let secure = ctl.cookie_secure();
+    let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}");
     Ok((AppendHeaders([(SET_COOKIE, clear)]), ok(())))
 }
 

@@ -13,6 +13,7 @@ use xfleet_common::time::now_ms;
 
 use super::{ok, Actor, ApiError, ApiResult};
 use crate::fleet::{default_deadline, LiveInfo};
+use crate::model::FieldError;
 use crate::store::{NewServer, ServerPatch, ServerRow};
 use crate::util::random_secret;
 use crate::Controller;
@@ -132,9 +133,11 @@ fn validate_public_address(address: &str) -> Result<(), ApiError> {
     if address.is_empty() || host_name || bare.parse::<std::net::IpAddr>().is_ok() {
         Ok(())
     } else {
-        Err(ApiError::BadRequest(format!(
-            "public_address `{address}` must be a host name or an IP address, without scheme or port"
-        )))
+        // A field error, so a form can show it next to the field.
+        Err(ApiError::Invalid(vec![FieldError::new(
+            "public_address",
+            format!("`{address}` must be a host name or an IP address, without scheme or port"),
+        )]))
     }
 }
 
@@ -160,9 +163,11 @@ pub(super) async fn create(
     actor: Actor,
     body: Result<Json<NewServer>, JsonRejection>,
 ) -> ApiResult<ServerView> {
-    let Json(new) = body?;
+    let Json(mut new) = body?;
+    new.public_address = new.public_address.trim().to_owned();
     let result = async {
         validate_name(&new.name)?;
+        validate_public_address(&new.public_address)?;
         Ok::<_, ApiError>(ctl.store.create_server(&new).await?)
     }
     .await;
@@ -175,7 +180,7 @@ pub(super) async fn create(
             &ctl,
             "server.create",
             &target,
-            json!({"name": new.name}),
+            json!({"name": new.name, "public_address": new.public_address}),
             &result,
         )
         .await;

@@ -10,12 +10,65 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::{ok, Actor, ApiError, ApiResult};
+use crate::https::{self, TlsFileError};
 use crate::model::Problems;
 use crate::Controller;
 
 /// Keys that hold secrets: listed, but their values are not shown.
 const SECRET_KEYS: &[&str] = &["tgBotToken", "secret", "twoFactorToken", "ldapPassword"];
 const MAX_VALUE: usize = 64 * 1024;
+
+/// `webCertFile`/`webKeyFile` are read at the next start, and files that cannot serve TLS
+/// stop it: refuse them now, while the admin can still fix them from the panel.
+async fn check_panel_tls(
+    ctl: &Controller,
+    changes: &[(String, String)],
+    p: &mut Problems,
+) -> Result<(), ApiError> {
+    let changed = |key: &str| {
+        changes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.trim())
+    };
+    if changed("webCertFile").is_none() && changed("webKeyFile").is_none() {
+        return Ok(());
+    }
+    let value = |key: &'static str| async move {
+        Ok::<_, ApiError>(match changed(key) {
+            Some(v) => v.to_owned(),
+            None => ctl.store.setting(key).await?.unwrap_or_default(),
+        })
+    };
+    let (cert_file, key_file) = (value("webCertFile").await?, value("webKeyFile").await?);
+    match (cert_file.is_empty(), key_file.is_empty()) {
+        (true, true) => {}
+        (false, true) => p.add("webKeyFile", "is needed with a certificate file"),
+        (true, false) => p.add("webCertFile", "is needed with a key file"),
+        (false, false) => {
+            let files = https::PemFiles {
+                cert_file,
+                key_file,
+                cert_setting: "webCertFile".into(),
+                key_setting: "webKeyFile".into(),
+            };
+            match https::server_tls(&files) {
+                Ok(_) => {}
+                Err(e @ (TlsFileError::Read { .. } | TlsFileError::Certificate { .. })) => {
+                    let field = match &e {
+                        TlsFileError::Read { setting, .. } if setting == "webKeyFile" => {
+                            "webKeyFile"
+                        }
+                        _ => "webCertFile",
+                    };
+                    p.add(field, e.to_string());
+                }
+                Err(e) => p.add("webKeyFile", e.to_string()),
+            }
+        }
+    }
+    Ok(())
+}
 
 pub(super) async fn list(
     State(ctl): State<Arc<Controller>>,
@@ -65,6 +118,9 @@ pub(super) async fn update(
             continue;
         }
         changes.push((key.clone(), text));
+    }
+    if p.is_empty() {
+        check_panel_tls(&ctl, &changes, &mut p).await?;
     }
     let result = match p.finish() {
         Err(crate::model::ModelError::Invalid(fields)) => Err(ApiError::Invalid(fields)),

@@ -420,8 +420,9 @@ fn cookie_path(ctl: &Controller) -> String {
 
 fn session_cookie(ctl: &Controller, value: &str, max_age: u64) -> String {
     format!(
-        "{SESSION_COOKIE}={value}; Path={}; HttpOnly; SameSite=Lax; Max-Age={max_age}",
-        cookie_path(ctl)
+        "{SESSION_COOKIE}={value}; Path={}; HttpOnly; SameSite=Lax; Max-Age={max_age}{}",
+        cookie_path(ctl),
+        ctl.cookie_secure()
     )
 }
 
@@ -461,8 +462,9 @@ async fn logout(State(ctl): State<Arc<Controller>>, headers: HeaderMap) -> Respo
 async fn csrf_token(State(ctl): State<Arc<Controller>>, headers: HeaderMap) -> Response {
     let token = cookie(&headers, CSRF_COOKIE).unwrap_or_else(|| random_secret(24));
     let set = format!(
-        "{CSRF_COOKIE}={token}; Path={}; SameSite=Lax",
-        cookie_path(&ctl)
+        "{CSRF_COOKIE}={token}; Path={}; SameSite=Lax{}",
+        cookie_path(&ctl),
+        ctl.cookie_secure()
     );
     ([(SET_COOKIE, set)], done("", token)).into_response()
 }

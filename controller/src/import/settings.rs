@@ -44,7 +44,8 @@ pub fn fate(key: &str) -> Fate {
             "the panel's address is set in xfleet.toml (`panel_listen`)"
         }
         "webCertFile" | "webKeyFile" => {
-            "xfleet serves the panel over plain HTTP for a TLS proxy in front; set TLS there"
+            "paths from the old host may not exist here, and a missing file stops the start; \
+             set TLS on the Settings page once the files are in place"
         }
         "secret" => "xfleet keeps its own session secret; 3x-ui sessions cannot carry over",
         "twoFactorEnable" | "twoFactorToken" => "two-factor login has no counterpart in xfleet",

@@ -20,6 +20,7 @@ async fn server(s: &Store, name: &str) -> i64 {
         region: String::new(),
         tags: vec![],
         notes: String::new(),
+        public_address: String::new(),
     })
     .await
     .unwrap()

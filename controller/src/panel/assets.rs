@@ -1,5 +1,7 @@
-//! Static files of the panel, embedded at build time. URLs carry a content hash (`?v=`), so
-//! browsers may keep them for long and still see a new build at once.
+//! Static files of the panel, embedded at build time. They are served under a folder named
+//! by a content hash (`/panel/static/{version}/app.js`), so browsers may keep them for long
+//! and still see a new build at once; the panel's scripts are ES modules whose relative
+//! imports stay inside that folder, so one page never mixes files of two builds.
 
 use std::sync::OnceLock;
 
@@ -9,16 +11,48 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
+const JS: &str = "text/javascript; charset=utf-8";
+
 const FILES: &[(&str, &str, &str)] = &[
     (
         "app.css",
         "text/css; charset=utf-8",
         include_str!("../../../web/static/app.css"),
     ),
+    ("app.js", JS, include_str!("../../../web/static/app.js")),
+    ("core.js", JS, include_str!("../../../web/static/core.js")),
+    ("ui.js", JS, include_str!("../../../web/static/ui.js")),
+    ("live.js", JS, include_str!("../../../web/static/live.js")),
+    ("login.js", JS, include_str!("../../../web/static/login.js")),
     (
-        "app.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../../web/static/app.js"),
+        "dashboard.js",
+        JS,
+        include_str!("../../../web/static/dashboard.js"),
+    ),
+    (
+        "servers.js",
+        JS,
+        include_str!("../../../web/static/servers.js"),
+    ),
+    (
+        "inbounds.js",
+        JS,
+        include_str!("../../../web/static/inbounds.js"),
+    ),
+    (
+        "clients.js",
+        JS,
+        include_str!("../../../web/static/clients.js"),
+    ),
+    (
+        "activity.js",
+        JS,
+        include_str!("../../../web/static/activity.js"),
+    ),
+    (
+        "settings.js",
+        JS,
+        include_str!("../../../web/static/settings.js"),
     ),
     (
         "icon.svg",
@@ -42,17 +76,48 @@ pub fn version() -> &'static str {
     })
 }
 
-pub async fn serve(Path(file): Path<String>) -> Response {
-    match FILES.iter().find(|(name, _, _)| *name == file) {
-        Some((_, content_type, body)) => (
-            [
-                (CONTENT_TYPE, *content_type),
-                (CACHE_CONTROL, "public, max-age=604800"),
-                (X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            ],
-            *body,
-        )
-            .into_response(),
-        None => (StatusCode::NOT_FOUND, "no such file").into_response(),
+/// `GET /panel/static/{version}/{file}`. A page of an older build asking for its version gets
+/// this build's file, but not to keep: only the current version is cacheable.
+pub async fn serve(Path((wanted, file)): Path<(String, String)>) -> Response {
+    let Some((_, content_type, body)) = FILES.iter().find(|(name, _, _)| *name == file) else {
+        return (StatusCode::NOT_FOUND, "no such file").into_response();
+    };
+    let cache = if wanted == version() {
+        "public, max-age=604800, immutable"
+    } else {
+        "no-cache"
+    };
+    (
+        [
+            (CONTENT_TYPE, *content_type),
+            (CACHE_CONTROL, cache),
+            (X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        *body,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every module an embedded script imports is embedded too, so no import 404s.
+    #[test]
+    fn every_imported_module_is_embedded() {
+        for (name, _, body) in FILES.iter().filter(|(n, _, _)| n.ends_with(".js")) {
+            for line in body.lines().filter(|l| l.starts_with("import ")) {
+                let target = line
+                    .rsplit_once("from './")
+                    .and_then(|(_, rest)| rest.strip_suffix("';"))
+                    .unwrap_or_else(|| {
+                        panic!("{name}: import not of the form from './x.js': {line}")
+                    });
+                assert!(
+                    FILES.iter().any(|(n, _, _)| *n == target),
+                    "{name} imports {target}, which is not embedded"
+                );
+            }
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! The browser panel (DESIGN §6): pages under the configured base path, with the templates
 //! and static files of `web/` embedded in the binary. A page is a server-rendered shell
-//! (layout, navigation, the signed-in user, page data); `web/static/app.js` fills it from the
-//! native API with the session cookie, so every change goes through the same handlers as
-//! any other API call. Live updates come from [`events`].
+//! (layout, navigation, the signed-in user, page data); the ES modules of `web/static/`
+//! (entry `app.js`) fill it from the native API with the session cookie, so every change
+//! goes through the same handlers as any other API call. Live updates come from [`events`].
 //!
 //! Paths: `GET /` is the login page (3x-ui's compatible API only takes `POST /login` and
 //! `/logout` there); pages live under `/panel/`, beside the compatible `/panel/api/`.
@@ -63,7 +63,7 @@ pub fn router(ctl: &Controller) -> Router<Arc<Controller>> {
     let mut routes = Router::new()
         .route("/", get(login_page))
         .route("/panel", get(to_dashboard))
-        .route("/panel/static/{file}", get(assets::serve));
+        .route("/panel/static/{version}/{file}", get(assets::serve));
     for (id, path, _) in PAGES {
         let id = *id;
         routes = routes.route(
@@ -215,8 +215,19 @@ fn page_data(ctl: &Controller, id: &str) -> Value {
     let c = &ctl.config;
     let mut data = json!({"version": xfleet_common::VERSION});
     if id == "settings" {
+        let (listen, port) = c
+            .panel_listen
+            .rsplit_once(':')
+            .unwrap_or((c.panel_listen.as_str(), ""));
         data["config"] = json!({
             "panel_listen": c.panel_listen,
+            "panel_address": listen.trim_matches(['[', ']']),
+            "panel_port": port,
+            "panel_tls": ctl.panel_tls.as_ref().map(|f| json!({
+                "cert_file": f.cert_file,
+                "key_file": f.key_file,
+                "cert_setting": f.cert_setting,
+            })),
             "base_path": if c.base_prefix().is_empty() { "/".to_owned() } else { format!("{}/", c.base_prefix()) },
             "gateway_url": ctl.gateway_url,
             "gateway_listen": c.gateway_listen,

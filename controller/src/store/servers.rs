@@ -46,6 +46,9 @@ pub struct NewServer {
     pub tags: Vec<String>,
     #[serde(default)]
     pub notes: String,
+    /// Host name or IP share links point at; empty for the default.
+    #[serde(default)]
+    pub public_address: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -78,8 +81,8 @@ impl Store {
         let now = now_ms();
         let tags = serde_json::to_string(&new.tags).expect("tags serialize");
         let sql = format!(
-            "INSERT INTO servers (name, region, tags, notes, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $5) RETURNING {COLUMNS}"
+            "INSERT INTO servers (name, region, tags, notes, created_at, updated_at, \
+             public_address) VALUES ($1, $2, $3, $4, $5, $5, $6) RETURNING {COLUMNS}"
         );
         sqlx::query_as(&sql)
             .bind(&new.name)
@@ -87,6 +90,7 @@ impl Store {
             .bind(tags)
             .bind(&new.notes)
             .bind(now)
+            .bind(&new.public_address)
             .fetch_one(&self.pool)
             .await
             .map_err(|e| {

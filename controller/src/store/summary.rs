@@ -123,6 +123,7 @@ mod tests {
                     region: String::new(),
                     tags: vec![],
                     notes: String::new(),
+                    public_address: String::new(),
                 })
                 .await
                 .unwrap();

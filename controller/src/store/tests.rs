@@ -16,6 +16,7 @@ fn new_server(name: &str) -> NewServer {
         region: "eu".into(),
         tags: vec!["prod".into()],
         notes: String::new(),
+        public_address: String::new(),
     }
 }
 
@@ -60,6 +61,15 @@ async fn servers_are_unique_by_name_and_patchable() {
         assert_eq!(b.public_address, "", "empty until set");
         assert!(patched.tags().is_empty());
         assert_eq!(s.list_servers().await.unwrap().len(), 2);
+        let c = s
+            .create_server(&NewServer {
+                public_address: "10.0.0.7".into(),
+                ..new_server("lon-1")
+            })
+            .await
+            .unwrap();
+        assert_eq!(c.public_address, "10.0.0.7", "{}", t.label);
+        s.delete_server(c.id).await.unwrap();
         s.delete_server(a.id).await.unwrap();
         assert!(matches!(s.server(a.id).await, Err(StoreError::NotFound(_))));
         assert!(matches!(

@@ -5,24 +5,18 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use anyhow::Context;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 
 use super::page::{self, PageClient};
 use super::{clash, client_links, host_without_port, json, user_info, with_usage, SubSettings};
-use crate::Controller;
+use crate::{https, Controller};
 
 /// The bound listener, for building subscription URLs.
 #[derive(Debug, Clone, Copy)]
@@ -31,30 +25,14 @@ pub struct SubListener {
     pub tls: bool,
 }
 
-/// TLS from the certificate chain and key files the settings name. Errors name the setting,
-/// the file and what is wrong with it.
-pub fn tls_config(settings: &SubSettings) -> anyhow::Result<Arc<rustls::ServerConfig>> {
-    let (cert_file, key_file) = (&settings.cert_file, &settings.key_file);
-    if cert_file.is_empty() || key_file.is_empty() {
-        anyhow::bail!("subCertFile and subKeyFile must be set together");
-    }
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
-        .with_context(|| format!("read subCertFile {cert_file}"))?
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("parse subCertFile {cert_file}"))?;
-    if certs.is_empty() {
-        anyhow::bail!("subCertFile {cert_file} holds no PEM certificate");
-    }
-    let key = PrivateKeyDer::from_pem_file(key_file)
-        .with_context(|| format!("read subKeyFile {key_file}"))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .context("subCertFile and subKeyFile do not match")?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+/// TLS from the certificate chain and key files the settings name.
+pub fn tls_config(settings: &SubSettings) -> Result<https::ServerTls, https::TlsFileError> {
+    https::server_tls(&https::PemFiles {
+        cert_file: settings.cert_file.clone(),
+        key_file: settings.key_file.clone(),
+        cert_setting: "subCertFile".into(),
+        key_setting: "subKeyFile".into(),
+    })
 }
 
 /// Accepts connections until shutdown, with TLS when `tls` is given.
@@ -63,49 +41,8 @@ pub async fn serve(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
 ) {
-    let acceptor = tls.map(TlsAcceptor::from);
     let router = Router::new().fallback(handle).with_state(ctl.clone());
-    loop {
-        let (tcp, addr) = tokio::select! {
-            _ = ctl.shutdown.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "subscription accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
-        let router = router.clone();
-        let acceptor = acceptor.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |mut req| {
-                req.extensions_mut().insert(ConnectInfo(addr));
-                tower::ServiceExt::oneshot(router.clone(), req)
-            });
-            let builder = {
-                let mut b = hyper::server::conn::http1::Builder::new();
-                b.timer(TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(10))
-                    .max_buf_size(64 * 1024);
-                b
-            };
-            let result = match acceptor {
-                Some(acceptor) => {
-                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
-                    {
-                        Ok(Ok(tls)) => builder.serve_connection(TokioIo::new(tls), service).await,
-                        _ => return,
-                    }
-                }
-                None => builder.serve_connection(TokioIo::new(tcp), service).await,
-            };
-            if let Err(e) = result {
-                tracing::debug!(%addr, error = %e, "subscription connection ended with an error");
-            }
-        });
-    }
+    https::serve(listener, router, tls, ctl.shutdown.clone(), "subscriptions").await;
 }
 
 enum Format {

@@ -356,6 +356,7 @@ async fn populate(store: &Store, args: &Args) -> anyhow::Result<Vec<i64>> {
                 region: "bench".into(),
                 tags: vec![],
                 notes: String::new(),
+                public_address: String::new(),
             })
             .await?;
         ids.push(server.id);

@@ -1,0 +1,188 @@
+// The servers list (add a server, enrollment commands) and one server's page.
+import { $, api, BASE, html, navigate, pageRoot, show } from './core.js';
+import { actions, ago, applyWidths, badge, busy, chart, clearErrors, confirmDialog, coreText, duration, failed, fieldErrors, formValues, stateBadge, toast, waitTask, when } from './ui.js';
+import { every, live } from './live.js';
+import { systemStats } from './dashboard.js';
+
+// ---- Servers ----
+const ADDRESS_HINT = 'Host name or IP put in share links; empty: the host name the agent reports';
+export function pageServers() {
+  const root = pageRoot();
+  show(root, html`
+    <section class="card section" aria-labelledby="add-title">
+      <h2 id="add-title">Add server</h2>
+      <form id="add-server" novalidate>
+        <div class="form-grid">
+          <div><label for="s-name">Name</label><input id="s-name" name="name" required placeholder="ams-1" autocomplete="off"><div class="hint">Letters, digits, - _ .</div></div>
+          <div><label for="s-region">Region</label><input id="s-region" name="region" placeholder="eu"></div>
+          <div><label for="s-tags">Tags</label><input id="s-tags" name="tags" placeholder="prod, nl"><div class="hint">Comma separated</div></div>
+          <div><label for="s-address">Public address</label><input id="s-address" name="public_address" data-field="public_address" placeholder="vpn1.example.com" autocomplete="off"><div class="hint">${ADDRESS_HINT}</div></div>
+        </div>
+        <div class="alert error form-error" role="alert" hidden></div>
+        <div class="actions"><button class="primary" type="submit">Add server</button></div>
+      </form>
+      <div id="enroll" aria-live="polite"></div>
+    </section>
+    <div class="table-wrap"><table><caption class="skip">Servers</caption><thead><tr><th>Name</th><th>Status</th><th class="hide-phone">Region</th><th class="hide-phone">Public address</th><th class="hide-phone">Agent</th><th>Core</th><th>Last seen</th><th>Inbounds</th><th><span class="skip">Actions</span></th></tr></thead><tbody id="server-rows"></tbody></table></div>`);
+  const form = $('#add-server');
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clearErrors(form);
+    const v = formValues(form);
+    const body = { name: v.name.trim(), region: v.region.trim(), tags: v.tags.split(',').map((t) => t.trim()).filter(Boolean), notes: '', public_address: v.public_address.trim() };
+    try {
+      const server = await busy(form.querySelector('[type="submit"]'), () => api('POST', '/servers', body));
+      form.reset();
+      toast(`Server ${server.name} added`);
+      await showEnrollment(server);
+    } catch (err) {
+      if (!err.fields.length && /name/i.test(err.message)) err.fields = [{ field: 'name', message: err.message }];
+      fieldErrors(form, err);
+    }
+  });
+  actions.enroll = async (el) => showEnrollment({ id: Number(el.dataset.id), name: el.dataset.name });
+  live.on((snap) => {
+    show($('#server-rows'), snap.servers.length ? snap.servers.map((s) => html`<tr data-server-row="${s.name}">
+      <td><a href="${BASE}/panel/server?id=${s.id}">${s.name}</a>${s.local ? html` ${badge('local', 'ok')}` : ''}</td>
+      <td>${stateBadge(s)}</td><td class="hide-phone">${s.region || '—'}</td><td class="hide-phone mono" data-public-address>${s.public_address || '—'}</td><td class="hide-phone">${s.version || '—'}</td>
+      <td>${coreText(s)}</td><td>${s.connected ? 'now' : ago(s.last_seen)}</td><td>${s.usage.inbounds}</td>
+      <td>${s.local ? '' : html`<button class="small" data-action="enroll" data-id="${s.id}" data-name="${s.name}">Enrollment command</button>`}</td></tr>`)
+      : html`<tr><td colspan="9" class="empty">No servers yet: add one above.</td></tr>`);
+  });
+}
+async function showEnrollment(server) {
+  const box = $('#enroll');
+  const t = await api('POST', `/servers/${server.id}/enrollment-tokens`, {});
+  show(box, html`<div class="alert info">
+    <strong>Enroll ${server.name}</strong>: run this on the VPN host. It works once and expires ${when(t.expires_at)} (${duration((t.expires_at - Date.now()) / 1000)} from now).
+    <div class="command"><code id="enroll-command" data-expires="${t.expires_at}">${t.command}</code><button class="primary" data-action="copy" data-copy-from="#enroll-command" data-what="Enrollment command copied">Copy</button></div>
+    <div class="hint">Then start the agent: <code>xfleet-agent run</code> (or <code>systemctl enable --now xfleet-agent</code>). The server turns online here by itself.</div></div>`);
+  box.scrollIntoView({ block: 'nearest' });
+}
+
+// ---- One server ----
+export function pageServer() {
+  const id = new URLSearchParams(location.search).get('id');
+  const root = pageRoot();
+  if (!id) { show(root, html`<p>No server given. <a href="${BASE}/panel/servers">All servers</a></p>`); return; }
+  show(root, html`
+    <div class="grid">
+      <section class="card" aria-labelledby="info-title"><h2 id="info-title">Server</h2><div id="info">Loading…</div>
+        <form id="address-form" novalidate><label for="public-address">Public address</label><div class="input-group"><input id="public-address" name="public_address" data-field="public_address" placeholder="vpn1.example.com" autocomplete="off"><button type="submit">Save</button></div>
+        <div class="hint">${ADDRESS_HINT}</div><div class="alert error form-error" role="alert" hidden></div></form></section>
+      <section class="card" aria-labelledby="core-title"><h2 id="core-title">Core</h2>
+        <div class="row"><button data-action="core" data-op="core.start">Start</button><button data-action="core" data-op="core.stop">Stop</button><button data-action="core" data-op="core.restart">Restart</button></div>
+        <form id="install" class="row" novalidate><div class="grow"><label for="core-version">Install core version</label><input id="core-version" name="version" placeholder="25.3.6" required></div><button type="submit">Install</button></form>
+        <div class="actions"><button data-action="geo">Update geo files</button></div>
+        <div class="alert error form-error" role="alert" hidden></div>
+      </section>
+      <section class="card" aria-labelledby="danger-title"><h2 id="danger-title">Access</h2>
+        <p class="muted">A new enrollment command lets an agent join as this server. Revoking cuts the agent off at once; removing deletes the server with its inbounds.</p>
+        <div class="row"><button data-action="server-enroll">New enrollment command</button><button class="danger" data-action="revoke">Revoke</button><button class="danger" data-action="remove">Remove</button></div>
+        <div id="enroll"></div>
+      </section>
+    </div>
+    <section class="card section" aria-labelledby="sys-title"><h2 id="sys-title">System status</h2><div id="sys"><p class="muted">Loading…</p></div></section>
+    <section class="card section" aria-labelledby="traffic-title"><h2 id="traffic-title">Traffic</h2><div id="traffic"></div></section>
+    <section class="card section" aria-labelledby="logs-title"><h2 id="logs-title">Core logs</h2>
+      <div class="toolbar"><div><label for="log-level">Level</label><select id="log-level"><option value="debug">debug and above</option><option value="info">info and above</option><option value="warning" selected>warning and above</option><option value="error">error</option></select></div>
+      <div><label for="log-count">Lines</label><select id="log-count"><option>50</option><option selected>200</option><option>1000</option></select></div>
+      <label class="inline"><input type="checkbox" id="log-follow"> Follow</label><button data-action="logs">Refresh</button></div>
+      <div class="logs" id="logs" tabindex="0" aria-label="Core log lines"><span class="muted">Loading…</span></div></section>
+    <section class="section" aria-labelledby="tasks-title"><h2 id="tasks-title">Task history</h2><div class="table-wrap"><table><thead><tr><th>Created</th><th>Operation</th><th>Status</th><th class="hide-phone">By</th><th class="hide-phone">Attempts</th><th class="hide-phone">Result</th></tr></thead><tbody id="task-rows"></tbody></table></div></section>`);
+  let server = null;
+  const loadInfo = (s) => {
+    server = s;
+    $('#title').textContent = `Server ${s.name}`;
+    document.title = `${s.name} · xfleet`;
+    show($('#info'), html`<p>${stateBadge(s)} ${s.local ? badge('local server', 'ok') : ''}</p><dl class="kv">
+      <dt>Id</dt><dd>${s.id}</dd><dt>Region</dt><dd>${s.region || '—'}</dd><dt>Tags</dt><dd>${(s.tags || []).join(', ') || '—'}</dd>
+      <dt>Host</dt><dd>${s.hostname || '—'}</dd><dt>Connects from</dt><dd>${s.live?.remote || '—'}</dd>
+      <dt>Public address</dt><dd class="mono" id="public-address-now">${s.public_address || `— (links use ${s.hostname || 'the request\'s host'})`}</dd>
+      <dt>Agent</dt><dd>${s.version || '—'}</dd><dt>Core</dt><dd>${coreText(s)}</dd>
+      <dt>Revision</dt><dd>${s.applied_revision} of ${s.revision}</dd><dt>Last seen</dt><dd>${s.connected ? 'now' : when(s.last_seen)}</dd>
+      ${s.last_error ? html`<dt>Last error</dt><dd>${s.last_error}</dd>` : ''}</dl>`);
+  };
+  const loadSys = async () => {
+    if (!server?.connected) { show($('#sys'), html`<p class="muted">The server is not connected.</p>`); return; }
+    try { show($('#sys'), systemStats(await api('POST', `/servers/${id}/call`, { method: 'system.stats', body: {} }))); applyWidths($('#sys')); } catch (e) { show($('#sys'), html`<p class="alert error">${e.message}</p>`); }
+  };
+  const loadTraffic = async () => {
+    try { show($('#traffic'), chart(await api('GET', `/servers/${id}/history?hours=48`), 48)); } catch (e) { show($('#traffic'), html`<p class="muted">${e.message}</p>`); }
+  };
+  const loadLogs = async () => {
+    if (!server?.connected) { show($('#logs'), html`<span class="muted">The server is not connected.</span>`); return; }
+    try {
+      const out = await api('POST', `/servers/${id}/call`, { method: 'core.logs', body: { level: $('#log-level').value, count: Number($('#log-count').value) } });
+      const box = $('#logs');
+      const atEnd = box.scrollTop + box.clientHeight >= box.scrollHeight - 10;
+      show(box, out.lines.length ? out.lines.map((l) => html`<div class="${l.level}"><span class="muted">${new Date(l.at_ms).toLocaleTimeString()}</span> [${l.level}] ${l.text}</div>`) : html`<span class="muted">No lines at this level.</span>`);
+      if (atEnd || $('#log-follow').checked) box.scrollTop = box.scrollHeight;
+    } catch (e) { show($('#logs'), html`<span class="error">${e.message}</span>`); }
+  };
+  const loadTasks = async () => {
+    const tasks = await api('GET', `/servers/${id}/tasks?limit=50`);
+    show($('#task-rows'), tasks.length ? tasks.map(taskRow) : html`<tr><td colspan="6" class="empty">No tasks yet.</td></tr>`);
+  };
+  const task = async (operation, request, label) => {
+    const t = await api('POST', `/servers/${id}/tasks`, { operation, request });
+    toast(`${label}: queued`);
+    await loadTasks();
+    await waitTask(t, label);
+    await loadTasks();
+  };
+  actions.core = (el) => busy(el, () => task(el.dataset.op, {}, `${el.textContent} core`));
+  actions.geo = (el) => busy(el, () => task('geo.update', { files: [] }, 'Geo files update'));
+  actions.logs = loadLogs;
+  $('#log-level').addEventListener('change', loadLogs);
+  $('#log-count').addEventListener('change', loadLogs);
+  $('#install').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const form = e.target;
+    const version = form.version.value.trim();
+    clearErrors(form);
+    if (!/^v?\d+(\.\d+)+$/.test(version)) { fieldErrors(form, { fields: [{ field: 'version', message: 'a release version such as 25.3.6' }] }); return; }
+    await busy(form.querySelector('button'), () => task('core.install', { version }, `Install core ${version}`)).catch(failed);
+  });
+  const addressForm = $('#address-form');
+  addressForm.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clearErrors(addressForm);
+    const address = addressForm.public_address.value.trim();
+    try {
+      const s = await busy(addressForm.querySelector('[type="submit"]'), () => api('PATCH', `/servers/${id}`, { public_address: address }));
+      addressForm.public_address.value = s.public_address;
+      loadInfo({ ...server, ...s });
+      toast(s.public_address ? `Share links now point at ${s.public_address}` : 'Share links use the default address again');
+    } catch (err) { fieldErrors(addressForm, err); }
+  });
+  actions['server-enroll'] = () => showEnrollment(server);
+  actions.revoke = async () => {
+    if (!(await confirmDialog(`Revoke ${server.name}?`, 'The agent is cut off at once and needs a new enrollment command to come back.', 'Revoke'))) return;
+    const r = await api('POST', `/servers/${id}/revoke`);
+    toast(`Revoked ${r.certificates_revoked} certificate(s)${r.disconnected ? ', agent disconnected' : ''}`);
+  };
+  actions.remove = async () => {
+    if (!(await confirmDialog(`Remove ${server.name}?`, 'The server, its inbounds and its task history are deleted. Clients attached elsewhere stay.', 'Remove'))) return;
+    await api('DELETE', `/servers/${id}`);
+    navigate(`${BASE}/panel/servers`);
+  };
+  api('GET', `/servers/${id}`).then((s) => { loadInfo(s); addressForm.public_address.value = s.public_address; loadSys(); loadLogs(); }).catch((e) => show(root, html`<p class="alert error">${e.message}</p>`));
+  live.on((snap) => {
+    const s = snap.servers.find((x) => String(x.id) === id);
+    if (!s) return;
+    const was = server?.connected;
+    loadInfo(s);
+    if (was === false && s.connected) { loadSys(); loadLogs(); }
+  });
+  loadTraffic(); loadTasks().catch(failed);
+  every(3000, loadSys);
+  every(2000, () => { if ($('#log-follow').checked) loadLogs(); });
+  every(10000, () => loadTasks().catch(() => {}));
+  every(60000, loadTraffic);
+}
+export function taskRow(t) {
+  const result = t.error ? `${t.error.code}: ${t.error.message}` : t.response ? JSON.stringify(t.response).slice(0, 160) : '';
+  const kind = t.status === 'running' ? 'running-task' : t.status;
+  return html`<tr data-task="${t.operation}"><td>${when(t.created_at)}</td><td><code>${t.operation}</code></td><td>${badge(t.status, kind)}</td><td class="hide-phone">${t.created_by}</td><td class="hide-phone">${t.attempts}</td><td class="wrap hide-phone"><span class="mono">${result}</span></td></tr>`;
+}

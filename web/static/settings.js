@@ -1,0 +1,122 @@
+// The settings page: panel configuration, password, two-factor login, API tokens,
+// sessions and the stored 3x-ui settings.
+import { $, api, html, pageData, pageRoot, raw, show } from './core.js';
+import { actions, ago, badge, busy, clearErrors, confirmDialog, duration, failed, fieldErrors, formValues, qrImage, toast, when } from './ui.js';
+
+// ---- Settings ----
+const SUB_KEYS = [['subEnable', 'Serve subscriptions', 'bool'], ['subURI', 'Public subscription URL prefix', 'text'], ['subPath', 'Links path', 'text'], ['subJsonPath', 'JSON path', 'text'], ['subUpdates', 'Update interval (hours)', 'text'], ['subTitle', 'Title', 'text']];
+const TLS_KEYS = [['webCertFile', 'Certificate file (PEM chain)', 'text'], ['webKeyFile', 'Key file (PEM)', 'text']];
+const TG_KEYS = [['tgBotEnable', 'Telegram bot enabled', 'bool'], ['tgBotToken', 'Bot token', 'secret'], ['tgBotChatId', 'Admin chat ids (comma separated)', 'text'], ['tgRunTime', 'Report schedule', 'text'], ['tgBotLoginNotify', 'Notify on panel logins', 'bool'], ['tgCpu', 'CPU alert threshold (%)', 'text']];
+function settingsForm(id, title, keys, values, note) {
+  return html`<form class="card section" id="${id}" novalidate><h2>${title}</h2>${note ? html`<p class="muted">${note}</p>` : ''}<div class="form-grid">
+    ${keys.map(([key, label, kind]) => kind === 'bool'
+      ? html`<div><label class="inline"><input type="checkbox" name="${key}" data-field="${key}" ${raw(values[key] === 'true' ? 'checked' : '')}> ${label}</label></div>`
+      : html`<div><label for="set-${key}">${label}</label><input id="set-${key}" name="${key}" data-field="${key}" ${raw(kind === 'secret' ? 'type="password" autocomplete="new-password"' : 'autocomplete="off"')} value="${kind === 'secret' ? '' : values[key] || ''}" placeholder="${kind === 'secret' && values[key] ? 'unchanged' : ''}"></div>`)}
+    </div><div class="alert error form-error" role="alert" hidden></div><div class="actions"><button type="submit" class="primary">Save</button></div></form>`;
+}
+export function pageSettings() {
+  const root = pageRoot();
+  const cfg = pageData.config || {};
+  show(root, html`
+    <section class="card section" aria-labelledby="panel-title"><h2 id="panel-title">Panel</h2>
+      <dl class="kv"><dt>Listen address</dt><dd class="mono" id="panel-address">${cfg.panel_address || 'all addresses'}</dd><dt>Port</dt><dd class="mono" id="panel-port">${cfg.panel_port}</dd><dt>Base path</dt><dd class="mono">${cfg.base_path}</dd>
+      <dt>TLS</dt><dd id="panel-tls">${cfg.panel_tls ? html`HTTPS with <span class="mono">${cfg.panel_tls.cert_file}</span> (${cfg.panel_tls.cert_setting})` : 'Plain HTTP: keep it on loopback, or set a certificate below'}</dd><dt>Session lifetime</dt><dd>${duration(cfg.session_ttl_secs)}</dd>
+      <dt>Agent gateway</dt><dd class="mono">${cfg.gateway_url} (listens on ${cfg.gateway_listen})</dd><dt>Enrollment token lifetime</dt><dd>${duration(cfg.token_ttl_secs)}</dd>
+      <dt>Single-server mode</dt><dd>${cfg.local_server ? 'on' : 'off'}</dd><dt>Version</dt><dd>${pageData.version}</dd></dl>
+      <p class="hint">These come from the configuration file, <code>XFLEET_*</code> variables or flags (<code>panel_listen</code>, <code>base_path</code>, <code>panel_cert_file</code>, <code>gateway_url</code>) and take effect at the next start.</p></section>
+    <form class="card section" id="password-form" novalidate><h2>Admin password</h2><div class="form-grid">
+      <div><label for="pw-current">Current password</label><input id="pw-current" name="current" data-field="current" type="password" autocomplete="current-password"></div>
+      <div><label for="pw-new">New password</label><input id="pw-new" name="new" data-field="new" type="password" autocomplete="new-password"><div class="hint">At least 8 characters</div></div>
+      <div><label for="pw-repeat">Repeat new password</label><input id="pw-repeat" name="repeat" data-field="repeat" type="password" autocomplete="new-password"></div></div>
+      <div class="alert error form-error" role="alert" hidden></div><div class="actions"><button type="submit" class="primary">Change password</button></div></form>
+    <section class="card section" aria-labelledby="tfa-title"><h2 id="tfa-title">Two-factor login</h2><div id="tfa">Loading…</div></section>
+    <section class="card section" aria-labelledby="tok-title"><h2 id="tok-title">API tokens</h2>
+      <form id="token-form" class="row" novalidate><div class="grow"><label for="tok-name">Name</label><input id="tok-name" name="name" data-field="name" placeholder="ci"></div>
+      <div><label for="tok-scope">Scope</label><select id="tok-scope" name="scope"><option value="admin">admin</option><option value="read-only">read-only</option></select></div><button type="submit" class="primary">Create token</button></form>
+      <div id="new-token"></div><div class="table-wrap"><table><thead><tr><th>Name</th><th>Scope</th><th>Created</th><th>Last used</th><th></th></tr></thead><tbody id="token-rows"></tbody></table></div></section>
+    <section class="card section" aria-labelledby="ses-title"><h2 id="ses-title">Sessions</h2><div class="table-wrap"><table><thead><tr><th>User</th><th>Address</th><th>Started</th><th>Expires</th><th></th></tr></thead><tbody id="session-rows"></tbody></table></div></section>
+    <div id="stored"></div>`);
+  // Password
+  const pw = $('#password-form');
+  pw.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const v = formValues(pw);
+    if (v.new !== v.repeat) { fieldErrors(pw, { fields: [{ field: 'repeat', message: 'does not match the new password' }] }); return; }
+    try {
+      const r = await busy(pw.querySelector('[type="submit"]'), () => api('POST', '/auth/password', { current: v.current, new: v.new }));
+      clearErrors(pw); pw.reset(); toast(`Password changed; ${r.sessions_revoked} other session(s) ended`); loadSessions();
+    } catch (err) {
+      if (!err.fields.length) err.fields = [{ field: /current/i.test(err.message) ? 'current' : 'new', message: err.message }];
+      fieldErrors(pw, err);
+    }
+  });
+  // Two-factor
+  const loadTfa = async () => {
+    const me = await api('GET', '/auth/me');
+    if (me.two_factor_enabled) {
+      show($('#tfa'), html`<p>${badge('on', 'ok')} Logging in needs a code from your authenticator app.</p><form id="tfa-off" class="row" novalidate><div><label for="tfa-off-code">Current code</label><input id="tfa-off-code" name="code" data-field="code" inputmode="numeric" autocomplete="one-time-code"></div><button type="submit" class="danger">Turn off</button><div class="alert error form-error" role="alert" hidden></div></form>`);
+      $('#tfa-off').addEventListener('submit', async (e) => {
+        e.preventDefault();
+        try { await api('POST', '/auth/totp/disable', { code: e.target.code.value.trim() }); toast('Two-factor login is off'); loadTfa(); } catch (err) { fieldErrors(e.target, { fields: [{ field: 'code', message: err.message }] }); }
+      });
+    } else {
+      show($('#tfa'), html`<p>${badge('off')} Add a second factor: scan a QR code with an authenticator app, then confirm with a code.</p><button data-action="tfa-setup" class="primary">Set up</button><div id="tfa-setup"></div>`);
+    }
+  };
+  actions['tfa-setup'] = async () => {
+    const s = await api('POST', '/auth/totp/setup');
+    show($('#tfa-setup'), html`<div class="grid"><div>${qrImage(s.uri, 'two-factor setup')}</div><div>
+      <p>Scan the code, or enter the secret by hand:</p><p class="secret" id="tfa-secret">${s.secret}</p>
+      <p class="hint">URI: <span class="mono" id="tfa-uri">${s.uri}</span></p>
+      <form id="tfa-on" novalidate><label for="tfa-code">Code from the app</label><div class="input-group"><input id="tfa-code" name="code" data-field="code" inputmode="numeric" autocomplete="one-time-code"><button type="submit" class="primary">Turn on</button></div><div class="alert error form-error" role="alert" hidden></div></form></div></div>`);
+    $('#tfa-on').addEventListener('submit', async (e) => {
+      e.preventDefault();
+      try { await api('POST', '/auth/totp/enable', { code: e.target.code.value.trim() }); toast('Two-factor login is on'); loadTfa(); } catch (err) { fieldErrors(e.target, { fields: [{ field: 'code', message: err.message }] }); }
+    });
+    $('#tfa-code').focus();
+  };
+  // Tokens
+  const loadTokens = async () => {
+    const list = await api('GET', '/api-tokens');
+    show($('#token-rows'), list.length ? list.map((t) => html`<tr><td>${t.name}</td><td>${t.scope}</td><td>${when(t.created_at)}</td><td>${t.last_used_at ? ago(t.last_used_at) : 'never'}</td><td><button class="small danger" data-action="delete-token" data-id="${t.id}" data-name="${t.name}">Delete</button></td></tr>`) : html`<tr><td colspan="5" class="empty">No tokens.</td></tr>`);
+  };
+  const tf = $('#token-form');
+  tf.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clearErrors(tf);
+    try {
+      const t = await api('POST', '/api-tokens', { name: tf.name.value.trim(), scope: tf.scope.value });
+      tf.reset();
+      show($('#new-token'), html`<div class="alert ok">Token <strong>${t.name}</strong> created. Copy it now: it is not shown again.<div class="command"><code id="token-secret">${t.token}</code><button data-action="copy" data-copy-from="#token-secret" data-what="Token copied">Copy</button></div></div>`);
+      loadTokens();
+    } catch (err) { fieldErrors(tf, { fields: [{ field: /scope/.test(err.message) ? 'scope' : 'name', message: err.message }] }); }
+  });
+  actions['delete-token'] = async (el) => {
+    if (!(await confirmDialog(`Delete token ${el.dataset.name}?`, 'Scripts using it stop working at once.', 'Delete'))) return;
+    await api('DELETE', `/api-tokens/${el.dataset.id}`); toast('Token deleted'); loadTokens();
+  };
+  // Sessions
+  const loadSessions = async () => {
+    const list = await api('GET', '/sessions');
+    show($('#session-rows'), list.map((s) => html`<tr><td>${s.username}${s.current ? html` ${badge('this browser', 'ok')}` : ''}</td><td>${s.source_ip}</td><td>${when(s.created_at)}</td><td>${when(s.expires_at)}</td><td>${s.current ? '' : html`<button class="small danger" data-action="revoke-session" data-id="${s.id}">End</button>`}</td></tr>`));
+  };
+  actions['revoke-session'] = async (el) => { await api('DELETE', `/sessions/${el.dataset.id}`); toast('Session ended'); loadSessions(); };
+  // Stored settings (3x-ui keys)
+  const loadStored = async () => {
+    const values = await api('GET', '/settings');
+    show($('#stored'), [settingsForm('tls-form', 'Panel certificate', TLS_KEYS, values, 'HTTPS for the panel and both APIs, under 3x-ui\'s key names. Applies at the next start, when the configuration sets no panel_cert_file/panel_key_file. Both files are checked when saved; clear both for plain HTTP.'),
+      settingsForm('sub-form', 'Subscription', SUB_KEYS, values, 'Stored under 3x-ui\'s key names for the subscription server.'),
+      settingsForm('tg-form', 'Telegram', TG_KEYS, values, 'Stored under 3x-ui\'s key names for the Telegram bot. The token is never shown; leave it empty to keep it.')]);
+    for (const [id, keys] of [['#tls-form', TLS_KEYS], ['#sub-form', SUB_KEYS], ['#tg-form', TG_KEYS]]) {
+      const form = $(id);
+      form.addEventListener('submit', async (e) => {
+        e.preventDefault();
+        const v = formValues(form);
+        const body = {};
+        for (const [key, , kind] of keys) { if (kind === 'secret' && !v[key]) continue; body[key] = kind === 'bool' ? String(v[key]) : v[key].trim(); }
+        try { await busy(form.querySelector('[type="submit"]'), () => api('PATCH', '/settings', body)); clearErrors(form); toast(id === '#tls-form' ? 'Saved: the panel uses it from the next start' : 'Settings saved'); } catch (err) { fieldErrors(form, err); }
+      });
+    }
+  };
+  loadTfa().catch(failed); loadTokens().catch(failed); loadSessions().catch(failed); loadStored().catch(failed);
+}

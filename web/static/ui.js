@@ -1,0 +1,213 @@
+// Shared presentation: formatting, feedback (toasts, dialogs, field errors), form helpers,
+// the data-action click registry and the small widgets several pages draw.
+import { $, $$, API, api, enc, html, raw, show } from './core.js';
+
+// ---- Formatting ----
+export function bytes(n) {
+  n = Number(n) || 0;
+  const units = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'];
+  let i = 0;
+  while (Math.abs(n) >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return `${i === 0 ? n : n.toFixed(n < 10 ? 2 : 1)} ${units[i]}`;
+}
+export function duration(secs) {
+  secs = Math.floor(Number(secs) || 0);
+  const d = Math.floor(secs / 86400), h = Math.floor((secs % 86400) / 3600), m = Math.floor((secs % 3600) / 60);
+  if (d) return `${d}d ${h}h`;
+  if (h) return `${h}h ${m}m`;
+  if (m) return `${m}m`;
+  return `${secs}s`;
+}
+export function ago(ms) {
+  if (!ms) return 'never';
+  const s = (Date.now() - ms) / 1000;
+  if (s < 5) return 'just now';
+  if (s < 0) return 'in ' + duration(-s);
+  return duration(s) + ' ago';
+}
+export function when(ms) { return ms ? new Date(ms).toLocaleString() : '—'; }
+export function pct(used, total) { return total > 0 ? Math.min(100, (used / total) * 100) : 0; }
+export function meter(percent, label) {
+  const p = Math.max(0, Math.min(100, Number(percent) || 0));
+  return html`<div class="meter ${p > 85 ? 'high' : ''}" role="meter" aria-label="${label}" aria-valuemin="0" aria-valuemax="100" aria-valuenow="${p.toFixed(0)}"><span data-width="${p.toFixed(1)}"></span></div>`;
+}
+// Widths are set after rendering (no inline style attributes in markup).
+export function applyWidths(root = document) {
+  $$('[data-width]', root).forEach((el) => { el.style.width = `${el.dataset.width}%`; });
+}
+export function badge(text, kind) { return html`<span class="badge ${kind || text}">${text}</span>`; }
+export const GB = 1024 ** 3;
+
+// ---- Feedback ----
+export function toast(message, kind = 'ok') {
+  const t = document.createElement('div');
+  t.className = `toast ${kind}`;
+  t.setAttribute('role', kind === 'error' ? 'alert' : 'status');
+  t.textContent = message;
+  $('#toasts')?.appendChild(t);
+  setTimeout(() => t.remove(), kind === 'error' ? 8000 : 4000);
+}
+export function failed(e) { toast(e.message || String(e), 'error'); }
+export function confirmDialog(title, text, action = 'Confirm') {
+  return new Promise((resolve) => {
+    const d = document.createElement('dialog');
+    d.setAttribute('aria-labelledby', 'dialog-title');
+    show(d, html`<form method="dialog"><h2 id="dialog-title">${title}</h2><p>${text}</p>
+      <div class="actions"><button value="no" autofocus>Cancel</button><button value="yes" class="danger solid">${action}</button></div></form>`);
+    document.body.appendChild(d);
+    d.addEventListener('close', () => { resolve(d.returnValue === 'yes'); d.remove(); });
+    d.showModal();
+  });
+}
+export async function copyText(text, what = 'Copied') {
+  try {
+    if (navigator.clipboard && window.isSecureContext) await navigator.clipboard.writeText(text);
+    else {
+      const ta = document.createElement('textarea');
+      ta.value = text; ta.setAttribute('readonly', ''); ta.className = 'skip';
+      document.body.appendChild(ta); ta.select(); document.execCommand('copy'); ta.remove();
+    }
+    toast(`${what} to the clipboard`);
+  } catch (e) { toast(`Could not copy: ${e.message}`, 'error'); }
+}
+// Shows field errors from an API answer next to the inputs named after them; the rest
+// go to the form's general error box. Returns whether anything was shown.
+export function fieldErrors(form, err, aliases = {}) {
+  clearErrors(form);
+  const general = [];
+  const fields = err.fields?.length ? err.fields : [];
+  for (const f of fields) {
+    const name = aliases[f.field] || aliasFor(aliases, f.field) || f.field;
+    const input = form.querySelector(`[data-field="${CSS.escape(name)}"]`) || form.querySelector(`[name="${CSS.escape(name)}"]`);
+    if (input) {
+      input.setAttribute('aria-invalid', 'true');
+      const msg = document.createElement('div');
+      msg.className = 'field-error';
+      msg.id = `err-${Math.random().toString(36).slice(2)}`;
+      msg.textContent = f.message;
+      input.setAttribute('aria-describedby', msg.id);
+      (input.closest('.input-group') || input).insertAdjacentElement('afterend', msg);
+    } else general.push(`${f.field}: ${f.message}`);
+  }
+  if (!fields.length) general.push(err.message);
+  const box = form.querySelector('.form-error');
+  if (box) { box.textContent = general.join('; '); box.hidden = !general.length; }
+  else if (general.length) toast(general.join('; '), 'error');
+  const first = form.querySelector('[aria-invalid="true"]');
+  if (first) first.focus();
+}
+function aliasFor(aliases, field) {
+  for (const [prefix, target] of Object.entries(aliases)) if (prefix.endsWith('*') && field.startsWith(prefix.slice(0, -1))) return target;
+  return null;
+}
+export function clearErrors(form) {
+  $$('.field-error', form).forEach((e) => e.remove());
+  $$('[aria-invalid]', form).forEach((e) => { e.removeAttribute('aria-invalid'); e.removeAttribute('aria-describedby'); });
+  const box = form.querySelector('.form-error');
+  if (box) { box.hidden = true; box.textContent = ''; }
+}
+export function formValues(form) {
+  const out = {};
+  for (const el of form.elements) {
+    if (!el.name) continue;
+    if (el.type === 'checkbox') { if (el.dataset.multi) (out[el.name] ||= []).push(...(el.checked ? [el.value] : [])); else out[el.name] = el.checked; }
+    else out[el.name] = el.value;
+  }
+  return out;
+}
+export async function busy(button, work) {
+  const was = button?.disabled;
+  if (button) button.disabled = true;
+  try { return await work(); } finally { if (button) button.disabled = was; }
+}
+
+// ---- Actions: elements with data-action call actions[name](element, event) ----
+export const actions = {};
+document.addEventListener('click', (e) => {
+  const el = e.target.closest('[data-action]');
+  if (!el || !actions[el.dataset.action]) return;
+  e.preventDefault();
+  Promise.resolve(actions[el.dataset.action](el, e)).catch(failed);
+});
+
+// ---- Shared pieces ----
+export function stateBadge(s) {
+  const state = s.state || s.status;
+  return badge(state, state);
+}
+export function coreText(s) {
+  const core = s.live?.core;
+  if (!core) return s.core_version ? `${s.core_version}` : '—';
+  return `${core.state}${s.core_version ? ' · ' + s.core_version : ''}`;
+}
+export function chart(hours, spanHours = 24) {
+  const now = Date.now();
+  const start = Math.floor(now / 3600000) * 3600000 - (spanHours - 1) * 3600000;
+  const buckets = Array.from({ length: spanHours }, (_, i) => ({ hour: start + i * 3600000, up: 0, down: 0 }));
+  for (const h of hours || []) {
+    const i = Math.round((h.hour - start) / 3600000);
+    if (i >= 0 && i < spanHours) { buckets[i].up += h.up; buckets[i].down += h.down; }
+  }
+  const max = Math.max(1, ...buckets.map((b) => b.up + b.down));
+  const w = 100 / spanHours;
+  const bars = buckets.map((b, i) => {
+    const hu = (b.up / max) * 66, hd = (b.down / max) * 66;
+    return html`<rect class="down" x="${(i * w + 0.1).toFixed(2)}" y="${(68 - hd).toFixed(2)}" width="${(w - 0.2).toFixed(2)}" height="${hd.toFixed(2)}"><title>${new Date(b.hour).toLocaleString()}: down ${bytes(b.down)}, up ${bytes(b.up)}</title></rect><rect class="up" x="${(i * w + 0.1).toFixed(2)}" y="${(68 - hd - hu).toFixed(2)}" width="${(w - 0.2).toFixed(2)}" height="${hu.toFixed(2)}"></rect>`;
+  });
+  const total = buckets.reduce((a, b) => a + b.up + b.down, 0);
+  return html`<svg class="chart" viewBox="0 0 100 70" preserveAspectRatio="none" role="img" aria-label="Traffic per hour over the last ${spanHours} hours, ${bytes(total)} in total">${bars}</svg>
+    <div class="legend"><span class="up">up</span> · <span class="down">down</span> · last ${spanHours} h: ${bytes(total)}</div>`;
+}
+export async function waitTask(task, label) {
+  const deadline = Date.now() + 330000;
+  let t = task;
+  while (!['completed', 'failed', 'expired'].includes(t.status) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 700));
+    t = await api('GET', `/tasks/${t.id}`);
+  }
+  if (t.status === 'completed') toast(`${label}: done`);
+  else if (t.status === 'failed' || t.status === 'expired') toast(`${label}: ${t.status}${t.error ? ' — ' + t.error.message : ''}`, 'error');
+  else toast(`${label}: still ${t.status}; see the task list`, 'error');
+  return t;
+}
+export function switchControl(checked, label, attrs = '') {
+  return html`<label class="switch"><input type="checkbox" ${raw(checked ? 'checked' : '')} aria-label="${label}" ${raw(attrs)}><span></span></label>`;
+}
+export function dateInput(ms) {
+  if (!ms) return '';
+  const d = new Date(ms);
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+export function fromDateInput(v) { return v ? new Date(v).getTime() : 0; }
+export function qrImage(text, label) {
+  return html`<img class="qr" alt="QR code: ${label}" src="${API}/qr?text=${enc(text)}" loading="lazy">`;
+}
+
+// ---- Generate buttons (data-gen) fill the input named by data-target ----
+function b64std(urlsafe) { let s = urlsafe.replace(/-/g, '+').replace(/_/g, '/'); while (s.length % 4) s += '='; return s; }
+actions.gen = async (el) => {
+  const target = document.getElementById(el.dataset.target);
+  const form = el.closest('form');
+  switch (el.dataset.gen) {
+    case 'port': target.value = 10000 + Math.floor(Math.random() * 50000); break;
+    case 'uuid': target.value = await api('GET', '/generate/uuid'); break;
+    case 'password': target.value = await api('GET', '/generate/password?length=16'); break;
+    case 'short-ids': target.value = (await api('GET', '/generate/short-ids?count=4')).join(', '); break;
+    case 'x25519': {
+      const pair = await api('GET', '/generate/x25519');
+      target.value = pair.privateKey ?? pair.private_key;
+      const pub = form.querySelector('[name="streamSettings.realitySettings.settings.publicKey"]');
+      if (pub) pub.value = pair.publicKey ?? pair.public_key;
+      break;
+    }
+    case 'wg-key': { const pair = await api('GET', '/generate/x25519'); target.value = b64std(pair.privateKey ?? pair.private_key); break; }
+    case 'ss-key': {
+      const method = form.querySelector('[name="settings.method"]')?.value || '';
+      target.value = method.startsWith('2022-') ? await api('GET', `/generate/ss2022-key?method=${enc(method)}`) : await api('GET', '/generate/password?length=24');
+      break;
+    }
+    default: return;
+  }
+  target.dispatchEvent(new Event('input', { bubbles: true }));
+};
