@@ -122,7 +122,7 @@ async fn import_through_the_running_controller() {
             "- inbound `inbound-9999` (bogus, port 9999): protocol: unknown protocol `bogus`",
             "- client `ghost`: not attached to inbound `inbound-9999`, which was skipped",
             "- IP record of `ghost`: its client was not imported",
-            "- setting `webCertFile`: xfleet serves the panel over plain HTTP",
+            "- setting `webCertFile`: paths from the old host may not exist here",
             "- setting `secret`:",
             "Note: the xfleet account `admin` now has its 3x-ui password",
             "Queued revision",

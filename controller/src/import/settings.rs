@@ -18,6 +18,7 @@ const PANEL: &[&str] = &[
     "trafficDiff",
     "remarkModel",
     "remarkTemplate",
+    "restartXrayOnClientDisable",
     "datepicker",
     "pageSize",
 ];
@@ -48,11 +49,10 @@ pub fn fate(key: &str) -> Fate {
              set TLS on the Settings page once the files are in place"
         }
         "secret" => "xfleet keeps its own session secret; 3x-ui sessions cannot carry over",
-        "twoFactorEnable" | "twoFactorToken" => "two-factor login has no counterpart in xfleet",
-        "xrayTemplateConfig" => "xfleet builds each server's core configuration itself",
-        "restartXrayOnClientDisable" => {
-            "xfleet removes users from the running core without restarting it"
+        "twoFactorEnable" | "twoFactorToken" => {
+            "set up two-factor login again on the Settings page; 3x-ui's secret is not carried over"
         }
+        "xrayTemplateConfig" => "xfleet builds each server's core configuration itself",
         "panelGuid" | "apiToken" | "devChannelEnable" | "panelOutbound" => {
             "3x-ui's node identity and update channel; xfleet servers enroll with certificates"
         }
