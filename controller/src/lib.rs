@@ -262,7 +262,13 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             }
         }
     });
-    tracing::info!(panel = %info.panel_url, gateway = %gateway_addr, url = %info.gateway_url, subscriptions = ?info.sub_url, "xfleet controller running");
+    tracing::info!(
+        panel = %info.panel_url,
+        gateway = %gateway_addr,
+        url = %info.gateway_url,
+        subscriptions = info.sub_url.as_deref().unwrap_or("off"),
+        "xfleet controller running"
+    );
     Ok(Running {
         info,
         controller: ctl,
