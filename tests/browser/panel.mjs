@@ -21,6 +21,7 @@ const env = (name, fallback) => {
 const PANEL = env('PANEL_URL').replace(/\/$/, '');
 const PASSWORD = env('ADMIN_PASSWORD');
 const INBOUND_PORT = env('INBOUND_PORT');
+const SECOND_PORT = env('SECOND_PORT');
 const SHOTS = env('SHOT_DIR', join(tmpdir(), `xfleet-panel-shots-${Date.now()}`));
 const CHROMIUM = env('CHROMIUM', '/usr/bin/chromium');
 const LONG = 60000;
@@ -123,6 +124,31 @@ try {
   await page.getByRole('button', { name: 'Create inbound' }).click();
   await page.waitForURL(/\/panel\/inbounds\?server=/);
   await page.locator('[data-inbound="ws-in"]').waitFor();
+
+  step('TCP inbound with HTTP header obfuscation, then delete it');
+  await page.getByRole('link', { name: 'Add inbound' }).click();
+  await page.waitForURL(/\/panel\/inbound\?server=/);
+  await page.getByLabel('Remark').fill('tcp-http');
+  await page.getByLabel('Port', { exact: true }).fill(SECOND_PORT);
+  await page.getByLabel('Transport').selectOption('tcp');
+  await page.getByLabel('Header obfuscation').selectOption('http');
+  await page.getByLabel('Request paths').fill('/a, /b');
+  await page.getByLabel('Host names').fill('cdn.example.com');
+  await page.getByRole('button', { name: 'Create inbound' }).click();
+  await page.locator('[data-inbound="tcp-http"]').waitFor();
+  const header = await page.evaluate(async () => {
+    const servers = (await (await fetch('/api/v1/servers')).json()).data;
+    const server = servers.find((x) => x.name === 'vpn-1');
+    const list = (await (await fetch(`/api/v1/servers/${server.id}/inbounds`)).json()).data;
+    const inbound = list.find((i) => i.remark === 'tcp-http');
+    const stream = typeof inbound.streamSettings === 'string' ? JSON.parse(inbound.streamSettings) : inbound.streamSettings;
+    return stream.tcpSettings.header;
+  });
+  const stored = JSON.stringify([header.type, header.request?.path, header.request?.headers?.Host]);
+  if (stored !== JSON.stringify(['http', ['/a', '/b'], ['cdn.example.com']])) throw new Error(`the HTTP header was stored as ${JSON.stringify(header)}`);
+  await page.locator('[data-inbound="tcp-http"]').getByRole('button', { name: 'Delete' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+  await page.locator('[data-inbound="tcp-http"]').waitFor({ state: 'detached' });
 
   step('add client');
   await page.getByRole('link', { name: 'Clients', exact: true }).click();

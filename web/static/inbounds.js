@@ -144,7 +144,12 @@ function transportFields(doc) {
   if (net === 'xhttp') netFields = html`${ctl(doc, 'streamSettings.xhttpSettings.path', 'Path', { default: '/', field: 'streamSettings' })}${ctl(doc, 'streamSettings.xhttpSettings.host', 'Host', { field: 'streamSettings' })}${ctl(doc, 'streamSettings.xhttpSettings.mode', 'Mode', { choices: ['auto', 'packet-up', 'stream-up', 'stream-one'], default: 'auto' })}`;
   if (net === 'grpc') netFields = html`${ctl(doc, 'streamSettings.grpcSettings.serviceName', 'Service name', { field: 'streamSettings' })}${ctl(doc, 'streamSettings.grpcSettings.multiMode', 'Multi mode', { kind: 'bool' })}`;
   if (net === 'kcp') netFields = html`${ctl(doc, 'streamSettings.kcpSettings.header.type', 'Header', { choices: ['none', 'srtp', 'utp', 'wechat-video', 'dtls', 'wireguard'], default: 'none' })}${ctl(doc, 'streamSettings.kcpSettings.seed', 'Seed', { field: 'streamSettings' })}`;
-  if (net === 'tcp') netFields = ctl(doc, 'streamSettings.tcpSettings.acceptProxyProtocol', 'Accept PROXY protocol', { kind: 'bool' });
+  if (net === 'tcp') {
+    const http = getPath(doc, 'streamSettings.tcpSettings.header.type') === 'http';
+    netFields = html`${ctl(doc, 'streamSettings.tcpSettings.acceptProxyProtocol', 'Accept PROXY protocol', { kind: 'bool' })}
+      ${ctl(doc, 'streamSettings.tcpSettings.header.type', 'Header obfuscation', { choices: [['none', 'none'], ['http', 'HTTP']], default: 'none', field: 'streamSettings' })}
+      ${http ? html`${ctl(doc, 'streamSettings.tcpSettings.header.request.path', 'Request paths', { kind: 'csv', default: '/', field: 'streamSettings' })}${ctl(doc, 'streamSettings.tcpSettings.header.request.headers.Host', 'Host names', { kind: 'csv', placeholder: 'www.example.com', field: 'streamSettings' })}` : ''}`;
+  }
   const tls = st.tlsSettings || {};
   const cert = (tls.certificates || [])[0] || {};
   const join = (v) => (Array.isArray(v) ? v.join('\n') : v || '');
@@ -205,7 +210,7 @@ export function pageInbound() {
     const draw = () => { show($('#proto'), protocolFields(doc)); show($('#stream'), transportFields(doc)); };
     draw();
     form.addEventListener('change', (e) => {
-      if (['protocol', 'streamSettings.network', 'streamSettings.security'].includes(e.target.name)) {
+      if (['protocol', 'streamSettings.network', 'streamSettings.security', 'streamSettings.tcpSettings.header.type'].includes(e.target.name)) {
         collect(form, doc);
         doc.protocol = form.protocol.value;
         if (doc.protocol === 'vless' && !doc.settings.decryption) doc.settings.decryption = 'none';
@@ -216,6 +221,9 @@ export function pageInbound() {
       e.preventDefault();
       clearErrors(form);
       collect(form, doc);
+      // Only an HTTP header carries a request to imitate.
+      const header = doc.streamSettings.tcpSettings?.header;
+      if (header && header.type !== 'http') delete header.request;
       const v = formValues(form);
       const body = {
         remark: v.remark.trim(), enable: v.enable, listen: v.listen.trim(), port: Number(v.port), protocol: v.protocol,
