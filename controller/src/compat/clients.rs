@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::inbounds::{ip_strings, last_online_map, online_emails};
+use super::inbounds::{last_online_map, online_emails};
 use super::{de, done, reply, Body, CompatActor, Msg};
 use crate::api::fleet::{all_client_views, load_client, ClientView};
 use crate::api::{Actor, ApiError};
@@ -29,8 +29,8 @@ pub fn routes() -> Router<Arc<Controller>> {
         .route("/update/{email}", post(update))
         .route("/del/{email}", post(del))
         .route("/resetTraffic/{email}", post(reset_traffic))
-        .route("/ips/{email}", post(ips))
-        .route("/clearIps/{email}", post(clear_ips))
+        .route("/ips/{email}", post(super::inbounds::client_ips))
+        .route("/clearIps/{email}", post(super::inbounds::clear_client_ips))
         .route("/onlines", post(onlines))
         .route("/lastOnline", post(last_online))
         .route("/delDepleted", post(del_depleted))
@@ -233,29 +233,6 @@ async fn reset_traffic(
         "client.reset_traffic",
         format!("client:{email}"),
         "Traffic reset",
-        result,
-    )
-    .await
-}
-
-async fn ips(State(ctl): Ctl, _: CompatActor, Path(email): Path<String>) -> Json<Msg> {
-    reply("", ip_strings(&ctl, &email).await)
-}
-
-async fn clear_ips(
-    State(ctl): Ctl,
-    CompatActor(actor): CompatActor,
-    Path(email): Path<String>,
-) -> Json<Msg> {
-    let result = model::clear_client_ips(&ctl, &actor.name, &email)
-        .await
-        .map_err(ApiError::from);
-    audited(
-        &ctl,
-        &actor,
-        "client.clear_ips",
-        format!("client:{email}"),
-        "Log cleared",
         result,
     )
     .await

@@ -487,11 +487,17 @@ pub fn format_time(ms: i64) -> String {
     )
 }
 
-async fn client_ips(State(ctl): Ctl, _: CompatActor, Path(email): Path<String>) -> Json<Msg> {
+/// v2 `clientIps/:email` and v3 `clients/ips/:email`.
+pub(super) async fn client_ips(
+    State(ctl): Ctl,
+    _: CompatActor,
+    Path(email): Path<String>,
+) -> Json<Msg> {
     reply("", ip_strings(&ctl, &email).await)
 }
 
-async fn clear_client_ips(
+/// v2 `clearClientIps/:email` and v3 `clients/clearIps/:email`.
+pub(super) async fn clear_client_ips(
     State(ctl): Ctl,
     CompatActor(actor): CompatActor,
     Path(email): Path<String>,
