@@ -14,6 +14,7 @@ pub struct Config {
     pub database_url: String,
     /// Browser panel, native API and 3x-ui compatible API. Plain HTTP unless a certificate
     /// is set (`panel_cert_file`, or the `webCertFile` setting): keep it on loopback then.
+    /// Empty: the `webListen`/`webPort` settings (the Settings page), else `127.0.0.1:2053`.
     pub panel_listen: String,
     /// PEM certificate chain for the panel listener; with `panel_key_file` it serves HTTPS.
     /// Empty: the `webCertFile`/`webKeyFile` settings (3x-ui's), read at start.
@@ -52,7 +53,8 @@ pub struct Config {
     /// Browser session lifetime.
     pub session_ttl_secs: u64,
     /// Prefix of every panel and 3x-ui compatible route (3x-ui's `webBasePath`), e.g.
-    /// `/secret-path/`. The native API stays at `/api/v1`.
+    /// `/secret-path/`. The native API stays at `/api/v1`. Empty: the `webBasePath` setting
+    /// (the Settings page), else `/`.
     pub base_path: String,
     /// How often client quotas and expiries are checked against fleet-wide usage.
     pub limits_check_secs: u64,
@@ -81,7 +83,7 @@ impl Default for Config {
         Self {
             data_dir: PathBuf::from("./xfleet-data"),
             database_url: String::new(),
-            panel_listen: "127.0.0.1:2053".into(),
+            panel_listen: String::new(),
             panel_cert_file: String::new(),
             panel_key_file: String::new(),
             gateway_listen: "0.0.0.0:2054".into(),
@@ -99,7 +101,7 @@ impl Default for Config {
             task_ttl_secs: 24 * 3600,
             compat_task_wait_secs: 60,
             session_ttl_secs: 7 * 24 * 3600,
-            base_path: "/".into(),
+            base_path: String::new(),
             limits_check_secs: 10,
             stats_interval_secs: 10,
             history_days: 90,

@@ -27,6 +27,7 @@ pub mod util;
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,10 +71,23 @@ pub struct Controller {
     pub sub_listener: Option<subscription::server::SubListener>,
     /// Where the panel's TLS files came from, when it serves HTTPS (cookies get `Secure`).
     pub panel_tls: Option<https::PemFiles>,
+    /// Where the panel's address and base path came from.
+    pub panel_place: panel::place::PanelPlace,
+    /// Ends this run; with `restart` set, [`run`] starts again on the current settings.
     pub shutdown: CancellationToken,
+    pub restart: AtomicBool,
+    /// When this run started (epoch ms).
+    pub started_at: i64,
 }
 
 impl Controller {
+    /// Ends this run and starts again (in the same process) once it has stopped, so changed
+    /// panel settings (address, port, base path, TLS files) take effect.
+    pub fn restart(&self) {
+        self.restart.store(true, Ordering::SeqCst);
+        self.shutdown.cancel();
+    }
+
     /// The cookie attribute that keeps session cookies off plain HTTP once the panel is HTTPS.
     pub fn cookie_secure(&self) -> &'static str {
         if self.panel_tls.is_some() {
@@ -107,9 +121,17 @@ pub struct Running {
     tasks: tokio::task::JoinSet<()>,
 }
 
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    Stopped,
+    /// [`Controller::restart`] asked for a new run.
+    Restart,
+}
+
 impl Running {
     /// Waits for shutdown, then asks agents to come back later and flushes state.
-    pub async fn wait(mut self) {
+    pub async fn wait(mut self) -> Ended {
         let ctl = self.controller.clone();
         ctl.shutdown.cancelled().await;
         ctl.fleet
@@ -120,16 +142,36 @@ impl Running {
         })
         .await;
         ctl.store.close().await;
+        if ctl.restart.load(Ordering::SeqCst) {
+            Ended::Restart
+        } else {
+            Ended::Stopped
+        }
+    }
+}
+
+/// Runs the controller until `shutdown`, starting it again in place whenever the panel asks
+/// for a restart. A start that fails ends the loop with its error.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    loop {
+        let running = start(config.clone(), shutdown.clone()).await?;
+        if running.wait().await == Ended::Stopped || shutdown.is_cancelled() {
+            return Ok(());
+        }
+        tracing::info!("restarting to apply the panel settings");
     }
 }
 
 /// Opens the data directory and database, binds the listeners and starts serving.
-pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
+pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    // A restart ends this run only; the caller's token ends them all.
+    let shutdown = shutdown.child_token();
     create_private_dir(&config.data_dir)?;
     let store = Store::open(&config.database_url())
         .await
         .with_context(|| format!("open database {}", config::mask_url(&config.database_url())))?;
     ensure_admin(&store).await?;
+    let mut panel_place = panel::place::resolve(&mut config, &store).await?;
     // Before anything else can add a server, so a fresh database gives it id 1.
     let local_server = if config.local_server {
         Some(local::ensure_server(&store).await?)
@@ -155,9 +197,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         Some(files) => Some(https::server_tls(files).context("panel TLS")?),
         None => None,
     };
-    let panel_listener = TcpListener::bind(&config.panel_listen)
-        .await
-        .with_context(|| format!("bind panel on {}", config.panel_listen))?;
+    let panel_listener = panel::place::bind(&mut config, &mut panel_place).await?;
     let panel_addr = panel_listener.local_addr()?;
     let gateway_url = if config.gateway_url.is_empty() {
         let host = &sans[0];
@@ -201,6 +241,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         sub_limit: PerIpWindow::new(config.sub_requests_per_minute, Duration::from_secs(60)),
         sub_listener,
         panel_tls: panel_files,
+        panel_place,
+        restart: AtomicBool::new(false),
+        started_at: xfleet_common::time::now_ms(),
         config,
         store,
         ca,

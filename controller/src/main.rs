@@ -174,7 +174,6 @@ async fn run(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
         .init();
     tracing::debug!(?config, "configuration");
     let shutdown = CancellationToken::new();
-    let running = xfleet_controller::start(config, shutdown.clone()).await?;
     let stop = shutdown.clone();
     tokio::spawn(async move {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -186,6 +185,5 @@ async fn run(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
         tracing::info!("shutting down");
         stop.cancel();
     });
-    running.wait().await;
-    Ok(())
+    xfleet_controller::run(config, shutdown).await
 }

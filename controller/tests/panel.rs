@@ -42,6 +42,44 @@ impl Reply {
     }
 }
 
+/// One HTTP/1.1 request on its own connection; reads until the server closes it, or for at
+/// most `read_for` (event streams do not close).
+async fn send(
+    addr: &str,
+    method: &str,
+    path: &str,
+    cookie: &str,
+    body: &str,
+    read_for: Duration,
+) -> Reply {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let cookie = if cookie.is_empty() {
+        String::new()
+    } else {
+        format!("Cookie: {cookie}\r\n")
+    };
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{cookie}\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    let _ = tokio::time::timeout(read_for, tcp.read_to_end(&mut raw)).await;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Reply {
+        status,
+        head: head.to_owned(),
+        body: body.to_owned(),
+    }
+}
+
 impl Panel {
     async fn start() -> Self {
         let dir = TempDir::new("panel");
@@ -76,8 +114,6 @@ impl Panel {
         }
     }
 
-    /// One HTTP/1.1 request on its own connection; reads until the server closes it, or
-    /// for at most `read_for` (event streams do not close).
     async fn send(
         &self,
         method: &str,
@@ -86,33 +122,7 @@ impl Panel {
         body: &str,
         read_for: Duration,
     ) -> Reply {
-        let mut tcp = TcpStream::connect(&self.addr).await.unwrap();
-        let cookie = if cookie.is_empty() {
-            String::new()
-        } else {
-            format!("Cookie: {cookie}\r\n")
-        };
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n{cookie}\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            self.addr,
-            body.len()
-        );
-        tcp.write_all(request.as_bytes()).await.unwrap();
-        let mut raw = Vec::new();
-        let _ = tokio::time::timeout(read_for, tcp.read_to_end(&mut raw)).await;
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let status = head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        Reply {
-            status,
-            head: head.to_owned(),
-            body: body.to_owned(),
-        }
+        send(&self.addr, method, path, cookie, body, read_for).await
     }
 
     async fn get(&self, path: &str, cookie: &str) -> Reply {
@@ -310,4 +320,245 @@ async fn the_event_stream_sends_a_snapshot_to_signed_in_callers() {
     let snap: serde_json::Value = serde_json::from_str(data).unwrap();
     assert_eq!(snap["totals"]["servers"], 0, "{snap}");
     assert!(snap["servers"].as_array().unwrap().is_empty());
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `started_at` of the run answering on `addr`, once one does.
+async fn run_started_at(addr: &str) -> i64 {
+    for _ in 0..100 {
+        if TcpStream::connect(addr).await.is_ok() {
+            let reply = send(
+                addr,
+                "GET",
+                "/api/v1/health",
+                "",
+                "",
+                Duration::from_secs(5),
+            )
+            .await;
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&reply.body) {
+                return v["data"]["started_at"].as_i64().expect("started_at");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("nothing answers on {addr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_port_and_base_path_apply_after_a_restart_in_place() {
+    let dir = TempDir::new("restart");
+    let db = xfleet_controller::store::sqlite_url(&dir.path().join("xfleet.db"));
+    let (first, second) = (free_port(), free_port());
+    let store = xfleet_controller::store::Store::open(&db).await.unwrap();
+    store
+        .set_setting("webPort", &first.to_string())
+        .await
+        .unwrap();
+    // No panel_listen or base_path in the configuration: the settings decide.
+    let config = Config {
+        data_dir: dir.path().to_owned(),
+        gateway_listen: "127.0.0.1:0".into(),
+        gateway_sans: vec!["127.0.0.1".into()],
+        local_server: false,
+        ..Config::default()
+    };
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(xfleet_controller::run(config, stop.clone()));
+    let old = format!("127.0.0.1:{first}");
+    let started = run_started_at(&old).await;
+    let admin = store.user_by_name("admin").await.unwrap().unwrap();
+    store
+        .set_password_hash(admin.id, &hash_password(PASSWORD))
+        .await
+        .unwrap();
+    let body = format!(r#"{{"username":"admin","password":"{PASSWORD}"}}"#);
+    let login = send(
+        &old,
+        "POST",
+        "/api/v1/auth/login",
+        "",
+        &body,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(login.status, 200, "{}", login.body);
+    let cookie = login
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let call = |method: &'static str, path: &'static str, body: String| {
+        let (old, cookie) = (old.clone(), cookie.clone());
+        async move { send(&old, method, path, &cookie, &body, Duration::from_secs(10)).await }
+    };
+    let page = send(
+        &old,
+        "GET",
+        "/panel/settings",
+        &cookie,
+        "",
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(
+        page.body.contains(r#""listen_fixed":false"#),
+        "{}",
+        page.body
+    );
+
+    // Values that would not work are refused, each by name, and nothing is stored.
+    let bad = call(
+        "PATCH",
+        "/api/v1/settings",
+        r#"{"webListen":"panel.example.com","webPort":"70000","webBasePath":"/a b/"}"#.into(),
+    )
+    .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    for field in ["webListen", "webPort", "webBasePath"] {
+        assert!(
+            bad.body.contains(&format!(r#""field":"{field}""#)),
+            "{field}: {}",
+            bad.body
+        );
+    }
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_port = taken.local_addr().unwrap().port();
+    let busy = call(
+        "PATCH",
+        "/api/v1/settings",
+        format!(r#"{{"webPort":{busy_port}}}"#),
+    )
+    .await;
+    assert_eq!(busy.status, 400, "{}", busy.body);
+    assert!(
+        busy.body
+            .contains(&format!("cannot listen on 127.0.0.1:{busy_port}")),
+        "{}",
+        busy.body
+    );
+    assert_eq!(
+        store.setting("webPort").await.unwrap(),
+        Some(first.to_string())
+    );
+
+    let saved = call(
+        "PATCH",
+        "/api/v1/settings",
+        format!(r#"{{"webPort":"{second}","webBasePath":"moved"}}"#),
+    )
+    .await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    assert!(
+        saved.body.contains(r#""webBasePath":"/moved/""#),
+        "{}",
+        saved.body
+    );
+    // Saved, not applied: the panel is where it was until the restart.
+    assert_eq!(run_started_at(&old).await, started);
+
+    let restart = call("POST", "/api/v1/panel/restart", String::new()).await;
+    assert_eq!(restart.status, 200, "{}", restart.body);
+    assert!(
+        restart.body.contains(&format!(r#""port":{second}"#))
+            && restart.body.contains(r#""base_path":"/moved/""#),
+        "{}",
+        restart.body
+    );
+    let new = format!("127.0.0.1:{second}");
+    assert_ne!(run_started_at(&new).await, started, "a new run");
+    assert!(
+        TcpStream::connect(&old).await.is_err(),
+        "the old port is closed"
+    );
+    // The session outlives the restart; pages moved under the new base path.
+    let page = send(
+        &new,
+        "GET",
+        "/moved/panel/settings",
+        &cookie,
+        "",
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.head);
+    assert!(page.body.contains(r#""base_path":"/moved/""#));
+    let gone = send(
+        &new,
+        "GET",
+        "/panel/settings",
+        &cookie,
+        "",
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_ne!(gone.status, 200, "the old base path serves no page");
+
+    stop.cancel();
+    running
+        .await
+        .unwrap()
+        .expect("the controller stops cleanly");
+}
+
+#[tokio::test]
+async fn configured_places_win_and_a_restart_that_could_not_come_back_is_refused() {
+    let panel = Panel::start().await;
+    let cookie = panel.login(None).await;
+    let fixed = panel
+        .send(
+            "PATCH",
+            "/api/v1/settings",
+            &cookie,
+            r#"{"webPort":"8080","webBasePath":"/x/"}"#,
+            Duration::from_secs(10),
+        )
+        .await;
+    assert_eq!(fixed.status, 400, "{}", fixed.body);
+    assert!(
+        fixed.body.contains("panel_listen") && fixed.body.contains("base_path"),
+        "{}",
+        fixed.body
+    );
+    // Files that went missing since they were saved: the next start could not serve TLS.
+    let store = &panel._running.controller.store;
+    store
+        .set_setting("webCertFile", "/nonexistent/panel.crt")
+        .await
+        .unwrap();
+    store
+        .set_setting("webKeyFile", "/nonexistent/panel.key")
+        .await
+        .unwrap();
+    let refused = panel
+        .send(
+            "POST",
+            "/api/v1/panel/restart",
+            &cookie,
+            "",
+            Duration::from_secs(10),
+        )
+        .await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(
+        refused.body.contains("would not come back")
+            && refused.body.contains("/nonexistent/panel.crt"),
+        "{}",
+        refused.body
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(
+        !panel._running.controller.shutdown.is_cancelled(),
+        "still running"
+    );
+    assert_eq!(panel.get("/xui/", "").await.status, 200);
 }

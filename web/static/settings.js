@@ -14,16 +14,45 @@ function settingsForm(id, title, keys, values, note) {
       : html`<div><label for="set-${key}">${label}</label><input id="set-${key}" name="${key}" data-field="${key}" ${raw(kind === 'secret' ? 'type="password" autocomplete="new-password"' : 'autocomplete="off"')} value="${kind === 'secret' ? '' : values[key] || ''}" placeholder="${kind === 'secret' && values[key] ? 'unchanged' : ''}"></div>`)}
     </div><div class="alert error form-error" role="alert" hidden></div><div class="actions"><button type="submit" class="primary">Save</button></div></form>`;
 }
+// One of the panel's place settings; disabled, with the reason, when the configuration sets it.
+function placeField(key, label, fixed, placeholder, hint, configKey) {
+  return html`<div><label for="set-${key}">${label}</label><input id="set-${key}" name="${key}" data-field="${key}" autocomplete="off" placeholder="${placeholder}" ${raw(key === 'webPort' ? 'inputmode="numeric"' : '')} ${raw(fixed ? 'disabled' : '')}>
+    <div class="hint">${fixed ? html`Set by <code>${configKey}</code> in the configuration, which wins` : hint}</div></div>`;
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// Waits for a new run of the controller (its start time changes), then opens the panel where
+// it now lives. Another origin cannot be asked (the page's policy keeps requests to its own),
+// so then the wait is for this one to go away.
+async function followRestart(target, before) {
+  const same = new URL(target).origin === location.origin;
+  for (let i = 0; i < 120; i++) {
+    await sleep(500);
+    try {
+      const r = await fetch('/api/v1/health', { cache: 'no-store' });
+      const h = await r.json();
+      if (same && h.data.started_at !== before) break;
+    } catch { if (!same) { await sleep(2000); break; } }
+  }
+  location.href = target;
+}
 export function pageSettings() {
   const root = pageRoot();
   const cfg = pageData.config || {};
+  const place = cfg.place || {};
   show(root, html`
     <section class="card section" aria-labelledby="panel-title"><h2 id="panel-title">Panel</h2>
-      <dl class="kv"><dt>Listen address</dt><dd class="mono" id="panel-address">${cfg.panel_address || 'all addresses'}</dd><dt>Port</dt><dd class="mono" id="panel-port">${cfg.panel_port}</dd><dt>Base path</dt><dd class="mono">${cfg.base_path}</dd>
+      ${place.problem ? html`<p class="alert error" id="place-problem">${place.problem}</p>` : ''}
+      <dl class="kv"><dt>Listening on</dt><dd class="mono" id="panel-listen">${cfg.panel_listen}</dd><dt>Base path</dt><dd class="mono" id="panel-base">${cfg.base_path}</dd>
       <dt>TLS</dt><dd id="panel-tls">${cfg.panel_tls ? html`HTTPS with <span class="mono">${cfg.panel_tls.cert_file}</span> (${cfg.panel_tls.cert_setting})` : 'Plain HTTP: keep it on loopback, or set a certificate below'}</dd><dt>Session lifetime</dt><dd>${duration(cfg.session_ttl_secs)}</dd>
       <dt>Agent gateway</dt><dd class="mono">${cfg.gateway_url} (listens on ${cfg.gateway_listen})</dd><dt>Enrollment token lifetime</dt><dd>${duration(cfg.token_ttl_secs)}</dd>
       <dt>Single-server mode</dt><dd>${cfg.local_server ? 'on' : 'off'}</dd><dt>Version</dt><dd>${pageData.version}</dd></dl>
-      <p class="hint">These come from the configuration file, <code>XFLEET_*</code> variables or flags (<code>panel_listen</code>, <code>base_path</code>, <code>panel_cert_file</code>, <code>gateway_url</code>) and take effect at the next start.</p></section>
+      <form id="place-form" novalidate><div class="form-grid">
+        ${placeField('webListen', 'Listen address', place.listen_fixed, '127.0.0.1', 'An IP address; 0.0.0.0 or :: for all. Empty: 127.0.0.1, this machine only', 'panel_listen')}
+        ${placeField('webPort', 'Port', place.listen_fixed, '2053', '1–65535. Empty: 2053', 'panel_listen')}
+        ${placeField('webBasePath', 'Base path', place.base_fixed, '/', 'Pages and the 3x-ui API live under it, e.g. /secret/. The native API stays at /api/v1', 'base_path')}</div>
+        <div class="alert error form-error" role="alert" hidden></div>
+        <div class="actions"><button type="submit" class="primary">Save</button><button type="button" data-action="restart-panel">Restart panel</button></div></form>
+      <p class="hint">Saved values, and the certificate below, apply when the panel restarts. A restart is refused if the panel could not come back (an address in use, unusable certificate files). Remote servers keep serving through it; the local server's core restarts with the panel.</p><div id="restart-state" aria-live="polite"></div></section>
     <form class="card section" id="password-form" novalidate><h2>Admin password</h2><div class="form-grid">
       <div><label for="pw-current">Current password</label><input id="pw-current" name="current" data-field="current" type="password" autocomplete="current-password"></div>
       <div><label for="pw-new">New password</label><input id="pw-new" name="new" data-field="new" type="password" autocomplete="new-password"><div class="hint">At least 8 characters</div></div>
@@ -36,6 +65,29 @@ export function pageSettings() {
       <div id="new-token"></div><div class="table-wrap"><table><thead><tr><th>Name</th><th>Scope</th><th>Created</th><th>Last used</th><th></th></tr></thead><tbody id="token-rows"></tbody></table></div></section>
     <section class="card section" aria-labelledby="ses-title"><h2 id="ses-title">Sessions</h2><div class="table-wrap"><table><thead><tr><th>User</th><th>Address</th><th>Started</th><th>Expires</th><th></th></tr></thead><tbody id="session-rows"></tbody></table></div></section>
     <div id="stored"></div>`);
+  // Address, port and base path, then a restart to apply them
+  const pf = $('#place-form');
+  pf.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const body = {};
+    for (const el of pf.querySelectorAll('input:not([disabled])')) body[el.name] = el.value.trim();
+    try {
+      const saved = await busy(pf.querySelector('[type="submit"]'), () => api('PATCH', '/settings', body));
+      clearErrors(pf);
+      for (const el of pf.querySelectorAll('input')) el.value = saved[el.name] || '';
+      toast('Saved: restart the panel to apply');
+    } catch (err) { fieldErrors(pf, err); }
+  });
+  actions['restart-panel'] = async (el) => {
+    if (!(await confirmDialog('Restart the panel?', 'Saved address, port, base path and certificate take effect. Agents reconnect within seconds.', 'Restart'))) return;
+    const before = (await (await fetch('/api/v1/health', { cache: 'no-store' })).json()).data.started_at;
+    let next;
+    try { next = await busy(el, () => api('POST', '/panel/restart')); } catch (err) { show($('#restart-state'), html`<p class="alert error" role="alert">${err.message}</p>`); return; }
+    const host = location.hostname.includes(':') ? `[${location.hostname}]` : location.hostname;
+    const target = `${next.tls ? 'https' : 'http'}://${host}:${next.port}${next.base_path}panel/settings`;
+    show($('#restart-state'), html`<p class="alert">Restarting… the panel will be at <a href="${target}" id="restart-target">${target}</a></p>`);
+    followRestart(target, before);
+  };
   // Password
   const pw = $('#password-form');
   pw.addEventListener('submit', async (e) => {
@@ -104,6 +156,7 @@ export function pageSettings() {
   // Stored settings (3x-ui keys)
   const loadStored = async () => {
     const values = await api('GET', '/settings');
+    for (const el of $('#place-form').querySelectorAll('input')) el.value = values[el.name] || '';
     show($('#stored'), [settingsForm('tls-form', 'Panel certificate', TLS_KEYS, values, 'HTTPS for the panel and both APIs, under 3x-ui\'s key names. Applies at the next start, when the configuration sets no panel_cert_file/panel_key_file. Both files are checked when saved; clear both for plain HTTP.'),
       settingsForm('sub-form', 'Subscription', SUB_KEYS, values, 'Stored under 3x-ui\'s key names for the subscription server.'),
       settingsForm('tg-form', 'Telegram', TG_KEYS, values, 'Stored under 3x-ui\'s key names for the Telegram bot. The token is never shown; leave it empty to keep it.')]);

@@ -72,6 +72,8 @@ struct Health {
     status: &'static str,
     version: &'static str,
     agents_connected: usize,
+    /// When this run of the controller started (epoch ms): changes across a restart.
+    started_at: i64,
 }
 
 async fn health(State(ctl): State<Arc<Controller>>) -> ApiResult<Health> {
@@ -79,5 +81,6 @@ async fn health(State(ctl): State<Arc<Controller>>) -> ApiResult<Health> {
         status: "ok",
         version: xfleet_common::VERSION,
         agents_connected: ctl.fleet.connected_count(),
+        started_at: ctl.started_at,
     })
 }

@@ -87,6 +87,7 @@ pub fn table() -> Vec<Route> {
         route("GET", "/events", "Live fleet snapshots as server-sent events (`snapshot`)", get(crate::panel::events::stream)),
         route("GET", "/settings", "Panel settings (3x-ui key names)", get(settings::list)),
         route("PATCH", "/settings", "Change panel settings", patch(settings::update)),
+        route("POST", "/panel/restart", "Restart the controller in place so saved panel settings (address, port, base path, TLS) apply; agents reconnect", post(settings::restart)),
         route("GET", "/qr", "A QR code of `?text=` as SVG (image/svg+xml, at most 2048 bytes)", get(links::qr_code)),
         route("GET", "/generate/{kind}", "Generate uuid, x25519, short-ids, password or ss2022 keys", get(generate::generate)),
     ]

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use super::{ok, Actor, ApiError, ApiResult};
 use crate::https::{self, TlsFileError};
 use crate::model::Problems;
-use crate::Controller;
+use crate::{panel, Controller};
 
 /// Keys that hold secrets: listed, but their values are not shown.
 const SECRET_KEYS: &[&str] = &["tgBotToken", "secret", "twoFactorToken", "ldapPassword"];
@@ -70,6 +70,67 @@ async fn check_panel_tls(
     Ok(())
 }
 
+/// `webListen`, `webPort` and `webBasePath` are read at the next start: refuse values that
+/// would not work, an address this machine cannot listen on, and changes the configuration
+/// would override anyway.
+async fn check_panel_place(
+    ctl: &Controller,
+    changes: &mut [(String, String)],
+    p: &mut Problems,
+) -> Result<(), ApiError> {
+    let place = &ctl.panel_place;
+    let mut listen_changed = false;
+    for (key, value) in changes.iter_mut() {
+        let checked = match key.as_str() {
+            "webListen" | "webPort" if place.listen_fixed => Err(
+                "is not used: `panel_listen` in the configuration (xfleet.toml, XFLEET_PANEL_LISTEN \
+                 or --panel-listen) sets the panel's address; change it there"
+                    .to_owned(),
+            ),
+            "webBasePath" if place.base_fixed => Err(
+                "is not used: `base_path` in the configuration (xfleet.toml or XFLEET_BASE_PATH) \
+                 sets it; change it there"
+                    .to_owned(),
+            ),
+            "webListen" => panel::place::check_address(value).map(|a| a.map(|a| a.to_string())),
+            "webPort" => panel::place::check_port(value).map(|p| p.map(|p| p.to_string())),
+            "webBasePath" => panel::place::check_base_path(value).map(Some),
+            _ => continue,
+        };
+        match checked {
+            Ok(normal) => {
+                listen_changed |= key != "webBasePath";
+                *value = normal.unwrap_or_default();
+            }
+            Err(message) => p.add(key.clone(), message),
+        }
+    }
+    if !listen_changed || !p.is_empty() {
+        return Ok(());
+    }
+    let value = |key: &'static str| {
+        let changes = &*changes;
+        async move {
+            Ok::<_, ApiError>(match changes.iter().find(|(k, _)| k == key) {
+                Some((_, v)) => v.clone(),
+                None => ctl.store.setting(key).await?.unwrap_or_default(),
+            })
+        }
+    };
+    let address = panel::place::check_address(&value("webListen").await?).unwrap_or(None);
+    let port = panel::place::check_port(&value("webPort").await?).unwrap_or(None);
+    let wanted = panel::place::socket_address(address, port);
+    if wanted != ctl.config.panel_listen {
+        if let Err(e) = std::net::TcpListener::bind(&wanted) {
+            p.add(
+                "webPort",
+                format!("the panel cannot listen on {wanted}: {e}"),
+            );
+        }
+    }
+    Ok(())
+}
+
 pub(super) async fn list(
     State(ctl): State<Arc<Controller>>,
     _: Actor,
@@ -121,6 +182,7 @@ pub(super) async fn update(
     }
     if p.is_empty() {
         check_panel_tls(&ctl, &changes, &mut p).await?;
+        check_panel_place(&ctl, &mut changes, &mut p).await?;
     }
     let result = match p.finish() {
         Err(crate::model::ModelError::Invalid(fields)) => Err(ApiError::Invalid(fields)),
@@ -144,4 +206,64 @@ pub(super) async fn update(
         .await;
     result?;
     list(State(ctl), actor).await
+}
+
+/// Starts the controller again in place, so saved panel settings (address, port, base path,
+/// TLS files) take effect. What the next start needs is checked first (the address can be
+/// bound, the certificate files serve TLS): a restart that would not come back is refused
+/// with the reason. Answers first, with where the panel will be.
+pub(super) async fn restart(State(ctl): State<Arc<Controller>>, actor: Actor) -> ApiResult<Value> {
+    let next = next_place(&ctl).await;
+    actor
+        .audit(&ctl, "panel.restart", "controller", json!({}), &next)
+        .await;
+    let next = next?;
+    let later = ctl.clone();
+    tokio::spawn(async move {
+        // Time for this answer to reach the browser.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        later.restart();
+    });
+    ok(next)
+}
+
+/// Where the next start puts the panel, or why it would fail.
+async fn next_place(ctl: &Controller) -> Result<Value, ApiError> {
+    let mut config = ctl.config.clone();
+    if !ctl.panel_place.listen_fixed {
+        config.panel_listen.clear();
+    }
+    if !ctl.panel_place.base_fixed {
+        config.base_path.clear();
+    }
+    panel::place::resolve(&mut config, &ctl.store).await?;
+    let refuse = |why: String| ApiError::Conflict(format!("the panel would not come back: {why}"));
+    let tls = match crate::panel_tls_files(&config, &ctl.store).await {
+        Ok(Some(files)) => {
+            https::server_tls(&files).map_err(|e| refuse(e.to_string()))?;
+            true
+        }
+        Ok(None) => false,
+        Err(e) => return Err(refuse(format!("{e:#}"))),
+    };
+    if config.panel_listen != ctl.config.panel_listen {
+        if let Err(e) = std::net::TcpListener::bind(&config.panel_listen) {
+            return Err(refuse(format!(
+                "cannot listen on {}: {e}",
+                config.panel_listen
+            )));
+        }
+    }
+    let port = config
+        .panel_listen
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse::<u16>().ok());
+    let base = config.base_prefix();
+    Ok(json!({
+        "restarting": true,
+        "listen": config.panel_listen,
+        "port": port,
+        "base_path": format!("{base}/"),
+        "tls": tls,
+    }))
 }

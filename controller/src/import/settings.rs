@@ -42,7 +42,8 @@ pub fn fate(key: &str) -> Fate {
     }
     Fate::Skip(match key {
         "webPort" | "webListen" | "webDomain" => {
-            "the panel's address is set in xfleet.toml (`panel_listen`)"
+            "the panel's address is chosen on the Settings page or by `panel_listen` in xfleet.toml; \
+             3x-ui's could put the panel on a public address without TLS"
         }
         "webCertFile" | "webKeyFile" => {
             "paths from the old host may not exist here, and a missing file stops the start; \

@@ -10,6 +10,7 @@
 mod assets;
 pub mod events;
 mod html;
+pub mod place;
 
 pub use events::{events_job, Events};
 
@@ -234,6 +235,7 @@ fn page_data(ctl: &Controller, id: &str) -> Value {
             "session_ttl_secs": c.session_ttl_secs,
             "token_ttl_secs": c.token_ttl_secs,
             "local_server": c.local_server,
+            "place": ctl.panel_place,
         });
     }
     data
