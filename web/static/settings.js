@@ -4,14 +4,15 @@ import { $, api, html, pageData, pageRoot, raw, show } from './core.js';
 import { actions, ago, badge, busy, clearErrors, confirmDialog, duration, failed, fieldErrors, formValues, qrImage, toast, when } from './ui.js';
 
 // ---- Settings ----
-const SUB_KEYS = [['subEnable', 'Serve subscriptions', 'bool'], ['subURI', 'Public subscription URL prefix', 'text'], ['subPath', 'Links path', 'text'], ['subJsonPath', 'JSON path', 'text'], ['subUpdates', 'Update interval (hours)', 'text'], ['subTitle', 'Title', 'text']];
+// [key, label, kind, what the server uses while the key is unset]
+const SUB_KEYS = [['subEnable', 'Serve subscriptions', 'bool', 'true'], ['subURI', 'Public subscription URL prefix', 'text', 'the listener\'s address'], ['subPath', 'Links path', 'text', '/sub/'], ['subJsonPath', 'JSON path', 'text', '/json/'], ['subUpdates', 'Update interval (hours)', 'text', '12'], ['subTitle', 'Title', 'text']];
 const TLS_KEYS = [['webCertFile', 'Certificate file (PEM chain)', 'text'], ['webKeyFile', 'Key file (PEM)', 'text']];
 const TG_KEYS = [['tgBotEnable', 'Telegram bot enabled', 'bool'], ['tgBotToken', 'Bot token', 'secret'], ['tgBotChatId', 'Admin chat ids (comma separated)', 'text'], ['tgRunTime', 'Report schedule', 'text'], ['tgBotLoginNotify', 'Notify on panel logins', 'bool'], ['tgCpu', 'CPU alert threshold (%)', 'text']];
 function settingsForm(id, title, keys, values, note) {
   return html`<form class="card section" id="${id}" novalidate><h2>${title}</h2>${note ? html`<p class="muted">${note}</p>` : ''}<div class="form-grid">
-    ${keys.map(([key, label, kind]) => kind === 'bool'
-      ? html`<div><label class="inline"><input type="checkbox" name="${key}" data-field="${key}" ${raw(values[key] === 'true' ? 'checked' : '')}> ${label}</label></div>`
-      : html`<div><label for="set-${key}">${label}</label><input id="set-${key}" name="${key}" data-field="${key}" ${raw(kind === 'secret' ? 'type="password" autocomplete="new-password"' : 'autocomplete="off"')} value="${kind === 'secret' ? '' : values[key] || ''}" placeholder="${kind === 'secret' && values[key] ? 'unchanged' : ''}"></div>`)}
+    ${keys.map(([key, label, kind, unset = '']) => kind === 'bool'
+      ? html`<div><label class="inline"><input type="checkbox" name="${key}" data-field="${key}" ${raw((values[key] ?? unset) === 'true' ? 'checked' : '')}> ${label}</label></div>`
+      : html`<div><label for="set-${key}">${label}</label><input id="set-${key}" name="${key}" data-field="${key}" ${raw(kind === 'secret' ? 'type="password" autocomplete="new-password"' : 'autocomplete="off"')} value="${kind === 'secret' ? '' : values[key] || ''}" placeholder="${kind === 'secret' ? (values[key] ? 'unchanged' : '') : unset}"></div>`)}
     </div><div class="alert error form-error" role="alert" hidden></div><div class="actions"><button type="submit" class="primary">Save</button></div></form>`;
 }
 // One of the panel's place settings; disabled, with the reason, when the configuration sets it.
@@ -159,7 +160,7 @@ export function pageSettings() {
     for (const el of $('#place-form').querySelectorAll('input')) el.value = values[el.name] || '';
     show($('#stored'), [settingsForm('tls-form', 'Panel certificate', TLS_KEYS, values, 'HTTPS for the panel and both APIs, under 3x-ui\'s key names. Applies at the next start, when the configuration sets no panel_cert_file/panel_key_file. Both files are checked when saved; clear both for plain HTTP.'),
       settingsForm('sub-form', 'Subscription', SUB_KEYS, values, 'Stored under 3x-ui\'s key names for the subscription server.'),
-      settingsForm('tg-form', 'Telegram', TG_KEYS, values, 'Stored under 3x-ui\'s key names for the Telegram bot. The token is never shown; leave it empty to keep it.')]);
+      settingsForm('tg-form', 'Telegram', TG_KEYS, values, 'xfleet runs no Telegram bot yet: these 3x-ui settings are kept under their key names (an import brings them along) so nothing is lost. The token is never shown; leave it empty to keep it.')]);
     for (const [id, keys] of [['#tls-form', TLS_KEYS], ['#sub-form', SUB_KEYS], ['#tg-form', TG_KEYS]]) {
       const form = $(id);
       form.addEventListener('submit', async (e) => {
