@@ -19,7 +19,7 @@ const env = (name, fallback) => {
   return v;
 };
 const PANEL = env('PANEL_URL').replace(/\/$/, '');
-const PASSWORD = env('ADMIN_PASSWORD');
+let password = env('ADMIN_PASSWORD');
 const INBOUND_PORT = env('INBOUND_PORT');
 const SECOND_PORT = env('SECOND_PORT');
 const SHOTS = env('SHOT_DIR', join(tmpdir(), `xfleet-panel-shots-${Date.now()}`));
@@ -51,8 +51,71 @@ function totp(secretB32, offsetSteps = 0) {
   return String((mac.readUInt32BE(o) & 0x7fffffff) % 1000000).padStart(6, '0');
 }
 
+// What an accessibility checker looks for, run inside the page: every control and button has
+// a name, images have alternative text, ids are unique, nothing focusable is taken out of
+// the tab order, tables have headers, and text has WCAG AA contrast (4.5:1, 3:1 when large).
+function audit() {
+  const out = [];
+  const visible = (el) => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length) && getComputedStyle(el).visibility !== 'hidden';
+  const label = (el) => {
+    const by = el.getAttribute('aria-labelledby');
+    return [el.getAttribute('aria-label'), by && by.split(/\s+/).map((id) => document.getElementById(id)?.textContent).join(' '),
+      ...(el.labels ? [...el.labels].map((l) => l.textContent) : []), el.title].filter(Boolean).join(' ').trim();
+  };
+  const what = (el) => `${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}${el.name ? `[name=${el.name}]` : ''}`;
+  for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea')) if (!label(el)) out.push(`no label: ${what(el)}`);
+  for (const el of document.querySelectorAll('button, a[href], [role=button]')) {
+    if (!(el.textContent.trim() || label(el) || el.querySelector('img[alt]:not([alt=""])'))) out.push(`no name: ${what(el)}`);
+    if (visible(el) && el.tabIndex < 0 && !el.disabled) out.push(`not reachable by keyboard: ${what(el)}`);
+  }
+  for (const el of document.querySelectorAll('img')) if (!el.hasAttribute('alt')) out.push(`no alt: ${el.src.slice(0, 60)}`);
+  const ids = new Map();
+  for (const el of document.querySelectorAll('[id]')) ids.set(el.id, (ids.get(el.id) || 0) + 1);
+  for (const [id, n] of ids) if (n > 1) out.push(`id used ${n} times: ${id}`);
+  for (const t of document.querySelectorAll('table')) if (!t.querySelector('th')) out.push('table without headers');
+  if (!document.documentElement.lang) out.push('no page language');
+  if (document.querySelectorAll('h1').length !== 1) out.push('not exactly one h1');
+  const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; }).reduce((a, v, i) => a + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length >= 3 && (c.length < 4 || c[3] > 0.9)) return c;
+    }
+    return [255, 255, 255];
+  };
+  const seen = new Set();
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const el = n.parentElement;
+    if (!n.textContent.trim() || !el || seen.has(el) || !visible(el) || el.closest('svg, .skip, [disabled], option')) continue;
+    seen.add(el);
+    const st = getComputedStyle(el);
+    const fg = rgb(st.color);
+    if (fg.length >= 4 && fg[3] < 0.9) continue;
+    const [a, b] = [lum(fg), lum(background(el))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(st.fontSize), bold = Number(st.fontWeight) >= 700;
+    const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+    if (ratio < need) out.push(`contrast ${ratio.toFixed(2)} < ${need}: "${n.textContent.trim().slice(0, 30)}" (${what(el)}.${el.className})`);
+  }
+  return out;
+}
+
+// The focused element after pressing Tab shows a visible focus indicator.
+async function focusShows(page) {
+  await page.keyboard.press('Tab');
+  return page.evaluate(() => {
+    const el = document.activeElement;
+    if (!el || el === document.body) return 'Tab focused nothing';
+    const st = getComputedStyle(el);
+    return st.outlineStyle !== 'none' && parseFloat(st.outlineWidth) > 0 ? '' : `no visible focus on ${el.tagName} ${el.textContent.trim().slice(0, 20)}`;
+  });
+}
+
 const problems = [];
 let failed = false;
+let restarting = false;
 let context;
 // A fresh profile every run.
 const profile = mkdtempSync(join(tmpdir(), 'xfleet-chromium-'));
@@ -66,7 +129,13 @@ try {
   context.setDefaultTimeout(20000);
   const page = await context.newPage();
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error' && !/status of 40[0-9]|qr\?text/.test(m.text())) problems.push(`console: ${m.text()}`); });
+  page.on('console', (m) => {
+    if (m.type() !== 'error' || /status of 40[0-9]|qr\?text/.test(m.text())) return;
+    // While the panel restarts, the page's own requests meet a closed port.
+    if (restarting && /ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET|ERR_EMPTY_RESPONSE/.test(m.text())) return;
+    problems.push(`console: ${m.text()}`);
+  });
+  page.on('response', (r) => { if (r.status() >= 500) problems.push(`${r.status()} from ${r.request().method()} ${r.url()}`); });
   page.on('dialog', (d) => d.accept());
 
   step('login error');
@@ -76,11 +145,32 @@ try {
   await page.getByRole('button', { name: 'Log in', exact: true }).click();
   await page.locator('#login-error').filter({ hasText: 'Wrong username or password' }).waitFor();
 
-  step('login');
-  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-  await page.getByRole('button', { name: 'Log in', exact: true }).click();
+  step('login with the keyboard only');
+  await page.getByLabel('Username', { exact: true }).focus();
+  await page.keyboard.press('Tab');
+  if (await page.evaluate(() => document.activeElement?.getAttribute('autocomplete')) !== 'current-password') throw new Error('Tab from the user name does not reach the password');
+  await page.keyboard.press('ControlOrMeta+a');
+  await page.keyboard.type(password);
+  await page.keyboard.press('Enter');
   await page.waitForURL(`${PANEL}/panel/`);
   await page.locator('#live.on').waitFor();
+  // The first Tab on a page offers the skip link, and it moves focus to the content.
+  await page.keyboard.press('Tab');
+  if (await page.evaluate(() => document.activeElement?.textContent.trim()) !== 'Skip to content') throw new Error('the first Tab does not reach the skip link');
+  await page.keyboard.press('Enter');
+  if (await page.evaluate(() => document.activeElement?.id) !== 'main') throw new Error('the skip link does not move focus to the content');
+
+  step('theme toggle');
+  const themeOf = () => page.evaluate(() => [document.documentElement.dataset.theme, getComputedStyle(document.body).backgroundColor]);
+  const [theme0, bg0] = await themeOf();
+  await page.getByRole('button', { name: 'Switch between dark and light theme' }).click();
+  const [theme1, bg1] = await themeOf();
+  if (!['dark', 'light'].includes(theme1) || theme1 === theme0 || bg1 === bg0) throw new Error(`the theme did not switch: ${theme0} ${bg0} -> ${theme1} ${bg1}`);
+  await page.reload();
+  await page.locator('#live.on').waitFor();
+  if ((await themeOf())[0] !== theme1) throw new Error('the chosen theme is not kept over a reload');
+  await page.getByRole('button', { name: 'Switch between dark and light theme' }).click();
+  if ((await themeOf())[0] === theme1) throw new Error('the theme did not switch back');
 
   step('add server');
   await page.getByRole('link', { name: 'Servers', exact: true }).click();
@@ -190,7 +280,8 @@ try {
   step('client traffic grows on the page');
   await page.waitForFunction(() => Number(document.querySelector('#client-used')?.dataset.used || 0) >= 256 * 1024, null, { timeout: LONG });
 
-  step('screenshots');
+  step('screenshots and accessibility checks of every page');
+  const a11y = [];
   mkdirSync(SHOTS, { recursive: true });
   const serverHref = await page.evaluate(async () => {
     const r = await fetch('/api/v1/servers');
@@ -210,8 +301,22 @@ try {
       await page.goto(PANEL + path);
       await page.waitForLoadState('networkidle').catch(() => {});
       await page.screenshot({ path: join(SHOTS, `${name}-${label}.png`), fullPage: true });
+      if (label === 'desktop') {
+        for (const issue of await page.evaluate(audit)) a11y.push(`${name}: ${issue}`);
+        const focus = await focusShows(page);
+        if (focus) a11y.push(`${name}: ${focus}`);
+      }
     }
   }
+  // The same checks in the other theme.
+  await page.getByRole('button', { name: 'Switch between dark and light theme' }).click();
+  for (const [name, path] of pages) {
+    await page.goto(PANEL + path);
+    await page.waitForLoadState('networkidle').catch(() => {});
+    for (const issue of await page.evaluate(audit)) a11y.push(`${name} (${await page.evaluate(() => document.documentElement.dataset.theme)}): ${issue}`);
+  }
+  await page.getByRole('button', { name: 'Switch between dark and light theme' }).click();
+  if (a11y.length) throw new Error(`accessibility problems:\n${[...new Set(a11y)].join('\n')}`);
   await page.setViewportSize({ width: 1280, height: 860 });
   console.log(`SHOTS ${SHOTS}`);
 
@@ -222,8 +327,30 @@ try {
   await page.locator('[data-client="alice"] .badge.offline').filter({ hasText: 'disabled' }).waitFor();
   await ask('DISABLED');
 
-  step('revoke the server; it shows offline');
+  step('core buttons and the logs viewer');
   await page.goto(PANEL + serverHref);
+  const logs = page.locator('#logs');
+  await logs.filter({ hasText: /started/i }).waitFor({ timeout: LONG });
+  await page.getByLabel('Level').selectOption('error');
+  await logs.filter({ hasText: 'No lines at this level' }).waitFor();
+  await page.getByLabel('Level').selectOption('info');
+  await page.getByLabel('Follow').check();
+  const startedLines = async () => (await logs.textContent()).match(/started/gi)?.length || 0;
+  const before = await startedLines();
+  const core = page.locator('#core-title').locator('..');
+  await core.getByRole('button', { name: 'Stop', exact: true }).click();
+  await page.locator('.toast').filter({ hasText: 'Stop core: done' }).waitFor({ timeout: LONG });
+  await page.locator('#info').filter({ hasText: /stopped/i }).waitFor({ timeout: LONG });
+  await core.getByRole('button', { name: 'Start', exact: true }).click();
+  await page.locator('.toast').filter({ hasText: 'Start core: done' }).waitFor({ timeout: LONG });
+  await core.getByRole('button', { name: 'Restart', exact: true }).click();
+  await page.locator('.toast').filter({ hasText: 'Restart core: done' }).waitFor({ timeout: LONG });
+  // Following: the new starts show up without pressing Refresh.
+  await page.waitForFunction((n) => ((document.querySelector('#logs')?.textContent || '').match(/started/gi)?.length || 0) > n, before, { timeout: LONG });
+  for (const op of ['core.stop', 'core.start', 'core.restart']) await page.locator('#task-rows tr').filter({ hasText: op }).filter({ hasText: 'completed' }).first().waitFor();
+  await page.getByLabel('Follow').uncheck();
+
+  step('revoke the server; it shows offline');
   await page.getByRole('button', { name: 'Revoke' }).click();
   await page.locator('dialog').getByRole('button', { name: 'Revoke' }).click();
   await page.locator('#info .badge.offline').waitFor({ timeout: LONG });
@@ -240,6 +367,68 @@ try {
   await tlsForm.locator('[name="webCertFile"][aria-invalid="true"]').waitFor();
   await tlsForm.locator('.field-error').filter({ hasText: '/nonexistent/panel.crt' }).waitFor();
 
+  // Unset settings show what the server does without them: subscriptions are on.
+  if (!(await page.getByLabel('Serve subscriptions').isChecked())) throw new Error('the subscription switch shows off while subscriptions are served');
+
+  step('API token: shown once, works, then deleted');
+  const tokenForm = page.locator('#token-form');
+  await tokenForm.getByLabel('Name').fill('ci');
+  await tokenForm.getByLabel('Scope').selectOption('read-only');
+  await tokenForm.getByRole('button', { name: 'Create token' }).click();
+  const tokenSecret = (await page.locator('#token-secret').textContent()).trim();
+  const withToken = (method) => page.evaluate(async ([t, m]) => (await fetch('/api/v1/servers', { method: m, credentials: 'omit', headers: { Authorization: `Bearer ${t}`, 'Content-Type': 'application/json' }, body: m === 'GET' ? undefined : '{"name":"x"}' })).status, [tokenSecret, method]);
+  if (await withToken('GET') !== 200) throw new Error('the new token does not read');
+  if (await withToken('POST') !== 403) throw new Error('a read-only token could change something');
+  await page.reload();
+  if (await page.locator('#token-secret').count()) throw new Error('the token secret is shown again');
+  await page.locator('#token-rows tr').filter({ hasText: 'ci' }).getByRole('button', { name: 'Delete' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+  await page.locator('#token-rows tr').filter({ hasText: 'ci' }).waitFor({ state: 'detached' });
+  if (await withToken('GET') !== 401) throw new Error('a deleted token still works');
+
+  step('password change');
+  const pw = page.locator('#password-form');
+  await pw.getByLabel('Current password', { exact: true }).fill('wrong-password');
+  await pw.getByLabel('New password', { exact: true }).fill('a-new-password-1');
+  await pw.getByLabel('Repeat new password').fill('a-new-password-2');
+  await pw.getByRole('button', { name: 'Change password' }).click();
+  await pw.locator('#pw-repeat[aria-invalid="true"]').waitFor();
+  await pw.getByLabel('Repeat new password').fill('a-new-password-1');
+  await pw.getByRole('button', { name: 'Change password' }).click();
+  await pw.locator('#pw-current[aria-invalid="true"]').waitFor();
+  await pw.getByLabel('Current password', { exact: true }).fill(password);
+  await pw.getByRole('button', { name: 'Change password' }).click();
+  await page.locator('.toast').filter({ hasText: 'Password changed' }).waitFor();
+  password = 'a-new-password-1';
+
+  step('panel base path, applied by a restart');
+  const place = page.locator('#place-form');
+  // The test's controller is started with --panel-listen: address and port are not editable here.
+  for (const name of ['Listen address', 'Port']) if (!(await place.getByLabel(name, { exact: true }).isDisabled())) throw new Error(`${name} is editable though the configuration sets it`);
+  await place.getByText('Set by panel_listen').first().waitFor();
+  await place.getByLabel('Base path').fill('/a b/');
+  await place.getByRole('button', { name: 'Save' }).click();
+  await place.locator('[name="webBasePath"][aria-invalid="true"]').waitFor();
+  await place.getByLabel('Base path').fill('fleet');
+  await place.getByRole('button', { name: 'Save' }).click();
+  await page.locator('.toast').filter({ hasText: 'restart the panel' }).waitFor();
+  if (await place.getByLabel('Base path').inputValue() !== '/fleet/') throw new Error('the saved base path is not shown normalised');
+  const restartPanel = async (base) => {
+    restarting = true;
+    await page.getByRole('button', { name: 'Restart panel' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Restart' }).click();
+    await page.waitForURL(`${PANEL}${base}panel/settings`, { timeout: LONG });
+    await page.locator('#panel-base').filter({ hasText: base }).waitFor();
+    restarting = false;
+  };
+  await restartPanel('/fleet/');
+  const oldPath = await page.evaluate(async () => (await fetch('/panel/settings')).status);
+  if (oldPath !== 404) throw new Error(`the old base path answers ${oldPath}`);
+  await place.getByLabel('Base path').fill('/');
+  await place.getByRole('button', { name: 'Save' }).click();
+  await page.locator('.toast').filter({ hasText: 'restart the panel' }).waitFor();
+  await restartPanel('/');
+
   step('two-factor login');
   await page.getByRole('button', { name: 'Set up' }).click();
   const secret = (await page.locator('#tfa-secret').textContent()).trim();
@@ -249,7 +438,7 @@ try {
   await page.getByRole('button', { name: 'Log out' }).click();
   await page.waitForURL(`${PANEL}/`);
   await page.getByLabel('Username', { exact: true }).fill('admin');
-  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByLabel('Password', { exact: true }).fill(password);
   await page.getByRole('button', { name: 'Log in', exact: true }).click();
   await page.locator('#login-error').filter({ hasText: 'two-factor' }).waitFor();
   await page.getByLabel('Two-factor code').fill(totp(secret, 0));
