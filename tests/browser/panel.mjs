@@ -140,6 +140,8 @@ try {
 
   step('login error');
   await page.goto(`${PANEL}/`);
+  const loginIssues = await page.evaluate(audit);
+  if (loginIssues.length) throw new Error(`accessibility problems on the login page:\n${loginIssues.join('\n')}`);
   await page.getByLabel('Username', { exact: true }).fill('admin');
   await page.getByLabel('Password', { exact: true }).fill('not-the-password');
   await page.getByRole('button', { name: 'Log in', exact: true }).click();
@@ -381,6 +383,12 @@ try {
   if (await withToken('POST') !== 403) throw new Error('a read-only token could change something');
   await page.reload();
   if (await page.locator('#token-secret').count()) throw new Error('the token secret is shown again');
+  // Escape closes a confirmation and does nothing; focus starts inside the dialog.
+  await page.locator('#token-rows tr').filter({ hasText: 'ci' }).getByRole('button', { name: 'Delete' }).click();
+  if (!(await page.evaluate(() => !!document.activeElement?.closest('dialog')))) throw new Error('the confirmation dialog does not take focus');
+  await page.keyboard.press('Escape');
+  await page.getByRole('dialog').waitFor({ state: 'detached' });
+  if (await withToken('GET') !== 200) throw new Error('Escape on the confirmation deleted the token');
   await page.locator('#token-rows tr').filter({ hasText: 'ci' }).getByRole('button', { name: 'Delete' }).click();
   await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
   await page.locator('#token-rows tr').filter({ hasText: 'ci' }).waitFor({ state: 'detached' });
