@@ -352,7 +352,24 @@ try {
   for (const op of ['core.stop', 'core.start', 'core.restart']) await page.locator('#task-rows tr').filter({ hasText: op }).filter({ hasText: 'completed' }).first().waitFor();
   await page.getByLabel('Follow').uncheck();
 
+  step('task and audit filters');
+  await page.getByRole('link', { name: 'Tasks', exact: true }).click();
+  await page.locator('#task-rows tr').filter({ hasText: 'core.restart' }).first().waitFor();
+  await page.getByLabel('Operation').fill('core.stop');
+  const taskOps = await page.locator('#task-rows code').allTextContents();
+  if (!taskOps.length || taskOps.some((op) => op !== 'core.stop')) throw new Error(`the operation filter shows ${taskOps}`);
+  await page.getByLabel('Status').selectOption('failed');
+  await page.locator('#task-rows').filter({ hasText: 'No tasks match' }).waitFor();
+  await page.getByRole('link', { name: 'Audit log', exact: true }).click();
+  await page.locator('#audit-rows tr').filter({ hasText: 'inbound' }).first().waitFor();
+  await page.getByLabel('Action').fill('inbound');
+  await page.getByLabel('Result').selectOption('failed');
+  const audited = await page.locator('#audit-rows tr').allTextContents();
+  // The refused inbound (port 70000) is there, and nothing that succeeded.
+  if (!audited.length || audited.some((row) => !/inbound/.test(row) || /\bok\b/.test(row))) throw new Error(`the audit filters show ${JSON.stringify(audited)}`);
+
   step('revoke the server; it shows offline');
+  await page.goto(PANEL + serverHref);
   await page.getByRole('button', { name: 'Revoke' }).click();
   await page.locator('dialog').getByRole('button', { name: 'Revoke' }).click();
   await page.locator('#info .badge.offline').waitFor({ timeout: LONG });
