@@ -242,7 +242,13 @@ fn certificate(at: &str, cert: &Value, p: &mut Problems) {
     let Some(cert) = cert.as_object() else {
         return p.add(at, "must be an object with a certificate and a key");
     };
-    for (file_key, inline_key, what, marker) in [
+    // A missing half is named the way its other half was given (a file, or pasted).
+    let given = |key: &str| cert.get(key).is_some_and(|v| !is_empty_value(v));
+    let pasted = [
+        given("key") && !given("keyFile"),
+        given("certificate") && !given("certificateFile"),
+    ];
+    let halves = [
         (
             "certificateFile",
             "certificate",
@@ -250,7 +256,8 @@ fn certificate(at: &str, cert: &Value, p: &mut Problems) {
             "-----BEGIN CERTIFICATE-----",
         ),
         ("keyFile", "key", "private key", "PRIVATE KEY-----"),
-    ] {
+    ];
+    for ((file_key, inline_key, what, marker), other_pasted) in halves.into_iter().zip(pasted) {
         let file = match cert.get(file_key) {
             None | Some(Value::Null) => "",
             Some(Value::String(f)) => f.trim(),
@@ -279,7 +286,7 @@ fn certificate(at: &str, cert: &Value, p: &mut Problems) {
         };
         match (file.is_empty(), inline.is_empty()) {
             (true, true) => p.add(
-                format!("{at}.{file_key}"),
+                format!("{at}.{}", if other_pasted { inline_key } else { file_key }),
                 format!("give the {what} file's path on the server, or paste the {what}"),
             ),
             (false, false) => p.add(
@@ -540,6 +547,16 @@ fn bandwidth(value: Option<&Value>) -> Result<(), &'static str> {
         Err(LOW)
     } else {
         Ok(())
+    }
+}
+
+/// Null, `""` (blank) or `[]`.
+fn is_empty_value(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.trim().is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
     }
 }
 

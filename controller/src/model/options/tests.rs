@@ -110,7 +110,7 @@ fn several_certificates_file_or_pem_pairs() {
         got,
         [
             at(1, "keyFile"),
-            at(2, "keyFile"),
+            at(2, "key"),
             at(3, "certificate"),
             at(4, "certificate"),
             at(5, "usage"),
