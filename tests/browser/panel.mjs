@@ -184,7 +184,9 @@ try {
   await cert2.getByLabel('Source').selectOption('pem');
   await cert2.getByLabel('Certificate (PEM)').fill(readFileSync(join(CERT_DIR, 'b.pem'), 'utf8'));
   await fallback.getByLabel('Destination').fill(FILE_PORT);
-  await page.getByText('Socket options', { exact: true }).click();
+  const sockopt = page.locator('details[data-section="streamSettings.sockopt"]');
+  if (await sockopt.evaluate((d) => d.open)) throw new Error('the socket options are open with nothing set');
+  await sockopt.locator('summary').click();
   await page.getByLabel('TCP Fast Open').selectOption('true');
   await page.getByLabel('TCP keep-alive idle (seconds)').fill('300');
   await page.getByRole('button', { name: 'Create inbound' }).click();

@@ -37,7 +37,7 @@ function tidyFallbacks(doc) {
 
 // ---- TLS ----
 const TLS_VERSIONS = [['', 'default'], '1.0', '1.1', '1.2', '1.3'];
-const FINGERPRINTS = [['', 'none'], 'chrome', 'firefox', 'safari', 'ios', 'android', 'edge', '360', 'qq', 'random', 'randomized'];
+const FINGERPRINTS = [['', 'none'], 'chrome', 'firefox', 'safari', 'ios', 'android', 'edge', '360', 'qq', 'random', 'randomized', 'randomizednoalpn'];
 const hasPem = (c) => (Array.isArray(c.certificate) ? c.certificate.length : c.certificate) && !c.certificateFile;
 export function tlsFields(doc) {
   const at = 'streamSettings.tlsSettings';
@@ -99,7 +99,9 @@ export function sockoptFields(doc) {
   const s = doc.streamSettings.sockopt || {};
   const tfo = s.tcpFastOpen;
   const tfoChoices = [['', 'default'], ['true', 'on'], ['false', 'off'], ...(typeof tfo === 'number' ? [[String(tfo), `on, queue ${tfo}`]] : [])];
-  return html`<details class="sub" data-section="${at}" ${raw(Object.keys(s).length ? 'open' : '')}><summary>Socket options</summary><div class="form-grid">
+  // Open when something is set; the controls write their defaults back, which does not count.
+  const set = Object.keys(prune(structuredClone(s), ['tcpFastOpen'])).length;
+  return html`<details class="sub" data-section="${at}" ${raw(set ? 'open' : '')}><summary>Socket options</summary><div class="form-grid">
     ${ctl(doc, `${at}.acceptProxyProtocol`, 'Accept PROXY protocol', { kind: 'bool', hint: 'Behind a load balancer that sends it' })}
     ${ctl(doc, `${at}.tcpFastOpen`, 'TCP Fast Open', { choices: tfoChoices })}
     ${ctl(doc, `${at}.mark`, 'Routing mark (SO_MARK)', { kind: 'int', hint: '0: none' })}

@@ -141,6 +141,7 @@ const FINGERPRINTS: &[&str] = &[
     "qq",
     "random",
     "randomized",
+    "randomizednoalpn",
 ];
 
 fn tls(tls: &Value, p: &mut Problems) {
