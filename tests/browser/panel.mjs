@@ -176,6 +176,8 @@ try {
   const fallback = page.getByRole('group', { name: 'Fallback 1' });
   await fallback.getByLabel('Destination').and(page.locator('[aria-invalid="true"]')).waitFor();
   await fallback.locator('.field-error').filter({ hasText: 'required' }).waitFor();
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, 'inbound-tls-errors-desktop.png'), fullPage: true });
   // Certificate 1 from files, certificate 2 pasted without its key: that key is named.
   const cert1 = page.getByRole('group', { name: 'Certificate 1' });
   await cert1.getByLabel('Certificate file').fill(join(CERT_DIR, 'a.pem'));
@@ -215,6 +217,19 @@ try {
   await page.locator('[data-inbound="tls-fallback"]').getByRole('button', { name: 'Delete' }).click();
   await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
   await page.locator('[data-inbound="tls-fallback"]').waitFor({ state: 'detached' });
+  // Hysteria's options are bound to their paths too: a bad masquerade URL is named beside it.
+  await page.getByRole('link', { name: 'Add inbound' }).click();
+  await page.waitForURL(/\/panel\/inbound\?server=/);
+  await page.getByLabel('Protocol', { exact: true }).selectOption('hysteria');
+  await page.getByLabel('Masquerade').selectOption('proxy');
+  await page.getByLabel('Site URL').fill('ftp://www.example.com');
+  await page.getByRole('button', { name: 'Generate obfuscation password' }).click();
+  await page.waitForFunction(() => document.querySelector('#f-salamander')?.value.length >= 8);
+  await page.getByRole('button', { name: 'Create inbound' }).click();
+  await page.getByLabel('Site URL').and(page.locator('[aria-invalid="true"]')).waitFor();
+  await page.locator('#stream .field-error').filter({ hasText: 'http:// or https://' }).waitFor();
+  await page.getByRole('link', { name: 'Cancel' }).click();
+  await page.waitForURL(/\/panel\/inbounds\?server=/);
 
   step('add client');
   await page.getByRole('link', { name: 'Clients', exact: true }).click();
