@@ -4,10 +4,12 @@
 //   ENROLL <command>   run the enrollment command read from the page, start the agent
 //   LINK <url>         proxy a download through a share link read from the page
 //   DISABLED           check that the disabled client's traffic is refused
+//   FALLBACK <port> <sni>  open TLS to <port> as <sni> (which must get its own certificate),
+//                      send plain HTTP and get the file server's answer through the fallback
 // Every answer is one line: `OK ...` or `ERR <reason>`. `STEP <name>` marks progress,
 // `SHOTS <dir>` names the screenshot folder, `DONE` ends a successful run.
 import { createHmac } from 'node:crypto';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -22,6 +24,11 @@ const PANEL = env('PANEL_URL').replace(/\/$/, '');
 let password = env('ADMIN_PASSWORD');
 const INBOUND_PORT = env('INBOUND_PORT');
 const SECOND_PORT = env('SECOND_PORT');
+// The TLS inbound's port, the file server its fallback hands plain HTTP to, and a folder with
+// a.pem/a.key and b.pem/b.key, certificates for a.test and b.test.
+const TLS_PORT = env('TLS_PORT');
+const FILE_PORT = env('FILE_PORT');
+const CERT_DIR = env('CERT_DIR');
 const SHOTS = env('SHOT_DIR', join(tmpdir(), `xfleet-panel-shots-${Date.now()}`));
 const CHROMIUM = env('CHROMIUM', '/usr/bin/chromium');
 const LONG = 60000;
@@ -241,6 +248,80 @@ try {
   await page.locator('[data-inbound="tcp-http"]').getByRole('button', { name: 'Delete' }).click();
   await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
   await page.locator('[data-inbound="tcp-http"]').waitFor({ state: 'detached' });
+
+  step('VLESS+TLS inbound with two certificates, a fallback and a socket option, then delete it');
+  await page.getByRole('link', { name: 'Add inbound' }).click();
+  await page.waitForURL(/\/panel\/inbound\?server=/);
+  await page.getByLabel('Remark').fill('tls-fallback');
+  await page.getByLabel('Port', { exact: true }).fill(TLS_PORT);
+  await page.getByLabel('Transport').selectOption('tcp');
+  await page.getByLabel('Security').selectOption('tls');
+  await page.getByRole('button', { name: 'Add certificate' }).click();
+  await page.getByRole('button', { name: 'Add fallback' }).click();
+  // Nothing filled in: the empty certificate list is a section-level error, shown at the top
+  // of the Certificates section; the fallback's missing destination sits beside its control.
+  await page.getByRole('button', { name: 'Create inbound' }).click();
+  const certSection = page.locator('[data-section="streamSettings.tlsSettings.certificates"]');
+  const sectionError = certSection.locator(':scope > .section-error');
+  await sectionError.filter({ hasText: 'at least one certificate' }).waitFor();
+  if (!(await sectionError.evaluate((el) => el.previousElementSibling?.tagName === 'LEGEND'))) throw new Error('the certificate list error is not at the top of its section');
+  const fallback = page.getByRole('group', { name: 'Fallback 1' });
+  await fallback.getByLabel('Destination').and(page.locator('[aria-invalid="true"]')).waitFor();
+  await fallback.locator('.field-error').filter({ hasText: 'required' }).waitFor();
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, 'inbound-tls-errors-desktop.png'), fullPage: true });
+  // Certificate 1 from files, certificate 2 pasted without its key: that key is named.
+  const cert1 = page.getByRole('group', { name: 'Certificate 1' });
+  await cert1.getByLabel('Certificate file').fill(join(CERT_DIR, 'a.pem'));
+  await cert1.getByLabel('Key file').fill(join(CERT_DIR, 'a.key'));
+  const cert2 = page.getByRole('group', { name: 'Certificate 2' });
+  await cert2.getByLabel('Source').selectOption('pem');
+  await cert2.getByLabel('Certificate (PEM)').fill(readFileSync(join(CERT_DIR, 'b.pem'), 'utf8'));
+  await fallback.getByLabel('Destination').fill(FILE_PORT);
+  const sockopt = page.locator('details[data-section="streamSettings.sockopt"]');
+  if (await sockopt.evaluate((d) => d.open)) throw new Error('the socket options are open with nothing set');
+  await sockopt.locator('summary').click();
+  await page.getByLabel('TCP Fast Open').selectOption('true');
+  await page.getByLabel('TCP keep-alive idle (seconds)').fill('300');
+  await page.getByRole('button', { name: 'Create inbound' }).click();
+  await cert2.getByLabel('Key (PEM)').and(page.locator('[aria-invalid="true"]')).waitFor();
+  await cert2.locator('.field-error').filter({ hasText: 'private key' }).waitFor();
+  if (await page.locator('.section-error').count()) throw new Error('a section error outlived its fix');
+  await cert2.getByLabel('Key (PEM)').fill(readFileSync(join(CERT_DIR, 'b.key'), 'utf8'));
+  await page.getByRole('button', { name: 'Create inbound' }).click();
+  await page.locator('[data-inbound="tls-fallback"]').waitFor();
+  const tlsIn = await page.evaluate(async () => {
+    const servers = (await (await fetch('/api/v1/servers')).json()).data;
+    const server = servers.find((x) => x.name === 'vpn-1');
+    const list = (await (await fetch(`/api/v1/servers/${server.id}/inbounds`)).json()).data;
+    const inbound = list.find((i) => i.remark === 'tls-fallback');
+    const parse = (v) => (typeof v === 'string' ? JSON.parse(v) : v);
+    return { settings: parse(inbound.settings), stream: parse(inbound.streamSettings) };
+  });
+  const certs = tlsIn.stream.tlsSettings.certificates;
+  const storedTls = JSON.stringify([tlsIn.settings.fallbacks, certs.length, certs[0], certs[1].certificate?.[0], certs[1].key?.length > 2, tlsIn.stream.sockopt]);
+  const expectedTls = JSON.stringify([[{ dest: Number(FILE_PORT), xver: 0 }], 2, { certificateFile: join(CERT_DIR, 'a.pem'), keyFile: join(CERT_DIR, 'a.key') },
+    '-----BEGIN CERTIFICATE-----', true, { tcpFastOpen: true, tcpKeepAliveIdle: 300 }]);
+  if (storedTls !== expectedTls) throw new Error(`the TLS inbound was stored as ${storedTls}, expected ${expectedTls}`);
+  // The real core serves each name its own certificate and hands plain HTTP to the fallback.
+  await ask(`FALLBACK ${TLS_PORT} a.test`);
+  await ask(`FALLBACK ${TLS_PORT} b.test`);
+  await page.locator('[data-inbound="tls-fallback"]').getByRole('button', { name: 'Delete' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+  await page.locator('[data-inbound="tls-fallback"]').waitFor({ state: 'detached' });
+  // Hysteria's options are bound to their paths too: a bad masquerade URL is named beside it.
+  await page.getByRole('link', { name: 'Add inbound' }).click();
+  await page.waitForURL(/\/panel\/inbound\?server=/);
+  await page.getByLabel('Protocol', { exact: true }).selectOption('hysteria');
+  await page.getByLabel('Masquerade').selectOption('proxy');
+  await page.getByLabel('Site URL').fill('ftp://www.example.com');
+  await page.getByRole('button', { name: 'Generate obfuscation password' }).click();
+  await page.waitForFunction(() => document.querySelector('#f-salamander')?.value.length >= 8);
+  await page.getByRole('button', { name: 'Create inbound' }).click();
+  await page.getByLabel('Site URL').and(page.locator('[aria-invalid="true"]')).waitFor();
+  await page.locator('#stream .field-error').filter({ hasText: 'http:// or https://' }).waitFor();
+  await page.getByRole('link', { name: 'Cancel' }).click();
+  await page.waitForURL(/\/panel\/inbounds\?server=/);
 
   step('add client');
   await page.getByRole('link', { name: 'Clients', exact: true }).click();

@@ -891,6 +891,33 @@ async fn native_api_refuses_bad_input_and_stores_nothing() {
         .map(|f| f["field"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(fields, ["port", "protocol", "trafficReset"]);
+    // Fallbacks, certificates and socket options are named down to the entry and key.
+    let r = x
+        .post_json(
+            &path,
+            &json!({"port": free_port(), "protocol": "vless",
+                "settings": {"decryption": "none", "fallbacks": [{"dest": 80}, {"dest": "", "xver": 5}]},
+                "streamSettings": {"network": "tcp", "security": "tls", "sockopt": {"mark": "x"},
+                    "tlsSettings": {"certificates": [
+                        {"certificateFile": "/etc/ssl/a.pem", "keyFile": "/etc/ssl/a.key"},
+                        {"certificateFile": "/etc/ssl/b.pem"}]}}}),
+        )
+        .await;
+    let fields: Vec<String> = r.json()["error"]["details"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "settings.fallbacks[1].dest",
+            "settings.fallbacks[1].xver",
+            "streamSettings.tlsSettings.certificates[1].keyFile",
+            "streamSettings.sockopt.mark",
+        ]
+    );
     let list = x.get(&path).await.json();
     assert_eq!(
         list["data"].as_array().unwrap().len(),

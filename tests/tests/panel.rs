@@ -4,7 +4,8 @@
 //! VLESS+WebSocket inbound and a client, set the server's public address, proxy a download
 //! through the link the page shows (which must carry that address), watch the client's
 //! traffic grow, disable it, revoke the server; plus the login error, form validation errors,
-//! two-factor login and screenshots of every page at desktop and phone width.
+//! a VLESS+TLS inbound with two certificates and a fallback that serves plain HTTP through
+//! the real core, two-factor login and screenshots of every page at desktop and phone width.
 //!
 //! The script asks this side to act through lines on its stdout and waits for the answer on
 //! its stdin (see the top of `panel.mjs`).
@@ -12,11 +13,16 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use xfleet_tests::links;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 use xfleet_tests::proxy::{pattern, v2ray_available, FileServer, V2rayClient};
-use xfleet_tests::{free_port, wait_for, Agent, Controller, ControllerOptions};
+use xfleet_tests::{
+    free_port, links, raw, wait_for, Agent, Controller, ControllerOptions, TempDir,
+};
 
 const LONG: Duration = Duration::from_secs(60);
 const DOWNLOAD: usize = 256 << 10;
@@ -90,6 +96,74 @@ async fn proxy_download(files: &FileServer, link: &str) -> Result<V2rayClient, S
     Ok(client)
 }
 
+/// Names of the two server certificates the TLS inbound gets, one CA signing both.
+const CERT_NAMES: [&str; 2] = ["a.test", "b.test"];
+
+/// Writes `a.pem`/`a.key` and `b.pem`/`b.key` (for `a.test` and `b.test`) into a fresh
+/// folder; returns it with the CA's PEM, which the fallback check trusts.
+fn server_certificates() -> (TempDir, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let dir = TempDir::new("panel-certs");
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    for name in CERT_NAMES {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec![name.to_owned()])
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        let stem = &name[..1];
+        std::fs::write(dir.path().join(format!("{stem}.pem")), cert.pem()).unwrap();
+        std::fs::write(dir.path().join(format!("{stem}.key")), key.serialize_pem()).unwrap();
+    }
+    (dir, ca.pem())
+}
+
+/// Opens TLS to the inbound on `port` as `sni`, which must present the certificate for that
+/// name, and sends a plain HTTP request: not VLESS, so the core hands the connection to the
+/// fallback, the file server, whose answer must come back whole. Retries while the agent
+/// applies the new inbound.
+async fn through_fallback(port: u16, sni: &str, ca_pem: &str) -> Result<(), String> {
+    const SIZE: usize = 4096;
+    let attempt = || async {
+        let tcp = TcpStream::connect(("127.0.0.1", port))
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let name = ServerName::try_from(sni.to_owned()).map_err(|e| e.to_string())?;
+        let mut tls = TlsConnector::from(raw::tls(ca_pem, None))
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS as {sni}: {e}"))?;
+        let request = format!("GET /{SIZE} HTTP/1.0\r\nHost: {sni}\r\n\r\n");
+        tls.write_all(request.as_bytes())
+            .await
+            .map_err(|e| format!("send: {e}"))?;
+        let mut answer = Vec::new();
+        // The file server closes without a TLS close_notify; what was read counts.
+        let _ = tls.read_to_end(&mut answer).await;
+        let split = answer.windows(4).position(|w| w == b"\r\n\r\n");
+        match split {
+            Some(at) if answer[at + 4..] == pattern(SIZE)[..] => Ok(()),
+            _ => Err(format!(
+                "the fallback answered {} bytes: {:?}",
+                answer.len(),
+                String::from_utf8_lossy(&answer[..answer.len().min(120)])
+            )),
+        }
+    };
+    let deadline = Instant::now() + LONG;
+    loop {
+        match attempt().await {
+            Ok(()) => return Ok(()),
+            Err(e) if Instant::now() > deadline => return Err(e),
+            Err(_) => tokio::time::sleep(Duration::from_millis(300)).await,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_panel_in_a_real_browser() {
     if !v2ray_available() || !browser_available() {
@@ -98,6 +172,7 @@ async fn the_panel_in_a_real_browser() {
     let ctl = Controller::start(ControllerOptions::default()).await;
     let files = FileServer::start().await;
     let inbound_port = free_port();
+    let (certs, ca_pem) = server_certificates();
     let shots = std::env::var_os("XFLEET_PANEL_SHOTS")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -110,6 +185,9 @@ async fn the_panel_in_a_real_browser() {
         .env("ADMIN_PASSWORD", &ctl.admin_password)
         .env("INBOUND_PORT", inbound_port.to_string())
         .env("SECOND_PORT", free_port().to_string())
+        .env("TLS_PORT", free_port().to_string())
+        .env("FILE_PORT", files.port.to_string())
+        .env("CERT_DIR", certs.path())
         .env("SHOT_DIR", &shots)
         .env("CHROMIUM", chromium())
         .stdin(Stdio::piped())
@@ -159,6 +237,19 @@ async fn the_panel_in_a_real_browser() {
                         "OK".to_owned()
                     }
                     Err(e) => format!("ERR {e}"),
+                };
+                reply(answer);
+            }
+            "FALLBACK" => {
+                let answer = match rest.split_once(' ') {
+                    Some((port, sni)) => match port.parse() {
+                        Ok(port) => match through_fallback(port, sni, &ca_pem).await {
+                            Ok(()) => "OK".to_owned(),
+                            Err(e) => format!("ERR {e}"),
+                        },
+                        Err(_) => format!("ERR not a port: {port}"),
+                    },
+                    None => format!("ERR expected FALLBACK <port> <sni>: {rest}"),
                 };
                 reply(answer);
             }

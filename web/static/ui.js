@@ -70,23 +70,40 @@ export async function copyText(text, what = 'Copied') {
     toast(`${what} to the clipboard`);
   } catch (e) { toast(`Could not copy: ${e.message}`, 'error'); }
 }
-// Shows field errors from an API answer next to the inputs named after them; the rest
-// go to the form's general error box. Returns whether anything was shown.
+// Shows field errors from an API answer next to the inputs named after them. An error about
+// a whole section, or a path no control is bound to, goes at the top of the innermost
+// element whose data-section is a prefix of its path; the rest go to the form's general
+// error box. Returns whether anything was shown.
 export function fieldErrors(form, err, aliases = {}) {
   clearErrors(form);
   const general = [];
   const fields = err.fields?.length ? err.fields : [];
+  const note = (message) => {
+    const msg = document.createElement('div');
+    msg.className = 'field-error';
+    msg.id = `err-${Math.random().toString(36).slice(2)}`;
+    msg.textContent = message;
+    return msg;
+  };
   for (const f of fields) {
     const name = aliases[f.field] || aliasFor(aliases, f.field) || f.field;
     const input = form.querySelector(`[data-field="${CSS.escape(name)}"]`) || form.querySelector(`[name="${CSS.escape(name)}"]`);
+    const section = input ? null : sectionOf(form, name);
     if (input) {
       input.setAttribute('aria-invalid', 'true');
-      const msg = document.createElement('div');
-      msg.className = 'field-error';
-      msg.id = `err-${Math.random().toString(36).slice(2)}`;
-      msg.textContent = f.message;
+      const msg = note(f.message);
       input.setAttribute('aria-describedby', msg.id);
       (input.closest('.input-group') || input).insertAdjacentElement('afterend', msg);
+      openDetails(input);
+    } else if (section) {
+      const path = section.dataset.section;
+      const msg = note(name === path ? f.message : `${name.slice(path.length).replace(/^\./, '')}: ${f.message}`);
+      msg.classList.add('section-error');
+      msg.setAttribute('role', 'alert');
+      const head = section.querySelector(':scope > legend, :scope > summary');
+      if (head) head.insertAdjacentElement('afterend', msg); else section.prepend(msg);
+      section.setAttribute('aria-describedby', msg.id);
+      openDetails(msg);
     } else general.push(`${f.field}: ${f.message}`);
   }
   if (!fields.length) general.push(err.message);
@@ -95,6 +112,19 @@ export function fieldErrors(form, err, aliases = {}) {
   else if (general.length) toast(general.join('; '), 'error');
   const first = form.querySelector('[aria-invalid="true"]');
   if (first) first.focus();
+  else form.querySelector('.section-error')?.scrollIntoView({ block: 'center' });
+}
+function sectionOf(form, field) {
+  let best = null;
+  for (const s of form.querySelectorAll('[data-section]')) {
+    const p = s.dataset.section;
+    const inside = field === p || field.startsWith(`${p}.`) || field.startsWith(`${p}[`);
+    if (inside && (!best || p.length > best.dataset.section.length)) best = s;
+  }
+  return best;
+}
+function openDetails(el) {
+  for (let d = el.closest('details'); d; d = d.parentElement?.closest('details')) d.open = true;
 }
 function aliasFor(aliases, field) {
   for (const [prefix, target] of Object.entries(aliases)) if (prefix.endsWith('*') && field.startsWith(prefix.slice(0, -1))) return target;
@@ -103,6 +133,7 @@ function aliasFor(aliases, field) {
 export function clearErrors(form) {
   $$('.field-error', form).forEach((e) => e.remove());
   $$('[aria-invalid]', form).forEach((e) => { e.removeAttribute('aria-invalid'); e.removeAttribute('aria-describedby'); });
+  $$('[data-section][aria-describedby]', form).forEach((e) => e.removeAttribute('aria-describedby'));
   const box = form.querySelector('.form-error');
   if (box) { box.hidden = true; box.textContent = ''; }
 }

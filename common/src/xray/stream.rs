@@ -399,8 +399,15 @@ impl Stream {
         let sockopt = self.raw.get("sockopt").filter(|v| !is_empty(v))?;
         let out = match flavour {
             Flavour::Xray => sockopt.clone(),
-            // The socket options v2ray 4.34 has.
-            Flavour::V2ray => Value::Object(pick(sockopt, &["mark", "tcpFastOpen", "tproxy"])),
+            // The socket options v2ray 4.34 has; the rest tune Xray's sockets and are left
+            // out. Its `tcpFastOpen` is a plain switch where Xray also takes a queue length.
+            Flavour::V2ray => {
+                let mut out = pick(sockopt, &["mark", "tcpFastOpen", "tproxy"]);
+                if let Some(queue) = out.get("tcpFastOpen").and_then(Value::as_i64) {
+                    out.insert("tcpFastOpen".into(), (queue > 0).into());
+                }
+                Value::Object(out)
+            }
         };
         (!is_empty(&out)).then_some(out)
     }

@@ -311,16 +311,24 @@ async fn check_against_server(
                     server.core_version.as_deref().unwrap_or("v2ray")
                 ),
             ),
-            RenderError::Template { message } => ("settings", message.clone()),
+            RenderError::Template { message } => ("settings".into(), message.clone()),
         };
         p.add(field, message);
     }
     Ok(new)
 }
 
-/// Which body field a render error is about, from its wording.
-fn field_of(message: &str) -> &'static str {
+/// Which body field a render error is about: the path it names in backticks when there is
+/// one (`realitySettings.privateKey` → `streamSettings.realitySettings.privateKey`), else the
+/// section its wording points at.
+fn field_of(message: &str) -> String {
     let m = message.to_ascii_lowercase();
+    if m.contains("fallback") {
+        return "settings.fallbacks".into();
+    }
+    if let Some(path) = message.split('`').skip(1).step_by(2).find_map(body_path) {
+        return path;
+    }
     let stream_words = [
         "stream",
         "network",
@@ -343,6 +351,25 @@ fn field_of(message: &str) -> &'static str {
         "streamSettings"
     } else {
         "settings"
+    }
+    .into()
+}
+
+/// A backticked name in a render message as a path into the request body, if it is one.
+fn body_path(token: &str) -> Option<String> {
+    let path_like = !token.is_empty()
+        && token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._[]".contains(c));
+    if !path_like {
+        return None;
+    }
+    let root = token.split(['.', '[']).next().unwrap_or("");
+    match root {
+        "settings" | "streamSettings" | "sniffing" => Some(token.to_owned()),
+        "network" | "security" | "sockopt" | "finalmask" => Some(format!("streamSettings.{token}")),
+        _ if root.ends_with("Settings") => Some(format!("streamSettings.{token}")),
+        _ => None,
     }
 }
 
@@ -412,6 +439,42 @@ impl From<ModelError> for crate::api::ApiError {
             ModelError::Conflict(m) => Self::Conflict(m),
             ModelError::NotFound(what) => Self::NotFound(what),
             ModelError::Store(e) => e.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_of;
+
+    #[test]
+    fn render_errors_name_the_most_precise_field() {
+        for (message, field) in [
+            (
+                "REALITY needs `realitySettings.privateKey`",
+                "streamSettings.realitySettings.privateKey",
+            ),
+            (
+                "2022-blake3-aes-128-gcm needs a 16-byte base64 server key in `settings.password`",
+                "settings.password",
+            ),
+            (
+                "`streamSettings.network` must be a string",
+                "streamSettings.network",
+            ),
+            (
+                "transport masking (`finalmask`)",
+                "streamSettings.finalmask",
+            ),
+            ("a fallback chosen by SNI (`name`)", "settings.fallbacks"),
+            (
+                "security `xtls` was removed from the cores",
+                "streamSettings",
+            ),
+            ("Shadowsocks with more than one client", "settings"),
+            ("`sniffing` must be an object", "sniffing"),
+        ] {
+            assert_eq!(field_of(message), field, "{message}");
         }
     }
 }

@@ -129,6 +129,7 @@ impl InboundInput {
         if self.remark.len() > 256 {
             p.add("remark", "must be at most 256 characters");
         }
+        super::options::check(&self.protocol, &self.settings, &self.stream_settings, p);
     }
 
     /// `settings` without `clients` (they are stored as client rows).

@@ -5,6 +5,7 @@
 mod clients;
 mod inbounds;
 pub mod input;
+mod options;
 
 pub use clients::*;
 pub use inbounds::*;

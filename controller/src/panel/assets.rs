@@ -40,6 +40,21 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../../web/static/inbounds.js"),
     ),
     (
+        "inbound-form.js",
+        JS,
+        include_str!("../../../web/static/inbound-form.js"),
+    ),
+    (
+        "inbound-options.js",
+        JS,
+        include_str!("../../../web/static/inbound-options.js"),
+    ),
+    (
+        "form-fields.js",
+        JS,
+        include_str!("../../../web/static/form-fields.js"),
+    ),
+    (
         "clients.js",
         JS,
         include_str!("../../../web/static/clients.js"),

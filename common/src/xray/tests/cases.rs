@@ -116,7 +116,6 @@ pub fn all(certs: &Certs) -> Vec<Case> {
             stream("tcp", security, certs),
         );
     }
-
     let plain = || stream("tcp", "none", certs);
     let socks_password = json!({
         "auth": "password", "accounts": [{"user": "u1", "pass": "p4ss"}], "udp": true, "ip": "127.0.0.1",
@@ -196,6 +195,41 @@ pub fn all(certs: &Certs) -> Vec<Case> {
             protocol,
             settings("hysteria", ""),
             stream("hysteria", "tls", certs),
+        );
+    }
+    // What the panel's form adds to a VLESS or Trojan inbound on RAW (TCP) with TLS: fallbacks,
+    // a second certificate (pasted), TLS and socket options.
+    for protocol in ["vless", "trojan"] {
+        let mut settings = settings(protocol, "");
+        settings["fallbacks"] = json!([
+            {"dest": 8080, "xver": 0},
+            {"alpn": "h2", "path": "/ws", "dest": "127.0.0.1:2001", "xver": 1},
+            {"dest": "/run/web.sock"},
+        ]);
+        let mut stream = stream("tcp", "tls", certs);
+        let tls = &mut stream["tlsSettings"];
+        tls["minVersion"] = json!("1.2");
+        tls["rejectUnknownSni"] = json!(false);
+        let first = tls["certificates"][0].clone();
+        let pasted = match (
+            std::fs::read_to_string(&certs.cert),
+            std::fs::read_to_string(&certs.key),
+        ) {
+            (Ok(cert), Ok(key)) => json!({"certificate": cert.lines().collect::<Vec<_>>(),
+                "key": key.lines().collect::<Vec<_>>(), "ocspStapling": 3600}),
+            _ => {
+                json!({"certificateFile": certs.cert, "keyFile": certs.key, "usage": "encipherment"})
+            }
+        };
+        tls["certificates"] = json!([first, pasted]);
+        stream["sockopt"] =
+            json!({"tcpFastOpen": 256, "tcpKeepAliveIdle": 300, "tcpcongestion": "bbr"});
+        add(
+            protocol,
+            format!("{protocol}+tcp+tls+fallbacks"),
+            protocol,
+            settings,
+            stream,
         );
     }
     cases

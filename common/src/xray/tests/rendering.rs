@@ -384,3 +384,71 @@ fn a_disabled_inbound_is_not_even_checked() {
     // render_inbound itself renders regardless of `enable`.
     assert!(render_inbound(&state.inbounds[3], Flavour::Xray).is_err());
 }
+
+#[test]
+fn fallbacks_certificates_and_socket_options_reach_both_flavours() {
+    let pem = json!({"certificate": ["-----BEGIN CERTIFICATE-----", "MIIB", "-----END CERTIFICATE-----"],
+        "key": ["-----BEGIN PRIVATE KEY-----", "MIIE", "-----END PRIVATE KEY-----"],
+        "usage": "encipherment", "ocspStapling": 3600});
+    let spec = spec(
+        "vless",
+        json!({"decryption": "none", "clients": [{"id": UUIDS[0], "email": "alice"}],
+            "fallbacks": [{"dest": 8080, "xver": 1}, {"alpn": "h2", "path": "/ws", "dest": "127.0.0.1:2001"}]}),
+        json!({"network": "tcp", "security": "tls",
+            "tlsSettings": {"serverName": "a.test", "minVersion": "1.2", "rejectUnknownSni": true,
+                "certificates": [{"certificateFile": "/a.pem", "keyFile": "/a.key"}, pem],
+                "settings": {"fingerprint": "chrome", "allowInsecure": true}},
+            "sockopt": {"tcpFastOpen": 256, "mark": 7, "tcpKeepAliveIdle": 300, "tcpcongestion": "bbr"}}),
+    );
+    let x = xray(&spec);
+    assert_eq!(x["settings"]["fallbacks"], spec.settings["fallbacks"]);
+    assert_eq!(
+        x["streamSettings"]["sockopt"],
+        spec.stream_settings["sockopt"]
+    );
+    let tls = &x["streamSettings"]["tlsSettings"];
+    assert_eq!(
+        tls["certificates"],
+        spec.stream_settings["tlsSettings"]["certificates"]
+    );
+    assert_eq!(
+        (&tls["minVersion"], &tls["rejectUnknownSni"]),
+        (&json!("1.2"), &json!(true))
+    );
+    assert!(
+        tls.get("settings").is_none(),
+        "share-link options stay in the panel"
+    );
+
+    let v = v2ray(&spec);
+    assert_eq!(v["settings"]["fallbacks"], spec.settings["fallbacks"]);
+    // v2ray's switch, and only the options it has.
+    assert_eq!(
+        v["streamSettings"]["sockopt"],
+        json!({"tcpFastOpen": true, "mark": 7})
+    );
+    let tls = &v["streamSettings"]["tlsSettings"];
+    assert_eq!(
+        tls["certificates"],
+        json!([{"certificateFile": "/a.pem", "keyFile": "/a.key"},
+            {"certificate": pem["certificate"], "key": pem["key"], "usage": "encipherment"}])
+    );
+    assert!(tls.get("minVersion").is_none() && tls.get("settings").is_none());
+}
+
+#[test]
+fn hysteria_options_pass_through_on_xray() {
+    let stream = json!({"network": "hysteria", "security": "tls",
+        "tlsSettings": {"certificates": [{"certificateFile": "/a.pem", "keyFile": "/a.key"}]},
+        "hysteriaSettings": {"version": 2, "udpIdleTimeout": 120,
+            "masquerade": {"type": "proxy", "url": "https://example.com", "rewriteHost": true}},
+        "finalmask": {"quicParams": {"congestion": "brutal", "brutalUp": "100 mbps"},
+            "udp": [{"type": "salamander", "settings": {"password": "s3cret"}}]}});
+    let spec = spec("hysteria", json!({"version": 2}), stream.clone());
+    let x = xray(&spec);
+    assert_eq!(
+        x["streamSettings"]["hysteriaSettings"],
+        stream["hysteriaSettings"]
+    );
+    assert_eq!(x["streamSettings"]["finalmask"], stream["finalmask"]);
+}
