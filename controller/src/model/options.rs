@@ -10,7 +10,7 @@ use super::Problems;
 /// Every check of this module; `protocol` and `stream` as the body has them.
 pub(super) fn check(protocol: &str, settings: &Value, stream: &Value, p: &mut Problems) {
     let network = stream.get("network").and_then(Value::as_str).unwrap_or("");
-    fallbacks(protocol, network, settings, p);
+    fallbacks(protocol, settings, p);
     if stream.get("security").and_then(Value::as_str) == Some("tls") {
         tls(stream.get("tlsSettings").unwrap_or(&Value::Null), p);
     }
@@ -22,7 +22,10 @@ pub(super) fn check(protocol: &str, settings: &Value, stream: &Value, p: &mut Pr
     }
 }
 
-fn fallbacks(protocol: &str, network: &str, settings: &Value, p: &mut Problems) {
+/// Fallbacks are checked on any transport: both cores and 3x-ui take them everywhere (off
+/// RAW they act on nothing), so an imported inbound is not refused for them; the panel
+/// offers them on RAW only.
+fn fallbacks(protocol: &str, settings: &Value, p: &mut Problems) {
     const AT: &str = "settings.fallbacks";
     let list = match settings.get("fallbacks") {
         None | Some(Value::Null) => return,
@@ -32,13 +35,6 @@ fn fallbacks(protocol: &str, network: &str, settings: &Value, p: &mut Problems) 
     };
     if !matches!(protocol, "vless" | "trojan") {
         return p.add(AT, "only VLESS and Trojan inbounds have fallbacks");
-    }
-    if !matches!(network, "" | "tcp" | "raw") {
-        return p.add(
-            AT,
-            "fallbacks work only on the RAW (TCP) transport, where the first bytes of a \
-             connection can be handed on",
-        );
     }
     for (i, fallback) in list.iter().enumerate() {
         let at = format!("{AT}[{i}]");
