@@ -110,6 +110,7 @@ async fn the_panel_in_a_real_browser() {
         .env("ADMIN_PASSWORD", &ctl.admin_password)
         .env("INBOUND_PORT", inbound_port.to_string())
         .env("SECOND_PORT", free_port().to_string())
+        .env("CLONE_PORT", free_port().to_string())
         .env("SHOT_DIR", &shots)
         .env("CHROMIUM", chromium())
         .stdin(Stdio::piped())
