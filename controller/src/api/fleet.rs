@@ -559,8 +559,11 @@ pub(super) async fn bulk_clients(
     let result = model::bulk_clients(&ctl, &actor.name, &req)
         .await
         .map_err(ApiError::from);
-    let mut details =
-        json!({"action": req.action, "count": req.emails.len(), "emails": req.emails});
+    let mut details = json!({"action": req.action, "count": req.emails.len()});
+    // A list over the cap is refused; its count is enough to say why.
+    if req.emails.len() <= model::MAX_BULK_CLIENTS {
+        details["emails"] = json!(req.emails);
+    }
     if let Some(days) = req.days {
         details["days"] = json!(days);
     }

@@ -173,7 +173,9 @@ async fn bulk_versus_single(
     let revision = || async { ctl.server(server).await["revision"].as_i64().unwrap() };
     let disabled = async |native: &mut XuiClient| {
         let path = format!("/api/v1/clients?filter=disabled&inbound={inbound}");
-        data(&native.get(&path).await).as_array().map_or(0, Vec::len)
+        data(&native.get(&path).await)
+            .as_array()
+            .map_or(0, Vec::len)
     };
 
     let before = revision().await;
