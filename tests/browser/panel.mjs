@@ -29,6 +29,7 @@ const SECOND_PORT = env('SECOND_PORT');
 const TLS_PORT = env('TLS_PORT');
 const FILE_PORT = env('FILE_PORT');
 const CERT_DIR = env('CERT_DIR');
+const CLONE_PORT = env('CLONE_PORT');
 const SHOTS = env('SHOT_DIR', join(tmpdir(), `xfleet-panel-shots-${Date.now()}`));
 const CHROMIUM = env('CHROMIUM', '/usr/bin/chromium');
 const LONG = 60000;
@@ -362,6 +363,113 @@ try {
 
   step('client traffic grows on the page');
   await page.waitForFunction(() => Number(document.querySelector('#client-used')?.dataset.used || 0) >= 256 * 1024, null, { timeout: LONG });
+
+  step('client edit: quota and expiry');
+  await page.getByRole('link', { name: 'Clients', exact: true }).click();
+  await page.locator('[data-client="alice"]').getByRole('button', { name: 'Edit' }).click();
+  await page.locator('#client-form h2').filter({ hasText: 'Edit client alice' }).waitFor();
+  await page.getByLabel('Quota (GB, 0 = unlimited)').fill('50');
+  await page.getByLabel('Expires').fill('2031-03-04T05:06');
+  await page.locator('#client-form').getByRole('button', { name: 'Save' }).click();
+  await page.locator('#client-form').waitFor({ state: 'detached' });
+  const aliceExpiry = await page.evaluate(() => new Date('2031-03-04T05:06').getTime());
+  await page.locator(`[data-client="alice"] [data-expiry="${aliceExpiry}"]`).filter({ hasText: '2031' }).waitFor();
+  await page.locator('[data-client="alice"] [data-used]').filter({ hasText: 'of 50.0 GB' }).waitFor();
+  if (!(await page.getByLabel('Enable client alice').isChecked())) throw new Error('editing alice switched her off');
+
+  step('bulk actions: disable, extend and delete two clients in one call each');
+  for (const email of ['bob', 'carol']) {
+    await page.getByRole('button', { name: 'Add client' }).click();
+    await page.getByLabel('Email (name)').fill(email);
+    await page.getByLabel(/ws-in \(vless:/).check();
+    await page.locator('#client-form').getByRole('button', { name: 'Add client' }).click();
+    await page.locator(`[data-client="${email}"]`).waitFor();
+  }
+  const bulkCalls = [];
+  page.on('request', (r) => { if (r.method() !== 'GET' && r.url().includes('/api/v1/clients')) bulkCalls.push(`${r.method()} ${new URL(r.url()).pathname}`); });
+  const selectPair = async () => {
+    for (const email of ['bob', 'carol']) await page.getByLabel(`Select ${email}`, { exact: true }).check();
+    await page.locator('#selected-count').filter({ hasText: '2 selected' }).waitFor();
+  };
+  const bulk = (name) => page.locator('#bulk').getByRole('button', { name, exact: true });
+  await selectPair();
+  await bulk('Disable').click();
+  await page.locator('.toast').filter({ hasText: 'Disabled 2 clients; 1 server updated' }).waitFor();
+  for (const email of ['bob', 'carol']) await page.locator(`[data-client="${email}"] .badge.offline`).filter({ hasText: 'disabled' }).waitFor();
+  if (await page.locator('[data-client="alice"] .badge.offline').count()) throw new Error('bulk disable touched alice');
+  if (!(await page.getByLabel('Enable client alice').isChecked())) throw new Error('bulk disable switched alice off');
+  await page.locator('#selected-count').filter({ hasText: '0 selected' }).waitFor();
+  if (await page.getByLabel('Select bob', { exact: true }).isChecked()) throw new Error('the selection was kept after the bulk call');
+
+  await page.locator('[data-client="bob"] [data-expiry="0"]').filter({ hasText: 'never' }).waitFor();
+  await selectPair();
+  await bulk('Extend…').click();
+  const prompt = page.getByRole('dialog');
+  await prompt.getByLabel('Days to add').fill('0');
+  await prompt.getByRole('button', { name: 'Extend' }).click();
+  await prompt.locator('.field-error').filter({ hasText: 'from 1 to 3650' }).waitFor();
+  await prompt.getByLabel('Days to add').fill('45');
+  const asked = Date.now();
+  await prompt.getByRole('button', { name: 'Extend' }).click();
+  await page.locator('.toast').filter({ hasText: 'Extended 2 clients by 45 days' }).waitFor();
+  for (const email of ['bob', 'carol']) {
+    const cell = page.locator(`[data-client="${email}"] [data-expiry]`);
+    await cell.filter({ hasNotText: 'never' }).waitFor();
+    const expiry = Number(await cell.getAttribute('data-expiry'));
+    const days = (expiry - asked) / 86400000;
+    if (!(days > 44.9 && days < 45.1)) throw new Error(`${email} expires ${days} days from now, not 45`);
+  }
+  if ((await page.locator('[data-client="alice"] [data-expiry]').getAttribute('data-expiry')) !== String(aliceExpiry)) throw new Error('extend moved alice\'s expiry');
+
+  await selectPair();
+  await bulk('Delete').click();
+  await page.getByRole('dialog').filter({ hasText: 'Delete 2 clients?' }).getByRole('button', { name: 'Delete' }).click();
+  await page.locator('.toast').filter({ hasText: 'Deleted 2 clients' }).waitFor();
+  for (const email of ['bob', 'carol']) await page.locator(`[data-client="${email}"]`).waitFor({ state: 'detached' });
+  await page.locator('[data-client="alice"]').waitFor();
+  const expected = ['POST /api/v1/clients/bulk', 'POST /api/v1/clients/bulk', 'POST /api/v1/clients/bulk'];
+  if (JSON.stringify(bulkCalls) !== JSON.stringify(expected)) throw new Error(`the bulk actions made these calls: ${bulkCalls.join(', ')}`);
+
+  step('inbound clone and enable switch');
+  const inboundsOf = () => page.evaluate(async () => {
+    const servers = (await (await fetch('/api/v1/servers')).json()).data;
+    const server = servers.find((x) => x.name === 'vpn-1');
+    return (await (await fetch(`/api/v1/servers/${server.id}/inbounds`)).json()).data;
+  });
+  const storedEnable = async (remark, want) => {
+    const deadline = Date.now() + 10000;
+    for (;;) {
+      const found = (await inboundsOf()).find((i) => i.remark === remark);
+      if (found?.enable === want) return found;
+      if (Date.now() > deadline) throw new Error(`inbound ${remark} is stored as ${JSON.stringify(found?.enable)}, not ${want}`);
+      await page.waitForTimeout(200);
+    }
+  };
+  await page.getByRole('link', { name: 'Inbounds', exact: true }).click();
+  await page.locator('[data-inbound="ws-in"]').getByRole('link', { name: 'Clone' }).click();
+  await page.waitForURL(/\/panel\/inbound\?clone=/);
+  await page.locator('#title').filter({ hasText: 'Clone inbound ws-in' }).waitFor();
+  if ((await page.getByLabel('Remark').inputValue()) !== 'ws-in copy') throw new Error('the clone form is not prefilled with the remark');
+  if ((await page.getByLabel('Transport').inputValue()) !== 'ws' || (await page.getByLabel('Path', { exact: true }).inputValue()) !== '/ws') throw new Error('the clone form lost the WebSocket transport');
+  await page.getByLabel('Port', { exact: true }).fill(CLONE_PORT);
+  await page.getByRole('button', { name: 'Create inbound' }).click();
+  await page.waitForURL(/\/panel\/inbounds\?server=/);
+  await page.locator('[data-inbound="ws-in copy"]').waitFor();
+  const clone = await storedEnable('ws-in copy', true);
+  if (clone.port !== Number(CLONE_PORT) || clone.streamSettings.wsSettings?.path !== '/ws' || clone.clients.length) throw new Error(`the clone was stored as ${JSON.stringify(clone)}`);
+  const cloneSwitch = page.getByLabel('Enable inbound ws-in copy', { exact: true });
+  await cloneSwitch.uncheck();
+  await page.locator('.toast').filter({ hasText: 'Inbound disabled' }).waitFor();
+  await storedEnable('ws-in copy', false);
+  await storedEnable('ws-in', true);
+  await cloneSwitch.check();
+  await page.locator('.toast').filter({ hasText: 'Inbound enabled' }).waitFor();
+  await storedEnable('ws-in copy', true);
+  await page.locator('[data-inbound="ws-in copy"]').getByRole('button', { name: 'Delete' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+  await page.locator('[data-inbound="ws-in copy"]').waitFor({ state: 'detached' });
+  if ((await inboundsOf()).some((i) => i.remark === 'ws-in copy')) throw new Error('the deleted clone is still stored');
+  await storedEnable('ws-in', true);
 
   step('screenshots and accessibility checks of every page');
   const a11y = [];

@@ -1076,3 +1076,233 @@ async fn compat_server_routes_drive_the_agent() {
         );
     }
 }
+
+/// One bulk call on clients of two servers: a refusal changes nothing, each affected server
+/// gets one new revision, the core follows (a disabled client is refused, a reset one is
+/// served again), and each call is one audit entry.
+#[tokio::test(flavor = "multi_thread")]
+async fn bulk_client_actions_reach_the_core_in_one_revision_per_server() {
+    if !xfleet_tests::proxy::v2ray_available() {
+        return;
+    }
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let (id, token) = ctl.add_server("vpn-1").await;
+    let mut agent = Agent::enroll(&token);
+    agent.start();
+    ctl.wait_status(id, "online", LONG).await;
+    // Never connects: its new states wait for it.
+    let (far, _) = ctl.add_server("vpn-2").await;
+    let files = FileServer::start().await;
+    let api = ctl.api();
+    let port = free_port();
+    let vless = |port: u16| {
+        json!({"port": port, "protocol": "vless", "settings": {"decryption": "none"},
+               "streamSettings": {"network": "ws", "wsSettings": {"path": "/ws"}}})
+    };
+    let near_in = api
+        .ok(
+            "POST",
+            &format!("/api/v1/servers/{id}/inbounds"),
+            Some(vless(port)),
+        )
+        .await;
+    let far_in = api
+        .ok(
+            "POST",
+            &format!("/api/v1/servers/{far}/inbounds"),
+            Some(vless(free_port())),
+        )
+        .await;
+    let mut uuid = String::new();
+    for (email, inbounds) in [
+        ("alice", json!([near_in["id"]])),
+        ("bob", json!([near_in["id"], far_in["id"]])),
+        ("carol", json!([far_in["id"]])),
+    ] {
+        let c = api
+            .ok(
+                "POST",
+                "/api/v1/clients",
+                Some(json!({"email": email, "inboundIds": inbounds})),
+            )
+            .await;
+        if email == "alice" {
+            uuid = c["uuid"].as_str().unwrap().to_owned();
+        }
+    }
+    let v2 = V2rayClient::start(outbound::vless_ws(port, &uuid, "/ws")).await;
+    wait_for("alice to be served", LONG, || async {
+        v2.fetch(files.port, 1000).await.ok()
+    })
+    .await;
+    let revisions = || async {
+        (
+            ctl.server(id).await["revision"].as_i64().unwrap(),
+            ctl.server(far).await["revision"].as_i64().unwrap(),
+        )
+    };
+    let disabled = || async {
+        let list = api.ok("GET", "/api/v1/clients?filter=disabled", None).await;
+        let mut emails: Vec<String> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["email"].as_str().unwrap().to_owned())
+            .collect();
+        emails.sort();
+        emails
+    };
+    let bulk = |body: Value| api.call("POST", "/api/v1/clients/bulk", Some(body));
+    let before = revisions().await;
+
+    let too_many: Vec<String> = (0..=5000).map(|n| format!("u{n}")).collect();
+    for (body, expected) in [
+        (
+            json!({"emails": [], "action": "disable"}),
+            "emails: must name at least one client",
+        ),
+        (
+            json!({"emails": ["alice", "nobody", "alice"], "action": "disable"}),
+            "emails[1]: no client has email `nobody`; \
+             emails[2]: `alice` appears twice (also emails[0])",
+        ),
+        (
+            json!({"emails": ["alice"], "action": "pause"}),
+            "action: `pause` is not an action; use one of enable, disable, reset-traffic, \
+             delete, extend",
+        ),
+        (
+            json!({"emails": ["alice", "bob"], "action": "extend"}),
+            "days: is required for extend",
+        ),
+        (
+            json!({"emails": too_many, "action": "disable"}),
+            "names 5001 clients; at most 5000 fit in one call",
+        ),
+        (
+            json!({"emails": ["alice"], "action": "disable", "when": "now"}),
+            "unknown field `when`",
+        ),
+    ] {
+        let err = bulk(body).await.unwrap_err().to_string();
+        assert!(
+            err.contains(expected) && err.contains("invalid_request"),
+            "{err}"
+        );
+    }
+    assert_eq!(revisions().await, before, "refusals push nothing");
+    assert!(disabled().await.is_empty());
+    v2.fetch(files.port, 1000)
+        .await
+        .expect("alice is still served");
+
+    let out = bulk(json!({"emails": ["alice", "bob"], "action": "disable"}))
+        .await
+        .unwrap();
+    assert_eq!(out["count"], json!(2), "{out}");
+    let pushed: Vec<(i64, i64)> = out["pushes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["serverId"].as_i64().unwrap(),
+                p["revision"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(pushed, [(id, before.0 + 1), (far, before.1 + 1)], "{out}");
+    assert_eq!(revisions().await, (before.0 + 1, before.1 + 1));
+    assert_eq!(disabled().await, ["alice", "bob"]);
+    wait_for("the core to refuse alice", LONG, || async {
+        v2.fetch(files.port, 1000).await.is_err().then_some(())
+    })
+    .await;
+    assert_eq!(
+        ctl.server(id).await["applied_revision"],
+        json!(before.0 + 1)
+    );
+
+    // Reset switches alice on again, as the single route does; only her server changes.
+    let out = bulk(json!({"emails": ["alice"], "action": "reset-traffic"}))
+        .await
+        .unwrap();
+    assert_eq!(out["pushes"].as_array().unwrap().len(), 1, "{out}");
+    let alice = api.ok("GET", "/api/v1/clients/alice", None).await;
+    assert_eq!(
+        (alice["enable"].clone(), alice["used"].clone()),
+        (json!(true), json!(0))
+    );
+    assert_eq!(disabled().await, ["bob"]);
+    wait_for("alice to be served again", LONG, || async {
+        v2.fetch(files.port, 1000).await.ok()
+    })
+    .await;
+
+    let asked = xfleet_common::time::now_ms();
+    bulk(json!({"emails": ["alice", "carol"], "action": "extend", "days": 7}))
+        .await
+        .unwrap();
+    for email in ["alice", "carol"] {
+        let c = api
+            .ok("GET", &format!("/api/v1/clients/{email}"), None)
+            .await;
+        let days = (c["expiryTime"].as_i64().unwrap() - asked) as f64 / 86_400_000.0;
+        assert!((6.99..7.01).contains(&days), "{email}: {days} days");
+    }
+    v2.fetch(files.port, 1000)
+        .await
+        .expect("an extended client is served");
+
+    let out = bulk(json!({"emails": ["bob", "carol"], "action": "delete"}))
+        .await
+        .unwrap();
+    assert_eq!(out["count"], json!(2), "{out}");
+    for email in ["bob", "carol"] {
+        let err = api
+            .call("GET", &format!("/api/v1/clients/{email}"), None)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("client not found"), "{err}");
+    }
+    api.ok("GET", "/api/v1/clients/alice", None).await;
+
+    let audit = api.ok("GET", "/api/v1/audit", None).await;
+    let entries: Vec<(String, Value)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == json!("client.bulk"))
+        .map(|e| {
+            (
+                e["result"].as_str().unwrap().to_owned(),
+                serde_json::from_str(e["details"].as_str().unwrap()).unwrap(),
+            )
+        })
+        .collect();
+    // A body that is not a bulk request at all (the unknown field) is refused before it
+    // names anything to audit.
+    assert_eq!(entries.len(), 9, "one entry per call: {entries:?}");
+    assert_eq!(
+        entries[0],
+        (
+            "ok".to_owned(),
+            json!({"action": "delete", "count": 2, "emails": ["bob", "carol"]})
+        )
+    );
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|(result, _)| result == "invalid_request")
+            .count(),
+        5
+    );
+    let (_, over) = &entries[4];
+    assert_eq!(
+        over,
+        &json!({"action": "disable", "count": 5001}),
+        "an oversized list is not copied into the log"
+    );
+    agent.kill9();
+}

@@ -188,6 +188,7 @@ async fn the_panel_in_a_real_browser() {
         .env("TLS_PORT", free_port().to_string())
         .env("FILE_PORT", files.port.to_string())
         .env("CERT_DIR", certs.path())
+        .env("CLONE_PORT", free_port().to_string())
         .env("SHOT_DIR", &shots)
         .env("CHROMIUM", chromium())
         .stdin(Stdio::piped())

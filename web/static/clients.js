@@ -1,6 +1,6 @@
 // The clients list with its form and bulk actions, and one client's page with its links.
 import { $, allInbounds, api, BASE, enc, esc, html, navigate, pageRoot, raw, servers, show } from './core.js';
-import { actions, ago, badge, busy, bytes, chart, clearErrors, confirmDialog, dateInput, failed, fieldErrors, formValues, fromDateInput, GB, qrImage, switchControl, toast, when } from './ui.js';
+import { actions, ago, badge, busy, bytes, chart, clearErrors, confirmDialog, dateInput, failed, fieldErrors, formValues, fromDateInput, GB, promptDialog, qrImage, switchControl, toast, when } from './ui.js';
 import { live, throttle } from './live.js';
 
 // ---- Clients ----
@@ -75,7 +75,7 @@ export function pageClients() {
     <div id="client-editor"></div>
     <div class="toolbar" id="bulk" aria-label="Bulk actions"><span id="selected-count" class="muted">0 selected</span>
       <button class="small" data-action="bulk" data-op="enable">Enable</button><button class="small" data-action="bulk" data-op="disable">Disable</button>
-      <button class="small" data-action="bulk" data-op="reset">Reset traffic</button><button class="small danger" data-action="bulk" data-op="delete">Delete</button>
+      <button class="small" data-action="bulk" data-op="reset-traffic">Reset traffic</button><button class="small" data-action="bulk" data-op="extend">Extend…</button><button class="small danger" data-action="bulk" data-op="delete">Delete</button>
       <button class="small danger" data-action="delete-depleted">Delete all depleted</button></div>
     <div class="table-wrap"><table><thead><tr><th><input type="checkbox" id="select-all" aria-label="Select all clients"></th><th>Email</th><th>Status</th><th>Inbounds</th><th>Used</th><th class="hide-phone">Expiry</th><th class="hide-phone">Last online</th><th>Enabled</th><th><span class="skip">Actions</span></th></tr></thead><tbody id="client-rows"><tr><td colspan="9" class="empty">Loading…</td></tr></tbody></table></div>`);
   let serverList = [], inbounds = [], clients = [], online = new Set(), lastJson = '';
@@ -94,7 +94,7 @@ export function pageClients() {
       <td><input type="checkbox" data-select="${c.email}" ${raw(selected.has(c.email) ? 'checked' : '')} aria-label="Select ${c.email}"></td>
       <td><a href="${BASE}/panel/client?email=${enc(c.email)}">${c.email}</a>${c.comment ? html`<div class="muted">${c.comment}</div>` : ''}</td>
       <td>${clientState(c, online)}</td><td class="wrap">${c.inboundIds.map(inboundName).join(', ') || '—'}</td>
-      <td data-used="${c.used}">${bytes(c.used)}${c.totalGB ? ` of ${bytes(c.totalGB)}` : ''}</td><td class="hide-phone">${c.expiryTime ? when(c.expiryTime) : 'never'}</td>
+      <td data-used="${c.used}">${bytes(c.used)}${c.totalGB ? ` of ${bytes(c.totalGB)}` : ''}</td><td class="hide-phone" data-expiry="${c.expiryTime}">${c.expiryTime ? when(c.expiryTime) : 'never'}</td>
       <td class="hide-phone">${ago(c.lastOnline)}</td><td>${switchControl(c.enable, `Enable client ${c.email}`, `data-toggle-client="${esc(c.email)}"`)}</td>
       <td class="row"><button class="small" data-action="edit-client" data-email="${c.email}">Edit</button><button class="small" data-action="reset-client" data-email="${c.email}">Reset</button><button class="small danger" data-action="delete-client" data-email="${c.email}">Delete</button></td></tr>`)
       : html`<tr><td colspan="9" class="empty">No clients match.</td></tr>`);
@@ -143,21 +143,28 @@ export function pageClients() {
     if (!(await confirmDialog(`Delete client ${el.dataset.email}?`, 'It is removed from every server it is attached to.', 'Delete'))) return;
     await api('DELETE', `/clients/${enc(el.dataset.email)}`); selected.delete(el.dataset.email); toast('Client deleted'); await reload();
   };
+  // One call for the whole selection: it is applied to all of them or, on any problem, to none.
   actions.bulk = async (el) => {
     const emails = [...selected];
     if (!emails.length) { toast('Select clients first', 'error'); return; }
     const op = el.dataset.op;
-    if (op === 'delete' && !(await confirmDialog(`Delete ${emails.length} clients?`, 'They are removed from every server.', 'Delete'))) return;
-    let done = 0;
-    for (const email of emails) {
-      try {
-        if (op === 'enable' || op === 'disable') await api('PUT', `/clients/${enc(email)}`, { enable: op === 'enable' });
-        if (op === 'reset') await api('POST', `/clients/${enc(email)}/reset-traffic`);
-        if (op === 'delete') { await api('DELETE', `/clients/${enc(email)}`); selected.delete(email); }
-        done++;
-      } catch (e) { toast(`${email}: ${e.message}`, 'error'); }
+    const n = `${emails.length} client${emails.length === 1 ? '' : 's'}`;
+    const body = { emails, action: op };
+    if (op === 'delete' && !(await confirmDialog(`Delete ${n}?`, 'They are removed from every server.', 'Delete'))) return;
+    if (op === 'extend') {
+      const days = await promptDialog(`Extend ${n}`, 'Days to add', {
+        value: '30', action: 'Extend', hint: 'From the current expiry when it lies ahead, otherwise from now; a delayed start gets longer.',
+        check: (v) => (/^\d+$/.test(v) && Number(v) >= 1 && Number(v) <= 3650 ? '' : 'must be a whole number of days from 1 to 3650'),
+      });
+      if (days === null) return;
+      body.days = Number(days);
     }
-    toast(`${op}: ${done} of ${emails.length} clients`);
+    const r = await busy(el, () => api('POST', '/clients/bulk', body));
+    selected.clear();
+    $('#select-all').checked = false;
+    const done = `${r.count} client${r.count === 1 ? '' : 's'}`;
+    const said = { enable: `Enabled ${done}`, disable: `Disabled ${done}`, 'reset-traffic': `Reset the traffic of ${done}`, delete: `Deleted ${done}`, extend: `Extended ${done} by ${body.days} days` }[op];
+    toast(`${said}; ${r.pushes.length} server${r.pushes.length === 1 ? '' : 's'} updated`);
     await reload();
   };
   actions['delete-depleted'] = async () => {

@@ -59,6 +59,28 @@ export function confirmDialog(title, text, action = 'Confirm') {
     d.showModal();
   });
 }
+// Asks for one value in the panel's own dialog; resolves to the trimmed text, or null when
+// cancelled. `check(value)` returns a problem to show beside the input (the dialog stays).
+export function promptDialog(title, label, { value = '', action = 'OK', hint = '', check } = {}) {
+  return new Promise((resolve) => {
+    const d = document.createElement('dialog');
+    d.setAttribute('aria-labelledby', 'dialog-title');
+    show(d, html`<form method="dialog" novalidate><h2 id="dialog-title">${title}</h2>
+      <div><label for="prompt-value">${label}</label><input id="prompt-value" name="value" value="${value}" autocomplete="off">${hint ? html`<div class="hint">${hint}</div>` : ''}</div>
+      <div class="actions"><button value="yes" class="primary">${action}</button><button type="button" data-close>Cancel</button></div></form>`);
+    document.body.appendChild(d);
+    const form = d.querySelector('form');
+    const input = d.querySelector('input');
+    form.addEventListener('submit', (e) => {
+      const problem = check?.(input.value.trim());
+      if (problem) { e.preventDefault(); fieldErrors(form, { fields: [{ field: 'value', message: problem }] }); }
+    });
+    d.querySelector('[data-close]').addEventListener('click', () => d.close('no'));
+    d.addEventListener('close', () => { resolve(d.returnValue === 'yes' ? input.value.trim() : null); d.remove(); });
+    d.showModal();
+    input.select();
+  });
+}
 export async function copyText(text, what = 'Copied') {
   try {
     if (navigator.clipboard && window.isSecureContext) await navigator.clipboard.writeText(text);

@@ -549,6 +549,32 @@ pub(super) async fn reset_client_traffic(
         .await
 }
 
+/// `POST /clients/bulk`: one action on many clients (see `crate::model::bulk`), audited once.
+pub(super) async fn bulk_clients(
+    State(ctl): State<Arc<Controller>>,
+    actor: Actor,
+    input: Result<Json<model::BulkRequest>, JsonRejection>,
+) -> ApiResult<model::BulkOutcome> {
+    let req = body(input)?;
+    let result = model::bulk_clients(&ctl, &actor.name, &req)
+        .await
+        .map_err(ApiError::from);
+    let mut details = json!({"action": req.action, "count": req.emails.len()});
+    // A list over the cap is refused; its count is enough to say why.
+    if req.emails.len() <= model::MAX_BULK_CLIENTS {
+        details["emails"] = json!(req.emails);
+    }
+    if let Some(days) = req.days {
+        details["days"] = json!(days);
+    }
+    if let Some(keep) = req.keep_traffic {
+        details["keepTraffic"] = json!(keep);
+    }
+    actor
+        .answer(&ctl, "client.bulk", "clients", details, result)
+        .await
+}
+
 #[derive(Serialize)]
 pub(super) struct IpRecord {
     ip: String,

@@ -138,8 +138,17 @@ pub async fn build(
 
 /// Bumps the server's revision and queues its new state.
 pub async fn push(ctl: &Controller, server_id: i64, actor: &str) -> Result<TaskRow, StoreError> {
+    Ok(push_revision(ctl, server_id, actor).await?.1)
+}
+
+/// [`push`], answering with the new revision as well.
+pub async fn push_revision(
+    ctl: &Controller,
+    server_id: i64,
+    actor: &str,
+) -> Result<(i64, TaskRow), StoreError> {
     let revision = ctl.store.bump_revision(server_id).await?;
-    queue(ctl, server_id, revision, actor).await
+    Ok((revision, queue(ctl, server_id, revision, actor).await?))
 }
 
 /// On a Hello: an agent behind the server's revision (a state task expired, or its state

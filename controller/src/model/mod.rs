@@ -2,11 +2,13 @@
 //! API, importer, jobs): each one validates everything first, reporting every bad field at
 //! once, then writes in one transaction, then queues the new state of every affected server.
 
+mod bulk;
 mod clients;
 mod inbounds;
 pub mod input;
 mod options;
 
+pub use bulk::*;
 pub use clients::*;
 pub use inbounds::*;
 pub use input::{ClientInput, InboundInput};
@@ -102,3 +104,6 @@ pub async fn push_all(ctl: &Controller, servers: &BTreeSet<i64>, actor: &str) ->
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -60,14 +60,14 @@ impl<'a> Rows<'a> {
 
     /// Runs `statement(head, list)` once per chunk of rows (never for no rows): `head` are
     /// the placeholders of `head_params`, which must appear in the text in that order and
-    /// before `list`, the chunk's rows joined by commas.
+    /// before `list`, the chunk's rows joined by commas. Returns the rows affected, summed.
     pub async fn execute(
         &self,
         conn: &mut AnyConnection,
         backend: Backend,
         head_params: &[Param<'_>],
         statement: impl Fn(&[String], &str) -> String,
-    ) -> Result<()> {
+    ) -> Result<u64> {
         assert!(
             head_params.len() <= MAX_HEAD,
             "{} head parameters",
@@ -76,6 +76,7 @@ impl<'a> Rows<'a> {
         let head: Vec<String> = (1..=head_params.len())
             .map(|n| placeholder(backend, n))
             .collect();
+        let mut affected = 0;
         for chunk in self.params.chunks(ROWS_PER_STATEMENT * self.width) {
             let mut list = String::with_capacity(chunk.len() * 8);
             let mut next = head.len() + 1;
@@ -105,9 +106,9 @@ impl<'a> Rows<'a> {
                     Param::Text(v) => query.bind(v),
                 };
             }
-            query.execute(&mut *conn).await?;
+            affected += query.execute(&mut *conn).await?.rows_affected();
         }
-        Ok(())
+        Ok(affected)
     }
 }
 

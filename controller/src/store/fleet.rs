@@ -103,7 +103,7 @@ pub struct NewClient {
 }
 
 /// Tables keyed by a client's email besides `clients`.
-const EMAIL_TABLES: &[&str] = &["client_traffic", "client_ips", "client_ip_refusals"];
+pub(super) const EMAIL_TABLES: &[&str] = &["client_traffic", "client_ips", "client_ip_refusals"];
 
 impl From<&ClientRow> for NewClient {
     fn from(row: &ClientRow) -> Self {
@@ -154,7 +154,7 @@ impl ClientRow {
 const INBOUND_COLUMNS: &str = "id, server_id, remark, enable, listen, port, protocol, settings, \
     stream_settings, sniffing, tag, total, expiry_time, traffic_reset, last_traffic_reset_time, \
     created_at, updated_at";
-const CLIENT_COLUMNS: &str = "id, email, sub_id, uuid, password, auth, flow, limit_ip, \
+pub(super) const CLIENT_COLUMNS: &str = "id, email, sub_id, uuid, password, auth, flow, limit_ip, \
     total_bytes, expiry_time, enable, tg_id, comment, reset_days, security, created_at, updated_at";
 
 impl Store {

@@ -7,6 +7,7 @@
 mod audit;
 mod auth;
 mod bulk;
+mod client_batch;
 mod fleet;
 mod history;
 pub mod limits;
@@ -19,6 +20,7 @@ mod trust;
 
 pub use audit::AuditEntry;
 pub use auth::{ApiTokenRow, SessionRow, TotpState, UserRow, SESSION_ID_LEN};
+pub use client_batch::{change_clients, ClientChange};
 pub use fleet::{write as fleet_write, ClientRow, ClientTotals, InboundRow, NewClient, NewInbound};
 pub use history::{ClientHour, ServerHour};
 pub use servers::{NewServer, ServerPatch, ServerRow};

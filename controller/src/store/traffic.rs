@@ -318,5 +318,6 @@ async fn write_batch(
              THEN excluded.last_seen ELSE client_ips.last_seen END"
         )
     })
-    .await
+    .await?;
+    Ok(())
 }

@@ -1,19 +1,22 @@
 //! 3x-ui compatible API benchmark on a real controller: `GET /panel/api/inbounds/list` for an
 //! inbound with 10,000 clients, on SQLite and (with `XFLEET_TEST_POSTGRES_URL`) PostgreSQL.
 //! Printed beside it, from the same run: the native list of the same server (no clients
-//! inlined) and a one-client read, the floor for any request.
+//! inlined) and a one-client read, the floor for any request. Then, on a second server with
+//! 1,000 clients: disabling all of them with one `POST /api/v1/clients/bulk` against
+//! 1,000 single `PUT /api/v1/clients/:email` calls.
 //!
 //!     cargo build --release --workspace --bins
 //!     target/release/xfleet-apibench
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-use xfleet_tests::xui::XuiClient;
+use serde_json::{json, Value};
+use xfleet_tests::xui::{Reply, XuiClient};
 use xfleet_tests::{free_port, postgres_database, Controller, ControllerOptions};
 
 const CLIENTS: usize = 10_000;
 const ROUNDS: usize = 50;
+const BULK_CLIENTS: usize = 1000;
 
 fn uuid(n: usize) -> String {
     format!("{n:08x}-0000-4000-8000-{n:012x}")
@@ -122,6 +125,86 @@ async fn run(backend: &str, database_url: Option<String>) {
         "  adding the {CLIENTS} clients (10 addClient calls): {:.2} s",
         added.as_secs_f64()
     );
+
+    let (bulk, single) = bulk_versus_single(&ctl, &mut native).await;
+    println!("{backend}: disabling {BULK_CLIENTS} clients of one server, in the same run");
+    println!(
+        "  one POST /api/v1/clients/bulk             {}  ({} new revision)",
+        ms(bulk.0),
+        bulk.1
+    );
+    println!(
+        "  {BULK_CLIENTS} PUT /api/v1/clients/:email           {}  ({} new revisions, {} per call)",
+        ms(single.0),
+        single.1,
+        ms(single.0 / BULK_CLIENTS as u32)
+    );
+}
+
+/// The `data` of a native answer that must have succeeded.
+fn data(r: &Reply) -> Value {
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    r.json()["data"].clone()
+}
+
+/// Disables [`BULK_CLIENTS`] clients of a fresh server twice, switching them on again in
+/// between: one call each, then all in one bulk call. Returns both times and the revisions
+/// each way cost the server.
+async fn bulk_versus_single(
+    ctl: &Controller,
+    native: &mut XuiClient,
+) -> ((Duration, i64), (Duration, i64)) {
+    let (server, _) = ctl.add_server("bench-bulk").await;
+    let emails: Vec<String> = (0..BULK_CLIENTS).map(|n| format!("bulk-{n}")).collect();
+    let clients: Vec<_> = emails
+        .iter()
+        .enumerate()
+        .map(|(n, e)| json!({"id": uuid(CLIENTS + n), "email": e, "enable": true}))
+        .collect();
+    let body = json!({"remark": "bulk", "port": free_port(), "protocol": "vless",
+        "settings": {"decryption": "none", "clients": clients},
+        "streamSettings": {"network": "ws", "wsSettings": {"path": "/bulk"}}});
+    let inbound = data(
+        &native
+            .post_json(&format!("/api/v1/servers/{server}/inbounds"), &body)
+            .await,
+    );
+    let inbound = inbound["id"].as_i64().expect("the bench inbound");
+    let revision = || async { ctl.server(server).await["revision"].as_i64().unwrap() };
+    let disabled = async |native: &mut XuiClient| {
+        let path = format!("/api/v1/clients?filter=disabled&inbound={inbound}");
+        data(&native.get(&path).await)
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+
+    let before = revision().await;
+    let t = Instant::now();
+    for email in &emails {
+        let r = native
+            .send(
+                "PUT",
+                &format!("/api/v1/clients/{email}"),
+                Some(("application/json", br#"{"enable": false}"#.to_vec())),
+            )
+            .await;
+        data(&r);
+    }
+    let single = (t.elapsed(), revision().await - before);
+    assert_eq!(disabled(native).await, BULK_CLIENTS);
+
+    let on = json!({"emails": emails, "action": "enable"});
+    data(&native.post_json("/api/v1/clients/bulk", &on).await);
+    assert_eq!(disabled(native).await, 0);
+
+    let off = json!({"emails": emails, "action": "disable"});
+    let before = revision().await;
+    let t = Instant::now();
+    let r = native.post_json("/api/v1/clients/bulk", &off).await;
+    let bulk = (t.elapsed(), revision().await - before);
+    assert_eq!(data(&r)["count"], json!(BULK_CLIENTS));
+    assert_eq!(disabled(native).await, BULK_CLIENTS);
+    (bulk, single)
 }
 
 #[tokio::main]
