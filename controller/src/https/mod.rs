@@ -146,7 +146,8 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Serves `router` on `listener` until `shutdown`, with TLS when `tls` is given. Every
 /// request carries the peer address as `ConnectInfo<SocketAddr>`. At shutdown, open
-/// connections finish the request they are on and close.
+/// connections finish the request they are on and close, and this returns once they have
+/// (or after [`DRAIN`]): the caller may then close what handlers use, such as the database.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -155,9 +156,10 @@ pub async fn serve(
     what: &'static str,
 ) {
     let acceptor = tls.map(TlsAcceptor::from);
+    let connections = tokio_util::task::TaskTracker::new();
     loop {
         let (tcp, addr) = tokio::select! {
-            _ = shutdown.cancelled() => return,
+            _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
@@ -171,7 +173,7 @@ pub async fn serve(
         let router = router.clone();
         let acceptor = acceptor.clone();
         let shutdown = shutdown.clone();
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let result = match acceptor {
                 Some(acceptor) => {
                     // A client that does not speak TLS (plain HTTP included) gets no answer.
@@ -192,7 +194,22 @@ pub async fn serve(
             }
         });
     }
+    drop(listener);
+    connections.close();
+    if tokio::time::timeout(DRAIN, connections.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            listener = what,
+            open = connections.len(),
+            "connections still open at shutdown"
+        );
+    }
 }
+
+/// How long a stopping listener waits for its open connections.
+pub const DRAIN: Duration = Duration::from_secs(4);
 
 async fn connection<I>(
     io: I,
