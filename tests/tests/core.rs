@@ -239,10 +239,12 @@ async fn real_traffic_counted_exactly_and_live_client_changes() {
     }
     let (ctl, id, agent, ports, files) = setup().await;
     for (who, client) in clients(&ports).await {
-        let body = client
-            .fetch(files.port, MIB)
-            .await
-            .unwrap_or_else(|e| panic!("{who}: {e}"));
+        // A first handshake on a loaded machine may miss; what counts is that the bytes
+        // that went through are the bytes recorded, checked below.
+        let body = wait_for(&format!("a download as {who}"), LONG, || async {
+            client.fetch(files.port, MIB).await.ok()
+        })
+        .await;
         assert!(body == pattern(MIB), "{who}: body intact");
     }
     assert_exact(&ctl, id, &agent).await;
