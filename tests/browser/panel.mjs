@@ -10,6 +10,7 @@
 // `SHOTS <dir>` names the screenshot folder, `DONE` ends a successful run.
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -110,6 +111,18 @@ function audit() {
   return out;
 }
 
+// axe-core, the accessibility engine, run in the page against WCAG 2.1 A/AA and its best
+// practices. It is evaluated through the browser's devtools protocol, which the panel's
+// content security policy (scripts from the panel only) does not apply to.
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+async function axe(page) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(AXE);
+  return page.evaluate(async () => {
+    const r = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } });
+    return r.violations.map((v) => `axe ${v.id} (${v.impact}): ${v.help}: ${v.nodes.slice(0, 4).map((n) => n.target.join(' ')).join(', ')}`);
+  });
+}
+
 // The focused element after pressing Tab shows a visible focus indicator.
 async function focusShows(page) {
   await page.keyboard.press('Tab');
@@ -148,7 +161,7 @@ try {
 
   step('login error');
   await page.goto(`${PANEL}/`);
-  const loginIssues = await page.evaluate(audit);
+  const loginIssues = [...await page.evaluate(audit), ...await axe(page)];
   if (loginIssues.length) throw new Error(`accessibility problems on the login page:\n${loginIssues.join('\n')}`);
   await page.getByLabel('Username', { exact: true }).fill('admin');
   await page.getByLabel('Password', { exact: true }).fill('not-the-password');
@@ -493,7 +506,7 @@ try {
       await page.waitForLoadState('networkidle').catch(() => {});
       await page.screenshot({ path: join(SHOTS, `${name}-${label}.png`), fullPage: true });
       if (label === 'desktop') {
-        for (const issue of await page.evaluate(audit)) a11y.push(`${name}: ${issue}`);
+        for (const issue of [...await page.evaluate(audit), ...await axe(page)]) a11y.push(`${name}: ${issue}`);
         const focus = await focusShows(page);
         if (focus) a11y.push(`${name}: ${focus}`);
       }
@@ -504,7 +517,7 @@ try {
   for (const [name, path] of pages) {
     await page.goto(PANEL + path);
     await page.waitForLoadState('networkidle').catch(() => {});
-    for (const issue of await page.evaluate(audit)) a11y.push(`${name} (${await page.evaluate(() => document.documentElement.dataset.theme)}): ${issue}`);
+    for (const issue of [...await page.evaluate(audit), ...await axe(page)]) a11y.push(`${name} (${await page.evaluate(() => document.documentElement.dataset.theme)}): ${issue}`);
   }
   await page.getByRole('button', { name: 'Switch between dark and light theme' }).click();
   if (a11y.length) throw new Error(`accessibility problems:\n${[...new Set(a11y)].join('\n')}`);

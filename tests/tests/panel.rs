@@ -48,10 +48,14 @@ fn browser_available() -> bool {
         (!node, "node (apt-get install nodejs)"),
         (!chromium().exists(), "chromium (apt-get install chromium)"),
         (
-            !browser_dir()
-                .join("node_modules/playwright-core/package.json")
-                .exists(),
-            "playwright-core (npm ci --prefix tests/browser)",
+            !["playwright-core", "axe-core"].iter().all(|p| {
+                browser_dir()
+                    .join("node_modules")
+                    .join(p)
+                    .join("package.json")
+                    .exists()
+            }),
+            "playwright-core and axe-core (npm ci --prefix tests/browser)",
         ),
     ]
     .into_iter()

@@ -77,7 +77,7 @@ export function pageClients() {
       <button class="small" data-action="bulk" data-op="enable">Enable</button><button class="small" data-action="bulk" data-op="disable">Disable</button>
       <button class="small" data-action="bulk" data-op="reset-traffic">Reset traffic</button><button class="small" data-action="bulk" data-op="extend">Extend…</button><button class="small danger" data-action="bulk" data-op="delete">Delete</button>
       <button class="small danger" data-action="delete-depleted">Delete all depleted</button></div>
-    <div class="table-wrap"><table><thead><tr><th><input type="checkbox" id="select-all" aria-label="Select all clients"></th><th>Email</th><th>Status</th><th>Inbounds</th><th>Used</th><th class="hide-phone">Expiry</th><th class="hide-phone">Last online</th><th>Enabled</th><th><span class="skip">Actions</span></th></tr></thead><tbody id="client-rows"><tr><td colspan="9" class="empty">Loading…</td></tr></tbody></table></div>`);
+    <div class="table-wrap" tabindex="0" role="region" aria-label="Clients, scrollable"><table><thead><tr><th><input type="checkbox" id="select-all" aria-label="Select all clients"></th><th>Email</th><th>Status</th><th>Inbounds</th><th>Used</th><th class="hide-phone">Expiry</th><th class="hide-phone">Last online</th><th>Enabled</th><th><span class="skip">Actions</span></th></tr></thead><tbody id="client-rows"><tr><td colspan="9" class="empty">Loading…</td></tr></tbody></table></div>`);
   let serverList = [], inbounds = [], clients = [], online = new Set(), lastJson = '';
   const selected = new Set();
   const inboundName = (id) => { const i = inbounds.find((x) => x.id === id); return i ? `${i.remark || i.tag}${serverList.length > 1 ? ' @ ' + i.serverName : ''}` : `#${id}`; };
@@ -211,7 +211,7 @@ export function pageClient() {
   const loadIps = async () => {
     try {
       const ips = await api('GET', `/clients/${enc(email)}/ips`);
-      show($('#ips'), ips.length ? html`<table><thead><tr><th>Address</th><th>Last seen</th><th></th></tr></thead><tbody>${ips.map((r) => html`<tr><td class="mono">${r.ip}</td><td>${ago(r.last_seen ?? r.lastSeen)}</td><td>${r.refused ? badge('refused', 'error') : ''}</td></tr>`)}</tbody></table><div class="actions"><button class="small" data-action="clear-ips">Forget addresses</button></div>` : html`<p class="muted">No addresses recorded.</p>`);
+      show($('#ips'), ips.length ? html`<table><thead><tr><th>Address</th><th>Last seen</th><th>State</th></tr></thead><tbody>${ips.map((r) => html`<tr><td class="mono">${r.ip}</td><td>${ago(r.last_seen ?? r.lastSeen)}</td><td>${r.refused ? badge('refused', 'error') : ''}</td></tr>`)}</tbody></table><div class="actions"><button class="small" data-action="clear-ips">Forget addresses</button></div>` : html`<p class="muted">No addresses recorded.</p>`);
     } catch (e) { show($('#ips'), html`<p class="muted">${e.message}</p>`); }
   };
   const loadLinks = async () => {

@@ -21,7 +21,7 @@ async function serverPicker(list, selected, onChange) {
 export function pageInbounds() {
   const root = pageRoot();
   show(root, html`<div class="toolbar"><div id="server-pick" hidden></div><div class="grow"></div><a class="button primary" id="add-inbound" href="#">Add inbound</a></div>
-    <div class="table-wrap"><table><thead><tr><th>Remark</th><th>Protocol</th><th>Port</th><th class="hide-phone">Transport</th><th>Clients</th><th>Traffic ↑/↓</th><th class="hide-phone">Quota</th><th class="hide-phone">Expiry</th><th>Enabled</th><th><span class="skip">Actions</span></th></tr></thead><tbody id="inbound-rows"><tr><td colspan="10" class="empty">Loading…</td></tr></tbody></table></div>`);
+    <div class="table-wrap" tabindex="0" role="region" aria-label="Inbounds, scrollable"><table><thead><tr><th>Remark</th><th>Protocol</th><th>Port</th><th class="hide-phone">Transport</th><th>Clients</th><th>Traffic ↑/↓</th><th class="hide-phone">Quota</th><th class="hide-phone">Expiry</th><th>Enabled</th><th><span class="skip">Actions</span></th></tr></thead><tbody id="inbound-rows"><tr><td colspan="10" class="empty">Loading…</td></tr></tbody></table></div>`);
   let serverId = new URLSearchParams(location.search).get('server');
   let lastJson = '';
   const load = async () => {

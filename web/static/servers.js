@@ -23,7 +23,7 @@ export function pageServers() {
       </form>
       <div id="enroll" aria-live="polite"></div>
     </section>
-    <div class="table-wrap"><table><caption class="skip">Servers</caption><thead><tr><th>Name</th><th>Status</th><th class="hide-phone">Region</th><th class="hide-phone">Public address</th><th class="hide-phone">Agent</th><th>Core</th><th>Last seen</th><th>Inbounds</th><th><span class="skip">Actions</span></th></tr></thead><tbody id="server-rows"></tbody></table></div>`);
+    <div class="table-wrap" tabindex="0" role="region" aria-label="Servers, scrollable"><table><caption class="skip">Servers</caption><thead><tr><th>Name</th><th>Status</th><th class="hide-phone">Region</th><th class="hide-phone">Public address</th><th class="hide-phone">Agent</th><th>Core</th><th>Last seen</th><th>Inbounds</th><th><span class="skip">Actions</span></th></tr></thead><tbody id="server-rows"></tbody></table></div>`);
   const form = $('#add-server');
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -89,7 +89,7 @@ export function pageServer() {
       <div><label for="log-count">Lines</label><select id="log-count"><option>50</option><option selected>200</option><option>1000</option></select></div>
       <label class="inline"><input type="checkbox" id="log-follow"> Follow</label><button data-action="logs">Refresh</button></div>
       <div class="logs" id="logs" tabindex="0" aria-label="Core log lines"><span class="muted">Loading…</span></div></section>
-    <section class="section" aria-labelledby="tasks-title"><h2 id="tasks-title">Task history</h2><div class="table-wrap"><table><thead><tr><th>Created</th><th>Operation</th><th>Status</th><th class="hide-phone">By</th><th class="hide-phone">Attempts</th><th class="hide-phone">Result</th></tr></thead><tbody id="task-rows"></tbody></table></div></section>`);
+    <section class="section" aria-labelledby="tasks-title"><h2 id="tasks-title">Task history</h2><div class="table-wrap" tabindex="0" role="region" aria-label="Task history, scrollable"><table><thead><tr><th>Created</th><th>Operation</th><th>Status</th><th class="hide-phone">By</th><th class="hide-phone">Attempts</th><th class="hide-phone">Result</th></tr></thead><tbody id="task-rows"></tbody></table></div></section>`);
   let server = null;
   const loadInfo = (s) => {
     server = s;
