@@ -4,10 +4,13 @@
 
 use std::time::Duration;
 
+use serde_json::json;
+
 use crate::config::Config;
 use crate::gateway::limit::PerIpWindow;
 use crate::gateway::GatewayLimits;
 use crate::store::testing::test_stores;
+use crate::store::{ClientRow, InboundRow, NewClient, NewInbound, NewServer, Store};
 use crate::util::TempDir;
 use crate::Controller;
 
@@ -57,4 +60,61 @@ pub(crate) async fn test_controllers() -> Vec<TestController> {
         });
     }
     out
+}
+
+/// A server named `name`, with nothing else set.
+pub(crate) async fn add_server(s: &Store, name: &str) -> i64 {
+    s.create_server(&NewServer {
+        name: name.into(),
+        region: String::new(),
+        tags: vec![],
+        notes: String::new(),
+        public_address: String::new(),
+    })
+    .await
+    .unwrap()
+    .id
+}
+
+/// An enabled VLESS inbound on `port` over TCP, without quota, expiry or resets; callers
+/// change what they need with `..new_inbound(server_id, port)`.
+pub(crate) fn new_inbound(server_id: i64, port: u16) -> NewInbound {
+    NewInbound {
+        server_id,
+        remark: String::new(),
+        enable: true,
+        listen: String::new(),
+        port,
+        protocol: "vless".into(),
+        settings: json!({"decryption": "none"}),
+        stream_settings: json!({"network": "tcp"}),
+        sniffing: json!({}),
+        tag: format!("inbound-{port}"),
+        total: 0,
+        expiry_time: 0,
+        traffic_reset: "never".into(),
+    }
+}
+
+/// An enabled client `email` (with `new`'s other fields) attached to `inbounds`.
+pub(crate) async fn add_client(
+    s: &Store,
+    email: &str,
+    new: NewClient,
+    inbounds: &[&InboundRow],
+) -> ClientRow {
+    let row = s
+        .create_client(&NewClient {
+            email: email.into(),
+            sub_id: format!("sub-{email}"),
+            uuid: uuid::Uuid::new_v4().to_string(),
+            enable: true,
+            ..new
+        })
+        .await
+        .unwrap();
+    for i in inbounds {
+        s.attach_client(row.id, i.id).await.unwrap();
+    }
+    row
 }

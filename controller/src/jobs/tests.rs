@@ -8,24 +8,11 @@ use xfleet_common::traffic::{ClientIps, Delta, TrafficBatch};
 use super::periods::{self, Period, Zone};
 use super::run_round;
 use crate::fleet::desired;
-use crate::store::{ClientRow, InboundRow, NewClient, NewInbound, NewServer, Store};
-use crate::testing::test_controllers;
+use crate::store::{InboundRow, NewClient, NewInbound, Store};
+use crate::testing::{add_client as client, add_server as server, new_inbound, test_controllers};
 use crate::Controller;
 
 const DAY: i64 = 86_400_000;
-
-async fn server(s: &Store, name: &str) -> i64 {
-    s.create_server(&NewServer {
-        name: name.into(),
-        region: String::new(),
-        tags: vec![],
-        notes: String::new(),
-        public_address: String::new(),
-    })
-    .await
-    .unwrap()
-    .id
-}
 
 async fn inbound(
     s: &Store,
@@ -36,39 +23,15 @@ async fn inbound(
     reset: &str,
 ) -> InboundRow {
     s.create_inbound(&NewInbound {
-        server_id,
-        remark: String::new(),
-        enable: true,
-        listen: String::new(),
-        port,
         protocol: "vmess".into(),
         settings: json!({}),
-        stream_settings: json!({"network": "tcp"}),
-        sniffing: json!({}),
-        tag: format!("inbound-{port}"),
         total,
         expiry_time: expiry,
         traffic_reset: reset.into(),
+        ..new_inbound(server_id, port)
     })
     .await
     .unwrap()
-}
-
-async fn client(s: &Store, email: &str, new: NewClient, inbounds: &[&InboundRow]) -> ClientRow {
-    let row = s
-        .create_client(&NewClient {
-            email: email.into(),
-            sub_id: format!("sub-{email}"),
-            uuid: uuid::Uuid::new_v4().to_string(),
-            enable: true,
-            ..new
-        })
-        .await
-        .unwrap();
-    for i in inbounds {
-        s.attach_client(row.id, i.id).await.unwrap();
-    }
-    row
 }
 
 /// Applies the next traffic batch of `server`: bytes per client and per inbound tag,

@@ -6,63 +6,25 @@ use xfleet_common::traffic::{Delta, TrafficBatch};
 
 use super::{bulk_clients, BulkRequest, ModelError, MAX_BULK_CLIENTS};
 use crate::store::{
-    change_clients, ClientChange, ClientRow, InboundRow, NewClient, NewInbound, NewServer, Store,
-    StoreError,
+    change_clients, ClientChange, ClientRow, InboundRow, NewClient, Store, StoreError,
 };
-use crate::testing::test_controllers;
+use crate::testing::{add_client, add_server as server, new_inbound, test_controllers};
 use crate::Controller;
 
 const DAY: i64 = 86_400_000;
 
-async fn server(s: &Store, name: &str) -> i64 {
-    s.create_server(&NewServer {
-        name: name.into(),
-        region: String::new(),
-        tags: vec![],
-        notes: String::new(),
-        public_address: String::new(),
-    })
-    .await
-    .unwrap()
-    .id
-}
-
 async fn inbound(s: &Store, server_id: i64, port: u16) -> InboundRow {
-    s.create_inbound(&NewInbound {
-        server_id,
-        remark: String::new(),
-        enable: true,
-        listen: String::new(),
-        port,
-        protocol: "vless".into(),
-        settings: json!({"decryption": "none"}),
-        stream_settings: json!({"network": "tcp"}),
-        sniffing: json!({}),
-        tag: format!("inbound-{port}"),
-        total: 0,
-        expiry_time: 0,
-        traffic_reset: "never".into(),
-    })
-    .await
-    .unwrap()
+    s.create_inbound(&new_inbound(server_id, port))
+        .await
+        .unwrap()
 }
 
 async fn client(s: &Store, email: &str, expiry_time: i64, inbounds: &[&InboundRow]) -> ClientRow {
-    let row = s
-        .create_client(&NewClient {
-            email: email.into(),
-            sub_id: format!("sub-{email}"),
-            uuid: uuid::Uuid::new_v4().to_string(),
-            enable: true,
-            expiry_time,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    for i in inbounds {
-        s.attach_client(row.id, i.id).await.unwrap();
-    }
-    row
+    let new = NewClient {
+        expiry_time,
+        ..Default::default()
+    };
+    add_client(s, email, new, inbounds).await
 }
 
 async fn traffic(s: &Store, server: i64, users: &[(&str, u64)]) {
