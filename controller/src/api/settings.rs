@@ -18,6 +18,18 @@ use crate::{panel, Controller};
 const SECRET_KEYS: &[&str] = &["tgBotToken", "secret", "twoFactorToken", "ldapPassword"];
 const MAX_VALUE: usize = 64 * 1024;
 
+/// A setting as it will be once `changes` are stored: the new value, else the stored one.
+async fn after_change(
+    ctl: &Controller,
+    changes: &[(String, String)],
+    key: &str,
+) -> Result<String, ApiError> {
+    Ok(match changes.iter().find(|(k, _)| k == key) {
+        Some((_, v)) => v.trim().to_owned(),
+        None => ctl.store.setting(key).await?.unwrap_or_default(),
+    })
+}
+
 /// `webCertFile`/`webKeyFile` are read at the next start, and files that cannot serve TLS
 /// stop it: refuse them now, while the admin can still fix them from the panel.
 async fn check_panel_tls(
@@ -34,13 +46,8 @@ async fn check_panel_tls(
     if changed("webCertFile").is_none() && changed("webKeyFile").is_none() {
         return Ok(());
     }
-    let value = |key: &'static str| async move {
-        Ok::<_, ApiError>(match changed(key) {
-            Some(v) => v.to_owned(),
-            None => ctl.store.setting(key).await?.unwrap_or_default(),
-        })
-    };
-    let (cert_file, key_file) = (value("webCertFile").await?, value("webKeyFile").await?);
+    let cert_file = after_change(ctl, changes, "webCertFile").await?;
+    let key_file = after_change(ctl, changes, "webKeyFile").await?;
     match (cert_file.is_empty(), key_file.is_empty()) {
         (true, true) => {}
         (false, true) => p.add("webKeyFile", "is needed with a certificate file"),
@@ -108,17 +115,10 @@ async fn check_panel_place(
     if !listen_changed || !p.is_empty() {
         return Ok(());
     }
-    let value = |key: &'static str| {
-        let changes = &*changes;
-        async move {
-            Ok::<_, ApiError>(match changes.iter().find(|(k, _)| k == key) {
-                Some((_, v)) => v.clone(),
-                None => ctl.store.setting(key).await?.unwrap_or_default(),
-            })
-        }
-    };
-    let address = panel::place::check_address(&value("webListen").await?).unwrap_or(None);
-    let port = panel::place::check_port(&value("webPort").await?).unwrap_or(None);
+    let address = panel::place::check_address(&after_change(ctl, changes, "webListen").await?)
+        .unwrap_or(None);
+    let port =
+        panel::place::check_port(&after_change(ctl, changes, "webPort").await?).unwrap_or(None);
     let wanted = panel::place::socket_address(address, port);
     if wanted != ctl.config.panel_listen {
         if let Err(e) = std::net::TcpListener::bind(&wanted) {
