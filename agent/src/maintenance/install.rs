@@ -13,7 +13,7 @@ use xfleet_common::methods::CoreInstallAnswer;
 use super::download::{Download, DownloadError, Downloader, Fetched};
 #[cfg(doc)]
 use super::release::parse_version_output;
-use super::release::{normalize_version, parse_dgst, xray_arch};
+use super::release::{normalize_version, parse_dgst, xray_arch, BadVersion};
 use crate::config::MaintenanceConfig;
 use crate::fsutil::{self, TempFile};
 
@@ -25,8 +25,8 @@ const EXECUTABLE: u32 = 0o755;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
-    #[error("invalid version `{0}`: expected a release version such as 25.3.6")]
-    BadVersion(String),
+    #[error(transparent)]
+    BadVersion(#[from] BadVersion),
     #[error(
         "no Xray build is known for the `{0}` architecture; set maintenance.core_url_template"
     )]

@@ -1,10 +1,13 @@
 //! What Xray publishes and prints: release versions and architecture names, the `.dgst`
 //! checksum file beside each release zip, and the first line of `xray version`.
 
-use super::install::InstallError;
+/// A version that is no release version (the text as given).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid version `{0}`: expected a release version such as 25.3.6")]
+pub struct BadVersion(pub String);
 
 /// A release version without the tag's `v`; only characters that are safe in a URL path.
-pub fn normalize_version(version: &str) -> Result<String, InstallError> {
+pub fn normalize_version(version: &str) -> Result<String, BadVersion> {
     let v = version.trim();
     let v = v.strip_prefix('v').unwrap_or(v);
     let ok = v.len() <= 64
@@ -14,7 +17,7 @@ pub fn normalize_version(version: &str) -> Result<String, InstallError> {
     if ok {
         Ok(v.to_owned())
     } else {
-        Err(InstallError::BadVersion(version.to_owned()))
+        Err(BadVersion(version.to_owned()))
     }
 }
 
