@@ -1,5 +1,7 @@
 //! Method names and bodies of the RPCs carried by the channel.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 /// Methods the agent answers.
@@ -43,6 +45,21 @@ pub mod controller {
     pub const CERT_RENEW: &str = "cert.renew";
     /// Returns its body unchanged.
     pub const ECHO: &str = "echo";
+}
+
+/// How long a caller waits for a method, by operation class (DESIGN §3); `sleep` waits
+/// for the milliseconds its body asks for, and 5 s more.
+pub fn default_deadline(method: &str, body: &serde_json::Value) -> Duration {
+    let secs = match method {
+        "echo" | "agent.info" | "system.stats" => 5,
+        "state.apply" => 60,
+        "sleep" => return Duration::from_millis(body["ms"].as_u64().unwrap_or(0) + 5_000),
+        m if m.starts_with("core.install") || m.starts_with("geo.") => 300,
+        m if m.contains("backup") => 60,
+        m if m.ends_with("restart") || m.ends_with("start") || m.ends_with("stop") => 30,
+        _ => 15,
+    };
+    Duration::from_secs(secs)
 }
 
 /// Answer of `agent.info`.

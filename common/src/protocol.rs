@@ -203,6 +203,20 @@ pub fn from_body<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, ErrorBody
     rmp_serde::from_slice(bytes).map_err(|e| ErrorBody::invalid(format!("bad request body: {e}")))
 }
 
+/// A JSON value as a method body, for callers that speak JSON (the HTTP APIs, the task queue).
+pub fn json_to_body(value: &serde_json::Value) -> Vec<u8> {
+    rmp_serde::to_vec_named(value).expect("JSON values encode as msgpack")
+}
+
+/// A method answer as JSON; raw bytes that are not MessagePack come back as
+/// `{"base64": …}`.
+pub fn body_to_json(bytes: &[u8]) -> serde_json::Value {
+    rmp_serde::from_slice(bytes).unwrap_or_else(|_| {
+        use base64::Engine;
+        serde_json::json!({ "base64": base64::engine::general_purpose::STANDARD.encode(bytes) })
+    })
+}
+
 /// The highest version both sides speak.
 pub fn negotiate(offered: &[u32]) -> Option<u32> {
     SUPPORTED_VERSIONS

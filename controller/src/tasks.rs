@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 use xfleet_common::channel::{CallError, Channel};
+use xfleet_common::methods::default_deadline;
+use xfleet_common::protocol::{body_to_json, json_to_body};
 use xfleet_common::time::now_ms;
 
-use crate::fleet::{body_to_json, default_deadline, json_to_body};
 use crate::store::{StoreError, TaskRow, TaskStatus};
 use crate::Controller;
 

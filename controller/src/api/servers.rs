@@ -9,10 +9,12 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use xfleet_common::enrollment::EnrollmentToken;
+use xfleet_common::methods::default_deadline;
+use xfleet_common::protocol::{body_to_json, json_to_body};
 use xfleet_common::time::now_ms;
 
 use super::{ok, Actor, ApiError, ApiResult};
-use crate::fleet::{default_deadline, LiveInfo};
+use crate::fleet::LiveInfo;
 use crate::model::FieldError;
 use crate::store::{NewServer, ServerPatch, ServerRow};
 use crate::util::random_secret;
@@ -442,7 +444,7 @@ pub(super) async fn fleet_call(
         .timeout_ms
         .map(Duration::from_millis)
         .unwrap_or_else(|| default_deadline(&req.method, &req.body));
-    let body = crate::fleet::json_to_body(&req.body);
+    let body = json_to_body(&req.body);
     let started = std::time::Instant::now();
     let calls = ids.iter().map(|&id| {
         let ctl = ctl.clone();
@@ -454,7 +456,7 @@ pub(super) async fn fleet_call(
                 Ok(bytes) => FleetCallResult {
                     server_id: id,
                     ok: true,
-                    data: Some(crate::fleet::body_to_json(&bytes)),
+                    data: Some(body_to_json(&bytes)),
                     error: None,
                 },
                 Err(e) => FleetCallResult {

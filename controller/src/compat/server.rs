@@ -15,15 +15,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use xfleet_common::channel::CallError;
 use xfleet_common::methods::{
-    agent, core_methods, CoreLogLevel, CoreLogs, CoreLogsQuery, CoreState, CoreVersion,
-    RunningConfig, SystemStats,
+    agent, core_methods, default_deadline, CoreLogLevel, CoreLogs, CoreLogsQuery, CoreState,
+    CoreVersion, RunningConfig, SystemStats,
 };
 use xfleet_common::protocol::{code, from_body, to_body};
 
 use super::inbounds::format_time;
 use super::{done, failed, pick_server, reply, Body, CompatActor, Msg, ServerParam};
 use crate::api::ApiError;
-use crate::fleet::default_deadline;
 use crate::store::ServerRow;
 use crate::{generate, Controller};
 

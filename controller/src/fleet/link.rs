@@ -85,7 +85,7 @@ impl Handler for AgentLink {
             }
         } else if event.topic == "enforcement" {
             // Clients the agent cut on its own (expiry or quota) while it was alone.
-            let cuts: serde_json::Value = crate::fleet::body_to_json(&event.body);
+            let cuts: serde_json::Value = xfleet_common::protocol::body_to_json(&event.body);
             tracing::info!(server_id = self.server_id, %cuts, "agent cut clients locally");
             let ctl = self.ctl.clone();
             let server = format!("server:{}", self.server_id);

@@ -17,6 +17,7 @@ use std::time::Duration;
 use serde::Serialize;
 use xfleet_common::channel::{CallError, Channel};
 use xfleet_common::methods::Heartbeat;
+use xfleet_common::protocol;
 use xfleet_common::time::now_ms;
 
 use crate::Controller;
@@ -75,9 +76,9 @@ impl Fleet {
         deadline: Duration,
     ) -> Result<serde_json::Value, CallError> {
         let bytes = self
-            .call(server_id, method, json_to_body(body), deadline)
+            .call(server_id, method, protocol::json_to_body(body), deadline)
             .await?;
-        Ok(body_to_json(&bytes))
+        Ok(protocol::body_to_json(&bytes))
     }
 
     pub fn channel(&self, server_id: i64) -> Result<Channel, CallError> {
@@ -229,31 +230,4 @@ fn spawn_offline_check(ctl: Arc<Controller>, server_id: i64, reason: String, sta
             }
         }
     });
-}
-
-/// Time a caller waits for a method, by operation class (DESIGN §3).
-pub fn default_deadline(method: &str, body: &serde_json::Value) -> Duration {
-    let secs = match method {
-        "echo" | "agent.info" | "system.stats" => 5,
-        "state.apply" => 60,
-        "sleep" => return Duration::from_millis(body["ms"].as_u64().unwrap_or(0) + 5_000),
-        m if m.starts_with("core.install") || m.starts_with("geo.") => 300,
-        m if m.contains("backup") => 60,
-        m if m.ends_with("restart") || m.ends_with("start") || m.ends_with("stop") => 30,
-        _ => 15,
-    };
-    Duration::from_secs(secs)
-}
-
-/// JSON → MessagePack method body.
-pub fn json_to_body(value: &serde_json::Value) -> Vec<u8> {
-    rmp_serde::to_vec_named(value).expect("JSON values encode as msgpack")
-}
-
-/// MessagePack method answer → JSON; raw bytes that are not msgpack come back as base64.
-pub fn body_to_json(bytes: &[u8]) -> serde_json::Value {
-    rmp_serde::from_slice(bytes).unwrap_or_else(|_| {
-        use base64::Engine;
-        serde_json::json!({ "base64": base64::engine::general_purpose::STANDARD.encode(bytes) })
-    })
 }
