@@ -12,7 +12,9 @@ use rcgen::{
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use time::OffsetDateTime;
 use xfleet_common::enrollment::sha256_hex;
+use xfleet_common::methods::IssuedCertificate;
 
+use crate::store::{Store, StoreError};
 use crate::util::write_private;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +25,8 @@ pub enum CaError {
     Files { dir: String, message: String },
     #[error("signing failed: {0}")]
     Sign(#[from] rcgen::Error),
+    #[error(transparent)]
+    Record(#[from] StoreError),
 }
 
 /// A certificate issued to an agent.
@@ -182,6 +186,36 @@ fn random_serial() -> (SerialNumber, String) {
     bytes[0] = (bytes[0] & 0x7f) | 0x01;
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     (SerialNumber::from_slice(&bytes), hex)
+}
+
+impl Ca {
+    /// Signs a server's CSR (enrollment, renewal) and records the certificate, so the gateway
+    /// knows its serial when the agent connects with it.
+    pub async fn issue_recorded(
+        &self,
+        store: &Store,
+        server_id: i64,
+        csr_pem: &str,
+        lifetime: Duration,
+    ) -> Result<IssuedCertificate, CaError> {
+        let issued = self.issue_agent(csr_pem, server_id, lifetime)?;
+        store
+            .insert_certificate(
+                &issued.serial,
+                server_id,
+                &issued.common_name,
+                issued.not_after_ms,
+                &issued.pem,
+            )
+            .await?;
+        Ok(IssuedCertificate {
+            server_id,
+            cert_pem: issued.pem,
+            ca_pem: self.cert_pem().to_owned(),
+            serial: issued.serial,
+            not_after_ms: issued.not_after_ms,
+        })
+    }
 }
 
 /// Serial of a DER certificate in the same hex form as [`IssuedCert::serial`].

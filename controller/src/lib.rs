@@ -15,6 +15,7 @@ pub mod generate;
 pub mod https;
 pub mod import;
 pub mod jobs;
+pub mod limit;
 pub mod local;
 pub mod model;
 pub mod panel;
@@ -39,8 +40,8 @@ use tokio_util::sync::CancellationToken;
 use crate::ca::Ca;
 use crate::config::Config;
 use crate::fleet::Fleet;
-use crate::gateway::limit::PerIpWindow;
 use crate::gateway::GatewayLimits;
+use crate::limit::PerIpWindow;
 use crate::store::Store;
 use crate::tasks::TaskQueue;
 

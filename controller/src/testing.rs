@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::config::Config;
-use crate::gateway::limit::PerIpWindow;
 use crate::gateway::GatewayLimits;
+use crate::limit::PerIpWindow;
 use crate::store::testing::test_stores;
 use crate::store::{ClientRow, InboundRow, NewClient, NewInbound, NewServer, Store};
 use crate::util::TempDir;

@@ -29,7 +29,9 @@ impl AgentLink {
 
     async fn renew(&self, body: &[u8]) -> Result<Vec<u8>, ErrorBody> {
         let req: CertRenewRequest = from_body(body)?;
-        let issued = crate::gateway::issue_certificate(&self.ctl, self.server_id, &req.csr_pem)
+        let lifetime = std::time::Duration::from_secs(self.ctl.config.cert_lifetime_secs);
+        let issued = (self.ctl.ca)
+            .issue_recorded(&self.ctl.store, self.server_id, &req.csr_pem, lifetime)
             .await
             .map_err(|e| ErrorBody::invalid(e.to_string()))?;
         tracing::info!(server_id = self.server_id, serial = %issued.serial, "certificate renewed");

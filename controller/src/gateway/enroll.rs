@@ -1,6 +1,7 @@
 //! `POST /v1/enroll`: a one-time token and a CSR in, a client certificate out.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -9,7 +10,7 @@ use axum::{Extension, Json};
 use xfleet_common::enrollment::{EnrollRequest, EnrollmentToken};
 use xfleet_common::methods::IssuedCertificate;
 
-use super::{gateway_error, issue_certificate, Peer};
+use super::{gateway_error, Peer};
 use crate::store::TokenRefusal;
 use crate::Controller;
 
@@ -118,7 +119,9 @@ async fn enroll_inner(
             ))
         }
     };
-    issue_certificate(ctl, server_id, &req.csr_pem)
+    let lifetime = Duration::from_secs(ctl.config.cert_lifetime_secs);
+    ctl.ca
+        .issue_recorded(&ctl.store, server_id, &req.csr_pem, lifetime)
         .await
         .map_err(|e| (StatusCode::BAD_REQUEST, "bad_csr", e.to_string()))
 }

@@ -3,7 +3,6 @@
 //! with a certificate of ours whose serial belongs to an enabled, non-revoked server).
 
 mod enroll;
-pub mod limit;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,10 +22,10 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use xfleet_common::enrollment::GatewayError;
-use xfleet_common::methods::IssuedCertificate;
 use xfleet_common::protocol::MAX_FRAME_BYTES;
 
 use crate::ca::{serial_of, Ca};
+use crate::limit;
 use crate::Controller;
 
 /// TLS handshakes running at once; the rest wait in the accept backlog.
@@ -228,32 +227,6 @@ fn frames(
             }
         },
     ))
-}
-
-/// Signs a CSR for a server and records the certificate.
-pub async fn issue_certificate(
-    ctl: &Controller,
-    server_id: i64,
-    csr_pem: &str,
-) -> anyhow::Result<IssuedCertificate> {
-    let lifetime = Duration::from_secs(ctl.config.cert_lifetime_secs);
-    let issued = ctl.ca.issue_agent(csr_pem, server_id, lifetime)?;
-    ctl.store
-        .insert_certificate(
-            &issued.serial,
-            server_id,
-            &issued.common_name,
-            issued.not_after_ms,
-            &issued.pem,
-        )
-        .await?;
-    Ok(IssuedCertificate {
-        server_id,
-        cert_pem: issued.pem,
-        ca_pem: ctl.ca.cert_pem().to_owned(),
-        serial: issued.serial,
-        not_after_ms: issued.not_after_ms,
-    })
 }
 
 pub(crate) fn gateway_error(status: StatusCode, code: &str, message: &str) -> Response {

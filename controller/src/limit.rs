@@ -1,5 +1,5 @@
-//! Rate limits of the agent gateway: a token bucket for connection admission (so a fleet
-//! reconnecting at once is absorbed) and a fixed window per client IP for enrollment.
+//! Rate limits: a token bucket (the gateway's connection admission, so a fleet reconnecting
+//! at once is absorbed) and a fixed window per client IP (enrollment, logins, subscriptions).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
