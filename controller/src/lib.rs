@@ -16,6 +16,7 @@ pub mod https;
 pub mod import;
 pub mod jobs;
 pub mod limit;
+pub mod links;
 pub mod local;
 pub mod model;
 pub mod panel;
@@ -38,7 +39,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::ca::Ca;
-use crate::config::Config;
+use crate::config::{place, Config};
 use crate::fleet::Fleet;
 use crate::gateway::GatewayLimits;
 use crate::limit::PerIpWindow;
@@ -69,11 +70,11 @@ pub struct Controller {
     /// Subscription requests per client address.
     pub sub_limit: PerIpWindow,
     /// The subscription listener, when it runs.
-    pub sub_listener: Option<subscription::server::SubListener>,
+    pub sub_listener: Option<links::SubListener>,
     /// Where the panel's TLS files came from, when it serves HTTPS (cookies get `Secure`).
     pub panel_tls: Option<https::PemFiles>,
     /// Where the panel's address and base path came from.
-    pub panel_place: panel::place::PanelPlace,
+    pub panel_place: place::PanelPlace,
     /// Ends this run; with `restart` set, [`run`] starts again on the current settings.
     pub shutdown: CancellationToken,
     pub restart: AtomicBool,
@@ -172,7 +173,7 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
         .await
         .with_context(|| format!("open database {}", config::mask_url(&config.database_url())))?;
     ensure_admin(&store).await?;
-    let mut panel_place = panel::place::resolve(&mut config, &store).await?;
+    let mut panel_place = place::resolve(&mut config, &store).await?;
     // Before anything else can add a server, so a fresh database gives it id 1.
     let local_server = if config.local_server {
         Some(local::ensure_server(&store).await?)
@@ -193,12 +194,12 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
         .with_context(|| format!("bind agent gateway on {}", config.gateway_listen))?;
     let gateway_addr = gateway_listener.local_addr()?;
     // Before binding: a panel asked to serve HTTPS never comes up in plain HTTP.
-    let panel_files = panel_tls_files(&config, &store).await?;
+    let panel_files = place::panel_tls_files(&config, &store).await?;
     let panel_tls = match &panel_files {
         Some(files) => Some(https::server_tls(files).context("panel TLS")?),
         None => None,
     };
-    let panel_listener = panel::place::bind(&mut config, &mut panel_place).await?;
+    let panel_listener = place::bind(&mut config, &mut panel_place).await?;
     let panel_addr = panel_listener.local_addr()?;
     let gateway_url = if config.gateway_url.is_empty() {
         let host = &sans[0];
@@ -221,7 +222,7 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
     }
     let (sub_socket, sub_tls) = bind_subscriptions(&config, &store).await?;
     let sub_listener = sub_socket.as_ref().and_then(|l| {
-        Some(subscription::server::SubListener {
+        Some(links::SubListener {
             addr: l.local_addr().ok()?,
             tls: sub_tls.is_some(),
         })
@@ -287,7 +288,7 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
         "panel",
     ));
     if let Some(listener) = sub_socket {
-        tasks.spawn(subscription::server::serve(ctl.clone(), listener, sub_tls));
+        tasks.spawn(subscription::serve(ctl.clone(), listener, sub_tls));
     }
     if let Some(id) = local_server {
         tasks.spawn(local::run(ctl.clone(), id));
@@ -328,12 +329,12 @@ async fn bind_subscriptions(
     config: &Config,
     store: &Store,
 ) -> anyhow::Result<(Option<TcpListener>, Option<Arc<rustls::ServerConfig>>)> {
-    let settings = subscription::SubSettings::load(store).await?;
+    let settings = links::SubSettings::load(store).await?;
     if !settings.enable {
         return Ok((None, None));
     }
     let tls = if settings.tls() {
-        match subscription::server::tls_config(&settings) {
+        match settings.server_tls() {
             Ok(tls) => Some(tls.config),
             Err(e) => {
                 tracing::error!(
@@ -353,57 +354,6 @@ async fn bind_subscriptions(
             tracing::error!(%addr, error = %e, "subscription server not started: cannot bind");
             Ok((None, None))
         }
-    }
-}
-
-/// The panel's certificate and key files: `panel_cert_file`/`panel_key_file` from the
-/// configuration, else 3x-ui's `webCertFile`/`webKeyFile` settings; `None` for plain HTTP.
-/// One file without the other is an error: the admin asked for TLS and it cannot be had.
-pub async fn panel_tls_files(
-    config: &Config,
-    store: &Store,
-) -> anyhow::Result<Option<https::PemFiles>> {
-    let from_config =
-        !config.panel_cert_file.trim().is_empty() || !config.panel_key_file.trim().is_empty();
-    let (cert_file, key_file, cert_setting, key_setting) = if from_config {
-        (
-            config.panel_cert_file.trim().to_owned(),
-            config.panel_key_file.trim().to_owned(),
-            "panel_cert_file",
-            "panel_key_file",
-        )
-    } else {
-        let setting = |key: &'static str| async move {
-            anyhow::Ok(
-                store
-                    .setting(key)
-                    .await?
-                    .unwrap_or_default()
-                    .trim()
-                    .to_owned(),
-            )
-        };
-        (
-            setting("webCertFile").await?,
-            setting("webKeyFile").await?,
-            "webCertFile setting",
-            "webKeyFile setting",
-        )
-    };
-    match (cert_file.is_empty(), key_file.is_empty()) {
-        (true, true) => Ok(None),
-        (false, false) => Ok(Some(https::PemFiles {
-            cert_file,
-            key_file,
-            cert_setting: cert_setting.into(),
-            key_setting: key_setting.into(),
-        })),
-        (false, true) => anyhow::bail!(
-            "panel TLS: {cert_setting} is {cert_file} but {key_setting} is empty; set both, or neither for plain HTTP"
-        ),
-        (true, false) => anyhow::bail!(
-            "panel TLS: {key_setting} is {key_file} but {cert_setting} is empty; set both, or neither for plain HTTP"
-        ),
     }
 }
 

@@ -10,8 +10,8 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::{ok, Actor, ApiError, ApiResult};
-use crate::subscription::settings::SubUrls;
-use crate::subscription::{self, host_without_port, qr, ClientLink, SubSettings};
+use crate::links::settings::SubUrls;
+use crate::links::{self, host_without_port, qr, ClientLink, SubSettings};
 use crate::Controller;
 
 #[derive(Serialize)]
@@ -35,8 +35,8 @@ pub(super) async fn client_links(
         .map(host_without_port)
         .unwrap_or("")
         .to_owned();
-    let clients = subscription::with_usage(&ctl.store, vec![client]).await?;
-    let links = subscription::client_links(&ctl.store, &settings, &clients, &request_host).await?;
+    let clients = links::with_usage(&ctl.store, vec![client]).await?;
+    let links = links::client_links(&ctl.store, &settings, &clients, &request_host).await?;
     let sub_id = clients[0].0.sub_id.clone();
     let base = sub_base(&ctl, &settings, &request_host);
     ok(ClientLinks {
@@ -63,7 +63,7 @@ fn sub_base(ctl: &Controller, settings: &SubSettings, request_host: &str) -> Str
     };
     let scheme = if tls { "https" } else { "http" };
     let default_port = if tls { 443 } else { 80 };
-    let host = subscription::links::host(&host);
+    let host = links::url::host(&host);
     if port == default_port {
         format!("{scheme}://{host}")
     } else {

@@ -10,9 +10,10 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::{ok, Actor, ApiError, ApiResult};
+use crate::config::place;
 use crate::https::{self, TlsFileError};
 use crate::model::Problems;
-use crate::{panel, Controller};
+use crate::Controller;
 
 /// Keys that hold secrets: listed, but their values are not shown.
 const SECRET_KEYS: &[&str] = &["tgBotToken", "secret", "twoFactorToken", "ldapPassword"];
@@ -99,9 +100,9 @@ async fn check_panel_place(
                  sets it; change it there"
                     .to_owned(),
             ),
-            "webListen" => panel::place::check_address(value).map(|a| a.map(|a| a.to_string())),
-            "webPort" => panel::place::check_port(value).map(|p| p.map(|p| p.to_string())),
-            "webBasePath" => panel::place::check_base_path(value).map(Some),
+            "webListen" => place::check_address(value).map(|a| a.map(|a| a.to_string())),
+            "webPort" => place::check_port(value).map(|p| p.map(|p| p.to_string())),
+            "webBasePath" => place::check_base_path(value).map(Some),
             _ => continue,
         };
         match checked {
@@ -115,11 +116,10 @@ async fn check_panel_place(
     if !listen_changed || !p.is_empty() {
         return Ok(());
     }
-    let address = panel::place::check_address(&after_change(ctl, changes, "webListen").await?)
-        .unwrap_or(None);
-    let port =
-        panel::place::check_port(&after_change(ctl, changes, "webPort").await?).unwrap_or(None);
-    let wanted = panel::place::socket_address(address, port);
+    let address =
+        place::check_address(&after_change(ctl, changes, "webListen").await?).unwrap_or(None);
+    let port = place::check_port(&after_change(ctl, changes, "webPort").await?).unwrap_or(None);
+    let wanted = place::socket_address(address, port);
     if wanted != ctl.config.panel_listen {
         if let Err(e) = std::net::TcpListener::bind(&wanted) {
             p.add(
@@ -236,9 +236,9 @@ async fn next_place(ctl: &Controller) -> Result<Value, ApiError> {
     if !ctl.panel_place.base_fixed {
         config.base_path.clear();
     }
-    panel::place::resolve(&mut config, &ctl.store).await?;
+    place::resolve(&mut config, &ctl.store).await?;
     let refuse = |why: String| ApiError::Conflict(format!("the panel would not come back: {why}"));
-    let tls = match crate::panel_tls_files(&config, &ctl.store).await {
+    let tls = match place::panel_tls_files(&config, &ctl.store).await {
         Ok(Some(files)) => {
             https::server_tls(&files).map_err(|e| refuse(e.to_string()))?;
             true

@@ -10,7 +10,6 @@
 mod assets;
 pub mod events;
 mod html;
-pub mod place;
 
 pub use events::{events_job, Events};
 

@@ -27,7 +27,7 @@ pub struct ServerRow {
     pub updated_at: i64,
     /// 1 for the server the controller runs itself (single-server mode).
     pub is_local: i64,
-    /// Host name or IP share links point at; empty: see `subscription::address`.
+    /// Host name or IP share links point at; empty: see `links::address_of`.
     pub public_address: String,
 }
 

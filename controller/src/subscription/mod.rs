@@ -1,218 +1,190 @@
-//! Subscriptions: one URL per client (`/sub/<subId>`, `/json/<subId>`, `/clash/<subId>`)
-//! listing a link for every inbound on every server the client is attached to, served on a
-//! listener of its own ([`server`]), plus the per-client links the panel and bot show.
-//!
-//! Link address, in order: the inbound's `externalProxy` entries (CDN fronting), the server's
-//! `public_address`, the host name its agent reported, the Host of the request.
+//! Subscriptions (`reference/3x-ui.md` §6): one URL per client listing a link for every
+//! inbound on every server the client is attached to, on a listener of its own, plain HTTP or
+//! TLS (`subCertFile`/`subKeyFile`). One handler reads the current settings and answers
+//! `{subPath}<subId>` (links, or the page for a browser), `{subJsonPath}<subId>` and
+//! `{subClashPath}<subId>` with what [`crate::links`] renders. An unknown id is a bare 404;
+//! every client address is rate limited.
 
-pub mod clash;
-pub mod json;
-pub mod links;
-pub mod page;
-pub mod qr;
-pub mod remark;
-pub mod server;
-pub mod settings;
-pub mod share;
-#[cfg(test)]
-mod tests;
+use std::net::SocketAddr;
+use std::sync::Arc;
 
-use std::collections::HashMap;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use tokio::net::TcpListener;
 
-use serde::Serialize;
-use serde_json::Value;
-use xfleet_common::time::now_ms;
+use crate::links::page::{self, PageClient};
+use crate::links::{
+    clash, client_links, host_without_port, json, user_info, with_usage, SubSettings,
+};
+use crate::{https, Controller};
 
-pub use settings::SubSettings;
-use share::{Credentials, Share, ShareInput};
-
-use crate::store::{ClientRow, Result, ServerRow, Store};
-
-/// One link of a client, with where it leads.
-#[derive(Debug, Clone, Serialize)]
-pub struct ClientLink {
-    pub server_id: i64,
-    pub server: String,
-    pub inbound_id: i64,
-    pub inbound: String,
-    pub protocol: String,
-    pub remark: String,
-    pub url: String,
-    #[serde(skip)]
-    pub share: Share,
+/// Accepts connections until shutdown, with TLS when `tls` is given.
+pub async fn serve(
+    ctl: Arc<Controller>,
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) {
+    let router = Router::new().fallback(handle).with_state(ctl.clone());
+    https::serve(listener, router, tls, ctl.shutdown.clone(), "subscriptions").await;
 }
 
-/// What several clients sharing one subscription id add up to, for `Subscription-Userinfo`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct UserInfo {
-    pub upload: i64,
-    pub download: i64,
-    /// 0 when any of them is unlimited.
-    pub total: i64,
-    /// Unix seconds; 0 unless all of them expire at the same moment.
-    pub expire: i64,
+enum Format {
+    Links,
+    Json,
+    Clash,
 }
 
-impl UserInfo {
-    pub fn header(&self) -> String {
-        format!(
-            "upload={}; download={}; total={}; expire={}",
-            self.upload, self.download, self.total, self.expire
+fn bare(status: StatusCode) -> Response {
+    (status, "").into_response()
+}
+
+async fn handle(
+    State(ctl): State<Arc<Controller>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(retry) = ctl.sub_limit.hit(peer.ip()) {
+        let mut r = bare(StatusCode::TOO_MANY_REQUESTS);
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry));
+        return r;
+    }
+    if method != Method::GET && method != Method::HEAD {
+        return bare(StatusCode::METHOD_NOT_ALLOWED);
+    }
+    match answer(&ctl, peer, &uri, &headers).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "subscription request failed");
+            bare(StatusCode::INTERNAL_SERVER_ERROR)
+        }
+    }
+}
+
+async fn answer(
+    ctl: &Controller,
+    _peer: SocketAddr,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> anyhow::Result<Response> {
+    let settings = SubSettings::load(&ctl.store).await?;
+    let header_text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let host_header = header_text("x-forwarded-host")
+        .or_else(|| header_text("host"))
+        .unwrap_or("");
+    let host = host_without_port(host_header);
+    if !settings.domain.is_empty() && !host.eq_ignore_ascii_case(&settings.domain) {
+        return Ok(bare(StatusCode::FORBIDDEN));
+    }
+    let path = uri.path();
+    let (format, sub_id) = if let Some(id) = path.strip_prefix(settings.path.as_str()) {
+        (Format::Links, id)
+    } else if let Some(id) = path
+        .strip_prefix(settings.json_path.as_str())
+        .filter(|_| settings.json_enable)
+    {
+        (Format::Json, id)
+    } else if let Some(id) = path
+        .strip_prefix(settings.clash_path.as_str())
+        .filter(|_| settings.clash_enable)
+    {
+        (Format::Clash, id)
+    } else {
+        return Ok(bare(StatusCode::NOT_FOUND));
+    };
+    if sub_id.is_empty() || sub_id.len() > 128 || sub_id.contains('/') {
+        return Ok(bare(StatusCode::NOT_FOUND));
+    }
+    let clients = ctl.store.clients_by_sub_id(sub_id).await?;
+    if clients.is_empty() {
+        return Ok(bare(StatusCode::NOT_FOUND));
+    }
+    let clients = with_usage(&ctl.store, clients).await?;
+    let info = user_info(&clients);
+    let links = client_links(&ctl.store, &settings, &clients, host).await?;
+    let shares: Vec<_> = links.iter().map(|l| &l.share).collect();
+    let tls = ctl.sub_listener.is_some_and(|l| l.tls)
+        || header_text("x-forwarded-proto") == Some("https");
+    let scheme = if tls { "https" } else { "http" };
+    let base = format!("{scheme}://{host_header}");
+
+    let query = uri.query().unwrap_or("");
+    let wants_html = matches!(format, Format::Links)
+        && (header_text("accept").is_some_and(|a| a.contains("text/html"))
+            || query
+                .split('&')
+                .any(|kv| kv == "view=html" || kv == "html=1"));
+    let (content_type, body) = if wants_html {
+        let page_clients: Vec<PageClient<'_>> = clients
+            .iter()
+            .map(|(c, _)| PageClient {
+                email: &c.email,
+                enabled: c.enable != 0,
+            })
+            .collect();
+        let urls = settings.urls(&base, sub_id);
+        (
+            "text/html; charset=utf-8",
+            page::render(&settings.title, &page_clients, &info, &urls, &links),
         )
-    }
-}
-
-/// Clients with their fleet-wide usage `(up, down)`.
-pub fn user_info(clients: &[(ClientRow, (i64, i64))]) -> UserInfo {
-    let upload = clients.iter().map(|(_, u)| u.0).sum();
-    let download = clients.iter().map(|(_, u)| u.1).sum();
-    let total = if clients.iter().any(|(c, _)| c.total_bytes <= 0) {
-        0
     } else {
-        clients.iter().map(|(c, _)| c.total_bytes).sum()
-    };
-    let first = clients.first().map(|(c, _)| c.expiry_time).unwrap_or(0);
-    let expire = if first > 0 && clients.iter().all(|(c, _)| c.expiry_time == first) {
-        first / 1000
-    } else {
-        0
-    };
-    UserInfo {
-        upload,
-        download,
-        total,
-        expire,
-    }
-}
-
-/// Fleet-wide usage `(up, down)` of the clients, in their order.
-pub async fn with_usage(
-    store: &Store,
-    clients: Vec<ClientRow>,
-) -> Result<Vec<(ClientRow, (i64, i64))>> {
-    let emails: Vec<&str> = clients.iter().map(|c| c.email.as_str()).collect();
-    let usage = store.clients_usage(&emails).await?;
-    Ok(clients
-        .into_iter()
-        .map(|c| {
-            let used = usage.get(&c.email).map_or((0, 0), |t| (t.up, t.down));
-            (c, used)
-        })
-        .collect())
-}
-
-/// Every link of these clients: each enabled inbound they are attached to on each enabled
-/// server, one per endpoint. `request_host` is the last resort for the address.
-pub async fn client_links(
-    store: &Store,
-    settings: &SubSettings,
-    clients: &[(ClientRow, (i64, i64))],
-    request_host: &str,
-) -> Result<Vec<ClientLink>> {
-    let servers: HashMap<i64, ServerRow> = store
-        .list_servers()
-        .await?
-        .into_iter()
-        .map(|s| (s.id, s))
-        .collect();
-    let now = now_ms();
-    let mut out = Vec::new();
-    for (client, (up, down)) in clients {
-        let standing = remark::Standing {
-            enabled: client.enable != 0,
-            used: up + down,
-            total: client.total_bytes,
-            expiry_time: client.expiry_time,
-        };
-        let credentials = Credentials {
-            email: client.email.clone(),
-            uuid: client.uuid.clone(),
-            password: client.password.clone(),
-            auth: client.auth.clone(),
-            flow: client.flow.clone(),
-            security: client.security.clone(),
-        };
-        for inbound in store.inbounds_of_client(client.id).await? {
-            let Some(server) = servers.get(&inbound.server_id) else {
-                continue;
-            };
-            if inbound.enable == 0 || server.enabled == 0 {
-                continue;
+        match format {
+            Format::Links => {
+                let mut text = String::new();
+                for l in &links {
+                    text.push_str(&l.url);
+                    text.push('\n');
+                }
+                if settings.encrypt {
+                    text = STANDARD.encode(text);
+                }
+                ("text/plain; charset=utf-8", text)
             }
-            let Ok(port) = u16::try_from(inbound.port) else {
-                continue;
-            };
-            let settings_json: Value = serde_json::from_str(&inbound.settings).unwrap_or_default();
-            let stream: Value = serde_json::from_str(&inbound.stream_settings).unwrap_or_default();
-            let address = address_of(server, request_host);
-            let inbound_name = if inbound.remark.is_empty() {
-                &inbound.tag
-            } else {
-                &inbound.remark
-            };
-            for endpoint in share::endpoints(&stream, &address, port) {
-                let text = remark::remark(
-                    &settings.remark_model,
-                    &remark::Parts {
-                        inbound: inbound_name,
-                        server: &server.name,
-                        email: &client.email,
-                        extra: &endpoint.remark,
-                    },
-                    &standing,
-                    settings.show_info,
-                    now,
-                );
-                let Some(share) = share::resolve(&ShareInput {
-                    protocol: &inbound.protocol,
-                    settings: &settings_json,
-                    stream: &stream,
-                    client: &credentials,
-                    endpoint: &endpoint,
-                    remark: &text,
-                    peer: 0,
-                }) else {
-                    continue;
-                };
-                out.push(ClientLink {
-                    server_id: server.id,
-                    server: server.name.clone(),
-                    inbound_id: inbound.id,
-                    inbound: inbound_name.clone(),
-                    protocol: share.protocol().to_owned(),
-                    remark: text,
-                    url: links::link(&share),
-                    share,
-                });
-            }
+            Format::Json => (
+                "application/json",
+                serde_json::to_string_pretty(&json::document(&shares))?,
+            ),
+            Format::Clash => ("application/yaml; charset=utf-8", clash::document(&shares)),
         }
-    }
-    Ok(out)
-}
+    };
 
-/// The server's public address, else its agent's host name, else the request's host.
-pub fn address_of(server: &ServerRow, request_host: &str) -> String {
-    let reported = server.hostname.as_deref().unwrap_or("").trim();
-    if !server.public_address.is_empty() {
-        server.public_address.clone()
-    } else if !reported.is_empty() {
-        reported.to_owned()
+    let mut r = (StatusCode::OK, body).into_response();
+    let h = r.headers_mut();
+    let mut set = |name: &'static str, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    };
+    set("content-type", content_type.into());
+    set("cache-control", "no-store".into());
+    set("subscription-userinfo", info.header());
+    set("profile-update-interval", settings.updates.to_string());
+    if !settings.title.is_empty() {
+        set(
+            "profile-title",
+            format!("base64:{}", STANDARD.encode(&settings.title)),
+        );
+    }
+    if !settings.support_url.is_empty() {
+        set("support-url", settings.support_url.clone());
+    }
+    let page_url = if settings.profile_url.is_empty() {
+        format!("{base}{}", uri.path())
     } else {
-        request_host.to_owned()
-    }
-}
-
-/// The host part of a `Host` header value (`example.com:2096` → `example.com`,
-/// `[::1]:2096` → `::1`).
-pub fn host_without_port(host: &str) -> &str {
-    let host = host.trim();
-    if let Some(rest) = host.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    match host.rsplit_once(':') {
-        Some((name, port)) if !name.contains(':') && port.chars().all(|c| c.is_ascii_digit()) => {
-            name
-        }
-        _ => host,
-    }
+        settings.profile_url.clone()
+    };
+    set("profile-web-page-url", page_url);
+    Ok(r)
 }

@@ -1,7 +1,7 @@
-//! Where the panel listens and under which path. The configuration (file, `XFLEET_*`
-//! variables, flags) wins; left empty, 3x-ui's `webListen`, `webPort` and `webBasePath`
-//! settings decide (the Settings page edits them), read at each start; without those,
-//! `127.0.0.1:2053` and `/`.
+//! Where the panel listens, under which path, and from which TLS files. The configuration
+//! (file, `XFLEET_*` variables, flags) wins; left empty, 3x-ui's `webListen`, `webPort`,
+//! `webBasePath`, `webCertFile` and `webKeyFile` settings decide (the Settings page edits
+//! them), read at each start; without those, `127.0.0.1:2053`, `/` and plain HTTP.
 //!
 //! An address from the settings that cannot be bound does not keep the controller down: it
 //! serves on the default loopback address instead and the Settings page says why.
@@ -11,7 +11,8 @@ use std::net::IpAddr;
 use serde::Serialize;
 use tokio::net::TcpListener;
 
-use crate::config::Config;
+use super::Config;
+use crate::https::PemFiles;
 use crate::store::{Result, Store};
 
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1";
@@ -78,6 +79,54 @@ pub async fn bind(config: &mut Config, place: &mut PanelPlace) -> anyhow::Result
                 .with_context(|| format!("bind panel on {}", config.panel_listen))
         }
         Err(e) => Err(e).with_context(|| format!("bind panel on {}", config.panel_listen)),
+    }
+}
+
+/// The panel's certificate and key files: `panel_cert_file`/`panel_key_file` from the
+/// configuration, else 3x-ui's `webCertFile`/`webKeyFile` settings; `None` for plain HTTP.
+/// One file without the other is an error: the admin asked for TLS and it cannot be had.
+pub async fn panel_tls_files(config: &Config, store: &Store) -> anyhow::Result<Option<PemFiles>> {
+    let from_config =
+        !config.panel_cert_file.trim().is_empty() || !config.panel_key_file.trim().is_empty();
+    let (cert_file, key_file, cert_setting, key_setting) = if from_config {
+        (
+            config.panel_cert_file.trim().to_owned(),
+            config.panel_key_file.trim().to_owned(),
+            "panel_cert_file",
+            "panel_key_file",
+        )
+    } else {
+        let setting = |key: &'static str| async move {
+            anyhow::Ok(
+                store
+                    .setting(key)
+                    .await?
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned(),
+            )
+        };
+        (
+            setting("webCertFile").await?,
+            setting("webKeyFile").await?,
+            "webCertFile setting",
+            "webKeyFile setting",
+        )
+    };
+    match (cert_file.is_empty(), key_file.is_empty()) {
+        (true, true) => Ok(None),
+        (false, false) => Ok(Some(PemFiles {
+            cert_file,
+            key_file,
+            cert_setting: cert_setting.into(),
+            key_setting: key_setting.into(),
+        })),
+        (false, true) => anyhow::bail!(
+            "panel TLS: {cert_setting} is {cert_file} but {key_setting} is empty; set both, or neither for plain HTTP"
+        ),
+        (true, false) => anyhow::bail!(
+            "panel TLS: {key_setting} is {key_file} but {cert_setting} is empty; set both, or neither for plain HTTP"
+        ),
     }
 }
 

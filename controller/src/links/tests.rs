@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::remark::{remark, Parts, Standing};
 use super::settings::{normalise_path, SubSettings};
 use super::share::{endpoints, resolve, Credentials, Endpoint, ForceTls, Share, ShareInput};
-use super::{clash, host_without_port, json as client_json, links, user_info};
+use super::{clash, host_without_port, json as client_json, url, user_info};
 use crate::store::ClientRow;
 
 const UUID: &str = "6a3c3b1e-5f4b-4c1a-9d7e-0b1c2d3e4f50";
@@ -311,7 +311,7 @@ fn golden_text() -> String {
     let mut out = String::new();
     for (name, protocol, settings, stream) in cases() {
         let share = share_of(protocol, &settings, &stream, &endpoint());
-        let link = links::link(&share);
+        let link = url::link(&share);
         out.push_str(&format!("## {name}\n{link}\n"));
         if let Some(b64) = link.strip_prefix("vmess://") {
             let decoded = String::from_utf8(STANDARD.decode(b64).unwrap()).unwrap();
@@ -345,7 +345,7 @@ fn golden_text() -> String {
             out.push_str(&format!(
                 "## {name} [{i}] {}\n{}\n",
                 e.remark,
-                links::link(&share)
+                url::link(&share)
             ));
         }
     }
@@ -353,7 +353,7 @@ fn golden_text() -> String {
 }
 
 fn golden_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/subscription/golden")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/links/golden")
 }
 
 /// Compares with `golden/<file>`, or rewrites it under `XFLEET_UPDATE_GOLDEN=1`.
@@ -426,8 +426,8 @@ fn link_details_that_clients_depend_on() {
     let tcp = stream("tcp", Value::Null, "none");
     // Vision only on TCP with TLS or REALITY; the UDP-443 variant is written as plain Vision.
     let ws_tls = stream("ws", json!({"path": "/"}), "tls");
-    assert!(!links::link(&share_of("vless", &json!({}), &ws_tls, &e)).contains("flow="));
-    assert!(!links::link(&share_of("vless", &json!({}), &tcp, &e)).contains("flow="));
+    assert!(!url::link(&share_of("vless", &json!({}), &ws_tls, &e)).contains("flow="));
+    assert!(!url::link(&share_of("vless", &json!({}), &tcp, &e)).contains("flow="));
     // 2022 multi-user keys are `server:user`; the single-key cipher only the server key.
     let ss = share_of(
         "shadowsocks",
@@ -435,7 +435,7 @@ fn link_details_that_clients_depend_on() {
         &tcp,
         &e,
     );
-    let user = links::link(&ss);
+    let user = url::link(&ss);
     let userinfo = user
         .strip_prefix("ss://")
         .unwrap()
@@ -468,7 +468,7 @@ fn link_details_that_clients_depend_on() {
     let mut share = share_of("trojan", &json!({}), &tcp, &v6);
     share.remark = "Ams #1 / 🚀".into();
     assert_eq!(
-        links::link(&share),
+        url::link(&share),
         "trojan://pa%20ss%2Fword%2B1@[2001:db8::7]:443?security=none&type=tcp#Ams%20%231%20%2F%20%F0%9F%9A%80"
     );
 }
@@ -674,13 +674,11 @@ fn tls_files_errors_name_the_setting_the_file_and_the_reason() {
     let error = |cert: &str, key: &str| {
         format!(
             "{:#}",
-            super::server::tls_config(&settings(cert, key))
-                .err()
-                .expect("refused")
+            settings(cert, key).server_tls().err().expect("refused")
         )
     };
 
-    assert!(super::server::tls_config(&settings(&cert_file, &key_file)).is_ok());
+    assert!(settings(&cert_file, &key_file).server_tls().is_ok());
     let e = error(&missing, &key_file);
     assert!(
         e.contains(&format!("subCertFile {missing}")) && e.contains("No such file"),

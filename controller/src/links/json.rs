@@ -87,7 +87,7 @@ pub fn outbound(share: &Share) -> Value {
             keep_alive,
         } => {
             let mut peer = json!({"publicKey": public_key,
-                "endpoint": format!("{}:{port}", super::links::host(address))});
+                "endpoint": format!("{}:{port}", super::url::host(address))});
             if !pre_shared_key.is_empty() {
                 peer["preSharedKey"] = pre_shared_key.clone().into();
             }

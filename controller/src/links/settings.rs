@@ -3,9 +3,18 @@
 //! `subKeyFile`) when the controller starts, and `XFLEET_SUB_LISTEN`/`XFLEET_SUB_PORT` win.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 
 use crate::config::Config;
+use crate::https;
 use crate::store::{Result, Store};
+
+/// The bound subscription listener, for building subscription URLs.
+#[derive(Debug, Clone, Copy)]
+pub struct SubListener {
+    pub addr: SocketAddr,
+    pub tls: bool,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubSettings {
@@ -38,6 +47,16 @@ pub struct SubSettings {
 }
 
 impl SubSettings {
+    /// The listener's TLS, from the certificate chain and key files the settings name.
+    pub fn server_tls(&self) -> std::result::Result<https::ServerTls, https::TlsFileError> {
+        https::server_tls(&https::PemFiles {
+            cert_file: self.cert_file.clone(),
+            key_file: self.key_file.clone(),
+            cert_setting: "subCertFile".into(),
+            key_setting: "subKeyFile".into(),
+        })
+    }
+
     /// The settings from the table, with 3x-ui's defaults for missing keys (JSON and Clash
     /// are on by default here; 3x-ui v3 has them off).
     pub fn from_map(map: &BTreeMap<String, String>) -> Self {

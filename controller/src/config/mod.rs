@@ -1,6 +1,8 @@
 //! Controller configuration, layered: defaults → optional TOML file → `XFLEET_*` environment
 //! variables → command-line flags. `Debug` masks secrets (the database password).
 
+pub mod place;
+
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -342,7 +344,7 @@ mod tests {
 
     #[test]
     fn the_shipped_example_parses() {
-        let text = include_str!("../xfleet.example.toml");
+        let text = include_str!("../../xfleet.example.toml");
         let c: Config = toml::from_str(text).unwrap();
         assert!(c.local_server);
     }
