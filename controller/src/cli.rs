@@ -8,9 +8,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use serde_json::{json, Value};
 
+use crate::app::RunInfo;
 use crate::import::ImportReport;
 use crate::local::NAME as LOCAL_SERVER_NAME;
-use crate::RunInfo;
 
 /// The running controller's API, as seen from its own host.
 pub struct LocalApi {

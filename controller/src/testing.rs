@@ -32,7 +32,7 @@ pub(crate) async fn test_controllers() -> Vec<TestController> {
         let ctl = Controller {
             gateway_limits: GatewayLimits::new(&config),
             login_limit: PerIpWindow::new(10, Duration::from_secs(60)),
-            login_throttle: crate::api::LoginThrottle::new(
+            login_throttle: crate::front::auth::LoginThrottle::new(
                 5,
                 Duration::from_secs(5 * 60),
                 Duration::from_secs(15 * 60),

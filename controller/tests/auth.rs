@@ -8,8 +8,8 @@ use hyper::body::Bytes;
 use hyper::header::HeaderMap;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
-use xfleet_controller::api::{hash_password, totp};
 use xfleet_controller::config::Config;
+use xfleet_controller::front::auth::{hash_password, totp};
 use xfleet_controller::util::TempDir;
 use xfleet_controller::{Controller, Running};
 
@@ -210,9 +210,11 @@ async fn two_factor_login_needs_a_fresh_code() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     let me = panel.call("GET", "/api/v1/auth/me", &auth, None).await;
     assert_eq!(me.body["data"]["two_factor_enabled"], json!(true));
-    assert!(xfleet_controller::api::two_factor_enabled(&panel.ctl)
-        .await
-        .unwrap());
+    assert!(
+        xfleet_controller::front::auth::two_factor_enabled(&panel.ctl)
+            .await
+            .unwrap()
+    );
     let again = panel
         .call("POST", "/api/v1/auth/totp/setup", &auth, None)
         .await;
@@ -237,9 +239,11 @@ async fn two_factor_login_needs_a_fresh_code() {
         )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    assert!(!xfleet_controller::api::two_factor_enabled(&panel.ctl)
-        .await
-        .unwrap());
+    assert!(
+        !xfleet_controller::front::auth::two_factor_enabled(&panel.ctl)
+            .await
+            .unwrap()
+    );
     assert_eq!(panel.login("admin", PASSWORD, None).await.status, 200);
 
     // On again, then log in with it.

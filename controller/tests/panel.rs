@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
-use xfleet_controller::api::{hash_password, totp};
 use xfleet_controller::config::Config;
+use xfleet_controller::front::auth::{hash_password, totp};
 use xfleet_controller::util::TempDir;
 use xfleet_controller::Running;
 

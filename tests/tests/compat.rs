@@ -751,7 +751,7 @@ async fn v3_scenario(ctl: &Controller) {
     assert_eq!(x.post("/panel/api/clients/onlines").await.status, 404);
 
     // Two-factor login through the compatible /login (`twoFactorCode`).
-    use xfleet_controller::api::totp;
+    use xfleet_controller::front::auth::totp;
     assert_eq!(x.post("/getTwoFactorEnable").await.obj(), json!(false));
     let setup = api.ok("POST", "/api/v1/auth/totp/setup", None).await;
     let key = totp::base32_decode(setup["secret"].as_str().unwrap()).unwrap();

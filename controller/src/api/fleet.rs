@@ -2,19 +2,15 @@
 //! affected servers as a new desired-state revision (see `crate::model`).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
-use axum::Json;
+use axum::extract::{Path, Query};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use xfleet_common::time::now_ms;
 
-use super::servers::resolve;
-use super::{ok, Actor, ApiError, ApiResult};
-use crate::model::{self, ClientInput, InboundInput};
-use crate::store::{ClientRow, ClientTotals, InboundRow};
+use crate::front::{ok, ApiError, ApiResult, Audit, Call, JsonBody};
+use crate::model::servers::resolve;
+use crate::model::{self, load_client, ClientInput, ClientView, InboundInput};
+use crate::store::InboundRow;
 use crate::Controller;
 
 #[derive(Serialize)]
@@ -85,37 +81,23 @@ fn view_of(
     }
 }
 
-fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    Ok(body?.0)
-}
-
 pub(super) async fn create_inbound(
-    State(ctl): State<Arc<Controller>>,
-    actor: Actor,
+    call: Call,
     Path(key): Path<String>,
-    input: Result<Json<InboundInput>, JsonRejection>,
+    JsonBody(input): JsonBody<InboundInput>,
 ) -> ApiResult<InboundView> {
-    let input = body(input)?;
-    let result = async {
-        let server = resolve(&ctl, &key).await?;
-        let row = model::create_inbound(&ctl, &actor.name, server.id, &input).await?;
-        inbound_view(&ctl, row).await
-    }
-    .await;
-    actor
-        .answer(
-            &ctl,
-            "inbound.create",
-            &format!("server:{key}"),
-            json!({"port": input.port, "protocol": input.protocol}),
-            result,
-        )
-        .await
+    let audit = Audit::new("inbound.create", format!("server:{key}"))
+        .with(json!({"port": input.port, "protocol": input.protocol}));
+    call.answer(audit, async {
+        let server = resolve(&call.ctl, &key).await?;
+        let row = model::create_inbound(&call.ctl, call.who(), server.id, &input).await?;
+        inbound_view(&call.ctl, row).await
+    })
+    .await
 }
 
 pub(super) async fn list_inbounds(
-    State(ctl): State<Arc<Controller>>,
-    _: Actor,
+    Call { ctl, .. }: Call,
     Path(key): Path<String>,
 ) -> ApiResult<Vec<InboundView>> {
     let server = resolve(&ctl, &key).await?;
@@ -138,8 +120,7 @@ pub(super) async fn list_inbounds(
 }
 
 pub(super) async fn get_inbound(
-    State(ctl): State<Arc<Controller>>,
-    _: Actor,
+    Call { ctl, .. }: Call,
     Path(id): Path<i64>,
 ) -> ApiResult<InboundView> {
     let row = ctl.store.inbound(id).await?;
@@ -147,26 +128,17 @@ pub(super) async fn get_inbound(
 }
 
 pub(super) async fn update_inbound(
-    State(ctl): State<Arc<Controller>>,
-    actor: Actor,
+    call: Call,
     Path(id): Path<i64>,
-    input: Result<Json<InboundInput>, JsonRejection>,
+    JsonBody(input): JsonBody<InboundInput>,
 ) -> ApiResult<InboundView> {
-    let input = body(input)?;
-    let result = async {
-        let row = model::update_inbound(&ctl, &actor.name, id, &input).await?;
-        inbound_view(&ctl, row).await
-    }
-    .await;
-    actor
-        .answer(
-            &ctl,
-            "inbound.update",
-            &format!("inbound:{id}"),
-            json!({"port": input.port, "protocol": input.protocol}),
-            result,
-        )
-        .await
+    let audit = Audit::new("inbound.update", format!("inbound:{id}"))
+        .with(json!({"port": input.port, "protocol": input.protocol}));
+    call.answer(audit, async {
+        let row = model::update_inbound(&call.ctl, call.who(), id, &input).await?;
+        inbound_view(&call.ctl, row).await
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -176,46 +148,28 @@ pub(super) struct EnableBody {
 }
 
 pub(super) async fn set_inbound_enable(
-    State(ctl): State<Arc<Controller>>,
-    actor: Actor,
+    call: Call,
     Path(id): Path<i64>,
-    input: Result<Json<EnableBody>, JsonRejection>,
+    JsonBody(input): JsonBody<EnableBody>,
 ) -> ApiResult<InboundView> {
-    let input = body(input)?;
-    let result = async {
-        let row = model::set_inbound_enable(&ctl, &actor.name, id, input.enable).await?;
-        inbound_view(&ctl, row).await
-    }
-    .await;
-    actor
-        .answer(
-            &ctl,
-            "inbound.enable",
-            &format!("inbound:{id}"),
-            json!({"enable": input.enable}),
-            result,
-        )
-        .await
+    let audit =
+        Audit::new("inbound.enable", format!("inbound:{id}")).with(json!({"enable": input.enable}));
+    call.answer(audit, async {
+        let row = model::set_inbound_enable(&call.ctl, call.who(), id, input.enable).await?;
+        inbound_view(&call.ctl, row).await
+    })
+    .await
 }
 
-pub(super) async fn reset_inbound_traffic(
-    State(ctl): State<Arc<Controller>>,
-    actor: Actor,
-    Path(id): Path<i64>,
-) -> ApiResult<()> {
-    let result = model::reset_inbounds_traffic(&ctl, &actor.name, None, Some(id))
-        .await
-        .map(|_| ())
-        .map_err(ApiError::from);
-    actor
-        .answer(
-            &ctl,
-            "inbound.reset_traffic",
-            &format!("inbound:{id}"),
-            json!({}),
-            result,
-        )
-        .await
+pub(super) async fn reset_inbound_traffic(call: Call, Path(id): Path<i64>) -> ApiResult<()> {
+    call.answer(
+        Audit::new("inbound.reset_traffic", format!("inbound:{id}")),
+        async {
+            model::reset_inbounds_traffic(&call.ctl, call.who(), None, Some(id)).await?;
+            Ok(())
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize, Default)]
@@ -226,24 +180,17 @@ pub(super) struct DeleteQuery {
 }
 
 pub(super) async fn delete_inbound(
-    State(ctl): State<Arc<Controller>>,
-    actor: Actor,
+    call: Call,
     Path(id): Path<i64>,
     Query(q): Query<DeleteQuery>,
 ) -> ApiResult<()> {
-    let result = model::delete_inbound(&ctl, &actor.name, id, q.delete_clients)
-        .await
-        .map(|_| ())
-        .map_err(ApiError::from);
-    actor
-        .answer(
-            &ctl,
-            "inbound.delete",
-            &format!("inbound:{id}"),
-            json!({"deleteClients": q.delete_clients}),
-            result,
-        )
-        .await
+    let audit = Audit::new("inbound.delete", format!("inbound:{id}"))
+        .with(json!({"deleteClients": q.delete_clients}));
+    call.answer(audit, async {
+        model::delete_inbound(&call.ctl, call.who(), id, q.delete_clients).await?;
+        Ok(())
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -256,91 +203,18 @@ pub(super) struct ClientBody {
     inbound_ids: Vec<i64>,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ClientView {
-    pub id: i64,
-    pub email: String,
-    /// VMess/VLESS UUID (3x-ui's `id`).
-    pub uuid: String,
-    pub password: String,
-    pub auth: String,
-    pub flow: String,
-    pub security: String,
-    pub sub_id: String,
-    pub limit_ip: i64,
-    #[serde(rename = "totalGB")]
-    pub total_gb: i64,
-    pub expiry_time: i64,
-    pub enable: bool,
-    pub tg_id: i64,
-    pub comment: String,
-    pub reset: i64,
-    pub up: i64,
-    pub down: i64,
-    /// Bytes used on every server together (`up + down`).
-    pub used: i64,
-    pub all_time: i64,
-    pub last_online: i64,
-    pub inbound_ids: Vec<i64>,
-}
-
-pub fn client_view(c: ClientRow, t: &ClientTotals, inbound_ids: Vec<i64>) -> ClientView {
-    ClientView {
-        id: c.id,
-        email: c.email,
-        uuid: c.uuid,
-        password: c.password,
-        auth: c.auth,
-        flow: c.flow,
-        security: c.security,
-        sub_id: c.sub_id,
-        limit_ip: c.limit_ip,
-        total_gb: c.total_bytes,
-        expiry_time: c.expiry_time,
-        enable: c.enable != 0,
-        tg_id: c.tg_id,
-        comment: c.comment,
-        reset: c.reset_days,
-        up: t.up,
-        down: t.down,
-        used: t.up + t.down,
-        all_time: t.all_time,
-        last_online: t.last_online,
-        inbound_ids,
-    }
-}
-
-pub async fn load_client(ctl: &Controller, c: ClientRow) -> Result<ClientView, ApiError> {
-    let totals = ctl.store.client_total(&c.email).await?;
-    let inbounds = ctl.store.inbounds_of_client(c.id).await?;
-    Ok(client_view(
-        c,
-        &totals,
-        inbounds.into_iter().map(|i| i.id).collect(),
-    ))
-}
-
 pub(super) async fn create_client(
-    State(ctl): State<Arc<Controller>>,
-    actor: Actor,
-    input: Result<Json<ClientBody>, JsonRejection>,
+    call: Call,
+    JsonBody(b): JsonBody<ClientBody>,
 ) -> ApiResult<ClientView> {
-    let b = body(input)?;
-    let result = async {
-        let row = model::create_client(&ctl, &actor.name, &b.client, &b.inbound_ids).await?;
-        load_client(&ctl, row).await
-    }
-    .await;
-    actor
-        .answer(
-            &ctl,
-            "client.create",
-            &format!("client:{}", b.client.email.as_deref().unwrap_or("")),
-            json!({"inbounds": b.inbound_ids}),
-            result,
-        )
-        .await
+    let email = b.client.email.as_deref().unwrap_or("");
+    let audit = Audit::new("client.create", format!("client:{email}"))
+        .with(json!({"inbounds": b.inbound_ids}));
+    call.answer(audit, async {
+        let row = model::create_client(&call.ctl, call.who(), &b.client, &b.inbound_ids).await?;
+        Ok(load_client(&call.ctl, row).await?)
+    })
+    .await
 }
 
 #[derive(Deserialize, Default)]
@@ -356,70 +230,15 @@ pub(super) struct ClientFilter {
     inbound: Option<i64>,
 }
 
-/// Clients count as online when they had traffic within this long.
-pub const ONLINE_WINDOW_MS: i64 = 3 * 60 * 1000;
-/// "Expiring soon": within this long.
-const EXPIRING_MS: i64 = 3 * 24 * 3600 * 1000;
-
 pub(super) async fn list_clients(
-    State(ctl): State<Arc<Controller>>,
-    _: Actor,
+    Call { ctl, .. }: Call,
     Query(f): Query<ClientFilter>,
 ) -> ApiResult<Vec<ClientView>> {
-    ok(all_client_views(&ctl, &f.search, &f.filter, f.inbound).await?)
-}
-
-pub async fn all_client_views(
-    ctl: &Controller,
-    search: &str,
-    filter: &str,
-    inbound: Option<i64>,
-) -> Result<Vec<ClientView>, ApiError> {
-    let totals = ctl.store.client_totals().await?;
-    let mut attached: HashMap<i64, Vec<i64>> = HashMap::new();
-    for (client, inbound) in ctl.store.attachments().await? {
-        attached.entry(client).or_default().push(inbound);
-    }
-    let now = now_ms();
-    let search = search.to_lowercase();
-    let empty = ClientTotals::default();
-    let mut out = Vec::new();
-    for c in ctl.store.all_clients().await? {
-        let ids = attached.remove(&c.id).unwrap_or_default();
-        if inbound.is_some_and(|i| !ids.contains(&i)) {
-            continue;
-        }
-        if !search.is_empty()
-            && ![&c.email, &c.comment, &c.sub_id]
-                .iter()
-                .any(|s| s.to_lowercase().contains(&search))
-        {
-            continue;
-        }
-        let t = totals.get(&c.email).unwrap_or(&empty);
-        let used = t.up + t.down;
-        let keep = match filter {
-            "online" => t.last_online > now - ONLINE_WINDOW_MS,
-            "depleted" => {
-                (c.total_bytes > 0 && used >= c.total_bytes)
-                    || (c.expiry_time > 0 && c.expiry_time <= now)
-            }
-            "expiring" => c.expiry_time > now && c.expiry_time <= now + EXPIRING_MS,
-            "disabled" => c.enable == 0,
-            "enabled" => c.enable != 0,
-            _ => true,
-        };
-        if keep {
-            let t = t.clone();
-            out.push(client_view(c, &t, ids));
-        }
-    }
-    Ok(out)
+    ok(model::all_client_views(&ctl, &f.search, &f.filter, f.inbound).await?)
 }
 
 pub(super) async fn get_client(
-    State(ctl): State<Arc<Controller>>,
-    _: Actor,
+    Call { ctl, .. }: Call,
     Path(email): Path<String>,
 ) -> ApiResult<ClientView> {
     let client = ctl.store.client_by_email(&email).await?;
@@ -427,26 +246,18 @@ pub(super) async fn get_client(
 }
 
 pub(super) async fn update_client(
-    State(ctl): State<Arc<Controller>>,
-    actor: Actor,
+    call: Call,
     Path(email): Path<String>,
-    input: Result<Json<ClientInput>, JsonRejection>,
+    JsonBody(input): JsonBody<ClientInput>,
 ) -> ApiResult<ClientView> {
-    let input = body(input)?;
-    let result = async {
-        let row = model::update_client(&ctl, &actor.name, &email, &input).await?;
-        load_client(&ctl, row).await
-    }
-    .await;
-    actor
-        .answer(
-            &ctl,
-            "client.update",
-            &format!("client:{email}"),
-            json!({}),
-            result,
-        )
-        .await
+    call.answer(
+        Audit::new("client.update", format!("client:{email}")),
+        async {
+            let row = model::update_client(&call.ctl, call.who(), &email, &input).await?;
+            Ok(load_client(&call.ctl, row).await?)
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize, Default)]
@@ -456,24 +267,17 @@ pub(super) struct KeepTraffic {
 }
 
 pub(super) async fn delete_client(
-    State(ctl): State<Arc<Controller>>,
-    actor: Actor,
+    call: Call,
     Path(email): Path<String>,
     Query(q): Query<KeepTraffic>,
 ) -> ApiResult<()> {
-    let result = model::delete_client(&ctl, &actor.name, &email, q.keep_traffic)
-        .await
-        .map(|_| ())
-        .map_err(ApiError::from);
-    actor
-        .answer(
-            &ctl,
-            "client.delete",
-            &format!("client:{email}"),
-            json!({"keepTraffic": q.keep_traffic}),
-            result,
-        )
-        .await
+    let audit = Audit::new("client.delete", format!("client:{email}"))
+        .with(json!({"keepTraffic": q.keep_traffic}));
+    call.answer(audit, async {
+        model::delete_client(&call.ctl, call.who(), &email, q.keep_traffic).await?;
+        Ok(())
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -483,82 +287,53 @@ pub(super) struct InboundIds {
 }
 
 pub(super) async fn attach_client(
-    State(ctl): State<Arc<Controller>>,
-    actor: Actor,
+    call: Call,
     Path(email): Path<String>,
-    input: Result<Json<InboundIds>, JsonRejection>,
+    JsonBody(b): JsonBody<InboundIds>,
 ) -> ApiResult<ClientView> {
-    let b = body(input)?;
-    let result = async {
-        let row = model::attach(&ctl, &actor.name, &email, &b.inbound_ids).await?;
-        load_client(&ctl, row).await
-    }
-    .await;
-    actor
-        .answer(
-            &ctl,
-            "client.attach",
-            &format!("client:{email}"),
-            json!({"inbounds": b.inbound_ids}),
-            result,
-        )
-        .await
+    let audit = Audit::new("client.attach", format!("client:{email}"))
+        .with(json!({"inbounds": b.inbound_ids}));
+    call.answer(audit, async {
+        let row = model::attach(&call.ctl, call.who(), &email, &b.inbound_ids).await?;
+        Ok(load_client(&call.ctl, row).await?)
+    })
+    .await
 }
 
 pub(super) async fn detach_client(
-    State(ctl): State<Arc<Controller>>,
-    actor: Actor,
+    call: Call,
     Path(email): Path<String>,
-    input: Result<Json<InboundIds>, JsonRejection>,
+    JsonBody(b): JsonBody<InboundIds>,
 ) -> ApiResult<ClientView> {
-    let b = body(input)?;
-    let result = async {
-        let row = model::detach(&ctl, &actor.name, &email, &b.inbound_ids).await?;
-        load_client(&ctl, row).await
-    }
-    .await;
-    actor
-        .answer(
-            &ctl,
-            "client.detach",
-            &format!("client:{email}"),
-            json!({"inbounds": b.inbound_ids}),
-            result,
-        )
-        .await
+    let audit = Audit::new("client.detach", format!("client:{email}"))
+        .with(json!({"inbounds": b.inbound_ids}));
+    call.answer(audit, async {
+        let row = model::detach(&call.ctl, call.who(), &email, &b.inbound_ids).await?;
+        Ok(load_client(&call.ctl, row).await?)
+    })
+    .await
 }
 
 pub(super) async fn reset_client_traffic(
-    State(ctl): State<Arc<Controller>>,
-    actor: Actor,
+    call: Call,
     Path(email): Path<String>,
 ) -> ApiResult<ClientView> {
-    let result = async {
-        model::reset_client_traffic(&ctl, &actor.name, &email).await?;
-        load_client(&ctl, ctl.store.client_by_email(&email).await?).await
-    }
-    .await;
-    actor
-        .answer(
-            &ctl,
-            "client.reset_traffic",
-            &format!("client:{email}"),
-            json!({}),
-            result,
-        )
-        .await
+    call.answer(
+        Audit::new("client.reset_traffic", format!("client:{email}")),
+        async {
+            model::reset_client_traffic(&call.ctl, call.who(), &email).await?;
+            let row = call.ctl.store.client_by_email(&email).await?;
+            Ok(load_client(&call.ctl, row).await?)
+        },
+    )
+    .await
 }
 
 /// `POST /clients/bulk`: one action on many clients (see `crate::model::bulk`), audited once.
 pub(super) async fn bulk_clients(
-    State(ctl): State<Arc<Controller>>,
-    actor: Actor,
-    input: Result<Json<model::BulkRequest>, JsonRejection>,
+    call: Call,
+    JsonBody(req): JsonBody<model::BulkRequest>,
 ) -> ApiResult<model::BulkOutcome> {
-    let req = body(input)?;
-    let result = model::bulk_clients(&ctl, &actor.name, &req)
-        .await
-        .map_err(ApiError::from);
     let mut details = json!({"action": req.action, "count": req.emails.len()});
     // A list over the cap is refused; its count is enough to say why.
     if req.emails.len() <= model::MAX_BULK_CLIENTS {
@@ -570,9 +345,10 @@ pub(super) async fn bulk_clients(
     if let Some(keep) = req.keep_traffic {
         details["keepTraffic"] = json!(keep);
     }
-    actor
-        .answer(&ctl, "client.bulk", "clients", details, result)
-        .await
+    call.answer(Audit::new("client.bulk", "clients").with(details), async {
+        Ok(model::bulk_clients(&call.ctl, call.who(), &req).await?)
+    })
+    .await
 }
 
 #[derive(Serialize)]
@@ -585,8 +361,7 @@ pub(super) struct IpRecord {
 }
 
 pub(super) async fn client_ips(
-    State(ctl): State<Arc<Controller>>,
-    _: Actor,
+    Call { ctl, .. }: Call,
     Path(email): Path<String>,
 ) -> ApiResult<Vec<IpRecord>> {
     ctl.store.client_by_email(&email).await?;
@@ -602,39 +377,19 @@ pub(super) async fn client_ips(
         .collect())
 }
 
-pub(super) async fn clear_client_ips(
-    State(ctl): State<Arc<Controller>>,
-    actor: Actor,
-    Path(email): Path<String>,
-) -> ApiResult<()> {
-    let result = model::clear_client_ips(&ctl, &actor.name, &email)
-        .await
-        .map_err(ApiError::from);
-    actor
-        .answer(
-            &ctl,
-            "client.clear_ips",
-            &format!("client:{email}"),
-            json!({}),
-            result,
-        )
-        .await
+pub(super) async fn clear_client_ips(call: Call, Path(email): Path<String>) -> ApiResult<()> {
+    call.answer(
+        Audit::new("client.clear_ips", format!("client:{email}")),
+        async { Ok(model::clear_client_ips(&call.ctl, call.who(), &email).await?) },
+    )
+    .await
 }
 
-pub(super) async fn delete_depleted(
-    State(ctl): State<Arc<Controller>>,
-    actor: Actor,
-) -> ApiResult<Vec<String>> {
-    let result = model::delete_depleted(&ctl, &actor.name, None)
+pub(super) async fn delete_depleted(call: Call) -> ApiResult<Vec<String>> {
+    let result = model::delete_depleted(&call.ctl, call.who(), None)
         .await
         .map_err(ApiError::from);
-    actor
-        .answer(
-            &ctl,
-            "client.delete_depleted",
-            "clients",
-            json!({"deleted": result.as_ref().map(Vec::len).unwrap_or(0)}),
-            result,
-        )
-        .await
+    let deleted = result.as_ref().map(Vec::len).unwrap_or(0);
+    let audit = Audit::new("client.delete_depleted", "clients").with(json!({"deleted": deleted}));
+    call.answer(audit, async { result }).await
 }

@@ -4,7 +4,7 @@ use axum::extract::{Path, Query};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{ok, Actor, ApiError, ApiResult};
+use crate::front::{ok, Actor, ApiError, ApiResult};
 use crate::generate;
 
 #[derive(Deserialize, Default)]

@@ -1,17 +1,14 @@
 //! `/api/v1/servers/{server}/history` and `/api/v1/clients/{email}/history`: hourly traffic
 //! for charts, the last `hours` hours including the current one (default 24).
 
-use std::sync::Arc;
-
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use serde::Deserialize;
 use xfleet_common::time::now_ms;
 
-use super::servers::resolve;
-use super::{ok, Actor, ApiError, ApiResult};
+use crate::front::{ok, ApiError, ApiResult, Call};
+use crate::model::servers::resolve;
 use crate::store::{hour_start, ClientHour, ServerHour, HOUR_MS};
-use crate::Controller;
 
 /// A leap year of hours; the configured retention bounds what is actually there.
 const MAX_HOURS: i64 = 366 * 24;
@@ -36,8 +33,7 @@ fn range(query: Result<Query<Range>, QueryRejection>) -> Result<(i64, i64), ApiE
 }
 
 pub(super) async fn server(
-    State(ctl): State<Arc<Controller>>,
-    _: Actor,
+    Call { ctl, .. }: Call,
     Path(key): Path<String>,
     query: Result<Query<Range>, QueryRejection>,
 ) -> ApiResult<Vec<ServerHour>> {
@@ -47,8 +43,7 @@ pub(super) async fn server(
 }
 
 pub(super) async fn client(
-    State(ctl): State<Arc<Controller>>,
-    _: Actor,
+    Call { ctl, .. }: Call,
     Path(email): Path<String>,
     query: Result<Query<Range>, QueryRejection>,
 ) -> ApiResult<Vec<ClientHour>> {

@@ -1,15 +1,13 @@
 //! `/api/v1/clients/{email}/links` (every share link of a client, with its subscription URLs)
 //! and `/api/v1/qr` (a QR code as SVG), for the panel and the bot.
 
-use std::sync::Arc;
-
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::{ok, Actor, ApiError, ApiResult};
+use crate::front::{ok, Actor, ApiError, ApiResult, Call};
 use crate::links::settings::SubUrls;
 use crate::links::{self, host_without_port, qr, ClientLink, SubSettings};
 use crate::Controller;
@@ -22,8 +20,7 @@ pub(super) struct ClientLinks {
 }
 
 pub(super) async fn client_links(
-    State(ctl): State<Arc<Controller>>,
-    _: Actor,
+    Call { ctl, .. }: Call,
     Path(email): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<ClientLinks> {

@@ -1,71 +1,26 @@
-//! Native JSON API v1 (`/api/v1/…`), envelope `{success, data, error, trace_id}`.
+//! The native JSON API v1 (`/api/v1/…`), envelope `{success, data, error, trace_id}`: its rows
+//! of the route table ([`routes`]) and their handlers, one file per area. Authentication, the
+//! error type and the handler shape come from [`crate::front`].
 
 mod auth;
-mod error;
-pub mod fleet;
+mod fleet;
 mod generate;
 mod history;
-mod import;
 mod links;
 mod routes;
 mod servers;
 mod settings;
 mod tasks;
 
-pub use auth::{
-    actor_from_bearer, actor_from_session_token, authenticate, client_ip, close_session,
-    cookie_value, hash_password, needs_rehash, open_session, totp, two_factor_enabled,
-    verify_password, Actor, LoginError, LoginThrottle, SESSION_COOKIE,
-};
-pub use error::ApiError;
-pub use fleet::ONLINE_WINDOW_MS as CLIENT_ONLINE_WINDOW_MS;
-pub use servers::{resolve as resolve_server, view as server_view, ServerView};
+pub use routes::table as routes;
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, State};
-use axum::{Json, Router};
+use axum::extract::State;
 use serde::Serialize;
 
+use crate::front::{ok, ApiResult};
 use crate::Controller;
-
-pub type ApiResult<T> = Result<Json<Envelope<T>>, ApiError>;
-
-#[derive(Debug, Serialize)]
-pub struct Envelope<T> {
-    pub success: bool,
-    pub data: T,
-    pub error: Option<()>,
-    pub trace_id: String,
-}
-
-/// Wraps a successful answer in the envelope.
-pub fn ok<T: Serialize>(data: T) -> ApiResult<T> {
-    Ok(Json(Envelope {
-        success: true,
-        data,
-        error: None,
-        trace_id: trace_id(),
-    }))
-}
-
-pub fn trace_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()[..16].to_owned()
-}
-
-pub fn router(ctl: Arc<Controller>) -> Router {
-    let mut v1 = Router::new();
-    for route in routes::table() {
-        v1 = v1.route(route.path, route.handler);
-    }
-    let v1 = v1.fallback(|| async { ApiError::NotFound("route") });
-    Router::new()
-        .nest("/api/v1", v1)
-        .merge(crate::compat::router(ctl.clone()))
-        .merge(crate::panel::router(&ctl))
-        .layer(DefaultBodyLimit::max(1024 * 1024))
-        .with_state(ctl)
-}
 
 #[derive(Serialize)]
 struct Health {

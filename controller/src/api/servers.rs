@@ -1,10 +1,8 @@
 //! `/api/v1/servers`: the fleet's servers, their enrollment tokens, revocation and direct calls.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -13,75 +11,14 @@ use xfleet_common::methods::default_deadline;
 use xfleet_common::protocol::{body_to_json, json_to_body};
 use xfleet_common::time::now_ms;
 
-use super::{ok, Actor, ApiError, ApiResult};
-use crate::fleet::LiveInfo;
+use crate::front::{ok, ApiError, ApiResult, Audit, Call, JsonBody};
+use crate::model::servers::{resolve, view, ServerView};
 use crate::model::FieldError;
 use crate::store::{NewServer, ServerPatch, ServerRow};
 use crate::util::random_secret;
-use crate::Controller;
 
 /// Longest enrollment token lifetime an operator may ask for.
 const MAX_TOKEN_TTL_SECS: u64 = 24 * 3600;
-
-#[derive(Debug, Serialize)]
-pub struct ServerView {
-    pub id: i64,
-    pub name: String,
-    pub region: String,
-    pub tags: Vec<String>,
-    /// `pending` (never connected), `online` or `offline`.
-    pub status: String,
-    pub connected: bool,
-    pub last_seen: Option<i64>,
-    pub last_error: Option<String>,
-    pub version: Option<String>,
-    pub core_version: Option<String>,
-    pub os_info: Option<serde_json::Value>,
-    pub hostname: Option<String>,
-    pub enabled: bool,
-    pub notes: String,
-    pub revision: i64,
-    pub applied_revision: i64,
-    pub created_at: i64,
-    pub updated_at: i64,
-    /// The server this controller runs itself (single-server mode).
-    pub local: bool,
-    /// Host name or IP share links point at (empty: the agent's host name, else the Host
-    /// of the subscription request).
-    pub public_address: String,
-    pub live: Option<LiveInfo>,
-}
-
-pub fn view(ctl: &Controller, row: ServerRow) -> ServerView {
-    let live = ctl.fleet.live_info(row.id);
-    ServerView {
-        tags: row.tags(),
-        id: row.id,
-        name: row.name,
-        region: row.region,
-        status: if live.is_some() {
-            "online".into()
-        } else {
-            row.status
-        },
-        connected: live.is_some(),
-        last_seen: row.last_seen,
-        last_error: row.last_error,
-        version: row.version,
-        core_version: row.core_version,
-        os_info: row.os_info.and_then(|s| serde_json::from_str(&s).ok()),
-        hostname: row.hostname,
-        enabled: row.enabled != 0,
-        notes: row.notes,
-        revision: row.revision,
-        applied_revision: row.applied_revision,
-        created_at: row.created_at,
-        updated_at: row.updated_at,
-        local: row.is_local != 0,
-        public_address: row.public_address,
-        live,
-    }
-}
 
 /// The local server runs inside the controller: it was never enrolled and holds no
 /// certificate, so tokens and revocation do not apply to it.
@@ -93,14 +30,6 @@ fn refuse_local(server: &ServerRow, what: &str) -> Result<(), ApiError> {
         "server {} is the local server: it runs inside the controller and {what}",
         server.id
     )))
-}
-
-/// A server by numeric id or by name.
-pub async fn resolve(ctl: &Controller, key: &str) -> Result<ServerRow, ApiError> {
-    Ok(match key.parse::<i64>() {
-        Ok(id) => ctl.store.server(id).await?,
-        Err(_) => ctl.store.server_by_name(key).await?,
-    })
 }
 
 fn validate_name(name: &str) -> Result<(), ApiError> {
@@ -143,17 +72,13 @@ fn validate_public_address(address: &str) -> Result<(), ApiError> {
     }
 }
 
-pub(super) async fn list(
-    State(ctl): State<Arc<Controller>>,
-    _: Actor,
-) -> ApiResult<Vec<ServerView>> {
+pub(super) async fn list(Call { ctl, .. }: Call) -> ApiResult<Vec<ServerView>> {
     let rows = ctl.store.list_servers().await?;
     ok(rows.into_iter().map(|r| view(&ctl, r)).collect())
 }
 
 pub(super) async fn get_one(
-    State(ctl): State<Arc<Controller>>,
-    _: Actor,
+    Call { ctl, .. }: Call,
     Path(key): Path<String>,
 ) -> ApiResult<ServerView> {
     let row = resolve(&ctl, &key).await?;
@@ -161,98 +86,75 @@ pub(super) async fn get_one(
 }
 
 pub(super) async fn create(
-    State(ctl): State<Arc<Controller>>,
-    actor: Actor,
-    body: Result<Json<NewServer>, JsonRejection>,
+    call: Call,
+    JsonBody(mut new): JsonBody<NewServer>,
 ) -> ApiResult<ServerView> {
-    let Json(mut new) = body?;
     new.public_address = new.public_address.trim().to_owned();
     let result = async {
         validate_name(&new.name)?;
         validate_public_address(&new.public_address)?;
-        Ok::<_, ApiError>(ctl.store.create_server(&new).await?)
+        Ok(call.ctl.store.create_server(&new).await?)
     }
     .await;
+    // The target is the new server's id, known once it is created.
     let target = result
         .as_ref()
         .map(|r| format!("server:{}", r.id))
         .unwrap_or_default();
-    actor
-        .audit(
-            &ctl,
-            "server.create",
-            &target,
-            json!({"name": new.name, "public_address": new.public_address}),
-            &result,
-        )
-        .await;
-    ok(view(&ctl, result?))
+    let audit = Audit::new("server.create", target)
+        .with(json!({"name": new.name, "public_address": new.public_address}));
+    let row = call.audited(audit, async { result }).await?;
+    ok(view(&call.ctl, row))
 }
 
 pub(super) async fn update(
-    State(ctl): State<Arc<Controller>>,
-    actor: Actor,
+    call: Call,
     Path(key): Path<String>,
-    body: Result<Json<ServerPatch>, JsonRejection>,
+    JsonBody(patch): JsonBody<ServerPatch>,
 ) -> ApiResult<ServerView> {
-    let Json(patch) = body?;
-    let result = async {
-        let server = resolve(&ctl, &key).await?;
-        if let Some(name) = &patch.name {
-            validate_name(name)?;
-        }
-        if let Some(address) = &patch.public_address {
-            validate_public_address(address.trim())?;
-        }
-        let row = ctl.store.update_server(server.id, &patch).await?;
-        if row.enabled == 0 {
-            ctl.fleet.disconnect(row.id, "server disabled");
-        }
-        Ok::<_, ApiError>(row)
-    }
-    .await;
-    let details = json!({"name": patch.name, "enabled": patch.enabled, "region": patch.region,
-        "public_address": patch.public_address});
-    actor
-        .audit(
-            &ctl,
-            "server.update",
-            &format!("server:{key}"),
-            details,
-            &result,
-        )
-        .await;
-    ok(view(&ctl, result?))
+    let audit = Audit::new("server.update", format!("server:{key}")).with(json!({
+        "name": patch.name, "enabled": patch.enabled, "region": patch.region,
+        "public_address": patch.public_address,
+    }));
+    let ctl = &call.ctl;
+    let row = call
+        .audited(audit, async {
+            let server = resolve(ctl, &key).await?;
+            if let Some(name) = &patch.name {
+                validate_name(name)?;
+            }
+            if let Some(address) = &patch.public_address {
+                validate_public_address(address.trim())?;
+            }
+            let row = ctl.store.update_server(server.id, &patch).await?;
+            if row.enabled == 0 {
+                ctl.fleet.disconnect(row.id, "server disabled");
+            }
+            Ok(row)
+        })
+        .await?;
+    ok(view(ctl, row))
 }
 
-pub(super) async fn remove(
-    State(ctl): State<Arc<Controller>>,
-    actor: Actor,
-    Path(key): Path<String>,
-) -> ApiResult<()> {
-    let result = async {
-        let server = resolve(&ctl, &key).await?;
-        if ctl.config.local_server {
-            refuse_local(
-                &server,
-                "cannot be removed while single-server mode is on; turn it off first \
+pub(super) async fn remove(call: Call, Path(key): Path<String>) -> ApiResult<()> {
+    let ctl = &call.ctl;
+    call.answer(
+        Audit::new("server.delete", format!("server:{key}")),
+        async {
+            let server = resolve(ctl, &key).await?;
+            if ctl.config.local_server {
+                refuse_local(
+                    &server,
+                    "cannot be removed while single-server mode is on; turn it off first \
                  (`local_server = false` or `xfleet run --no-local-server`)",
-            )?;
-        }
-        ctl.store.delete_server(server.id).await?;
-        ctl.fleet.disconnect(server.id, "server removed");
-        Ok::<_, ApiError>(())
-    }
-    .await;
-    actor
-        .answer(
-            &ctl,
-            "server.delete",
-            &format!("server:{key}"),
-            json!({}),
-            result,
-        )
-        .await
+                )?;
+            }
+            ctl.store.delete_server(server.id).await?;
+            ctl.fleet.disconnect(server.id, "server removed");
+            Ok(())
+        },
+    )
+    .await
 }
 
 #[derive(Serialize)]
@@ -261,35 +163,26 @@ pub(super) struct Revoked {
     disconnected: bool,
 }
 
-pub(super) async fn revoke(
-    State(ctl): State<Arc<Controller>>,
-    actor: Actor,
-    Path(key): Path<String>,
-) -> ApiResult<Revoked> {
-    let result = async {
-        let server = resolve(&ctl, &key).await?;
-        refuse_local(&server, "has no certificate to revoke")?;
-        let certificates_revoked = ctl.store.revoke_certificates(server.id).await?;
-        let disconnected = ctl.fleet.disconnect(server.id, "certificate revoked");
-        // A deliberate cut, not a network blip: no grace period.
-        ctl.store
-            .mark_offline(server.id, "certificate revoked")
-            .await?;
-        Ok::<_, ApiError>(Revoked {
-            certificates_revoked,
-            disconnected,
-        })
-    }
-    .await;
-    actor
-        .answer(
-            &ctl,
-            "server.revoke",
-            &format!("server:{key}"),
-            json!({}),
-            result,
-        )
-        .await
+pub(super) async fn revoke(call: Call, Path(key): Path<String>) -> ApiResult<Revoked> {
+    let ctl = &call.ctl;
+    call.answer(
+        Audit::new("server.revoke", format!("server:{key}")),
+        async {
+            let server = resolve(ctl, &key).await?;
+            refuse_local(&server, "has no certificate to revoke")?;
+            let certificates_revoked = ctl.store.revoke_certificates(server.id).await?;
+            let disconnected = ctl.fleet.disconnect(server.id, "certificate revoked");
+            // A deliberate cut, not a network blip: no grace period.
+            ctl.store
+                .mark_offline(server.id, "certificate revoked")
+                .await?;
+            Ok(Revoked {
+                certificates_revoked,
+                disconnected,
+            })
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize, Default)]
@@ -308,48 +201,42 @@ pub struct TokenCreated {
 }
 
 pub(super) async fn create_token(
-    State(ctl): State<Arc<Controller>>,
-    actor: Actor,
+    call: Call,
     Path(key): Path<String>,
     body: Option<Json<TokenRequest>>,
 ) -> ApiResult<TokenCreated> {
     let req = body.map(|b| b.0).unwrap_or_default();
-    let result = async {
-        let server = resolve(&ctl, &key).await?;
-        refuse_local(&server, "needs no enrollment")?;
-        let ttl = req.ttl_secs.unwrap_or(ctl.config.token_ttl_secs);
-        if ttl == 0 || ttl > MAX_TOKEN_TTL_SECS {
-            return Err(ApiError::BadRequest(format!(
-                "ttl_secs must be between 1 and {MAX_TOKEN_TTL_SECS}"
-            )));
-        }
-        let token = EnrollmentToken {
-            url: ctl.gateway_url.clone(),
-            ca_pin: ctl.ca.pin().to_owned(),
-            secret: random_secret(32),
-        };
-        let expires_at = now_ms() + ttl as i64 * 1000;
-        ctl.store
-            .create_enrollment_token(&token.secret_hash(), server.id, expires_at, &actor.name)
-            .await?;
-        let token = token.encode();
-        Ok(TokenCreated {
-            command: format!("xfleet-agent enroll --token {token}"),
-            token,
-            expires_at,
-            server_id: server.id,
-        })
-    }
-    .await;
-    actor
-        .answer(
-            &ctl,
-            "server.token.create",
-            &format!("server:{key}"),
-            json!({}),
-            result,
-        )
-        .await
+    let ctl = &call.ctl;
+    call.answer(
+        Audit::new("server.token.create", format!("server:{key}")),
+        async {
+            let server = resolve(ctl, &key).await?;
+            refuse_local(&server, "needs no enrollment")?;
+            let ttl = req.ttl_secs.unwrap_or(ctl.config.token_ttl_secs);
+            if ttl == 0 || ttl > MAX_TOKEN_TTL_SECS {
+                return Err(ApiError::BadRequest(format!(
+                    "ttl_secs must be between 1 and {MAX_TOKEN_TTL_SECS}"
+                )));
+            }
+            let token = EnrollmentToken {
+                url: ctl.gateway_url.clone(),
+                ca_pin: ctl.ca.pin().to_owned(),
+                secret: random_secret(32),
+            };
+            let expires_at = now_ms() + ttl as i64 * 1000;
+            ctl.store
+                .create_enrollment_token(&token.secret_hash(), server.id, expires_at, call.who())
+                .await?;
+            let token = token.encode();
+            Ok(TokenCreated {
+                command: format!("xfleet-agent enroll --token {token}"),
+                token,
+                expires_at,
+                server_id: server.id,
+            })
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -361,39 +248,36 @@ pub(super) struct CallRequest {
     timeout_ms: Option<u64>,
 }
 
+/// Whether calling a method changes something worth an audit entry (reads are not audited).
+fn changes(method: &str) -> bool {
+    !method.starts_with("agent.") && !method.starts_with("system.")
+}
+
 /// Calls a method on a server's agent right now (no queue); offline servers fail fast.
-pub(super) async fn call(
-    State(ctl): State<Arc<Controller>>,
-    actor: Actor,
+pub(super) async fn call_agent(
+    call: Call,
     Path(key): Path<String>,
-    body: Result<Json<CallRequest>, JsonRejection>,
+    JsonBody(req): JsonBody<CallRequest>,
 ) -> ApiResult<serde_json::Value> {
-    let Json(req) = body?;
+    let ctl = &call.ctl;
     let result = async {
-        let server = resolve(&ctl, &key).await?;
+        let server = resolve(ctl, &key).await?;
         let deadline = req
             .timeout_ms
             .map(Duration::from_millis)
             .unwrap_or_else(|| default_deadline(&req.method, &req.body));
-        Ok::<_, ApiError>(
-            ctl.fleet
-                .call_json(server.id, &req.method, &req.body, deadline)
-                .await?,
-        )
+        Ok(ctl
+            .fleet
+            .call_json(server.id, &req.method, &req.body, deadline)
+            .await?)
+    };
+    if changes(&req.method) {
+        let audit =
+            Audit::new("server.call", format!("server:{key}")).with(json!({"method": req.method}));
+        call.answer(audit, result).await
+    } else {
+        ok(result.await?)
     }
-    .await;
-    if !req.method.starts_with("agent.") && !req.method.starts_with("system.") {
-        actor
-            .audit(
-                &ctl,
-                "server.call",
-                &format!("server:{key}"),
-                json!({"method": req.method}),
-                &result,
-            )
-            .await;
-    }
-    ok(result?)
 }
 
 #[derive(Deserialize)]
@@ -425,11 +309,10 @@ pub(super) struct FleetCallAnswer {
 
 /// Calls one method on many servers at once and waits for every answer (or its deadline).
 pub(super) async fn fleet_call(
-    State(ctl): State<Arc<Controller>>,
-    actor: Actor,
-    body: Result<Json<FleetCallRequest>, JsonRejection>,
+    call: Call,
+    JsonBody(req): JsonBody<FleetCallRequest>,
 ) -> ApiResult<FleetCallAnswer> {
-    let Json(req) = body?;
+    let ctl = &call.ctl;
     let ids = match &req.servers {
         Some(ids) => ids.clone(),
         None => ctl
@@ -447,7 +330,6 @@ pub(super) async fn fleet_call(
     let body = json_to_body(&req.body);
     let started = std::time::Instant::now();
     let calls = ids.iter().map(|&id| {
-        let ctl = ctl.clone();
         let body = body.clone();
         let method = req.method.clone();
         async move {
@@ -477,20 +359,11 @@ pub(super) async fn fleet_call(
         failed: results.len() - succeeded,
         results,
     };
-    if !req.method.starts_with("agent.")
-        && !req.method.starts_with("system.")
-        && req.method != "echo"
-    {
-        let result: Result<(), ApiError> = Ok(());
-        actor
-            .audit(
-                &ctl,
-                "fleet.call",
-                "",
-                json!({"method": req.method, "servers": ids.len()}),
-                &result,
-            )
-            .await;
+    if changes(&req.method) && req.method != "echo" {
+        // Each server's outcome is in the answer; the entry records that the call was made.
+        let audit =
+            Audit::new("fleet.call", "").with(json!({"method": req.method, "servers": ids.len()}));
+        call.audited(audit, async { Ok(()) }).await?;
     }
     ok(answer)
 }
@@ -498,8 +371,7 @@ pub(super) async fn fleet_call(
 /// Traffic recorded for a server: per client, inbound and outbound, and the last journal
 /// sequence applied.
 pub(super) async fn traffic(
-    State(ctl): State<Arc<Controller>>,
-    _: Actor,
+    Call { ctl, .. }: Call,
     Path(key): Path<String>,
 ) -> ApiResult<crate::store::TrafficTotals> {
     let server = resolve(&ctl, &key).await?;

@@ -2,15 +2,11 @@
 //! imported settings keep their meaning.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::State;
-use axum::Json;
 use serde_json::{json, Value};
 
-use super::{ok, Actor, ApiError, ApiResult};
 use crate::config::place;
+use crate::front::{ok, ApiError, ApiResult, Audit, Call, JsonBody};
 use crate::https::{self, TlsFileError};
 use crate::model::Problems;
 use crate::Controller;
@@ -131,10 +127,7 @@ async fn check_panel_place(
     Ok(())
 }
 
-pub(super) async fn list(
-    State(ctl): State<Arc<Controller>>,
-    _: Actor,
-) -> ApiResult<BTreeMap<String, String>> {
+pub(super) async fn list(Call { ctl, .. }: Call) -> ApiResult<BTreeMap<String, String>> {
     let mut all = ctl.store.settings().await?;
     for (key, value) in all.iter_mut() {
         if SECRET_KEYS.contains(&key.as_str()) && !value.is_empty() {
@@ -146,11 +139,10 @@ pub(super) async fn list(
 
 /// Sets the given keys; a value may be a string, number or boolean (stored as text).
 pub(super) async fn update(
-    State(ctl): State<Arc<Controller>>,
-    actor: Actor,
-    body: Result<Json<BTreeMap<String, Value>>, JsonRejection>,
+    call: Call,
+    JsonBody(body): JsonBody<BTreeMap<String, Value>>,
 ) -> ApiResult<BTreeMap<String, String>> {
-    let Json(body) = body?;
+    let ctl = &call.ctl;
     let mut p = Problems::default();
     let mut changes = Vec::new();
     for (key, value) in &body {
@@ -181,44 +173,30 @@ pub(super) async fn update(
         changes.push((key.clone(), text));
     }
     if p.is_empty() {
-        check_panel_tls(&ctl, &changes, &mut p).await?;
-        check_panel_place(&ctl, &mut changes, &mut p).await?;
+        check_panel_tls(ctl, &changes, &mut p).await?;
+        check_panel_place(ctl, &mut changes, &mut p).await?;
     }
-    let result = match p.finish() {
-        Err(crate::model::ModelError::Invalid(fields)) => Err(ApiError::Invalid(fields)),
-        Err(e) => Err(e.into()),
-        Ok(()) => {
-            for (key, value) in &changes {
-                ctl.store.set_setting(key, value).await?;
-            }
-            Ok(())
-        }
-    };
     let keys: Vec<&String> = body.keys().collect();
-    actor
-        .audit(
-            &ctl,
-            "settings.update",
-            "settings",
-            json!({"keys": keys}),
-            &result,
-        )
-        .await;
-    result?;
-    list(State(ctl), actor).await
+    let audit = Audit::new("settings.update", "settings").with(json!({"keys": keys}));
+    call.audited(audit, async {
+        p.finish()?;
+        for (key, value) in &changes {
+            ctl.store.set_setting(key, value).await?;
+        }
+        Ok(())
+    })
+    .await?;
+    list(call).await
 }
 
 /// Starts the controller again in place, so saved panel settings (address, port, base path,
 /// TLS files) take effect. What the next start needs is checked first (the address can be
 /// bound, the certificate files serve TLS): a restart that would not come back is refused
 /// with the reason. Answers first, with where the panel will be.
-pub(super) async fn restart(State(ctl): State<Arc<Controller>>, actor: Actor) -> ApiResult<Value> {
-    let next = next_place(&ctl).await;
-    actor
-        .audit(&ctl, "panel.restart", "controller", json!({}), &next)
-        .await;
-    let next = next?;
-    let later = ctl.clone();
+pub(super) async fn restart(call: Call) -> ApiResult<Value> {
+    let audit = Audit::new("panel.restart", "controller");
+    let next = call.audited(audit, next_place(&call.ctl)).await?;
+    let later = call.ctl.clone();
     tokio::spawn(async move {
         // Time for this answer to reach the browser.
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;

@@ -1,19 +1,15 @@
 //! `/api/v1/…/tasks`: the durable task queue, and the audit log.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
-use axum::Json;
+use axum::extract::{Path, Query};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::servers::resolve;
-use super::{ok, Actor, ApiError, ApiResult};
+use crate::front::{ok, ApiError, ApiResult, Audit, Call, JsonBody};
+use crate::model::servers::resolve;
 use crate::store::{AuditEntry, TaskRow};
 use crate::tasks::NewTask;
-use crate::Controller;
 
 #[derive(Debug, Serialize)]
 pub struct TaskView {
@@ -67,14 +63,13 @@ pub(super) struct CreateTask {
 }
 
 pub(super) async fn create(
-    State(ctl): State<Arc<Controller>>,
-    actor: Actor,
+    call: Call,
     Path(key): Path<String>,
-    body: Result<Json<CreateTask>, JsonRejection>,
+    JsonBody(req): JsonBody<CreateTask>,
 ) -> ApiResult<TaskView> {
-    let Json(req) = body?;
+    let ctl = &call.ctl;
     let result = async {
-        let server = resolve(&ctl, &key).await?;
+        let server = resolve(ctl, &key).await?;
         if req.operation.is_empty() || req.operation.len() > 64 {
             return Err(ApiError::BadRequest(
                 "operation must be 1–64 characters".into(),
@@ -84,33 +79,27 @@ pub(super) async fn create(
         let task = ctl
             .tasks
             .enqueue(
-                &ctl,
+                ctl,
                 NewTask {
                     server_id: server.id,
                     operation: req.operation.clone(),
                     request: req.request.clone(),
                     ttl,
-                    created_by: actor.name.clone(),
+                    created_by: call.who().to_owned(),
                 },
             )
             .await?;
         Ok(task)
     }
     .await;
+    // The target is the new task's id, known once it is queued.
     let target = result
         .as_ref()
         .map(|t| format!("task:{}", t.id))
         .unwrap_or_default();
-    actor
-        .audit(
-            &ctl,
-            "task.create",
-            &target,
-            json!({"operation": req.operation, "server": key}),
-            &result,
-        )
-        .await;
-    ok(view(result?))
+    let audit =
+        Audit::new("task.create", target).with(json!({"operation": req.operation, "server": key}));
+    ok(view(call.audited(audit, async { result }).await?))
 }
 
 #[derive(Deserialize)]
@@ -119,8 +108,7 @@ pub(super) struct Limit {
 }
 
 pub(super) async fn list(
-    State(ctl): State<Arc<Controller>>,
-    _: Actor,
+    Call { ctl, .. }: Call,
     Path(key): Path<String>,
     Query(q): Query<Limit>,
 ) -> ApiResult<Vec<TaskView>> {
@@ -130,17 +118,12 @@ pub(super) async fn list(
     ok(tasks.into_iter().map(view).collect())
 }
 
-pub(super) async fn get_one(
-    State(ctl): State<Arc<Controller>>,
-    _: Actor,
-    Path(id): Path<String>,
-) -> ApiResult<TaskView> {
+pub(super) async fn get_one(Call { ctl, .. }: Call, Path(id): Path<String>) -> ApiResult<TaskView> {
     ok(view(ctl.store.task(&id).await?))
 }
 
 pub(super) async fn audit(
-    State(ctl): State<Arc<Controller>>,
-    _: Actor,
+    Call { ctl, .. }: Call,
     Query(q): Query<Limit>,
 ) -> ApiResult<Vec<AuditEntry>> {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);

@@ -1,25 +1,22 @@
 //! `/panel/api/clients/*`: 3x-ui v3's clients API, where one client is attached to many
 //! inbounds — which is the fleet model itself, so these routes are fleet-wide.
 
+use std::future::Future;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::inbounds::{last_online_map, online_emails};
-use super::{de, done, reply, Body, CompatActor, Msg};
-use crate::api::fleet::{all_client_views, load_client, ClientView};
-use crate::api::{Actor, ApiError};
+use super::inbound_clients::{last_online_map, online_emails};
+use super::{de, reply, Body, Msg, XuiCall};
 use crate::fleet::desired::client_json;
-use crate::model::{self, ClientInput};
+use crate::front::{ApiError, Audit, Call};
+use crate::model::{self, all_client_views, load_client, ClientInput, ClientView};
 use crate::store::ClientRow;
 use crate::Controller;
-
-type Ctl = State<Arc<Controller>>;
-type Form<T> = Result<Body<T>, Json<Msg>>;
 
 pub fn routes() -> Router<Arc<Controller>> {
     Router::new()
@@ -29,8 +26,11 @@ pub fn routes() -> Router<Arc<Controller>> {
         .route("/update/{email}", post(update))
         .route("/del/{email}", post(del))
         .route("/resetTraffic/{email}", post(reset_traffic))
-        .route("/ips/{email}", post(super::inbounds::client_ips))
-        .route("/clearIps/{email}", post(super::inbounds::clear_client_ips))
+        .route("/ips/{email}", post(super::inbound_clients::client_ips))
+        .route(
+            "/clearIps/{email}",
+            post(super::inbound_clients::clear_client_ips),
+        )
         .route("/onlines", post(onlines))
         .route("/lastOnline", post(last_online))
         .route("/delDepleted", post(del_depleted))
@@ -99,15 +99,17 @@ struct ListQuery {
     filter: String,
 }
 
-async fn list(State(ctl): Ctl, _: CompatActor, Query(q): Query<ListQuery>) -> Json<Msg> {
-    let result = all_client_views(&ctl, &q.search, &q.filter, None).await;
+async fn list(XuiCall(call): XuiCall, Query(q): Query<ListQuery>) -> Json<Msg> {
+    let result = all_client_views(&call.ctl, &q.search, &q.filter, None).await;
     reply(
         "",
-        result.map(|v| v.into_iter().map(entry).collect::<Vec<_>>()),
+        result
+            .map(|v| v.into_iter().map(entry).collect::<Vec<_>>())
+            .map_err(ApiError::from),
     )
 }
 
-async fn get_one(State(ctl): Ctl, _: CompatActor, Path(email): Path<String>) -> Json<Msg> {
+async fn get_one(XuiCall(Call { ctl, .. }): XuiCall, Path(email): Path<String>) -> Json<Msg> {
     let result = async {
         let row = ctl.store.client_by_email(&email).await?;
         Ok(entry(load_client(&ctl, row).await?))
@@ -124,67 +126,42 @@ struct AddBody {
     inbound_ids: Vec<i64>,
 }
 
-/// Runs a mutation, audits it, and answers in the envelope.
-async fn audited<T: Serialize>(
-    ctl: &Controller,
-    actor: &Actor,
-    action: &str,
-    target: String,
+/// A v3 change: audited, then answered under its message (`…: failed` when refused).
+async fn change<T: Serialize>(
+    call: &Call,
+    audit: Audit,
     ok_msg: &str,
-    result: Result<T, ApiError>,
+    change: impl Future<Output = Result<T, ApiError>>,
 ) -> Json<Msg> {
-    actor.audit(ctl, action, &target, json!({}), &result).await;
-    match result {
-        Ok(v) => done(ok_msg, v),
-        Err(e) => reply::<()>(&format!("{ok_msg}: failed"), Err(e)),
-    }
+    call.reply_as(audit, (ok_msg, &format!("{ok_msg}: failed")), change)
+        .await
 }
 
-async fn add(State(ctl): Ctl, CompatActor(actor): CompatActor, body: Form<AddBody>) -> Json<Msg> {
-    let Body(b) = match body {
-        Ok(b) => b,
-        Err(e) => return e,
-    };
+/// The client as v3 answers it after a change.
+async fn entry_of(ctl: &Controller, row: ClientRow) -> Result<ClientEntry, ApiError> {
+    Ok(entry(load_client(ctl, row).await?))
+}
+
+async fn add(XuiCall(call): XuiCall, Body(b): Body<AddBody>) -> Json<Msg> {
     let email = b.client.email.clone().unwrap_or_default();
-    let result = async {
-        let row = model::create_client(&ctl, &actor.name, &b.client, &b.inbound_ids).await?;
-        Ok(entry(load_client(&ctl, row).await?))
-    }
-    .await;
-    audited(
-        &ctl,
-        &actor,
-        "client.create",
-        format!("client:{email}"),
-        "Client added",
-        result,
-    )
+    let audit = Audit::new("client.create", format!("client:{email}"));
+    change(&call, audit, "Client added", async {
+        let row = model::create_client(&call.ctl, call.who(), &b.client, &b.inbound_ids).await?;
+        entry_of(&call.ctl, row).await
+    })
     .await
 }
 
 async fn update(
-    State(ctl): Ctl,
-    CompatActor(actor): CompatActor,
+    XuiCall(call): XuiCall,
     Path(email): Path<String>,
-    body: Form<ClientInput>,
+    Body(input): Body<ClientInput>,
 ) -> Json<Msg> {
-    let Body(input) = match body {
-        Ok(b) => b,
-        Err(e) => return e,
-    };
-    let result = async {
-        let row = model::update_client(&ctl, &actor.name, &email, &input).await?;
-        Ok(entry(load_client(&ctl, row).await?))
-    }
-    .await;
-    audited(
-        &ctl,
-        &actor,
-        "client.update",
-        format!("client:{email}"),
-        "Client updated",
-        result,
-    )
+    let audit = Audit::new("client.update", format!("client:{email}"));
+    change(&call, audit, "Client updated", async {
+        let row = model::update_client(&call.ctl, call.who(), &email, &input).await?;
+        entry_of(&call.ctl, row).await
+    })
     .await
 }
 
@@ -196,84 +173,51 @@ struct DelQuery {
 }
 
 async fn del(
-    State(ctl): Ctl,
-    CompatActor(actor): CompatActor,
+    XuiCall(call): XuiCall,
     Path(email): Path<String>,
     Query(q): Query<DelQuery>,
 ) -> Json<Msg> {
     let keep = q
         .keep_traffic
         .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "on"));
-    let result = model::delete_client(&ctl, &actor.name, &email, keep)
-        .await
-        .map(|_| ())
-        .map_err(ApiError::from);
-    audited(
-        &ctl,
-        &actor,
-        "client.delete",
-        format!("client:{email}"),
-        "Client deleted",
-        result,
-    )
+    let audit = Audit::new("client.delete", format!("client:{email}"));
+    change(&call, audit, "Client deleted", async {
+        model::delete_client(&call.ctl, call.who(), &email, keep).await?;
+        Ok(())
+    })
     .await
 }
 
-async fn reset_traffic(
-    State(ctl): Ctl,
-    CompatActor(actor): CompatActor,
-    Path(email): Path<String>,
-) -> Json<Msg> {
-    let result = model::reset_client_traffic(&ctl, &actor.name, &email)
-        .await
-        .map_err(ApiError::from);
-    audited(
-        &ctl,
-        &actor,
-        "client.reset_traffic",
-        format!("client:{email}"),
-        "Traffic reset",
-        result,
-    )
+async fn reset_traffic(XuiCall(call): XuiCall, Path(email): Path<String>) -> Json<Msg> {
+    let audit = Audit::new("client.reset_traffic", format!("client:{email}"));
+    change(&call, audit, "Traffic reset", async {
+        Ok(model::reset_client_traffic(&call.ctl, call.who(), &email).await?)
+    })
     .await
 }
 
-async fn onlines(State(ctl): Ctl, _: CompatActor) -> Json<Msg> {
-    reply("", online_emails(&ctl).await)
+async fn onlines(XuiCall(call): XuiCall) -> Json<Msg> {
+    reply("", online_emails(&call.ctl).await)
 }
 
-async fn last_online(State(ctl): Ctl, _: CompatActor) -> Json<Msg> {
-    reply("", last_online_map(&ctl).await)
+async fn last_online(XuiCall(call): XuiCall) -> Json<Msg> {
+    reply("", last_online_map(&call.ctl).await)
 }
 
-async fn del_depleted(State(ctl): Ctl, CompatActor(actor): CompatActor) -> Json<Msg> {
-    let result = model::delete_depleted(&ctl, &actor.name, None)
-        .await
-        .map_err(ApiError::from);
-    audited(
-        &ctl,
-        &actor,
-        "client.delete_depleted",
-        "clients".into(),
-        "Depleted clients deleted",
-        result,
-    )
+async fn del_depleted(XuiCall(call): XuiCall) -> Json<Msg> {
+    let audit = Audit::new("client.delete_depleted", "clients");
+    change(&call, audit, "Depleted clients deleted", async {
+        Ok(model::delete_depleted(&call.ctl, call.who(), None).await?)
+    })
     .await
 }
 
-async fn reset_all_traffics(State(ctl): Ctl, CompatActor(actor): CompatActor) -> Json<Msg> {
-    let result = model::reset_clients_traffic(&ctl, &actor.name, None)
-        .await
-        .map(|_| ())
-        .map_err(ApiError::from);
-    audited(
-        &ctl,
-        &actor,
-        "client.reset_traffic",
-        "clients".into(),
-        "All traffic reset",
-        result,
-    )
+async fn reset_all_traffics(XuiCall(call): XuiCall) -> Json<Msg> {
+    let audit = Audit::new("client.reset_traffic", "clients");
+    change(&call, audit, "All traffic reset", async {
+        model::reset_clients_traffic(&call.ctl, call.who(), None).await?;
+        Ok(())
+    })
     .await
 }
 
@@ -285,53 +229,27 @@ struct IdsBody {
 }
 
 async fn attach(
-    State(ctl): Ctl,
-    CompatActor(actor): CompatActor,
+    XuiCall(call): XuiCall,
     Path(email): Path<String>,
-    body: Form<IdsBody>,
+    Body(b): Body<IdsBody>,
 ) -> Json<Msg> {
-    let Body(b) = match body {
-        Ok(b) => b,
-        Err(e) => return e,
-    };
-    let result = async {
-        let row = model::attach(&ctl, &actor.name, &email, &b.inbound_ids).await?;
-        Ok(entry(load_client(&ctl, row).await?))
-    }
-    .await;
-    audited(
-        &ctl,
-        &actor,
-        "client.attach",
-        format!("client:{email}"),
-        "Client attached",
-        result,
-    )
+    let audit = Audit::new("client.attach", format!("client:{email}"));
+    change(&call, audit, "Client attached", async {
+        let row = model::attach(&call.ctl, call.who(), &email, &b.inbound_ids).await?;
+        entry_of(&call.ctl, row).await
+    })
     .await
 }
 
 async fn detach(
-    State(ctl): Ctl,
-    CompatActor(actor): CompatActor,
+    XuiCall(call): XuiCall,
     Path(email): Path<String>,
-    body: Form<IdsBody>,
+    Body(b): Body<IdsBody>,
 ) -> Json<Msg> {
-    let Body(b) = match body {
-        Ok(b) => b,
-        Err(e) => return e,
-    };
-    let result = async {
-        let row = model::detach(&ctl, &actor.name, &email, &b.inbound_ids).await?;
-        Ok(entry(load_client(&ctl, row).await?))
-    }
-    .await;
-    audited(
-        &ctl,
-        &actor,
-        "client.detach",
-        format!("client:{email}"),
-        "Client detached",
-        result,
-    )
+    let audit = Audit::new("client.detach", format!("client:{email}"));
+    change(&call, audit, "Client detached", async {
+        let row = model::detach(&call.ctl, call.who(), &email, &b.inbound_ids).await?;
+        entry_of(&call.ctl, row).await
+    })
     .await
 }

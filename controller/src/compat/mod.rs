@@ -14,6 +14,7 @@
 
 mod clients;
 mod de;
+mod inbound_clients;
 mod inbounds;
 mod server;
 
@@ -22,20 +23,22 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HOST, LOCATION, ORIGIN, SET_COOKIE};
+use axum::http::header::{CONTENT_TYPE, HOST, LOCATION, ORIGIN, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
-use crate::api::{
-    actor_from_bearer, actor_from_session_token, authenticate, client_ip, close_session,
-    open_session, two_factor_enabled, Actor, ApiError,
+use crate::front::auth::{
+    actor_from_bearer, actor_from_session_token, authenticate, bearer, client_ip, close_session,
+    cookie_value, open_session, two_factor_enabled,
 };
+use crate::front::{done, failed, reply, ApiError, Call, Msg};
+use crate::model::servers::resolve;
 use crate::store::ServerRow;
 use crate::util::random_secret;
 use crate::Controller;
@@ -44,44 +47,6 @@ pub const SESSION_COOKIE: &str = "3x-ui";
 pub const CSRF_COOKIE: &str = "3x-ui-csrf";
 /// Bodies larger than this are refused with `success:false`.
 pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
-
-/// 3x-ui's response envelope.
-#[derive(Debug, Serialize)]
-pub struct Msg {
-    pub success: bool,
-    pub msg: String,
-    pub obj: Value,
-}
-
-pub fn done(msg: impl Into<String>, obj: impl Serialize) -> Json<Msg> {
-    Json(Msg {
-        success: true,
-        msg: msg.into(),
-        obj: serde_json::to_value(obj).unwrap_or(Value::Null),
-    })
-}
-
-/// A failure in 3x-ui's words: the action, then the reason in parentheses.
-pub fn failed(action: &str, reason: impl std::fmt::Display) -> Json<Msg> {
-    Json(Msg {
-        success: false,
-        msg: format!("{action} ({reason})"),
-        obj: Value::Null,
-    })
-}
-
-/// The envelope for an operation's result.
-pub fn reply<T: Serialize>(action: &str, result: Result<T, ApiError>) -> Json<Msg> {
-    match result {
-        Ok(obj) => done(action, obj),
-        Err(ApiError::Internal(cause)) => {
-            let trace = crate::api::trace_id();
-            tracing::error!(%trace, %cause, action, "internal error");
-            failed(action, format!("internal error, trace id {trace}"))
-        }
-        Err(e) => failed(action, e),
-    }
-}
 
 pub fn router(ctl: Arc<Controller>) -> Router<Arc<Controller>> {
     let api = Router::new()
@@ -110,7 +75,7 @@ pub fn router(ctl: Arc<Controller>) -> Router<Arc<Controller>> {
 }
 
 /// Authenticated or not, an unknown `/panel/api` route looks like every hidden one.
-async fn unknown_api_route(_: CompatActor) -> Response {
+async fn unknown_api_route(_: XuiCall) -> Response {
     StatusCode::NOT_FOUND.into_response()
 }
 
@@ -129,20 +94,14 @@ async fn legacy_redirect(State(ctl): State<Arc<Controller>>, req: Request) -> Re
     (StatusCode::MOVED_PERMANENTLY, [(LOCATION, target)]).into_response()
 }
 
+/// A cookie's value; an emptied cookie counts as absent.
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
-        .filter(|v| !v.is_empty())
+    cookie_value(headers, name).filter(|v| !v.is_empty())
 }
 
-/// A caller of the compatible API: a `3x-ui` cookie session or an API token.
-pub struct CompatActor(pub Actor);
+/// A caller of the compatible API: a `3x-ui` cookie session or an API token, checked by
+/// 3x-ui's rules (hidden routes, CSRF, read-only tokens on the POST routes that read).
+pub struct XuiCall(pub Call);
 
 /// Why a request is refused before it reaches a route.
 pub enum Refusal {
@@ -179,7 +138,7 @@ impl IntoResponse for Refusal {
     }
 }
 
-impl FromRequestParts<Arc<Controller>> for CompatActor {
+impl FromRequestParts<Arc<Controller>> for XuiCall {
     type Rejection = Refusal;
 
     async fn from_request_parts(
@@ -196,13 +155,7 @@ impl FromRequestParts<Arc<Controller>> for CompatActor {
             Refusal::Hidden
         };
         let ip = client_ip(parts);
-        let bearer = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        let actor = if let Some(token) = bearer {
+        let actor = if let Some(token) = bearer(&parts.headers) {
             match actor_from_bearer(ctl, token, &ip).await {
                 Ok(Some(actor)) => actor,
                 _ => return Err(unauthenticated),
@@ -225,7 +178,10 @@ impl FromRequestParts<Arc<Controller>> for CompatActor {
                 actor.scope
             )));
         }
-        Ok(CompatActor(actor))
+        Ok(XuiCall(Call {
+            ctl: ctl.clone(),
+            actor,
+        }))
     }
 }
 
@@ -338,7 +294,7 @@ pub struct ServerParam {
 /// The server a request is about: the one named, or the only one there is.
 pub async fn pick_server(ctl: &Controller, param: &ServerParam) -> Result<ServerRow, ApiError> {
     if let Some(key) = param.server_id.as_deref().filter(|k| !k.trim().is_empty()) {
-        return crate::api::resolve_server(ctl, key.trim()).await;
+        return Ok(resolve(ctl, key.trim()).await?);
     }
     let servers = ctl.store.list_servers().await?;
     match servers.len() {

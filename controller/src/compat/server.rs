@@ -7,7 +7,7 @@ mod maintenance;
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
@@ -20,13 +20,11 @@ use xfleet_common::methods::{
 };
 use xfleet_common::protocol::{code, from_body, to_body};
 
-use super::inbounds::format_time;
-use super::{done, failed, pick_server, reply, Body, CompatActor, Msg, ServerParam};
-use crate::api::ApiError;
+use super::inbound_clients::format_time;
+use super::{done, failed, pick_server, reply, Body, Msg, ServerParam, XuiCall};
+use crate::front::{reply_as as answer, ApiError, Audit, Call};
 use crate::store::ServerRow;
 use crate::{generate, Controller};
-
-type Ctl = State<Arc<Controller>>;
 
 /// Most log lines one request may ask for (the agent keeps fewer).
 const MAX_LOG_LINES: u32 = 10_000;
@@ -48,7 +46,7 @@ pub fn routes() -> Router<Arc<Controller>> {
 }
 
 /// Calls `method` on the server's agent with its usual deadline and decodes the answer.
-async fn call<Q: Serialize, A: DeserializeOwned>(
+async fn call_agent<Q: Serialize, A: DeserializeOwned>(
     ctl: &Controller,
     server: &ServerRow,
     method: &str,
@@ -80,19 +78,11 @@ fn agent_error(server: &ServerRow, error: CallError) -> ApiError {
     }
 }
 
-/// `done(ok_msg)` or `failed(fail_msg, error)`.
-fn answer<T: Serialize>(ok_msg: &str, fail_msg: &str, result: Result<T, ApiError>) -> Json<Msg> {
-    match result {
-        Ok(v) => done(ok_msg, v),
-        Err(e) => reply::<()>(fail_msg, Err(e)),
-    }
-}
-
 /// 3x-ui's Status object, from the agent's `system.stats`.
-async fn status(State(ctl): Ctl, _: CompatActor, Query(q): Query<ServerParam>) -> Json<Msg> {
+async fn status(XuiCall(Call { ctl, .. }): XuiCall, Query(q): Query<ServerParam>) -> Json<Msg> {
     let result = async {
         let server = pick_server(&ctl, &q).await?;
-        call::<_, SystemStats>(&ctl, &server, agent::SYSTEM_STATS, &()).await
+        call_agent::<_, SystemStats>(&ctl, &server, agent::SYSTEM_STATS, &()).await
     }
     .await;
     answer("", "Failed to get the server status", result)
@@ -102,10 +92,13 @@ async fn status(State(ctl): Ctl, _: CompatActor, Query(q): Query<ServerParam>) -
 /// not reach GitHub and no agent method lists releases, so this answers what is known for
 /// certain: the version the server's core runs, as a tag (`v1.8.24`). `installXray/{tag}`
 /// takes any published tag, listed here or not.
-async fn xray_versions(State(ctl): Ctl, _: CompatActor, Query(q): Query<ServerParam>) -> Json<Msg> {
+async fn xray_versions(
+    XuiCall(Call { ctl, .. }): XuiCall,
+    Query(q): Query<ServerParam>,
+) -> Json<Msg> {
     let result = async {
         let server = pick_server(&ctl, &q).await?;
-        let core: CoreVersion = call(&ctl, &server, core_methods::VERSION, &()).await?;
+        let core: CoreVersion = call_agent(&ctl, &server, core_methods::VERSION, &()).await?;
         Ok(vec![format!("v{}", core.version)])
     }
     .await;
@@ -113,28 +106,16 @@ async fn xray_versions(State(ctl): Ctl, _: CompatActor, Query(q): Query<ServerPa
 }
 
 /// Stops the core; the agent's watchdog leaves it stopped until a restart.
-async fn stop_core(
-    State(ctl): Ctl,
-    CompatActor(actor): CompatActor,
-    Query(q): Query<ServerParam>,
-) -> Json<Msg> {
-    core_control(&ctl, &actor, &q, core_methods::STOP).await
+async fn stop_core(XuiCall(call): XuiCall, Query(q): Query<ServerParam>) -> Json<Msg> {
+    core_control(&call, &q, core_methods::STOP).await
 }
 
-async fn restart_core(
-    State(ctl): Ctl,
-    CompatActor(actor): CompatActor,
-    Query(q): Query<ServerParam>,
-) -> Json<Msg> {
-    core_control(&ctl, &actor, &q, core_methods::RESTART).await
+async fn restart_core(XuiCall(call): XuiCall, Query(q): Query<ServerParam>) -> Json<Msg> {
+    core_control(&call, &q, core_methods::RESTART).await
 }
 
-async fn core_control(
-    ctl: &Controller,
-    actor: &crate::api::Actor,
-    q: &ServerParam,
-    method: &str,
-) -> Json<Msg> {
+async fn core_control(call: &Call, q: &ServerParam, method: &str) -> Json<Msg> {
+    let ctl = &call.ctl;
     let (action, ok_msg, fail_msg) = if method == core_methods::STOP {
         ("server.core.stop", "Xray stopped", "Failed to stop Xray")
     } else {
@@ -148,8 +129,9 @@ async fn core_control(
         Ok(s) => s,
         Err(e) => return reply::<()>(fail_msg, Err(e)),
     };
-    let result = async {
-        match call(ctl, &server, method, &()).await? {
+    let audit = Audit::new(action, format!("server:{}", server.id));
+    call.reply_as(audit, (ok_msg, fail_msg), async {
+        match call_agent(ctl, &server, method, &()).await? {
             // A restart whose core then fails to come up is a failure, with the core's words.
             CoreState::Error { message } => Err(ApiError::Call(CallError::Remote {
                 code: code::CORE_FAILED.into(),
@@ -157,13 +139,10 @@ async fn core_control(
                 details: None,
                 retryable: false,
             })),
-            _ => Ok(()),
+            _ => Ok(Value::Null),
         }
-    }
-    .await;
-    let target = format!("server:{}", server.id);
-    actor.audit(ctl, action, &target, json!({}), &result).await;
-    answer(ok_msg, fail_msg, result.map(|()| Value::Null))
+    })
+    .await
 }
 
 /// 3x-ui's form also has `syslog`, which reads the panel's journal instead. It is ignored:
@@ -178,24 +157,19 @@ struct LogsForm {
 /// The newest `count` core log lines at `level` or above, newest first, in 3x-ui's
 /// `2006/01/02 15:04:05 LEVEL - message` form (times in UTC).
 async fn logs(
-    State(ctl): Ctl,
-    _: CompatActor,
+    XuiCall(Call { ctl, .. }): XuiCall,
     Path(count): Path<String>,
     Query(q): Query<ServerParam>,
-    body: Result<Body<LogsForm>, Json<Msg>>,
+    Body(form): Body<LogsForm>,
 ) -> Json<Msg> {
     const ACTION: &str = "Failed to get the logs";
-    let Body(form) = match body {
-        Ok(b) => b,
-        Err(e) => return e,
-    };
     let query = match logs_query(&count, &form.level) {
         Ok(query) => query,
         Err(e) => return failed(ACTION, e),
     };
     let result = async {
         let server = pick_server(&ctl, &q).await?;
-        let logs: CoreLogs = call(&ctl, &server, core_methods::LOGS, &query).await?;
+        let logs: CoreLogs = call_agent(&ctl, &server, core_methods::LOGS, &query).await?;
         Ok(logs.lines.iter().rev().map(log_line).collect::<Vec<_>>())
     }
     .await;
@@ -241,21 +215,24 @@ fn log_line(line: &xfleet_common::methods::CoreLogLine) -> String {
 }
 
 /// The configuration the core runs, as the agent wrote it.
-async fn config_json(State(ctl): Ctl, _: CompatActor, Query(q): Query<ServerParam>) -> Json<Msg> {
+async fn config_json(
+    XuiCall(Call { ctl, .. }): XuiCall,
+    Query(q): Query<ServerParam>,
+) -> Json<Msg> {
     let result = async {
         let server = pick_server(&ctl, &q).await?;
-        let running: RunningConfig = call(&ctl, &server, core_methods::CONFIG, &()).await?;
+        let running: RunningConfig = call_agent(&ctl, &server, core_methods::CONFIG, &()).await?;
         Ok(running.config)
     }
     .await;
     answer("", "Failed to get the Xray config", result)
 }
 
-async fn new_uuid(_: CompatActor) -> Json<Msg> {
+async fn new_uuid(_: XuiCall) -> Json<Msg> {
     done("", json!({ "uuid": generate::uuid() }))
 }
 
-async fn new_x25519(_: CompatActor) -> Json<Msg> {
+async fn new_x25519(_: XuiCall) -> Json<Msg> {
     let pair = generate::x25519();
     done(
         "",
@@ -265,7 +242,7 @@ async fn new_x25519(_: CompatActor) -> Json<Msg> {
 
 /// 3x-ui sends a backup to the Telegram admins; without a configured bot there is nobody to
 /// send it to, and the answer says so.
-pub async fn backup_to_bot(State(_ctl): Ctl, _: CompatActor) -> Json<Msg> {
+pub async fn backup_to_bot(_: XuiCall) -> Json<Msg> {
     failed("Backup not sent", "the Telegram bot is not configured")
 }
 

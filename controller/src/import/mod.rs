@@ -1,13 +1,17 @@
 //! Import of a 3x-ui database (`x-ui.db`, v2 or v3) into one server: its inbounds, clients
 //! with their counters, limits and address records, the settings xfleet has a use for, and
 //! the admin account. Anything that would be refused is skipped with the reason; what is
-//! already there is left alone, so running it again changes nothing.
+//! already there is left alone, so running it again changes nothing. Reached from the
+//! native API ([`routes`]) and, with the controller stopped, from `xfleet import-3xui`.
 
 mod clients;
 mod panel;
+mod route;
 mod settings;
 mod source;
 mod write;
+
+pub use route::routes;
 
 use std::path::Path;
 

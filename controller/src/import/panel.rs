@@ -119,7 +119,7 @@ impl Run<'_> {
             report.notes.push(format!(
                 "{item}: 3x-ui stored this password in plain text; xfleet stores it hashed"
             ));
-            crate::api::hash_password(password)
+            crate::front::auth::hash_password(password)
         };
         match user {
             Some((id,)) => {

@@ -108,7 +108,7 @@ async fn an_old_v2_database() {
         // A plain-text password is stored hashed.
         let root = s.user_by_name("root").await.unwrap().unwrap();
         assert!(root.password_hash.starts_with("$argon2id$"));
-        assert!(crate::api::verify_password(
+        assert!(crate::front::auth::verify_password(
             "plain-old",
             &root.password_hash
         ));

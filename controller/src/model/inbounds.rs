@@ -8,7 +8,7 @@ use xfleet_common::state::InboundSpec;
 use xfleet_common::xray::{self, Flavour, RenderError};
 
 use super::input::client_key;
-use super::{push_all, ClientInput, InboundInput, ModelError, Problems, Result};
+use super::{push_all, ClientInput, InboundInput, Problems, Result};
 use crate::fleet::desired;
 use crate::generate;
 use crate::store::{fleet_write as write, ClientRow, InboundRow, NewClient, NewInbound, ServerRow};
@@ -430,17 +430,6 @@ pub async fn reset_inbounds_traffic(
     let servers: BTreeSet<i64> = rows.iter().map(|r| r.server_id).collect();
     push_all(ctl, &servers, actor).await?;
     Ok(rows.len())
-}
-
-impl From<ModelError> for crate::api::ApiError {
-    fn from(e: ModelError) -> Self {
-        match e {
-            ModelError::Invalid(fields) => Self::Invalid(fields),
-            ModelError::Conflict(m) => Self::Conflict(m),
-            ModelError::NotFound(what) => Self::NotFound(what),
-            ModelError::Store(e) => e.into(),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,17 +1,23 @@
 //! The fleet model's operations, shared by every front end (native API, 3x-ui compatible
 //! API, importer, jobs): each one validates everything first, reporting every bad field at
 //! once, then writes in one transaction, then queues the new state of every affected server.
+//! Errors are the model's own ([`ModelError`]); each front end says them in its own words.
+//! Beside them, the read side the front ends share: servers ([`servers`]) and clients
+//! ([`ClientView`]) as they are shown.
 
 mod bulk;
 mod clients;
 mod inbounds;
 pub mod input;
 mod options;
+pub mod servers;
+mod views;
 
 pub use bulk::*;
 pub use clients::*;
 pub use inbounds::*;
 pub use input::{ClientInput, InboundInput};
+pub use views::*;
 
 use std::collections::BTreeSet;
 

@@ -1,14 +1,12 @@
-//! Live updates for the panel: `GET /api/v1/events`, server-sent events carrying a fleet
-//! snapshot (servers with their status and heartbeat, usage, online clients). One snapshot
-//! is built every [`EVERY`] while anyone listens and shared by all listeners; a new listener
-//! gets a fresh one at once.
+//! Live updates for the panel: `GET /api/v1/events` (the panel's row of the native route
+//! table), server-sent events carrying a fleet snapshot (servers with their status and
+//! heartbeat, usage, online clients). One snapshot is built every [`EVERY`] while anyone
+//! listens and shared by all listeners; a new listener gets a fresh one at once.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::header::AUTHORIZATION;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
@@ -17,10 +15,12 @@ use tokio::sync::watch;
 use xfleet_common::methods::CoreState;
 use xfleet_common::time::now_ms;
 
-use crate::api::{
-    actor_from_bearer, actor_from_session_token, cookie_value, server_view, Actor, ApiError,
-    ServerView, CLIENT_ONLINE_WINDOW_MS, SESSION_COOKIE,
+use crate::front::auth::{
+    actor_from_bearer, actor_from_session_token, bearer, cookie_value, SESSION_COOKIE,
 };
+use crate::front::{ApiError, Call};
+use crate::model::servers::{view as server_view, ServerView};
+use crate::model::ONLINE_WINDOW_MS;
 use crate::store::ServerUsage;
 use crate::Controller;
 
@@ -100,10 +100,7 @@ fn state_of(s: &ServerView) -> &'static str {
 /// The fleet as the dashboard shows it.
 pub async fn snapshot(ctl: &Controller) -> Result<String, ApiError> {
     let now = now_ms();
-    let summary = ctl
-        .store
-        .fleet_summary(now, now - CLIENT_ONLINE_WINDOW_MS)
-        .await?;
+    let summary = ctl.store.fleet_summary(now, now - ONLINE_WINDOW_MS).await?;
     let mut totals = Totals {
         inbounds: summary.inbounds,
         clients: summary.clients,
@@ -163,12 +160,7 @@ pub async fn events_job(ctl: Arc<Controller>) {
 
 /// Whether the credentials a listener came with still hold.
 async fn still_allowed(ctl: &Controller, headers: &HeaderMap) -> bool {
-    let bearer = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let actor = if let Some(token) = bearer {
+    let actor = if let Some(token) = bearer(headers) {
         actor_from_bearer(ctl, token, "").await
     } else if let Some(token) = cookie_value(headers, SESSION_COOKIE) {
         actor_from_session_token(ctl, &token, "").await
@@ -193,8 +185,7 @@ fn event(data: &str) -> Result<Event, Infallible> {
 
 /// `GET /api/v1/events`: `snapshot` events until the session ends or the controller stops.
 pub(crate) async fn stream(
-    State(ctl): State<Arc<Controller>>,
-    _: Actor,
+    Call { ctl, .. }: Call,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let first = snapshot(&ctl).await?;

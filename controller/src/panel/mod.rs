@@ -13,6 +13,16 @@ mod html;
 
 pub use events::{events_job, Events};
 
+/// The panel's row of the native route table: the live events the pages listen to.
+pub fn api_routes() -> Vec<Route> {
+    vec![route(
+        "GET",
+        "/events",
+        "Live fleet snapshots as server-sent events (`snapshot`)",
+        get(events::stream),
+    )]
+}
+
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -24,7 +34,10 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use self::html::{fill, json_block, Html, Slot};
-use crate::api::{actor_from_session_token, cookie_value, two_factor_enabled, Actor};
+use crate::front::auth::{
+    actor_from_session_token, cookie_value, two_factor_enabled, Actor, SESSION_COOKIE,
+};
+use crate::front::routes::{route, Route};
 use crate::Controller;
 
 const LAYOUT: &str = include_str!("../../../web/templates/layout.html");
@@ -93,7 +106,7 @@ fn theme(headers: &HeaderMap) -> &'static str {
 
 /// The signed-in user behind the session cookie, if any.
 async fn session_user(ctl: &Controller, headers: &HeaderMap) -> Option<Actor> {
-    let token = cookie_value(headers, crate::api::SESSION_COOKIE)?;
+    let token = cookie_value(headers, SESSION_COOKIE)?;
     actor_from_session_token(ctl, &token, "")
         .await
         .ok()

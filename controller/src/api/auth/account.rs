@@ -2,17 +2,14 @@
 //! and every request looks its session up, so a revoked cookie stops working at once.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Path, State};
-use axum::Json;
+use axum::extract::{ConnectInfo, Path};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{check_password, ensure_not_blocked, new_password_hash, Actor};
-use crate::api::{ok, ApiError, ApiResult};
+use crate::front::auth::{check_password, ensure_not_blocked, new_password_hash};
+use crate::front::{ok, ApiError, ApiResult, Audit, Call, JsonBody};
 use crate::store::SESSION_ID_LEN;
-use crate::Controller;
 
 const MIN_PASSWORD_CHARS: usize = 8;
 /// Far beyond any real password; keeps hashing work bounded.
@@ -30,10 +27,7 @@ pub(crate) struct SessionView {
     current: bool,
 }
 
-pub(crate) async fn list_sessions(
-    State(ctl): State<Arc<Controller>>,
-    actor: Actor,
-) -> ApiResult<Vec<SessionView>> {
+pub(crate) async fn list_sessions(Call { ctl, actor }: Call) -> ApiResult<Vec<SessionView>> {
     let own = actor
         .session_hash
         .as_deref()
@@ -53,30 +47,25 @@ pub(crate) async fn list_sessions(
         .collect())
 }
 
-pub(crate) async fn revoke_session(
-    State(ctl): State<Arc<Controller>>,
-    actor: Actor,
-    Path(id): Path<String>,
-) -> ApiResult<()> {
-    let result = async {
-        if id.len() != SESSION_ID_LEN || !id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-        {
-            return Err(ApiError::BadRequest(format!(
-                "a session id is {SESSION_ID_LEN} lowercase hex characters, as listed by GET \
+pub(crate) async fn revoke_session(call: Call, Path(id): Path<String>) -> ApiResult<()> {
+    call.answer(
+        Audit::new("session.revoke", format!("session:{id}")),
+        async {
+            if id.len() != SESSION_ID_LEN
+                || !id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            {
+                return Err(ApiError::BadRequest(format!(
+                    "a session id is {SESSION_ID_LEN} lowercase hex characters, as listed by GET \
                  /api/v1/sessions"
-            )));
-        }
-        match ctl.store.delete_session_by_id(&id).await? {
-            0 => Err(ApiError::NotFound("session")),
-            _ => Ok(()),
-        }
-    }
-    .await;
-    let target = format!("session:{id}");
-    actor
-        .audit(&ctl, "session.revoke", &target, json!({}), &result)
-        .await;
-    ok(result?)
+                )));
+            }
+            match call.ctl.store.delete_session_by_id(&id).await? {
+                0 => Err(ApiError::NotFound("session")),
+                _ => Ok(()),
+            }
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -94,12 +83,11 @@ pub(crate) struct PasswordChanged {
 /// Changes the caller's own password and ends the caller's other sessions. A wrong current
 /// password counts towards the login block, so a stolen session cannot guess it freely.
 pub(crate) async fn change_password(
-    State(ctl): State<Arc<Controller>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    actor: Actor,
-    body: Result<Json<PasswordChange>, axum::extract::rejection::JsonRejection>,
+    call: Call,
+    JsonBody(change): JsonBody<PasswordChange>,
 ) -> ApiResult<PasswordChanged> {
-    let Json(change) = body?;
+    let Call { ctl, actor } = &call;
     let ip = addr.ip();
     let result = async {
         if change.new.chars().count() < MIN_PASSWORD_CHARS {
@@ -113,7 +101,7 @@ pub(crate) async fn change_password(
             )));
         }
         let user = ctl.store.user_by_id(actor.user_id).await?;
-        ensure_not_blocked(&ctl, ip, &user.username)?;
+        ensure_not_blocked(ctl, ip, &user.username)?;
         if !check_password(&change.current, &user.password_hash).await? {
             ctl.login_throttle.failure(ip, &user.username);
             return Err(ApiError::Forbidden("the current password is wrong".into()));
@@ -132,9 +120,6 @@ pub(crate) async fn change_password(
         Ok(r) => json!({"sessions_revoked": r.sessions_revoked}),
         Err(_) => json!({}),
     };
-    let target = format!("user:{}", actor.user_id);
-    actor
-        .audit(&ctl, "auth.password", &target, details, &result)
-        .await;
-    ok(result?)
+    let audit = Audit::new("auth.password", format!("user:{}", actor.user_id)).with(details);
+    call.answer(audit, async { result }).await
 }

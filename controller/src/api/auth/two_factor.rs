@@ -1,49 +1,15 @@
 //! Turning two-factor login on and off: setup hands out a secret, enable confirms it with a
 //! first code, disable needs a current code. Every step is audited; the secret never is.
 
-use std::sync::Arc;
-
-use axum::extract::{ConnectInfo, State};
-use axum::Json;
+use axum::extract::ConnectInfo;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
-use xfleet_common::time::now_ms;
 
-use super::{ensure_not_blocked, totp, Actor};
-use crate::api::{ok, ApiError, ApiResult};
-use crate::store::TotpState;
-use crate::Controller;
+use crate::front::auth::two_factor::{accept_code, now_secs, secret_bytes as decode};
+use crate::front::auth::{ensure_not_blocked, totp};
+use crate::front::{ApiError, ApiResult, Audit, Call, JsonBody};
 
 /// Shown by authenticator apps above the account name.
 const ISSUER: &str = "xfleet";
-
-fn now_secs() -> u64 {
-    u64::try_from(now_ms() / 1000).unwrap_or(0)
-}
-
-fn decode(secret: &str) -> Result<Vec<u8>, ApiError> {
-    totp::base32_decode(secret)
-        .ok_or_else(|| ApiError::Internal("a stored two-factor secret is not base32".into()))
-}
-
-/// Checks a login code against the user's active secret and, if it matches a step not used
-/// before, marks that step used. `false` for a wrong or replayed code.
-pub(super) async fn accept_code(
-    ctl: &Controller,
-    user_id: i64,
-    state: &TotpState,
-    code: &str,
-) -> Result<bool, ApiError> {
-    let Some(secret) = &state.secret else {
-        return Ok(false);
-    };
-    let last = u64::try_from(state.last_step).unwrap_or(0);
-    let Some(step) = totp::verify(&decode(secret)?, code, now_secs(), last) else {
-        return Ok(false);
-    };
-    // The conditional update refuses a step another request used meanwhile.
-    Ok(ctl.store.use_totp_step(user_id, step as i64).await?)
-}
 
 #[derive(Serialize)]
 pub(crate) struct TotpSetup {
@@ -57,11 +23,10 @@ pub(crate) struct Code {
     code: String,
 }
 
-pub(crate) async fn totp_setup(
-    State(ctl): State<Arc<Controller>>,
-    actor: Actor,
-) -> ApiResult<TotpSetup> {
-    let result = async {
+pub(crate) async fn totp_setup(call: Call) -> ApiResult<TotpSetup> {
+    let Call { ctl, actor } = &call;
+    let audit = Audit::new("auth.totp.setup", format!("user:{}", actor.user_id));
+    call.answer(audit, async {
         let user = ctl.store.user_by_id(actor.user_id).await?;
         let secret = totp::new_secret();
         if !ctl.store.begin_totp(user.id, &secret).await? {
@@ -74,22 +39,14 @@ pub(crate) async fn totp_setup(
             uri: totp::uri(ISSUER, &user.username, &secret),
             secret,
         })
-    }
-    .await;
-    let target = format!("user:{}", actor.user_id);
-    actor
-        .audit(&ctl, "auth.totp.setup", &target, json!({}), &result)
-        .await;
-    ok(result?)
+    })
+    .await
 }
 
-pub(crate) async fn totp_enable(
-    State(ctl): State<Arc<Controller>>,
-    actor: Actor,
-    body: Result<Json<Code>, axum::extract::rejection::JsonRejection>,
-) -> ApiResult<()> {
-    let Json(body) = body?;
-    let result = async {
+pub(crate) async fn totp_enable(call: Call, JsonBody(body): JsonBody<Code>) -> ApiResult<()> {
+    let Call { ctl, actor } = &call;
+    let audit = Audit::new("auth.totp.enable", format!("user:{}", actor.user_id));
+    call.answer(audit, async {
         let state = ctl.store.user_totp(actor.user_id).await?;
         if state.secret.is_some() {
             return Err(ApiError::Conflict(
@@ -119,35 +76,30 @@ pub(crate) async fn totp_enable(
             ));
         }
         Ok(())
-    }
-    .await;
-    let target = format!("user:{}", actor.user_id);
-    actor
-        .audit(&ctl, "auth.totp.enable", &target, json!({}), &result)
-        .await;
-    ok(result?)
+    })
+    .await
 }
 
 /// Needs a current code, so a stolen session alone cannot remove the second factor; wrong
 /// codes count towards the login block of the account.
 pub(crate) async fn totp_disable(
-    State(ctl): State<Arc<Controller>>,
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
-    actor: Actor,
-    body: Result<Json<Code>, axum::extract::rejection::JsonRejection>,
+    call: Call,
+    JsonBody(body): JsonBody<Code>,
 ) -> ApiResult<()> {
-    let Json(body) = body?;
+    let Call { ctl, actor } = &call;
     let ip = addr.ip();
-    let result = async {
+    let audit = Audit::new("auth.totp.disable", format!("user:{}", actor.user_id));
+    call.answer(audit, async {
         let user = ctl.store.user_by_id(actor.user_id).await?;
-        ensure_not_blocked(&ctl, ip, &user.username)?;
+        ensure_not_blocked(ctl, ip, &user.username)?;
         let state = ctl.store.user_totp(user.id).await?;
         if state.secret.is_none() {
             return Err(ApiError::Conflict(
                 "two-factor authentication is not on".into(),
             ));
         }
-        if !accept_code(&ctl, user.id, &state, &body.code).await? {
+        if !accept_code(ctl, user.id, &state, &body.code).await? {
             ctl.login_throttle.failure(ip, &user.username);
             return Err(ApiError::Forbidden(
                 "wrong or already used two-factor code".into(),
@@ -155,11 +107,6 @@ pub(crate) async fn totp_disable(
         }
         ctl.store.disable_totp(user.id).await?;
         Ok(())
-    }
-    .await;
-    let target = format!("user:{}", actor.user_id);
-    actor
-        .audit(&ctl, "auth.totp.disable", &target, json!({}), &result)
-        .await;
-    ok(result?)
+    })
+    .await
 }

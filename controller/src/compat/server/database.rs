@@ -9,21 +9,20 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 use axum::body::Body;
-use axum::extract::State;
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::Ctl;
-use crate::api::ApiError;
-use crate::compat::{failed, reply, CompatActor};
+use crate::compat::XuiCall;
+use crate::front::{failed, reply, ApiError, Audit};
 use crate::store::Backend;
 use crate::util::random_secret;
 use crate::Controller;
 
 const ACTION: &str = "Failed to export the database";
 
-pub async fn download(State(ctl): Ctl, CompatActor(actor): CompatActor) -> Response {
+pub async fn download(XuiCall(call): XuiCall) -> Response {
+    let (ctl, actor) = (&call.ctl, &call.actor);
     // The copy holds password hashes and every client's secrets: admins only.
     if actor.scope != "admin" {
         return failed(
@@ -43,12 +42,10 @@ pub async fn download(State(ctl): Ctl, CompatActor(actor): CompatActor) -> Respo
         )
         .into_response();
     }
-    let result = snapshot(&ctl).await;
+    let result = snapshot(ctl).await;
     let details = json!({"bytes": result.as_ref().map(|(_, len)| *len).unwrap_or(0)});
-    actor
-        .audit(&ctl, "database.export", "database", details, &result)
-        .await;
-    match result {
+    let audit = Audit::new("database.export", "database").with(details);
+    match call.audited(audit, async { result }).await {
         Ok((file, len)) => (
             [
                 (CONTENT_TYPE, "application/octet-stream".to_owned()),

@@ -4,18 +4,17 @@
 
 use std::time::{Duration, Instant};
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::Json;
 use serde_json::{json, Value};
 use xfleet_common::channel::CallError;
 use xfleet_common::methods::{agent, CoreInstallRequest, GeoUpdateAnswer, GeoUpdateRequest};
 
-use super::{agent_error, Ctl};
-use crate::api::{Actor, ApiError};
-use crate::compat::{done, failed, pick_server, reply, CompatActor, Msg, ServerParam};
+use super::agent_error;
+use crate::compat::{pick_server, ServerParam, XuiCall};
+use crate::front::{done, failed, reply, ApiError, Audit, Call, Msg};
 use crate::store::{ServerRow, TaskStatus};
 use crate::tasks::NewTask;
-use crate::Controller;
 
 const POLL: Duration = Duration::from_millis(250);
 
@@ -42,12 +41,12 @@ enum Outcome {
 /// Queues `operation` for a connected server and waits for its result up to
 /// `compat_task_wait_secs`.
 async fn run_queued(
-    ctl: &Controller,
-    actor: &Actor,
+    call: &Call,
     server: &ServerRow,
     operation: &str,
     request: Value,
 ) -> Result<Outcome, ApiError> {
+    let ctl = &call.ctl;
     // A 3x-ui caller expects the work now: an offline server is an error, not a queued task
     // that would surprise someone when the server comes back.
     if !ctl.fleet.is_connected(server.id) {
@@ -62,7 +61,7 @@ async fn run_queued(
                 operation: operation.into(),
                 request,
                 ttl: Duration::from_secs(ctl.config.task_ttl_secs),
-                created_by: actor.name.clone(),
+                created_by: call.who().to_owned(),
             },
         )
         .await?;
@@ -139,8 +138,7 @@ fn release_version(raw: &str) -> Result<String, String> {
 /// Installs an Xray release on the server (checked, then swapped in, then the core
 /// restarted on it; the agent rolls back if it does not start).
 pub async fn install(
-    State(ctl): Ctl,
-    CompatActor(actor): CompatActor,
+    XuiCall(call): XuiCall,
     Path(version): Path<String>,
     Query(q): Query<ServerParam>,
 ) -> Json<Msg> {
@@ -149,20 +147,17 @@ pub async fn install(
         Ok(v) => v,
         Err(e) => return failed(ACTION, e),
     };
-    let server = match pick_server(&ctl, &q).await {
+    let server = match pick_server(&call.ctl, &q).await {
         Ok(s) => s,
         Err(e) => return reply::<()>(ACTION, Err(e)),
     };
     let request = json!(CoreInstallRequest {
         version: version.clone()
     });
-    let result = run_queued(&ctl, &actor, &server, agent::CORE_INSTALL, request).await;
-    let target = format!("server:{}", server.id);
-    let details = json!({"version": version});
-    actor
-        .audit(&ctl, "server.core.install", &target, details, &result)
-        .await;
-    match result {
+    let audit = Audit::new("server.core.install", format!("server:{}", server.id))
+        .with(json!({"version": version}));
+    let installed = run_queued(&call, &server, agent::CORE_INSTALL, request);
+    match call.audited(audit, installed).await {
         Ok(Outcome::Finished(answer)) => done(
             format!("Xray {version} installed on {}", server.name),
             answer,
@@ -178,17 +173,12 @@ pub async fn install(
 }
 
 /// Every geo file the agent has a source for.
-pub async fn update_all_geo(
-    State(ctl): Ctl,
-    CompatActor(actor): CompatActor,
-    Query(q): Query<ServerParam>,
-) -> Json<Msg> {
-    update_geo_files(&ctl, &actor, &q, Vec::new()).await
+pub async fn update_all_geo(XuiCall(call): XuiCall, Query(q): Query<ServerParam>) -> Json<Msg> {
+    update_geo_files(&call, &q, Vec::new()).await
 }
 
 pub async fn update_geo(
-    State(ctl): Ctl,
-    CompatActor(actor): CompatActor,
+    XuiCall(call): XuiCall,
     Path(file): Path<String>,
     Query(q): Query<ServerParam>,
 ) -> Json<Msg> {
@@ -201,32 +191,24 @@ pub async fn update_geo(
             ),
         );
     }
-    update_geo_files(&ctl, &actor, &q, vec![file]).await
+    update_geo_files(&call, &q, vec![file]).await
 }
 
 const GEO_ACTION: &str = "Failed to update the geo files";
 
 /// Fetches the files on the server; its core restarts only if one changed.
-async fn update_geo_files(
-    ctl: &Controller,
-    actor: &Actor,
-    q: &ServerParam,
-    files: Vec<String>,
-) -> Json<Msg> {
-    let server = match pick_server(ctl, q).await {
+async fn update_geo_files(call: &Call, q: &ServerParam, files: Vec<String>) -> Json<Msg> {
+    let server = match pick_server(&call.ctl, q).await {
         Ok(s) => s,
         Err(e) => return reply::<()>(GEO_ACTION, Err(e)),
     };
     let request = json!(GeoUpdateRequest {
         files: files.clone()
     });
-    let result = run_queued(ctl, actor, &server, agent::GEO_UPDATE, request).await;
-    let target = format!("server:{}", server.id);
-    let details = json!({"files": files});
-    actor
-        .audit(ctl, "server.geo.update", &target, details, &result)
-        .await;
-    match result {
+    let audit = Audit::new("server.geo.update", format!("server:{}", server.id))
+        .with(json!({"files": files}));
+    let updated = run_queued(call, &server, agent::GEO_UPDATE, request);
+    match call.audited(audit, updated).await {
         Ok(Outcome::Finished(answer)) => {
             let summary: GeoUpdateAnswer =
                 serde_json::from_value(answer.clone()).unwrap_or_default();

@@ -4,7 +4,7 @@
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 
-use crate::api::ApiError;
+use crate::front::ApiError;
 
 pub fn hash_password(password: &str) -> String {
     let mut salt = [0u8; 16];
@@ -49,12 +49,15 @@ async fn off_runtime<T: Send + 'static>(
         .map_err(|e| ApiError::Internal(format!("password hashing task: {e}")))
 }
 
-pub(crate) async fn check_password(password: &str, hash: &str) -> Result<bool, ApiError> {
+/// Checks a password against a stored hash (argon2id or 3x-ui's bcrypt), off the async
+/// workers.
+pub async fn check_password(password: &str, hash: &str) -> Result<bool, ApiError> {
     let (password, hash) = (password.to_owned(), hash.to_owned());
     off_runtime(move || verify_password(&password, &hash)).await
 }
 
-pub(crate) async fn new_password_hash(password: &str) -> Result<String, ApiError> {
+/// A new argon2id hash of a password, off the async workers.
+pub async fn new_password_hash(password: &str) -> Result<String, ApiError> {
     let password = password.to_owned();
     off_runtime(move || hash_password(&password)).await
 }

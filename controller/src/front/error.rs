@@ -1,4 +1,6 @@
-//! The one place API errors become HTTP responses. A 5xx never leaks internals.
+//! The one error type of every front end, and the one place it becomes an answer: an HTTP
+//! response in the native envelope, or 3x-ui's `{success:false, msg}`. Domain errors (the
+//! model's, the store's, an agent call's) turn into it here. A 5xx never leaks internals.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::StatusCode;
@@ -7,7 +9,8 @@ use axum::Json;
 use serde_json::json;
 use xfleet_common::channel::CallError;
 
-use crate::model::FieldError;
+use super::envelope::{failed, trace_id, Msg};
+use crate::model::{FieldError, ModelError};
 use crate::store::StoreError;
 
 fn describe(fields: &[FieldError]) -> String {
@@ -51,6 +54,17 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<ModelError> for ApiError {
+    fn from(e: ModelError) -> Self {
+        match e {
+            ModelError::Invalid(fields) => Self::Invalid(fields),
+            ModelError::Conflict(m) => Self::Conflict(m),
+            ModelError::NotFound(what) => Self::NotFound(what),
+            ModelError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(e: JsonRejection) -> Self {
         Self::BadRequest(e.body_text())
@@ -83,6 +97,19 @@ impl ApiError {
         }
     }
 
+    /// The error in 3x-ui's envelope (HTTP 200, as 3x-ui answers): the action, then the
+    /// reason in parentheses. An internal error is logged; the caller sees its trace id.
+    pub fn into_msg(self, action: &str) -> Json<Msg> {
+        match self {
+            Self::Internal(cause) => {
+                let trace = trace_id();
+                tracing::error!(%trace, %cause, action, "internal error");
+                failed(action, format!("internal error, trace id {trace}"))
+            }
+            e => failed(action, e),
+        }
+    }
+
     fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) | Self::Invalid(_) => StatusCode::BAD_REQUEST,
@@ -103,7 +130,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let trace_id = super::trace_id();
+        let trace_id = trace_id();
         let details = match &self {
             Self::Call(CallError::Remote { details, .. }) => details.clone(),
             Self::Invalid(fields) => Some(json!({ "fields": fields })),

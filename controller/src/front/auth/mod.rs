@@ -1,0 +1,400 @@
+//! Who is calling: admin sessions (a cookie) and API tokens (Bearer), both stored hashed,
+//! as one extractor ([`Actor`]); and the login decision every login front end shares
+//! (per-address cap, per address and name throttle, password, second factor, audit).
+
+mod password;
+mod throttle;
+pub mod totp;
+pub mod two_factor;
+
+pub use password::{
+    check_password, hash_password, needs_rehash, new_password_hash, verify_password,
+};
+pub use throttle::LoginThrottle;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::header::{AUTHORIZATION, COOKIE, RETRY_AFTER};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method};
+use axum::response::{IntoResponse, Response};
+use xfleet_common::enrollment::sha256_hex;
+use xfleet_common::time::now_ms;
+
+use super::ApiError;
+use crate::store::{StoreError, UserRow};
+use crate::util::random_secret;
+use crate::Controller;
+
+pub const SESSION_COOKIE: &str = "xfleet_session";
+
+/// An authenticated caller of the API.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user_id: i64,
+    /// `admin`, or `admin (token ci)` for API tokens.
+    pub name: String,
+    pub scope: String,
+    pub ip: String,
+    /// Hash of the session token when the caller came with a session cookie.
+    pub session_hash: Option<String>,
+}
+
+impl Actor {
+    /// Whether the scope permits a request with this method: `read-only` tokens only read.
+    pub fn allows(&self, method: &Method) -> bool {
+        self.scope == "admin" || *method == Method::GET || *method == Method::HEAD
+    }
+
+    pub async fn audit(
+        &self,
+        ctl: &Controller,
+        action: &str,
+        target: &str,
+        details: serde_json::Value,
+        result: &Result<impl Sized, ApiError>,
+    ) {
+        let outcome = match result {
+            Ok(_) => "ok",
+            Err(e) => e.code(),
+        };
+        if let Err(e) = ctl
+            .store
+            .audit(&self.name, action, target, &details, &self.ip, outcome)
+            .await
+        {
+            tracing::error!(error = %e, action, "could not write the audit log");
+        }
+    }
+}
+
+/// The address a request came from (empty when the listener did not record it).
+pub fn client_ip(parts: &Parts) -> String {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default()
+}
+
+/// The API token of an `Authorization: Bearer <token>` header.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
+/// The value of cookie `name` in a request's headers.
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// The caller behind a raw session token (from whichever cookie a front end uses), or `None`
+/// for an unknown, expired or revoked session.
+pub async fn actor_from_session_token(
+    ctl: &Controller,
+    token: &str,
+    source_ip: &str,
+) -> Result<Option<Actor>, ApiError> {
+    let hash = sha256_hex(token.as_bytes());
+    let Some(user) = ctl.store.session_user(&hash).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Actor {
+        user_id: user.id,
+        name: user.username,
+        scope: "admin".into(),
+        ip: source_ip.to_owned(),
+        session_hash: Some(hash),
+    }))
+}
+
+/// The caller behind a raw API token (`Authorization: Bearer <token>`), or `None`.
+pub async fn actor_from_bearer(
+    ctl: &Controller,
+    token: &str,
+    source_ip: &str,
+) -> Result<Option<Actor>, ApiError> {
+    let Some((tok, user)) = ctl.store.api_token(&sha256_hex(token.as_bytes())).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Actor {
+        user_id: user.id,
+        name: format!("{} (token {})", user.username, tok.name),
+        scope: tok.scope,
+        ip: source_ip.to_owned(),
+        session_hash: None,
+    }))
+}
+
+impl FromRequestParts<Arc<Controller>> for Actor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        ctl: &Arc<Controller>,
+    ) -> Result<Self, Self::Rejection> {
+        let ip = client_ip(parts);
+        let actor = if let Some(token) = bearer(&parts.headers) {
+            actor_from_bearer(ctl, token, &ip).await?
+        } else if let Some(token) = cookie_value(&parts.headers, SESSION_COOKIE) {
+            actor_from_session_token(ctl, &token, &ip).await?
+        } else {
+            None
+        };
+        let actor = actor.ok_or(ApiError::Unauthorized)?;
+        if !actor.allows(&parts.method) {
+            return Err(ApiError::Forbidden(format!(
+                "a `{}` token can only read",
+                actor.scope
+            )));
+        }
+        Ok(actor)
+    }
+}
+
+/// Why a login was refused. The messages are meant for the person logging in.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("wrong username or password")]
+    WrongCredentials,
+    #[error(
+        "this account uses two-factor authentication: enter the code from the authenticator app"
+    )]
+    TwoFactorRequired,
+    #[error("wrong or already used two-factor code")]
+    TwoFactorInvalid,
+    #[error(
+        "too many failed logins for this user from this address: login is temporarily blocked, \
+         try again in {} minutes",
+        retry_after_secs.div_ceil(60)
+    )]
+    Blocked { retry_after_secs: u64 },
+    #[error("too many login attempts from this address: try again in {retry_after_secs} seconds")]
+    TooManyAttempts { retry_after_secs: u64 },
+    #[error(transparent)]
+    Internal(#[from] ApiError),
+}
+
+impl From<StoreError> for LoginError {
+    fn from(e: StoreError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl LoginError {
+    /// A short machine-readable reason, also written to the audit log.
+    pub fn code(&self) -> &str {
+        match self {
+            Self::WrongCredentials => "wrong_credentials",
+            Self::TwoFactorRequired => "two_factor_required",
+            Self::TwoFactorInvalid => "two_factor_invalid",
+            Self::Blocked { .. } => "login_blocked",
+            Self::TooManyAttempts { .. } => "rate_limited",
+            Self::Internal(e) => e.code(),
+        }
+    }
+
+    /// Seconds until a refused caller may try again, for a `Retry-After` header.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::Blocked { retry_after_secs } | Self::TooManyAttempts { retry_after_secs } => {
+                Some(*retry_after_secs)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl From<LoginError> for ApiError {
+    fn from(e: LoginError) -> Self {
+        match e {
+            LoginError::Internal(e) => e,
+            LoginError::Blocked { .. } | LoginError::TooManyAttempts { .. } => {
+                Self::TooManyRequests(e.to_string())
+            }
+            other => Self::Forbidden(other.to_string()),
+        }
+    }
+}
+
+/// The native envelope, plus `Retry-After` when the caller has to wait.
+impl IntoResponse for LoginError {
+    fn into_response(self) -> Response {
+        let retry = self.retry_after_secs();
+        let mut response = ApiError::from(self).into_response();
+        if let Some(secs) = retry {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+/// The whole login decision, shared by every login front end: the per-address cap, the
+/// per address and name block, the password (a bcrypt hash is upgraded to argon2id on
+/// success), the second factor when the account has one, and an `auth.login` audit entry.
+pub async fn authenticate(
+    ctl: &Controller,
+    source_ip: &str,
+    username: &str,
+    password: &str,
+    two_factor_code: Option<&str>,
+) -> Result<UserRow, LoginError> {
+    let result = check_login(ctl, source_ip, username, password, two_factor_code).await;
+    let (outcome, details) = match &result {
+        Ok((_, rehashed)) => ("ok", serde_json::json!({"rehashed": rehashed})),
+        Err(e) => (e.code(), serde_json::json!({})),
+    };
+    if let Err(e) = ctl
+        .store
+        .audit(username, "auth.login", "", &details, source_ip, outcome)
+        .await
+    {
+        tracing::error!(error = %e, "could not write the audit log");
+    }
+    result.map(|(user, _)| user)
+}
+
+async fn check_login(
+    ctl: &Controller,
+    source_ip: &str,
+    username: &str,
+    password: &str,
+    two_factor_code: Option<&str>,
+) -> Result<(UserRow, bool), LoginError> {
+    let ip = parse_ip(source_ip);
+    if let Err(secs) = ctl.login_limit.hit(ip) {
+        return Err(LoginError::TooManyAttempts {
+            retry_after_secs: secs,
+        });
+    }
+    ensure_not_blocked(ctl, ip, username)?;
+    let fail = |e: LoginError| {
+        ctl.login_throttle.failure(ip, username);
+        Err(e)
+    };
+    let user = ctl.store.user_by_name(username).await?;
+    // Unknown names cost the same hashing work, so timing does not reveal which names exist.
+    let hash = user.as_ref().map_or(&ctl.dummy_hash, |u| &u.password_hash);
+    let valid = check_password(password, hash).await?;
+    let Some(mut user) = user.filter(|_| valid) else {
+        return fail(LoginError::WrongCredentials);
+    };
+    let totp = ctl.store.user_totp(user.id).await?;
+    if totp.secret.is_some() {
+        let Some(code) = two_factor_code.filter(|c| !c.trim().is_empty()) else {
+            return fail(LoginError::TwoFactorRequired);
+        };
+        if !two_factor::accept_code(ctl, user.id, &totp, code).await? {
+            return fail(LoginError::TwoFactorInvalid);
+        }
+    }
+    ctl.login_throttle.success(ip, username);
+    let mut rehashed = false;
+    if needs_rehash(&user.password_hash) {
+        let new = new_password_hash(password).await?;
+        match ctl
+            .store
+            .replace_password_hash(user.id, &user.password_hash, &new)
+            .await
+        {
+            Ok(true) => {
+                user.password_hash = new;
+                rehashed = true;
+            }
+            Ok(false) => {}
+            // The login itself succeeded; the upgrade is tried again next time.
+            Err(e) => tracing::warn!(error = %e, "could not upgrade a password hash"),
+        }
+    }
+    Ok((user, rehashed))
+}
+
+/// Refuses while the address and name are blocked after failed attempts.
+pub fn ensure_not_blocked(ctl: &Controller, ip: IpAddr, username: &str) -> Result<(), LoginError> {
+    ctl.login_throttle
+        .check(ip, username)
+        .map_err(|left| LoginError::Blocked {
+            retry_after_secs: left.as_secs() + 1,
+        })
+}
+
+/// An address the limits can key on; a front end without one shares the unspecified address.
+fn parse_ip(source_ip: &str) -> IpAddr {
+    source_ip
+        .parse()
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+/// Starts a browser session for `user`; returns the raw token to put in a cookie (only its
+/// hash is stored).
+pub async fn open_session(
+    ctl: &Controller,
+    user: &UserRow,
+    source_ip: &str,
+) -> Result<String, ApiError> {
+    ctl.store.delete_expired_sessions().await?;
+    let token = random_secret(32);
+    let ttl_ms = i64::try_from(ctl.config.session_ttl_secs)
+        .unwrap_or(i64::MAX / 2000)
+        .saturating_mul(1000);
+    ctl.store
+        .create_session(
+            &sha256_hex(token.as_bytes()),
+            user.id,
+            source_ip,
+            now_ms().saturating_add(ttl_ms),
+        )
+        .await?;
+    Ok(token)
+}
+
+/// Ends the session behind a raw token (logout); unknown tokens are ignored.
+pub async fn close_session(ctl: &Controller, token: &str) -> Result<(), ApiError> {
+    Ok(ctl
+        .store
+        .delete_session(&sha256_hex(token.as_bytes()))
+        .await?)
+}
+
+/// Whether an admin account logs in with a second factor (login pages show the code field).
+pub async fn two_factor_enabled(ctl: &Controller) -> Result<bool, ApiError> {
+    Ok(ctl.store.any_totp_enabled().await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_errors_carry_a_wait_only_when_there_is_one() {
+        let blocked = LoginError::Blocked {
+            retry_after_secs: 840,
+        };
+        assert_eq!(blocked.retry_after_secs(), Some(840));
+        assert!(blocked.to_string().contains("temporarily blocked"));
+        assert!(blocked.to_string().contains("14 minutes"), "{blocked}");
+        assert!(matches!(
+            ApiError::from(blocked),
+            ApiError::TooManyRequests(_)
+        ));
+        assert_eq!(LoginError::TwoFactorInvalid.retry_after_secs(), None);
+        assert!(matches!(
+            ApiError::from(LoginError::WrongCredentials),
+            ApiError::Forbidden(_)
+        ));
+    }
+}

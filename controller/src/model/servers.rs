@@ -1,0 +1,76 @@
+//! Servers as the front ends show them: found by id or name, with their live state.
+
+use serde::Serialize;
+
+use super::Result;
+use crate::fleet::LiveInfo;
+use crate::store::ServerRow;
+use crate::Controller;
+
+/// A server by numeric id or by name.
+pub async fn resolve(ctl: &Controller, key: &str) -> Result<ServerRow> {
+    Ok(match key.parse::<i64>() {
+        Ok(id) => ctl.store.server(id).await?,
+        Err(_) => ctl.store.server_by_name(key).await?,
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct ServerView {
+    pub id: i64,
+    pub name: String,
+    pub region: String,
+    pub tags: Vec<String>,
+    /// `pending` (never connected), `online` or `offline`.
+    pub status: String,
+    pub connected: bool,
+    pub last_seen: Option<i64>,
+    pub last_error: Option<String>,
+    pub version: Option<String>,
+    pub core_version: Option<String>,
+    pub os_info: Option<serde_json::Value>,
+    pub hostname: Option<String>,
+    pub enabled: bool,
+    pub notes: String,
+    pub revision: i64,
+    pub applied_revision: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// The server this controller runs itself (single-server mode).
+    pub local: bool,
+    /// Host name or IP share links point at (empty: the agent's host name, else the Host
+    /// of the subscription request).
+    pub public_address: String,
+    pub live: Option<LiveInfo>,
+}
+
+pub fn view(ctl: &Controller, row: ServerRow) -> ServerView {
+    let live = ctl.fleet.live_info(row.id);
+    ServerView {
+        tags: row.tags(),
+        id: row.id,
+        name: row.name,
+        region: row.region,
+        status: if live.is_some() {
+            "online".into()
+        } else {
+            row.status
+        },
+        connected: live.is_some(),
+        last_seen: row.last_seen,
+        last_error: row.last_error,
+        version: row.version,
+        core_version: row.core_version,
+        os_info: row.os_info.and_then(|s| serde_json::from_str(&s).ok()),
+        hostname: row.hostname,
+        enabled: row.enabled != 0,
+        notes: row.notes,
+        revision: row.revision,
+        applied_revision: row.applied_revision,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        local: row.is_local != 0,
+        public_address: row.public_address,
+        live,
+    }
+}

@@ -1,0 +1,131 @@
+//! Clients as the front ends show them: one identity across the fleet with its usage summed
+//! over every server, and the inbounds it is attached to.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use xfleet_common::time::now_ms;
+
+use super::Result;
+use crate::store::{ClientRow, ClientTotals};
+use crate::Controller;
+
+/// Clients count as online when they had traffic within this long.
+pub const ONLINE_WINDOW_MS: i64 = 3 * 60 * 1000;
+/// "Expiring soon": within this long.
+const EXPIRING_MS: i64 = 3 * 24 * 3600 * 1000;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientView {
+    pub id: i64,
+    pub email: String,
+    /// VMess/VLESS UUID (3x-ui's `id`).
+    pub uuid: String,
+    pub password: String,
+    pub auth: String,
+    pub flow: String,
+    pub security: String,
+    pub sub_id: String,
+    pub limit_ip: i64,
+    #[serde(rename = "totalGB")]
+    pub total_gb: i64,
+    pub expiry_time: i64,
+    pub enable: bool,
+    pub tg_id: i64,
+    pub comment: String,
+    pub reset: i64,
+    pub up: i64,
+    pub down: i64,
+    /// Bytes used on every server together (`up + down`).
+    pub used: i64,
+    pub all_time: i64,
+    pub last_online: i64,
+    pub inbound_ids: Vec<i64>,
+}
+
+pub fn client_view(c: ClientRow, t: &ClientTotals, inbound_ids: Vec<i64>) -> ClientView {
+    ClientView {
+        id: c.id,
+        email: c.email,
+        uuid: c.uuid,
+        password: c.password,
+        auth: c.auth,
+        flow: c.flow,
+        security: c.security,
+        sub_id: c.sub_id,
+        limit_ip: c.limit_ip,
+        total_gb: c.total_bytes,
+        expiry_time: c.expiry_time,
+        enable: c.enable != 0,
+        tg_id: c.tg_id,
+        comment: c.comment,
+        reset: c.reset_days,
+        up: t.up,
+        down: t.down,
+        used: t.up + t.down,
+        all_time: t.all_time,
+        last_online: t.last_online,
+        inbound_ids,
+    }
+}
+
+pub async fn load_client(ctl: &Controller, c: ClientRow) -> Result<ClientView> {
+    let totals = ctl.store.client_total(&c.email).await?;
+    let inbounds = ctl.store.inbounds_of_client(c.id).await?;
+    Ok(client_view(
+        c,
+        &totals,
+        inbounds.into_iter().map(|i| i.id).collect(),
+    ))
+}
+
+/// Every client, filtered: `search` in the email, comment or sub id; `filter` one of
+/// `online`, `depleted`, `expiring`, `disabled`, `enabled`; attached to `inbound`.
+pub async fn all_client_views(
+    ctl: &Controller,
+    search: &str,
+    filter: &str,
+    inbound: Option<i64>,
+) -> Result<Vec<ClientView>> {
+    let totals = ctl.store.client_totals().await?;
+    let mut attached: HashMap<i64, Vec<i64>> = HashMap::new();
+    for (client, inbound) in ctl.store.attachments().await? {
+        attached.entry(client).or_default().push(inbound);
+    }
+    let now = now_ms();
+    let search = search.to_lowercase();
+    let empty = ClientTotals::default();
+    let mut out = Vec::new();
+    for c in ctl.store.all_clients().await? {
+        let ids = attached.remove(&c.id).unwrap_or_default();
+        if inbound.is_some_and(|i| !ids.contains(&i)) {
+            continue;
+        }
+        if !search.is_empty()
+            && ![&c.email, &c.comment, &c.sub_id]
+                .iter()
+                .any(|s| s.to_lowercase().contains(&search))
+        {
+            continue;
+        }
+        let t = totals.get(&c.email).unwrap_or(&empty);
+        let used = t.up + t.down;
+        let keep = match filter {
+            "online" => t.last_online > now - ONLINE_WINDOW_MS,
+            "depleted" => {
+                (c.total_bytes > 0 && used >= c.total_bytes)
+                    || (c.expiry_time > 0 && c.expiry_time <= now)
+            }
+            "expiring" => c.expiry_time > now && c.expiry_time <= now + EXPIRING_MS,
+            "disabled" => c.enable == 0,
+            "enabled" => c.enable != 0,
+            _ => true,
+        };
+        if keep {
+            let t = t.clone();
+            out.push(client_view(c, &t, ids));
+        }
+    }
+    Ok(out)
+}
