@@ -10,16 +10,8 @@ use serde_json::json;
 use xfleet_common::channel::CallError;
 
 use super::envelope::{failed, trace_id, Msg};
-use crate::model::{FieldError, ModelError};
+use crate::model::{describe, FieldError, ModelError};
 use crate::store::StoreError;
-
-fn describe(fields: &[FieldError]) -> String {
-    fields
-        .iter()
-        .map(|f| format!("{}: {}", f.field, f.message))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

@@ -55,7 +55,8 @@ pub enum ModelError {
     Store(StoreError),
 }
 
-fn describe(fields: &[FieldError]) -> String {
+/// Every rejected field in one line: `port: …; settings.clients[0].id: …`.
+pub fn describe(fields: &[FieldError]) -> String {
     fields
         .iter()
         .map(|f| format!("{}: {}", f.field, f.message))
