@@ -9,11 +9,10 @@ use std::sync::Arc;
 use axum::extract::{Path, Query};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use xfleet_common::time::now_ms;
 
-use super::inbounds::client_traffic;
 use super::{de, pick_server, reply, Body, Msg, ServerParam, XuiCall};
 use crate::front::{ApiError, Audit, Call};
 use crate::model::{self, input::client_key, ClientInput, ONLINE_WINDOW_MS};
@@ -42,6 +41,43 @@ pub fn routes() -> Router<Arc<Controller>> {
         .route("/onlines", post(onlines))
         .route("/lastOnline", post(last_online))
         .route("/updateClientTraffic/{email}", post(update_client_traffic))
+}
+
+/// One client's counters, as 3x-ui's `ClientTraffic`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientTraffic {
+    pub id: i64,
+    pub inbound_id: i64,
+    pub enable: bool,
+    pub email: String,
+    pub uuid: String,
+    pub sub_id: String,
+    pub up: i64,
+    pub down: i64,
+    pub all_time: i64,
+    pub expiry_time: i64,
+    pub total: i64,
+    pub reset: i64,
+    pub last_online: i64,
+}
+
+pub fn client_traffic(c: &ClientRow, inbound_id: i64, t: &ClientTotals) -> ClientTraffic {
+    ClientTraffic {
+        id: c.id,
+        inbound_id,
+        enable: c.enable != 0,
+        email: c.email.clone(),
+        uuid: c.uuid.clone(),
+        sub_id: c.sub_id.clone(),
+        up: t.up,
+        down: t.down,
+        all_time: t.all_time,
+        expiry_time: c.expiry_time,
+        total: c.total_bytes,
+        reset: c.reset_days,
+        last_online: t.last_online,
+    }
 }
 
 async fn client_traffics(

@@ -1,5 +1,5 @@
 //! `/panel/api/inbounds/*`: 3x-ui v2's inbound routes on the fleet model (its client routes
-//! there are in [`inbound_clients`]). Inbound ids are fleet-wide, so routes naming an inbound
+//! there are in `inbound_clients`). Inbound ids are fleet-wide, so routes naming an inbound
 //! need no server; `list`, `add`, `import` and `resetAllTraffics` act on the server picked by
 //! `?server_id=`.
 
@@ -12,7 +12,8 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::{de, inbound_clients};
+use super::de;
+use super::inbound_clients::{client_traffic, ClientTraffic};
 use super::{failed, pick_server, reply, Body, Msg, ServerParam, XuiCall};
 use crate::fleet::desired::client_json;
 use crate::front::{ApiError, Audit, Call};
@@ -30,44 +31,6 @@ pub fn routes() -> Router<Arc<Controller>> {
         .route("/setEnable/{id}", post(set_enable))
         .route("/resetAllTraffics", post(reset_all_traffics))
         .route("/import", post(import))
-        .merge(inbound_clients::routes())
-}
-
-/// One client's counters, as 3x-ui's `ClientTraffic`.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ClientTraffic {
-    pub id: i64,
-    pub inbound_id: i64,
-    pub enable: bool,
-    pub email: String,
-    pub uuid: String,
-    pub sub_id: String,
-    pub up: i64,
-    pub down: i64,
-    pub all_time: i64,
-    pub expiry_time: i64,
-    pub total: i64,
-    pub reset: i64,
-    pub last_online: i64,
-}
-
-pub fn client_traffic(c: &ClientRow, inbound_id: i64, t: &ClientTotals) -> ClientTraffic {
-    ClientTraffic {
-        id: c.id,
-        inbound_id,
-        enable: c.enable != 0,
-        email: c.email.clone(),
-        uuid: c.uuid.clone(),
-        sub_id: c.sub_id.clone(),
-        up: t.up,
-        down: t.down,
-        all_time: t.all_time,
-        expiry_time: c.expiry_time,
-        total: c.total_bytes,
-        reset: c.reset_days,
-        last_online: t.last_online,
-    }
 }
 
 /// An inbound as 3x-ui v2 returns it: JSON fields as strings, clients inside `settings`.

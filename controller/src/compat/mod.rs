@@ -50,7 +50,10 @@ pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 pub fn router(ctl: Arc<Controller>) -> Router<Arc<Controller>> {
     let api = Router::new()
-        .nest("/inbounds", inbounds::routes())
+        .nest(
+            "/inbounds",
+            inbounds::routes().merge(inbound_clients::routes()),
+        )
         .nest("/server", server::routes())
         .nest("/clients", clients::routes())
         .route(
