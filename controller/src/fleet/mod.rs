@@ -210,6 +210,9 @@ pub fn schedule_startup_check(ctl: Arc<Controller>, server_id: i64) {
 }
 
 fn spawn_offline_check(ctl: Arc<Controller>, server_id: i64, reason: String, startup: bool) {
+    // An agent that connects again records a later `last_seen`, which keeps this check from
+    // marking it offline even when the two race.
+    let since = now_ms();
     tokio::spawn(async move {
         let grace = Duration::from_secs(ctl.config.offline_grace_secs);
         tokio::select! {
@@ -224,9 +227,15 @@ fn spawn_offline_check(ctl: Arc<Controller>, server_id: i64, reason: String, sta
                 .unwrap()
                 .contains(&server_id);
         if !returned && !ctl.fleet.is_connected(server_id) {
-            tracing::info!(server_id, %reason, "server offline after the grace period");
-            if let Err(e) = ctl.store.mark_offline(server_id, &reason).await {
-                tracing::warn!(server_id, error = %e, "could not mark server offline");
+            match (ctl.store)
+                .mark_offline_unless_seen_after(server_id, &reason, since)
+                .await
+            {
+                Ok(true) => {
+                    tracing::info!(server_id, %reason, "server offline after the grace period")
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(server_id, error = %e, "could not mark server offline"),
             }
         }
     });

@@ -80,13 +80,15 @@ pub async fn run_session<S, R>(
             first_request_id: 1,
         },
     );
-    let conn_id = ctl
-        .fleet
-        .register(server_id, channel.clone(), remote.clone());
+    // The agent's facts (versions, applied revision) are stored before the channel is listed,
+    // so a server never shows as connected without them.
     let facts = facts_of(&hello);
     if let Err(e) = ctl.store.mark_online(server_id, &facts).await {
         tracing::warn!(server_id, error = %e, "could not mark server online");
     }
+    let conn_id = ctl
+        .fleet
+        .register(server_id, channel.clone(), remote.clone());
     tracing::info!(server_id, %remote, agent = %hello.agent_version, "agent connected");
     if let Err(e) = super::desired::repair(&ctl, server_id, hello.applied_revision).await {
         tracing::warn!(server_id, error = %e, "cannot check the agent's state revision");

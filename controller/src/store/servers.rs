@@ -264,6 +264,27 @@ impl Store {
         Ok(())
     }
 
+    /// Marks a server offline with the reason, unless its agent was seen after `since` (it
+    /// connected again meanwhile, however close the two came); whether it was marked.
+    pub async fn mark_offline_unless_seen_after(
+        &self,
+        id: i64,
+        reason: &str,
+        since: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE servers SET status = 'offline', last_error = $1, updated_at = $2 \
+             WHERE id = $3 AND (last_seen IS NULL OR last_seen <= $4)",
+        )
+        .bind(reason)
+        .bind(now_ms())
+        .bind(id)
+        .bind(since)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// The desired-state revision the agent reports as applied.
     pub async fn set_applied_revision(&self, id: i64, revision: i64) -> Result<()> {
         sqlx::query("UPDATE servers SET applied_revision = $1 WHERE id = $2")

@@ -20,6 +20,34 @@ fn new_server(name: &str) -> NewServer {
     }
 }
 
+/// The grace-period check marks a server offline only if its agent was not seen since the
+/// check began: a reconnect racing the check wins.
+#[tokio::test]
+async fn an_offline_check_does_not_overrule_a_reconnect() {
+    for t in test_stores().await {
+        let s = &t.store;
+        let id = s.create_server(&new_server("ams-1")).await.unwrap().id;
+        let check_began = now_ms() - 1;
+        s.mark_online(id, &servers::AgentFacts::default())
+            .await
+            .unwrap();
+        let marked = s
+            .mark_offline_unless_seen_after(id, "agent disconnected", check_began)
+            .await
+            .unwrap();
+        assert!(!marked, "{}", t.label);
+        assert_eq!(s.server(id).await.unwrap().status, "online", "{}", t.label);
+        let marked = s
+            .mark_offline_unless_seen_after(id, "agent disconnected", now_ms() + 1)
+            .await
+            .unwrap();
+        assert!(marked, "{}", t.label);
+        let row = s.server(id).await.unwrap();
+        assert_eq!(row.status, "offline", "{}", t.label);
+        assert_eq!(row.last_error.as_deref(), Some("agent disconnected"));
+    }
+}
+
 #[tokio::test]
 async fn servers_are_unique_by_name_and_patchable() {
     for t in test_stores().await {
