@@ -80,6 +80,12 @@ pub fn client_traffic(c: &ClientRow, inbound_id: i64, t: &ClientTotals) -> Clien
     }
 }
 
+/// The inbound 3x-ui's `ClientTraffic` names for a client: its first one, 0 if none.
+async fn first_inbound(ctl: &Controller, c: &ClientRow) -> Result<i64, ApiError> {
+    let inbounds = ctl.store.inbounds_of_client(c.id).await?;
+    Ok(inbounds.first().map_or(0, |i| i.id))
+}
+
 async fn client_traffics(
     XuiCall(Call { ctl, .. }): XuiCall,
     Path(email): Path<String>,
@@ -87,13 +93,7 @@ async fn client_traffics(
     let result = async {
         let c = ctl.store.client_by_email(&email).await?;
         let t = ctl.store.client_total(&email).await?;
-        let inbound = ctl
-            .store
-            .inbounds_of_client(c.id)
-            .await?
-            .first()
-            .map_or(0, |i| i.id);
-        Ok(client_traffic(&c, inbound, &t))
+        Ok(client_traffic(&c, first_inbound(&ctl, &c).await?, &t))
     }
     .await;
     reply("", result)
@@ -109,12 +109,7 @@ async fn client_traffics_by_id(
         let mut out = Vec::new();
         for c in ctl.store.all_clients().await? {
             if c.uuid == uuid {
-                let inbound = ctl
-                    .store
-                    .inbounds_of_client(c.id)
-                    .await?
-                    .first()
-                    .map_or(0, |i| i.id);
+                let inbound = first_inbound(&ctl, &c).await?;
                 out.push(client_traffic(
                     &c,
                     inbound,

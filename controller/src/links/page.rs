@@ -4,6 +4,7 @@
 use super::remark::traffic;
 use super::settings::SubUrls;
 use super::{qr, ClientLink, UserInfo};
+use crate::util::html_escape as esc;
 
 pub struct PageClient<'a> {
     pub email: &'a str,
@@ -97,21 +98,6 @@ pub fn render(
     }
     h.push_str("</body></html>");
     h
-}
-
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// `2025-01-31 12:00 UTC` from Unix seconds.

@@ -15,9 +15,7 @@ use tokio::sync::watch;
 use xfleet_common::methods::CoreState;
 use xfleet_common::time::now_ms;
 
-use crate::front::auth::{
-    actor_from_bearer, actor_from_session_token, bearer, cookie_value, SESSION_COOKIE,
-};
+use crate::front::auth::actor_from_headers;
 use crate::front::{ApiError, Call};
 use crate::model::servers::{view as server_view, ServerView};
 use crate::model::ONLINE_WINDOW_MS;
@@ -160,13 +158,7 @@ pub async fn events_job(ctl: Arc<Controller>) {
 
 /// Whether the credentials a listener came with still hold.
 async fn still_allowed(ctl: &Controller, headers: &HeaderMap) -> bool {
-    let actor = if let Some(token) = bearer(headers) {
-        actor_from_bearer(ctl, token, "").await
-    } else if let Some(token) = cookie_value(headers, SESSION_COOKIE) {
-        actor_from_session_token(ctl, &token, "").await
-    } else {
-        Ok(None)
-    };
+    let actor = actor_from_headers(ctl, headers, "").await;
     // A database hiccup does not cut the stream; the next check decides.
     !matches!(actor, Ok(None))
 }

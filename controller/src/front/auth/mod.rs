@@ -138,6 +138,22 @@ pub async fn actor_from_bearer(
     }))
 }
 
+/// The native caller behind a request's headers: a Bearer token, else the session cookie;
+/// `None` without valid credentials.
+pub async fn actor_from_headers(
+    ctl: &Controller,
+    headers: &HeaderMap,
+    source_ip: &str,
+) -> Result<Option<Actor>, ApiError> {
+    if let Some(token) = bearer(headers) {
+        actor_from_bearer(ctl, token, source_ip).await
+    } else if let Some(token) = cookie_value(headers, SESSION_COOKIE) {
+        actor_from_session_token(ctl, &token, source_ip).await
+    } else {
+        Ok(None)
+    }
+}
+
 impl FromRequestParts<Arc<Controller>> for Actor {
     type Rejection = ApiError;
 
@@ -146,14 +162,9 @@ impl FromRequestParts<Arc<Controller>> for Actor {
         ctl: &Arc<Controller>,
     ) -> Result<Self, Self::Rejection> {
         let ip = client_ip(parts);
-        let actor = if let Some(token) = bearer(&parts.headers) {
-            actor_from_bearer(ctl, token, &ip).await?
-        } else if let Some(token) = cookie_value(&parts.headers, SESSION_COOKIE) {
-            actor_from_session_token(ctl, &token, &ip).await?
-        } else {
-            None
-        };
-        let actor = actor.ok_or(ApiError::Unauthorized)?;
+        let actor = actor_from_headers(ctl, &parts.headers, &ip)
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
         if !actor.allows(&parts.method) {
             return Err(ApiError::Forbidden(format!(
                 "a `{}` token can only read",
