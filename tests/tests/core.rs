@@ -1220,10 +1220,12 @@ async fn bulk_client_actions_reach_the_core_in_one_revision_per_server() {
         v2.fetch(files.port, 1000).await.is_err().then_some(())
     })
     .await;
-    assert_eq!(
-        ctl.server(id).await["applied_revision"],
-        json!(before.0 + 1)
-    );
+    // The core drops alice as soon as the agent applies; its report of the applied revision
+    // follows on the channel a moment later.
+    wait_for("the server to report the bulk revision applied", LONG, || async {
+        (ctl.server(id).await["applied_revision"] == json!(before.0 + 1)).then_some(())
+    })
+    .await;
 
     // Reset switches alice on again, as the single route does; only her server changes.
     let out = bulk(json!({"emails": ["alice"], "action": "reset-traffic"}))
