@@ -4,6 +4,7 @@
 pub mod layers;
 pub mod links;
 pub mod proxy;
+pub mod python;
 pub mod raw;
 pub mod xui;
 pub mod xui_fixture;
@@ -20,19 +21,23 @@ pub use xfleet_controller::util::TempDir;
 /// A built binary of this workspace (`cargo build --workspace --bins` puts them beside the
 /// test executables' `deps/` folder).
 pub fn bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    // Test executables live in `target/<profile>/deps/`, binaries in `target/<profile>/`.
-    let mut dir = exe.parent().expect("exe dir");
-    if dir.ends_with("deps") {
-        dir = dir.parent().expect("profile dir");
-    }
-    let path = dir.join(name);
+    let path = bin_dir().join(name);
     assert!(
         path.exists(),
         "{} is missing: run `cargo build --workspace --bins` first",
         path.display()
     );
     path
+}
+
+/// `target/<profile>/`: test executables live in its `deps/`, the binaries in it.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let mut dir = exe.parent().expect("exe dir");
+    if dir.ends_with("deps") {
+        dir = dir.parent().expect("profile dir");
+    }
+    dir.to_path_buf()
 }
 
 /// Waits until `check` returns `Some`, polling; panics with `what` after `timeout`.
