@@ -35,6 +35,7 @@ pub mod util;
 pub use app::{run, start, Ended, RunInfo, Running, CLI_TOKEN_NAME};
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
@@ -99,6 +100,15 @@ impl Controller {
     pub fn restart(&self) {
         self.restart.store(true, Ordering::SeqCst);
         self.shutdown.cancel();
+    }
+
+    /// [`restart`](Self::restart) in a moment, after the answer that asked for it has left.
+    pub fn restart_soon(self: &Arc<Self>) {
+        let later = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            later.restart();
+        });
     }
 
     /// The cookie attribute that keeps session cookies off plain HTTP once the panel is HTTPS.

@@ -543,7 +543,10 @@ async fn v3_scenario(ctl: &Controller) {
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(x.cookies.contains_key("3x-ui-csrf"));
+    assert!(
+        x.cookies.contains_key("3x-ui"),
+        "the token lives with the `3x-ui` cookie"
+    );
     x.headers = vec![("X-CSRF-Token".into(), "forged".into())];
     assert_eq!(x.login("admin", &ctl.admin_password).await.status, 403);
     x.headers = vec![("X-CSRF-Token".into(), token.clone())];
@@ -933,4 +936,80 @@ async fn native_api_refuses_bad_input_and_stores_nothing() {
         .await;
     assert_eq!(r.status, 400);
     assert_eq!(x.get("/api/v1/clients/half").await.status, 404);
+}
+
+/// py3xui 0.7.0, the SDK most 3x-ui bots and scripts use, unchanged against a fleet of two
+/// servers (one never connected): it logs in through its CSRF flow keeping only the `3x-ui`
+/// cookie, and every call its users make succeeds with answers it parses, acting on the
+/// default server (the first one added) since py3xui cannot name a server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn py3xui_works_unchanged_against_a_fleet() {
+    use xfleet_tests::python::{run_script, sdk_python};
+    use xfleet_tests::Agent;
+    const LONG: std::time::Duration = std::time::Duration::from_secs(60);
+
+    let Some(python) = sdk_python() else {
+        return;
+    };
+    if !xfleet_tests::proxy::v2ray_available() {
+        return;
+    }
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let (first, token) = ctl.add_server("vpn-1").await;
+    let mut agent = Agent::enroll(&token);
+    agent.start();
+    ctl.wait_status(first, "online", LONG).await;
+    let (pending, _) = ctl.add_server("never-connected").await;
+    let pending_revision = ctl.server(pending).await["revision"].clone();
+    let core_before = agent.core_pid();
+
+    let port = free_port();
+    let backup = ctl.dir.path().join("backup.db");
+    let steps = run_script(
+        python,
+        "py3xui_steps.py",
+        vec![
+            ctl.panel_url(),
+            "admin".into(),
+            ctl.admin_password.clone(),
+            port.to_string(),
+            backup.display().to_string(),
+        ],
+    )
+    .await;
+    let by_name = |name: &str| -> Value {
+        steps
+            .iter()
+            .find(|s| s["step"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no step {name} in {steps:#?}"))
+    };
+    let failed: Vec<&Value> = steps.iter().filter(|s| s["ok"] != json!(true)).collect();
+    assert!(failed.is_empty(), "steps failed: {failed:#?}");
+    assert_eq!(steps.len(), 19, "{steps:#?}");
+
+    assert_eq!(by_name("login")["cookie"], json!("3x-ui"));
+    assert_eq!(by_name("inbound.get")["port"], json!(port));
+    assert_eq!(by_name("inbound.update")["remark"], json!("py3xui-renamed"));
+    let client = by_name("client.get");
+    assert_eq!(client["email"], json!("py-alice"));
+    assert_eq!(client["total_gb"], json!(10u64 << 30));
+    assert_eq!(client["inbound_id"], by_name("inbound.list")["id"]);
+    assert_eq!(by_name("client.update")["total_gb"], json!(20u64 << 30));
+    assert_eq!(
+        by_name("client.traffic_by_id")["emails"],
+        json!(["py-alice"])
+    );
+    assert_eq!(by_name("client.ips")["ips"], json!([]));
+    assert_eq!(by_name("server.status")["xray_state"], json!("running"));
+    assert_eq!(by_name("server.backup")["sqlite"], json!(true));
+    assert_eq!(by_name("client.delete")["gone"], json!(true));
+    assert_eq!(by_name("inbound.delete")["left"], json!([]));
+
+    // The calls acted on the default server: the inbound was made there, and its core
+    // restarted; the pending server was left alone.
+    let audit = ctl.api().ok("GET", "/api/v1/audit", None).await.to_string();
+    assert!(audit.contains("py3xui"), "the inbound was audited");
+    assert_ne!(agent.core_pid(), core_before, "the core restarted");
+    assert_eq!(ctl.server(pending).await["revision"], pending_revision);
 }

@@ -956,7 +956,7 @@ async fn compat_server_routes_drive_the_agent() {
     );
     assert_eq!(
         db.headers.get("content-disposition").map(String::as_str),
-        Some("attachment; filename=x-ui.db")
+        Some("attachment; filename=xfleet.db")
     );
     assert!(db.body.starts_with(b"SQLite format 3\0"));
     let copy_dir = xfleet_tests::TempDir::new("getdb");
@@ -1222,9 +1222,13 @@ async fn bulk_client_actions_reach_the_core_in_one_revision_per_server() {
     .await;
     // The core drops alice as soon as the agent applies; its report of the applied revision
     // follows on the channel a moment later.
-    wait_for("the server to report the bulk revision applied", LONG, || async {
-        (ctl.server(id).await["applied_revision"] == json!(before.0 + 1)).then_some(())
-    })
+    wait_for(
+        "the server to report the bulk revision applied",
+        LONG,
+        || async {
+            (ctl.server(id).await["applied_revision"] == json!(before.0 + 1)).then_some(())
+        },
+    )
     .await;
 
     // Reset switches alice on again, as the single route does; only her server changes.

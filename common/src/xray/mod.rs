@@ -14,7 +14,7 @@ mod settings;
 mod stream;
 mod template;
 
-pub use template::REFUSED_TAG;
+pub use template::{xui_default_template, REFUSED_TAG};
 
 use std::collections::HashSet;
 use std::fmt;

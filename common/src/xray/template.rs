@@ -35,6 +35,37 @@ pub(super) fn take_inbounds(config: &mut Map<String, Value>) -> Vec<Value> {
     }
 }
 
+/// 3x-ui's default template as its panel shows it (`getDefaultJsonConfig`, v2.9): the
+/// starting point an operator edits. What the agent renders from it is [`base`]'s.
+pub fn xui_default_template() -> Value {
+    json!({
+        "log": {"access": "none", "dnsLog": false, "error": "", "loglevel": "warning", "maskAddress": ""},
+        "api": {"tag": "api", "services": ["HandlerService", "LoggerService", "StatsService"]},
+        "inbounds": [{
+            "tag": "api", "listen": "127.0.0.1", "port": 62789, "protocol": "tunnel",
+            "settings": {"address": "127.0.0.1"}
+        }],
+        "outbounds": [
+            {"tag": "direct", "protocol": "freedom", "settings": {"domainStrategy": "AsIs"}},
+            {"tag": "blocked", "protocol": "blackhole", "settings": {}}
+        ],
+        "policy": {
+            "levels": {"0": {"statsUserDownlink": true, "statsUserUplink": true}},
+            "system": {
+                "statsInboundDownlink": true, "statsInboundUplink": true,
+                "statsOutboundDownlink": false, "statsOutboundUplink": false
+            }
+        },
+        "routing": {"domainStrategy": "AsIs", "rules": [
+            {"type": "field", "inboundTag": ["api"], "outboundTag": "api"},
+            {"type": "field", "ip": ["geoip:private"], "outboundTag": "blocked"},
+            {"type": "field", "protocol": ["bittorrent"], "outboundTag": "blocked"}
+        ]},
+        "stats": {},
+        "metrics": {"tag": "metrics_out", "listen": "127.0.0.1:11111"}
+    })
+}
+
 /// 3x-ui's default (reference/3x-ui.md §4.1), minus what `force` adds.
 fn default(opts: &RenderOptions) -> Map<String, Value> {
     let mut rules = Vec::new();

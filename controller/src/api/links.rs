@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use crate::front::{ok, Actor, ApiError, ApiResult, Call};
 use crate::links::settings::SubUrls;
 use crate::links::{self, host_without_port, qr, ClientLink, SubSettings};
-use crate::Controller;
 
 #[derive(Serialize)]
 pub(super) struct ClientLinks {
@@ -35,37 +34,12 @@ pub(super) async fn client_links(
     let clients = links::with_usage(&ctl.store, vec![client]).await?;
     let links = links::client_links(&ctl.store, &settings, &clients, &request_host).await?;
     let sub_id = clients[0].0.sub_id.clone();
-    let base = sub_base(&ctl, &settings, &request_host);
+    let base = settings.public_base(ctl.sub_listener.as_ref(), &request_host);
     ok(ClientLinks {
         subscription: settings.urls(&base, &sub_id),
         sub_id,
         links,
     })
-}
-
-/// `scheme://host:port` of the subscription listener as clients reach it: `subDomain`, else
-/// the address it listens on when that is a specific one, else the host the caller used.
-fn sub_base(ctl: &Controller, settings: &SubSettings, request_host: &str) -> String {
-    let (tls, port, ip) = match ctl.sub_listener {
-        Some(l) => (l.tls, l.addr.port(), Some(l.addr.ip())),
-        None => (settings.tls(), settings.port, None),
-    };
-    let host = if !settings.domain.is_empty() {
-        settings.domain.clone()
-    } else {
-        match ip {
-            Some(ip) if !ip.is_unspecified() => ip.to_string(),
-            _ => request_host.to_owned(),
-        }
-    };
-    let scheme = if tls { "https" } else { "http" };
-    let default_port = if tls { 443 } else { 80 };
-    let host = links::url::host(&host);
-    if port == default_port {
-        format!("{scheme}://{host}")
-    } else {
-        format!("{scheme}://{host}:{port}")
-    }
 }
 
 #[derive(Deserialize)]

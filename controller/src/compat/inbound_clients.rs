@@ -298,7 +298,7 @@ async fn reset_client_traffic(
     .await
 }
 
-/// `-1` means every inbound of the server.
+/// `-1` means every inbound: of the server named by `?server_id=`, else of the fleet.
 async fn inbounds_named(
     ctl: &Controller,
     id: i64,
@@ -308,14 +308,11 @@ async fn inbounds_named(
         ctl.store.inbound(id).await?;
         return Ok(vec![Some(id)]);
     }
-    let server = pick_server(ctl, q).await?;
-    Ok(ctl
-        .store
-        .inbounds_of(server.id)
-        .await?
-        .into_iter()
-        .map(|i| Some(i.id))
-        .collect())
+    let rows = match q.named() {
+        Some(_) => ctl.store.inbounds_of(pick_server(ctl, q).await?.id).await?,
+        None => ctl.store.all_inbounds().await?,
+    };
+    Ok(rows.into_iter().map(|i| Some(i.id)).collect())
 }
 
 async fn reset_all_client_traffics(

@@ -148,10 +148,19 @@ pub async fn list_of(ctl: &Controller, server_id: i64) -> Result<Vec<CompatInbou
         .collect())
 }
 
+/// One server's inbounds with `?server_id=`, else the whole fleet's (ids are unique across it).
 async fn list(XuiCall(call): XuiCall, Query(q): Query<ServerParam>) -> Json<Msg> {
+    let ctl = &call.ctl;
     let result = async {
-        let server = pick_server(&call.ctl, &q).await?;
-        list_of(&call.ctl, server.id).await
+        let servers = match q.named() {
+            Some(_) => vec![pick_server(ctl, &q).await?],
+            None => ctl.store.list_servers().await?,
+        };
+        let mut all = Vec::new();
+        for server in servers {
+            all.extend(list_of(ctl, server.id).await?);
+        }
+        Ok::<_, ApiError>(all)
     }
     .await;
     reply("", result)
@@ -297,8 +306,12 @@ async fn reset_all_traffics(XuiCall(call): XuiCall, Query(q): Query<ServerParam>
     let audit = Audit::new("inbound.reset_traffic", "all");
     let said = ("All traffic reset", "Failed to reset the traffic");
     call.reply_as(audit, said, async {
-        let server = pick_server(&call.ctl, &q).await?;
-        model::reset_inbounds_traffic(&call.ctl, call.who(), Some(server.id), None).await?;
+        // "All" is the fleet's, unless a server is named.
+        let server = match q.named() {
+            Some(_) => Some(pick_server(&call.ctl, &q).await?.id),
+            None => None,
+        };
+        model::reset_inbounds_traffic(&call.ctl, call.who(), server, None).await?;
         Ok(())
     })
     .await

@@ -7,16 +7,20 @@
 //! names; inbound `settings`/`streamSettings`/`sniffing` as JSON strings; the `3x-ui` session
 //! cookie; unauthenticated `/panel/api/*` answered with an empty 404 (401 JSON for XHR).
 //!
-//! CSRF: the session cookie is `SameSite=Lax`, a request whose `Origin` names another host is
-//! refused, and an `X-CSRF-Token` header, when sent, must match the token from
-//! `GET /csrf-token` (kept in the `3x-ui-csrf` cookie). The header is not required, so v2
-//! scripts that only replay the cookie keep working.
+//! CSRF, as 3x-ui v3 does it: the token lives with the session behind the `3x-ui` cookie, so
+//! a client that keeps only that cookie (py3xui, x3ui) can send it back. `GET /csrf-token`
+//! before login sets a pre-login `3x-ui` cookie holding the token; the login that sends it as
+//! `X-CSRF-Token` carries it into the new session, and later calls send the same header. The
+//! session cookie is `SameSite=Lax`, a request whose `Origin` names another host is refused,
+//! and an `X-CSRF-Token` header, when sent, must be the session's token. The header is not
+//! required, so v2 scripts that only replay the cookie keep working.
 
 mod clients;
 mod de;
 mod inbound_clients;
 mod inbounds;
 mod server;
+mod settings;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,19 +36,22 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
+use xfleet_common::enrollment::sha256_hex;
 
 use crate::front::auth::{
     actor_from_bearer, actor_from_session_token, authenticate, bearer, client_ip, close_session,
     cookie_value, open_session, two_factor_enabled,
 };
 use crate::front::{done, failed, reply, ApiError, Call, Msg};
-use crate::model::servers::resolve;
+use crate::model::servers::{default_server, resolve};
 use crate::store::ServerRow;
-use crate::util::random_secret;
+use crate::util::{constant_time_eq, random_secret};
 use crate::Controller;
 
 pub const SESSION_COOKIE: &str = "3x-ui";
-pub const CSRF_COOKIE: &str = "3x-ui-csrf";
+/// Before login the `3x-ui` cookie holds `pre.<CSRF token>`: no session, only the token the
+/// login must send back.
+const PRE_LOGIN: &str = "pre.";
 /// Bodies larger than this are refused with `success:false`.
 pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
 
@@ -56,6 +63,7 @@ pub fn router(ctl: Arc<Controller>) -> Router<Arc<Controller>> {
         )
         .nest("/server", server::routes())
         .nest("/clients", clients::routes())
+        .nest("/setting", settings::routes())
         .route(
             "/backuptotgbot",
             get(server::backup_to_bot).post(server::backup_to_bot),
@@ -67,6 +75,7 @@ pub fn router(ctl: Arc<Controller>) -> Router<Arc<Controller>> {
         .route("/csrf-token", get(csrf_token))
         .route("/getTwoFactorEnable", post(two_factor_enable))
         .nest("/panel/api", api)
+        .nest("/panel/setting", settings::routes())
         .route("/panel/API/{*rest}", any(legacy_redirect))
         .route("/xui/{*rest}", any(legacy_redirect));
     let prefix = ctl.config.base_prefix();
@@ -166,7 +175,7 @@ impl FromRequestParts<Arc<Controller>> for XuiCall {
         } else if let Some(session) = cookie(&parts.headers, SESSION_COOKIE) {
             match actor_from_session_token(ctl, &session, &ip).await {
                 Ok(Some(actor)) => {
-                    check_csrf(&parts.method, &parts.headers)?;
+                    check_csrf(ctl, &parts.method, &parts.headers).await?;
                     actor
                 }
                 _ => return Err(unauthenticated),
@@ -200,8 +209,9 @@ fn read_only_allowed(method: &Method, path: &str) -> bool {
     *method == Method::GET || READS.iter().any(|r| path.contains(r))
 }
 
-/// Cross-site requests are refused; a sent CSRF token must be the right one.
-fn check_csrf(method: &Method, headers: &HeaderMap) -> Result<(), Refusal> {
+/// Cross-site requests are refused; a sent CSRF token must be the one of the `3x-ui` cookie's
+/// session (or pre-login cookie).
+async fn check_csrf(ctl: &Controller, method: &Method, headers: &HeaderMap) -> Result<(), Refusal> {
     if *method == Method::GET || *method == Method::HEAD || *method == Method::OPTIONS {
         return Ok(());
     }
@@ -215,14 +225,34 @@ fn check_csrf(method: &Method, headers: &HeaderMap) -> Result<(), Refusal> {
         }
     }
     if let Some(sent) = headers.get("x-csrf-token") {
-        let expected = cookie(headers, CSRF_COOKIE);
-        if expected.as_deref() != sent.to_str().ok() {
+        let expected = match cookie_csrf(ctl, headers).await {
+            Ok(expected) => expected,
+            Err(e) => return Err(Refusal::Forbidden(e.to_string())),
+        };
+        let matches = expected
+            .is_some_and(|e| !e.is_empty() && constant_time_eq(e.as_bytes(), sent.as_bytes()));
+        if !matches {
             return Err(Refusal::Forbidden(
-                "invalid CSRF token; get one from /csrf-token".into(),
+                "invalid CSRF token; get one from /csrf-token with this session's cookie".into(),
             ));
         }
     }
     Ok(())
+}
+
+/// The CSRF token the request's `3x-ui` cookie stands for: the pre-login token it holds, or
+/// the token stored with its session; `None` without a cookie or for an unknown session.
+async fn cookie_csrf(ctl: &Controller, headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = cookie(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    if let Some(token) = value.strip_prefix(PRE_LOGIN) {
+        return Ok(Some(token.to_owned()));
+    }
+    Ok(ctl
+        .store
+        .session_csrf(&sha256_hex(value.as_bytes()))
+        .await?)
 }
 
 /// A body as JSON or as a form (`application/x-www-form-urlencoded`), by its Content-Type;
@@ -294,27 +324,23 @@ pub struct ServerParam {
     pub server_id: Option<String>,
 }
 
-/// The server a request is about: the one named, or the only one there is.
+/// The server a request is about: the one named, else the default server (the
+/// `defaultServer` setting, else the local server, else the first), so scripts written for
+/// one 3x-ui server keep working on a fleet.
 pub async fn pick_server(ctl: &Controller, param: &ServerParam) -> Result<ServerRow, ApiError> {
-    if let Some(key) = param.server_id.as_deref().filter(|k| !k.trim().is_empty()) {
-        return Ok(resolve(ctl, key.trim()).await?);
+    match param.named() {
+        Some(key) => Ok(resolve(ctl, key).await?),
+        None => Ok(default_server(ctl).await?),
     }
-    let servers = ctl.store.list_servers().await?;
-    match servers.len() {
-        0 => Err(ApiError::BadRequest(
-            "there is no server yet; add one first".into(),
-        )),
-        1 => Ok(servers.into_iter().next().expect("one server")),
-        _ => {
-            let names: Vec<String> = servers
-                .iter()
-                .map(|s| format!("{} ({})", s.id, s.name))
-                .collect();
-            Err(ApiError::BadRequest(format!(
-                "this controller manages several servers; add ?server_id=N to pick one of: {}",
-                names.join(", ")
-            )))
-        }
+}
+
+impl ServerParam {
+    /// The server named by the query, if any.
+    pub fn named(&self) -> Option<&str> {
+        self.server_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
     }
 }
 
@@ -339,7 +365,7 @@ async fn login(
         Ok(Body(b)) => b,
         Err(e) => return e.into_response(),
     };
-    if let Err(refusal) = check_csrf(&Method::POST, &headers) {
+    if let Err(refusal) = check_csrf(&ctl, &Method::POST, &headers).await {
         return refusal.into_response();
     }
     const ACTION: &str = "Login failed";
@@ -353,7 +379,19 @@ async fn login(
         Err(e) => return failed(ACTION, e).into_response(),
     };
     let ttl = ctl.config.session_ttl_secs;
-    match open_session(&ctl, &user, &ip).await {
+    // The token fetched before login (checked above when sent) stays the session's token.
+    let csrf = cookie(&headers, SESSION_COOKIE)
+        .and_then(|v| v.strip_prefix(PRE_LOGIN).map(str::to_owned))
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| random_secret(24));
+    let opened = async {
+        let session = open_session(&ctl, &user, &ip).await?;
+        ctl.store
+            .set_session_csrf(&sha256_hex(session.as_bytes()), &csrf)
+            .await?;
+        Ok::<_, ApiError>(session)
+    };
+    match opened.await {
         Ok(session) => (
             [(SET_COOKIE, session_cookie(&ctl, &session, ttl))],
             done("Login successfully", Value::Null),
@@ -406,7 +444,7 @@ async fn logout_redirect(State(ctl): State<Arc<Controller>>, headers: HeaderMap)
 
 /// v3: `POST /logout`.
 async fn logout(State(ctl): State<Arc<Controller>>, headers: HeaderMap) -> Response {
-    if let Err(refusal) = check_csrf(&Method::POST, &headers) {
+    if let Err(refusal) = check_csrf(&ctl, &Method::POST, &headers).await {
         return refusal.into_response();
     }
     end_session(&ctl, &headers).await;
@@ -417,13 +455,33 @@ async fn logout(State(ctl): State<Arc<Controller>>, headers: HeaderMap) -> Respo
         .into_response()
 }
 
-/// v3: a CSRF token for cookie sessions (double-submit: it is also set as a cookie).
+/// v3: the CSRF token of the `3x-ui` cookie's session. Without a session, a pre-login
+/// cookie is set that holds a new token, which the login carries into the session.
 async fn csrf_token(State(ctl): State<Arc<Controller>>, headers: HeaderMap) -> Response {
-    let token = cookie(&headers, CSRF_COOKIE).unwrap_or_else(|| random_secret(24));
-    let set = format!(
-        "{CSRF_COOKIE}={token}; Path={}; SameSite=Lax{}",
-        cookie_path(&ctl),
-        ctl.cookie_secure()
+    if let Some(value) = cookie(&headers, SESSION_COOKIE) {
+        if let Some(token) = value.strip_prefix(PRE_LOGIN).filter(|t| !t.is_empty()) {
+            return done("", token).into_response();
+        }
+        let hash = sha256_hex(value.as_bytes());
+        match ctl.store.session_csrf(&hash).await {
+            Ok(Some(token)) if !token.is_empty() => return done("", token).into_response(),
+            // A session from before tokens were kept with sessions gets one now.
+            Ok(Some(_)) => {
+                let token = random_secret(24);
+                return match ctl.store.set_session_csrf(&hash, &token).await {
+                    Ok(()) => done("", token).into_response(),
+                    Err(e) => reply::<()>("", Err(e.into())).into_response(),
+                };
+            }
+            Ok(None) => {}
+            Err(e) => return reply::<()>("", Err(e.into())).into_response(),
+        }
+    }
+    let token = random_secret(24);
+    let set = session_cookie(
+        &ctl,
+        &format!("{PRE_LOGIN}{token}"),
+        ctl.config.session_ttl_secs,
     );
     ([(SET_COOKIE, set)], done("", token)).into_response()
 }

@@ -120,6 +120,32 @@ impl SubSettings {
         format!("{host}:{port}")
     }
 
+    /// `scheme://host:port` of the subscription listener as clients reach it: `subDomain`,
+    /// else the address it listens on when that is a specific one, else the host the caller
+    /// used.
+    pub fn public_base(&self, listener: Option<&SubListener>, request_host: &str) -> String {
+        let (tls, port, ip) = match listener {
+            Some(l) => (l.tls, l.addr.port(), Some(l.addr.ip())),
+            None => (self.tls(), self.port, None),
+        };
+        let host = if !self.domain.is_empty() {
+            self.domain.clone()
+        } else {
+            match ip {
+                Some(ip) if !ip.is_unspecified() => ip.to_string(),
+                _ => request_host.to_owned(),
+            }
+        };
+        let scheme = if tls { "https" } else { "http" };
+        let default_port = if tls { 443 } else { 80 };
+        let host = super::url::host(&host);
+        if port == default_port {
+            format!("{scheme}://{host}")
+        } else {
+            format!("{scheme}://{host}:{port}")
+        }
+    }
+
     /// TLS is asked for when either file is set; a missing partner is an error, not a
     /// quiet fallback to plain HTTP.
     pub fn tls(&self) -> bool {

@@ -11,6 +11,7 @@ mod inbounds;
 pub mod input;
 mod options;
 pub mod servers;
+pub mod settings;
 mod views;
 
 pub use bulk::*;

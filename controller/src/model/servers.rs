@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::Result;
+use super::{ModelError, Result};
 use crate::fleet::LiveInfo;
 use crate::store::ServerRow;
 use crate::Controller;
@@ -13,6 +13,31 @@ pub async fn resolve(ctl: &Controller, key: &str) -> Result<ServerRow> {
         Ok(id) => ctl.store.server(id).await?,
         Err(_) => ctl.store.server_by_name(key).await?,
     })
+}
+
+/// The server a call that names none acts on (a 3x-ui script written for one server): the
+/// one the `defaultServer` setting names, else the local server, else the first added.
+pub async fn default_server(ctl: &Controller) -> Result<ServerRow> {
+    let named = ctl
+        .store
+        .setting(super::settings::DEFAULT_SERVER)
+        .await?
+        .filter(|v| !v.trim().is_empty());
+    if let Some(key) = named {
+        // A default that was removed since falls back to the rule below.
+        if let Ok(server) = resolve(ctl, key.trim()).await {
+            return Ok(server);
+        }
+    }
+    if let Some(local) = ctl.store.local_server().await? {
+        return Ok(local);
+    }
+    ctl.store
+        .list_servers()
+        .await?
+        .into_iter()
+        .min_by_key(|s| s.id)
+        .ok_or_else(|| ModelError::Conflict("there is no server yet; add one first".into()))
 }
 
 #[derive(Debug, Serialize)]

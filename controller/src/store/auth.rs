@@ -156,6 +156,47 @@ impl Store {
         Ok(ended)
     }
 
+    /// Renames a user and sets a new password hash, ending every other session of the user,
+    /// in one transaction; returns how many sessions ended. A name another user has is a
+    /// conflict.
+    pub async fn change_credentials(
+        &self,
+        user_id: i64,
+        username: &str,
+        password_hash: &str,
+        keep_session: Option<&str>,
+    ) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let taken: Option<(i64,)> =
+            sqlx::query_as("SELECT id FROM users WHERE username = $1 AND id <> $2")
+                .bind(username)
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if taken.is_some() {
+            return Err(StoreError::Conflict(format!(
+                "another user is named `{username}`"
+            )));
+        }
+        sqlx::query(
+            "UPDATE users SET username = $2, password_hash = $3, updated_at = $4 WHERE id = $1",
+        )
+        .bind(user_id)
+        .bind(username)
+        .bind(password_hash)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        let ended = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
+            .bind(user_id)
+            .bind(keep_session.unwrap_or(""))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(ended)
+    }
+
     pub async fn user_totp(&self, user_id: i64) -> Result<TotpState> {
         sqlx::query_as(
             "SELECT totp_secret AS secret, totp_pending AS pending, totp_last_step AS last_step \
@@ -264,6 +305,27 @@ impl Store {
         .bind(now_ms())
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    /// The CSRF token of a live session (empty when none was set).
+    pub async fn session_csrf(&self, token_hash: &str) -> Result<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT csrf_token FROM sessions WHERE token_hash = $1 AND expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.0))
+    }
+
+    pub async fn set_session_csrf(&self, token_hash: &str, csrf: &str) -> Result<()> {
+        sqlx::query("UPDATE sessions SET csrf_token = $1 WHERE token_hash = $2")
+            .bind(csrf)
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     pub async fn delete_session(&self, token_hash: &str) -> Result<()> {

@@ -28,6 +28,24 @@ impl Store {
         Ok(())
     }
 
+    /// Stores every pair in one transaction, or none.
+    pub async fn set_settings(&self, pairs: &[(String, String)]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for (key, value) in pairs {
+            sqlx::query(
+                "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            )
+            .bind(key)
+            .bind(value)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn settings(&self) -> Result<BTreeMap<String, String>> {
         let rows: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM settings")
             .fetch_all(&self.pool)

@@ -7,13 +7,11 @@ use axum::extract::{ConnectInfo, Path};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::front::auth::{check_password, ensure_not_blocked, new_password_hash};
+use crate::front::auth::{
+    check_new_password, check_password, ensure_not_blocked, new_password_hash,
+};
 use crate::front::{ok, ApiError, ApiResult, Audit, Call, JsonBody};
 use crate::store::SESSION_ID_LEN;
-
-const MIN_PASSWORD_CHARS: usize = 8;
-/// Far beyond any real password; keeps hashing work bounded.
-const MAX_PASSWORD_BYTES: usize = 1024;
 
 #[derive(Serialize)]
 pub(crate) struct SessionView {
@@ -90,16 +88,7 @@ pub(crate) async fn change_password(
     let Call { ctl, actor } = &call;
     let ip = addr.ip();
     let result = async {
-        if change.new.chars().count() < MIN_PASSWORD_CHARS {
-            return Err(ApiError::BadRequest(format!(
-                "the new password must have at least {MIN_PASSWORD_CHARS} characters"
-            )));
-        }
-        if change.new.len() > MAX_PASSWORD_BYTES {
-            return Err(ApiError::BadRequest(format!(
-                "the new password must not be longer than {MAX_PASSWORD_BYTES} bytes"
-            )));
-        }
+        check_new_password(&change.new)?;
         let user = ctl.store.user_by_id(actor.user_id).await?;
         ensure_not_blocked(ctl, ip, &user.username)?;
         if !check_password(&change.current, &user.password_hash).await? {

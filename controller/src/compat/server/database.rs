@@ -1,9 +1,10 @@
 //! `getDb`: a download of the controller's database.
 //!
 //! The file is xfleet's own SQLite database (servers, inbounds, clients, traffic, users),
-//! not a 3x-ui `x-ui.db`: its schema is xfleet's, and 3x-ui cannot import it. It keeps 3x-ui's
-//! file name so backup scripts that save `x-ui.db` keep working. On PostgreSQL there is no
-//! file; the answer says to use `pg_dump`.
+//! not a 3x-ui `x-ui.db`: its schema is xfleet's, and 3x-ui cannot import it, so it is named
+//! for what it is, `xfleet.db` (scripts that save the body under a name of their own keep
+//! working; README "Backups" says what restores it). On PostgreSQL there is no file; the
+//! answer says to use `pg_dump`.
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
@@ -51,7 +52,7 @@ pub async fn download(XuiCall(call): XuiCall) -> Response {
                 (CONTENT_TYPE, "application/octet-stream".to_owned()),
                 (
                     CONTENT_DISPOSITION,
-                    "attachment; filename=x-ui.db".to_owned(),
+                    "attachment; filename=xfleet.db".to_owned(),
                 ),
                 (CONTENT_LENGTH, len.to_string()),
             ],

@@ -8,7 +8,8 @@ pub mod totp;
 pub mod two_factor;
 
 pub use password::{
-    check_password, hash_password, needs_rehash, new_password_hash, verify_password,
+    check_new_password, check_password, hash_password, needs_rehash, new_password_hash,
+    verify_password, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS,
 };
 pub use throttle::LoginThrottle;
 

@@ -49,6 +49,25 @@ async fn off_runtime<T: Send + 'static>(
         .map_err(|e| ApiError::Internal(format!("password hashing task: {e}")))
 }
 
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Far beyond any real password; keeps hashing work bounded.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Whether `password` may become an admin's password: long enough, and short enough to hash.
+pub fn check_new_password(password: &str) -> Result<(), ApiError> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(ApiError::BadRequest(format!(
+            "the new password must have at least {MIN_PASSWORD_CHARS} characters"
+        )));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(ApiError::BadRequest(format!(
+            "the new password must not be longer than {MAX_PASSWORD_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
 /// Checks a password against a stored hash (argon2id or 3x-ui's bcrypt), off the async
 /// workers.
 pub async fn check_password(password: &str, hash: &str) -> Result<bool, ApiError> {

@@ -4,6 +4,8 @@
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 
+use crate::util::constant_time_eq;
+
 pub const STEP_SECS: u64 = 30;
 pub const DIGITS: u32 = 6;
 /// Steps either side of the current one still accepted, for clocks that drift a little.
@@ -61,10 +63,6 @@ pub fn verify(key: &[u8], code: &str, unix_secs: u64, last_used: u64) -> Option<
             );
             constant_time_eq(expected.as_bytes(), code.as_bytes())
         })
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A fresh random secret, base32 without padding.
