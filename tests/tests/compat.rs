@@ -446,15 +446,10 @@ async fn v2_scenario(ctl: &Controller) {
         .failure()
         .contains("data"));
 
-    // Several servers: server-scoped routes need ?server_id=.
+    // Several servers: lists cover the fleet, `?server_id=` narrows them to one.
     let (second, _) = ctl.add_server("vpn-2").await;
-    let ambiguous = x.get("/panel/api/inbounds/list").await.failure();
-    assert!(
-        ambiguous.contains("server_id")
-            && ambiguous.contains("vpn-1")
-            && ambiguous.contains("vpn-2"),
-        "{ambiguous}"
-    );
+    let fleet = x.get("/panel/api/inbounds/list").await.obj();
+    assert_eq!(fleet.as_array().unwrap().len(), 2, "{fleet}");
     assert_eq!(
         x.get(&format!("/panel/api/inbounds/list?server_id={server}"))
             .await
@@ -752,6 +747,9 @@ async fn v3_scenario(ctl: &Controller) {
     assert_eq!((r.status, r.body.len()), (404, 0));
     x.post("/logout").await.obj();
     assert_eq!(x.post("/panel/api/clients/onlines").await.status, 404);
+    // The token belonged to the ended session: sent again without it, it is refused.
+    assert_eq!(x.login("admin", &ctl.admin_password).await.status, 403);
+    x.headers.clear();
 
     // Two-factor login through the compatible /login (`twoFactorCode`).
     use xfleet_controller::front::auth::totp;
@@ -1012,4 +1010,154 @@ async fn py3xui_works_unchanged_against_a_fleet() {
     assert!(audit.contains("py3xui"), "the inbound was audited");
     assert_ne!(agent.core_pid(), core_before, "the core restarted");
     assert_eq!(ctl.server(pending).await["revision"], pending_revision);
+}
+
+/// 3x-ui's settings routes on both paths (v2 `/panel/setting`, v3.3 `/panel/api/setting`) and
+/// the default server, as scripts use them: the whole form sent back is taken, a bad key
+/// refuses everything and stores nothing, the admin's credentials change with the old ones,
+/// and calls without `server_id` act on the default server while lists cover the fleet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_routes_and_the_default_server() {
+    for (backend, ctl) in backends("/").await {
+        eprintln!("--- {backend}");
+        settings_scenario(&ctl).await;
+    }
+}
+
+async fn settings_scenario(ctl: &Controller) {
+    let mut x = XuiClient::new(&ctl.panel_url(), "");
+    x.login("admin", &ctl.admin_password).await.obj();
+
+    // `all`: 3x-ui's keys in its types, on both paths; the session secret is never shown.
+    let all = x.post("/panel/setting/all").await.obj();
+    assert_eq!(all, x.post("/panel/api/setting/all").await.obj());
+    assert_eq!(all["subPort"], json!(2096));
+    assert_eq!(all["tgBotEnable"], json!(false));
+    assert_eq!(all["pageSize"], json!(25));
+    assert!(all.get("secret").is_none(), "{all}");
+
+    // The whole form back, with one change, as 3x-ui's page sends it.
+    let mut form = all.clone();
+    form["pageSize"] = json!(50);
+    form["subTitle"] = json!("Fleet");
+    x.post_json("/panel/api/setting/update", &form).await.obj();
+    let now = x.post("/panel/setting/all").await.obj();
+    assert_eq!(
+        (now["pageSize"].clone(), now["subTitle"].clone()),
+        (json!(50), json!("Fleet"))
+    );
+    // As a form, too.
+    x.post_form("/panel/setting/update", &[("pageSize", "30")])
+        .await
+        .obj();
+    assert_eq!(
+        x.post("/panel/setting/all").await.obj()["pageSize"],
+        json!(30)
+    );
+
+    // One bad key refuses the whole update, by name, and stores nothing.
+    for (body, says) in [
+        (
+            json!({"pageSize": 99, "pageSzie": 10}),
+            "pageSzie: is not a setting",
+        ),
+        (
+            json!({"pageSize": 99, "webPort": "high"}),
+            "webPort: must be a whole number",
+        ),
+        (
+            json!({"pageSize": 99, "ldapEnable": true}),
+            "LDAP sync has no counterpart",
+        ),
+        (
+            json!({"pageSize": 99, "twoFactorEnable": true}),
+            "two-factor login is set up per user",
+        ),
+        (
+            json!({"pageSize": 99, "defaultServer": "nowhere"}),
+            "defaultServer: names no server",
+        ),
+    ] {
+        let failure = x.post_json("/panel/setting/update", &body).await.failure();
+        assert!(failure.contains(says), "{failure}");
+    }
+    assert_eq!(
+        x.post("/panel/setting/all").await.obj()["pageSize"],
+        json!(30)
+    );
+
+    let defaults = x.post("/panel/api/setting/defaultSettings").await.obj();
+    assert!(
+        defaults["subURI"].as_str().unwrap().ends_with("/sub/"),
+        "{defaults}"
+    );
+    assert_eq!(defaults["pageSize"], json!(30));
+    let template = x.get("/panel/setting/getDefaultJsonConfig").await.obj();
+    assert_eq!(template["inbounds"][0]["tag"], json!("api"));
+    assert_eq!(template["routing"]["rules"][0]["outboundTag"], json!("api"));
+
+    // Default server: the first added, then the one the setting names; lists cover both.
+    let (s1, _) = ctl.add_server("first").await;
+    let (s2, _) = ctl.add_server("second").await;
+    let add = |port: u16| add_form(port, "default", json!([]));
+    let on_first = x
+        .post_form("/panel/api/inbounds/add", &pairs(&add(free_port())))
+        .await
+        .obj();
+    x.post_json("/panel/setting/update", &json!({"defaultServer": "second"}))
+        .await
+        .obj();
+    let on_second = x
+        .post_form("/panel/api/inbounds/add", &pairs(&add(free_port())))
+        .await
+        .obj();
+    let api = ctl.api();
+    for (server, inbound) in [(s1, &on_first), (s2, &on_second)] {
+        let listed = api
+            .ok("GET", &format!("/api/v1/servers/{server}/inbounds"), None)
+            .await;
+        let ids: Vec<&Value> = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| &i["id"])
+            .collect();
+        assert_eq!(ids, [&inbound["id"]], "server {server}: {listed}");
+    }
+    let fleet = x.get("/panel/api/inbounds/list").await.obj();
+    assert_eq!(fleet.as_array().unwrap().len(), 2, "{fleet}");
+    let one = x
+        .get(&format!("/panel/api/inbounds/list?server_id={s1}"))
+        .await
+        .obj();
+    assert_eq!(one.as_array().unwrap().len(), 1, "{one}");
+
+    // New credentials need the old ones; the old password stops working.
+    let wrong = x
+        .post_json(
+            "/panel/setting/updateUser",
+            &json!({"oldUsername": "admin", "oldPassword": "not it",
+                    "newUsername": "root", "newPassword": "a-new-password"}),
+        )
+        .await
+        .failure();
+    assert!(wrong.contains("wrong"), "{wrong}");
+    x.post_form(
+        "/panel/api/setting/updateUser",
+        &[
+            ("oldUsername", "admin"),
+            ("oldPassword", ctl.admin_password.as_str()),
+            ("newUsername", "root"),
+            ("newPassword", "a-new-password"),
+        ],
+    )
+    .await
+    .obj();
+    let mut fresh = XuiClient::new(&ctl.panel_url(), "");
+    assert!(fresh
+        .login("admin", &ctl.admin_password)
+        .await
+        .failure()
+        .contains("Login failed"));
+    fresh.login("root", "a-new-password").await.obj();
 }

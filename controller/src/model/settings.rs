@@ -352,7 +352,9 @@ pub async fn update(
         if k.usage != Use::Kept {
             continue;
         }
-        if stored.get(k.name) != Some(&text) {
+        // What `all` shows, sent back unchanged, is no change (3x-ui's page sends every key).
+        let shown = stored.get(k.name).map_or(k.default, String::as_str);
+        if text != shown {
             changes.push((k.name.to_owned(), text));
         }
     }
