@@ -7,6 +7,7 @@ import { actions, ago, badge, busy, clearErrors, confirmDialog, duration, failed
 // [key, label, kind, what the server uses while the key is unset]
 const SUB_KEYS = [['subEnable', 'Serve subscriptions', 'bool', 'true'], ['subURI', 'Public subscription URL prefix', 'text', 'the listener\'s address'], ['subPath', 'Links path', 'text', '/sub/'], ['subJsonPath', 'JSON path', 'text', '/json/'], ['subUpdates', 'Update interval (hours)', 'text', '12'], ['subTitle', 'Title', 'text']];
 const TLS_KEYS = [['webCertFile', 'Certificate file (PEM chain)', 'text'], ['webKeyFile', 'Key file (PEM)', 'text']];
+const COMPAT_KEYS = [['defaultServer', 'Default server (id or name)', 'text', 'the local server, else the first added']];
 const TG_KEYS = [['tgBotEnable', 'Telegram bot enabled', 'bool'], ['tgBotToken', 'Bot token', 'secret'], ['tgBotChatId', 'Admin chat ids (comma separated)', 'text'], ['tgRunTime', 'Report schedule', 'text'], ['tgBotLoginNotify', 'Notify on panel logins', 'bool'], ['tgCpu', 'CPU alert threshold (%)', 'text']];
 function settingsForm(id, title, keys, values, note) {
   return html`<form class="card section" id="${id}" novalidate><h2>${title}</h2>${note ? html`<p class="muted">${note}</p>` : ''}<div class="form-grid">
@@ -160,8 +161,9 @@ export function pageSettings() {
     for (const el of $('#place-form').querySelectorAll('input')) el.value = values[el.name] || '';
     show($('#stored'), [settingsForm('tls-form', 'Panel certificate', TLS_KEYS, values, 'HTTPS for the panel and both APIs, under 3x-ui\'s key names. Applies at the next start, when the configuration sets no panel_cert_file/panel_key_file. Both files are checked when saved; clear both for plain HTTP.'),
       settingsForm('sub-form', 'Subscription', SUB_KEYS, values, 'Stored under 3x-ui\'s key names for the subscription server.'),
+      settingsForm('compat-form', '3x-ui scripts', COMPAT_KEYS, values, 'Calls to the 3x-ui compatible API that name no server (no ?server_id=) act on this server; lists cover the whole fleet.'),
       settingsForm('tg-form', 'Telegram', TG_KEYS, values, 'xfleet runs no Telegram bot yet: these 3x-ui settings are kept under their key names (an import brings them along) so nothing is lost. The token is never shown; leave it empty to keep it.')]);
-    for (const [id, keys] of [['#tls-form', TLS_KEYS], ['#sub-form', SUB_KEYS], ['#tg-form', TG_KEYS]]) {
+    for (const [id, keys] of [['#tls-form', TLS_KEYS], ['#sub-form', SUB_KEYS], ['#compat-form', COMPAT_KEYS], ['#tg-form', TG_KEYS]]) {
       const form = $(id);
       form.addEventListener('submit', async (e) => {
         e.preventDefault();
