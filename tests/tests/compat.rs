@@ -1026,6 +1026,10 @@ async fn settings_routes_and_the_default_server() {
 
 async fn settings_scenario(ctl: &Controller) {
     let mut x = XuiClient::new(&ctl.panel_url(), "");
+    // Without a session, v2's settings path sends to the login page; v3's API path hides.
+    let r = x.post("/panel/setting/all").await;
+    assert_eq!((r.status, r.headers["location"].as_str()), (307, "/"));
+    assert_eq!(x.post("/panel/api/setting/all").await.status, 404);
     x.login("admin", &ctl.admin_password).await.obj();
 
     // `all`: 3x-ui's keys in its types, on both paths; the session secret is never shown.

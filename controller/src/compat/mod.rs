@@ -26,7 +26,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, OriginalUri, Request, State};
 use axum::http::header::{CONTENT_TYPE, HOST, LOCATION, ORIGIN, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -121,6 +121,8 @@ pub enum Refusal {
     Hidden,
     /// An XHR without a session: 401 with a JSON message.
     LoginAgain,
+    /// A page-side route (`/panel/setting/…`) without a session: back to the login page.
+    ToLogin(String),
     Forbidden(String),
 }
 
@@ -128,6 +130,9 @@ impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         match self {
             Self::Hidden => StatusCode::NOT_FOUND.into_response(),
+            Self::ToLogin(page) => {
+                (StatusCode::TEMPORARY_REDIRECT, [(LOCATION, page)]).into_response()
+            }
             Self::LoginAgain => (
                 StatusCode::UNAUTHORIZED,
                 Json(Msg {
@@ -161,10 +166,18 @@ impl FromRequestParts<Arc<Controller>> for XuiCall {
             .headers
             .get("x-requested-with")
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"XMLHttpRequest"));
+        // 3x-ui hides its API (`/panel/api/…`) and sends the other panel routes to login.
+        let api_route = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map_or(parts.uri.path(), |u| u.path())
+            .contains("/panel/api/");
         let unauthenticated = if xhr {
             Refusal::LoginAgain
-        } else {
+        } else if api_route {
             Refusal::Hidden
+        } else {
+            Refusal::ToLogin(cookie_path(ctl))
         };
         let ip = client_ip(parts);
         let actor = if let Some(token) = bearer(&parts.headers) {
