@@ -2,9 +2,13 @@
 //! PostgreSQL: every inbound and client route of v2 and v3 as a script would call it, and
 //! the error shapes scripts see (200 with `success:false`, the empty 404).
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
 use serde_json::{json, Value};
+use xfleet_tests::python::{run_script, sdk_python};
 use xfleet_tests::xui::XuiClient;
-use xfleet_tests::{free_port, postgres_database, Controller, ControllerOptions};
+use xfleet_tests::{free_port, postgres_database, wait_for, Controller, ControllerOptions};
 
 /// Controllers to run a scenario on: SQLite, and PostgreSQL when available (always on CI).
 async fn backends(base_path: &str) -> Vec<(String, Controller)> {
@@ -586,7 +590,7 @@ async fn v3_scenario(ctl: &Controller) {
         .await
         .obj();
     assert_eq!(added["client"]["email"], json!("zoe"));
-    assert_eq!(added["client"]["id"].as_str().unwrap().len(), 36);
+    assert_eq!(added["client"]["uuid"].as_str().unwrap().len(), 36);
     assert_eq!(added["inboundIds"], json!([inbound_ids[0]]));
     assert!(x
         .post_json(
@@ -726,12 +730,17 @@ async fn v3_scenario(ctl: &Controller) {
         .await
         .obj();
     assert_eq!(detached["inboundIds"], json!([inbound_ids[1]]));
-    x.post("/panel/api/clients/delDepleted").await.obj();
-    assert!(x
-        .get("/panel/api/clients/get/yuri")
-        .await
-        .failure()
-        .contains("not found"));
+    // An email no client has is `obj: null`, saying so (py3xui's "no such client").
+    assert_eq!(
+        x.post("/panel/api/clients/delDepleted").await.obj(),
+        json!({"deleted": 1})
+    );
+    let gone = x.get("/panel/api/clients/get/yuri").await.envelope();
+    assert_eq!(gone["obj"], Value::Null);
+    assert!(
+        gone["msg"].as_str().unwrap().contains("no client"),
+        "{gone}"
+    );
     x.post("/panel/api/clients/del/zoe2").await.obj();
     assert_eq!(x.get("/panel/api/clients/list").await.obj(), json!([]));
 
@@ -984,7 +993,7 @@ async fn py3xui_works_unchanged_against_a_fleet() {
     };
     let failed: Vec<&Value> = steps.iter().filter(|s| s["ok"] != json!(true)).collect();
     assert!(failed.is_empty(), "steps failed: {failed:#?}");
-    assert_eq!(steps.len(), 19, "{steps:#?}");
+    assert_eq!(steps.len(), 20, "{steps:#?}");
 
     assert_eq!(by_name("login")["cookie"], json!("3x-ui"));
     assert_eq!(by_name("inbound.get")["port"], json!(port));
@@ -1164,4 +1173,163 @@ async fn settings_scenario(ctl: &Controller) {
         .failure()
         .contains("Login failed"));
     fresh.login("root", "a-new-password").await.obj();
+}
+
+/// The steps `tests/python/x3ui_steps.py` takes in both modes (a cookie session also logs out).
+const X3UI_STEPS: [&str; 23] = [
+    "login",
+    "server.status",
+    "inbounds.add",
+    "inbounds.list",
+    "inbounds.get",
+    "inbounds.update",
+    "inbounds.setEnable",
+    "clients.add",
+    "clients.list",
+    "clients.get",
+    "clients.update",
+    "clients.traffic",
+    "clients.links",
+    "clients.bulkDisable",
+    "clients.bulkEnable",
+    "clients.bulkResetTraffic",
+    "clients.resetTraffic",
+    "clients.ips",
+    "clients.onlines",
+    "clients.lastOnline",
+    "inbounds.resetTraffic",
+    "clients.delete",
+    "inbounds.delete",
+];
+
+/// The controller as x3ui 2.0.1 (the typed client generated from 3x-ui v3's OpenAPI
+/// document) sees it: every step its users take, with a cookie session and again with a
+/// Bearer token, parses into the SDK's models and gives back what was set (the inbound's
+/// port and v3 fields, a client's quota and Telegram id, a bulk-disabled client shown off).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn x3ui_drives_inbounds_clients_and_status_with_a_cookie_and_with_a_token() {
+    let Some(python) = sdk_python() else { return };
+    if !xfleet_tests::proxy::v2ray_available() {
+        return;
+    }
+    // Server 1 is this host, running the `v2ray` found on PATH.
+    let ctl = Controller::start(ControllerOptions {
+        local_server: true,
+        ..Default::default()
+    })
+    .await;
+    wait_for("the local core to run", Duration::from_secs(60), || async {
+        let s = ctl.server(1).await;
+        (s["live"]["core"]["state"] == json!("running")).then_some(())
+    })
+    .await;
+    let token = ctl
+        .api()
+        .ok("POST", "/api/v1/api-tokens", Some(json!({"name": "x3ui"})))
+        .await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let runs = [
+        (
+            "cookie",
+            "admin".to_owned(),
+            ctl.admin_password.clone(),
+            "ck",
+        ),
+        ("bearer", token, "-".to_owned(), "bt"),
+    ];
+    for (mode, secret, password, prefix) in runs {
+        let port = free_port();
+        let args = vec![
+            ctl.panel_url(),
+            mode.into(),
+            secret,
+            password,
+            port.to_string(),
+            prefix.into(),
+        ];
+        let steps: BTreeMap<String, Value> = run_script(python.clone(), "x3ui_steps.py", args)
+            .await
+            .into_iter()
+            .map(|s| (s["step"].as_str().unwrap().to_owned(), s))
+            .collect();
+        let failed: Vec<String> = steps
+            .values()
+            .filter(|s| s["ok"] != json!(true))
+            .map(|s| format!("{}: {}", s["step"], s["trace"].as_str().unwrap_or("")))
+            .collect();
+        assert!(
+            failed.is_empty(),
+            "{mode}: x3ui steps failed:\n{}",
+            failed.join("\n")
+        );
+        let mut expected: Vec<&str> = X3UI_STEPS.to_vec();
+        if mode == "cookie" {
+            expected.push("logout");
+        }
+        expected.sort_unstable();
+        assert_eq!(steps.keys().collect::<Vec<_>>(), expected, "{mode}");
+        let (alice, bob) = (format!("{prefix}-alice"), format!("{prefix}-bob"));
+        let inbound = steps["inbounds.add"]["id"].clone();
+        let expect = |step: &str, want: Value| {
+            let got = &steps[step];
+            for (key, value) in want.as_object().unwrap() {
+                assert_eq!(&got[key], value, "{mode} {step}.{key}: {got}");
+            }
+        };
+        expect("server.status", json!({"xray_state": "running"}));
+        expect("inbounds.add", json!({"port": port}));
+        expect(
+            "inbounds.list",
+            json!({"port": port, "enable": true, "subSortIndex": 1, "shareAddrStrategy": "node",
+                   "trafficReset": "never", "trafficResetDay": 1, "disableFlow": false}),
+        );
+        expect(
+            "inbounds.get",
+            json!({"port": port, "remark": format!("{prefix} ws")}),
+        );
+        expect(
+            "inbounds.update",
+            json!({"remark": format!("{prefix} renamed")}),
+        );
+        expect("inbounds.setEnable", json!({"off": false, "on": true}));
+        expect(
+            "clients.list",
+            json!({"emails": [&alice, &bob], "inboundIds": [&inbound], "totalGB": 5_i64 << 30}),
+        );
+        expect(
+            "clients.get",
+            json!({"email": &alice, "totalGB": 5_i64 << 30, "limitIp": 2, "tgId": 42,
+                   "inboundIds": [&inbound], "enable": true}),
+        );
+        let uuid = steps["clients.get"]["uuid"].clone();
+        assert_eq!(uuid.as_str().map(str::len), Some(36), "{uuid}");
+        expect(
+            "clients.update",
+            json!({"comment": "vip", "limitIp": 3, "uuid": uuid}),
+        );
+        expect(
+            "clients.traffic",
+            json!({"email": &alice, "up": 0, "down": 0, "total": 5_i64 << 30, "enable": true}),
+        );
+        let link = steps["clients.links"]["first"].as_str().unwrap();
+        assert!(
+            link.starts_with(&format!("vless://{}@", uuid.as_str().unwrap()))
+                && link.contains(&format!(":{port}?")),
+            "{mode}: {link}"
+        );
+        expect(
+            "clients.bulkDisable",
+            json!({"changed": 2, "enable": false, "clientStats": false}),
+        );
+        expect("clients.bulkEnable", json!({"changed": 2, "enable": true}));
+        expect("clients.bulkResetTraffic", json!({"affected": 2}));
+        expect("clients.ips", json!({"ips": "No IP Record"}));
+        expect("clients.onlines", json!({"online": []}));
+        expect("clients.lastOnline", json!({"lastOnline": {}}));
+        expect("inbounds.resetTraffic", json!({"up": 0}));
+        expect("clients.delete", json!({"gone": true}));
+        expect("inbounds.delete", json!({"listed": false}));
+    }
 }

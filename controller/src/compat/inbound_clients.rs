@@ -43,7 +43,9 @@ pub fn routes() -> Router<Arc<Controller>> {
         .route("/updateClientTraffic/{email}", post(update_client_traffic))
 }
 
-/// One client's counters, as 3x-ui's `ClientTraffic`.
+/// One client's counters, as 3x-ui's `ClientTraffic`: v2's fields and v3's (renewal by
+/// calendar day and its count, the last subscription fetch), which xfleet does not keep and
+/// answers as a v3 panel does for a client that never used them.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientTraffic {
@@ -60,6 +62,10 @@ pub struct ClientTraffic {
     pub total: i64,
     pub reset: i64,
     pub last_online: i64,
+    pub reset_day: i64,
+    pub reset_max: i64,
+    pub reset_count: i64,
+    pub last_sub_fetch: i64,
 }
 
 pub fn client_traffic(c: &ClientRow, inbound_id: i64, t: &ClientTotals) -> ClientTraffic {
@@ -77,6 +83,10 @@ pub fn client_traffic(c: &ClientRow, inbound_id: i64, t: &ClientTotals) -> Clien
         total: c.total_bytes,
         reset: c.reset_days,
         last_online: t.last_online,
+        reset_day: 0,
+        reset_max: 0,
+        reset_count: 0,
+        last_sub_fetch: 0,
     }
 }
 
@@ -86,17 +96,18 @@ async fn first_inbound(ctl: &Controller, c: &ClientRow) -> Result<i64, ApiError>
     Ok(inbounds.first().map_or(0, |i| i.id))
 }
 
+/// A client's `ClientTraffic` (v2 `getClientTraffics/{email}`, v3 `clients/traffic/{email}`).
+pub async fn traffic_of(ctl: &Controller, email: &str) -> Result<ClientTraffic, ApiError> {
+    let c = ctl.store.client_by_email(email).await?;
+    let t = ctl.store.client_total(email).await?;
+    Ok(client_traffic(&c, first_inbound(ctl, &c).await?, &t))
+}
+
 async fn client_traffics(
     XuiCall(Call { ctl, .. }): XuiCall,
     Path(email): Path<String>,
 ) -> Json<Msg> {
-    let result = async {
-        let c = ctl.store.client_by_email(&email).await?;
-        let t = ctl.store.client_total(&email).await?;
-        Ok(client_traffic(&c, first_inbound(&ctl, &c).await?, &t))
-    }
-    .await;
-    reply("", result)
+    reply("", traffic_of(&ctl, &email).await)
 }
 
 async fn client_traffics_by_id(

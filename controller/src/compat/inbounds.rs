@@ -1,7 +1,8 @@
-//! `/panel/api/inbounds/*`: 3x-ui v2's inbound routes on the fleet model (its client routes
-//! there are in `inbound_clients`). Inbound ids are fleet-wide, so routes naming an inbound
-//! need no server; `list`, `add`, `import` and `resetAllTraffics` act on the server picked by
-//! `?server_id=`.
+//! `/panel/api/inbounds/*`: 3x-ui's inbound routes on the fleet model (the v2 client routes
+//! there are in `inbound_clients`; v3's read projections in `inbound_views`, its fallbacks in
+//! `inbound_fallbacks`, its bulk deletes in `inbound_bulk`). Inbound ids are fleet-wide, so
+//! routes naming an inbound need no server; `list`, `add`, `import` and `resetAllTraffics`
+//! act on the server picked by `?server_id=`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,9 +13,10 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::de;
 use super::inbound_clients::{client_traffic, ClientTraffic};
-use super::{failed, pick_server, reply, Body, Msg, ServerParam, XuiCall};
+use super::v3::{self, InboundFields, INBOUND_FIELDS};
+use super::{de, failed, pick_server, reply, Body, Msg, ServerParam, XuiCall};
+use super::{inbound_bulk, inbound_fallbacks, inbound_views};
 use crate::fleet::desired::client_json;
 use crate::front::{ApiError, Audit, Call};
 use crate::model::{self, InboundInput};
@@ -31,9 +33,22 @@ pub fn routes() -> Router<Arc<Controller>> {
         .route("/setEnable/{id}", post(set_enable))
         .route("/resetAllTraffics", post(reset_all_traffics))
         .route("/import", post(import))
+        .route("/list/slim", get(inbound_views::slim))
+        .route("/options", get(inbound_views::options))
+        .route("/allLinks", get(inbound_views::all_links))
+        .route(
+            "/{id}/fallbacks",
+            get(inbound_fallbacks::list).post(inbound_fallbacks::replace),
+        )
+        .route("/bulkDel", post(inbound_bulk::bulk_del))
+        .route("/{id}/delAllClients", post(inbound_bulk::del_all_clients))
+        .route("/{id}/resetTraffic", post(reset_traffic))
+        .route("/{id}/subSortIndex", post(sub_sort_index))
+        .route("/pushClientTraffics", post(push_client_traffics))
 }
 
-/// An inbound as 3x-ui v2 returns it: JSON fields as strings, clients inside `settings`.
+/// An inbound as 3x-ui returns it: v2's shape (JSON fields as strings, clients inside
+/// `settings`, `allTime`) with v3's added fields, which v2 clients ignore.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CompatInbound {
@@ -55,6 +70,8 @@ pub struct CompatInbound {
     stream_settings: String,
     tag: String,
     sniffing: String,
+    #[serde(flatten)]
+    v3: InboundFields,
     /// The fleet server the inbound belongs to (not in 3x-ui; extra fields are harmless).
     server_id: i64,
 }
@@ -112,7 +129,28 @@ pub fn compat_inbound(
         stream_settings: text(&row.stream_settings),
         tag: row.tag,
         sniffing: text(&row.sniffing),
+        v3: INBOUND_FIELDS,
         server_id: row.server_id,
+    }
+}
+
+/// The inbound as it is, with `settings` replaced, to write back; without `clients` in the
+/// settings the inbound keeps the clients it has.
+pub fn input_of(row: &InboundRow, settings: Map<String, Value>) -> InboundInput {
+    let json_of = |s: &str| serde_json::from_str(s).unwrap_or(Value::Null);
+    InboundInput {
+        remark: row.remark.clone(),
+        enable: row.enable != 0,
+        listen: row.listen.clone(),
+        port: row.port,
+        protocol: row.protocol.clone(),
+        settings: Value::Object(settings),
+        stream_settings: json_of(&row.stream_settings),
+        sniffing: json_of(&row.sniffing),
+        tag: row.tag.clone(),
+        total: row.total,
+        expiry_time: row.expiry_time,
+        traffic_reset: row.traffic_reset.clone(),
     }
 }
 
@@ -200,6 +238,8 @@ pub struct InboundForm {
     expiry_time: i64,
     #[serde(default)]
     traffic_reset: String,
+    #[serde(flatten)]
+    v3: v3::InboundRequest,
 }
 
 fn yes() -> bool {
@@ -207,8 +247,10 @@ fn yes() -> bool {
 }
 
 impl InboundForm {
-    pub fn into_input(self) -> InboundInput {
-        InboundInput {
+    /// The inbound to write, or the v3 fields whose values xfleet cannot honour.
+    pub fn into_input(self) -> Result<InboundInput, ApiError> {
+        v3::refuse(self.v3.problems())?;
+        Ok(InboundInput {
             remark: self.remark,
             enable: self.enable,
             listen: self.listen,
@@ -226,7 +268,7 @@ impl InboundForm {
             } else {
                 self.traffic_reset
             },
-        }
+        })
     }
 }
 
@@ -235,20 +277,25 @@ async fn add(
     Query(q): Query<ServerParam>,
     Body(form): Body<InboundForm>,
 ) -> Json<Msg> {
-    create(&call, &q, form.into_input(), "inbound.create").await
+    create(&call, &q, form, "inbound.create").await
 }
 
 async fn create(
     call: &Call,
     q: &ServerParam,
-    input: InboundInput,
+    form: InboundForm,
     action: &'static str,
 ) -> Json<Msg> {
-    let audit =
-        Audit::new(action, "3x-ui").with(json!({"port": input.port, "protocol": input.protocol}));
+    let input = form.into_input();
+    let audit = match &input {
+        Ok(i) => Audit::new(action, "3x-ui")
+            .with(json!({"port": i.port, "protocol": i.protocol, "remark": i.remark})),
+        Err(_) => Audit::new(action, "3x-ui"),
+    };
     let ctl = &call.ctl;
     let said = ("Inbound created", "Failed to create the inbound");
     call.reply_as(audit, said, async {
+        let input = input?;
         let server = pick_server(ctl, q).await?;
         let row = model::create_inbound(ctl, call.who(), server.id, &input).await?;
         load(ctl, row).await
@@ -271,10 +318,10 @@ async fn update(
     Path(id): Path<i64>,
     Body(form): Body<InboundForm>,
 ) -> Json<Msg> {
-    let input = form.into_input();
     let audit = Audit::new("inbound.update", format!("inbound:{id}"));
     let said = ("Inbound updated", "Failed to update the inbound");
     call.reply_as(audit, said, async {
+        let input = form.into_input()?;
         let row = model::update_inbound(&call.ctl, call.who(), id, &input).await?;
         load(&call.ctl, row).await
     })
@@ -317,6 +364,41 @@ async fn reset_all_traffics(XuiCall(call): XuiCall, Query(q): Query<ServerParam>
     .await
 }
 
+/// v3's `{id}/resetTraffic`: zeroes one inbound's own counters (its clients keep theirs).
+async fn reset_traffic(XuiCall(call): XuiCall, Path(id): Path<i64>) -> Json<Msg> {
+    let audit = Audit::new("inbound.reset_traffic", format!("inbound:{id}"));
+    let said = ("Inbound traffic reset", "Failed to reset the traffic");
+    call.reply_as(audit, said, async {
+        model::reset_inbounds_traffic(&call.ctl, call.who(), None, Some(id)).await?;
+        Ok(())
+    })
+    .await
+}
+
+/// v3's `{id}/subSortIndex`. Subscriptions list links in inbound order, so only the value
+/// every inbound has (1) is accepted; any other is refused, saying so.
+async fn sub_sort_index(
+    XuiCall(call): XuiCall,
+    Path(id): Path<i64>,
+    Body(body): Body<v3::InboundRequest>,
+) -> Json<Msg> {
+    let result = async {
+        call.ctl.store.inbound(id).await?;
+        v3::refuse(body.problems())
+    }
+    .await;
+    reply("Inbound updated", result)
+}
+
+/// v3's `pushClientTraffics`, by which a master panel hands a node the usage it counted.
+/// xfleet counts usage from its own agents; there is nothing to take from a master.
+async fn push_client_traffics(_: XuiCall) -> Json<Msg> {
+    failed(
+        "Traffic not taken",
+        "xfleet counts each client's usage from its own agents; a 3x-ui master cannot push usage into it",
+    )
+}
+
 #[derive(Deserialize)]
 struct ImportForm {
     #[serde(default)]
@@ -331,7 +413,7 @@ async fn import(
 ) -> Json<Msg> {
     let parsed: Result<InboundForm, _> = serde_json::from_str(&form.data);
     match parsed {
-        Ok(inbound) => create(&call, &q, inbound.into_input(), "inbound.import").await,
+        Ok(inbound) => create(&call, &q, inbound, "inbound.import").await,
         Err(e) => failed("Failed to import the inbound", format!("data: {e}")),
     }
 }

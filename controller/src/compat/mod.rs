@@ -15,12 +15,20 @@
 //! and an `X-CSRF-Token` header, when sent, must be the session's token. The header is not
 //! required, so v2 scripts that only replay the cookie keep working.
 
+mod absent;
+mod client_bulk;
+mod client_paged;
+mod client_records;
 mod clients;
 mod de;
+mod inbound_bulk;
 mod inbound_clients;
+mod inbound_fallbacks;
+mod inbound_views;
 mod inbounds;
 mod server;
 mod settings;
+mod v3;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -64,6 +72,8 @@ pub fn router(ctl: Arc<Controller>) -> Router<Arc<Controller>> {
         .nest("/server", server::routes())
         .nest("/clients", clients::routes())
         .nest("/setting", settings::routes())
+        .nest("/hosts", absent::hosts_routes())
+        .nest("/nodes", absent::nodes_routes())
         .route(
             "/backuptotgbot",
             get(server::backup_to_bot).post(server::backup_to_bot),
@@ -309,7 +319,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
 pub fn parse_body<T: DeserializeOwned>(bytes: &Bytes, form: bool) -> Result<T, Json<Msg>> {
     let text = std::str::from_utf8(bytes).map_err(|_| failed("Invalid data", "not UTF-8"))?;
     // Errors name the field they are about (`settings: is not valid JSON …`).
-    if form || (!text.trim_start().starts_with('{') && text.contains('=')) {
+    if form || (!text.trim_start().starts_with(['{', '[']) && text.contains('=')) {
         let d = serde_urlencoded::Deserializer::new(form_urlencoded::parse(text.as_bytes()));
         serde_path_to_error::deserialize(d).map_err(named)
     } else {

@@ -43,6 +43,7 @@ pub fn routes() -> Router<Arc<Controller>> {
         .route("/getDb", get(database::download))
         .route("/getNewUUID", get(new_uuid))
         .route("/getNewX25519Cert", get(new_x25519))
+        .merge(super::absent::server_routes())
 }
 
 /// Calls `method` on the server's agent with its usual deadline and decodes the answer.
