@@ -1333,3 +1333,376 @@ async fn x3ui_drives_inbounds_clients_and_status_with_a_cookie_and_with_a_token(
         expect("inbounds.delete", json!({"listed": false}));
     }
 }
+
+/// v3's routes beyond what x3ui's facade wraps, as a Bearer script calls them, on both
+/// backends: the list projections, fallbacks, bulk operations with per-item reasons, paging,
+/// export/import, orphans; v3 fields xfleet cannot honour refused by name with nothing
+/// stored; and the features xfleet lacks answered honestly (empty, or saying what to use).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v3_routes_beyond_the_sdk_facade() {
+    for (backend, ctl) in backends("/").await {
+        eprintln!("--- {backend}");
+        v3_more_scenario(&ctl).await;
+    }
+}
+
+async fn v3_more_scenario(ctl: &Controller) {
+    let (server, _) = ctl.add_server("edge").await;
+    let token = ctl
+        .api()
+        .ok("POST", "/api/v1/api-tokens", Some(json!({"name": "v3"})))
+        .await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut x = XuiClient::new(&ctl.panel_url(), "");
+    x.bearer = Some(token);
+    let add = |port: u16, network: &str, clients: Value| {
+        json!({"remark": format!("in-{port}"), "port": port, "protocol": "vless",
+               "enable": true, "settings": {"clients": clients, "decryption": "none"},
+               "streamSettings": {"network": network, "security": "none"},
+               "sniffing": {"enabled": false}, "subSortIndex": 1, "shareAddrStrategy": "node",
+               "shareAddr": "", "disableFlow": false, "trafficResetDay": 1})
+    };
+    let inbounds = format!("/panel/api/inbounds/list?server_id={server}");
+
+    // v3 fields at their unused values are taken; others are refused by name, nothing stored.
+    let (p1, p2, p3) = (free_port(), free_port(), free_port());
+    let master = x
+        .post_json("/panel/api/inbounds/add", &add(p1, "tcp", json!([])))
+        .await
+        .obj();
+    let mut bad = add(free_port(), "tcp", json!([]));
+    bad["subSortIndex"] = json!(3);
+    bad["shareAddrStrategy"] = json!("custom");
+    bad["disableFlow"] = json!(true);
+    let msg = x.post_json("/panel/api/inbounds/add", &bad).await.failure();
+    for field in ["subSortIndex", "shareAddrStrategy", "disableFlow"] {
+        assert!(msg.contains(field), "{msg}");
+    }
+    assert_eq!(x.get(&inbounds).await.obj().as_array().unwrap().len(), 1);
+    assert_eq!(master["subSortIndex"], json!(1));
+    assert_eq!(master["shareAddrStrategy"], json!("node"));
+    let (master_id, master_port) = (master["id"].as_i64().unwrap(), p1);
+    let clients = json!([{"email": "v3-a", "enable": true, "comment": "first"},
+                         {"email": "v3-b", "enable": true}]);
+    let ws = x
+        .post_json("/panel/api/inbounds/add", &add(p2, "ws", clients))
+        .await
+        .obj();
+    let ws_id = ws["id"].as_i64().unwrap();
+    let child = x
+        .post_json("/panel/api/inbounds/add", &add(p3, "tcp", json!([])))
+        .await
+        .obj();
+    let child_id = child["id"].as_i64().unwrap();
+
+    // list/slim: objects, clients cut to email, enable, comment; options; allLinks.
+    let slim = x.get("/panel/api/inbounds/list/slim").await.obj();
+    let slim_ws = slim
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == json!(ws_id))
+        .unwrap()
+        .clone();
+    assert_eq!(
+        slim_ws["settings"]["clients"],
+        json!([{"email": "v3-a", "enable": true, "comment": "first"},
+               {"email": "v3-b", "enable": true, "comment": ""}])
+    );
+    assert!(slim_ws["streamSettings"].is_object() && slim_ws.get("allTime").is_none());
+    let options = x.get("/panel/api/inbounds/options").await.obj();
+    let option = options
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == json!(ws_id))
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            option["port"].clone(),
+            option["tlsFlowCapable"].clone(),
+            option["ssMethod"].clone()
+        ),
+        (json!(p2), json!(false), json!(""))
+    );
+    let links = x.get("/panel/api/inbounds/allLinks").await.obj();
+    let links: Vec<&str> = links
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert_eq!(links.len(), 2, "{links:?}");
+    assert!(links
+        .iter()
+        .all(|l| l.starts_with("vless://") && l.contains(&format!(":{p2}?"))));
+
+    // Fallbacks: a child given by id becomes its port in settings.fallbacks, read back as rows.
+    let path = format!("/panel/api/inbounds/{master_id}/fallbacks");
+    x.post_json(
+        &path,
+        &json!({"fallbacks": [{"childId": child_id, "path": "/ws", "xver": 0}]}),
+    )
+    .await
+    .obj();
+    let rows = x.get(&path).await.obj();
+    assert_eq!(
+        rows,
+        json!([{"id": 1, "masterId": master_id, "childId": child_id, "name": "", "alpn": "",
+                "path": "/ws", "dest": p3.to_string(), "xver": 0, "sortOrder": 0}])
+    );
+    let settings = x
+        .get(&format!("/panel/api/inbounds/get/{master_id}"))
+        .await
+        .obj()["settings"]
+        .as_str()
+        .map(|s| serde_json::from_str::<Value>(s).unwrap())
+        .unwrap();
+    assert_eq!(
+        settings["fallbacks"],
+        json!([{"path": "/ws", "dest": p3, "xver": 0}])
+    );
+    assert!(x
+        .post_json(&path, &json!({"fallbacks": [{"childId": 987654}]}))
+        .await
+        .failure()
+        .contains("fallbacks[0].childId"));
+    assert_eq!(master_port, p1);
+
+    // subSortIndex: 1 is every inbound's; another is refused. A master cannot push usage.
+    let sort = format!("/panel/api/inbounds/{master_id}/subSortIndex");
+    x.post_json(&sort, &json!({"subSortIndex": 1})).await.obj();
+    assert!(x
+        .post_json(&sort, &json!({"subSortIndex": 2}))
+        .await
+        .failure()
+        .contains("subSortIndex"));
+    assert!(x
+        .post_json(
+            "/panel/api/inbounds/pushClientTraffics",
+            &json!({"traffics": []})
+        )
+        .await
+        .failure()
+        .contains("agents"));
+
+    // Clients: v3 fields of missing features refused by name; a record read and sent back is
+    // taken unchanged.
+    let msg = x
+        .post_json(
+            "/panel/api/clients/add",
+            &json!({"client": {"email": "v3-c", "group": "vip", "limitHwid": 3},
+                    "inboundIds": [ws_id]}),
+        )
+        .await
+        .failure();
+    assert!(
+        msg.contains("client.group") && msg.contains("client.limitHwid"),
+        "{msg}"
+    );
+    assert_eq!(
+        x.get("/panel/api/clients/get/v3-c").await.obj(),
+        Value::Null
+    );
+    let record = x.get("/panel/api/clients/get/v3-a").await.obj()["client"].clone();
+    assert!(record["id"].is_i64() && record["uuid"].as_str().unwrap().len() == 36);
+    let back = x
+        .post_json("/panel/api/clients/update/v3-a", &record)
+        .await
+        .obj();
+    assert_eq!(back["client"]["uuid"], record["uuid"]);
+    x.post_json(
+        "/panel/api/clients/update/v3-a",
+        &json!({"email": "v3-a", "tgId": 777, "totalGB": 1000, "expiryTime": 4102444800000_i64}),
+    )
+    .await
+    .obj();
+    let by_tg = x.get("/panel/api/clients/get/tgId/777").await.obj();
+    assert_eq!(by_tg.as_array().unwrap().len(), 1);
+    let sub = record["subId"].as_str().unwrap();
+    let sub_links = x
+        .get(&format!("/panel/api/clients/subLinks/{sub}"))
+        .await
+        .obj();
+    assert_eq!(sub_links.as_array().unwrap().len(), 1);
+
+    // list/paged: sorted, cut, counted; an unknown filter is refused by name.
+    let page = x
+        .get("/panel/api/clients/list/paged?page=1&pageSize=1&sort=email&order=desc")
+        .await
+        .obj();
+    assert_eq!(
+        (
+            page["total"].clone(),
+            page["filtered"].clone(),
+            page["items"][0]["email"].clone()
+        ),
+        (json!(2), json!(2), json!("v3-b"))
+    );
+    assert_eq!(page["summary"]["total"], json!(2));
+    assert!(
+        page["items"][0].get("uuid").is_none(),
+        "rows carry no secrets"
+    );
+    assert!(x
+        .get("/panel/api/clients/list/paged?filter=bogus")
+        .await
+        .failure()
+        .contains("filter"));
+
+    // Bulk: each one not done says why; the rest go ahead.
+    let r = x
+        .post_json(
+            "/panel/api/clients/bulkEnable",
+            &json!({"emails": ["v3-a", "nobody"]}),
+        )
+        .await
+        .obj();
+    assert_eq!(r["changed"], json!(0));
+    assert_eq!(
+        r["skipped"],
+        json!([{"email": "nobody", "reason": "client not found"},
+               {"email": "v3-a", "reason": "already enabled"}])
+    );
+    let r = x
+        .post_json(
+            "/panel/api/clients/bulkAdjust",
+            &json!({"emails": ["v3-a", "v3-b"], "addDays": 10, "addBytes": 24}),
+        )
+        .await
+        .obj();
+    assert_eq!(r["adjusted"], json!(1));
+    assert!(r["skipped"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("unlimited"));
+    let a = x.get("/panel/api/clients/get/v3-a").await.obj()["client"].clone();
+    assert_eq!(
+        (a["totalGB"].clone(), a["expiryTime"].clone()),
+        (json!(1024), json!(4102444800000_i64 + 10 * 86_400_000))
+    );
+    let r = x
+        .post_json(
+            "/panel/api/clients/bulkCreate",
+            &json!([{"client": {"email": "v3-d"}, "inboundIds": [ws_id]},
+                    {"client": {"email": "v3-d"}, "inboundIds": [ws_id]}]),
+        )
+        .await
+        .obj();
+    assert_eq!(r["created"], json!(1));
+    assert!(r["skipped"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("already exists"));
+    let r = x
+        .post_json(
+            "/panel/api/clients/bulkAttach",
+            &json!({"emails": ["v3-d"], "inboundIds": [child_id]}),
+        )
+        .await
+        .obj();
+    assert_eq!(r["attached"], json!(["v3-d"]));
+
+    // delAllClients: every client leaves the inbound; one attached elsewhere stays there.
+    let r = x
+        .post(&format!("/panel/api/inbounds/{ws_id}/delAllClients"))
+        .await
+        .obj();
+    assert_eq!(r["deleted"], json!(3));
+    assert_eq!(
+        x.get("/panel/api/clients/get/v3-a").await.obj(),
+        Value::Null
+    );
+    assert_eq!(
+        x.get("/panel/api/clients/get/v3-d").await.obj()["inboundIds"],
+        json!([child_id])
+    );
+
+    // Export, then import what is missing; orphans go.
+    let export = x.get("/panel/api/clients/export").await.obj();
+    assert_eq!(export.as_array().unwrap().len(), 1);
+    x.post_json(
+        "/panel/api/clients/bulkDetach",
+        &json!({"emails": ["v3-d"], "inboundIds": [child_id]}),
+    )
+    .await
+    .obj();
+    assert_eq!(
+        x.post("/panel/api/clients/delOrphans").await.obj(),
+        json!({"deleted": 1})
+    );
+    let r = x
+        .post_json(
+            "/panel/api/clients/import",
+            &json!({"data": export.to_string()}),
+        )
+        .await
+        .obj();
+    assert_eq!(r["created"], json!(1), "{r}");
+    assert_eq!(
+        x.get("/panel/api/clients/get/v3-d").await.obj()["inboundIds"],
+        json!([child_id])
+    );
+
+    // bulkDel of inbounds: each failure by id, the rest deleted.
+    let r = x
+        .post_json(
+            "/panel/api/inbounds/bulkDel",
+            &json!({"ids": [ws_id, 987654]}),
+        )
+        .await
+        .obj();
+    assert_eq!(r["deleted"], json!(1));
+    assert_eq!(r["skipped"][0]["id"], json!(987654));
+
+    // Features xfleet lacks: empty where that is true, a pointer where it would mislead.
+    assert_eq!(x.get("/panel/api/hosts/list").await.obj(), json!([]));
+    assert!(x
+        .post_json("/panel/api/hosts/add", &json!({"remark": "cdn"}))
+        .await
+        .failure()
+        .contains("managed hosts"));
+    assert!(x
+        .get("/panel/api/nodes/list")
+        .await
+        .failure()
+        .contains("/api/v1/servers"));
+    assert_eq!(x.get("/panel/api/clients/groups").await.obj(), json!([]));
+    assert!(x
+        .post_json("/panel/api/clients/groups/create", &json!({"name": "vip"}))
+        .await
+        .failure()
+        .contains("groups"));
+    assert_eq!(
+        x.post("/panel/api/clients/hwids/v3-d").await.obj(),
+        json!([])
+    );
+    assert!(x
+        .post("/panel/api/clients/onlinesByGuid")
+        .await
+        .failure()
+        .contains("GUID"));
+    assert!(x
+        .get("/panel/api/server/history/cpu/30")
+        .await
+        .failure()
+        .contains("history"));
+    assert_eq!(x.get("/panel/api/server/clientIps").await.obj(), json!([]));
+    x.post_json(
+        "/panel/api/clients/v3-d/externalLinks",
+        &json!({"externalLinks": []}),
+    )
+    .await
+    .obj();
+    assert!(x
+        .post_json(
+            "/panel/api/clients/v3-d/externalLinks",
+            &json!({"externalLinks": [{"kind": "link", "value": "vless://x@y:1"}]}),
+        )
+        .await
+        .failure()
+        .contains("externalLinks"));
+}
