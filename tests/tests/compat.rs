@@ -1705,4 +1705,70 @@ async fn v3_more_scenario(ctl: &Controller) {
         .await
         .failure()
         .contains("externalLinks"));
+
+    // API tokens are the controller's own, in v3's shape; v3's scopes, expiry and pausing
+    // that xfleet lacks are refused by name.
+    let tokens = x.get("/panel/api/setting/apiTokens").await.obj();
+    let mine = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == json!("v3"))
+        .unwrap();
+    assert_eq!(
+        (
+            mine["scope"].clone(),
+            mine["enabled"].clone(),
+            mine["expiresAt"].clone()
+        ),
+        (json!("admin"), json!(true), json!(0))
+    );
+    assert!(mine.get("token").is_none(), "a secret is shown once");
+    let msg = x
+        .post_json(
+            "/panel/api/setting/apiTokens/create",
+            &json!({"name": "watch", "scope": "monitor", "expiresAt": 5}),
+        )
+        .await
+        .failure();
+    assert!(msg.contains("scope") && msg.contains("expiresAt"), "{msg}");
+    let made = x
+        .post_json(
+            "/panel/api/setting/apiTokens/create",
+            &json!({"name": "watch", "scope": "read-only", "expiresAt": 0}),
+        )
+        .await
+        .obj();
+    let id = made["id"].as_i64().unwrap();
+    let mut reader = XuiClient::new(&ctl.panel_url(), "");
+    reader.bearer = made["token"].as_str().map(str::to_owned);
+    reader.get("/panel/api/clients/list").await.obj();
+    assert_eq!(
+        reader
+            .post_json("/panel/api/clients/del/v3-d", &json!({}))
+            .await
+            .status,
+        403
+    );
+    let toggle = format!("/panel/api/setting/apiTokens/setEnabled/{id}");
+    assert!(x
+        .post_json(&toggle, &json!({"enabled": false}))
+        .await
+        .failure()
+        .contains("paused"));
+    let delete = format!("/panel/api/setting/apiTokens/delete/{id}");
+    assert!(x
+        .post_json(&delete, &json!({"expectedScope": "admin"}))
+        .await
+        .failure()
+        .contains("read-only"));
+    x.post_json(&delete, &json!({"expectedScope": "read-only"}))
+        .await
+        .obj();
+    assert_eq!(reader.get("/panel/api/clients/list").await.status, 404);
+    assert!(x
+        .post("/panel/api/setting/testSmtp")
+        .await
+        .failure()
+        .contains("email"));
 }

@@ -17,15 +17,13 @@ use axum::http::HeaderMap;
 use axum::response::{AppendHeaders, IntoResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use xfleet_common::enrollment::sha256_hex;
 use xfleet_common::time::now_ms;
 
 use crate::front::auth::{
-    actor_from_session_token, authenticate, close_session, cookie_value, open_session, LoginError,
-    SESSION_COOKIE,
+    actor_from_session_token, authenticate, close_session, cookie_value, create_api_token,
+    open_session, LoginError, SESSION_COOKIE,
 };
 use crate::front::{ok, ApiError, ApiResult, Audit, Call, JsonBody};
-use crate::util::random_secret;
 use crate::Controller;
 
 #[derive(Deserialize)]
@@ -157,25 +155,8 @@ pub(super) async fn create_token(
     let audit =
         Audit::new("api_token.create", "").with(json!({"name": new.name, "scope": new.scope}));
     call.answer(audit, async {
-        if !matches!(new.scope.as_str(), "admin" | "read-only") {
-            return Err(ApiError::BadRequest(
-                "scope must be `admin` or `read-only`".into(),
-            ));
-        }
-        if new.name.trim().is_empty() {
-            return Err(ApiError::BadRequest("name must not be empty".into()));
-        }
-        let secret = format!("xfa_{}", random_secret(32));
-        let id = call
-            .ctl
-            .store
-            .create_api_token(
-                new.name.trim(),
-                &sha256_hex(secret.as_bytes()),
-                &new.scope,
-                call.actor.user_id,
-            )
-            .await?;
+        let (id, secret) =
+            create_api_token(&call.ctl, call.actor.user_id, &new.name, &new.scope).await?;
         Ok(TokenView {
             id,
             name: new.name.trim().to_owned(),

@@ -86,6 +86,23 @@ pub fn client_routes() -> Router<Arc<Controller>> {
         )
 }
 
+/// v3's additions under `/panel/api/setting` for features xfleet lacks.
+pub fn setting_routes() -> Router<Arc<Controller>> {
+    Router::new()
+        .route(
+            "/testSmtp",
+            post(|_: XuiCall| async { refused("xfleet sends no email") }),
+        )
+        .route(
+            "/testTgBot",
+            post(|_: XuiCall| async { refused("xfleet has no Telegram bot") }),
+        )
+        .route(
+            "/validateRegex",
+            post(|_: XuiCall| async { refused("no xfleet setting takes a regular expression") }),
+        )
+}
+
 /// `hwids/{email}`: the devices seen for a client. xfleet does not record devices.
 pub async fn hwids(XuiCall(Call { ctl, .. }): XuiCall, Path(email): Path<String>) -> Json<Msg> {
     let result = async {

@@ -16,6 +16,7 @@
 //! required, so v2 scripts that only replay the cookie keep working.
 
 mod absent;
+mod api_tokens;
 mod client_bulk;
 mod client_paged;
 mod client_records;
@@ -71,7 +72,12 @@ pub fn router(ctl: Arc<Controller>) -> Router<Arc<Controller>> {
         )
         .nest("/server", server::routes())
         .nest("/clients", clients::routes())
-        .nest("/setting", settings::routes())
+        .nest(
+            "/setting",
+            settings::routes()
+                .merge(api_tokens::routes())
+                .merge(absent::setting_routes()),
+        )
         .nest("/hosts", absent::hosts_routes())
         .nest("/nodes", absent::nodes_routes())
         .route(

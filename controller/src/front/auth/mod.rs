@@ -121,6 +121,33 @@ pub async fn actor_from_session_token(
     }))
 }
 
+/// The scopes an API token can have: `admin` may do anything, `read-only` may read.
+pub const TOKEN_SCOPES: &[&str] = &["admin", "read-only"];
+
+/// Creates an API token for `user_id`: its id and its secret, which is given out this once
+/// and stored only as a hash.
+pub async fn create_api_token(
+    ctl: &Controller,
+    user_id: i64,
+    name: &str,
+    scope: &str,
+) -> Result<(i64, String), ApiError> {
+    if !TOKEN_SCOPES.contains(&scope) {
+        return Err(ApiError::BadRequest(
+            "scope must be `admin` or `read-only`".into(),
+        ));
+    }
+    if name.trim().is_empty() {
+        return Err(ApiError::BadRequest("name must not be empty".into()));
+    }
+    let secret = format!("xfa_{}", random_secret(32));
+    let id = ctl
+        .store
+        .create_api_token(name.trim(), &sha256_hex(secret.as_bytes()), scope, user_id)
+        .await?;
+    Ok((id, secret))
+}
+
 /// The caller behind a raw API token (`Authorization: Bearer <token>`), or `None`.
 pub async fn actor_from_bearer(
     ctl: &Controller,
