@@ -1,11 +1,14 @@
 //! The 3x-ui compatible API (`reference/3x-ui.md` §1): the v2.8–v2.9 routes existing scripts
-//! use, and the v3 login/CSRF/Bearer/clients surface current SDKs target, all under the
-//! configured base path.
+//! use, and v3's surface (login/CSRF/Bearer, the clients API, its inbound, client, token and
+//! server routes) current SDKs target, all under the configured base path. Answers carry v3's
+//! full shapes, which v2 clients ignore; v3's fields and routes for features xfleet lacks are
+//! in `v3` and `absent`.
 //!
 //! Conventions kept byte for byte where scripts depend on them: the `{success, msg, obj}`
 //! envelope with HTTP 200 even for failures; bodies as JSON or as a form, with the same field
-//! names; inbound `settings`/`streamSettings`/`sniffing` as JSON strings; the `3x-ui` session
-//! cookie; unauthenticated `/panel/api/*` answered with an empty 404 (401 JSON for XHR).
+//! names; inbound `settings`/`streamSettings`/`sniffing` as JSON strings on the routes v2 has
+//! (v3-only routes answer objects); the `3x-ui` session cookie; unauthenticated
+//! `/panel/api/*` answered with an empty 404 (401 JSON for XHR).
 //!
 //! CSRF, as 3x-ui v3 does it: the token lives with the session behind the `3x-ui` cookie, so
 //! a client that keeps only that cookie (py3xui, x3ui) can send it back. `GET /csrf-token`
