@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use super::client_records::{client_input, detail, listed, ClientWithInbounds};
 use super::inbound_clients::{
-    clear_client_ips, client_ips, last_online_map, online_emails, traffic_of,
+    clear_client_ips, client_ips, last_online_map, online_emails, traffic_of, update_client_traffic,
 };
 use super::inbound_views::share_links;
 use super::{absent, client_bulk, client_paged, de, done, failed, reply, Body, Msg, XuiCall};
@@ -53,7 +53,7 @@ pub fn routes() -> Router<Arc<Controller>> {
         .route("/bulkDetach", post(client_bulk::bulk_detach))
         .route("/bulkResetTraffic", post(client_bulk::bulk_reset_traffic))
         .route("/resetTraffic/{email}", post(reset_traffic))
-        .route("/updateTraffic/{email}", post(update_traffic))
+        .route("/updateTraffic/{email}", post(update_client_traffic))
         .route("/ips/{email}", post(client_ips))
         .route("/clearIps/{email}", post(clear_client_ips))
         .route(
@@ -227,28 +227,6 @@ async fn reset_traffic(XuiCall(call): XuiCall, Path(email): Path<String>) -> Jso
     let audit = Audit::new("client.reset_traffic", format!("client:{email}"));
     change(&call, audit, "Traffic reset", async {
         Ok(model::reset_client_traffic(&call.ctl, call.who(), &email).await?)
-    })
-    .await
-}
-
-#[derive(Deserialize)]
-struct TrafficBody {
-    #[serde(default, deserialize_with = "de::int")]
-    upload: i64,
-    #[serde(default, deserialize_with = "de::int")]
-    download: i64,
-}
-
-/// `updateTraffic/{email}`: sets the client's counters.
-async fn update_traffic(
-    XuiCall(call): XuiCall,
-    Path(email): Path<String>,
-    Body(b): Body<TrafficBody>,
-) -> Json<Msg> {
-    let audit = Audit::new("client.set_traffic", format!("client:{email}"))
-        .with(json!({"upload": b.upload, "download": b.download}));
-    change(&call, audit, "Traffic updated", async {
-        Ok(model::set_client_traffic(&call.ctl, call.who(), &email, b.upload, b.download).await?)
     })
     .await
 }

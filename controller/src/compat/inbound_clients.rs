@@ -397,14 +397,16 @@ async fn last_online(XuiCall(call): XuiCall) -> Json<Msg> {
 }
 
 #[derive(Deserialize)]
-struct TrafficBody {
+pub(super) struct TrafficBody {
     #[serde(default, deserialize_with = "de::int")]
     upload: i64,
     #[serde(default, deserialize_with = "de::int")]
     download: i64,
 }
 
-async fn update_client_traffic(
+/// `updateClientTraffic/{email}` (v2) and `clients/updateTraffic/{email}` (v3): sets the
+/// client's counters.
+pub(super) async fn update_client_traffic(
     XuiCall(call): XuiCall,
     Path(email): Path<String>,
     Body(b): Body<TrafficBody>,

@@ -148,7 +148,7 @@ async fn update_user(
             .store
             .change_credentials(
                 user.id,
-                new_username,
+                Some(new_username),
                 &hash,
                 call.actor.session_hash.as_deref(),
             )

@@ -139,54 +139,45 @@ impl Store {
         password_hash: &str,
         keep_session: Option<&str>,
     ) -> Result<u64> {
+        self.change_credentials(user_id, None, password_hash, keep_session)
+            .await
+    }
+
+    /// Sets a new password hash (and a new name, when given) and ends every other session of
+    /// the user, in one transaction; returns how many sessions ended. A name another user has
+    /// is a conflict.
+    pub async fn change_credentials(
+        &self,
+        user_id: i64,
+        username: Option<&str>,
+        password_hash: &str,
+        keep_session: Option<&str>,
+    ) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
+        if let Some(username) = username {
+            let taken: Option<(i64,)> =
+                sqlx::query_as("SELECT id FROM users WHERE username = $1 AND id <> $2")
+                    .bind(username)
+                    .bind(user_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if taken.is_some() {
+                return Err(StoreError::Conflict(format!(
+                    "another user is named `{username}`"
+                )));
+            }
+            sqlx::query("UPDATE users SET username = $2 WHERE id = $1")
+                .bind(user_id)
+                .bind(username)
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
             .bind(user_id)
             .bind(password_hash)
             .bind(now_ms())
             .execute(&mut *tx)
             .await?;
-        let ended = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
-            .bind(user_id)
-            .bind(keep_session.unwrap_or(""))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        tx.commit().await?;
-        Ok(ended)
-    }
-
-    /// Renames a user and sets a new password hash, ending every other session of the user,
-    /// in one transaction; returns how many sessions ended. A name another user has is a
-    /// conflict.
-    pub async fn change_credentials(
-        &self,
-        user_id: i64,
-        username: &str,
-        password_hash: &str,
-        keep_session: Option<&str>,
-    ) -> Result<u64> {
-        let mut tx = self.pool.begin().await?;
-        let taken: Option<(i64,)> =
-            sqlx::query_as("SELECT id FROM users WHERE username = $1 AND id <> $2")
-                .bind(username)
-                .bind(user_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if taken.is_some() {
-            return Err(StoreError::Conflict(format!(
-                "another user is named `{username}`"
-            )));
-        }
-        sqlx::query(
-            "UPDATE users SET username = $2, password_hash = $3, updated_at = $4 WHERE id = $1",
-        )
-        .bind(user_id)
-        .bind(username)
-        .bind(password_hash)
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?;
         let ended = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
             .bind(user_id)
             .bind(keep_session.unwrap_or(""))
