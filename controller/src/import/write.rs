@@ -82,14 +82,10 @@ pub(super) async fn apply(
     .bind(server.id)
     .fetch_all(&mut *tx)
     .await?;
-    let v2ray = server
-        .core_version
-        .as_deref()
-        .is_some_and(|v| v.to_ascii_lowercase().contains("v2ray"));
     let mut run = Run {
         server,
         data,
-        flavour: if v2ray { Flavour::V2ray } else { Flavour::Xray },
+        flavour: crate::model::host::flavour(server),
         present,
         seen: HashMap::new(),
         counted: HashSet::new(),

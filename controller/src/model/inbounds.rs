@@ -5,8 +5,9 @@ use std::collections::{BTreeSet, HashSet};
 
 use serde_json::Value;
 use xfleet_common::state::InboundSpec;
-use xfleet_common::xray::{self, Flavour, RenderError};
+use xfleet_common::xray::{self, RenderError};
 
+use super::host;
 use super::input::client_key;
 use super::{push_all, ClientInput, InboundInput, Problems, Result};
 use crate::fleet::desired;
@@ -296,24 +297,30 @@ async fn check_against_server(
         stream_settings: input.stream_settings.clone(),
         sniffing: input.sniffing.clone(),
     };
-    let v2ray = server
-        .core_version
-        .as_deref()
-        .is_some_and(|v| v.to_ascii_lowercase().contains("v2ray"));
-    let flavour = if v2ray { Flavour::V2ray } else { Flavour::Xray };
-    if let Err(e) = xray::render_inbound(&spec, flavour) {
+    if let Err(e) = xray::render_inbound(&spec, host::flavour(server)) {
         let (field, message) = match &e {
             RenderError::Invalid { message, .. } => (field_of(message), message.clone()),
             RenderError::Unsupported { feature, .. } => (
-                field_of(feature),
+                feature_field(feature),
                 format!(
                     "{feature} is not available on this server's core ({})",
-                    server.core_version.as_deref().unwrap_or("v2ray")
+                    host::core_label(server)
                 ),
             ),
             RenderError::Template { message } => ("settings".into(), message.clone()),
         };
         p.add(field, message);
+    }
+    // A disabled inbound opens no port.
+    if input.enable {
+        let listener = host::Listener {
+            listen: &spec.listen,
+            port,
+            protocol: &spec.protocol,
+            settings: &spec.settings,
+            stream_settings: &spec.stream_settings,
+        };
+        host::check_port_free(ctl, server, &listener, p);
     }
     Ok(new)
 }
@@ -353,6 +360,21 @@ fn field_of(message: &str) -> String {
         "settings"
     }
     .into()
+}
+
+/// Which body field chooses a feature the server's core lacks, so a form can mark it.
+fn feature_field(feature: &str) -> String {
+    match feature {
+        "REALITY" => "streamSettings.security".into(),
+        "Hysteria" | "the WireGuard inbound" | "the mixed (SOCKS + HTTP) protocol" => {
+            "protocol".into()
+        }
+        f if f.ends_with(" transport") => "streamSettings.network".into(),
+        f if f.starts_with("Shadowsocks 2022") || f.starts_with("the Shadowsocks cipher") => {
+            "settings.method".into()
+        }
+        f => field_of(f),
+    }
 }
 
 /// A backticked name in a render message as a path into the request body, if it is one.
@@ -434,7 +456,7 @@ pub async fn reset_inbounds_traffic(
 
 #[cfg(test)]
 mod tests {
-    use super::field_of;
+    use super::{feature_field, field_of};
 
     #[test]
     fn render_errors_name_the_most_precise_field() {
@@ -464,6 +486,22 @@ mod tests {
             ("`sniffing` must be an object", "sniffing"),
         ] {
             assert_eq!(field_of(message), field, "{message}");
+        }
+    }
+
+    #[test]
+    fn a_feature_the_core_lacks_names_the_field_that_chose_it() {
+        for (feature, field) in [
+            ("REALITY", "streamSettings.security"),
+            ("the gRPC transport", "streamSettings.network"),
+            ("the WireGuard inbound", "protocol"),
+            ("Shadowsocks 2022", "settings.method"),
+            (
+                "transport masking (`finalmask`)",
+                "streamSettings.finalmask",
+            ),
+        ] {
+            assert_eq!(feature_field(feature), field, "{feature}");
         }
     }
 }

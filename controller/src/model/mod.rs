@@ -7,6 +7,7 @@
 
 mod bulk;
 mod clients;
+pub mod host;
 mod inbounds;
 pub mod input;
 mod options;

@@ -529,11 +529,15 @@ pub mod write {
             .bind(row.id)
             .execute(&mut *c)
             .await?;
-        sqlx::query("DELETE FROM inbound_traffic WHERE server_id = $1 AND tag = $2")
+        for table in ["inbound_traffic", "inbound_failures"] {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE server_id = $1 AND tag = $2"
+            ))
             .bind(row.server_id)
             .bind(&row.tag)
             .execute(&mut *c)
             .await?;
+        }
         sqlx::query("DELETE FROM inbounds WHERE id = $1")
             .bind(row.id)
             .execute(c)
