@@ -7,6 +7,7 @@ use serde_json::Value;
 use xfleet_common::state::InboundSpec;
 use xfleet_common::xray::{self, RenderError};
 
+use super::emails::{self, Named};
 use super::host;
 use super::input::client_key;
 use super::{push_all, ClientInput, InboundInput, Problems, Result};
@@ -33,18 +34,16 @@ pub async fn create_inbound(
     input.check(&mut p);
     let embedded = input.embedded_clients(&mut p);
     let mut create = Vec::new();
-    let mut emails = HashSet::new();
+    let mut named = Named::default();
     for (i, c) in embedded.iter().enumerate() {
         let at = format!("settings.clients[{i}]");
+        let field = format!("{at}.email");
         let mut new = c.resolve(None, &at, &mut p);
         fill_protocol_secret(input, c, &mut new);
-        if !emails.insert(new.email.clone()) {
-            p.add(format!("{at}.email"), "appears twice in this inbound");
-        } else if ctl.store.client_by_email(&new.email).await.is_ok() {
-            p.add(
-                format!("{at}.email"),
-                format!("a client with email `{}` already exists", new.email),
-            );
+        if named.first(&new.email, &field, "appears twice in this inbound", &mut p) {
+            if let Some(other) = emails::holder(ctl, &new.email, None).await? {
+                p.add(field, emails::taken(&new.email, &other, ""));
+            }
         }
         create.push(new);
     }
@@ -142,7 +141,7 @@ async fn plan_clients(
         detach: Vec::new(),
     };
     let mut kept = HashSet::new();
-    let mut emails = HashSet::new();
+    let mut named = Named::default();
     for (i, c) in embedded.iter().enumerate() {
         let at = format!("settings.clients[{i}]");
         let by_email = c
@@ -162,23 +161,14 @@ async fn plan_clients(
         };
         let current = by_email.or_else(by_key);
         let new = c.resolve(current, &at, p);
-        if !emails.insert(new.email.clone()) {
-            p.add(format!("{at}.email"), "appears twice in this inbound");
+        let field = format!("{at}.email");
+        if !named.first(&new.email, &field, "appears twice in this inbound", p) {
             continue;
         }
-        // A new email must not belong to another client.
-        let taken = match ctl.store.client_by_email(&new.email).await {
-            Ok(other) => current.is_none_or(|cur| cur.id != other.id),
-            Err(_) => false,
-        };
-        if taken {
-            p.add(
-                format!("{at}.email"),
-                format!(
-                    "a client with email `{}` already exists; attach it through the clients API",
-                    new.email
-                ),
-            );
+        // A new email must not belong to another client, in any letter case.
+        if let Some(other) = emails::holder(ctl, &new.email, current.map(|c| c.id)).await? {
+            let hint = "; attach it through the clients API";
+            p.add(field, emails::taken(&new.email, &other, hint));
             continue;
         }
         match current {
