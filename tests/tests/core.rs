@@ -576,7 +576,8 @@ async fn a_restart_leaves_out_the_inbound_whose_port_is_taken() {
 }
 
 /// The fleet model keeps an inbound off a port another program holds on the server's host
-/// (the agent reports it); when only the core can find the port taken, the inbound fails
+/// (the agent reports it, its core's own ports left out, so an inbound can be changed on
+/// its own port); when only the core can find the port taken, the inbound fails
 /// alone: the other inbound keeps serving real traffic, a client added later reaches the core,
 /// the core is neither restarted nor made to try the refused inbound again, the API and the
 /// dashboard show the failure in the core's own words, and moved to a free port it serves.
@@ -634,6 +635,24 @@ async fn a_taken_port_is_refused_at_the_api_or_fails_its_inbound_alone() {
             .any(|s| s["protocol"] == json!("tcp") && s["port"] == json!(held_port))
             .then_some(())
     })
+    .await;
+    // The core's own listener is not reported: its inbound can be changed on its port.
+    let reported = ctl.server(id).await["listening"].clone();
+    assert!(
+        !reported
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["port"] == json!(healthy_port)),
+        "{reported}"
+    );
+    let mut renamed = vless(healthy_port);
+    renamed["remark"] = json!("renamed");
+    api.ok(
+        "PUT",
+        &format!("/api/v1/inbounds/{}", healthy["id"]),
+        Some(renamed),
+    )
     .await;
     let err = api
         .call(
