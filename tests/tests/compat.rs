@@ -836,105 +836,6 @@ async fn the_openapi_document_matches_the_routes() {
 }
 
 /// The native API's refusals: 4xx with the bad fields listed, never a 500, nothing stored.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn native_api_refuses_bad_input_and_stores_nothing() {
-    let ctl = Controller::start(ControllerOptions::default()).await;
-    let (server, _) = ctl.add_server("vpn-1").await;
-    let api = ctl.api();
-    let token = api
-        .ok("POST", "/api/v1/api-tokens", Some(json!({"name": "t"})))
-        .await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let mut x = XuiClient::new(&ctl.panel_url(), "");
-    x.bearer = Some(token);
-    let path = format!("/api/v1/servers/{server}/inbounds");
-    let port = free_port();
-    x.post_json(
-        &path,
-        &json!({"port": port, "protocol": "vless", "settings": {"decryption": "none"}}),
-    )
-    .await;
-    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("malformed JSON", b"{\"port\": 1".to_vec(), "invalid_request"),
-        ("wrong type", br#"{"port": "many", "protocol": "vless"}"#.to_vec(), "invalid_request"),
-        ("unknown protocol", br#"{"port": 20001, "protocol": "pigeon"}"#.to_vec(), "protocol"),
-        ("port clash", format!(r#"{{"port": {port}, "protocol": "vmess"}}"#).into_bytes(), "already used"),
-        ("bad stream", br#"{"port": 20002, "protocol": "vless", "settings": {"decryption": "none"}, "streamSettings": {"network": "carrier"}}"#.to_vec(), "streamSettings"),
-        ("bad client", br#"{"port": 20003, "protocol": "vless", "settings": {"decryption": "none", "clients": [{"email": "a", "id": "x"}]}}"#.to_vec(), "settings.clients[0].id"),
-        ("oversized", vec![b' '; 2 << 20], ""),
-    ];
-    for (what, body, expect) in cases {
-        let r = x
-            .send("POST", &path, Some(("application/json", body)))
-            .await;
-        assert!(
-            (400..500).contains(&r.status),
-            "{what}: status {}",
-            r.status
-        );
-        let text = String::from_utf8_lossy(&r.body).into_owned();
-        assert!(text.contains(expect), "{what}: {text}");
-    }
-    // Field errors come as a list a form can show next to each field.
-    let r = x
-        .post_json(
-            &path,
-            &json!({"port": 0, "protocol": "nope", "trafficReset": "yearly"}),
-        )
-        .await;
-    let fields: Vec<String> = r.json()["error"]["details"]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["field"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(fields, ["port", "protocol", "trafficReset"]);
-    // Fallbacks, certificates and socket options are named down to the entry and key.
-    let r = x
-        .post_json(
-            &path,
-            &json!({"port": free_port(), "protocol": "vless",
-                "settings": {"decryption": "none", "fallbacks": [{"dest": 80}, {"dest": "", "xver": 5}]},
-                "streamSettings": {"network": "tcp", "security": "tls", "sockopt": {"mark": "x"},
-                    "tlsSettings": {"certificates": [
-                        {"certificateFile": "/etc/ssl/a.pem", "keyFile": "/etc/ssl/a.key"},
-                        {"certificateFile": "/etc/ssl/b.pem"}]}}}),
-        )
-        .await;
-    let fields: Vec<String> = r.json()["error"]["details"]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["field"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(
-        fields,
-        [
-            "settings.fallbacks[1].dest",
-            "settings.fallbacks[1].xver",
-            "streamSettings.tlsSettings.certificates[1].keyFile",
-            "streamSettings.sockopt.mark",
-        ]
-    );
-    let list = x.get(&path).await.json();
-    assert_eq!(
-        list["data"].as_array().unwrap().len(),
-        1,
-        "nothing half-written"
-    );
-    // A client refused for one bad inbound id is not created at all.
-    let r = x
-        .post_json(
-            "/api/v1/clients",
-            &json!({"email": "half", "inboundIds": [list["data"][0]["id"], 987654]}),
-        )
-        .await;
-    assert_eq!(r.status, 400);
-    assert_eq!(x.get("/api/v1/clients/half").await.status, 404);
-}
-
 /// Two clients whose emails differ only in letter case would be one user to the core (it
 /// keys users by lower-case email) and make it refuse the whole state of their server: the
 /// native API and the 3x-ui one refuse the second spelling, in a new client, in an inbound's
@@ -1036,4 +937,103 @@ async fn emails_that_differ_only_in_letter_case_are_refused() {
             .len(),
         1
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_api_refuses_bad_input_and_stores_nothing() {
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let (server, _) = ctl.add_server("vpn-1").await;
+    let api = ctl.api();
+    let token = api
+        .ok("POST", "/api/v1/api-tokens", Some(json!({"name": "t"})))
+        .await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut x = XuiClient::new(&ctl.panel_url(), "");
+    x.bearer = Some(token);
+    let path = format!("/api/v1/servers/{server}/inbounds");
+    let port = free_port();
+    x.post_json(
+        &path,
+        &json!({"port": port, "protocol": "vless", "settings": {"decryption": "none"}}),
+    )
+    .await;
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("malformed JSON", b"{\"port\": 1".to_vec(), "invalid_request"),
+        ("wrong type", br#"{"port": "many", "protocol": "vless"}"#.to_vec(), "invalid_request"),
+        ("unknown protocol", br#"{"port": 20001, "protocol": "pigeon"}"#.to_vec(), "protocol"),
+        ("port clash", format!(r#"{{"port": {port}, "protocol": "vmess"}}"#).into_bytes(), "already used"),
+        ("bad stream", br#"{"port": 20002, "protocol": "vless", "settings": {"decryption": "none"}, "streamSettings": {"network": "carrier"}}"#.to_vec(), "streamSettings"),
+        ("bad client", br#"{"port": 20003, "protocol": "vless", "settings": {"decryption": "none", "clients": [{"email": "a", "id": "x"}]}}"#.to_vec(), "settings.clients[0].id"),
+        ("oversized", vec![b' '; 2 << 20], ""),
+    ];
+    for (what, body, expect) in cases {
+        let r = x
+            .send("POST", &path, Some(("application/json", body)))
+            .await;
+        assert!(
+            (400..500).contains(&r.status),
+            "{what}: status {}",
+            r.status
+        );
+        let text = String::from_utf8_lossy(&r.body).into_owned();
+        assert!(text.contains(expect), "{what}: {text}");
+    }
+    // Field errors come as a list a form can show next to each field.
+    let r = x
+        .post_json(
+            &path,
+            &json!({"port": 0, "protocol": "nope", "trafficReset": "yearly"}),
+        )
+        .await;
+    let fields: Vec<String> = r.json()["error"]["details"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(fields, ["port", "protocol", "trafficReset"]);
+    // Fallbacks, certificates and socket options are named down to the entry and key.
+    let r = x
+        .post_json(
+            &path,
+            &json!({"port": free_port(), "protocol": "vless",
+                "settings": {"decryption": "none", "fallbacks": [{"dest": 80}, {"dest": "", "xver": 5}]},
+                "streamSettings": {"network": "tcp", "security": "tls", "sockopt": {"mark": "x"},
+                    "tlsSettings": {"certificates": [
+                        {"certificateFile": "/etc/ssl/a.pem", "keyFile": "/etc/ssl/a.key"},
+                        {"certificateFile": "/etc/ssl/b.pem"}]}}}),
+        )
+        .await;
+    let fields: Vec<String> = r.json()["error"]["details"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "settings.fallbacks[1].dest",
+            "settings.fallbacks[1].xver",
+            "streamSettings.tlsSettings.certificates[1].keyFile",
+            "streamSettings.sockopt.mark",
+        ]
+    );
+    let list = x.get(&path).await.json();
+    assert_eq!(
+        list["data"].as_array().unwrap().len(),
+        1,
+        "nothing half-written"
+    );
+    // A client refused for one bad inbound id is not created at all.
+    let r = x
+        .post_json(
+            "/api/v1/clients",
+            &json!({"email": "half", "inboundIds": [list["data"][0]["id"], 987654]}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(x.get("/api/v1/clients/half").await.status, 404);
 }
