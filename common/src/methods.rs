@@ -84,6 +84,20 @@ pub struct Heartbeat {
     pub mem_total: u64,
     pub load1: f64,
     pub uptime_s: u64,
+    /// Sockets other programs listen on (the core's own inbounds left out), so the controller
+    /// can refuse an inbound on a port that is taken before the core fails on it.
+    #[serde(default)]
+    pub listening: Vec<ListeningSocket>,
+}
+
+/// A socket listening on the host: a TCP listener, or a bound, unconnected UDP socket.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ListeningSocket {
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    /// The local address, `0.0.0.0` or `::` for all of them.
+    pub address: String,
+    pub port: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

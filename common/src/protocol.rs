@@ -80,6 +80,9 @@ pub struct Hello {
     pub arch: String,
     #[serde(default)]
     pub core_version: Option<String>,
+    /// `xray` or `v2ray`: which options the core can run.
+    #[serde(default)]
+    pub core_flavour: Option<String>,
 }
 
 /// The controller's answer to [`Hello`].

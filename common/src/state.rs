@@ -151,4 +151,30 @@ pub struct Applied {
     pub restarted: bool,
     /// Client and inbound changes made live through the core's API.
     pub live_changes: u32,
+    /// Every inbound of the state the core runs without, because it could not take it; the
+    /// rest of the state is applied. Empty when the core runs the whole state.
+    #[serde(default)]
+    pub failed: Vec<InboundFailure>,
+}
+
+/// One inbound the core could not take (a port another program holds, a setting the core
+/// refuses). The agent leaves it out of the configuration the core runs and tries it again
+/// only when the controller sends it changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboundFailure {
+    pub tag: String,
+    /// The core's own words (or the renderer's, for what no core can run).
+    pub message: String,
+}
+
+/// Event topic: the agent's full list of failed inbounds ([`InboundFailures`]), sent when a
+/// connection comes up so the controller learns failures found while it was away.
+pub const FAILURES_TOPIC: &str = "inbounds.failed";
+
+/// Body of the [`FAILURES_TOPIC`] event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct InboundFailures {
+    /// The revision the agent runs.
+    pub revision: u64,
+    pub failed: Vec<InboundFailure>,
 }

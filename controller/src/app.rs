@@ -208,6 +208,14 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
         panel_place,
         restart: AtomicBool::new(false),
         started_at: xfleet_common::time::now_ms(),
+        listeners: [
+            ("panel", Some(panel_addr)),
+            ("agent gateway", Some(gateway_addr)),
+        ]
+        .into_iter()
+        .chain([("subscriptions", sub_listener.map(|l| l.addr))])
+        .filter_map(|(name, addr)| Some((name, addr?)))
+        .collect(),
         config,
         store,
         ca,

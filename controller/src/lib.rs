@@ -92,6 +92,9 @@ pub struct Controller {
     pub restart: AtomicBool,
     /// Composition (`app`): when this run started (epoch ms).
     pub started_at: i64,
+    /// Composition (`app`): what this run listens on, by name (`panel`, `agent gateway`,
+    /// `subscriptions`): the local server's inbounds keep off these ports.
+    pub listeners: Vec<(&'static str, std::net::SocketAddr)>,
 }
 
 impl Controller {

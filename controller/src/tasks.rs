@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 use xfleet_common::channel::{CallError, Channel};
 use xfleet_common::methods::default_deadline;
 use xfleet_common::protocol::{body_to_json, json_to_body};
+use xfleet_common::state::InboundFailure;
 use xfleet_common::time::now_ms;
 
 use crate::store::{StoreError, TaskRow, TaskStatus};
@@ -160,6 +161,14 @@ async fn run_one(ctl: &Controller, channel: &Channel, task: TaskRow) -> Result<(
                     ctl.store
                         .set_applied_revision(task.server_id, revision)
                         .await?;
+                    // The inbounds the core runs without, in its own words (none from an
+                    // agent that applies a state whole or not at all).
+                    let failed: Vec<InboundFailure> =
+                        serde_json::from_value(response["failed"].clone()).unwrap_or_default();
+                    ctl.store
+                        .record_inbound_failures(task.server_id, revision, &failed)
+                        .await?;
+                    ctl.store.set_apply_error(task.server_id, None).await?;
                 }
             }
             ctl.store
@@ -184,6 +193,13 @@ async fn run_one(ctl: &Controller, channel: &Channel, task: TaskRow) -> Result<(
             ctl.store
                 .fail_task(&task.id, e.code(), &e.to_string())
                 .await?;
+            if task.operation == xfleet_common::state::method::APPLY {
+                let revision = &request["full"]["revision"];
+                let refused = format!("revision {revision} was refused: {e}");
+                ctl.store
+                    .set_apply_error(task.server_id, Some(&refused))
+                    .await?;
+            }
             tracing::info!(task = %task.id, op = %task.operation, error = %e, "task failed");
         }
     }

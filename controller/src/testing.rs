@@ -44,6 +44,7 @@ pub(crate) async fn test_controllers() -> Vec<TestController> {
             panel_place: Default::default(),
             restart: Default::default(),
             started_at: 0,
+            listeners: Vec::new(),
             ca: crate::ca::Ca::load_or_create(dir.path()).expect("test CA"),
             config,
             store,

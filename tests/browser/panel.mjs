@@ -4,6 +4,8 @@
 //   ENROLL <command>   run the enrollment command read from the page, start the agent
 //   LINK <url>         proxy a download through a share link read from the page
 //   DISABLED           check that the disabled client's traffic is refused
+//   TAKE               stop the agent and take a port (answer: OK <port>)
+//   AGENT              start the agent again
 //   FALLBACK <port> <sni>  open TLS to <port> as <sni> (which must get its own certificate),
 //                      send plain HTTP and get the file server's answer through the fallback
 // Every answer is one line: `OK ...` or `ERR <reason>`. `STEP <name>` marks progress,
@@ -219,6 +221,11 @@ try {
   await page.getByRole('link', { name: 'Inbounds', exact: true }).click();
   await page.getByRole('link', { name: 'Add inbound' }).click();
   await page.waitForURL(/\/panel\/inbound\?server=/);
+  // The agent runs v2ray: what only Xray runs is not offered.
+  await page.locator('#core-note').filter({ hasText: 'This server runs v2ray' }).waitFor();
+  for (const [label, value] of [['Security', 'reality'], ['Transport', 'grpc'], ['Protocol', 'hysteria']]) {
+    if (await page.getByLabel(label, { exact: true }).locator(`option[value="${value}"], option:text-is("${value}")`).count()) throw new Error(`${label} offers ${value} on a v2ray server`);
+  }
   await page.getByLabel('Remark').fill('ws-in');
   await page.getByLabel('Port', { exact: true }).fill('70000');
   await page.getByRole('button', { name: 'Create inbound' }).click();
@@ -324,8 +331,9 @@ try {
   await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
   await page.locator('[data-inbound="tls-fallback"]').waitFor({ state: 'detached' });
   // Hysteria's options are bound to their paths too: a bad masquerade URL is named beside it.
-  await page.getByRole('link', { name: 'Add inbound' }).click();
-  await page.waitForURL(/\/panel\/inbound\?server=/);
+  // v2ray has no Hysteria: on a server that never connected (taken to run Xray) it is offered.
+  const xray = await page.evaluate(async () => (await (await fetch('/api/v1/servers', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'xray-1' }) })).json()).data.id);
+  await page.goto(`${PANEL}/panel/inbound?server=${xray}`);
   await page.getByLabel('Protocol', { exact: true }).selectOption('hysteria');
   await page.getByLabel('Masquerade').selectOption('proxy');
   await page.getByLabel('Site URL').fill('ftp://www.example.com');
@@ -336,6 +344,7 @@ try {
   await page.locator('#stream .field-error').filter({ hasText: 'http:// or https://' }).waitFor();
   await page.getByRole('link', { name: 'Cancel' }).click();
   await page.waitForURL(/\/panel\/inbounds\?server=/);
+  await page.evaluate(async (id) => { await fetch(`/api/v1/servers/${id}`, { method: 'DELETE' }); }, xray);
 
   step('add client');
   await page.getByRole('link', { name: 'Clients', exact: true }).click();
@@ -553,6 +562,35 @@ try {
   await page.waitForFunction((n) => ((document.querySelector('#logs')?.textContent || '').match(/started/gi)?.length || 0) > n, before, { timeout: LONG });
   for (const op of ['core.stop', 'core.start', 'core.restart']) await page.locator('#task-rows tr').filter({ hasText: op }).filter({ hasText: 'completed' }).first().waitFor();
   await page.getByLabel('Follow').uncheck();
+
+  step('an inbound on a port only the core finds taken fails alone, and says so');
+  const takenPort = await ask('TAKE');
+  await page.goto(`${PANEL}/panel/inbounds`);
+  await page.getByRole('link', { name: 'Add inbound' }).click();
+  await page.waitForURL(/\/panel\/inbound\?server=/);
+  await page.getByLabel('Remark').fill('taken');
+  await page.getByLabel('Port', { exact: true }).fill(takenPort);
+  await page.getByLabel('Transport').selectOption('tcp');
+  await page.getByRole('button', { name: 'Create inbound' }).click();
+  await page.locator('[data-inbound="taken"]').waitFor();
+  await ask('AGENT');
+  await page.locator('[data-inbound="taken"] [data-core-error]').filter({ hasText: 'address already in use' }).waitFor({ timeout: LONG });
+  await page.locator('[data-inbound="ws-in"] [data-core-error]').waitFor({ state: 'detached' });
+  await page.getByRole('link', { name: 'Dashboard', exact: true }).click();
+  await page.locator('[data-stat="Errors"] .value').filter({ hasText: /^1$/ }).waitFor({ timeout: LONG });
+  await page.locator('#alerts [data-failed-inbound]').filter({ hasText: 'taken' }).filter({ hasText: 'address already in use' }).waitFor();
+  await page.locator('[data-server="vpn-1"][data-state="error"]').click();
+  await page.waitForURL(/\/panel\/server\?id=/);
+  await page.locator('[data-failures]').getByRole('link', { name: 'taken' }).waitFor({ timeout: LONG });
+  // What shows the failure reads as well as the rest of the panel.
+  const failureA11y = [];
+  for (const path of ['/panel/', '/panel/inbounds', page.url().slice(PANEL.length)]) {
+    await page.goto(PANEL + path);
+    await page.locator('[data-failed-inbound], [data-core-error]').first().waitFor({ timeout: LONG });
+    for (const issue of [...await page.evaluate(audit), ...await axe(page)]) failureA11y.push(`${path}: ${issue}`);
+  }
+  if (failureA11y.length) throw new Error(`accessibility problems:\n${failureA11y.join('\n')}`);
+  await page.screenshot({ path: join(SHOTS, 'server-failed-inbound-desktop.png'), fullPage: true });
 
   step('task and audit filters');
   await page.getByRole('link', { name: 'Tasks', exact: true }).click();

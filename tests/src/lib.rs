@@ -305,6 +305,35 @@ impl Controller {
             .await
     }
 
+    /// The fleet as the dashboard shows it: the first snapshot of the panel's event stream
+    /// (`/api/v1/events`), read as the browser reads it.
+    pub async fn dashboard(&self) -> Value {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let addr = format!("127.0.0.1:{}", self.panel_port);
+        let mut tcp = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect to the panel");
+        let request = format!(
+            "GET /api/v1/events HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\
+             Accept: text/event-stream\r\nConnection: close\r\n\r\n",
+            self.api().0.token
+        );
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        let mut lines = tokio::io::BufReader::new(tcp).lines();
+        let read = async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                // Chunked framing puts sizes between lines; the snapshot is one `data:` line.
+                if let Some(data) = line.strip_prefix("data: ") {
+                    return serde_json::from_str(data).expect("a JSON snapshot");
+                }
+            }
+            panic!("the event stream ended without a snapshot")
+        };
+        tokio::time::timeout(Duration::from_secs(30), read)
+            .await
+            .expect("a snapshot within 30 s")
+    }
+
     pub async fn wait_status(&self, id: i64, status: &str, timeout: Duration) -> Value {
         let what = format!("server {id} to be {status}");
         wait_for(&what, timeout, || async {

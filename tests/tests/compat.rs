@@ -846,6 +846,109 @@ async fn the_openapi_document_matches_the_routes() {
 }
 
 /// The native API's refusals: 4xx with the bad fields listed, never a 500, nothing stored.
+/// Two clients whose emails differ only in letter case would be one user to the core (it
+/// keys users by lower-case email) and make it refuse the whole state of their server: the
+/// native API and the 3x-ui one refuse the second spelling, in a new client, in an inbound's
+/// client list or in a rename, with a message saying why, and store nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emails_that_differ_only_in_letter_case_are_refused() {
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let (server, _) = ctl.add_server("vpn-1").await;
+    let api = ctl.api();
+    let inbounds = format!("/api/v1/servers/{server}/inbounds");
+    let vless = |clients: Value| {
+        json!({"port": free_port(), "protocol": "vless",
+               "settings": {"decryption": "none", "clients": clients}})
+    };
+    let inbound = api.ok("POST", &inbounds, Some(vless(json!([])))).await;
+    let ids = json!([inbound["id"]]);
+    for email in ["alice", "carol"] {
+        api.ok(
+            "POST",
+            "/api/v1/clients",
+            Some(json!({"email": email, "inboundIds": ids})),
+        )
+        .await;
+    }
+    let refused = |err: anyhow::Error, field: &str, email: &str, other: &str| {
+        let err = err.to_string();
+        assert!(
+            err.contains("invalid_request")
+                && err.contains(&format!(
+                    "{field}: `{email}` differs from client `{other}` only in letter case; \
+                     the core keys clients by lower-case email"
+                )),
+            "{err}"
+        );
+    };
+    let err = api
+        .call(
+            "POST",
+            "/api/v1/clients",
+            Some(json!({"email": "ALICE", "inboundIds": ids})),
+        )
+        .await
+        .unwrap_err();
+    refused(err, "email", "ALICE", "alice");
+    let err = api
+        .call(
+            "POST",
+            &inbounds,
+            Some(vless(json!([{"email": "bob"}, {"email": "Bob"}]))),
+        )
+        .await
+        .unwrap_err();
+    refused(err, "settings.clients[1].email", "Bob", "bob");
+    let err = api
+        .call(
+            "PUT",
+            "/api/v1/clients/carol",
+            Some(json!({"email": "Alice"})),
+        )
+        .await
+        .unwrap_err();
+    refused(err, "email", "Alice", "alice");
+    // A client may change the case of its own email.
+    api.ok(
+        "PUT",
+        "/api/v1/clients/carol",
+        Some(json!({"email": "Carol"})),
+    )
+    .await;
+
+    let mut x = XuiClient::new(&ctl.panel_url(), "");
+    x.login("admin", &ctl.admin_password).await.obj();
+    let add = json!({"id": inbound["id"], "settings": json!({"clients": [
+        {"id": UUID_A, "email": "aLiCe", "enable": true}
+    ]}).to_string()});
+    let msg = x
+        .post_json("/panel/api/inbounds/addClient", &add)
+        .await
+        .failure();
+    assert!(
+        msg.contains("`aLiCe` differs from client `alice` only in letter case"),
+        "{msg}"
+    );
+
+    let clients = api.ok("GET", "/api/v1/clients", None).await;
+    let mut emails: Vec<&str> = clients
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["email"].as_str().unwrap())
+        .collect();
+    emails.sort_unstable();
+    assert_eq!(emails, ["Carol", "alice"], "nothing else was stored");
+    assert_eq!(
+        api.ok("GET", &inbounds, None)
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn native_api_refuses_bad_input_and_stores_nothing() {
     let ctl = Controller::start(ControllerOptions::default()).await;

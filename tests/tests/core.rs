@@ -389,46 +389,438 @@ async fn last_known_good_without_the_controller() {
     assert_eq!(body, pattern(4096));
 }
 
-/// 6. A state the core rejects: a clear error, and the previous config keeps serving.
+/// 6. One inbound the core cannot take does not hold back the rest of the state: an inbound
+/// on a port another program holds, and one whose certificate file the host lacks, are left
+/// out with the core's own words while the rest applies live (a client added beside them is
+/// served, the core is not restarted) and each is tried once only; a state the core refuses
+/// as a whole (its template) leaves the previous configuration serving and the server
+/// showing the refusal.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_rejected_config_keeps_the_old_one_serving() {
+async fn an_inbound_the_core_refuses_fails_alone() {
     if !xfleet_tests::proxy::v2ray_available() {
         return;
     }
     let (ctl, id, agent, ports, files) = setup().await;
-    let pid = core_pid(&agent);
+    let pid = core_pid(&agent).expect("core running");
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let busy_port = taken.local_addr().unwrap().port();
-    let mut state = four_inbounds(&ports, 2, false);
-    state["full"]["inbounds"]
-        .as_array_mut()
-        .unwrap()
-        .push(inbound(
+    let busy = |clients: Value| {
+        inbound(
             5,
             "in-busy",
             busy_port,
             "vmess",
-            json!({"clients": [{"email": "x", "id": LATE_ID}]}),
+            json!({"clients": clients}),
             json!({"network": "tcp"}),
-        ));
-    let task = apply(&ctl, id, state).await;
-    assert_eq!(task["status"], json!("failed"), "{task}");
-    let message = task["error"]["message"].as_str().unwrap().to_lowercase();
+        )
+    };
+    let mut state = four_inbounds(&ports, 2, true);
+    let list = state["full"]["inbounds"].as_array_mut().unwrap();
+    list.push(busy(json!([{"email": "x", "id": LATE_ID}])));
+    list.push(inbound(
+        6,
+        "in-no-cert",
+        free_port(),
+        "trojan",
+        json!({"clients": [{"email": "t2", "password": "p"}]}),
+        json!({"network": "tcp", "security": "tls", "tlsSettings": {"certificates": [
+            {"certificateFile": "/nonexistent/cert.pem", "keyFile": "/nonexistent/key.pem"}]}}),
+    ));
+    let task = apply(&ctl, id, state.clone()).await;
+    assert_eq!(task["status"], json!("completed"), "{task}");
+    assert_eq!(task["response"]["restarted"], json!(false), "{task}");
+    let failed = task["response"]["failed"].as_array().unwrap().clone();
+    let tags: Vec<&str> = failed.iter().map(|f| f["tag"].as_str().unwrap()).collect();
+    assert_eq!(tags, ["in-busy", "in-no-cert"], "{task}");
     assert!(
-        message.contains("address already in use") || message.contains("bind"),
-        "{message}"
+        failed[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("address already in use"),
+        "{task}"
+    );
+    assert!(
+        failed[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/cert.pem"),
+        "{task}"
+    );
+    // The client added in the same state reached the core, without a restart.
+    let late = V2rayClient::start(outbound::vless_ws(ports.vless, LATE_ID, "/ws")).await;
+    assert_eq!(late.fetch(files.port, 1000).await.unwrap(), pattern(1000));
+    assert_eq!(
+        core_pid(&agent),
+        Some(pid),
+        "no restart for a refused inbound"
+    );
+    let server = ctl.server(id).await;
+    assert_eq!(server["applied_revision"], json!(2), "{server}");
+    let shown: Vec<&str> = server["failed_inbounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["tag"].as_str().unwrap())
+        .collect();
+    assert_eq!(shown, ["in-busy", "in-no-cert"], "{server}");
+
+    // A client more on the inbound whose port is taken frees no port: it is not tried again.
+    let mut more = state.clone();
+    more["full"]["revision"] = json!(3);
+    more["full"]["inbounds"][4] = busy(json!([{"email": "x", "id": LATE_ID},
+        {"email": "y", "id": VMESS_ID}]));
+    let task = apply(&ctl, id, more).await;
+    assert_eq!(task["status"], json!("completed"), "{task}");
+    assert_eq!(
+        task["response"]["failed"].as_array().unwrap().len(),
+        2,
+        "{task}"
+    );
+    assert_eq!(
+        agent.output.count("the core cannot take this inbound"),
+        2,
+        "each refusal is found once: {}",
+        agent.output.text()
     );
 
-    let mut bad = four_inbounds(&ports, 3, false);
-    bad["full"]["inbounds"][1]["settings"]["clients"][0]["id"] = json!("not-a-uuid");
-    let task = apply(&ctl, id, bad).await;
+    // The whole state refused (the core knows no such outbound): the last one keeps serving.
+    let mut broken = four_inbounds(&ports, 4, true);
+    broken["full"]["template"] = json!({"outbounds": [{"tag": "direct", "protocol": "teleport"}]});
+    let task = apply(&ctl, id, broken).await;
     assert_eq!(task["status"], json!("failed"), "{task}");
-
-    let client = V2rayClient::start(outbound::vmess_tcp(ports.vmess, VMESS_ID)).await;
-    assert_eq!(client.fetch(files.port, 4096).await.unwrap(), pattern(4096));
-    assert!(core_pid(&agent).is_some() && pid.is_some());
+    let message = task["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("the core refused the configuration"),
+        "{message}"
+    );
+    assert_eq!(core_pid(&agent), Some(pid));
+    assert_eq!(late.fetch(files.port, 1000).await.unwrap(), pattern(1000));
     let server = ctl.server(id).await;
-    assert_eq!(server["applied_revision"], json!(1), "{server}");
+    assert_eq!(server["applied_revision"], json!(3), "{server}");
+    assert!(
+        server["apply_error"]
+            .as_str()
+            .unwrap()
+            .contains("revision 4 was refused"),
+        "{server}"
+    );
+    let dashboard = ctl.dashboard().await;
+    assert_eq!(dashboard["totals"]["error"], json!(1), "{dashboard}");
+    assert_eq!(
+        dashboard["servers"][0]["state"],
+        json!("error"),
+        "{dashboard}"
+    );
+}
+
+/// A change that needs a core restart, while the port of a new inbound is taken: the core
+/// restarts without that inbound (the rest serving again, the failure in the core's words),
+/// and later changes go through the core's API: it is not restarted again for it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_leaves_out_the_inbound_whose_port_is_taken() {
+    if !xfleet_tests::proxy::v2ray_available() {
+        return;
+    }
+    let (ctl, id, agent, ports, files) = setup().await;
+    let before = core_pid(&agent).expect("core running");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_port = taken.local_addr().unwrap().port();
+    // HTTP header obfuscation is beyond what the agent adds through the core's API.
+    let obfuscated = inbound(
+        5,
+        "in-http-header",
+        busy_port,
+        "vmess",
+        json!({"clients": [{"email": "h", "id": LATE_ID}]}),
+        json!({"network": "tcp", "tcpSettings": {"header": {"type": "http"}}}),
+    );
+    let with = |revision: u64, late: bool| {
+        let mut state = four_inbounds(&ports, revision, late);
+        state["full"]["inbounds"]
+            .as_array_mut()
+            .unwrap()
+            .push(obfuscated.clone());
+        state
+    };
+    let task = apply(&ctl, id, with(2, false)).await;
+    assert_eq!(task["status"], json!("completed"), "{task}");
+    assert_eq!(task["response"]["restarted"], json!(true), "{task}");
+    assert_eq!(
+        task["response"]["failed"][0]["tag"],
+        json!("in-http-header"),
+        "{task}"
+    );
+    let words = task["response"]["failed"][0]["message"].as_str().unwrap();
+    assert!(words.contains("address already in use"), "{words}");
+    let after = core_pid(&agent).expect("the core runs again");
+    assert_ne!(after, before);
+    let vmess = V2rayClient::start(outbound::vmess_tcp(ports.vmess, VMESS_ID)).await;
+    let body = wait_for("the other inbounds to serve again", LONG, || async {
+        vmess.fetch(files.port, 4096).await.ok()
+    })
+    .await;
+    assert_eq!(body, pattern(4096));
+
+    let task = apply(&ctl, id, with(3, true)).await;
+    assert_eq!(task["status"], json!("completed"), "{task}");
+    assert_eq!(task["response"]["restarted"], json!(false), "{task}");
+    assert_eq!(
+        task["response"]["failed"][0]["tag"],
+        json!("in-http-header"),
+        "{task}"
+    );
+    let late = V2rayClient::start(outbound::vless_ws(ports.vless, LATE_ID, "/ws")).await;
+    assert_eq!(late.fetch(files.port, 1000).await.unwrap(), pattern(1000));
+    assert_eq!(core_pid(&agent), Some(after), "no second restart for it");
+    assert_eq!(agent.output.count("the core cannot take this inbound"), 1);
+}
+
+/// The fleet model keeps an inbound off a port another program holds on the server's host
+/// (the agent reports it, its core's own ports left out, so an inbound can be changed on
+/// its own port); when only the core can find the port taken, the inbound fails
+/// alone: the other inbound keeps serving real traffic, a client added later reaches the core,
+/// the core is neither restarted nor made to try the refused inbound again, the API and the
+/// dashboard show the failure in the core's own words, and moved to a free port it serves.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_taken_port_is_refused_at_the_api_or_fails_its_inbound_alone() {
+    if !xfleet_tests::proxy::v2ray_available() {
+        return;
+    }
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let (id, token) = ctl.add_server("vpn-1").await;
+    let mut agent = Agent::enroll(&token);
+    agent.start();
+    ctl.wait_status(id, "online", LONG).await;
+    let files = FileServer::start().await;
+    let api = ctl.api();
+    let vless = |port: u16| {
+        json!({"remark": format!("ws-{port}"), "listen": "127.0.0.1", "port": port,
+               "protocol": "vless", "settings": {"decryption": "none"},
+               "streamSettings": {"network": "ws", "wsSettings": {"path": "/ws"}}})
+    };
+    let healthy_port = free_port();
+    let healthy = api
+        .ok(
+            "POST",
+            &format!("/api/v1/servers/{id}/inbounds"),
+            Some(vless(healthy_port)),
+        )
+        .await;
+    let alice = api
+        .ok(
+            "POST",
+            "/api/v1/clients",
+            Some(json!({"email": "alice", "inboundIds": [healthy["id"]]})),
+        )
+        .await;
+    let as_alice = V2rayClient::start(outbound::vless_ws(
+        healthy_port,
+        alice["uuid"].as_str().unwrap(),
+        "/ws",
+    ))
+    .await;
+    wait_for("alice to be served", LONG, || async {
+        as_alice.fetch(files.port, 1000).await.ok()
+    })
+    .await;
+
+    // A port the agent reported taken is refused at the API, on the port field.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let held_port = held.local_addr().unwrap().port();
+    wait_for("the agent to report the held port", LONG, || async {
+        let server = ctl.server(id).await;
+        let listening = server["listening"].as_array().cloned()?;
+        listening
+            .iter()
+            .any(|s| s["protocol"] == json!("tcp") && s["port"] == json!(held_port))
+            .then_some(())
+    })
+    .await;
+    // The core's own listener is not reported: its inbound can be changed on its port.
+    let reported = ctl.server(id).await["listening"].clone();
+    assert!(
+        !reported
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["port"] == json!(healthy_port)),
+        "{reported}"
+    );
+    let mut renamed = vless(healthy_port);
+    renamed["remark"] = json!("renamed");
+    api.ok(
+        "PUT",
+        &format!("/api/v1/inbounds/{}", healthy["id"]),
+        Some(renamed),
+    )
+    .await;
+    let err = api
+        .call(
+            "POST",
+            &format!("/api/v1/servers/{id}/inbounds"),
+            Some(vless(held_port)),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("invalid_request")
+            && err.contains(&format!(
+                "port: port {held_port} is already in use on this server's host"
+            ))
+            && err.contains(&format!("TCP 127.0.0.1:{held_port}")),
+        "{err}"
+    );
+
+    // Taken while the agent was away, the controller cannot know: the core finds out.
+    let core = agent.core_pid().expect("core running");
+    agent.kill9();
+    let late = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let late_port = late.local_addr().unwrap().port();
+    let refused = api
+        .ok(
+            "POST",
+            &format!("/api/v1/servers/{id}/inbounds"),
+            Some(vless(late_port)),
+        )
+        .await;
+    agent.start();
+    let path = format!("/api/v1/inbounds/{}", refused["id"]);
+    let words = wait_for("the inbound to show the core's refusal", LONG, || async {
+        let inbound = api.ok("GET", &path, None).await;
+        inbound["coreError"].as_str().map(str::to_owned)
+    })
+    .await;
+    assert!(words.contains("address already in use"), "{words}");
+    assert_eq!(
+        agent.core_pid(),
+        Some(core),
+        "the core kept running, adopted"
+    );
+    as_alice
+        .fetch(files.port, 64 << 10)
+        .await
+        .expect("the healthy inbound keeps serving");
+    let server = ctl.server(id).await;
+    assert_eq!(server["applied_revision"], server["revision"], "{server}");
+    assert_eq!(
+        server["failed_inbounds"][0]["inbound_id"], refused["id"],
+        "{server}"
+    );
+    assert_eq!(
+        server["failed_inbounds"][0]["message"],
+        json!(words),
+        "{server}"
+    );
+    let dashboard = ctl.dashboard().await;
+    assert_eq!(dashboard["totals"]["error"], json!(1), "{dashboard}");
+    assert_eq!(
+        dashboard["servers"][0]["state"],
+        json!("error"),
+        "{dashboard}"
+    );
+
+    // A client added later, on both inbounds, reaches the core; the refused inbound is not
+    // tried again (a client frees no port).
+    let bob = api
+        .ok(
+            "POST",
+            "/api/v1/clients",
+            Some(json!({"email": "bob", "inboundIds": [healthy["id"], refused["id"]]})),
+        )
+        .await;
+    let bob_uuid = bob["uuid"].as_str().unwrap().to_owned();
+    let as_bob = V2rayClient::start(outbound::vless_ws(healthy_port, &bob_uuid, "/ws")).await;
+    wait_for("bob to be served", LONG, || async {
+        as_bob.fetch(files.port, 1000).await.ok()
+    })
+    .await;
+    assert_eq!(
+        agent.core_pid(),
+        Some(core),
+        "no restart for the refused inbound"
+    );
+    assert_eq!(agent.output.count("the core cannot take this inbound"), 1);
+
+    // Moved to a free port, it is tried again and serves.
+    let moved_port = free_port();
+    api.ok("PUT", &path, Some(vless(moved_port))).await;
+    wait_for("the moved inbound to run", LONG, || async {
+        api.ok("GET", &path, None).await["coreError"]
+            .is_null()
+            .then_some(())
+    })
+    .await;
+    let moved = V2rayClient::start(outbound::vless_ws(moved_port, &bob_uuid, "/ws")).await;
+    let body = wait_for("bob to be served on the moved inbound", LONG, || async {
+        moved.fetch(files.port, 1000).await.ok()
+    })
+    .await;
+    assert_eq!(body, pattern(1000));
+    assert_eq!(ctl.dashboard().await["totals"]["error"], json!(0));
+    drop((held, late));
+}
+
+/// A server whose agent runs v2ray refuses at the API what only Xray runs: a REALITY inbound
+/// gets a field error naming the server's core, from the native API and the 3x-ui one, and
+/// nothing is stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn reality_is_refused_for_a_v2ray_server() {
+    if !xfleet_tests::proxy::v2ray_available() {
+        return;
+    }
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let (id, token) = ctl.add_server("vpn-1").await;
+    let mut agent = Agent::enroll(&token);
+    agent.start();
+    let server = ctl.wait_status(id, "online", LONG).await;
+    assert_eq!(server["core_flavour"], json!("v2ray"), "{server}");
+    let stream = json!({"network": "tcp", "security": "reality", "realitySettings": {
+        "target": "www.example.com:443", "serverNames": ["www.example.com"],
+        "privateKey": "cO6IeKd6Ed0VHHmqsuqLHYtWjzd8ClOBP3FfCEdGc3I=", "shortIds": ["ab"]}});
+    let body = json!({"port": free_port(), "protocol": "vless",
+        "settings": {"decryption": "none"}, "streamSettings": stream});
+    let mut x = xfleet_tests::xui::XuiClient::new(&ctl.panel_url(), "");
+    x.bearer = Some(ctl.api().0.token.clone());
+    let r = x
+        .post_json(&format!("/api/v1/servers/{id}/inbounds"), &body)
+        .await;
+    assert_eq!(r.status, 400);
+    let fields = r.json()["error"]["details"]["fields"].clone();
+    assert_eq!(
+        fields[0]["field"],
+        json!("streamSettings.security"),
+        "{fields}"
+    );
+    let message = fields[0]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("REALITY is not available on this server's core (v2ray 4."),
+        "{message}"
+    );
+    let mut form = vec![
+        ("port", free_port().to_string()),
+        ("protocol", "vless".to_owned()),
+        ("enable", "true".to_owned()),
+        (
+            "settings",
+            json!({"decryption": "none", "clients": []}).to_string(),
+        ),
+        ("streamSettings", stream.to_string()),
+    ];
+    form.push(("sniffing", "{}".to_owned()));
+    let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut compat = xfleet_tests::xui::XuiClient::new(&ctl.panel_url(), "");
+    compat.login("admin", &ctl.admin_password).await.obj();
+    let msg = compat
+        .post_form("/panel/api/inbounds/add", &fields)
+        .await
+        .failure();
+    assert!(msg.contains("REALITY is not available"), "{msg}");
+    let list = ctl
+        .api()
+        .ok("GET", &format!("/api/v1/servers/{id}/inbounds"), None)
+        .await;
+    assert_eq!(list, json!([]));
 }
 
 /// 7. A client whose expiry passes while the controller is away is cut off by the agent.

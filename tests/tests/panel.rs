@@ -5,7 +5,9 @@
 //! through the link the page shows (which must carry that address), watch the client's
 //! traffic grow, disable it, revoke the server; plus the login error, form validation errors,
 //! a VLESS+TLS inbound with two certificates and a fallback that serves plain HTTP through
-//! the real core, two-factor login and screenshots of every page at desktop and phone width.
+//! the real core, an inbound on a port only the core finds taken (shown failed in its row, on
+//! the server page and the dashboard, the form offering only what the v2ray core runs),
+//! two-factor login and screenshots of every page at desktop and phone width.
 //!
 //! The script asks this side to act through lines on its stdout and waits for the answer on
 //! its stdin (see the top of `panel.mjs`).
@@ -216,6 +218,7 @@ async fn the_panel_in_a_real_browser() {
     };
 
     let mut agent: Option<Agent> = None;
+    let mut taken: Option<std::net::TcpListener> = None;
     let mut vpn: Option<V2rayClient> = None;
     let (mut done, mut failures) = (false, Vec::new());
     let mut shots_dir = None;
@@ -258,6 +261,31 @@ async fn the_panel_in_a_real_browser() {
                 };
                 reply(answer);
             }
+            "TAKE" => {
+                // The agent goes away, and meanwhile another program takes a port: the
+                // controller cannot know, only the core finds out.
+                let answer = match agent.as_mut() {
+                    Some(a) => {
+                        a.kill9();
+                        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                        let port = listener.local_addr().unwrap().port();
+                        taken = Some(listener);
+                        format!("OK {port}")
+                    }
+                    None => "ERR no agent yet".to_owned(),
+                };
+                reply(answer);
+            }
+            "AGENT" => {
+                let answer = match agent.as_mut() {
+                    Some(a) => {
+                        a.start();
+                        "OK".to_owned()
+                    }
+                    None => "ERR no agent yet".to_owned(),
+                };
+                reply(answer);
+            }
             "DISABLED" => {
                 let client = vpn.as_ref().expect("a VPN client from the link step");
                 wait_for("the disabled client to be refused", LONG, || async {
@@ -276,7 +304,7 @@ async fn the_panel_in_a_real_browser() {
     if let Some(dir) = &shots_dir {
         eprintln!("panel screenshots: {dir}");
     }
-    drop(agent);
+    drop((agent, taken));
     assert!(
         status.success() && done && failures.is_empty(),
         "the browser run failed: {failures:?}\ncontroller log:\n{}",

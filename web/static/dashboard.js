@@ -56,7 +56,10 @@ export function pageDashboard() {
     const alerts = [];
     for (const s of snapshot.servers) {
       if (s.state === 'offline') alerts.push(html`<li>${badge('offline')} <a href="${BASE}/panel/server?id=${s.id}">${s.name}</a> is offline${s.last_error ? ': ' + s.last_error : ''} (last seen ${ago(s.last_seen)})</li>`);
-      if (s.state === 'error') alerts.push(html`<li>${badge('error')} <a href="${BASE}/panel/server?id=${s.id}">${s.name}</a>: core error — ${s.live?.core?.message || ''}</li>`);
+      const link = html`<a href="${BASE}/panel/server?id=${s.id}">${s.name}</a>`;
+      if (s.live?.core?.state === 'error') alerts.push(html`<li>${badge('error')} ${link}: core error — ${s.live.core.message || ''}</li>`);
+      if (s.apply_error) alerts.push(html`<li>${badge('error')} ${link}: the core refused the last state — ${s.apply_error}</li>`);
+      for (const f of s.failed_inbounds || []) alerts.push(html`<li data-failed-inbound="${f.tag}">${badge('error')} ${link}: inbound ${f.remark || f.tag} is not running — ${f.message}</li>`);
       if (s.connected && s.applied_revision < s.revision) alerts.push(html`<li>${badge('pending')} ${s.name} has not applied revision ${s.revision} yet (at ${s.applied_revision})</li>`);
     }
     for (const a of auditErrors) alerts.push(html`<li>${badge(a.result, 'error')} ${when(a.at)} · ${a.actor}: ${a.action} ${a.target}</li>`);

@@ -10,6 +10,14 @@ export const PROTOCOLS = ['vless', 'vmess', 'trojan', 'shadowsocks', 'socks', 'm
 export const WITH_TRANSPORT = ['vless', 'vmess', 'trojan', 'shadowsocks', 'hysteria', 'hysteria2'];
 const NETWORKS = [['tcp', 'RAW (TCP)'], ['ws', 'WebSocket'], ['grpc', 'gRPC'], ['httpupgrade', 'HTTPUpgrade'], ['xhttp', 'XHTTP'], ['kcp', 'mKCP']];
 const SS_METHODS = ['aes-128-gcm', 'aes-256-gcm', 'chacha20-ietf-poly1305', 'xchacha20-ietf-poly1305', '2022-blake3-aes-128-gcm', '2022-blake3-aes-256-gcm', '2022-blake3-chacha20-poly1305'];
+// What a v2ray 4 core cannot run (DESIGN §7): not offered for a server whose agent runs one.
+// A value an inbound already has stays offered; the API then says why it cannot run.
+const V2RAY_LACKS = ['mixed', 'wireguard', 'hysteria', 'hysteria2', 'grpc', 'httpupgrade', 'xhttp', 'reality', 'xchacha20-ietf-poly1305', '2022-blake3-aes-128-gcm', '2022-blake3-aes-256-gcm', '2022-blake3-chacha20-poly1305'];
+let lacks = [];
+function offered(choices, current) {
+  return choices.filter((c) => { const v = Array.isArray(c) ? c[0] : c; return !lacks.includes(v) || v === current; });
+}
+function coreOf(server) { return server?.core_flavour === 'v2ray' ? V2RAY_LACKS : []; }
 
 function protocolFields(doc) {
   const p = doc.protocol;
@@ -17,7 +25,7 @@ function protocolFields(doc) {
     case 'vless': return html`<p class="muted">VLESS clients (UUID and flow) are managed on the Clients page.</p>${ctl(doc, 'settings.decryption', 'Decryption', { choices: ['none'] })}${fallbackFields(doc)}`;
     case 'vmess': return html`<p class="muted">VMess clients (UUID) are managed on the Clients page.</p>`;
     case 'trojan': return html`<p class="muted">Trojan clients (password) are managed on the Clients page.</p>${fallbackFields(doc)}`;
-    case 'shadowsocks': return html`<div class="form-grid">${ctl(doc, 'settings.method', 'Method', { choices: SS_METHODS, default: '2022-blake3-aes-256-gcm' })}
+    case 'shadowsocks': return html`<div class="form-grid">${ctl(doc, 'settings.method', 'Method', { choices: offered(SS_METHODS, doc.settings.method), default: lacks.length ? 'aes-256-gcm' : '2022-blake3-aes-256-gcm' })}
       ${ctl(doc, 'settings.password', 'Server password / key', { gen: 'ss-key', hint: '2022 methods need a base64 key of the method\'s size' })}
       ${ctl(doc, 'settings.network', 'Network', { choices: ['tcp,udp', 'tcp', 'udp'], default: 'tcp,udp' })}</div>`;
     case 'socks': case 'mixed': return html`<div class="form-grid">${ctl(doc, 'settings.auth', 'Authentication', { choices: [['noauth', 'none'], ['password', 'password']], default: 'noauth' })}
@@ -62,8 +70,8 @@ function transportFields(doc) {
       ${ctl(doc, 'streamSettings.realitySettings.shortIds', 'Short ids', { kind: 'csv', gen: 'short-ids' })}
       ${ctl(doc, 'streamSettings.realitySettings.settings.fingerprint', 'Fingerprint', { choices: ['chrome', 'firefox', 'safari', 'ios', 'edge', 'random'], default: 'chrome' })}</div>`;
   return html`<div class="form-grid">
-      ${hysteria ? html`<div><label>Transport</label><p>QUIC (Hysteria)</p></div>` : ctl(doc, 'streamSettings.network', 'Transport', { choices: NETWORKS, default: 'tcp' })}
-      ${ctl(doc, 'streamSettings.security', 'Security', { choices: hysteria ? [['tls', 'TLS']] : [['none', 'none'], ['tls', 'TLS'], ['reality', 'REALITY']], default: hysteria ? 'tls' : 'none' })}
+      ${hysteria ? html`<div><label>Transport</label><p>QUIC (Hysteria)</p></div>` : ctl(doc, 'streamSettings.network', 'Transport', { choices: offered(NETWORKS, st.network), default: 'tcp' })}
+      ${ctl(doc, 'streamSettings.security', 'Security', { choices: hysteria ? [['tls', 'TLS']] : offered([['none', 'none'], ['tls', 'TLS'], ['reality', 'REALITY']], st.security), default: hysteria ? 'tls' : 'none' })}
       ${netFields}</div>${secFields}${hysteria ? hysteriaFields(doc) : ''}${sockoptFields(doc)}`;
 }
 
@@ -83,12 +91,15 @@ export function pageInbound() {
     // The PROXY protocol switch lives with the socket options, for every transport.
     if (doc.streamSettings.tcpSettings?.acceptProxyProtocol) { (doc.streamSettings.sockopt ||= {}).acceptProxyProtocol = true; delete doc.streamSettings.tcpSettings.acceptProxyProtocol; }
     const serverId = base.serverId;
+    lacks = coreOf(list.find((s) => s.id === serverId));
+    const protocolOptions = () => offered(PROTOCOLS, base.protocol).map((p) => html`<option ${raw(p === doc.protocol ? 'selected' : '')}>${p}</option>`);
+    const coreNote = () => (lacks.length ? 'This server runs v2ray: what only Xray runs (REALITY, gRPC, XHTTP, HTTPUpgrade, Hysteria, WireGuard, Shadowsocks 2022) is not offered.' : '');
     const sniffOn = new Set(doc.sniffing.destOverride || []);
     show(root, html`<form id="inbound-form" novalidate>
       <fieldset><legend>Inbound</legend><div class="form-grid">
         ${editing || list.length === 1 ? html`<input type="hidden" name="serverId" value="${serverId}">` : html`<div><label for="f-server">Server</label><select id="f-server" name="serverId">${list.map((s) => html`<option value="${s.id}" ${raw(s.id === serverId ? 'selected' : '')}>${s.name}</option>`)}</select></div>`}
         <div><label for="f-remark">Remark</label><input id="f-remark" name="remark" data-field="remark" value="${cloneId ? `${base.remark} copy` : base.remark}"></div>
-        <div><label for="f-protocol">Protocol</label><select id="f-protocol" name="protocol" data-field="protocol">${PROTOCOLS.map((p) => html`<option ${raw(p === doc.protocol ? 'selected' : '')}>${p}</option>`)}</select></div>
+        <div><label for="f-protocol">Protocol</label><select id="f-protocol" name="protocol" data-field="protocol">${protocolOptions()}</select><div class="hint" id="core-note">${coreNote()}</div></div>
         <div><label for="f-listen">Listen address</label><input id="f-listen" name="listen" data-field="listen" value="${base.listen}" placeholder="all addresses"></div>
         <div><label for="f-port">Port</label><div class="input-group"><input id="f-port" name="port" data-field="port" inputmode="numeric" value="${cloneId ? 10000 + Math.floor(Math.random() * 50000) : base.port}"><button type="button" data-action="gen" data-gen="port" data-target="f-port" aria-label="Random port">Random</button></div></div>
         <div><label for="f-total">Quota (GB, 0 = unlimited)</label><input id="f-total" name="total" data-field="total" inputmode="decimal" value="${base.total ? +(base.total / GB).toFixed(3) : 0}"></div>
@@ -107,6 +118,14 @@ export function pageInbound() {
     const draw = () => { show($('#proto'), protocolFields(doc)); show($('#stream'), transportFields(doc)); };
     draw();
     form.addEventListener('change', (e) => {
+      if (e.target.name === 'serverId' && e.target.tagName === 'SELECT') {
+        collect(form, doc);
+        lacks = coreOf(list.find((s) => String(s.id) === e.target.value));
+        show(form.protocol, protocolOptions());
+        $('#core-note').textContent = coreNote();
+        draw();
+        return;
+      }
       if (e.target.dataset.redraw || ['protocol', 'streamSettings.network', 'streamSettings.security', 'streamSettings.tcpSettings.header.type'].includes(e.target.name)) {
         collect(form, doc);
         doc.protocol = form.protocol.value;

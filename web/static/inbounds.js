@@ -1,6 +1,6 @@
 // The inbounds list; the inbound form is in inbound-form.js.
 import { $, api, BASE, html, pageRoot, raw, servers, show } from './core.js';
-import { actions, bytes, confirmDialog, failed, switchControl, toast, when } from './ui.js';
+import { actions, badge, bytes, confirmDialog, failed, switchControl, toast, when } from './ui.js';
 import { live, throttle } from './live.js';
 import { WITH_TRANSPORT } from './inbound-form.js';
 
@@ -31,7 +31,7 @@ export function pageInbounds() {
     if (json === lastJson) return;
     lastJson = json;
     show($('#inbound-rows'), list.length ? list.map((i) => html`<tr data-inbound="${i.remark || i.tag}">
-      <td><a href="${BASE}/panel/inbound?id=${i.id}">${i.remark || i.tag}</a></td><td>${i.protocol}</td><td>${i.port}</td><td class="hide-phone">${transportLabel(i)}</td>
+      <td><a href="${BASE}/panel/inbound?id=${i.id}">${i.remark || i.tag}</a>${i.coreError ? html`<div class="core-error" data-core-error>${badge('not running', 'error')} ${i.coreError}</div>` : ''}</td><td>${i.protocol}</td><td>${i.port}</td><td class="hide-phone">${transportLabel(i)}</td>
       <td><a href="${BASE}/panel/clients?inbound=${i.id}">${i.clients.length}</a></td><td>${bytes(i.up)} / ${bytes(i.down)}</td>
       <td class="hide-phone">${i.total ? `${bytes(i.up + i.down)} of ${bytes(i.total)}` : '∞'}</td><td class="hide-phone">${i.expiryTime ? when(i.expiryTime) : 'never'}</td>
       <td>${switchControl(i.enable, `Enable inbound ${i.remark || i.tag}`, `data-toggle-inbound="${i.id}"`)}</td>

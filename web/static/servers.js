@@ -101,7 +101,7 @@ export function pageServer() {
       <dt>Public address</dt><dd class="mono" id="public-address-now">${s.public_address || `— (links use ${s.hostname || 'the request\'s host'})`}</dd>
       <dt>Agent</dt><dd>${s.version || '—'}</dd><dt>Core</dt><dd>${coreText(s)}</dd>
       <dt>Revision</dt><dd>${s.applied_revision} of ${s.revision}</dd><dt>Last seen</dt><dd>${s.connected ? 'now' : when(s.last_seen)}</dd>
-      ${s.last_error ? html`<dt>Last error</dt><dd>${s.last_error}</dd>` : ''}</dl>`);
+      ${s.last_error ? html`<dt>Last error</dt><dd>${s.last_error}</dd>` : ''}</dl>${failures(s)}`);
   };
   const loadSys = async () => {
     if (!server?.connected) { show($('#sys'), html`<p class="muted">The server is not connected.</p>`); return; }
@@ -180,6 +180,17 @@ export function pageServer() {
   every(2000, () => { if ($('#log-follow').checked) loadLogs(); });
   every(10000, () => loadTasks().catch(() => {}));
   every(60000, loadTraffic);
+}
+// What the server's core refused, in its own words: the last state as a whole, or single
+// inbounds it runs without (the rest of the state runs).
+export function failures(s) {
+  const failed = s.failed_inbounds || [];
+  if (!failed.length && !s.apply_error) return '';
+  const name = (f) => (f.inbound_id ? html`<a href="${BASE}/panel/inbound?id=${f.inbound_id}">${f.remark || f.tag}</a>` : f.tag);
+  return html`<div class="alert error" data-failures>
+    ${s.apply_error ? html`<p>The core refused the last state: ${s.apply_error}</p>` : ''}
+    ${failed.map((f) => html`<p data-failed-inbound="${f.tag}">Inbound ${name(f)} is not running: <span class="mono">${f.message}</span></p>`)}
+    ${failed.length ? html`<p class="hint">The rest of the server's inbounds run. Change the inbound (another port, for one another program holds) or switch it off and on to try it again.</p>` : ''}</div>`;
 }
 export function taskRow(t) {
   const result = t.error ? `${t.error.code}: ${t.error.message}` : t.response ? JSON.stringify(t.response).slice(0, 160) : '';

@@ -1,6 +1,7 @@
 //! The agent's answers to the controller's calls.
 
 mod core;
+mod listening;
 mod maintenance;
 mod system;
 pub mod tasks;
@@ -15,6 +16,7 @@ use xfleet_common::methods::{self, AgentInfo, Sleep};
 use xfleet_common::protocol::{code, from_body, ErrorBody, GoAway};
 use xfleet_common::time::now_ms;
 
+pub use listening::listening_sockets;
 pub use system::{HostInfo, SystemProbe};
 pub use tasks::TaskCache;
 

@@ -77,6 +77,7 @@ impl SystemProbe {
             mem_total: st.sys.total_memory(),
             load1: System::load_average().one,
             uptime_s: System::uptime(),
+            listening: Vec::new(),
         }
     }
 

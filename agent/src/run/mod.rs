@@ -20,7 +20,7 @@ use crate::connection::backoff::{jitter, Backoff};
 use crate::connection::{dial_connection, heartbeat_interval, open_memory, Connection, DialError};
 use crate::core::Core;
 use crate::csr::{self, CertValidity};
-use crate::handler::{tasks, AgentHandler, SystemProbe};
+use crate::handler::{listening_sockets, tasks, AgentHandler};
 use crate::state::CoreRuntime;
 use crate::status::{AgentStatus, ConnState, StatusFile};
 use crate::tls;
@@ -282,6 +282,11 @@ impl Agent {
             os: host.os.clone(),
             arch: host.arch.clone(),
             core_version: self.handler.core().version(),
+            core_flavour: self
+                .handler
+                .core()
+                .supervisor()
+                .map(|s| s.binary().flavour.to_string()),
         }
     }
 
@@ -311,7 +316,7 @@ impl Agent {
         spawn_heartbeats(
             channel.clone(),
             interval,
-            self.handler.probe().clone(),
+            self.handler.clone(),
             self.status.clone(),
         );
         let renew = renewal.run(&channel, self);
@@ -357,7 +362,7 @@ fn load_credentials(
 fn spawn_heartbeats(
     channel: Channel,
     interval: Duration,
-    probe: Arc<SystemProbe>,
+    handler: Arc<AgentHandler>,
     status: Arc<StatusFile>,
 ) {
     tokio::spawn(async move {
@@ -368,10 +373,21 @@ fn spawn_heartbeats(
                 _ = channel.closed() => break,
                 _ = tick.tick() => {}
             }
-            let probe = probe.clone();
-            let beat = tokio::task::spawn_blocking(move || probe.heartbeat())
-                .await
-                .unwrap_or_default();
+            let probe = handler.probe().clone();
+            // The core's ports before and after the scan: one it opened or closed meanwhile is
+            // still its own, not another program's.
+            let core_ports =
+                |h: &AgentHandler| h.runtime().map(|r| r.core_ports()).unwrap_or_default();
+            let before = core_ports(&handler);
+            let mut beat = tokio::task::spawn_blocking(move || {
+                let mut beat = probe.heartbeat();
+                beat.listening = listening_sockets(&before);
+                beat
+            })
+            .await
+            .unwrap_or_default();
+            let after = core_ports(&handler);
+            beat.listening.retain(|s| !after.contains(&s.port));
             let Ok(body) = to_body(&beat) else { continue };
             if channel
                 .send_event(topic::HEARTBEAT, None, body)

@@ -3,6 +3,7 @@
 
 pub mod enforce;
 pub mod plan;
+pub mod refusals;
 pub mod runtime;
 pub mod session_cut;
 pub mod store;

@@ -10,22 +10,25 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use xfleet_common::channel::Channel;
-use xfleet_common::protocol::{code, ErrorBody, Frame};
-use xfleet_common::state::{Applied, ApplyState, DesiredState};
+use xfleet_common::protocol::{ErrorBody, Frame};
+use xfleet_common::state::{Applied, ApplyState, DesiredState, InboundFailures, FAILURES_TOPIC};
 use xfleet_common::time::now_ms;
 use xfleet_common::traffic::{TrafficBatch, TOPIC};
 use xfleet_common::xray::{render, Flavour, RenderOptions};
 
 use super::enforce::{self, Cut};
-use super::plan::{dropped_users, plan, Plan};
+use super::plan::{dropped_users, plan};
+use super::refusals::{self, Refusals, Refused};
 use super::session_cut::{Activity, CutSchedule};
-use super::store::{next_state, StateFiles};
+use super::store::StateFiles;
 use crate::config::SessionCutConfig;
 use crate::core::Supervisor;
 use crate::fsutil::{self, PUBLIC};
 use crate::traffic::access_log::AccessLog;
 use crate::traffic::{compute, Journal};
-use crate::xray_api::{ApiError, CoreApi, Namespace};
+use crate::xray_api::{CoreApi, Namespace};
+
+mod apply;
 
 /// Core API calls for user changes in flight at once.
 const USER_CALLS_IN_FLIGHT: usize = 32;
@@ -53,9 +56,11 @@ enum Outgoing {
 
 struct Inner {
     desired: DesiredState,
-    /// `desired` minus the clients cut locally: what the core runs.
+    /// `desired` minus the clients cut locally and the inbounds the core refused: what the
+    /// core runs.
     effective: DesiredState,
     enforcement: Enforcement,
+    refusals: Refusals,
 }
 
 pub struct CoreRuntime {
@@ -65,8 +70,16 @@ pub struct CoreRuntime {
     api_port: u16,
     files: StateFiles,
     enforcement_file: PathBuf,
+    refusals_file: PathBuf,
     access_log_path: PathBuf,
     inner: tokio::sync::Mutex<Inner>,
+    /// Ports of the inbounds the core runs (those of both states while one replaces the
+    /// other), readable without waiting for an apply: the core's own listeners are not
+    /// reported as taken.
+    core_ports: Mutex<BTreeSet<u16>>,
+    /// Digest of the last configuration the core failed to start on, with why: it is not
+    /// started again.
+    refused_start: Mutex<Option<(String, String)>>,
     /// `inner.desired.revision`, readable without waiting for an apply.
     revision: std::sync::atomic::AtomicU64,
     journal: Mutex<Journal>,
@@ -113,6 +126,8 @@ impl CoreRuntime {
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
+        let refusals_file = refusals::file(data_dir);
+        let refusals = Refusals::load(&refusals_file);
         let access_log_path = supervisor.paths().dir.join("access.log");
         let (outgoing, outgoing_rx) = tokio::sync::mpsc::unbounded_channel();
         let runtime = Arc::new(Self {
@@ -125,13 +140,17 @@ impl CoreRuntime {
             api_port,
             files,
             enforcement_file,
+            refusals_file,
             access_log_path,
             revision: std::sync::atomic::AtomicU64::new(desired.revision),
             inner: tokio::sync::Mutex::new(Inner {
                 effective: desired.clone(),
                 desired,
                 enforcement,
+                refusals,
             }),
+            core_ports: Mutex::new(BTreeSet::new()),
+            refused_start: Mutex::new(None),
             link: Mutex::new(None),
             activity: Mutex::new(Activity::default()),
             cut_schedule: Mutex::new(CutSchedule::new(&session_cut)),
@@ -149,37 +168,70 @@ impl CoreRuntime {
     async fn boot(&self) {
         let mut inner = self.inner.lock().await;
         let cut: BTreeSet<String> = inner.enforcement.cut.keys().cloned().collect();
-        inner.effective = enforce::without(&inner.desired, &cut);
-        let config = match render(&inner.effective, &self.options(&inner.desired)) {
-            Ok(c) => c,
+        let desired = inner.desired.clone();
+        let options = self.options(&desired);
+        let mut refusals = inner.refusals.clone();
+        refusals.keep_unchanged(&desired);
+        let mut run = match self.runnable(&desired, &cut, &mut refusals, &options).await {
+            Ok(run) => run,
             Err(e) => {
-                tracing::error!(error = %e, "the persisted state does not render; the core stays down");
+                tracing::error!(error = %e.message, "the persisted state does not render; the core stays down");
                 return;
             }
         };
-        match self.supervisor.adopt_or_start(config).await {
-            Ok(_) => tracing::info!(
-                revision = inner.desired.revision,
-                "core running from the persisted state"
-            ),
-            Err(e) => {
-                tracing::error!(error = %e, "the core does not start from the persisted state");
-                if let Some(previous) = self.files.load_previous() {
-                    if let Ok(config) = render(&previous, &self.options(&previous)) {
-                        if self.supervisor.start(config).await.is_ok() {
-                            tracing::warn!(
-                                revision = previous.revision,
-                                "running the previous state instead"
-                            );
-                            inner.effective = previous.clone();
-                            self.revision
-                                .store(previous.revision, std::sync::atomic::Ordering::Relaxed);
-                            inner.desired = previous;
-                        }
+        loop {
+            let e = match self.supervisor.adopt_or_start(run.config.clone()).await {
+                Ok(_) => {
+                    tracing::info!(
+                        revision = desired.revision,
+                        "core running from the persisted state"
+                    );
+                    break;
+                }
+                Err(e) => e,
+            };
+            // A port another program took while the core was down: the rest still starts.
+            let words = apply::start_failure(&e);
+            let culprits = refusals::named_listeners(&words, &run.effective);
+            let rerun = if culprits.is_empty() {
+                None
+            } else {
+                for tag in &culprits {
+                    if let Some(spec) = desired.inbounds.iter().find(|i| &i.tag == tag) {
+                        refusals.refuse(spec, Refused::Listener, words.clone());
+                    }
+                }
+                self.render_runnable(&desired, &cut, &mut refusals, &options)
+                    .ok()
+            };
+            if let Some(next) = rerun {
+                run = next;
+                continue;
+            }
+            tracing::error!(error = %e, "the core does not start from the persisted state");
+            if let Some(previous) = self.files.load_previous() {
+                if let Ok(config) = render(&previous, &self.options(&previous)) {
+                    if self.supervisor.start(config).await.is_ok() {
+                        tracing::warn!(
+                            revision = previous.revision,
+                            "running the previous state instead"
+                        );
+                        inner.effective = previous.clone();
+                        self.revision
+                            .store(previous.revision, std::sync::atomic::Ordering::Relaxed);
+                        inner.desired = previous;
+                        inner.refusals = Refusals::default();
+                        inner.refusals.save(&self.refusals_file);
+                        self.set_core_ports(&[&inner.effective]);
                     }
                 }
             }
+            return;
         }
+        inner.effective = run.effective;
+        inner.refusals = refusals;
+        inner.refusals.save(&self.refusals_file);
+        self.set_core_ports(&[&inner.effective]);
     }
 
     fn options(&self, desired: &DesiredState) -> RenderOptions {
@@ -195,6 +247,19 @@ impl CoreRuntime {
             log_level: "warning".into(),
             geoip_available: self.supervisor.paths().assets.join("geoip.dat").exists(),
         }
+    }
+
+    /// Ports the core's inbounds listen on (see `core_ports`).
+    pub fn core_ports(&self) -> BTreeSet<u16> {
+        self.core_ports.lock().unwrap().clone()
+    }
+
+    fn set_core_ports(&self, states: &[&DesiredState]) {
+        let ports = states
+            .iter()
+            .flat_map(|s| s.inbounds.iter().filter(|i| i.enable).map(|i| i.port))
+            .collect();
+        *self.core_ports.lock().unwrap() = ports;
     }
 
     /// The revision the core runs, for `Hello`.
@@ -217,152 +282,6 @@ impl CoreRuntime {
             .map_err(internal)?
     }
 
-    async fn apply_inner(&self, apply: ApplyState) -> Result<Applied, ErrorBody> {
-        let mut inner = self.inner.lock().await;
-        let next = next_state(&inner.desired, apply).map_err(|e| ErrorBody {
-            retryable: false,
-            ..ErrorBody::invalid(e.to_string())
-        })?;
-        if next == inner.desired {
-            return Ok(Applied {
-                revision: next.revision,
-                ..Default::default()
-            });
-        }
-        // New limits replace the old ones: count usage from here and cut again only what
-        // the new limits say.
-        let mut enforcement = Enforcement {
-            revision: next.revision,
-            ..Default::default()
-        };
-        for cut in enforce::cuts(&next, &enforcement.used, now_ms()) {
-            enforcement.cut.insert(cut.email.clone(), cut);
-        }
-        let cut: BTreeSet<String> = enforcement.cut.keys().cloned().collect();
-        let effective = enforce::without(&next, &cut);
-        let config = render(&effective, &self.options(&next)).map_err(|e| ErrorBody {
-            details: None,
-            ..ErrorBody::new(code::INVALID_CONFIG, e.to_string())
-        })?;
-        self.supervisor.test_config(&config).await.map_err(|m| {
-            ErrorBody::new(
-                code::INVALID_CONFIG,
-                format!("the core refused the configuration: {m}"),
-            )
-        })?;
-        let changes = plan(&inner.effective, &effective, self.flavour)
-            .map_err(|e| ErrorBody::new(code::INVALID_CONFIG, e.to_string()))?;
-        let previous = inner.desired.clone();
-        self.files.save(&next).map_err(internal)?;
-
-        let live = changes.live_changes() as u32;
-        let restarted = match self.change_live(&changes, &config).await {
-            Ok(()) => false,
-            Err(reason) => {
-                tracing::info!(%reason, "restarting the core to apply the new state");
-                // Read the counters first: a restart zeroes them.
-                if let Some(batch) = self.journal_round().await {
-                    self.account(&mut inner, &batch);
-                }
-                if let Err(e) = self.supervisor.replace_config(config).await {
-                    self.files.restore(&previous).map_err(internal)?;
-                    // The supervisor is back on the previous config (a failed start falls
-                    // back to it), which also undoes any live change made before this point.
-                    return Err(ErrorBody::new(code::CORE_FAILED, e.to_string()));
-                }
-                self.cut_schedule
-                    .lock()
-                    .unwrap()
-                    .core_restarted(Instant::now());
-                true
-            }
-        };
-        if !restarted && next.restart_on_client_disable {
-            self.cut_sessions_of(&inner.effective, &effective);
-        }
-        inner.desired = next;
-        inner.effective = effective;
-        inner.enforcement = enforcement;
-        self.revision
-            .store(inner.desired.revision, std::sync::atomic::Ordering::Relaxed);
-        self.save_enforcement(&inner.enforcement);
-        Ok(Applied {
-            revision: inner.desired.revision,
-            restarted,
-            live_changes: if restarted { 0 } else { live },
-        })
-    }
-
-    /// Makes the running core match `plan` through its API; `Err` says why a restart is
-    /// needed instead.
-    async fn change_live(&self, plan: &Plan, config: &Value) -> Result<(), String> {
-        if let Some(reason) = &plan.restart {
-            return Err(reason.clone());
-        }
-        // Logging, routing (IP-limit refusals too), outbounds and policies have no live API.
-        let around = |c: &Value| {
-            let mut c = c.clone();
-            if let Some(c) = c.as_object_mut() {
-                c.remove("inbounds");
-            }
-            c
-        };
-        if self
-            .supervisor
-            .config()
-            .is_some_and(|running| around(&running) != around(config))
-        {
-            return Err("the core's settings around the inbounds changed".into());
-        }
-        if !matches!(
-            self.supervisor.state(),
-            xfleet_common::methods::CoreState::Running { .. }
-        ) {
-            return Err("the core is not running".into());
-        }
-        let fail = |what: &str, e: ApiError| format!("{what}: {e}");
-        for tag in &plan.remove_inbounds {
-            self.api
-                .remove_inbound(tag)
-                .await
-                .map_err(|e| fail("remove inbound", e))?;
-        }
-        for inbound in &plan.add_inbounds {
-            self.api
-                .add_inbound(inbound)
-                .await
-                .map_err(|e| fail("add inbound", e))?;
-        }
-        // User changes are independent of each other: many in flight on the one HTTP/2
-        // connection instead of one round trip each.
-        use futures_util::{StreamExt, TryStreamExt};
-        let api = &self.api;
-        futures_util::stream::iter(plan.remove_users.iter().cloned())
-            .map(|(tag, email)| async move {
-                api.remove_user(&tag, &email)
-                    .await
-                    .map_err(|e| format!("remove user: {e}"))
-            })
-            .buffer_unordered(USER_CALLS_IN_FLIGHT)
-            .try_collect::<Vec<()>>()
-            .await?;
-        futures_util::stream::iter(plan.add_users.iter().cloned())
-            .map(|(tag, user)| async move {
-                api.add_user(&tag, &user)
-                    .await
-                    .map_err(|e| format!("add user: {e}"))
-            })
-            .buffer_unordered(USER_CALLS_IN_FLIGHT)
-            .try_collect::<Vec<()>>()
-            .await?;
-        // The core now runs `config`; record it so a restart or an adoption uses it.
-        self.supervisor
-            .record_config(config.clone())
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    }
-
     fn save_enforcement(&self, enforcement: &Enforcement) {
         let bytes = serde_json::to_vec(enforcement).expect("serializes");
         if let Err(e) = fsutil::write_atomic(&self.enforcement_file, &bytes, PUBLIC) {
@@ -376,14 +295,27 @@ impl CoreRuntime {
         *self.link.lock().unwrap() = Some(channel.clone());
         let _ = self.outgoing.send(Outgoing::Resend);
         let core_state = self.supervisor.state();
-        let cuts: Vec<Cut> = self
+        // Busy applying: the apply's answer says the same.
+        let (cuts, failures): (Vec<Cut>, Option<InboundFailures>) = self
             .inner
             .try_lock()
-            .map(|i| i.enforcement.cut.values().cloned().collect())
+            .map(|i| {
+                let failures = InboundFailures {
+                    revision: i.desired.revision,
+                    failed: i.refusals.failures(),
+                };
+                (
+                    i.enforcement.cut.values().cloned().collect(),
+                    Some(failures),
+                )
+            })
             .unwrap_or_default();
         tokio::spawn(async move {
             if let Ok(body) = xfleet_common::protocol::to_body(&core_state) {
                 let _ = channel.send_event(CORE_STATE_TOPIC, None, body).await;
+            }
+            if let Some(Ok(body)) = failures.map(|f| xfleet_common::protocol::to_body(&f)) {
+                let _ = channel.send_event(FAILURES_TOPIC, None, body).await;
             }
             if !cuts.is_empty() {
                 if let Ok(body) = xfleet_common::protocol::to_body(&cuts) {
@@ -550,37 +482,57 @@ impl CoreRuntime {
             inner.enforcement.cut.insert(cut.email.clone(), cut.clone());
         }
         let cut: BTreeSet<String> = inner.enforcement.cut.keys().cloned().collect();
-        let effective = enforce::without(&inner.desired, &cut);
-        let options = self.options(&inner.desired);
+        let desired = inner.desired.clone();
+        let options = self.options(&desired);
+        let mut refusals = inner.refusals.clone();
         let mut pending = None;
         let applied = async {
-            let config = render(&effective, &options).map_err(|e| e.to_string())?;
+            let mut run = self
+                .render_runnable(&desired, &cut, &mut refusals, &options)
+                .map_err(|e| e.message)?;
             let changes =
-                plan(&inner.effective, &effective, self.flavour).map_err(|e| e.to_string())?;
-            if self.change_live(&changes, &config).await.is_err() {
+                plan(&inner.effective, &run.effective, self.flavour).map_err(|e| e.to_string())?;
+            let went_live = match self.change_live(&changes, &run.config).await {
+                Ok(refused) => {
+                    for (tag, words) in refused {
+                        if let Some(spec) = desired.inbounds.iter().find(|i| i.tag == tag) {
+                            refusals.refuse(spec, Refused::Listener, words);
+                        }
+                    }
+                    run = self
+                        .render_runnable(&desired, &cut, &mut refusals, &options)
+                        .map_err(|e| e.message)?;
+                    self.supervisor.record_config(run.config.clone()).await
+                }
+                Err(reason) => Err(crate::core::CoreError::Io(reason)),
+            };
+            if went_live.is_err() {
                 if let Some(batch) = self.journal_round().await {
                     pending = Some(batch);
                 }
                 self.supervisor
-                    .replace_config(config)
+                    .replace_config(run.config.clone())
                     .await
                     .map_err(|e| e.to_string())?;
-                return Ok(true);
+                return Ok((true, run));
             }
-            Ok::<_, String>(false)
+            Ok::<_, String>((false, run))
         }
         .await;
         match applied {
-            Ok(restarted) => {
+            Ok((restarted, run)) => {
                 if restarted {
                     self.cut_schedule
                         .lock()
                         .unwrap()
                         .core_restarted(Instant::now());
                 } else if inner.desired.restart_on_client_disable {
-                    self.cut_sessions_of(&inner.effective, &effective);
+                    self.cut_sessions_of(&inner.effective, &run.effective);
                 }
-                inner.effective = effective;
+                inner.effective = run.effective;
+                inner.refusals = refusals;
+                inner.refusals.save(&self.refusals_file);
+                self.set_core_ports(&[&inner.effective]);
             }
             Err(e) => tracing::error!(error = %e, "could not cut clients from the core"),
         }

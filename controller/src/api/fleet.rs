@@ -36,18 +36,37 @@ pub struct InboundView {
     pub all_time: i64,
     /// Emails of the attached clients.
     pub clients: Vec<String>,
+    /// Why the server's core runs without this inbound, in the core's own words; `None`
+    /// while it runs it (or has not said otherwise).
+    pub core_error: Option<String>,
 }
 
 pub fn parse_json(s: &str) -> Value {
     serde_json::from_str(s).unwrap_or(Value::Null)
 }
 
+/// The core's words about each failed inbound of a server, by tag.
+async fn failures_of(
+    ctl: &Controller,
+    server_id: i64,
+) -> Result<HashMap<String, String>, ApiError> {
+    Ok(ctl
+        .store
+        .inbound_failures(Some(server_id))
+        .await?
+        .into_iter()
+        .map(|f| (f.tag, f.message))
+        .collect())
+}
+
 async fn inbound_view(ctl: &Controller, row: InboundRow) -> Result<InboundView, ApiError> {
     let clients = ctl.store.clients_of_inbound(row.id).await?;
     let totals = ctl.store.inbound_totals(row.server_id).await?;
+    let failures = failures_of(ctl, row.server_id).await?;
     Ok(view_of(
         row,
         &totals,
+        &failures,
         clients.into_iter().map(|c| c.email).collect(),
     ))
 }
@@ -55,9 +74,11 @@ async fn inbound_view(ctl: &Controller, row: InboundRow) -> Result<InboundView, 
 fn view_of(
     row: InboundRow,
     totals: &HashMap<String, (i64, i64, i64)>,
+    failures: &HashMap<String, String>,
     clients: Vec<String>,
 ) -> InboundView {
     let (up, down, all_time) = totals.get(&row.tag).copied().unwrap_or_default();
+    let core_error = failures.get(&row.tag).cloned();
     InboundView {
         settings: parse_json(&row.settings),
         stream_settings: parse_json(&row.stream_settings),
@@ -78,6 +99,7 @@ fn view_of(
         down,
         all_time,
         clients,
+        core_error,
     }
 }
 
@@ -102,6 +124,7 @@ pub(super) async fn list_inbounds(
 ) -> ApiResult<Vec<InboundView>> {
     let server = resolve(&ctl, &key).await?;
     let totals = ctl.store.inbound_totals(server.id).await?;
+    let failures = failures_of(&ctl, server.id).await?;
     let mut attached: HashMap<i64, Vec<String>> = HashMap::new();
     for (inbound, client) in ctl.store.clients_of_server(server.id).await? {
         attached.entry(inbound).or_default().push(client.email);
@@ -113,7 +136,7 @@ pub(super) async fn list_inbounds(
         .into_iter()
         .map(|row| {
             let clients = attached.remove(&row.id).unwrap_or_default();
-            view_of(row, &totals, clients)
+            view_of(row, &totals, &failures, clients)
         })
         .collect();
     ok(out)

@@ -12,7 +12,7 @@ use xfleet_common::protocol::{body_to_json, json_to_body};
 use xfleet_common::time::now_ms;
 
 use crate::front::{ok, ApiError, ApiResult, Audit, Call, JsonBody};
-use crate::model::servers::{resolve, view, ServerView};
+use crate::model::servers::{resolve, view_one, views, ServerView};
 use crate::model::FieldError;
 use crate::store::{NewServer, ServerPatch, ServerRow};
 use crate::util::random_secret;
@@ -74,7 +74,7 @@ fn validate_public_address(address: &str) -> Result<(), ApiError> {
 
 pub(super) async fn list(Call { ctl, .. }: Call) -> ApiResult<Vec<ServerView>> {
     let rows = ctl.store.list_servers().await?;
-    ok(rows.into_iter().map(|r| view(&ctl, r)).collect())
+    ok(views(&ctl, rows).await?)
 }
 
 pub(super) async fn get_one(
@@ -82,7 +82,7 @@ pub(super) async fn get_one(
     Path(key): Path<String>,
 ) -> ApiResult<ServerView> {
     let row = resolve(&ctl, &key).await?;
-    ok(view(&ctl, row))
+    ok(view_one(&ctl, row).await?)
 }
 
 pub(super) async fn create(
@@ -104,7 +104,7 @@ pub(super) async fn create(
     let audit = Audit::new("server.create", target)
         .with(json!({"name": new.name, "public_address": new.public_address}));
     let row = call.audited(audit, async { result }).await?;
-    ok(view(&call.ctl, row))
+    ok(view_one(&call.ctl, row).await?)
 }
 
 pub(super) async fn update(
@@ -133,7 +133,7 @@ pub(super) async fn update(
             Ok(row)
         })
         .await?;
-    ok(view(ctl, row))
+    ok(view_one(ctl, row).await?)
 }
 
 pub(super) async fn remove(call: Call, Path(key): Path<String>) -> ApiResult<()> {

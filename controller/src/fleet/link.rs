@@ -5,6 +5,7 @@ use std::sync::Arc;
 use xfleet_common::channel::{reply, Channel, Handler, IncomingCall};
 use xfleet_common::methods::{self, CertRenewRequest, Heartbeat};
 use xfleet_common::protocol::{from_body, topic, ErrorBody, Event, Frame};
+use xfleet_common::state::{InboundFailures, FAILURES_TOPIC};
 use xfleet_common::traffic::{self, TrafficBatch};
 
 use super::traffic::{spawn_ingest, IngestQueue};
@@ -52,7 +53,17 @@ impl Handler for AgentLink {
     fn event(&self, channel: &Channel, event: Event) {
         if event.topic == topic::HEARTBEAT {
             let heartbeat: Option<Heartbeat> = from_body(&event.body).ok();
-            self.ctl.fleet.heartbeat(self.server_id, heartbeat);
+            let listening = heartbeat.as_ref().map(|h| h.listening.clone());
+            if self.ctl.fleet.heartbeat(self.server_id, heartbeat) {
+                // Kept for when the server is offline; written only when it changes.
+                let (ctl, server_id) = (self.ctl.clone(), self.server_id);
+                let listening = listening.unwrap_or_default();
+                tokio::spawn(async move {
+                    if let Err(e) = ctl.store.set_listening(server_id, &listening).await {
+                        tracing::warn!(server_id, error = %e, "cannot record the host's listening sockets");
+                    }
+                });
+            }
             // The answer is the agent's proof that the controller is alive; an idle channel
             // carries nothing else.
             channel.try_send(&Frame::Ack {
@@ -83,6 +94,25 @@ impl Handler for AgentLink {
                 }
                 Err(e) => {
                     tracing::warn!(server_id = self.server_id, error = %e.message, "bad core state")
+                }
+            }
+        } else if event.topic == FAILURES_TOPIC {
+            match from_body::<InboundFailures>(&event.body) {
+                Ok(report) => {
+                    let (ctl, server_id) = (self.ctl.clone(), self.server_id);
+                    tokio::spawn(async move {
+                        let revision = report.revision as i64;
+                        if let Err(e) = ctl
+                            .store
+                            .record_inbound_failures(server_id, revision, &report.failed)
+                            .await
+                        {
+                            tracing::warn!(server_id, error = %e, "cannot record failed inbounds");
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(server_id = self.server_id, error = %e.message, "bad failed inbounds report")
                 }
             }
         } else if event.topic == "enforcement" {

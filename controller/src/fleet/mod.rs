@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use xfleet_common::channel::{CallError, Channel};
-use xfleet_common::methods::Heartbeat;
+use xfleet_common::methods::{Heartbeat, ListeningSocket};
 use xfleet_common::protocol;
 use xfleet_common::time::now_ms;
 
@@ -109,7 +109,16 @@ impl Fleet {
             connected_at: l.connected_at,
             remote: l.remote.clone(),
             in_flight: l.channel.in_flight(),
-            heartbeat: self.heartbeats.lock().unwrap().get(&server_id).cloned(),
+            // The sockets are read one server at a time (`listening`), not with every view.
+            heartbeat: self
+                .heartbeats
+                .lock()
+                .unwrap()
+                .get(&server_id)
+                .map(|h| Heartbeat {
+                    listening: Vec::new(),
+                    ..h.clone()
+                }),
             core: self.core_states.lock().unwrap().get(&server_id).cloned(),
         })
     }
@@ -173,11 +182,24 @@ impl Fleet {
         }
     }
 
-    fn heartbeat(&self, server_id: i64, heartbeat: Option<Heartbeat>) {
+    /// Records a heartbeat; whether the sockets it lists differ from the last one's (or it
+    /// is the connection's first).
+    fn heartbeat(&self, server_id: i64, heartbeat: Option<Heartbeat>) -> bool {
         self.seen.lock().unwrap().insert(server_id, now_ms());
-        if let Some(h) = heartbeat {
-            self.heartbeats.lock().unwrap().insert(server_id, h);
-        }
+        let Some(h) = heartbeat else { return false };
+        let changed = self
+            .heartbeats
+            .lock()
+            .unwrap()
+            .insert(server_id, h.clone())
+            .is_none_or(|old| old.listening != h.listening);
+        changed
+    }
+
+    /// The sockets other programs listen on at the server's host, from its last heartbeat.
+    pub fn listening(&self, server_id: i64) -> Option<Vec<ListeningSocket>> {
+        let heartbeats = self.heartbeats.lock().unwrap();
+        heartbeats.get(&server_id).map(|h| h.listening.clone())
     }
 
     fn core_state(&self, server_id: i64, state: xfleet_common::methods::CoreState) {

@@ -110,6 +110,7 @@ fn facts_of(hello: &Hello) -> AgentFacts {
     AgentFacts {
         version: hello.agent_version.clone(),
         core_version: hello.core_version.clone(),
+        core_flavour: hello.core_flavour.clone(),
         os_info: serde_json::json!({"os": hello.os, "arch": hello.arch}).to_string(),
         hostname: hello.hostname.clone(),
         applied_revision: hello.applied_revision as i64,

@@ -220,3 +220,81 @@ async fn a_v3_database() {
         assert!(s.client_by_email("remote-only").await.is_err());
     }
 }
+
+/// The core keys clients by lower-case email, so of two emails that differ only in letter
+/// case (in the database, or one already in xfleet) the first is imported and the other is
+/// reported as skipped, saying why; the rest of the database imports.
+#[tokio::test]
+async fn emails_that_differ_only_in_letter_case_import_once() {
+    let dir = crate::util::TempDir::new("xui-case");
+    let db = dir.path().join("x-ui.db");
+    let client = |id: &str, email: &str| {
+        format!(
+            "{{\"id\":\"6a3c3b1e-5f4b-4c1a-9d7e-0b1c2d3e4f{id}\",\"email\":\"{email}\",\
+             \"enable\":true,\"subId\":\"s{id}\"}}"
+        )
+    };
+    let insert = format!(
+        "INSERT INTO inbounds (up, down, total, remark, enable, expiry_time, listen, port, \
+         protocol, settings, stream_settings, tag, sniffing) VALUES \
+         (0, 0, 0, 'a', 1, 0, '', 2053, 'vless', '{{\"clients\":[{},{},{}],\
+         \"decryption\":\"none\"}}', '{{\"network\":\"tcp\"}}', 'inbound-2053', '{{}}')",
+        client("50", "alice"),
+        client("51", "ALICE"),
+        client("52", "bob"),
+    );
+    let mut statements: Vec<&str> = OLD_V2[..5].to_vec();
+    statements.push(&insert);
+    build(&db, &statements).await;
+    for t in test_stores().await {
+        let s = &t.store;
+        let server = s
+            .create_server(&NewServer {
+                name: "s1".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let mut tx = s.pool().begin().await.unwrap();
+        crate::store::fleet_write::insert_client(
+            &mut tx,
+            &crate::store::NewClient {
+                email: "Bob".into(),
+                sub_id: "b".into(),
+                enable: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let r = import_3xui(s, &db, &server).await.unwrap();
+        assert_eq!(
+            (r.imported.inbounds, r.imported.clients),
+            (1, 1),
+            "{}: {r:?}",
+            t.label
+        );
+        let reason = |item: &str| {
+            r.skipped
+                .iter()
+                .find(|k| k.item == item)
+                .map(|k| k.reason.clone())
+                .unwrap_or_else(|| panic!("{item} not skipped: {r:?}"))
+        };
+        assert!(
+            reason("client `ALICE`").starts_with(
+                "its email differs only in letter case from client `alice`, which came \
+                 earlier in this database; the core keys clients by lower-case email"
+            ),
+            "{r:?}"
+        );
+        assert!(
+            reason("client `bob`")
+                .starts_with("xfleet already has client `Bob`, whose email differs only"),
+            "{r:?}"
+        );
+        assert_eq!(s.client_by_email("alice").await.unwrap().uuid, VLESS_A);
+        assert!(s.client_by_email("ALICE").await.is_err());
+    }
+}

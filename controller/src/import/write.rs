@@ -52,6 +52,9 @@ pub(super) struct Run<'a> {
     flavour: Flavour,
     present: Vec<Present>,
     pub seen: HashMap<String, Seen>,
+    /// The first spelling of each email met, by its lower case: the core keys clients by
+    /// lower-case email, so a second spelling is not imported.
+    spellings: HashMap<String, String>,
     /// Clients whose counters were looked at.
     counted: HashSet<String>,
     pub now: i64,
@@ -82,16 +85,13 @@ pub(super) async fn apply(
     .bind(server.id)
     .fetch_all(&mut *tx)
     .await?;
-    let v2ray = server
-        .core_version
-        .as_deref()
-        .is_some_and(|v| v.to_ascii_lowercase().contains("v2ray"));
     let mut run = Run {
         server,
         data,
-        flavour: if v2ray { Flavour::V2ray } else { Flavour::Xray },
+        flavour: crate::model::host::flavour(server),
         present,
         seen: HashMap::new(),
+        spellings: HashMap::new(),
         counted: HashSet::new(),
         now,
     };
@@ -435,6 +435,23 @@ impl Run<'_> {
                 }
             };
             let mut client = prepared.client;
+            let first = self
+                .spellings
+                .entry(client.email.to_lowercase())
+                .or_insert_with(|| client.email.clone());
+            if *first != client.email {
+                report.skip(
+                    &item,
+                    format!(
+                        "its email differs only in letter case from client `{first}`, which came \
+                         earlier in this database; the core keys clients by lower-case email and \
+                         would take the two for one, so it is not imported: rename one of them \
+                         in 3x-ui and import again"
+                    ),
+                );
+                self.seen.insert(client.email.clone(), Seen::Refused);
+                continue;
+            }
             for note in prepared.notes {
                 report.notes.push(format!("{item}: {note}"));
             }
@@ -473,7 +490,22 @@ impl Run<'_> {
                         self.seen.insert(client.email.clone(), Seen::Refused);
                         continue;
                     }
-                    None => None,
+                    None => match other_spelling(c, &client.email).await? {
+                        Some(theirs) => {
+                            report.skip(
+                                &item,
+                                format!(
+                                    "xfleet already has client `{theirs}`, whose email differs \
+                                     only in letter case; the core keys clients by lower-case \
+                                     email and would take the two for one, so it is not \
+                                     imported: rename one of them and import again"
+                                ),
+                            );
+                            self.seen.insert(client.email.clone(), Seen::Refused);
+                            continue;
+                        }
+                        None => None,
+                    },
                 },
             };
             plan.push(Planned { client, existing });
@@ -553,6 +585,20 @@ impl Run<'_> {
         }
         Ok(())
     }
+}
+
+/// The email of a stored client that equals `email` in other letter case.
+async fn other_spelling(c: &mut AnyConnection, email: &str) -> Result<Option<String>, ImportError> {
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT email FROM clients WHERE LOWER(email) = LOWER($1)")
+            .bind(email)
+            .fetch_all(c)
+            .await?;
+    let folded = email.to_lowercase();
+    Ok(rows
+        .into_iter()
+        .map(|(e,)| e)
+        .find(|e| e != email && e.to_lowercase() == folded))
 }
 
 /// The client stored under `email`: its id and secrets.

@@ -1,10 +1,11 @@
 //! Client operations. A client is one identity across the fleet; any change reaches every
 //! server it is attached to.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 
 use xfleet_common::time::now_ms;
 
+use super::emails::{self, Named};
 use super::{push_all, ClientInput, ModelError, Problems, Result};
 use crate::store::{fleet_write as write, ClientRow, InboundRow, NewClient};
 use crate::Controller;
@@ -29,7 +30,7 @@ pub async fn add_clients(
 ) -> Result<Vec<ClientRow>> {
     let mut p = Problems::default();
     let inbounds = inbounds_named(ctl, inbound_ids, &mut p).await?;
-    let mut emails = HashSet::new();
+    let mut named = Named::default();
     let mut news = Vec::new();
     for (i, c) in inputs.iter().enumerate() {
         let at = if inputs.len() == 1 {
@@ -46,13 +47,10 @@ pub async fn add_clients(
             p.add(field.clone(), "is required");
         }
         let new = c.resolve(None, &at, &mut p);
-        if !emails.insert(new.email.clone()) {
-            p.add(field, "appears twice");
-        } else if !new.email.is_empty() && ctl.store.client_by_email(&new.email).await.is_ok() {
-            p.add(
-                field,
-                format!("a client with email `{}` already exists", new.email),
-            );
+        if named.first(&new.email, &field, "appears twice", &mut p) && !new.email.is_empty() {
+            if let Some(other) = emails::holder(ctl, &new.email, None).await? {
+                p.add(field, emails::taken(&new.email, &other, ""));
+            }
         }
         news.push(new);
     }
@@ -157,13 +155,8 @@ pub async fn update_client(
     let mut p = Problems::default();
     let new = input.resolve(Some(&current), "", &mut p);
     if new.email != current.email {
-        if let Ok(other) = ctl.store.client_by_email(&new.email).await {
-            if other.id != current.id {
-                p.add(
-                    "email",
-                    format!("a client with email `{}` already exists", new.email),
-                );
-            }
+        if let Some(other) = emails::holder(ctl, &new.email, Some(current.id)).await? {
+            p.add("email", emails::taken(&new.email, &other, ""));
         }
     }
     let inbounds = ctl.store.inbounds_of_client(current.id).await?;

@@ -5,8 +5,10 @@ use std::collections::{BTreeSet, HashSet};
 
 use serde_json::Value;
 use xfleet_common::state::InboundSpec;
-use xfleet_common::xray::{self, Flavour, RenderError};
+use xfleet_common::xray::{self, RenderError};
 
+use super::emails::{self, Named};
+use super::host;
 use super::input::client_key;
 use super::{push_all, ClientInput, InboundInput, Problems, Result};
 use crate::fleet::desired;
@@ -32,18 +34,16 @@ pub async fn create_inbound(
     input.check(&mut p);
     let embedded = input.embedded_clients(&mut p);
     let mut create = Vec::new();
-    let mut emails = HashSet::new();
+    let mut named = Named::default();
     for (i, c) in embedded.iter().enumerate() {
         let at = format!("settings.clients[{i}]");
+        let field = format!("{at}.email");
         let mut new = c.resolve(None, &at, &mut p);
         fill_protocol_secret(input, c, &mut new);
-        if !emails.insert(new.email.clone()) {
-            p.add(format!("{at}.email"), "appears twice in this inbound");
-        } else if ctl.store.client_by_email(&new.email).await.is_ok() {
-            p.add(
-                format!("{at}.email"),
-                format!("a client with email `{}` already exists", new.email),
-            );
+        if named.first(&new.email, &field, "appears twice in this inbound", &mut p) {
+            if let Some(other) = emails::holder(ctl, &new.email, None).await? {
+                p.add(field, emails::taken(&new.email, &other, ""));
+            }
         }
         create.push(new);
     }
@@ -141,7 +141,7 @@ async fn plan_clients(
         detach: Vec::new(),
     };
     let mut kept = HashSet::new();
-    let mut emails = HashSet::new();
+    let mut named = Named::default();
     for (i, c) in embedded.iter().enumerate() {
         let at = format!("settings.clients[{i}]");
         let by_email = c
@@ -161,23 +161,14 @@ async fn plan_clients(
         };
         let current = by_email.or_else(by_key);
         let new = c.resolve(current, &at, p);
-        if !emails.insert(new.email.clone()) {
-            p.add(format!("{at}.email"), "appears twice in this inbound");
+        let field = format!("{at}.email");
+        if !named.first(&new.email, &field, "appears twice in this inbound", p) {
             continue;
         }
-        // A new email must not belong to another client.
-        let taken = match ctl.store.client_by_email(&new.email).await {
-            Ok(other) => current.is_none_or(|cur| cur.id != other.id),
-            Err(_) => false,
-        };
-        if taken {
-            p.add(
-                format!("{at}.email"),
-                format!(
-                    "a client with email `{}` already exists; attach it through the clients API",
-                    new.email
-                ),
-            );
+        // A new email must not belong to another client, in any letter case.
+        if let Some(other) = emails::holder(ctl, &new.email, current.map(|c| c.id)).await? {
+            let hint = "; attach it through the clients API";
+            p.add(field, emails::taken(&new.email, &other, hint));
             continue;
         }
         match current {
@@ -296,24 +287,30 @@ async fn check_against_server(
         stream_settings: input.stream_settings.clone(),
         sniffing: input.sniffing.clone(),
     };
-    let v2ray = server
-        .core_version
-        .as_deref()
-        .is_some_and(|v| v.to_ascii_lowercase().contains("v2ray"));
-    let flavour = if v2ray { Flavour::V2ray } else { Flavour::Xray };
-    if let Err(e) = xray::render_inbound(&spec, flavour) {
+    if let Err(e) = xray::render_inbound(&spec, host::flavour(server)) {
         let (field, message) = match &e {
             RenderError::Invalid { message, .. } => (field_of(message), message.clone()),
             RenderError::Unsupported { feature, .. } => (
-                field_of(feature),
+                feature_field(feature),
                 format!(
                     "{feature} is not available on this server's core ({})",
-                    server.core_version.as_deref().unwrap_or("v2ray")
+                    host::core_label(server)
                 ),
             ),
             RenderError::Template { message } => ("settings".into(), message.clone()),
         };
         p.add(field, message);
+    }
+    // A disabled inbound opens no port.
+    if input.enable {
+        let listener = host::Listener {
+            listen: &spec.listen,
+            port,
+            protocol: &spec.protocol,
+            settings: &spec.settings,
+            stream_settings: &spec.stream_settings,
+        };
+        host::check_port_free(ctl, server, &listener, p);
     }
     Ok(new)
 }
@@ -353,6 +350,21 @@ fn field_of(message: &str) -> String {
         "settings"
     }
     .into()
+}
+
+/// Which body field chooses a feature the server's core lacks, so a form can mark it.
+fn feature_field(feature: &str) -> String {
+    match feature {
+        "REALITY" => "streamSettings.security".into(),
+        "Hysteria" | "the WireGuard inbound" | "the mixed (SOCKS + HTTP) protocol" => {
+            "protocol".into()
+        }
+        f if f.ends_with(" transport") => "streamSettings.network".into(),
+        f if f.starts_with("Shadowsocks 2022") || f.starts_with("the Shadowsocks cipher") => {
+            "settings.method".into()
+        }
+        f => field_of(f),
+    }
 }
 
 /// A backticked name in a render message as a path into the request body, if it is one.
@@ -434,7 +446,7 @@ pub async fn reset_inbounds_traffic(
 
 #[cfg(test)]
 mod tests {
-    use super::field_of;
+    use super::{feature_field, field_of};
 
     #[test]
     fn render_errors_name_the_most_precise_field() {
@@ -464,6 +476,22 @@ mod tests {
             ("`sniffing` must be an object", "sniffing"),
         ] {
             assert_eq!(field_of(message), field, "{message}");
+        }
+    }
+
+    #[test]
+    fn a_feature_the_core_lacks_names_the_field_that_chose_it() {
+        for (feature, field) in [
+            ("REALITY", "streamSettings.security"),
+            ("the gRPC transport", "streamSettings.network"),
+            ("the WireGuard inbound", "protocol"),
+            ("Shadowsocks 2022", "settings.method"),
+            (
+                "transport masking (`finalmask`)",
+                "streamSettings.finalmask",
+            ),
+        ] {
+            assert_eq!(feature_field(feature), field, "{feature}");
         }
     }
 }

@@ -7,6 +7,8 @@
 
 mod bulk;
 mod clients;
+mod emails;
+pub mod host;
 mod inbounds;
 pub mod input;
 mod options;

@@ -1,10 +1,13 @@
 //! Servers as the front ends show them: found by id or name, with their live state.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
+use xfleet_common::methods::ListeningSocket;
 
 use super::{ModelError, Result};
 use crate::fleet::LiveInfo;
-use crate::store::ServerRow;
+use crate::store::{InboundFailureRow, ServerRow};
 use crate::Controller;
 
 /// A server by numeric id or by name.
@@ -67,9 +70,49 @@ pub struct ServerView {
     /// of the subscription request).
     pub public_address: String,
     pub live: Option<LiveInfo>,
+    /// `xray` or `v2ray`, as the agent last said.
+    pub core_flavour: Option<String>,
+    /// Inbounds the core runs without, each with the core's own words.
+    pub failed_inbounds: Vec<InboundFailureRow>,
+    /// Why the agent refused the last state sent to it; `None` once one applied.
+    pub apply_error: Option<String>,
+    /// Sockets other programs listen on at the host (from the last heartbeat, else as last
+    /// stored), which new inbounds keep off; shown for one server at a time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listening: Option<Vec<ListeningSocket>>,
 }
 
-pub fn view(ctl: &Controller, row: ServerRow) -> ServerView {
+/// Servers as shown, with the inbounds their cores run without.
+pub async fn views(ctl: &Controller, rows: Vec<ServerRow>) -> Result<Vec<ServerView>> {
+    let only = match rows.as_slice() {
+        [one] => Some(one.id),
+        _ => None,
+    };
+    let mut failed: HashMap<i64, Vec<InboundFailureRow>> = HashMap::new();
+    for f in ctl.store.inbound_failures(only).await? {
+        failed.entry(f.server_id).or_default().push(f);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let failures = failed.remove(&row.id).unwrap_or_default();
+            view(ctl, row, failures)
+        })
+        .collect())
+}
+
+/// One server as shown, with the sockets other programs hold on its host.
+pub async fn view_one(ctl: &Controller, row: ServerRow) -> Result<ServerView> {
+    let listening = ctl
+        .fleet
+        .listening(row.id)
+        .unwrap_or_else(|| row.listening());
+    let mut one = views(ctl, vec![row]).await?.remove(0);
+    one.listening = Some(listening);
+    Ok(one)
+}
+
+fn view(ctl: &Controller, row: ServerRow, failed_inbounds: Vec<InboundFailureRow>) -> ServerView {
     let live = ctl.fleet.live_info(row.id);
     ServerView {
         tags: row.tags(),
@@ -97,5 +140,9 @@ pub fn view(ctl: &Controller, row: ServerRow) -> ServerView {
         local: row.is_local != 0,
         public_address: row.public_address,
         live,
+        core_flavour: row.core_flavour,
+        failed_inbounds,
+        apply_error: row.apply_error,
+        listening: None,
     }
 }

@@ -369,3 +369,71 @@ async fn a_client_gone_meanwhile_rolls_the_whole_batch_back() {
         }
     }
 }
+
+/// An inbound keeps off a port another program listens on at its server's host (as the agent
+/// reported, on the same transport and an overlapping address), and on the local server off
+/// the controller's own listeners; a disabled inbound opens no port and is let through.
+#[tokio::test]
+async fn an_inbound_keeps_off_ports_taken_on_its_host() {
+    for t in test_controllers().await {
+        let mut ctl = t.ctl;
+        let label = t.label;
+        let remote = server(&ctl.store, "remote").await;
+        let socket = |address: &str, port: u16| xfleet_common::methods::ListeningSocket {
+            protocol: "tcp".into(),
+            address: address.into(),
+            port,
+        };
+        ctl.store
+            .set_listening(remote, &[socket("0.0.0.0", 4431), socket("10.0.0.1", 4432)])
+            .await
+            .unwrap();
+        let local = ctl.store.create_local_server("local").await.unwrap().id;
+        ctl.listeners = vec![("panel", "127.0.0.1:2053".parse().unwrap())];
+        let input = |port: i64, listen: &str, body: serde_json::Value| {
+            let mut v = json!({"port": port, "listen": listen, "protocol": "vless",
+                "settings": {"decryption": "none"}});
+            if let (Some(v), Some(more)) = (v.as_object_mut(), body.as_object()) {
+                v.extend(more.clone());
+            }
+            serde_json::from_value::<super::InboundInput>(v).unwrap()
+        };
+        let refused = async |server: i64, input: super::InboundInput| match super::create_inbound(
+            &ctl, "t", server, &input,
+        )
+        .await
+        {
+            Err(ModelError::Invalid(fields)) => fields[0].message.clone(),
+            other => panic!("{label}: expected a refusal, got {other:?}"),
+        };
+        let held = refused(remote, input(4431, "127.0.0.1", json!({}))).await;
+        assert_eq!(
+            held,
+            "port 4431 is already in use on this server's host: another program listens on \
+             TCP 0.0.0.0:4431; choose another port",
+            "{label}"
+        );
+        let own = refused(local, input(2053, "", json!({}))).await;
+        assert!(
+            own.contains("the controller's own panel listens there"),
+            "{label}: {own}"
+        );
+        for (server_id, port, listen, more) in [
+            // Another address on the same port, UDP only, switched off, another server.
+            (remote, 4432, "10.0.0.2", json!({})),
+            (
+                remote,
+                4431,
+                "",
+                json!({"protocol": "shadowsocks",
+                    "settings": {"method": "aes-128-gcm", "password": "p", "network": "udp"}}),
+            ),
+            (remote, 4432, "10.0.0.1", json!({"enable": false})),
+            (remote, 2053, "", json!({})),
+        ] {
+            super::create_inbound(&ctl, "t", server_id, &input(port, listen, more))
+                .await
+                .unwrap_or_else(|e| panic!("{label}: port {port} on {listen:?}: {e}"));
+        }
+    }
+}

@@ -17,7 +17,7 @@ use xfleet_common::time::now_ms;
 
 use crate::front::auth::actor_from_headers;
 use crate::front::{ApiError, Call};
-use crate::model::servers::{view as server_view, ServerView};
+use crate::model::servers::{views as server_views, ServerView};
 use crate::model::ONLINE_WINDOW_MS;
 use crate::store::ServerUsage;
 use crate::Controller;
@@ -51,7 +51,8 @@ impl Events {
 struct ServerLive {
     #[serde(flatten)]
     server: ServerView,
-    /// `online`, `offline`, `pending` or `error` (online, but the core is failing).
+    /// `online`, `offline`, `pending` or `error` (online, but the core is failing, runs
+    /// without some inbounds, or refused the last state).
     state: &'static str,
     usage: ServerUsage,
 }
@@ -87,8 +88,9 @@ fn state_of(s: &ServerView) -> &'static str {
         s.live.as_ref().and_then(|l| l.core.as_ref()),
         Some(CoreState::Error { .. })
     );
+    let failing = core_failing || !s.failed_inbounds.is_empty() || s.apply_error.is_some();
     match s.status.as_str() {
-        "online" if core_failing => "error",
+        "online" if failing => "error",
         "online" => "online",
         "pending" => "pending",
         _ => "offline",
@@ -106,9 +108,12 @@ pub async fn snapshot(ctl: &Controller) -> Result<String, ApiError> {
         ..Totals::default()
     };
     let mut servers = Vec::new();
-    for row in ctl.store.list_servers().await? {
-        let usage = summary.per_server.get(&row.id).cloned().unwrap_or_default();
-        let server = server_view(ctl, row);
+    for server in server_views(ctl, ctl.store.list_servers().await?).await? {
+        let usage = summary
+            .per_server
+            .get(&server.id)
+            .cloned()
+            .unwrap_or_default();
         let state = state_of(&server);
         totals.servers += 1;
         match state {

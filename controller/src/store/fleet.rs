@@ -207,6 +207,25 @@ impl Store {
             .ok_or(StoreError::NotFound("client"))
     }
 
+    /// Clients whose email equals `email` in any letter case (the core keys users by the
+    /// email in lower case), by id. The database's `LOWER` finds them; SQLite's folds ASCII
+    /// letters only, so there two emails that differ only in the case of other letters are
+    /// not found. What it finds is compared again with Rust's case folding.
+    pub async fn clients_by_folded_email(&self, email: &str) -> Result<Vec<ClientRow>> {
+        let sql = format!(
+            "SELECT {CLIENT_COLUMNS} FROM clients WHERE LOWER(email) = LOWER($1) ORDER BY id"
+        );
+        let folded = email.to_lowercase();
+        let rows: Vec<ClientRow> = sqlx::query_as(&sql)
+            .bind(email)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter(|c| c.email.to_lowercase() == folded)
+            .collect())
+    }
+
     /// Every client with this subscription id (3x-ui lets several share one), by id.
     pub async fn clients_by_sub_id(&self, sub_id: &str) -> Result<Vec<ClientRow>> {
         let sql = format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE sub_id = $1 ORDER BY id");
@@ -529,11 +548,15 @@ pub mod write {
             .bind(row.id)
             .execute(&mut *c)
             .await?;
-        sqlx::query("DELETE FROM inbound_traffic WHERE server_id = $1 AND tag = $2")
+        for table in ["inbound_traffic", "inbound_failures"] {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE server_id = $1 AND tag = $2"
+            ))
             .bind(row.server_id)
             .bind(&row.tag)
             .execute(&mut *c)
             .await?;
+        }
         sqlx::query("DELETE FROM inbounds WHERE id = $1")
             .bind(row.id)
             .execute(c)

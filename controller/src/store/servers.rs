@@ -1,6 +1,7 @@
 //! The `servers` table.
 
 use serde::Deserialize;
+use xfleet_common::methods::ListeningSocket;
 use xfleet_common::time::now_ms;
 
 use super::{conflict, Result, Store, StoreError};
@@ -29,11 +30,22 @@ pub struct ServerRow {
     pub is_local: i64,
     /// Host name or IP share links point at; empty: see `links::address_of`.
     pub public_address: String,
+    /// `xray` or `v2ray`, as the agent last said.
+    pub core_flavour: Option<String>,
+    /// JSON list of the sockets other programs listen on, as the agent last reported them.
+    pub listening: String,
+    /// Why the agent refused the last state the controller sent; `None` once one applies.
+    pub apply_error: Option<String>,
 }
 
 impl ServerRow {
     pub fn tags(&self) -> Vec<String> {
         serde_json::from_str(&self.tags).unwrap_or_default()
+    }
+
+    /// The sockets the agent last reported listening (a damaged list reads as none).
+    pub fn listening(&self) -> Vec<ListeningSocket> {
+        serde_json::from_str(&self.listening).unwrap_or_default()
     }
 }
 
@@ -67,6 +79,7 @@ pub struct ServerPatch {
 pub struct AgentFacts {
     pub version: String,
     pub core_version: Option<String>,
+    pub core_flavour: Option<String>,
     pub os_info: String,
     pub hostname: String,
     pub applied_revision: i64,
@@ -74,7 +87,7 @@ pub struct AgentFacts {
 
 const COLUMNS: &str = "id, name, region, tags, status, last_seen, last_error, version, \
     core_version, os_info, hostname, enabled, notes, revision, applied_revision, created_at, \
-    updated_at, is_local, public_address";
+    updated_at, is_local, public_address, core_flavour, listening, apply_error";
 
 impl Store {
     pub async fn create_server(&self, new: &NewServer) -> Result<ServerRow> {
@@ -215,6 +228,7 @@ impl Store {
             "outbound_traffic",
             "client_ips",
             "server_traffic_hourly",
+            "inbound_failures",
         ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE server_id = $1"))
                 .bind(id)
@@ -237,7 +251,7 @@ impl Store {
         sqlx::query(
             "UPDATE servers SET status = 'online', last_seen = $1, last_error = NULL, \
              version = $2, core_version = $3, os_info = $4, hostname = $5, \
-             applied_revision = $6, updated_at = $1 WHERE id = $7",
+             applied_revision = $6, updated_at = $1, core_flavour = $8 WHERE id = $7",
         )
         .bind(now)
         .bind(&facts.version)
@@ -246,6 +260,7 @@ impl Store {
         .bind(&facts.hostname)
         .bind(facts.applied_revision)
         .bind(id)
+        .bind(&facts.core_flavour)
         .execute(&self.pool)
         .await?;
         Ok(())

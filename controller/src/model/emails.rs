@@ -1,0 +1,64 @@
+//! A client's email is its identity across the fleet, and the core keys its users by the
+//! email in lower case: two emails that differ only in letter case would be one user to it,
+//! and a state with both is refused whole. So they are refused here, where the operator is.
+
+use std::collections::hash_map::{Entry, HashMap};
+
+use super::{Problems, Result};
+use crate::store::ClientRow;
+use crate::Controller;
+
+/// The emails one request names, folded, so a second spelling of one is caught.
+#[derive(Default)]
+pub(super) struct Named(HashMap<String, String>);
+
+impl Named {
+    /// Records `email`; false (and a problem under `field`) when the request named it before
+    /// in any letter case. `twice` says an exact repeat.
+    pub fn first(&mut self, email: &str, field: &str, twice: &str, p: &mut Problems) -> bool {
+        match self.0.entry(email.to_lowercase()) {
+            Entry::Vacant(slot) => {
+                slot.insert(email.to_owned());
+                true
+            }
+            Entry::Occupied(seen) if seen.get() == email => {
+                p.add(field, twice);
+                false
+            }
+            Entry::Occupied(seen) => {
+                p.add(field, same_letters(email, seen.get()));
+                false
+            }
+        }
+    }
+}
+
+/// The client other than `except` that holds `email` in any letter case, the exact spelling
+/// first.
+pub(super) async fn holder(
+    ctl: &Controller,
+    email: &str,
+    except: Option<i64>,
+) -> Result<Option<ClientRow>> {
+    let mut rows = ctl.store.clients_by_folded_email(email).await?;
+    rows.retain(|c| Some(c.id) != except);
+    rows.sort_by_key(|c| c.email != email);
+    Ok(rows.into_iter().next())
+}
+
+/// Why `email` cannot be given to a new client when `other` holds it; `hint` follows the
+/// message of an exact match.
+pub(super) fn taken(email: &str, other: &ClientRow, hint: &str) -> String {
+    if other.email == email {
+        format!("a client with email `{email}` already exists{hint}")
+    } else {
+        same_letters(email, &other.email)
+    }
+}
+
+fn same_letters(email: &str, other: &str) -> String {
+    format!(
+        "`{email}` differs from client `{other}` only in letter case; the core keys clients \
+         by lower-case email, so the two would be one client to it: choose another email"
+    )
+}
