@@ -522,7 +522,13 @@ impl Agent {
 
 impl Drop for Agent {
     fn drop(&mut self) {
+        // The core outlives a kill -9 of its agent (its users keep their connections); a test
+        // that is over takes it down too, so no core runs on from a removed directory.
+        let core = self.core_pid();
         self.kill9();
+        if let Some(pid) = core {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
     }
 }
 
