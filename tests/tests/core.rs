@@ -1010,17 +1010,13 @@ async fn compat_server_routes_drive_the_agent() {
     }
     assert_ne!(pair["privateKey"], pair["publicKey"]);
 
-    // Two servers: the route must be told which one, and an unconnected one says so.
+    // Two servers: a call naming none acts on the default server (the first added), and an
+    // unconnected one says so.
     ctl.api()
         .ok("POST", "/api/v1/servers", Some(json!({"name": "vpn-2"})))
         .await;
-    let which = server_status(&xui).await;
-    assert!(
-        which["success"] == false
-            && which["msg"].as_str().unwrap().contains("vpn-1")
-            && which["msg"].as_str().unwrap().contains("vpn-2"),
-        "{which:?}"
-    );
+    let default = server_status(&xui).await;
+    assert!(default["success"] == true, "{default:?}");
     let picked = xui
         .get(&format!("{S}/status?server_id=vpn-1"))
         .await
