@@ -237,6 +237,7 @@ fn read_only_allowed(method: &Method, path: &str) -> bool {
         "/ips/",
         "/logs/",
         "/status",
+        "/factoryDefaults",
     ];
     *method == Method::GET || READS.iter().any(|r| path.contains(r))
 }
