@@ -238,6 +238,7 @@ fn read_only_allowed(method: &Method, path: &str) -> bool {
         "/logs/",
         "/status",
         "/factoryDefaults",
+        "/cpuHistory/",
     ];
     *method == Method::GET || READS.iter().any(|r| path.contains(r))
 }

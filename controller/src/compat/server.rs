@@ -1,8 +1,10 @@
-//! `/panel/api/server/*`: status, core control, logs and generators for the picked server
-//! (`?server_id=`, or the only one), answered by its agent over the channel. Agent failures
-//! (offline, timeout, no core) come back as `success:false` with the reason, never a 5xx.
+//! `/panel/api/server/*`: status, CPU history, core control, logs and generators for the
+//! picked server (`?server_id=`, or the only one), answered by its agent over the channel.
+//! Agent failures (offline, timeout, no core) come back as `success:false` with the reason,
+//! never a 5xx.
 
 mod database;
+mod history;
 mod maintenance;
 
 use std::sync::Arc;
@@ -32,6 +34,11 @@ const MAX_LOG_LINES: u32 = 10_000;
 pub fn routes() -> Router<Arc<Controller>> {
     Router::new()
         .route("/status", get(status).post(status))
+        .route(
+            "/cpuHistory/{bucket}",
+            get(history::cpu_history).post(history::cpu_history),
+        )
+        .route("/history/{metric}/{bucket}", get(history::metric_history))
         .route("/getXrayVersion", get(xray_versions))
         .route("/stopXrayService", post(stop_core))
         .route("/restartXrayService", post(restart_core))
