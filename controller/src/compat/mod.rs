@@ -239,6 +239,7 @@ fn read_only_allowed(method: &Method, path: &str) -> bool {
         "/status",
         "/factoryDefaults",
         "/cpuHistory/",
+        "/getNewEchCert",
     ];
     *method == Method::GET || READS.iter().any(|r| path.contains(r))
 }

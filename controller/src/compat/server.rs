@@ -5,6 +5,7 @@
 
 mod database;
 mod history;
+mod keys;
 mod maintenance;
 
 use std::sync::Arc;
@@ -50,6 +51,10 @@ pub fn routes() -> Router<Arc<Controller>> {
         .route("/getDb", get(database::download))
         .route("/getNewUUID", get(new_uuid))
         .route("/getNewX25519Cert", get(new_x25519))
+        .route("/getNewmldsa65", get(keys::mldsa65))
+        .route("/getNewmlkem768", get(keys::mlkem768))
+        .route("/getNewVlessEnc", get(keys::vless_enc))
+        .route("/getNewEchCert", post(keys::ech))
         .merge(super::absent::server_routes())
 }
 
