@@ -184,8 +184,8 @@ pub fn server_routes() -> Router<Arc<Controller>> {
         }))
 }
 
-const UPDATES: &str = "xfleet updates its agents from the controller (see the native API), \
-    not from 3x-ui's release channels";
+const UPDATES: &str = "xfleet has no update channels: the controller and its agents are \
+    updated by installing their new package or binary (see getPanelUpdateInfo)";
 const CERT_HASH: &str = "xfleet pins nothing by certificate hash: agents trust the \
     controller's own CA";
 const SCAN: &str = "xfleet does not probe REALITY targets";

@@ -7,6 +7,7 @@ mod database;
 mod history;
 mod keys;
 mod maintenance;
+mod updates;
 
 use std::sync::Arc;
 
@@ -40,6 +41,8 @@ pub fn routes() -> Router<Arc<Controller>> {
             get(history::cpu_history).post(history::cpu_history),
         )
         .route("/history/{metric}/{bucket}", get(history::metric_history))
+        .route("/getPanelUpdateInfo", get(updates::info))
+        .route("/updatePanel", post(updates::update))
         .route("/getXrayVersion", get(xray_versions))
         .route("/stopXrayService", post(stop_core))
         .route("/restartXrayService", post(restart_core))
@@ -47,6 +50,7 @@ pub fn routes() -> Router<Arc<Controller>> {
         .route("/updateGeofile", post(maintenance::update_all_geo))
         .route("/updateGeofile/{file}", post(maintenance::update_geo))
         .route("/logs/{count}", post(logs))
+        .route("/xraylogs/{count}", post(access_log))
         .route("/getConfigJson", get(config_json))
         .route("/getDb", get(database::download))
         .route("/getNewUUID", get(new_uuid))
@@ -225,6 +229,17 @@ fn log_line(line: &xfleet_common::methods::CoreLogLine) -> String {
         CoreLogLevel::Error => "ERROR",
     };
     format!("{date} {time} {level} - {}", line.text)
+}
+
+/// 3x-ui reads the core's access log here (form `filter`, `showDirect`, …). No agent
+/// method serves that log yet, so the answer says where it is going and what there is now.
+async fn access_log(_: XuiCall, Path(_count): Path<String>) -> Json<Msg> {
+    failed(
+        "Failed to get the access log",
+        "the core's access log is not served over this route: access logs come with the \
+         panel's log viewer, which is not available yet; POST /panel/api/server/logs/{count} \
+         gives the core's own log lines",
+    )
 }
 
 /// The configuration the core runs, as the agent wrote it.
