@@ -37,6 +37,9 @@ pub mod core_methods {
     pub const CONFIG: &str = "core.config";
     /// [`CoreLogs`] selected by [`CoreLogsQuery`].
     pub const LOGS: &str = "core.logs";
+    /// Keys made by the core's own generator ([`KeyRequest`] → [`GeneratedKeys`]); an Xray
+    /// core only, refused as `unsupported` on v2ray, which has no such commands.
+    pub const GENERATE: &str = "core.generate";
 }
 
 /// Methods the controller answers.
@@ -267,6 +270,50 @@ pub struct CoreLogLine {
     pub at_ms: i64,
     pub level: CoreLogLevel,
     pub text: String,
+}
+
+/// Body of `core.generate`: which of the core's generators to run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum KeyRequest {
+    /// `xray mldsa65`: a REALITY ML-DSA-65 signing key.
+    Mldsa65,
+    /// `xray mlkem768`: an ML-KEM-768 key pair.
+    Mlkem768,
+    /// `xray vlessenc`: VLESS Encryption `decryption`/`encryption` pairs.
+    Vlessenc,
+    /// `xray tls ech --serverName <server_name>`: ECH keys for a TLS inbound.
+    Ech { server_name: String },
+}
+
+/// Answer of `core.generate`: what the generator printed, by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum GeneratedKeys {
+    Mldsa65 {
+        seed: String,
+        verify: String,
+    },
+    Mlkem768 {
+        seed: String,
+        client: String,
+    },
+    Vlessenc {
+        auths: Vec<VlessEncAuth>,
+    },
+    Ech {
+        config_list: String,
+        server_keys: String,
+    },
+}
+
+/// One authentication of `xray vlessenc`: its label (`X25519, not Post-Quantum`) and the pair
+/// to use together.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VlessEncAuth {
+    pub label: String,
+    pub decryption: String,
+    pub encryption: String,
 }
 
 /// Body of `sleep`.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use xfleet_tests::python::{run_script, sdk_python};
 use xfleet_tests::xui::XuiClient;
-use xfleet_tests::{free_port, postgres_database, wait_for, Controller, ControllerOptions};
+use xfleet_tests::{free_port, postgres_database, wait_for, Agent, Controller, ControllerOptions};
 
 /// Controllers to run a scenario on: SQLite, and PostgreSQL when available (always on CI).
 async fn backends(base_path: &str) -> Vec<(String, Controller)> {
@@ -1202,6 +1202,29 @@ async fn settings_scenario(ctl: &Controller) {
         json!(30)
     );
 
+    // v3's factoryDefaults reads the shipped defaults (3x-ui's pages mark values that differ);
+    // it changes nothing, and shows no secret.
+    let factory = x.post("/panel/api/setting/factoryDefaults").await.obj();
+    assert_eq!(
+        factory,
+        x.post("/panel/setting/factoryDefaults").await.obj()
+    );
+    assert_eq!(
+        (factory["pageSize"].clone(), factory["subPort"].clone()),
+        (json!("25"), json!("2096"))
+    );
+    for hidden in [
+        "tgBotToken",
+        "secret",
+        "twoFactorToken",
+        "xrayTemplateConfig",
+    ] {
+        assert!(factory.get(hidden).is_none(), "{hidden}: {factory}");
+    }
+    assert_eq!(
+        x.post("/panel/setting/all").await.obj()["pageSize"],
+        json!(30)
+    );
     let defaults = x.post("/panel/api/setting/defaultSettings").await.obj();
     assert!(
         defaults["subURI"].as_str().unwrap().ends_with("/sub/"),
@@ -1789,10 +1812,57 @@ async fn v3_more_scenario(ctl: &Controller) {
         .failure()
         .contains("GUID"));
     assert!(x
-        .get("/panel/api/server/history/cpu/30")
+        .get("/panel/api/server/xrayMetricsHistory/up/30")
         .await
         .failure()
         .contains("history"));
+    // CPU history comes from a server's heartbeats: this one has no agent yet.
+    let msg = x.get("/panel/api/server/history/cpu/30").await.failure();
+    assert!(
+        msg.contains("edge") && msg.contains("not connected"),
+        "{msg}"
+    );
+    let msg = x.post("/panel/api/server/cpuHistory/30").await.failure();
+    assert!(
+        msg.contains("edge") && msg.contains("not connected"),
+        "{msg}"
+    );
+    let msg = x.get("/panel/api/server/cpuHistory/1").await.failure();
+    assert!(msg.contains("2, 30, 60, 120, 180, 300"), "{msg}");
+
+    // Updates: the running version, no invented latest one, and how xfleet is updated.
+    let r = x
+        .get("/panel/api/server/getPanelUpdateInfo")
+        .await
+        .envelope();
+    assert_eq!(
+        r["obj"],
+        json!({"currentVersion": env!("CARGO_PKG_VERSION"), "latestVersion": "",
+               "updateAvailable": false})
+    );
+    assert!(
+        r["msg"].as_str().unwrap().contains("package or binary"),
+        "{r}"
+    );
+    let msg = x.post("/panel/api/server/updatePanel").await.failure();
+    assert!(msg.contains("package or binary"), "{msg}");
+    // The core's access log is not served here; the answer says where it will be.
+    let msg = x
+        .post_form(
+            "/panel/api/server/xraylogs/50",
+            &[
+                ("filter", ""),
+                ("showDirect", "true"),
+                ("showBlocked", "true"),
+                ("showProxy", "true"),
+            ],
+        )
+        .await
+        .failure();
+    assert!(
+        msg.contains("log viewer") && msg.contains("/logs/"),
+        "{msg}"
+    );
     assert_eq!(x.get("/panel/api/server/clientIps").await.obj(), json!([]));
     x.post_json(
         "/panel/api/clients/v3-d/externalLinks",
@@ -1874,4 +1944,198 @@ async fn v3_more_scenario(ctl: &Controller) {
         .await
         .failure()
         .contains("email"));
+}
+
+/// A stand-in for Xray: its version banner, a config test that passes, a core that runs until
+/// its agent is gone, and the generators printing Xray's own output format
+/// (main/commands/all/ of Xray-core), each value marked with the process id so that every call
+/// is seen to run anew. `tls ech` echoes the server name it was given.
+const FAKE_XRAY: &str = r#"#!/bin/sh
+case "$1" in
+  version) echo 'Xray 25.6.8 (Xray, Penetrates Everything.) 0000000 (go1.24.4 linux/amd64)'
+           echo 'A unified platform for anti-censorship.' ;;
+  run) if [ "$2" = "-test" ]; then echo 'Configuration OK.'; exit 0; fi
+       while kill -0 "$PPID" 2>/dev/null; do sleep 1; done ;;
+  mldsa65) printf 'Seed: seed-%s\nVerify: verify-%s' "$$" "$$" ;;
+  mlkem768) printf 'Seed: kem-seed-%s\nClient: kem-client-%s\nHash32: kem-hash-%s' "$$" "$$" "$$" ;;
+  vlessenc) printf 'Choose one Authentication to use, do not mix them. Ephemeral key exchange is Post-Quantum safe anyway.\n\n'
+            printf 'Authentication: X25519, not Post-Quantum\n"decryption": "mlkem768x25519plus.native.600s.x-%s"\n"encryption": "mlkem768x25519plus.native.0rtt.xc-%s"\n\n' "$$" "$$"
+            printf 'Authentication: ML-KEM-768, Post-Quantum\n"decryption": "mlkem768x25519plus.native.600s.k-%s"\n"encryption": "mlkem768x25519plus.native.0rtt.kc-%s"\n' "$$" "$$" ;;
+  tls) if [ "$2" != ech ] || [ "$3" != --serverName ]; then exit 2; fi
+       printf 'ECH config list: \nconfig-for-%s\nECH server keys: \nkeys-for-%s\n' "$4" "$4" ;;
+  *) echo "xray: unknown command $1" >&2; exit 2 ;;
+esac
+"#;
+
+/// Writes an executable script through `sh`, so no handle of this (multi-threaded) process is
+/// open for writing when the agent executes it.
+fn write_script(path: &std::path::Path, text: &str) {
+    let written = std::process::Command::new("sh")
+        .args(["-c", "printf '%s' \"$1\" > \"$2\" && chmod 755 \"$2\""])
+        .args(["sh", text])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(written.success());
+}
+
+/// 3x-ui's server routes that need the server itself, on a server whose agent runs Xray: the
+/// CPU chart comes from the agent's heartbeats in 3x-ui's buckets (`{t, cpu}`, v3's `{t, v}`),
+/// an unknown bucket is refused by the list of good ones, and a server not connected says so;
+/// the key generators run that server's Xray (fresh keys each call, the ECH server name passed
+/// on) and answer in 3x-ui's shapes, with a bad server name refused before anything runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cpu_history_and_xray_generators_come_from_the_servers_agent() {
+    const LONG: Duration = Duration::from_secs(60);
+    const S: &str = "/panel/api/server";
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let (id, token) = ctl.add_server("xray-1").await;
+    let scripts = xfleet_tests::TempDir::new("fake-xray");
+    let xray = scripts.path().join("xray");
+    write_script(&xray, FAKE_XRAY);
+    let mut agent = Agent::enroll(&token);
+    // `enroll` writes an empty `[core]` table; the agent is to run the stand-in.
+    let toml = agent.config_dir.join("agent.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    let core = format!("[core]\nbinary = \"{}\"\n", xray.display());
+    std::fs::write(&toml, text.replacen("[core]\n", &core, 1)).unwrap();
+    agent.start();
+    ctl.wait_status(id, "online", LONG).await;
+    ctl.api()
+        .ok("POST", "/api/v1/servers", Some(json!({"name": "silent"})))
+        .await;
+    let mut x = XuiClient::new(&ctl.panel_url(), "");
+    x.login("admin", &ctl.admin_password).await.obj();
+
+    // The CPU chart fills from heartbeats (one a second here), 3x-ui's way: bucket starts, in
+    // Unix seconds, each with the average of its samples, at most 60 of them.
+    let points = wait_for("heartbeats to fill the CPU chart", LONG, || {
+        let mut x = x.clone();
+        async move {
+            let r = x
+                .get(&format!("{S}/cpuHistory/2?server_id=xray-1"))
+                .await
+                .obj();
+            let points = r.as_array().cloned().unwrap_or_default();
+            (points.len() >= 3).then_some(points)
+        }
+    })
+    .await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    for p in &points {
+        let t = p["t"].as_i64().unwrap();
+        assert!(t % 2 == 0 && t > now - 130 && t <= now, "{p}");
+        let cpu = p["cpu"].as_f64().unwrap();
+        assert!((0.0..=100.0).contains(&cpu), "{p}");
+    }
+    assert!(points
+        .windows(2)
+        .all(|w| w[0]["t"].as_i64() < w[1]["t"].as_i64()));
+    // POST as well as GET; coarser buckets hold several heartbeats each.
+    let coarse = x
+        .post(&format!("{S}/cpuHistory/300?server_id={id}"))
+        .await
+        .obj();
+    let coarse = coarse.as_array().unwrap();
+    assert!(!coarse.is_empty() && coarse.len() <= 2, "{coarse:?}");
+    assert_eq!(coarse.last().unwrap()["t"].as_i64().unwrap() % 300, 0);
+    let v3 = x
+        .get(&format!("{S}/history/cpu/30?server_id={id}"))
+        .await
+        .obj();
+    let last = v3.as_array().unwrap().last().unwrap().clone();
+    assert!(
+        last["t"].as_i64().unwrap() % 30 == 0 && last["v"].is_number(),
+        "{v3}"
+    );
+    for bad in ["7", "3600", "two"] {
+        let msg = x
+            .get(&format!("{S}/cpuHistory/{bad}?server_id={id}"))
+            .await
+            .failure();
+        assert!(
+            msg.contains(&format!("`{bad}`")) && msg.contains("2, 30, 60, 120, 180, 300"),
+            "{msg}"
+        );
+    }
+    let msg = x
+        .get(&format!("{S}/history/mem/30?server_id={id}"))
+        .await
+        .failure();
+    assert!(
+        msg.contains("`mem`") && msg.contains("CPU history"),
+        "{msg}"
+    );
+    let msg = x
+        .get(&format!("{S}/cpuHistory/30?server_id=silent"))
+        .await
+        .failure();
+    assert!(
+        msg.contains("silent") && msg.contains("not connected"),
+        "{msg}"
+    );
+
+    // The generators run on the server's Xray, anew each time.
+    let q = format!("?server_id={id}");
+    let first = x.get(&format!("{S}/getNewmldsa65{q}")).await.obj();
+    let second = x.get(&format!("{S}/getNewmldsa65{q}")).await.obj();
+    let seed = first["seed"].as_str().unwrap();
+    assert!(seed.starts_with("seed-"), "{first}");
+    assert_eq!(first["verify"], json!(seed.replace("seed-", "verify-")));
+    assert_ne!(first, second, "each call runs the generator");
+    let kem = x.get(&format!("{S}/getNewmlkem768{q}")).await.obj();
+    let kem = kem.as_object().unwrap();
+    let mut fields: Vec<&String> = kem.keys().collect();
+    fields.sort();
+    assert_eq!(fields, ["client", "seed"]);
+    assert!(kem["seed"].as_str().unwrap().starts_with("kem-seed-"));
+    let vless = x.get(&format!("{S}/getNewVlessEnc{q}")).await.obj();
+    let auths = vless["auths"].as_array().unwrap();
+    let ids: Vec<&str> = auths.iter().map(|a| a["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        [
+            "x25519",
+            "mlkem768",
+            "x25519_xorpub",
+            "x25519_random",
+            "mlkem768_xorpub",
+            "mlkem768_random"
+        ]
+    );
+    assert_eq!(auths[0]["label"], json!("X25519, not Post-Quantum"));
+    let decryption = auths[1]["decryption"].as_str().unwrap();
+    assert!(
+        decryption.starts_with("mlkem768x25519plus.native.600s.k-"),
+        "{vless}"
+    );
+    let ech = x
+        .post_form(
+            &format!("{S}/getNewEchCert{q}"),
+            &[("sni", "cdn.example.com")],
+        )
+        .await
+        .obj();
+    assert_eq!(
+        ech,
+        json!({"echConfigList": "config-for-cdn.example.com",
+               "echServerKeys": "keys-for-cdn.example.com"})
+    );
+    for bad in ["", "--pem", "a b.example"] {
+        let msg = x
+            .post_form(&format!("{S}/getNewEchCert{q}"), &[("sni", bad)])
+            .await
+            .failure();
+        assert!(msg.contains("is not a host name"), "{bad}: {msg}");
+    }
+    // A server not connected cannot run anything.
+    let msg = x
+        .get(&format!("{S}/getNewmldsa65?server_id=silent"))
+        .await
+        .failure();
+    assert!(msg.contains("not connected"), "{msg}");
+    agent.kill9();
 }

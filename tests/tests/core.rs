@@ -1401,18 +1401,32 @@ async fn compat_server_routes_drive_the_agent() {
         assert_eq!(URL_SAFE_NO_PAD.decode(k).unwrap().len(), 32, "{pair}");
     }
     assert_ne!(pair["privateKey"], pair["publicKey"]);
+    // The generators 3x-ui runs Xray for: Debian's v2ray has none, and the answer says so.
+    for path in ["getNewmldsa65", "getNewmlkem768", "getNewVlessEnc"] {
+        let msg = xui.get(&format!("{S}/{path}")).await.failure();
+        assert!(
+            msg.contains(&format!("v2ray {version}"))
+                && msg.contains("Xray's `xray ")
+                && msg.contains("core.binary"),
+            "{path}: {msg}"
+        );
+    }
+    let msg = xui
+        .post_form(&format!("{S}/getNewEchCert"), &[("sni", "cdn.example.com")])
+        .await
+        .failure();
+    assert!(
+        msg.contains("ECH keys are made by Xray's `xray tls ech`"),
+        "{msg}"
+    );
 
-    // Two servers: the route must be told which one, and an unconnected one says so.
+    // Two servers: a call naming none acts on the default server (the first added), and an
+    // unconnected one says so.
     ctl.api()
         .ok("POST", "/api/v1/servers", Some(json!({"name": "vpn-2"})))
         .await;
-    let which = server_status(&xui).await;
-    assert!(
-        which["success"] == false
-            && which["msg"].as_str().unwrap().contains("vpn-1")
-            && which["msg"].as_str().unwrap().contains("vpn-2"),
-        "{which:?}"
-    );
+    let default = server_status(&xui).await;
+    assert!(default["success"] == true, "{default:?}");
     let picked = xui
         .get(&format!("{S}/status?server_id=vpn-1"))
         .await

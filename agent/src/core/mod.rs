@@ -4,9 +4,11 @@
 //! tests every configuration with the core's own test mode before using it, restarts it with
 //! backoff when it dies without being asked to (a stopped core is left stopped), keeps its
 //! output in a bounded [`LogRing`], and publishes its [`CoreState`] on a watch channel.
+//! [`generate`] runs Xray's own key generators.
 
 mod backoff;
 mod binary;
+mod generate;
 mod logs;
 mod process;
 mod supervisor;
@@ -17,6 +19,7 @@ use std::path::{Path, PathBuf};
 use xfleet_common::methods::{CoreState, CoreStatus};
 
 pub use binary::CoreBinary;
+pub use generate::{generate, GenerateError};
 pub use logs::{LogLine, LogRing};
 pub use supervisor::Supervisor;
 pub use tail::start_ticks;

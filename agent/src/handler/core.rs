@@ -1,11 +1,13 @@
-//! `core.*`: the controller's hands on the core (start, stop, restart) and eyes (version,
-//! config, logs).
+//! `core.*`: the controller's hands on the core (start, stop, restart), eyes (version,
+//! config, logs), and its key generators.
 
 use xfleet_common::channel::reply;
-use xfleet_common::methods::{core_methods, CoreLogs, CoreLogsQuery, CoreVersion, RunningConfig};
+use xfleet_common::methods::{
+    core_methods, CoreLogs, CoreLogsQuery, CoreVersion, KeyRequest, RunningConfig,
+};
 use xfleet_common::protocol::{code, from_body, ErrorBody};
 
-use crate::core::{Core, CoreError};
+use crate::core::{generate, Core, CoreError, GenerateError};
 
 const METHODS: &[&str] = &[
     core_methods::START,
@@ -14,6 +16,7 @@ const METHODS: &[&str] = &[
     core_methods::VERSION,
     core_methods::CONFIG,
     core_methods::LOGS,
+    core_methods::GENERATE,
 ];
 
 pub(super) async fn answer(core: &Core, method: &str, body: &[u8]) -> Result<Vec<u8>, ErrorBody> {
@@ -35,6 +38,17 @@ pub(super) async fn answer(core: &Core, method: &str, body: &[u8]) -> Result<Vec
                 flavour: binary.flavour.to_string(),
                 binary: binary.path.display().to_string(),
             })
+        }
+        core_methods::GENERATE => {
+            let request: KeyRequest = from_body(body)?;
+            let keys = generate(supervisor.binary(), &request)
+                .await
+                .map_err(|e| match e {
+                    GenerateError::Invalid(m) => ErrorBody::invalid(m),
+                    GenerateError::Unsupported(m) => ErrorBody::new(code::UNSUPPORTED, m),
+                    GenerateError::Failed(m) => ErrorBody::new(code::CORE_FAILED, m),
+                })?;
+            reply(&keys)
         }
         core_methods::CONFIG => match supervisor.config() {
             Some(config) => reply(&RunningConfig {

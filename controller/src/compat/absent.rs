@@ -1,8 +1,8 @@
 //! 3x-ui v3's routes for features xfleet does not have. Each answers as a v3 panel with the
 //! feature unused would, where that is the truth (no managed hosts, no client groups, no
 //! devices: empty lists), or `success:false` saying what xfleet does instead, where an empty
-//! answer would hide something (nodes: xfleet's servers are its nodes; panel GUIDs; metric
-//! history it does not keep). Nothing here pretends to store what it cannot.
+//! answer would hide something (nodes: xfleet's servers are its nodes; panel GUIDs; core
+//! metrics it does not keep). Nothing here pretends to store what it cannot.
 
 use std::sync::Arc;
 
@@ -23,8 +23,9 @@ const HOSTS: &str = "xfleet has no managed hosts: share links use the server's p
 const GROUPS: &str = "xfleet has no client groups";
 const GUIDS: &str = "xfleet has no panel GUIDs: POST /panel/api/clients/onlines lists the \
     clients online on any server";
-const METRICS: &str = "xfleet keeps no history of system or core metrics; the hourly \
-    traffic of a server is at GET /api/v1/servers/{id}/history";
+const METRICS: &str = "xfleet keeps no history of the core's metrics or observatory; a \
+    server's CPU history is at cpuHistory/{bucket}, its hourly traffic at GET \
+    /api/v1/servers/{id}/history";
 
 fn refused(reason: &str) -> Json<Msg> {
     failed("Not available", reason)
@@ -137,7 +138,6 @@ pub async fn delete_hwid(_: XuiCall, Path((_, id)): Path<(String, String)>) -> J
 pub fn server_routes() -> Router<Arc<Controller>> {
     let no_metrics = || get(|_: XuiCall| async { refused(METRICS) });
     Router::new()
-        .route("/history/{metric}/{bucket}", no_metrics())
         .route("/xrayMetricsState", no_metrics())
         .route("/xrayMetricsHistory/{metric}/{bucket}", no_metrics())
         .route("/xrayObservatory", no_metrics())
@@ -184,8 +184,8 @@ pub fn server_routes() -> Router<Arc<Controller>> {
         }))
 }
 
-const UPDATES: &str = "xfleet updates its agents from the controller (see the native API), \
-    not from 3x-ui's release channels";
+const UPDATES: &str = "xfleet has no update channels: the controller and its agents are \
+    updated by installing their new package or binary (see getPanelUpdateInfo)";
 const CERT_HASH: &str = "xfleet pins nothing by certificate hash: agents trust the \
     controller's own CA";
 const SCAN: &str = "xfleet does not probe REALITY targets";

@@ -237,6 +237,9 @@ fn read_only_allowed(method: &Method, path: &str) -> bool {
         "/ips/",
         "/logs/",
         "/status",
+        "/factoryDefaults",
+        "/cpuHistory/",
+        "/getNewEchCert",
     ];
     *method == Method::GET || READS.iter().any(|r| path.contains(r))
 }

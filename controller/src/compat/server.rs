@@ -1,9 +1,13 @@
-//! `/panel/api/server/*`: status, core control, logs and generators for the picked server
-//! (`?server_id=`, or the only one), answered by its agent over the channel. Agent failures
-//! (offline, timeout, no core) come back as `success:false` with the reason, never a 5xx.
+//! `/panel/api/server/*`: status, CPU history, core control, logs and generators for the
+//! picked server (`?server_id=`, or the only one), answered by its agent over the channel.
+//! Agent failures (offline, timeout, no core) come back as `success:false` with the reason,
+//! never a 5xx.
 
 mod database;
+mod history;
+mod keys;
 mod maintenance;
+mod updates;
 
 use std::sync::Arc;
 
@@ -32,6 +36,13 @@ const MAX_LOG_LINES: u32 = 10_000;
 pub fn routes() -> Router<Arc<Controller>> {
     Router::new()
         .route("/status", get(status).post(status))
+        .route(
+            "/cpuHistory/{bucket}",
+            get(history::cpu_history).post(history::cpu_history),
+        )
+        .route("/history/{metric}/{bucket}", get(history::metric_history))
+        .route("/getPanelUpdateInfo", get(updates::info))
+        .route("/updatePanel", post(updates::update))
         .route("/getXrayVersion", get(xray_versions))
         .route("/stopXrayService", post(stop_core))
         .route("/restartXrayService", post(restart_core))
@@ -39,10 +50,15 @@ pub fn routes() -> Router<Arc<Controller>> {
         .route("/updateGeofile", post(maintenance::update_all_geo))
         .route("/updateGeofile/{file}", post(maintenance::update_geo))
         .route("/logs/{count}", post(logs))
+        .route("/xraylogs/{count}", post(access_log))
         .route("/getConfigJson", get(config_json))
         .route("/getDb", get(database::download))
         .route("/getNewUUID", get(new_uuid))
         .route("/getNewX25519Cert", get(new_x25519))
+        .route("/getNewmldsa65", get(keys::mldsa65))
+        .route("/getNewmlkem768", get(keys::mlkem768))
+        .route("/getNewVlessEnc", get(keys::vless_enc))
+        .route("/getNewEchCert", post(keys::ech))
         .merge(super::absent::server_routes())
 }
 
@@ -213,6 +229,17 @@ fn log_line(line: &xfleet_common::methods::CoreLogLine) -> String {
         CoreLogLevel::Error => "ERROR",
     };
     format!("{date} {time} {level} - {}", line.text)
+}
+
+/// 3x-ui reads the core's access log here (form `filter`, `showDirect`, …). No agent
+/// method serves that log yet, so the answer says where it is going and what there is now.
+async fn access_log(_: XuiCall, Path(_count): Path<String>) -> Json<Msg> {
+    failed(
+        "Failed to get the access log",
+        "the core's access log is not served over this route: access logs come with the \
+         panel's log viewer, which is not available yet; POST /panel/api/server/logs/{count} \
+         gives the core's own log lines",
+    )
 }
 
 /// The configuration the core runs, as the agent wrote it.

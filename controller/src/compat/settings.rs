@@ -25,6 +25,7 @@ pub fn routes() -> Router<Arc<Controller>> {
     Router::new()
         .route("/all", post(all))
         .route("/defaultSettings", post(default_settings))
+        .route("/factoryDefaults", post(factory_defaults))
         .route("/update", post(update))
         .route("/updateUser", post(update_user))
         .route("/restartPanel", post(restart_panel))
@@ -86,6 +87,21 @@ async fn default_settings(XuiCall(call): XuiCall) -> Json<Msg> {
     }
     .await;
     reply("", result)
+}
+
+/// v3: each setting's shipped default, as text, by key; secrets and what xfleet holds
+/// itself left out. Nothing is changed: 3x-ui's pages and SDKs read this to mark values that
+/// differ from the default, and a script that wants the defaults back sends them to
+/// `update`, where each is checked like any other change.
+async fn factory_defaults(_: XuiCall) -> Json<Msg> {
+    let defaults: BTreeMap<&str, &str> = settings::KEYS
+        .iter()
+        .filter(|k| {
+            !settings::SECRET_KEYS.contains(&k.name) && !matches!(k.usage, settings::Use::Own(_))
+        })
+        .map(|k| (k.name, k.default))
+        .collect();
+    done("", defaults)
 }
 
 /// Any subset of `AllSetting` (3x-ui's page sends the whole form), as JSON or a form. All

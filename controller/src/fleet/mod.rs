@@ -1,11 +1,13 @@
 //! The live fleet: which agents hold a channel, the one call API everything else uses, and
 //! server status derived from the channel (online on Hello, offline after a grace period).
 
+mod cpu;
 pub mod desired;
 mod link;
 mod session;
 mod traffic;
 
+pub use cpu::CpuPoint;
 pub(crate) use session::refuse_with;
 pub use session::run_session;
 
@@ -47,6 +49,8 @@ pub struct Fleet {
     /// Heartbeat times not yet written to the database.
     seen: Mutex<HashMap<i64, i64>>,
     heartbeats: Mutex<HashMap<i64, Heartbeat>>,
+    /// CPU per server from its heartbeats, kept across reconnects.
+    cpu: Mutex<HashMap<i64, cpu::CpuSamples>>,
     core_states: Mutex<HashMap<i64, xfleet_common::methods::CoreState>>,
     /// Servers that connected at least once since this controller started.
     seen_since_start: Mutex<std::collections::HashSet<i64>>,
@@ -187,19 +191,33 @@ impl Fleet {
     fn heartbeat(&self, server_id: i64, heartbeat: Option<Heartbeat>) -> bool {
         self.seen.lock().unwrap().insert(server_id, now_ms());
         let Some(h) = heartbeat else { return false };
-        let changed = self
-            .heartbeats
+        (self.cpu.lock().unwrap().entry(server_id).or_default())
+            .push(now_ms() / 1000, h.cpu_percent);
+        self.heartbeats
             .lock()
             .unwrap()
             .insert(server_id, h.clone())
-            .is_none_or(|old| old.listening != h.listening);
-        changed
+            .is_none_or(|old| old.listening != h.listening)
     }
 
     /// The sockets other programs listen on at the server's host, from its last heartbeat.
     pub fn listening(&self, server_id: i64) -> Option<Vec<ListeningSocket>> {
         let heartbeats = self.heartbeats.lock().unwrap();
         heartbeats.get(&server_id).map(|h| h.listening.clone())
+    }
+
+    /// A server's CPU as its heartbeats reported it, averaged into the last `points`
+    /// buckets of `bucket_secs` (see [`cpu::CpuSamples::buckets`]); `None` when this
+    /// controller has no sample of it.
+    pub fn cpu_history(
+        &self,
+        server_id: i64,
+        bucket_secs: i64,
+        points: usize,
+    ) -> Option<Vec<CpuPoint>> {
+        let cpu = self.cpu.lock().unwrap();
+        let samples = cpu.get(&server_id).filter(|s| !s.is_empty())?;
+        Some(samples.buckets(bucket_secs, points, now_ms() / 1000))
     }
 
     fn core_state(&self, server_id: i64, state: xfleet_common::methods::CoreState) {
