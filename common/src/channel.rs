@@ -92,6 +92,18 @@ impl CallError {
         }
     }
 
+    /// What went wrong, without the code: [`CallError::code`] gives that, and the two are
+    /// stored and shown side by side (the `Display` text starts with the code).
+    pub fn message(&self) -> String {
+        match self {
+            Self::Offline(message) | Self::Unsupported(message) => message.clone(),
+            Self::Remote { message, .. } => message.clone(),
+            Self::Timeout(after) => format!("no answer within {after:?}"),
+            Self::Cancelled => "the call was cancelled".into(),
+            Self::Busy => "too many requests in flight".into(),
+        }
+    }
+
     /// Whether trying again later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {

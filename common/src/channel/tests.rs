@@ -194,3 +194,17 @@ async fn silence_past_the_idle_timeout_closes() {
     let a = Channel::start(a_sink, a_stream, Arc::new(TestHandler::default()), cfg);
     assert!(a.closed().await.contains("nothing received"));
 }
+
+/// A call error's message leaves out the code, which is stored and shown beside it.
+#[tokio::test]
+async fn call_error_messages_do_not_repeat_the_code() {
+    let (a, b, _, _) = pair(8);
+    let err = b.call("fail", vec![], T, None).await.unwrap_err();
+    assert_eq!(
+        (err.code(), err.message().as_str()),
+        ("bad_thing", "it broke")
+    );
+    let err = a.call("nope", vec![], T, None).await.unwrap_err();
+    assert_eq!(err.message(), "unknown method `nope`");
+    assert_eq!(CallError::Offline("gone".into()).message(), "gone");
+}

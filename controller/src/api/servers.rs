@@ -345,7 +345,7 @@ pub(super) async fn fleet_call(
                     server_id: id,
                     ok: false,
                     data: None,
-                    error: Some(json!({"code": e.code(), "message": e.to_string()})),
+                    error: Some(json!({"code": e.code(), "message": e.message()})),
                 },
             }
         }

@@ -1,0 +1,60 @@
+//! What a new operator meets in the first hour, end to end against the real binaries and
+//! the way an operator sees it (the API, the CLI, the logs); each test names one promise.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use xfleet_tests::{wait_for, Agent, Controller, ControllerOptions};
+
+const LONG: Duration = Duration::from_secs(60);
+
+async fn enrolled_online(ctl: &Controller, name: &str) -> (i64, Agent) {
+    let (id, token) = ctl.add_server(name).await;
+    let mut agent = Agent::enroll(&token);
+    agent.start();
+    ctl.wait_status(id, "online", LONG).await;
+    (id, agent)
+}
+
+/// A task's row once it has ended.
+async fn finished_task(ctl: &Controller, server: i64, operation: &str, request: Value) -> Value {
+    let api = ctl.api();
+    let task = api
+        .ok(
+            "POST",
+            &format!("/api/v1/servers/{server}/tasks"),
+            Some(json!({"operation": operation, "request": request})),
+        )
+        .await;
+    let id = task["id"].as_str().unwrap().to_owned();
+    wait_for(&format!("task {operation} to end"), LONG, || async {
+        let t = api.ok("GET", &format!("/api/v1/tasks/{id}"), None).await;
+        (t["status"] != json!("pending") && t["status"] != json!("running")).then_some(t)
+    })
+    .await
+}
+
+/// A failed task shows its code once: the row keeps the code and the agent's message apart,
+/// so `code: message` is not stored inside the message.
+#[tokio::test(flavor = "multi_thread")]
+async fn task_errors_carry_their_code_once() {
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let (id, _agent) = enrolled_online(&ctl, "tasks").await;
+
+    let unknown = finished_task(&ctl, id, "no.such.method", json!({})).await;
+    assert_eq!(unknown["status"], json!("failed"), "{unknown}");
+    assert_eq!(
+        unknown["error"],
+        json!({"code": "unsupported", "message": "unknown method `no.such.method`"})
+    );
+
+    // An error the agent answers with (a malformed body), whatever its code.
+    let refused = finished_task(&ctl, id, "core.logs", json!({"level": 5})).await;
+    assert_eq!(refused["status"], json!("failed"), "{refused}");
+    let code = refused["error"]["code"].as_str().unwrap();
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(
+        !message.is_empty() && !message.starts_with(&format!("{code}:")),
+        "the message repeats the code: {refused}"
+    );
+}
