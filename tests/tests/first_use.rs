@@ -58,3 +58,30 @@ async fn task_errors_carry_their_code_once() {
         "the message repeats the code: {refused}"
     );
 }
+
+/// Reading from an agent (the core log the panel follows every 2 s, system stats, the
+/// agent's facts, the core's version) writes no audit entry; a call that changes something
+/// still does.
+#[tokio::test(flavor = "multi_thread")]
+async fn reading_from_an_agent_writes_no_audit_entry() {
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let (id, _agent) = enrolled_online(&ctl, "reads").await;
+    let api = ctl.api();
+    for _ in 0..3 {
+        for method in ["core.logs", "system.stats", "agent.info", "core.version"] {
+            // Whether the agent has a core or not, the call reads only.
+            let _ = api.agent_call(id, method, json!({})).await;
+        }
+    }
+    let _ = api.agent_call(id, "core.stop", json!({})).await;
+    let audit = api.ok("GET", "/api/v1/audit?limit=1000", None).await;
+    let calls: Vec<String> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == json!("server.call"))
+        .map(|e| e["details"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(calls.len(), 1, "one audited call, the stop: {calls:?}");
+    assert!(calls[0].contains("core.stop"), "{calls:?}");
+}

@@ -7,7 +7,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use xfleet_common::enrollment::EnrollmentToken;
-use xfleet_common::methods::default_deadline;
+use xfleet_common::methods::{default_deadline, is_read_only};
 use xfleet_common::protocol::{body_to_json, json_to_body};
 use xfleet_common::time::now_ms;
 
@@ -248,11 +248,6 @@ pub(super) struct CallRequest {
     timeout_ms: Option<u64>,
 }
 
-/// Whether calling a method changes something worth an audit entry (reads are not audited).
-fn changes(method: &str) -> bool {
-    !method.starts_with("agent.") && !method.starts_with("system.")
-}
-
 /// Calls a method on a server's agent right now (no queue); offline servers fail fast.
 pub(super) async fn call_agent(
     call: Call,
@@ -271,7 +266,7 @@ pub(super) async fn call_agent(
             .call_json(server.id, &req.method, &req.body, deadline)
             .await?)
     };
-    if changes(&req.method) {
+    if !is_read_only(&req.method) {
         let audit =
             Audit::new("server.call", format!("server:{key}")).with(json!({"method": req.method}));
         call.answer(audit, result).await
@@ -359,7 +354,7 @@ pub(super) async fn fleet_call(
         failed: results.len() - succeeded,
         results,
     };
-    if changes(&req.method) && req.method != "echo" {
+    if !is_read_only(&req.method) {
         // Each server's outcome is in the answer; the entry records that the call was made.
         let audit =
             Audit::new("fleet.call", "").with(json!({"method": req.method, "servers": ids.len()}));
