@@ -471,6 +471,16 @@ impl Agent {
         self.child.as_ref().map(Child::id)
     }
 
+    /// SIGTERM, as systemd stops it; waits for the exit and returns its code (`None` if it
+    /// did not exit in time).
+    pub async fn terminate(&mut self, timeout: Duration) -> Option<i32> {
+        let pid = self.pid()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        self.wait_exit(timeout).await
+    }
+
     /// Waits for the process to exit on its own; returns its exit code.
     pub async fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
         let child = self.child.as_mut()?;

@@ -34,6 +34,42 @@ async fn finished_task(ctl: &Controller, server: i64, operation: &str, request: 
     .await
 }
 
+/// A stopped agent (SIGTERM, as systemd stops it) says goodbye, and its server shows
+/// offline at once, well inside a long grace period; a connection lost without a goodbye
+/// (kill -9) keeps the grace period: disconnected, but not offline yet.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_agent_is_offline_at_once_a_lost_one_after_the_grace() {
+    let ctl = Controller::start(ControllerOptions {
+        offline_grace_secs: 3600,
+        ..ControllerOptions::default()
+    })
+    .await;
+    let (id, mut agent) = enrolled_online(&ctl, "stops").await;
+
+    assert_eq!(agent.terminate(LONG).await, Some(0), "a clean exit");
+    let server = ctl.wait_status(id, "offline", LONG).await;
+    let why = server["last_error"].as_str().unwrap_or_default();
+    assert!(why.contains("the agent is stopping"), "{server}");
+
+    agent.start();
+    ctl.wait_status(id, "online", LONG).await;
+    agent.kill9();
+    let server = wait_for(
+        "the controller to see the connection gone",
+        LONG,
+        || async {
+            let s = ctl.server(id).await;
+            (s["connected"] == json!(false)).then_some(s)
+        },
+    )
+    .await;
+    assert_eq!(
+        server["status"],
+        json!("online"),
+        "a silent loss waits out the grace period: {server}"
+    );
+}
+
 /// A failed task shows its code once: the row keeps the code and the agent's message apart,
 /// so `code: message` is not stored inside the message.
 #[tokio::test(flavor = "multi_thread")]
