@@ -171,6 +171,8 @@ async fn run(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log)),
         )
         .with_writer(std::io::stderr)
+        // No colour codes in journald, log files or pipes.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     tracing::debug!(?config, "configuration");
     let shutdown = CancellationToken::new();

@@ -121,3 +121,25 @@ async fn reading_from_an_agent_writes_no_audit_entry() {
     assert_eq!(calls.len(), 1, "one audited call, the stop: {calls:?}");
     assert!(calls[0].contains("core.stop"), "{calls:?}");
 }
+
+/// Logs written to a pipe (journald, a file, this test) carry no ANSI colour codes, from
+/// the controller or the agent.
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_in_a_pipe_have_no_colour_codes() {
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let (_, agent) = enrolled_online(&ctl, "plain").await;
+    wait_for("the agent to log its connection", LONG, || async {
+        agent
+            .output
+            .contains("connected to the controller")
+            .then_some(())
+    })
+    .await;
+    assert!(ctl.output.contains("agent connected"));
+    for (who, text) in [
+        ("xfleet", ctl.output.text()),
+        ("xfleet-agent", agent.output.text()),
+    ] {
+        assert!(!text.contains('\x1b'), "{who} wrote escape codes:\n{text}");
+    }
+}
