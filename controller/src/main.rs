@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
-use xfleet_controller::cli::{self, LocalApi};
+use xfleet_controller::cli::{self, data_dir, LocalApi};
 use xfleet_controller::config::Config;
 
 #[derive(Parser)]
@@ -15,6 +15,8 @@ use xfleet_controller::config::Config;
 )]
 struct Cli {
     /// Data directory of the controller (also where the CLI finds the running controller).
+    /// Other commands than `run` look in ./xfleet-data and /var/lib/xfleet (the systemd
+    /// unit's) when it is not given, the one a controller runs from first.
     #[arg(long, global = true, env = "XFLEET_DATA_DIR")]
     data_dir: Option<PathBuf>,
     #[command(subcommand)]
@@ -105,16 +107,12 @@ enum TokenCommand {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let default_dir = || {
-        cli.data_dir
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("./xfleet-data"))
-    };
+    let data_dir = || data_dir::find(cli.data_dir.clone());
     match cli.command {
         Command::Run(args) => run(args, cli.data_dir).await,
-        Command::Healthcheck => cli::healthcheck(&default_dir()).await,
+        Command::Healthcheck => cli::healthcheck(&data_dir()?).await,
         Command::Server(cmd) => {
-            let api = LocalApi::from_data_dir(&default_dir())?;
+            let api = LocalApi::from_data_dir(&data_dir()?)?;
             match cmd {
                 ServerCommand::Add { name, region, tags } => {
                     cli::server_add(&api, &name, &region, &tags).await
@@ -129,17 +127,34 @@ async fn main() -> anyhow::Result<()> {
             server,
             config,
         } => {
-            let mut config = Config::load(config.as_deref(), std::env::vars())?;
-            if let Some(d) = cli.data_dir {
-                config.data_dir = d;
-            }
+            let config = command_config(config.as_deref(), cli.data_dir)?;
             cli::import_3xui(&config, &path, server.as_deref()).await
         }
         Command::Token(TokenCommand::Create { server, ttl }) => {
-            let api = LocalApi::from_data_dir(&default_dir())?;
+            let api = LocalApi::from_data_dir(&data_dir()?)?;
             cli::token_create(&api, &server, ttl).await
         }
     }
+}
+
+/// The configuration a command that opens the database uses: the file and `XFLEET_*`
+/// variables, the data directory as given, set there, or found ([`data_dir::find`]).
+fn command_config(
+    file: Option<&std::path::Path>,
+    data_dir: Option<PathBuf>,
+) -> anyhow::Result<Config> {
+    let mut config = Config::load(file, std::env::vars())?;
+    config.data_dir = match data_dir {
+        Some(dir) => dir,
+        None if config.data_dir != Config::default().data_dir => config.data_dir,
+        None => match data_dir::find(None) {
+            Ok(dir) => dir,
+            // PostgreSQL needs no data directory to be opened.
+            Err(_) if !config.database_url.is_empty() => config.data_dir,
+            Err(e) => return Err(e),
+        },
+    };
+    Ok(config)
 }
 
 async fn run(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<()> {

@@ -1,10 +1,13 @@
 //! What a new operator meets in the first hour, end to end against the real binaries and
 //! the way an operator sees it (the API, the CLI, the logs); each test names one promise.
 
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use xfleet_tests::{wait_for, Agent, Controller, ControllerOptions};
+use xfleet_tests::{bin, output_text, wait_for, Agent, Controller, ControllerOptions, TempDir};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -142,4 +145,51 @@ async fn logs_in_a_pipe_have_no_colour_codes() {
     ] {
         assert!(!text.contains('\x1b'), "{who} wrote escape codes:\n{text}");
     }
+}
+
+/// Runs `xfleet` with `args` in `cwd`, without `XFLEET_*` from the test's environment;
+/// returns success and the output.
+fn xfleet_in(cwd: &Path, args: &[&str], stdin: &str) -> (bool, String) {
+    let mut cmd = Command::new(bin("xfleet"));
+    cmd.args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("XFLEET_") {
+            cmd.env_remove(key);
+        }
+    }
+    let mut child = cmd.spawn().expect("run xfleet");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out.status.success(), output_text(&out))
+}
+
+/// Without `--data-dir` the CLI finds the running controller's data directory
+/// (`./xfleet-data` here; `/var/lib/xfleet`, the systemd unit's, is the other place it
+/// looks), and when there is none it names the places it looked.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_finds_the_data_directory_or_says_where_it_looked() {
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    ctl.add_server("found").await;
+    let cwd = TempDir::new("cli-cwd");
+
+    let (ok, text) = xfleet_in(cwd.path(), &["server", "list"], "");
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("./xfleet-data") && text.contains("/var/lib/xfleet"),
+        "the error names where it looked: {text}"
+    );
+    assert!(text.contains("--data-dir"), "{text}");
+
+    std::os::unix::fs::symlink(ctl.dir.path(), cwd.path().join("xfleet-data")).unwrap();
+    let (ok, text) = xfleet_in(cwd.path(), &["server", "list"], "");
+    assert!(ok && text.contains("found"), "{text}");
 }
