@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
+use xfleet_controller::cli::admin::{self, NewPassword};
 use xfleet_controller::cli::{self, data_dir, LocalApi};
 use xfleet_controller::config::Config;
 
@@ -33,6 +34,9 @@ enum Command {
     /// Manage enrollment tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Admin accounts.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Exit 0 if the controller in the data directory answers.
     Healthcheck,
     /// Import a 3x-ui database (x-ui.db): inbounds, clients with their usage and limits,
@@ -93,6 +97,30 @@ enum ServerCommand {
 }
 
 #[derive(Subcommand)]
+enum AdminCommand {
+    /// Set a new password for an admin account, whether or not the controller runs; the
+    /// account's sessions end and the audit log records it. The password is read from
+    /// standard input (asked twice, hidden, on a terminal) unless a flag says otherwise.
+    ResetPassword {
+        /// The account (default: the first one, created at first start).
+        #[arg(long)]
+        username: Option<String>,
+        /// Read the new password from the first line of this file.
+        #[arg(long, conflicts_with = "generate")]
+        password_file: Option<PathBuf>,
+        /// Generate a new password and print it once.
+        #[arg(long)]
+        generate: bool,
+        /// TOML configuration file, to find a PostgreSQL database.
+        #[arg(long, env = "XFLEET_CONFIG")]
+        config: Option<PathBuf>,
+        /// The database, when it is PostgreSQL (default: SQLite in the data directory).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum TokenCommand {
     /// Create a one-time enrollment token and print the agent command.
     Create {
@@ -127,8 +155,23 @@ async fn main() -> anyhow::Result<()> {
             server,
             config,
         } => {
-            let config = command_config(config.as_deref(), cli.data_dir)?;
+            let config = command_config(config.as_deref(), cli.data_dir, None)?;
             cli::import_3xui(&config, &path, server.as_deref()).await
+        }
+        Command::Admin(AdminCommand::ResetPassword {
+            username,
+            password_file,
+            generate,
+            config,
+            database_url,
+        }) => {
+            let config = command_config(config.as_deref(), cli.data_dir, database_url)?;
+            let source = match (password_file, generate) {
+                (Some(file), _) => NewPassword::File(file),
+                (None, true) => NewPassword::Generate,
+                (None, false) => NewPassword::Stdin,
+            };
+            admin::reset_password(&config, username.as_deref(), source).await
         }
         Command::Token(TokenCommand::Create { server, ttl }) => {
             let api = LocalApi::from_data_dir(&data_dir()?)?;
@@ -142,8 +185,12 @@ async fn main() -> anyhow::Result<()> {
 fn command_config(
     file: Option<&std::path::Path>,
     data_dir: Option<PathBuf>,
+    database_url: Option<String>,
 ) -> anyhow::Result<Config> {
     let mut config = Config::load(file, std::env::vars())?;
+    if let Some(url) = database_url {
+        config.database_url = url;
+    }
     config.data_dir = match data_dir {
         Some(dir) => dir,
         None if config.data_dir != Config::default().data_dir => config.data_dir,

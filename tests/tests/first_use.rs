@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use xfleet_controller::cli::request;
 use xfleet_tests::{bin, output_text, wait_for, Agent, Controller, ControllerOptions, TempDir};
 
 const LONG: Duration = Duration::from_secs(60);
@@ -192,4 +193,122 @@ async fn the_cli_finds_the_data_directory_or_says_where_it_looked() {
     std::os::unix::fs::symlink(ctl.dir.path(), cwd.path().join("xfleet-data")).unwrap();
     let (ok, text) = xfleet_in(cwd.path(), &["server", "list"], "");
     assert!(ok && text.contains("found"), "{text}");
+}
+
+/// Logs in through the native API; the session cookie, or the HTTP status of a refusal.
+async fn login(ctl: &Controller, username: &str, password: &str) -> Result<String, u16> {
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", ctl.panel_port))
+        .await
+        .unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let body = json!({"username": username, "password": password}).to_string();
+    let req = hyper::Request::post("/api/v1/auth/login")
+        .header("host", "x")
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(hyper::body::Bytes::from(body)))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    if resp.status() != 200 {
+        return Err(resp.status().as_u16());
+    }
+    Ok(resp.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned())
+}
+
+async fn me_status(ctl: &Controller, cookie: &str) -> u16 {
+    request(
+        &ctl.panel_url(),
+        "GET",
+        "/api/v1/auth/me",
+        &[("cookie", cookie)],
+        None,
+    )
+    .await
+    .unwrap()
+    .0
+}
+
+/// `xfleet admin reset-password` sets a new admin password from the host, with the
+/// controller running (its sessions end at once) or stopped; it reads the password from
+/// stdin or a file, or generates one and prints it once; it prints no password it was given,
+/// refuses a too short one without changing anything, and is in the audit log.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_password_is_reset_from_the_host() {
+    let mut ctl = Controller::start(ControllerOptions::default()).await;
+    let dir = ctl.dir.path().to_string_lossy().into_owned();
+    let cwd = TempDir::new("reset-cwd");
+    let reset = |extra: &[&str], stdin: &str| {
+        let mut args = vec!["--data-dir", &dir, "admin", "reset-password"];
+        args.extend_from_slice(extra);
+        xfleet_in(cwd.path(), &args, stdin)
+    };
+    let old_session = login(&ctl, "admin", &ctl.admin_password).await.unwrap();
+    assert_eq!(me_status(&ctl, &old_session).await, 200);
+
+    let (ok, text) = reset(&[], "short\n");
+    assert!(!ok && text.contains("at least 8 characters"), "{text}");
+    assert_eq!(me_status(&ctl, &old_session).await, 200, "nothing changed");
+
+    // Running controller, password on stdin.
+    let (ok, text) = reset(&[], "first new password\n");
+    assert!(ok, "{text}");
+    assert!(!text.contains("first new password"), "echoed: {text}");
+    assert!(text.contains("1 session(s)"), "{text}");
+    assert_eq!(
+        me_status(&ctl, &old_session).await,
+        401,
+        "the session ended"
+    );
+    assert_eq!(login(&ctl, "admin", &ctl.admin_password).await, Err(403));
+    login(&ctl, "admin", "first new password").await.unwrap();
+
+    // Generated: printed once, and it works.
+    let (ok, text) = reset(&["--generate"], "");
+    assert!(ok, "{text}");
+    let generated = text
+        .lines()
+        .find_map(|l| l.strip_prefix("New password: "))
+        .expect("the generated password is printed")
+        .trim()
+        .to_owned();
+    login(&ctl, "admin", &generated).await.unwrap();
+
+    // Stopped controller, password from a file, unknown account refused.
+    assert_eq!(ctl.terminate(LONG), Some(0));
+    let file = cwd.path().join("password");
+    std::fs::write(&file, "from a file 123\n").unwrap();
+    let file = file.to_string_lossy().into_owned();
+    let (ok, text) = reset(&["--username", "nobody", "--password-file", &file], "");
+    assert!(!ok && text.contains("no admin account `nobody`"), "{text}");
+    let (ok, text) = reset(&["--username", "admin", "--password-file", &file], "");
+    assert!(ok && !text.contains("from a file 123"), "{text}");
+    ctl.restart().await;
+    assert_eq!(login(&ctl, "admin", &generated).await, Err(403));
+    login(&ctl, "admin", "from a file 123").await.unwrap();
+
+    let audit = ctl.api().ok("GET", "/api/v1/audit?limit=1000", None).await;
+    let resets: Vec<&Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == json!("auth.password_reset"))
+        .collect();
+    assert_eq!(resets.len(), 3, "{audit}");
+    for entry in resets {
+        assert_eq!(entry["actor"], json!("cli"), "{entry}");
+        let details = entry["details"].as_str().unwrap();
+        assert!(details.contains("\"username\":\"admin\""), "{details}");
+        for secret in ["first new password", &generated, "from a file 123"] {
+            assert!(!details.contains(secret), "{details}");
+        }
+    }
 }

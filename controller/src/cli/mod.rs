@@ -1,6 +1,8 @@
 //! Operator commands on the controller host. They act through the running controller's API,
-//! authenticated by the local credential it writes to the data directory at start.
+//! authenticated by the local credential it writes to the data directory at start, or (for
+//! an import or a password reset) on the database itself.
 
+pub mod admin;
 pub mod data_dir;
 
 use std::path::Path;
