@@ -508,6 +508,33 @@ impl Agent {
         })
     }
 
+    /// Sets the `[reconnect]` table `enroll` wrote in `agent.toml` (read at the next start):
+    /// dials at most `cap_ms` apart, also after a refusal.
+    pub fn reconnect_within(&self, base_ms: u64, cap_ms: u64) {
+        let path = self.config_dir.join("agent.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut table = None;
+        let lines: Vec<String> = text
+            .lines()
+            .map(|line| {
+                if line.starts_with('[') {
+                    table = Some(line.trim().to_owned());
+                }
+                match (table.as_deref(), line.split_once(" = ")) {
+                    (Some("[reconnect]"), Some(("base_ms", _))) => format!("base_ms = {base_ms}"),
+                    (Some("[reconnect]"), Some(("cap_ms", _))) => format!("cap_ms = {cap_ms}"),
+                    _ => line.to_owned(),
+                }
+            })
+            .collect();
+        assert!(
+            lines.contains(&format!("cap_ms = {cap_ms}")),
+            "no [reconnect] table in {}:\n{text}",
+            path.display()
+        );
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    }
+
     /// Appends TOML to `agent.toml` (read at the next start).
     pub fn configure(&self, toml: &str) {
         let path = self.config_dir.join("agent.toml");

@@ -312,3 +312,67 @@ async fn an_admin_password_is_reset_from_the_host() {
         }
     }
 }
+
+/// After a revoke, the new enrollment command the controller gives carries the `--force`
+/// the agent demands to replace its old enrollment, and run as given on that host it brings
+/// the server back; a server never enrolled gets the plain command.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_enrollment_after_a_revoke_works_as_given() {
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let api = ctl.api();
+    let (id, token) = ctl.add_server("again").await;
+    let mut agent = Agent::enroll(&token);
+    // Refused after the revoke, the agent dials again at its backoff cap: a short one here.
+    agent.reconnect_within(200, 1000);
+    agent.start();
+    ctl.wait_status(id, "online", LONG).await;
+    api.ok("POST", &format!("/api/v1/servers/{id}/revoke"), None)
+        .await;
+    wait_for("the agent to be refused", LONG, || async {
+        agent.output.contains("has been revoked").then_some(())
+    })
+    .await;
+    ctl.wait_status(id, "offline", LONG).await;
+
+    let t = api
+        .ok(
+            "POST",
+            &format!("/api/v1/servers/{id}/enrollment-tokens"),
+            None,
+        )
+        .await;
+    let command = t["command"].as_str().unwrap();
+    assert_eq!(t["replaces_enrollment"], json!(true), "{t}");
+    let args: Vec<&str> = command.split_whitespace().collect();
+    assert_eq!(
+        args[..3],
+        ["xfleet-agent", "enroll", "--force"],
+        "{command}"
+    );
+    let out = Command::new(bin("xfleet-agent"))
+        .args(&args[1..])
+        .arg("--config-dir")
+        .arg(&agent.config_dir)
+        .arg("--data-dir")
+        .arg(&agent.data_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", output_text(&out));
+    // The running agent, refused until now, dials again with the new certificate.
+    ctl.wait_status(id, "online", LONG).await;
+    assert!(agent.pid().is_some(), "the same agent process");
+
+    let (fresh, _) = ctl.add_server("fresh").await;
+    let t = api
+        .ok(
+            "POST",
+            &format!("/api/v1/servers/{fresh}/enrollment-tokens"),
+            None,
+        )
+        .await;
+    assert_eq!(t["replaces_enrollment"], json!(false));
+    assert!(t["command"]
+        .as_str()
+        .unwrap()
+        .starts_with("xfleet-agent enroll --token "));
+}

@@ -69,6 +69,8 @@ pub struct ServerView {
     /// Host name or IP share links point at (empty: the agent's host name, else the Host
     /// of the subscription request).
     pub public_address: String,
+    /// Why enrolling, revoking or removing does not apply to this server, if it does not.
+    pub refusals: Refusals,
     pub live: Option<LiveInfo>,
     /// `xray` or `v2ray`, as the agent last said.
     pub core_flavour: Option<String>,
@@ -80,6 +82,35 @@ pub struct ServerView {
     /// stored), which new inbounds keep off; shown for one server at a time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listening: Option<Vec<ListeningSocket>>,
+}
+
+/// Why an access action does not apply to a server: the API refuses with these words, and a
+/// page shows them instead of offering the action.
+#[derive(Debug, Default, Serialize)]
+pub struct Refusals {
+    /// A new enrollment token.
+    pub enroll: Option<String>,
+    pub revoke: Option<String>,
+    pub remove: Option<String>,
+}
+
+/// The local server runs inside the controller: it was never enrolled and holds no
+/// certificate, and it is removable only once single-server mode is off.
+pub fn refusals(ctl: &Controller, row: &ServerRow) -> Refusals {
+    if row.is_local == 0 {
+        return Refusals::default();
+    }
+    Refusals {
+        enroll: Some("the local server runs inside the controller: it needs no enrollment".into()),
+        revoke: Some(
+            "the local server runs inside the controller: it has no certificate to revoke".into(),
+        ),
+        remove: ctl.config.local_server.then(|| {
+            "the local server cannot be removed while single-server mode is on; turn that off \
+             first (`local_server = false` or `xfleet run --no-local-server`)"
+                .into()
+        }),
+    }
 }
 
 /// Servers as shown, with the inbounds their cores run without.
@@ -114,7 +145,9 @@ pub async fn view_one(ctl: &Controller, row: ServerRow) -> Result<ServerView> {
 
 fn view(ctl: &Controller, row: ServerRow, failed_inbounds: Vec<InboundFailureRow>) -> ServerView {
     let live = ctl.fleet.live_info(row.id);
+    let refusals = refusals(ctl, &row);
     ServerView {
+        refusals,
         tags: row.tags(),
         id: row.id,
         name: row.name,
