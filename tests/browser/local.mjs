@@ -5,7 +5,8 @@
 //
 // The local server runs inside the controller: it was never enrolled, has no certificate,
 // and cannot be removed while the mode is on. Its page says so and offers none of those
-// actions.
+// actions. Where its share links point is shown as the API reports it, with a warning on
+// the dashboard, the server page and the client page while no public address is known.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,6 +53,11 @@ try {
   if (!local) throw new Error('there is no local server');
   await page.locator(`[data-server="${local.name}"][data-state="online"]`).waitFor({ timeout: LONG });
 
+  step('the dashboard warns while no public address is known');
+  const dashWarning = page.locator(`[data-link-warning="${local.name}"]`);
+  if (local.link_warning) await dashWarning.filter({ hasText: local.link_warning }).waitFor();
+  else if (await dashWarning.count()) throw new Error('the dashboard warns though the server has a public address');
+
   step('the local server page offers no enrollment, revocation or removal, and says why');
   await page.goto(`${PANEL}/panel/server?id=${local.id}`);
   await page.locator('#info .badge.online').waitFor({ timeout: LONG });
@@ -63,6 +69,15 @@ try {
     if (await el.getAttribute('aria-describedby') !== 'access-refusals') throw new Error(`"${button}" does not point at its reason`);
   }
   if (await page.locator('dialog').count()) throw new Error('a confirmation opened');
+  if (local.link_warning) await page.locator('#link-warning').filter({ hasText: local.link_warning }).waitFor();
+  await page.locator('#link-host').filter({ hasText: local.link_host || 'the address each request reached' }).waitFor();
+
+  step('the client page warns while no public address is known');
+  await page.goto(`${PANEL}/panel/client?email=lou`);
+  await page.locator('[data-link]').first().waitFor({ timeout: LONG });
+  const clientWarning = page.locator('#links [data-link-warning]');
+  if (local.link_warning) await clientWarning.filter({ hasText: local.link_warning }).waitFor();
+  else if (await clientWarning.count()) throw new Error('the client page warns though the server has a public address');
 
   step('accessibility of these pages in both themes');
   const a11y = [];

@@ -143,6 +143,13 @@ try {
   await page.locator('[data-server="vpn-1"][data-state="online"]').waitFor({ timeout: LONG });
   await page.locator('[data-server-card="vpn-1"]').getByText('CPU').first().waitFor({ timeout: LONG });
   if (loads) throw new Error('the dashboard reloaded instead of updating live');
+  // Where the API says vpn-1's links point; the pages must say the same. The agent runs on
+  // this machine, so whether it reports a public address depends on the machine.
+  const serverView = (name) => page.evaluate(async (n) => (await (await fetch('/api/v1/servers')).json()).data.find((x) => x.name === n), name);
+  const noAddress = (await serverView('vpn-1')).link_warning;
+  const dashWarning = page.locator('[data-link-warning="vpn-1"]');
+  if (noAddress) await dashWarning.filter({ hasText: noAddress }).waitFor();
+  else if (await dashWarning.count()) throw new Error('the dashboard warns though the server has a public address');
 
   step('inbound validation errors');
   await page.getByRole('link', { name: 'Inbounds', exact: true }).click();
@@ -281,10 +288,19 @@ try {
   await page.locator('#client-form').getByRole('button', { name: 'Add client' }).click();
   await page.locator('[data-client="alice"]').waitFor();
 
+  step('the client page says when no public address is known');
+  await page.locator('[data-client="alice"]').getByRole('link', { name: 'alice' }).click();
+  await page.waitForURL(/\/panel\/client\?email=alice/);
+  await page.locator('[data-link="vless"]').first().waitFor();
+  const clientWarning = page.locator('#links [data-link-warning]');
+  if (noAddress) await clientWarning.filter({ hasText: noAddress }).waitFor();
+  else if (await clientWarning.count()) throw new Error('the client page warns though the server has a public address');
+
   step('public address: refused, then set on the server page');
   await page.getByRole('link', { name: 'Servers', exact: true }).click();
   await page.locator('[data-server-row="vpn-1"]').getByRole('link', { name: 'vpn-1' }).click();
   await page.waitForURL(/\/panel\/server\?id=/);
+  if (noAddress) await page.locator('#link-warning').filter({ hasText: noAddress }).waitFor();
   const address = page.getByLabel('Public address', { exact: true });
   await address.fill('https://vpn.example.com:443/');
   await page.locator('#address-form').getByRole('button', { name: 'Save' }).click();
@@ -294,6 +310,8 @@ try {
   await address.fill('127.0.0.1');
   await page.locator('#address-form').getByRole('button', { name: 'Save' }).click();
   await page.locator('#public-address-now').filter({ hasText: '127.0.0.1' }).waitFor();
+  await page.locator('#link-host').filter({ hasText: '127.0.0.1' }).waitFor();
+  await page.locator('#link-warning').waitFor({ state: 'detached' });
   if (await page.locator('#address-form .field-error').count()) throw new Error('the accepted address still shows an error');
   await page.getByRole('link', { name: 'Servers', exact: true }).click();
   await page.locator('[data-server-row="vpn-1"] [data-public-address]').filter({ hasText: '127.0.0.1' }).waitFor();
@@ -308,6 +326,7 @@ try {
   if (!(await link.count())) {
     throw new Error(`the client page shows no share link: ${(await linkError.textContent()).trim()}`);
   }
+  if (await clientWarning.count()) throw new Error('the client page still warns with a public address set');
   await ask(`LINK ${(await link.textContent()).trim()}`);
 
   step('client traffic grows on the page');

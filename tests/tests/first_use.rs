@@ -7,8 +7,11 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use xfleet_common::protocol::{Frame, Hello, SUPPORTED_VERSIONS};
 use xfleet_controller::cli::request;
-use xfleet_tests::{bin, output_text, wait_for, Agent, Controller, ControllerOptions, TempDir};
+use xfleet_tests::{
+    bin, free_port, output_text, raw, wait_for, Agent, Controller, ControllerOptions, TempDir,
+};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -375,4 +378,118 @@ async fn a_new_enrollment_after_a_revoke_works_as_given() {
         .as_str()
         .unwrap()
         .starts_with("xfleet-agent enroll --token "));
+}
+
+/// Share links say where they point and warn while no public address is known: with only
+/// a host name from the agent, the server view and the client's links carry a warning;
+/// addresses the agent reports reachable are used without one, and the operator's public
+/// address comes first.
+#[tokio::test(flavor = "multi_thread")]
+async fn share_links_warn_while_no_public_address_is_known() {
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let api = ctl.api();
+    let (id, token) = ctl.add_server("edge").await;
+    let agent = Agent::enroll(&token);
+    let inbound = api
+        .ok(
+            "POST",
+            &format!("/api/v1/servers/{id}/inbounds"),
+            Some(json!({"port": free_port(), "protocol": "vless",
+                "settings": {"decryption": "none"}})),
+        )
+        .await;
+    api.ok(
+        "POST",
+        "/api/v1/clients",
+        Some(json!({"email": "dora", "inboundIds": [inbound["id"]]})),
+    )
+    .await;
+
+    // The agent's connection, by hand: what its Hello reports is the point here.
+    let connect_as = |addresses: Vec<String>| {
+        let tls = raw::tls(&agent.ca_pem(), Some((&agent.cert_pem(), &agent.key_pem())));
+        let port = ctl.gateway_port;
+        async move {
+            let mut ws = raw::connect(port, tls).await.unwrap();
+            let hello = Hello {
+                agent_version: "test".into(),
+                protocol_versions: SUPPORTED_VERSIONS.to_vec(),
+                server_id: id,
+                hostname: "vm".into(),
+                public_addresses: addresses,
+                ..Default::default()
+            };
+            let answer = raw::send_hello(&mut ws, hello).await;
+            assert!(matches!(answer, Frame::Welcome(_)), "{answer:?}");
+            ws
+        }
+    };
+    let links = || async { api.ok("GET", "/api/v1/clients/dora/links", None).await };
+
+    // The facts of a Hello are stored just after the Welcome.
+    let ws = connect_as(Vec::new()).await;
+    let server = wait_for("the agent's host name", LONG, || async {
+        let s = ctl.server(id).await;
+        (s["hostname"] == json!("vm")).then_some(s)
+    })
+    .await;
+    assert_eq!(
+        (&server["link_host"], &server["link_host_source"]),
+        (&json!("vm"), &json!("hostname")),
+        "{server}"
+    );
+    let warning = server["link_warning"].as_str().expect("a warning");
+    assert!(
+        warning.contains("No public address") && warning.contains("`vm`"),
+        "{warning}"
+    );
+    let l = links().await;
+    assert_eq!(l["warnings"], json!([warning]), "{l}");
+    assert!(
+        l["links"][0]["url"].as_str().unwrap().contains("@vm:"),
+        "{l}"
+    );
+    drop(ws);
+
+    let _ws = connect_as(vec!["198.51.100.7".into(), "2001:db8::7".into()]).await;
+    let server = wait_for("the reported addresses", LONG, || async {
+        let s = ctl.server(id).await;
+        (s["reported_addresses"] == json!(["198.51.100.7", "2001:db8::7"])).then_some(s)
+    })
+    .await;
+    assert_eq!(
+        (&server["link_host"], &server["link_host_source"]),
+        (&json!("198.51.100.7"), &json!("agent")),
+        "{server}"
+    );
+    assert_eq!(server["link_warning"], Value::Null);
+    let l = links().await;
+    assert_eq!(l["warnings"], json!([]), "{l}");
+    assert!(
+        l["links"][0]["url"]
+            .as_str()
+            .unwrap()
+            .contains("@198.51.100.7:"),
+        "{l}"
+    );
+
+    let server = api
+        .ok(
+            "PATCH",
+            &format!("/api/v1/servers/{id}"),
+            Some(json!({"public_address": "vpn.example.com"})),
+        )
+        .await;
+    assert_eq!(
+        (&server["link_host"], &server["link_host_source"]),
+        (&json!("vpn.example.com"), &json!("public_address"))
+    );
+    let l = links().await;
+    assert!(
+        l["links"][0]["url"]
+            .as_str()
+            .unwrap()
+            .contains("@vpn.example.com:"),
+        "{l}"
+    );
 }

@@ -1,7 +1,8 @@
 //! The browser panel in real headless Chromium (Playwright, `tests/browser/panel.mjs`)
 //! against a real controller, a real agent and the v2ray core: log in, add a server, run the
 //! enrollment command the page shows, watch it come online without a reload, create a
-//! VLESS+WebSocket inbound and a client, set the server's public address, proxy a download
+//! VLESS+WebSocket inbound and a client, see the pages warn while the server has no public
+//! address (when the machine gives it none), set it, proxy a download
 //! through the link the page shows (which must carry that address), watch the client's
 //! traffic grow, disable it, revoke the server and enroll its host again with the command the
 //! page then shows; plus the login error, form validation errors,
@@ -355,8 +356,9 @@ async fn the_panel_in_a_real_browser() {
 
 /// A controller in single-server mode, in the browser (`tests/browser/local.mjs`): the local
 /// server's page shows enrollment, revocation and removal disabled with the reason (they were
-/// offered, then refused after a confirmation); the dashboard, that page and the page of a
-/// client on it pass the accessibility checks in both themes.
+/// offered, then refused after a confirmation), and where its share links point, with the
+/// warning the API gives while no public address is known on the dashboard, the server page
+/// and the page of a client on it; those pages pass the accessibility checks in both themes.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_local_server_in_a_real_browser() {
     if !browser_available() {

@@ -5,7 +5,8 @@ import { every, live } from './live.js';
 import { systemStats } from './dashboard.js';
 
 // ---- Servers ----
-const ADDRESS_HINT = 'Host name or IP put in share links; empty: the host name the agent reports';
+const ADDRESS_HINT = 'Host name or IP put in share links; empty: an address the agent reports reachable, else its host name';
+const LINK_SOURCES = { public_address: 'the public address set here', agent: 'reported by the agent', hostname: 'the host name the agent reports' };
 export function pageServers() {
   const root = pageRoot();
   show(root, html`
@@ -102,10 +103,12 @@ export function pageServer() {
     show($('#info'), html`<p>${stateBadge(s)} ${s.local ? badge('local server', 'ok') : ''}</p><dl class="kv">
       <dt>Id</dt><dd>${s.id}</dd><dt>Region</dt><dd>${s.region || '—'}</dd><dt>Tags</dt><dd>${(s.tags || []).join(', ') || '—'}</dd>
       <dt>Host</dt><dd>${s.hostname || '—'}</dd><dt>Connects from</dt><dd>${s.live?.remote || '—'}</dd>
-      <dt>Public address</dt><dd class="mono" id="public-address-now">${s.public_address || `— (links use ${s.hostname || 'the request\'s host'})`}</dd>
+      <dt>Public address</dt><dd class="mono" id="public-address-now">${s.public_address || '—'}</dd>
+      <dt>Share links use</dt><dd id="link-host"><span class="mono">${s.link_host || 'the address each request reached'}</span>${s.link_host ? html` <span class="muted">(${LINK_SOURCES[s.link_host_source] || s.link_host_source})</span>` : ''}</dd>
       <dt>Agent</dt><dd>${s.version || '—'}</dd><dt>Core</dt><dd>${coreText(s)}</dd>
       <dt>Revision</dt><dd>${s.applied_revision} of ${s.revision}</dd><dt>Last seen</dt><dd>${s.connected ? 'now' : when(s.last_seen)}</dd>
-      ${s.last_error ? html`<dt>Last error</dt><dd>${s.last_error}</dd>` : ''}</dl>${failures(s)}`);
+      ${s.last_error ? html`<dt>Last error</dt><dd>${s.last_error}</dd>` : ''}</dl>${failures(s)}
+      ${s.link_warning ? html`<div class="alert warn" id="link-warning">${s.link_warning}</div>` : ''}`);
     showAccess(s);
   };
   // Actions that do not apply to this server are shown disabled, with the reason.

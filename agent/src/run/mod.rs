@@ -287,6 +287,7 @@ impl Agent {
                 .core()
                 .supervisor()
                 .map(|s| s.binary().flavour.to_string()),
+            public_addresses: crate::handler::public_addresses(),
         }
     }
 

@@ -121,6 +121,7 @@ fn facts_of(hello: &Hello) -> AgentFacts {
         os_info: serde_json::json!({"os": hello.os, "arch": hello.arch}).to_string(),
         hostname: hello.hostname.clone(),
         applied_revision: hello.applied_revision as i64,
+        public_addresses: hello.public_addresses.clone(),
     }
 }
 
