@@ -92,6 +92,18 @@ impl CallError {
         }
     }
 
+    /// What went wrong, without the code: [`CallError::code`] gives that, and the two are
+    /// stored and shown side by side (the `Display` text starts with the code).
+    pub fn message(&self) -> String {
+        match self {
+            Self::Offline(message) | Self::Unsupported(message) => message.clone(),
+            Self::Remote { message, .. } => message.clone(),
+            Self::Timeout(after) => format!("no answer within {after:?}"),
+            Self::Cancelled => "the call was cancelled".into(),
+            Self::Busy => "too many requests in flight".into(),
+        }
+    }
+
     /// Whether trying again later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -143,6 +155,8 @@ struct Inner {
     next_id: AtomicU64,
     closed: CancellationToken,
     reason: Mutex<Option<String>>,
+    /// The peer ended the channel on purpose: a `GoAway`, or its transport closed cleanly.
+    peer_closed: std::sync::atomic::AtomicBool,
 }
 
 /// A cheap, clonable handle to one live channel.
@@ -180,6 +194,7 @@ impl Channel {
                 next_id: AtomicU64::new(config.first_request_id),
                 closed: CancellationToken::new(),
                 reason: Mutex::new(None),
+                peer_closed: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         tokio::spawn(write_loop(channel.clone(), sink, rx));
@@ -305,6 +320,13 @@ impl Channel {
         self.close_reason()
     }
 
+    /// Whether the peer ended the channel on purpose (it sent `GoAway`, or closed its
+    /// transport cleanly), rather than going silent, failing or being closed by this side: a
+    /// peer that says goodbye is gone, one that went quiet may be coming back.
+    pub fn closed_by_peer(&self) -> bool {
+        self.inner.peer_closed.load(Ordering::Acquire)
+    }
+
     pub fn close_reason(&self) -> String {
         self.inner
             .reason
@@ -345,6 +367,7 @@ impl Channel {
             Frame::Ack { topic, seq } => handler.ack(&topic, seq),
             Frame::GoAway(go_away) => {
                 handler.go_away(&go_away);
+                self.inner.peer_closed.store(true, Ordering::Release);
                 return Err(format!("peer is going away: {}", go_away.reason));
             }
             Frame::Hello(_) | Frame::Welcome(_) => {
@@ -448,7 +471,10 @@ where
             _ = &mut timer => break format!("nothing received for {idle:?}"),
             next = stream.next() => {
                 let bytes = match next {
-                    None => break "peer closed the connection".to_owned(),
+                    None => {
+                        channel.inner.peer_closed.store(true, Ordering::Release);
+                        break "peer closed the connection".to_owned();
+                    }
                     Some(Err(e)) => break format!("transport error: {e}"),
                     Some(Ok(bytes)) => bytes,
                 };

@@ -50,6 +50,21 @@ pub mod controller {
     pub const ECHO: &str = "echo";
 }
 
+/// Whether a method only reads: it changes nothing on the host, so calling it is not worth
+/// an audit entry (the panel asks for some of them every few seconds).
+pub fn is_read_only(method: &str) -> bool {
+    matches!(
+        method,
+        agent::INFO
+            | agent::SYSTEM_STATS
+            | agent::ECHO
+            | agent::SLEEP
+            | core_methods::VERSION
+            | core_methods::CONFIG
+            | core_methods::LOGS
+    )
+}
+
 /// How long a caller waits for a method, by operation class (DESIGN §3); `sleep` waits
 /// for the milliseconds its body asks for, and 5 s more.
 pub fn default_deadline(method: &str, body: &serde_json::Value) -> Duration {

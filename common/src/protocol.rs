@@ -83,6 +83,11 @@ pub struct Hello {
     /// `xray` or `v2ray`: which options the core can run.
     #[serde(default)]
     pub core_flavour: Option<String>,
+    /// The host's interface addresses that are reachable from the internet as they are (not
+    /// private, loopback, link-local or shared), IPv4 first: where share links can point when
+    /// the operator set no public address. Empty behind NAT; older agents do not send it.
+    #[serde(default)]
+    pub public_addresses: Vec<String>,
 }
 
 /// The controller's answer to [`Hello`].

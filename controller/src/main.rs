@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
-use xfleet_controller::cli::{self, LocalApi};
+use xfleet_controller::cli::admin::{self, NewPassword};
+use xfleet_controller::cli::{self, data_dir, LocalApi};
 use xfleet_controller::config::Config;
 
 #[derive(Parser)]
@@ -15,6 +16,8 @@ use xfleet_controller::config::Config;
 )]
 struct Cli {
     /// Data directory of the controller (also where the CLI finds the running controller).
+    /// Other commands than `run` look in ./xfleet-data and /var/lib/xfleet (the systemd
+    /// unit's) when it is not given, the one a controller runs from first.
     #[arg(long, global = true, env = "XFLEET_DATA_DIR")]
     data_dir: Option<PathBuf>,
     #[command(subcommand)]
@@ -31,6 +34,9 @@ enum Command {
     /// Manage enrollment tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Admin accounts.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Exit 0 if the controller in the data directory answers.
     Healthcheck,
     /// Import a 3x-ui database (x-ui.db): inbounds, clients with their usage and limits,
@@ -91,6 +97,30 @@ enum ServerCommand {
 }
 
 #[derive(Subcommand)]
+enum AdminCommand {
+    /// Set a new password for an admin account, whether or not the controller runs; the
+    /// account's sessions end and the audit log records it. The password is read from
+    /// standard input (asked twice, hidden, on a terminal) unless a flag says otherwise.
+    ResetPassword {
+        /// The account (default: the first one, created at first start).
+        #[arg(long)]
+        username: Option<String>,
+        /// Read the new password from the first line of this file.
+        #[arg(long, conflicts_with = "generate")]
+        password_file: Option<PathBuf>,
+        /// Generate a new password and print it once.
+        #[arg(long)]
+        generate: bool,
+        /// TOML configuration file, to find a PostgreSQL database.
+        #[arg(long, env = "XFLEET_CONFIG")]
+        config: Option<PathBuf>,
+        /// The database, when it is PostgreSQL (default: SQLite in the data directory).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum TokenCommand {
     /// Create a one-time enrollment token and print the agent command.
     Create {
@@ -105,16 +135,12 @@ enum TokenCommand {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let default_dir = || {
-        cli.data_dir
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("./xfleet-data"))
-    };
+    let data_dir = || data_dir::find(cli.data_dir.clone());
     match cli.command {
         Command::Run(args) => run(args, cli.data_dir).await,
-        Command::Healthcheck => cli::healthcheck(&default_dir()).await,
+        Command::Healthcheck => cli::healthcheck(&data_dir()?).await,
         Command::Server(cmd) => {
-            let api = LocalApi::from_data_dir(&default_dir())?;
+            let api = LocalApi::from_data_dir(&data_dir()?)?;
             match cmd {
                 ServerCommand::Add { name, region, tags } => {
                     cli::server_add(&api, &name, &region, &tags).await
@@ -129,17 +155,53 @@ async fn main() -> anyhow::Result<()> {
             server,
             config,
         } => {
-            let mut config = Config::load(config.as_deref(), std::env::vars())?;
-            if let Some(d) = cli.data_dir {
-                config.data_dir = d;
-            }
+            let config = command_config(config.as_deref(), cli.data_dir, None)?;
             cli::import_3xui(&config, &path, server.as_deref()).await
         }
+        Command::Admin(AdminCommand::ResetPassword {
+            username,
+            password_file,
+            generate,
+            config,
+            database_url,
+        }) => {
+            let config = command_config(config.as_deref(), cli.data_dir, database_url)?;
+            let source = match (password_file, generate) {
+                (Some(file), _) => NewPassword::File(file),
+                (None, true) => NewPassword::Generate,
+                (None, false) => NewPassword::Stdin,
+            };
+            admin::reset_password(&config, username.as_deref(), source).await
+        }
         Command::Token(TokenCommand::Create { server, ttl }) => {
-            let api = LocalApi::from_data_dir(&default_dir())?;
+            let api = LocalApi::from_data_dir(&data_dir()?)?;
             cli::token_create(&api, &server, ttl).await
         }
     }
+}
+
+/// The configuration a command that opens the database uses: the file and `XFLEET_*`
+/// variables, the data directory as given, set there, or found ([`data_dir::find`]).
+fn command_config(
+    file: Option<&std::path::Path>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+) -> anyhow::Result<Config> {
+    let mut config = Config::load(file, std::env::vars())?;
+    if let Some(url) = database_url {
+        config.database_url = url;
+    }
+    config.data_dir = match data_dir {
+        Some(dir) => dir,
+        None if config.data_dir != Config::default().data_dir => config.data_dir,
+        None => match data_dir::find(None) {
+            Ok(dir) => dir,
+            // PostgreSQL needs no data directory to be opened.
+            Err(_) if !config.database_url.is_empty() => config.data_dir,
+            Err(e) => return Err(e),
+        },
+    };
+    Ok(config)
 }
 
 async fn run(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
@@ -171,6 +233,8 @@ async fn run(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log)),
         )
         .with_writer(std::io::stderr)
+        // No colour codes in journald, log files or pipes.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     tracing::debug!(?config, "configuration");
     let shutdown = CancellationToken::new();

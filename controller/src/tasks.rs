@@ -186,12 +186,13 @@ async fn run_one(ctl: &Controller, channel: &Channel, task: TaskRow) -> Result<(
             let delay = (1000i64 << task.attempts.clamp(0, 6)).min(MAX_RETRY_DELAY_MS);
             let delay = delay / 2 + rand::random_range(0..=delay / 2);
             ctl.store
-                .retry_task(&task.id, now_ms() + delay, e.code(), &e.to_string())
+                .retry_task(&task.id, now_ms() + delay, e.code(), &e.message())
                 .await?;
         }
         Err(e) => {
+            // The row keeps the code and the message apart; whoever shows them joins them once.
             ctl.store
-                .fail_task(&task.id, e.code(), &e.to_string())
+                .fail_task(&task.id, e.code(), &e.message())
                 .await?;
             if task.operation == xfleet_common::state::method::APPLY {
                 let revision = &request["full"]["revision"];

@@ -2,6 +2,7 @@
 // controller, the agent and the VPN client. Lines on stdout ask the Rust side to act and
 // wait for its answer on stdin:
 //   ENROLL <command>   run the enrollment command read from the page, start the agent
+//   REENROLL <command> run a later enrollment command on the same agent's host, as given
 //   LINK <url>         proxy a download through a share link read from the page
 //   DISABLED           check that the disabled client's traffic is refused
 //   TAKE               stop the agent and take a port (answer: OK <port>)
@@ -12,11 +13,11 @@
 // `SHOTS <dir>` names the screenshot folder, `DONE` ends a successful run.
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { chromium } from 'playwright-core';
+import { audit, axe, focusShows } from './checks.mjs';
 
 const env = (name, fallback) => {
   const v = process.env[name] ?? fallback;
@@ -60,80 +61,6 @@ function totp(secretB32, offsetSteps = 0) {
   const mac = createHmac('sha1', key).update(counter).digest();
   const o = mac[mac.length - 1] & 15;
   return String((mac.readUInt32BE(o) & 0x7fffffff) % 1000000).padStart(6, '0');
-}
-
-// What an accessibility checker looks for, run inside the page: every control and button has
-// a name, images have alternative text, ids are unique, nothing focusable is taken out of
-// the tab order, tables have headers, and text has WCAG AA contrast (4.5:1, 3:1 when large).
-function audit() {
-  const out = [];
-  const visible = (el) => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length) && getComputedStyle(el).visibility !== 'hidden';
-  const label = (el) => {
-    const by = el.getAttribute('aria-labelledby');
-    return [el.getAttribute('aria-label'), by && by.split(/\s+/).map((id) => document.getElementById(id)?.textContent).join(' '),
-      ...(el.labels ? [...el.labels].map((l) => l.textContent) : []), el.title].filter(Boolean).join(' ').trim();
-  };
-  const what = (el) => `${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}${el.name ? `[name=${el.name}]` : ''}`;
-  for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea')) if (!label(el)) out.push(`no label: ${what(el)}`);
-  for (const el of document.querySelectorAll('button, a[href], [role=button]')) {
-    if (!(el.textContent.trim() || label(el) || el.querySelector('img[alt]:not([alt=""])'))) out.push(`no name: ${what(el)}`);
-    if (visible(el) && el.tabIndex < 0 && !el.disabled) out.push(`not reachable by keyboard: ${what(el)}`);
-  }
-  for (const el of document.querySelectorAll('img')) if (!el.hasAttribute('alt')) out.push(`no alt: ${el.src.slice(0, 60)}`);
-  const ids = new Map();
-  for (const el of document.querySelectorAll('[id]')) ids.set(el.id, (ids.get(el.id) || 0) + 1);
-  for (const [id, n] of ids) if (n > 1) out.push(`id used ${n} times: ${id}`);
-  for (const t of document.querySelectorAll('table')) if (!t.querySelector('th')) out.push('table without headers');
-  if (!document.documentElement.lang) out.push('no page language');
-  if (document.querySelectorAll('h1').length !== 1) out.push('not exactly one h1');
-  const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
-  const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; }).reduce((a, v, i) => a + v * [0.2126, 0.7152, 0.0722][i], 0);
-  const background = (el) => {
-    for (let e = el; e; e = e.parentElement) {
-      const c = rgb(getComputedStyle(e).backgroundColor);
-      if (c.length >= 3 && (c.length < 4 || c[3] > 0.9)) return c;
-    }
-    return [255, 255, 255];
-  };
-  const seen = new Set();
-  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
-    const el = n.parentElement;
-    if (!n.textContent.trim() || !el || seen.has(el) || !visible(el) || el.closest('svg, .skip, [disabled], option')) continue;
-    seen.add(el);
-    const st = getComputedStyle(el);
-    const fg = rgb(st.color);
-    if (fg.length >= 4 && fg[3] < 0.9) continue;
-    const [a, b] = [lum(fg), lum(background(el))];
-    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
-    const size = parseFloat(st.fontSize), bold = Number(st.fontWeight) >= 700;
-    const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
-    if (ratio < need) out.push(`contrast ${ratio.toFixed(2)} < ${need}: "${n.textContent.trim().slice(0, 30)}" (${what(el)}.${el.className})`);
-  }
-  return out;
-}
-
-// axe-core, the accessibility engine, run in the page against WCAG 2.1 A/AA and its best
-// practices. It is evaluated through the browser's devtools protocol, which the panel's
-// content security policy (scripts from the panel only) does not apply to.
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-async function axe(page) {
-  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(AXE);
-  return page.evaluate(async () => {
-    const r = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } });
-    return r.violations.map((v) => `axe ${v.id} (${v.impact}): ${v.help}: ${v.nodes.slice(0, 4).map((n) => n.target.join(' ')).join(', ')}`);
-  });
-}
-
-// The focused element after pressing Tab shows a visible focus indicator.
-async function focusShows(page) {
-  await page.keyboard.press('Tab');
-  return page.evaluate(() => {
-    const el = document.activeElement;
-    if (!el || el === document.body) return 'Tab focused nothing';
-    const st = getComputedStyle(el);
-    return st.outlineStyle !== 'none' && parseFloat(st.outlineWidth) > 0 ? '' : `no visible focus on ${el.tagName} ${el.textContent.trim().slice(0, 20)}`;
-  });
 }
 
 const problems = [];
@@ -216,6 +143,13 @@ try {
   await page.locator('[data-server="vpn-1"][data-state="online"]').waitFor({ timeout: LONG });
   await page.locator('[data-server-card="vpn-1"]').getByText('CPU').first().waitFor({ timeout: LONG });
   if (loads) throw new Error('the dashboard reloaded instead of updating live');
+  // Where the API says vpn-1's links point; the pages must say the same. The agent runs on
+  // this machine, so whether it reports a public address depends on the machine.
+  const serverView = (name) => page.evaluate(async (n) => (await (await fetch('/api/v1/servers')).json()).data.find((x) => x.name === n), name);
+  const noAddress = (await serverView('vpn-1')).link_warning;
+  const dashWarning = page.locator('[data-link-warning="vpn-1"]');
+  if (noAddress) await dashWarning.filter({ hasText: noAddress }).waitFor();
+  else if (await dashWarning.count()) throw new Error('the dashboard warns though the server has a public address');
 
   step('inbound validation errors');
   await page.getByRole('link', { name: 'Inbounds', exact: true }).click();
@@ -354,10 +288,19 @@ try {
   await page.locator('#client-form').getByRole('button', { name: 'Add client' }).click();
   await page.locator('[data-client="alice"]').waitFor();
 
+  step('the client page says when no public address is known');
+  await page.locator('[data-client="alice"]').getByRole('link', { name: 'alice' }).click();
+  await page.waitForURL(/\/panel\/client\?email=alice/);
+  await page.locator('[data-link="vless"]').first().waitFor();
+  const clientWarning = page.locator('#links [data-link-warning]');
+  if (noAddress) await clientWarning.filter({ hasText: noAddress }).waitFor();
+  else if (await clientWarning.count()) throw new Error('the client page warns though the server has a public address');
+
   step('public address: refused, then set on the server page');
   await page.getByRole('link', { name: 'Servers', exact: true }).click();
   await page.locator('[data-server-row="vpn-1"]').getByRole('link', { name: 'vpn-1' }).click();
   await page.waitForURL(/\/panel\/server\?id=/);
+  if (noAddress) await page.locator('#link-warning').filter({ hasText: noAddress }).waitFor();
   const address = page.getByLabel('Public address', { exact: true });
   await address.fill('https://vpn.example.com:443/');
   await page.locator('#address-form').getByRole('button', { name: 'Save' }).click();
@@ -367,6 +310,8 @@ try {
   await address.fill('127.0.0.1');
   await page.locator('#address-form').getByRole('button', { name: 'Save' }).click();
   await page.locator('#public-address-now').filter({ hasText: '127.0.0.1' }).waitFor();
+  await page.locator('#link-host').filter({ hasText: '127.0.0.1' }).waitFor();
+  await page.locator('#link-warning').waitFor({ state: 'detached' });
   if (await page.locator('#address-form .field-error').count()) throw new Error('the accepted address still shows an error');
   await page.getByRole('link', { name: 'Servers', exact: true }).click();
   await page.locator('[data-server-row="vpn-1"] [data-public-address]').filter({ hasText: '127.0.0.1' }).waitFor();
@@ -381,6 +326,7 @@ try {
   if (!(await link.count())) {
     throw new Error(`the client page shows no share link: ${(await linkError.textContent()).trim()}`);
   }
+  if (await clientWarning.count()) throw new Error('the client page still warns with a public address set');
   await ask(`LINK ${(await link.textContent()).trim()}`);
 
   step('client traffic grows on the page');
@@ -615,6 +561,19 @@ try {
   await page.locator('#info .badge.offline').waitFor({ timeout: LONG });
   await page.getByRole('link', { name: 'Dashboard', exact: true }).click();
   await page.locator('[data-server="vpn-1"][data-state="offline"]').waitFor({ timeout: LONG });
+
+  step('a new enrollment command after the revoke: shown whole, with --force, and it works');
+  await page.goto(PANEL + serverHref);
+  await page.getByRole('button', { name: 'New enrollment command' }).click();
+  const again = page.locator('#enroll-command');
+  await again.waitFor();
+  const againCommand = (await again.textContent()).trim();
+  if (!againCommand.startsWith('xfleet-agent enroll --force --token ')) throw new Error(`the command after a revoke lacks the --force the agent needs: ${againCommand}`);
+  const shown = await again.evaluate((el) => ({ hidden: el.scrollWidth - el.clientWidth, width: Math.round(el.getBoundingClientRect().width) }));
+  if (shown.hidden > 1 || shown.width < 600) throw new Error(`the enrollment command is not shown whole: ${JSON.stringify(shown)}`);
+  await ask(`REENROLL ${againCommand}`);
+  // Back: online, or "error" while an inbound from the step before still fails.
+  await page.locator('#info .badge.offline').waitFor({ state: 'detached', timeout: LONG });
 
   step('panel certificate files are checked when saved');
   await page.getByRole('link', { name: 'Settings', exact: true }).click();

@@ -471,6 +471,16 @@ impl Agent {
         self.child.as_ref().map(Child::id)
     }
 
+    /// SIGTERM, as systemd stops it; waits for the exit and returns its code (`None` if it
+    /// did not exit in time).
+    pub async fn terminate(&mut self, timeout: Duration) -> Option<i32> {
+        let pid = self.pid()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        self.wait_exit(timeout).await
+    }
+
     /// Waits for the process to exit on its own; returns its exit code.
     pub async fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
         let child = self.child.as_mut()?;
@@ -496,6 +506,33 @@ impl Agent {
             let cmdline = String::from_utf8_lossy(&cmdline);
             (cmdline.contains("v2ray") && cmdline.contains(&needle)).then_some(pid)
         })
+    }
+
+    /// Sets the `[reconnect]` table `enroll` wrote in `agent.toml` (read at the next start):
+    /// dials at most `cap_ms` apart, also after a refusal.
+    pub fn reconnect_within(&self, base_ms: u64, cap_ms: u64) {
+        let path = self.config_dir.join("agent.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut table = None;
+        let lines: Vec<String> = text
+            .lines()
+            .map(|line| {
+                if line.starts_with('[') {
+                    table = Some(line.trim().to_owned());
+                }
+                match (table.as_deref(), line.split_once(" = ")) {
+                    (Some("[reconnect]"), Some(("base_ms", _))) => format!("base_ms = {base_ms}"),
+                    (Some("[reconnect]"), Some(("cap_ms", _))) => format!("cap_ms = {cap_ms}"),
+                    _ => line.to_owned(),
+                }
+            })
+            .collect();
+        assert!(
+            lines.contains(&format!("cap_ms = {cap_ms}")),
+            "no [reconnect] table in {}:\n{text}",
+            path.display()
+        );
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
     }
 
     /// Appends TOML to `agent.toml` (read at the next start).

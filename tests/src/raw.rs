@@ -80,12 +80,21 @@ pub async fn connect(port: u16, tls: Arc<ClientConfig>) -> Result<Ws, String> {
 
 /// Sends Hello for `server_id` and returns the controller's answer frame.
 pub async fn hello(ws: &mut Ws, server_id: i64) -> Frame {
-    let hello = Frame::Hello(Hello {
-        agent_version: "test".into(),
-        protocol_versions: SUPPORTED_VERSIONS.to_vec(),
-        server_id,
-        ..Default::default()
-    });
+    send_hello(
+        ws,
+        Hello {
+            agent_version: "test".into(),
+            protocol_versions: SUPPORTED_VERSIONS.to_vec(),
+            server_id,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// Sends this Hello and returns the controller's answer frame.
+pub async fn send_hello(ws: &mut Ws, hello: Hello) -> Frame {
+    let hello = Frame::Hello(hello);
     ws.send(Message::Binary(encode(&hello).into()))
         .await
         .unwrap();

@@ -1,9 +1,11 @@
 //! The browser panel in real headless Chromium (Playwright, `tests/browser/panel.mjs`)
 //! against a real controller, a real agent and the v2ray core: log in, add a server, run the
 //! enrollment command the page shows, watch it come online without a reload, create a
-//! VLESS+WebSocket inbound and a client, set the server's public address, proxy a download
+//! VLESS+WebSocket inbound and a client, see the pages warn while the server has no public
+//! address (when the machine gives it none), set it, proxy a download
 //! through the link the page shows (which must carry that address), watch the client's
-//! traffic grow, disable it, revoke the server; plus the login error, form validation errors,
+//! traffic grow, disable it, revoke the server and enroll its host again with the command the
+//! page then shows; plus the login error, form validation errors,
 //! a VLESS+TLS inbound with two certificates and a fallback that serves plain HTTP through
 //! the real core, an inbound on a port only the core finds taken (shown failed in its row, on
 //! the server page and the dashboard, the form offering only what the v2ray core runs),
@@ -37,6 +39,15 @@ fn chromium() -> PathBuf {
     std::env::var_os("CHROMIUM")
         .map(PathBuf::from)
         .unwrap_or_else(|| "/usr/bin/chromium".into())
+}
+
+/// Where screenshots go: `XFLEET_PANEL_SHOTS`, else `target/panel-screenshots`.
+fn shot_dir() -> PathBuf {
+    std::env::var_os("XFLEET_PANEL_SHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/panel-screenshots")
+        })
 }
 
 /// Whether node, Chromium and the script's packages are installed. Without them the test is
@@ -100,6 +111,31 @@ async fn proxy_download(files: &FileServer, link: &str) -> Result<V2rayClient, S
         return Err("the proxied download came back changed".into());
     }
     Ok(client)
+}
+
+/// Runs an enrollment command read from the page, as given, on the host of an agent that
+/// is enrolled already (its directories added, as the host's defaults would be).
+fn reenroll(agent: &Agent, command: &str) -> String {
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let Some((&"xfleet-agent", args)) = words.split_first() else {
+        return format!("ERR not an agent command: {command}");
+    };
+    let out = Command::new(xfleet_tests::bin("xfleet-agent"))
+        .args(args)
+        .arg("--config-dir")
+        .arg(&agent.config_dir)
+        .arg("--data-dir")
+        .arg(&agent.data_dir)
+        .stdin(Stdio::null())
+        .output();
+    match out {
+        Ok(out) if out.status.success() => "OK".into(),
+        Ok(out) => format!(
+            "ERR the command failed: {}",
+            xfleet_tests::output_text(&out).replace('\n', " | ")
+        ),
+        Err(e) => format!("ERR cannot run xfleet-agent: {e}"),
+    }
 }
 
 /// Names of the two server certificates the TLS inbound gets, one CA signing both.
@@ -179,11 +215,7 @@ async fn the_panel_in_a_real_browser() {
     let files = FileServer::start().await;
     let inbound_port = free_port();
     let (certs, ca_pem) = server_certificates();
-    let shots = std::env::var_os("XFLEET_PANEL_SHOTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/panel-screenshots")
-        });
+    let shots = shot_dir();
     let mut child = Command::new("node")
         .arg(browser_dir().join("panel.mjs"))
         .current_dir(browser_dir())
@@ -236,6 +268,15 @@ async fn the_panel_in_a_real_browser() {
                     }
                     None => format!("ERR not an enrollment command: {rest}"),
                 };
+                reply(answer);
+            }
+            "REENROLL" => {
+                let a = agent.as_mut().expect("an agent from the enroll step");
+                let answer = reenroll(a, rest);
+                // As the page says: restarting the agent uses the new enrollment now, rather
+                // than at its next dial, up to its backoff cap (90 s) away after the refusal.
+                a.kill9();
+                a.start();
                 reply(answer);
             }
             "LINK" => {
@@ -311,4 +352,65 @@ async fn the_panel_in_a_real_browser() {
         ctl.output.text()
     );
     assert!(shots_dir.is_some(), "no screenshots were written");
+}
+
+/// A controller in single-server mode, in the browser (`tests/browser/local.mjs`): the local
+/// server's page shows enrollment, revocation and removal disabled with the reason (they were
+/// offered, then refused after a confirmation), and where its share links point, with the
+/// warning the API gives while no public address is known on the dashboard, the server page
+/// and the page of a client on it; those pages pass the accessibility checks in both themes.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_local_server_in_a_real_browser() {
+    if !browser_available() {
+        return;
+    }
+    let ctl = Controller::start(ControllerOptions {
+        local_server: true,
+        ..ControllerOptions::default()
+    })
+    .await;
+    let api = ctl.api();
+    let local = wait_for("the local server", LONG, || async {
+        let servers = api.ok("GET", "/api/v1/servers", None).await;
+        servers
+            .as_array()?
+            .iter()
+            .find(|s| s["local"] == serde_json::json!(true))
+            .cloned()
+    })
+    .await;
+    let inbound = api
+        .ok(
+            "POST",
+            &format!("/api/v1/servers/{}/inbounds", local["id"]),
+            Some(serde_json::json!({"port": free_port(), "protocol": "vless",
+                "settings": {"decryption": "none"}})),
+        )
+        .await;
+    api.ok(
+        "POST",
+        "/api/v1/clients",
+        Some(serde_json::json!({"email": "lou", "inboundIds": [inbound["id"]]})),
+    )
+    .await;
+    let out = Command::new("node")
+        .arg(browser_dir().join("local.mjs"))
+        .current_dir(browser_dir())
+        .env("PANEL_URL", ctl.panel_url())
+        .env("ADMIN_PASSWORD", &ctl.admin_password)
+        .env("CHROMIUM", chromium())
+        .env("SHOT_DIR", shot_dir())
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run node");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in text.lines().filter(|l| l.starts_with("STEP ")) {
+        eprintln!("local panel: {}", &line[5..]);
+    }
+    assert!(
+        out.status.success() && text.lines().any(|l| l == "DONE"),
+        "the browser run failed:\n{text}\ncontroller log:\n{}",
+        ctl.output.text()
+    );
 }

@@ -218,7 +218,7 @@ export function pageClient() {
     try {
       const l = await api('GET', `/clients/${enc(email)}/links`);
       const subs = Object.entries(l.subscription || {}).filter(([, url]) => url);
-      show($('#links'), html`
+      show($('#links'), html`${(l.warnings || []).map((w) => html`<div class="alert warn" data-link-warning>${w}</div>`)}
         <h3>Subscription</h3>${subs.length ? html`<ul class="links">${subs.map(([kind, url]) => html`<li><strong>${kind}</strong> <button class="small" data-action="copy" data-copy="${url}" data-what="Subscription URL copied">Copy</button><div class="link-url mono" data-sub="${kind}">${url}</div><details><summary>QR code</summary>${qrImage(url, `${kind} subscription`)}</details></li>`)}</ul>` : html`<p class="muted">Subscriptions are not enabled.</p>`}
         <h3>Links</h3>${l.links.length ? html`<ul class="links">${l.links.map((k) => html`<li><strong>${k.remark || k.inbound}</strong> <span class="muted">${k.server} · ${k.protocol}</span> <button class="small" data-action="copy" data-copy="${k.url}" data-what="Link copied">Copy</button><div class="link-url mono" data-link="${k.protocol}">${k.url}</div><details><summary>QR code</summary>${qrImage(k.url, k.remark || k.inbound)}</details></li>`)}</ul>` : html`<p class="muted">The client is attached to no inbound.</p>`}`);
     } catch (e) {

@@ -60,6 +60,7 @@ export function pageDashboard() {
       if (s.live?.core?.state === 'error') alerts.push(html`<li>${badge('error')} ${link}: core error — ${s.live.core.message || ''}</li>`);
       if (s.apply_error) alerts.push(html`<li>${badge('error')} ${link}: the core refused the last state — ${s.apply_error}</li>`);
       for (const f of s.failed_inbounds || []) alerts.push(html`<li data-failed-inbound="${f.tag}">${badge('error')} ${link}: inbound ${f.remark || f.tag} is not running — ${f.message}</li>`);
+      if (s.link_warning) alerts.push(html`<li data-link-warning="${s.name}">${badge('warning', 'warn')} <a href="${BASE}/panel/server?id=${s.id}">${s.name}</a>: ${s.link_warning}</li>`);
       if (s.connected && s.applied_revision < s.revision) alerts.push(html`<li>${badge('pending')} ${s.name} has not applied revision ${s.revision} yet (at ${s.applied_revision})</li>`);
     }
     for (const a of auditErrors) alerts.push(html`<li>${badge(a.result, 'error')} ${when(a.at)} · ${a.actor}: ${a.action} ${a.target}</li>`);
@@ -91,6 +92,7 @@ function serverCard(s, stats, hours) {
       <dt>Core</dt><dd>${coreText(s)}</dd>
       <dt>Agent</dt><dd>${s.version || '—'}</dd>
       <dt>Last seen</dt><dd>${s.connected ? 'now' : ago(s.last_seen)}</dd>
+      <dt>Links use</dt><dd class="mono">${s.link_host || 'the request\'s host'}${s.link_warning ? html` ${badge('no public address', 'warn')}` : ''}</dd>
       <dt>Traffic today</dt><dd>↑ ${bytes(s.usage.today_up)} ↓ ${bytes(s.usage.today_down)}</dd>
       <dt>Inbounds</dt><dd>${s.usage.inbounds}</dd>
     </dl>

@@ -5,7 +5,8 @@ import { every, live } from './live.js';
 import { systemStats } from './dashboard.js';
 
 // ---- Servers ----
-const ADDRESS_HINT = 'Host name or IP put in share links; empty: the host name the agent reports';
+const ADDRESS_HINT = 'Host name or IP put in share links; empty: an address the agent reports reachable, else its host name';
+const LINK_SOURCES = { public_address: 'the public address set here', agent: 'reported by the agent', hostname: 'the host name the agent reports' };
 export function pageServers() {
   const root = pageRoot();
   show(root, html`
@@ -53,10 +54,13 @@ export function pageServers() {
 async function showEnrollment(server) {
   const box = $('#enroll');
   const t = await api('POST', `/servers/${server.id}/enrollment-tokens`, {});
+  const next = t.replaces_enrollment
+    ? html`This server was enrolled before, so the command replaces the enrollment its host holds (<code>--force</code>). A running agent uses the new one at its next attempt; <code>systemctl restart xfleet-agent</code> makes that now.`
+    : html`Then start the agent: <code>xfleet-agent run</code> (or <code>systemctl enable --now xfleet-agent</code>).`;
   show(box, html`<div class="alert info">
     <strong>Enroll ${server.name}</strong>: run this on the VPN host. It works once and expires ${when(t.expires_at)} (${duration((t.expires_at - Date.now()) / 1000)} from now).
     <div class="command"><code id="enroll-command" data-expires="${t.expires_at}">${t.command}</code><button class="primary" data-action="copy" data-copy-from="#enroll-command" data-what="Enrollment command copied">Copy</button></div>
-    <div class="hint">Then start the agent: <code>xfleet-agent run</code> (or <code>systemctl enable --now xfleet-agent</code>). The server turns online here by itself.</div></div>`);
+    <div class="hint">${next} The server turns online here by itself.</div></div>`);
   box.scrollIntoView({ block: 'nearest' });
 }
 
@@ -78,10 +82,11 @@ export function pageServer() {
       </section>
       <section class="card" aria-labelledby="danger-title"><h2 id="danger-title">Access</h2>
         <p class="muted">A new enrollment command lets an agent join as this server. Revoking cuts the agent off at once; removing deletes the server with its inbounds.</p>
-        <div class="row"><button data-action="server-enroll">New enrollment command</button><button class="danger" data-action="revoke">Revoke</button><button class="danger" data-action="remove">Remove</button></div>
-        <div id="enroll"></div>
+        <div class="row"><button data-action="server-enroll" data-access="enroll" aria-describedby="access-refusals">New enrollment command</button><button class="danger" data-action="revoke" data-access="revoke" aria-describedby="access-refusals">Revoke</button><button class="danger" data-action="remove" data-access="remove" aria-describedby="access-refusals">Remove</button></div>
+        <ul class="muted" id="access-refusals"></ul>
       </section>
     </div>
+    <section class="section" id="enroll" aria-live="polite"></section>
     <section class="card section" aria-labelledby="sys-title"><h2 id="sys-title">System status</h2><div id="sys"><p class="muted">Loading…</p></div></section>
     <section class="card section" aria-labelledby="traffic-title"><h2 id="traffic-title">Traffic</h2><div id="traffic"></div></section>
     <section class="card section" aria-labelledby="logs-title"><h2 id="logs-title">Core logs</h2>
@@ -98,10 +103,20 @@ export function pageServer() {
     show($('#info'), html`<p>${stateBadge(s)} ${s.local ? badge('local server', 'ok') : ''}</p><dl class="kv">
       <dt>Id</dt><dd>${s.id}</dd><dt>Region</dt><dd>${s.region || '—'}</dd><dt>Tags</dt><dd>${(s.tags || []).join(', ') || '—'}</dd>
       <dt>Host</dt><dd>${s.hostname || '—'}</dd><dt>Connects from</dt><dd>${s.live?.remote || '—'}</dd>
-      <dt>Public address</dt><dd class="mono" id="public-address-now">${s.public_address || `— (links use ${s.hostname || 'the request\'s host'})`}</dd>
+      <dt>Public address</dt><dd class="mono" id="public-address-now">${s.public_address || '—'}</dd>
+      <dt>Share links use</dt><dd id="link-host"><span class="mono">${s.link_host || 'the address each request reached'}</span>${s.link_host ? html` <span class="muted">(${LINK_SOURCES[s.link_host_source] || s.link_host_source})</span>` : ''}</dd>
       <dt>Agent</dt><dd>${s.version || '—'}</dd><dt>Core</dt><dd>${coreText(s)}</dd>
       <dt>Revision</dt><dd>${s.applied_revision} of ${s.revision}</dd><dt>Last seen</dt><dd>${s.connected ? 'now' : when(s.last_seen)}</dd>
-      ${s.last_error ? html`<dt>Last error</dt><dd>${s.last_error}</dd>` : ''}</dl>${failures(s)}`);
+      ${s.last_error ? html`<dt>Last error</dt><dd>${s.last_error}</dd>` : ''}</dl>${failures(s)}
+      ${s.link_warning ? html`<div class="alert warn" id="link-warning">${s.link_warning}</div>` : ''}`);
+    showAccess(s);
+  };
+  // Actions that do not apply to this server are shown disabled, with the reason.
+  const showAccess = (s) => {
+    const refusals = s.refusals || {};
+    for (const button of root.querySelectorAll('[data-access]')) button.disabled = !!refusals[button.dataset.access];
+    const reasons = [...new Set(Object.values(refusals).filter(Boolean))];
+    show($('#access-refusals'), reasons.map((r) => html`<li>${r.charAt(0).toUpperCase() + r.slice(1)}.</li>`));
   };
   const loadSys = async () => {
     if (!server?.connected) { show($('#sys'), html`<p class="muted">The server is not connected.</p>`); return; }

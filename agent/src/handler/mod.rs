@@ -17,7 +17,7 @@ use xfleet_common::protocol::{code, from_body, ErrorBody, GoAway};
 use xfleet_common::time::now_ms;
 
 pub use listening::listening_sockets;
-pub use system::{HostInfo, SystemProbe};
+pub use system::{public_addresses, HostInfo, SystemProbe};
 pub use tasks::TaskCache;
 
 use crate::config::MaintenanceConfig;

@@ -30,6 +30,62 @@ impl HostInfo {
     }
 }
 
+/// The host's addresses that clients on the internet can reach as they are: its interfaces'
+/// addresses outside loopback, private, shared (carrier-grade NAT), link-local,
+/// documentation and reserved ranges; IPv4 first. Share links point at the first when the
+/// operator set no public address. Blocking (reads the interface list).
+pub fn public_addresses() -> Vec<String> {
+    public_of(&Networks::new_with_refreshed_list())
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+fn public_of(networks: &Networks) -> Vec<std::net::IpAddr> {
+    let mut found: Vec<std::net::IpAddr> = networks
+        .values()
+        .flat_map(|data| data.ip_networks().iter().map(|n| n.addr))
+        .filter(is_public)
+        .collect();
+    found.sort_by_key(|ip| (ip.is_ipv6(), *ip));
+    found.dedup();
+    found
+}
+
+/// Whether an interface address is one clients elsewhere can reach without translation.
+fn is_public(ip: &std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                // 100.64.0.0/10: shared by carrier-grade NAT.
+                || (a == 100 && (64..128).contains(&b))
+                // 198.18.0.0/15: benchmarking; 240.0.0.0/4: reserved.
+                || (a == 198 && (18..20).contains(&b))
+                || a >= 240)
+        }
+        std::net::IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || v6.is_unique_local()
+                || v6.is_unicast_link_local()
+                // 2001:db8::/32: documentation.
+                || (first == 0x2001 && v6.segments()[1] == 0x0db8)
+                // IPv4-mapped and other addresses outside global unicast (2000::/3).
+                || first & 0xe000 != 0x2000)
+        }
+    }
+}
+
 /// One sysinfo state for the whole process, refreshed on demand: CPU usage and network rates
 /// are differences between two refreshes, so a fresh `System` per call would report zeros
 /// (and cost far more).
@@ -149,7 +205,21 @@ impl SystemProbe {
             udp_count: socket_count(&["/proc/net/udp", "/proc/net/udp6"]),
             net_io,
             net_traffic: NetTraffic { sent, recv },
-            public_ip: PublicIp::default(),
+            // What the host's own interfaces say; behind NAT, nothing (no outside lookup).
+            public_ip: {
+                let public = public_of(&st.networks);
+                let first = |v6: bool| {
+                    public
+                        .iter()
+                        .find(|ip| ip.is_ipv6() == v6)
+                        .map(ToString::to_string)
+                        .unwrap_or_default()
+                };
+                PublicIp {
+                    ipv4: first(false),
+                    ipv6: first(true),
+                }
+            },
             app_stats: app_stats(process_started),
         }
     }
@@ -215,6 +285,40 @@ mod tests {
         assert!(second.net_traffic.sent >= first.net_traffic.sent);
         let hb = probe.heartbeat();
         assert!(hb.mem_total > 0);
+    }
+
+    #[test]
+    fn only_addresses_reachable_from_the_internet_are_public() {
+        let public = ["203.0.114.7", "8.8.8.8", "2a01:4f8::1", "2001:4860::8888"];
+        let not = [
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.10",
+            "127.0.0.1",
+            "169.254.1.1",
+            "100.64.0.1",
+            "100.127.255.254",
+            "192.0.2.1",
+            "198.18.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "240.0.0.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "2001:db8::1",
+            "::ffff:8.8.8.8",
+        ];
+        for ip in public {
+            assert!(is_public(&ip.parse().unwrap()), "{ip} is public");
+        }
+        for ip in not {
+            assert!(!is_public(&ip.parse().unwrap()), "{ip} is not public");
+        }
+        // Whatever this host has, nothing private is reported.
+        for ip in public_addresses() {
+            assert!(is_public(&ip.parse().unwrap()), "{ip}");
+        }
     }
 
     #[test]

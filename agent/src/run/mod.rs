@@ -287,6 +287,7 @@ impl Agent {
                 .core()
                 .supervisor()
                 .map(|s| s.binary().flavour.to_string()),
+            public_addresses: crate::handler::public_addresses(),
         }
     }
 
@@ -324,7 +325,9 @@ impl Agent {
         let round = tokio::select! {
             reason = channel.closed() => Round::Ended { lasted: since.elapsed(), reason },
             _ = self.shutdown.cancelled() => {
-                channel.close("agent shutting down");
+                // A goodbye, which the controller tells apart from a lost connection: it
+                // shows the server offline at once instead of after its grace period.
+                channel.go_away(Duration::ZERO, "the agent is stopping");
                 let _ = tokio::time::timeout(CLOSE_GRACE, transport_closed.cancelled()).await;
                 Round::Shutdown
             }

@@ -100,11 +100,13 @@ async fn run_connects_sends_heartbeats_renews_and_stops_cleanly() {
 
     shutdown.cancel();
     agent.await.unwrap().unwrap();
-    // The agent closed the WebSocket; the controller side sees the end of the stream.
+    // The agent said goodbye and closed the WebSocket: the controller side sees a deliberate
+    // close, not a lost connection.
     let reason = tokio::time::timeout(Duration::from_secs(10), session.channel.closed())
         .await
         .unwrap();
-    assert!(reason.contains("closed"), "{reason}");
+    assert!(reason.contains("the agent is stopping"), "{reason}");
+    assert!(session.channel.closed_by_peer());
     let status = status_of(&config).unwrap();
     assert_eq!(status.state, ConnState::Disconnected);
     assert!(status::healthcheck(&config.config_dir, now_ms()).is_err());
@@ -317,6 +319,7 @@ async fn a_local_link_needs_no_credentials_and_reconnects() {
     let reason = tokio::time::timeout(Duration::from_secs(10), channel.closed())
         .await
         .unwrap();
-    assert!(reason.contains("closed"), "{reason}");
+    assert!(reason.contains("the agent is stopping"), "{reason}");
+    assert!(channel.closed_by_peer());
     assert_eq!(status_of(&config).unwrap().state, ConnState::Disconnected);
 }

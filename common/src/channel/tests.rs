@@ -194,3 +194,47 @@ async fn silence_past_the_idle_timeout_closes() {
     let a = Channel::start(a_sink, a_stream, Arc::new(TestHandler::default()), cfg);
     assert!(a.closed().await.contains("nothing received"));
 }
+
+/// A peer that says goodbye (GoAway, or closing its end) is told apart from one that went
+/// silent or broke, and from a close of our own.
+#[tokio::test]
+async fn a_deliberate_close_by_the_peer_is_told_apart() {
+    let (a, b, _, _) = pair(8);
+    b.go_away(Duration::ZERO, "stopping");
+    let reason = a.closed().await;
+    assert!(reason.contains("stopping"), "{reason}");
+    assert!(a.closed_by_peer(), "a GoAway is a deliberate close");
+    assert!(
+        !b.closed_by_peer(),
+        "the side that closed was not closed by its peer"
+    );
+
+    let (a, b, _, _) = pair(8);
+    b.close("done");
+    a.closed().await;
+    assert!(
+        a.closed_by_peer(),
+        "a cleanly closed transport is a deliberate close"
+    );
+
+    let ((a_sink, a_stream), _other) = memory_pair(8);
+    let mut cfg = config("a", 1, 8);
+    cfg.idle_timeout = Duration::from_millis(100);
+    let a = Channel::start(a_sink, a_stream, Arc::new(TestHandler::default()), cfg);
+    a.closed().await;
+    assert!(!a.closed_by_peer(), "silence is not a goodbye");
+}
+
+/// A call error's message leaves out the code, which is stored and shown beside it.
+#[tokio::test]
+async fn call_error_messages_do_not_repeat_the_code() {
+    let (a, b, _, _) = pair(8);
+    let err = b.call("fail", vec![], T, None).await.unwrap_err();
+    assert_eq!(
+        (err.code(), err.message().as_str()),
+        ("bad_thing", "it broke")
+    );
+    let err = a.call("nope", vec![], T, None).await.unwrap_err();
+    assert_eq!(err.message(), "unknown method `nope`");
+    assert_eq!(CallError::Offline("gone".into()).message(), "gone");
+}

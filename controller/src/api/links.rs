@@ -10,12 +10,16 @@ use serde::{Deserialize, Serialize};
 use crate::front::{ok, Actor, ApiError, ApiResult, Call};
 use crate::links::settings::SubUrls;
 use crate::links::{self, host_without_port, qr, ClientLink, SubSettings};
+use crate::model::servers::link_warning;
 
 #[derive(Serialize)]
 pub(super) struct ClientLinks {
     sub_id: String,
     subscription: SubUrls,
     links: Vec<ClientLink>,
+    /// One per server of these links with no public address known, saying what its links
+    /// use instead.
+    warnings: Vec<String>,
 }
 
 pub(super) async fn client_links(
@@ -35,10 +39,18 @@ pub(super) async fn client_links(
     let links = links::client_links(&ctl.store, &settings, &clients, &request_host).await?;
     let sub_id = clients[0].0.sub_id.clone();
     let base = settings.public_base(ctl.sub_listener.as_ref(), &request_host);
+    let mut servers: Vec<i64> = links.iter().map(|l| l.server_id).collect();
+    servers.sort_unstable();
+    servers.dedup();
+    let mut warnings = Vec::new();
+    for id in servers {
+        warnings.extend(link_warning(&ctl.store.server(id).await?));
+    }
     ok(ClientLinks {
         subscription: settings.urls(&base, &sub_id),
         sub_id,
         links,
+        warnings,
     })
 }
 

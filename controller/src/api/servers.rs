@@ -7,29 +7,22 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use xfleet_common::enrollment::EnrollmentToken;
-use xfleet_common::methods::default_deadline;
+use xfleet_common::methods::{default_deadline, is_read_only};
 use xfleet_common::protocol::{body_to_json, json_to_body};
 use xfleet_common::time::now_ms;
 
 use crate::front::{ok, ApiError, ApiResult, Audit, Call, JsonBody};
-use crate::model::servers::{resolve, view_one, views, ServerView};
+use crate::model::servers::{refusals, resolve, view_one, views, ServerView};
 use crate::model::FieldError;
-use crate::store::{NewServer, ServerPatch, ServerRow};
+use crate::store::{NewServer, ServerPatch};
 use crate::util::random_secret;
 
 /// Longest enrollment token lifetime an operator may ask for.
 const MAX_TOKEN_TTL_SECS: u64 = 24 * 3600;
 
-/// The local server runs inside the controller: it was never enrolled and holds no
-/// certificate, so tokens and revocation do not apply to it.
-fn refuse_local(server: &ServerRow, what: &str) -> Result<(), ApiError> {
-    if server.is_local == 0 {
-        return Ok(());
-    }
-    Err(ApiError::Conflict(format!(
-        "server {} is the local server: it runs inside the controller and {what}",
-        server.id
-    )))
+/// Refuses an access action that does not apply to the server ([`refusals`]).
+fn refuse(refusal: Option<String>) -> Result<(), ApiError> {
+    refusal.map_or(Ok(()), |why| Err(ApiError::Conflict(why)))
 }
 
 fn validate_name(name: &str) -> Result<(), ApiError> {
@@ -142,13 +135,7 @@ pub(super) async fn remove(call: Call, Path(key): Path<String>) -> ApiResult<()>
         Audit::new("server.delete", format!("server:{key}")),
         async {
             let server = resolve(ctl, &key).await?;
-            if ctl.config.local_server {
-                refuse_local(
-                    &server,
-                    "cannot be removed while single-server mode is on; turn it off first \
-                 (`local_server = false` or `xfleet run --no-local-server`)",
-                )?;
-            }
+            refuse(refusals(ctl, &server).remove)?;
             ctl.store.delete_server(server.id).await?;
             ctl.fleet.disconnect(server.id, "server removed");
             Ok(())
@@ -169,7 +156,7 @@ pub(super) async fn revoke(call: Call, Path(key): Path<String>) -> ApiResult<Rev
         Audit::new("server.revoke", format!("server:{key}")),
         async {
             let server = resolve(ctl, &key).await?;
-            refuse_local(&server, "has no certificate to revoke")?;
+            refuse(refusals(ctl, &server).revoke)?;
             let certificates_revoked = ctl.store.revoke_certificates(server.id).await?;
             let disconnected = ctl.fleet.disconnect(server.id, "certificate revoked");
             // A deliberate cut, not a network blip: no grace period.
@@ -198,6 +185,9 @@ pub struct TokenCreated {
     pub command: String,
     pub expires_at: i64,
     pub server_id: i64,
+    /// The server was enrolled before: its host holds that enrollment, so the command
+    /// replaces it (`--force`), and a running agent picks the new one up at its next dial.
+    pub replaces_enrollment: bool,
 }
 
 pub(super) async fn create_token(
@@ -211,7 +201,7 @@ pub(super) async fn create_token(
         Audit::new("server.token.create", format!("server:{key}")),
         async {
             let server = resolve(ctl, &key).await?;
-            refuse_local(&server, "needs no enrollment")?;
+            refuse(refusals(ctl, &server).enroll)?;
             let ttl = req.ttl_secs.unwrap_or(ctl.config.token_ttl_secs);
             if ttl == 0 || ttl > MAX_TOKEN_TTL_SECS {
                 return Err(ApiError::BadRequest(format!(
@@ -228,11 +218,16 @@ pub(super) async fn create_token(
                 .create_enrollment_token(&token.secret_hash(), server.id, expires_at, call.who())
                 .await?;
             let token = token.encode();
+            // The agent refuses to replace an enrollment it holds unless forced; a server
+            // that had a certificate has one on its host (revoked or not).
+            let replaces_enrollment = !ctl.store.certificates_of(server.id).await?.is_empty();
+            let force = if replaces_enrollment { " --force" } else { "" };
             Ok(TokenCreated {
-                command: format!("xfleet-agent enroll --token {token}"),
+                command: format!("xfleet-agent enroll{force} --token {token}"),
                 token,
                 expires_at,
                 server_id: server.id,
+                replaces_enrollment,
             })
         },
     )
@@ -246,11 +241,6 @@ pub(super) struct CallRequest {
     #[serde(default)]
     body: serde_json::Value,
     timeout_ms: Option<u64>,
-}
-
-/// Whether calling a method changes something worth an audit entry (reads are not audited).
-fn changes(method: &str) -> bool {
-    !method.starts_with("agent.") && !method.starts_with("system.")
 }
 
 /// Calls a method on a server's agent right now (no queue); offline servers fail fast.
@@ -271,7 +261,7 @@ pub(super) async fn call_agent(
             .call_json(server.id, &req.method, &req.body, deadline)
             .await?)
     };
-    if changes(&req.method) {
+    if !is_read_only(&req.method) {
         let audit =
             Audit::new("server.call", format!("server:{key}")).with(json!({"method": req.method}));
         call.answer(audit, result).await
@@ -345,7 +335,7 @@ pub(super) async fn fleet_call(
                     server_id: id,
                     ok: false,
                     data: None,
-                    error: Some(json!({"code": e.code(), "message": e.to_string()})),
+                    error: Some(json!({"code": e.code(), "message": e.message()})),
                 },
             }
         }
@@ -359,7 +349,7 @@ pub(super) async fn fleet_call(
         failed: results.len() - succeeded,
         results,
     };
-    if changes(&req.method) && req.method != "echo" {
+    if !is_read_only(&req.method) {
         // Each server's outcome is in the answer; the entry records that the call was made.
         let audit =
             Audit::new("fleet.call", "").with(json!({"method": req.method, "servers": ids.len()}));

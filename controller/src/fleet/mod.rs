@@ -1,5 +1,6 @@
 //! The live fleet: which agents hold a channel, the one call API everything else uses, and
-//! server status derived from the channel (online on Hello, offline after a grace period).
+//! server status derived from the channel (online on Hello; offline at once when the agent
+//! closes its connection, after a grace period when the connection is lost in silence).
 
 mod cpu;
 pub mod desired;
@@ -234,6 +235,22 @@ pub async fn flush_last_seen(ctl: &Controller) {
     let seen = ctl.fleet.take_seen();
     if let Err(e) = ctl.store.record_last_seen(&seen).await {
         tracing::warn!(error = %e, "could not record heartbeat times");
+    }
+}
+
+/// Marks a server offline at once, unless it has connected again meanwhile.
+async fn mark_offline_now(ctl: &Controller, server_id: i64, reason: &str) {
+    let since = now_ms();
+    if ctl.fleet.is_connected(server_id) {
+        return;
+    }
+    match (ctl.store)
+        .mark_offline_unless_seen_after(server_id, reason, since)
+        .await
+    {
+        Ok(true) => tracing::info!(server_id, %reason, "server offline"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(server_id, error = %e, "could not mark server offline"),
     }
 }
 

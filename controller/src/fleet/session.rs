@@ -102,7 +102,14 @@ pub async fn run_session<S, R>(
     };
     if ctl.fleet.unregister(server_id, conn_id) {
         tracing::info!(server_id, %reason, "agent disconnected");
-        super::schedule_offline_check(ctl, server_id, format!("agent disconnected: {reason}"));
+        let reason = format!("agent disconnected: {reason}");
+        // The grace period is for a connection lost in silence, which may come back; an
+        // agent that closed its connection (stopped, restarted) is offline now.
+        if channel.closed_by_peer() {
+            super::mark_offline_now(&ctl, server_id, &reason).await;
+        } else {
+            super::schedule_offline_check(ctl, server_id, reason);
+        }
     }
 }
 
@@ -114,6 +121,7 @@ fn facts_of(hello: &Hello) -> AgentFacts {
         os_info: serde_json::json!({"os": hello.os, "arch": hello.arch}).to_string(),
         hostname: hello.hostname.clone(),
         applied_revision: hello.applied_revision as i64,
+        public_addresses: hello.public_addresses.clone(),
     }
 }
 

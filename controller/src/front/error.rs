@@ -131,10 +131,15 @@ impl IntoResponse for ApiError {
         if let Self::Internal(cause) = &self {
             tracing::error!(%trace_id, %cause, "internal error");
         }
+        // The code has its own field; a call error's message does not repeat it.
+        let message = match &self {
+            Self::Call(e) => e.message(),
+            other => other.to_string(),
+        };
         let body = json!({
             "success": false,
             "data": null,
-            "error": {"code": self.code(), "message": self.to_string(), "details": details},
+            "error": {"code": self.code(), "message": message, "details": details},
             "trace_id": trace_id,
         });
         (self.status(), Json(body)).into_response()

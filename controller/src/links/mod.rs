@@ -4,7 +4,8 @@
 //! (`crate::subscription`); the panel and the bot show them through the native API.
 //!
 //! Link address, in order: the inbound's `externalProxy` entries (CDN fronting), the server's
-//! `public_address`, the host name its agent reported, the Host of the request.
+//! `public_address`, an address its agent reported reachable from the internet, the host
+//! name its agent reported, the Host of the request.
 
 pub mod clash;
 pub mod json;
@@ -190,16 +191,12 @@ pub async fn client_links(
     Ok(out)
 }
 
-/// The server's public address, else its agent's host name, else the request's host.
+/// The server's public address, else an address its agent reported reachable, else its
+/// agent's host name, else the request's host ([`ServerRow::link_host`]).
 pub fn address_of(server: &ServerRow, request_host: &str) -> String {
-    let reported = server.hostname.as_deref().unwrap_or("").trim();
-    if !server.public_address.is_empty() {
-        server.public_address.clone()
-    } else if !reported.is_empty() {
-        reported.to_owned()
-    } else {
-        request_host.to_owned()
-    }
+    server
+        .link_host()
+        .map_or_else(|| request_host.to_owned(), |(host, _)| host)
 }
 
 /// The host part of a `Host` header value (`example.com:2096` → `example.com`,

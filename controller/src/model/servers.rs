@@ -7,7 +7,7 @@ use xfleet_common::methods::ListeningSocket;
 
 use super::{ModelError, Result};
 use crate::fleet::LiveInfo;
-use crate::store::{InboundFailureRow, ServerRow};
+use crate::store::{InboundFailureRow, LinkHostSource, ServerRow};
 use crate::Controller;
 
 /// A server by numeric id or by name.
@@ -66,9 +66,20 @@ pub struct ServerView {
     pub updated_at: i64,
     /// The server this controller runs itself (single-server mode).
     pub local: bool,
-    /// Host name or IP share links point at (empty: the agent's host name, else the Host
-    /// of the subscription request).
+    /// Host name or IP share links point at, as the operator set it (empty: see
+    /// `link_host`).
     pub public_address: String,
+    /// Addresses the agent reported reachable from the internet, IPv4 first.
+    pub reported_addresses: Vec<String>,
+    /// Where share links point: `public_address`, else the first reported address, else the
+    /// agent's host name; empty when none is known (links use the host of each request).
+    pub link_host: String,
+    /// How `link_host` was learnt: `public_address`, `agent`, `hostname`, or `none`.
+    pub link_host_source: &'static str,
+    /// Set while no public address is known, saying what links use instead.
+    pub link_warning: Option<String>,
+    /// Why enrolling, revoking or removing does not apply to this server, if it does not.
+    pub refusals: Refusals,
     pub live: Option<LiveInfo>,
     /// `xray` or `v2ray`, as the agent last said.
     pub core_flavour: Option<String>,
@@ -80,6 +91,54 @@ pub struct ServerView {
     /// stored), which new inbounds keep off; shown for one server at a time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listening: Option<Vec<ListeningSocket>>,
+}
+
+/// Why an access action does not apply to a server: the API refuses with these words, and a
+/// page shows them instead of offering the action.
+#[derive(Debug, Default, Serialize)]
+pub struct Refusals {
+    /// A new enrollment token.
+    pub enroll: Option<String>,
+    pub revoke: Option<String>,
+    pub remove: Option<String>,
+}
+
+/// The local server runs inside the controller: it was never enrolled and holds no
+/// certificate, and it is removable only once single-server mode is off.
+pub fn refusals(ctl: &Controller, row: &ServerRow) -> Refusals {
+    if row.is_local == 0 {
+        return Refusals::default();
+    }
+    Refusals {
+        enroll: Some("the local server runs inside the controller: it needs no enrollment".into()),
+        revoke: Some(
+            "the local server runs inside the controller: it has no certificate to revoke".into(),
+        ),
+        remove: ctl.config.local_server.then(|| {
+            "the local server cannot be removed while single-server mode is on; turn that off \
+             first (`local_server = false` or `xfleet run --no-local-server`)"
+                .into()
+        }),
+    }
+}
+
+/// What share links of a server use while no public address is known, as a warning; `None`
+/// once the operator set one or the agent reported one.
+pub fn link_warning(row: &ServerRow) -> Option<String> {
+    let fix = "set the server's public address";
+    match row.link_host() {
+        Some((_, LinkHostSource::PublicAddress | LinkHostSource::Agent)) => None,
+        Some((host, LinkHostSource::Hostname)) => Some(format!(
+            "No public address is known for server {}: its share links use the host name \
+             `{host}`, which clients elsewhere may not resolve; {fix}",
+            row.name
+        )),
+        None => Some(format!(
+            "No public address is known for server {}: its share links use the address each \
+             request reached the controller by; {fix}",
+            row.name
+        )),
+    }
 }
 
 /// Servers as shown, with the inbounds their cores run without.
@@ -114,7 +173,21 @@ pub async fn view_one(ctl: &Controller, row: ServerRow) -> Result<ServerView> {
 
 fn view(ctl: &Controller, row: ServerRow, failed_inbounds: Vec<InboundFailureRow>) -> ServerView {
     let live = ctl.fleet.live_info(row.id);
+    let (link_host, link_host_source) = match row.link_host() {
+        Some((host, LinkHostSource::PublicAddress)) => (host, "public_address"),
+        Some((host, LinkHostSource::Agent)) => (host, "agent"),
+        Some((host, LinkHostSource::Hostname)) => (host, "hostname"),
+        None => (String::new(), "none"),
+    };
+    let link_warning = link_warning(&row);
+    let refusals = refusals(ctl, &row);
+    let reported_addresses = row.reported_addresses();
     ServerView {
+        reported_addresses,
+        link_host,
+        link_host_source,
+        link_warning,
+        refusals,
         tags: row.tags(),
         id: row.id,
         name: row.name,

@@ -25,7 +25,7 @@ pub use client_batch::{change_clients, ClientChange};
 pub use failures::InboundFailureRow;
 pub use fleet::{write as fleet_write, ClientRow, ClientTotals, InboundRow, NewClient, NewInbound};
 pub use history::{ClientHour, ServerHour};
-pub use servers::{NewServer, ServerPatch, ServerRow};
+pub use servers::{LinkHostSource, NewServer, ServerPatch, ServerRow};
 pub use summary::{FleetSummary, ServerUsage, ONLINE_LIST_MAX};
 pub use tasks::{TaskRow, TaskStatus};
 pub use traffic::{hour_start, Counter, Ingest, TrafficTotals, HOUR_MS};

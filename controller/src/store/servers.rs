@@ -1,6 +1,6 @@
 //! The `servers` table.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use xfleet_common::methods::ListeningSocket;
 use xfleet_common::time::now_ms;
 
@@ -28,7 +28,7 @@ pub struct ServerRow {
     pub updated_at: i64,
     /// 1 for the server the controller runs itself (single-server mode).
     pub is_local: i64,
-    /// Host name or IP share links point at; empty: see `links::address_of`.
+    /// Host name or IP share links point at; empty: see [`ServerRow::link_host`].
     pub public_address: String,
     /// `xray` or `v2ray`, as the agent last said.
     pub core_flavour: Option<String>,
@@ -36,6 +36,20 @@ pub struct ServerRow {
     pub listening: String,
     /// Why the agent refused the last state the controller sent; `None` once one applies.
     pub apply_error: Option<String>,
+    /// JSON array of the addresses the agent reported reachable from the internet.
+    pub reported_addresses: String,
+}
+
+/// How the address share links point at was learnt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkHostSource {
+    /// The operator set it (`public_address`).
+    PublicAddress,
+    /// An interface address the agent reported reachable from the internet.
+    Agent,
+    /// The host name the agent reported: a guess clients may not resolve.
+    Hostname,
 }
 
 impl ServerRow {
@@ -46,6 +60,27 @@ impl ServerRow {
     /// The sockets the agent last reported listening (a damaged list reads as none).
     pub fn listening(&self) -> Vec<ListeningSocket> {
         serde_json::from_str(&self.listening).unwrap_or_default()
+    }
+
+    pub fn reported_addresses(&self) -> Vec<String> {
+        serde_json::from_str(&self.reported_addresses).unwrap_or_default()
+    }
+
+    /// Where share links point when an inbound names no endpoint of its own: the operator's
+    /// `public_address`, else the first address the agent reported reachable, else the
+    /// agent's host name. `None` when nothing is known: links then use the host the request
+    /// came to.
+    pub fn link_host(&self) -> Option<(String, LinkHostSource)> {
+        let hostname = self.hostname.as_deref().unwrap_or("").trim();
+        if !self.public_address.is_empty() {
+            Some((self.public_address.clone(), LinkHostSource::PublicAddress))
+        } else if let Some(address) = self.reported_addresses().into_iter().next() {
+            Some((address, LinkHostSource::Agent))
+        } else if !hostname.is_empty() {
+            Some((hostname.to_owned(), LinkHostSource::Hostname))
+        } else {
+            None
+        }
     }
 }
 
@@ -83,11 +118,14 @@ pub struct AgentFacts {
     pub os_info: String,
     pub hostname: String,
     pub applied_revision: i64,
+    /// Interface addresses reachable from the internet, IPv4 first.
+    pub public_addresses: Vec<String>,
 }
 
 const COLUMNS: &str = "id, name, region, tags, status, last_seen, last_error, version, \
     core_version, os_info, hostname, enabled, notes, revision, applied_revision, created_at, \
-    updated_at, is_local, public_address, core_flavour, listening, apply_error";
+    updated_at, is_local, public_address, core_flavour, listening, apply_error, \
+    reported_addresses";
 
 impl Store {
     pub async fn create_server(&self, new: &NewServer) -> Result<ServerRow> {
@@ -251,7 +289,8 @@ impl Store {
         sqlx::query(
             "UPDATE servers SET status = 'online', last_seen = $1, last_error = NULL, \
              version = $2, core_version = $3, os_info = $4, hostname = $5, \
-             applied_revision = $6, updated_at = $1, core_flavour = $8 WHERE id = $7",
+             applied_revision = $6, updated_at = $1, core_flavour = $9, \
+             reported_addresses = $7 WHERE id = $8",
         )
         .bind(now)
         .bind(&facts.version)
@@ -259,6 +298,7 @@ impl Store {
         .bind(&facts.os_info)
         .bind(&facts.hostname)
         .bind(facts.applied_revision)
+        .bind(serde_json::to_string(&facts.public_addresses).expect("strings serialize"))
         .bind(id)
         .bind(&facts.core_flavour)
         .execute(&self.pool)

@@ -1,5 +1,9 @@
 //! Operator commands on the controller host. They act through the running controller's API,
-//! authenticated by the local credential it writes to the data directory at start.
+//! authenticated by the local credential it writes to the data directory at start, or (for
+//! an import or a password reset) on the database itself.
+
+pub mod admin;
+pub mod data_dir;
 
 use std::path::Path;
 
@@ -421,13 +425,7 @@ fn default_server(servers: &[(i64, String, bool)]) -> anyhow::Result<i64> {
 /// The controller serving this data directory, if one is running; an error if it runs but
 /// does not answer (importing beside it would leave it unaware of the change).
 fn running_controller(dir: &Path) -> anyhow::Result<Option<LocalApi>> {
-    let Ok(run) = std::fs::read(dir.join("run.json")) else {
-        return Ok(None);
-    };
-    let Ok(run) = serde_json::from_slice::<RunInfo>(&run) else {
-        return Ok(None);
-    };
-    if !Path::new(&format!("/proc/{}", run.pid)).exists() {
+    if data_dir::running_pid(dir).is_none() {
         return Ok(None);
     }
     LocalApi::from_data_dir(dir).map(Some)

@@ -1,0 +1,495 @@
+//! What a new operator meets in the first hour, end to end against the real binaries and
+//! the way an operator sees it (the API, the CLI, the logs); each test names one promise.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use xfleet_common::protocol::{Frame, Hello, SUPPORTED_VERSIONS};
+use xfleet_controller::cli::request;
+use xfleet_tests::{
+    bin, free_port, output_text, raw, wait_for, Agent, Controller, ControllerOptions, TempDir,
+};
+
+const LONG: Duration = Duration::from_secs(60);
+
+async fn enrolled_online(ctl: &Controller, name: &str) -> (i64, Agent) {
+    let (id, token) = ctl.add_server(name).await;
+    let mut agent = Agent::enroll(&token);
+    agent.start();
+    ctl.wait_status(id, "online", LONG).await;
+    (id, agent)
+}
+
+/// A task's row once it has ended.
+async fn finished_task(ctl: &Controller, server: i64, operation: &str, request: Value) -> Value {
+    let api = ctl.api();
+    let task = api
+        .ok(
+            "POST",
+            &format!("/api/v1/servers/{server}/tasks"),
+            Some(json!({"operation": operation, "request": request})),
+        )
+        .await;
+    let id = task["id"].as_str().unwrap().to_owned();
+    wait_for(&format!("task {operation} to end"), LONG, || async {
+        let t = api.ok("GET", &format!("/api/v1/tasks/{id}"), None).await;
+        (t["status"] != json!("pending") && t["status"] != json!("running")).then_some(t)
+    })
+    .await
+}
+
+/// A stopped agent (SIGTERM, as systemd stops it) says goodbye, and its server shows
+/// offline at once, well inside a long grace period; a connection lost without a goodbye
+/// (kill -9) keeps the grace period: disconnected, but not offline yet.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_agent_is_offline_at_once_a_lost_one_after_the_grace() {
+    let ctl = Controller::start(ControllerOptions {
+        offline_grace_secs: 3600,
+        ..ControllerOptions::default()
+    })
+    .await;
+    let (id, mut agent) = enrolled_online(&ctl, "stops").await;
+
+    assert_eq!(agent.terminate(LONG).await, Some(0), "a clean exit");
+    let server = ctl.wait_status(id, "offline", LONG).await;
+    let why = server["last_error"].as_str().unwrap_or_default();
+    assert!(why.contains("the agent is stopping"), "{server}");
+
+    agent.start();
+    ctl.wait_status(id, "online", LONG).await;
+    agent.kill9();
+    let server = wait_for(
+        "the controller to see the connection gone",
+        LONG,
+        || async {
+            let s = ctl.server(id).await;
+            (s["connected"] == json!(false)).then_some(s)
+        },
+    )
+    .await;
+    assert_eq!(
+        server["status"],
+        json!("online"),
+        "a silent loss waits out the grace period: {server}"
+    );
+}
+
+/// A failed task shows its code once: the row keeps the code and the agent's message apart,
+/// so `code: message` is not stored inside the message.
+#[tokio::test(flavor = "multi_thread")]
+async fn task_errors_carry_their_code_once() {
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let (id, _agent) = enrolled_online(&ctl, "tasks").await;
+
+    let unknown = finished_task(&ctl, id, "no.such.method", json!({})).await;
+    assert_eq!(unknown["status"], json!("failed"), "{unknown}");
+    assert_eq!(
+        unknown["error"],
+        json!({"code": "unsupported", "message": "unknown method `no.such.method`"})
+    );
+
+    // An error the agent answers with (a malformed body), whatever its code.
+    let refused = finished_task(&ctl, id, "core.logs", json!({"level": 5})).await;
+    assert_eq!(refused["status"], json!("failed"), "{refused}");
+    let code = refused["error"]["code"].as_str().unwrap();
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(
+        !message.is_empty() && !message.starts_with(&format!("{code}:")),
+        "the message repeats the code: {refused}"
+    );
+}
+
+/// Reading from an agent (the core log the panel follows every 2 s, system stats, the
+/// agent's facts, the core's version) writes no audit entry; a call that changes something
+/// still does.
+#[tokio::test(flavor = "multi_thread")]
+async fn reading_from_an_agent_writes_no_audit_entry() {
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let (id, _agent) = enrolled_online(&ctl, "reads").await;
+    let api = ctl.api();
+    for _ in 0..3 {
+        for method in ["core.logs", "system.stats", "agent.info", "core.version"] {
+            // Whether the agent has a core or not, the call reads only.
+            let _ = api.agent_call(id, method, json!({})).await;
+        }
+    }
+    let _ = api.agent_call(id, "core.stop", json!({})).await;
+    let audit = api.ok("GET", "/api/v1/audit?limit=1000", None).await;
+    let calls: Vec<String> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == json!("server.call"))
+        .map(|e| e["details"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(calls.len(), 1, "one audited call, the stop: {calls:?}");
+    assert!(calls[0].contains("core.stop"), "{calls:?}");
+}
+
+/// Logs written to a pipe (journald, a file, this test) carry no ANSI colour codes, from
+/// the controller or the agent.
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_in_a_pipe_have_no_colour_codes() {
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let (_, agent) = enrolled_online(&ctl, "plain").await;
+    wait_for("the agent to log its connection", LONG, || async {
+        agent
+            .output
+            .contains("connected to the controller")
+            .then_some(())
+    })
+    .await;
+    assert!(ctl.output.contains("agent connected"));
+    for (who, text) in [
+        ("xfleet", ctl.output.text()),
+        ("xfleet-agent", agent.output.text()),
+    ] {
+        assert!(!text.contains('\x1b'), "{who} wrote escape codes:\n{text}");
+    }
+}
+
+/// Runs `xfleet` with `args` in `cwd`, without `XFLEET_*` from the test's environment;
+/// returns success and the output.
+fn xfleet_in(cwd: &Path, args: &[&str], stdin: &str) -> (bool, String) {
+    let mut cmd = Command::new(bin("xfleet"));
+    cmd.args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("XFLEET_") {
+            cmd.env_remove(key);
+        }
+    }
+    let mut child = cmd.spawn().expect("run xfleet");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out.status.success(), output_text(&out))
+}
+
+/// Without `--data-dir` the CLI finds the running controller's data directory
+/// (`./xfleet-data` here; `/var/lib/xfleet`, the systemd unit's, is the other place it
+/// looks), and when there is none it names the places it looked.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_finds_the_data_directory_or_says_where_it_looked() {
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    ctl.add_server("found").await;
+    let cwd = TempDir::new("cli-cwd");
+
+    let (ok, text) = xfleet_in(cwd.path(), &["server", "list"], "");
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("./xfleet-data") && text.contains("/var/lib/xfleet"),
+        "the error names where it looked: {text}"
+    );
+    assert!(text.contains("--data-dir"), "{text}");
+
+    std::os::unix::fs::symlink(ctl.dir.path(), cwd.path().join("xfleet-data")).unwrap();
+    let (ok, text) = xfleet_in(cwd.path(), &["server", "list"], "");
+    assert!(ok && text.contains("found"), "{text}");
+}
+
+/// Logs in through the native API; the session cookie, or the HTTP status of a refusal.
+async fn login(ctl: &Controller, username: &str, password: &str) -> Result<String, u16> {
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", ctl.panel_port))
+        .await
+        .unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let body = json!({"username": username, "password": password}).to_string();
+    let req = hyper::Request::post("/api/v1/auth/login")
+        .header("host", "x")
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(hyper::body::Bytes::from(body)))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    if resp.status() != 200 {
+        return Err(resp.status().as_u16());
+    }
+    Ok(resp.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned())
+}
+
+async fn me_status(ctl: &Controller, cookie: &str) -> u16 {
+    request(
+        &ctl.panel_url(),
+        "GET",
+        "/api/v1/auth/me",
+        &[("cookie", cookie)],
+        None,
+    )
+    .await
+    .unwrap()
+    .0
+}
+
+/// `xfleet admin reset-password` sets a new admin password from the host, with the
+/// controller running (its sessions end at once) or stopped; it reads the password from
+/// stdin or a file, or generates one and prints it once; it prints no password it was given,
+/// refuses a too short one without changing anything, and is in the audit log.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_password_is_reset_from_the_host() {
+    let mut ctl = Controller::start(ControllerOptions::default()).await;
+    let dir = ctl.dir.path().to_string_lossy().into_owned();
+    let cwd = TempDir::new("reset-cwd");
+    let reset = |extra: &[&str], stdin: &str| {
+        let mut args = vec!["--data-dir", &dir, "admin", "reset-password"];
+        args.extend_from_slice(extra);
+        xfleet_in(cwd.path(), &args, stdin)
+    };
+    let old_session = login(&ctl, "admin", &ctl.admin_password).await.unwrap();
+    assert_eq!(me_status(&ctl, &old_session).await, 200);
+
+    let (ok, text) = reset(&[], "short\n");
+    assert!(!ok && text.contains("at least 8 characters"), "{text}");
+    assert_eq!(me_status(&ctl, &old_session).await, 200, "nothing changed");
+
+    // Running controller, password on stdin.
+    let (ok, text) = reset(&[], "first new password\n");
+    assert!(ok, "{text}");
+    assert!(!text.contains("first new password"), "echoed: {text}");
+    assert!(text.contains("1 session(s)"), "{text}");
+    assert_eq!(
+        me_status(&ctl, &old_session).await,
+        401,
+        "the session ended"
+    );
+    assert_eq!(login(&ctl, "admin", &ctl.admin_password).await, Err(403));
+    login(&ctl, "admin", "first new password").await.unwrap();
+
+    // Generated: printed once, and it works.
+    let (ok, text) = reset(&["--generate"], "");
+    assert!(ok, "{text}");
+    let generated = text
+        .lines()
+        .find_map(|l| l.strip_prefix("New password: "))
+        .expect("the generated password is printed")
+        .trim()
+        .to_owned();
+    login(&ctl, "admin", &generated).await.unwrap();
+
+    // Stopped controller, password from a file, unknown account refused.
+    assert_eq!(ctl.terminate(LONG), Some(0));
+    let file = cwd.path().join("password");
+    std::fs::write(&file, "from a file 123\n").unwrap();
+    let file = file.to_string_lossy().into_owned();
+    let (ok, text) = reset(&["--username", "nobody", "--password-file", &file], "");
+    assert!(!ok && text.contains("no admin account `nobody`"), "{text}");
+    let (ok, text) = reset(&["--username", "admin", "--password-file", &file], "");
+    assert!(ok && !text.contains("from a file 123"), "{text}");
+    ctl.restart().await;
+    assert_eq!(login(&ctl, "admin", &generated).await, Err(403));
+    login(&ctl, "admin", "from a file 123").await.unwrap();
+
+    let audit = ctl.api().ok("GET", "/api/v1/audit?limit=1000", None).await;
+    let resets: Vec<&Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == json!("auth.password_reset"))
+        .collect();
+    assert_eq!(resets.len(), 3, "{audit}");
+    for entry in resets {
+        assert_eq!(entry["actor"], json!("cli"), "{entry}");
+        let details = entry["details"].as_str().unwrap();
+        assert!(details.contains("\"username\":\"admin\""), "{details}");
+        for secret in ["first new password", &generated, "from a file 123"] {
+            assert!(!details.contains(secret), "{details}");
+        }
+    }
+}
+
+/// After a revoke, the new enrollment command the controller gives carries the `--force`
+/// the agent demands to replace its old enrollment, and run as given on that host it brings
+/// the server back; a server never enrolled gets the plain command.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_enrollment_after_a_revoke_works_as_given() {
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let api = ctl.api();
+    let (id, token) = ctl.add_server("again").await;
+    let mut agent = Agent::enroll(&token);
+    // Refused after the revoke, the agent dials again at its backoff cap: a short one here.
+    agent.reconnect_within(200, 1000);
+    agent.start();
+    ctl.wait_status(id, "online", LONG).await;
+    api.ok("POST", &format!("/api/v1/servers/{id}/revoke"), None)
+        .await;
+    wait_for("the agent to be refused", LONG, || async {
+        agent.output.contains("has been revoked").then_some(())
+    })
+    .await;
+    ctl.wait_status(id, "offline", LONG).await;
+
+    let t = api
+        .ok(
+            "POST",
+            &format!("/api/v1/servers/{id}/enrollment-tokens"),
+            None,
+        )
+        .await;
+    let command = t["command"].as_str().unwrap();
+    assert_eq!(t["replaces_enrollment"], json!(true), "{t}");
+    let args: Vec<&str> = command.split_whitespace().collect();
+    assert_eq!(
+        args[..3],
+        ["xfleet-agent", "enroll", "--force"],
+        "{command}"
+    );
+    let out = Command::new(bin("xfleet-agent"))
+        .args(&args[1..])
+        .arg("--config-dir")
+        .arg(&agent.config_dir)
+        .arg("--data-dir")
+        .arg(&agent.data_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", output_text(&out));
+    // The running agent, refused until now, dials again with the new certificate.
+    ctl.wait_status(id, "online", LONG).await;
+    assert!(agent.pid().is_some(), "the same agent process");
+
+    let (fresh, _) = ctl.add_server("fresh").await;
+    let t = api
+        .ok(
+            "POST",
+            &format!("/api/v1/servers/{fresh}/enrollment-tokens"),
+            None,
+        )
+        .await;
+    assert_eq!(t["replaces_enrollment"], json!(false));
+    assert!(t["command"]
+        .as_str()
+        .unwrap()
+        .starts_with("xfleet-agent enroll --token "));
+}
+
+/// Share links say where they point and warn while no public address is known: with only
+/// a host name from the agent, the server view and the client's links carry a warning;
+/// addresses the agent reports reachable are used without one, and the operator's public
+/// address comes first.
+#[tokio::test(flavor = "multi_thread")]
+async fn share_links_warn_while_no_public_address_is_known() {
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let api = ctl.api();
+    let (id, token) = ctl.add_server("edge").await;
+    let agent = Agent::enroll(&token);
+    let inbound = api
+        .ok(
+            "POST",
+            &format!("/api/v1/servers/{id}/inbounds"),
+            Some(json!({"port": free_port(), "protocol": "vless",
+                "settings": {"decryption": "none"}})),
+        )
+        .await;
+    api.ok(
+        "POST",
+        "/api/v1/clients",
+        Some(json!({"email": "dora", "inboundIds": [inbound["id"]]})),
+    )
+    .await;
+
+    // The agent's connection, by hand: what its Hello reports is the point here.
+    let connect_as = |addresses: Vec<String>| {
+        let tls = raw::tls(&agent.ca_pem(), Some((&agent.cert_pem(), &agent.key_pem())));
+        let port = ctl.gateway_port;
+        async move {
+            let mut ws = raw::connect(port, tls).await.unwrap();
+            let hello = Hello {
+                agent_version: "test".into(),
+                protocol_versions: SUPPORTED_VERSIONS.to_vec(),
+                server_id: id,
+                hostname: "vm".into(),
+                public_addresses: addresses,
+                ..Default::default()
+            };
+            let answer = raw::send_hello(&mut ws, hello).await;
+            assert!(matches!(answer, Frame::Welcome(_)), "{answer:?}");
+            ws
+        }
+    };
+    let links = || async { api.ok("GET", "/api/v1/clients/dora/links", None).await };
+
+    // The facts of a Hello are stored just after the Welcome.
+    let ws = connect_as(Vec::new()).await;
+    let server = wait_for("the agent's host name", LONG, || async {
+        let s = ctl.server(id).await;
+        (s["hostname"] == json!("vm")).then_some(s)
+    })
+    .await;
+    assert_eq!(
+        (&server["link_host"], &server["link_host_source"]),
+        (&json!("vm"), &json!("hostname")),
+        "{server}"
+    );
+    let warning = server["link_warning"].as_str().expect("a warning");
+    assert!(
+        warning.contains("No public address") && warning.contains("`vm`"),
+        "{warning}"
+    );
+    let l = links().await;
+    assert_eq!(l["warnings"], json!([warning]), "{l}");
+    assert!(
+        l["links"][0]["url"].as_str().unwrap().contains("@vm:"),
+        "{l}"
+    );
+    drop(ws);
+
+    let _ws = connect_as(vec!["198.51.100.7".into(), "2001:db8::7".into()]).await;
+    let server = wait_for("the reported addresses", LONG, || async {
+        let s = ctl.server(id).await;
+        (s["reported_addresses"] == json!(["198.51.100.7", "2001:db8::7"])).then_some(s)
+    })
+    .await;
+    assert_eq!(
+        (&server["link_host"], &server["link_host_source"]),
+        (&json!("198.51.100.7"), &json!("agent")),
+        "{server}"
+    );
+    assert_eq!(server["link_warning"], Value::Null);
+    let l = links().await;
+    assert_eq!(l["warnings"], json!([]), "{l}");
+    assert!(
+        l["links"][0]["url"]
+            .as_str()
+            .unwrap()
+            .contains("@198.51.100.7:"),
+        "{l}"
+    );
+
+    let server = api
+        .ok(
+            "PATCH",
+            &format!("/api/v1/servers/{id}"),
+            Some(json!({"public_address": "vpn.example.com"})),
+        )
+        .await;
+    assert_eq!(
+        (&server["link_host"], &server["link_host_source"]),
+        (&json!("vpn.example.com"), &json!("public_address"))
+    );
+    let l = links().await;
+    assert!(
+        l["links"][0]["url"]
+            .as_str()
+            .unwrap()
+            .contains("@vpn.example.com:"),
+        "{l}"
+    );
+}
