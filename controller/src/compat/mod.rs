@@ -417,7 +417,8 @@ async fn login(
     // The token fetched before login (checked above when sent) stays the session's token.
     let csrf = cookie(&headers, SESSION_COOKIE)
         .and_then(|v| v.strip_prefix(PRE_LOGIN).map(str::to_owned))
-        .filter(|t| !t.is_empty())
+        // The cookie is the caller's: only a token of the size this controller hands out.
+        .filter(|t| !t.is_empty() && t.len() <= 64)
         .unwrap_or_else(|| random_secret(24));
     let opened = async {
         let session = open_session(&ctl, &user, &ip).await?;

@@ -11,6 +11,9 @@ use xfleet_common::traffic::{self, TrafficBatch};
 use super::traffic::{spawn_ingest, IngestQueue};
 use crate::Controller;
 
+/// More listening sockets than any real VPN host has; the rest of a longer list is dropped.
+const MAX_LISTENING: usize = 4096;
+
 pub(super) struct AgentLink {
     ctl: Arc<Controller>,
     server_id: i64,
@@ -52,7 +55,11 @@ impl Handler for AgentLink {
 
     fn event(&self, channel: &Channel, event: Event) {
         if event.topic == topic::HEARTBEAT {
-            let heartbeat: Option<Heartbeat> = from_body(&event.body).ok();
+            let mut heartbeat: Option<Heartbeat> = from_body(&event.body).ok();
+            // An agent's word on its host's sockets is kept, and stored, only up to a bound.
+            if let Some(h) = heartbeat.as_mut() {
+                h.listening.truncate(MAX_LISTENING);
+            }
             let listening = heartbeat.as_ref().map(|h| h.listening.clone());
             if self.ctl.fleet.heartbeat(self.server_id, heartbeat) {
                 // Kept for when the server is offline; written only when it changes.
