@@ -1,8 +1,9 @@
 //! Rate limits: a token bucket (the gateway's connection admission, so a fleet reconnecting
 //! at once is absorbed) and a fixed window per client IP (enrollment, logins, subscriptions).
+//! Limits key an IPv6 client by its /64 ([`address_key`]).
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -45,6 +46,21 @@ impl TokenBucket {
     }
 }
 
+/// The key a per-address limit counts a client under: an IPv4 address as it is (an IPv4
+/// address mapped into IPv6 too), an IPv6 address by its /64. One host is routinely given a
+/// whole /64, so keying by the full address would hand it 2^64 separate allowances.
+pub fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(
+                u128::from(v6) & 0xffff_ffff_ffff_ffff_0000_0000_0000_0000,
+            )),
+        },
+    }
+}
+
 pub struct PerIpWindow {
     limit: u32,
     window: Duration,
@@ -67,7 +83,7 @@ impl PerIpWindow {
         if hits.len() > 10_000 {
             hits.retain(|_, (_, start)| now.duration_since(*start) < self.window);
         }
-        let entry = hits.entry(ip).or_insert((0, now));
+        let entry = hits.entry(address_key(ip)).or_insert((0, now));
         if now.duration_since(entry.1) >= self.window {
             *entry = (0, now);
         }
@@ -91,6 +107,28 @@ mod tests {
         let wait = b.try_acquire().unwrap_err();
         assert!(wait <= Duration::from_millis(100));
         assert!(b.retry_after(wait) >= 1);
+    }
+
+    /// Addresses of one IPv6 /64 share one allowance; the next /64 has its own; IPv4 is
+    /// counted per address, also when it arrives mapped into IPv6.
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64() {
+        let key = |s: &str| address_key(s.parse().unwrap());
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:ffff:1:2:3"));
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2::"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:10.0.0.1"), key("10.0.0.1"));
+        assert_ne!(key("10.0.0.1"), key("10.0.0.2"));
+
+        let w = PerIpWindow::new(2, Duration::from_secs(60));
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(w.hit(ip("2001:db8::1")).is_ok());
+        assert!(w.hit(ip("2001:db8::2")).is_ok());
+        assert!(
+            w.hit(ip("2001:db8::ffff:3")).is_err(),
+            "a third address of the same /64 is over the limit"
+        );
+        assert!(w.hit(ip("2001:db8:0:1::1")).is_ok(), "another /64");
     }
 
     #[test]

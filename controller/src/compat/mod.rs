@@ -39,9 +39,9 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, OriginalUri, Request, State};
-use axum::http::header::{CONTENT_TYPE, HOST, LOCATION, ORIGIN, SET_COOKIE};
+use axum::http::header::{CONTENT_TYPE, HOST, LOCATION, ORIGIN, RETRY_AFTER, SET_COOKIE};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
@@ -411,7 +411,18 @@ async fn login(
     let code = Some(b.two_factor_code.trim()).filter(|c| !c.is_empty());
     let user = match authenticate(&ctl, &ip, &b.username, &b.password, code).await {
         Ok(user) => user,
-        Err(e) => return failed(ACTION, e).into_response(),
+        // 3x-ui answers a refused login with HTTP 200 and `success:false`; its clients read
+        // the envelope, and `Retry-After` tells those that look how long to wait.
+        Err(e) => {
+            let retry = e.retry_after_secs();
+            let mut response = failed(ACTION, e).into_response();
+            if let Some(secs) = retry {
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from(secs));
+            }
+            return response;
+        }
     };
     let ttl = ctl.config.session_ttl_secs;
     // The token fetched before login (checked above when sent) stays the session's token.

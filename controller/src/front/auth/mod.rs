@@ -9,7 +9,7 @@ pub mod two_factor;
 
 pub use password::{
     check_new_password, check_password, hash_password, needs_rehash, new_password_hash,
-    verify_password, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS,
+    verify_password, HashError, HASHING_RETRY_AFTER_SECS, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS,
 };
 pub use throttle::LoginThrottle;
 
@@ -222,6 +222,11 @@ pub enum LoginError {
     Blocked { retry_after_secs: u64 },
     #[error("too many login attempts from this address: try again in {retry_after_secs} seconds")]
     TooManyAttempts { retry_after_secs: u64 },
+    /// Every core is busy hashing other attempts' passwords.
+    #[error(
+        "the controller is busy with other logins: try again in {HASHING_RETRY_AFTER_SECS} seconds"
+    )]
+    Busy,
     #[error(transparent)]
     Internal(#[from] ApiError),
 }
@@ -229,6 +234,15 @@ pub enum LoginError {
 impl From<StoreError> for LoginError {
     fn from(e: StoreError) -> Self {
         Self::Internal(e.into())
+    }
+}
+
+impl From<HashError> for LoginError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Busy => Self::Busy,
+            other => Self::Internal(other.into()),
+        }
     }
 }
 
@@ -241,6 +255,7 @@ impl LoginError {
             Self::TwoFactorInvalid => "two_factor_invalid",
             Self::Blocked { .. } => "login_blocked",
             Self::TooManyAttempts { .. } => "rate_limited",
+            Self::Busy => "busy",
             Self::Internal(e) => e.code(),
         }
     }
@@ -251,6 +266,7 @@ impl LoginError {
             Self::Blocked { retry_after_secs } | Self::TooManyAttempts { retry_after_secs } => {
                 Some(*retry_after_secs)
             }
+            Self::Busy => Some(HASHING_RETRY_AFTER_SECS),
             _ => None,
         }
     }
@@ -260,7 +276,7 @@ impl From<LoginError> for ApiError {
     fn from(e: LoginError) -> Self {
         match e {
             LoginError::Internal(e) => e,
-            LoginError::Blocked { .. } | LoginError::TooManyAttempts { .. } => {
+            LoginError::Blocked { .. } | LoginError::TooManyAttempts { .. } | LoginError::Busy => {
                 Self::TooManyRequests(e.to_string())
             }
             other => Self::Forbidden(other.to_string()),
@@ -344,7 +360,14 @@ async fn check_login(
     ctl.login_throttle.success(ip, username);
     let mut rehashed = false;
     if needs_rehash(&user.password_hash) {
-        let new = new_password_hash(password).await?;
+        let new = match new_password_hash(password).await {
+            Ok(new) => new,
+            // The login itself succeeded; the upgrade is tried again next time.
+            Err(e) => {
+                tracing::warn!(error = %e, "could not upgrade a password hash");
+                return Ok((user, false));
+            }
+        };
         match ctl
             .store
             .replace_password_hash(user.id, &user.password_hash, &new)

@@ -1,12 +1,15 @@
 //! Login throttling per client address and user name: after `max_failures` failed attempts
 //! within `window`, the pair is refused for `block`, even with the right password; a success
 //! clears its failures. Other names from the same address are unaffected (the per-address cap
-//! against name spraying is a separate limit). Kept in memory: a restart forgets it.
+//! against name spraying is a separate limit). An IPv6 client counts by its /64. Kept in
+//! memory: a restart forgets it.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use crate::limit::address_key;
 
 /// Longer names are cut for the key, so a flood of huge names cannot grow memory.
 const MAX_NAME_CHARS: usize = 128;
@@ -93,7 +96,7 @@ impl LoginThrottle {
 }
 
 fn key(ip: IpAddr, user: &str) -> (IpAddr, String) {
-    (ip, user.chars().take(MAX_NAME_CHARS).collect())
+    (address_key(ip), user.chars().take(MAX_NAME_CHARS).collect())
 }
 
 #[cfg(test)]
@@ -143,6 +146,20 @@ mod tests {
         assert!(t.check_at(ip, "admin", start + 5 * MIN).is_ok());
         t.failure_at(ip, "admin", start + 5 * MIN);
         assert!(t.check_at(ip, "admin", start + 5 * MIN).is_err());
+    }
+
+    /// Failures from different addresses of one IPv6 /64 add up to one block for it.
+    #[test]
+    fn an_ipv6_64_is_one_address() {
+        let t = throttle();
+        for i in 1..=5 {
+            let ip: IpAddr = format!("2001:db8:7:7::{i}").parse().unwrap();
+            t.failure(ip, "admin");
+        }
+        assert!(t
+            .check("2001:db8:7:7::99".parse().unwrap(), "admin")
+            .is_err());
+        assert!(t.check("2001:db8:7:8::1".parse().unwrap(), "admin").is_ok());
     }
 
     #[test]
