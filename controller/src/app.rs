@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::ca::Ca;
 use crate::config::{self, place, Config};
 use crate::fleet::{self, Fleet};
-use crate::front::auth::{hash_password, LoginThrottle};
+use crate::front::auth::{check_new_password, hash_password, LoginThrottle};
 use crate::front::routes::{self, route, Route};
 use crate::front::ApiError;
 use crate::gateway::{self, GatewayLimits};
@@ -134,7 +134,7 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
     let store = Store::open(&config.database_url())
         .await
         .with_context(|| format!("open database {}", config::mask_url(&config.database_url())))?;
-    ensure_admin(&store).await?;
+    ensure_admin(&store, &config).await?;
     let mut panel_place = place::resolve(&mut config, &store).await?;
     // Before anything else can add a server, so a fresh database gives it id 1.
     let local_server = if config.local_server {
@@ -327,18 +327,61 @@ async fn bind_subscriptions(
     }
 }
 
-/// Creates the first admin account with a random password, printed once.
-async fn ensure_admin(store: &Store) -> anyhow::Result<()> {
+/// Creates the first admin account. Its password is the operator's when
+/// `admin_password_file` names a file that exists; otherwise it is generated, marked as one
+/// to change, and written to that file (owner-only) or, without one, printed once.
+async fn ensure_admin(store: &Store, config: &Config) -> anyhow::Result<()> {
     if store.user_count().await? > 0 {
         return Ok(());
     }
-    let password = util::random_secret(12);
-    store
+    let file = Some(config.admin_password_file.trim())
+        .filter(|f| !f.is_empty())
+        .map(std::path::PathBuf::from);
+    let given = match &file {
+        Some(path) if path.exists() => Some(read_admin_password(path)?),
+        _ => None,
+    };
+    let generated = given.is_none();
+    let password = given.unwrap_or_else(|| util::random_secret(12));
+    if let (true, Some(path)) = (generated, &file) {
+        // Written before the account exists: a start that fails here leaves no account
+        // whose password nobody has.
+        util::write_private(path, format!("{password}\n").as_bytes())
+            .with_context(|| format!("write the admin password to {}", path.display()))?;
+    }
+    let id = store
         .create_user("admin", &hash_password(&password))
         .await?;
-    println!("Created the admin account. Username: admin  Password: {password}");
-    println!("This password is shown only once.");
+    match (&file, generated) {
+        (Some(path), false) => println!(
+            "Created the admin account. Username: admin, with the password from {}",
+            path.display()
+        ),
+        (Some(path), true) => println!(
+            "Created the admin account. Username: admin; its generated password is in {} \
+             (readable only by this user). Change it after the first login.",
+            path.display()
+        ),
+        (None, _) => {
+            println!("Created the admin account. Username: admin  Password: {password}");
+            println!("This password is shown only once. Change it after the first login.");
+        }
+    }
+    if generated {
+        store.require_password_change(id).await?;
+    }
     Ok(())
+}
+
+/// The operator's first admin password: the file's first line, held to the rules of any
+/// new password.
+fn read_admin_password(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("read the admin password file {}", path.display()))?;
+    let password = text.lines().next().unwrap_or("").to_owned();
+    check_new_password(&password)
+        .map_err(|e| anyhow::anyhow!("the admin password in {}: {e}", path.display()))?;
+    Ok(password)
 }
 
 /// `run.json` and a fresh API token for the local CLI, readable only by the owner.

@@ -75,6 +75,11 @@ struct RunArgs {
     /// only. Same as `local_server = false`.
     #[arg(long)]
     no_local_server: bool,
+    /// First start only: take the admin password from this file, or, when it does not
+    /// exist, write the generated one there (owner-only) instead of printing it. Same as
+    /// `admin_password_file` (`XFLEET_ADMIN_PASSWORD_FILE`).
+    #[arg(long)]
+    admin_password_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -226,6 +231,9 @@ async fn run(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
     }
     if args.no_local_server {
         config.local_server = false;
+    }
+    if let Some(path) = args.admin_password_file {
+        config.admin_password_file = path.display().to_string();
     }
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -106,6 +106,8 @@ try {
   await page.keyboard.press('Enter');
   await page.waitForURL(`${PANEL}/panel/`);
   await page.locator('#live.on').waitFor();
+  // The generated first password is one to change, and the panel says so on every page.
+  await page.locator('#password-notice').filter({ hasText: 'password generated at first start' }).waitFor();
   // The first Tab on a page offers the skip link, and it moves focus to the content.
   await page.keyboard.press('Tab');
   if (await page.evaluate(() => document.activeElement?.textContent.trim()) !== 'Skip to content') throw new Error('the first Tab does not reach the skip link');
@@ -624,6 +626,9 @@ try {
   await pw.getByRole('button', { name: 'Change password' }).click();
   await page.locator('.toast').filter({ hasText: 'Password changed' }).waitFor();
   password = 'a-new-password-1';
+  await page.reload();
+  await page.locator('#password-form').waitFor();
+  if (await page.locator('#password-notice').count()) throw new Error('the first-password notice stays after the change');
 
   step('panel base path, applied by a restart');
   const place = page.locator('#place-form');

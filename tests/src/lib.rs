@@ -113,6 +113,8 @@ pub struct ControllerOptions {
     /// Single-server mode. Off by default here, so a test's servers are the ones it adds.
     pub local_server: bool,
     pub extra_env: Vec<(String, String)>,
+    /// More arguments for `xfleet run`.
+    pub extra_args: Vec<String>,
 }
 
 impl Default for ControllerOptions {
@@ -124,6 +126,7 @@ impl Default for ControllerOptions {
             cert_lifetime_secs: None,
             local_server: false,
             extra_env: Vec::new(),
+            extra_args: Vec::new(),
         }
     }
 }
@@ -154,15 +157,34 @@ impl Controller {
             child: None,
         };
         c.spawn().await;
-        c.admin_password = c
+        let printed = c
             .output
             .text()
             .lines()
-            .find_map(|l| l.split("Password: ").nth(1))
-            .expect("first start prints the admin password")
-            .trim()
-            .to_owned();
+            .find_map(|l| Some(l.split("Password: ").nth(1)?.trim().to_owned()));
+        c.admin_password = printed
+            .or_else(|| c.admin_password_from_file())
+            .expect("first start prints the admin password or writes it to its file");
         c
+    }
+
+    /// The admin password from the file named by `--admin-password-file` or
+    /// `XFLEET_ADMIN_PASSWORD_FILE`, when the test gave one.
+    fn admin_password_from_file(&self) -> Option<String> {
+        let from_args = self
+            .options
+            .extra_args
+            .windows(2)
+            .find(|w| w[0] == "--admin-password-file")
+            .map(|w| w[1].clone());
+        let from_env = self
+            .options
+            .extra_env
+            .iter()
+            .find(|(k, _)| k == "XFLEET_ADMIN_PASSWORD_FILE")
+            .map(|(_, v)| v.clone());
+        let text = std::fs::read_to_string(from_args.or(from_env)?).ok()?;
+        Some(text.lines().next()?.to_owned())
     }
 
     async fn spawn(&mut self) {
@@ -206,6 +228,7 @@ impl Controller {
         for (k, v) in &self.options.extra_env {
             cmd.env(k, v);
         }
+        cmd.args(&self.options.extra_args);
         let mut child = cmd.spawn().expect("start xfleet");
         self.output.capture(child.stdout.take().unwrap(), "xfleet");
         self.output.capture(child.stderr.take().unwrap(), "xfleet");

@@ -10,7 +10,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpSocket;
-use xfleet_tests::{Controller, ControllerOptions};
+use xfleet_controller::front::auth::totp;
+use xfleet_tests::{Controller, ControllerOptions, TempDir};
 
 /// One HTTP/1.1 answer: status, headers (names lowercased), body.
 struct Answer {
@@ -70,6 +71,11 @@ impl<'a> Request<'a> {
             headers: Vec::new(),
             body: None,
         }
+    }
+
+    fn header(mut self, name: &'a str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
     }
 
     fn json(mut self, body: Value) -> Self {
@@ -275,4 +281,214 @@ async fn a_login_flood_is_bounded_and_the_admin_still_gets_in() {
     )
     .await;
     assert_eq!(compat.json()["success"], json!(true), "{}", compat.body);
+}
+
+/// Turns two-factor login on for the admin (through the local CLI's token); the key.
+async fn enable_two_factor(ctl: &Controller) -> Vec<u8> {
+    let api = ctl.api();
+    let setup = api.ok("POST", "/api/v1/auth/totp/setup", None).await;
+    let key = totp::base32_decode(setup["secret"].as_str().unwrap()).unwrap();
+    let code = totp::code_at(&key, now_secs());
+    api.ok(
+        "POST",
+        "/api/v1/auth/totp/enable",
+        Some(json!({ "code": code })),
+    )
+    .await;
+    key
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A six-digit code no window around now accepts.
+fn wrong_code(key: &[u8]) -> String {
+    let now = now_secs();
+    let near: Vec<String> = (0..5)
+        .map(|i| totp::code_at(key, (now + i * 30).saturating_sub(60)))
+        .collect();
+    (0..10u32)
+        .map(|d| format!("{d}{d}{d}{d}{d}{d}"))
+        .find(|c| !near.contains(c))
+        .unwrap()
+}
+
+/// Issue 15 item 15: with two-factor login on, a login without a code (and one with a wrong
+/// code) gets the same answer whether the password was right or wrong, on the native API
+/// and on 3x-ui's `/login`; the right password with a current code still logs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_login_does_not_say_whether_the_password_was_right() {
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let key = enable_two_factor(&ctl).await;
+    let bad_code = wrong_code(&key);
+    let right = ctl.admin_password.clone();
+    let port = ctl.panel_port;
+
+    // Each front end from its own address: four refusals each stay below the block.
+    let native = |password: String, code: Option<String>| async move {
+        let mut body = json!({"username": "admin", "password": password});
+        if let Some(code) = code {
+            body["twoFactorCode"] = json!(code);
+        }
+        let a = send_from(
+            IpAddr::V4(Ipv4Addr::new(127, 0, 0, 5)),
+            port,
+            Request::new("POST", "/api/v1/auth/login").json(body),
+        )
+        .await;
+        (a.status, a.message())
+    };
+    let compat = |password: String, code: Option<String>| async move {
+        let mut form = format!("username=admin&password={password}");
+        if let Some(code) = code {
+            form.push_str(&format!("&twoFactorCode={code}"));
+        }
+        let a = send_from(
+            IpAddr::V4(Ipv4Addr::new(127, 0, 0, 6)),
+            port,
+            Request::new("POST", "/login").form(&form),
+        )
+        .await;
+        (a.status, a.json()["success"].clone(), a.message())
+    };
+    for code in [None, Some(bad_code.clone())] {
+        let with_wrong = native("not-the-password".into(), code.clone()).await;
+        let with_right = native(right.clone(), code.clone()).await;
+        assert_eq!(with_wrong, with_right, "native login, code {code:?}");
+        assert_eq!(with_right.0, 403);
+        assert!(with_right.1.contains("two-factor"), "{}", with_right.1);
+
+        let with_wrong = compat("not-the-password".into(), code.clone()).await;
+        let with_right = compat(right.clone(), code.clone()).await;
+        assert_eq!(with_wrong, with_right, "3x-ui login, code {code:?}");
+        assert_eq!(with_right.1, json!(false));
+    }
+
+    let code = totp::code_at(&key, now_secs() + 30);
+    let ok = send_from(
+        IpAddr::V4(Ipv4Addr::new(127, 0, 0, 7)),
+        port,
+        Request::new("POST", "/api/v1/auth/login")
+            .json(json!({"username": "admin", "password": right, "twoFactorCode": code})),
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+}
+
+/// The session cookie of a native login with `password`.
+async fn session(ctl: &Controller, password: &str) -> (String, Value) {
+    let login = native_login(ctl, password).await;
+    assert_eq!(login.status, 200, "{}", login.body);
+    let cookie = login.cookie("xfleet_session").unwrap();
+    (
+        format!("xfleet_session={cookie}"),
+        login.json()["data"].clone(),
+    )
+}
+
+/// Whether the dashboard page, as the browser gets it, shows the first-password notice.
+async fn page_shows_notice(ctl: &Controller, cookie: &str) -> bool {
+    let page = send(ctl, Request::new("GET", "/panel/").header("Cookie", cookie)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    page.body.contains("id=\"password-notice\"")
+}
+
+/// Issue 15 item 15: `XFLEET_ADMIN_PASSWORD_FILE` naming a file that does not exist gets the
+/// generated first password written there, owner-only, and not to the output (the
+/// journal); the login, `/auth/me` and every panel page say it must be changed until it is.
+/// `--admin-password-file` naming a file that exists makes its first line the password,
+/// not marked; one too short stops the first start with a message naming the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_password_stays_out_of_the_journal_and_is_marked_until_changed() {
+    use std::os::unix::fs::PermissionsExt;
+    let secrets = TempDir::new("first-password");
+    let file = secrets.path().join("admin-password");
+    let ctl = Controller::start(ControllerOptions {
+        extra_env: vec![(
+            "XFLEET_ADMIN_PASSWORD_FILE".into(),
+            file.display().to_string(),
+        )],
+        ..Default::default()
+    })
+    .await;
+    let password = ctl.admin_password.clone();
+    assert!(password.len() >= 12, "a generated password: {password:?}");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the password file is the owner's alone");
+    let output = ctl.output.text();
+    assert!(
+        !output.contains(&password),
+        "the password reached the output:\n{output}"
+    );
+    assert!(output.contains(&file.display().to_string()), "{output}");
+
+    let (cookie, me) = session(&ctl, &password).await;
+    assert_eq!(me["password_change_required"], json!(true), "{me}");
+    let me = send(
+        &ctl,
+        Request::new("GET", "/api/v1/auth/me").header("Cookie", &cookie),
+    )
+    .await;
+    assert_eq!(me.json()["data"]["password_change_required"], json!(true));
+    assert!(page_shows_notice(&ctl, &cookie).await);
+
+    let change = send(
+        &ctl,
+        Request::new("POST", "/api/v1/auth/password")
+            .header("Cookie", &cookie)
+            .json(json!({"current": password, "new": "chosen-by-the-operator"})),
+    )
+    .await;
+    assert_eq!(change.status, 200, "{}", change.body);
+    let me = send(
+        &ctl,
+        Request::new("GET", "/api/v1/auth/me").header("Cookie", &cookie),
+    )
+    .await;
+    assert_eq!(me.json()["data"]["password_change_required"], json!(false));
+    assert!(!page_shows_notice(&ctl, &cookie).await);
+    drop(ctl);
+
+    // The operator's own password, by the flag: used as it is, nothing to change.
+    let given = secrets.path().join("given");
+    std::fs::write(&given, "operator-picked-it\n").unwrap();
+    let ctl = Controller::start(ControllerOptions {
+        extra_args: vec!["--admin-password-file".into(), given.display().to_string()],
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(ctl.admin_password, "operator-picked-it");
+    let (cookie, me) = session(&ctl, "operator-picked-it").await;
+    assert_eq!(me["password_change_required"], json!(false), "{me}");
+    assert!(!page_shows_notice(&ctl, &cookie).await);
+    drop(ctl);
+
+    // A password too short to be one stops the first start and says where it came from.
+    std::fs::write(&given, "short\n").unwrap();
+    let data = TempDir::new("first-password-data");
+    let out = std::process::Command::new(xfleet_tests::bin("xfleet"))
+        .arg("run")
+        .arg("--data-dir")
+        .arg(data.path())
+        .args([
+            "--panel-listen",
+            "127.0.0.1:0",
+            "--gateway-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--no-local-server")
+        .arg("--admin-password-file")
+        .arg(&given)
+        .output()
+        .unwrap();
+    let text = xfleet_tests::output_text(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains(&given.display().to_string()) && text.contains("at least 8 characters"),
+        "{text}"
+    );
 }

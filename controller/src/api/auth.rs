@@ -45,6 +45,8 @@ pub(super) struct Me {
     name: String,
     scope: String,
     two_factor_enabled: bool,
+    /// The account still has the password generated at first start: change it.
+    password_change_required: bool,
 }
 
 pub(super) async fn login(
@@ -68,6 +70,7 @@ pub(super) async fn login(
         "{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict; Max-Age={ttl}{secure}"
     );
     let two_factor = ctl.store.user_totp(user.id).await?.secret.is_some();
+    let password_change_required = ctl.store.password_change_required(user.id).await?;
     Ok((
         AppendHeaders([(SET_COOKIE, cookie)]),
         ok(Me {
@@ -75,6 +78,7 @@ pub(super) async fn login(
             name: user.username,
             scope: "admin".into(),
             two_factor_enabled: two_factor,
+            password_change_required,
         }),
     ))
 }
@@ -106,6 +110,7 @@ pub(super) async fn me(Call { ctl, actor }: Call) -> ApiResult<Me> {
         name: actor.name,
         scope: actor.scope,
         two_factor_enabled: two_factor,
+        password_change_required: ctl.store.password_change_required(actor.user_id).await?,
     })
 }
 

@@ -78,6 +78,11 @@ pub struct Config {
     pub sub_requests_per_minute: u32,
     /// Log filter, e.g. `info` or `xfleet_controller=debug`.
     pub log: String,
+    /// The first start's admin password, instead of standard output (and so the journal).
+    /// A file that exists holds the password to use (its first line); otherwise a password
+    /// is generated and written there, readable only by the controller's user. Read only
+    /// when there is no admin account yet.
+    pub admin_password_file: String,
 }
 
 impl Default for Config {
@@ -113,6 +118,7 @@ impl Default for Config {
             sub_port: 0,
             sub_requests_per_minute: 60,
             log: "info".into(),
+            admin_password_file: String::new(),
         }
     }
 }

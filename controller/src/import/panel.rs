@@ -123,12 +123,15 @@ impl Run<'_> {
         };
         match user {
             Some((id,)) => {
-                sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
-                    .bind(&hash)
-                    .bind(self.now)
-                    .bind(id)
-                    .execute(&mut *c)
-                    .await?;
+                sqlx::query(
+                    "UPDATE users SET password_hash = $1, updated_at = $2, \
+                     password_change_required = 0 WHERE id = $3",
+                )
+                .bind(&hash)
+                .bind(self.now)
+                .bind(id)
+                .execute(&mut *c)
+                .await?;
                 report.notes.push(format!(
                     "the xfleet account `{username}` now has its 3x-ui password"
                 ));

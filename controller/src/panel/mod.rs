@@ -208,6 +208,7 @@ async fn page(State(ctl): State<Arc<Controller>>, req: Request, id: &'static str
     };
     let nav = html::nav(&base, current, &nav_items);
     let data = json_block(&page_data(&ctl, id));
+    let notice = password_notice(&ctl, &user, &base).await;
     html_response(fill(
         LAYOUT,
         &[
@@ -218,8 +219,27 @@ async fn page(State(ctl): State<Arc<Controller>>, req: Request, id: &'static str
             ("page", Slot::Text(id)),
             ("nav", Slot::Html(&nav)),
             ("user", Slot::Text(&user.name)),
+            ("notice", Slot::Html(&notice)),
             ("data", Slot::Html(&data)),
         ],
+    ))
+}
+
+/// On every page while the account still has the password generated at first start.
+async fn password_notice(ctl: &Controller, user: &Actor, base: &str) -> Html {
+    if !ctl
+        .store
+        .password_change_required(user.user_id)
+        .await
+        .unwrap_or(false)
+    {
+        return Html::default();
+    }
+    Html(format!(
+        "<div class=\"alert warn\" role=\"alert\" id=\"password-notice\">This account still \
+         has the password generated at first start. <a href=\"{}/panel/settings\">Change it \
+         on the Settings page</a>.</div>",
+        crate::util::html_escape(base)
     ))
 }
 

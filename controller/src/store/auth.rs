@@ -80,6 +80,26 @@ impl Store {
         Ok(id)
     }
 
+    /// Marks the account's password as one the operator must change (the generated first
+    /// password); any password change clears the mark.
+    pub async fn require_password_change(&self, user_id: i64) -> Result<()> {
+        sqlx::query("UPDATE users SET password_change_required = 1 WHERE id = $1")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether the account still has a password the operator must change.
+    pub async fn password_change_required(&self, user_id: i64) -> Result<bool> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT password_change_required FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.is_some_and(|(flag,)| flag != 0))
+    }
+
     pub async fn user_by_name(&self, username: &str) -> Result<Option<UserRow>> {
         Ok(
             sqlx::query_as("SELECT id, username, password_hash FROM users WHERE username = $1")
@@ -172,12 +192,15 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
-            .bind(user_id)
-            .bind(password_hash)
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE users SET password_hash = $2, updated_at = $3, password_change_required = 0 \
+             WHERE id = $1",
+        )
+        .bind(user_id)
+        .bind(password_hash)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
         let ended = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
             .bind(user_id)
             .bind(keep_session.unwrap_or(""))

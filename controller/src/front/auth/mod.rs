@@ -208,11 +208,15 @@ impl FromRequestParts<Arc<Controller>> for Actor {
 pub enum LoginError {
     #[error("wrong username or password")]
     WrongCredentials,
+    /// Where two-factor login is on, any refusal of a login without a code, so the answer
+    /// does not say whether the password was right.
     #[error(
-        "this account uses two-factor authentication: enter the code from the authenticator app"
+        "wrong username or password, or the two-factor code is missing: enter the code from \
+         the authenticator app"
     )]
     TwoFactorRequired,
-    #[error("wrong or already used two-factor code")]
+    /// Where two-factor login is on, any refusal of a login with a code.
+    #[error("wrong username or password, or a wrong or already used two-factor code")]
     TwoFactorInvalid,
     #[error(
         "too many failed logins for this user from this address: login is temporarily blocked, \
@@ -345,16 +349,26 @@ async fn check_login(
     // Unknown names cost the same hashing work, so timing does not reveal which names exist.
     let hash = user.as_ref().map_or(&ctl.dummy_hash, |u| &u.password_hash);
     let valid = check_password(password, hash).await?;
+    let code = two_factor_code.filter(|c| !c.trim().is_empty());
+    // Where two-factor login is on, a wrong name or password is refused in the words of a
+    // missing or wrong code: answering otherwise would say the password was right.
+    let refusal = || match code {
+        None => LoginError::TwoFactorRequired,
+        Some(_) => LoginError::TwoFactorInvalid,
+    };
     let Some(mut user) = user.filter(|_| valid) else {
+        if ctl.store.any_totp_enabled().await? {
+            return fail(refusal());
+        }
         return fail(LoginError::WrongCredentials);
     };
     let totp = ctl.store.user_totp(user.id).await?;
     if totp.secret.is_some() {
-        let Some(code) = two_factor_code.filter(|c| !c.trim().is_empty()) else {
-            return fail(LoginError::TwoFactorRequired);
+        let Some(code) = code else {
+            return fail(refusal());
         };
         if !two_factor::accept_code(ctl, user.id, &totp, code).await? {
-            return fail(LoginError::TwoFactorInvalid);
+            return fail(refusal());
         }
     }
     ctl.login_throttle.success(ip, username);
