@@ -403,13 +403,28 @@ async fn write_local_credentials(ctl: &Controller, info: &RunInfo) -> anyhow::Re
     Ok(())
 }
 
+/// Creates the data directory owner-only. One that already exists keeps its mode, as the
+/// operator set it; when others may enter it, the operator is told (the files in it are
+/// created owner-only either way).
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .with_context(|| format!("create data directory {}", dir.display()))
+        .with_context(|| format!("create data directory {}", dir.display()))?;
+    if let Some(mode) = util::open_to_others(dir)
+        .with_context(|| format!("read the mode of data directory {}", dir.display()))?
+    {
+        tracing::warn!(
+            "the data directory {} has mode {mode:04o}: other users of this host can list \
+             it, and read whatever in it is not owner-only (the database, the CA key and the \
+             credentials are). Run `chmod 700 {}`",
+            dir.display(),
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 fn hostname() -> String {

@@ -40,7 +40,7 @@ pub fn write_private(path: &std::path::Path, contents: &[u8]) -> std::io::Result
 /// Writes a file atomically with the given mode.
 pub fn write_atomic(path: &std::path::Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -48,9 +48,45 @@ pub fn write_atomic(path: &std::path::Path, contents: &[u8], mode: u32) -> std::
         .truncate(true)
         .mode(mode)
         .open(&tmp)?;
+    // A temporary file left by a crash keeps its old mode when opened again.
+    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
     f.write_all(contents)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)
+}
+
+/// Makes `path` a file only its owner can read and write: created empty with that mode
+/// when absent (so it is never readable by others, even for a moment), tightened when an
+/// earlier version left it readable. SQLite gives its `-wal` and `-shm` files the mode of
+/// the database file, so preparing the database file this way covers them; those left
+/// from before are tightened here too.
+pub fn prepare_private_file(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let private = std::fs::Permissions::from_mode(0o600);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)?
+        .set_permissions(private.clone())?;
+    for suffix in ["-wal", "-shm"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        match std::fs::set_permissions(std::path::Path::new(&side), private.clone()) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The permission bits of `path` that let users other than its owner in (group and
+/// others), when there are any.
+pub fn open_to_others(path: &std::path::Path) -> std::io::Result<Option<u32>> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+    Ok((mode & 0o077 != 0).then_some(mode))
 }
 
 /// A directory under the system temp dir, removed on drop.

@@ -492,3 +492,69 @@ async fn the_first_password_stays_out_of_the_journal_and_is_marked_until_changed
         "{text}"
     );
 }
+
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Issue 15 item 14: a fresh database in a data directory that already exists with a lax
+/// mode (0755) is created owner-only (`xfleet.db`, `-wal`, `-shm`, beside the CA key and
+/// the CLI credential), the directory keeps the operator's mode and the log says it is
+/// open to others and how to close it; a database an earlier version left 0644 is
+/// tightened at the next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_files_are_the_owner_s_alone_and_a_lax_data_directory_is_reported() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut ctl = Controller::start(ControllerOptions::default()).await;
+    let dir = ctl.dir.path().to_owned();
+    ctl.kill9();
+    for name in ["xfleet.db", "xfleet.db-wal", "xfleet.db-shm"] {
+        let _ = std::fs::remove_file(dir.join(name));
+    }
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let warnings_before = ctl.output.count("has mode 0755");
+    ctl.restart().await;
+
+    let db = dir.join("xfleet.db");
+    for name in [
+        "xfleet.db",
+        "xfleet.db-wal",
+        "xfleet.db-shm",
+        "ca.key",
+        "cli.token",
+    ] {
+        let path = dir.join(name);
+        assert!(path.exists(), "{name} is there");
+        assert_eq!(mode_of(&path), 0o600, "{name}");
+    }
+    assert_eq!(
+        mode_of(&dir),
+        0o755,
+        "the operator's directory keeps its mode"
+    );
+    assert_eq!(ctl.output.count("has mode 0755"), warnings_before + 1);
+    assert!(
+        ctl.output
+            .contains(&format!("Run `chmod 700 {}`", dir.display())),
+        "{}",
+        ctl.output.text()
+    );
+
+    // A database left readable by an earlier version is made owner-only again.
+    ctl.kill9();
+    for name in ["xfleet.db", "xfleet.db-wal", "xfleet.db-shm"] {
+        let path = dir.join(name);
+        if path.exists() {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+    ctl.restart().await;
+    assert_eq!(mode_of(&db), 0o600);
+    assert_eq!(mode_of(&dir.join("xfleet.db-wal")), 0o600);
+    assert!(ctl.api().call("GET", "/api/v1/servers", None).await.is_ok());
+}

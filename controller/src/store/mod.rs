@@ -49,6 +49,9 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The SQLite file could not be made owner-only.
+    #[error("{0}")]
+    File(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -83,6 +86,12 @@ impl Store {
         } else {
             Backend::Sqlite
         };
+        if let Some(path) = sqlite_file(url) {
+            // Password hashes, two-factor secrets and every client's credentials live here.
+            crate::util::prepare_private_file(path).map_err(|e| {
+                StoreError::File(format!("make {} private to this user: {e}", path.display()))
+            })?;
+        }
         let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
@@ -162,6 +171,17 @@ impl Store {
 }
 
 /// The SQLite URL for a database file, created on first use.
+/// The database file of an SQLite URL (`sqlite://PATH?…` or `sqlite:PATH`); `None` for
+/// PostgreSQL and in-memory databases.
+fn sqlite_file(url: &str) -> Option<&std::path::Path> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && !path.starts_with(":memory:") && !url.contains("mode=memory"))
+        .then(|| std::path::Path::new(path))
+}
+
 pub fn sqlite_url(path: &std::path::Path) -> String {
     format!("sqlite://{}?mode=rwc", path.display())
 }
