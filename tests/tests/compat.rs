@@ -513,10 +513,13 @@ async fn v2_scenario(ctl: &Controller) {
         );
     }
 
-    // Logout (v2: GET, 307 to the base path) ends the session.
+    // v2's `GET /logout` still goes to the base path, but a GET any page can make ends
+    // nothing; `POST /logout` ends the session.
     let r = x.get("/logout").await;
     assert_eq!(r.status, 307);
     assert_eq!(r.headers["location"], "/secret-path/");
+    assert_eq!(x.get("/panel/api/inbounds/list").await.status, 200);
+    x.post("/logout").await.obj();
     assert_eq!(x.get("/panel/api/inbounds/list").await.status, 404);
 }
 
@@ -580,6 +583,14 @@ async fn v3_scenario(ctl: &Controller) {
     // A cookie request from another site is refused even with the cookie.
     x.headers = vec![("Origin".into(), "https://evil.example".into())];
     assert_eq!(x.post("/panel/api/clients/onlines").await.status, 403);
+    // So is one from a page that hides its origin, and, without Origin, one whose Referer
+    // is another site; the panel's own Referer passes.
+    x.headers = vec![("Origin".into(), "null".into())];
+    assert_eq!(x.post("/panel/api/clients/onlines").await.status, 403);
+    x.headers = vec![("Referer".into(), "https://evil.example/page".into())];
+    assert_eq!(x.post("/panel/api/clients/onlines").await.status, 403);
+    x.headers = vec![("Referer".into(), format!("{}/panel/", ctl.panel_url()))];
+    assert_eq!(x.post("/panel/api/clients/onlines").await.status, 200);
     x.headers = vec![("X-CSRF-Token".into(), "forged".into())];
     assert_eq!(x.post("/panel/api/clients/onlines").await.status, 403);
     x.headers = vec![("X-CSRF-Token".into(), token.clone())];

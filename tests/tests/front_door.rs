@@ -558,3 +558,185 @@ async fn database_files_are_the_owner_s_alone_and_a_lax_data_directory_is_report
     assert_eq!(mode_of(&dir.join("xfleet.db-wal")), 0o600);
     assert!(ctl.api().call("GET", "/api/v1/servers", None).await.is_ok());
 }
+
+/// Issue 15 item 8: with the admin's session cookie, every kind of change another site's
+/// page could make (a body-less POST, a JSON POST, DELETE, logout) is refused when its
+/// `Origin` is another site or `null`, or when, without `Origin`, its `Referer` is another
+/// site; nothing changes and the session lives on. The same changes from the panel's own
+/// pages, from scripts that send neither header, and with a Bearer token from anywhere
+/// still work, and reads are not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookie_changes_from_another_site_are_refused() {
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let api = ctl.api();
+    let (cookie, _) = session(&ctl, &ctl.admin_password).await;
+    let panel = ctl.panel_url();
+    let token = api
+        .ok("POST", "/api/v1/api-tokens", Some(json!({"name": "ci"})))
+        .await;
+    let token_id = token["id"].as_i64().unwrap();
+
+    let foreign: [(&str, &str); 3] = [
+        ("Origin", "http://evil.example"),
+        ("Origin", "null"),
+        ("Referer", "http://evil.example/innocent-page"),
+    ];
+    let delete_token = format!("/api/v1/api-tokens/{token_id}");
+    for (header, value) in foreign {
+        let attempts = [
+            Request::new("POST", "/api/v1/servers").json(json!({"name": "planted"})),
+            Request::new("POST", "/api/v1/auth/totp/setup"),
+            Request::new("DELETE", &delete_token),
+            Request::new("POST", "/api/v1/auth/logout"),
+        ]
+        .map(|r| r.header("Cookie", &cookie).header(header, value));
+        for attempt in attempts {
+            let what = format!("{} {} with {header}: {value}", attempt.method, attempt.path);
+            let answer = send(&ctl, attempt).await;
+            assert_eq!(answer.status, 403, "{what}: {}", answer.body);
+            assert!(
+                answer.message().contains("cross-site request refused"),
+                "{what}"
+            );
+            assert!(
+                answer.cookie("xfleet_session").is_none(),
+                "{what} touched the cookie"
+            );
+        }
+        // Reads with the same headers go on.
+        let read = Request::new("GET", "/api/v1/auth/me")
+            .header("Cookie", &cookie)
+            .header(header, value);
+        let read = send(&ctl, read).await;
+        assert_eq!(read.status, 200, "{}", read.body);
+    }
+    let servers = api.ok("GET", "/api/v1/servers", None).await;
+    assert_eq!(servers, json!([]), "nothing was created");
+    let tokens = api.ok("GET", "/api/v1/api-tokens", None).await;
+    assert!(tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["id"] == json!(token_id)));
+    let me = send(
+        &ctl,
+        Request::new("GET", "/api/v1/auth/me").header("Cookie", &cookie),
+    )
+    .await;
+    assert_eq!(me.status, 200, "the session lives on");
+
+    // The panel's own pages (Origin, or only a Referer), a script without either, and a
+    // Bearer token from another site's headers all still make changes.
+    let own = [
+        ("Origin", panel.clone()),
+        ("Referer", format!("{panel}/panel/servers")),
+    ];
+    for (i, (header, value)) in own.into_iter().enumerate() {
+        let created = send(
+            &ctl,
+            Request::new("POST", "/api/v1/servers")
+                .header("Cookie", &cookie)
+                .header(header, value)
+                .json(json!({"name": format!("own-{i}")})),
+        )
+        .await;
+        assert_eq!(created.status, 200, "{}", created.body);
+    }
+    let scripted = send(
+        &ctl,
+        Request::new("POST", "/api/v1/servers")
+            .header("Cookie", &cookie)
+            .json(json!({"name": "scripted"})),
+    )
+    .await;
+    assert_eq!(scripted.status, 200, "{}", scripted.body);
+    let bearer = send(
+        &ctl,
+        Request::new("POST", "/api/v1/servers")
+            .header(
+                "Authorization",
+                format!("Bearer {}", token["token"].as_str().unwrap()),
+            )
+            .header("Origin", "http://evil.example")
+            .json(json!({"name": "by-token"})),
+    )
+    .await;
+    assert_eq!(bearer.status, 200, "{}", bearer.body);
+
+    // Logout from the panel's own page ends the session.
+    let out = send(
+        &ctl,
+        Request::new("POST", "/api/v1/auth/logout")
+            .header("Cookie", &cookie)
+            .header("Origin", panel),
+    )
+    .await;
+    assert_eq!(out.status, 200, "{}", out.body);
+    let me = send(
+        &ctl,
+        Request::new("GET", "/api/v1/auth/me").header("Cookie", &cookie),
+    )
+    .await;
+    assert_eq!(me.status, 401);
+}
+
+/// Issue 15 item 8, 3x-ui's side: `GET /logout`, which any page can make a browser send,
+/// no longer ends the session; `POST /logout` from another site (`Origin`, `Origin: null`
+/// or a foreign `Referer`) is refused; from the panel's own page it ends the session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_x_ui_logout_is_a_post_from_this_panel() {
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let login = send(
+        &ctl,
+        Request::new("POST", "/login")
+            .form(&format!("username=admin&password={}", ctl.admin_password)),
+    )
+    .await;
+    let cookie = format!("3x-ui={}", login.cookie("3x-ui").unwrap());
+    let alive = || async {
+        send(
+            &ctl,
+            Request::new("GET", "/panel/api/inbounds/list").header("Cookie", &cookie),
+        )
+        .await
+        .status
+            == 200
+    };
+    assert!(alive().await);
+
+    let get = send(
+        &ctl,
+        Request::new("GET", "/logout").header("Cookie", &cookie),
+    )
+    .await;
+    assert_eq!(get.status, 307);
+    assert!(get.cookie("3x-ui").is_none(), "the cookie is left alone");
+    assert!(alive().await, "a GET does not log out");
+
+    for (header, value) in [
+        ("Origin", "http://evil.example"),
+        ("Origin", "null"),
+        ("Referer", "http://evil.example/x"),
+    ] {
+        let post = send(
+            &ctl,
+            Request::new("POST", "/logout")
+                .header("Cookie", &cookie)
+                .header(header, value),
+        )
+        .await;
+        assert_eq!(post.status, 403, "{header}: {value}: {}", post.body);
+        assert_eq!(post.json()["success"], json!(false));
+        assert!(alive().await, "{header}: {value} logged out");
+    }
+
+    let post = send(
+        &ctl,
+        Request::new("POST", "/logout")
+            .header("Cookie", &cookie)
+            .header("Origin", ctl.panel_url()),
+    )
+    .await;
+    assert_eq!(post.json()["success"], json!(true), "{}", post.body);
+    assert!(!alive().await, "POST /logout ends the session");
+}

@@ -13,15 +13,15 @@ use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::header::SET_COOKIE;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{AppendHeaders, IntoResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use xfleet_common::time::now_ms;
 
 use crate::front::auth::{
-    actor_from_session_token, authenticate, close_session, cookie_value, create_api_token,
-    open_session, LoginError, SESSION_COOKIE,
+    actor_from_session_token, authenticate, check_same_origin, close_session, cookie_value,
+    create_api_token, open_session, LoginError, SESSION_COOKIE,
 };
 use crate::front::{ok, ApiError, ApiResult, Audit, Call, JsonBody};
 use crate::Controller;
@@ -83,11 +83,15 @@ pub(super) async fn login(
     ))
 }
 
+/// Ends the session of the cookie; another site's page cannot end it for the user.
 pub(super) async fn logout(
     State(ctl): State<Arc<Controller>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
+    check_same_origin(&Method::POST, &headers, uri.authority().map(|a| a.as_str()))
+        .map_err(ApiError::Forbidden)?;
     if let Some(token) = cookie_value(&headers, SESSION_COOKIE) {
         let ip = addr.ip().to_string();
         if let Some(actor) = actor_from_session_token(&ctl, &token, &ip).await? {

@@ -39,9 +39,9 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, OriginalUri, Request, State};
-use axum::http::header::{CONTENT_TYPE, HOST, LOCATION, ORIGIN, RETRY_AFTER, SET_COOKIE};
+use axum::http::header::{CONTENT_TYPE, LOCATION, RETRY_AFTER, SET_COOKIE};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
@@ -51,8 +51,8 @@ use serde_json::Value;
 use xfleet_common::enrollment::sha256_hex;
 
 use crate::front::auth::{
-    actor_from_bearer, actor_from_session_token, authenticate, bearer, client_ip, close_session,
-    cookie_value, open_session, two_factor_enabled,
+    actor_from_bearer, actor_from_session_token, authenticate, bearer, check_same_origin,
+    client_ip, close_session, cookie_value, open_session, two_factor_enabled,
 };
 use crate::front::{done, failed, reply, ApiError, Call, Msg};
 use crate::model::servers::{default_server, resolve};
@@ -207,7 +207,8 @@ impl FromRequestParts<Arc<Controller>> for XuiCall {
         } else if let Some(session) = cookie(&parts.headers, SESSION_COOKIE) {
             match actor_from_session_token(ctl, &session, &ip).await {
                 Ok(Some(actor)) => {
-                    check_csrf(ctl, &parts.method, &parts.headers).await?;
+                    let authority = parts.uri.authority().map(|a| a.as_str());
+                    check_csrf(ctl, &parts.method, &parts.headers, authority).await?;
                     actor
                 }
                 _ => return Err(unauthenticated),
@@ -244,21 +245,19 @@ fn read_only_allowed(method: &Method, path: &str) -> bool {
     *method == Method::GET || READS.iter().any(|r| path.contains(r))
 }
 
-/// Cross-site requests are refused; a sent CSRF token must be the one of the `3x-ui` cookie's
+/// Cross-site requests are refused (`Origin`, else `Referer`, must be this panel;
+/// `Origin: null` is refused); a sent CSRF token must be the one of the `3x-ui` cookie's
 /// session (or pre-login cookie).
-async fn check_csrf(ctl: &Controller, method: &Method, headers: &HeaderMap) -> Result<(), Refusal> {
+async fn check_csrf(
+    ctl: &Controller,
+    method: &Method,
+    headers: &HeaderMap,
+    authority: Option<&str>,
+) -> Result<(), Refusal> {
     if *method == Method::GET || *method == Method::HEAD || *method == Method::OPTIONS {
         return Ok(());
     }
-    if let (Some(origin), Some(host)) = (headers.get(ORIGIN), headers.get(HOST)) {
-        let origin = origin.to_str().unwrap_or("");
-        let origin_host = origin.split("://").nth(1).unwrap_or(origin);
-        if origin != "null" && origin_host != host.to_str().unwrap_or("") {
-            return Err(Refusal::Forbidden(
-                "cross-site request refused (the Origin is not this panel)".into(),
-            ));
-        }
-    }
+    check_same_origin(method, headers, authority).map_err(Refusal::Forbidden)?;
     if let Some(sent) = headers.get("x-csrf-token") {
         let expected = match cookie_csrf(ctl, headers).await {
             Ok(expected) => expected,
@@ -393,6 +392,7 @@ struct LoginBody {
 async fn login(
     State(ctl): State<Arc<Controller>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    uri: Uri,
     headers: HeaderMap,
     body: Result<Body<LoginBody>, Json<Msg>>,
 ) -> Response {
@@ -400,7 +400,8 @@ async fn login(
         Ok(Body(b)) => b,
         Err(e) => return e.into_response(),
     };
-    if let Err(refusal) = check_csrf(&ctl, &Method::POST, &headers).await {
+    let authority = uri.authority().map(|a| a.as_str());
+    if let Err(refusal) = check_csrf(&ctl, &Method::POST, &headers, authority).await {
         return refusal.into_response();
     }
     const ACTION: &str = "Login failed";
@@ -476,22 +477,21 @@ async fn end_session(ctl: &Controller, headers: &HeaderMap) {
     }
 }
 
-/// v2: `GET /logout` clears the session and goes back to the login page.
-async fn logout_redirect(State(ctl): State<Arc<Controller>>, headers: HeaderMap) -> Response {
-    end_session(&ctl, &headers).await;
+/// v2: `GET /logout` went back to the login page after ending the session. Any site can
+/// make a browser GET a URL, so it no longer ends anything: it only goes to the login page
+/// (which sends a signed-in user on to the panel). `POST /logout` ends the session.
+async fn logout_redirect(State(ctl): State<Arc<Controller>>) -> Response {
     (
         StatusCode::TEMPORARY_REDIRECT,
-        [
-            (SET_COOKIE, session_cookie(&ctl, "", 0)),
-            (LOCATION, cookie_path(&ctl)),
-        ],
+        [(LOCATION, cookie_path(&ctl))],
     )
         .into_response()
 }
 
 /// v3: `POST /logout`.
-async fn logout(State(ctl): State<Arc<Controller>>, headers: HeaderMap) -> Response {
-    if let Err(refusal) = check_csrf(&ctl, &Method::POST, &headers).await {
+async fn logout(State(ctl): State<Arc<Controller>>, uri: Uri, headers: HeaderMap) -> Response {
+    let authority = uri.authority().map(|a| a.as_str());
+    if let Err(refusal) = check_csrf(&ctl, &Method::POST, &headers, authority).await {
         return refusal.into_response();
     }
     end_session(&ctl, &headers).await;

@@ -1,12 +1,15 @@
-//! Who is calling: admin sessions (a cookie) and API tokens (Bearer), both stored hashed,
-//! as one extractor ([`Actor`]); and the login decision every login front end shares
+//! Who is calling: admin sessions (a cookie, for changes only from the panel's own pages:
+//! [`check_same_origin`]) and API tokens (Bearer), both stored hashed, as one extractor
+//! ([`Actor`]); and the login decision every login front end shares
 //! (per-address cap, per address and name throttle, password, second factor, audit).
 
+mod origin;
 mod password;
 mod throttle;
 pub mod totp;
 pub mod two_factor;
 
+pub use origin::check_same_origin;
 pub use password::{
     check_new_password, check_password, hash_password, needs_rehash, new_password_hash,
     verify_password, HashError, HASHING_RETRY_AFTER_SECS, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS,
@@ -193,6 +196,12 @@ impl FromRequestParts<Arc<Controller>> for Actor {
         let actor = actor_from_headers(ctl, &parts.headers, &ip)
             .await?
             .ok_or(ApiError::Unauthorized)?;
+        // A session cookie rides along with any site's requests; a token is sent on purpose.
+        if actor.session_hash.is_some() {
+            let authority = parts.uri.authority().map(|a| a.as_str());
+            check_same_origin(&parts.method, &parts.headers, authority)
+                .map_err(ApiError::Forbidden)?;
+        }
         if !actor.allows(&parts.method) {
             return Err(ApiError::Forbidden(format!(
                 "a `{}` token can only read",
