@@ -417,9 +417,9 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("read the mode of data directory {}", dir.display()))?
     {
         tracing::warn!(
-            "the data directory {} has mode {mode:04o}: other users of this host can list \
-             it, and read whatever in it is not owner-only (the database, the CA key and the \
-             credentials are). Run `chmod 700 {}`",
+            "the data directory {} has mode {mode:04o}: it is open to other users of this \
+             host, who may see what is in it and read what is not owner-only (the database, \
+             the CA key and the credentials are owner-only). Run `chmod 700 {}`",
             dir.display(),
             dir.display()
         );
