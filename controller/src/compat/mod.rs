@@ -14,9 +14,11 @@
 //! a client that keeps only that cookie (py3xui, x3ui) can send it back. `GET /csrf-token`
 //! before login sets a pre-login `3x-ui` cookie holding the token; the login that sends it as
 //! `X-CSRF-Token` carries it into the new session, and later calls send the same header. The
-//! session cookie is `SameSite=Lax`, a request whose `Origin` names another host is refused,
-//! and an `X-CSRF-Token` header, when sent, must be the session's token. The header is not
-//! required, so v2 scripts that only replay the cookie keep working.
+//! session cookie is `SameSite=Lax`; a change whose `Origin` (or, without one, `Referer`)
+//! names another site, or is `null`, is refused; and an `X-CSRF-Token` header, when sent,
+//! must be the session's token. The header is not required, so v2 scripts that only replay
+//! the cookie keep working. Logging out takes a `POST`: v2's `GET /logout` only goes to the
+//! login page.
 
 mod absent;
 mod api_tokens;
