@@ -1737,7 +1737,7 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00
 /// the tests' template (127.0.0.0/8 routed direct) a loopback origin answers through an
 /// ordinary client connection (VLESS+WS) but the core's gRPC API, asked by address, as
 /// `localhost` or as an IPv4-mapped IPv6 address, sends back no byte; with the default
-/// template neither answers (a name resolving to loopback neither); with an operator's
+/// template neither answers (a name resolving to loopback neither, nor IPv6 loopback); with an operator's
 /// template that routes everything direct under `AsIs`, the origin answers again and the API
 /// still does not. Each probe is a real request through the real core; the origin counts
 /// what it sent.
@@ -1753,6 +1753,15 @@ async fn vpn_users_reach_neither_the_core_api_nor_loopback() {
     agent.start();
     ctl.wait_status(id, "online", LONG).await;
     let files = FileServer::start().await;
+    // An origin on IPv6 loopback: greets whoever connects.
+    let v6 = tokio::net::TcpListener::bind("[::1]:0").await.unwrap();
+    let v6_port = v6.local_addr().unwrap().port();
+    let _v6 = tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        while let Ok((mut conn, _)) = v6.accept().await {
+            let _ = conn.write_all(b"v6 origin").await;
+        }
+    });
     let api = ctl.api();
     let port = free_port();
     let inbound = api
@@ -1820,6 +1829,10 @@ async fn vpn_users_reach_neither_the_core_api_nor_loopback() {
     })
     .await;
     assert!(body.starts_with(b"HTTP/1.0 200"), "{body:?}");
+    assert!(
+        ask("::1", v6_port, get).await.is_empty(),
+        "only IPv4 loopback is routed direct"
+    );
     assert_api_silent("loopback-direct template").await;
 
     // The default: neither the API nor loopback, however the destination is named.
@@ -1842,6 +1855,10 @@ async fn vpn_users_reach_neither_the_core_api_nor_loopback() {
         files.sent.load(std::sync::atomic::Ordering::SeqCst),
         sent,
         "the origin was reached"
+    );
+    assert!(
+        ask("::1", v6_port, get).await.is_empty(),
+        "IPv6 loopback answered by default"
     );
     // Names are resolved before the address rules give up on them (`localhost` above).
     let config: Value = serde_json::from_slice(
@@ -1873,6 +1890,7 @@ async fn vpn_users_reach_neither_the_core_api_nor_loopback() {
         )
         .await;
     }
+    assert_eq!(ask("::1", v6_port, get).await, b"v6 origin");
     assert_api_silent("open operator template").await;
     agent.kill9();
 }
