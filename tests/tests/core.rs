@@ -1835,8 +1835,11 @@ async fn vpn_users_reach_neither_the_core_api_nor_loopback() {
     );
     assert_api_silent("loopback-direct template").await;
 
-    // The default: neither the API nor loopback, however the destination is named.
+    // The default: neither the API nor loopback, however the destination is named. A
+    // template change is a new revision of every server.
+    let before = ctl.server(id).await["revision"].as_i64().unwrap();
     ctl.set_core_template(None).await;
+    assert_eq!(ctl.server(id).await["revision"], json!(before + 1));
     ready().await;
     let sent = files.sent.load(std::sync::atomic::Ordering::SeqCst);
     for host in ["127.0.0.1", "localhost", "::ffff:127.0.0.1"] {

@@ -3,9 +3,9 @@
 //! and 3x-ui's `/panel/setting/update`.
 //!
 //! Every key 3x-ui's settings form sends is known, so that form can be sent back whole. Keys
-//! xfleet keeps are stored as text. `xrayTemplateConfig` is the fleet's core template: checked
-//! when set, carried in every server's desired state, and a change is pushed to every server. Keys for a feature xfleet does without (LDAP, e-mail,
-//! 3x-ui's node identity) or handles its own way (two-factor login, the session secret) are
+//! xfleet keeps are stored as text; `xrayTemplateConfig`, the fleet's core template, is
+//! checked when set and a change is pushed to every server. Keys for a feature xfleet does
+//! without (LDAP, e-mail, 3x-ui's node identity) or handles its own way (two-factor login, the session secret) are
 //! accepted only at the value that means "unused" or "unchanged", and a change is refused
 //! with the reason. Unknown keys are refused by name.
 
@@ -365,7 +365,7 @@ pub async fn update(
         }
     }
     if p.is_empty() {
-        check_core_template(&mut changes, &mut p);
+        check_core_template(&mut changes, stored.get(CORE_TEMPLATE), &mut p);
         check_default_server(ctl, &changes, &mut p).await?;
         check_panel_tls(ctl, &changes, &mut p).await?;
         check_panel_place(ctl, &mut changes, &mut p).await?;
@@ -380,32 +380,40 @@ pub async fn update(
 }
 
 /// The core template must be empty (the default) or a JSON object a configuration renders
-/// around; stored compact, so the same template sent twice is no change.
-fn check_core_template(changes: &mut [(String, String)], p: &mut Problems) {
-    let Some((_, text)) = changes.iter_mut().find(|(k, _)| k == CORE_TEMPLATE) else {
+/// around. It is stored compact: the same template sent again, however laid out, is no
+/// change and pushes nothing.
+fn check_core_template(
+    changes: &mut Vec<(String, String)>,
+    stored: Option<&String>,
+    p: &mut Problems,
+) {
+    let Some(at) = changes.iter().position(|(k, _)| k == CORE_TEMPLATE) else {
         return;
     };
-    if text.is_empty() {
-        return;
-    }
-    let template = match serde_json::from_str::<Value>(text) {
-        Ok(template @ Value::Object(_)) => template,
-        Ok(_) => {
-            return p.add(
-                CORE_TEMPLATE,
-                "must be a JSON object (the core template), or empty for the default",
-            )
+    let text = &mut changes[at].1;
+    if !text.is_empty() {
+        let template = match serde_json::from_str::<Value>(text) {
+            Ok(template @ Value::Object(_)) => template,
+            Ok(_) => {
+                return p.add(
+                    CORE_TEMPLATE,
+                    "must be a JSON object (the core template), or empty for the default",
+                )
+            }
+            Err(e) => return p.add(CORE_TEMPLATE, format!("is not JSON: {e}")),
+        };
+        // Its shape is checked the way every agent will render it.
+        let state = DesiredState {
+            template: Some(template),
+            ..DesiredState::default()
+        };
+        if let Err(e) = xray::render(&state, &RenderOptions::new(Flavour::Xray)) {
+            return p.add(CORE_TEMPLATE, e.to_string());
         }
-        Err(e) => return p.add(CORE_TEMPLATE, format!("is not JSON: {e}")),
-    };
-    // Its shape is checked the way every agent will render it.
-    let state = DesiredState {
-        template: Some(template),
-        ..DesiredState::default()
-    };
-    match xray::render(&state, &RenderOptions::new(Flavour::Xray)) {
-        Ok(_) => *text = state.template.map(|t| t.to_string()).unwrap_or_default(),
-        Err(e) => p.add(CORE_TEMPLATE, e.to_string()),
+        *text = state.template.map(|t| t.to_string()).unwrap_or_default();
+    }
+    if stored.map_or("", String::as_str) == changes[at].1 {
+        changes.remove(at);
     }
 }
 
@@ -611,20 +619,30 @@ mod tests {
     /// or a JSON object the agents can render around; an accepted one is stored compact.
     #[test]
     fn a_core_template_must_be_a_json_object_that_renders() {
-        let check = |text: &str| {
+        let check_against = |stored: &str, text: &str| {
             let mut changes = vec![(CORE_TEMPLATE.to_owned(), text.to_owned())];
             let mut p = Problems::default();
-            check_core_template(&mut changes, &mut p);
+            check_core_template(&mut changes, Some(&stored.to_owned()), &mut p);
             match p.finish() {
-                Ok(()) => Ok(changes.remove(0).1),
+                Ok(()) => Ok(changes.pop().map(|(_, v)| v)),
                 Err(e) => Err(format!("{e:?}")),
             }
         };
+        let check = |text: &str| check_against("{}", text).map(Option::unwrap);
         assert_eq!(check(""), Ok(String::new()));
         assert_eq!(
             check("{ \"routing\": {\"rules\": []} }"),
             Ok(r#"{"routing":{"rules":[]}}"#.to_owned())
         );
+        // The stored template, laid out differently, is no change.
+        assert_eq!(
+            check_against(
+                r#"{"routing":{"rules":[]}}"#,
+                "{\"routing\":\n {\"rules\": []}}"
+            ),
+            Ok(None)
+        );
+        assert_eq!(check_against("", ""), Ok(None));
         for (text, says) in [
             ("[1, 2]", "must be a JSON object"),
             ("\"text\"", "must be a JSON object"),
