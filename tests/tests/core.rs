@@ -1753,13 +1753,24 @@ async fn vpn_users_reach_neither_the_core_api_nor_loopback() {
     agent.start();
     ctl.wait_status(id, "online", LONG).await;
     let files = FileServer::start().await;
-    // An origin on IPv6 loopback: greets whoever connects.
+    // An origin on IPv6 loopback: answers a request with a greeting.
     let v6 = tokio::net::TcpListener::bind("[::1]:0").await.unwrap();
     let v6_port = v6.local_addr().unwrap().port();
     let _v6 = tokio::spawn(async move {
-        use tokio::io::AsyncWriteExt;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         while let Ok((mut conn, _)) = v6.accept().await {
-            let _ = conn.write_all(b"v6 origin").await;
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = conn.write_all(b"v6 origin").await;
+                let _ = conn.shutdown().await;
+            });
         }
     });
     let api = ctl.api();
@@ -1893,7 +1904,10 @@ async fn vpn_users_reach_neither_the_core_api_nor_loopback() {
         )
         .await;
     }
-    assert_eq!(ask("::1", v6_port, get).await, b"v6 origin");
+    wait_for("the origin on ::1 with the open template", LONG, || async {
+        (ask("::1", v6_port, get).await == b"v6 origin").then_some(())
+    })
+    .await;
     assert_api_silent("open operator template").await;
     agent.kill9();
 }
