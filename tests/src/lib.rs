@@ -67,6 +67,23 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The core template of tests whose origins listen on loopback: the default one (Debian's
+/// v2ray, no geo files) with `127.0.0.0/8` routed direct ahead of its rules, which block
+/// loopback like every private range. The core's API port stays refused: that rule is forced
+/// ahead of any template's.
+pub fn loopback_direct_template() -> Value {
+    let mut template =
+        xfleet_common::xray::default_template(xfleet_common::xray::Flavour::V2ray, false);
+    template["routing"]["rules"]
+        .as_array_mut()
+        .expect("the default template has rules")
+        .insert(
+            0,
+            json!({"type": "field", "ip": ["127.0.0.0/8"], "outboundTag": "direct"}),
+        );
+    template
+}
+
 /// Collected output lines of a child process.
 #[derive(Clone, Default)]
 pub struct Output(Arc<Mutex<Vec<String>>>);
@@ -298,6 +315,38 @@ impl Controller {
 
     pub fn sub_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.sub_port)
+    }
+
+    /// Sets the fleet's core template through the settings API; `None` goes back to the
+    /// default. Every server gets a new revision: wait for it to be applied
+    /// ([`Controller::wait_applied`]) before relying on the new routing.
+    pub async fn set_core_template(&self, template: Option<&Value>) {
+        let text = template.map(Value::to_string).unwrap_or_default();
+        self.api()
+            .ok(
+                "PATCH",
+                "/api/v1/settings",
+                Some(json!({"xrayTemplateConfig": text})),
+            )
+            .await;
+    }
+
+    /// For tests with origins on 127.0.0.1: routes loopback direct for every server
+    /// ([`loopback_direct_template`]). Call it before servers are added, so their first state
+    /// carries it; with servers already there, wait for their applied revision afterwards.
+    pub async fn route_loopback_direct(&self) {
+        self.set_core_template(Some(&loopback_direct_template()))
+            .await;
+    }
+
+    /// Waits until the server has applied its latest revision; returns the server.
+    pub async fn wait_applied(&self, id: i64, timeout: Duration) -> Value {
+        let what = format!("server {id} to apply its latest revision");
+        wait_for(&what, timeout, || async {
+            let s = self.server(id).await;
+            (s["applied_revision"] == s["revision"]).then_some(s)
+        })
+        .await
     }
 
     /// Adds a server and returns its id and a fresh enrollment token.

@@ -133,6 +133,66 @@ pub async fn fetch_via_socks(
     Ok(all[split + 4..].to_vec())
 }
 
+/// What comes back through a SOCKS5 proxy for `request` sent to `host:port`: an IPv4 or IPv6
+/// address goes as one, anything else as a domain name the proxy's far end resolves. Reads
+/// until the far side closes or nothing more arrives for `quiet`; an error means the proxy
+/// refused the destination outright.
+pub async fn exchange_via_socks(
+    socks_port: u16,
+    host: &str,
+    port: u16,
+    request: &[u8],
+    quiet: Duration,
+) -> std::io::Result<Vec<u8>> {
+    let io = |m: &str| std::io::Error::other(m.to_owned());
+    let mut s = TcpStream::connect(("127.0.0.1", socks_port)).await?;
+    s.write_all(&[5, 1, 0]).await?;
+    let mut reply = [0u8; 2];
+    s.read_exact(&mut reply).await?;
+    if reply != [5, 0] {
+        return Err(io("socks: no acceptable auth"));
+    }
+    let mut req = vec![5, 1, 0];
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => {
+            req.push(1);
+            req.extend_from_slice(&ip.octets());
+        }
+        Ok(std::net::IpAddr::V6(ip)) => {
+            req.push(4);
+            req.extend_from_slice(&ip.octets());
+        }
+        Err(_) => {
+            req.extend_from_slice(&[3, host.len() as u8]);
+            req.extend_from_slice(host.as_bytes());
+        }
+    }
+    req.extend_from_slice(&port.to_be_bytes());
+    s.write_all(&req).await?;
+    let mut head = [0u8; 4];
+    s.read_exact(&mut head).await?;
+    if head[1] != 0 {
+        return Err(io(&format!("socks: connect failed ({})", head[1])));
+    }
+    let bound = match head[3] {
+        1 => 4,
+        4 => 16,
+        _ => usize::from(s.read_u8().await?),
+    };
+    let mut rest = vec![0u8; bound + 2];
+    s.read_exact(&mut rest).await?;
+    s.write_all(request).await?;
+    let mut all = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(read) = tokio::time::timeout(quiet, s.read(&mut buf)).await {
+        match read {
+            Ok(0) | Err(_) => break,
+            Ok(n) => all.extend_from_slice(&buf[..n]),
+        }
+    }
+    Ok(all)
+}
+
 /// A download through a SOCKS5 proxy read at a bounded rate, so the connection stays open
 /// for as long as the test needs; it ends when the far side closes it.
 pub struct SlowDownload {

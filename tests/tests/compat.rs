@@ -1137,7 +1137,8 @@ async fn py3xui_works_unchanged_against_a_fleet() {
 
 /// 3x-ui's settings routes on both paths (v2 `/panel/setting`, v3.3 `/panel/api/setting`) and
 /// the default server, as scripts use them: the whole form sent back is taken, a bad key
-/// refuses everything and stores nothing, the admin's credentials change with the old ones,
+/// refuses everything and stores nothing (a core template that is not a JSON object too,
+/// named), a good core template is stored, the admin's credentials change with the old ones,
 /// and calls without `server_id` act on the default server while lists cover the fleet.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settings_routes_and_the_default_server() {
@@ -1204,10 +1205,30 @@ async fn settings_scenario(ctl: &Controller) {
             json!({"pageSize": 99, "defaultServer": "nowhere"}),
             "defaultServer: names no server",
         ),
+        (
+            json!({"pageSize": 99, "xrayTemplateConfig": "[1]"}),
+            "xrayTemplateConfig: must be a JSON object",
+        ),
+        (
+            json!({"pageSize": 99, "xrayTemplateConfig": r#"{"routing": []}"#}),
+            "xrayTemplateConfig: core template: `routing` must be an object",
+        ),
     ] {
         let failure = x.post_json("/panel/setting/update", &body).await.failure();
         assert!(failure.contains(says), "{failure}");
     }
+    // The fleet's core template is set here like any other key, and stored compact.
+    x.post_json(
+        "/panel/setting/update",
+        &json!({"xrayTemplateConfig": "{\"log\": {\"loglevel\": \"info\"}}"}),
+    )
+    .await
+    .obj();
+    let stored = ctl.api().ok("GET", "/api/v1/settings", None).await;
+    assert_eq!(
+        stored["xrayTemplateConfig"],
+        json!(r#"{"log":{"loglevel":"info"}}"#)
+    );
     assert_eq!(
         x.post("/panel/setting/all").await.obj()["pageSize"],
         json!(30)

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use xfleet_tests::proxy::{outbound, pattern, FileServer, V2rayClient};
-use xfleet_tests::{free_port, wait_for, Agent, Controller, ControllerOptions};
+use xfleet_tests::{
+    free_port, loopback_direct_template, wait_for, Agent, Controller, ControllerOptions,
+};
 
 const LONG: Duration = Duration::from_secs(60);
 const MIB: usize = 1 << 20;
@@ -50,6 +52,7 @@ fn four_inbounds(p: &Ports, revision: u64, extra_vless_client: bool) -> Value {
     json!({"full": {
         "revision": revision,
         "stats_interval_ms": 1000,
+        "template": loopback_direct_template(),
         "inbounds": [
             inbound(1, "in-vless-ws", p.vless, "vless",
                 json!({"clients": vless_clients, "decryption": "none"}),
@@ -194,6 +197,7 @@ async fn assert_exact(ctl: &Controller, server: i64, agent: &Agent) {
 
 async fn setup() -> (Controller, i64, Agent, Ports, FileServer) {
     let ctl = Controller::start(ControllerOptions::default()).await;
+    ctl.route_loopback_direct().await;
     let (id, token) = ctl.add_server("vpn-1").await;
     let mut agent = Agent::enroll(&token);
     agent.start();
@@ -587,6 +591,7 @@ async fn a_taken_port_is_refused_at_the_api_or_fails_its_inbound_alone() {
         return;
     }
     let ctl = Controller::start(ControllerOptions::default()).await;
+    ctl.route_loopback_direct().await;
     let (id, token) = ctl.add_server("vpn-1").await;
     let mut agent = Agent::enroll(&token);
     agent.start();
@@ -862,6 +867,7 @@ async fn inbounds_and_clients_from_the_api_reach_the_core() {
         return;
     }
     let ctl = Controller::start(ControllerOptions::default()).await;
+    ctl.route_loopback_direct().await;
     let (id, token) = ctl.add_server("vpn-1").await;
     let mut agent = Agent::enroll(&token);
     agent.start();
@@ -987,6 +993,7 @@ async fn a_fleet_wide_quota_cuts_the_client_on_every_server() {
         return;
     }
     let ctl = Controller::start(ControllerOptions::default()).await;
+    ctl.route_loopback_direct().await;
     let api = ctl.api();
     let files = FileServer::start().await;
     let mut agents = Vec::new();
@@ -1494,6 +1501,7 @@ async fn bulk_client_actions_reach_the_core_in_one_revision_per_server() {
         return;
     }
     let ctl = Controller::start(ControllerOptions::default()).await;
+    ctl.route_loopback_direct().await;
     let (id, token) = ctl.add_server("vpn-1").await;
     let mut agent = Agent::enroll(&token);
     agent.start();
@@ -1718,5 +1726,188 @@ async fn bulk_client_actions_reach_the_core_in_one_revision_per_server() {
         &json!({"action": "disable", "count": 5001}),
         "an oversized list is not copied into the log"
     );
+    agent.kill9();
+}
+
+/// The first bytes an HTTP/2 client sends: the preface and an empty SETTINGS frame. The
+/// core's gRPC API answers them with its own SETTINGS frame.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+
+/// Issue 15, item 1: a VPN user reaches neither the core's API nor the host's loopback. With
+/// the tests' template (127.0.0.0/8 routed direct) a loopback origin answers through an
+/// ordinary client connection (VLESS+WS) but the core's gRPC API, asked by address, as
+/// `localhost` or as an IPv4-mapped IPv6 address, sends back no byte; with the default
+/// template neither answers (a name resolving to loopback neither, nor IPv6 loopback); with an operator's
+/// template that routes everything direct under `AsIs`, the origin answers again and the API
+/// still does not. Each probe is a real request through the real core; the origin counts
+/// what it sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn vpn_users_reach_neither_the_core_api_nor_loopback() {
+    if !xfleet_tests::proxy::v2ray_available() {
+        return;
+    }
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    ctl.route_loopback_direct().await;
+    let (id, token) = ctl.add_server("vpn-1").await;
+    let mut agent = Agent::enroll(&token);
+    agent.start();
+    ctl.wait_status(id, "online", LONG).await;
+    let files = FileServer::start().await;
+    // An origin on IPv6 loopback: answers a request with a greeting.
+    let v6 = tokio::net::TcpListener::bind("[::1]:0").await.unwrap();
+    let v6_port = v6.local_addr().unwrap().port();
+    let _v6 = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut conn, _)) = v6.accept().await {
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = conn.write_all(b"v6 origin").await;
+                let _ = conn.shutdown().await;
+            });
+        }
+    });
+    let api = ctl.api();
+    let port = free_port();
+    let inbound = api
+        .ok(
+            "POST",
+            &format!("/api/v1/servers/{id}/inbounds"),
+            Some(
+                json!({"port": port, "protocol": "vless", "settings": {"decryption": "none"},
+                "streamSettings": {"network": "ws", "wsSettings": {"path": "/ws"}}}),
+            ),
+        )
+        .await;
+    let client = api
+        .ok(
+            "POST",
+            "/api/v1/clients",
+            Some(json!({"email": "mallory", "inboundIds": [inbound["id"]]})),
+        )
+        .await;
+    let uuid = client["uuid"].as_str().unwrap().to_owned();
+    let v2 = V2rayClient::start(outbound::vless_ws(port, &uuid, "/ws")).await;
+    let quiet = Duration::from_secs(3);
+    let ask = |host: &'static str, to: u16, request: &'static [u8]| {
+        let socks = v2.socks_port;
+        async move {
+            xfleet_tests::proxy::exchange_via_socks(socks, host, to, request, quiet)
+                .await
+                .unwrap_or_default()
+        }
+    };
+    let get: &[u8] = b"GET /1000 HTTP/1.0\r\nHost: origin\r\n\r\n";
+    // Ready: the state is applied and the core takes connections on the inbound.
+    let ready = || async {
+        ctl.wait_applied(id, LONG).await;
+        wait_for("the core to listen on the inbound", LONG, || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .ok()
+                .map(|_| ())
+        })
+        .await;
+    };
+    let api_port = || api_port_of(&agent);
+    let assert_api_silent = |phase: &'static str| async move {
+        let api_port = api_port();
+        for host in ["127.0.0.1", "localhost", "::ffff:127.0.0.1"] {
+            let answer = ask(host, api_port, H2_PREFACE).await;
+            eprintln!(
+                "{phase}: core API at {host}:{api_port} sent {} bytes",
+                answer.len()
+            );
+            assert!(
+                answer.is_empty(),
+                "{phase}: the core's API answered a VPN user at {host}: {:?}",
+                &answer[..answer.len().min(32)]
+            );
+        }
+    };
+
+    // The tests' template: loopback direct; the API stays closed.
+    ready().await;
+    let body = wait_for("the loopback origin through the VPN", LONG, || async {
+        let answer = ask("127.0.0.1", files.port, get).await;
+        answer.ends_with(&pattern(1000)).then_some(answer)
+    })
+    .await;
+    assert!(body.starts_with(b"HTTP/1.0 200"), "{body:?}");
+    assert!(
+        ask("::1", v6_port, get).await.is_empty(),
+        "only IPv4 loopback is routed direct"
+    );
+    assert_api_silent("loopback-direct template").await;
+
+    // The default: neither the API nor loopback, however the destination is named. A
+    // template change is a new revision of every server.
+    let before = ctl.server(id).await["revision"].as_i64().unwrap();
+    ctl.set_core_template(None).await;
+    assert_eq!(ctl.server(id).await["revision"], json!(before + 1));
+    ready().await;
+    let sent = files.sent.load(std::sync::atomic::Ordering::SeqCst);
+    for host in ["127.0.0.1", "localhost", "::ffff:127.0.0.1"] {
+        let answer = ask(host, files.port, get).await;
+        eprintln!(
+            "default template: loopback origin at {host} sent {} bytes",
+            answer.len()
+        );
+        assert!(
+            answer.is_empty(),
+            "the loopback origin answered at {host} by default: {}",
+            String::from_utf8_lossy(&answer[..answer.len().min(64)])
+        );
+    }
+    assert_eq!(
+        files.sent.load(std::sync::atomic::Ordering::SeqCst),
+        sent,
+        "the origin was reached"
+    );
+    assert!(
+        ask("::1", v6_port, get).await.is_empty(),
+        "IPv6 loopback answered by default"
+    );
+    // Names are resolved before the address rules give up on them (`localhost` above).
+    let config: Value = serde_json::from_slice(
+        &std::fs::read(agent.data_dir.join("core").join("config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["routing"]["domainStrategy"], json!("IPIfNonMatch"));
+    assert_api_silent("default template").await;
+
+    // An operator's template that lets everything through still cannot open the API.
+    let open = json!({
+        "outbounds": [{"tag": "direct", "protocol": "freedom", "settings": {}}],
+        "routing": {"domainStrategy": "AsIs", "rules": [
+            {"type": "field", "port": "1-65535", "outboundTag": "direct"},
+        ]},
+    });
+    ctl.set_core_template(Some(&open)).await;
+    ready().await;
+    for host in ["127.0.0.1", "localhost"] {
+        wait_for(
+            &format!("the origin at {host} with the open template"),
+            LONG,
+            || async {
+                ask(host, files.port, get)
+                    .await
+                    .ends_with(&pattern(1000))
+                    .then_some(())
+            },
+        )
+        .await;
+    }
+    wait_for("the origin on ::1 with the open template", LONG, || async {
+        (ask("::1", v6_port, get).await == b"v6 origin").then_some(())
+    })
+    .await;
+    assert_api_silent("open operator template").await;
     agent.kill9();
 }

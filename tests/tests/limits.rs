@@ -17,6 +17,7 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 /// inbound on it; returns the inbound's port and id.
 async fn fleet_of_one(agent_toml: &str) -> (Controller, Agent, u16, Value) {
     let ctl = Controller::start(ControllerOptions::default()).await;
+    ctl.route_loopback_direct().await;
     let (id, token) = ctl.add_server("vpn-1").await;
     let mut agent = Agent::enroll(&token);
     agent.configure(agent_toml);

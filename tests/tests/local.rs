@@ -91,6 +91,9 @@ async fn this_host_is_server_1_and_carries_counted_traffic() {
         (s["live"]["core"]["state"] == json!("running")).then_some(())
     })
     .await;
+    // The origin below listens on loopback, which the default template blocks.
+    ctl.route_loopback_direct().await;
+    ctl.wait_applied(1, LONG).await;
     let info = api.agent_call(1, "agent.info", json!({})).await.unwrap();
     assert_eq!(
         info["pid"],
@@ -128,8 +131,9 @@ async fn this_host_is_server_1_and_carries_counted_traffic() {
         (used >= 64 << 10).then_some(used)
     })
     .await;
-    wait_for("server 1 to report revision 2", LONG, || async {
-        (ctl.server(1).await["applied_revision"] == json!(2)).then_some(())
+    // Revisions: the core template, the inbound, the client.
+    wait_for("server 1 to report revision 3", LONG, || async {
+        (ctl.server(1).await["applied_revision"] == json!(3)).then_some(())
     })
     .await;
 

@@ -212,6 +212,7 @@ async fn the_panel_in_a_real_browser() {
         return;
     }
     let ctl = Controller::start(ControllerOptions::default()).await;
+    ctl.route_loopback_direct().await;
     let files = FileServer::start().await;
     let inbound_port = free_port();
     let (certs, ca_pem) = server_certificates();

@@ -169,6 +169,7 @@ async fn every_link_of_a_subscription_carries_traffic() {
         return;
     }
     let ctl = Controller::start(ControllerOptions::default()).await;
+    ctl.route_loopback_direct().await;
     let api = ctl.api();
     let files = FileServer::start().await;
     let mut agents = Vec::new();

@@ -14,7 +14,9 @@ mod settings;
 mod stream;
 mod template;
 
-pub use template::{xui_default_template, REFUSED_TAG};
+pub use template::{
+    default_template, xui_default_template, CONTROL_REFUSED_TAG, PRIVATE_RANGES, REFUSED_TAG,
+};
 
 use std::collections::HashSet;
 use std::fmt;

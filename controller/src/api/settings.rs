@@ -27,7 +27,7 @@ pub(super) async fn update(
     let keys: Vec<&String> = body.keys().collect();
     let audit = Audit::new("settings.update", "settings").with(json!({"keys": keys}));
     call.audited(audit, async {
-        settings::update(&call.ctl, &body).await?;
+        settings::update(&call.ctl, &body, call.who()).await?;
         Ok(())
     })
     .await?;

@@ -97,7 +97,9 @@ async fn factory_defaults(_: XuiCall) -> Json<Msg> {
     let defaults: BTreeMap<&str, &str> = settings::KEYS
         .iter()
         .filter(|k| {
-            !settings::SECRET_KEYS.contains(&k.name) && !matches!(k.usage, settings::Use::Own(_))
+            !settings::SECRET_KEYS.contains(&k.name)
+                && !matches!(k.usage, settings::Use::Own(_))
+                && k.name != settings::CORE_TEMPLATE
         })
         .map(|k| (k.name, k.default))
         .collect();
@@ -111,7 +113,7 @@ async fn update(XuiCall(call): XuiCall, Body(body): Body<BTreeMap<String, Value>
     let audit = Audit::new("settings.update", "settings").with(json!({"keys": keys}));
     let said = ("Settings saved", "Failed to save the settings");
     call.reply_as(audit, said, async {
-        settings::update(&call.ctl, &body).await?;
+        settings::update(&call.ctl, &body, call.who()).await?;
         Ok(())
     })
     .await

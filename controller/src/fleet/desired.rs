@@ -17,6 +17,22 @@ use crate::Controller;
 /// connections of clients taken out of it.
 pub const RESTART_ON_CLIENT_DISABLE: &str = "restartXrayOnClientDisable";
 
+/// The fleet-wide core template (3x-ui's key): empty for the default one, else a JSON object
+/// every server's core configuration is rendered around (`xray::render`).
+pub const CORE_TEMPLATE: &str = "xrayTemplateConfig";
+
+/// The stored core template: `None` for the default. Text that is not JSON (it is checked
+/// when set, so only a hand-edited database has it) goes along as text, so the server
+/// reports the template as unusable rather than quietly running the default.
+fn core_template(stored: Option<String>) -> Option<Value> {
+    let text = stored?;
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    Some(serde_json::from_str(text).unwrap_or_else(|_| Value::from(text)))
+}
+
 /// The client as 3x-ui keeps it inside an inbound's `settings.clients`.
 pub fn client_json(protocol: &str, c: &ClientRow) -> Value {
     let mut v = json!({
@@ -69,6 +85,7 @@ pub async fn build(
         .setting(RESTART_ON_CLIENT_DISABLE)
         .await?
         .is_none_or(|v| !matches!(v.trim(), "false" | "0" | "off" | "no"));
+    state.template = core_template(ctl.store.setting(CORE_TEMPLATE).await?);
     let mut attached: HashMap<i64, Vec<ClientRow>> = HashMap::new();
     for (inbound, client) in ctl.store.clients_of_server(server_id).await? {
         attached.entry(inbound).or_default().push(client);

@@ -53,7 +53,10 @@ pub fn fate(key: &str) -> Fate {
         "twoFactorEnable" | "twoFactorToken" => {
             "set up two-factor login again on the Settings page; 3x-ui's secret is not carried over"
         }
-        "xrayTemplateConfig" => "xfleet builds each server's core configuration itself",
+        "xrayTemplateConfig" => {
+            "xfleet's core template is fleet-wide (the setting xrayTemplateConfig): one host's \
+             template would change every server's core configuration; set it on purpose"
+        }
         "panelGuid" | "apiToken" | "devChannelEnable" | "panelOutbound" => {
             "3x-ui's node identity and update channel; xfleet servers enroll with certificates"
         }
@@ -101,6 +104,7 @@ mod tests {
             ("webPort", "xfleet.toml"),
             ("secret", "session"),
             ("xrayTemplateConfig", "core configuration"),
+            ("xrayTemplateConfig", "fleet-wide"),
             ("ldapEnable", "LDAP"),
             ("smtpHost", "e-mail"),
             ("somethingNew", "no counterpart"),

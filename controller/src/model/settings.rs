@@ -3,17 +3,21 @@
 //! and 3x-ui's `/panel/setting/update`.
 //!
 //! Every key 3x-ui's settings form sends is known, so that form can be sent back whole. Keys
-//! xfleet keeps are stored as text. Keys for a feature xfleet does without (LDAP, e-mail,
-//! 3x-ui's node identity) or handles its own way (two-factor login, the session secret) are
+//! xfleet keeps are stored as text; `xrayTemplateConfig`, the fleet's core template, is
+//! checked when set and a change is pushed to every server. Keys for a feature xfleet does
+//! without (LDAP, e-mail, 3x-ui's node identity) or handles its own way (two-factor login, the session secret) are
 //! accepted only at the value that means "unused" or "unchanged", and a change is refused
 //! with the reason. Unknown keys are refused by name.
 
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
+use xfleet_common::state::DesiredState;
+use xfleet_common::xray::{self, Flavour, RenderOptions};
 
 use super::{ModelError, Problems};
 use crate::config::place;
+pub use crate::fleet::desired::CORE_TEMPLATE;
 use crate::https::{self, TlsFileError};
 use crate::Controller;
 
@@ -80,7 +84,6 @@ const SMTP: &str = "e-mail notifications have no counterpart in xfleet";
 const NODE: &str = "3x-ui's node identity; xfleet servers enroll with certificates";
 const OUTBOUNDS: &str = "managed WARP/NordVPN/PIA outbounds have no counterpart in xfleet yet";
 const SECRET: &str = "xfleet keeps its own session secret";
-const TEMPLATE: &str = "xfleet builds each server's core configuration itself";
 
 /// The setting that names the server calls without `server_id` act on (an id; empty: the
 /// local server, else the first).
@@ -173,7 +176,7 @@ pub const KEYS: &[Key] = &[
     own("twoFactorEnable", Bool, "false", TWO_FACTOR),
     own("twoFactorToken", Text, "", TWO_FACTOR),
     own("secret", Text, "", SECRET),
-    own("xrayTemplateConfig", Text, "", TEMPLATE),
+    key(CORE_TEMPLATE, Text, ""),
     // No counterpart
     without("ldapEnable", Bool, "false", LDAP),
     without("ldapHost", Text, "", LDAP),
@@ -242,7 +245,8 @@ pub async fn all(ctl: &Controller) -> Result<BTreeMap<String, Value>, ModelError
     let two_factor = ctl.store.any_totp_enabled().await?;
     let mut out = BTreeMap::new();
     for k in KEYS {
-        if matches!(k.name, "secret" | "xrayTemplateConfig") {
+        // 3x-ui's `AllSetting` has no template either: its pages edit it on their own.
+        if matches!(k.name, "secret" | CORE_TEMPLATE) {
             continue;
         }
         let text = match k.name {
@@ -302,10 +306,12 @@ fn as_text(kind: Kind, value: &Value) -> Result<String, &'static str> {
 }
 
 /// Checks `body` whole and stores every change in one transaction, or nothing; returns the
-/// keys whose stored value changed. Each refusal names its key.
+/// keys whose stored value changed. Each refusal names its key. A new core template is
+/// pushed to every server, as `actor`.
 pub async fn update(
     ctl: &Controller,
     body: &BTreeMap<String, Value>,
+    actor: &str,
 ) -> Result<Vec<String>, ModelError> {
     let stored = ctl.store.settings().await?;
     let two_factor = ctl.store.any_totp_enabled().await?;
@@ -359,13 +365,56 @@ pub async fn update(
         }
     }
     if p.is_empty() {
+        check_core_template(&mut changes, stored.get(CORE_TEMPLATE), &mut p);
         check_default_server(ctl, &changes, &mut p).await?;
         check_panel_tls(ctl, &changes, &mut p).await?;
         check_panel_place(ctl, &mut changes, &mut p).await?;
     }
     p.finish()?;
     ctl.store.set_settings(&changes).await?;
+    if changes.iter().any(|(k, _)| k == CORE_TEMPLATE) {
+        let servers = ctl.store.list_servers().await?;
+        super::push_all(ctl, &servers.iter().map(|s| s.id).collect(), actor).await?;
+    }
     Ok(changes.into_iter().map(|(k, _)| k).collect())
+}
+
+/// The core template must be empty (the default) or a JSON object a configuration renders
+/// around. It is stored compact: the same template sent again, however laid out, is no
+/// change and pushes nothing.
+fn check_core_template(
+    changes: &mut Vec<(String, String)>,
+    stored: Option<&String>,
+    p: &mut Problems,
+) {
+    let Some(at) = changes.iter().position(|(k, _)| k == CORE_TEMPLATE) else {
+        return;
+    };
+    let text = &mut changes[at].1;
+    if !text.is_empty() {
+        let template = match serde_json::from_str::<Value>(text) {
+            Ok(template @ Value::Object(_)) => template,
+            Ok(_) => {
+                return p.add(
+                    CORE_TEMPLATE,
+                    "must be a JSON object (the core template), or empty for the default",
+                )
+            }
+            Err(e) => return p.add(CORE_TEMPLATE, format!("is not JSON: {e}")),
+        };
+        // Its shape is checked the way every agent will render it.
+        let state = DesiredState {
+            template: Some(template),
+            ..DesiredState::default()
+        };
+        if let Err(e) = xray::render(&state, &RenderOptions::new(Flavour::Xray)) {
+            return p.add(CORE_TEMPLATE, e.to_string());
+        }
+        *text = state.template.map(|t| t.to_string()).unwrap_or_default();
+    }
+    if stored.map_or("", String::as_str) == changes[at].1 {
+        changes.remove(at);
+    }
 }
 
 /// `defaultServer` must name a server (by id or name); stored as the id.
@@ -562,6 +611,49 @@ mod tests {
                 Ok(k.default),
                 "{}",
                 k.name
+            );
+        }
+    }
+
+    /// The fleet's core template is refused, by name and with the reason, unless it is empty
+    /// or a JSON object the agents can render around; an accepted one is stored compact.
+    #[test]
+    fn a_core_template_must_be_a_json_object_that_renders() {
+        let check_against = |stored: &str, text: &str| {
+            let mut changes = vec![(CORE_TEMPLATE.to_owned(), text.to_owned())];
+            let mut p = Problems::default();
+            check_core_template(&mut changes, Some(&stored.to_owned()), &mut p);
+            match p.finish() {
+                Ok(()) => Ok(changes.pop().map(|(_, v)| v)),
+                Err(e) => Err(format!("{e:?}")),
+            }
+        };
+        let check = |text: &str| check_against("{}", text).map(Option::unwrap);
+        assert_eq!(check(""), Ok(String::new()));
+        assert_eq!(
+            check("{ \"routing\": {\"rules\": []} }"),
+            Ok(r#"{"routing":{"rules":[]}}"#.to_owned())
+        );
+        // The stored template, laid out differently, is no change.
+        assert_eq!(
+            check_against(
+                r#"{"routing":{"rules":[]}}"#,
+                "{\"routing\":\n {\"rules\": []}}"
+            ),
+            Ok(None)
+        );
+        assert_eq!(check_against("", ""), Ok(None));
+        for (text, says) in [
+            ("[1, 2]", "must be a JSON object"),
+            ("\"text\"", "must be a JSON object"),
+            ("{\"routing\": ", "is not JSON"),
+            ("{\"routing\": []}", "`routing` must be an object"),
+            ("{\"outbounds\": {}}", "`outbounds` must be a list"),
+        ] {
+            let error = check(text).unwrap_err();
+            assert!(
+                error.contains(CORE_TEMPLATE) && error.contains(says),
+                "{text}: {error}"
             );
         }
     }

@@ -41,15 +41,127 @@ fn default_template_follows_3x_ui_with_stats_everywhere() {
                        "statsOutboundUplink": true, "statsOutboundDownlink": true},
         })
     );
+    let mut blocked: Vec<&str> = PRIVATE_RANGES.to_vec();
+    blocked.push("geoip:private");
     assert_eq!(
         rules(&config),
         &vec![
             json!({"type": "field", "inboundTag": ["api"], "outboundTag": "api"}),
-            json!({"type": "field", "ip": ["geoip:private"], "outboundTag": "blocked"}),
+            json!({"type": "field", "port": "10085,11111", "outboundTag": CONTROL_REFUSED_TAG}),
+            json!({"type": "field", "ip": blocked, "outboundTag": "blocked"}),
             json!({"type": "field", "protocol": ["bittorrent"], "outboundTag": "blocked"}),
         ]
     );
-    assert!(config.get("metrics").is_some());
+    assert_eq!(config["routing"]["domainStrategy"], "IPIfNonMatch");
+    assert_eq!(
+        config["metrics"],
+        json!({"tag": "metrics_out", "listen": "127.0.0.1:11111"})
+    );
+    let outbounds = config["outbounds"].as_array().unwrap();
+    assert_eq!(
+        outbounds[0]["tag"], "direct",
+        "the default route stays first"
+    );
+    assert_eq!(
+        outbounds.last().unwrap(),
+        &json!({"tag": CONTROL_REFUSED_TAG, "protocol": "blackhole", "settings": {}})
+    );
+}
+
+/// Without geo files the default still blocks every private range by explicit CIDRs, for
+/// IPv4 and IPv6, and resolves domains before giving up on the IP rules.
+#[test]
+fn the_default_blocks_private_ranges_without_geo_files() {
+    for flavour in [Flavour::Xray, Flavour::V2ray] {
+        let opts = RenderOptions {
+            geoip_available: false,
+            ..RenderOptions::new(flavour)
+        };
+        let config = render(&DesiredState::default(), &opts).unwrap();
+        assert_eq!(config["routing"]["domainStrategy"], "IPIfNonMatch");
+        let blocked = rules(&config)
+            .iter()
+            .find(|r| r["outboundTag"] == "blocked" && r.get("ip").is_some())
+            .expect("a rule blocking addresses");
+        for range in [
+            "127.0.0.0/8",
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "100.64.0.0/10",
+            "169.254.0.0/16",
+            "0.0.0.0/8",
+            "::1/128",
+            "fc00::/7",
+            "fe80::/10",
+            "::/128",
+        ] {
+            assert!(
+                blocked["ip"].as_array().unwrap().contains(&json!(range)),
+                "{flavour}: {range} is not blocked: {blocked}"
+            );
+        }
+        assert!(!config.to_string().contains("geoip"), "{flavour}");
+    }
+}
+
+/// The core's API port is refused by port alone, ahead of every operator rule, whatever the
+/// template says: a template that routes everything (loopback included) direct, under `AsIs`,
+/// still cannot open the API to clients; the metrics listener is refused too.
+#[test]
+fn the_control_ports_are_refused_ahead_of_any_template_rule() {
+    let template = json!({
+        "outbounds": [{"tag": "direct", "protocol": "freedom", "settings": {}}],
+        "routing": {"domainStrategy": "AsIs", "rules": [
+            {"type": "field", "ip": ["127.0.0.0/8"], "outboundTag": "direct"},
+            {"type": "field", "port": "0-65535", "outboundTag": "direct"},
+            {"type": "field", "port": "1-2", "outboundTag": CONTROL_REFUSED_TAG},
+        ]},
+        "metrics": {"tag": "metrics_out", "listen": "127.0.0.1:9100"},
+    });
+    let state = DesiredState {
+        template: Some(template),
+        ..DesiredState::default()
+    };
+    let opts = RenderOptions {
+        api_port: 40000,
+        ..RenderOptions::new(Flavour::Xray)
+    };
+    let config = render(&state, &opts).unwrap();
+    assert_eq!(
+        rules(&config),
+        &vec![
+            json!({"type": "field", "inboundTag": ["api"], "outboundTag": "api"}),
+            json!({"type": "field", "port": "40000,9100", "outboundTag": CONTROL_REFUSED_TAG}),
+            json!({"type": "field", "ip": ["127.0.0.0/8"], "outboundTag": "direct"}),
+            json!({"type": "field", "port": "0-65535", "outboundTag": "direct"}),
+        ],
+        "the forced rule comes right after the API's own, and a template cannot bring its own"
+    );
+    assert_eq!(
+        config["routing"]["domainStrategy"], "AsIs",
+        "the operator's"
+    );
+    assert_eq!(
+        config["outbounds"],
+        json!([
+            {"tag": "direct", "protocol": "freedom", "settings": {}},
+            {"tag": CONTROL_REFUSED_TAG, "protocol": "blackhole", "settings": {}},
+        ])
+    );
+    // v2ray has no metrics listener: only the API port.
+    let config = render(
+        &state,
+        &RenderOptions {
+            api_port: 40000,
+            ..RenderOptions::new(Flavour::V2ray)
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        rules(&config)[1],
+        json!({"type": "field", "port": "40000", "outboundTag": CONTROL_REFUSED_TAG})
+    );
 }
 
 #[test]
@@ -68,7 +180,7 @@ fn default_template_on_v2ray() {
         .is_none());
     // No geo files, no geoip rule: v2ray would not start otherwise.
     assert!(!config.to_string().contains("geoip"));
-    assert_eq!(rules(&config).len(), 2);
+    assert_eq!(rules(&config).len(), 4);
 }
 
 #[test]
@@ -91,11 +203,13 @@ fn a_template_keeps_its_own_parts_and_gets_the_api_wiring() {
     assert_eq!(tags, ["api", "tpl-socks", "in-443"]);
     assert_eq!(inbounds[0]["port"], 62789);
     assert_eq!(inbounds[0]["protocol"], "tunnel");
-    // The API rule comes first, once; the operator's rules follow.
+    // The API rule comes first, once, then the refusal of the control ports; the operator's
+    // rules follow.
     assert_eq!(
         rules(&config),
         &vec![
             json!({"type": "field", "inboundTag": ["api"], "outboundTag": "api"}),
+            json!({"type": "field", "port": "62789,11111", "outboundTag": CONTROL_REFUSED_TAG}),
             json!({"type": "field", "domain": ["domain:ads.example"], "outboundTag": "blocked"}),
         ]
     );
@@ -123,7 +237,7 @@ fn a_template_without_sections_gets_them() {
     };
     let config = render(&state, &RenderOptions::new(Flavour::Xray)).unwrap();
     assert_eq!(config["log"]["access"], "none");
-    assert_eq!(rules(&config).len(), 1);
+    assert_eq!(rules(&config).len(), 2);
     assert_eq!(config["inbounds"].as_array().unwrap().len(), 4);
 }
 
@@ -158,7 +272,7 @@ fn a_misshapen_template_is_refused() {
 }
 
 #[test]
-fn refused_addresses_go_to_a_blackhole_right_after_the_api_rule() {
+fn refused_addresses_go_to_a_blackhole_right_after_the_forced_rules() {
     use crate::state::ClientLimit;
     let limit = |email: &str, ips: &[&str]| ClientLimit {
         email: email.into(),
@@ -176,9 +290,10 @@ fn refused_addresses_go_to_a_blackhole_right_after_the_api_rule() {
     for flavour in [Flavour::Xray, Flavour::V2ray] {
         let config = render(&state, &RenderOptions::new(flavour)).unwrap();
         assert_eq!(
-            rules(&config)[..3],
+            rules(&config)[..4],
             [
                 json!({"type": "field", "inboundTag": ["api"], "outboundTag": "api"}),
+                rules(&config)[1].clone(),
                 json!({"type": "field", "user": ["bob"], "source": ["127.0.0.2", "198.51.100.9"],
                        "outboundTag": REFUSED_TAG}),
                 json!({"type": "field", "domain": ["domain:ads.example"], "outboundTag": "blocked"}),
