@@ -1,0 +1,166 @@
+//! What the APIs accept from a hostile or careless caller, against a running `xfleet` over
+//! loopback: read-only tokens by route, server and client names, settings values, traffic
+//! updates, the subscription page's headers, tasks and fleet-wide lists. Each test sends
+//! the input an outside probe sent and asserts the refusal, and that nothing changed.
+
+use serde_json::{json, Value};
+use xfleet_tests::xui::XuiClient;
+use xfleet_tests::{free_port, Controller, ControllerOptions};
+
+/// A controller whose 3x-ui routes live under `base` (`""` for the root).
+async fn controller(base: &str) -> Controller {
+    Controller::start(ControllerOptions {
+        extra_env: vec![("XFLEET_BASE_PATH".into(), base.into())],
+        ..Default::default()
+    })
+    .await
+}
+
+/// A new API token of `scope` (`admin` or `read-only`).
+async fn token(ctl: &Controller, name: &str, scope: &str) -> String {
+    let t = ctl
+        .api()
+        .ok(
+            "POST",
+            "/api/v1/api-tokens",
+            Some(json!({"name": name, "scope": scope})),
+        )
+        .await;
+    t["token"].as_str().unwrap().to_owned()
+}
+
+/// A 3x-ui client speaking with `token` under `base`.
+fn bearer(ctl: &Controller, base: &str, token: &str) -> XuiClient {
+    let mut x = XuiClient::new(&ctl.panel_url(), base);
+    x.bearer = Some(token.to_owned());
+    x
+}
+
+/// A VLESS inbound on server `server` with these clients (3x-ui's v3 `add`); its id.
+async fn inbound(x: &mut XuiClient, server: i64, clients: Value) -> i64 {
+    let body = json!({"remark": "in", "port": free_port(), "protocol": "vless", "enable": true,
+        "settings": {"clients": clients, "decryption": "none"},
+        "streamSettings": {"network": "tcp", "security": "none"},
+        "sniffing": {"enabled": false}});
+    let added = x
+        .post_json(
+            &format!("/panel/api/inbounds/add?server_id={server}"),
+            &body,
+        )
+        .await
+        .obj();
+    added["id"].as_i64().unwrap()
+}
+
+/// A read-only token cannot delete, reset, detach or change a client through the 3x-ui
+/// routes whatever the client is called: `statusbot`, `onlines-user` and `logs` contain the
+/// words of the read routes, and a decision by substring let those writes through. The
+/// genuine reads (POST routes 3x-ui reads with) still answer the token, under a base path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_tokens_write_nothing_whatever_the_client_is_called() {
+    let ctl = controller("/base/").await;
+    let (server, _) = ctl.add_server("edge-1").await;
+    let mut admin = bearer(&ctl, "/base", &token(&ctl, "admin", "admin").await);
+    let names = ["statusbot", "onlines-user", "logs"];
+    let clients: Vec<Value> = names
+        .iter()
+        .map(|n| json!({"email": n, "enable": true}))
+        .collect();
+    let id = inbound(&mut admin, server, json!(clients)).await;
+    for name in names {
+        admin
+            .post_json(
+                &format!("/panel/api/clients/updateTraffic/{name}"),
+                &json!({"upload": 100, "download": 200}),
+            )
+            .await
+            .obj();
+    }
+    let mut reader = bearer(&ctl, "/base", &token(&ctl, "watch", "read-only").await);
+
+    for name in names {
+        let writes = [
+            (format!("/panel/api/clients/del/{name}"), json!({})),
+            (format!("/panel/api/clients/resetTraffic/{name}"), json!({})),
+            (
+                format!("/panel/api/clients/{name}/detach"),
+                json!({"inboundIds": [id]}),
+            ),
+            (
+                format!("/panel/api/clients/update/{name}"),
+                json!({"enable": false}),
+            ),
+            (
+                format!("/panel/api/clients/updateTraffic/{name}"),
+                json!({"upload": 0, "download": 0}),
+            ),
+            (format!("/panel/api/clients/clearIps/{name}"), json!({})),
+            (
+                format!("/panel/api/inbounds/{id}/delClientByEmail/{name}"),
+                json!({}),
+            ),
+            (
+                format!("/panel/api/inbounds/{id}/resetClientTraffic/{name}"),
+                json!({}),
+            ),
+            (
+                format!("/panel/api/inbounds/updateClientTraffic/{name}"),
+                json!({"upload": 0, "download": 0}),
+            ),
+            (
+                format!("/panel/api/inbounds/clearClientIps/{name}"),
+                json!({}),
+            ),
+        ];
+        for (path, body) in writes {
+            let r = reader.post_json(&path, &body).await;
+            assert_eq!(
+                r.status,
+                403,
+                "{path} with a read-only token: {:?}",
+                String::from_utf8_lossy(&r.body)
+            );
+            assert!(r.json()["msg"].as_str().unwrap().contains("can only read"));
+        }
+    }
+    // Every client is still there, attached, enabled, with its usage.
+    for name in names {
+        let c = admin
+            .get(&format!("/panel/api/clients/get/{name}"))
+            .await
+            .obj();
+        assert_eq!(c["client"]["enable"], json!(true), "{name}: {c}");
+        assert_eq!(c["usedTraffic"], json!(300), "{name}: {c}");
+        assert_eq!(c["inboundIds"], json!([id]), "{name}: {c}");
+    }
+
+    // The reads 3x-ui makes with POST still answer a read-only token.
+    for path in [
+        "/panel/api/clients/onlines".to_owned(),
+        "/panel/api/clients/lastOnline".to_owned(),
+        "/panel/api/inbounds/onlines".to_owned(),
+        "/panel/api/inbounds/lastOnline".to_owned(),
+        "/panel/api/inbounds/clientIps/statusbot".to_owned(),
+        "/panel/api/clients/ips/logs".to_owned(),
+        "/panel/api/server/status".to_owned(),
+        "/panel/setting/factoryDefaults".to_owned(),
+    ] {
+        let r = reader.post(&path).await;
+        assert_eq!(
+            r.status,
+            200,
+            "{path}: {:?}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    assert_eq!(
+        reader
+            .get("/panel/api/clients/list")
+            .await
+            .obj()
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+}
