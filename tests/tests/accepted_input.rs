@@ -164,3 +164,115 @@ async fn read_only_tokens_write_nothing_whatever_the_client_is_called() {
         3
     );
 }
+
+/// A server cannot be named with digits only (every command and route reads those as an
+/// id, so `--server 2` acted on another server) or `.`/`..` (path steps), through the API
+/// or the CLI; renames are checked too. Rows stored before the rule keep working: digits
+/// still mean the id, such a row can be edited with its name sent back unchanged and
+/// renamed, and the CLI reaches a row named `..`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_names_that_read_as_ids_or_path_steps_are_refused() {
+    let ctl = controller("").await;
+    let api = ctl.api();
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(xfleet_tests::bin("xfleet"))
+            .arg("--data-dir")
+            .arg(ctl.dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        (out.status.success(), xfleet_tests::output_text(&out))
+    };
+    for (name, says) in [
+        ("2", "all digits"),
+        ("0042", "all digits"),
+        (".", "path step"),
+        ("..", "path step"),
+        ("a/b", "not allowed"),
+        ("a\nb", "not allowed"),
+    ] {
+        let err = api
+            .call("POST", "/api/v1/servers", Some(json!({"name": name})))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(says) && err.contains("name"),
+            "{name:?}: {err}"
+        );
+    }
+    let (ok, text) = cli(&["server", "add", "7"]);
+    assert!(!ok && text.contains("all digits"), "{text}");
+    let (a, _) = ctl.add_server("vpn-a").await;
+    let (b, _) = ctl.add_server("vpn-b").await;
+    let err = api
+        .call("PATCH", "/api/v1/servers/vpn-a", Some(json!({"name": "9"})))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("all digits"), "{err}");
+    let listed = api.ok("GET", "/api/v1/servers", None).await;
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["vpn-a", "vpn-b"]);
+
+    // Rows an older release or an import stored: one named like vpn-b's id, one named `..`.
+    sqlx::any::install_default_drivers();
+    let url = format!(
+        "sqlite://{}",
+        ctl.dir.path().join("xfleet.db").to_str().unwrap()
+    );
+    let mut db = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    for name in [b.to_string(), "..".to_owned()] {
+        sqlx::query("INSERT INTO servers (name, created_at, updated_at) VALUES ($1, 0, 0)")
+            .bind(name)
+            .execute(&mut db)
+            .await
+            .unwrap();
+    }
+    let (digits_id,): (i64,) = sqlx::query_as("SELECT id FROM servers WHERE name = $1")
+        .bind(b.to_string())
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    drop(db);
+    // Digits are the id: vpn-b, not the row named after it.
+    let found = api.ok("GET", &format!("/api/v1/servers/{b}"), None).await;
+    assert_eq!(found["name"], json!("vpn-b"));
+    let (ok, text) = cli(&["token", "create", "--server", &b.to_string()]);
+    assert!(ok, "{text}");
+    // The old row, by its id: its name sent back unchanged is no rename; a new name is.
+    let same = api
+        .ok(
+            "PATCH",
+            &format!("/api/v1/servers/{digits_id}"),
+            Some(json!({"name": b.to_string(), "region": "eu"})),
+        )
+        .await;
+    assert_eq!(same["region"], json!("eu"));
+    let renamed = api
+        .ok(
+            "PATCH",
+            &format!("/api/v1/servers/{digits_id}"),
+            Some(json!({"name": "vpn-old"})),
+        )
+        .await;
+    assert_eq!(renamed["name"], json!("vpn-old"));
+    // The CLI reaches `..` (not the list route above it) and removes only it.
+    let (ok, text) = cli(&["server", "remove", ".."]);
+    assert!(ok, "{text}");
+    let listed = api.ok("GET", "/api/v1/servers", None).await;
+    let ids: Vec<i64> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [a, b, digits_id]);
+}

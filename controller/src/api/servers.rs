@@ -12,7 +12,7 @@ use xfleet_common::protocol::{body_to_json, json_to_body};
 use xfleet_common::time::now_ms;
 
 use crate::front::{ok, ApiError, ApiResult, Audit, Call, JsonBody};
-use crate::model::servers::{refusals, resolve, view_one, views, ServerView};
+use crate::model::servers::{check_name, refusals, resolve, view_one, views, ServerView};
 use crate::model::FieldError;
 use crate::store::{NewServer, ServerPatch};
 use crate::util::random_secret;
@@ -23,21 +23,6 @@ const MAX_TOKEN_TTL_SECS: u64 = 24 * 3600;
 /// Refuses an access action that does not apply to the server ([`refusals`]).
 fn refuse(refusal: Option<String>) -> Result<(), ApiError> {
     refusal.map_or(Ok(()), |why| Err(ApiError::Conflict(why)))
-}
-
-fn validate_name(name: &str) -> Result<(), ApiError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::BadRequest(
-            "name must be 1–64 characters of letters, digits, `-`, `_` or `.`".into(),
-        ))
-    }
 }
 
 /// A host name, an IPv4 address or an IPv6 address (bare or in brackets); empty clears it.
@@ -84,7 +69,7 @@ pub(super) async fn create(
 ) -> ApiResult<ServerView> {
     new.public_address = new.public_address.trim().to_owned();
     let result = async {
-        validate_name(&new.name)?;
+        check_name(&new.name)?;
         validate_public_address(&new.public_address)?;
         Ok(call.ctl.store.create_server(&new).await?)
     }
@@ -113,8 +98,9 @@ pub(super) async fn update(
     let row = call
         .audited(audit, async {
             let server = resolve(ctl, &key).await?;
-            if let Some(name) = &patch.name {
-                validate_name(name)?;
+            // A name stored before today's rules may be sent back unchanged.
+            if let Some(name) = patch.name.as_ref().filter(|n| **n != server.name) {
+                check_name(name)?;
             }
             if let Some(address) = &patch.public_address {
                 validate_public_address(address.trim())?;
