@@ -276,3 +276,79 @@ async fn server_names_that_read_as_ids_or_path_steps_are_refused() {
         .collect();
     assert_eq!(ids, [a, b, digits_id]);
 }
+
+/// `PATCH /settings` and 3x-ui's `setting/update` refuse unknown keys and values the parts
+/// reading them could not use, naming every bad key and why in one answer, and store none
+/// of the request: the subscription keeps answering. 3x-ui's whole `AllSetting` object sent
+/// back is still taken, and good values are stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_refuse_values_their_readers_cannot_use() {
+    let ctl = controller("").await;
+    let api = ctl.api();
+    let (server, _) = ctl.add_server("edge-1").await;
+    let mut admin = bearer(&ctl, "", &token(&ctl, "admin", "admin").await);
+    inbound(
+        &mut admin,
+        server,
+        json!([{"email": "alice", "subId": "alice-sub-0001"}]),
+    )
+    .await;
+    let mut sub = XuiClient::new(&ctl.sub_url(), "");
+    assert_eq!(sub.get("/sub/alice-sub-0001").await.status, 200);
+    let before = api.ok("GET", "/api/v1/settings", None).await;
+
+    let bad = json!({"subDomain": "a b", "subPath": "", "timeLocation": "Mars/Olympus",
+        "subUpdates": -1, "subPort": 70000, "subURI": "javascript:alert(1)",
+        "subJsonRules": "{not json", "bogusKey": 1, "subEnable": "perhaps"});
+    let err = api
+        .call("PATCH", "/api/v1/settings", Some(bad.clone()))
+        .await
+        .unwrap_err()
+        .to_string();
+    eprintln!("PATCH /settings refused: {err}");
+    for key in bad.as_object().unwrap().keys() {
+        assert!(err.contains(&format!("{key}:")), "{key} not named: {err}");
+    }
+    assert!(
+        err.contains("Mars/Olympus") && err.contains("not a setting"),
+        "{err}"
+    );
+    assert_eq!(api.ok("GET", "/api/v1/settings", None).await, before);
+    assert_eq!(sub.get("/sub/alice-sub-0001").await.status, 200);
+
+    // 3x-ui: the whole object back is taken; with one bad value, nothing is stored.
+    let all = admin.post("/panel/setting/all").await.obj();
+    admin.post_json("/panel/setting/update", &all).await.obj();
+    let mut broken = all.clone();
+    broken["subPath"] = json!("");
+    broken["subTitle"] = json!("changed");
+    let msg = admin
+        .post_json("/panel/setting/update", &broken)
+        .await
+        .failure();
+    assert!(msg.contains("subPath") && msg.contains("/sub/"), "{msg}");
+    assert_eq!(
+        admin.post("/panel/setting/all").await.obj()["subTitle"],
+        all["subTitle"]
+    );
+    let zone = if std::path::Path::new("/usr/share/zoneinfo/Europe/Berlin").exists() {
+        "Europe/Berlin"
+    } else {
+        "UTC"
+    };
+    let mut good = all;
+    good["timeLocation"] = json!(zone);
+    good["subPath"] = json!("/s3cret/");
+    good["subUpdates"] = json!(6);
+    admin.post_json("/panel/setting/update", &good).await.obj();
+    let stored = api.ok("GET", "/api/v1/settings", None).await;
+    assert_eq!(
+        (
+            &stored["timeLocation"],
+            &stored["subPath"],
+            &stored["subUpdates"]
+        ),
+        (&json!(zone), &json!("/s3cret/"), &json!("6"))
+    );
+    assert_eq!(sub.get("/s3cret/alice-sub-0001").await.status, 200);
+}

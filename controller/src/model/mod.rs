@@ -13,6 +13,7 @@ mod inbounds;
 pub mod input;
 mod options;
 pub mod servers;
+mod setting_rules;
 pub mod settings;
 mod views;
 

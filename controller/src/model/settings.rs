@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::{ModelError, Problems};
+use super::{setting_rules, ModelError, Problems};
 use crate::config::place;
 use crate::https::{self, TlsFileError};
 use crate::Controller;
@@ -352,9 +352,14 @@ pub async fn update(
         if k.usage != Use::Kept {
             continue;
         }
-        // What `all` shows, sent back unchanged, is no change (3x-ui's page sends every key).
+        // What `all` shows, sent back unchanged, is no change (3x-ui's page sends every key),
+        // so a value stored before a rule existed does not block saving the others.
         let shown = stored.get(k.name).map_or(k.default, String::as_str);
         if text != shown {
+            if let Some(why) = setting_rules::problem(k.name, &text) {
+                p.add(name.clone(), why);
+                continue;
+            }
             changes.push((k.name.to_owned(), text));
         }
     }
