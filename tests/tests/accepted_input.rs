@@ -352,3 +352,106 @@ async fn settings_refuse_values_their_readers_cannot_use() {
     );
     assert_eq!(sub.get("/s3cret/alice-sub-0001").await.status, 200);
 }
+
+/// The emails of every client, sorted.
+async fn emails(ctl: &Controller) -> Vec<String> {
+    let list = ctl.api().ok("GET", "/api/v1/clients", None).await;
+    let mut out: Vec<String> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["email"].as_str().unwrap().to_owned())
+        .collect();
+    out.sort();
+    out
+}
+
+/// Client emails refuse NUL and other controls, line breaks, bidirectional overrides, `/`,
+/// `\` and the names `.`/`..`, while any other visible name (non-ASCII too) is taken;
+/// expiry, IP limit and sub id must be in range. Refusals name the field, through the
+/// 3x-ui API and the native one, and store nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_fields_are_checked_as_3x_ui_users_expect() {
+    let ctl = controller("").await;
+    let api = ctl.api();
+    let (server, _) = ctl.add_server("edge-1").await;
+    let mut x = bearer(&ctl, "", &token(&ctl, "admin", "admin").await);
+    let id = inbound(&mut x, server, json!([])).await;
+    let add = |client: Value| json!({"client": client, "inboundIds": [id]});
+
+    for (email, says) in [
+        ("nul\u{0}byte", "control character"),
+        ("two\nlines", "line break"),
+        ("evil\u{202E}gpj.exe", "bidirectional"),
+        ("iso\u{2066}late", "bidirectional"),
+        ("a/b", "path separator"),
+        ("a\\b", "path separator"),
+        (".", "path step"),
+        ("..", "path step"),
+    ] {
+        let msg = x
+            .post_json("/panel/api/clients/add", &add(json!({"email": email})))
+            .await
+            .failure();
+        assert!(
+            msg.contains("email") && msg.contains(says),
+            "{email:?}: {msg}"
+        );
+        let err = api
+            .call(
+                "POST",
+                "/api/v1/clients",
+                Some(json!({"email": email, "inboundIds": [id]})),
+            )
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(says), "{email:?}: {err}");
+    }
+    for (field, value, says) in [
+        ("expiryTime", json!(i64::MAX), "after the year 9999"),
+        ("expiryTime", json!(i64::MIN), "days after first use"),
+        ("limitIp", json!(1i64 << 40), "0 (no limit) to 10000"),
+        ("subId", json!("a"), "8–64"),
+        ("subId", json!("short"), "8–64"),
+    ] {
+        let mut client = json!({"email": "ranged"});
+        client[field] = value.clone();
+        let msg = x
+            .post_json("/panel/api/clients/add", &add(client))
+            .await
+            .failure();
+        assert!(
+            msg.contains(field) && msg.contains(says),
+            "{field}={value}: {msg}"
+        );
+    }
+    assert!(emails(&ctl).await.is_empty());
+
+    // Visible names of any script pass, and sane limits, a delayed start included.
+    for (email, extra) in [
+        ("Ålesund-01", json!({})),
+        ("пользователь", json!({"expiryTime": -7 * 86_400_000i64})),
+        (
+            "用户@example.com",
+            json!({"limitIp": 3, "subId": "alicesub"}),
+        ),
+        ("a.b", json!({"expiryTime": 4_102_444_800_000i64})),
+    ] {
+        let mut client = extra;
+        client["email"] = json!(email);
+        x.post_json("/panel/api/clients/add", &add(client))
+            .await
+            .obj();
+    }
+    assert_eq!(
+        emails(&ctl).await,
+        ["a.b", "Ålesund-01", "пользователь", "用户@example.com"]
+    );
+    // A rename is checked like a new name.
+    let msg = x
+        .post_json("/panel/api/clients/update/a.b", &json!({"email": "a/b"}))
+        .await
+        .failure();
+    assert!(msg.contains("path separator"), "{msg}");
+}

@@ -6,6 +6,7 @@
 //! ([`ClientView`]) as they are shown.
 
 mod bulk;
+pub mod client_rules;
 mod clients;
 mod emails;
 pub mod host;
