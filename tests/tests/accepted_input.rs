@@ -455,3 +455,50 @@ async fn client_fields_are_checked_as_3x_ui_users_expect() {
         .failure();
     assert!(msg.contains("path separator"), "{msg}");
 }
+
+/// 3x-ui's `updateClientTraffic` (v2 and v3 routes) with a body of `[]`, `{}`, one field or
+/// an empty form answers `success:false` naming what is missing and leaves the usage as it
+/// was; a whole body still sets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_traffic_update_without_its_fields_changes_nothing() {
+    let ctl = controller("").await;
+    let (server, _) = ctl.add_server("edge-1").await;
+    let mut x = bearer(&ctl, "", &token(&ctl, "admin", "admin").await);
+    inbound(&mut x, server, json!([{"email": "carol"}])).await;
+    let used = |x: &mut XuiClient| {
+        let mut x = x.clone();
+        async move { x.get("/panel/api/clients/get/carol").await.obj()["usedTraffic"].clone() }
+    };
+    x.post_json(
+        "/panel/api/inbounds/updateClientTraffic/carol",
+        &json!({"upload": 10, "download": 20}),
+    )
+    .await
+    .obj();
+    assert_eq!(used(&mut x).await, json!(30));
+    for route in [
+        "/panel/api/inbounds/updateClientTraffic/carol",
+        "/panel/api/clients/updateTraffic/carol",
+    ] {
+        for body in [json!([]), json!({}), json!({"upload": 0}), json!([0, 0])] {
+            let msg = x.post_json(route, &body).await.failure();
+            assert!(
+                msg.contains("upload") || msg.contains("download"),
+                "{route} {body}: {msg}"
+            );
+            assert_eq!(used(&mut x).await, json!(30), "{route} {body}");
+        }
+        let msg = x.post_form(route, &[]).await.failure();
+        assert!(msg.contains("upload: is required"), "{msg}");
+        let msg = x.post(route).await.failure();
+        assert!(msg.contains("download: is required"), "{msg}");
+        assert_eq!(used(&mut x).await, json!(30), "{route}");
+    }
+    x.post_form(
+        "/panel/api/clients/updateTraffic/carol",
+        &[("upload", "1"), ("download", "2")],
+    )
+    .await
+    .obj();
+    assert_eq!(used(&mut x).await, json!(3));
+}
