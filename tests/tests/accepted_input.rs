@@ -502,3 +502,41 @@ async fn a_traffic_update_without_its_fields_changes_nothing() {
     .obj();
     assert_eq!(used(&mut x).await, json!(3));
 }
+
+/// The subscription page a browser gets carries the panel's headers: its
+/// Content-Security-Policy (with `frame-ancestors 'none'`), `nosniff` and no framing; the
+/// plain link list gets `nosniff` too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_subscription_page_carries_the_panel_headers() {
+    let ctl = controller("").await;
+    let (server, _) = ctl.add_server("edge-1").await;
+    let mut x = bearer(&ctl, "", &token(&ctl, "admin", "admin").await);
+    inbound(
+        &mut x,
+        server,
+        json!([{"email": "dave", "subId": "dave-sub-0001"}]),
+    )
+    .await;
+    let mut panel = XuiClient::new(&ctl.panel_url(), "");
+    let login = panel.get("/").await;
+    assert_eq!(login.status, 200);
+    let panel_csp = login.headers["content-security-policy"].clone();
+
+    let mut sub = XuiClient::new(&ctl.sub_url(), "");
+    sub.headers = vec![("accept".into(), "text/html".into())];
+    let page = sub.get("/sub/dave-sub-0001").await;
+    assert_eq!(page.status, 200);
+    assert!(page.headers["content-type"].starts_with("text/html"));
+    assert!(String::from_utf8_lossy(&page.body).contains("dave"));
+    let csp = page.headers.get("content-security-policy");
+    assert_eq!(csp, Some(&panel_csp), "{:?}", page.headers);
+    assert!(panel_csp.contains("frame-ancestors 'none'"), "{panel_csp}");
+    assert_eq!(page.headers["x-content-type-options"], "nosniff");
+    assert_eq!(page.headers["x-frame-options"], "DENY");
+    assert_eq!(page.headers["cache-control"], "no-store");
+
+    sub.headers.clear();
+    let links = sub.get("/sub/dave-sub-0001").await;
+    assert_eq!(links.status, 200);
+    assert_eq!(links.headers["x-content-type-options"], "nosniff");
+}
