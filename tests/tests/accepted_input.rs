@@ -540,3 +540,117 @@ async fn the_subscription_page_carries_the_panel_headers() {
     assert_eq!(links.status, 200);
     assert_eq!(links.headers["x-content-type-options"], "nosniff");
 }
+
+/// Tasks with an operation no agent answers (`bogus.op`), or a body the agent could not
+/// read (`state.apply` with garbage), are refused with the field named and nothing queued;
+/// a fleet call naming 20,000 servers, or one twice, is refused naming the cap before any
+/// server is called; so are 3x-ui's bulk lists past theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_and_fleet_calls_take_only_what_agents_answer() {
+    let ctl = controller("").await;
+    let api = ctl.api();
+    let (server, _) = ctl.add_server("edge-1").await;
+    let tasks = format!("/api/v1/servers/{server}/tasks");
+    for (body, says) in [
+        (
+            json!({"operation": "bogus.op"}),
+            "operation: `bogus.op` is not a method",
+        ),
+        (
+            json!({"operation": "state.apply", "request": "garbage"}),
+            "request: is not a `state.apply` body",
+        ),
+        (
+            json!({"operation": "state.apply", "request": {"full": {"revision": "x"}}}),
+            "request: is not a `state.apply` body",
+        ),
+        (
+            json!({"operation": "core.logs", "request": {"level": 5}}),
+            "request: is not a `core.logs` body",
+        ),
+    ] {
+        let err = api
+            .call("POST", &tasks, Some(body.clone()))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(says), "{body}: {err}");
+    }
+    assert_eq!(api.ok("GET", &tasks, None).await, json!([]));
+    let queued = api
+        .ok("POST", &tasks, Some(json!({"operation": "agent.info"})))
+        .await;
+    assert_eq!(queued["status"], json!("pending"));
+
+    let many: Vec<i64> = (1..=20_000).collect();
+    let err = api
+        .call(
+            "POST",
+            "/api/v1/fleet/call",
+            Some(json!({"method": "echo", "body": 1, "servers": many})),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    eprintln!("fleet call with 20000 server ids: {err}");
+    assert!(
+        err.contains("servers: names 20000 servers; at most 1000"),
+        "{err}"
+    );
+    let err = api
+        .call(
+            "POST",
+            "/api/v1/fleet/call",
+            Some(json!({"method": "core.restart", "servers": [server, server]})),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("twice"), "{err}");
+    let err = api
+        .call(
+            "POST",
+            "/api/v1/fleet/call",
+            Some(json!({"method": "bogus.op", "servers": [server]})),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("method: `bogus.op`"), "{err}");
+    let answer = api
+        .ok(
+            "POST",
+            "/api/v1/fleet/call",
+            Some(json!({"method": "echo", "body": 1, "servers": [server]})),
+        )
+        .await;
+    assert_eq!(answer["results"][0]["server_id"], json!(server));
+
+    // Lists through the other doors.
+    let err = api
+        .call(
+            "POST",
+            "/api/v1/clients",
+            Some(json!({"email": "eve", "inboundIds": many})),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("inboundIds: names 20000 inbounds; at most 1000"),
+        "{err}"
+    );
+    let mut x = bearer(&ctl, "", &token(&ctl, "admin", "admin").await);
+    let msg = x
+        .post_json("/panel/api/inbounds/bulkDel", &json!({"ids": many}))
+        .await
+        .failure();
+    assert!(msg.contains("at most 1000"), "{msg}");
+    let names: Vec<String> = (0..6000).map(|n| format!("u{n}")).collect();
+    let msg = x
+        .post_json("/panel/api/clients/bulkDel", &json!({"emails": names}))
+        .await
+        .failure();
+    assert!(msg.contains("at most 5000"), "{msg}");
+    assert!(emails(&ctl).await.is_empty());
+}

@@ -11,6 +11,7 @@ use xfleet_common::methods::{default_deadline, is_read_only};
 use xfleet_common::protocol::{body_to_json, json_to_body};
 use xfleet_common::time::now_ms;
 
+use super::operations;
 use crate::front::{ok, ApiError, ApiResult, Audit, Call, JsonBody};
 use crate::model::servers::{check_name, refusals, resolve, view_one, views, ServerView};
 use crate::model::FieldError;
@@ -283,14 +284,42 @@ pub(super) struct FleetCallAnswer {
     results: Vec<FleetCallResult>,
 }
 
+/// Most server ids one fleet call may name (no list at all calls every server).
+pub const MAX_FLEET_CALL_SERVERS: usize = 1000;
+
+/// The ids a fleet call names: at most [`MAX_FLEET_CALL_SERVERS`], each once.
+fn check_fleet_ids(ids: &[i64]) -> Result<(), ApiError> {
+    let mut seen = std::collections::HashSet::new();
+    let why = if ids.len() > MAX_FLEET_CALL_SERVERS {
+        Some(format!(
+            "names {} servers; at most {MAX_FLEET_CALL_SERVERS} fit in one call (leave `servers` \
+             out to call every server)",
+            ids.len()
+        ))
+    } else {
+        ids.iter()
+            .find(|id| !seen.insert(**id))
+            .map(|id| format!("names server {id} twice; each server is called once"))
+    };
+    why.map_or(Ok(()), |message| {
+        Err(ApiError::Invalid(vec![FieldError::new("servers", message)]))
+    })
+}
+
 /// Calls one method on many servers at once and waits for every answer (or its deadline).
+/// An unknown method, a body the agents could not read, or a list of servers past the cap
+/// is refused before any server is called.
 pub(super) async fn fleet_call(
     call: Call,
     JsonBody(req): JsonBody<FleetCallRequest>,
 ) -> ApiResult<FleetCallAnswer> {
     let ctl = &call.ctl;
+    operations::check(&req.method, &req.body, "method", "body")?;
     let ids = match &req.servers {
-        Some(ids) => ids.clone(),
+        Some(ids) => {
+            check_fleet_ids(ids)?;
+            ids.clone()
+        }
         None => ctl
             .store
             .list_servers()

@@ -40,6 +40,13 @@ pub(super) async fn bulk_del(XuiCall(call): XuiCall, Body(body): Body<IdsBody>) 
                 "ids: name at least one inbound".into(),
             ));
         }
+        if body.ids.len() > model::MAX_INBOUNDS_PER_CALL {
+            return Err(ApiError::BadRequest(format!(
+                "ids: names {} inbounds; at most {} fit in one call",
+                body.ids.len(),
+                model::MAX_INBOUNDS_PER_CALL
+            )));
+        }
         let mut out = Deleted {
             deleted: 0,
             skipped: Vec::new(),
