@@ -278,8 +278,9 @@ async fn server_names_that_read_as_ids_or_path_steps_are_refused() {
 }
 
 /// `PATCH /settings` and 3x-ui's `setting/update` refuse unknown keys and values the parts
-/// reading them could not use, naming every bad key and why in one answer, and store none
-/// of the request: the subscription keeps answering. 3x-ui's whole `AllSetting` object sent
+/// reading them could not use (`subPath` `/` would take every path as a subscription id),
+/// naming every bad key and why in one answer, and store none of the request: the
+/// subscription keeps answering. 3x-ui's whole `AllSetting` object sent
 /// back is still taken, and good values are stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settings_refuse_values_their_readers_cannot_use() {
@@ -297,7 +298,7 @@ async fn settings_refuse_values_their_readers_cannot_use() {
     assert_eq!(sub.get("/sub/alice-sub-0001").await.status, 200);
     let before = api.ok("GET", "/api/v1/settings", None).await;
 
-    let bad = json!({"subDomain": "a b", "subPath": "", "timeLocation": "Mars/Olympus",
+    let bad = json!({"subDomain": "a b", "subPath": "/", "timeLocation": "Mars/Olympus",
         "subUpdates": -1, "subPort": 70000, "subURI": "javascript:alert(1)",
         "subJsonRules": "{not json", "bogusKey": 1, "subEnable": "perhaps"});
     let err = api
@@ -320,7 +321,7 @@ async fn settings_refuse_values_their_readers_cannot_use() {
     let all = admin.post("/panel/setting/all").await.obj();
     admin.post_json("/panel/setting/update", &all).await.obj();
     let mut broken = all.clone();
-    broken["subPath"] = json!("");
+    broken["subPath"] = json!("/");
     broken["subTitle"] = json!("changed");
     let msg = admin
         .post_json("/panel/setting/update", &broken)
@@ -351,6 +352,10 @@ async fn settings_refuse_values_their_readers_cannot_use() {
         (&json!(zone), &json!("/s3cret/"), &json!("6"))
     );
     assert_eq!(sub.get("/s3cret/alice-sub-0001").await.status, 200);
+    // Empty is the default, as the panel's form sends a key left unset.
+    api.ok("PATCH", "/api/v1/settings", Some(json!({"subPath": ""})))
+        .await;
+    assert_eq!(sub.get("/sub/alice-sub-0001").await.status, 200);
 }
 
 /// The emails of every client, sorted.

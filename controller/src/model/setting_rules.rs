@@ -56,8 +56,11 @@ fn port(text: &str) -> Option<String> {
 }
 
 /// A path the subscription listener serves under: `/…/`, of characters a URL carries as they
-/// are.
+/// are; empty for the default (what the panel's form sends for a key left unset).
 fn url_path(text: &str) -> Option<String> {
+    if text.is_empty() {
+        return None;
+    }
     let inner = text
         .strip_prefix('/')
         .and_then(|t| t.strip_suffix('/'))
@@ -201,7 +204,7 @@ mod tests {
     fn values_the_readers_could_not_use_are_refused() {
         for (name, value) in [
             ("subDomain", "a b"),
-            ("subPath", ""),
+            ("subPath", "/"),
             ("subPath", "sub"),
             ("subPath", "/a b/"),
             ("subPath", "/../"),
@@ -220,6 +223,7 @@ mod tests {
         for (name, value) in [
             ("subDomain", "sub.example.com"),
             ("subPath", "/s3cret-path/"),
+            ("subPath", ""),
             ("subURI", "https://sub.example.com/s/"),
             ("trustedProxyCIDRs", "10.0.0.0/8, 2001:db8::/32,192.0.2.1"),
             ("subJsonRules", r#"[{"type":"field"}]"#),
