@@ -45,7 +45,8 @@ enum Command {
     Import3xui {
         /// The 3x-ui database file (usually /etc/x-ui/x-ui.db); it is only read.
         path: PathBuf,
-        /// Server to import into, by name or id (default: the local server).
+        /// Server to import into, by name or id (all digits are always an id; default: the
+        /// local server).
         #[arg(long)]
         server: Option<String>,
         /// TOML configuration file, to find the database when the controller is not running.
@@ -86,6 +87,7 @@ struct RunArgs {
 enum ServerCommand {
     /// Add a server to the fleet.
     Add {
+        /// 1–64 letters, digits, `-`, `_` or `.`; not all digits (those name an id).
         name: String,
         #[arg(long, default_value = "")]
         region: String,
@@ -96,9 +98,15 @@ enum ServerCommand {
     /// List servers and their status.
     List,
     /// Revoke a server's certificates and cut its connection.
-    Revoke { name: String },
+    Revoke {
+        /// The server's name or id (all digits are always an id).
+        name: String,
+    },
     /// Remove a server.
-    Remove { name: String },
+    Remove {
+        /// The server's name or id (all digits are always an id).
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -129,6 +137,7 @@ enum AdminCommand {
 enum TokenCommand {
     /// Create a one-time enrollment token and print the agent command.
     Create {
+        /// The server's name or id (all digits are always an id).
         #[arg(long)]
         server: String,
         /// Lifetime in seconds (default 3600).

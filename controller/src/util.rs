@@ -109,3 +109,22 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// The IANA time zone `name` names (`Europe/Berlin`), read from the system's tz database
+/// (`/usr/share/zoneinfo`), or why it names none. Only names of that shape are looked up,
+/// so a value cannot point the lookup at another file.
+pub fn iana_zone(name: &str) -> Result<tz::TimeZone, String> {
+    let plausible = name.split('/').all(|part| {
+        !part.is_empty()
+            && part != "."
+            && part != ".."
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_+-".contains(c))
+    });
+    if !plausible {
+        return Err(format!("`{name}` is not an IANA time zone name"));
+    }
+    tz::TimeZone::from_posix_tz(&format!(":{name}"))
+        .map_err(|e| format!("time zone `{name}` is unknown on this host: {e}"))
+}

@@ -136,7 +136,7 @@ async fn v2_scenario(ctl: &Controller) {
         {"id": UUID_A, "email": "alice", "flow": "", "limitIp": 0, "totalGB": 0,
          "expiryTime": 0, "enable": true, "tgId": "", "subId": "alicesub", "reset": 0},
         {"id": UUID_B, "email": "bob", "totalGB": 1000, "expiryTime": -86400000 * 7,
-         "enable": true, "tgId": 12345, "subId": "bobsub"}
+         "enable": true, "tgId": 12345, "subId": "bobsub01"}
     ]);
     let mut form = add_form(port, "ws-in", clients);
     form.push(("tag".into(), "ignored".into()));

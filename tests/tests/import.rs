@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use sqlx::Connection;
-use xfleet_tests::xui_fixture::{sample, sample_v2};
+use xfleet_tests::xui_fixture::{sample, sample_v2, Inbound, Traffic, XuiDb};
 use xfleet_tests::{wait_for, Agent, Controller, ControllerOptions, TempDir};
 
 /// `xfleet --data-dir <ctl> ARGS`: success and all output.
@@ -466,4 +466,70 @@ async fn import_while_the_controller_is_stopped() {
         .collect();
     assert_eq!(tags, sample::TAGS.to_vec());
     agent.kill9();
+}
+
+/// Clients 3x-ui let in and xfleet's rules refuse are imported rather than lost, and the
+/// report says what became of each: a name with a path separator or a bidirectional
+/// override gets `_` in its place, `..` becomes `__`, limits out of range are turned off,
+/// and a short sub id is kept so the URL users hold keeps working. Their traffic and
+/// address records follow them under the new name.
+#[tokio::test(flavor = "multi_thread")]
+async fn clients_that_break_the_rules_are_imported_mended() {
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let api = ctl.api();
+    local_server(&ctl).await;
+    let files = TempDir::new("xui");
+    let db = files.path().join("x-ui.db");
+    let mut x = XuiDb::create(&db).await;
+    let clients = json!([
+        {"id": "6a3c3b1e-5f4b-4c1a-9d7e-0b1c2d3e4f51", "email": "bob/phone", "enable": true,
+         "subId": "s1"},
+        {"id": "6a3c3b1e-5f4b-4c1a-9d7e-0b1c2d3e4f52", "email": "evil\u{202E}gpj",
+         "enable": true, "expiryTime": i64::MAX, "limitIp": 1i64 << 40},
+        {"id": "6a3c3b1e-5f4b-4c1a-9d7e-0b1c2d3e4f53", "email": "..", "enable": true},
+    ]);
+    let inbound = Inbound::new(
+        xfleet_tests::free_port(),
+        "vless",
+        json!({"clients": clients, "decryption": "none"}),
+        json!({"network": "tcp", "security": "none"}),
+    );
+    let traffic = Traffic {
+        enable: true,
+        up: 100,
+        down: 200,
+        all_time: 300,
+        last_online: 0,
+    };
+    x.inbound(&inbound, &[("bob/phone", traffic)]).await;
+    x.client_ips("bob/phone", r#"["198.51.100.4"]"#).await;
+    x.close().await;
+
+    let (ok, text) = xfleet(&ctl, &["import-3xui", arg(&db)]);
+    eprintln!("{text}");
+    assert!(ok, "{text}");
+    for expected in [
+        "its email must not contain a path separator",
+        "imported as `bob_phone`",
+        "its sub id `s1` is shorter than the 8 characters",
+        "client `evil\\u{202e}gpj`: its email must not contain a bidirectional override",
+        "imported as `evil_gpj`",
+        "expiryTime 9223372036854775807 is after the year 9999",
+        "limitIp must be 0 (no limit) to 10000 addresses, not 1099511627776; imported as 0",
+        "imported as `__`",
+        "3 clients",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+    let bob = client(&ctl, "bob_phone").await;
+    assert_eq!(bob["subId"], json!("s1"));
+    assert_eq!(bob["used"], json!(300));
+    let ips = api.ok("GET", "/api/v1/clients/bob_phone/ips", None).await;
+    assert_eq!(ips[0]["ip"], json!("198.51.100.4"), "{ips}");
+    let evil = client(&ctl, "evil_gpj").await;
+    assert_eq!(
+        (&evil["expiryTime"], &evil["limitIp"]),
+        (&json!(0), &json!(0))
+    );
+    client(&ctl, "__").await;
 }

@@ -681,8 +681,8 @@ async fn native_api_auth_and_errors() {
     // Bad input: clear 4xx, nothing stored.
     let api = ctl.api();
     for (body, needle) in [
-        (json!({"name": ""}), "name must be"),
-        (json!({"name": "a b"}), "name must be"),
+        (json!({"name": ""}), "name: must be"),
+        (json!({"name": "a b"}), "name: ` ` is not allowed"),
         (json!({"name": 7}), "invalid type"),
     ] {
         let err = api

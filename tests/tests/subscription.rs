@@ -233,7 +233,7 @@ async fn every_link_of_a_subscription_carries_traffic() {
     api.ok(
         "POST",
         "/api/v1/clients",
-        Some(json!({"email": "bob", "subId": "bob-sub",
+        Some(json!({"email": "bob", "subId": "bob-sub-1",
         "enable": false, "inboundIds": [inbound_ids[0]]})),
     )
     .await;
@@ -402,7 +402,7 @@ async fn every_link_of_a_subscription_carries_traffic() {
     }
 
     // Bob is disabled: his subscription still answers and says so.
-    let bob = get(ctl.sub_port, "/sub/bob-sub", &[]).await;
+    let bob = get(ctl.sub_port, "/sub/bob-sub-1", &[]).await;
     assert_eq!(bob.status, 200);
     let bob_links = decode(&bob.body);
     assert_eq!(bob_links.len(), 2);
@@ -410,7 +410,7 @@ async fn every_link_of_a_subscription_carries_traffic() {
         let parsed = links::parse(link).unwrap();
         assert!(parsed.remark.starts_with("⛔️N/A"), "{}", parsed.remark);
     }
-    let page = get(ctl.sub_port, "/sub/bob-sub?view=html", &[])
+    let page = get(ctl.sub_port, "/sub/bob-sub-1?view=html", &[])
         .await
         .text();
     assert!(page.contains("disabled"), "{page}");

@@ -7,6 +7,7 @@ mod fleet;
 mod generate;
 mod history;
 mod links;
+mod operations;
 mod routes;
 mod servers;
 mod settings;

@@ -11,8 +11,9 @@ use xfleet_common::methods::{default_deadline, is_read_only};
 use xfleet_common::protocol::{body_to_json, json_to_body};
 use xfleet_common::time::now_ms;
 
+use super::operations;
 use crate::front::{ok, ApiError, ApiResult, Audit, Call, JsonBody};
-use crate::model::servers::{refusals, resolve, view_one, views, ServerView};
+use crate::model::servers::{check_name, refusals, resolve, view_one, views, ServerView};
 use crate::model::FieldError;
 use crate::store::{NewServer, ServerPatch};
 use crate::util::random_secret;
@@ -23,21 +24,6 @@ const MAX_TOKEN_TTL_SECS: u64 = 24 * 3600;
 /// Refuses an access action that does not apply to the server ([`refusals`]).
 fn refuse(refusal: Option<String>) -> Result<(), ApiError> {
     refusal.map_or(Ok(()), |why| Err(ApiError::Conflict(why)))
-}
-
-fn validate_name(name: &str) -> Result<(), ApiError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::BadRequest(
-            "name must be 1–64 characters of letters, digits, `-`, `_` or `.`".into(),
-        ))
-    }
 }
 
 /// A host name, an IPv4 address or an IPv6 address (bare or in brackets); empty clears it.
@@ -84,7 +70,7 @@ pub(super) async fn create(
 ) -> ApiResult<ServerView> {
     new.public_address = new.public_address.trim().to_owned();
     let result = async {
-        validate_name(&new.name)?;
+        check_name(&new.name)?;
         validate_public_address(&new.public_address)?;
         Ok(call.ctl.store.create_server(&new).await?)
     }
@@ -113,8 +99,9 @@ pub(super) async fn update(
     let row = call
         .audited(audit, async {
             let server = resolve(ctl, &key).await?;
-            if let Some(name) = &patch.name {
-                validate_name(name)?;
+            // A name stored before today's rules may be sent back unchanged.
+            if let Some(name) = patch.name.as_ref().filter(|n| **n != server.name) {
+                check_name(name)?;
             }
             if let Some(address) = &patch.public_address {
                 validate_public_address(address.trim())?;
@@ -297,14 +284,42 @@ pub(super) struct FleetCallAnswer {
     results: Vec<FleetCallResult>,
 }
 
+/// Most server ids one fleet call may name (no list at all calls every server).
+pub const MAX_FLEET_CALL_SERVERS: usize = 1000;
+
+/// The ids a fleet call names: at most [`MAX_FLEET_CALL_SERVERS`], each once.
+fn check_fleet_ids(ids: &[i64]) -> Result<(), ApiError> {
+    let mut seen = std::collections::HashSet::new();
+    let why = if ids.len() > MAX_FLEET_CALL_SERVERS {
+        Some(format!(
+            "names {} servers; at most {MAX_FLEET_CALL_SERVERS} fit in one call (leave `servers` \
+             out to call every server)",
+            ids.len()
+        ))
+    } else {
+        ids.iter()
+            .find(|id| !seen.insert(**id))
+            .map(|id| format!("names server {id} twice; each server is called once"))
+    };
+    why.map_or(Ok(()), |message| {
+        Err(ApiError::Invalid(vec![FieldError::new("servers", message)]))
+    })
+}
+
 /// Calls one method on many servers at once and waits for every answer (or its deadline).
+/// An unknown method, a body the agents could not read, or a list of servers past the cap
+/// is refused before any server is called.
 pub(super) async fn fleet_call(
     call: Call,
     JsonBody(req): JsonBody<FleetCallRequest>,
 ) -> ApiResult<FleetCallAnswer> {
     let ctl = &call.ctl;
+    operations::check(&req.method, &req.body, "method", "body")?;
     let ids = match &req.servers {
-        Some(ids) => ids.clone(),
+        Some(ids) => {
+            check_fleet_ids(ids)?;
+            ids.clone()
+        }
         None => ctl
             .store
             .list_servers()

@@ -6,7 +6,8 @@ use axum::extract::{Path, Query};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::front::{ok, ApiError, ApiResult, Audit, Call, JsonBody};
+use super::operations;
+use crate::front::{ok, ApiResult, Audit, Call, JsonBody};
 use crate::model::servers::resolve;
 use crate::store::{AuditEntry, TaskRow};
 use crate::tasks::NewTask;
@@ -70,11 +71,7 @@ pub(super) async fn create(
     let ctl = &call.ctl;
     let result = async {
         let server = resolve(ctl, &key).await?;
-        if req.operation.is_empty() || req.operation.len() > 64 {
-            return Err(ApiError::BadRequest(
-                "operation must be 1–64 characters".into(),
-            ));
-        }
+        operations::check(&req.operation, &req.request, "operation", "request")?;
         let ttl = Duration::from_secs(req.ttl_secs.unwrap_or(ctl.config.task_ttl_secs));
         let task = ctl
             .tasks

@@ -290,12 +290,16 @@ pub async fn healthcheck(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Percent-encodes a path segment (server names are plain, but be safe).
+/// Percent-encodes a path segment. A segment of dots is encoded too: sent plain, `.` and
+/// `..` would be path steps, and a server stored under such a name (before names were
+/// checked) would be missed or another route reached.
 fn encode(segment: &str) -> String {
+    let dots = segment.bytes().all(|b| b == b'.');
     segment
         .bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => (b as char).to_string(),
+            b'.' if !dots => ".".to_owned(),
             _ => format!("%{b:02X}"),
         })
         .collect()

@@ -55,6 +55,7 @@ async fn named(call: &Call, emails: &[String]) -> Result<(Vec<ClientRow>, Vec<Sk
             "emails: name at least one client".into(),
         ));
     }
+    too_many("emails", "clients", emails.len(), model::MAX_BULK_CLIENTS)?;
     let mut seen = HashSet::new();
     let unique: Vec<&String> = emails.iter().filter(|e| seen.insert(e.as_str())).collect();
     let rows = call.ctl.store.clients_by_emails(&unique).await?;
@@ -200,8 +201,19 @@ pub(super) async fn bulk_adjust(XuiCall(call): XuiCall, Body(body): Body<EmailsB
     .await
 }
 
+/// Refuses a list of `n` items past `max`, naming the field and the cap.
+fn too_many(field: &str, what: &str, n: usize, max: usize) -> Result<(), ApiError> {
+    if n > max {
+        return Err(ApiError::BadRequest(format!(
+            "{field}: names {n} {what}; at most {max} fit in one call"
+        )));
+    }
+    Ok(())
+}
+
 /// Creates each client; one refused is skipped with the reason.
-async fn create_all(call: &Call, entries: Vec<ClientWithInbounds>) -> Value {
+async fn create_all(call: &Call, entries: Vec<ClientWithInbounds>) -> Result<Value, ApiError> {
+    too_many("clients", "clients", entries.len(), model::MAX_BULK_CLIENTS)?;
     let mut created = 0;
     let mut skipped = Vec::new();
     for (i, entry) in entries.into_iter().enumerate() {
@@ -217,7 +229,7 @@ async fn create_all(call: &Call, entries: Vec<ClientWithInbounds>) -> Value {
             Err(e) => skipped.push(skip(&email, e.to_string())),
         }
     }
-    json!({"created": created, "skipped": skipped})
+    Ok(json!({"created": created, "skipped": skipped}))
 }
 
 pub(super) async fn bulk_create(
@@ -226,8 +238,7 @@ pub(super) async fn bulk_create(
 ) -> Json<Msg> {
     let audit = Audit::new("client.create", "clients").with(json!({"count": entries.len()}));
     let said = ("Clients added", "Failed to add the clients");
-    call.reply_as(audit, said, async { Ok(create_all(&call, entries).await) })
-        .await
+    call.reply_as(audit, said, create_all(&call, entries)).await
 }
 
 /// `export`: every client as `{client, inboundIds}`, what `import` takes back.
@@ -259,8 +270,7 @@ pub(super) async fn import(XuiCall(call): XuiCall, Body(body): Body<ImportBody>)
     };
     let audit = Audit::new("client.import", "clients").with(json!({"count": entries.len()}));
     let said = ("Clients imported", "Failed to import the clients");
-    call.reply_as(audit, said, async { Ok(create_all(&call, entries).await) })
-        .await
+    call.reply_as(audit, said, create_all(&call, entries)).await
 }
 
 async fn attachments(call: Call, body: EmailsBody, attach: bool) -> Json<Msg> {

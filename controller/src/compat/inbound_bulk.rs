@@ -32,13 +32,26 @@ struct Deleted {
 
 /// `bulkDel`: deletes each inbound (with the clients attached nowhere else, as `del/{id}`).
 pub(super) async fn bulk_del(XuiCall(call): XuiCall, Body(body): Body<IdsBody>) -> Json<Msg> {
-    let audit = Audit::new("inbound.delete", "inbounds").with(json!({"ids": body.ids}));
+    // A list past the cap is refused; its entry records how long it was, not every id.
+    let ids = if body.ids.len() > model::MAX_INBOUNDS_PER_CALL {
+        json!({"count": body.ids.len()})
+    } else {
+        json!({"ids": body.ids})
+    };
+    let audit = Audit::new("inbound.delete", "inbounds").with(ids);
     let said = ("Inbounds deleted", "Failed to delete the inbounds");
     call.reply_as(audit, said, async {
         if body.ids.is_empty() {
             return Err(ApiError::BadRequest(
                 "ids: name at least one inbound".into(),
             ));
+        }
+        if body.ids.len() > model::MAX_INBOUNDS_PER_CALL {
+            return Err(ApiError::BadRequest(format!(
+                "ids: names {} inbounds; at most {} fit in one call",
+                body.ids.len(),
+                model::MAX_INBOUNDS_PER_CALL
+            )));
         }
         let mut out = Deleted {
             deleted: 0,

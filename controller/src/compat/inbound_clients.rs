@@ -15,7 +15,7 @@ use xfleet_common::time::now_ms;
 
 use super::{de, pick_server, reply, Body, Msg, ServerParam, XuiCall};
 use crate::front::{ApiError, Audit, Call};
-use crate::model::{self, input::client_key, ClientInput, ONLINE_WINDOW_MS};
+use crate::model::{self, input::client_key, ClientInput, FieldError, ONLINE_WINDOW_MS};
 use crate::store::{ClientRow, ClientTotals};
 use crate::Controller;
 
@@ -396,26 +396,52 @@ async fn last_online(XuiCall(call): XuiCall) -> Json<Msg> {
     reply("", last_online_map(&call.ctl).await)
 }
 
-#[derive(Deserialize)]
-pub(super) struct TrafficBody {
-    #[serde(default, deserialize_with = "de::int")]
-    upload: i64,
-    #[serde(default, deserialize_with = "de::int")]
-    download: i64,
+/// `upload` and `download` of a traffic update, both required: 3x-ui would read a missing
+/// field (or a body of `[]`) as 0 and wipe the client's usage, which no caller means.
+fn traffic_fields(body: &Value) -> Result<(i64, i64), ApiError> {
+    let Value::Object(fields) = body else {
+        return Err(ApiError::BadRequest(
+            "the body must be an object with `upload` and `download` (bytes)".into(),
+        ));
+    };
+    let mut problems = Vec::new();
+    let mut read = |name: &str| {
+        let value = fields
+            .get(name)
+            .filter(|v| !v.is_null() && v.as_str().is_none_or(|s| !s.trim().is_empty()));
+        let Some(value) = value else {
+            problems.push(FieldError::new(name, "is required (bytes)"));
+            return 0;
+        };
+        match de::int(value.clone()) {
+            Ok(n) if n < 0 => problems.push(FieldError::new(name, "must not be negative")),
+            Ok(n) => return n,
+            Err(e) => problems.push(FieldError::new(name, e.to_string())),
+        }
+        0
+    };
+    let (upload, download) = (read("upload"), read("download"));
+    if problems.is_empty() {
+        Ok((upload, download))
+    } else {
+        Err(ApiError::Invalid(problems))
+    }
 }
 
 /// `updateClientTraffic/{email}` (v2) and `clients/updateTraffic/{email}` (v3): sets the
-/// client's counters.
+/// client's counters; a body without both of them changes nothing.
 pub(super) async fn update_client_traffic(
     XuiCall(call): XuiCall,
     Path(email): Path<String>,
-    Body(b): Body<TrafficBody>,
+    Body(body): Body<Value>,
 ) -> Json<Msg> {
-    let audit = Audit::new("client.set_traffic", format!("client:{email}"))
-        .with(json!({"upload": b.upload, "download": b.download}));
+    let audit = Audit::new("client.set_traffic", format!("client:{email}")).with(json!({
+        "upload": body.get("upload"), "download": body.get("download"),
+    }));
     let said = ("Traffic updated", "Failed to update the traffic");
     call.reply_as(audit, said, async {
-        Ok(model::set_client_traffic(&call.ctl, call.who(), &email, b.upload, b.download).await?)
+        let (upload, download) = traffic_fields(&body)?;
+        Ok(model::set_client_traffic(&call.ctl, call.who(), &email, upload, download).await?)
     })
     .await
 }

@@ -40,7 +40,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, OriginalUri, Request, State};
+use axum::extract::{
+    ConnectInfo, FromRequest, FromRequestParts, MatchedPath, OriginalUri, Request, State,
+};
 use axum::http::header::{CONTENT_TYPE, LOCATION, RETRY_AFTER, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
@@ -219,7 +221,7 @@ impl FromRequestParts<Arc<Controller>> for XuiCall {
             return Err(unauthenticated);
         };
         // Read-only tokens may read: GET, and the POST routes 3x-ui uses for reads.
-        if actor.scope != "admin" && !read_only_allowed(&parts.method, parts.uri.path()) {
+        if actor.scope != "admin" && !read_only_allowed(ctl, parts) {
             return Err(Refusal::Forbidden(format!(
                 "a `{}` token can only read",
                 actor.scope
@@ -232,19 +234,40 @@ impl FromRequestParts<Arc<Controller>> for XuiCall {
     }
 }
 
-fn read_only_allowed(method: &Method, path: &str) -> bool {
-    const READS: &[&str] = &[
-        "/onlines",
-        "/lastOnline",
-        "/clientIps/",
-        "/ips/",
-        "/logs/",
-        "/status",
-        "/factoryDefaults",
-        "/cpuHistory/",
-        "/getNewEchCert",
-    ];
-    *method == Method::GET || READS.iter().any(|r| path.contains(r))
+/// The POST routes 3x-ui uses for reads, as route patterns under the base path. A read-only
+/// token is checked against the route that matched, never against the concrete path, so a
+/// client named `statusbot` or `logs` gives its delete route no read-only look.
+const READ_ROUTES: &[&str] = &[
+    "/panel/api/clients/onlines",
+    "/panel/api/clients/lastOnline",
+    "/panel/api/clients/ips/{email}",
+    "/panel/api/inbounds/onlines",
+    "/panel/api/inbounds/lastOnline",
+    "/panel/api/inbounds/clientIps/{email}",
+    "/panel/api/server/status",
+    "/panel/api/server/cpuHistory/{bucket}",
+    "/panel/api/server/logs/{count}",
+    "/panel/api/server/xraylogs/{count}",
+    "/panel/api/server/getNewEchCert",
+    "/panel/api/setting/factoryDefaults",
+    "/panel/api/setting/getDefaultJsonConfig",
+    "/panel/setting/factoryDefaults",
+    "/panel/setting/getDefaultJsonConfig",
+];
+
+/// Whether a read-only token may make this call: any GET, and the POST routes that read.
+fn read_only_allowed(ctl: &Controller, parts: &Parts) -> bool {
+    if parts.method == Method::GET {
+        return true;
+    }
+    let Some(route) = parts.extensions.get::<MatchedPath>() else {
+        return false;
+    };
+    let prefix = ctl.config.base_prefix();
+    route
+        .as_str()
+        .strip_prefix(prefix.as_str())
+        .is_some_and(|r| READ_ROUTES.contains(&r))
 }
 
 /// Cross-site requests are refused (`Origin`, else `Referer`, must be this panel;

@@ -1,9 +1,10 @@
 //! A 3x-ui client (an entry of `settings.clients[]`, or a v3 `clients` row in that shape)
 //! turned into an xfleet client, and the address records 3x-ui kept for it.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::generate;
+use crate::model::client_rules as rules;
 use crate::model::{ClientInput, Problems};
 use crate::store::NewClient;
 
@@ -68,6 +69,7 @@ pub fn prepare(protocol: &str, method: &str, raw: &Value) -> Result<Prepared, St
         }
     }
     let password_missing = protocol == "shadowsocks" && !given("password");
+    let kept_sub_id = bend_to_rules(&mut fields, &mut notes)?;
     let input: ClientInput =
         serde_json::from_value(Value::Object(fields)).map_err(|e| format!("invalid JSON: {e}"))?;
     if input.email.as_deref().is_none_or(|e| e.trim().is_empty()) {
@@ -78,6 +80,9 @@ pub fn prepare(protocol: &str, method: &str, raw: &Value) -> Result<Prepared, St
     if let Err(e) = p.finish() {
         return Err(e.to_string());
     }
+    if let Some(sub_id) = kept_sub_id {
+        client.sub_id = sub_id;
+    }
     if password_missing {
         if let Some(k) = generate::ss2022_key(method) {
             client.password = k;
@@ -85,6 +90,68 @@ pub fn prepare(protocol: &str, method: &str, raw: &Value) -> Result<Prepared, St
         notes.push("it had no password; a new one was generated".into());
     }
     Ok(Prepared { client, notes })
+}
+
+/// One of [`rules`]' checks of a number: why a value is out of range, if it is.
+type Check = fn(i64) -> Option<String>;
+
+/// What 3x-ui let a client hold and xfleet's rules ([`rules`]) refuse, made to fit so the
+/// client is still imported, each change said in `notes`: a name with control characters,
+/// bidirectional overrides or path separators gets `_` in their place; a limit out of range
+/// is turned off (0), which is what such a value amounted to; a short sub id is kept as it
+/// is (taken out of `fields` and returned), so the subscription URL users hold keeps
+/// working. An email that cannot be mended is an error: the client is skipped.
+fn bend_to_rules(
+    fields: &mut Map<String, Value>,
+    notes: &mut Vec<String>,
+) -> Result<Option<String>, String> {
+    if let Some(Value::String(email)) = fields.get("email") {
+        let email = email.trim().to_owned();
+        if let Some(why) = (!email.is_empty())
+            .then(|| rules::email_problem(&email))
+            .flatten()
+        {
+            let Some(mended) = rules::repaired_email(&email) else {
+                return Err(format!("its email {why}"));
+            };
+            notes.push(format!(
+                "its email {why}; imported as `{mended}` (rename it as you like)"
+            ));
+            fields.insert("email".into(), Value::String(mended));
+        }
+    }
+    let limits: [(&str, Check); 3] = [
+        ("expiryTime", rules::expiry_problem),
+        ("limitIp", rules::ip_limit_problem),
+        ("reset", rules::reset_problem),
+    ];
+    for (name, problem) in limits {
+        let value = fields.get(name).and_then(Value::as_i64);
+        if let Some(why) = value.and_then(problem) {
+            notes.push(format!("{name} {why}; imported as 0 (off)"));
+            fields.insert(name.into(), Value::from(0));
+        }
+    }
+    let short_sub_id = fields
+        .get("subId")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| {
+            !s.is_empty()
+                && s.len() < rules::MIN_SUB_ID_CHARS
+                && s.chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "-_".contains(ch))
+        })
+        .map(str::to_owned);
+    if let Some(sub_id) = &short_sub_id {
+        notes.push(format!(
+            "its sub id `{sub_id}` is shorter than the {} characters new ones need; kept, so \
+             its subscription URL keeps working (give it a longer one when you can)",
+            rules::MIN_SUB_ID_CHARS
+        ));
+        fields.remove("subId");
+    }
+    Ok(short_sub_id)
 }
 
 /// One line of the report about a new client.
@@ -226,7 +293,7 @@ mod tests {
         assert!(!c.enable);
         assert_eq!((c.tg_id, c.reset_days), (123456789, 30));
         assert_eq!((c.sub_id.as_str(), c.comment.as_str()), ("s1", "c"));
-        assert!(p.notes.is_empty());
+        assert!(p.notes[0].contains("sub id `s1`"), "{:?}", p.notes);
     }
 
     #[test]

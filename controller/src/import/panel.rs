@@ -17,8 +17,9 @@ impl Run<'_> {
         c: &mut AnyConnection,
         report: &mut ImportReport,
     ) -> Result<(), ImportError> {
-        for (email, raw) in &self.data.ips {
-            let item = format!("IP record of `{email}`");
+        for (source, raw) in &self.data.ips {
+            let item = format!("IP record of `{}`", source.escape_debug());
+            let email = self.renamed.get(source).unwrap_or(source);
             if !matches!(self.seen.get(email), Some(Seen::Stored { .. })) {
                 report.skip(item, "its client was not imported");
                 continue;

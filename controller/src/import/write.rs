@@ -57,6 +57,8 @@ pub(super) struct Run<'a> {
     spellings: HashMap<String, String>,
     /// Clients whose counters were looked at.
     counted: HashSet<String>,
+    /// Emails mended to fit xfleet's rules: 3x-ui's spelling to the one stored.
+    pub renamed: HashMap<String, String>,
     pub now: i64,
 }
 
@@ -93,6 +95,7 @@ pub(super) async fn apply(
         seen: HashMap::new(),
         spellings: HashMap::new(),
         counted: HashSet::new(),
+        renamed: HashMap::new(),
         now,
     };
     for inbound in &data.inbounds {
@@ -371,6 +374,9 @@ struct Planned {
     client: NewClient,
     /// Already stored: earlier in this run, or in xfleet before it (with its secrets then).
     existing: Option<(i64, Option<NewClient>)>,
+    /// Its email in the 3x-ui database, which keys its traffic there (the client's own may
+    /// have been mended to fit xfleet's rules).
+    source_email: String,
 }
 
 impl Run<'_> {
@@ -409,15 +415,17 @@ impl Run<'_> {
                 .and_then(Value::as_str)
                 .map(str::trim)
                 .unwrap_or("");
+            // Escaped: a name may hold what the report must not print as is (line breaks,
+            // bidirectional overrides).
             let item = if email.is_empty() {
                 format!("client #{} of inbound `{}`", i + 1, input.tag)
             } else {
-                format!("client `{email}`")
+                format!("client `{}`", email.escape_debug())
             };
             if matches!(self.seen.get(email), Some(Seen::Refused)) {
                 continue;
             }
-            if plan.iter().any(|p| p.client.email == email) {
+            if plan.iter().any(|p| p.source_email == email) {
                 report.skip(
                     &item,
                     format!("it appears twice in inbound `{}`", input.tag),
@@ -456,7 +464,7 @@ impl Run<'_> {
                 report.notes.push(format!("{item}: {note}"));
             }
             // 3x-ui switches a depleted client off in its traffic row, not in its JSON.
-            let traffic = self.data.traffic.get(&client.email);
+            let traffic = self.data.traffic.get(email);
             client.enable = client.enable && traffic.is_none_or(|t| t.enable);
             let existing = match self.seen.get(&client.email) {
                 Some(Seen::Refused) => continue,
@@ -508,7 +516,14 @@ impl Run<'_> {
                     },
                 },
             };
-            plan.push(Planned { client, existing });
+            if client.email != email {
+                self.renamed.insert(email.to_owned(), client.email.clone());
+            }
+            plan.push(Planned {
+                client,
+                existing,
+                source_email: email.to_owned(),
+            });
         }
         Ok(plan)
     }
@@ -559,7 +574,7 @@ impl Run<'_> {
             report.unchanged.attachments += 1;
         }
         // Once per client (a v3 client may come through several inbounds).
-        let Some(t) = self.data.traffic.get(&email) else {
+        let Some(t) = self.data.traffic.get(&p.source_email) else {
             return Ok(());
         };
         if !self.counted.insert(email.clone()) {

@@ -57,22 +57,7 @@ impl Zone {
         match name {
             "" | "UTC" | "Etc/UTC" => Ok(Self::utc()),
             "Local" => Ok(Self(tz::TimeZone::local().ok())),
-            _ => {
-                let plausible = name.split('/').all(|part| {
-                    !part.is_empty()
-                        && part != "."
-                        && part != ".."
-                        && part
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || "_+-".contains(c))
-                });
-                if !plausible {
-                    return Err(format!("`{name}` is not an IANA time zone name"));
-                }
-                tz::TimeZone::from_posix_tz(&format!(":{name}"))
-                    .map(|zone| Self(Some(zone)))
-                    .map_err(|e| format!("time zone `{name}` is unknown on this host: {e}"))
-            }
+            _ => crate::util::iana_zone(name).map(|zone| Self(Some(zone))),
         }
     }
 

@@ -73,12 +73,25 @@ pub async fn add_clients(
 }
 
 /// The inbounds with these ids; a missing one is a field error.
+/// Most inbounds one call may attach a client to, detach it from or create it on.
+pub const MAX_INBOUNDS_PER_CALL: usize = 1000;
+
 async fn inbounds_named(
     ctl: &Controller,
     ids: &[i64],
     p: &mut Problems,
 ) -> Result<Vec<InboundRow>> {
     let mut out: Vec<InboundRow> = Vec::new();
+    if ids.len() > MAX_INBOUNDS_PER_CALL {
+        p.add(
+            "inboundIds",
+            format!(
+                "names {} inbounds; at most {MAX_INBOUNDS_PER_CALL} fit in one call",
+                ids.len()
+            ),
+        );
+        return Ok(out);
+    }
     for (i, id) in ids.iter().enumerate() {
         match ctl.store.inbound(*id).await {
             Ok(row) => {

@@ -3,6 +3,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::client_rules as rules;
 use super::Problems;
 use crate::generate;
 use crate::store::{ClientRow, NewClient};
@@ -230,14 +231,16 @@ impl ClientInput {
                 ..Default::default()
             },
         };
+        // Values are checked when they are new: a client stored before a rule existed (an
+        // import, an older release) can still be edited in its other fields.
+        let changed = |old: &dyn Fn(&ClientRow) -> bool| base.is_none_or(|b| !old(b));
         if let Some(email) = &self.email {
             c.email = email.trim().to_owned();
         }
-        if c.email.is_empty() || c.email.len() > 128 || c.email.contains(">>>") {
-            p.add(
-                field("email"),
-                "must be 1–128 characters and must not contain `>>>`",
-            );
+        if changed(&|b| b.email == c.email) {
+            if let Some(why) = rules::email_problem(&c.email) {
+                p.add(field("email"), why);
+            }
         }
         if let Some(id) = given(&self.id) {
             if uuid::Uuid::parse_str(id).is_err() {
@@ -264,29 +267,40 @@ impl ClientInput {
             c.security = security.clone();
         }
         if let Some(sub_id) = given(&self.sub_id) {
-            if sub_id.len() > 64
-                || !sub_id
-                    .chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || "-_".contains(ch))
-            {
-                p.add(field("subId"), "must be 1–64 letters, digits, `-` or `_`");
+            if changed(&|b| b.sub_id == sub_id) {
+                if let Some(why) = rules::sub_id_problem(sub_id) {
+                    p.add(field("subId"), why);
+                }
             }
             c.sub_id = sub_id.to_owned();
         }
-        let mut non_negative = |name: &str, v: Option<i64>, slot: &mut i64| {
-            if let Some(v) = v {
-                if v < 0 {
-                    p.add(field(name), "must not be negative");
+        let mut number =
+            |name: &str, v: Option<i64>, slot: &mut i64, problem: fn(i64) -> Option<String>| {
+                if let Some(v) = v {
+                    if v != *slot || base.is_none() {
+                        if let Some(why) = problem(v) {
+                            p.add(field(name), why);
+                        }
+                    }
+                    *slot = v;
                 }
-                *slot = v;
-            }
-        };
-        non_negative("limitIp", self.limit_ip, &mut c.limit_ip);
-        non_negative("totalGB", self.total_gb, &mut c.total_bytes);
-        non_negative("reset", self.reset, &mut c.reset_days);
-        if let Some(expiry) = self.expiry_time {
-            c.expiry_time = expiry;
-        }
+            };
+        number(
+            "limitIp",
+            self.limit_ip,
+            &mut c.limit_ip,
+            rules::ip_limit_problem,
+        );
+        number("totalGB", self.total_gb, &mut c.total_bytes, |v| {
+            (v < 0).then(|| "must not be negative".to_owned())
+        });
+        number("reset", self.reset, &mut c.reset_days, rules::reset_problem);
+        number(
+            "expiryTime",
+            self.expiry_time,
+            &mut c.expiry_time,
+            rules::expiry_problem,
+        );
         if let Some(enable) = self.enable {
             c.enable = enable;
         }

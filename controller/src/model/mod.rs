@@ -6,6 +6,7 @@
 //! ([`ClientView`]) as they are shown.
 
 mod bulk;
+pub mod client_rules;
 mod clients;
 mod emails;
 pub mod host;
@@ -13,6 +14,7 @@ mod inbounds;
 pub mod input;
 mod options;
 pub mod servers;
+mod setting_rules;
 pub mod settings;
 mod views;
 

@@ -10,6 +10,40 @@ use crate::fleet::LiveInfo;
 use crate::store::{InboundFailureRow, LinkHostSource, ServerRow};
 use crate::Controller;
 
+/// Why `name` cannot name a new or renamed server, field by field. A server is found by id or
+/// by name wherever one is given (`--server 2`, `/servers/2`, `?server_id=2`), and digits are
+/// always read as an id, so an all-digit name would act on another server; `.` and `..` would
+/// be read as path steps. Names stored before these rules keep working (by id); they are
+/// refused only when given anew.
+pub fn check_name(name: &str) -> Result<()> {
+    let why = if name.is_empty() || name.len() > 64 {
+        Some("must be 1–64 characters".to_owned())
+    } else if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        Some(format!(
+            "`{}` is not allowed: use letters, digits, `-`, `_` or `.`",
+            c.escape_default()
+        ))
+    } else if name.bytes().all(|b| b.is_ascii_digit()) {
+        Some(format!(
+            "`{name}` is all digits, which every command and route reads as a server id; add a \
+             letter (e.g. `vpn-{name}`)"
+        ))
+    } else if name.bytes().all(|b| b == b'.') {
+        Some(format!("`{name}` is a path step (`.`/`..`), not a name"))
+    } else {
+        None
+    };
+    match why {
+        Some(message) => Err(ModelError::Invalid(vec![super::FieldError::new(
+            "name", message,
+        )])),
+        None => Ok(()),
+    }
+}
+
 /// A server by numeric id or by name.
 pub async fn resolve(ctl: &Controller, key: &str) -> Result<ServerRow> {
     Ok(match key.parse::<i64>() {

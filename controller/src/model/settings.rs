@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use xfleet_common::state::DesiredState;
 use xfleet_common::xray::{self, Flavour, RenderOptions};
 
-use super::{ModelError, Problems};
+use super::{setting_rules, ModelError, Problems};
 use crate::config::place;
 pub use crate::fleet::desired::CORE_TEMPLATE;
 use crate::https::{self, TlsFileError};
@@ -358,9 +358,14 @@ pub async fn update(
         if k.usage != Use::Kept {
             continue;
         }
-        // What `all` shows, sent back unchanged, is no change (3x-ui's page sends every key).
+        // What `all` shows, sent back unchanged, is no change (3x-ui's page sends every key),
+        // so a value stored before a rule existed does not block saving the others.
         let shown = stored.get(k.name).map_or(k.default, String::as_str);
         if text != shown {
+            if let Some(why) = setting_rules::problem(k.name, &text) {
+                p.add(name.clone(), why);
+                continue;
+            }
             changes.push((k.name.to_owned(), text));
         }
     }

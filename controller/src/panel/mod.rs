@@ -26,8 +26,8 @@ pub fn api_routes() -> Vec<Route> {
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::header::{CONTENT_TYPE, LOCATION};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -120,21 +120,7 @@ fn redirect(to: &str) -> Response {
 /// Pages are never cached and never framed; scripts and styles come only from the panel.
 fn html_response(body: String) -> Response {
     let mut resp = ([(CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response();
-    let headers = resp.headers_mut();
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        "content-security-policy",
-        HeaderValue::from_static(
-            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-             img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; \
-             base-uri 'none'; form-action 'self'",
-        ),
-    );
-    headers.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert("referrer-policy", HeaderValue::from_static("same-origin"));
+    crate::https::headers::secure_page(resp.headers_mut());
     resp
 }
 

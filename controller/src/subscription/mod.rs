@@ -169,6 +169,7 @@ async fn answer(
     };
     set("content-type", content_type.into());
     set("cache-control", "no-store".into());
+    set("x-content-type-options", "nosniff".into());
     set("subscription-userinfo", info.header());
     set("profile-update-interval", settings.updates.to_string());
     if !settings.title.is_empty() {
@@ -186,5 +187,8 @@ async fn answer(
         settings.profile_url.clone()
     };
     set("profile-web-page-url", page_url);
+    if wants_html {
+        https::headers::secure_page(r.headers_mut());
+    }
     Ok(r)
 }

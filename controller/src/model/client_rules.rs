@@ -1,0 +1,170 @@
+//! What a client's fields may hold, as 3x-ui's users expect: any visible name as the email
+//! (non-ASCII included), but nothing that hides, reorders or splits text where the name is
+//! shown or logged, and nothing a path would read as a step; limits within sane bounds.
+//! Each check answers why a value is refused, for the front ends and the importer.
+
+/// Longest email, in characters.
+pub const MAX_EMAIL_CHARS: usize = 128;
+/// Shortest sub id a caller may choose. The sub id is the only secret in a subscription
+/// URL, which hands out all of a client's credentials: 8 characters of 3x-ui's alphabet
+/// (36^8 ≈ 2.8·10^12) cannot be walked through against the subscription listener's rate
+/// limit, while names people choose (`alicesub`) still fit. Generated ones have 16, as in
+/// 3x-ui.
+pub const MIN_SUB_ID_CHARS: usize = 8;
+pub const MAX_SUB_ID_CHARS: usize = 64;
+/// Latest expiry: the end of year 9999, in ms since the epoch (3x-ui's unit).
+pub const MAX_EXPIRY_MS: i64 = 253_402_300_799_999;
+/// Longest "N days after first use" (a negative expiry): 100 years.
+pub const MAX_DELAYED_START_MS: i64 = 36_500 * 86_400_000;
+/// Most distinct addresses one client may be allowed at once (0 turns the limit off).
+pub const MAX_IP_LIMIT: i64 = 10_000;
+/// Longest auto-renew period, in days (100 years): longer would overflow an expiry.
+pub const MAX_RESET_DAYS: i64 = 36_500;
+
+/// Why `email` cannot name a client, if it cannot.
+pub fn email_problem(email: &str) -> Option<String> {
+    let chars = email.chars().count();
+    if chars == 0 || chars > MAX_EMAIL_CHARS {
+        return Some(format!("must be 1–{MAX_EMAIL_CHARS} characters"));
+    }
+    if email.contains(">>>") {
+        return Some("must not contain `>>>`".into());
+    }
+    if email == "." || email == ".." {
+        return Some(format!(
+            "`{email}` is a path step, not a name (client pages and links put the email in paths)"
+        ));
+    }
+    let bad = email.chars().find(|c| refused_char(*c))?;
+    let what = match bad {
+        '/' | '\\' => "a path separator",
+        '\n' | '\r' => "a line break",
+        c if c.is_control() => "a control character",
+        _ => "a bidirectional override, which makes a name read differently from what it is",
+    };
+    Some(format!(
+        "must not contain {what} (`{}`); any other visible character is fine",
+        bad.escape_debug()
+    ))
+}
+
+/// Characters an email may not hold: controls (NUL, line breaks, C1), bidirectional
+/// embeddings, overrides and isolates, and path separators.
+fn refused_char(c: char) -> bool {
+    c.is_control()
+        || ('\u{202A}'..='\u{202E}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
+        || c == '/'
+        || c == '\\'
+}
+
+/// Why `sub_id` cannot be a caller-chosen sub id, if it cannot.
+pub fn sub_id_problem(sub_id: &str) -> Option<String> {
+    let ok_chars = sub_id
+        .chars()
+        .all(|ch| ch.is_ascii_alphanumeric() || "-_".contains(ch));
+    let len = sub_id.len();
+    if !ok_chars || !(MIN_SUB_ID_CHARS..=MAX_SUB_ID_CHARS).contains(&len) {
+        return Some(format!(
+            "must be {MIN_SUB_ID_CHARS}–{MAX_SUB_ID_CHARS} letters, digits, `-` or `_` (it is \
+             the only secret in the subscription URL); leave it empty to have one generated"
+        ));
+    }
+    None
+}
+
+/// Why `expiry` (ms since the epoch; 0 never; negative: that many ms after first use) is out
+/// of range, if it is.
+pub fn expiry_problem(expiry: i64) -> Option<String> {
+    if expiry > MAX_EXPIRY_MS {
+        Some(format!(
+            "{expiry} is after the year 9999; expiryTime is in milliseconds since 1970 (0: never)"
+        ))
+    } else if expiry < -MAX_DELAYED_START_MS {
+        Some(format!(
+            "{expiry} asks for more than 36500 days after first use; a negative expiryTime is \
+             -days × 86400000"
+        ))
+    } else {
+        None
+    }
+}
+
+/// Why `limit` is not an IP limit, if it is not.
+pub fn ip_limit_problem(limit: i64) -> Option<String> {
+    (!(0..=MAX_IP_LIMIT).contains(&limit))
+        .then(|| format!("must be 0 (no limit) to {MAX_IP_LIMIT} addresses, not {limit}"))
+}
+
+/// Why `days` is not an auto-renew period, if it is not.
+pub fn reset_problem(days: i64) -> Option<String> {
+    (!(0..=MAX_RESET_DAYS).contains(&days))
+        .then(|| format!("must be 0 (off) to {MAX_RESET_DAYS} days, not {days}"))
+}
+
+/// A name `email_problem` accepts, made from a refused one by replacing what it refuses with
+/// `_` (so an imported client keeps a readable name); `None` when no such name can be made.
+pub fn repaired_email(email: &str) -> Option<String> {
+    let mut out: String = email
+        .trim()
+        .chars()
+        .map(|c| if refused_char(c) { '_' } else { c })
+        .collect::<String>()
+        .replace(">>>", "_")
+        .trim()
+        .to_owned();
+    if out == "." || out == ".." {
+        out = out.replace('.', "_");
+    }
+    email_problem(&out).is_none().then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn visible_names_pass_and_hidden_or_path_characters_do_not() {
+        for ok in [
+            "alice",
+            "Ålesund-01",
+            "пользователь",
+            "用户@example.com",
+            "a.b",
+            "...",
+        ] {
+            assert_eq!(email_problem(ok), None, "{ok}");
+        }
+        for (bad, says) in [
+            ("a\0b", "control character"),
+            ("a\nb", "line break"),
+            ("evil\u{202E}gpj.exe", "bidirectional"),
+            ("x\u{2066}y", "bidirectional"),
+            ("a/b", "path separator"),
+            ("a\\b", "path separator"),
+            (".", "path step"),
+            ("..", "path step"),
+            ("", "1–128"),
+        ] {
+            let why = email_problem(bad).unwrap_or_default();
+            assert!(why.contains(says), "{bad:?}: {why}");
+        }
+        assert_eq!(repaired_email("bob/\u{202E}x").as_deref(), Some("bob__x"));
+        assert_eq!(repaired_email("..").as_deref(), Some("__"));
+    }
+
+    #[test]
+    fn limits_have_sane_bounds() {
+        assert_eq!(expiry_problem(0), None);
+        assert_eq!(expiry_problem(-7 * 86_400_000), None);
+        assert_eq!(expiry_problem(4_102_444_800_000), None);
+        assert!(expiry_problem(i64::MAX).is_some());
+        assert!(expiry_problem(i64::MIN).is_some());
+        assert_eq!(ip_limit_problem(3), None);
+        assert!(ip_limit_problem(1 << 40).is_some());
+        assert!(ip_limit_problem(-1).is_some());
+        assert_eq!(sub_id_problem("alicesub"), None);
+        assert!(sub_id_problem("a").is_some());
+        assert!(sub_id_problem("bad sub id").is_some());
+    }
+}

@@ -1,0 +1,234 @@
+//! What each kept setting's value may be, beyond its type: a value the part that reads it
+//! could not use (a subscription path of `""` that 404s every subscription, a domain with a
+//! space that 403s them, a zone no tz database knows) is refused when it is set, with why.
+//! Each check gets the value as it would be stored (trimmed; numbers and booleans in their
+//! canonical text).
+
+use std::net::IpAddr;
+
+/// Why `text` cannot be the value of setting `name`, if it cannot.
+pub fn problem(name: &str, text: &str) -> Option<String> {
+    match name {
+        "subPort" => port(text),
+        "subPath" | "subJsonPath" | "subClashPath" => url_path(text),
+        "webDomain" | "subDomain" => host_name(text),
+        "subListen" => ip_address(text),
+        "timeLocation" => time_location(text),
+        "subURI"
+        | "subJsonURI"
+        | "subClashURI"
+        | "subSupportUrl"
+        | "subProfileUrl"
+        | "externalTrafficInformURI"
+        | "tgBotAPIServer" => web_url(text, false),
+        "xrayOutboundTestUrl" => web_url(text, true),
+        "tgBotProxy" => proxy_url(text),
+        "trustedProxyCIDRs" | "ipLimitAllowlist" => address_list(text),
+        "subJsonFragment" | "subJsonNoises" | "subJsonMux" | "subJsonRules" => json(text),
+        "subRoutingRules" | "subIncyRoutingRules" => header_value(text),
+        "datepicker" => one_of(text, &["gregorian", "jalalian"]),
+        "tgCpu" | "tgMemory" => range(text, 0, 100, "percent"),
+        "sessionMaxAge" => range(text, 1, 525_600, "minutes (at most a year)"),
+        "pageSize" => range(text, 0, 1000, "rows (0: no paging)"),
+        "subUpdates" => range(text, 0, 8760, "hours (at most a year)"),
+        "expireDiff" | "trafficDiff" | "outboundDownThreshold" => {
+            range(text, 0, i64::from(u32::MAX), "")
+        }
+        _ => None,
+    }
+}
+
+fn range(text: &str, low: i64, high: i64, unit: &str) -> Option<String> {
+    let n: i64 = text.parse().ok()?;
+    let unit = if unit.is_empty() {
+        String::new()
+    } else {
+        format!(" {unit}")
+    };
+    (!(low..=high).contains(&n)).then(|| format!("must be {low} to {high}{unit}, not {n}"))
+}
+
+fn port(text: &str) -> Option<String> {
+    match text.parse::<u16>() {
+        Ok(p) if p > 0 => None,
+        _ => Some(format!("must be a port, 1 to 65535, not `{text}`")),
+    }
+}
+
+/// A path the subscription listener serves under: `/…/`, of characters a URL carries as they
+/// are; empty for the default (what the panel's form sends for a key left unset).
+fn url_path(text: &str) -> Option<String> {
+    if text.is_empty() {
+        return None;
+    }
+    let inner = text
+        .strip_prefix('/')
+        .and_then(|t| t.strip_suffix('/'))
+        .filter(|t| !t.is_empty());
+    let fine = inner.is_some_and(|inner| {
+        text.len() <= 100
+            && inner.split('/').all(|seg| {
+                !seg.is_empty()
+                    && seg != "."
+                    && seg != ".."
+                    && seg
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.~".contains(c))
+            })
+    });
+    (!fine).then(|| {
+        format!(
+            "`{text}` must be a path like /sub/: starting and ending with `/`, of letters, \
+             digits, `-`, `_`, `.` and `~` (at most 100 characters)"
+        )
+    })
+}
+
+/// Empty, or a DNS host name.
+fn host_name(text: &str) -> Option<String> {
+    let fine = text.is_empty()
+        || (text.len() <= 253
+            && text.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            }));
+    (!fine).then(|| {
+        format!("`{text}` must be a host name (like sub.example.com), without scheme, port or path")
+    })
+}
+
+fn ip_address(text: &str) -> Option<String> {
+    let bare = text.trim_matches(['[', ']']);
+    (!text.is_empty() && bare.parse::<IpAddr>().is_err())
+        .then(|| format!("`{text}` must be an IP address, or empty for all addresses"))
+}
+
+/// What `jobs::periods::Zone` reads: empty, `UTC`, `Local` or an IANA zone this host knows.
+fn time_location(text: &str) -> Option<String> {
+    match text {
+        "" | "UTC" | "Etc/UTC" | "Local" => None,
+        name => crate::util::iana_zone(name)
+            .err()
+            .map(|why| format!("{why}; use an IANA zone such as Europe/Berlin, or UTC or Local")),
+    }
+}
+
+/// Empty (unless `required`), or an `http(s)://host…` URL without spaces or controls.
+fn web_url(text: &str, required: bool) -> Option<String> {
+    if text.is_empty() && !required {
+        return None;
+    }
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"));
+    let fine = rest.is_some_and(|rest| {
+        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+        !host.is_empty() && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+    });
+    (!fine).then(|| format!("`{text}` must be an http:// or https:// URL"))
+}
+
+fn proxy_url(text: &str) -> Option<String> {
+    let fine = text.is_empty()
+        || (["socks5://", "socks5h://", "http://", "https://"]
+            .iter()
+            .any(|s| text.len() > s.len() && text.starts_with(s))
+            && !text.chars().any(|c| c.is_whitespace() || c.is_control()));
+    (!fine).then(|| format!("`{text}` must be a socks5:// or http(s):// proxy URL, or empty"))
+}
+
+/// Comma-separated addresses or CIDR ranges.
+fn address_list(text: &str) -> Option<String> {
+    let bad: Vec<&str> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty() && !is_cidr(item))
+        .collect();
+    (!bad.is_empty()).then(|| {
+        format!(
+            "must be addresses or CIDR ranges separated by commas; not one: `{}`",
+            bad.join("`, `")
+        )
+    })
+}
+
+fn is_cidr(item: &str) -> bool {
+    let (address, bits) = match item.split_once('/') {
+        Some((a, b)) => (a, Some(b)),
+        None => (item, None),
+    };
+    let Ok(ip) = address.parse::<IpAddr>() else {
+        return false;
+    };
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    bits.is_none_or(|b| b.parse::<u8>().is_ok_and(|b| b <= max))
+}
+
+/// Empty, or JSON.
+fn json(text: &str) -> Option<String> {
+    if text.is_empty() {
+        return None;
+    }
+    serde_json::from_str::<serde_json::Value>(text)
+        .err()
+        .map(|e| format!("must be JSON (or empty): {e}"))
+}
+
+/// Sent as an HTTP header's value: no line breaks or other controls.
+fn header_value(text: &str) -> Option<String> {
+    text.chars()
+        .any(char::is_control)
+        .then(|| "must not contain line breaks or other control characters".into())
+}
+
+fn one_of(text: &str, allowed: &[&str]) -> Option<String> {
+    (!allowed.contains(&text)).then(|| format!("must be one of: {}", allowed.join(", ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::settings::KEYS;
+
+    #[test]
+    fn every_default_passes_its_own_check() {
+        for k in KEYS {
+            assert_eq!(problem(k.name, k.default), None, "{}", k.name);
+        }
+    }
+
+    #[test]
+    fn values_the_readers_could_not_use_are_refused() {
+        for (name, value) in [
+            ("subDomain", "a b"),
+            ("subPath", "/"),
+            ("subPath", "sub"),
+            ("subPath", "/a b/"),
+            ("subPath", "/../"),
+            ("timeLocation", "Mars/Olympus"),
+            ("timeLocation", "../../etc/passwd"),
+            ("subUpdates", "-1"),
+            ("subPort", "0"),
+            ("subPort", "70000"),
+            ("subURI", "javascript:alert(1)"),
+            ("trustedProxyCIDRs", "10.0.0.0/33"),
+            ("subJsonRules", "{not json"),
+            ("datepicker", "mayan"),
+        ] {
+            assert!(problem(name, value).is_some(), "{name} = {value:?}");
+        }
+        for (name, value) in [
+            ("subDomain", "sub.example.com"),
+            ("subPath", "/s3cret-path/"),
+            ("subPath", ""),
+            ("subURI", "https://sub.example.com/s/"),
+            ("trustedProxyCIDRs", "10.0.0.0/8, 2001:db8::/32,192.0.2.1"),
+            ("subJsonRules", r#"[{"type":"field"}]"#),
+        ] {
+            assert_eq!(problem(name, value), None, "{name} = {value:?}");
+        }
+    }
+}
