@@ -63,12 +63,40 @@ pub enum Ingest {
 
 /// The names a server's agent may report traffic for: clients attached to its inbounds (or
 /// already counted on it, so traffic from just before a detach is not lost), its inbounds'
-/// tags (the same, for a removed inbound), and the outbound tags already counted on it.
+/// tags (the same, for a removed inbound), the clients and inbounds of the states last sent
+/// to it as tasks (an operator may send one directly), and the outbound tags already counted
+/// on it.
 #[derive(Debug, Clone, Default)]
 pub struct TrafficScope {
     pub emails: HashSet<String>,
     pub inbound_tags: HashSet<String>,
     pub outbound_tags: HashSet<String>,
+}
+
+/// Recent `state.apply` tasks whose clients and inbounds count as the server's.
+const STATES_IN_SCOPE: i64 = 20;
+
+impl TrafficScope {
+    /// Adds the inbound tags and client emails of a `state.apply` request (`{"full": …}`).
+    fn add_state(&mut self, request: &str) {
+        let Ok(request) = serde_json::from_str::<serde_json::Value>(request) else {
+            return;
+        };
+        let inbounds = request["full"]["inbounds"].as_array();
+        for inbound in inbounds.into_iter().flatten() {
+            if let Some(tag) = inbound["tag"].as_str() {
+                self.inbound_tags.insert(tag.to_owned());
+            }
+            let clients = inbound["settings"]["clients"].as_array();
+            for email in clients
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["email"].as_str())
+            {
+                self.emails.insert(email.to_owned());
+            }
+        }
+    }
 }
 
 /// What a server has carried, as recorded.
@@ -159,7 +187,7 @@ impl Store {
                 .await?;
             Ok::<HashSet<String>, super::StoreError>(rows.into_iter().map(|r| r.0).collect())
         };
-        Ok(TrafficScope {
+        let mut scope = TrafficScope {
             emails: names(
                 "SELECT c.email FROM client_inbounds a JOIN inbounds i ON i.id = a.inbound_id \
                  JOIN clients c ON c.id = a.client_id WHERE i.server_id = $1 \
@@ -172,7 +200,20 @@ impl Store {
             )
             .await?,
             outbound_tags: names("SELECT tag FROM outbound_traffic WHERE server_id = $1").await?,
-        })
+        };
+        let sent: Vec<(String,)> = sqlx::query_as(
+            "SELECT request FROM server_tasks WHERE server_id = $1 AND operation = $2 \
+             ORDER BY seq DESC LIMIT $3",
+        )
+        .bind(server_id)
+        .bind(xfleet_common::state::method::APPLY)
+        .bind(STATES_IN_SCOPE)
+        .fetch_all(&self.pool)
+        .await?;
+        for (request,) in sent {
+            scope.add_state(&request);
+        }
+        Ok(scope)
     }
 
     pub async fn traffic_of(&self, server_id: i64) -> Result<TrafficTotals> {
