@@ -17,7 +17,7 @@ const MAX_LISTENING: usize = 4096;
 /// Certificates one server may be issued per hour, enrollment included. A real agent renews
 /// once per lifetime (at 70–90 % of it) and retries a failed renewal after 30 s at the
 /// earliest, so this leaves room for retries and re-enrollments, not for a stockpile.
-pub const MAX_CERTIFICATES_PER_HOUR: i64 = 6;
+const MAX_CERTIFICATES_PER_HOUR: i64 = 6;
 /// Cuts kept from one enforcement report, and characters kept of each of its texts. A real
 /// report lists the clients of one server the agent cut while alone.
 const MAX_CUTS_PER_REPORT: usize = 200;
@@ -83,9 +83,7 @@ impl AgentLink {
         tracing::info!(server_id = self.server_id, serial = %issued.serial, "certificate renewed");
         reply(&issued)
     }
-}
 
-impl AgentLink {
     /// Counts an enforcement report against [`MAX_REPORTS_PER_MINUTE`].
     fn report_allowed(&self) -> bool {
         let minute = xfleet_common::time::now_ms() / 60_000;
@@ -219,7 +217,10 @@ impl Handler for AgentLink {
                 return;
             }
             let cuts = bounded_cuts(xfleet_common::protocol::body_to_json(&event.body));
-            tracing::info!(server_id = self.server_id, %cuts, "agent cut clients locally");
+            // The names are in the audit entry; the log line says how many.
+            let count = cuts["cuts"].as_array().map_or(0, Vec::len);
+            let left_out = &cuts["left_out"];
+            tracing::info!(server_id = self.server_id, count, %left_out, "agent cut clients locally");
             let ctl = self.ctl.clone();
             let server = format!("server:{}", self.server_id);
             tokio::spawn(async move {
