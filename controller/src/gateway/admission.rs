@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-/// Connections not yet authenticated, from all sources together.
-pub const MAX_PENDING: usize = 1024;
-/// The same from one source. An agent opens one connection at a time; a NAT in front of a
-/// few agents still fits.
-pub const MAX_PENDING_PER_SOURCE: usize = 16;
+/// Connections not yet authenticated, from all sources together: room for a fleet's
+/// reconnect storm (one waiting connection costs a task and a socket, no handshake permit).
+/// From one source the bound is configured (`gateway_pending_per_source`): an agent opens
+/// one connection at a time, so a small number lets a NAT in front of a few agents through.
+pub const MAX_PENDING: usize = 4096;
 
 /// The source a connection is counted against: the IPv4 address, or the /64 of an IPv6 one.
 pub fn source_key(ip: IpAddr) -> IpAddr {
@@ -24,23 +24,31 @@ pub fn source_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-#[derive(Default)]
 struct Counts {
+    per_source: usize,
     total: usize,
     by_source: HashMap<IpAddr, usize>,
 }
 
 /// The pending connections, counted.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Pending(Arc<Mutex<Counts>>);
 
 impl Pending {
+    pub fn new(per_source: usize) -> Self {
+        Self(Arc::new(Mutex::new(Counts {
+            per_source: per_source.max(1),
+            total: 0,
+            by_source: HashMap::new(),
+        })))
+    }
+
     /// Counts a new connection from `ip`, or `None` when its source or the gateway is full.
     pub fn enter(&self, ip: IpAddr) -> Option<PendingSlot> {
         let key = source_key(ip);
         let mut counts = self.0.lock().unwrap();
         let from_source = counts.by_source.get(&key).copied().unwrap_or(0);
-        if counts.total >= MAX_PENDING || from_source >= MAX_PENDING_PER_SOURCE {
+        if counts.total >= MAX_PENDING || from_source >= counts.per_source {
             return None;
         }
         counts.total += 1;
@@ -78,12 +86,10 @@ mod tests {
     /// One source cannot take every slot, and a freed slot is reusable.
     #[test]
     fn each_source_is_bounded_and_slots_come_back() {
-        let pending = Pending::default();
+        let pending = Pending::new(16);
         let a: IpAddr = "203.0.113.7".parse().unwrap();
         let b: IpAddr = "203.0.113.8".parse().unwrap();
-        let mut held: Vec<PendingSlot> = (0..MAX_PENDING_PER_SOURCE)
-            .map(|_| pending.enter(a).unwrap())
-            .collect();
+        let mut held: Vec<PendingSlot> = (0..16).map(|_| pending.enter(a).unwrap()).collect();
         assert!(pending.enter(a).is_none());
         assert!(pending.enter(b).is_some());
         held.pop();

@@ -87,7 +87,7 @@ pub fn router(ctl: Arc<Controller>) -> Router {
 pub async fn serve(ctl: Arc<Controller>, listener: TcpListener, tls: Arc<ServerConfig>) {
     let acceptor = TlsAcceptor::from(tls);
     let handshakes = Arc::new(Semaphore::new(MAX_CONCURRENT_HANDSHAKES));
-    let pending = admission::Pending::default();
+    let pending = admission::Pending::new(ctl.config.gateway_pending_per_source as usize);
     let router = router(ctl.clone());
     loop {
         let (tcp, addr) = tokio::select! {
