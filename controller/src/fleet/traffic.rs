@@ -343,6 +343,52 @@ mod tests {
         assert_eq!(screened.capped, 1);
     }
 
+    struct Mute;
+
+    impl xfleet_common::channel::Handler for Mute {
+        async fn request(
+            &self,
+            call: xfleet_common::channel::IncomingCall,
+        ) -> Result<Vec<u8>, xfleet_common::protocol::ErrorBody> {
+            Err(xfleet_common::protocol::ErrorBody::unsupported(
+                &call.method,
+            ))
+        }
+    }
+
+    /// Batches waiting for the database are bounded in bytes as well as in number: an agent
+    /// that floods large batches while they wait is refused (its connection is then closed),
+    /// and room comes back as batches are taken.
+    #[tokio::test]
+    async fn the_ingest_queue_is_bounded_in_bytes() {
+        let ((sink, stream), _peer) = xfleet_common::channel::memory_pair(8);
+        let channel = Channel::start(
+            sink,
+            stream,
+            Arc::new(Mute),
+            xfleet_common::channel::ChannelConfig {
+                name: "test".into(),
+                max_in_flight: 8,
+                send_queue: 8,
+                idle_timeout: std::time::Duration::from_secs(30),
+                first_request_id: 1,
+            },
+        );
+        let (tx, mut rx) = mpsc::channel(QUEUE);
+        let queue = IngestQueue {
+            tx,
+            bytes: Arc::new(Semaphore::new(QUEUE_BYTES)),
+        };
+        let mib = 1 << 20;
+        let fits = QUEUE_BYTES / mib;
+        for _ in 0..fits {
+            assert!(queue.try_push(TrafficBatch::default(), mib, &channel));
+        }
+        assert!(!queue.try_push(TrafficBatch::default(), mib, &channel));
+        drop(rx.recv().await.unwrap());
+        assert!(queue.try_push(TrafficBatch::default(), mib, &channel));
+    }
+
     /// An agent cannot grow a server's outbound list without bound.
     #[test]
     fn outbound_tags_are_bounded() {
