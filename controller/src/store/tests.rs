@@ -810,5 +810,26 @@ async fn counters_saturate_instead_of_overflowing() {
         s.fleet_summary(at, at - 60_000).await.unwrap();
         s.depleted_clients(at).await.unwrap();
         s.depleted_inbounds(at).await.unwrap();
+
+        // A counter stored above the ceiling (set by hand) does not make the next batch fail.
+        sqlx::query("UPDATE client_traffic SET up = 9223372036854775807")
+            .execute(&s.pool)
+            .await
+            .unwrap();
+        let next = TrafficBatch {
+            epoch: "e".into(),
+            seq: 4,
+            at_ms: at,
+            users: vec![max("alice")],
+            ..Default::default()
+        };
+        assert_eq!(
+            s.apply_traffic(1, &next).await.unwrap(),
+            Ingest::Applied,
+            "{}",
+            t.label
+        );
+        let totals = s.traffic_of(1).await.unwrap();
+        assert_eq!(pair(&totals.clients[0]), both, "{}", t.label);
     }
 }

@@ -23,11 +23,13 @@ pub const HOUR_MS: i64 = 3_600_000;
 /// turns an SQLite integer into REAL and raises an error on PostgreSQL).
 pub const MAX_COUNTER: i64 = (1 << 53) - 1;
 
-/// `column + excluded.column`, stopping at [`MAX_COUNTER`]. Both operands are at most
-/// `MAX_COUNTER` (deltas are clamped before they are bound), so the sum itself cannot overflow.
+/// `column + excluded.column`, stopping at [`MAX_COUNTER`]. The test subtracts instead of
+/// adding, so it cannot overflow even when a stored value is above the ceiling (an operator
+/// may set usage through the 3x-ui API); the delta is at most `MAX_COUNTER`, clamped before
+/// it is bound.
 fn saturating_add(table: &str, column: &str) -> String {
     format!(
-        "{column} = CASE WHEN {table}.{column} + excluded.{column} > {MAX_COUNTER} \
+        "{column} = CASE WHEN {table}.{column} >= {MAX_COUNTER} - excluded.{column} \
          THEN {MAX_COUNTER} ELSE {table}.{column} + excluded.{column} END"
     )
 }
