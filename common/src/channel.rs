@@ -5,6 +5,11 @@
 //! request cannot delay a heartbeat or another response. Incoming requests run as their own
 //! tasks, bounded by `max_in_flight` (excess gets `busy`). One writer task owns the sink and
 //! batches queued frames into a single flush. Both sides may call.
+//!
+//! Bytes are bounded too, so a peer that sends requests and never reads the answers cannot
+//! make this side hold them: frames queued for the writer stay within
+//! [`MAX_QUEUED_BYTES`] (senders wait, `try_send` fails), and the bodies of the peer's
+//! requests being handled or answered within [`MAX_REQUEST_BYTES`] (excess gets `busy`).
 
 use std::collections::HashMap;
 use std::fmt::Display;
@@ -14,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -24,6 +29,25 @@ use crate::protocol::{
 
 /// Longest deadline a peer may ask for (an install takes minutes, nothing takes an hour).
 const MAX_DEADLINE: Duration = Duration::from_secs(3600);
+
+/// Bytes of frames waiting for the writer, per channel: two of the largest frames.
+pub const MAX_QUEUED_BYTES: usize = 2 * protocol::MAX_FRAME_BYTES;
+/// Bytes of the peer's requests held at once (running, or their answers waiting to be
+/// queued), per channel. A larger single request still runs when nothing else does.
+pub const MAX_REQUEST_BYTES: usize = 2 * protocol::MAX_FRAME_BYTES;
+
+/// A frame on its way to the writer, holding its share of [`MAX_QUEUED_BYTES`] until the
+/// writer has handed it to the transport.
+struct Queued {
+    bytes: Vec<u8>,
+    _budget: OwnedSemaphorePermit,
+}
+
+/// A frame's share of a byte budget of `limit`: its length, or the whole budget for a frame
+/// larger than it (which then waits for the budget to empty).
+fn share(len: usize, limit: usize) -> u32 {
+    len.clamp(1, limit) as u32
+}
 
 /// Tuning of one channel.
 #[derive(Debug, Clone)]
@@ -147,7 +171,11 @@ type Reply = oneshot::Sender<Result<Vec<u8>, CallError>>;
 
 struct Inner {
     name: String,
-    out: mpsc::Sender<Vec<u8>>,
+    out: mpsc::Sender<Queued>,
+    /// Bytes of [`MAX_QUEUED_BYTES`] still free.
+    queued_budget: Arc<Semaphore>,
+    /// Bytes of [`MAX_REQUEST_BYTES`] still free.
+    request_budget: Arc<Semaphore>,
     pending: Mutex<HashMap<u64, Reply>>,
     running: Mutex<HashMap<u64, CancellationToken>>,
     in_flight: AtomicUsize,
@@ -187,6 +215,8 @@ impl Channel {
             inner: Arc::new(Inner {
                 name: config.name,
                 out,
+                queued_budget: Arc::new(Semaphore::new(MAX_QUEUED_BYTES)),
+                request_budget: Arc::new(Semaphore::new(MAX_REQUEST_BYTES)),
                 pending: Mutex::new(HashMap::new()),
                 running: Mutex::new(HashMap::new()),
                 in_flight: AtomicUsize::new(0),
@@ -235,11 +265,7 @@ impl Channel {
             body,
         }));
         let outcome = tokio::time::timeout(timeout, async {
-            self.inner
-                .out
-                .send(frame)
-                .await
-                .map_err(|_| CallError::Offline(self.close_reason()))?;
+            self.queue(frame).await?;
             rx.await
                 .unwrap_or_else(|_| Err(CallError::Offline(self.close_reason())))
         })
@@ -249,16 +275,44 @@ impl Channel {
 
     /// Queues a frame, waiting while the send queue is full.
     pub async fn send(&self, frame: &Frame) -> Result<(), CallError> {
+        self.queue(encode(frame)).await
+    }
+
+    /// Queues encoded bytes once the byte budget and the queue have room for them.
+    async fn queue(&self, bytes: Vec<u8>) -> Result<(), CallError> {
+        let offline = || CallError::Offline(self.close_reason());
+        let budget = self.inner.queued_budget.clone();
+        let budget = tokio::select! {
+            permit = budget.acquire_many_owned(share(bytes.len(), MAX_QUEUED_BYTES)) => {
+                permit.map_err(|_| offline())?
+            }
+            _ = self.inner.closed.cancelled() => return Err(offline()),
+        };
         self.inner
             .out
-            .send(encode(frame))
+            .send(Queued {
+                bytes,
+                _budget: budget,
+            })
             .await
-            .map_err(|_| CallError::Offline(self.close_reason()))
+            .map_err(|_| offline())
     }
 
     /// Queues a frame unless the send queue is full; for the reader task, which must not wait.
     pub fn try_send(&self, frame: &Frame) -> bool {
-        self.inner.out.try_send(encode(frame)).is_ok()
+        let bytes = encode(frame);
+        let Ok(budget) = (self.inner.queued_budget.clone())
+            .try_acquire_many_owned(share(bytes.len(), MAX_QUEUED_BYTES))
+        else {
+            return false;
+        };
+        self.inner
+            .out
+            .try_send(Queued {
+                bytes,
+                _budget: budget,
+            })
+            .is_ok()
     }
 
     pub async fn send_event(
@@ -379,20 +433,30 @@ impl Channel {
 
     fn start_request<H: Handler>(&self, req: Request, handler: &Arc<H>) {
         let inner = &self.inner;
-        if inner.in_flight.fetch_add(1, Ordering::AcqRel) >= inner.max_in_flight {
-            inner.in_flight.fetch_sub(1, Ordering::AcqRel);
+        let busy = |message: String| {
             let busy = ErrorBody {
                 retryable: true,
-                ..ErrorBody::new(
-                    code::BUSY,
-                    format!("{} requests already in flight", inner.max_in_flight),
-                )
+                ..ErrorBody::new(code::BUSY, message)
             };
             self.try_send(&Frame::Response(Response {
                 id: req.id,
                 outcome: Outcome::Err(busy),
             }));
-            return;
+        };
+        // Held until the answer is queued, where the queue's own budget takes over.
+        let Ok(held) = (inner.request_budget.clone())
+            .try_acquire_many_owned(share(req.body.len(), MAX_REQUEST_BYTES))
+        else {
+            return busy(format!(
+                "{MAX_REQUEST_BYTES} bytes of requests already in flight"
+            ));
+        };
+        if inner.in_flight.fetch_add(1, Ordering::AcqRel) >= inner.max_in_flight {
+            inner.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return busy(format!(
+                "{} requests already in flight",
+                inner.max_in_flight
+            ));
         }
         let cancel = inner.closed.child_token();
         inner.running.lock().unwrap().insert(req.id, cancel.clone());
@@ -430,6 +494,7 @@ impl Channel {
                     .send(&Frame::Response(Response { id, outcome }))
                     .await;
             }
+            drop(held);
         });
     }
 }
@@ -489,11 +554,11 @@ where
             }
         }
     };
-    tracing::info!(channel = %channel.name(), %reason, "channel closed");
+    tracing::info!(channel = %channel.name(), ?reason, "channel closed");
     channel.close(&reason);
 }
 
-async fn write_loop<S>(channel: Channel, mut sink: S, mut rx: mpsc::Receiver<Vec<u8>>)
+async fn write_loop<S>(channel: Channel, mut sink: S, mut rx: mpsc::Receiver<Queued>)
 where
     S: Sink<Vec<u8>> + Send + Unpin + 'static,
     S::Error: Display + Send,
@@ -503,11 +568,11 @@ where
         tokio::select! {
             biased;
             next = rx.recv() => {
-                let Some(bytes) = next else { break };
-                let mut result = sink.feed(bytes).await;
+                let Some(queued) = next else { break };
+                let mut result = sink.feed(queued.bytes).await;
                 while result.is_ok() {
                     match rx.try_recv() {
-                        Ok(bytes) => result = sink.feed(bytes).await,
+                        Ok(queued) => result = sink.feed(queued.bytes).await,
                         Err(_) => break,
                     }
                 }
@@ -522,8 +587,8 @@ where
     // Flush what was queued before the close (a GoAway, final answers), then close the
     // transport, without letting a stuck peer hold this task forever.
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        while let Ok(bytes) = rx.try_recv() {
-            if sink.feed(bytes).await.is_err() {
+        while let Ok(queued) = rx.try_recv() {
+            if sink.feed(queued.bytes).await.is_err() {
                 return;
             }
         }

@@ -41,6 +41,8 @@ pub mod code {
     pub const INVALID_CONFIG: &str = "invalid_config";
     /// A configuration passed the test but the core exited while starting with it.
     pub const CORE_FAILED: &str = "core_failed";
+    /// Asked more often than the peer allows; the message says how often, retry later.
+    pub const RATE_LIMITED: &str = "rate_limited";
 }
 
 /// One message on the channel.

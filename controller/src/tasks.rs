@@ -201,7 +201,7 @@ async fn run_one(ctl: &Controller, channel: &Channel, task: TaskRow) -> Result<(
                     .set_apply_error(task.server_id, Some(&refused))
                     .await?;
             }
-            tracing::info!(task = %task.id, op = %task.operation, error = %e, "task failed");
+            tracing::info!(task = %task.id, op = %task.operation, error = ?e.to_string(), "task failed");
         }
     }
     Ok(())

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use xfleet_common::channel::{reply, Channel, Handler, IncomingCall};
 use xfleet_common::methods::{self, CertRenewRequest, Heartbeat};
-use xfleet_common::protocol::{from_body, topic, ErrorBody, Event, Frame};
+use xfleet_common::protocol::{code, from_body, topic, ErrorBody, Event, Frame};
 use xfleet_common::state::{InboundFailures, FAILURES_TOPIC};
 use xfleet_common::traffic::{self, TrafficBatch};
 
@@ -14,12 +14,30 @@ use crate::Controller;
 /// More listening sockets than any real VPN host has; the rest of a longer list is dropped.
 const MAX_LISTENING: usize = 4096;
 
+/// Certificates one server may be issued per hour, enrollment included. A real agent renews
+/// once per lifetime (at 70–90 % of it) and retries a failed renewal after 30 s at the
+/// earliest, so this leaves room for retries and re-enrollments, not for a stockpile.
+const MAX_CERTIFICATES_PER_HOUR: i64 = 6;
+/// Cuts kept from one enforcement report, and characters kept of each of its texts. A real
+/// report lists the clients of one server the agent cut while alone.
+const MAX_CUTS_PER_REPORT: usize = 200;
+const MAX_CUT_TEXT: usize = 128;
+/// Enforcement reports written to the audit log per connection and minute; a real agent sends
+/// one on connecting and one per cut.
+const MAX_REPORTS_PER_MINUTE: u32 = 30;
+
+/// Renewals are checked against the count and recorded one at a time, so calls in parallel
+/// cannot all pass the check.
+static RENEWING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 pub(super) struct AgentLink {
     ctl: Arc<Controller>,
     server_id: i64,
     /// Started with the first traffic batch: an agent without a core never needs it, and an
     /// idle connection should cost as little as possible.
     traffic: std::sync::OnceLock<IngestQueue>,
+    /// Start of the current minute and the enforcement reports audited in it.
+    reports: std::sync::Mutex<(i64, u32)>,
 }
 
 impl AgentLink {
@@ -28,11 +46,35 @@ impl AgentLink {
             ctl,
             server_id,
             traffic: std::sync::OnceLock::new(),
+            reports: std::sync::Mutex::new((0, 0)),
         }
     }
 
     async fn renew(&self, body: &[u8]) -> Result<Vec<u8>, ErrorBody> {
         let req: CertRenewRequest = from_body(body)?;
+        let _one_at_a_time = RENEWING.lock().await;
+        let hour_ago = xfleet_common::time::now_ms() - 3_600_000;
+        let issued = (self.ctl.store)
+            .certificates_issued_since(self.server_id, hour_ago)
+            .await
+            .map_err(|e| ErrorBody::internal(e.to_string()))?;
+        if issued >= MAX_CERTIFICATES_PER_HOUR {
+            tracing::warn!(
+                server_id = self.server_id,
+                issued,
+                "certificate renewal refused: too many this hour"
+            );
+            return Err(ErrorBody {
+                retryable: true,
+                ..ErrorBody::new(
+                    code::RATE_LIMITED,
+                    format!(
+                        "this server was issued {issued} certificates in the last hour; \
+                         at most {MAX_CERTIFICATES_PER_HOUR} are signed per hour, retry later"
+                    ),
+                )
+            });
+        }
         let lifetime = std::time::Duration::from_secs(self.ctl.config.cert_lifetime_secs);
         let issued = (self.ctl.ca)
             .issue_recorded(&self.ctl.store, self.server_id, &req.csr_pem, lifetime)
@@ -41,6 +83,49 @@ impl AgentLink {
         tracing::info!(server_id = self.server_id, serial = %issued.serial, "certificate renewed");
         reply(&issued)
     }
+
+    /// Counts an enforcement report against [`MAX_REPORTS_PER_MINUTE`].
+    fn report_allowed(&self) -> bool {
+        let minute = xfleet_common::time::now_ms() / 60_000;
+        let mut reports = self.reports.lock().unwrap();
+        if reports.0 != minute {
+            *reports = (minute, 0);
+        }
+        reports.1 += 1;
+        if reports.1 == MAX_REPORTS_PER_MINUTE + 1 {
+            tracing::warn!(server_id = self.server_id, "agent sends enforcement reports faster than {MAX_REPORTS_PER_MINUTE} a minute; the rest of this minute's are not audited");
+        }
+        reports.1 <= MAX_REPORTS_PER_MINUTE
+    }
+}
+
+/// An agent's enforcement report as the audit log keeps it: at most
+/// [`MAX_CUTS_PER_REPORT`] cuts of `email`, `reason` and `at_ms`, texts shortened to
+/// [`MAX_CUT_TEXT`] characters, and how many cuts were left out.
+pub(super) fn bounded_cuts(report: serde_json::Value) -> serde_json::Value {
+    use serde_json::{json, Value};
+    let text = |v: &Value| -> Value {
+        match v.as_str() {
+            Some(s) => Value::String(s.chars().take(MAX_CUT_TEXT).collect()),
+            None => Value::Null,
+        }
+    };
+    let Value::Array(list) = report else {
+        return json!({"cuts": [], "left_out": 0, "error": "the report is not a list of cuts"});
+    };
+    let left_out = list.len().saturating_sub(MAX_CUTS_PER_REPORT);
+    let cuts: Vec<Value> = list
+        .iter()
+        .take(MAX_CUTS_PER_REPORT)
+        .map(|cut| {
+            json!({
+                "email": text(&cut["email"]),
+                "reason": text(&cut["reason"]),
+                "at_ms": cut["at_ms"].as_i64(),
+            })
+        })
+        .collect();
+    json!({"cuts": cuts, "left_out": left_out})
 }
 
 impl Handler for AgentLink {
@@ -85,12 +170,12 @@ impl Handler for AgentLink {
                     let queue = self
                         .traffic
                         .get_or_init(|| spawn_ingest(self.ctl.clone(), self.server_id));
-                    if queue.try_send((batch, channel.clone())).is_err() {
+                    if !queue.try_push(batch, event.body.len(), channel) {
                         channel.close("traffic queue full");
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(server_id = self.server_id, error = %e.message, "bad traffic batch")
+                    tracing::warn!(server_id = self.server_id, error = ?e.message, "bad traffic batch")
                 }
             }
         } else if event.topic == "core.state" {
@@ -100,7 +185,7 @@ impl Handler for AgentLink {
                     self.ctl.fleet.core_state(self.server_id, state);
                 }
                 Err(e) => {
-                    tracing::warn!(server_id = self.server_id, error = %e.message, "bad core state")
+                    tracing::warn!(server_id = self.server_id, error = ?e.message, "bad core state")
                 }
             }
         } else if event.topic == FAILURES_TOPIC {
@@ -119,13 +204,23 @@ impl Handler for AgentLink {
                     });
                 }
                 Err(e) => {
-                    tracing::warn!(server_id = self.server_id, error = %e.message, "bad failed inbounds report")
+                    tracing::warn!(server_id = self.server_id, error = ?e.message, "bad failed inbounds report")
                 }
             }
         } else if event.topic == "enforcement" {
             // Clients the agent cut on its own (expiry or quota) while it was alone.
-            let cuts: serde_json::Value = xfleet_common::protocol::body_to_json(&event.body);
-            tracing::info!(server_id = self.server_id, %cuts, "agent cut clients locally");
+            if !self.report_allowed() {
+                tracing::debug!(
+                    server_id = self.server_id,
+                    "enforcement report over the rate; not audited"
+                );
+                return;
+            }
+            let cuts = bounded_cuts(xfleet_common::protocol::body_to_json(&event.body));
+            // The names are in the audit entry; the log line says how many.
+            let count = cuts["cuts"].as_array().map_or(0, Vec::len);
+            let left_out = &cuts["left_out"];
+            tracing::info!(server_id = self.server_id, count, %left_out, "agent cut clients locally");
             let ctl = self.ctl.clone();
             let server = format!("server:{}", self.server_id);
             tokio::spawn(async move {
@@ -135,7 +230,7 @@ impl Handler for AgentLink {
                     .await;
             });
         } else {
-            tracing::debug!(server_id = self.server_id, topic = %event.topic, "event without a consumer");
+            tracing::debug!(server_id = self.server_id, topic = ?event.topic, "event without a consumer");
         }
     }
 }

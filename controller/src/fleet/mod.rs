@@ -248,7 +248,7 @@ async fn mark_offline_now(ctl: &Controller, server_id: i64, reason: &str) {
         .mark_offline_unless_seen_after(server_id, reason, since)
         .await
     {
-        Ok(true) => tracing::info!(server_id, %reason, "server offline"),
+        Ok(true) => tracing::info!(server_id, ?reason, "server offline"),
         Ok(false) => {}
         Err(e) => tracing::warn!(server_id, error = %e, "could not mark server offline"),
     }
@@ -289,7 +289,7 @@ fn spawn_offline_check(ctl: Arc<Controller>, server_id: i64, reason: String, sta
                 .await
             {
                 Ok(true) => {
-                    tracing::info!(server_id, %reason, "server offline after the grace period")
+                    tracing::info!(server_id, ?reason, "server offline after the grace period")
                 }
                 Ok(false) => {}
                 Err(e) => tracing::warn!(server_id, error = %e, "could not mark server offline"),

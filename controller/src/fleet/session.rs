@@ -89,7 +89,7 @@ pub async fn run_session<S, R>(
     let conn_id = ctl
         .fleet
         .register(server_id, channel.clone(), remote.clone());
-    tracing::info!(server_id, %remote, agent = %hello.agent_version, "agent connected");
+    tracing::info!(server_id, %remote, agent = ?hello.agent_version, "agent connected");
     if let Err(e) = super::desired::repair(&ctl, server_id, hello.applied_revision).await {
         tracing::warn!(server_id, error = %e, "cannot check the agent's state revision");
     }
@@ -101,7 +101,7 @@ pub async fn run_session<S, R>(
         _ = ctl.shutdown.cancelled() => return,
     };
     if ctl.fleet.unregister(server_id, conn_id) {
-        tracing::info!(server_id, %reason, "agent disconnected");
+        tracing::info!(server_id, ?reason, "agent disconnected");
         let reason = format!("agent disconnected: {reason}");
         // The grace period is for a connection lost in silence, which may come back; an
         // agent that closed its connection (stopped, restarted) is offline now.
@@ -138,7 +138,7 @@ pub(crate) async fn refuse_with<S>(mut sink: S, server_id: i64, reason: &str, re
 where
     S: Sink<Vec<u8>> + Unpin,
 {
-    tracing::warn!(server_id, %reason, "agent handshake refused");
+    tracing::warn!(server_id, ?reason, "agent handshake refused");
     let go_away = Frame::GoAway(GoAway {
         retry_after_ms: retry.as_millis() as u64,
         reason: reason.to_owned(),

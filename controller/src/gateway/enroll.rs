@@ -49,11 +49,11 @@ pub(super) async fn enroll(
         .await;
     match outcome {
         Ok(issued) => {
-            tracing::info!(server_id = issued.server_id, %ip, hostname = %req.hostname, "agent enrolled");
+            tracing::info!(server_id = issued.server_id, %ip, hostname = ?req.hostname, "agent enrolled");
             Json(issued).into_response()
         }
         Err((status, code, message)) => {
-            tracing::warn!(%ip, code, %message, "enrollment refused");
+            tracing::warn!(%ip, code, ?message, "enrollment refused");
             gateway_error(status, code, &message)
         }
     }

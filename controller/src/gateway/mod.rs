@@ -2,6 +2,7 @@
 //! `POST /v1/enroll` (no client certificate) and `GET /v1/connect` (WebSocket upgrade only
 //! with a certificate of ours whose serial belongs to an enabled, non-revoked server).
 
+mod admission;
 mod enroll;
 
 use std::net::SocketAddr;
@@ -28,8 +29,10 @@ use crate::ca::{serial_of, Ca};
 use crate::limit;
 use crate::Controller;
 
-/// TLS handshakes running at once; the rest wait in the accept backlog.
+/// TLS handshakes running at once; the rest wait for a permit.
 const MAX_CONCURRENT_HANDSHAKES: usize = 128;
+/// From accept to a finished TLS handshake: waiting for the client's first bytes, for a
+/// handshake permit, and the handshake itself, all together.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Who is on the other end of a gateway connection.
@@ -84,6 +87,7 @@ pub fn router(ctl: Arc<Controller>) -> Router {
 pub async fn serve(ctl: Arc<Controller>, listener: TcpListener, tls: Arc<ServerConfig>) {
     let acceptor = TlsAcceptor::from(tls);
     let handshakes = Arc::new(Semaphore::new(MAX_CONCURRENT_HANDSHAKES));
+    let pending = admission::Pending::new(ctl.config.gateway_pending_per_source as usize);
     let router = router(ctl.clone());
     loop {
         let (tcp, addr) = tokio::select! {
@@ -98,14 +102,29 @@ pub async fn serve(ctl: Arc<Controller>, listener: TcpListener, tls: Arc<ServerC
                 }
             },
         };
+        // Closed at once rather than queued: an agent backs off and comes back.
+        let Some(slot) = pending.enter(addr.ip()) else {
+            tracing::debug!(%addr, "gateway connection refused: too many unauthenticated connections from its source or in all");
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let handshakes = handshakes.clone();
         let router = router.clone();
         tokio::spawn(async move {
-            let permit = handshakes.acquire_owned().await;
-            let tls = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
-            {
+            // A socket that sends nothing waits without a handshake permit, so idle sockets
+            // cannot hold the permits real handshakes need.
+            let handshake = async {
+                // A peek returns once the ClientHello's first byte is there (0 on EOF).
+                if tcp.peek(&mut [0u8; 1]).await? == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+                let permit = handshakes.acquire_owned().await;
+                let tls = acceptor.accept(tcp).await;
+                drop(permit);
+                tls
+            };
+            let tls = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, handshake).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
                     tracing::info!(%addr, error = %e, "gateway TLS handshake failed");
@@ -116,13 +135,20 @@ pub async fn serve(ctl: Arc<Controller>, listener: TcpListener, tls: Arc<ServerC
                     return;
                 }
             };
-            drop(permit);
             let cert_serial = tls
                 .get_ref()
                 .1
                 .peer_certificates()
                 .and_then(|chain| chain.first())
                 .and_then(|cert| serial_of(cert));
+            // A certificate of our CA authenticates the connection; one without (enrollment)
+            // stays counted until it ends.
+            let slot = if cert_serial.is_some() {
+                drop(slot);
+                None
+            } else {
+                Some(slot)
+            };
             let peer = Peer { addr, cert_serial };
             let service = hyper::service::service_fn(move |mut req| {
                 req.extensions_mut().insert(peer.clone());
@@ -137,6 +163,7 @@ pub async fn serve(ctl: Arc<Controller>, listener: TcpListener, tls: Arc<ServerC
             if let Err(e) = conn.await {
                 tracing::debug!(%addr, error = %e, "gateway connection ended with an error");
             }
+            drop(slot);
         });
     }
 }

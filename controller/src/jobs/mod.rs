@@ -204,7 +204,7 @@ async fn ip_limits(ctl: &Controller, now: i64, round: &mut Round) -> Result<(), 
         }
         ctl.store.set_ip_refusals(email, want, now).await?;
         for ip in want.difference(have) {
-            tracing::info!(%email, %ip, "address refused: the client's IP limit is full");
+            tracing::info!(%email, ?ip, "address refused: the client's IP limit is full");
             audit(
                 ctl,
                 "client.ip_refused",

@@ -119,8 +119,3 @@ pub(super) fn placeholder(backend: Backend, n: usize) -> String {
         Backend::Sqlite => "?".to_owned(),
     }
 }
-
-/// A byte count as the database stores it (signed 64-bit), saturating.
-pub(super) fn bytes(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}

@@ -28,7 +28,7 @@ pub use history::{ClientHour, ServerHour};
 pub use servers::{LinkHostSource, NewServer, ServerPatch, ServerRow};
 pub use summary::{FleetSummary, ServerUsage, ONLINE_LIST_MAX};
 pub use tasks::{TaskRow, TaskStatus};
-pub use traffic::{hour_start, Counter, Ingest, TrafficTotals, HOUR_MS};
+pub use traffic::{hour_start, Counter, Ingest, TrafficScope, TrafficTotals, HOUR_MS, MAX_COUNTER};
 pub use trust::{CertificateRow, ConsumedToken, TokenRefusal};
 
 use std::str::FromStr;

@@ -753,3 +753,83 @@ async fn an_sqlite_copy_is_a_complete_database_taken_while_writing() {
     // A file that already holds data is never overwritten.
     assert!(store.sqlite_copy_to(&dest).await.is_err());
 }
+
+/// Deltas of 2^64-1, applied again and again, leave every counter an agent feeds (client,
+/// inbound, outbound, their all-time totals, both hourly histories) at the ceiling as an
+/// integer, on both backends, and the reads behind the pages still answer.
+#[tokio::test]
+async fn counters_saturate_instead_of_overflowing() {
+    use xfleet_common::traffic::{Delta, TrafficBatch};
+    let max = |name: &str| Delta {
+        name: name.into(),
+        up: u64::MAX,
+        down: u64::MAX,
+    };
+    for t in test_stores().await {
+        let s = &t.store;
+        let at = now_ms();
+        for seq in 1..=3 {
+            let batch = TrafficBatch {
+                epoch: "e".into(),
+                seq,
+                at_ms: at,
+                users: vec![max("alice"), max("alice")],
+                inbounds: vec![max("in-1")],
+                outbounds: vec![max("direct")],
+                online: vec!["alice".into()],
+                ..Default::default()
+            };
+            assert_eq!(
+                s.apply_traffic(1, &batch).await.unwrap(),
+                Ingest::Applied,
+                "{}",
+                t.label
+            );
+        }
+        let totals = s.traffic_of(1).await.unwrap();
+        let both = (MAX_COUNTER, MAX_COUNTER);
+        let pair = |c: &Counter| (c.up, c.down);
+        assert_eq!(pair(&totals.clients[0]), both, "{}", t.label);
+        assert_eq!(pair(&totals.inbounds[0]), both, "{}", t.label);
+        assert_eq!(pair(&totals.outbounds[0]), both, "{}", t.label);
+        let alice = &s.client_totals().await.unwrap()["alice"];
+        assert_eq!(sums(alice).0, MAX_COUNTER, "{}", t.label);
+        assert_eq!(alice.all_time, MAX_COUNTER, "{}", t.label);
+        let inbound = s.inbound_totals(1).await.unwrap()["in-1"];
+        assert_eq!(
+            inbound,
+            (MAX_COUNTER, MAX_COUNTER, MAX_COUNTER),
+            "{}",
+            t.label
+        );
+        let hour = hour_start(at);
+        let server = s.server_history(1, hour, hour).await.unwrap();
+        assert_eq!((server[0].up, server[0].down), both, "{}", t.label);
+        let client = s.client_history("alice", hour, hour).await.unwrap();
+        assert_eq!((client[0].up, client[0].down), both, "{}", t.label);
+        s.fleet_summary(at, at - 60_000).await.unwrap();
+        s.depleted_clients(at).await.unwrap();
+        s.depleted_inbounds(at).await.unwrap();
+
+        // A counter stored above the ceiling (set by hand) does not make the next batch fail.
+        sqlx::query("UPDATE client_traffic SET up = 9223372036854775807")
+            .execute(&s.pool)
+            .await
+            .unwrap();
+        let next = TrafficBatch {
+            epoch: "e".into(),
+            seq: 4,
+            at_ms: at,
+            users: vec![max("alice")],
+            ..Default::default()
+        };
+        assert_eq!(
+            s.apply_traffic(1, &next).await.unwrap(),
+            Ingest::Applied,
+            "{}",
+            t.label
+        );
+        let totals = s.traffic_of(1).await.unwrap();
+        assert_eq!(pair(&totals.clients[0]), both, "{}", t.label);
+    }
+}

@@ -11,11 +11,33 @@ use sqlx::AnyConnection;
 use xfleet_common::time::now_ms;
 use xfleet_common::traffic::{Delta, TrafficBatch};
 
-use super::bulk::{bytes, Param, Rows};
+use super::bulk::{Param, Rows};
 use super::{Backend, Result, Store};
 
 /// Length of a history bucket.
 pub const HOUR_MS: i64 = 3_600_000;
+
+/// Ceiling of every traffic counter an agent feeds (2^53 - 1 bytes, 9 PB): the largest
+/// integer the panel's JavaScript holds exactly, and low enough that adding two counters, or
+/// summing one client over hundreds of servers, never overflows a 64-bit column (an overflow
+/// turns an SQLite integer into REAL and raises an error on PostgreSQL).
+pub const MAX_COUNTER: i64 = (1 << 53) - 1;
+
+/// `column + excluded.column`, stopping at [`MAX_COUNTER`]. The test subtracts instead of
+/// adding, so it cannot overflow even when a stored value is above the ceiling (an operator
+/// may set usage through the 3x-ui API); the delta is at most `MAX_COUNTER`, clamped before
+/// it is bound.
+fn saturating_add(table: &str, column: &str) -> String {
+    format!(
+        "{column} = CASE WHEN {table}.{column} >= {MAX_COUNTER} - excluded.{column} \
+         THEN {MAX_COUNTER} ELSE {table}.{column} + excluded.{column} END"
+    )
+}
+
+/// A delta as stored: never above [`MAX_COUNTER`].
+fn counter(v: u64) -> i64 {
+    v.min(MAX_COUNTER as u64) as i64
+}
 
 /// Start of the UTC hour `at_ms` falls in.
 pub fn hour_start(at_ms: i64) -> i64 {
@@ -39,6 +61,44 @@ pub enum Ingest {
     Gap {
         expected: u64,
     },
+}
+
+/// The names a server's agent may report traffic for: clients attached to its inbounds (or
+/// already counted on it, so traffic from just before a detach is not lost), its inbounds'
+/// tags (the same, for a removed inbound), the clients and inbounds of the states last sent
+/// to it as tasks (an operator may send one directly), and the outbound tags already counted
+/// on it.
+#[derive(Debug, Clone, Default)]
+pub struct TrafficScope {
+    pub emails: HashSet<String>,
+    pub inbound_tags: HashSet<String>,
+    pub outbound_tags: HashSet<String>,
+}
+
+/// Recent `state.apply` tasks whose clients and inbounds count as the server's.
+const STATES_IN_SCOPE: i64 = 20;
+
+impl TrafficScope {
+    /// Adds the inbound tags and client emails of a `state.apply` request (`{"full": …}`).
+    fn add_state(&mut self, request: &str) {
+        let Ok(request) = serde_json::from_str::<serde_json::Value>(request) else {
+            return;
+        };
+        let inbounds = request["full"]["inbounds"].as_array();
+        for inbound in inbounds.into_iter().flatten() {
+            if let Some(tag) = inbound["tag"].as_str() {
+                self.inbound_tags.insert(tag.to_owned());
+            }
+            let clients = inbound["settings"]["clients"].as_array();
+            for email in clients
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["email"].as_str())
+            {
+                self.emails.insert(email.to_owned());
+            }
+        }
+    }
 }
 
 /// What a server has carried, as recorded.
@@ -121,6 +181,43 @@ impl Store {
         Ok(Ingest::Applied)
     }
 
+    pub async fn traffic_scope(&self, server_id: i64) -> Result<TrafficScope> {
+        let names = |sql: &'static str| async move {
+            let rows: Vec<(String,)> = sqlx::query_as(sql)
+                .bind(server_id)
+                .fetch_all(&self.pool)
+                .await?;
+            Ok::<HashSet<String>, super::StoreError>(rows.into_iter().map(|r| r.0).collect())
+        };
+        let mut scope = TrafficScope {
+            emails: names(
+                "SELECT c.email FROM client_inbounds a JOIN inbounds i ON i.id = a.inbound_id \
+                 JOIN clients c ON c.id = a.client_id WHERE i.server_id = $1 \
+                 UNION SELECT email FROM client_traffic WHERE server_id = $1",
+            )
+            .await?,
+            inbound_tags: names(
+                "SELECT tag FROM inbounds WHERE server_id = $1 \
+                 UNION SELECT tag FROM inbound_traffic WHERE server_id = $1",
+            )
+            .await?,
+            outbound_tags: names("SELECT tag FROM outbound_traffic WHERE server_id = $1").await?,
+        };
+        let sent: Vec<(String,)> = sqlx::query_as(
+            "SELECT request FROM server_tasks WHERE server_id = $1 AND operation = $2 \
+             ORDER BY seq DESC LIMIT $3",
+        )
+        .bind(server_id)
+        .bind(xfleet_common::state::method::APPLY)
+        .bind(STATES_IN_SCOPE)
+        .fetch_all(&self.pool)
+        .await?;
+        for (request,) in sent {
+            scope.add_state(&request);
+        }
+        Ok(scope)
+    }
+
     pub async fn traffic_of(&self, server_id: i64) -> Result<TrafficTotals> {
         let last: Option<(i64,)> =
             sqlx::query_as("SELECT last_seq FROM traffic_journal WHERE server_id = $1")
@@ -163,7 +260,7 @@ fn merged(deltas: &[Delta]) -> BTreeMap<&str, (i64, i64)> {
     }
     by_name
         .into_iter()
-        .map(|(name, (up, down))| (name, (bytes(up), bytes(down))))
+        .map(|(name, (up, down))| (name, (counter(up), counter(down))))
         .collect()
 }
 
@@ -186,7 +283,7 @@ async fn write_batch(
     let mut hourly = Rows::tuples(5);
     for (&email, &(up, down)) in &users {
         let seen = if online.contains(email) { at } else { 0 };
-        let all_time = up.saturating_add(down);
+        let all_time = up.saturating_add(down).min(MAX_COUNTER);
         let (email, up, down) = (Param::Text(email), Param::Int(up), Param::Int(down));
         clients.push(&[
             server,
@@ -204,12 +301,12 @@ async fn write_batch(
         .execute(tx, backend, &[], |_, rows| {
             format!(
                 "INSERT INTO client_traffic (server_id, email, up, down, all_time, last_online) \
-                 VALUES {rows} ON CONFLICT (server_id, email) DO UPDATE SET \
-                 up = client_traffic.up + excluded.up, \
-                 down = client_traffic.down + excluded.down, \
-                 all_time = client_traffic.all_time + excluded.all_time, \
+                 VALUES {rows} ON CONFLICT (server_id, email) DO UPDATE SET {}, {}, {}, \
                  last_online = CASE WHEN excluded.last_online <> 0 \
-                 THEN excluded.last_online ELSE client_traffic.last_online END"
+                 THEN excluded.last_online ELSE client_traffic.last_online END",
+                saturating_add("client_traffic", "up"),
+                saturating_add("client_traffic", "down"),
+                saturating_add("client_traffic", "all_time"),
             )
         })
         .await?;
@@ -229,9 +326,9 @@ async fn write_batch(
         .execute(tx, backend, &[], |_, rows| {
             format!(
                 "INSERT INTO client_traffic_hourly (hour_ms, server_id, email, up, down) \
-                 VALUES {rows} ON CONFLICT (hour_ms, server_id, email) DO UPDATE SET \
-                 up = client_traffic_hourly.up + excluded.up, \
-                 down = client_traffic_hourly.down + excluded.down"
+                 VALUES {rows} ON CONFLICT (hour_ms, server_id, email) DO UPDATE SET {}, {}",
+                saturating_add("client_traffic_hourly", "up"),
+                saturating_add("client_traffic_hourly", "down"),
             )
         })
         .await?;
@@ -241,7 +338,7 @@ async fn write_batch(
     // `all_time` survives traffic resets; outbounds have none.
     let mut rows = Rows::tuples(5);
     for (&tag, &(up, down)) in &inbounds {
-        let all_time = up.saturating_add(down);
+        let all_time = up.saturating_add(down).min(MAX_COUNTER);
         rows.push(&[
             server,
             Param::Text(tag),
@@ -253,9 +350,10 @@ async fn write_batch(
     rows.execute(tx, backend, &[], |_, rows| {
         format!(
             "INSERT INTO inbound_traffic (server_id, tag, up, down, all_time) VALUES {rows} \
-             ON CONFLICT (server_id, tag) DO UPDATE SET up = inbound_traffic.up + excluded.up, \
-             down = inbound_traffic.down + excluded.down, \
-             all_time = inbound_traffic.all_time + excluded.all_time"
+             ON CONFLICT (server_id, tag) DO UPDATE SET {}, {}, {}",
+            saturating_add("inbound_traffic", "up"),
+            saturating_add("inbound_traffic", "down"),
+            saturating_add("inbound_traffic", "all_time"),
         )
     })
     .await?;
@@ -266,22 +364,26 @@ async fn write_batch(
     rows.execute(tx, backend, &[], |_, rows| {
         format!(
             "INSERT INTO outbound_traffic (server_id, tag, up, down) VALUES {rows} \
-             ON CONFLICT (server_id, tag) DO UPDATE SET up = outbound_traffic.up + excluded.up, \
-             down = outbound_traffic.down + excluded.down"
+             ON CONFLICT (server_id, tag) DO UPDATE SET {}, {}",
+            saturating_add("outbound_traffic", "up"),
+            saturating_add("outbound_traffic", "down"),
         )
     })
     .await?;
     // A server carried what went through its inbounds.
     let (up, down) = inbounds.values().fold((0i64, 0i64), |(u, d), &(up, down)| {
-        (u.saturating_add(up), d.saturating_add(down))
+        (
+            u.saturating_add(up).min(MAX_COUNTER),
+            d.saturating_add(down).min(MAX_COUNTER),
+        )
     });
     if up != 0 || down != 0 {
-        sqlx::query(
+        sqlx::query(&format!(
             "INSERT INTO server_traffic_hourly (server_id, hour_ms, up, down) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (server_id, hour_ms) DO UPDATE SET \
-             up = server_traffic_hourly.up + excluded.up, \
-             down = server_traffic_hourly.down + excluded.down",
-        )
+             VALUES ($1, $2, $3, $4) ON CONFLICT (server_id, hour_ms) DO UPDATE SET {}, {}",
+            saturating_add("server_traffic_hourly", "up"),
+            saturating_add("server_traffic_hourly", "down"),
+        ))
         .bind(server_id)
         .bind(hour)
         .bind(up)

@@ -122,6 +122,18 @@ impl Store {
         Ok(())
     }
 
+    /// Certificates issued for a server since `since_ms`, enrollment and renewals alike.
+    pub async fn certificates_issued_since(&self, server_id: i64, since_ms: i64) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM certificates WHERE server_id = $1 AND issued_at >= $2",
+        )
+        .bind(server_id)
+        .bind(since_ms)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n)
+    }
+
     /// Looks up the certificate an agent presented; `None` if we never issued it.
     pub async fn presented_certificate(
         &self,

@@ -109,7 +109,11 @@ async fn main() -> anyhow::Result<()> {
     let mut ctl = Controller::start(ControllerOptions {
         heartbeat_secs: 25,
         offline_grace_secs: 90,
-        extra_env: vec![("XFLEET_ENROLL_PER_MINUTE".into(), "1000000".into())],
+        extra_env: vec![
+            ("XFLEET_ENROLL_PER_MINUTE".into(), "1000000".into()),
+            // Every simulated agent dials from this one address.
+            ("XFLEET_GATEWAY_PENDING_PER_SOURCE".into(), "1000000".into()),
+        ],
         ..Default::default()
     })
     .await;
