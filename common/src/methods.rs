@@ -40,6 +40,8 @@ pub mod core_methods {
     /// Keys made by the core's own generator ([`KeyRequest`] → [`GeneratedKeys`]); an Xray
     /// core only, refused as `unsupported` on v2ray, which has no such commands.
     pub const GENERATE: &str = "core.generate";
+    /// Every `core.*` method.
+    pub const ALL: &[&str] = &[START, STOP, RESTART, VERSION, CONFIG, LOGS, GENERATE];
 }
 
 /// Methods the controller answers.

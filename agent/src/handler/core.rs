@@ -9,18 +9,8 @@ use xfleet_common::protocol::{code, from_body, ErrorBody};
 
 use crate::core::{generate, Core, CoreError, GenerateError};
 
-const METHODS: &[&str] = &[
-    core_methods::START,
-    core_methods::STOP,
-    core_methods::RESTART,
-    core_methods::VERSION,
-    core_methods::CONFIG,
-    core_methods::LOGS,
-    core_methods::GENERATE,
-];
-
 pub(super) async fn answer(core: &Core, method: &str, body: &[u8]) -> Result<Vec<u8>, ErrorBody> {
-    if !METHODS.contains(&method) {
+    if !core_methods::ALL.contains(&method) {
         return Err(ErrorBody::unsupported(method));
     }
     let supervisor = match core {

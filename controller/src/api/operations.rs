@@ -12,8 +12,8 @@ use xfleet_common::state::{method, ApplyState};
 use crate::front::ApiError;
 use crate::model::FieldError;
 
-/// Every method an agent answers.
-pub const AGENT_METHODS: &[&str] = &[
+/// The methods an agent answers besides `core.*` ([`core_methods::ALL`]).
+const AGENT_METHODS: &[&str] = &[
     agent::INFO,
     agent::SYSTEM_STATS,
     agent::ECHO,
@@ -21,25 +21,27 @@ pub const AGENT_METHODS: &[&str] = &[
     agent::CORE_INSTALL,
     agent::GEO_UPDATE,
     method::APPLY,
-    core_methods::START,
-    core_methods::STOP,
-    core_methods::RESTART,
-    core_methods::VERSION,
-    core_methods::CONFIG,
-    core_methods::LOGS,
-    core_methods::GENERATE,
 ];
+
+fn answered(operation: &str) -> bool {
+    AGENT_METHODS.contains(&operation) || core_methods::ALL.contains(&operation)
+}
 
 /// Refuses an unknown `operation`, or a `body` the agent could not read for it; `field`
 /// and `body_field` name them in the answer.
 pub fn check(operation: &str, body: &Value, field: &str, body_field: &str) -> Result<(), ApiError> {
-    if !AGENT_METHODS.contains(&operation) {
+    if !answered(operation) {
         return Err(ApiError::Invalid(vec![FieldError::new(
             field,
             format!(
                 "`{}` is not a method agents answer; one of: {}",
                 operation.escape_default(),
-                AGENT_METHODS.join(", ")
+                AGENT_METHODS
+                    .iter()
+                    .chain(core_methods::ALL)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )]));
     }
