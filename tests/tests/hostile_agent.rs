@@ -560,3 +560,73 @@ async fn unread_answers_are_bounded_per_connection() {
     eprintln!("FIGURE controller peak memory growth with 100 unread 1 MiB echoes: {grew_mib} MiB");
     assert!(grew_mib < 50, "peak memory grew by {grew_mib} MiB");
 }
+
+/// What a host says about itself is kept bounded: a Hello carrying a 1 MiB host name and
+/// version and 10,000 "public addresses" leaves a server row with a host name of at most
+/// 253 characters, a version of at most 64 and 16 addresses; an enrollment attempt with a
+/// 30 kB host name and version (the gateway takes 64 KiB bodies) is audited bounded.
+#[tokio::test(flavor = "multi_thread")]
+async fn what_a_host_says_about_itself_is_kept_bounded() {
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let api = ctl.api();
+    let (id, agent) = enrolled(&ctl, "boastful").await;
+    let tls = raw::tls(&agent.ca_pem(), Some((&agent.cert_pem(), &agent.key_pem())));
+    let mut ws = raw::connect(ctl.gateway_port, tls).await.unwrap();
+    let huge = "h".repeat(1 << 20);
+    let answer = raw::send_hello(
+        &mut ws,
+        Hello {
+            agent_version: huge.clone(),
+            hostname: huge.clone(),
+            os: huge.clone(),
+            public_addresses: (0..10_000)
+                .map(|i| format!("203.0.113.{}", i % 250))
+                .collect(),
+            protocol_versions: SUPPORTED_VERSIONS.to_vec(),
+            server_id: id,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(matches!(answer, Frame::Welcome(_)), "{answer:?}");
+    let server = wait_for("the Hello on the server row", LONG, || async {
+        let s = api.ok("GET", &format!("/api/v1/servers/{id}"), None).await;
+        s["hostname"]
+            .as_str()
+            .is_some_and(|h| h.starts_with('h'))
+            .then_some(s)
+    })
+    .await;
+    assert_eq!(server["hostname"].as_str().unwrap().chars().count(), 253);
+    assert_eq!(server["version"].as_str().unwrap().chars().count(), 64);
+    assert!(
+        server["os_info"].to_string().len() < 300,
+        "{}",
+        server["os_info"]
+    );
+    assert_eq!(server["reported_addresses"].as_array().unwrap().len(), 16);
+
+    let (status, _) = raw::post_enroll(
+        ctl.gateway_port,
+        &ctl.ca_pem(),
+        &json!({"token": "xft1_not-a-token", "csr_pem": "", "hostname": "e".repeat(30_000),
+                "agent_version": "v".repeat(30_000)}),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let log = api.ok("GET", "/api/v1/audit?limit=50", None).await;
+    let entry = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "server.enroll")
+        .cloned()
+        .expect("the refused enrollment is audited");
+    let text = entry.to_string();
+    assert!(
+        text.len() < 1_000,
+        "audited {} bytes: {}",
+        text.len(),
+        &text[..200]
+    );
+}

@@ -9,8 +9,8 @@ mod session;
 mod traffic;
 
 pub use cpu::CpuPoint;
-pub(crate) use session::refuse_with;
 pub use session::run_session;
+pub(crate) use session::{refuse_with, MAX_HOSTNAME, MAX_VERSION};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

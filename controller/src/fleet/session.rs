@@ -113,17 +113,36 @@ pub async fn run_session<S, R>(
     }
 }
 
+/// What the server row keeps of an agent's Hello: each text cut to a length no real one
+/// reaches (a DNS name is at most 253 characters), at most [`MAX_PUBLIC_ADDRESSES`] addresses,
+/// so a host holding a valid certificate cannot fill the database through its Hello.
 fn facts_of(hello: &Hello) -> AgentFacts {
+    use crate::util::clip;
     AgentFacts {
-        version: hello.agent_version.clone(),
-        core_version: hello.core_version.clone(),
-        core_flavour: hello.core_flavour.clone(),
-        os_info: serde_json::json!({"os": hello.os, "arch": hello.arch}).to_string(),
-        hostname: hello.hostname.clone(),
+        version: clip(&hello.agent_version, MAX_VERSION),
+        core_version: hello.core_version.as_deref().map(|v| clip(v, MAX_VERSION)),
+        core_flavour: hello.core_flavour.as_deref().map(|f| clip(f, MAX_VERSION)),
+        os_info: serde_json::json!({
+            "os": clip(&hello.os, MAX_VERSION),
+            "arch": clip(&hello.arch, MAX_VERSION),
+        })
+        .to_string(),
+        hostname: clip(&hello.hostname, MAX_HOSTNAME),
         applied_revision: hello.applied_revision as i64,
-        public_addresses: hello.public_addresses.clone(),
+        public_addresses: hello
+            .public_addresses
+            .iter()
+            .take(MAX_PUBLIC_ADDRESSES)
+            .map(|a| clip(a, MAX_HOSTNAME))
+            .collect(),
     }
 }
+
+/// Longest host name kept (a DNS name's limit).
+pub(crate) const MAX_HOSTNAME: usize = 253;
+/// Longest version, flavour, OS or architecture text kept.
+pub(crate) const MAX_VERSION: usize = 64;
+const MAX_PUBLIC_ADDRESSES: usize = 16;
 
 /// Says why, then closes; the agent backs off and tries again later.
 async fn refuse<S>(sink: S, server_id: i64, reason: &str)

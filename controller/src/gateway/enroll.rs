@@ -11,7 +11,9 @@ use xfleet_common::enrollment::{EnrollRequest, EnrollmentToken};
 use xfleet_common::methods::IssuedCertificate;
 
 use super::{gateway_error, Peer};
+use crate::fleet::{MAX_HOSTNAME, MAX_VERSION};
 use crate::store::TokenRefusal;
+use crate::util::clip;
 use crate::Controller;
 
 pub(super) async fn enroll(
@@ -35,11 +37,16 @@ pub(super) async fn enroll(
         Ok(issued) => ("ok".to_owned(), format!("server:{}", issued.server_id)),
         Err((_, code, _)) => (code.to_string(), String::new()),
     };
-    let details = serde_json::json!({"hostname": req.hostname, "agent_version": req.agent_version});
+    // Whoever holds the gateway's address can send these: the audit keeps a bounded part.
+    let hostname = clip(&req.hostname, MAX_HOSTNAME);
+    let details = serde_json::json!({
+        "hostname": hostname,
+        "agent_version": clip(&req.agent_version, MAX_VERSION),
+    });
     let _ = ctl
         .store
         .audit(
-            &format!("agent@{}", req.hostname),
+            &format!("agent@{hostname}"),
             "server.enroll",
             &server,
             &details,
@@ -49,7 +56,7 @@ pub(super) async fn enroll(
         .await;
     match outcome {
         Ok(issued) => {
-            tracing::info!(server_id = issued.server_id, %ip, hostname = ?req.hostname, "agent enrolled");
+            tracing::info!(server_id = issued.server_id, %ip, ?hostname, "agent enrolled");
             Json(issued).into_response()
         }
         Err((status, code, message)) => {
