@@ -309,6 +309,17 @@ impl Controller {
         format!("http://127.0.0.1:{}", self.panel_port)
     }
 
+    /// `xfleet --data-dir <this controller's> ARGS`: whether it succeeded, and all it printed.
+    pub fn cli(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new(bin("xfleet"))
+            .arg("--data-dir")
+            .arg(self.dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        (out.status.success(), output_text(&out))
+    }
+
     pub fn ca_pem(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("ca.pem")).unwrap()
     }
@@ -639,6 +650,16 @@ impl Drop for Agent {
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
         }
     }
+}
+
+/// The backends a test should run on: SQLite always (`None`: the controller's default
+/// file), and a fresh PostgreSQL database when one is configured; each with its name.
+pub async fn backends() -> Vec<(&'static str, Option<String>)> {
+    let mut backends = vec![("sqlite", None)];
+    if let Some(pg) = postgres_database().await {
+        backends.push(("postgres", Some(pg)));
+    }
+    backends
 }
 
 /// A fresh, empty PostgreSQL database when `XFLEET_TEST_POSTGRES_URL` names a server.

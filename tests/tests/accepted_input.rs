@@ -174,15 +174,7 @@ async fn read_only_tokens_write_nothing_whatever_the_client_is_called() {
 async fn server_names_that_read_as_ids_or_path_steps_are_refused() {
     let ctl = controller("").await;
     let api = ctl.api();
-    let cli = |args: &[&str]| {
-        let out = std::process::Command::new(xfleet_tests::bin("xfleet"))
-            .arg("--data-dir")
-            .arg(ctl.dir.path())
-            .args(args)
-            .output()
-            .unwrap();
-        (out.status.success(), xfleet_tests::output_text(&out))
-    };
+    let cli = |args: &[&str]| ctl.cli(args);
     for (name, says) in [
         ("2", "all digits"),
         ("0042", "all digits"),

@@ -262,16 +262,7 @@ async fn a_server_certificate_speaks_only_for_its_own_server() {
 /// on both backends by the store's `counters_saturate_instead_of_overflowing`.)
 #[tokio::test(flavor = "multi_thread")]
 async fn extreme_counters_saturate_and_pages_still_answer() {
-    let mut backends = vec![None];
-    if let Some(pg) = xfleet_tests::postgres_database().await {
-        backends.push(Some(pg));
-    }
-    for database_url in backends {
-        let label = if database_url.is_some() {
-            "postgres"
-        } else {
-            "sqlite"
-        };
+    for (label, database_url) in xfleet_tests::backends().await {
         let ctl = Controller::start(ControllerOptions {
             database_url,
             ..Default::default()

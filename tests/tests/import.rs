@@ -9,17 +9,6 @@ use sqlx::Connection;
 use xfleet_tests::xui_fixture::{sample, sample_v2, Inbound, Traffic, XuiDb};
 use xfleet_tests::{wait_for, Agent, Controller, ControllerOptions, TempDir};
 
-/// `xfleet --data-dir <ctl> ARGS`: success and all output.
-fn xfleet(ctl: &Controller, args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new(xfleet_tests::bin("xfleet"))
-        .arg("--data-dir")
-        .arg(ctl.dir.path())
-        .args(args)
-        .output()
-        .unwrap();
-    (out.status.success(), xfleet_tests::output_text(&out))
-}
-
 fn arg(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -89,16 +78,7 @@ fn find<'a>(list: &'a [Value], tag: &str) -> &'a Value {
 /// Everything in the sample arrives, on both backends; a second run changes nothing.
 #[tokio::test(flavor = "multi_thread")]
 async fn import_through_the_running_controller() {
-    let mut backends = vec![None];
-    if let Some(pg) = xfleet_tests::postgres_database().await {
-        backends.push(Some(pg));
-    }
-    for database_url in backends {
-        let label = if database_url.is_some() {
-            "postgres"
-        } else {
-            "sqlite"
-        };
+    for (label, database_url) in xfleet_tests::backends().await {
         let ctl = Controller::start(ControllerOptions {
             database_url,
             ..Default::default()
@@ -111,7 +91,7 @@ async fn import_through_the_running_controller() {
         sample_v2(&db, 0).await;
         let original = std::fs::read(&db).unwrap();
 
-        let (ok, text) = xfleet(&ctl, &["import-3xui", arg(&db)]);
+        let (ok, text) = ctl.cli(&["import-3xui", arg(&db)]);
         assert!(ok, "{label}: {text}");
         for expected in [
             "Imported from a 3x-ui v2 database into server `Local server`",
@@ -242,7 +222,7 @@ async fn import_through_the_running_controller() {
         assert!(revision >= 1, "{label}");
 
         // Again: nothing new, nothing duplicated, nothing pushed.
-        let (ok, text) = xfleet(&ctl, &["import-3xui", arg(&db), "--server", "Local server"]);
+        let (ok, text) = ctl.cli(&["import-3xui", arg(&db), "--server", "Local server"]);
         assert!(ok, "{label}: {text}");
         assert!(text.contains(": nothing."), "{label}: {text}");
         assert!(text.contains("Nothing new to import."), "{label}: {text}");
@@ -296,7 +276,7 @@ async fn conflicts_second_servers_and_bad_files() {
     assert!(std::fs::metadata(&db).unwrap().len() > 1 << 20);
 
     // No local server and no --server: a clear refusal that names the choices.
-    let (ok, text) = xfleet(&ctl, &["import-3xui", arg(&db)]);
+    let (ok, text) = ctl.cli(&["import-3xui", arg(&db)]);
     assert!(!ok, "{text}");
     assert!(
         text.contains("there is no `Local server`") && text.contains("ams-1, fra-1, par-1"),
@@ -310,7 +290,7 @@ async fn conflicts_second_servers_and_bad_files() {
         Some(json!({"email": "erin", "password": "not-erins"})),
     )
     .await;
-    let (ok, text) = xfleet(&ctl, &["import-3xui", arg(&db), "--server", "ams-1"]);
+    let (ok, text) = ctl.cli(&["import-3xui", arg(&db), "--server", "ams-1"]);
     assert!(ok, "{text}");
     assert!(text.contains("5 inbounds, 4005 clients"), "{text}");
     assert!(
@@ -326,7 +306,7 @@ async fn conflicts_second_servers_and_bad_files() {
 
     // The same database into a second server: same tags are fine per server; clients with
     // the same email and secret are attached, not duplicated.
-    let (ok, text) = xfleet(&ctl, &["import-3xui", arg(&db), "--server", "fra-1"]);
+    let (ok, text) = ctl.cli(&["import-3xui", arg(&db), "--server", "fra-1"]);
     assert!(ok, "{text}");
     assert!(text.contains(": 5 inbounds, 4005 attachments, 5 inbounds' traffic counters, 4005 clients' traffic counters, 3 IP records."), "{text}");
     assert!(
@@ -351,7 +331,7 @@ async fn conflicts_second_servers_and_bad_files() {
                     "streamSettings": {"network": "tcp", "security": "none"}})),
     )
     .await;
-    let (ok, text) = xfleet(&ctl, &["import-3xui", arg(&db), "--server", "par-1"]);
+    let (ok, text) = ctl.cli(&["import-3xui", arg(&db), "--server", "par-1"]);
     assert!(ok, "{text}");
     assert!(
         text.contains(
@@ -368,7 +348,7 @@ async fn conflicts_second_servers_and_bad_files() {
     // Files that are not 3x-ui databases.
     let junk = files.path().join("junk.db");
     std::fs::write(&junk, "this is not a database, just text\n".repeat(10)).unwrap();
-    let (ok, text) = xfleet(&ctl, &["import-3xui", arg(&junk), "--server", "ams-1"]);
+    let (ok, text) = ctl.cli(&["import-3xui", arg(&junk), "--server", "ams-1"]);
     assert!(
         !ok && text.contains("is not a readable SQLite database"),
         "{text}"
@@ -386,12 +366,12 @@ async fn conflicts_second_servers_and_bad_files() {
             .await
             .unwrap();
     }
-    let (ok, text) = xfleet(&ctl, &["import-3xui", arg(&other), "--server", "ams-1"]);
+    let (ok, text) = ctl.cli(&["import-3xui", arg(&other), "--server", "ams-1"]);
     assert!(
         !ok && text.contains("not a 3x-ui database: it has no `inbounds` table"),
         "{text}"
     );
-    let (ok, text) = xfleet(&ctl, &["import-3xui", "/nonexistent/x-ui.db"]);
+    let (ok, text) = ctl.cli(&["import-3xui", "/nonexistent/x-ui.db"]);
     assert!(
         !ok && text.contains("cannot read /nonexistent/x-ui.db"),
         "{text}"
@@ -425,7 +405,7 @@ async fn import_while_the_controller_is_stopped() {
     let db = files.path().join("x-ui.db");
     sample_v2(&db, 0).await;
 
-    let (ok, text) = xfleet(&ctl, &["import-3xui", arg(&db)]);
+    let (ok, text) = ctl.cli(&["import-3xui", arg(&db)]);
     assert!(ok, "{text}");
     assert!(text.contains("4 inbounds, 6 clients"), "{text}");
     assert!(
@@ -505,7 +485,7 @@ async fn clients_that_break_the_rules_are_imported_mended() {
     x.client_ips("bob/phone", r#"["198.51.100.4"]"#).await;
     x.close().await;
 
-    let (ok, text) = xfleet(&ctl, &["import-3xui", arg(&db)]);
+    let (ok, text) = ctl.cli(&["import-3xui", arg(&db)]);
     eprintln!("{text}");
     assert!(ok, "{text}");
     for expected in [

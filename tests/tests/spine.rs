@@ -22,16 +22,7 @@ async fn enrolled_online(ctl: &Controller, name: &str) -> (i64, Agent) {
 /// 1. server + token → enroll → connect → online → calls both ways, on both backends.
 #[tokio::test(flavor = "multi_thread")]
 async fn enroll_connect_and_call_both_ways() {
-    let mut backends = vec![None];
-    if let Some(pg) = xfleet_tests::postgres_database().await {
-        backends.push(Some(pg));
-    }
-    for database_url in backends {
-        let label = if database_url.is_some() {
-            "postgres"
-        } else {
-            "sqlite"
-        };
+    for (label, database_url) in xfleet_tests::backends().await {
         let ctl = Controller::start(ControllerOptions {
             database_url,
             ..Default::default()
@@ -497,15 +488,7 @@ async fn certificates_renew_before_expiry() {
 #[tokio::test(flavor = "multi_thread")]
 async fn operator_cli() {
     let ctl = Controller::start(ControllerOptions::default()).await;
-    let xfleet = |args: &[&str]| {
-        let out = std::process::Command::new(xfleet_tests::bin("xfleet"))
-            .arg("--data-dir")
-            .arg(ctl.dir.path())
-            .args(args)
-            .output()
-            .unwrap();
-        (out.status.success(), xfleet_tests::output_text(&out))
-    };
+    let xfleet = |args: &[&str]| ctl.cli(args);
     let (ok, text) = xfleet(&["healthcheck"]);
     assert!(ok && text.contains("ok"), "{text}");
     let (ok, text) = xfleet(&["server", "add", "ams-1", "--region", "eu", "--tags", "a,b"]);

@@ -7,22 +7,13 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
+use crate::limit::address_key;
+
 /// Connections not yet authenticated, from all sources together: room for a fleet's
 /// reconnect storm (one waiting connection costs a task and a socket, no handshake permit).
 /// From one source the bound is configured (`gateway_pending_per_source`): an agent opens
 /// one connection at a time, so a small number lets a NAT in front of a few agents through.
 pub const MAX_PENDING: usize = 4096;
-
-/// The source a connection is counted against: the IPv4 address, or the /64 of an IPv6 one.
-pub fn source_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
-        },
-    }
-}
 
 struct Counts {
     per_source: usize,
@@ -45,7 +36,7 @@ impl Pending {
 
     /// Counts a new connection from `ip`, or `None` when its source or the gateway is full.
     pub fn enter(&self, ip: IpAddr) -> Option<PendingSlot> {
-        let key = source_key(ip);
+        let key = address_key(ip);
         let mut counts = self.0.lock().unwrap();
         let from_source = counts.by_source.get(&key).copied().unwrap_or(0);
         if counts.total >= MAX_PENDING || from_source >= counts.per_source {
@@ -96,15 +87,16 @@ mod tests {
         assert!(pending.enter(a).is_some());
     }
 
-    /// Addresses of one IPv6 /64 are one source; an IPv4-mapped address is its IPv4 one.
+    /// Addresses of one IPv6 /64 share one source's slots; the next /64 has its own.
     #[test]
     fn ipv6_counts_by_64() {
+        let pending = Pending::new(2);
         let one: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
         let two: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
         let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
-        assert_eq!(source_key(one), source_key(two));
-        assert_ne!(source_key(one), source_key(other));
-        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
-        assert_eq!(source_key(mapped), "192.0.2.1".parse::<IpAddr>().unwrap());
+        let _held = [pending.enter(one).unwrap(), pending.enter(two).unwrap()];
+        assert!(pending.enter(one).is_none());
+        assert!(pending.enter(two).is_none());
+        assert!(pending.enter(other).is_some());
     }
 }
