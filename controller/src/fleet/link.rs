@@ -106,7 +106,7 @@ pub(super) fn bounded_cuts(report: serde_json::Value) -> serde_json::Value {
     use serde_json::{json, Value};
     let text = |v: &Value| -> Value {
         match v.as_str() {
-            Some(s) => Value::String(s.chars().take(MAX_CUT_TEXT).collect()),
+            Some(s) => Value::String(crate::util::clip(s, MAX_CUT_TEXT)),
             None => Value::Null,
         }
     };

@@ -157,7 +157,7 @@ impl Screened {
     fn drop_name(&mut self, name: &str) {
         self.dropped += 1;
         if self.names.len() < LOGGED_NAMES {
-            self.names.push(name.chars().take(64).collect());
+            self.names.push(crate::util::clip(name, 64));
         }
     }
 }

@@ -96,7 +96,7 @@ impl LoginThrottle {
 }
 
 fn key(ip: IpAddr, user: &str) -> (IpAddr, String) {
-    (address_key(ip), user.chars().take(MAX_NAME_CHARS).collect())
+    (address_key(ip), crate::util::clip(user, MAX_NAME_CHARS))
 }
 
 #[cfg(test)]
