@@ -6,13 +6,16 @@
 
 use std::net::IpAddr;
 
+use crate::config::place;
+
 /// Why `text` cannot be the value of setting `name`, if it cannot.
 pub fn problem(name: &str, text: &str) -> Option<String> {
     match name {
-        "subPort" => port(text),
+        // The same checks as the panel's own address and port (`webListen`, `webPort`).
+        "subPort" => place::check_port(text).err(),
         "subPath" | "subJsonPath" | "subClashPath" => url_path(text),
         "webDomain" | "subDomain" => host_name(text),
-        "subListen" => ip_address(text),
+        "subListen" => place::check_address(text).err(),
         "timeLocation" => time_location(text),
         "subURI"
         | "subJsonURI"
@@ -46,13 +49,6 @@ fn range(text: &str, low: i64, high: i64, unit: &str) -> Option<String> {
         format!(" {unit}")
     };
     (!(low..=high).contains(&n)).then(|| format!("must be {low} to {high}{unit}, not {n}"))
-}
-
-fn port(text: &str) -> Option<String> {
-    match text.parse::<u16>() {
-        Ok(p) if p > 0 => None,
-        _ => Some(format!("must be a port, 1 to 65535, not `{text}`")),
-    }
 }
 
 /// A path the subscription listener serves under: `/…/`, of characters a URL carries as they
@@ -98,12 +94,6 @@ fn host_name(text: &str) -> Option<String> {
     (!fine).then(|| {
         format!("`{text}` must be a host name (like sub.example.com), without scheme, port or path")
     })
-}
-
-fn ip_address(text: &str) -> Option<String> {
-    let bare = text.trim_matches(['[', ']']);
-    (!text.is_empty() && bare.parse::<IpAddr>().is_err())
-        .then(|| format!("`{text}` must be an IP address, or empty for all addresses"))
 }
 
 /// What `jobs::periods::Zone` reads: empty, `UTC`, `Local` or an IANA zone this host knows.
