@@ -35,6 +35,7 @@ mod inbounds;
 mod server;
 mod settings;
 mod v3;
+mod xray;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -85,6 +86,7 @@ pub fn router(ctl: Arc<Controller>) -> Router<Arc<Controller>> {
                 .merge(api_tokens::routes())
                 .merge(absent::setting_routes()),
         )
+        .nest("/xray", xray::routes())
         .nest("/hosts", absent::hosts_routes())
         .nest("/nodes", absent::nodes_routes())
         .route(
@@ -99,6 +101,7 @@ pub fn router(ctl: Arc<Controller>) -> Router<Arc<Controller>> {
         .route("/getTwoFactorEnable", post(two_factor_enable))
         .nest("/panel/api", api)
         .nest("/panel/setting", settings::routes())
+        .nest("/panel/xray", xray::routes())
         .route("/panel/API/{*rest}", any(legacy_redirect))
         .route("/xui/{*rest}", any(legacy_redirect));
     let prefix = ctl.config.base_prefix();
