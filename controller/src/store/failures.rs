@@ -34,16 +34,18 @@ impl Store {
         failed: &[InboundFailure],
     ) -> Result<()> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        // Reads before it writes: on SQLite a deferred transaction would fail here whenever
+        // another acknowledgement committed in between.
+        let mut write = self.begin_write().await?;
         let before: Vec<(String, String, i64)> = sqlx::query_as(
             "SELECT tag, message, failed_at FROM inbound_failures WHERE server_id = $1",
         )
         .bind(server_id)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut *write.tx)
         .await?;
         sqlx::query("DELETE FROM inbound_failures WHERE server_id = $1")
             .bind(server_id)
-            .execute(&mut *tx)
+            .execute(&mut *write.tx)
             .await?;
         for f in failed {
             let since = before
@@ -59,10 +61,10 @@ impl Store {
             .bind(&f.message)
             .bind(revision)
             .bind(since)
-            .execute(&mut *tx)
+            .execute(&mut *write.tx)
             .await?;
         }
-        tx.commit().await?;
+        write.tx.commit().await?;
         Ok(())
     }
 
