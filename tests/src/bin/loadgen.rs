@@ -4,9 +4,11 @@
 //!
 //!     cargo build --release --workspace --bins
 //!     target/release/xfleet-loadgen [--agents 5000] [--fanout 1000] [--storm 2000]
+//!     target/release/xfleet-loadgen --propagation 100 [--rounds 20]
 //!
 //! It enrolls every simulated agent through the real enrollment endpoint, so the controller's
-//! database and CA do the same work as for real agents.
+//! database and CA do the same work as for real agents. `--propagation N` measures instead
+//! how long a routing change and a client change take to reach N agents (`propagation`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,6 +23,9 @@ use xfleet_common::channel::{Channel, Handler, IncomingCall};
 use xfleet_common::methods::Heartbeat;
 use xfleet_common::protocol::{self, to_body, ErrorBody, Hello};
 use xfleet_tests::{Controller, ControllerOptions, TempDir};
+
+#[path = "loadgen/propagation.rs"]
+mod propagation;
 
 /// What a simulated agent answers: `echo`, like the real agent.
 struct SimAgent;
@@ -46,6 +51,9 @@ fn hello(server_id: i64) -> Hello {
         protocol_versions: protocol::SUPPORTED_VERSIONS.to_vec(),
         server_id,
         hostname: format!("sim-{server_id}"),
+        // One core version fleet-wide: a template is tested by one core (`state.check`).
+        core_flavour: Some("xray".into()),
+        core_version: Some("25.1.30".into()),
         ..Default::default()
     }
 }
@@ -54,6 +62,9 @@ struct Args {
     agents: usize,
     fanout: usize,
     storm: usize,
+    /// Agents for the propagation benchmark; 0 runs the channel benchmark.
+    propagation: usize,
+    rounds: usize,
 }
 
 fn args() -> Args {
@@ -61,6 +72,8 @@ fn args() -> Args {
         agents: 5000,
         fanout: 1000,
         storm: 2000,
+        propagation: 0,
+        rounds: 20,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     for pair in argv.chunks(2) {
@@ -69,6 +82,8 @@ fn args() -> Args {
             "--agents" => a.agents = value,
             "--fanout" => a.fanout = value,
             "--storm" => a.storm = value,
+            "--propagation" => a.propagation = value,
+            "--rounds" => a.rounds = value.max(1),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -100,6 +115,9 @@ async fn main() -> anyhow::Result<()> {
         return echo_server().await;
     }
     let args = args();
+    if args.propagation > 0 {
+        return propagation::run(args.propagation, args.rounds).await;
+    }
     println!("# xfleet channel benchmark");
     println!(
         "machine: {} cores; controller: release build, SQLite",
@@ -133,7 +151,13 @@ async fn main() -> anyhow::Result<()> {
     sizes.dedup();
     for n in sizes {
         let started = Instant::now();
-        connect_many(&gateway, &identities[channels.len()..n], &mut channels).await?;
+        connect_many(
+            &gateway,
+            &identities[channels.len()..n],
+            &mut channels,
+            |_| SimAgent,
+        )
+        .await?;
         wait_connected(&ctl, n).await?;
         let took = started.elapsed();
         // Let buffers settle as on an idle fleet.
@@ -286,21 +310,24 @@ async fn enroll_all(ctl: &Controller, n: usize) -> anyhow::Result<Vec<Identity>>
     Ok(out)
 }
 
-/// Dials each identity, honouring the admission limit's Retry-After.
-async fn connect_many(
+/// Dials each identity with the handler `agent` makes for its server, honouring the
+/// admission limit's Retry-After.
+async fn connect_many<H: Handler + Send + Sync + 'static>(
     gateway: &str,
     ids: &[Identity],
     out: &mut Vec<Channel>,
+    agent: impl Fn(i64) -> H,
 ) -> anyhow::Result<()> {
     let limit = Arc::new(Semaphore::new(64));
     let mut jobs = Vec::new();
     for id in ids {
         let permit = limit.clone().acquire_owned().await?;
         let (gateway, tls, server_id) = (gateway.to_owned(), id.tls.clone(), id.server_id);
+        let handler = Arc::new(agent(server_id));
         jobs.push(tokio::spawn(async move {
             let _permit = permit;
             loop {
-                match dial(&gateway, tls.clone(), hello(server_id), Arc::new(SimAgent)).await {
+                match dial(&gateway, tls.clone(), hello(server_id), handler.clone()).await {
                     Ok((channel, _)) => return Ok(channel),
                     Err(DialError::RetryAfter(d)) => tokio::time::sleep(d).await,
                     Err(e) => bail!("agent {server_id}: {e}"),
