@@ -167,4 +167,36 @@ mod tests {
             assert!(s.inbound_failures(None).await.unwrap().is_empty());
         }
     }
+
+    /// Acknowledgements from many servers at once are all recorded: on SQLite none of them
+    /// fails with the database locked because another committed while it was reading.
+    #[tokio::test]
+    async fn concurrent_reports_from_many_servers_all_succeed() {
+        for t in test_stores().await {
+            let s = &t.store;
+            let mut servers = Vec::new();
+            for n in 0..50 {
+                let new = NewServer {
+                    name: format!("vpn-{n}"),
+                    ..Default::default()
+                };
+                servers.push(s.create_server(&new).await.unwrap().id);
+            }
+            let failure = [InboundFailure {
+                tag: "a".into(),
+                message: "bind: address already in use".into(),
+            }];
+            for revision in 1..=5 {
+                let reports = servers
+                    .iter()
+                    .map(|id| s.record_inbound_failures(*id, revision, &failure));
+                for result in futures_util::future::join_all(reports).await {
+                    result.unwrap_or_else(|e| panic!("{}: {e}", t.label));
+                }
+            }
+            let all = s.inbound_failures(None).await.unwrap();
+            assert_eq!(all.len(), servers.len(), "{}", t.label);
+            assert!(all.iter().all(|f| f.revision == 5), "{}", t.label);
+        }
+    }
 }
