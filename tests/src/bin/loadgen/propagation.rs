@@ -338,7 +338,7 @@ async fn recorded(api: &Api, targets: &HashMap<i64, u64>) -> anyhow::Result<()> 
             };
             if s["revision"].as_u64() != Some(*target) {
                 bail!(
-                    "server {} is at revision {}, expected {target}: the change bumped it more than once",
+                    "server {} is at revision {}, expected {target}: one change bumps it exactly once",
                     s["id"],
                     s["revision"]
                 );
