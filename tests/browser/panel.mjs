@@ -9,6 +9,8 @@
 //   AGENT              start the agent again
 //   FALLBACK <port> <sni>  open TLS to <port> as <sni> (which must get its own certificate),
 //                      send plain HTTP and get the file server's answer through the fallback
+//   ROUTED blocked|open  wait until the VPN client's way to the file server is stopped, or
+//                      flows again, as the core's routing says
 // Every answer is one line: `OK ...` or `ERR <reason>`. `STEP <name>` marks progress,
 // `SHOTS <dir>` names the screenshot folder, `DONE` ends a successful run.
 import { createHmac } from 'node:crypto';
@@ -334,6 +336,86 @@ try {
   step('client traffic grows on the page');
   await page.waitForFunction(() => Number(document.querySelector('#client-used')?.dataset.used || 0) >= 256 * 1024, null, { timeout: LONG });
 
+  step('core config: a routing rule added in the panel reaches the running core');
+  const vpnServer = (await serverView('vpn-1')).id;
+  const runningRules = () => page.evaluate(async (id) => {
+    const r = await (await fetch(`/api/v1/servers/${id}/call`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ method: 'core.config', body: {} }) })).json();
+    if (!r.success) throw new Error(`core.config: ${r.error.message}`);
+    return r.data.config.routing.rules;
+  }, vpnServer);
+  const blocksFiles = (r) => r.outboundTag === 'blocked' && String(r.port) === FILE_PORT && JSON.stringify(r.ip) === '["127.0.0.1/32"]';
+  // Waits until vpn-1 runs a revision above `after`, and the page says so.
+  const appliedRevision = async (after) => {
+    const deadline = Date.now() + LONG;
+    let now = await serverView('vpn-1');
+    while (!(now.revision > after && now.applied_revision === now.revision)) {
+      if (Date.now() > deadline) throw new Error(`vpn-1 runs revision ${now.applied_revision} of ${now.revision}, none above ${after}`);
+      await page.waitForTimeout(300);
+      now = await serverView('vpn-1');
+    }
+    await page.locator('[data-template-server="vpn-1"] .badge.ok').filter({ hasText: `running revision ${now.revision}` }).waitFor({ timeout: LONG });
+    return now.revision;
+  };
+  await page.getByRole('link', { name: 'Core config', exact: true }).click();
+  await page.waitForURL(`${PANEL}/panel/core`);
+  await page.locator('[data-template-server="vpn-1"]').waitFor();
+  const revisionBefore = (await serverView('vpn-1')).revision;
+  await page.getByRole('tab', { name: 'Routing' }).click();
+  await page.getByRole('button', { name: 'Add rule' }).click();
+  const ruleForm = page.locator('#rule-form');
+  // Nothing to match and nowhere to send it: both are named beside their controls.
+  await ruleForm.getByRole('button', { name: 'Add rule' }).click();
+  await ruleForm.locator('.field-error').filter({ hasText: 'at least one thing to match' }).waitFor();
+  await ruleForm.locator('.field-error').filter({ hasText: 'an outbound or a balancer' }).waitFor();
+  await ruleForm.getByLabel('IP', { exact: true }).fill('127.0.0.1/32');
+  await ruleForm.getByLabel('Port', { exact: true }).fill(FILE_PORT);
+  await ruleForm.getByLabel('Outbound', { exact: true }).selectOption('blocked');
+  await ruleForm.getByRole('button', { name: 'Add rule' }).click();
+  await ruleForm.waitFor({ state: 'detached' });
+  // Rules are tried in order: the new one goes above the loopback-direct rule.
+  const ruleCount = await page.locator('[data-rule]').count();
+  for (let at = ruleCount; at > 1; at--) await page.getByRole('button', { name: `Move rule ${at} up` }).click();
+  await page.locator('[data-rule="0"]').filter({ hasText: `port: ${FILE_PORT}` }).waitFor();
+  await page.locator('#dirty').filter({ hasText: 'unsaved changes' }).waitFor();
+  await page.getByRole('button', { name: 'Save template' }).click();
+  await page.locator('.toast').filter({ hasText: 'Saved the fleet template' }).waitFor();
+  const ruleRevision = await appliedRevision(revisionBefore);
+  const running = await runningRules();
+  const at = running.findIndex(blocksFiles);
+  const loopback = running.findIndex((r) => r.outboundTag === 'direct' && (r.ip || []).includes('127.0.0.0/8'));
+  if (at < 0 || !(at < loopback)) throw new Error(`the running core's rules do not block the file server ahead of loopback-direct: ${JSON.stringify(running)}`);
+  await ask('ROUTED blocked');
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, 'core-routing-desktop.png'), fullPage: true });
+
+  step('core config: a template the core refuses is shown with its words; the rule comes out again');
+  await page.getByRole('tab', { name: 'JSON' }).click();
+  const editor = page.getByLabel('The whole template as JSON');
+  const good = await editor.inputValue();
+  // Not JSON: the editor says where, and keeps the tab.
+  await editor.fill(good.replace('"routing"', '"routing" x'));
+  await page.getByRole('tab', { name: 'Outbounds' }).click();
+  await page.locator('#json-error').filter({ hasText: /line \d+, column \d+/ }).waitFor();
+  if (await page.getByRole('tab', { name: 'JSON' }).getAttribute('aria-selected') !== 'true') throw new Error('invalid JSON let the editor leave the JSON tab');
+  const broken = JSON.parse(good);
+  broken.outbounds.push({ tag: 'broken', protocol: 'no-such-protocol' });
+  await editor.fill(JSON.stringify(broken, null, 2));
+  await page.getByRole('button', { name: 'Save template' }).click();
+  const refusal = page.locator('[data-template-server="vpn-1"] [data-apply-error]');
+  await refusal.filter({ hasText: 'no-such-protocol' }).waitFor({ timeout: LONG });
+  await page.screenshot({ path: join(SHOTS, 'core-refused-desktop.png'), fullPage: true });
+  // The core kept the configuration it ran: the rule still blocks.
+  if (!(await runningRules()).some(blocksFiles)) throw new Error('the refused template replaced the running configuration');
+  await page.getByRole('tab', { name: 'Routing' }).click();
+  await page.locator('[data-rule="0"]').getByRole('button', { name: 'Delete rule 1' }).click();
+  await page.getByRole('tab', { name: 'Outbounds' }).click();
+  await page.locator('[data-outbound="broken"]').getByRole('button', { name: 'Delete' }).click();
+  await page.getByRole('button', { name: 'Save template' }).click();
+  await refusal.waitFor({ state: 'detached', timeout: LONG });
+  await appliedRevision(ruleRevision);
+  if ((await runningRules()).some(blocksFiles)) throw new Error('the removed rule is still in the running core');
+  await ask('ROUTED open');
+
   step('client edit: quota and expiry');
   await page.getByRole('link', { name: 'Clients', exact: true }).click();
   await page.locator('[data-client="alice"]').getByRole('button', { name: 'Edit' }).click();
@@ -455,7 +537,7 @@ try {
   }, serverHref.split('=')[1]);
   const pages = [['dashboard', '/panel/'], ['servers', '/panel/servers'], ['server', serverHref], ['inbounds', '/panel/inbounds'],
     ['inbound-edit', `/panel/inbound?id=${inboundId}`], ['clients', '/panel/clients'], ['client', '/panel/client?email=alice'],
-    ['tasks', '/panel/tasks'], ['audit', '/panel/audit'], ['settings', '/panel/settings']];
+    ['tasks', '/panel/tasks'], ['audit', '/panel/audit'], ['settings', '/panel/settings'], ['core', '/panel/core']];
   for (const [width, label] of [[1280, 'desktop'], [390, 'phone']]) {
     await page.setViewportSize({ width, height: width > 800 ? 900 : 844 });
     for (const [name, path] of pages) {

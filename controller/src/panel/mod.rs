@@ -55,6 +55,7 @@ const PAGES: &[(&str, &str, &str)] = &[
     ("inbound", "/panel/inbound", "Inbound"),
     ("clients", "/panel/clients", "Clients"),
     ("client", "/panel/client", "Client"),
+    ("core", "/panel/core", "Core config"),
     ("tasks", "/panel/tasks", "Tasks"),
     ("audit", "/panel/audit", "Audit log"),
     ("settings", "/panel/settings", "Settings"),
@@ -66,6 +67,7 @@ const NAV: &[&str] = &[
     "servers",
     "inbounds",
     "clients",
+    "core",
     "tasks",
     "audit",
     "settings",
@@ -233,6 +235,11 @@ async fn password_notice(ctl: &Controller, user: &Actor, base: &str) -> Html {
 fn page_data(ctl: &Controller, id: &str) -> Value {
     let c = &ctl.config;
     let mut data = json!({"version": xfleet_common::VERSION});
+    if id == "core" {
+        // What an unset fleet template means: the built-in default an Xray server renders.
+        data["default_template"] =
+            xfleet_common::xray::default_template(xfleet_common::xray::Flavour::Xray, true);
+    }
     if id == "settings" {
         let (listen, port) = c
             .panel_listen
