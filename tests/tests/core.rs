@@ -2010,6 +2010,11 @@ async fn a_servers_template_routes_its_traffic_and_a_refused_one_changes_nothing
         .await;
     assert_eq!(runs["source"], json!("template"), "{runs}");
     assert_eq!(runs["template"]["name"], json!("block-one"));
+    assert_eq!(
+        ctl.server(id).await["core_template"],
+        json!({"id": template, "name": "block-one"}),
+        "the server says which template it runs"
+    );
     wait_reaches(closed.port, false, "the rule to close the second origin").await;
     assert!(reaches(open.port).await, "the first origin still passes");
     assert_eq!(
