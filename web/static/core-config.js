@@ -3,7 +3,7 @@
 // Every tab edits one working copy of the template; keys no tab knows stay as they are.
 // Nothing reaches a server until Save, which the controller answers with the core's refusal
 // when a core rejects the template.
-import { $, api, BASE, enc, html, pageData, pageRoot, raw, show } from './core.js';
+import { $, api, BASE, enc, html, pageRoot, raw, show } from './core.js';
 import { actions, badge, busy, confirmDialog, promptDialog, toast } from './ui.js';
 import { live } from './live.js';
 import { TABS } from './core-editors.js';
@@ -13,21 +13,9 @@ const FLEET = 'fleet';
 const state = { chosen: FLEET, fleet: null, templates: [], servers: [], doc: {}, dirty: false, tab: 'basic' };
 
 // ---- Loading and saving ----
-// The fleet template is the setting xrayTemplateConfig (empty: the built-in default).
-async function fleetLoad(servers, templates) {
-  const text = (await api('GET', '/settings')).xrayTemplateConfig || '';
-  const named = new Set(templates.flatMap((t) => t.servers.map((s) => s.id)));
-  return { config: text ? JSON.parse(text) : null, servers: servers.filter((s) => !named.has(s.id)).map(({ id, name }) => ({ id, name })) };
-}
-const fleetSave = (config) => api('PATCH', '/settings', { xrayTemplateConfig: JSON.stringify(config) });
-async function defaultTemplate() { return pageData.default_template; }
 async function loadAll() {
-  const servers = await api('GET', '/servers');
-  // Without named templates the page still edits the fleet's.
-  state.templatesProblem = '';
-  const templates = await api('GET', '/core/templates').catch((err) => { state.templatesProblem = err.message; return []; });
-  state.fleet = await fleetLoad(servers, templates);
-  if (!state.fleet.config) state.fleet.default = await defaultTemplate();
+  const [fleet, templates, servers] = await Promise.all([api('GET', '/core/template'), api('GET', '/core/templates'), api('GET', '/servers')]);
+  state.fleet = fleet;
   state.templates = templates;
   state.servers = servers;
   if (state.chosen !== FLEET && !templates.some((t) => t.id === state.chosen)) state.chosen = FLEET;
@@ -42,10 +30,11 @@ function takeConfig() {
   state.doc = structuredClone(config && typeof config === 'object' ? config : {});
   state.dirty = false;
 }
+// Answers what the controller says was saved: the servers that follow, the cores that tested it.
 async function saveChosen() {
   const row = chosenRow();
-  if (row) return api('PUT', `/core/templates/${row.id}`, { name: row.name, config: state.doc, notes: row.notes ?? '' });
-  return fleetSave(state.doc);
+  if (row) return (await api('PUT', `/core/templates/${row.id}`, { config: state.doc })).saved;
+  return api('PUT', '/core/template', { config: state.doc });
 }
 
 // ---- The page ----
@@ -58,7 +47,7 @@ export function pageCoreConfig() {
         <button type="button" data-action="tpl-rename" id="tpl-rename">Rename</button>
         <button type="button" class="danger" data-action="tpl-delete" id="tpl-delete">Delete</button>
       </div>
-      <p class="hint" id="tpl-note"></p><p class="alert error" id="tpl-problem" role="alert" hidden></p>
+      <p class="hint" id="tpl-note"></p>
       <div id="tpl-servers" aria-live="polite"></div>
       <details class="sub" id="assign"><summary>Assign servers</summary><form id="assign-form" novalidate><div id="assign-list" class="form-grid"></div>
         <div class="actions"><button type="submit">Apply assignment</button></div></form></details>
@@ -107,9 +96,6 @@ function drawAll() {
   show($('#tpl-note'), fleet
     ? (state.fleet.config ? 'Every server without a template of its own uses this one.' : 'Every server without a template of its own uses this one. It is the built-in default until you save it.')
     : html`A named template replaces the fleet template on the servers assigned to it.${chosenRow()?.notes ? html` ${chosenRow().notes}` : ''}`);
-  const problem = $('#tpl-problem');
-  show(problem, state.templatesProblem ? `Named templates are not available: ${state.templatesProblem}` : '');
-  problem.hidden = !state.templatesProblem;
   drawServers();
   drawAssign();
   drawDirty();
@@ -133,25 +119,27 @@ function drawAssign() {
   const fleet = state.chosen === FLEET;
   const users = new Set(usersOf().map((s) => s.id));
   const where = (id) => state.templates.find((t) => t.servers.some((s) => s.id === id))?.name;
-  show($('#assign-list'), state.servers.length ? state.servers.map((s) => html`<div><label class="inline"><input type="checkbox" name="server" value="${s.id}" ${raw(users.has(s.id) ? 'checked' : '')}> ${s.name}</label>
-    <div class="hint">${where(s.id) ? `uses ${where(s.id)}` : 'uses the fleet template'}</div></div>`) : html`<p class="muted">No servers yet.</p>`);
+  show($('#assign-list'), [state.servers.length ? state.servers.map((s) => html`<div><label class="inline"><input type="checkbox" name="server" value="${s.id}" aria-describedby="runs-${s.id}" ${raw(users.has(s.id) ? 'checked' : '')}> ${s.name}</label>
+    <div class="hint" id="runs-${s.id}">${where(s.id) ? `runs ${where(s.id)}` : 'runs the fleet template'}${s.tags?.length ? ` · tags: ${s.tags.join(', ')}` : ''}</div></div>`) : html`<p class="muted">No servers yet.</p>`,
+  fleet ? '' : html`<div><label for="assign-tags">And every server tagged</label><input id="assign-tags" name="tags" placeholder="ir, edge" autocomplete="off"><div class="hint">Comma separated; those servers run this template too</div></div>`]);
   show($('#assign summary'), fleet ? 'Assign servers (back to the fleet template)' : `Assign servers to ${chosenName()}`);
 }
+// A named template takes exactly the ticked servers (and the tagged ones) in one change; the
+// fleet template takes a server back from the template it ran.
 async function assign(form) {
-  const fleet = state.chosen === FLEET;
-  const users = new Set(usersOf().map((s) => s.id));
-  const changes = [];
-  for (const box of form.querySelectorAll('input[name="server"]')) {
-    const id = Number(box.value);
-    if (box.checked && !users.has(id)) changes.push([id, fleet ? null : state.chosen]);
-    // Taking a server off a named template gives it the fleet template again.
-    if (!box.checked && users.has(id) && !fleet) changes.push([id, null]);
+  const ticked = [...form.querySelectorAll('input[name="server"]:checked')].map((b) => Number(b.value));
+  const row = chosenRow();
+  if (row) {
+    const tags = (form.elements.tags?.value || '').split(',').map((t) => t.trim()).filter(Boolean);
+    const r = await busy(form.querySelector('[type="submit"]'), () => api('PUT', `/core/templates/${row.id}`, { servers: ticked, tags }));
+    toast(`${row.name} now runs on ${r.servers.length} server${r.servers.length === 1 ? '' : 's'}`);
+  } else {
+    const users = new Set(usersOf().map((s) => s.id));
+    const back = ticked.filter((id) => !users.has(id));
+    if (!back.length) { toast('Nothing to change: to move a server off the fleet template, assign it from a named one'); return; }
+    await busy(form.querySelector('[type="submit"]'), async () => { for (const id of back) await api('PUT', `/servers/${id}/core-template`, { template: null }); });
+    toast(`${back.length} server${back.length === 1 ? '' : 's'} back on the fleet template`);
   }
-  if (!changes.length) { toast('Nothing to change'); return; }
-  await busy(form.querySelector('[type="submit"]'), async () => {
-    for (const [id, template] of changes) await api('PUT', `/servers/${id}/core-template`, { template });
-  });
-  toast(`Assignment saved: ${changes.length} server${changes.length === 1 ? '' : 's'} updated`);
   await refresh(false);
 }
 function drawDirty() { show($('#dirty'), state.dirty ? badge('unsaved changes', 'pending') : ''); }
@@ -189,21 +177,24 @@ actions['tpl-save'] = async (el) => {
   if (tab.leave && !tab.leave(ctx)) return;
   const box = $('#save-error');
   box.hidden = true;
+  let saved;
   try {
-    await busy(el, saveChosen);
+    saved = await busy(el, saveChosen);
   } catch (err) {
     // The controller's (or the core's) own words, as they came.
-    show(box, html`<strong>Not saved:</strong> <span id="save-error-text">${err.message}</span>${err.fields.length ? html`<ul>${err.fields.map((f) => html`<li><code>${f.field}</code>: ${f.message}</li>`)}</ul>` : ''}`);
+    const more = err.fields.filter((f) => !err.message.includes(f.message));
+    show(box, html`<strong>Not saved:</strong> <span id="save-error-text">${err.message}</span>${more.length ? html`<ul>${more.map((f) => html`<li><code>${f.field}</code>: ${f.message}</li>`)}</ul>` : ''}`);
     box.hidden = false;
     box.scrollIntoView({ block: 'nearest' });
     return;
   }
-  toast(`Saved ${chosenName()}`);
+  const names = (l) => (l || []).map((x) => x.name).join(', ');
+  toast(`Saved ${chosenName()}${saved?.checked_on?.length ? `, tested by the core of ${names(saved.checked_on)}` : ''}; ${saved?.servers?.length ?? 0} server${saved?.servers?.length === 1 ? '' : 's'} follow${saved?.servers?.length === 1 ? 's' : ''}`);
   await refresh(true);
 };
 actions['tpl-default'] = async () => {
   if (!(await confirmDialog('Load the default template?', 'The editor gets the built-in template; nothing is stored until you save.', 'Load default'))) return;
-  state.doc = structuredClone(await defaultTemplate());
+  state.doc = structuredClone(await api('GET', '/core/template/default'));
   ctx.changed();
   ctx.redraw();
 };
@@ -212,7 +203,7 @@ const nameCheck = (v) => (!v ? 'a name is required' : v.length > 64 ? 'at most 6
 actions['tpl-new'] = async () => {
   const name = await promptDialog('New template', 'Name', { action: 'Create', hint: 'It starts as a copy of what the editor shows now.', check: nameCheck });
   if (name === null) return;
-  const row = await api('POST', '/core/templates', { name, config: state.doc, notes: '' });
+  const row = await api('POST', '/core/templates', { name, config: state.doc });
   state.chosen = row.id;
   toast(`Template ${row.name} created`);
   await refresh(true);
@@ -222,7 +213,7 @@ actions['tpl-rename'] = async () => {
   if (!row) return;
   const name = await promptDialog(`Rename ${row.name}`, 'Name', { value: row.name, action: 'Rename', check: nameCheck });
   if (name === null || name === row.name) return;
-  await api('PUT', `/core/templates/${row.id}`, { name, config: row.config, notes: row.notes ?? '' });
+  await api('PUT', `/core/templates/${row.id}`, { name });
   toast(`Renamed to ${name}`);
   await refresh(false);
 };
@@ -230,7 +221,8 @@ actions['tpl-delete'] = async () => {
   const row = chosenRow();
   if (!row) return;
   const n = row.servers.length;
-  if (!(await confirmDialog(`Delete template ${row.name}?`, n ? `Its ${n} server${n === 1 ? '' : 's'} go back to the fleet template.` : 'No server uses it.', 'Delete'))) return;
+  if (n) { toast(`${n} server${n === 1 ? ' runs' : 's run'} ${row.name}: assign ${n === 1 ? 'it' : 'them'} another template first`, 'error'); return; }
+  if (!(await confirmDialog(`Delete template ${row.name}?`, 'No server runs it.', 'Delete'))) return;
   await api('DELETE', `/core/templates/${enc(row.id)}`);
   state.chosen = FLEET;
   toast(`Template ${row.name} deleted`);

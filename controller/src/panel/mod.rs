@@ -235,11 +235,6 @@ async fn password_notice(ctl: &Controller, user: &Actor, base: &str) -> Html {
 fn page_data(ctl: &Controller, id: &str) -> Value {
     let c = &ctl.config;
     let mut data = json!({"version": xfleet_common::VERSION});
-    if id == "core" {
-        // What an unset fleet template means: the built-in default an Xray server renders.
-        data["default_template"] =
-            xfleet_common::xray::default_template(xfleet_common::xray::Flavour::Xray, true);
-    }
     if id == "settings" {
         let (listen, port) = c
             .panel_listen
