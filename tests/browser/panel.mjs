@@ -418,8 +418,32 @@ try {
   await page.locator('#tpl-select option:checked').filter({ hasText: 'open-files (0 servers)' }).waitFor({ state: 'attached' });
   await page.getByRole('tab', { name: 'Routing' }).click();
   await page.locator('[data-rule="0"]').filter({ hasText: `port: ${FILE_PORT}` }).getByRole('button', { name: 'Delete rule 1' }).click();
+  // The other tabs edit the same template: an outbound from the form, cloned and the clone
+  // deleted; a basic switch turned on and off again.
+  await page.getByRole('tab', { name: 'Outbounds' }).click();
+  await page.getByRole('button', { name: 'Add outbound' }).click();
+  const outForm = page.locator('#outbound-form');
+  await outForm.getByLabel('Tag', { exact: true }).fill('v4');
+  await outForm.getByLabel('Domain strategy').selectOption('UseIPv4');
+  await outForm.getByRole('button', { name: 'Add outbound' }).click();
+  await page.locator('[data-outbound="v4"]').getByRole('button', { name: 'Clone' }).click();
+  await page.locator('#outbound-form').getByRole('button', { name: 'Add outbound' }).click();
+  await page.locator('[data-outbound="v4-copy"]').getByRole('button', { name: 'Delete' }).click();
+  await page.locator('[data-outbound="v4-copy"]').waitFor({ state: 'detached' });
+  await page.getByRole('tab', { name: 'Basic' }).click();
+  await page.getByLabel('Block ads').check();
+  await page.getByRole('tab', { name: 'JSON' }).click();
+  if (!(await editor.inputValue()).includes('geosite:category-ads-all')) throw new Error('the Block ads switch did not reach the JSON');
+  await page.getByRole('tab', { name: 'Basic' }).click();
+  await page.getByLabel('Block ads').uncheck();
+  await page.getByRole('tab', { name: 'JSON' }).click();
+  if ((await editor.inputValue()).includes('geosite:category-ads-all')) throw new Error('turning Block ads off left its list in the JSON');
   await page.getByRole('button', { name: 'Save template' }).click();
   await page.locator('.toast').filter({ hasText: 'Saved open-files' }).waitFor();
+  const openFiles = await page.evaluate(async () => (await (await fetch('/api/v1/core/templates/open-files')).json()).data.config);
+  const v4 = (openFiles.outbounds || []).filter((o) => o.tag.startsWith('v4'));
+  const asStored = (o) => JSON.stringify([o.tag, o.protocol, o.settings, Object.keys(o).sort()]);
+  if (v4.length !== 1 || asStored(v4[0]) !== asStored({ tag: 'v4', protocol: 'freedom', settings: { domainStrategy: 'UseIPv4' } })) throw new Error(`open-files was stored with the outbounds ${JSON.stringify(openFiles.outbounds)}`);
   await page.locator('#assign summary').click();
   await page.getByLabel('vpn-1', { exact: true }).check();
   await page.getByRole('button', { name: 'Apply assignment' }).click();
