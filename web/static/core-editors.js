@@ -1,7 +1,7 @@
 // The tabs of the core configuration page. Each draws part of the working template
 // (`ctx.doc`) and writes changes back into it, leaving every key it does not show alone.
 import { $, api, html, raw, show } from './core.js';
-import { actions, bytes, clearErrors, fieldErrors, toast } from './ui.js';
+import { actions, bytes, clearErrors, confirmDialog, fieldErrors, toast } from './ui.js';
 import { ctl, deletePath, getPath, readControls, setPath } from './form-fields.js';
 import { basicTab } from './core-basic.js';
 
@@ -111,17 +111,29 @@ function outboundsTab(panel, ctx) {
       <td><div class="row"><button type="button" class="small" data-action="out-move" data-i="${i}" data-by="-1" aria-label="Move ${o.tag || `outbound ${i + 1}`} up" ${raw(i === 0 ? 'disabled' : '')}>Up</button><button type="button" class="small" data-action="out-move" data-i="${i}" data-by="1" aria-label="Move ${o.tag || `outbound ${i + 1}`} down" ${raw(i === items.length - 1 ? 'disabled' : '')}>Down</button>
       <button type="button" class="small" data-action="out-edit" data-i="${i}">Edit</button><button type="button" class="small" data-action="out-clone" data-i="${i}">Clone</button><button type="button" class="small" data-action="out-test" data-i="${i}">Test</button><button type="button" class="small danger" data-action="out-delete" data-i="${i}">Delete</button></div></td></tr>`)
     : html`<tr><td colspan="7" class="empty">No outbounds: traffic goes out directly.</td></tr>`}</tbody></table></div>
-    <p class="hint" id="traffic-note"></p>
-    <div class="actions"><button type="button" data-action="out-add">Add outbound</button></div>`);
-  outboundTraffic(ctx).then((sums) => {
+    <p class="hint" id="traffic-note" aria-live="polite"></p>
+    <div class="actions"><button type="button" data-action="out-add">Add outbound</button><button type="button" data-action="traffic-refresh">Refresh traffic</button><button type="button" data-action="traffic-reset">Reset traffic</button></div>`);
+  const drawTraffic = () => outboundTraffic(ctx).then((sums) => {
     for (const cell of panel.querySelectorAll('[data-traffic]')) {
       const s = sums.get(cell.dataset.traffic);
       cell.textContent = s ? `${bytes(s.up)} / ${bytes(s.down)}` : '—';
     }
+    show($('#traffic-note', panel), `Traffic of the ${ctx.servers().length} server${ctx.servers().length === 1 ? '' : 's'} running this template.`);
   }).catch((err) => {
     for (const cell of panel.querySelectorAll('[data-traffic]')) cell.textContent = '—';
     show($('#traffic-note', panel), `Traffic is not available: ${err.message}`);
   });
+  drawTraffic();
+  actions['traffic-refresh'] = drawTraffic;
+  actions['traffic-reset'] = async (el) => {
+    const servers = ctx.servers();
+    if (!servers.length) { toast('No server runs this template', 'error'); return; }
+    if (!(await confirmDialog('Reset outbound traffic?', `Every outbound's counters go to zero on ${servers.map((s) => s.name).join(', ')}.`, 'Reset'))) return;
+    el.disabled = true;
+    try { for (const s of servers) await api('POST', '/core/outbounds/traffic/reset', { server: String(s.id) }); } finally { el.disabled = false; }
+    toast(`Outbound traffic reset on ${servers.length} server${servers.length === 1 ? '' : 's'}`);
+    await drawTraffic();
+  };
   const edit = (o, at, title, apply) => {
     $('#outbound-form')?.remove();
     const work = structuredClone(o);
