@@ -4,6 +4,7 @@
 //! naming it and the reason, so a listener the admin asked to protect never starts in plain
 //! HTTP.
 
+pub mod client;
 pub mod headers;
 pub mod pinned;
 

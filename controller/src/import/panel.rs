@@ -3,7 +3,7 @@
 use sqlx::AnyConnection;
 
 use super::clients;
-use super::settings::{fate, Fate};
+use super::settings::{fate, value_problem, Fate};
 use super::write::{Run, Seen};
 use super::{ImportError, ImportReport};
 
@@ -62,6 +62,10 @@ impl Run<'_> {
         for (k, value) in &self.data.settings {
             let item = format!("setting `{k}`");
             if let Fate::Skip(reason) = fate(k) {
+                report.skip(item, reason);
+                continue;
+            }
+            if let Some(reason) = value_problem(k, value) {
                 report.skip(item, reason);
                 continue;
             }
