@@ -87,6 +87,11 @@ pub fn value_problem(key: &str, value: &str) -> Option<String> {
         .map(|e| format!("it is not a WARP registration xfleet can read: {e}"))
 }
 
+/// Whether an empty stored value means "not set" (3x-ui empties `warp` to delete the device).
+pub fn empty_is_unset(key: &str) -> bool {
+    key == WARP
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
