@@ -215,4 +215,36 @@ mod tests {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }
+
+    /// An answer past the size bound is refused, not read into memory.
+    #[tokio::test]
+    async fn large_answers_are_refused() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/big", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            let mut head = [0u8; 1024];
+            let _ = tcp.read(&mut head).await;
+            let size = MAX_ANSWER + 1;
+            let _ = tcp
+                .write_all(format!("HTTP/1.1 200 OK\r\ncontent-length: {size}\r\n\r\n").as_bytes())
+                .await;
+            let _ = tcp.write_all(&vec![b'x'; size]).await;
+        });
+        let err = send(Method::GET, &url, &[], None).await.unwrap_err();
+        assert!(matches!(err, ClientError::TooLarge { .. }), "{err}");
+    }
+
+    /// Nothing listening: the error says the API cannot be reached.
+    #[tokio::test]
+    async fn an_unreachable_api_says_so() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/reg", listener.local_addr().unwrap());
+        drop(listener);
+        let err = send(Method::POST, &url, &[], Some(b"{}".to_vec()))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().starts_with("cannot reach"), "{err}");
+    }
 }
