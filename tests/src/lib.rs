@@ -6,6 +6,7 @@ pub mod links;
 pub mod proxy;
 pub mod python;
 pub mod raw;
+pub mod warp;
 pub mod xui;
 pub mod xui_fixture;
 

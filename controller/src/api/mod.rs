@@ -13,6 +13,7 @@ mod routes;
 mod servers;
 mod settings;
 mod tasks;
+mod warp;
 
 pub use routes::table as routes;
 

@@ -35,6 +35,7 @@ mod inbounds;
 mod server;
 mod settings;
 mod v3;
+mod warp;
 mod xray;
 
 use std::net::SocketAddr;

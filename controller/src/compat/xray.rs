@@ -32,6 +32,7 @@ pub fn routes() -> Router<Arc<Controller>> {
             "/getDefaultJsonConfig",
             get(default_json_config).post(default_json_config),
         )
+        .merge(super::warp::routes())
 }
 
 /// 3x-ui's built-in Xray template.

@@ -3,7 +3,7 @@
 use sqlx::AnyConnection;
 
 use super::clients;
-use super::settings::{fate, Fate};
+use super::settings::{empty_is_unset, fate, value_problem, Fate};
 use super::write::{Run, Seen};
 use super::{ImportError, ImportReport};
 
@@ -65,11 +65,21 @@ impl Run<'_> {
                 report.skip(item, reason);
                 continue;
             }
+            if value.is_empty() && empty_is_unset(k) {
+                report.skip(item, "it is empty: there is nothing to carry over");
+                continue;
+            }
+            if let Some(reason) = value_problem(k, value) {
+                report.skip(item, reason);
+                continue;
+            }
             let current: Option<(String,)> =
                 sqlx::query_as("SELECT value FROM settings WHERE key = $1")
                     .bind(k)
                     .fetch_optional(&mut *c)
                     .await?;
+            // An emptied WARP registration (deleted) is none: an imported one takes its place.
+            let current = current.filter(|(v,)| !(v.is_empty() && empty_is_unset(k)));
             match current {
                 None => {
                     set_setting(c, k, value, self.now).await?;

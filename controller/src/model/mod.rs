@@ -18,6 +18,7 @@ pub mod servers;
 mod setting_rules;
 pub mod settings;
 mod views;
+pub mod warp;
 
 pub use bulk::*;
 pub use clients::*;
