@@ -457,6 +457,15 @@ try {
   await appliedRevision(ruleRevision);
   if ((await runningRules()).some(blocksFiles)) throw new Error('vpn-1 still runs the fleet template\'s rule after moving to open-files');
   await ask('ROUTED open');
+  // The server page names the template and links to it.
+  await page.goto(`${PANEL}/panel/server?id=${vpnServer}`);
+  await page.locator('#core-template').filter({ hasText: 'open-files' }).click();
+  await page.waitForURL(/\/panel\/core\?template=\d+/);
+  await page.locator('#tpl-select option:checked').filter({ hasText: 'open-files (1 server)' }).waitFor({ state: 'attached' });
+  await page.locator('[data-template-server="vpn-1"]').waitFor();
+  // Without a registered WARP device the page shows the controller's answer.
+  await page.getByRole('button', { name: 'Add the WARP outbound' }).click();
+  await page.locator('#warp-state .alert.error').filter({ hasText: 'not available' }).filter({ hasText: /WARP/ }).waitFor();
   // The fleet template keeps its rule, and no longer lists vpn-1.
   await page.locator('#tpl-select').selectOption({ label: 'Fleet template (0 servers)' });
   await page.locator('#tpl-servers').filter({ hasText: 'No server uses this template' }).waitFor();

@@ -11,6 +11,9 @@ import { TABS } from './core-editors.js';
 const FLEET = 'fleet';
 // What the page works on. `chosen` is 'fleet' or a named template's id.
 const state = { chosen: FLEET, fleet: null, templates: [], servers: [], doc: {}, dirty: false, tab: 'basic' };
+// `?template=<id>` opens a named template (the server page links here so).
+const asked = Number(new URLSearchParams(location.search).get('template'));
+if (asked) state.chosen = asked;
 
 // ---- Loading and saving ----
 async function loadAll() {
