@@ -104,20 +104,23 @@ function drawAll() {
   drawDirty();
   switchTab(state.tab, true);
 }
-// Which servers use the template, and whether each runs its latest revision.
+// Which servers use the template, whether each runs its latest revision, and why not.
 function drawServers() {
   const box = $('#tpl-servers');
   if (!box || !state.fleet) return;
   const snap = new Map((live.last?.servers || []).map((s) => [s.id, s]));
   const users = usersOf();
-  show(box, users.length ? html`<p>Used by:</p><ul class="server-list">${users.map((u) => {
+  const markup = String(users.length ? html`<p>Used by:</p><ul class="server-list">${users.map((u) => {
     const s = snap.get(u.id) || state.servers.find((x) => x.id === u.id) || {};
     const applied = s.revision !== undefined && s.applied_revision === s.revision;
     return html`<li data-template-server="${u.name}"><a href="${BASE}/panel/server?id=${u.id}">${u.name}</a> ${s.revision === undefined ? '' : applied
       ? badge(`running revision ${s.revision}`, 'ok') : badge(`running revision ${s.applied_revision} of ${s.revision}`, 'pending')}
       ${s.apply_error ? html`<div class="core-error" data-apply-error>${s.apply_error}</div>` : ''}</li>`;
   })}</ul>` : html`<p class="muted">No server uses this template.</p>`);
+  // Snapshots come every 2 s: only a change is drawn (and announced).
+  if (markup !== drawnServers) { box.innerHTML = markup; drawnServers = markup; }
 }
+let drawnServers = '';
 function drawAssign() {
   const fleet = state.chosen === FLEET;
   const users = new Set(usersOf().map((s) => s.id));
