@@ -61,9 +61,13 @@ impl Run<'_> {
     ) -> Result<(), ImportError> {
         for (k, value) in &self.data.settings {
             let item = format!("setting `{k}`");
-            if let Fate::Skip(reason) = fate(k) {
-                report.skip(item, reason);
-                continue;
+            match fate(k) {
+                Fate::Keep => {}
+                Fate::Template => continue,
+                Fate::Skip(reason) => {
+                    report.skip(item, reason);
+                    continue;
+                }
             }
             let current: Option<(String,)> =
                 sqlx::query_as("SELECT value FROM settings WHERE key = $1")
@@ -159,7 +163,7 @@ impl Run<'_> {
     }
 }
 
-async fn set_setting(
+pub(super) async fn set_setting(
     c: &mut AnyConnection,
     key: &str,
     value: &str,
