@@ -8,6 +8,7 @@ mod generate;
 mod history;
 mod links;
 mod operations;
+mod outbounds;
 mod routes;
 mod servers;
 mod settings;

@@ -32,6 +32,7 @@ mod inbound_clients;
 mod inbound_fallbacks;
 mod inbound_views;
 mod inbounds;
+mod outbounds;
 mod server;
 mod settings;
 mod v3;
@@ -256,6 +257,8 @@ const READ_ROUTES: &[&str] = &[
     "/panel/api/setting/getDefaultJsonConfig",
     "/panel/setting/factoryDefaults",
     "/panel/setting/getDefaultJsonConfig",
+    "/panel/api/xray/getOutboundsTraffic",
+    "/panel/xray/getOutboundsTraffic",
 ];
 
 /// Whether a read-only token may make this call: any GET, and the POST routes that read.

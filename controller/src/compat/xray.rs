@@ -13,10 +13,12 @@ use crate::front::{done, Msg};
 use crate::Controller;
 
 pub fn routes() -> Router<Arc<Controller>> {
-    Router::new().route(
-        "/getDefaultJsonConfig",
-        get(default_json_config).post(default_json_config),
-    )
+    Router::new()
+        .route(
+            "/getDefaultJsonConfig",
+            get(default_json_config).post(default_json_config),
+        )
+        .merge(super::outbounds::routes())
 }
 
 /// 3x-ui's built-in Xray template.
