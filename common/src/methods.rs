@@ -85,8 +85,8 @@ pub fn default_deadline(method: &str, body: &serde_json::Value) -> Duration {
     let secs = match method {
         "echo" | "agent.info" | "system.stats" => 5,
         "state.apply" => 60,
-        // The agent bounds the test itself; starting and stopping the core comes on top.
-        "core.test_outbound" => 30,
+        // The agent bounds each step (config test 30 s, start 5 s, fetch 10 s).
+        "core.test_outbound" => 60,
         "sleep" => return Duration::from_millis(body["ms"].as_u64().unwrap_or(0) + 5_000),
         m if m.starts_with("core.install") || m.starts_with("geo.") => 300,
         m if m.contains("backup") => 60,
