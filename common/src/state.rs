@@ -112,6 +112,9 @@ pub struct ClientLimit {
 pub mod method {
     /// Body [`ApplyState`]; answer [`Applied`].
     pub const APPLY: &str = "state.apply";
+    /// Body [`ApplyState`] (a full state); answer `{}` when the core would run it. Nothing is
+    /// applied: a template the core refuses is answered `invalid_config` with its words.
+    pub const CHECK: &str = "state.check";
 }
 
 /// Body of `state.apply`: a full state, or a diff against the agent's revision.

@@ -1913,6 +1913,231 @@ async fn vpn_users_reach_neither_the_core_api_nor_loopback() {
     agent.kill9();
 }
 
+/// A server's own template reaches its core and only its core: a routing rule sends one
+/// origin to a blackhole while another still passes, removing the rule opens it again, a
+/// template v2ray refuses is refused at saving with v2ray's words (an offline server meets it
+/// on its return, keeps serving on its last good configuration and says why), and 3x-ui's
+/// `/panel/xray/` routes read and write the same template.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_servers_template_routes_its_traffic_and_a_refused_one_changes_nothing() {
+    if !xfleet_tests::proxy::v2ray_available() {
+        return;
+    }
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    ctl.route_loopback_direct().await;
+    let (id, token) = ctl.add_server("vpn-1").await;
+    let (other, _) = ctl.add_server("vpn-2").await;
+    let mut agent = Agent::enroll(&token);
+    agent.start();
+    ctl.wait_status(id, "online", LONG).await;
+    let (open, closed) = (FileServer::start().await, FileServer::start().await);
+    let api = ctl.api();
+    let port = free_port();
+    let inbound = api
+        .ok(
+            "POST",
+            &format!("/api/v1/servers/{id}/inbounds"),
+            Some(
+                json!({"port": port, "protocol": "vless", "settings": {"decryption": "none"},
+                "streamSettings": {"network": "ws", "wsSettings": {"path": "/ws"}}}),
+            ),
+        )
+        .await;
+    let client = api
+        .ok(
+            "POST",
+            "/api/v1/clients",
+            Some(json!({"email": "router", "inboundIds": [inbound["id"]]})),
+        )
+        .await;
+    let v2 = V2rayClient::start(outbound::vless_ws(
+        port,
+        client["uuid"].as_str().unwrap(),
+        "/ws",
+    ))
+    .await;
+    let get: &[u8] = b"GET /2000 HTTP/1.0\r\nHost: origin\r\n\r\n";
+    let reaches = |to: u16| {
+        let socks = v2.socks_port;
+        async move {
+            let answer = xfleet_tests::proxy::exchange_via_socks(
+                socks,
+                "127.0.0.1",
+                to,
+                get,
+                Duration::from_secs(3),
+            )
+            .await
+            .unwrap_or_default();
+            answer.ends_with(&pattern(2000))
+        }
+    };
+    let ctl = &ctl;
+    let reaches = &reaches;
+    let wait_reaches = |to: u16, expected: bool, what: &'static str| async move {
+        wait_for(what, LONG, || async {
+            ctl.wait_applied(id, LONG).await;
+            (reaches(to).await == expected).then_some(())
+        })
+        .await
+    };
+    wait_reaches(open.port, true, "the first origin through the VPN").await;
+    wait_reaches(closed.port, true, "the second origin through the VPN").await;
+
+    // A template of its own for vpn-1 alone: the second origin goes to a blackhole.
+    let mut blocking = loopback_direct_template();
+    blocking["routing"]["rules"].as_array_mut().unwrap().insert(
+        0,
+        json!({"type": "field", "ip": ["127.0.0.1"], "port": closed.port.to_string(),
+            "outboundTag": "blocked"}),
+    );
+    let other_revision = ctl.server(other).await["revision"].clone();
+    let created = api
+        .ok(
+            "POST",
+            "/api/v1/core/templates",
+            Some(json!({"name": "block-one", "config": blocking, "servers": ["vpn-1"]})),
+        )
+        .await;
+    assert_eq!(created["servers"], json!([{"id": id, "name": "vpn-1"}]));
+    assert_eq!(
+        created["saved"]["checked_on"],
+        json!([{"id": id, "name": "vpn-1"}]),
+        "the online core tested it"
+    );
+    let template = created["id"].as_i64().unwrap();
+    let runs = api
+        .ok("GET", &format!("/api/v1/servers/{id}/core-template"), None)
+        .await;
+    assert_eq!(runs["source"], json!("template"), "{runs}");
+    assert_eq!(runs["template"]["name"], json!("block-one"));
+    assert_eq!(
+        ctl.server(id).await["core_template"],
+        json!({"id": template, "name": "block-one"}),
+        "the server says which template it runs"
+    );
+    wait_reaches(closed.port, false, "the rule to close the second origin").await;
+    assert!(reaches(open.port).await, "the first origin still passes");
+    assert_eq!(
+        ctl.server(other).await["revision"],
+        other_revision,
+        "a server without the template has no new revision"
+    );
+    let fleet = api.ok("GET", "/api/v1/core/template", None).await;
+    assert_eq!(fleet["servers"], json!([{"id": other, "name": "vpn-2"}]));
+
+    // A rule v2ray cannot parse: refused with its words, nothing changes.
+    let revision = ctl.server(id).await["revision"].clone();
+    let mut broken = blocking.clone();
+    broken["routing"]["rules"].as_array_mut().unwrap().insert(
+        0,
+        json!({"type": "field", "ip": ["not-an-ip"], "outboundTag": "direct"}),
+    );
+    let refused = api
+        .call(
+            "PUT",
+            &format!("/api/v1/core/templates/{template}"),
+            Some(json!({"config": broken})),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("vpn-1") && refused.contains("invalid IP: not-an-ip"),
+        "{refused}"
+    );
+    assert_eq!(ctl.server(id).await["revision"], revision);
+    let kept = api
+        .ok("GET", &format!("/api/v1/core/templates/{template}"), None)
+        .await;
+    assert_eq!(kept["config"], blocking, "the stored template is unchanged");
+    assert!(reaches(open.port).await && !reaches(closed.port).await);
+
+    // Offline, the same template is saved; back online, the core refuses it, keeps its
+    // last good configuration and the server (and 3x-ui's getXrayResult) says why.
+    agent.terminate(LONG).await;
+    ctl.wait_status(id, "offline", LONG).await;
+    let saved = api
+        .ok(
+            "PUT",
+            &format!("/api/v1/core/templates/{template}"),
+            Some(json!({"config": broken})),
+        )
+        .await;
+    assert_eq!(saved["saved"]["checked_on"], json!([]));
+    agent.start();
+    let server = wait_for("the refusal on the server row", LONG, || async {
+        let s = ctl.server(id).await;
+        s["apply_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not-an-ip"))
+            .then_some(s)
+    })
+    .await;
+    assert_ne!(server["applied_revision"], server["revision"]);
+    assert!(reaches(open.port).await && !reaches(closed.port).await);
+    let mut xui = xfleet_tests::xui::XuiClient::new(&ctl.panel_url(), "");
+    xui.login("admin", &ctl.admin_password).await.obj();
+    let said = xui
+        .get(&format!("/panel/api/xray/getXrayResult?server_id={id}"))
+        .await
+        .obj();
+    assert!(
+        said.as_str().unwrap().contains("invalid IP: not-an-ip"),
+        "{said}"
+    );
+
+    // 3x-ui's page: reads the server's template, saves it without the rules, and the second
+    // origin opens again.
+    let page = xui
+        .post(&format!("/panel/xray/?server_id={id}"))
+        .await
+        .obj();
+    let page: Value = serde_json::from_str(page.as_str().unwrap()).unwrap();
+    assert_eq!(page["xraySetting"], broken);
+    assert_eq!(page["inboundTags"], json!([inbound["tag"]]));
+    let fixed = loopback_direct_template();
+    xui.post_form(
+        &format!("/panel/api/xray/update?server_id={id}"),
+        &[("xraySetting", &fixed.to_string())],
+    )
+    .await
+    .obj();
+    wait_reaches(closed.port, true, "the second origin without the rule").await;
+    let server = ctl.server(id).await;
+    assert_eq!(server["apply_error"], Value::Null, "{server}");
+    let kept = api
+        .ok("GET", &format!("/api/v1/core/templates/{template}"), None)
+        .await;
+    assert_eq!(kept["config"], fixed, "the server's own template changed");
+
+    // A template in use is not deleted; given back to the fleet template, it can be.
+    let refused = api
+        .call(
+            "DELETE",
+            &format!("/api/v1/core/templates/{template}"),
+            None,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("is used by vpn-1"), "{refused}");
+    api.ok(
+        "PUT",
+        "/api/v1/servers/vpn-1/core-template",
+        Some(json!({"template": null})),
+    )
+    .await;
+    api.ok(
+        "DELETE",
+        &format!("/api/v1/core/templates/{template}"),
+        None,
+    )
+    .await;
+    ctl.wait_applied(id, LONG).await;
+    assert!(reaches(closed.port).await);
+}
+
 /// The `chain` counters as a server's outbound list shows them: `(up, down)`.
 fn chain_usage(outbounds: &Value) -> Option<(u64, u64)> {
     let row = outbounds

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use xfleet_common::channel::{reply, Handler, IncomingCall};
 use xfleet_common::methods::{self, AgentInfo, Sleep};
 use xfleet_common::protocol::{code, from_body, ErrorBody, GoAway};
+use xfleet_common::state::ApplyState;
 use xfleet_common::time::now_ms;
 
 pub use listening::listening_sockets;
@@ -148,6 +149,13 @@ impl AgentHandler {
                 let apply = from_body(&body)?;
                 reply(&self.runtime_or_why()?.apply(apply).await?)
             }
+            xfleet_common::state::method::CHECK => match from_body(&body)? {
+                ApplyState::Full(state) => {
+                    self.runtime_or_why()?.check(state).await?;
+                    reply(&serde_json::json!({}))
+                }
+                ApplyState::Diff(_) => Err(ErrorBody::invalid("state.check takes a full state")),
+            },
             methods::agent::CORE_INSTALL => {
                 maintenance::install(self.supervisor_or_why()?, &self.maintenance, &body).await
             }

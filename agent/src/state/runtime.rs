@@ -282,6 +282,18 @@ impl CoreRuntime {
             .map_err(internal)?
     }
 
+    /// Whether the core would run `desired`, tested by the core and applied nowhere: an
+    /// inbound the core refuses alone fails alone when applied and does not fail the check;
+    /// a template (or anything around the inbounds) the core refuses is answered with its
+    /// words.
+    pub async fn check(&self, desired: DesiredState) -> Result<(), ErrorBody> {
+        let options = self.options(&desired);
+        let mut refusals = Refusals::default();
+        self.runnable(&desired, &BTreeSet::new(), &mut refusals, &options)
+            .await
+            .map(|_| ())
+    }
+
     fn save_enforcement(&self, enforcement: &Enforcement) {
         let bytes = serde_json::to_vec(enforcement).expect("serializes");
         if let Err(e) = fsutil::write_atomic(&self.enforcement_file, &bytes, PUBLIC) {

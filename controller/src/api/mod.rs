@@ -3,6 +3,7 @@
 //! error type and the handler shape come from [`crate::front`].
 
 mod auth;
+mod core;
 mod fleet;
 mod generate;
 mod history;

@@ -2,7 +2,7 @@
 
 use axum::routing::{delete, get, patch, post, put};
 
-use super::{auth, fleet, generate, history, links, outbounds, servers, settings, tasks};
+use super::{auth, core, fleet, generate, history, links, outbounds, servers, settings, tasks};
 use crate::front::routes::{route, Route};
 
 pub fn table() -> Vec<Route> {
@@ -56,6 +56,16 @@ pub fn table() -> Vec<Route> {
         route("GET", "/clients/{email}/links", "A client's share links on every server and its subscription URLs", get(links::client_links)),
         route("GET", "/clients/{email}/ips", "Source addresses seen for a client", get(fleet::client_ips)),
         route("DELETE", "/clients/{email}/ips", "Forget a client's source addresses", delete(fleet::clear_client_ips)),
+        route("GET", "/core/template", "The fleet's core template (`config` null: the built-in default) and the servers that run it", get(core::fleet)),
+        route("PUT", "/core/template", "Set the fleet's core template (`{config}`; null for the default), tested by the cores first", put(core::set_fleet)),
+        route("GET", "/core/template/default", "The built-in core template", get(core::default_template)),
+        route("GET", "/core/templates", "Named core templates with the servers that run each", get(core::list)),
+        route("POST", "/core/templates", "Create a named core template (`{name, config, notes, servers, tags}`)", post(core::create)),
+        route("GET", "/core/templates/{template}", "One named core template (id or name)", get(core::get_one)),
+        route("PUT", "/core/templates/{template}", "Change a named core template; `servers` sets exactly who runs it, `tags` adds servers", put(core::update)),
+        route("DELETE", "/core/templates/{template}", "Delete a named core template no server runs", delete(core::delete)),
+        route("GET", "/servers/{server}/core-template", "The core template a server runs and where it comes from", get(core::of_server)),
+        route("PUT", "/servers/{server}/core-template", "Run a named template on a server (`{template: id|name|null}`; null: the fleet's)", put(core::assign)),
         route("GET", "/settings", "Panel settings (3x-ui key names)", get(settings::list)),
         route("PATCH", "/settings", "Change panel settings", patch(settings::update)),
         route("POST", "/panel/restart", "Restart the controller in place so saved panel settings (address, port, base path, TLS) apply; agents reconnect", post(settings::restart)),

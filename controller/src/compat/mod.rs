@@ -88,6 +88,7 @@ pub fn router(ctl: Arc<Controller>) -> Router<Arc<Controller>> {
                 .merge(absent::setting_routes()),
         )
         .nest("/xray", xray::routes())
+        .route("/xray/", post(xray::template))
         .nest("/hosts", absent::hosts_routes())
         .nest("/nodes", absent::nodes_routes())
         .route(
@@ -103,6 +104,7 @@ pub fn router(ctl: Arc<Controller>) -> Router<Arc<Controller>> {
         .nest("/panel/api", api)
         .nest("/panel/setting", settings::routes())
         .nest("/panel/xray", xray::routes())
+        .route("/panel/xray/", post(xray::template))
         .route("/panel/API/{*rest}", any(legacy_redirect))
         .route("/xui/{*rest}", any(legacy_redirect));
     let prefix = ctl.config.base_prefix();
@@ -257,6 +259,12 @@ const READ_ROUTES: &[&str] = &[
     "/panel/api/setting/getDefaultJsonConfig",
     "/panel/setting/factoryDefaults",
     "/panel/setting/getDefaultJsonConfig",
+    "/panel/api/xray",
+    "/panel/api/xray/",
+    "/panel/xray",
+    "/panel/xray/",
+    "/panel/api/xray/getDefaultJsonConfig",
+    "/panel/xray/getDefaultJsonConfig",
     "/panel/api/xray/getOutboundsTraffic",
     "/panel/xray/getOutboundsTraffic",
 ];

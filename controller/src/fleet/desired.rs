@@ -85,7 +85,12 @@ pub async fn build(
         .setting(RESTART_ON_CLIENT_DISABLE)
         .await?
         .is_none_or(|v| !matches!(v.trim(), "false" | "0" | "off" | "no"));
-    state.template = core_template(ctl.store.setting(CORE_TEMPLATE).await?);
+    // The server's own template replaces the fleet's.
+    let template = match ctl.store.server_template(server_id).await? {
+        Some(own) => Some(own),
+        None => ctl.store.setting(CORE_TEMPLATE).await?,
+    };
+    state.template = core_template(template);
     let mut attached: HashMap<i64, Vec<ClientRow>> = HashMap::new();
     for (inbound, client) in ctl.store.clients_of_server(server_id).await? {
         attached.entry(inbound).or_default().push(client);

@@ -8,6 +8,7 @@
 mod bulk;
 pub mod client_rules;
 mod clients;
+pub mod core_templates;
 mod emails;
 pub mod host;
 mod inbounds;

@@ -9,12 +9,13 @@
 //! accepted only at the value that means "unused" or "unchanged", and a change is refused
 //! with the reason. Unknown keys are refused by name.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 use xfleet_common::state::DesiredState;
 use xfleet_common::xray::{self, Flavour, RenderOptions};
 
+use super::core_templates::{self, ServerRef};
 use super::{setting_rules, ModelError, Problems};
 use crate::config::place;
 pub use crate::fleet::desired::CORE_TEMPLATE;
@@ -312,7 +313,7 @@ pub async fn update(
     ctl: &Controller,
     body: &BTreeMap<String, Value>,
     actor: &str,
-) -> Result<Vec<String>, ModelError> {
+) -> Result<Updated, ModelError> {
     let stored = ctl.store.settings().await?;
     let two_factor = ctl.store.any_totp_enabled().await?;
     let mut p = Problems::default();
@@ -332,8 +333,16 @@ pub async fn update(
                 continue;
             }
         };
-        if text.len() > MAX_VALUE {
-            p.add(name.clone(), "must be at most 64 KiB");
+        let limit = if k.name == CORE_TEMPLATE {
+            core_templates::MAX_TEMPLATE
+        } else {
+            MAX_VALUE
+        };
+        if text.len() > limit {
+            p.add(
+                name.clone(),
+                format!("must be at most {} KiB", limit / 1024),
+            );
             continue;
         }
         if SECRET_KEYS.contains(&k.name) && text == MASK {
@@ -376,12 +385,42 @@ pub async fn update(
         check_panel_place(ctl, &mut changes, &mut p).await?;
     }
     p.finish()?;
-    ctl.store.set_settings(&changes).await?;
-    if changes.iter().any(|(k, _)| k == CORE_TEMPLATE) {
-        let servers = ctl.store.list_servers().await?;
-        super::push_all(ctl, &servers.iter().map(|s| s.id).collect(), actor).await?;
+    // The fleet template goes to the servers without one of their own, tested by their
+    // cores first.
+    let mut checked_on = Vec::new();
+    let template = changes.iter().find(|(k, _)| k == CORE_TEMPLATE);
+    let fleet: BTreeSet<i64> = match template {
+        Some(_) => ctl
+            .store
+            .list_servers()
+            .await?
+            .iter()
+            .filter(|s| s.core_template_id.is_none())
+            .map(|s| s.id)
+            .collect(),
+        None => BTreeSet::new(),
+    };
+    if let Some((_, text)) = template {
+        let template = match text.as_str() {
+            "" => core_templates::builtin_default(),
+            text => serde_json::from_str(text).unwrap_or_default(),
+        };
+        checked_on = core_templates::check_with_cores(ctl, &template, &fleet).await?;
     }
-    Ok(changes.into_iter().map(|(k, _)| k).collect())
+    ctl.store.set_settings(&changes).await?;
+    super::push_all(ctl, &fleet, actor).await?;
+    Ok(Updated {
+        keys: changes.into_iter().map(|(k, _)| k).collect(),
+        checked_on,
+    })
+}
+
+/// What a settings update changed.
+#[derive(Debug, Default)]
+pub struct Updated {
+    pub keys: Vec<String>,
+    /// Servers whose core tested a new fleet template.
+    pub checked_on: Vec<ServerRef>,
 }
 
 /// The core template must be empty (the default) or a JSON object a configuration renders

@@ -17,6 +17,7 @@ pub(crate) mod servers;
 mod settings;
 mod summary;
 mod tasks;
+mod templates;
 mod traffic;
 mod trust;
 
@@ -30,6 +31,7 @@ pub use outbounds::OutboundCounter;
 pub use servers::{LinkHostSource, NewServer, ServerPatch, ServerRow};
 pub use summary::{FleetSummary, ServerUsage, ONLINE_LIST_MAX};
 pub use tasks::{TaskRow, TaskStatus};
+pub use templates::TemplateRow;
 pub use traffic::{hour_start, Counter, Ingest, TrafficScope, TrafficTotals, HOUR_MS, MAX_COUNTER};
 pub use trust::{CertificateRow, ConsumedToken, TokenRefusal};
 

@@ -38,6 +38,8 @@ pub struct ServerRow {
     pub apply_error: Option<String>,
     /// JSON array of the addresses the agent reported reachable from the internet.
     pub reported_addresses: String,
+    /// The core template the server runs; `None`: the fleet template.
+    pub core_template_id: Option<i64>,
 }
 
 /// How the address share links point at was learnt.
@@ -125,7 +127,7 @@ pub struct AgentFacts {
 const COLUMNS: &str = "id, name, region, tags, status, last_seen, last_error, version, \
     core_version, os_info, hostname, enabled, notes, revision, applied_revision, created_at, \
     updated_at, is_local, public_address, core_flavour, listening, apply_error, \
-    reported_addresses";
+    reported_addresses, core_template_id";
 
 impl Store {
     pub async fn create_server(&self, new: &NewServer) -> Result<ServerRow> {
