@@ -2138,6 +2138,129 @@ async fn a_servers_template_routes_its_traffic_and_a_refused_one_changes_nothing
     assert!(reaches(closed.port).await);
 }
 
+/// An outbound changed in the template goes live through the core's API: the core keeps
+/// running (same process, open connections kept) while traffic follows the new outbound and
+/// is counted on it; a routing change, which v2ray's API cannot make, restarts that core.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_outbound_change_goes_live_and_a_routing_change_restarts_the_core() {
+    if !xfleet_tests::proxy::v2ray_available() {
+        return;
+    }
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    ctl.route_loopback_direct().await;
+    let (id, token) = ctl.add_server("vpn-1").await;
+    let mut agent = Agent::enroll(&token);
+    agent.start();
+    ctl.wait_status(id, "online", LONG).await;
+    let (first, second) = (FileServer::start().await, FileServer::start().await);
+    let api = ctl.api();
+    let port = free_port();
+    let inbound = api
+        .ok(
+            "POST",
+            &format!("/api/v1/servers/{id}/inbounds"),
+            Some(
+                json!({"port": port, "protocol": "vless", "settings": {"decryption": "none"},
+                "streamSettings": {"network": "ws", "wsSettings": {"path": "/ws"}}}),
+            ),
+        )
+        .await;
+    let client = api
+        .ok(
+            "POST",
+            "/api/v1/clients",
+            Some(json!({"email": "detoured", "inboundIds": [inbound["id"]]})),
+        )
+        .await;
+    let v2 = V2rayClient::start(outbound::vless_ws(
+        port,
+        client["uuid"].as_str().unwrap(),
+        "/ws",
+    ))
+    .await;
+    // Nothing listens on `nowhere`: only the detour's redirect answers there.
+    let nowhere = free_port();
+    let template = |to: u16, routed: bool| {
+        let mut t = loopback_direct_template();
+        t["outbounds"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"tag": "detour",
+            "protocol": "freedom", "settings": {"redirect": format!("127.0.0.1:{to}")}}));
+        if routed {
+            t["routing"]["rules"].as_array_mut().unwrap().insert(
+                0,
+                json!({"type": "field", "port": nowhere.to_string(), "outboundTag": "detour"}),
+            );
+        }
+        t
+    };
+    let fetch = || {
+        let socks = v2.socks_port;
+        async move {
+            xfleet_tests::proxy::exchange_via_socks(
+                socks,
+                "127.0.0.1",
+                nowhere,
+                b"GET /3000 HTTP/1.0\r\nHost: origin\r\n\r\n",
+                Duration::from_secs(3),
+            )
+            .await
+            .unwrap_or_default()
+            .ends_with(&pattern(3000))
+        }
+    };
+    let sent = |files: &FileServer| files.sent.load(std::sync::atomic::Ordering::SeqCst);
+    let ctl = &ctl;
+    let set = |config: Value| {
+        let api = ctl.api();
+        async move {
+            api.ok(
+                "PUT",
+                "/api/v1/core/template",
+                Some(json!({ "config": config })),
+            )
+            .await;
+            ctl.wait_applied(id, LONG).await;
+        }
+    };
+
+    set(template(first.port, true)).await;
+    wait_for("the detour to the first origin", LONG, || async {
+        fetch().await.then_some(())
+    })
+    .await;
+    assert!(sent(&first) > 0 && sent(&second) == 0);
+    let pid = agent.core_pid();
+    assert!(pid.is_some());
+
+    // The detour now leads to the second origin, without a restart.
+    let before = sent(&first);
+    set(template(second.port, true)).await;
+    assert!(fetch().await, "the detour answers at once");
+    assert!(sent(&second) > 0, "the new outbound carried it");
+    assert_eq!(sent(&first), before, "the old outbound is gone");
+    assert_eq!(agent.core_pid(), pid, "the core was not restarted");
+    let counted = wait_for("traffic counted on the detour", LONG, || async {
+        let traffic = api
+            .ok("GET", &format!("/api/v1/servers/{id}/traffic"), None)
+            .await;
+        traffic["outbounds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == json!("detour") && o["down"].as_i64().unwrap_or(0) > 0)
+            .cloned()
+    })
+    .await;
+    eprintln!("detour counted: {counted}");
+
+    // Without the rule nothing answers there, and the core was restarted to say so.
+    set(template(second.port, false)).await;
+    assert!(!fetch().await, "the rule is gone");
+    assert_ne!(agent.core_pid(), pid, "a routing change restarts the core");
+}
+
 /// The `chain` counters as a server's outbound list shows them: `(up, down)`.
 fn chain_usage(outbounds: &Value) -> Option<(u64, u64)> {
     let row = outbounds

@@ -400,11 +400,9 @@ pub async fn update(
             .collect(),
         None => BTreeSet::new(),
     };
-    if let Some((_, text)) = template {
-        let template = match text.as_str() {
-            "" => core_templates::builtin_default(),
-            text => serde_json::from_str(text).unwrap_or_default(),
-        };
+    // Empty is each server's own built-in default: nothing to test.
+    if let Some((_, text)) = template.filter(|(_, t)| !t.is_empty()) {
+        let template = serde_json::from_str(text).unwrap_or_default();
         checked_on = core_templates::check_with_cores(ctl, &template, &fleet).await?;
     }
     ctl.store.set_settings(&changes).await?;

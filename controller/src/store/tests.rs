@@ -834,6 +834,56 @@ async fn counters_saturate_instead_of_overflowing() {
     }
 }
 
+/// Named core templates: unique names, a server runs its own template's text, and a template
+/// a server runs is not deleted.
+#[tokio::test]
+async fn core_templates_are_named_uniquely_and_kept_while_in_use() {
+    for t in test_stores().await {
+        let s = &t.store;
+        let server = s.create_server(&new_server("ams-1")).await.unwrap();
+        assert_eq!(server.core_template_id, None, "{}", t.label);
+        assert_eq!(s.server_template(server.id).await.unwrap(), None);
+        let ir = s
+            .create_template("ir-direct", r#"{"log":{}}"#, "")
+            .await
+            .unwrap();
+        let dup = s.create_template("ir-direct", "{}", "").await;
+        assert!(matches!(dup, Err(StoreError::Conflict(_))), "{}", t.label);
+        s.assign_template(&[server.id], Some(ir.id)).await.unwrap();
+        assert_eq!(
+            s.server_template(server.id).await.unwrap().as_deref(),
+            Some(r#"{"log":{}}"#),
+            "{}",
+            t.label
+        );
+        let in_use = s.delete_template(ir.id).await;
+        assert!(
+            matches!(in_use, Err(StoreError::Conflict(_))),
+            "{}",
+            t.label
+        );
+        let changed = s
+            .update_template(ir.id, "ir", r#"{"dns":{}}"#, "note")
+            .await
+            .unwrap();
+        assert_eq!(
+            (changed.name.as_str(), changed.notes.as_str()),
+            ("ir", "note")
+        );
+        assert_eq!(
+            s.server_template(server.id).await.unwrap().as_deref(),
+            Some(r#"{"dns":{}}"#)
+        );
+        s.assign_template(&[server.id], None).await.unwrap();
+        s.delete_template(ir.id).await.unwrap();
+        assert!(matches!(
+            s.template(ir.id).await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert_eq!(s.server(server.id).await.unwrap().core_template_id, None);
+    }
+}
+
 /// Outbound counters read per server or for all, and a reset zeroes exactly what it names
 /// (one tag on one server, a tag everywhere, everything); later batches count from zero.
 #[tokio::test]
