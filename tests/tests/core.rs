@@ -2427,7 +2427,8 @@ async fn an_outbound_chain_carries_and_counts_its_destination() {
 /// (native API with its own URL, 3x-ui's `testOutbound` with the `xrayOutboundTestUrl`
 /// setting); a SOCKS outbound to a closed port answers failure with the reason; an outbound
 /// the core refuses answers failure in the core's own words; the running core is not
-/// restarted, and no temporary directory is left behind.
+/// restarted, and no temporary directory is left behind. Bad input is refused with every
+/// reason.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_outbound_test_answers_delay_failure_or_the_cores_words() {
     if !xfleet_tests::proxy::v2ray_available() {
@@ -2476,6 +2477,34 @@ async fn an_outbound_test_answers_delay_failure_or_the_cores_words() {
     assert!(
         words.contains("unknown config id: warp-drive"),
         "v2ray's own words: {refused}"
+    );
+
+    // Bad input is refused with every reason, before any agent is asked.
+    let bad = api
+        .call(
+            "POST",
+            &path,
+            Some(json!({"outbound": {"tag": "x"}, "url": "ftp://example.com/"})),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        bad.contains("`protocol`") && bad.contains("must start with http:// or https://"),
+        "{bad}"
+    );
+    let bad = api
+        .call(
+            "POST",
+            "/api/v1/core/outbounds/traffic/reset",
+            Some(json!({"tag": ""})),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        bad.contains("leave it out to reset every outbound"),
+        "{bad}"
     );
 
     // 3x-ui's route fetches the URL of the `xrayOutboundTestUrl` setting.
