@@ -2139,8 +2139,8 @@ async fn a_servers_template_routes_its_traffic_and_a_refused_one_changes_nothing
 }
 
 /// An outbound changed in the template goes live through the core's API: the core keeps
-/// running (same process, open connections kept) while traffic follows the new outbound and
-/// is counted on it; a routing change, which v2ray's API cannot make, restarts that core.
+/// running (same process, open connections kept) while traffic follows the new outbound (a
+/// freedom redirect moved, a direct hop turned into a SOCKS hop) and is counted on it; a routing change, which v2ray's API cannot make, restarts that core.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_outbound_change_goes_live_and_a_routing_change_restarts_the_core() {
     if !xfleet_tests::proxy::v2ray_available() {
@@ -2180,28 +2180,38 @@ async fn an_outbound_change_goes_live_and_a_routing_change_restarts_the_core() {
     .await;
     // Nothing listens on `nowhere`: only the detour's redirect answers there.
     let nowhere = free_port();
-    let template = |to: u16, routed: bool| {
+    // `hop` carries the third origin's traffic: direct at first, then through a SOCKS server.
+    let third = FileServer::start().await;
+    let socks = xfleet_tests::proxy::SocksServer::start().await;
+    let direct_hop = json!({"tag": "hop", "protocol": "freedom", "settings": {}});
+    let socks_hop = json!({"tag": "hop", "protocol": "socks", "settings": {"servers": [
+        {"address": "127.0.0.1", "port": socks.port}]}});
+    let template = |to: u16, hop: &Value, routed: bool| {
         let mut t = loopback_direct_template();
-        t["outbounds"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"tag": "detour",
-            "protocol": "freedom", "settings": {"redirect": format!("127.0.0.1:{to}")}}));
+        let outbounds = t["outbounds"].as_array_mut().unwrap();
+        outbounds.push(json!({"tag": "detour", "protocol": "freedom",
+            "settings": {"redirect": format!("127.0.0.1:{to}")}}));
+        outbounds.push(hop.clone());
+        let rules = t["routing"]["rules"].as_array_mut().unwrap();
+        rules.insert(
+            0,
+            json!({"type": "field", "port": third.port.to_string(), "outboundTag": "hop"}),
+        );
         if routed {
-            t["routing"]["rules"].as_array_mut().unwrap().insert(
+            rules.insert(
                 0,
                 json!({"type": "field", "port": nowhere.to_string(), "outboundTag": "detour"}),
             );
         }
         t
     };
-    let fetch = || {
+    let fetch_from = |to: u16| {
         let socks = v2.socks_port;
         async move {
             xfleet_tests::proxy::exchange_via_socks(
                 socks,
                 "127.0.0.1",
-                nowhere,
+                to,
                 b"GET /3000 HTTP/1.0\r\nHost: origin\r\n\r\n",
                 Duration::from_secs(3),
             )
@@ -2210,6 +2220,7 @@ async fn an_outbound_change_goes_live_and_a_routing_change_restarts_the_core() {
             .ends_with(&pattern(3000))
         }
     };
+    let fetch = || fetch_from(nowhere);
     let sent = |files: &FileServer| files.sent.load(std::sync::atomic::Ordering::SeqCst);
     let ctl = &ctl;
     let set = |config: Value| {
@@ -2225,7 +2236,7 @@ async fn an_outbound_change_goes_live_and_a_routing_change_restarts_the_core() {
         }
     };
 
-    set(template(first.port, true)).await;
+    set(template(first.port, &direct_hop, true)).await;
     wait_for("the detour to the first origin", LONG, || async {
         fetch().await.then_some(())
     })
@@ -2236,7 +2247,7 @@ async fn an_outbound_change_goes_live_and_a_routing_change_restarts_the_core() {
 
     // The detour now leads to the second origin, without a restart.
     let before = sent(&first);
-    set(template(second.port, true)).await;
+    set(template(second.port, &direct_hop, true)).await;
     assert!(fetch().await, "the detour answers at once");
     assert!(sent(&second) > 0, "the new outbound carried it");
     assert_eq!(sent(&first), before, "the old outbound is gone");
@@ -2255,8 +2266,20 @@ async fn an_outbound_change_goes_live_and_a_routing_change_restarts_the_core() {
     .await;
     eprintln!("detour counted: {counted}");
 
+    // The third origin's hop becomes a SOCKS hop, again without a restart.
+    assert!(fetch_from(third.port).await);
+    assert!(socks.destinations().is_empty());
+    set(template(second.port, &socks_hop, true)).await;
+    assert!(fetch_from(third.port).await, "through the SOCKS hop");
+    assert_eq!(
+        socks.destinations(),
+        vec![third.port],
+        "the SOCKS server carried it"
+    );
+    assert_eq!(agent.core_pid(), pid, "the core was not restarted");
+
     // Without the rule nothing answers there, and the core was restarted to say so.
-    set(template(second.port, false)).await;
+    set(template(second.port, &socks_hop, false)).await;
     assert!(!fetch().await, "the rule is gone");
     assert_ne!(agent.core_pid(), pid, "a routing change restarts the core");
 }
