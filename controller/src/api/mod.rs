@@ -9,6 +9,7 @@ mod generate;
 mod history;
 mod links;
 mod operations;
+mod outbounds;
 mod routes;
 mod servers;
 mod settings;

@@ -2,7 +2,9 @@
 
 use axum::routing::{delete, get, patch, post, put};
 
-use super::{auth, core, fleet, generate, history, links, servers, settings, tasks, warp};
+use super::{
+    auth, core, fleet, generate, history, links, outbounds, servers, settings, tasks, warp,
+};
 use crate::front::routes::{route, Route};
 
 pub fn table() -> Vec<Route> {
@@ -77,5 +79,8 @@ pub fn table() -> Vec<Route> {
         route("DELETE", "/core/warp", "Forget the WARP device", delete(warp::remove)),
         route("GET", "/qr", "A QR code of `?text=` as SVG (image/svg+xml, at most 2048 bytes)", get(links::qr_code)),
         route("GET", "/generate/{kind}", "Generate uuid, x25519, short-ids, password or ss2022 keys", get(generate::generate)),
+        route("GET", "/core/outbounds/traffic", "Outbound traffic per server and summed by tag (`?server=ID|NAME`)", get(outbounds::traffic)),
+        route("POST", "/core/outbounds/traffic/reset", "Zero outbound traffic: `{server?, tag?}` (absent: all)", post(outbounds::reset_traffic)),
+        route("POST", "/servers/{server}/outbounds/test", "Test one outbound in a temporary core on the server: `{outbound, allOutbounds?, url?}`", post(outbounds::test)),
     ]
 }

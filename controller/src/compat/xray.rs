@@ -33,6 +33,7 @@ pub fn routes() -> Router<Arc<Controller>> {
             get(default_json_config).post(default_json_config),
         )
         .merge(super::warp::routes())
+        .merge(super::outbounds::routes())
 }
 
 /// 3x-ui's built-in Xray template.

@@ -61,9 +61,13 @@ impl Run<'_> {
     ) -> Result<(), ImportError> {
         for (k, value) in &self.data.settings {
             let item = format!("setting `{k}`");
-            if let Fate::Skip(reason) = fate(k) {
-                report.skip(item, reason);
-                continue;
+            match fate(k) {
+                Fate::Keep => {}
+                Fate::Template => continue,
+                Fate::Skip(reason) => {
+                    report.skip(item, reason);
+                    continue;
+                }
             }
             if value.is_empty() && empty_is_unset(k) {
                 report.skip(item, "it is empty: there is nothing to carry over");
@@ -169,7 +173,7 @@ impl Run<'_> {
     }
 }
 
-async fn set_setting(
+pub(super) async fn set_setting(
     c: &mut AnyConnection,
     key: &str,
     value: &str,

@@ -1,13 +1,17 @@
 //! Which 3x-ui settings (its `settings` table, key → string) xfleet keeps, under the same
 //! key, for the parts that read them (panel, subscription server, Telegram bot, the WARP
-//! device), and why the others are left behind.
+//! device), and why the others are left behind. The core template (`xrayTemplateConfig`) has
+//! an import of its own (`super::template`).
 
+use crate::fleet::desired::CORE_TEMPLATE;
 use crate::model::warp::{WarpData, SETTING as WARP};
 
 /// What becomes of one 3x-ui setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fate {
     Keep,
+    /// `xrayTemplateConfig`: becomes a core template.
+    Template,
     Skip(&'static str),
 }
 
@@ -35,6 +39,9 @@ const TELEGRAM: &[&str] = &[
 ];
 
 pub fn fate(key: &str) -> Fate {
+    if key == CORE_TEMPLATE {
+        return Fate::Template;
+    }
     if PANEL.contains(&key)
         || key == WARP
         || TELEGRAM.contains(&key)
@@ -55,10 +62,6 @@ pub fn fate(key: &str) -> Fate {
         "secret" => "xfleet keeps its own session secret; 3x-ui sessions cannot carry over",
         "twoFactorEnable" | "twoFactorToken" => {
             "set up two-factor login again on the Settings page; 3x-ui's secret is not carried over"
-        }
-        "xrayTemplateConfig" => {
-            "xfleet's core template is fleet-wide (the setting xrayTemplateConfig): one host's \
-             template would change every server's core configuration; set it on purpose"
         }
         "panelGuid" | "apiToken" | "devChannelEnable" | "panelOutbound" => {
             "3x-ui's node identity and update channel; xfleet servers enroll with certificates"
@@ -131,13 +134,16 @@ mod tests {
     }
 
     #[test]
+    fn the_core_template_has_its_own_import() {
+        assert_eq!(fate("xrayTemplateConfig"), Fate::Template);
+    }
+
+    #[test]
     fn the_rest_says_why() {
         for (key, word) in [
             ("webCertFile", "TLS"),
             ("webPort", "xfleet.toml"),
             ("secret", "session"),
-            ("xrayTemplateConfig", "core configuration"),
-            ("xrayTemplateConfig", "fleet-wide"),
             ("ldapEnable", "LDAP"),
             ("smtpHost", "e-mail"),
             ("nord", "NordVPN"),
@@ -146,7 +152,7 @@ mod tests {
         ] {
             match fate(key) {
                 Fate::Skip(reason) => assert!(reason.contains(word), "{key}: {reason}"),
-                Fate::Keep => panic!("{key} should be skipped"),
+                other => panic!("{key} should be skipped, not {other:?}"),
             }
         }
     }

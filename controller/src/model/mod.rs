@@ -14,6 +14,7 @@ pub mod host;
 mod inbounds;
 pub mod input;
 mod options;
+pub mod outbounds;
 pub mod servers;
 mod setting_rules;
 pub mod settings;

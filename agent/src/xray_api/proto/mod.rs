@@ -19,7 +19,8 @@
 //!   bfc385bb, `proxy/hysteria/account/config.proto` 63796c67, `proxy/socks/config.proto`
 //!   77d0419a, `proxy/dokodemo/config.proto` 123f63ee. The outbound messages (`proxy/freedom`,
 //!   `proxy/blackhole`, `proxy/{socks,http}`, `common/protocol/server_spec.proto`) were read
-//!   from the same repository; the real-core tests carry traffic through each. The one number not read from a
+//!   from the same repository; the real-core tests replace a freedom and a SOCKS outbound on a
+//!   running v2ray and carry traffic through them. The one number not read from a
 //!   `.proto` is the websocket `host = 1` (see [`WebSocketConfig::host`]).
 //! * `v2ray.core.` — the file descriptors compiled into Debian's `/usr/bin/v2ray` 4.34 (every
 //!   Go protobuf package registers its `.proto` descriptor, gzipped, in the binary), decoded
