@@ -336,7 +336,7 @@ try {
   step('client traffic grows on the page');
   await page.waitForFunction(() => Number(document.querySelector('#client-used')?.dataset.used || 0) >= 256 * 1024, null, { timeout: LONG });
 
-  step('core config: a routing rule added in the panel reaches the running core');
+  step('core config: outbound traffic and a delay test on the Outbounds tab');
   const vpnServer = (await serverView('vpn-1')).id;
   const runningRules = () => page.evaluate(async (id) => {
     const r = await (await fetch(`/api/v1/servers/${id}/call`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ method: 'core.config', body: {} }) })).json();
@@ -359,6 +359,28 @@ try {
   await page.getByRole('link', { name: 'Core config', exact: true }).click();
   await page.waitForURL(`${PANEL}/panel/core`);
   await page.locator('[data-template-server="vpn-1"]').waitFor();
+
+  await page.getByRole('tab', { name: 'Outbounds' }).click();
+  // The download through the link left by `direct` (the loopback-direct rule).
+  const directTraffic = page.locator('[data-traffic="direct"]');
+  for (let i = 0; !/\/ (\d+(\.\d+)? (KB|MB))$/.test(await directTraffic.textContent()); i++) {
+    if (i > 60) throw new Error(`no download counted on outbound direct: ${await directTraffic.textContent()} (${await page.locator('#traffic-note').textContent()})`);
+    await page.getByRole('button', { name: 'Refresh traffic' }).click();
+    await page.waitForTimeout(1000);
+  }
+  await page.getByLabel('Test URL').fill(`http://127.0.0.1:${FILE_PORT}/1000`);
+  await page.locator('#test-url-form').getByRole('button', { name: 'Save' }).click();
+  await page.locator('.toast').filter({ hasText: 'Test URL saved' }).waitFor();
+  const testResult = (tag) => page.locator(`[data-outbound="${tag}"] [data-test-result]`);
+  await page.locator('[data-outbound="direct"]').getByRole('button', { name: 'Test' }).click();
+  await testResult('direct').filter({ hasText: /^\d+ ms \(vpn-1\)$/ }).waitFor({ timeout: LONG });
+  // A blackhole answers nothing: the error, not a delay.
+  await page.locator('[data-outbound="blocked"]').getByRole('button', { name: 'Test' }).click();
+  await testResult('blocked').locator('.core-error').filter({ hasText: /\w/ }).waitFor({ timeout: LONG });
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, 'core-outbounds-desktop.png'), fullPage: true });
+
+  step('core config: a routing rule added in the panel reaches the running core');
   const revisionBefore = (await serverView('vpn-1')).revision;
   await page.getByRole('tab', { name: 'Routing' }).click();
   await page.getByRole('button', { name: 'Add rule' }).click();

@@ -9,7 +9,9 @@
 //! a VLESS+TLS inbound with two certificates and a fallback that serves plain HTTP through
 //! the real core, an inbound on a port only the core finds taken (shown failed in its row, on
 //! the server page and the dashboard, the form offering only what the v2ray core runs),
-//! two-factor login, a routing rule added on the core configuration page that blocks the
+//! two-factor login, the core configuration page's outbound traffic (the download counted
+//! on `direct`) and delay test (a delay through `direct`, an error through `blocked`), a
+//! routing rule added on that page that blocks the
 //! client's way to the file server in the running core (and removing it opens it again), a
 //! template the core refuses shown with the core's words on that page, and screenshots of
 //! every page at desktop and phone width.

@@ -112,6 +112,8 @@ function outboundsTab(panel, ctx) {
       <button type="button" class="small" data-action="out-edit" data-i="${i}">Edit</button><button type="button" class="small" data-action="out-clone" data-i="${i}">Clone</button><button type="button" class="small" data-action="out-test" data-i="${i}">Test</button><button type="button" class="small danger" data-action="out-delete" data-i="${i}">Delete</button></div></td></tr>`)
     : html`<tr><td colspan="7" class="empty">No outbounds: traffic goes out directly.</td></tr>`}</tbody></table></div>
     <p class="hint" id="traffic-note" aria-live="polite"></p>
+    <form id="test-url-form" novalidate><label for="test-url">Test URL</label><div class="input-group"><input id="test-url" name="xrayOutboundTestUrl" data-field="xrayOutboundTestUrl" placeholder="https://www.google.com/generate_204" autocomplete="off"><button type="submit">Save</button></div>
+      <div class="hint">What Test fetches through the outbound, in a temporary core on a server running this template (3x-ui's setting, fleet-wide)</div></form>
     <div class="actions"><button type="button" data-action="out-add">Add outbound</button><button type="button" data-action="traffic-refresh">Refresh traffic</button><button type="button" data-action="traffic-reset">Reset traffic</button></div>`);
   const drawTraffic = () => outboundTraffic(ctx).then((sums) => {
     for (const cell of panel.querySelectorAll('[data-traffic]')) {
@@ -125,6 +127,16 @@ function outboundsTab(panel, ctx) {
   });
   drawTraffic();
   actions['traffic-refresh'] = drawTraffic;
+  const urlForm = $('#test-url-form', panel);
+  api('GET', '/settings').then((v) => { urlForm.elements.xrayOutboundTestUrl.value = v.xrayOutboundTestUrl || ''; }).catch(() => {});
+  urlForm.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clearErrors(urlForm);
+    try {
+      await api('PATCH', '/settings', { xrayOutboundTestUrl: urlForm.elements.xrayOutboundTestUrl.value.trim() });
+      toast('Test URL saved');
+    } catch (err) { fieldErrors(urlForm, err); }
+  });
   actions['traffic-reset'] = async (el) => {
     const servers = ctx.servers();
     if (!servers.length) { toast('No server runs this template', 'error'); return; }
