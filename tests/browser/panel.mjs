@@ -494,6 +494,30 @@ try {
   await page.getByRole('tab', { name: 'Routing' }).click();
   await page.locator('[data-rule="0"]').filter({ hasText: `port: ${FILE_PORT}` }).waitFor();
   await page.screenshot({ path: join(SHOTS, 'core-named-desktop.png'), fullPage: true });
+  // Balancers and DNS servers reach the same JSON; discarding forgets them.
+  await page.getByRole('tab', { name: 'Balancers' }).click();
+  await page.getByRole('button', { name: 'Add balancer' }).click();
+  const balForm = page.locator('#balancer-form');
+  await balForm.getByRole('button', { name: 'Add balancer' }).click();
+  await balForm.locator('.field-error').filter({ hasText: 'a tag is required' }).waitFor();
+  await balForm.getByLabel('Tag', { exact: true }).fill('spread');
+  await balForm.getByLabel('Selector').fill('direct, blocked');
+  await balForm.getByLabel('Strategy').selectOption('roundRobin');
+  await balForm.getByRole('button', { name: 'Add balancer' }).click();
+  await page.locator('[data-balancer="spread"]').waitFor();
+  await page.getByRole('tab', { name: 'DNS' }).click();
+  await page.getByRole('button', { name: 'Add DNS server' }).click();
+  await page.getByLabel('Address').last().fill('1.1.1.1');
+  await page.getByLabel('Domains').last().fill('geosite:cn, example.com');
+  await page.getByLabel('Domains').last().blur();
+  await page.getByRole('tab', { name: 'JSON' }).click();
+  const extended = JSON.parse(await editor.inputValue());
+  // Compared with keys in one order, as JSON objects are.
+  const canon = (v) => JSON.stringify(v, (_, x) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort()) : x));
+  const bal = canon(extended.routing.balancers), dns = canon(extended.dns?.servers?.slice(-1));
+  if (bal !== canon([{ tag: 'spread', selector: ['direct', 'blocked'], strategy: { type: 'roundRobin' } }]) || dns !== canon([{ address: '1.1.1.1', domains: ['geosite:cn', 'example.com'] }])) throw new Error(`the balancer and DNS tabs wrote ${bal} and ${dns}`);
+  await page.getByRole('button', { name: 'Discard changes' }).click();
+  if ((await editor.inputValue()).includes('spread')) throw new Error('discarding kept the balancer');
 
   step('client edit: quota and expiry');
   await page.getByRole('link', { name: 'Clients', exact: true }).click();
