@@ -1925,37 +1925,11 @@ async fn a_servers_template_routes_its_traffic_and_a_refused_one_changes_nothing
     }
     let ctl = Controller::start(ControllerOptions::default()).await;
     ctl.route_loopback_direct().await;
-    let (id, token) = ctl.add_server("vpn-1").await;
+    let (id, mut agent) = ctl.online_server("vpn-1").await;
     let (other, _) = ctl.add_server("vpn-2").await;
-    let mut agent = Agent::enroll(&token);
-    agent.start();
-    ctl.wait_status(id, "online", LONG).await;
     let (open, closed) = (FileServer::start().await, FileServer::start().await);
     let api = ctl.api();
-    let port = free_port();
-    let inbound = api
-        .ok(
-            "POST",
-            &format!("/api/v1/servers/{id}/inbounds"),
-            Some(
-                json!({"port": port, "protocol": "vless", "settings": {"decryption": "none"},
-                "streamSettings": {"network": "ws", "wsSettings": {"path": "/ws"}}}),
-            ),
-        )
-        .await;
-    let client = api
-        .ok(
-            "POST",
-            "/api/v1/clients",
-            Some(json!({"email": "router", "inboundIds": [inbound["id"]]})),
-        )
-        .await;
-    let v2 = V2rayClient::start(outbound::vless_ws(
-        port,
-        client["uuid"].as_str().unwrap(),
-        "/ws",
-    ))
-    .await;
+    let (inbound, v2) = ctl.vless_ws_user(id, "router").await;
     let get: &[u8] = b"GET /2000 HTTP/1.0\r\nHost: origin\r\n\r\n";
     let reaches = |to: u16| {
         let socks = v2.socks_port;
@@ -2148,36 +2122,10 @@ async fn an_outbound_change_goes_live_and_a_routing_change_restarts_the_core() {
     }
     let ctl = Controller::start(ControllerOptions::default()).await;
     ctl.route_loopback_direct().await;
-    let (id, token) = ctl.add_server("vpn-1").await;
-    let mut agent = Agent::enroll(&token);
-    agent.start();
-    ctl.wait_status(id, "online", LONG).await;
+    let (id, agent) = ctl.online_server("vpn-1").await;
     let (first, second) = (FileServer::start().await, FileServer::start().await);
     let api = ctl.api();
-    let port = free_port();
-    let inbound = api
-        .ok(
-            "POST",
-            &format!("/api/v1/servers/{id}/inbounds"),
-            Some(
-                json!({"port": port, "protocol": "vless", "settings": {"decryption": "none"},
-                "streamSettings": {"network": "ws", "wsSettings": {"path": "/ws"}}}),
-            ),
-        )
-        .await;
-    let client = api
-        .ok(
-            "POST",
-            "/api/v1/clients",
-            Some(json!({"email": "detoured", "inboundIds": [inbound["id"]]})),
-        )
-        .await;
-    let v2 = V2rayClient::start(outbound::vless_ws(
-        port,
-        client["uuid"].as_str().unwrap(),
-        "/ws",
-    ))
-    .await;
+    let (_, v2) = ctl.vless_ws_user(id, "detoured").await;
     // Nothing listens on `nowhere`: only the detour's redirect answers there.
     let nowhere = free_port();
     // `hop` carries the third origin's traffic: direct at first, then through a SOCKS server.
@@ -2320,31 +2268,9 @@ async fn an_outbound_chain_carries_and_counts_its_destination() {
     );
     let ctl = Controller::start(ControllerOptions::default()).await;
     ctl.set_core_template(Some(&template)).await;
-    let (id, token) = ctl.add_server("vpn-1").await;
-    let mut agent = Agent::enroll(&token);
-    agent.start();
-    ctl.wait_status(id, "online", LONG).await;
+    let (id, agent) = ctl.online_server("vpn-1").await;
     let api = ctl.api();
-    let port = free_port();
-    let inbound = api
-        .ok(
-            "POST",
-            &format!("/api/v1/servers/{id}/inbounds"),
-            Some(
-                json!({"port": port, "protocol": "vless", "settings": {"decryption": "none"},
-                "streamSettings": {"network": "ws", "wsSettings": {"path": "/ws"}}}),
-            ),
-        )
-        .await;
-    let client = api
-        .ok(
-            "POST",
-            "/api/v1/clients",
-            Some(json!({"email": "alice", "inboundIds": [inbound["id"]]})),
-        )
-        .await;
-    let uuid = client["uuid"].as_str().unwrap().to_owned();
-    let v2 = V2rayClient::start(outbound::vless_ws(port, &uuid, "/ws")).await;
+    let (_, v2) = ctl.vless_ws_user(id, "alice").await;
 
     let n = 256 << 10;
     let body = wait_for("the chained destination to answer", LONG, || async {

@@ -670,10 +670,7 @@ async fn an_imported_template_runs_on_the_servers_core() {
     }
     let ctl = Controller::start(ControllerOptions::default()).await;
     ctl.route_loopback_direct().await;
-    let (id, token) = ctl.add_server("vpn-1").await;
-    let mut agent = Agent::enroll(&token);
-    agent.start();
-    ctl.wait_status(id, "online", LONG).await;
+    let (id, mut agent) = ctl.online_server("vpn-1").await;
     let (open, closed) = (FileServer::start().await, FileServer::start().await);
     let port = free_port();
     let mut template = loopback_direct_template();
@@ -802,10 +799,7 @@ async fn a_template_the_core_refuses_is_kept_unassigned() {
     }
     let ctl = Controller::start(ControllerOptions::default()).await;
     ctl.route_loopback_direct().await;
-    let (id, token) = ctl.add_server("vpn-1").await;
-    let mut agent = Agent::enroll(&token);
-    agent.start();
-    ctl.wait_status(id, "online", LONG).await;
+    let (id, mut agent) = ctl.online_server("vpn-1").await;
     let port = free_port();
     let mut template = loopback_direct_template();
     template["routing"]["rules"].as_array_mut().unwrap().insert(

@@ -3,7 +3,6 @@
 //! a slow or hostile API fails the one call that asked, with a reason, and nothing else.
 //! Headers are never logged: they may carry credentials.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, Limited};
@@ -12,11 +11,12 @@ use hyper::header::{HOST, USER_AGENT};
 use hyper::{Method, Request, Uri};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, RootCertStore};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_rustls::TlsConnector;
+use xfleet_agent::maintenance::download::web_url;
+use xfleet_agent::tls::web_pki_config;
 
 /// TCP connect plus TLS handshake.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -90,7 +90,7 @@ pub async fn send(
             return Ok(Conn::Plain(tcp));
         }
         let name = ServerName::try_from(host.clone()).map_err(|e| e.to_string())?;
-        TlsConnector::from(web_pki())
+        TlsConnector::from(web_pki_config())
             .connect(name, tcp)
             .await
             .map(|tls| Conn::Tls(Box::new(tls)))
@@ -155,23 +155,13 @@ where
     Ok(Answer { status, body })
 }
 
-/// An absolute `http://` or `https://` URL with a host and no credentials.
+/// An absolute `http://` or `https://` URL with a host and no credentials (the agent's rule
+/// for downloads).
 fn parse(url: &str) -> Result<Uri, ClientError> {
-    let bad = |reason: &str| ClientError::BadUrl {
+    web_url(url).map_err(|reason| ClientError::BadUrl {
         url: url.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let uri: Uri = url
-        .parse()
-        .map_err(|e: hyper::http::uri::InvalidUri| bad(&e.to_string()))?;
-    if !matches!(uri.scheme_str(), Some("http" | "https")) {
-        return Err(bad("only http:// and https:// are supported"));
-    }
-    match uri.authority() {
-        Some(a) if a.as_str().contains('@') => Err(bad("credentials in URLs are not supported")),
-        Some(a) if !a.host().is_empty() => Ok(uri),
-        _ => Err(bad("it has no host")),
-    }
+        reason,
+    })
 }
 
 fn timed_out(url: &str, what: &'static str, after: Duration) -> ClientError {
@@ -180,21 +170,6 @@ fn timed_out(url: &str, what: &'static str, after: Duration) -> ClientError {
         what,
         after,
     }
-}
-
-/// TLS trusting the public web PKI, as any browser would for a public API.
-fn web_pki() -> Arc<ClientConfig> {
-    let roots = RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("the ring provider supports the default protocol versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Arc::new(config)
 }
 
 #[cfg(test)]
