@@ -40,8 +40,20 @@ pub mod core_methods {
     /// Keys made by the core's own generator ([`KeyRequest`] → [`GeneratedKeys`]); an Xray
     /// core only, refused as `unsupported` on v2ray, which has no such commands.
     pub const GENERATE: &str = "core.generate";
+    /// Fetches a URL through one outbound in a temporary core of the same binary
+    /// ([`OutboundTestRequest`] → [`OutboundTestAnswer`]); the running core is not touched.
+    pub const TEST_OUTBOUND: &str = "core.test_outbound";
     /// Every `core.*` method.
-    pub const ALL: &[&str] = &[START, STOP, RESTART, VERSION, CONFIG, LOGS, GENERATE];
+    pub const ALL: &[&str] = &[
+        START,
+        STOP,
+        RESTART,
+        VERSION,
+        CONFIG,
+        LOGS,
+        GENERATE,
+        TEST_OUTBOUND,
+    ];
 }
 
 /// Methods the controller answers.
@@ -73,6 +85,8 @@ pub fn default_deadline(method: &str, body: &serde_json::Value) -> Duration {
     let secs = match method {
         "echo" | "agent.info" | "system.stats" => 5,
         "state.apply" => 60,
+        // The agent bounds each step (config test 30 s, start 5 s, fetch 10 s).
+        "core.test_outbound" => 60,
         "sleep" => return Duration::from_millis(body["ms"].as_u64().unwrap_or(0) + 5_000),
         m if m.starts_with("core.install") || m.starts_with("geo.") => 300,
         m if m.contains("backup") => 60,
@@ -301,6 +315,31 @@ pub enum KeyRequest {
     Vlessenc,
     /// `xray tls ech --serverName <server_name>`: ECH keys for a TLS inbound.
     Ech { server_name: String },
+}
+
+/// Body of `core.test_outbound`: the outbound under test, the others it may need (a chained
+/// outbound names another by `proxySettings.tag` or `sockopt.dialerProxy`), and the URL.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboundTestRequest {
+    pub outbound: serde_json::Value,
+    #[serde(default)]
+    pub all_outbounds: Vec<serde_json::Value>,
+    /// An `http://` or `https://` URL.
+    pub url: String,
+}
+
+/// Answer of `core.test_outbound`, in 3x-ui's shape: `delay` is the time in ms from opening
+/// the connection through the outbound to the response's status line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct OutboundTestAnswer {
+    pub success: bool,
+    pub delay: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<u16>,
+    /// Why it failed, in the core's own words when the core refused the outbound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Answer of `core.generate`: what the generator printed, by name.

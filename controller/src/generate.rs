@@ -48,6 +48,29 @@ pub fn x25519_public(private_key: &str) -> Option<String> {
     Some(x25519_from(bytes).public_key)
 }
 
+/// A WireGuard key pair in WireGuard's text form (standard base64 with padding, as `wg
+/// genkey` and 3x-ui's panel write it), e.g. for a WARP device.
+pub fn wireguard() -> X25519Pair {
+    let mut secret = [0u8; 32];
+    rand::rng().fill_bytes(&mut secret);
+    wireguard_from(secret)
+}
+
+/// The public key of a WireGuard private key; `None` if it is not 32 bytes of base64.
+pub fn wireguard_public(private_key: &str) -> Option<String> {
+    let bytes: [u8; 32] = STANDARD.decode(private_key.trim()).ok()?.try_into().ok()?;
+    Some(wireguard_from(bytes).public_key)
+}
+
+fn wireguard_from(secret: [u8; 32]) -> X25519Pair {
+    let secret = x25519_dalek::StaticSecret::from(secret);
+    let public = x25519_dalek::PublicKey::from(&secret);
+    X25519Pair {
+        private_key: STANDARD.encode(secret.to_bytes()),
+        public_key: STANDARD.encode(public.as_bytes()),
+    }
+}
+
 /// REALITY short ids: hex strings of even length up to 16, of varied lengths as 3x-ui makes
 /// them, so clients do not all present the same length.
 pub fn short_ids(count: usize) -> Vec<String> {

@@ -98,8 +98,19 @@ impl TaskQueue {
     pub fn start_worker(&self, ctl: Arc<Controller>, server_id: i64, channel: Channel) {
         let wake = self.waker(server_id);
         tokio::spawn(async move {
-            if let Err(e) = deliver(&ctl, server_id, &channel, &wake).await {
-                tracing::error!(server_id, error = %e, "task delivery stopped");
+            // A database error (SQLite busy, a PostgreSQL failover) pauses delivery; it never
+            // ends it while the agent is connected.
+            let mut pause = Duration::from_millis(100);
+            while let Err(e) = deliver(&ctl, server_id, &channel, &wake).await {
+                if channel.is_closed() {
+                    return;
+                }
+                tracing::warn!(server_id, error = %e, "task delivery paused by a database error");
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = channel.closed() => return,
+                }
+                pause = (pause * 2).min(Duration::from_secs(5));
             }
         });
     }
@@ -129,7 +140,14 @@ async fn deliver(
             }
             Some(task) => {
                 if ctl.store.start_task(&task.id).await? {
-                    run_one(ctl, channel, task).await?;
+                    let id = task.id.clone();
+                    if let Err(e) = run_one(ctl, channel, task).await {
+                        // Its outcome was not recorded: it goes back to the queue. Its id is
+                        // the idempotency key, so the agent answers it again from its result
+                        // cache instead of running it twice.
+                        requeue(ctl, channel, &id, &e.to_string()).await;
+                        return Err(e);
+                    }
                 }
                 continue;
             }
@@ -139,6 +157,24 @@ async fn deliver(
             _ = tokio::time::sleep(wait) => {}
             _ = channel.closed() => return Ok(()),
         }
+    }
+}
+
+/// Puts a task whose outcome could not be recorded back in the queue, trying until the
+/// database takes it or the connection closes (the next connection puts it back then).
+async fn requeue(ctl: &Controller, channel: &Channel, id: &str, why: &str) {
+    let mut pause = Duration::from_millis(100);
+    while let Err(e) = ctl
+        .store
+        .retry_task(id, now_ms() + 1000, "internal", why)
+        .await
+    {
+        tracing::warn!(task = %id, error = %e, "cannot put the task back yet");
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = channel.closed() => return,
+        }
+        pause = (pause * 2).min(Duration::from_secs(5));
     }
 }
 

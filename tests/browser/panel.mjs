@@ -9,6 +9,8 @@
 //   AGENT              start the agent again
 //   FALLBACK <port> <sni>  open TLS to <port> as <sni> (which must get its own certificate),
 //                      send plain HTTP and get the file server's answer through the fallback
+//   ROUTED blocked|open  wait until the VPN client's way to the file server is stopped, or
+//                      flows again, as the core's routing says
 // Every answer is one line: `OK ...` or `ERR <reason>`. `STEP <name>` marks progress,
 // `SHOTS <dir>` names the screenshot folder, `DONE` ends a successful run.
 import { createHmac } from 'node:crypto';
@@ -334,6 +336,189 @@ try {
   step('client traffic grows on the page');
   await page.waitForFunction(() => Number(document.querySelector('#client-used')?.dataset.used || 0) >= 256 * 1024, null, { timeout: LONG });
 
+  step('core config: outbound traffic and a delay test on the Outbounds tab');
+  const vpnServer = (await serverView('vpn-1')).id;
+  const runningRules = () => page.evaluate(async (id) => {
+    const r = await (await fetch(`/api/v1/servers/${id}/call`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ method: 'core.config', body: {} }) })).json();
+    if (!r.success) throw new Error(`core.config: ${r.error.message}`);
+    return r.data.config.routing.rules;
+  }, vpnServer);
+  const blocksFiles = (r) => r.outboundTag === 'blocked' && String(r.port) === FILE_PORT && JSON.stringify(r.ip) === '["127.0.0.1/32"]';
+  // Waits until vpn-1 runs a revision above `after`, and the page says so.
+  const appliedRevision = async (after) => {
+    const deadline = Date.now() + LONG;
+    let now = await serverView('vpn-1');
+    while (!(now.revision > after && now.applied_revision === now.revision)) {
+      if (Date.now() > deadline) throw new Error(`vpn-1 runs revision ${now.applied_revision} of ${now.revision}, none above ${after}`);
+      await page.waitForTimeout(300);
+      now = await serverView('vpn-1');
+    }
+    await page.locator('[data-template-server="vpn-1"] .badge.ok').filter({ hasText: `running revision ${now.revision}` }).waitFor({ timeout: LONG });
+    return now.revision;
+  };
+  await page.getByRole('link', { name: 'Core config', exact: true }).click();
+  await page.waitForURL(`${PANEL}/panel/core`);
+  await page.locator('[data-template-server="vpn-1"]').waitFor();
+
+  await page.getByRole('tab', { name: 'Outbounds' }).click();
+  // The download through the link left by `direct` (the loopback-direct rule).
+  const directTraffic = page.locator('[data-traffic="direct"]');
+  for (let i = 0; !/\/ (\d+(\.\d+)? (KB|MB))$/.test(await directTraffic.textContent()); i++) {
+    if (i > 60) throw new Error(`no download counted on outbound direct: ${await directTraffic.textContent()} (${await page.locator('#traffic-note').textContent()})`);
+    await page.getByRole('button', { name: 'Refresh traffic' }).click();
+    await page.waitForTimeout(1000);
+  }
+  await page.getByLabel('Test URL').fill(`http://127.0.0.1:${FILE_PORT}/1000`);
+  await page.locator('#test-url-form').getByRole('button', { name: 'Save' }).click();
+  await page.locator('.toast').filter({ hasText: 'Test URL saved' }).waitFor();
+  const testResult = (tag) => page.locator(`[data-outbound="${tag}"] [data-test-result]`);
+  await page.locator('[data-outbound="direct"]').getByRole('button', { name: 'Test' }).click();
+  await testResult('direct').filter({ hasText: /^\d+ ms \(vpn-1\)$/ }).waitFor({ timeout: LONG });
+  // A blackhole answers nothing: the error, not a delay.
+  await page.locator('[data-outbound="blocked"]').getByRole('button', { name: 'Test' }).click();
+  await testResult('blocked').locator('.core-error').filter({ hasText: /\w/ }).waitFor({ timeout: LONG });
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, 'core-outbounds-desktop.png'), fullPage: true });
+
+  step('core config: a routing rule added in the panel reaches the running core');
+  const revisionBefore = (await serverView('vpn-1')).revision;
+  await page.getByRole('tab', { name: 'Routing' }).click();
+  await page.getByRole('button', { name: 'Add rule' }).click();
+  const ruleForm = page.locator('#rule-form');
+  // Nothing to match and nowhere to send it: both are named beside their controls.
+  await ruleForm.getByRole('button', { name: 'Add rule' }).click();
+  await ruleForm.locator('.field-error').filter({ hasText: 'at least one thing to match' }).waitFor();
+  await ruleForm.locator('.field-error').filter({ hasText: 'an outbound or a balancer' }).waitFor();
+  await ruleForm.getByLabel('IP', { exact: true }).fill('127.0.0.1/32');
+  await ruleForm.getByLabel('Port', { exact: true }).fill(FILE_PORT);
+  await ruleForm.getByLabel('Outbound', { exact: true }).selectOption('blocked');
+  await ruleForm.getByRole('button', { name: 'Add rule' }).click();
+  await ruleForm.waitFor({ state: 'detached' });
+  // Rules are tried in order: the new one goes above the loopback-direct rule.
+  const ruleCount = await page.locator('[data-rule]').count();
+  for (let at = ruleCount; at > 1; at--) await page.getByRole('button', { name: `Move rule ${at} up` }).click();
+  await page.locator('[data-rule="0"]').filter({ hasText: `port: ${FILE_PORT}` }).waitFor();
+  await page.locator('#dirty').filter({ hasText: 'unsaved changes' }).waitFor();
+  await page.getByRole('button', { name: 'Save template' }).click();
+  await page.locator('.toast').filter({ hasText: 'Saved the fleet template' }).waitFor();
+  const ruleRevision = await appliedRevision(revisionBefore);
+  const running = await runningRules();
+  const at = running.findIndex(blocksFiles);
+  const loopback = running.findIndex((r) => r.outboundTag === 'direct' && (r.ip || []).includes('127.0.0.0/8'));
+  if (at < 0 || !(at < loopback)) throw new Error(`the running core's rules do not block the file server ahead of loopback-direct: ${JSON.stringify(running)}`);
+  await ask('ROUTED blocked');
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, 'core-routing-desktop.png'), fullPage: true });
+
+  step('core config: a template the core refuses is not saved, and says why in the core\'s words');
+  await page.getByRole('tab', { name: 'JSON' }).click();
+  const editor = page.getByLabel('The whole template as JSON');
+  const good = await editor.inputValue();
+  // Not JSON: the editor says where, and keeps the tab.
+  await editor.fill(good.replace('"routing"', '"routing" x'));
+  await page.getByRole('tab', { name: 'Outbounds' }).click();
+  await page.locator('#json-error').filter({ hasText: /line \d+, column \d+/ }).waitFor();
+  if (await page.getByRole('tab', { name: 'JSON' }).getAttribute('aria-selected') !== 'true') throw new Error('invalid JSON let the editor leave the JSON tab');
+  const broken = JSON.parse(good);
+  broken.outbounds.push({ tag: 'broken', protocol: 'no-such-protocol' });
+  await editor.fill(JSON.stringify(broken, null, 2));
+  await page.getByRole('button', { name: 'Save template' }).click();
+  // v2ray's own words, through the server that tested it.
+  await page.locator('#save-error').filter({ hasText: 'vpn-1' }).filter({ hasText: 'no-such-protocol' }).waitFor({ timeout: LONG });
+  await page.screenshot({ path: join(SHOTS, 'core-refused-desktop.png'), fullPage: true });
+  const afterRefusal = await serverView('vpn-1');
+  if (afterRefusal.revision !== ruleRevision || afterRefusal.applied_revision !== ruleRevision) throw new Error(`the refused template moved vpn-1 to revision ${afterRefusal.applied_revision} of ${afterRefusal.revision}`);
+  if (!(await runningRules()).some(blocksFiles)) throw new Error('the refused template replaced the running configuration');
+  await page.getByRole('button', { name: 'Discard changes' }).click();
+  await page.getByRole('tab', { name: 'Outbounds' }).click();
+  if (await page.locator('[data-outbound="broken"]').count()) throw new Error('discarding kept the refused outbound');
+
+  step('core config: a named template without the rule, assigned to vpn-1, opens the way again');
+  await page.getByRole('button', { name: 'New template' }).click();
+  await page.getByRole('dialog').getByLabel('Name').fill('open-files');
+  await page.getByRole('dialog').getByRole('button', { name: 'Create' }).click();
+  await page.locator('#tpl-select option:checked').filter({ hasText: 'open-files (0 servers)' }).waitFor({ state: 'attached' });
+  // A section no tab knows (newer than this core) is kept through the structured edits below.
+  const unknown = { subjectSelector: ['v4'], pingConfig: { interval: '5m' } };
+  await page.getByRole('tab', { name: 'JSON' }).click();
+  await editor.fill(JSON.stringify({ ...JSON.parse(await editor.inputValue()), burstObservatory: unknown }, null, 2));
+  await page.getByRole('tab', { name: 'Routing' }).click();
+  await page.locator('[data-rule="0"]').filter({ hasText: `port: ${FILE_PORT}` }).getByRole('button', { name: 'Delete rule 1' }).click();
+  // The other tabs edit the same template: an outbound from the form, cloned and the clone
+  // deleted; a basic switch turned on and off again.
+  await page.getByRole('tab', { name: 'Outbounds' }).click();
+  await page.getByRole('button', { name: 'Add outbound' }).click();
+  const outForm = page.locator('#outbound-form');
+  await outForm.getByLabel('Tag', { exact: true }).fill('v4');
+  await outForm.getByLabel('Domain strategy').selectOption('UseIPv4');
+  await outForm.getByRole('button', { name: 'Add outbound' }).click();
+  await page.locator('[data-outbound="v4"]').getByRole('button', { name: 'Clone' }).click();
+  await page.locator('#outbound-form').getByRole('button', { name: 'Add outbound' }).click();
+  await page.locator('[data-outbound="v4-copy"]').getByRole('button', { name: 'Delete' }).click();
+  await page.locator('[data-outbound="v4-copy"]').waitFor({ state: 'detached' });
+  await page.getByRole('tab', { name: 'Basic' }).click();
+  await page.getByLabel('Block ads').check();
+  await page.getByRole('tab', { name: 'JSON' }).click();
+  if (!(await editor.inputValue()).includes('geosite:category-ads-all')) throw new Error('the Block ads switch did not reach the JSON');
+  await page.getByRole('tab', { name: 'Basic' }).click();
+  await page.getByLabel('Block ads').uncheck();
+  await page.getByRole('tab', { name: 'JSON' }).click();
+  if ((await editor.inputValue()).includes('geosite:category-ads-all')) throw new Error('turning Block ads off left its list in the JSON');
+  await page.getByRole('button', { name: 'Save template' }).click();
+  await page.locator('.toast').filter({ hasText: 'Saved open-files' }).waitFor();
+  const openFiles = await page.evaluate(async () => (await (await fetch('/api/v1/core/templates/open-files')).json()).data.config);
+  const v4 = (openFiles.outbounds || []).filter((o) => o.tag.startsWith('v4'));
+  const asStored = (o) => JSON.stringify([o.tag, o.protocol, o.settings, Object.keys(o).sort()]);
+  if (JSON.stringify(openFiles.burstObservatory) !== JSON.stringify({ pingConfig: unknown.pingConfig, subjectSelector: unknown.subjectSelector })) throw new Error(`open-files lost or changed its burstObservatory section: ${JSON.stringify(openFiles.burstObservatory)}`);
+  if (v4.length !== 1 || asStored(v4[0]) !== asStored({ tag: 'v4', protocol: 'freedom', settings: { domainStrategy: 'UseIPv4' } })) throw new Error(`open-files was stored with the outbounds ${JSON.stringify(openFiles.outbounds)}`);
+  await page.locator('#assign summary').click();
+  await page.getByLabel('vpn-1', { exact: true }).check();
+  await page.getByRole('button', { name: 'Apply assignment' }).click();
+  await page.locator('.toast').filter({ hasText: 'open-files now runs on 1 server' }).waitFor();
+  await page.locator('#tpl-select option:checked').filter({ hasText: 'open-files (1 server)' }).waitFor({ state: 'attached' });
+  await appliedRevision(ruleRevision);
+  if ((await runningRules()).some(blocksFiles)) throw new Error('vpn-1 still runs the fleet template\'s rule after moving to open-files');
+  await ask('ROUTED open');
+  // The server page names the template and links to it.
+  await page.goto(`${PANEL}/panel/server?id=${vpnServer}`);
+  await page.locator('#core-template').filter({ hasText: 'open-files' }).click();
+  await page.waitForURL(/\/panel\/core\?template=\d+/);
+  await page.locator('#tpl-select option:checked').filter({ hasText: 'open-files (1 server)' }).waitFor({ state: 'attached' });
+  await page.locator('[data-template-server="vpn-1"]').waitFor();
+  // Without a registered WARP device the page shows the controller's answer.
+  await page.getByRole('button', { name: 'Add the WARP outbound' }).click();
+  await page.locator('#warp-state .alert.error').filter({ hasText: 'not available' }).filter({ hasText: /WARP/ }).waitFor();
+  // The fleet template keeps its rule, and no longer lists vpn-1.
+  await page.locator('#tpl-select').selectOption({ label: 'Fleet template (0 servers)' });
+  await page.locator('#tpl-servers').filter({ hasText: 'No server uses this template' }).waitFor();
+  await page.getByRole('tab', { name: 'Routing' }).click();
+  await page.locator('[data-rule="0"]').filter({ hasText: `port: ${FILE_PORT}` }).waitFor();
+  await page.screenshot({ path: join(SHOTS, 'core-named-desktop.png'), fullPage: true });
+  // Balancers and DNS servers reach the same JSON; discarding forgets them.
+  await page.getByRole('tab', { name: 'Balancers' }).click();
+  await page.getByRole('button', { name: 'Add balancer' }).click();
+  const balForm = page.locator('#balancer-form');
+  await balForm.getByRole('button', { name: 'Add balancer' }).click();
+  await balForm.locator('.field-error').filter({ hasText: 'a tag is required' }).waitFor();
+  await balForm.getByLabel('Tag', { exact: true }).fill('spread');
+  await balForm.getByLabel('Selector').fill('direct, blocked');
+  await balForm.getByLabel('Strategy').selectOption('roundRobin');
+  await balForm.getByRole('button', { name: 'Add balancer' }).click();
+  await page.locator('[data-balancer="spread"]').waitFor();
+  await page.getByRole('tab', { name: 'DNS' }).click();
+  await page.getByRole('button', { name: 'Add DNS server' }).click();
+  await page.getByLabel('Address').last().fill('1.1.1.1');
+  await page.getByLabel('Domains').last().fill('geosite:cn, example.com');
+  await page.getByLabel('Domains').last().blur();
+  await page.getByRole('tab', { name: 'JSON' }).click();
+  const extended = JSON.parse(await editor.inputValue());
+  // Compared with keys in one order, as JSON objects are.
+  const canon = (v) => JSON.stringify(v, (_, x) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort()) : x));
+  const bal = canon(extended.routing.balancers), dns = canon(extended.dns?.servers?.slice(-1));
+  if (bal !== canon([{ tag: 'spread', selector: ['direct', 'blocked'], strategy: { type: 'roundRobin' } }]) || dns !== canon([{ address: '1.1.1.1', domains: ['geosite:cn', 'example.com'] }])) throw new Error(`the balancer and DNS tabs wrote ${bal} and ${dns}`);
+  await page.getByRole('button', { name: 'Discard changes' }).click();
+  if ((await editor.inputValue()).includes('spread')) throw new Error('discarding kept the balancer');
+
   step('client edit: quota and expiry');
   await page.getByRole('link', { name: 'Clients', exact: true }).click();
   await page.locator('[data-client="alice"]').getByRole('button', { name: 'Edit' }).click();
@@ -455,7 +640,7 @@ try {
   }, serverHref.split('=')[1]);
   const pages = [['dashboard', '/panel/'], ['servers', '/panel/servers'], ['server', serverHref], ['inbounds', '/panel/inbounds'],
     ['inbound-edit', `/panel/inbound?id=${inboundId}`], ['clients', '/panel/clients'], ['client', '/panel/client?email=alice'],
-    ['tasks', '/panel/tasks'], ['audit', '/panel/audit'], ['settings', '/panel/settings']];
+    ['tasks', '/panel/tasks'], ['audit', '/panel/audit'], ['settings', '/panel/settings'], ['core', '/panel/core']];
   for (const [width, label] of [[1280, 'desktop'], [390, 'phone']]) {
     await page.setViewportSize({ width, height: width > 800 ? 900 : 844 });
     for (const [name, path] of pages) {

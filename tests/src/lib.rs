@@ -6,6 +6,7 @@ pub mod links;
 pub mod proxy;
 pub mod python;
 pub mod raw;
+pub mod warp;
 pub mod xui;
 pub mod xui_fixture;
 
@@ -358,6 +359,42 @@ impl Controller {
             (s["applied_revision"] == s["revision"]).then_some(s)
         })
         .await
+    }
+
+    /// Adds a server, enrolls and starts its agent, and waits until it is online.
+    pub async fn online_server(&self, name: &str) -> (i64, Agent) {
+        let (id, token) = self.add_server(name).await;
+        let mut agent = Agent::enroll(&token);
+        agent.start();
+        self.wait_status(id, "online", Duration::from_secs(60))
+            .await;
+        (id, agent)
+    }
+
+    /// A VLESS-over-WebSocket inbound (path `/ws`) on the server with one client, `email`,
+    /// and a real v2ray client for it: the inbound as created and the client.
+    pub async fn vless_ws_user(&self, server_id: i64, email: &str) -> (Value, proxy::V2rayClient) {
+        let api = self.api();
+        let port = free_port();
+        let inbound = api
+            .ok(
+                "POST",
+                &format!("/api/v1/servers/{server_id}/inbounds"),
+                Some(json!({"port": port, "protocol": "vless",
+                    "settings": {"decryption": "none"},
+                    "streamSettings": {"network": "ws", "wsSettings": {"path": "/ws"}}})),
+            )
+            .await;
+        let client = api
+            .ok(
+                "POST",
+                "/api/v1/clients",
+                Some(json!({"email": email, "inboundIds": [inbound["id"]]})),
+            )
+            .await;
+        let uuid = client["uuid"].as_str().expect("a VLESS client has a uuid");
+        let v2 = proxy::V2rayClient::start(proxy::outbound::vless_ws(port, uuid, "/ws")).await;
+        (inbound, v2)
     }
 
     /// Adds a server and returns its id and a fresh enrollment token.

@@ -1,6 +1,6 @@
 //! Real proxied traffic for end-to-end tests: a local HTTP server to fetch from, a real
-//! `v2ray` process as the VPN client (SOCKS in, the protocol under test out), and a small
-//! SOCKS5 client.
+//! `v2ray` process as the VPN client (SOCKS in, the protocol under test out), a small
+//! SOCKS5 client, and a SOCKS5 server to chain outbounds to.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -81,6 +81,85 @@ impl FileServer {
 }
 
 impl Drop for FileServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A SOCKS5 server without authentication that relays `CONNECT`s and remembers the
+/// destination port of each: the far end of an outbound chain.
+pub struct SocksServer {
+    pub port: u16,
+    seen: Arc<std::sync::Mutex<Vec<u16>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SocksServer {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = seen.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((conn, _)) = listener.accept().await else {
+                    return;
+                };
+                let record = record.clone();
+                tokio::spawn(async move {
+                    let _ = Self::serve(conn, &record).await;
+                });
+            }
+        });
+        Self { port, seen, task }
+    }
+
+    /// Destination ports of the connections relayed so far.
+    pub fn destinations(&self) -> Vec<u16> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    async fn serve(
+        mut conn: TcpStream,
+        record: &std::sync::Mutex<Vec<u16>>,
+    ) -> std::io::Result<()> {
+        let mut greeting = [0u8; 2];
+        conn.read_exact(&mut greeting).await?;
+        let mut methods = vec![0u8; usize::from(greeting[1])];
+        conn.read_exact(&mut methods).await?;
+        conn.write_all(&[5, 0]).await?;
+        let mut head = [0u8; 4];
+        conn.read_exact(&mut head).await?;
+        let host = match head[3] {
+            1 => {
+                let mut ip = [0u8; 4];
+                conn.read_exact(&mut ip).await?;
+                std::net::Ipv4Addr::from(ip).to_string()
+            }
+            3 => {
+                let mut len = [0u8; 1];
+                conn.read_exact(&mut len).await?;
+                let mut name = vec![0u8; usize::from(len[0])];
+                conn.read_exact(&mut name).await?;
+                String::from_utf8_lossy(&name).into_owned()
+            }
+            _ => return Err(std::io::Error::other("unsupported address type")),
+        };
+        let mut port = [0u8; 2];
+        conn.read_exact(&mut port).await?;
+        let port = u16::from_be_bytes(port);
+        record.lock().unwrap().push(port);
+        let Ok(mut target) = TcpStream::connect((host.as_str(), port)).await else {
+            conn.write_all(&[5, 5, 0, 1, 0, 0, 0, 0, 0, 0]).await?;
+            return Ok(());
+        };
+        conn.write_all(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0]).await?;
+        tokio::io::copy_bidirectional(&mut conn, &mut target).await?;
+        Ok(())
+    }
+}
+
+impl Drop for SocksServer {
     fn drop(&mut self) {
         self.task.abort();
     }

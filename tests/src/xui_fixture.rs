@@ -215,6 +215,25 @@ impl XuiDb {
             .expect("insert setting");
     }
 
+    /// The core template as 3x-ui's Xray page saves it (setting `xrayTemplateConfig`,
+    /// indented).
+    pub async fn template(&mut self, template: &Value) {
+        let text = serde_json::to_string_pretty(template).unwrap();
+        self.setting("xrayTemplateConfig", &text).await;
+    }
+
+    /// What 3x-ui counted on one outbound (`outbound_traffics`).
+    pub async fn outbound_traffic(&mut self, tag: &str, up: i64, down: i64) {
+        sqlx::query("INSERT INTO outbound_traffics (tag, up, down, total) VALUES (?, ?, ?, ?)")
+            .bind(tag)
+            .bind(up)
+            .bind(down)
+            .bind(up + down)
+            .execute(&mut self.conn)
+            .await
+            .expect("insert outbound_traffics");
+    }
+
     /// An account whose password is stored as 3x-ui stores it (bcrypt, default cost).
     pub async fn user(&mut self, username: &str, password: &str) {
         let hash = bcrypt::hash(password, bcrypt::DEFAULT_COST).expect("bcrypt");
@@ -266,6 +285,31 @@ pub mod sample {
     ];
     /// Clients the importer takes (`ghost` sits in the bogus inbound).
     pub const EMAILS: [&str; 6] = ["alice", "bob", "carol", "dave", "erin", "frank"];
+    /// The template sends this domain through an extra outbound, tagged [`WARP_TAG`].
+    pub const WARP_DOMAIN: &str = "full:chat.example.com";
+    pub const WARP_TAG: &str = "warp";
+    /// `outbound_traffics`: (tag, up, down).
+    pub const OUTBOUNDS: [(&str, i64, i64); 3] =
+        [("direct", 1, 2), ("blocked", 0, 0), ("warp", 4_096, 8_192)];
+
+    /// The template the sample's Xray page saved: 3x-ui's default with a WARP-like outbound
+    /// and a rule sending one domain through it.
+    pub fn template() -> serde_json::Value {
+        let mut t = xfleet_common::xray::xui_default_template();
+        t["outbounds"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!(
+                {"tag": WARP_TAG, "protocol": "freedom", "settings": {"domainStrategy": "UseIPv4"}}
+            ));
+        t["routing"]["rules"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!(
+                {"type": "field", "domain": [WARP_DOMAIN], "outboundTag": WARP_TAG}
+            ));
+        t
+    }
 }
 
 fn random_key(len: usize, url_safe: bool) -> String {
@@ -280,8 +324,9 @@ fn random_key(len: usize, url_safe: bool) -> String {
 
 /// A panel as 3x-ui v2.9 leaves it: VLESS+REALITY, VMess+WS, Trojan+TLS and Shadowsocks-2022
 /// inbounds with six clients (traffic, a depleted one, one switched off, a negative expiry,
-/// a string tgId, a shared subId), IP records in both formats, settings, a bcrypt admin,
-/// and an inbound of an unknown protocol. `bulk` more VLESS clients go on a fifth inbound
+/// a string tgId, a shared subId), IP records in both formats, settings, a core template with
+/// an extra outbound and rule, outbound counters, a bcrypt admin, and an inbound of an
+/// unknown protocol. `bulk` more VLESS clients go on a fifth inbound
 /// (port 2083) to make the file large.
 pub async fn sample_v2(path: &Path, bulk: usize) {
     use sample::*;
@@ -446,14 +491,15 @@ pub async fn sample_v2(path: &Path, bulk: usize) {
         ("tgBotEnable", "false"),
         ("tgBotToken", ""),
         ("tgRunTime", "@daily"),
-        ("xrayTemplateConfig", r#"{"log": {"loglevel": "warning"}}"#),
         ("ldapEnable", "false"),
     ] {
         db.setting(key, value).await;
     }
     db.user(ADMIN, ADMIN_PASSWORD).await;
     db.seeder("UserPasswordHash").await;
-    db.exec("INSERT INTO outbound_traffics (tag, up, down, total) VALUES ('direct', 1, 2, 3)")
-        .await;
+    db.template(&template()).await;
+    for (tag, up, down) in OUTBOUNDS {
+        db.outbound_traffic(tag, up, down).await;
+    }
     db.close().await;
 }

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use xfleet_tests::python::{run_script, sdk_python};
+use xfleet_tests::warp::{self, FakeWarp};
 use xfleet_tests::xui::XuiClient;
+use xfleet_tests::xui_fixture::XuiDb;
 use xfleet_tests::{free_port, postgres_database, wait_for, Agent, Controller, ControllerOptions};
 
 /// Controllers to run a scenario on: SQLite, and PostgreSQL when available (always on CI).
@@ -2170,4 +2172,310 @@ async fn cpu_history_and_xray_generators_come_from_the_servers_agent() {
         .failure();
     assert!(msg.contains("not connected"), "{msg}");
     agent.kill9();
+}
+
+/// The last request the fake WARP account API received.
+fn last_warp_request(fake: &FakeWarp) -> warp::Seen {
+    fake.seen().pop().expect("the account API was called")
+}
+
+/// Cloudflare WARP through 3x-ui's `warp/*` routes and the native `/api/v1/core/warp`,
+/// against a local account API speaking Cloudflare's wire format: a device registered with
+/// the dialog's key pair or with one the controller makes, its data, its configuration, a
+/// license change, the WireGuard outbound built from the API's answer, deletion. An API that
+/// refuses or cannot be reached gives its reason and stores nothing. The private key, the
+/// access token and the license appear in neither the audit log nor the controller's log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warp_registration_against_the_account_api() {
+    for (backend, database_url) in xfleet_tests::backends().await {
+        eprintln!("--- {backend}");
+        let fake = FakeWarp::start().await;
+        let ctl = Controller::start(ControllerOptions {
+            database_url,
+            extra_env: vec![("XFLEET_WARP_API_URL".into(), fake.url.clone())],
+            ..Default::default()
+        })
+        .await;
+        warp_scenario(&ctl, &fake).await;
+    }
+}
+
+async fn warp_scenario(ctl: &Controller, fake: &FakeWarp) {
+    let api = ctl.api();
+    let mut x = XuiClient::new(&ctl.panel_url(), "");
+    x.login("admin", &ctl.admin_password).await.obj();
+    let stored = |obj: Value| -> Value {
+        let text = obj.as_str().expect("warp/data answers the setting as text");
+        if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(text).expect("the setting is JSON")
+        }
+    };
+
+    // Nothing registered: `data` is empty text, as 3x-ui answers it.
+    assert_eq!(x.post("/panel/xray/warp/data").await.obj(), json!(""));
+
+    // 3x-ui's dialog registers with a key pair it made.
+    let keys = xfleet_controller::generate::wireguard();
+    let reg = x
+        .post_form(
+            "/panel/xray/warp/reg",
+            &[
+                ("privateKey", &keys.private_key),
+                ("publicKey", &keys.public_key),
+            ],
+        )
+        .await
+        .obj();
+    let reg: Value = serde_json::from_str(reg.as_str().unwrap()).expect("reg answers JSON text");
+    let sent = last_warp_request(fake);
+    assert_eq!(
+        (sent.method.as_str(), sent.path.as_str()),
+        ("POST", "/v0a2158/reg")
+    );
+    assert_eq!(sent.headers["cf-client-version"], "a-7.21-0721");
+    assert_eq!(sent.headers["content-type"], "application/json");
+    assert_eq!(sent.body["key"], json!(keys.public_key));
+    assert_eq!(sent.body["type"], "PC");
+    let device_id = reg["config"]["id"].as_str().unwrap().to_owned();
+    let token = reg["config"]["token"].as_str().unwrap().to_owned();
+    let first_license = reg["config"]["account"]["license"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        reg["data"],
+        json!({"access_token": token, "device_id": device_id,
+               "license_key": first_license, "private_key": keys.private_key})
+    );
+
+    // `data` is the stored setting in 3x-ui's layout, on v3's path too.
+    let text = x.post("/panel/api/xray/warp/data").await.obj();
+    assert!(
+        text.as_str()
+            .unwrap()
+            .starts_with("{\n  \"access_token\": "),
+        "{text}"
+    );
+    assert_eq!(stored(text), reg["data"]);
+
+    // `config` reads the device with its bearer token.
+    let config = x.post("/panel/xray/warp/config").await.obj();
+    let config: Value = serde_json::from_str(config.as_str().unwrap()).unwrap();
+    let sent = last_warp_request(fake);
+    assert_eq!(
+        (sent.method.as_str(), sent.path.as_str()),
+        ("GET", format!("/v0a2158/reg/{device_id}").as_str())
+    );
+    assert_eq!(sent.headers["authorization"], format!("Bearer {token}"));
+    assert_eq!(
+        config["config"]["peers"][0]["public_key"],
+        json!(warp::PEER_KEY)
+    );
+
+    // A WARP+ license: sent to the account, then stored.
+    let license = "12345678-ABCDEFGH-87654321";
+    let after = x
+        .post_form("/panel/xray/warp/license", &[("license", license)])
+        .await
+        .obj();
+    assert_eq!(stored(after)["license_key"], json!(license));
+    let sent = last_warp_request(fake);
+    assert_eq!(
+        (sent.method.as_str(), sent.path.as_str()),
+        ("PUT", format!("/v0a2158/reg/{device_id}/account").as_str())
+    );
+    assert_eq!(sent.headers["authorization"], format!("Bearer {token}"));
+    assert_eq!(sent.body, json!({"license": license}));
+    // A license the API refuses: its words, and the stored one stays.
+    let msg = x
+        .post_form(
+            "/panel/xray/warp/license",
+            &[("license", "bad-1234-license")],
+        )
+        .await
+        .failure();
+    assert!(msg.contains("Invalid license"), "{msg}");
+    let now = stored(x.post("/panel/xray/warp/data").await.obj());
+    assert_eq!(now["license_key"], json!(license));
+
+    // The WireGuard outbound: every field from the stored key or the API's answer.
+    let answer = api.ok("GET", "/api/v1/core/warp/outbound", None).await;
+    let o = &answer["outbound"];
+    assert_eq!(
+        (&o["tag"], &o["protocol"]),
+        (&json!("warp"), &json!("wireguard"))
+    );
+    let s = &o["settings"];
+    assert_eq!(s["secretKey"], json!(keys.private_key));
+    assert_eq!(
+        s["address"],
+        json!([
+            format!("{}/32", warp::ADDRESS_V4),
+            format!("{}/128", warp::ADDRESS_V6)
+        ])
+    );
+    assert_eq!(s["reserved"], json!([1, 2, 3]));
+    assert_eq!(s["mtu"], json!(1420));
+    assert_eq!(
+        s["peers"],
+        json!([{"publicKey": warp::PEER_KEY, "endpoint": warp::ENDPOINT,
+                "allowedIPs": ["0.0.0.0/0", "::/0"]}])
+    );
+    let note = answer["note"].as_str().unwrap();
+    assert!(note.contains("v2ray"), "{note}");
+
+    // The native view and the settings list show no secret.
+    let view = api.ok("GET", "/api/v1/core/warp", None).await;
+    assert_eq!(
+        view,
+        json!({"registered": true, "device_id": device_id, "license_key": license,
+               "public_key": keys.public_key})
+    );
+    let settings = api.ok("GET", "/api/v1/settings", None).await;
+    assert_eq!(settings["warp"], json!("********"));
+
+    // A second registration is refused while one is stored; nothing is sent.
+    let calls = fake.seen().len();
+    let err = api
+        .call("POST", "/api/v1/core/warp", Some(json!({})))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("already registered") && err.contains("conflict"),
+        "{err}"
+    );
+    assert_eq!(fake.seen().len(), calls);
+
+    // 3x-ui's `del` forgets it.
+    assert_eq!(x.post("/panel/xray/warp/del").await.obj(), json!(""));
+    assert_eq!(x.post("/panel/xray/warp/data").await.obj(), json!(""));
+
+    // The native API registers with a key pair the controller makes.
+    let reg2 = api.ok("POST", "/api/v1/core/warp", None).await;
+    let sent_key = last_warp_request(fake).body["key"].clone();
+    assert_eq!(reg2["registered"], json!(true));
+    assert_eq!(reg2["public_key"], sent_key);
+    assert!(reg2["device"].get("token").is_none(), "{reg2}");
+    let data2 = stored(x.post("/panel/xray/warp/data").await.obj());
+    let device2 = reg2["device_id"].as_str().unwrap();
+    assert_eq!(data2["device_id"], json!(device2));
+    let config2 = api.ok("GET", "/api/v1/core/warp/config", None).await;
+    assert_eq!(config2["id"], json!(device2));
+    assert_eq!(
+        last_warp_request(fake).headers["authorization"],
+        format!("Bearer {}", data2["access_token"].as_str().unwrap())
+    );
+    let license2 = "87654321-HGFEDCBA-12345678";
+    let view2 = api
+        .ok(
+            "PUT",
+            "/api/v1/core/warp/license",
+            Some(json!({"license": license2})),
+        )
+        .await;
+    assert_eq!(view2["license_key"], json!(license2));
+    let o2 = api.ok("GET", "/api/v1/core/warp/outbound", None).await;
+    let secret2 = o2["outbound"]["settings"]["secretKey"].as_str().unwrap();
+    assert_eq!(
+        xfleet_controller::generate::wireguard_public(secret2),
+        sent_key.as_str().map(str::to_owned)
+    );
+    let gone = api.ok("DELETE", "/api/v1/core/warp", None).await;
+    assert_eq!(gone["registered"], json!(false));
+
+    // The API failing (5xx, 4xx) or unreachable: its reason, and nothing stored.
+    fake.fail_with(Some((500, "Internal server error")));
+    let err = api
+        .call("POST", "/api/v1/core/warp", None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("HTTP 500") && err.contains("Internal server error"),
+        "{err}"
+    );
+    assert!(err.contains("upstream_failed"), "{err}");
+    fake.fail_with(Some((403, "Forbidden")));
+    let pair = xfleet_controller::generate::wireguard();
+    let msg = x
+        .post_form(
+            "/panel/api/xray/warp/reg",
+            &[
+                ("privateKey", &pair.private_key),
+                ("publicKey", &pair.public_key),
+            ],
+        )
+        .await
+        .failure();
+    assert!(
+        msg.contains("HTTP 403") && msg.contains("Forbidden"),
+        "{msg}"
+    );
+    fake.fail_with(None);
+    fake.stop();
+    let err = api
+        .call("POST", "/api/v1/core/warp", None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot reach"), "{err}");
+    assert_eq!(x.post("/panel/xray/warp/data").await.obj(), json!(""));
+    let view = api.ok("GET", "/api/v1/core/warp", None).await;
+    assert_eq!(view["registered"], json!(false));
+
+    // Secrets stay out of the audit log and the log.
+    let audit = api.ok("GET", "/api/v1/audit?limit=1000", None).await;
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(actions.contains(&"warp.register") && actions.contains(&"warp.license"));
+    let audit = audit.to_string();
+    let log = ctl.output.text();
+    for secret in [
+        keys.private_key.as_str(),
+        secret2,
+        token.as_str(),
+        data2["access_token"].as_str().unwrap(),
+        license,
+        license2,
+        first_license.as_str(),
+    ] {
+        assert!(
+            !audit.contains(secret),
+            "a secret in the audit log: {audit}"
+        );
+        assert!(!log.contains(secret), "a secret in the log");
+    }
+
+    // A 3x-ui database's registration comes over with an import, byte for byte; NordVPN's
+    // stays behind with the reason; a second import changes nothing.
+    let blob =
+        "{\n  \"access_token\": \"imported-token\",\n  \"device_id\": \"imported-device\",\n  \
+                \"license_key\": \"11111111-22222222-33333333\",\n  \"private_key\": \""
+            .to_owned()
+            + &xfleet_controller::generate::wireguard().private_key
+            + "\"\n}";
+    let files = xfleet_tests::TempDir::new("xui");
+    let db = files.path().join("x-ui.db");
+    let mut xui = XuiDb::create(&db).await;
+    xui.setting("warp", &blob).await;
+    xui.setting("nord", r#"{"private_key": "n"}"#).await;
+    xui.close().await;
+    ctl.add_server("vpn-warp").await;
+    let path = db.to_str().unwrap();
+    let (ok, text) = ctl.cli(&["import-3xui", path, "--server", "vpn-warp"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("setting `nord`: managed NordVPN"), "{text}");
+    assert_eq!(x.post("/panel/xray/warp/data").await.obj(), json!(blob));
+    let view = api.ok("GET", "/api/v1/core/warp", None).await;
+    assert_eq!(view["device_id"], json!("imported-device"));
+    let (ok, text) = ctl.cli(&["import-3xui", path, "--server", "vpn-warp"]);
+    assert!(ok && text.contains("Nothing new to import."), "{text}");
+    assert_eq!(x.post("/panel/xray/warp/data").await.obj(), json!(blob));
 }

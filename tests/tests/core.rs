@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use xfleet_tests::proxy::{outbound, pattern, FileServer, V2rayClient};
+use xfleet_tests::proxy::{outbound, pattern, FileServer, SocksServer, V2rayClient};
+use xfleet_tests::xui::XuiClient;
 use xfleet_tests::{
     free_port, loopback_direct_template, wait_for, Agent, Controller, ControllerOptions,
 };
@@ -1924,37 +1925,11 @@ async fn a_servers_template_routes_its_traffic_and_a_refused_one_changes_nothing
     }
     let ctl = Controller::start(ControllerOptions::default()).await;
     ctl.route_loopback_direct().await;
-    let (id, token) = ctl.add_server("vpn-1").await;
+    let (id, mut agent) = ctl.online_server("vpn-1").await;
     let (other, _) = ctl.add_server("vpn-2").await;
-    let mut agent = Agent::enroll(&token);
-    agent.start();
-    ctl.wait_status(id, "online", LONG).await;
     let (open, closed) = (FileServer::start().await, FileServer::start().await);
     let api = ctl.api();
-    let port = free_port();
-    let inbound = api
-        .ok(
-            "POST",
-            &format!("/api/v1/servers/{id}/inbounds"),
-            Some(
-                json!({"port": port, "protocol": "vless", "settings": {"decryption": "none"},
-                "streamSettings": {"network": "ws", "wsSettings": {"path": "/ws"}}}),
-            ),
-        )
-        .await;
-    let client = api
-        .ok(
-            "POST",
-            "/api/v1/clients",
-            Some(json!({"email": "router", "inboundIds": [inbound["id"]]})),
-        )
-        .await;
-    let v2 = V2rayClient::start(outbound::vless_ws(
-        port,
-        client["uuid"].as_str().unwrap(),
-        "/ws",
-    ))
-    .await;
+    let (inbound, v2) = ctl.vless_ws_user(id, "router").await;
     let get: &[u8] = b"GET /2000 HTTP/1.0\r\nHost: origin\r\n\r\n";
     let reaches = |to: u16| {
         let socks = v2.socks_port;
@@ -2010,6 +1985,11 @@ async fn a_servers_template_routes_its_traffic_and_a_refused_one_changes_nothing
         .await;
     assert_eq!(runs["source"], json!("template"), "{runs}");
     assert_eq!(runs["template"]["name"], json!("block-one"));
+    assert_eq!(
+        ctl.server(id).await["core_template"],
+        json!({"id": template, "name": "block-one"}),
+        "the server says which template it runs"
+    );
     wait_reaches(closed.port, false, "the rule to close the second origin").await;
     assert!(reaches(open.port).await, "the first origin still passes");
     assert_eq!(
@@ -2130,4 +2110,396 @@ async fn a_servers_template_routes_its_traffic_and_a_refused_one_changes_nothing
     .await;
     ctl.wait_applied(id, LONG).await;
     assert!(reaches(closed.port).await);
+}
+
+/// An outbound changed in the template goes live through the core's API: the core keeps
+/// running (same process, open connections kept) while traffic follows the new outbound (a
+/// freedom redirect moved, a direct hop turned into a SOCKS hop) and is counted on it; a routing change, which v2ray's API cannot make, restarts that core.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_outbound_change_goes_live_and_a_routing_change_restarts_the_core() {
+    if !xfleet_tests::proxy::v2ray_available() {
+        return;
+    }
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    ctl.route_loopback_direct().await;
+    let (id, agent) = ctl.online_server("vpn-1").await;
+    let (first, second) = (FileServer::start().await, FileServer::start().await);
+    let api = ctl.api();
+    let (_, v2) = ctl.vless_ws_user(id, "detoured").await;
+    // Nothing listens on `nowhere`: only the detour's redirect answers there.
+    let nowhere = free_port();
+    // `hop` carries the third origin's traffic: direct at first, then through a SOCKS server.
+    let third = FileServer::start().await;
+    let socks = xfleet_tests::proxy::SocksServer::start().await;
+    let direct_hop = json!({"tag": "hop", "protocol": "freedom", "settings": {}});
+    let socks_hop = json!({"tag": "hop", "protocol": "socks", "settings": {"servers": [
+        {"address": "127.0.0.1", "port": socks.port}]}});
+    let template = |to: u16, hop: &Value, routed: bool| {
+        let mut t = loopback_direct_template();
+        let outbounds = t["outbounds"].as_array_mut().unwrap();
+        outbounds.push(json!({"tag": "detour", "protocol": "freedom",
+            "settings": {"redirect": format!("127.0.0.1:{to}")}}));
+        outbounds.push(hop.clone());
+        let rules = t["routing"]["rules"].as_array_mut().unwrap();
+        rules.insert(
+            0,
+            json!({"type": "field", "port": third.port.to_string(), "outboundTag": "hop"}),
+        );
+        if routed {
+            rules.insert(
+                0,
+                json!({"type": "field", "port": nowhere.to_string(), "outboundTag": "detour"}),
+            );
+        }
+        t
+    };
+    let fetch_from = |to: u16| {
+        let socks = v2.socks_port;
+        async move {
+            xfleet_tests::proxy::exchange_via_socks(
+                socks,
+                "127.0.0.1",
+                to,
+                b"GET /3000 HTTP/1.0\r\nHost: origin\r\n\r\n",
+                Duration::from_secs(3),
+            )
+            .await
+            .unwrap_or_default()
+            .ends_with(&pattern(3000))
+        }
+    };
+    let fetch = || fetch_from(nowhere);
+    let sent = |files: &FileServer| files.sent.load(std::sync::atomic::Ordering::SeqCst);
+    let ctl = &ctl;
+    let set = |config: Value| {
+        let api = ctl.api();
+        async move {
+            api.ok(
+                "PUT",
+                "/api/v1/core/template",
+                Some(json!({ "config": config })),
+            )
+            .await;
+            ctl.wait_applied(id, LONG).await;
+        }
+    };
+
+    set(template(first.port, &direct_hop, true)).await;
+    wait_for("the detour to the first origin", LONG, || async {
+        fetch().await.then_some(())
+    })
+    .await;
+    assert!(sent(&first) > 0 && sent(&second) == 0);
+    let pid = agent.core_pid();
+    assert!(pid.is_some());
+
+    // The detour now leads to the second origin, without a restart.
+    let before = sent(&first);
+    set(template(second.port, &direct_hop, true)).await;
+    assert!(fetch().await, "the detour answers at once");
+    assert!(sent(&second) > 0, "the new outbound carried it");
+    assert_eq!(sent(&first), before, "the old outbound is gone");
+    assert_eq!(agent.core_pid(), pid, "the core was not restarted");
+    let counted = wait_for("traffic counted on the detour", LONG, || async {
+        let traffic = api
+            .ok("GET", &format!("/api/v1/servers/{id}/traffic"), None)
+            .await;
+        traffic["outbounds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == json!("detour") && o["down"].as_i64().unwrap_or(0) > 0)
+            .cloned()
+    })
+    .await;
+    eprintln!("detour counted: {counted}");
+
+    // The third origin's hop becomes a SOCKS hop, again without a restart.
+    assert!(fetch_from(third.port).await);
+    assert!(socks.destinations().is_empty());
+    set(template(second.port, &socks_hop, true)).await;
+    assert!(fetch_from(third.port).await, "through the SOCKS hop");
+    assert_eq!(
+        socks.destinations(),
+        vec![third.port],
+        "the SOCKS server carried it"
+    );
+    assert_eq!(agent.core_pid(), pid, "the core was not restarted");
+
+    // Without the rule nothing answers there, and the core was restarted to say so.
+    set(template(second.port, &socks_hop, false)).await;
+    assert!(!fetch().await, "the rule is gone");
+    assert_ne!(agent.core_pid(), pid, "a routing change restarts the core");
+}
+
+/// The `chain` counters as a server's outbound list shows them: `(up, down)`.
+fn chain_usage(outbounds: &Value) -> Option<(u64, u64)> {
+    let row = outbounds
+        .as_array()?
+        .iter()
+        .find(|o| o["tag"] == json!("chain"))?;
+    Some((row["up"].as_u64()?, row["down"].as_u64()?))
+}
+
+/// An outbound chain: the fleet template sends one destination port through a `socks`
+/// outbound (`chain`) to a SOCKS server the test runs. A real client's download from that
+/// destination arrives through the SOCKS server and is counted on `chain` exactly as the
+/// core counted it, in the native API (per server and fleet-wide) and in 3x-ui's
+/// `getOutboundsTraffic` (v2 and v3 paths, fleet and `server_id`); a download from another
+/// destination does not go through it; a reset of `chain` zeroes it alone, and 3x-ui's
+/// `-alltags-` every outbound.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_outbound_chain_carries_and_counts_its_destination() {
+    if !xfleet_tests::proxy::v2ray_available() {
+        return;
+    }
+    let socks = SocksServer::start().await;
+    let chained = FileServer::start().await;
+    let direct = FileServer::start().await;
+    let mut template = loopback_direct_template();
+    template["outbounds"].as_array_mut().unwrap().push(json!({
+        "tag": "chain", "protocol": "socks",
+        "settings": {"servers": [{"address": "127.0.0.1", "port": socks.port}]}
+    }));
+    template["routing"]["rules"].as_array_mut().unwrap().insert(
+        0,
+        json!({"type": "field", "ip": ["127.0.0.1"], "port": chained.port.to_string(),
+               "outboundTag": "chain"}),
+    );
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    ctl.set_core_template(Some(&template)).await;
+    let (id, agent) = ctl.online_server("vpn-1").await;
+    let api = ctl.api();
+    let (_, v2) = ctl.vless_ws_user(id, "alice").await;
+
+    let n = 256 << 10;
+    let body = wait_for("the chained destination to answer", LONG, || async {
+        v2.fetch(chained.port, n).await.ok()
+    })
+    .await;
+    assert_eq!(body, pattern(n));
+    assert!(
+        socks.destinations().contains(&chained.port),
+        "the SOCKS server relayed it: {:?}",
+        socks.destinations()
+    );
+    assert_eq!(v2.fetch(direct.port, n).await.unwrap(), pattern(n));
+    assert!(
+        !socks.destinations().contains(&direct.port),
+        "the other destination went direct: {:?}",
+        socks.destinations()
+    );
+
+    // Recorded as the core itself counted the outbound, once every batch is in.
+    let api_port = api_port_of(&agent);
+    let counted = |name: &str| {
+        core_counters(api_port)
+            .into_iter()
+            .find(|(n, _)| n == &format!("outbound>>>chain>>>traffic>>>{name}"))
+            .map(|(_, v)| v)
+    };
+    let traffic = wait_for("chain's bytes to be recorded", LONG, || async {
+        let core = (counted("uplink")?, counted("downlink")?);
+        let t = api
+            .ok(
+                "GET",
+                &format!("/api/v1/core/outbounds/traffic?server={id}"),
+                None,
+            )
+            .await;
+        (core.1 >= n as u64 && chain_usage(&t["servers"][0]["outbounds"]) == Some(core))
+            .then_some(t)
+    })
+    .await;
+    let (up, down) = chain_usage(&traffic["servers"][0]["outbounds"]).unwrap();
+    assert_eq!(traffic["servers"][0]["name"], json!("vpn-1"));
+    assert_eq!(
+        chain_usage(&traffic["fleet"]),
+        Some((up, down)),
+        "{traffic}"
+    );
+    let fleet = api.ok("GET", "/api/v1/core/outbounds/traffic", None).await;
+    assert_eq!(chain_usage(&fleet["fleet"]), Some((up, down)), "{fleet}");
+
+    let mut xui = XuiClient::new(&ctl.panel_url(), "");
+    xui.login("admin", &ctl.admin_password).await.obj();
+    for path in [
+        "/panel/api/xray/getOutboundsTraffic".to_owned(),
+        format!("/panel/xray/getOutboundsTraffic?server_id={id}"),
+    ] {
+        let rows = xui.get(&path).await.obj();
+        let row = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["tag"] == json!("chain"))
+            .unwrap_or_else(|| panic!("{path}: {rows}"))
+            .clone();
+        assert_eq!(
+            (&row["up"], &row["down"], &row["total"]),
+            (&json!(up), &json!(down), &json!(up + down)),
+            "{path}: {rows}"
+        );
+        assert!(row["id"].as_u64().is_some(), "{row}");
+    }
+
+    // A reset of `chain` leaves `direct`; 3x-ui's `-alltags-` zeroes every outbound.
+    let reset = api
+        .ok(
+            "POST",
+            "/api/v1/core/outbounds/traffic/reset",
+            Some(json!({"server": "vpn-1", "tag": "chain"})),
+        )
+        .await;
+    assert_eq!(reset["reset"], json!(1));
+    let after = api.ok("GET", "/api/v1/core/outbounds/traffic", None).await;
+    assert_eq!(chain_usage(&after["fleet"]), Some((0, 0)), "{after}");
+    let direct_total = |t: &Value| {
+        t["fleet"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["tag"] == json!("direct"))
+            .map_or(0, |o| o["total"].as_u64().unwrap())
+    };
+    assert!(direct_total(&after) >= n as u64, "{after}");
+    xui.post_form("/panel/xray/resetOutboundsTraffic", &[("tag", "-alltags-")])
+        .await
+        .obj();
+    let after = api.ok("GET", "/api/v1/core/outbounds/traffic", None).await;
+    assert_eq!(direct_total(&after), 0, "{after}");
+    assert_eq!(chain_usage(&after["fleet"]), Some((0, 0)), "{after}");
+}
+
+/// An outbound test runs in a temporary core on the server's agent: a freedom outbound
+/// fetching a loopback HTTP server answers success with a delay and the status code
+/// (native API with its own URL, 3x-ui's `testOutbound` with the `xrayOutboundTestUrl`
+/// setting); a SOCKS outbound to a closed port answers failure with the reason; an outbound
+/// the core refuses answers failure in the core's own words; the running core is not
+/// restarted, and no temporary directory is left behind. Bad input is refused with every
+/// reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_outbound_test_answers_delay_failure_or_the_cores_words() {
+    if !xfleet_tests::proxy::v2ray_available() {
+        return;
+    }
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    ctl.route_loopback_direct().await;
+    let (id, token) = ctl.add_server("vpn-1").await;
+    let mut agent = Agent::enroll(&token);
+    agent.start();
+    ctl.wait_status(id, "online", LONG).await;
+    ctl.wait_applied(id, LONG).await;
+    let pid = wait_for("the core to run", LONG, || async { core_pid(&agent) }).await;
+    let files = FileServer::start().await;
+    let api = ctl.api();
+    let url = format!("http://127.0.0.1:{}/16", files.port);
+    let path = format!("/api/v1/servers/{id}/outbounds/test");
+    let test = |body: Value| api.ok("POST", &path, Some(body));
+
+    let passed =
+        test(json!({"outbound": {"protocol": "freedom", "tag": "direct"}, "url": url})).await;
+    assert_eq!(passed["success"], json!(true), "{passed}");
+    assert_eq!(passed["statusCode"], json!(200), "{passed}");
+    assert!(passed["delay"].as_u64().is_some(), "{passed}");
+    assert!(files.sent.load(std::sync::atomic::Ordering::SeqCst) >= 16);
+
+    let closed = free_port();
+    let failed = test(
+        json!({"url": url, "outbound": {"protocol": "socks", "tag": "hop",
+        "settings": {"servers": [{"address": "127.0.0.1", "port": closed}]}}}),
+    )
+    .await;
+    assert_eq!(failed["success"], json!(false), "{failed}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains(&format!("127.0.0.1:{closed}: connect: connection refused")),
+        "the core's own words: {failed}"
+    );
+
+    let refused =
+        test(json!({"url": url, "outbound": {"protocol": "warp-drive", "tag": "x"}})).await;
+    assert_eq!(refused["success"], json!(false), "{refused}");
+    let words = refused["error"].as_str().unwrap_or("");
+    assert!(
+        words.contains("unknown config id: warp-drive"),
+        "v2ray's own words: {refused}"
+    );
+
+    // Bad input is refused with every reason, before any agent is asked.
+    let bad = api
+        .call(
+            "POST",
+            &path,
+            Some(json!({"outbound": {"tag": "x"}, "url": "ftp://example.com/"})),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        bad.contains("`protocol`") && bad.contains("must start with http:// or https://"),
+        "{bad}"
+    );
+    let bad = api
+        .call(
+            "POST",
+            "/api/v1/core/outbounds/traffic/reset",
+            Some(json!({"tag": ""})),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        bad.contains("leave it out to reset every outbound"),
+        "{bad}"
+    );
+
+    // 3x-ui's route fetches the URL of the `xrayOutboundTestUrl` setting.
+    api.ok(
+        "PATCH",
+        "/api/v1/settings",
+        Some(json!({"xrayOutboundTestUrl": url})),
+    )
+    .await;
+    let mut xui = XuiClient::new(&ctl.panel_url(), "");
+    xui.login("admin", &ctl.admin_password).await.obj();
+    let answer = xui
+        .post_form(
+            &format!("/panel/api/xray/testOutbound?server_id={id}"),
+            &[
+                ("outbound", r#"{"protocol":"freedom","tag":"direct"}"#),
+                (
+                    "allOutbounds",
+                    r#"[{"protocol":"blackhole","tag":"blocked"}]"#,
+                ),
+            ],
+        )
+        .await
+        .obj();
+    assert_eq!(answer["success"], json!(true), "{answer}");
+    assert_eq!(answer["statusCode"], json!(200), "{answer}");
+    let bad = xui
+        .post_form("/panel/xray/testOutbound", &[("outbound", "{not json")])
+        .await
+        .failure();
+    assert!(bad.contains("JSON"), "{bad}");
+
+    assert_eq!(
+        core_pid(&agent),
+        Some(pid),
+        "the running core was not restarted"
+    );
+    let core_dir = agent.data_dir.join("core");
+    let left: Vec<_> = std::fs::read_dir(&core_dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".outbound-test-")
+        })
+        .collect();
+    assert!(left.is_empty(), "temporary directories left: {left:?}");
 }

@@ -1,13 +1,20 @@
 //! `xfleet import-3xui`: a 3x-ui database with 3x-ui's own schema imported through the CLI,
-//! against a running controller (SQLite and PostgreSQL) and with the controller stopped.
+//! against a running controller (SQLite and PostgreSQL) and with the controller stopped; and
+//! through the API into a server whose agent runs the real v2ray core, which tests and runs
+//! the imported core template.
 
 use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use sqlx::Connection;
+use xfleet_tests::proxy::{outbound, pattern, FileServer, V2rayClient};
 use xfleet_tests::xui_fixture::{sample, sample_v2, Inbound, Traffic, XuiDb};
-use xfleet_tests::{wait_for, Agent, Controller, ControllerOptions, TempDir};
+use xfleet_tests::{
+    free_port, loopback_direct_template, wait_for, Agent, Controller, ControllerOptions, TempDir,
+};
+
+const LONG: Duration = Duration::from_secs(60);
 
 fn arg(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -21,6 +28,32 @@ async fn query_pairs(ctl: &Controller, sql: &str) -> Vec<(String, String)> {
         .unwrap();
     let rows = sqlx::query_as(sql).fetch_all(&mut conn).await.unwrap();
     conn.close().await.unwrap();
+    rows
+}
+
+/// The server's outbound counters: (tag, up, down), by tag.
+async fn outbound_counters(ctl: &Controller, server: i64) -> Vec<(String, i64, i64)> {
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&database_url(ctl))
+        .await
+        .unwrap();
+    let rows = sqlx::query_as(
+        "SELECT tag, up, down FROM outbound_traffic WHERE server_id = $1 ORDER BY tag",
+    )
+    .bind(server)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    rows
+}
+
+fn sample_outbounds() -> Vec<(String, i64, i64)> {
+    let mut rows: Vec<(String, i64, i64)> = sample::OUTBOUNDS
+        .iter()
+        .map(|(tag, up, down)| (tag.to_string(), *up, *down))
+        .collect();
+    rows.sort();
     rows
 }
 
@@ -75,7 +108,9 @@ fn find<'a>(list: &'a [Value], tag: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no inbound {tag} in {list:?}"))
 }
 
-/// Everything in the sample arrives, on both backends; a second run changes nothing.
+/// Everything in the sample arrives, on both backends: its core template becomes the fleet
+/// template (the only server, on the default template: a fresh fleet), its outbound counters
+/// arrive with their numbers; a second run changes nothing and doubles nothing.
 #[tokio::test(flavor = "multi_thread")]
 async fn import_through_the_running_controller() {
     for (label, database_url) in xfleet_tests::backends().await {
@@ -105,6 +140,9 @@ async fn import_through_the_running_controller() {
             "- setting `webCertFile`: paths from the old host may not exist here",
             "- setting `secret`:",
             "Note: the xfleet account `admin` now has its 3x-ui password",
+            "+ core template (xrayTemplateConfig): it is the fleet template now (the fleet was \
+             fresh: `Local server` is its only server",
+            "3 outbounds' traffic counters",
             "Queued revision",
         ] {
             assert!(
@@ -207,7 +245,18 @@ async fn import_through_the_running_controller() {
         assert_eq!(get("tgBotToken"), Some(""));
         assert_eq!(get("webCertFile"), None);
         assert_eq!(get("secret"), None);
-        assert_eq!(get("xrayTemplateConfig"), None);
+        let fleet: Value = serde_json::from_str(get("xrayTemplateConfig").unwrap()).unwrap();
+        assert_eq!(fleet, sample::template(), "{label}");
+        let runs = api
+            .ok("GET", &format!("/api/v1/servers/{id}/core-template"), None)
+            .await;
+        assert_eq!(runs["source"], json!("fleet"), "{label}");
+        assert_eq!(runs["config"], sample::template(), "{label}");
+        assert_eq!(
+            outbound_counters(&ctl, id).await,
+            sample_outbounds(),
+            "{label}"
+        );
 
         // The admin account now has 3x-ui's bcrypt hash of its password.
         let users = query_pairs(&ctl, "SELECT username, password_hash FROM users").await;
@@ -230,11 +279,25 @@ async fn import_through_the_running_controller() {
             text.contains(
                 "Already there, left as is: 4 inbounds, 6 clients, 6 attachments, \
                  4 inbounds' traffic counters, 6 clients' traffic counters, 3 IP records, \
-                 10 settings, 1 admin account."
+                 3 outbounds' traffic counters, 1 core template, 10 settings, 1 admin account."
             ),
             "{label}: {text}"
         );
         assert!(!text.contains("Queued revision"), "{label}: {text}");
+        assert!(
+            text.contains(
+                "Note: core template (xrayTemplateConfig): server `Local server` runs it \
+                 already, as the fleet template"
+            ),
+            "{label}: {text}"
+        );
+        let templates = api.ok("GET", "/api/v1/core/templates", None).await;
+        assert_eq!(templates, json!([]), "{label}: no second template");
+        assert_eq!(
+            outbound_counters(&ctl, id).await,
+            sample_outbounds(),
+            "{label}"
+        );
         assert_eq!(inbounds(&ctl, id).await.len(), 4);
         let clients = api.ok("GET", "/api/v1/clients", None).await;
         assert_eq!(clients.as_array().unwrap().len(), 6, "{label}: {clients}");
@@ -257,7 +320,9 @@ async fn import_through_the_running_controller() {
 }
 
 /// Clashes with what xfleet already has are skipped with the reason; the same client
-/// imported into a second server is attached there, not duplicated; bad files are refused.
+/// imported into a second server is attached there, not duplicated; in a fleet of several
+/// servers the template becomes the server's own, and a second server importing the same
+/// template shares the stored one rather than a copy; bad files are refused.
 #[tokio::test(flavor = "multi_thread")]
 async fn conflicts_second_servers_and_bad_files() {
     let ctl = Controller::start(ControllerOptions::default()).await;
@@ -293,6 +358,14 @@ async fn conflicts_second_servers_and_bad_files() {
     let (ok, text) = ctl.cli(&["import-3xui", arg(&db), "--server", "ams-1"]);
     assert!(ok, "{text}");
     assert!(text.contains("5 inbounds, 4005 clients"), "{text}");
+    // Not a fresh fleet (three servers): the template is the server's own.
+    assert!(
+        text.contains(
+            "+ core template (xrayTemplateConfig): server `ams-1` runs it now, as core \
+             template `ams-1 (3x-ui)`"
+        ),
+        "{text}"
+    );
     assert!(
         text.contains(
             "- client `erin`: xfleet already has a client with this email and a different \
@@ -308,7 +381,26 @@ async fn conflicts_second_servers_and_bad_files() {
     // the same email and secret are attached, not duplicated.
     let (ok, text) = ctl.cli(&["import-3xui", arg(&db), "--server", "fra-1"]);
     assert!(ok, "{text}");
-    assert!(text.contains(": 5 inbounds, 4005 attachments, 5 inbounds' traffic counters, 4005 clients' traffic counters, 3 IP records."), "{text}");
+    assert!(
+        text.contains(
+            ": 5 inbounds, 4005 attachments, 5 inbounds' traffic counters, 4005 clients' \
+             traffic counters, 3 IP records, 3 outbounds' traffic counters, 1 core template."
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "+ core template (xrayTemplateConfig): server `fra-1` runs it now, as core \
+             template `ams-1 (3x-ui)`, which held the same template already"
+        ),
+        "{text}"
+    );
+    let templates = api.ok("GET", "/api/v1/core/templates", None).await;
+    assert_eq!(templates.as_array().unwrap().len(), 1, "{templates}");
+    assert_eq!(
+        templates[0]["servers"],
+        json!([{"id": servers[0], "name": "ams-1"}, {"id": servers[1], "name": "fra-1"}])
+    );
     assert!(
         text.contains("Already there, left as is: 4005 clients"),
         "{text}"
@@ -414,6 +506,11 @@ async fn import_while_the_controller_is_stopped() {
         ),
         "{text}"
     );
+    assert!(
+        text.contains("+ core template (xrayTemplateConfig): it is the fleet template now")
+            && text.contains("no core tested it, as the controller is not running"),
+        "{text}"
+    );
 
     ctl.restart().await;
     assert_eq!(inbounds(&ctl, id).await.len(), 4);
@@ -438,6 +535,7 @@ async fn import_while_the_controller_is_stopped() {
     .await;
     let state = &task["request"]["full"];
     assert_eq!(state["revision"], json!(1), "{task}");
+    assert_eq!(state["template"], sample::template(), "{task}");
     let tags: Vec<&str> = state["inbounds"]
         .as_array()
         .unwrap()
@@ -512,4 +610,286 @@ async fn clients_that_break_the_rules_are_imported_mended() {
         (&json!(0), &json!(0))
     );
     client(&ctl, "__").await;
+}
+
+const IMPORTED_ID: &str = "6a3c3b1e-5f4b-4c1a-9d7e-0b1c2d3e4f5a";
+
+/// An x-ui.db with one VLESS-over-WebSocket inbound on `port` (client `importer`, path
+/// `/imp`) and this core template.
+async fn panel_with_template(path: &Path, port: u16, template: &Value) {
+    let mut x = XuiDb::create(path).await;
+    let mut inbound = Inbound::new(
+        port,
+        "vless",
+        json!({"clients": [{"id": IMPORTED_ID, "email": "importer", "enable": true,
+                            "subId": "importer-sub-0001"}],
+               "decryption": "none"}),
+        json!({"network": "ws", "security": "none", "wsSettings": {"path": "/imp"}}),
+    );
+    // Sniffing would take the test request's `Host: origin` for the destination.
+    inbound.sniffing = json!({"enabled": false, "destOverride": []});
+    x.inbound(&inbound, &[]).await;
+    x.template(template).await;
+    x.outbound_traffic("imported-extra", 111, 222).await;
+    x.close().await;
+}
+
+/// Posts an x-ui.db to the import route of `server`; the report.
+async fn import_api(ctl: &Controller, server: &str, db: &Path) -> Value {
+    ctl.api()
+        .0
+        .send(
+            "POST",
+            &format!("/api/v1/servers/{server}/import/3xui"),
+            Some((
+                "application/octet-stream",
+                std::fs::read(db).unwrap().into(),
+            )),
+        )
+        .await
+        .unwrap()
+}
+
+/// The configuration the server's core runs, as the agent wrote it.
+fn running_config(agent: &Agent) -> Value {
+    let path = agent.data_dir.join("core").join("config.json");
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// Import of an x-ui.db whose template routes one origin to a blackhole and adds an
+/// outbound, into a server of a fleet that has a template of its own (so not fresh): the
+/// server's online core tests the template, it becomes the server's own named template, the
+/// core runs the imported rule and outbound, real traffic through the imported inbound shows
+/// the rule at work (the blocked origin closed, the other open), and the report says so. The
+/// same import again changes nothing: no new revision, no second template, no doubled
+/// outbound counter.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_imported_template_runs_on_the_servers_core() {
+    if !xfleet_tests::proxy::v2ray_available() {
+        return;
+    }
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    ctl.route_loopback_direct().await;
+    let (id, mut agent) = ctl.online_server("vpn-1").await;
+    let (open, closed) = (FileServer::start().await, FileServer::start().await);
+    let port = free_port();
+    let mut template = loopback_direct_template();
+    template["outbounds"].as_array_mut().unwrap().push(
+        json!({"tag": "imported-extra", "protocol": "freedom", "settings": {"domainStrategy": "AsIs"}}),
+    );
+    let blocking = json!({"type": "field", "ip": ["127.0.0.1"], "port": closed.port.to_string(),
+                          "outboundTag": "blocked"});
+    template["routing"]["rules"]
+        .as_array_mut()
+        .unwrap()
+        .insert(0, blocking.clone());
+    let files = TempDir::new("xui");
+    let db = files.path().join("x-ui.db");
+    panel_with_template(&db, port, &template).await;
+
+    let report = import_api(&ctl, "vpn-1", &db).await;
+    assert_eq!(report["imported"]["inbounds"], json!(1), "{report}");
+    assert_eq!(report["imported"]["clients"], json!(1), "{report}");
+    let outcome = &report["template"];
+    assert_eq!(outcome["action"], json!("server"), "{report}");
+    assert_eq!(
+        outcome["template"]["name"],
+        json!("vpn-1 (3x-ui)"),
+        "{report}"
+    );
+    assert_eq!(outcome["servers"], json!([{"id": id, "name": "vpn-1"}]));
+    assert_eq!(
+        outcome["checked_on"],
+        json!([{"id": id, "name": "vpn-1"}]),
+        "the online core tested it: {report}"
+    );
+    let line = "core template (xrayTemplateConfig): server `vpn-1` runs it now, as core \
+                template `vpn-1 (3x-ui)`";
+    assert!(
+        report["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i == line),
+        "{report}"
+    );
+    let runs = ctl
+        .api()
+        .ok("GET", &format!("/api/v1/servers/{id}/core-template"), None)
+        .await;
+    assert_eq!(runs["source"], json!("template"), "{runs}");
+    assert_eq!(runs["config"], template);
+
+    // The running core carries the imported rule and outbound.
+    ctl.wait_applied(id, LONG).await;
+    let config = running_config(&agent);
+    let outbounds = config["outbounds"].as_array().unwrap();
+    assert!(
+        outbounds
+            .iter()
+            .any(|o| o["tag"] == json!("imported-extra") && o["protocol"] == json!("freedom")),
+        "{config}"
+    );
+    assert!(
+        config["routing"]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["port"] == blocking["port"] && r["outboundTag"] == json!("blocked")),
+        "{config}"
+    );
+
+    // Real traffic through the imported inbound: the rule at work.
+    let v2 = V2rayClient::start(outbound::vless_ws(port, IMPORTED_ID, "/imp")).await;
+    let get: &[u8] = b"GET /2000 HTTP/1.0\r\nHost: origin\r\n\r\n";
+    let reaches = |to: u16| {
+        let socks = v2.socks_port;
+        async move {
+            xfleet_tests::proxy::exchange_via_socks(
+                socks,
+                "127.0.0.1",
+                to,
+                get,
+                Duration::from_secs(3),
+            )
+            .await
+            .unwrap_or_default()
+            .ends_with(&pattern(2000))
+        }
+    };
+    wait_for(
+        "the open origin through the imported inbound",
+        LONG,
+        || async { reaches(open.port).await.then_some(()) },
+    )
+    .await;
+    assert!(!reaches(closed.port).await, "the imported rule blocks it");
+    assert_eq!(
+        outbound_counters(&ctl, id).await[0],
+        ("imported-extra".to_owned(), 111, 222)
+    );
+
+    // Again: nothing changes.
+    let revision = ctl.server(id).await["revision"].clone();
+    let again = import_api(&ctl, "vpn-1", &db).await;
+    assert_eq!(again["template"]["action"], json!("unchanged"), "{again}");
+    assert_eq!(again["revision"], Value::Null, "{again}");
+    assert_eq!(again["imported"]["templates"], json!(0), "{again}");
+    assert_eq!(again["unchanged"]["outbound_counters"], json!(1), "{again}");
+    assert_eq!(ctl.server(id).await["revision"], revision);
+    let templates = ctl.api().ok("GET", "/api/v1/core/templates", None).await;
+    assert_eq!(templates.as_array().unwrap().len(), 1, "{templates}");
+    assert_eq!(
+        outbound_counters(&ctl, id).await[0],
+        ("imported-extra".to_owned(), 111, 222),
+        "not doubled"
+    );
+    assert!(reaches(open.port).await && !reaches(closed.port).await);
+    agent.kill9();
+}
+
+/// A template the server's v2ray refuses loses nothing: the inbounds and clients import and
+/// reach the core, the template is kept as a named template no server uses, the report
+/// carries v2ray's own words, the server stays on the fleet template, and importing again
+/// neither adds a second copy nor bumps the revision.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_template_the_core_refuses_is_kept_unassigned() {
+    if !xfleet_tests::proxy::v2ray_available() {
+        return;
+    }
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    ctl.route_loopback_direct().await;
+    let (id, mut agent) = ctl.online_server("vpn-1").await;
+    let port = free_port();
+    let mut template = loopback_direct_template();
+    template["routing"]["rules"].as_array_mut().unwrap().insert(
+        0,
+        json!({"type": "field", "ip": ["not-an-ip"], "outboundTag": "direct"}),
+    );
+    let files = TempDir::new("xui");
+    let db = files.path().join("x-ui.db");
+    panel_with_template(&db, port, &template).await;
+
+    let report = import_api(&ctl, "vpn-1", &db).await;
+    assert_eq!(report["imported"]["inbounds"], json!(1), "{report}");
+    assert_eq!(report["imported"]["clients"], json!(1), "{report}");
+    let outcome = &report["template"];
+    assert_eq!(outcome["action"], json!("kept"), "{report}");
+    assert_eq!(outcome["servers"], json!([]), "{report}");
+    let message = outcome["message"].as_str().unwrap();
+    assert!(
+        message.contains("kept as core template `vpn-1 (3x-ui)`, which no server uses")
+            && message.contains("vpn-1")
+            && message.contains("invalid IP: not-an-ip"),
+        "{report}"
+    );
+    assert!(
+        report["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("invalid IP: not-an-ip")),
+        "{report}"
+    );
+    let api = ctl.api();
+    let kept = api
+        .ok(
+            "GET",
+            &format!("/api/v1/core/templates/{}", outcome["template"]["id"]),
+            None,
+        )
+        .await;
+    assert_eq!(kept["config"], template);
+    assert_eq!(kept["servers"], json!([]));
+    let runs = api
+        .ok("GET", &format!("/api/v1/servers/{id}/core-template"), None)
+        .await;
+    assert_eq!(runs["source"], json!("fleet"), "{runs}");
+
+    // The inbound reaches the core, on the fleet template.
+    let server = ctl.wait_applied(id, LONG).await;
+    assert_eq!(server["apply_error"], Value::Null, "{server}");
+    let config = running_config(&agent);
+    assert!(
+        config["inbounds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["port"] == json!(port)),
+        "{config}"
+    );
+    let open = FileServer::start().await;
+    let v2 = V2rayClient::start(outbound::vless_ws(port, IMPORTED_ID, "/imp")).await;
+    let get: &[u8] = b"GET /2000 HTTP/1.0\r\nHost: origin\r\n\r\n";
+    wait_for("the origin through the imported inbound", LONG, || async {
+        xfleet_tests::proxy::exchange_via_socks(
+            v2.socks_port,
+            "127.0.0.1",
+            open.port,
+            get,
+            Duration::from_secs(3),
+        )
+        .await
+        .unwrap_or_default()
+        .ends_with(&pattern(2000))
+        .then_some(())
+    })
+    .await;
+
+    // Again: nothing new.
+    let revision = ctl.server(id).await["revision"].clone();
+    let again = import_api(&ctl, "vpn-1", &db).await;
+    assert_eq!(again["template"]["action"], json!("unchanged"), "{again}");
+    assert!(
+        again["template"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("kept already as core template `vpn-1 (3x-ui)`"),
+        "{again}"
+    );
+    assert_eq!(again["revision"], Value::Null, "{again}");
+    assert_eq!(ctl.server(id).await["revision"], revision);
+    let templates = api.ok("GET", "/api/v1/core/templates", None).await;
+    assert_eq!(templates.as_array().unwrap().len(), 1, "{templates}");
+    agent.kill9();
 }

@@ -9,7 +9,12 @@
 //! a VLESS+TLS inbound with two certificates and a fallback that serves plain HTTP through
 //! the real core, an inbound on a port only the core finds taken (shown failed in its row, on
 //! the server page and the dashboard, the form offering only what the v2ray core runs),
-//! two-factor login and screenshots of every page at desktop and phone width.
+//! two-factor login, the core configuration page's outbound traffic (the download counted
+//! on `direct`) and delay test (a delay through `direct`, an error through `blocked`), a
+//! routing rule added on that page that blocks the
+//! client's way to the file server in the running core (and removing it opens it again), a
+//! template the core refuses shown with the core's words on that page, and screenshots of
+//! every page at desktop and phone width.
 //!
 //! The script asks this side to act through lines on its stdout and waits for the answer on
 //! its stdin (see the top of `panel.mjs`).
@@ -333,6 +338,22 @@ async fn the_panel_in_a_real_browser() {
                 wait_for("the disabled client to be refused", LONG, || async {
                     client.fetch(files.port, 1000).await.is_err().then_some(())
                 })
+                .await;
+                reply("OK".into());
+            }
+            "ROUTED" => {
+                // Whether the client's traffic to the file server is stopped (`blocked`) or
+                // flows (`open`), as the core's routing now says.
+                let client = vpn.as_ref().expect("a VPN client from the link step");
+                let blocked = rest == "blocked";
+                wait_for(
+                    &format!("the file server to be {rest} through the core"),
+                    LONG,
+                    || async {
+                        let fetched = client.fetch(files.port, 1000).await;
+                        (fetched.is_err() == blocked).then_some(())
+                    },
+                )
                 .await;
                 reply("OK".into());
             }

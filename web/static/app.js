@@ -12,6 +12,7 @@ import { pageInbound, pageInbounds } from './inbounds.js';
 import { pageClient, pageClients } from './clients.js';
 import { pageAudit, pageTasks } from './activity.js';
 import { pageSettings } from './settings.js';
+import { pageCoreConfig } from './core-config.js';
 
 // ---- Theme, menu, logout, copy ----
 actions.theme = () => {
@@ -36,7 +37,7 @@ document.addEventListener('DOMContentLoaded', () => {
 });
 
 // ---- Start ----
-const PAGES = { login: pageLogin, dashboard: pageDashboard, servers: pageServers, server: pageServer, inbounds: pageInbounds, inbound: pageInbound, clients: pageClients, client: pageClient, tasks: pageTasks, audit: pageAudit, settings: pageSettings };
+const PAGES = { login: pageLogin, dashboard: pageDashboard, servers: pageServers, server: pageServer, inbounds: pageInbounds, inbound: pageInbound, clients: pageClients, client: pageClient, tasks: pageTasks, audit: pageAudit, settings: pageSettings, core: pageCoreConfig };
 document.addEventListener('DOMContentLoaded', () => {
   const start = PAGES[PAGE];
   if (!start) return;

@@ -17,7 +17,7 @@ export function setPath(obj, path, value) {
 }
 export function deletePath(obj, path) {
   const ks = keys(path);
-  const parent = getPath(obj, ks.slice(0, -1).join('.'));
+  const parent = ks.length > 1 ? getPath(obj, ks.slice(0, -1).join('.')) : obj;
   if (parent && typeof parent === 'object') delete parent[ks[ks.length - 1]];
 }
 // Drops keys whose value means "the core's default": '', 0, false, null, empty lists and

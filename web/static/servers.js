@@ -106,6 +106,7 @@ export function pageServer() {
       <dt>Public address</dt><dd class="mono" id="public-address-now">${s.public_address || '—'}</dd>
       <dt>Share links use</dt><dd id="link-host"><span class="mono">${s.link_host || 'the address each request reached'}</span>${s.link_host ? html` <span class="muted">(${LINK_SOURCES[s.link_host_source] || s.link_host_source})</span>` : ''}</dd>
       <dt>Agent</dt><dd>${s.version || '—'}</dd><dt>Core</dt><dd>${coreText(s)}</dd>
+      <dt>Core template</dt><dd><a id="core-template" href="${BASE}/panel/core?template=${s.core_template?.id ?? 'fleet'}">${s.core_template ? s.core_template.name : 'the fleet template'}</a></dd>
       <dt>Revision</dt><dd>${s.applied_revision} of ${s.revision}</dd><dt>Last seen</dt><dd>${s.connected ? 'now' : when(s.last_seen)}</dd>
       ${s.last_error ? html`<dt>Last error</dt><dd>${s.last_error}</dd>` : ''}</dl>${failures(s)}
       ${s.link_warning ? html`<div class="alert warn" id="link-warning">${s.link_warning}</div>` : ''}`);

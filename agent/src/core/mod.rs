@@ -4,12 +4,15 @@
 //! tests every configuration with the core's own test mode before using it, restarts it with
 //! backoff when it dies without being asked to (a stopped core is left stopped), keeps its
 //! output in a bounded [`LogRing`], and publishes its [`CoreState`] on a watch channel.
-//! [`generate`] runs Xray's own key generators.
+//! [`generate`] runs Xray's own key generators; [`test_outbound`] tries one outbound in a
+//! temporary core.
 
 mod backoff;
 mod binary;
+mod fetch;
 mod generate;
 mod logs;
+mod outbound_test;
 mod process;
 mod supervisor;
 mod tail;
@@ -21,6 +24,7 @@ use xfleet_common::methods::{CoreState, CoreStatus};
 pub use binary::CoreBinary;
 pub use generate::{generate, GenerateError};
 pub use logs::{LogLine, LogRing};
+pub use outbound_test::test_outbound;
 pub use supervisor::Supervisor;
 pub use tail::start_ticks;
 

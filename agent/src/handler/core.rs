@@ -1,13 +1,14 @@
 //! `core.*`: the controller's hands on the core (start, stop, restart), eyes (version,
-//! config, logs), and its key generators.
+//! config, logs), its key generators, and outbound tests in a temporary core.
 
 use xfleet_common::channel::reply;
 use xfleet_common::methods::{
-    core_methods, CoreLogs, CoreLogsQuery, CoreVersion, KeyRequest, RunningConfig,
+    core_methods, CoreLogs, CoreLogsQuery, CoreVersion, KeyRequest, OutboundTestRequest,
+    RunningConfig,
 };
 use xfleet_common::protocol::{code, from_body, ErrorBody};
 
-use crate::core::{generate, Core, CoreError, GenerateError};
+use crate::core::{generate, test_outbound, Core, CoreError, GenerateError};
 
 pub(super) async fn answer(core: &Core, method: &str, body: &[u8]) -> Result<Vec<u8>, ErrorBody> {
     if !core_methods::ALL.contains(&method) {
@@ -39,6 +40,13 @@ pub(super) async fn answer(core: &Core, method: &str, body: &[u8]) -> Result<Vec
                     GenerateError::Failed(m) => ErrorBody::new(code::CORE_FAILED, m),
                 })?;
             reply(&keys)
+        }
+        core_methods::TEST_OUTBOUND => {
+            let request: OutboundTestRequest = from_body(body)?;
+            let answer = test_outbound(supervisor.binary(), supervisor.paths(), &request)
+                .await
+                .map_err(ErrorBody::invalid)?;
+            reply(&answer)
         }
         core_methods::CONFIG => match supervisor.config() {
             Some(config) => reply(&RunningConfig {

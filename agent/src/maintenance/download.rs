@@ -387,20 +387,24 @@ where
 
 /// An absolute `http://` or `https://` URL with a host.
 fn parse(url: &str) -> Result<Uri, DownloadError> {
-    let bad = |message: &str| DownloadError::BadUrl {
+    web_url(url).map_err(|message| DownloadError::BadUrl {
         url: url.to_owned(),
-        message: message.to_owned(),
-    };
+        message,
+    })
+}
+
+/// An absolute `http://` or `https://` URL with a host and no credentials in it, or why not.
+pub fn web_url(url: &str) -> Result<Uri, String> {
     let uri: Uri = url
         .parse()
-        .map_err(|e: hyper::http::uri::InvalidUri| bad(&e.to_string()))?;
+        .map_err(|e: hyper::http::uri::InvalidUri| e.to_string())?;
     if !matches!(uri.scheme_str(), Some("http" | "https")) {
-        return Err(bad("only http:// and https:// are supported"));
+        return Err("only http:// and https:// are supported".into());
     }
     match uri.authority() {
-        Some(a) if a.as_str().contains('@') => Err(bad("credentials in URLs are not supported")),
+        Some(a) if a.as_str().contains('@') => Err("credentials in URLs are not supported".into()),
         Some(a) if !a.host().is_empty() => Ok(uri),
-        _ => Err(bad("no host")),
+        _ => Err("no host".into()),
     }
 }
 

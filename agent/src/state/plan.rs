@@ -99,8 +99,12 @@ pub fn plan(old: &DesiredState, new: &DesiredState, flavour: Flavour) -> Result<
     let before = rendered(old, flavour)?;
     let after = rendered(new, flavour)?;
     let mut plan = Plan::default();
-    if old.template != new.template {
-        plan.restart = Some("the core template changed".into());
+    // Outbounds, routing and the rest of a template are compared on the rendered
+    // configuration when the change is made; inbounds a template adds only start anew.
+    let template_inbounds =
+        |s: &DesiredState| s.template.as_ref().and_then(|t| t.get("inbounds")).cloned();
+    if template_inbounds(old) != template_inbounds(new) {
+        plan.restart = Some("the core template's own inbounds changed".into());
     }
     for tag in before.keys() {
         if !after.contains_key(tag) {

@@ -53,7 +53,7 @@ fn a_client_change_is_a_user_change_not_an_inbound_change() {
 }
 
 #[test]
-fn inbound_changes_replace_the_inbound_and_a_template_change_restarts() {
+fn inbound_changes_replace_the_inbound_and_template_inbounds_restart() {
     let old = state(1, vec![vless("in", 1000, &[("a", A)])]);
     let mut moved = old.clone();
     moved.inbounds[0].port = 2000;
@@ -65,9 +65,14 @@ fn inbound_changes_replace_the_inbound_and_a_template_change_restarts() {
     disabled.inbounds[0].enable = false;
     let p = plan(&old, &disabled, Flavour::V2ray).unwrap();
     assert_eq!((p.remove_inbounds.len(), p.add_inbounds.len()), (1, 0));
+    // The rest of a template is weighed on the rendered configuration when applying.
     let mut templated = old.clone();
     templated.template = Some(json!({"log": {"loglevel": "debug"}}));
-    assert!(plan(&old, &templated, Flavour::V2ray)
+    assert!(plan(&old, &templated, Flavour::V2ray).unwrap().is_empty());
+    let mut own_inbound = templated.clone();
+    own_inbound.template = Some(json!({"inbounds": [
+        {"tag": "dns-in", "port": 5353, "protocol": "dokodemo-door"}]}));
+    assert!(plan(&templated, &own_inbound, Flavour::V2ray)
         .unwrap()
         .restart
         .is_some());

@@ -6,7 +6,7 @@ use tonic::client::Grpc;
 use tonic::transport::{Channel, Endpoint};
 use tonic_prost::ProstCodec;
 
-use super::{account, inbound_config, proto, ApiError, Namespace, SysStats, User};
+use super::{account, inbound_config, outbound_config, proto, ApiError, Namespace, SysStats, User};
 
 /// Limit for one API call, connecting included.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -81,6 +81,26 @@ impl CoreApi {
             inbound: Some(inbound_config(self.ns, inbound)?),
         };
         self.call::<_, proto::Empty>(HANDLER, "AddInbound", request)
+            .await
+            .map(drop)
+    }
+
+    /// Adds an outbound given as the core's config file has it. Only the shapes
+    /// [`outbound_config`] converts; anything else is [`ApiError::Unsupported`].
+    pub async fn add_outbound(&self, outbound: &serde_json::Value) -> Result<(), ApiError> {
+        let request = proto::AddOutboundRequest {
+            outbound: Some(outbound_config(self.ns, outbound)?),
+        };
+        self.call::<_, proto::Empty>(HANDLER, "AddOutbound", request)
+            .await
+            .map(drop)
+    }
+
+    pub async fn remove_outbound(&self, tag: &str) -> Result<(), ApiError> {
+        let request = proto::RemoveOutboundRequest {
+            tag: tag.to_owned(),
+        };
+        self.call::<_, proto::Empty>(HANDLER, "RemoveOutbound", request)
             .await
             .map(drop)
     }

@@ -23,6 +23,7 @@
 mod account;
 mod client;
 mod inbound;
+mod outbound;
 pub mod proto;
 mod user;
 
@@ -36,6 +37,7 @@ use http::uri::PathAndQuery;
 pub use account::{account_message, cipher_type};
 pub use client::{CoreApi, CALL_TIMEOUT};
 pub use inbound::inbound_config;
+pub use outbound::outbound_config;
 pub use user::{Account, User};
 
 /// Which core answers, and so which proto package names it registered.

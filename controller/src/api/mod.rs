@@ -9,10 +9,12 @@ mod generate;
 mod history;
 mod links;
 mod operations;
+mod outbounds;
 mod routes;
 mod servers;
 mod settings;
 mod tasks;
+mod warp;
 
 pub use routes::table as routes;
 

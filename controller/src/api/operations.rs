@@ -5,7 +5,8 @@
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use xfleet_common::methods::{
-    agent, core_methods, CoreInstallRequest, CoreLogsQuery, GeoUpdateRequest, KeyRequest, Sleep,
+    agent, core_methods, CoreInstallRequest, CoreLogsQuery, GeoUpdateRequest, KeyRequest,
+    OutboundTestRequest, Sleep,
 };
 use xfleet_common::state::{method, ApplyState};
 
@@ -51,6 +52,7 @@ pub fn check(operation: &str, body: &Value, field: &str, body_field: &str) -> Re
         agent::CORE_INSTALL => decodes::<CoreInstallRequest>(body),
         agent::GEO_UPDATE => decodes::<GeoUpdateRequest>(body),
         core_methods::GENERATE => decodes::<KeyRequest>(body),
+        core_methods::TEST_OUTBOUND => decodes::<OutboundTestRequest>(body),
         // An empty body asks for the defaults.
         core_methods::LOGS if body.is_null() => Ok(()),
         core_methods::LOGS => decodes::<CoreLogsQuery>(body),

@@ -2,7 +2,9 @@
 
 use axum::routing::{delete, get, patch, post, put};
 
-use super::{auth, core, fleet, generate, history, links, servers, settings, tasks};
+use super::{
+    auth, core, fleet, generate, history, links, outbounds, servers, settings, tasks, warp,
+};
 use crate::front::routes::{route, Route};
 
 pub fn table() -> Vec<Route> {
@@ -69,7 +71,16 @@ pub fn table() -> Vec<Route> {
         route("GET", "/settings", "Panel settings (3x-ui key names)", get(settings::list)),
         route("PATCH", "/settings", "Change panel settings", patch(settings::update)),
         route("POST", "/panel/restart", "Restart the controller in place so saved panel settings (address, port, base path, TLS) apply; agents reconnect", post(settings::restart)),
+        route("GET", "/core/warp", "The fleet's Cloudflare WARP device: id, license, public key", get(warp::get_one)),
+        route("POST", "/core/warp", "Register a WARP device (`{private_key?, public_key?}`; a pair is made when absent)", post(warp::register)),
+        route("PUT", "/core/warp/license", "Move the WARP device to a WARP+ license (`{license}`)", put(warp::set_license)),
+        route("GET", "/core/warp/config", "The WARP device as Cloudflare's account API describes it now", get(warp::config)),
+        route("GET", "/core/warp/outbound", "Xray's WireGuard outbound (tag `warp`) for the WARP device; v2ray has none", get(warp::outbound)),
+        route("DELETE", "/core/warp", "Forget the WARP device", delete(warp::remove)),
         route("GET", "/qr", "A QR code of `?text=` as SVG (image/svg+xml, at most 2048 bytes)", get(links::qr_code)),
         route("GET", "/generate/{kind}", "Generate uuid, x25519, short-ids, password or ss2022 keys", get(generate::generate)),
+        route("GET", "/core/outbounds/traffic", "Outbound traffic per server and summed by tag (`?server=ID|NAME`)", get(outbounds::traffic)),
+        route("POST", "/core/outbounds/traffic/reset", "Zero outbound traffic: `{server?, tag?}` (absent: all)", post(outbounds::reset_traffic)),
+        route("POST", "/servers/{server}/outbounds/test", "Test one outbound in a temporary core on the server: `{outbound, allOutbounds?, url?}`", post(outbounds::test)),
     ]
 }

@@ -32,9 +32,11 @@ mod inbound_clients;
 mod inbound_fallbacks;
 mod inbound_views;
 mod inbounds;
+mod outbounds;
 mod server;
 mod settings;
 mod v3;
+mod warp;
 mod xray;
 
 use std::net::SocketAddr;
@@ -264,6 +266,8 @@ const READ_ROUTES: &[&str] = &[
     "/panel/xray/",
     "/panel/api/xray/getDefaultJsonConfig",
     "/panel/xray/getDefaultJsonConfig",
+    "/panel/api/xray/getOutboundsTraffic",
+    "/panel/xray/getOutboundsTraffic",
 ];
 
 /// Whether a read-only token may make this call: any GET, and the POST routes that read.

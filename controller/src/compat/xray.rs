@@ -32,6 +32,8 @@ pub fn routes() -> Router<Arc<Controller>> {
             "/getDefaultJsonConfig",
             get(default_json_config).post(default_json_config),
         )
+        .merge(super::warp::routes())
+        .merge(super::outbounds::routes())
 }
 
 /// 3x-ui's built-in Xray template.

@@ -86,6 +86,9 @@ pub struct Config {
     /// is generated and written there, readable only by the controller's user. Read only
     /// when there is no admin account yet.
     pub admin_password_file: String,
+    /// Cloudflare WARP's account API (base URL with its version path), which registers WARP
+    /// devices for the WireGuard outbound. Changed only to point at a mirror or a test double.
+    pub warp_api_url: String,
 }
 
 impl Default for Config {
@@ -123,6 +126,7 @@ impl Default for Config {
             sub_requests_per_minute: 60,
             log: "info".into(),
             admin_password_file: String::new(),
+            warp_api_url: "https://api.cloudflareclient.com/v0a2158".into(),
         }
     }
 }

@@ -10,6 +10,7 @@ use serde_json::json;
 use xfleet_common::channel::CallError;
 
 use super::envelope::{failed, trace_id, Msg};
+use crate::model::warp::WarpError;
 use crate::model::{describe, FieldError, ModelError};
 use crate::store::StoreError;
 
@@ -32,6 +33,9 @@ pub enum ApiError {
     TooManyRequests(String),
     #[error(transparent)]
     Call(#[from] CallError),
+    /// A web API the controller called (WARP's account API) failed or refused, in its words.
+    #[error("{0}")]
+    Upstream(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -53,6 +57,17 @@ impl From<ModelError> for ApiError {
             ModelError::Conflict(m) => Self::Conflict(m),
             ModelError::NotFound(what) => Self::NotFound(what),
             ModelError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<WarpError> for ApiError {
+    fn from(e: WarpError) -> Self {
+        match e {
+            WarpError::Invalid(m) => Self::BadRequest(m),
+            WarpError::Api(_) => Self::Upstream(e.to_string()),
+            WarpError::Store(e) => e.into(),
+            other => Self::Conflict(other.to_string()),
         }
     }
 }
@@ -85,6 +100,7 @@ impl ApiError {
             Self::Conflict(_) => "conflict",
             Self::TooManyRequests(_) => "rate_limited",
             Self::Call(e) => e.code(),
+            Self::Upstream(_) => "upstream_failed",
             Self::Internal(_) => "internal",
         }
     }
@@ -115,6 +131,7 @@ impl ApiError {
             }
             Self::Call(CallError::Timeout(_)) => StatusCode::GATEWAY_TIMEOUT,
             Self::Call(_) => StatusCode::BAD_GATEWAY,
+            Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

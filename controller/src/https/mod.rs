@@ -3,7 +3,10 @@
 //! subscription server's (`subCertFile`/`subKeyFile`). A file that cannot be used is an error
 //! naming it and the reason, so a listener the admin asked to protect never starts in plain
 //! HTTP.
+//!
+//! Beside them, [`client`]: the controller's own calls to a web API, bounded in time and size.
 
+pub mod client;
 pub mod headers;
 pub mod pinned;
 

@@ -1,6 +1,6 @@
 //! Import of a 3x-ui database (`x-ui.db`, v2 or v3) into one server: its inbounds, clients
-//! with their counters, limits and address records, the settings xfleet has a use for, and
-//! the admin account. Anything that would be refused is skipped with the reason; what is
+//! with their counters, limits and address records, its outbounds' traffic counters, its core
+//! template (`template`), the settings xfleet has a use for, and the admin account. Anything that would be refused is skipped with the reason; what is
 //! already there is left alone, so running it again changes nothing. Reached from the
 //! native API ([`routes`]) and, with the controller stopped, from `xfleet import-3xui`.
 
@@ -9,9 +9,11 @@ mod panel;
 mod route;
 mod settings;
 mod source;
+mod template;
 mod write;
 
 pub use route::routes;
+pub use template::{Named, TemplateOutcome};
 
 use std::path::Path;
 
@@ -56,6 +58,12 @@ pub struct Counts {
     /// Clients whose traffic counters on this server were set from 3x-ui's.
     pub client_counters: u64,
     pub ip_records: u64,
+    /// Outbounds whose traffic counters on this server were set from 3x-ui's.
+    #[serde(default)]
+    pub outbound_counters: u64,
+    /// The core template (see [`ImportReport::template`]).
+    #[serde(default)]
+    pub templates: u64,
     pub settings: u64,
     pub admin_accounts: u64,
 }
@@ -87,6 +95,12 @@ impl Counts {
             "clients' traffic counters",
         );
         add(self.ip_records, "IP record", "IP records");
+        add(
+            self.outbound_counters,
+            "outbound's traffic counters",
+            "outbounds' traffic counters",
+        );
+        add(self.templates, "core template", "core templates");
         add(self.settings, "setting", "settings");
         add(self.admin_accounts, "admin account", "admin accounts");
         if parts.is_empty() {
@@ -122,6 +136,9 @@ pub struct ImportReport {
     pub notes: Vec<String>,
     /// The server's new revision when the import changed its desired state.
     pub revision: Option<i64>,
+    /// What became of the core template (`xrayTemplateConfig`), when the database has one.
+    #[serde(default)]
+    pub template: Option<TemplateOutcome>,
 }
 
 impl ImportReport {
@@ -141,41 +158,87 @@ impl ImportReport {
 
 /// Reads the database at `db` (never writing to it) and imports it into `server`, in one
 /// transaction that also gives the server a new revision when its state changed: an agent
-/// behind it gets the state on its next connection. [`import_and_push`] also sends it now.
+/// behind it gets the state on its next connection. No core can test the core template here,
+/// so it is stored untested (`template::store_unchecked`). [`import_and_push`] is the
+/// import on the running controller.
 pub async fn import_3xui(
     store: &Store,
     db: &Path,
     server: &ServerRow,
 ) -> Result<ImportReport, ImportError> {
-    let mut source = Source::open(db).await?;
-    let data = source::Snapshot::read(&mut source).await;
-    source.close().await;
-    let data = data?;
-    let mut report = ImportReport {
-        server_id: server.id,
-        server_name: server.name.clone(),
-        source: if data.v3 { "3x-ui v3" } else { "3x-ui v2" }.into(),
-        ..Default::default()
-    };
-    write::apply(store, server, &data, &mut report).await?;
+    let data = read(db).await?;
+    let mut report = ImportReport::new(server, &data);
+    write::apply(
+        store,
+        server,
+        &data,
+        &mut report,
+        write::Template::Unchecked,
+    )
+    .await?;
     Ok(report)
 }
 
-/// [`import_3xui`] on the running controller, then the server's new state is queued (at a
-/// revision of its own, as every change is).
+/// The import on the running controller: the rows in one transaction, then the core template
+/// through the model (tested by the server's core first, pushed to the servers it reaches),
+/// then the server's new state is queued (at a revision of its own, as every change is).
 pub async fn import_and_push(
     ctl: &Controller,
     db: &Path,
     server: &ServerRow,
     actor: &str,
 ) -> Result<ImportReport, ImportError> {
-    let mut report = import_3xui(&ctl.store, db, server).await?;
-    if report.changes_state() {
+    let data = read(db).await?;
+    let mut report = ImportReport::new(server, &data);
+    write::apply(
+        &ctl.store,
+        server,
+        &data,
+        &mut report,
+        write::Template::Later,
+    )
+    .await?;
+    let mut pushed = false;
+    if let Some(text) = data.template() {
+        let mut c = ctl.store.pool().acquire().await?;
+        let step = template::plan(&mut c, server, text).await?;
+        drop(c);
+        let outcome = match step {
+            template::Step::Done(outcome) => outcome,
+            template::Step::Apply(plan) => {
+                template::apply_checked(ctl, server, plan, actor).await?
+            }
+        };
+        pushed = matches!(outcome.action.as_str(), "fleet" | "server")
+            && outcome.servers.iter().any(|s| s.id == server.id);
+        template::record(&mut report, outcome);
+    }
+    if report.changes_state() && !pushed {
         let task = desired::push(ctl, server.id, actor).await?;
-        report.revision = Some(ctl.store.server(server.id).await?.revision);
         tracing::info!(server = server.id, task = %task.id, "3x-ui import queued the server's new state");
     }
+    if report.changes_state() || pushed {
+        report.revision = Some(ctl.store.server(server.id).await?.revision);
+    }
     Ok(report)
+}
+
+async fn read(db: &Path) -> Result<source::Snapshot, ImportError> {
+    let mut source = Source::open(db).await?;
+    let data = source::Snapshot::read(&mut source).await;
+    source.close().await;
+    data
+}
+
+impl ImportReport {
+    fn new(server: &ServerRow, data: &source::Snapshot) -> Self {
+        Self {
+            server_id: server.id,
+            server_name: server.name.clone(),
+            source: if data.v3 { "3x-ui v3" } else { "3x-ui v2" }.into(),
+            ..Default::default()
+        }
+    }
 }
 
 /// A temporary directory only this user can enter, for copies of x-ui.db (it holds secrets).

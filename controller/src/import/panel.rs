@@ -3,7 +3,7 @@
 use sqlx::AnyConnection;
 
 use super::clients;
-use super::settings::{fate, Fate};
+use super::settings::{empty_is_unset, fate, value_problem, Fate};
 use super::write::{Run, Seen};
 use super::{ImportError, ImportReport};
 
@@ -61,7 +61,19 @@ impl Run<'_> {
     ) -> Result<(), ImportError> {
         for (k, value) in &self.data.settings {
             let item = format!("setting `{k}`");
-            if let Fate::Skip(reason) = fate(k) {
+            match fate(k) {
+                Fate::Keep => {}
+                Fate::Template => continue,
+                Fate::Skip(reason) => {
+                    report.skip(item, reason);
+                    continue;
+                }
+            }
+            if value.is_empty() && empty_is_unset(k) {
+                report.skip(item, "it is empty: there is nothing to carry over");
+                continue;
+            }
+            if let Some(reason) = value_problem(k, value) {
                 report.skip(item, reason);
                 continue;
             }
@@ -70,6 +82,8 @@ impl Run<'_> {
                     .bind(k)
                     .fetch_optional(&mut *c)
                     .await?;
+            // An emptied WARP registration (deleted) is none: an imported one takes its place.
+            let current = current.filter(|(v,)| !(v.is_empty() && empty_is_unset(k)));
             match current {
                 None => {
                     set_setting(c, k, value, self.now).await?;
@@ -159,7 +173,7 @@ impl Run<'_> {
     }
 }
 
-async fn set_setting(
+pub(super) async fn set_setting(
     c: &mut AnyConnection,
     key: &str,
     value: &str,

@@ -1,11 +1,17 @@
 //! Which 3x-ui settings (its `settings` table, key → string) xfleet keeps, under the same
-//! key, for the parts that read them (panel, subscription server, Telegram bot), and why
-//! the others are left behind.
+//! key, for the parts that read them (panel, subscription server, Telegram bot, the WARP
+//! device), and why the others are left behind. The core template (`xrayTemplateConfig`) has
+//! an import of its own (`super::template`).
+
+use crate::fleet::desired::CORE_TEMPLATE;
+use crate::model::warp::{WarpData, SETTING as WARP};
 
 /// What becomes of one 3x-ui setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fate {
     Keep,
+    /// `xrayTemplateConfig`: becomes a core template.
+    Template,
     Skip(&'static str),
 }
 
@@ -33,7 +39,11 @@ const TELEGRAM: &[&str] = &[
 ];
 
 pub fn fate(key: &str) -> Fate {
+    if key == CORE_TEMPLATE {
+        return Fate::Template;
+    }
     if PANEL.contains(&key)
+        || key == WARP
         || TELEGRAM.contains(&key)
         || key.starts_with("sub")
         || key.starts_with("tgBot")
@@ -53,10 +63,6 @@ pub fn fate(key: &str) -> Fate {
         "twoFactorEnable" | "twoFactorToken" => {
             "set up two-factor login again on the Settings page; 3x-ui's secret is not carried over"
         }
-        "xrayTemplateConfig" => {
-            "xfleet's core template is fleet-wide (the setting xrayTemplateConfig): one host's \
-             template would change every server's core configuration; set it on purpose"
-        }
         "panelGuid" | "apiToken" | "devChannelEnable" | "panelOutbound" => {
             "3x-ui's node identity and update channel; xfleet servers enroll with certificates"
         }
@@ -65,11 +71,28 @@ pub fn fate(key: &str) -> Fate {
         }
         k if k.starts_with("ldap") => "LDAP sync has no counterpart in xfleet",
         k if k.starts_with("smtp") => "e-mail notifications have no counterpart in xfleet",
-        "warp" | "nord" | "pia" | "warpUpdateInterval" => {
-            "managed WARP/NordVPN/PIA outbounds have no counterpart in xfleet"
+        "nord" | "pia" => "managed NordVPN/PIA outbounds have no counterpart in xfleet",
+        "warpUpdateInterval" => {
+            "rotating the WARP address on a schedule has no counterpart in xfleet"
         }
         _ => "no counterpart in xfleet",
     })
+}
+
+/// Why a kept setting's value cannot be taken as it is, if it cannot: a WARP registration
+/// must be one xfleet can use.
+pub fn value_problem(key: &str, value: &str) -> Option<String> {
+    if key != WARP {
+        return None;
+    }
+    WarpData::from_setting(value)
+        .err()
+        .map(|e| format!("it is not a WARP registration xfleet can read: {e}"))
+}
+
+/// Whether an empty stored value means "not set" (3x-ui empties `warp` to delete the device).
+pub fn empty_is_unset(key: &str) -> bool {
+    key == WARP
 }
 
 #[cfg(test)]
@@ -92,9 +115,27 @@ mod tests {
             "tgCpu",
             "expireDiff",
             "pageSize",
+            "warp",
         ] {
             assert_eq!(fate(key), Fate::Keep, "{key}");
         }
+    }
+
+    /// 3x-ui's `warp` blob carries over as it is, and only when it is a registration.
+    #[test]
+    fn warp_registrations_are_checked() {
+        let blob = "{\n  \"access_token\": \"t\",\n  \"device_id\": \"d\",\n  \
+                    \"license_key\": \"l\",\n  \"private_key\": \"k\"\n}";
+        assert_eq!(value_problem("warp", blob), None);
+        assert_eq!(value_problem("warp", ""), None);
+        let bad = value_problem("warp", "{not json").unwrap();
+        assert!(bad.contains("WARP registration"), "{bad}");
+        assert_eq!(value_problem("subPort", "{not json"), None);
+    }
+
+    #[test]
+    fn the_core_template_has_its_own_import() {
+        assert_eq!(fate("xrayTemplateConfig"), Fate::Template);
     }
 
     #[test]
@@ -103,15 +144,15 @@ mod tests {
             ("webCertFile", "TLS"),
             ("webPort", "xfleet.toml"),
             ("secret", "session"),
-            ("xrayTemplateConfig", "core configuration"),
-            ("xrayTemplateConfig", "fleet-wide"),
             ("ldapEnable", "LDAP"),
             ("smtpHost", "e-mail"),
+            ("nord", "NordVPN"),
+            ("warpUpdateInterval", "WARP address"),
             ("somethingNew", "no counterpart"),
         ] {
             match fate(key) {
                 Fate::Skip(reason) => assert!(reason.contains(word), "{key}: {reason}"),
-                Fate::Keep => panic!("{key} should be skipped"),
+                other => panic!("{key} should be skipped, not {other:?}"),
             }
         }
     }

@@ -49,6 +49,14 @@ pub struct XuiTraffic {
     pub last_online: i64,
 }
 
+/// An `outbound_traffics` row: what 3x-ui counted on one outbound tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XuiOutbound {
+    pub tag: String,
+    pub up: i64,
+    pub down: i64,
+}
+
 /// A v3 `clients` row, in the JSON shape of `settings.clients[]`.
 #[derive(Debug, Clone)]
 pub struct XuiClientRow {
@@ -231,6 +239,33 @@ impl Source {
         Ok(out)
     }
 
+    /// `outbound_traffics` (v2 and v3), rows without a tag left out.
+    pub async fn outbound_traffic(&mut self) -> Result<Vec<XuiOutbound>, ImportError> {
+        let t = "outbound_traffics";
+        if !self.has_table(t) {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {}, {}, {} FROM \"outbound_traffics\" ORDER BY \"id\"",
+            self.text(t, "tag", ""),
+            self.int(t, "up", 0),
+            self.int(t, "down", 0),
+        );
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(&sql)
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(unreadable)?;
+        Ok(rows
+            .into_iter()
+            .filter(|(tag, _, _)| !tag.trim().is_empty())
+            .map(|(tag, up, down)| XuiOutbound {
+                tag,
+                up: up.max(0),
+                down: down.max(0),
+            })
+            .collect())
+    }
+
     /// `inbound_client_ips`: email → the raw JSON of its address list.
     pub async fn client_ips(&mut self) -> Result<Vec<(String, String)>, ImportError> {
         let t = "inbound_client_ips";
@@ -381,12 +416,22 @@ pub struct Snapshot {
     /// v3: emails of clients attached to no inbound.
     pub unattached: Vec<String>,
     pub traffic: HashMap<String, XuiTraffic>,
+    pub outbounds: Vec<XuiOutbound>,
     pub ips: Vec<(String, String)>,
     pub settings: Vec<(String, String)>,
     pub admin: Option<(String, String)>,
 }
 
 impl Snapshot {
+    /// The core template (`xrayTemplateConfig`), unless absent or blank.
+    pub fn template(&self) -> Option<&str> {
+        self.settings
+            .iter()
+            .find(|(k, _)| k == crate::fleet::desired::CORE_TEMPLATE)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
     pub async fn read(source: &mut Source) -> Result<Self, ImportError> {
         let v3 = source.has_client_table();
         let mut clients_of: HashMap<i64, Vec<serde_json::Value>> = HashMap::new();
@@ -419,6 +464,7 @@ impl Snapshot {
             clients_of,
             unattached,
             traffic: source.traffic().await?,
+            outbounds: source.outbound_traffic().await?,
             ips: source.client_ips().await?,
             settings: source.settings().await?,
             admin: source.admin().await?,

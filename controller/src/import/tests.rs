@@ -171,7 +171,135 @@ const V3: &[&str] = &[
     "INSERT INTO client_inbounds (client_id, inbound_id) VALUES (1, 1), (1, 2), (2, 3)",
     "INSERT INTO client_traffics (inbound_id, enable, email, up, down, expiry_time, total) \
      VALUES (1, 1, 'both', 10, 20, 0, 1000)",
+    "CREATE TABLE `outbound_traffics` (`id` integer PRIMARY KEY AUTOINCREMENT,`tag` text,\
+     `up` integer DEFAULT 0,`down` integer DEFAULT 0,`total` integer DEFAULT 0,\
+     CONSTRAINT `uni_outbound_traffics_tag` UNIQUE (`tag`))",
+    "INSERT INTO outbound_traffics (tag, up, down, total) VALUES \
+     ('direct', 1000, 2000, 3000), ('warp', 5, 7, 12), ('', 1, 1, 2)",
 ];
+
+/// A 3x-ui template as its Xray page leaves it: an extra outbound and a rule sending one
+/// address through it, ahead of the default's rules.
+fn custom_template(through: &str) -> String {
+    let mut t = xfleet_common::xray::default_template(xfleet_common::xray::Flavour::Xray, true);
+    t["outbounds"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"tag": "warp", "protocol": "freedom", "settings": {}}));
+    t["routing"]["rules"].as_array_mut().unwrap().insert(
+        0,
+        serde_json::json!({"type": "field", "ip": [through], "outboundTag": "warp"}),
+    );
+    serde_json::to_string_pretty(&t).unwrap()
+}
+
+async fn with_template(path: &Path, template: &str) {
+    let setting = format!(
+        "INSERT INTO settings (key, value) VALUES ('xrayTemplateConfig', '{}')",
+        template.replace('\'', "''")
+    );
+    let mut statements: Vec<&str> = V3.to_vec();
+    statements.push(&setting);
+    build(path, &statements).await;
+}
+
+/// With the controller stopped, the template of a v3 database becomes the fleet template
+/// of a fresh fleet (one server, default template) and a server's own template otherwise;
+/// outbound counters arrive with their numbers; a second import changes nothing (no new
+/// revision, no second template, no doubled counter); text that is not JSON is skipped with
+/// the reason and the rest imports.
+#[tokio::test]
+async fn the_core_template_and_outbound_counters() {
+    let dir = crate::util::TempDir::new("xui-template");
+    let first = dir.path().join("first.db");
+    let second = dir.path().join("second.db");
+    let broken = dir.path().join("broken.db");
+    with_template(&first, &custom_template("198.51.100.1")).await;
+    with_template(&second, &custom_template("198.51.100.2")).await;
+    with_template(&broken, "{\"routing\": {").await;
+    for t in test_stores().await {
+        let s = &t.store;
+        let label = t.label;
+        let new = |name: &str| NewServer {
+            name: name.into(),
+            ..Default::default()
+        };
+        let s1 = s.create_server(&new("s1")).await.unwrap();
+        let r = import_3xui(s, &first, &s1).await.unwrap();
+        let outcome = r.template.clone().unwrap();
+        assert_eq!(outcome.action, "fleet", "{label}: {r:?}");
+        assert_eq!(r.imported.templates, 1);
+        let fleet: serde_json::Value =
+            serde_json::from_str(&s.setting("xrayTemplateConfig").await.unwrap().unwrap()).unwrap();
+        assert_eq!(fleet["routing"]["rules"][0]["ip"][0], "198.51.100.1");
+        assert!(s.templates().await.unwrap().is_empty(), "{label}");
+        let outbounds = s.traffic_of(s1.id).await.unwrap().outbounds;
+        let counters: Vec<(&str, i64, i64)> = outbounds
+            .iter()
+            .map(|c| (c.name.as_str(), c.up, c.down))
+            .collect();
+        assert_eq!(
+            counters,
+            [("direct", 1000, 2000), ("warp", 5, 7)],
+            "{label}"
+        );
+        assert_eq!(r.imported.outbound_counters, 2);
+        let revision = s.server(s1.id).await.unwrap().revision;
+
+        let again = import_3xui(s, &first, &s1).await.unwrap();
+        assert!(again.imported.is_empty(), "{label}: {again:?}");
+        assert_eq!(again.template.unwrap().action, "unchanged");
+        assert_eq!(again.unchanged.outbound_counters, 2);
+        assert_eq!(again.revision, None);
+        assert_eq!(s.server(s1.id).await.unwrap().revision, revision);
+        let after: Vec<(String, i64, i64)> = s
+            .traffic_of(s1.id)
+            .await
+            .unwrap()
+            .outbounds
+            .into_iter()
+            .map(|c| (c.name, c.up, c.down))
+            .collect();
+        assert_eq!(after.len(), 2, "{label}");
+        assert_eq!((after[0].1, after[0].2), (1000, 2000), "not doubled");
+
+        // A second server: no longer a fresh fleet, so the template is its own.
+        let s2 = s.create_server(&new("s2")).await.unwrap();
+        let r = import_3xui(s, &second, &s2).await.unwrap();
+        let outcome = r.template.clone().unwrap();
+        assert_eq!(outcome.action, "server", "{label}: {r:?}");
+        assert_eq!(outcome.template.as_ref().unwrap().name, "s2 (3x-ui)");
+        assert!(outcome.message.contains("no core tested it"), "{outcome:?}");
+        let s2 = s.server(s2.id).await.unwrap();
+        assert_eq!(s2.core_template_id, Some(outcome.template.unwrap().id));
+        let own: serde_json::Value =
+            serde_json::from_str(&s.server_template(s2.id).await.unwrap().unwrap()).unwrap();
+        assert_eq!(own["routing"]["rules"][0]["ip"][0], "198.51.100.2");
+        let again = import_3xui(s, &second, &s2).await.unwrap();
+        assert!(again.imported.is_empty(), "{label}: {again:?}");
+        assert_eq!(again.revision, None);
+        assert_eq!(s.templates().await.unwrap().len(), 1, "{label}");
+        assert_eq!(s.server(s2.id).await.unwrap().revision, s2.revision);
+
+        // Not JSON: skipped, saying why; inbounds and clients still come.
+        let s3 = s.create_server(&new("s3")).await.unwrap();
+        let r = import_3xui(s, &broken, &s3).await.unwrap();
+        assert_eq!(r.template.as_ref().unwrap().action, "skipped");
+        assert!(
+            r.skipped
+                .iter()
+                .any(|k| k.item.contains("xrayTemplateConfig")
+                    && k.reason.contains("it is not JSON")),
+            "{label}: {r:?}"
+        );
+        assert_eq!(
+            (r.imported.inbounds, r.imported.attachments),
+            (2, 2),
+            "{r:?}"
+        );
+        assert_eq!(s.server(s3.id).await.unwrap().core_template_id, None);
+    }
+}
 
 #[tokio::test]
 async fn a_v3_database() {

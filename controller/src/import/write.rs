@@ -11,7 +11,7 @@ use xfleet_common::xray::{self, Flavour};
 
 use super::clients::{self, describe_client, key, key_name};
 use super::source::{Snapshot, XuiInbound};
-use super::{ImportError, ImportReport};
+use super::{template, ImportError, ImportReport};
 use crate::model::{InboundInput, Problems};
 use crate::store::fleet_write;
 use crate::store::{ClientRow, NewClient, NewInbound, ServerRow, Store};
@@ -62,11 +62,20 @@ pub(super) struct Run<'a> {
     pub now: i64,
 }
 
+/// What [`apply`] does with the core template.
+pub(super) enum Template {
+    /// Stores it in the transaction, untested (the controller is not running).
+    Unchecked,
+    /// Leaves it to the caller, which has the cores test it.
+    Later,
+}
+
 pub(super) async fn apply(
     store: &Store,
     server: &ServerRow,
     data: &Snapshot,
     report: &mut ImportReport,
+    template: Template,
 ) -> Result<(), ImportError> {
     let now = now_ms();
     let mut tx = store.pool().begin().await?;
@@ -107,7 +116,19 @@ pub(super) async fn apply(
     run.ips(&mut tx, report).await?;
     run.settings(&mut tx, report).await?;
     run.admin(&mut tx, report).await?;
-    if report.changes_state() {
+    run.outbound_counters(&mut tx, report).await?;
+    let mut assigned = false;
+    if let (Template::Unchecked, Some(text)) = (template, data.template()) {
+        let outcome = match template::plan(&mut tx, server, text).await? {
+            template::Step::Done(outcome) => outcome,
+            template::Step::Apply(plan) => {
+                template::store_unchecked(&mut tx, server, plan, now).await?
+            }
+        };
+        assigned = matches!(outcome.action.as_str(), "fleet" | "server");
+        template::record(report, outcome);
+    }
+    if report.changes_state() || assigned {
         // With the data, so the server's new state is never lost, controller running or not.
         let (revision,): (i64,) = sqlx::query_as(
             "UPDATE servers SET revision = revision + 1 WHERE id = $1 RETURNING revision",
@@ -119,6 +140,36 @@ pub(super) async fn apply(
     }
     tx.commit().await?;
     Ok(())
+}
+
+impl Run<'_> {
+    /// 3x-ui's outbound counters (`outbound_traffics`), where this server has none for the
+    /// tag yet: a second import, or one after the agent counted, adds nothing.
+    async fn outbound_counters(
+        &mut self,
+        c: &mut AnyConnection,
+        report: &mut ImportReport,
+    ) -> Result<(), ImportError> {
+        for o in &self.data.outbounds {
+            let n = sqlx::query(
+                "INSERT INTO outbound_traffic (server_id, tag, up, down) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (server_id, tag) DO NOTHING",
+            )
+            .bind(self.server.id)
+            .bind(&o.tag)
+            .bind(o.up)
+            .bind(o.down)
+            .execute(&mut *c)
+            .await?
+            .rows_affected();
+            if n > 0 {
+                report.imported.outbound_counters += 1;
+            } else {
+                report.unchanged.outbound_counters += 1;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Parses one of an inbound's JSON columns; empty is an absent object.

@@ -96,9 +96,11 @@ pub struct Saved {
     pub checked_on: Vec<ServerRef>,
 }
 
-/// The built-in default every server runs when the fleet template is empty.
+/// The built-in default in the form every core takes: explicit private ranges, no geo files,
+/// no metrics. A server on an empty fleet template runs its own variant of it, which adds
+/// `geoip:private` where `geoip.dat` is installed and Xray's metrics on Xray.
 pub fn builtin_default() -> Value {
-    default_template(Flavour::Xray, true)
+    default_template(Flavour::V2ray, false)
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> ModelError {
@@ -400,11 +402,14 @@ pub async fn assign(
         None => None,
     };
     if server.core_template_id != row.as_ref().map(|r| r.id) {
+        // An empty fleet template is each server's own default: nothing to test.
         let config = match &row {
-            Some(r) => stored(r),
-            None => fleet_config(ctl).await?,
+            Some(r) => Some(stored(r)),
+            None => fleet(ctl).await?.config,
         };
-        check_with_cores(ctl, &config, &[server.id].into()).await?;
+        if let Some(config) = config {
+            check_with_cores(ctl, &config, &[server.id].into()).await?;
+        }
         ctl.store
             .assign_template(&[server.id], row.as_ref().map(|r| r.id))
             .await?;

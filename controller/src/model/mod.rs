@@ -14,10 +14,12 @@ pub mod host;
 mod inbounds;
 pub mod input;
 mod options;
+pub mod outbounds;
 pub mod servers;
 mod setting_rules;
 pub mod settings;
 mod views;
+pub mod warp;
 
 pub use bulk::*;
 pub use clients::*;

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use xfleet_common::methods::ListeningSocket;
 
+use super::core_templates::TemplateRef;
 use super::{ModelError, Result};
 use crate::fleet::LiveInfo;
 use crate::store::{InboundFailureRow, LinkHostSource, ServerRow};
@@ -121,6 +122,8 @@ pub struct ServerView {
     pub failed_inbounds: Vec<InboundFailureRow>,
     /// Why the agent refused the last state sent to it; `None` once one applied.
     pub apply_error: Option<String>,
+    /// The named core template the server runs; `None`: the fleet template.
+    pub core_template: Option<TemplateRef>,
     /// Sockets other programs listen on at the host (from the last heartbeat, else as last
     /// stored), which new inbounds keep off; shown for one server at a time.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -185,11 +188,25 @@ pub async fn views(ctl: &Controller, rows: Vec<ServerRow>) -> Result<Vec<ServerV
     for f in ctl.store.inbound_failures(only).await? {
         failed.entry(f.server_id).or_default().push(f);
     }
+    let templates: HashMap<i64, String> = if rows.iter().any(|r| r.core_template_id.is_some()) {
+        ctl.store
+            .templates()
+            .await?
+            .into_iter()
+            .map(|t| (t.id, t.name))
+            .collect()
+    } else {
+        HashMap::new()
+    };
     Ok(rows
         .into_iter()
         .map(|row| {
             let failures = failed.remove(&row.id).unwrap_or_default();
-            view(ctl, row, failures)
+            let template = row.core_template_id.map(|id| TemplateRef {
+                id,
+                name: templates.get(&id).cloned().unwrap_or_default(),
+            });
+            view(ctl, row, failures, template)
         })
         .collect())
 }
@@ -205,7 +222,12 @@ pub async fn view_one(ctl: &Controller, row: ServerRow) -> Result<ServerView> {
     Ok(one)
 }
 
-fn view(ctl: &Controller, row: ServerRow, failed_inbounds: Vec<InboundFailureRow>) -> ServerView {
+fn view(
+    ctl: &Controller,
+    row: ServerRow,
+    failed_inbounds: Vec<InboundFailureRow>,
+    core_template: Option<TemplateRef>,
+) -> ServerView {
     let live = ctl.fleet.live_info(row.id);
     let (link_host, link_host_source) = match row.link_host() {
         Some((host, LinkHostSource::PublicAddress)) => (host, "public_address"),
@@ -250,6 +272,7 @@ fn view(ctl: &Controller, row: ServerRow, failed_inbounds: Vec<InboundFailureRow
         core_flavour: row.core_flavour,
         failed_inbounds,
         apply_error: row.apply_error,
+        core_template,
         listening: None,
     }
 }

@@ -83,7 +83,10 @@ const TWO_FACTOR: &str = "two-factor login is set up per user on the Settings pa
 const LDAP: &str = "LDAP sync has no counterpart in xfleet";
 const SMTP: &str = "e-mail notifications have no counterpart in xfleet";
 const NODE: &str = "3x-ui's node identity; xfleet servers enroll with certificates";
-const OUTBOUNDS: &str = "managed WARP/NordVPN/PIA outbounds have no counterpart in xfleet yet";
+const OUTBOUNDS: &str = "managed NordVPN/PIA outbounds have no counterpart in xfleet yet";
+const WARP: &str = "the WARP registration is made and changed by /api/v1/core/warp \
+                    (3x-ui: /panel/xray/warp/*)";
+const WARP_ROTATION: &str = "rotating the WARP address on a schedule has no counterpart in xfleet";
 const SECRET: &str = "xfleet keeps its own session secret";
 
 /// The setting that names the server calls without `server_id` act on (an id; empty: the
@@ -216,10 +219,10 @@ pub const KEYS: &[Key] = &[
     without("apiToken", Text, "", NODE),
     without("devChannelEnable", Bool, "false", NODE),
     without("panelOutbound", Text, "", NODE),
-    without("warp", Text, "", OUTBOUNDS),
+    own(super::warp::SETTING, Text, "", WARP),
     without("nord", Text, "", OUTBOUNDS),
     without("pia", Text, "", OUTBOUNDS),
-    without("warpUpdateInterval", Int, "0", OUTBOUNDS),
+    without("warpUpdateInterval", Int, "0", WARP_ROTATION),
 ];
 
 /// Keys whose values are secrets: listed, their values shown as [`MASK`]; the mask sent back
@@ -231,6 +234,8 @@ pub const SECRET_KEYS: &[&str] = &[
     "ldapPassword",
     "smtpPassword",
     "apiToken",
+    // The WARP device's private key, access token and license.
+    super::warp::SETTING,
 ];
 pub const MASK: &str = "********";
 const MAX_VALUE: usize = 64 * 1024;
@@ -400,11 +405,9 @@ pub async fn update(
             .collect(),
         None => BTreeSet::new(),
     };
-    if let Some((_, text)) = template {
-        let template = match text.as_str() {
-            "" => core_templates::builtin_default(),
-            text => serde_json::from_str(text).unwrap_or_default(),
-        };
+    // Empty is each server's own built-in default: nothing to test.
+    if let Some((_, text)) = template.filter(|(_, t)| !t.is_empty()) {
+        let template = serde_json::from_str(text).unwrap_or_default();
         checked_on = core_templates::check_with_cores(ctl, &template, &fleet).await?;
     }
     ctl.store.set_settings(&changes).await?;

@@ -70,6 +70,21 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../../web/static/settings.js"),
     ),
     (
+        "core-config.js",
+        JS,
+        include_str!("../../../web/static/core-config.js"),
+    ),
+    (
+        "core-editors.js",
+        JS,
+        include_str!("../../../web/static/core-editors.js"),
+    ),
+    (
+        "core-basic.js",
+        JS,
+        include_str!("../../../web/static/core-basic.js"),
+    ),
+    (
         "icon.svg",
         "image/svg+xml",
         include_str!("../../../web/static/icon.svg"),

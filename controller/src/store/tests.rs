@@ -833,3 +833,135 @@ async fn counters_saturate_instead_of_overflowing() {
         assert_eq!(pair(&totals.clients[0]), both, "{}", t.label);
     }
 }
+
+/// Named core templates: unique names, a server runs its own template's text, and a template
+/// a server runs is not deleted.
+#[tokio::test]
+async fn core_templates_are_named_uniquely_and_kept_while_in_use() {
+    for t in test_stores().await {
+        let s = &t.store;
+        let server = s.create_server(&new_server("ams-1")).await.unwrap();
+        assert_eq!(server.core_template_id, None, "{}", t.label);
+        assert_eq!(s.server_template(server.id).await.unwrap(), None);
+        let ir = s
+            .create_template("ir-direct", r#"{"log":{}}"#, "")
+            .await
+            .unwrap();
+        let dup = s.create_template("ir-direct", "{}", "").await;
+        assert!(matches!(dup, Err(StoreError::Conflict(_))), "{}", t.label);
+        s.assign_template(&[server.id], Some(ir.id)).await.unwrap();
+        assert_eq!(
+            s.server_template(server.id).await.unwrap().as_deref(),
+            Some(r#"{"log":{}}"#),
+            "{}",
+            t.label
+        );
+        let in_use = s.delete_template(ir.id).await;
+        assert!(
+            matches!(in_use, Err(StoreError::Conflict(_))),
+            "{}",
+            t.label
+        );
+        let changed = s
+            .update_template(ir.id, "ir", r#"{"dns":{}}"#, "note")
+            .await
+            .unwrap();
+        assert_eq!(
+            (changed.name.as_str(), changed.notes.as_str()),
+            ("ir", "note")
+        );
+        assert_eq!(
+            s.server_template(server.id).await.unwrap().as_deref(),
+            Some(r#"{"dns":{}}"#)
+        );
+        s.assign_template(&[server.id], None).await.unwrap();
+        s.delete_template(ir.id).await.unwrap();
+        assert!(matches!(
+            s.template(ir.id).await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert_eq!(s.server(server.id).await.unwrap().core_template_id, None);
+    }
+}
+
+/// Outbound counters read per server or for all, and a reset zeroes exactly what it names
+/// (one tag on one server, a tag everywhere, everything); later batches count from zero.
+#[tokio::test]
+async fn outbound_counters_reset_by_server_and_tag() {
+    use xfleet_common::traffic::{Delta, TrafficBatch};
+    for t in test_stores().await {
+        let s = &t.store;
+        let batch = |seq: u64, outbounds: &[(&str, u64)]| TrafficBatch {
+            epoch: "journal".into(),
+            seq,
+            at_ms: 1000,
+            users: vec![],
+            inbounds: vec![],
+            outbounds: outbounds
+                .iter()
+                .map(|(tag, n)| Delta {
+                    name: (*tag).into(),
+                    up: *n,
+                    down: 2 * n,
+                })
+                .collect(),
+            online: vec![],
+            ips: vec![],
+        };
+        let both = [("chain", 10), ("direct", 5)];
+        s.apply_traffic(1, &batch(1, &both)).await.unwrap();
+        s.apply_traffic(2, &batch(1, &both)).await.unwrap();
+        let usage = |rows: Vec<OutboundCounter>| {
+            rows.into_iter()
+                .map(|c| (c.server_id, c.tag, c.up, c.down))
+                .collect::<Vec<_>>()
+        };
+        let row = |server, tag: &str, up, down| (server, tag.to_owned(), up, down);
+        assert_eq!(
+            usage(s.outbound_traffic(Some(2)).await.unwrap()),
+            [row(2, "chain", 10, 20), row(2, "direct", 5, 10)],
+            "{}",
+            t.label
+        );
+        assert_eq!(s.outbound_traffic(None).await.unwrap().len(), 4);
+
+        assert_eq!(
+            s.reset_outbound_traffic(Some(1), Some("chain"))
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            s.reset_outbound_traffic(None, Some("direct"))
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            usage(s.outbound_traffic(None).await.unwrap()),
+            [
+                row(1, "chain", 0, 0),
+                row(1, "direct", 0, 0),
+                row(2, "chain", 10, 20),
+                row(2, "direct", 0, 0)
+            ],
+            "{}",
+            t.label
+        );
+        // The next batch counts from zero; a reset of everything zeroes every row.
+        s.apply_traffic(1, &batch(2, &[("chain", 3)]))
+            .await
+            .unwrap();
+        assert_eq!(
+            usage(s.outbound_traffic(Some(1)).await.unwrap())[0],
+            row(1, "chain", 3, 6)
+        );
+        assert_eq!(s.reset_outbound_traffic(None, None).await.unwrap(), 4);
+        assert!(s
+            .outbound_traffic(None)
+            .await
+            .unwrap()
+            .iter()
+            .all(|c| (c.up, c.down) == (0, 0)));
+    }
+}

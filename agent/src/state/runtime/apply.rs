@@ -19,7 +19,7 @@ use crate::state::enforce;
 use crate::state::plan::{plan, Plan};
 use crate::state::refusals::{self, Refusals, Refused};
 use crate::state::store::next_state;
-use crate::xray_api::ApiError;
+use crate::xray_api::{outbound_config, ApiError, Namespace};
 
 /// What the core runs of a desired state: the state without the clients cut locally and the
 /// refused inbounds, and its configuration.
@@ -274,7 +274,8 @@ impl CoreRuntime {
         if let Some(reason) = &plan.restart {
             return Err(reason.clone());
         }
-        // Logging, routing (IP-limit refusals too), outbounds and policies have no live API.
+        // Logging, routing (IP-limit refusals too), DNS and policies have no live API in
+        // v2ray 4; outbounds do, for the shapes `outbound_config` converts.
         let around = |c: &Value| {
             let mut c = c.clone();
             if let Some(c) = c.as_object_mut() {
@@ -282,13 +283,13 @@ impl CoreRuntime {
             }
             c
         };
-        if self
-            .supervisor
-            .config()
-            .is_some_and(|running| around(&running) != around(config))
-        {
-            return Err("the core's settings around the inbounds changed".into());
-        }
+        let outbounds = match self.supervisor.config() {
+            Some(running) if around(&running) != around(config) => {
+                outbound_changes(&running, config, self.api.namespace())
+                    .ok_or("the core's settings around the inbounds changed")?
+            }
+            _ => OutboundChanges::default(),
+        };
         if !matches!(
             self.supervisor.state(),
             xfleet_common::methods::CoreState::Running { .. }
@@ -296,6 +297,18 @@ impl CoreRuntime {
             return Err("the core is not running".into());
         }
         let fail = |what: &str, e: ApiError| format!("{what}: {e}");
+        for tag in &outbounds.remove {
+            self.api
+                .remove_outbound(tag)
+                .await
+                .map_err(|e| fail("remove outbound", e))?;
+        }
+        for outbound in &outbounds.add {
+            self.api
+                .add_outbound(outbound)
+                .await
+                .map_err(|e| fail("add outbound", e))?;
+        }
         for tag in &plan.remove_inbounds {
             self.api
                 .remove_inbound(tag)
@@ -343,6 +356,61 @@ impl CoreRuntime {
     }
 }
 
+/// Outbounds to replace through the core's API.
+#[derive(Debug, Default, PartialEq)]
+struct OutboundChanges {
+    /// Tags of outbounds removed or changed.
+    remove: Vec<String>,
+    /// Outbounds added or changed, whole.
+    add: Vec<Value>,
+}
+
+/// How `running` becomes `next` through the core's outbound API, when that is all that
+/// differs around the inbounds: everything else equal, the first outbound (the default
+/// route) unchanged, every outbound tagged once, and every new or changed one in a shape the
+/// API takes. `None`: only a restart applies it.
+fn outbound_changes(running: &Value, next: &Value, ns: Namespace) -> Option<OutboundChanges> {
+    let rest = |c: &Value| {
+        let mut c = c.clone();
+        if let Some(c) = c.as_object_mut() {
+            c.remove("inbounds");
+            c.remove("outbounds");
+        }
+        c
+    };
+    if rest(running) != rest(next) {
+        return None;
+    }
+    let list = |c: &Value| -> Option<Vec<(String, Value)>> {
+        let outbounds = c.get("outbounds")?.as_array()?;
+        let mut seen = BTreeSet::new();
+        outbounds
+            .iter()
+            .map(|o| {
+                let tag = o.get("tag")?.as_str().filter(|t| !t.is_empty())?;
+                seen.insert(tag).then(|| (tag.to_owned(), o.clone()))
+            })
+            .collect()
+    };
+    let (before, after) = (list(running)?, list(next)?);
+    if before.first() != after.first() {
+        return None;
+    }
+    let mut changes = OutboundChanges::default();
+    for (tag, outbound) in &before {
+        if after.iter().all(|(t, o)| t != tag || o != outbound) {
+            changes.remove.push(tag.clone());
+        }
+    }
+    for (tag, outbound) in &after {
+        if before.iter().all(|(t, o)| t != tag || o != outbound) {
+            outbound_config(ns, outbound).ok()?;
+            changes.add.push(outbound.clone());
+        }
+    }
+    Some(changes)
+}
+
 /// Records the refusal of `desired`'s inbound `tag`.
 fn refuse(
     refusals: &mut Refusals,
@@ -375,4 +443,65 @@ fn digest(config: &Value) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::{outbound_changes, OutboundChanges};
+    use crate::xray_api::Namespace;
+
+    fn config(outbounds: Value, rules: Value) -> Value {
+        json!({"inbounds": [], "outbounds": outbounds, "routing": {"rules": rules}})
+    }
+
+    fn socks(tag: &str, port: u16) -> Value {
+        json!({"tag": tag, "protocol": "socks",
+            "settings": {"servers": [{"address": "10.0.0.1", "port": port}]}})
+    }
+
+    /// Outbounds alone change live; the default route, routing and shapes the API cannot
+    /// take need a restart.
+    #[test]
+    fn only_outbound_changes_the_api_takes_go_live() {
+        let direct = json!({"tag": "direct", "protocol": "freedom", "settings": {}});
+        let rules = json!([{"type": "field", "port": "25", "outboundTag": "chain"}]);
+        let running = config(json!([direct, socks("chain", 1080)]), rules.clone());
+        let moved = config(json!([direct, socks("chain", 1081)]), rules.clone());
+        assert_eq!(
+            outbound_changes(&running, &moved, Namespace::V2ray),
+            Some(OutboundChanges {
+                remove: vec!["chain".into()],
+                add: vec![socks("chain", 1081)],
+            })
+        );
+        let added = config(
+            json!([direct, socks("chain", 1080), socks("b", 9)]),
+            rules.clone(),
+        );
+        assert_eq!(
+            outbound_changes(&running, &added, Namespace::Xray),
+            Some(OutboundChanges {
+                remove: vec![],
+                add: vec![socks("b", 9)],
+            })
+        );
+        let rerouted = config(json!([direct, socks("chain", 1080)]), json!([]));
+        assert_eq!(
+            outbound_changes(&running, &rerouted, Namespace::V2ray),
+            None
+        );
+        let new_default = config(json!([socks("chain", 1080), direct]), rules.clone());
+        assert_eq!(
+            outbound_changes(&running, &new_default, Namespace::V2ray),
+            None
+        );
+        let vmess = json!({"tag": "chain", "protocol": "vmess", "settings": {}});
+        let other_kind = config(json!([direct, vmess]), rules);
+        assert_eq!(
+            outbound_changes(&running, &other_kind, Namespace::V2ray),
+            None
+        );
+    }
 }

@@ -188,14 +188,18 @@ impl<'a> Obj<'a> {
     /// An IP literal or a domain name.
     pub fn address(&self, key: &str) -> Result<Option<IpOrDomain>, ApiError> {
         let text = self.str(key)?;
-        Ok(match text.parse::<IpAddr>() {
-            _ if text.is_empty() => None,
-            Ok(ip) => Some(ip_message(ip)),
-            Err(_) => Some(IpOrDomain {
-                ip: Vec::new(),
-                domain: text.to_owned(),
-            }),
-        })
+        Ok((!text.is_empty()).then(|| ip_or_domain(text)))
+    }
+}
+
+/// An IP literal, else a domain name.
+pub fn ip_or_domain(text: &str) -> IpOrDomain {
+    match text.parse::<IpAddr>() {
+        Ok(ip) => ip_message(ip),
+        Err(_) => IpOrDomain {
+            ip: Vec::new(),
+            domain: text.to_owned(),
+        },
     }
 }
 

@@ -8,7 +8,7 @@
 //! [`ApiError::Unsupported`](crate::xray_api::ApiError::Unsupported) and goes through a tested
 //! restart instead.
 
-mod json;
+pub(super) mod json;
 mod proxy;
 mod stream;
 #[cfg(test)]

@@ -310,3 +310,35 @@ fn refused_addresses_go_to_a_blackhole_right_after_the_forced_rules() {
     let plain = render(&template_state(), &RenderOptions::new(Flavour::Xray)).unwrap();
     assert!(!plain.to_string().contains(REFUSED_TAG));
 }
+
+/// Sections xfleet does not touch reach the core exactly as the operator wrote them, newer
+/// ones included.
+#[test]
+fn a_templates_other_sections_are_kept_verbatim() {
+    let extra = json!({
+        "transport": {"tcpSettings": {"acceptProxyProtocol": true}},
+        "fakedns": [{"ipPool": "198.18.0.0/15", "poolSize": 65535}],
+        "observatory": {"subjectSelector": ["proxy-"], "probeInterval": "1m"},
+        "burstObservatory": {"subjectSelector": ["proxy-"], "pingConfig": {"timeout": "5s"}},
+        "reverse": {"portals": [{"tag": "portal", "domain": "reverse.example"}]},
+        "dns": {"servers": ["1.1.1.1", {"address": "8.8.8.8", "domains": ["geosite:google"]}]},
+        "aBrandNewSection": {"anything": [1, 2, 3]},
+    });
+    let mut template = json!({"outbounds": [{"tag": "direct", "protocol": "freedom"}],
+        "routing": {"balancers": [{"tag": "b", "selector": ["proxy-"]}], "rules": []}});
+    for (key, value) in extra.as_object().unwrap() {
+        template[key] = value.clone();
+    }
+    let state = DesiredState {
+        template: Some(template),
+        ..whole_state()
+    };
+    let config = render(&state, &RenderOptions::new(Flavour::Xray)).unwrap();
+    for (key, value) in extra.as_object().unwrap() {
+        assert_eq!(&config[key], value, "{key}");
+    }
+    assert_eq!(
+        config["routing"]["balancers"],
+        json!([{"tag": "b", "selector": ["proxy-"]}])
+    );
+}
