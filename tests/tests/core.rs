@@ -2502,4 +2502,24 @@ async fn an_outbound_test_answers_delay_failure_or_the_cores_words() {
         })
         .collect();
     assert!(left.is_empty(), "temporary directories left: {left:?}");
+
+    // The host fetched what callers named: each test is in the audit log, native and 3x-ui.
+    let audit = api.ok("GET", "/api/v1/audit?limit=200", None).await;
+    let tests: Vec<&Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == json!("outbound.test"))
+        .collect();
+    let by = |actor: &str| {
+        tests
+            .iter()
+            .filter(|e| e["actor"] == json!(actor) && e["target"] == json!(format!("server:{id}")))
+            .count()
+    };
+    assert_eq!(
+        (by("admin (token local-cli)"), by("admin")),
+        (4, 1),
+        "native tests (three run, one refused) and the 3x-ui one: {tests:?}"
+    );
 }

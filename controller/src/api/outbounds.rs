@@ -76,14 +76,22 @@ pub(super) struct TestRequest {
     url: Option<String>,
 }
 
-/// Tests one outbound on the server's agent: `{success, delay, statusCode?, error?}`.
+/// Tests one outbound on the server's agent: `{success, delay, statusCode?, error?}`. The
+/// host fetches a URL the caller names: audited.
 pub(super) async fn test(
-    Call { ctl, .. }: Call,
+    call: Call,
     Path(key): Path<String>,
     JsonBody(req): JsonBody<TestRequest>,
 ) -> ApiResult<OutboundTestAnswer> {
-    let server = resolve(&ctl, &key).await?;
-    let request =
-        outbounds::test_request(&ctl, req.outbound, req.all_outbounds, req.url.as_deref()).await?;
-    ok(outbounds::test(&ctl, &server, &request).await?)
+    let ctl = &call.ctl;
+    let audit = Audit::new("outbound.test", format!("server:{key}"))
+        .with(json!({"protocol": req.outbound.get("protocol"), "url": req.url}));
+    call.answer(audit, async {
+        let server = resolve(ctl, &key).await?;
+        let request =
+            outbounds::test_request(ctl, req.outbound, req.all_outbounds, req.url.as_deref())
+                .await?;
+        Ok(outbounds::test(ctl, &server, &request).await?)
+    })
+    .await
 }

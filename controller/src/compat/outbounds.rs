@@ -118,16 +118,21 @@ struct TestForm {
 /// `xrayOutboundTestUrl` through the outbound in a temporary core on the server; answers
 /// `{success, delay, statusCode?, error?}`.
 async fn test_outbound(
-    XuiCall(Call { ctl, .. }): XuiCall,
+    XuiCall(call): XuiCall,
     Query(q): Query<ServerParam>,
     Body(form): Body<TestForm>,
 ) -> Json<Msg> {
-    let result = async {
-        let server = pick_server(&ctl, &q).await?;
+    let ctl = &call.ctl;
+    let target = q
+        .named()
+        .map_or("default".to_owned(), |s| format!("server:{s}"));
+    let audit = Audit::new("outbound.test", target)
+        .with(json!({"protocol": form.outbound.get("protocol")}));
+    call.reply_as(audit, ("", "Failed to test the outbound"), async {
+        let server = pick_server(ctl, &q).await?;
         let request =
-            outbounds::test_request(&ctl, form.outbound, Some(form.all_outbounds), None).await?;
-        Ok(outbounds::test(&ctl, &server, &request).await?)
-    }
-    .await;
-    reply_as("", "Failed to test the outbound", result)
+            outbounds::test_request(ctl, form.outbound, Some(form.all_outbounds), None).await?;
+        Ok(outbounds::test(ctl, &server, &request).await?)
+    })
+    .await
 }
