@@ -66,11 +66,9 @@ pub(super) async fn template(
                 let fleet = core_templates::fleet(ctl).await?;
                 let config = fleet.config.unwrap_or(fleet.default);
                 let mut tags = Vec::new();
-                for server in ctl.store.list_servers().await? {
-                    for inbound in ctl.store.inbounds_of(server.id).await? {
-                        if !tags.contains(&inbound.tag) {
-                            tags.push(inbound.tag);
-                        }
+                for inbound in ctl.store.all_inbounds().await? {
+                    if !tags.contains(&inbound.tag) {
+                        tags.push(inbound.tag);
                     }
                 }
                 (config, tags)

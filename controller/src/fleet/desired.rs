@@ -24,7 +24,7 @@ pub const CORE_TEMPLATE: &str = "xrayTemplateConfig";
 /// The stored core template: `None` for the default. Text that is not JSON (it is checked
 /// when set, so only a hand-edited database has it) goes along as text, so the server
 /// reports the template as unusable rather than quietly running the default.
-fn core_template(stored: Option<String>) -> Option<Value> {
+pub fn core_template(stored: Option<String>) -> Option<Value> {
     let text = stored?;
     let text = text.trim();
     if text.is_empty() {

@@ -164,12 +164,7 @@ fn users_of(servers: &[ServerRow], template: i64) -> Vec<&ServerRow> {
 
 pub async fn fleet(ctl: &Controller) -> Result<FleetTemplate> {
     let servers = ctl.store.list_servers().await?;
-    let config = ctl
-        .store
-        .setting(CORE_TEMPLATE)
-        .await?
-        .filter(|t| !t.trim().is_empty())
-        .map(|t| serde_json::from_str(&t).unwrap_or(Value::String(t)));
+    let config = desired::core_template(ctl.store.setting(CORE_TEMPLATE).await?);
     Ok(FleetTemplate {
         config,
         default: builtin_default(),
