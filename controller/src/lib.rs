@@ -63,6 +63,8 @@ pub struct Controller {
     pub fleet: Fleet,
     /// Durable tasks (`tasks`): wakes each server's delivery worker.
     pub tasks: TaskQueue,
+    /// Software handed out (`dist`): the agent binaries this controller carries.
+    pub agents: dist::AgentCatalog,
     /// The panel (`panel`): live snapshots for its listeners.
     pub events: panel::Events,
     /// Composition (`app`): the URL written into enrollment tokens.

@@ -86,6 +86,10 @@ pub struct Config {
     /// is generated and written there, readable only by the controller's user. Read only
     /// when there is no admin account yet.
     pub admin_password_file: String,
+    /// Folder of agent binaries handed out (`xfleet-agent-<version>-linux-<arch>`). Empty:
+    /// beside the `xfleet` executable (`agents/`, `../lib/xfleet/agents/`, and `xfleet-agent`
+    /// itself as this build for this host).
+    pub agent_binaries_dir: String,
     /// Cloudflare WARP's account API (base URL with its version path), which registers WARP
     /// devices for the WireGuard outbound. Changed only to point at a mirror or a test double.
     pub warp_api_url: String,
@@ -126,6 +130,7 @@ impl Default for Config {
             sub_requests_per_minute: 60,
             log: "info".into(),
             admin_password_file: String::new(),
+            agent_binaries_dir: String::new(),
             warp_api_url: "https://api.cloudflareclient.com/v0a2158".into(),
         }
     }

@@ -1,4 +1,9 @@
-//! Software the controller hands out to its agents (DESIGN §12): agent binaries, the
-//! signatures that let an agent trust an update, core releases and geo files.
+//! Software the controller hands out: the agent binaries it carries ([`agents`]), served by
+//! the gateway to new hosts and pushed to enrolled ones, and the signatures that let an agent
+//! trust an update ([`sign`]).
 
+pub mod agents;
 pub mod sign;
+
+pub use agents::{AgentBinary, AgentCatalog, CatalogError};
+pub use sign::{SignError, UpdateSigner};
