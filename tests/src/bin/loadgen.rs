@@ -633,6 +633,7 @@ async fn raw_echo_rtt(ws: &mut RawWs, samples: usize) -> anyhow::Result<Vec<Dura
         deadline_ms: 5000,
         idempotency_key: None,
         body: vec![7u8; 64],
+        stream_len: None,
     }));
     let mut times = Vec::with_capacity(samples);
     for i in 0..samples + 20 {
