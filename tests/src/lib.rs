@@ -1,6 +1,7 @@
 //! Fixtures for end-to-end tests: the real `xfleet` and `xfleet-agent` binaries started on
 //! ephemeral ports in temporary directories, killed and restarted at will, cleaned up on drop.
 
+pub mod install;
 pub mod layers;
 pub mod links;
 pub mod proxy;

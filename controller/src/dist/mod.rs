@@ -3,4 +3,4 @@
 
 pub mod agents;
 
-pub use agents::{AgentBinary, AgentCatalog, CatalogError};
+pub use agents::{install_command, AgentBinary, AgentCatalog, CatalogError};
