@@ -79,7 +79,7 @@ impl Installed {
 
     /// `xfleet-agent --config-dir … run` from the installed binary, optionally wrapped
     /// (`ip netns exec NAME`); stopped with its core when dropped.
-    pub fn start(&self, wrapper: &[&str]) -> RunningAgent {
+    pub fn start(&self, wrapper: &[String]) -> RunningAgent {
         let mut cmd = match wrapper.split_first() {
             Some((first, rest)) => {
                 let mut c = Command::new(first);
@@ -148,4 +148,135 @@ pub fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     }
     out.sort();
     out
+}
+
+/// A network namespace joined to the test's namespace by a veth pair (`10.217.N.1` here,
+/// `10.217.N.2` inside, its default route through it): a host that reaches the controller
+/// only outward. Removed with its veth when dropped.
+pub struct Netns {
+    pub name: String,
+    /// This side's address: where the controller and targets listen for the namespace.
+    pub outside: String,
+    /// The namespace's address.
+    pub inside: String,
+}
+
+impl Netns {
+    /// Makes the namespace, or says why it cannot (not root, no `ip`).
+    pub fn create() -> Result<Self, String> {
+        if !Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+        {
+            return Err("not root".into());
+        }
+        let n = std::process::id() % 250 + 1;
+        let ns = Self {
+            name: format!("xfleet{n}"),
+            outside: format!("10.217.{n}.1"),
+            inside: format!("10.217.{n}.2"),
+        };
+        let veth = format!("xfv{n}");
+        let peer = format!("xfp{n}");
+        // Left over from a run that was killed: start clean.
+        let _ = Command::new("ip").args(["netns", "del", &ns.name]).output();
+        let _ = Command::new("ip").args(["link", "del", &veth]).output();
+        let steps: Vec<Vec<String>> = vec![
+            vec!["netns".into(), "add".into(), ns.name.clone()],
+            vec![
+                "link".into(),
+                "add".into(),
+                veth.clone(),
+                "type".into(),
+                "veth".into(),
+                "peer".into(),
+                "name".into(),
+                peer.clone(),
+            ],
+            vec![
+                "link".into(),
+                "set".into(),
+                peer.clone(),
+                "netns".into(),
+                ns.name.clone(),
+            ],
+            vec![
+                "addr".into(),
+                "add".into(),
+                format!("{}/30", ns.outside),
+                "dev".into(),
+                veth.clone(),
+            ],
+            vec!["link".into(), "set".into(), veth.clone(), "up".into()],
+            ns.inside_cmd(&["addr", "add", &format!("{}/30", ns.inside), "dev", &peer]),
+            ns.inside_cmd(&["link", "set", &peer, "up"]),
+            ns.inside_cmd(&["link", "set", "lo", "up"]),
+            ns.inside_cmd(&["route", "add", "default", "via", &ns.outside]),
+        ];
+        for step in steps {
+            let out = Command::new("ip")
+                .args(&step)
+                .output()
+                .map_err(|e| format!("ip: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "ip {}: {}",
+                    step.join(" "),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+        }
+        Ok(ns)
+    }
+
+    fn inside_cmd(&self, args: &[&str]) -> Vec<String> {
+        ["netns", "exec", &self.name, "ip"]
+            .iter()
+            .chain(args)
+            .map(|s| s.to_string())
+            .collect()
+    }
+
+    /// `ip netns exec NAME`, to put in front of a command.
+    pub fn exec(&self) -> Vec<String> {
+        vec![
+            "ip".into(),
+            "netns".into(),
+            "exec".into(),
+            self.name.clone(),
+        ]
+    }
+
+    /// Runs `nft -f -` inside the namespace with `rules`.
+    pub fn nft(&self, rules: &str) -> Result<(), String> {
+        use std::io::Write;
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.name, "nft", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(rules.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // The veth pair goes with the namespace.
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
 }

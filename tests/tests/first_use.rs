@@ -728,3 +728,181 @@ fn sh_script(script: &str, args: &[&str], env: Option<(&str, &str)>) -> std::pro
         .unwrap();
     child.wait_with_output().unwrap()
 }
+
+/// The firewalled host, for real: a network namespace whose firewall (Debian's nftables)
+/// drops every new inbound connection but the one VPN port the operator opened, reaching the
+/// controller only outward. The install line runs in it, its agent enrolls and comes online,
+/// takes an inbound and a client from the controller, and a v2ray client outside carries
+/// traffic through the opened port to a target beside the controller; from outside, nothing
+/// else on that host answers, not even the core's second inbound.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_firewalled_outbound_only_host_is_managed_through_one_open_port() {
+    if !xfleet_tests::proxy::v2ray_available() {
+        return;
+    }
+    let has_nft = Command::new("nft").arg("--version").output().is_ok();
+    if !has_nft {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI must install the `nftables` package for the firewalled host test"
+        );
+        eprintln!("nft is not installed (apt-get install nftables): firewalled host test skipped");
+        return;
+    }
+    let ns = match install::Netns::create() {
+        Ok(ns) => ns,
+        Err(why) => {
+            eprintln!("cannot make a network namespace ({why}): firewalled host test skipped");
+            return;
+        }
+    };
+    let vpn_port = free_port();
+    let closed_port = free_port();
+    ns.nft(&format!(
+        "table inet host {{
+            chain input {{
+                type filter hook input priority 0; policy drop;
+                ct state established,related accept
+                iif lo accept
+                tcp dport {vpn_port} accept
+            }}
+        }}"
+    ))
+    .expect("nftables rules");
+
+    let catalog = install::agent_catalog();
+    let ctl = install::controller_with_agents(
+        &catalog,
+        ControllerOptions {
+            gateway_address: Some(ns.outside.clone()),
+            ..ControllerOptions::default()
+        },
+    )
+    .await;
+    // The default template sends private ranges nowhere; the target beside the controller is
+    // in one.
+    let mut template = xfleet_tests::loopback_direct_template();
+    template["routing"]["rules"].as_array_mut().unwrap().insert(
+        0,
+        json!({"type": "field", "ip": [format!("{}/32", ns.outside)], "outboundTag": "direct"}),
+    );
+    ctl.set_core_template(Some(&template)).await;
+    let (id, _) = ctl.add_server("behind-nat").await;
+    let line = install::install_line(&ctl, "behind-nat");
+    assert!(line.contains(&format!("https://{}:", ns.outside)), "{line}");
+
+    let host = TempDir::new("fw-host");
+    let mut exec = ns.exec();
+    exec.extend(["sh".into(), "-c".into()]);
+    exec.push(format!(
+        "{line} --prefix {} --no-service",
+        host.path().display()
+    ));
+    let out = Command::new(&exec[0]).args(&exec[1..]).output().unwrap();
+    assert!(out.status.success(), "{}", output_text(&out));
+    let installed = install::Installed::under(host.path());
+    let _agent = installed.start(&ns.exec());
+    ctl.wait_status(id, "online", LONG).await;
+
+    // A target beside the controller, reachable from the host only outward.
+    let target = tokio::net::TcpListener::bind((ns.outside.as_str(), 0))
+        .await
+        .unwrap();
+    let target_port = target.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut conn, _)) = target.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = conn.read(&mut buf).await;
+                let _ = conn
+                    .write_all(b"HTTP/1.0 200 OK\r\n\r\nthrough the one open port")
+                    .await;
+            });
+        }
+    });
+
+    let api = ctl.api();
+    let mut inbound_ids = Vec::new();
+    for port in [vpn_port, closed_port] {
+        let inbound = api
+            .ok(
+                "POST",
+                &format!("/api/v1/servers/{id}/inbounds"),
+                Some(json!({"port": port, "protocol": "vless",
+                    "settings": {"decryption": "none"},
+                    "streamSettings": {"network": "ws", "wsSettings": {"path": "/ws"}}})),
+            )
+            .await;
+        inbound_ids.push(inbound["id"].clone());
+    }
+    let client = api
+        .ok(
+            "POST",
+            "/api/v1/clients",
+            Some(json!({"email": "roamer", "inboundIds": inbound_ids})),
+        )
+        .await;
+    let uuid = client["uuid"].as_str().unwrap();
+    ctl.wait_applied(id, LONG).await;
+
+    let mut outbound = xfleet_tests::proxy::outbound::vless_ws(vpn_port, uuid, "/ws");
+    outbound["settings"]["vnext"][0]["address"] = json!(ns.inside);
+    let vpn = xfleet_tests::proxy::V2rayClient::start(outbound).await;
+    let body = wait_for("traffic through the open port", LONG, || async {
+        let got = xfleet_tests::proxy::exchange_via_socks(
+            vpn.socks_port,
+            &ns.outside,
+            target_port,
+            b"GET / HTTP/1.0\r\n\r\n",
+            Duration::from_secs(2),
+        )
+        .await
+        .ok()?;
+        let text = String::from_utf8_lossy(&got).into_owned();
+        text.contains("through the one open port").then_some(text)
+    })
+    .await;
+    assert!(body.starts_with("HTTP/1.0 200"), "{body}");
+
+    // From outside: the open port answers; every other port anything listens on inside (the
+    // core's second inbound on all addresses, its API), SSH and the gateway's port do not.
+    let answers = |port: u16| {
+        let addr = format!("{}:{port}", ns.inside);
+        async move {
+            matches!(
+                tokio::time::timeout(Duration::from_secs(3), tokio::net::TcpStream::connect(addr))
+                    .await,
+                Ok(Ok(_))
+            )
+        }
+    };
+    assert!(answers(vpn_port).await, "the opened port answers");
+    let listening = Command::new("ip")
+        .args(["netns", "exec", &ns.name, "ss", "-Htln"])
+        .output()
+        .unwrap();
+    let mut ports: Vec<u16> = String::from_utf8_lossy(&listening.stdout)
+        .lines()
+        .filter_map(|l| {
+            l.split_whitespace()
+                .nth(3)?
+                .rsplit(':')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .filter(|p| *p != vpn_port)
+        .collect();
+    assert!(
+        ports.contains(&closed_port),
+        "the second inbound listens inside: {ports:?}"
+    );
+    ports.extend([22, ctl.gateway_port]);
+    for port in ports {
+        assert!(
+            !answers(port).await,
+            "port {port} of the host answered from outside"
+        );
+    }
+}

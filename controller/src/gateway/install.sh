@@ -119,7 +119,11 @@ main() {
     # is named as it will be used; the agent creates it only once the certificate is issued.
     if ! "$stage/xfleet-agent" --config-dir "$stage/etc" enroll --token "$token" \
         --data-dir "$data_dir" >"$stage/enroll.out" 2>&1; then
-        sed -n 's/^error: //p' "$stage/enroll.out" >&2
+        if grep -q '^error: ' "$stage/enroll.out"; then
+            sed -n 's/^error: //p' "$stage/enroll.out" >&2
+        else
+            cat "$stage/enroll.out" >&2
+        fi
         die "enrollment failed; nothing was installed"
     fi
 
