@@ -230,6 +230,7 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
         agents,
         events: Default::default(),
         gateway_url: gateway_url.clone(),
+        gateway_key_pin: tls.key_pin.clone(),
         shutdown,
     });
 
@@ -256,7 +257,7 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
     write_local_credentials(&ctl, &info).await?;
 
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(gateway::serve(ctl.clone(), gateway_listener, tls));
+    tasks.spawn(gateway::serve(ctl.clone(), gateway_listener, tls.config));
     tasks.spawn(https::serve(
         panel_listener,
         router(ctl.clone()),

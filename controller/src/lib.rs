@@ -69,6 +69,8 @@ pub struct Controller {
     pub events: panel::Events,
     /// Composition (`app`): the URL written into enrollment tokens.
     pub gateway_url: String,
+    /// Composition (`app`): the pin of the gateway's key, as install lines give it to curl.
+    pub gateway_key_pin: String,
     /// The gateway (`gateway`): connection admission and enrollment rates.
     pub gateway_limits: GatewayLimits,
     /// Shared by the front ends (`front`): login attempts per client address, whatever the

@@ -45,6 +45,9 @@ pub struct Config {
     pub handshake_burst: u32,
     /// Enrollment attempts per client IP per minute.
     pub enroll_per_minute: u32,
+    /// Requests for the installer and agent binaries per client IP per minute (an install
+    /// makes three).
+    pub install_requests_per_minute: u32,
     /// Gateway connections one address (an IPv6 /64) may hold before it is authenticated by
     /// a client certificate; more are closed at once.
     pub gateway_pending_per_source: u32,
@@ -114,6 +117,7 @@ impl Default for Config {
             handshake_rate: 100,
             handshake_burst: 200,
             enroll_per_minute: 10,
+            install_requests_per_minute: 30,
             gateway_pending_per_source: 16,
             max_in_flight: xfleet_common::protocol::DEFAULT_MAX_IN_FLIGHT,
             task_ttl_secs: 24 * 3600,

@@ -187,6 +187,16 @@ impl AgentCatalog {
     }
 }
 
+/// The line an operator pastes on a fresh host: the gateway's installer, fetched over TLS
+/// trusted only by the pin of the gateway's key (`-k` turns off the public CAs, which do not
+/// know the controller's private CA; the pin is still enforced), run with the token.
+pub fn install_command(gateway_url: &str, key_pin: &str, token: &str) -> String {
+    format!(
+        "curl -fsSL -k --pinnedpubkey 'sha256//{key_pin}' {}/install.sh | sh -s -- --token {token}",
+        gateway_url.trim_end_matches('/')
+    )
+}
+
 /// An architecture as `uname -m` or Debian names it, in the catalog's spelling.
 pub fn canonical_arch(name: &str) -> Option<&'static str> {
     match name {

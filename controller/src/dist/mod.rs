@@ -5,5 +5,5 @@
 pub mod agents;
 pub mod sign;
 
-pub use agents::{AgentBinary, AgentCatalog, CatalogError};
+pub use agents::{install_command, AgentBinary, AgentCatalog, CatalogError};
 pub use sign::{SignError, UpdateSigner};
