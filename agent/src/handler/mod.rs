@@ -5,6 +5,7 @@ mod listening;
 mod maintenance;
 mod system;
 pub mod tasks;
+mod update;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -185,6 +186,9 @@ impl AgentHandler {
 
 impl Handler for AgentHandler {
     async fn request(&self, call: IncomingCall) -> Result<Vec<u8>, ErrorBody> {
+        if call.method == methods::agent::UPDATE {
+            return update::answer(self.updates.as_ref(), call).await;
+        }
         let IncomingCall {
             method,
             body,
