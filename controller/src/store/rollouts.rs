@@ -257,3 +257,83 @@ fn in_list(items: &[&str], first: usize) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::test_stores;
+    use super::super::NewServer;
+
+    /// A rollout's rows move only from the states a change names, on both backends: the
+    /// engine, a Hello and an operator cannot both move the same row, and a finished
+    /// rollout records when.
+    #[tokio::test]
+    async fn rollout_states_change_only_from_the_states_named() {
+        for t in test_stores().await {
+            let s = &t.store;
+            let server = |name: &str| NewServer {
+                name: name.into(),
+                region: String::new(),
+                tags: Vec::new(),
+                notes: String::new(),
+                public_address: String::new(),
+            };
+            let a = s.create_server(&server("a")).await.unwrap().id;
+            let b = s.create_server(&server("b")).await.unwrap().id;
+            let id = s
+                .create_rollout(
+                    "0.2.0",
+                    1,
+                    10,
+                    "admin",
+                    &[(a, Some("0.1.0".into())), (b, None)],
+                )
+                .await
+                .unwrap();
+            let rows = s.rollout_servers(id).await.unwrap();
+            assert_eq!(rows.len(), 2, "{}", t.label);
+            assert_eq!((rows[0].server_id, rows[0].server_name.as_str()), (a, "a"));
+            assert!(rows.iter().all(|r| r.state == "pending"), "{}", t.label);
+
+            assert!(s
+                .set_rollout_server_state(id, a, &["pending"], "sending", None)
+                .await
+                .unwrap());
+            assert!(!s
+                .set_rollout_server_state(id, a, &["pending"], "sending", None)
+                .await
+                .unwrap());
+            let sent = &s.rollout_servers(id).await.unwrap()[0];
+            assert!(sent.sent_at.is_some(), "{}", t.label);
+            let awaited = s.awaited_updates(a).await.unwrap();
+            assert_eq!(awaited.len(), 1, "{}", t.label);
+            assert_eq!(awaited[0].version, "0.2.0");
+            assert!(s
+                .set_rollout_server_state(id, a, &["sending", "waiting"], "updated", Some("back"))
+                .await
+                .unwrap());
+            let row = &s.rollout_servers(id).await.unwrap()[0];
+            assert_eq!(row.state, "updated", "{}", t.label);
+            assert_eq!(row.message.as_deref(), Some("back"));
+            assert!(row.finished_at.is_some());
+            assert!(s.awaited_updates(a).await.unwrap().is_empty());
+
+            assert!(!s
+                .set_rollout_state(id, &["paused"], "running", None)
+                .await
+                .unwrap());
+            assert!(s
+                .set_rollout_state(id, &["running"], "paused", Some("b: failed"))
+                .await
+                .unwrap());
+            assert_eq!(s.rollouts_in_state("paused").await.unwrap().len(), 1);
+            assert!(s
+                .set_rollout_state(id, &["running", "paused"], "cancelled", None)
+                .await
+                .unwrap());
+            let rollout = s.rollout(id).await.unwrap();
+            assert_eq!(rollout.state, "cancelled", "{}", t.label);
+            assert!(rollout.finished_at.is_some());
+            assert_eq!(s.rollouts(10).await.unwrap().len(), 1);
+        }
+    }
+}
