@@ -922,6 +922,11 @@ async fn an_agent_updates_itself_over_its_channel() {
         "xfleet-agent 0.1.0-b"
     );
     assert!(!agent.data_dir.join("update.json").exists());
+    let (ok, listed) = ctl.cli(&["agent", "rollouts"]);
+    assert!(
+        ok && listed.contains("0.1.0-b") && listed.contains("done"),
+        "{listed}"
+    );
 
     // A restart runs the installed binary, which hands over to the committed update.
     agent.terminate(Duration::from_secs(10)).await;
@@ -985,6 +990,8 @@ async fn an_update_that_cannot_start_is_rolled_back() {
     assert_eq!(info["version"], xfleet_tests::update::built_version());
     assert!(!agent.data_dir.join("bin/xfleet-agent").exists());
     assert!(!agent.data_dir.join("bin/xfleet-agent.trial").exists());
+    let server = ctl.server(id).await;
+    assert_eq!(server["agent_update"]["state"], "rolled_back", "{server:#}");
     let audit = api.ok("GET", "/api/v1/audit", None).await;
     assert!(
         audit
