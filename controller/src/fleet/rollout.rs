@@ -106,9 +106,11 @@ async fn step(ctl: &Arc<Controller>) -> Result<(), crate::store::StoreError> {
             continue;
         };
         for row in wave.into_iter().filter(|r| r.state == "pending") {
-            ctl.store
-                .mark_rollout_reached(rollout.id, row.server_id)
-                .await?;
+            if row.reached_at.is_none() {
+                ctl.store
+                    .mark_rollout_reached(rollout.id, row.server_id)
+                    .await?;
+            }
             if !ctl.fleet.is_connected(row.server_id) {
                 let reached = row.reached_at.unwrap_or(now);
                 if now - reached > OFFLINE_WAIT.as_millis() as i64 {
