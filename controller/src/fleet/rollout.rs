@@ -356,7 +356,8 @@ async fn settle(
         tracing::warn!(server_id, version = %r.version, message = %r.message, "agent update rolled back");
     }
     for awaited in ctl.store.awaited_updates(server_id).await? {
-        let from = [awaited.state.as_str()];
+        // Either: the Hello of the new agent can overtake the answer to the push.
+        let from = ["sending", "waiting"];
         let rolled_back = report
             .filter(|r| r.outcome == UpdateReport::ROLLED_BACK && r.version == awaited.version);
         if let Some(report) = rolled_back {
