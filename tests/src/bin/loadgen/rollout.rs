@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use xfleet_agent::connection::dial;
+use xfleet_agent::connection::{dial, DialError};
 use xfleet_common::channel::{Channel, Handler, IncomingCall};
 use xfleet_common::methods::{AgentUpdateAnswer, AgentUpdateRequest};
 use xfleet_common::protocol::{from_body, to_body, ErrorBody, Hello};
@@ -213,14 +213,16 @@ pub async fn run(agents: usize, others: usize, mib: usize) -> anyhow::Result<()>
             ca_pem: ca_pem.clone(),
             fleet: fleet.clone(),
         };
-        let (channel, _) = dial(
-            &gateway,
-            id.tls.clone(),
-            hello_as(id.server_id, xfleet_common::VERSION),
-            Arc::new(agent),
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("agent {}: {e}", id.server_id))?;
+        let handler = Arc::new(agent);
+        let channel = loop {
+            let hello = hello_as(id.server_id, xfleet_common::VERSION);
+            match dial(&gateway, id.tls.clone(), hello, handler.clone()).await {
+                Ok((channel, _)) => break channel,
+                // The controller's admission limit.
+                Err(DialError::RetryAfter(wait)) => tokio::time::sleep(wait).await,
+                Err(e) => bail!("agent {}: {e}", id.server_id),
+            }
+        };
         channels.push(channel);
     }
     connect_many(&gateway, echoing, &mut channels, |_| SimAgent).await?;
