@@ -13,6 +13,7 @@ pub mod ca;
 pub mod cli;
 pub mod compat;
 pub mod config;
+pub mod dist;
 pub mod fleet;
 pub mod front;
 pub mod gateway;

@@ -1074,7 +1074,7 @@ async fn core_running(xui: &xfleet_tests::xui::XuiClient) -> Option<Value> {
 
 /// 3x-ui's `/panel/api/server/*` over real HTTP with a session cookie, driving a real agent
 /// and v2ray: status, core stop and restart, logs, the running config, geo files fetched by
-/// the agent, the database download, generators, and the refusals around them.
+/// the controller and sent to the agent, the database download, generators, and the refusals around them.
 #[tokio::test(flavor = "multi_thread")]
 async fn compat_server_routes_drive_the_agent() {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -1084,11 +1084,6 @@ async fn compat_server_routes_drive_the_agent() {
     if !xfleet_tests::proxy::v2ray_available() {
         return;
     }
-    let ctl = Controller::start(ControllerOptions {
-        extra_env: vec![("XFLEET_COMPAT_TASK_WAIT_SECS".into(), "5".into())],
-        ..Default::default()
-    })
-    .await;
     let files = FileServer::start().await;
     // A mirror that accepts and never answers, until it is dropped.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -1099,17 +1094,24 @@ async fn compat_server_routes_drive_the_agent() {
             held.push(conn);
         }
     });
+    // The controller fetches geo files from local servers instead of GitHub, and sends them
+    // to the agent.
+    let closed = free_port();
+    let geo_urls = format!(
+        "geosite.dat=http://127.0.0.1:{}/4096,geoip.dat=http://127.0.0.1:{silent_port}/geoip.dat,\
+         geoip_RU.dat=http://127.0.0.1:{closed}/geoip.dat",
+        files.port
+    );
+    let ctl = Controller::start(ControllerOptions {
+        extra_env: vec![
+            ("XFLEET_COMPAT_TASK_WAIT_SECS".into(), "5".into()),
+            ("XFLEET_GEO_URLS".into(), geo_urls),
+        ],
+        ..Default::default()
+    })
+    .await;
     let (id, token) = ctl.add_server("vpn-1").await;
     let mut agent = Agent::enroll(&token);
-    // The agent fetches geo files from local servers instead of GitHub.
-    let toml = agent.config_dir.join("agent.toml");
-    let mut text = std::fs::read_to_string(&toml).unwrap();
-    text.push_str(&format!(
-        "\n[maintenance.geo_urls]\n\"geosite.dat\" = \"http://127.0.0.1:{}/4096\"\n\
-         \"geoip_IR.dat\" = \"http://127.0.0.1:{silent_port}/geoip.dat\"\n",
-        files.port
-    ));
-    std::fs::write(&toml, text).unwrap();
     agent.start();
     ctl.wait_status(id, "online", LONG).await;
 
@@ -1230,8 +1232,8 @@ async fn compat_server_routes_drive_the_agent() {
     wait_for("the core to run again", LONG, || core_running(&xui)).await;
     assert!(core_pid(&agent).is_some());
 
-    // Geo files: the agent fetches what it has a source for; names outside 3x-ui's list are
-    // refused before anything is sent.
+    // Geo files: the controller fetches them and sends them over the channel; names outside
+    // 3x-ui's list are refused before anything is sent.
     let geo = xui
         .post(&format!("{S}/updateGeofile/geosite.dat"))
         .await
@@ -1262,7 +1264,7 @@ async fn compat_server_routes_drive_the_agent() {
             && unknown["msg"]
                 .as_str()
                 .unwrap()
-                .contains("configured for geoip_IR.dat, geosite.dat"),
+                .contains("cannot fetch geoip_RU.dat"),
         "{unknown:?}"
     );
     let evil = xui
@@ -1277,8 +1279,9 @@ async fn compat_server_routes_drive_the_agent() {
         core_running(&xui)
     })
     .await;
-    // All files, one of them from the silent mirror: past the wait the answer names the task
-    // that carries on; when the mirror goes away the task fails and the queue moves on.
+    // The default set (geoip.dat, geosite.dat), geoip.dat from the silent mirror: past the
+    // wait the answer names the task that carries on; when the mirror goes away the task
+    // fails and the queue moves on.
     let slow = xui.post(&format!("{S}/updateGeofile")).await.envelope();
     assert!(
         slow["success"] == true
@@ -1303,7 +1306,7 @@ async fn compat_server_routes_drive_the_agent() {
         task["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("geoip_IR.dat"),
+            .contains("cannot fetch geoip.dat"),
         "{task}"
     );
 
@@ -2521,5 +2524,186 @@ async fn an_outbound_test_answers_delay_failure_or_the_cores_words() {
         (by("admin (token local-cli)"), by("admin")),
         (4, 1),
         "native tests (three run, one refused) and the 3x-ui one: {tests:?}"
+    );
+}
+
+/// An `xray` that answers `version` as Xray does and runs the real v2ray for `run`: Xray's
+/// `run -c FILE` and `run -test -c FILE` in v2ray 4's words, on a copy of the config with
+/// Xray's name for the API inbound's protocol (`tunnel`) put back to v2ray's.
+fn xray_over_v2ray(version: &str) -> Vec<u8> {
+    format!(
+        "#!/bin/sh\n\
+         case \"$1\" in\n\
+         version) echo 'Xray {version} (Xray, Penetrates Everything.) 3f1e0c2 (go1.24.1 linux/amd64)'; exit 0 ;;\n\
+         run) shift\n\
+           if [ \"$1\" = -test ]; then f=\"$3\"; else f=\"$2\"; fi\n\
+           sed 's/\"tunnel\"/\"dokodemo-door\"/g' \"$f\" > \"$f.v2ray.json\" || exit 1\n\
+           if [ \"$1\" = -test ]; then exec v2ray -test -config \"$f.v2ray.json\"; fi\n\
+           exec v2ray -config \"$f.v2ray.json\" ;;\n\
+         esac\n\
+         echo \"unexpected arguments: $*\" >&2; exit 1\n"
+    )
+    .into_bytes()
+}
+
+/// A release zip shaped like Xray's, holding `xray`.
+fn release_zip(xray: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    zip.start_file("README.md", options.unix_permissions(0o644))
+        .unwrap();
+    zip.write_all(b"# Project X\n").unwrap();
+    zip.start_file("xray", options.unix_permissions(0o755))
+        .unwrap();
+    zip.write_all(xray).unwrap();
+    zip.finish().unwrap().into_inner()
+}
+
+/// Queues `operation` for `server` and waits for the task to end.
+async fn task_outcome(ctl: &Controller, server: i64, operation: &str, request: Value) -> Value {
+    let api = ctl.api();
+    let task = api
+        .ok(
+            "POST",
+            &format!("/api/v1/servers/{server}/tasks"),
+            Some(json!({"operation": operation, "request": request})),
+        )
+        .await;
+    let id = task["id"].as_str().unwrap().to_owned();
+    wait_for(&format!("{operation} to finish"), LONG, || async {
+        let t = api.ok("GET", &format!("/api/v1/tasks/{id}"), None).await;
+        matches!(t["status"].as_str(), Some("completed" | "failed")).then_some(t)
+    })
+    .await
+}
+
+fn reported_version(binary: &std::path::Path) -> String {
+    let out = std::process::Command::new(binary)
+        .arg("version")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// The VPN host reaches nothing but its controller (its own release URL is a closed port):
+/// `core.install` takes the release zip the controller holds (uploaded with
+/// `xfleet core upload`) over the channel, and the new core runs; a zip that does not match
+/// the digest the controller announces is refused with both digests named, and the old core
+/// keeps running; `geo.update` lands the geo file the controller fetched on the agent.
+#[tokio::test(flavor = "multi_thread")]
+async fn core_and_geo_files_come_from_the_controller() {
+    if !xfleet_tests::proxy::v2ray_available() {
+        return;
+    }
+    let files = FileServer::start().await;
+    let closed = free_port();
+    let ctl = Controller::start(ControllerOptions {
+        extra_env: vec![
+            (
+                "XFLEET_CORE_URL_TEMPLATE".into(),
+                format!("http://127.0.0.1:{closed}/v{{version}}/Xray-linux-{{arch}}.zip"),
+            ),
+            (
+                "XFLEET_GEO_URLS".into(),
+                format!("geosite.dat=http://127.0.0.1:{}/4096", files.port),
+            ),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let (id, token) = ctl.add_server("vpn-x").await;
+    let mut agent = Agent::enroll(&token);
+    let binary = agent.config_dir.join("bin/xray");
+    std::fs::create_dir_all(binary.parent().unwrap()).unwrap();
+    std::fs::write(&binary, xray_over_v2ray("1.0.0")).unwrap();
+    std::fs::set_permissions(&binary, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // `enroll` writes an empty `[core]` table; the agent is to run the stand-in, and its
+    // own release source is a closed port.
+    let toml = agent.config_dir.join("agent.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    let core = format!("[core]\nbinary = \"{}\"\n", binary.display());
+    let mut text = text.replacen("[core]\n", &core, 1);
+    text.push_str(&format!(
+        "\n[maintenance]\n\
+         core_url_template = \"http://127.0.0.1:{closed}/{{version}}/Xray-linux-{{arch}}.zip\"\n"
+    ));
+    std::fs::write(&toml, text).unwrap();
+    agent.start();
+    ctl.wait_status(id, "online", LONG).await;
+    wait_for("the core to run", LONG, || async { core_pid(&agent) }).await;
+
+    // A release the controller cannot fetch is refused, naming where it looked.
+    let unreachable = task_outcome(&ctl, id, "core.install", json!({"version": "9.9.7"})).await;
+    assert_eq!(unreachable["status"], json!("failed"), "{unreachable}");
+    let message = unreachable["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("127.0.0.1:{closed}")) && message.contains("upload"),
+        "{unreachable}"
+    );
+
+    let dir = xfleet_tests::TempDir::new("release");
+    let zip_path = dir.path().join("Xray-linux-64.zip");
+    std::fs::write(&zip_path, release_zip(&xray_over_v2ray("9.9.9"))).unwrap();
+    let zip = zip_path.to_str().unwrap();
+    let (ok, said) = ctl.cli(&["core", "upload", zip]);
+    assert!(!ok && said.contains("--version"), "{said}");
+    let (ok, said) = ctl.cli(&[
+        "core",
+        "upload",
+        zip,
+        "--version",
+        "9.9.9",
+        "--arch",
+        std::env::consts::ARCH,
+    ]);
+    assert!(ok, "{said}");
+    let held = ctl.api().ok("GET", "/api/v1/core/releases", None).await;
+    assert_eq!(held[0]["version"], json!("9.9.9"), "{held}");
+
+    let installed = task_outcome(&ctl, id, "core.install", json!({"version": "9.9.9"})).await;
+    assert_eq!(installed["status"], json!("completed"), "{installed}");
+    assert_eq!(
+        installed["response"]["version"],
+        json!("9.9.9"),
+        "{installed}"
+    );
+    assert_eq!(
+        installed["response"]["previous_version"],
+        json!("1.0.0"),
+        "{installed}"
+    );
+    assert!(reported_version(&binary).contains("Xray 9.9.9"));
+    let running = wait_for("the new core to run", LONG, || async { core_pid(&agent) }).await;
+
+    // The controller's copy of 9.9.8 is swapped for other bytes after it was stored: the
+    // agent finds the digest wrong and keeps 9.9.9 running.
+    std::fs::write(&zip_path, release_zip(&xray_over_v2ray("9.9.8"))).unwrap();
+    let (ok, said) = ctl.cli(&["core", "upload", zip, "--version", "9.9.8"]);
+    assert!(ok, "{said}");
+    let shelf = ctl.dir.path().join("dist/cores");
+    let stored = shelf.join(format!("xray-9.9.8-linux-{}.zip", std::env::consts::ARCH));
+    std::fs::write(&stored, release_zip(&xray_over_v2ray("6.6.6"))).unwrap();
+    let refused = task_outcome(&ctl, id, "core.install", json!({"version": "9.9.8"})).await;
+    assert_eq!(refused["status"], json!("failed"), "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(message.contains("checksum mismatch"), "{refused}");
+    assert!(reported_version(&binary).contains("Xray 9.9.9"));
+    assert_eq!(core_pid(&agent), Some(running), "the old core still runs");
+
+    let geo = task_outcome(&ctl, id, "geo.update", json!({"files": ["geosite.dat"]})).await;
+    assert_eq!(geo["status"], json!("completed"), "{geo}");
+    assert_eq!(geo["response"]["changed"], json!(["geosite.dat"]), "{geo}");
+    let on_disk = std::fs::read(agent.data_dir.join("core/assets/geosite.dat")).unwrap();
+    assert!(
+        on_disk == pattern(4096),
+        "the controller's file is on the agent"
+    );
+    let again = task_outcome(&ctl, id, "geo.update", json!({"files": ["geosite.dat"]})).await;
+    assert_eq!(
+        again["response"]["unchanged"],
+        json!(["geosite.dat"]),
+        "{again}"
     );
 }

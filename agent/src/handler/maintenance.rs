@@ -10,15 +10,19 @@ use xfleet_common::xray::Flavour;
 
 use crate::config::MaintenanceConfig;
 use crate::core::Supervisor;
+use crate::maintenance::received::StreamFiles;
 use crate::maintenance::release::parse_version_output;
-use crate::maintenance::{CoreBinary, GeoFiles};
-use xfleet_common::channel::reply;
+use crate::maintenance::{CoreBinary, GeoFiles, InstallError};
+use xfleet_common::channel::{reply, IncomingStream};
 
 /// Installs a core release over the binary the supervisor runs, then restarts the core on it.
+/// The release zip is the call's stream when the controller sends it (with its SHA-256 in
+/// the body), else downloaded from `maintenance.core_url_template`.
 pub async fn install(
     supervisor: &Supervisor,
     config: &MaintenanceConfig,
     body: &[u8],
+    stream: Option<IncomingStream>,
 ) -> Result<Vec<u8>, ErrorBody> {
     let request: CoreInstallRequest = from_body(body)?;
     if supervisor.binary().flavour != Flavour::Xray {
@@ -29,12 +33,40 @@ pub async fn install(
     }
     let target = CoreBinary::new(supervisor.binary().path.clone(), config);
     let running_config = supervisor.paths().config_file();
-    let installed = target
-        .install(&request.version, version_of, move |new: &Path| {
-            config_test(new, &running_config)
-        })
-        .await
-        .map_err(|e| ErrorBody::new(code::CORE_FAILED, format!("{} failed: {e}", e.step())))?;
+    let config_check = move |new: &Path| config_test(new, &running_config);
+    let installed = match (stream, request.sha256) {
+        (Some(mut stream), Some(sha256)) => {
+            let (len, limit) = (stream.len(), config.download_limit_bytes());
+            if len > limit {
+                return Err(ErrorBody::invalid(format!(
+                    "the release zip is {len} bytes, over this agent's download limit of {limit}"
+                )));
+            }
+            let zip = StreamFiles::new(&mut stream)
+                .next_file(len, &target.zip_path())
+                .await
+                .map_err(InstallError::Receive);
+            match zip {
+                Ok(zip) => {
+                    target
+                        .install_received(&request.version, zip, &sha256, version_of, config_check)
+                        .await
+                }
+                Err(e) => Err(e),
+            }
+        }
+        (None, None) => {
+            target
+                .install(&request.version, version_of, config_check)
+                .await
+        }
+        _ => {
+            return Err(ErrorBody::invalid(
+                "a release zip sent with core.install needs its sha256, and a sha256 its zip",
+            ))
+        }
+    }
+    .map_err(|e| ErrorBody::new(code::CORE_FAILED, format!("{} failed: {e}", e.step())))?;
     if let Err(e) = supervisor.restart().await {
         // The new binary passed its checks but does not run here: put the old one back.
         let _ = target.rollback();
@@ -47,18 +79,30 @@ pub async fn install(
     reply(&CoreInstallAnswer::from(installed))
 }
 
-/// Refreshes geo files in the core's assets directory; restarts the core if any changed.
+/// Refreshes geo files in the core's assets directory, from the call's stream when the
+/// controller sends them, else from their sources; restarts the core if any changed.
 pub async fn geo_update(
     supervisor: &Supervisor,
     config: &MaintenanceConfig,
     body: &[u8],
+    stream: Option<IncomingStream>,
 ) -> Result<Vec<u8>, ErrorBody> {
     let request: GeoUpdateRequest = from_body(body)?;
     let files = GeoFiles::new(supervisor.paths().assets.clone(), config);
-    let answer = files
-        .update(&request.files)
-        .await
-        .map_err(|e| ErrorBody::new(code::CORE_FAILED, e.to_string()))?;
+    let answer = match stream {
+        Some(mut stream) => {
+            let total: u64 = request.streamed.iter().map(|p| p.size).sum();
+            if total != stream.len() {
+                return Err(ErrorBody::invalid(format!(
+                    "the geo files listed add up to {total} bytes, the stream has {}",
+                    stream.len()
+                )));
+            }
+            files.receive(&request.streamed, &mut stream).await
+        }
+        None => files.update(&request.files).await,
+    }
+    .map_err(|e| ErrorBody::new(code::CORE_FAILED, e.to_string()))?;
     if !answer.changed.is_empty() && supervisor.config().is_some() {
         supervisor
             .restart()

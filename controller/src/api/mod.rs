@@ -10,6 +10,7 @@ mod history;
 mod links;
 mod operations;
 mod outbounds;
+mod releases;
 mod routes;
 mod servers;
 mod settings;
