@@ -2676,6 +2676,16 @@ async fn core_and_geo_files_come_from_the_controller() {
     );
     assert!(reported_version(&binary).contains("Xray 9.9.9"));
     let running = wait_for("the new core to run", LONG, || async { core_pid(&agent) }).await;
+    let version = ctl
+        .api()
+        .agent_call(id, "core.version", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        version["version"],
+        json!("9.9.9"),
+        "the agent runs and reports 9.9.9"
+    );
 
     // The controller's copy of 9.9.8 is swapped for other bytes after it was stored: the
     // agent finds the digest wrong and keeps 9.9.9 running.

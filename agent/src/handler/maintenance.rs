@@ -1,7 +1,7 @@
 //! `core.install` and `geo.update`: new core versions and geo files, checked before they
 //! replace what the running core uses, with a restart only when something changed.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use xfleet_common::methods::{CoreInstallAnswer, CoreInstallRequest, GeoUpdateRequest};
@@ -9,7 +9,7 @@ use xfleet_common::protocol::{code, from_body, ErrorBody};
 use xfleet_common::xray::Flavour;
 
 use crate::config::MaintenanceConfig;
-use crate::core::Supervisor;
+use crate::core::{Supervisor, INSTALLED_CORE};
 use crate::maintenance::received::StreamFiles;
 use crate::maintenance::release::parse_version_output;
 use crate::maintenance::{CoreBinary, GeoFiles, InstallError};
@@ -31,7 +31,9 @@ pub async fn install(
             "core.install installs Xray releases; this host runs a v2ray core from its package manager",
         ));
     }
-    let target = CoreBinary::new(supervisor.binary().path.clone(), config);
+    let running = supervisor.binary();
+    let path = install_path(&running.path, &supervisor.paths().dir);
+    let target = CoreBinary::new(path.clone(), config);
     let running_config = supervisor.paths().config_file();
     let config_check = move |new: &Path| config_test(new, &running_config);
     let installed = match (stream, request.sha256) {
@@ -67,9 +69,23 @@ pub async fn install(
         }
     }
     .map_err(|e| ErrorBody::new(code::CORE_FAILED, format!("{} failed: {e}", e.step())))?;
-    if let Err(e) = supervisor.restart().await {
+    // From now on the supervisor runs the new binary, and reports its version.
+    let probed = crate::core::CoreBinary::probe(&path).await;
+    let started = match probed {
+        Ok(binary) => {
+            supervisor.use_binary(binary);
+            supervisor.restart().await.map_err(|e| e.to_string())
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = started {
         // The new binary passed its checks but does not run here: put the old one back.
-        let _ = target.rollback();
+        if path == running.path {
+            let _ = target.rollback();
+        } else {
+            let _ = std::fs::remove_file(&path);
+        }
+        supervisor.use_binary(running);
         let _ = supervisor.restart().await;
         return Err(ErrorBody::new(
             code::CORE_FAILED,
@@ -77,6 +93,27 @@ pub async fn install(
         ));
     }
     reply(&CoreInstallAnswer::from(installed))
+}
+
+/// Where an install puts the new binary: over the running one when its directory is the
+/// agent's to write, else `<data_dir>/core/xray`. Agents run as their own system user, and a
+/// core in a system directory (`/usr/local/bin`) is not theirs to replace; the supervisor
+/// runs the binary in the data directory from then on, and `core::Core::discover` prefers it
+/// at every later start.
+fn install_path(running: &Path, core_dir: &Path) -> PathBuf {
+    let dir = running.parent().unwrap_or(Path::new("."));
+    let probe = dir.join(format!(".xfleet-write-test-{}", std::process::id()));
+    let writable = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .is_ok();
+    if writable {
+        let _ = std::fs::remove_file(&probe);
+        running.to_owned()
+    } else {
+        core_dir.join(INSTALLED_CORE)
+    }
 }
 
 /// Refreshes geo files in the core's assets directory, from the call's stream when the
