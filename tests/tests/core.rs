@@ -2717,3 +2717,86 @@ async fn core_and_geo_files_come_from_the_controller() {
         "{again}"
     );
 }
+
+/// An agent that speaks only protocol 1 keeps working as before: `core.install` reaches it as
+/// the old request (no stream, no digest; it downloads the release itself), although the
+/// controller holds that release.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_protocol_1_agent_gets_core_install_as_before() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use xfleet_common::protocol::{decode, encode, Frame, Hello, Outcome, Response};
+    use xfleet_tests::raw;
+
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let (id, token) = ctl.add_server("old-agent").await;
+    let agent = Agent::enroll(&token);
+    let dir = xfleet_tests::TempDir::new("release");
+    let zip_path = dir.path().join("Xray-v9.9.9-linux-64.zip");
+    std::fs::write(&zip_path, release_zip(&xray_over_v2ray("9.9.9"))).unwrap();
+    let (ok, said) = ctl.cli(&["core", "upload", zip_path.to_str().unwrap()]);
+    assert!(ok, "{said}");
+
+    let tls = raw::tls(&agent.ca_pem(), Some((&agent.cert_pem(), &agent.key_pem())));
+    let mut ws = raw::connect(ctl.gateway_port, tls).await.unwrap();
+    let hello = Hello {
+        agent_version: "0.0.9".into(),
+        protocol_versions: vec![1],
+        server_id: id,
+        arch: std::env::consts::ARCH.into(),
+        core_flavour: Some("xray".into()),
+        core_version: Some("1.0.0".into()),
+        ..Default::default()
+    };
+    let Frame::Welcome(welcome) = raw::send_hello(&mut ws, hello).await else {
+        panic!("no welcome")
+    };
+    assert_eq!(welcome.protocol_version, 1);
+
+    let api = ctl.api();
+    let task = api
+        .ok(
+            "POST",
+            &format!("/api/v1/servers/{id}/tasks"),
+            Some(json!({"operation": "core.install", "request": {"version": "9.9.9"}})),
+        )
+        .await;
+    let request = tokio::time::timeout(LONG, async {
+        while let Some(Ok(message)) = ws.next().await {
+            let Message::Binary(bytes) = message else {
+                continue;
+            };
+            match decode(&bytes).unwrap() {
+                Frame::Request(r) if r.method == "core.install" => return r,
+                Frame::Chunk { .. } | Frame::Credit { .. } => {
+                    panic!("a stream frame on protocol 1")
+                }
+                _ => {}
+            }
+        }
+        panic!("the connection closed before core.install came")
+    })
+    .await
+    .expect("core.install reaches the agent");
+    assert_eq!(request.stream_len, None);
+    let body: Value = rmp_serde::from_slice(&request.body).unwrap();
+    assert_eq!(body, json!({"version": "9.9.9"}), "the old body, no digest");
+
+    let answer = json!({"version": "9.9.9", "path": "/usr/local/bin/xray"});
+    let response = Frame::Response(Response {
+        id: request.id,
+        outcome: Outcome::Ok(rmp_serde::to_vec_named(&answer).unwrap()),
+    });
+    ws.send(Message::Binary(encode(&response).into()))
+        .await
+        .unwrap();
+    let task_id = task["id"].as_str().unwrap().to_owned();
+    let done = wait_for("the task to complete", LONG, || async {
+        let t = api
+            .ok("GET", &format!("/api/v1/tasks/{task_id}"), None)
+            .await;
+        (t["status"] == json!("completed")).then_some(t)
+    })
+    .await;
+    assert_eq!(done["response"]["version"], json!("9.9.9"), "{done}");
+}
