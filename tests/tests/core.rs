@@ -2716,6 +2716,21 @@ async fn core_and_geo_files_come_from_the_controller() {
         json!(["geosite.dat"]),
         "{again}"
     );
+
+    // The operator removes the tampered release; it is no longer listed.
+    let arch = std::env::consts::ARCH;
+    let path = format!("/api/v1/core/releases?version=9.9.8&arch={arch}");
+    ctl.api().ok("DELETE", &path, None).await;
+    let gone = ctl.api().call("DELETE", &path, None).await.unwrap_err();
+    assert!(gone.to_string().contains("not found"), "{gone}");
+    let held = ctl.api().ok("GET", "/api/v1/core/releases", None).await;
+    let versions: Vec<&str> = held
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(versions, ["9.9.9"], "{held}");
 }
 
 /// An agent that speaks only protocol 1 keeps working as before: `core.install` reaches it as
