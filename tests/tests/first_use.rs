@@ -84,8 +84,7 @@ async fn task_errors_carry_their_code_once() {
     let ctl = Controller::start(ControllerOptions::default()).await;
     let (id, _agent) = enrolled_online(&ctl, "tasks").await;
 
-    // An error the agent answers with (a geo file it is not configured with), whatever its
-    // code. Unknown methods and unreadable bodies no longer get this far: the API refuses
+    // An error a task ends with (a geo file nobody has a source for), whatever its code. Unknown methods and unreadable bodies no longer get this far: the API refuses
     // them (`accepted_input::tasks_and_fleet_calls_take_only_what_agents_answer`).
     let refused = finished_task(&ctl, id, "geo.update", json!({"files": ["no-such.dat"]})).await;
     assert_eq!(refused["status"], json!("failed"), "{refused}");
