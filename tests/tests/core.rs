@@ -2607,7 +2607,10 @@ async fn core_and_geo_files_come_from_the_controller() {
             ),
             (
                 "XFLEET_GEO_URLS".into(),
-                format!("geosite.dat=http://127.0.0.1:{}/4096", files.port),
+                format!(
+                    "geosite.dat=http://127.0.0.1:{}/4096,geoip_RU.dat=http://127.0.0.1:{closed}/geoip.dat",
+                    files.port
+                ),
             ),
         ],
         ..Default::default()
@@ -2715,6 +2718,18 @@ async fn core_and_geo_files_come_from_the_controller() {
         again["response"]["unchanged"],
         json!(["geosite.dat"]),
         "{again}"
+    );
+
+    // A file the controller cannot fetch fails the task, naming it and its URL; the ones it
+    // has still go.
+    let files = json!({"files": ["geoip_RU.dat", "geosite.dat"]});
+    let partial = task_outcome(&ctl, id, "geo.update", files).await;
+    assert_eq!(partial["status"], json!("failed"), "{partial}");
+    let message = partial["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("cannot fetch geoip_RU.dat")
+            && message.contains(&format!("127.0.0.1:{closed}")),
+        "{partial}"
     );
 
     // The operator removes the tampered release; it is no longer listed.

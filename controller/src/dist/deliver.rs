@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use xfleet_common::channel::{CallError, Channel};
-use xfleet_common::methods::{agent, CoreInstallRequest, GeoUpdateRequest};
-use xfleet_common::protocol::{code, to_body, STREAM_VERSION};
+use xfleet_common::methods::{agent, CoreInstallRequest, GeoUpdateAnswer, GeoUpdateRequest};
+use xfleet_common::protocol::{code, from_body, to_body, STREAM_VERSION};
 
 use super::{CoreShelf, DistError, GeoShelf};
 use crate::Controller;
@@ -98,13 +98,30 @@ async fn update_geo(
     deadline: Duration,
     key: Option<String>,
 ) -> Result<Vec<u8>, CallError> {
-    let (parts, data) = GeoShelf::new(&ctl.config).bundle(files).await?;
+    let bundle = GeoShelf::new(&ctl.config).bundle(files).await?;
+    let failed = |updated: &str| {
+        let mut message = bundle.failures.join("; ");
+        if !updated.is_empty() {
+            message.push_str(&format!("; updated anyway: {updated}"));
+        }
+        CallError::from(DistError::Fetch(message))
+    };
+    if bundle.parts.is_empty() {
+        return Err(failed(""));
+    }
     let body = to_body(&GeoUpdateRequest {
-        files: parts.iter().map(|p| p.name.clone()).collect(),
-        streamed: parts,
+        files: bundle.parts.iter().map(|p| p.name.clone()).collect(),
+        streamed: bundle.parts.clone(),
     })
     .map_err(CallError::from_body)?;
-    channel
-        .call_with_stream(agent::GEO_UPDATE, body, data, deadline, key)
-        .await
+    let answer = channel
+        .call_with_stream(agent::GEO_UPDATE, body, bundle.data.clone(), deadline, key)
+        .await?;
+    if bundle.failures.is_empty() {
+        return Ok(answer);
+    }
+    // What was sent is in place (the agent restarted its core if it needed to); the task
+    // still fails, naming what is missing.
+    let answer: GeoUpdateAnswer = from_body(&answer).unwrap_or_default();
+    Err(failed(&answer.changed.join(", ")))
 }

@@ -10,7 +10,7 @@ use xfleet_agent::maintenance::{Downloader, Fetched};
 use xfleet_common::channel::Bytes;
 use xfleet_common::methods::GeoFilePart;
 
-use super::DistError;
+use super::{sha256_hex, DistError};
 use crate::config::Config;
 
 /// The geo files 3x-ui offers, by name, and their sources.
@@ -57,6 +57,15 @@ struct Held {
     sha256: String,
 }
 
+/// Geo files to send in one stream, one after another, and those that could not be had.
+#[derive(Debug, Default)]
+pub struct GeoBundle {
+    pub parts: Vec<GeoFilePart>,
+    pub data: Bytes,
+    /// Why a file is missing, one message each (naming the file and its URL).
+    pub failures: Vec<String>,
+}
+
 /// The folder of geo files and their sources.
 #[derive(Debug, Clone)]
 pub struct GeoShelf {
@@ -83,15 +92,19 @@ impl GeoShelf {
     }
 
     /// `files` (the default set when empty), each checked against its source, as one stream
-    /// with the list of what is in it.
-    pub async fn bundle(&self, files: &[String]) -> Result<(Vec<GeoFilePart>, Bytes), DistError> {
-        let names: Vec<String> = if files.is_empty() {
-            DEFAULT_FILES.iter().map(|f| f.to_string()).collect()
-        } else {
-            let mut names = files.to_vec();
-            names.dedup();
-            names
+    /// with the list of what is in it. A file whose source fails is left out and named in
+    /// `failures`; the others still go.
+    pub async fn bundle(&self, files: &[String]) -> Result<GeoBundle, DistError> {
+        let mut names: Vec<String> = Vec::new();
+        let wanted = match files.is_empty() {
+            true => DEFAULT_FILES.iter().map(|f| f.to_string()).collect(),
+            false => files.to_vec(),
         };
+        for name in wanted {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
         if let Some(unknown) = names.iter().find(|n| !self.sources.contains_key(*n)) {
             return Err(DistError::Invalid(format!(
                 "`{unknown}` is not a geo file the controller has a source for; one of {}",
@@ -100,30 +113,27 @@ impl GeoShelf {
         }
         let _one_fetch = FETCHING.lock().await;
         let mut index = self.load_index().await;
-        let (mut parts, mut data) = (Vec::new(), Vec::new());
-        let mut result = Ok(());
+        let mut bundle = GeoBundle::default();
+        let mut data = Vec::new();
         for name in &names {
-            match self.refresh(name, &mut index).await {
-                Ok(held) => {
-                    let path = self.dir.join(name);
-                    let bytes = tokio::fs::read(&path)
-                        .await
-                        .map_err(DistError::io(path.display().to_string()))?;
-                    parts.push(GeoFilePart {
-                        name: name.clone(),
-                        size: bytes.len() as u64,
-                        sha256: held.sha256,
-                    });
-                    data.extend_from_slice(&bytes);
-                }
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
+            if let Err(e) = self.refresh(name, &mut index).await {
+                bundle.failures.push(e.to_string());
+                continue;
             }
+            let path = self.dir.join(name);
+            let bytes = tokio::fs::read(&path)
+                .await
+                .map_err(DistError::io(path.display().to_string()))?;
+            bundle.parts.push(GeoFilePart {
+                name: name.clone(),
+                size: bytes.len() as u64,
+                sha256: sha256_hex(&bytes),
+            });
+            data.extend_from_slice(&bytes);
         }
         self.save_index(&index).await?;
-        result.map(|()| (parts, Bytes::from(data)))
+        bundle.data = Bytes::from(data);
+        Ok(bundle)
     }
 
     /// Asks the source whether the file changed since it was fetched; fetches it if so.
