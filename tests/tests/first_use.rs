@@ -575,6 +575,28 @@ async fn the_install_line_refuses_a_used_token_and_a_wrong_pin_leaving_nothing()
         "no folders either"
     );
 
+    // A service needs the default prefix and systemd: asked for one where it cannot be, the
+    // line says why before it writes anything (the token stays unused).
+    ctl.add_server("service").await;
+    let line = install::install_line(&ctl, "service");
+    let out = install::run_line(&line, &format!("--prefix {}", host.path().display()), &[]);
+    let text = output_text(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("a service is installed only with the default prefix; add --no-service"),
+        "{text}"
+    );
+    if !Path::new("/run/systemd/system").exists() {
+        let out = install::run_line(&line, "", &[]);
+        let text = output_text(&out);
+        assert!(!out.status.success(), "{text}");
+        assert!(
+            text.contains("this host does not run systemd; install with --no-service"),
+            "{text}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(host.path()).unwrap().count(), 0);
+
     // A pin of another key: curl refuses the controller before a byte of the script runs.
     ctl.add_server("third").await;
     let line = install::install_line(&ctl, "third");
