@@ -10,6 +10,10 @@
 //! make this side hold them: frames queued for the writer stay within
 //! [`MAX_QUEUED_BYTES`] (senders wait, `try_send` fails), and the bodies of the peer's
 //! requests being handled or answered within [`MAX_REQUEST_BYTES`] (excess gets `busy`).
+//!
+//! From protocol 2 a call may carry a stream of bytes after its request
+//! ([`Channel::call_with_stream`], [`IncomingCall::stream`]); see [`stream`] for how credit
+//! keeps a large one from crowding out everything else.
 
 use std::collections::HashMap;
 use std::fmt::Display;
@@ -25,7 +29,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::protocol::{
     self, code, decode, encode, ErrorBody, Event, Frame, GoAway, Outcome, Request, Response,
+    STREAM_VERSION, STREAM_WINDOW,
 };
+
+mod stream;
+
+pub use bytes::Bytes;
+pub use stream::{IncomingStream, StreamError};
 
 /// Longest deadline a peer may ask for (an install takes minutes, nothing takes an hour).
 const MAX_DEADLINE: Duration = Duration::from_secs(3600);
@@ -62,6 +72,8 @@ pub struct ChannelConfig {
     pub idle_timeout: Duration,
     /// 1 on the controller (odd ids), 2 on the agent (even ids).
     pub first_request_id: u64,
+    /// The version agreed in Hello/Welcome; streams need [`STREAM_VERSION`].
+    pub protocol_version: u32,
 }
 
 /// Why a call failed, as the caller sees it.
@@ -148,6 +160,9 @@ pub struct IncomingCall {
     /// Fires when the peer sends `Cancel`, the deadline passes or the channel closes.
     pub cancel: CancellationToken,
     pub channel: Channel,
+    /// The bytes the caller sends after the request (protocol 2), if it sends any. A handler
+    /// may stop reading early; the rest is dropped as it arrives.
+    pub stream: Option<IncomingStream>,
 }
 
 /// What one side does with the peer's requests and events.
@@ -178,6 +193,11 @@ struct Inner {
     request_budget: Arc<Semaphore>,
     pending: Mutex<HashMap<u64, Reply>>,
     running: Mutex<HashMap<u64, CancellationToken>>,
+    /// Streams of our calls being sent, by call id: the credit the peer gave.
+    outgoing: Mutex<HashMap<u64, Arc<stream::Outgoing>>>,
+    /// Streams of the peer's calls being received, by call id.
+    incoming: Mutex<HashMap<u64, Arc<stream::Incoming>>>,
+    protocol_version: u32,
     in_flight: AtomicUsize,
     max_in_flight: usize,
     next_id: AtomicU64,
@@ -219,6 +239,9 @@ impl Channel {
                 request_budget: Arc::new(Semaphore::new(MAX_REQUEST_BYTES)),
                 pending: Mutex::new(HashMap::new()),
                 running: Mutex::new(HashMap::new()),
+                outgoing: Mutex::new(HashMap::new()),
+                incoming: Mutex::new(HashMap::new()),
+                protocol_version: config.protocol_version,
                 in_flight: AtomicUsize::new(0),
                 max_in_flight: config.max_in_flight,
                 next_id: AtomicU64::new(config.first_request_id),
@@ -241,6 +264,11 @@ impl Channel {
         &self.inner.name
     }
 
+    /// The protocol version agreed with the peer.
+    pub fn protocol_version(&self) -> u32 {
+        self.inner.protocol_version
+    }
+
     /// Calls a method on the peer and waits for its answer. Dropping the future before it
     /// completes sends `Cancel` to the peer.
     pub async fn call(
@@ -250,24 +278,79 @@ impl Channel {
         timeout: Duration,
         idempotency_key: Option<String>,
     ) -> Result<Vec<u8>, CallError> {
+        self.call_inner(method, body, None, timeout, idempotency_key)
+            .await
+    }
+
+    /// Calls a method on the peer and sends `data` after the request as a stream, paced by
+    /// the peer's credit; the answer may come before all of it was sent (the handler stopped
+    /// reading), which ends the sending. `timeout` covers the whole call; dropping the future
+    /// cancels it, on both sides. Needs protocol 2: a peer that speaks only 1 is never sent a
+    /// stream, the call fails as `unsupported` instead.
+    pub async fn call_with_stream(
+        &self,
+        method: &str,
+        body: Vec<u8>,
+        data: Bytes,
+        timeout: Duration,
+        idempotency_key: Option<String>,
+    ) -> Result<Vec<u8>, CallError> {
+        let version = self.protocol_version();
+        if version < STREAM_VERSION {
+            return Err(CallError::Unsupported(format!(
+                "{} speaks protocol {version}; `{method}` sends a stream, which needs protocol \
+                 {STREAM_VERSION} (a newer agent)",
+                self.name()
+            )));
+        }
+        self.call_inner(method, body, Some(data), timeout, idempotency_key)
+            .await
+    }
+
+    async fn call_inner(
+        &self,
+        method: &str,
+        body: Vec<u8>,
+        data: Option<Bytes>,
+        timeout: Duration,
+        idempotency_key: Option<String>,
+    ) -> Result<Vec<u8>, CallError> {
         if self.is_closed() {
             return Err(CallError::Offline(self.close_reason()));
         }
         let id = self.inner.next_id.fetch_add(2, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
+        let (tx, mut rx) = oneshot::channel();
         self.inner.pending.lock().unwrap().insert(id, tx);
         let _guard = PendingGuard { channel: self, id };
+        let credit = data.as_ref().map(|_| {
+            let credit = Arc::new(stream::Outgoing::new());
+            self.inner
+                .outgoing
+                .lock()
+                .unwrap()
+                .insert(id, credit.clone());
+            credit
+        });
         let frame = encode(&Frame::Request(Request {
             id,
             method: method.to_owned(),
             deadline_ms: timeout.as_millis() as u64,
             idempotency_key,
             body,
+            stream_len: data.as_ref().map(|d| d.len() as u64),
         }));
+        let offline = || CallError::Offline(self.close_reason());
         let outcome = tokio::time::timeout(timeout, async {
             self.queue(frame).await?;
-            rx.await
-                .unwrap_or_else(|_| Err(CallError::Offline(self.close_reason())))
+            if let (Some(data), Some(credit)) = (&data, &credit) {
+                // An early answer (the handler stopped reading, or failed) ends the sending.
+                tokio::select! {
+                    biased;
+                    answer = &mut rx => return answer.unwrap_or_else(|_| Err(offline())),
+                    sent = stream::send(self, id, data, credit) => sent?,
+                }
+            }
+            rx.await.unwrap_or_else(|_| Err(offline()))
         })
         .await;
         outcome.unwrap_or(Err(CallError::Timeout(timeout)))
@@ -396,7 +479,14 @@ impl Channel {
     }
 
     fn dispatch<H: Handler>(&self, frame: Frame, handler: &Arc<H>) -> Result<(), String> {
+        let streams = self.protocol_version() >= STREAM_VERSION;
         match frame {
+            Frame::Request(req) if req.stream_len.is_some() && !streams => {
+                return Err(format!(
+                    "a request with a stream on a protocol {} channel",
+                    self.protocol_version()
+                ));
+            }
             Frame::Request(req) => self.start_request(req, handler),
             Frame::Response(Response { id, outcome }) => {
                 let reply = self.inner.pending.lock().unwrap().remove(&id);
@@ -427,6 +517,27 @@ impl Channel {
             Frame::Hello(_) | Frame::Welcome(_) => {
                 return Err("handshake frame on an established channel".into());
             }
+            Frame::Chunk { .. } | Frame::Credit { .. } if !streams => {
+                return Err(format!(
+                    "a stream frame on a protocol {} channel",
+                    self.protocol_version()
+                ));
+            }
+            Frame::Chunk { id, offset, data } => {
+                let incoming = self.inner.incoming.lock().unwrap().get(&id).cloned();
+                match incoming {
+                    Some(incoming) => incoming.push(id, offset, data)?,
+                    // The call ended (answered, cancelled, refused): the rest is not wanted.
+                    None => {
+                        tracing::debug!(channel = %self.name(), id, "chunk of a stream nobody reads")
+                    }
+                }
+            }
+            Frame::Credit { id, bytes } => {
+                if let Some(outgoing) = self.inner.outgoing.lock().unwrap().get(&id) {
+                    outgoing.grant(bytes);
+                }
+            }
         }
         Ok(())
     }
@@ -443,9 +554,13 @@ impl Channel {
                 outcome: Outcome::Err(busy),
             }));
         };
-        // Held until the answer is queued, where the queue's own budget takes over.
+        // Held until the answer is queued, where the queue's own budget takes over. A stream
+        // holds at most its window in the buffer, counted from the start.
+        let buffered = req
+            .stream_len
+            .map_or(0, |len| len.min(STREAM_WINDOW) as usize);
         let Ok(held) = (inner.request_budget.clone())
-            .try_acquire_many_owned(share(req.body.len(), MAX_REQUEST_BYTES))
+            .try_acquire_many_owned(share(req.body.len() + buffered, MAX_REQUEST_BYTES))
         else {
             return busy(format!(
                 "{MAX_REQUEST_BYTES} bytes of requests already in flight"
@@ -461,6 +576,16 @@ impl Channel {
         let cancel = inner.closed.child_token();
         inner.running.lock().unwrap().insert(req.id, cancel.clone());
         let deadline = Instant::now() + Duration::from_millis(req.deadline_ms).min(MAX_DEADLINE);
+        // Registered before the next frame is read, so no chunk of it can be missed.
+        let stream = req.stream_len.map(|len| {
+            let shared = Arc::new(stream::Incoming::new(len));
+            inner
+                .incoming
+                .lock()
+                .unwrap()
+                .insert(req.id, shared.clone());
+            IncomingStream::new(req.id, len, shared, self.clone(), cancel.clone(), deadline)
+        });
         let channel = self.clone();
         let handler = handler.clone();
         tokio::spawn(async move {
@@ -474,6 +599,7 @@ impl Channel {
                 deadline,
                 cancel: cancel.clone(),
                 channel: channel.clone(),
+                stream,
             };
             let result = tokio::select! {
                 r = handler.request(call) => Some(r),
@@ -516,6 +642,8 @@ impl Drop for PendingGuard<'_> {
             .unwrap()
             .remove(&self.id)
             .is_some();
+        // Its stream, if any, stops with it.
+        self.channel.inner.outgoing.lock().unwrap().remove(&self.id);
         if was_pending && !self.channel.is_closed() {
             self.channel.try_send(&Frame::Cancel { id: self.id });
         }

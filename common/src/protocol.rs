@@ -8,11 +8,20 @@
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this build speaks best.
-pub const PROTOCOL_VERSION: u32 = 1;
-/// Every protocol version this build can speak, oldest first.
-pub const SUPPORTED_VERSIONS: &[u32] = &[1];
+pub const PROTOCOL_VERSION: u32 = 2;
+/// Every protocol version this build can speak, oldest first. Version 2 adds streams: a
+/// request may carry a byte stream after it ([`Frame::Chunk`], paced by [`Frame::Credit`]).
+pub const SUPPORTED_VERSIONS: &[u32] = &[1, 2];
+/// The first protocol version with streams.
+pub const STREAM_VERSION: u32 = 2;
 /// Largest frame either side accepts; larger ones close the connection.
 pub const MAX_FRAME_BYTES: usize = 4 << 20;
+/// Largest `data` of one [`Frame::Chunk`]; larger ones close the connection.
+pub const MAX_CHUNK_BYTES: usize = 64 << 10;
+/// Bytes of one stream the sender may have sent beyond what the receiver has read: the
+/// receiver grants this much at the start (implicitly) and more, as [`Frame::Credit`], as its
+/// handler reads.
+pub const STREAM_WINDOW: u64 = 256 << 10;
 /// Default number of requests one side may have running on the other at once.
 pub const DEFAULT_MAX_IN_FLIGHT: u32 = 256;
 
@@ -53,10 +62,29 @@ pub enum Frame {
     Welcome(Welcome),
     Request(Request),
     Response(Response),
-    Cancel { id: u64 },
+    Cancel {
+        id: u64,
+    },
     Event(Event),
-    Ack { topic: String, seq: u64 },
+    Ack {
+        topic: String,
+        seq: u64,
+    },
     GoAway(GoAway),
+    /// Protocol 2: the bytes of the stream of request `id` starting at `offset`, in order,
+    /// at most [`MAX_CHUNK_BYTES`], never beyond the credit the receiver gave.
+    Chunk {
+        id: u64,
+        offset: u64,
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+    },
+    /// Protocol 2: the receiver of the stream of request `id` has read `bytes` more; the
+    /// sender may send that much more beyond [`STREAM_WINDOW`] and earlier credit.
+    Credit {
+        id: u64,
+        bytes: u64,
+    },
 }
 
 /// First frame from the agent after the WebSocket upgrade.
@@ -114,6 +142,9 @@ pub struct Request {
     pub idempotency_key: Option<String>,
     #[serde(with = "serde_bytes")]
     pub body: Vec<u8>,
+    /// Protocol 2: this many bytes follow as [`Frame::Chunk`]s of the same id.
+    #[serde(default)]
+    pub stream_len: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -265,7 +296,25 @@ mod tests {
                 deadline_ms: 5000,
                 idempotency_key: Some("k".into()),
                 body: vec![1, 2, 3],
+                stream_len: None,
             }),
+            Frame::Request(Request {
+                id: 3,
+                method: "core.install".into(),
+                deadline_ms: 300_000,
+                idempotency_key: None,
+                body: vec![4],
+                stream_len: Some(10 << 20),
+            }),
+            Frame::Chunk {
+                id: 3,
+                offset: 65_536,
+                data: vec![0x5a; 300],
+            },
+            Frame::Credit {
+                id: 3,
+                bytes: STREAM_WINDOW,
+            },
             Frame::Response(Response {
                 id: 1,
                 outcome: Outcome::Ok(vec![9; 40]),
@@ -325,8 +374,54 @@ mod tests {
         };
         assert_eq!(hello.server_id, 4);
         assert_eq!(hello.applied_revision, 0);
-        assert_eq!(negotiate(&hello.protocol_versions), Some(1));
+        assert_eq!(negotiate(&hello.protocol_versions), Some(2));
+        assert_eq!(
+            negotiate(&[1]),
+            Some(1),
+            "an agent of protocol 1 keeps working"
+        );
         assert_eq!(negotiate(&[7, 8]), None);
+    }
+
+    /// A request from a protocol 1 peer (no `stream_len`) still decodes, as a call without a
+    /// stream.
+    #[test]
+    fn a_request_without_stream_len_has_no_stream() {
+        #[derive(Serialize)]
+        struct OldRequest {
+            id: u64,
+            method: &'static str,
+            deadline_ms: u64,
+            #[serde(with = "serde_bytes")]
+            body: Vec<u8>,
+        }
+        #[derive(Serialize)]
+        enum F {
+            #[serde(rename = "request")]
+            Request(OldRequest),
+        }
+        let bytes = rmp_serde::to_vec_named(&F::Request(OldRequest {
+            id: 2,
+            method: "echo",
+            deadline_ms: 10,
+            body: vec![1],
+        }))
+        .unwrap();
+        let Frame::Request(request) = decode(&bytes).unwrap() else {
+            panic!("not a request")
+        };
+        assert_eq!(request.stream_len, None);
+    }
+
+    /// A full chunk, the largest the channel sends, fits in a frame.
+    #[test]
+    fn a_full_chunk_fits_in_a_frame() {
+        let frame = encode(&Frame::Chunk {
+            id: u64::MAX,
+            offset: u64::MAX,
+            data: vec![0xff; MAX_CHUNK_BYTES],
+        });
+        assert!(frame.len() < MAX_FRAME_BYTES);
     }
 
     #[test]

@@ -211,6 +211,8 @@ pub fn channel(ws: Ws, server_id: i64) -> xfleet_common::channel::Channel {
             send_queue: 16,
             idle_timeout: std::time::Duration::from_secs(60),
             first_request_id: 2,
+            // The controller chooses the newest version this build offers in its Hello.
+            protocol_version: xfleet_common::protocol::PROTOCOL_VERSION,
         },
     )
 }

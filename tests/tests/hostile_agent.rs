@@ -507,6 +507,7 @@ async fn unread_answers_are_bounded_per_connection() {
                 deadline_ms: 60_000,
                 idempotency_key: None,
                 body,
+                stream_len: None,
             }))
             .into(),
         )

@@ -187,6 +187,7 @@ where
             send_queue: SEND_QUEUE,
             idle_timeout: heartbeat_interval(&welcome) * 3,
             first_request_id: 2,
+            protocol_version: welcome.protocol_version,
         },
     );
     Ok(Connection {
@@ -214,6 +215,8 @@ fn frame_kind(frame: &Frame) -> &'static str {
         Frame::Event(_) => "Event",
         Frame::Ack { .. } => "Ack",
         Frame::GoAway(_) => "GoAway",
+        Frame::Chunk { .. } => "Chunk",
+        Frame::Credit { .. } => "Credit",
     }
 }
 

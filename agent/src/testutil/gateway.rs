@@ -135,6 +135,7 @@ impl Gateway {
                             send_queue: 16,
                             idle_timeout: Duration::from_secs(30),
                             first_request_id: 1,
+                            protocol_version: 1,
                         },
                     );
                     let _ = session_tx.send(Session { hello, channel });

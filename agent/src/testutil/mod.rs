@@ -163,6 +163,7 @@ pub fn connect_handler(handler: Arc<crate::handler::AgentHandler>) -> (Channel, 
         send_queue: 16,
         idle_timeout: std::time::Duration::from_secs(60),
         first_request_id: first,
+        protocol_version: xfleet_common::protocol::PROTOCOL_VERSION,
     };
     let ((a_sink, a_stream), (b_sink, b_stream)) = memory_pair(16);
     let agent = Channel::start(b_sink, b_stream, handler, config("agent", 2));

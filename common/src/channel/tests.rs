@@ -1,5 +1,6 @@
 use super::*;
 use crate::protocol::{from_body, to_body};
+use futures_util::SinkExt;
 
 /// Answers `echo`, sleeps on `sleep`, records events.
 #[derive(Default)]
@@ -39,6 +40,7 @@ fn config(name: &str, first_id: u64, max_in_flight: usize) -> ChannelConfig {
         send_queue: 64,
         idle_timeout: Duration::from_secs(30),
         first_request_id: first_id,
+        protocol_version: protocol::PROTOCOL_VERSION,
     }
 }
 
@@ -237,4 +239,332 @@ async fn call_error_messages_do_not_repeat_the_code() {
     let err = a.call("nope", vec![], T, None).await.unwrap_err();
     assert_eq!(err.message(), "unknown method `nope`");
     assert_eq!(CallError::Offline("gone".into()).message(), "gone");
+}
+
+// --- streams (protocol 2) ---------------------------------------------------------------
+
+/// Reads streams: `digest` answers the SHA-256 and length of what arrived; `gated` reads one
+/// chunk, then waits for the test to open the gate before reading the rest; `watched` hands
+/// the stream to a slow reader task of its own that records how reading it ended.
+#[derive(Default)]
+struct StreamHandler {
+    /// Bytes the handlers have read so far.
+    read: AtomicU64,
+    gate: tokio::sync::Notify,
+    /// How the `watched` reader's last read ended.
+    ended: Mutex<Option<Result<u64, StreamError>>>,
+}
+
+impl StreamHandler {
+    /// Digest of `first` (already read) and the rest of `stream`.
+    async fn digest(
+        &self,
+        first: &[u8],
+        stream: &mut IncomingStream,
+    ) -> Result<Vec<u8>, ErrorBody> {
+        use sha2::Digest;
+        let mut sha = sha2::Sha256::new();
+        sha.update(first);
+        let mut len = first.len() as u64;
+        while let Some(chunk) = stream
+            .next_chunk()
+            .await
+            .map_err(|e| ErrorBody::internal(e.to_string()))?
+        {
+            assert!(chunk.len() <= protocol::MAX_CHUNK_BYTES);
+            len += chunk.len() as u64;
+            self.read.fetch_add(chunk.len() as u64, Ordering::AcqRel);
+            sha.update(&chunk);
+        }
+        to_body(&(len, sha.finalize().to_vec()))
+    }
+}
+
+impl Handler for Arc<StreamHandler> {
+    async fn request(&self, mut call: IncomingCall) -> Result<Vec<u8>, ErrorBody> {
+        match call.method.as_str() {
+            "echo" => Ok(call.body),
+            "digest" => self.digest(&[], call.stream.as_mut().unwrap()).await,
+            "gated" => {
+                let stream = call.stream.as_mut().unwrap();
+                let first = stream.next_chunk().await.unwrap().unwrap();
+                self.read.fetch_add(first.len() as u64, Ordering::AcqRel);
+                self.gate.notified().await;
+                self.digest(&first, stream).await
+            }
+            "first_chunk_only" => {
+                let chunk = call.stream.as_mut().unwrap().next_chunk().await.unwrap();
+                to_body(&chunk.map_or(0, |c| c.len()))
+            }
+            "watched" => {
+                let mut stream = call.stream.take().unwrap();
+                let me = self.clone();
+                tokio::spawn(async move {
+                    let mut read = 0;
+                    let ended = loop {
+                        match stream.next_chunk().await {
+                            Ok(Some(chunk)) => {
+                                read += chunk.len() as u64;
+                                me.read.fetch_add(chunk.len() as u64, Ordering::AcqRel);
+                                // A slow reader: the caller gives up long before the end.
+                                tokio::time::sleep(Duration::from_millis(20)).await;
+                            }
+                            Ok(None) => break Ok(read),
+                            Err(e) => break Err(e),
+                        }
+                    };
+                    *me.ended.lock().unwrap() = Some(ended);
+                })
+                .await
+                .unwrap();
+                Ok(vec![])
+            }
+            other => Err(ErrorBody::unsupported(other)),
+        }
+    }
+}
+
+fn stream_pair(version: u32) -> (Channel, Channel, Arc<StreamHandler>) {
+    let ((a_sink, a_stream), (b_sink, b_stream)) = memory_pair(64);
+    let receiver = Arc::new(StreamHandler::default());
+    let mut ca = config("a", 1, 8);
+    let mut cb = config("b", 2, 8);
+    ca.protocol_version = version;
+    cb.protocol_version = version;
+    let a = Channel::start(a_sink, a_stream, Arc::new(receiver.clone()), ca);
+    let b = Channel::start(b_sink, b_stream, Arc::new(receiver.clone()), cb);
+    (a, b, receiver)
+}
+
+/// Ten MiB of patterned bytes (not a repeating 64 KiB block, so a chunk out of place or
+/// twice changes the digest).
+fn ten_mib() -> Bytes {
+    (0..10u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+fn digest_of(data: &[u8]) -> (u64, Vec<u8>) {
+    use sha2::Digest;
+    (data.len() as u64, sha2::Sha256::digest(data).to_vec())
+}
+
+async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..2000 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("still waiting for {what}");
+}
+
+/// A 10 MiB stream reaches the handler whole and in order, in chunks no larger than the
+/// protocol allows, and both sides forget it afterwards.
+#[tokio::test]
+async fn a_large_stream_arrives_intact_and_in_order() {
+    let (a, b, _) = stream_pair(2);
+    let data = ten_mib();
+    let answer = a
+        .call_with_stream("digest", vec![], data.clone(), T, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        from_body::<(u64, Vec<u8>)>(&answer).unwrap(),
+        digest_of(&data)
+    );
+    let empty = a
+        .call_with_stream("digest", vec![], Bytes::new(), T, None)
+        .await
+        .unwrap();
+    assert_eq!(from_body::<(u64, Vec<u8>)>(&empty).unwrap(), digest_of(&[]));
+    assert!(a.inner.outgoing.lock().unwrap().is_empty());
+    wait_for("the receiver to drop the streams", || {
+        b.inner.incoming.lock().unwrap().is_empty()
+    })
+    .await;
+}
+
+/// While a stream is under way (its reader paused, the sender waiting for credit), another
+/// call on the same channel is answered: a stream never holds up the channel.
+#[tokio::test]
+async fn a_call_during_a_stream_is_answered() {
+    let (a, _b, receiver) = stream_pair(2);
+    let data = ten_mib();
+    let streaming = {
+        let (a, data) = (a.clone(), data.clone());
+        tokio::spawn(async move { a.call_with_stream("gated", vec![], data, T, None).await })
+    };
+    wait_for("the first chunk", || {
+        receiver.read.load(Ordering::Acquire) > 0
+    })
+    .await;
+    assert_eq!(a.call("echo", vec![42], T, None).await.unwrap(), vec![42]);
+    assert!(
+        !streaming.is_finished(),
+        "the echo was answered while the stream was still being sent"
+    );
+    assert!(
+        (receiver.read.load(Ordering::Acquire) as usize) < data.len(),
+        "the stream was not finished when the echo came back"
+    );
+    receiver.gate.notify_one();
+    let answer = streaming.await.unwrap().unwrap();
+    assert_eq!(
+        from_body::<(u64, Vec<u8>)>(&answer).unwrap(),
+        digest_of(&data)
+    );
+}
+
+/// A handler that reads only part of a stream answers normally; the sender stops sending and
+/// the channel goes on working.
+#[tokio::test]
+async fn a_handler_may_stop_reading_early() {
+    let (a, b, _) = stream_pair(2);
+    let answer = a
+        .call_with_stream("first_chunk_only", vec![], ten_mib(), T, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        from_body::<usize>(&answer).unwrap(),
+        protocol::MAX_CHUNK_BYTES
+    );
+    assert_eq!(a.call("echo", vec![1], T, None).await.unwrap(), vec![1]);
+    assert!(a.inner.outgoing.lock().unwrap().is_empty());
+    assert!(b.inner.incoming.lock().unwrap().is_empty());
+}
+
+/// A caller that gives up mid-stream frees both sides: the sender stops, the receiver's
+/// handler ends, and its reader is woken with `Cancelled` rather than left waiting.
+#[tokio::test]
+async fn cancelling_mid_stream_frees_both_sides() {
+    let (a, b, receiver) = stream_pair(2);
+    let streaming = {
+        let a = a.clone();
+        tokio::spawn(async move {
+            a.call_with_stream("watched", vec![], ten_mib(), T, None)
+                .await
+        })
+    };
+    wait_for("the first chunk", || {
+        receiver.read.load(Ordering::Acquire) > 0
+    })
+    .await;
+    // The caller gives up: dropping its future cancels the call.
+    streaming.abort();
+    assert!(streaming.await.unwrap_err().is_cancelled());
+    assert!(
+        a.inner.outgoing.lock().unwrap().is_empty(),
+        "sender forgot it"
+    );
+    wait_for("the reader to be told", || {
+        receiver.ended.lock().unwrap().is_some()
+    })
+    .await;
+    assert_eq!(
+        receiver.ended.lock().unwrap().clone(),
+        Some(Err(StreamError::Cancelled))
+    );
+    wait_for("the receiver to drop the stream", || {
+        b.inner.incoming.lock().unwrap().is_empty() && b.in_flight() == 0
+    })
+    .await;
+    assert!((receiver.read.load(Ordering::Acquire) as usize) < 10 << 20);
+    assert_eq!(a.call("echo", vec![7], T, None).await.unwrap(), vec![7]);
+}
+
+/// A peer that speaks protocol 1 is never sent a stream: the call fails as unsupported,
+/// saying why, and nothing reaches the peer.
+#[tokio::test]
+async fn a_protocol_1_channel_refuses_streams() {
+    let (a, _b, receiver) = stream_pair(1);
+    assert_eq!(a.protocol_version(), 1);
+    let err = a
+        .call_with_stream("digest", vec![], ten_mib(), T, None)
+        .await
+        .unwrap_err();
+    let CallError::Unsupported(message) = err else {
+        panic!("{err:?}")
+    };
+    assert!(message.contains("protocol 1"), "{message}");
+    assert_eq!(receiver.read.load(Ordering::Acquire), 0);
+    assert_eq!(a.call("echo", vec![3], T, None).await.unwrap(), vec![3]);
+}
+
+/// Frames from a raw peer on a protocol 2 channel: `frames` are sent after a request for
+/// `gated` announcing a 1 MiB stream; returns the reason the channel closed.
+async fn raw_stream_peer(frames: Vec<Frame>) -> String {
+    let ((a_sink, a_stream), (mut raw_sink, _raw_stream)) = memory_pair(64);
+    let receiver = Arc::new(StreamHandler::default());
+    let a = Channel::start(
+        a_sink,
+        a_stream,
+        Arc::new(receiver.clone()),
+        config("a", 1, 8),
+    );
+    let request = Frame::Request(Request {
+        id: 2,
+        method: "gated".into(),
+        deadline_ms: 60_000,
+        idempotency_key: None,
+        body: vec![],
+        stream_len: Some(1 << 20),
+    });
+    raw_sink.send(encode(&request)).await.unwrap();
+    for frame in frames {
+        if raw_sink.send(encode(&frame)).await.is_err() {
+            break;
+        }
+    }
+    tokio::time::timeout(T, a.closed()).await.unwrap()
+}
+
+fn chunk(offset: u64, len: usize) -> Frame {
+    Frame::Chunk {
+        id: 2,
+        offset,
+        data: vec![1; len],
+    }
+}
+
+/// A peer that sends more than the credit it was given is cut off, and the reason says so;
+/// so is one that sends a chunk out of place.
+#[tokio::test]
+async fn a_peer_that_ignores_credit_is_cut_off() {
+    let full = protocol::MAX_CHUNK_BYTES;
+    // The handler reads one chunk and waits: the window is all the peer may send.
+    let beyond: Vec<Frame> = (0..=(STREAM_WINDOW as usize / full))
+        .map(|i| chunk((i * full) as u64, full))
+        .collect();
+    let reason = raw_stream_peer(beyond).await;
+    assert!(reason.contains("beyond the credit"), "{reason}");
+
+    let reason = raw_stream_peer(vec![chunk(0, 10), chunk(20, 10)]).await;
+    assert!(reason.contains("at offset 20, expected 10"), "{reason}");
+}
+
+/// Chunks of a stream nobody reads (its call ended or never existed) are dropped, and the
+/// channel goes on.
+#[tokio::test]
+async fn chunks_of_an_unknown_stream_are_ignored() {
+    let (a, b, _) = stream_pair(2);
+    b.send(&Frame::Chunk {
+        id: 1000,
+        offset: 0,
+        data: vec![1; 10],
+    })
+    .await
+    .unwrap();
+    assert_eq!(b.call("echo", vec![5], T, None).await.unwrap(), vec![5]);
+    assert!(!a.is_closed());
+}
+
+/// A stream frame on a protocol 1 channel is a protocol error.
+#[tokio::test]
+async fn stream_frames_on_a_protocol_1_channel_close_it() {
+    let (a, b, _) = stream_pair(1);
+    b.send(&Frame::Credit { id: 1, bytes: 10 }).await.unwrap();
+    let reason = a.closed().await;
+    assert!(reason.contains("protocol 1"), "{reason}");
 }

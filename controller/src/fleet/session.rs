@@ -78,6 +78,7 @@ pub async fn run_session<S, R>(
             send_queue: 32,
             idle_timeout: heartbeat * 3,
             first_request_id: 1,
+            protocol_version: version,
         },
     );
     // The agent's facts (versions, applied revision) are stored before the channel is listed,

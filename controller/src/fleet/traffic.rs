@@ -372,6 +372,7 @@ mod tests {
                 send_queue: 8,
                 idle_timeout: std::time::Duration::from_secs(30),
                 first_request_id: 1,
+                protocol_version: xfleet_common::protocol::PROTOCOL_VERSION,
             },
         );
         let (tx, mut rx) = mpsc::channel(QUEUE);

@@ -5,10 +5,13 @@
 //!     cargo build --release --workspace --bins
 //!     target/release/xfleet-loadgen [--agents 5000] [--fanout 1000] [--storm 2000]
 //!     target/release/xfleet-loadgen --propagation 100 [--rounds 20]
+//!     target/release/xfleet-loadgen --stream-latency 10 [--rounds 20]
 //!
 //! It enrolls every simulated agent through the real enrollment endpoint, so the controller's
 //! database and CA do the same work as for real agents. `--propagation N` measures instead
 //! how long a routing change and a client change take to reach N agents (`propagation`).
+//! `--stream-latency MIB` measures a call's latency while a stream of MIB MiB shares its
+//! channel (`stream`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,6 +29,8 @@ use xfleet_tests::{Controller, ControllerOptions, TempDir};
 
 #[path = "loadgen/propagation.rs"]
 mod propagation;
+#[path = "loadgen/stream.rs"]
+mod stream;
 
 /// What a simulated agent answers: `echo`, like the real agent.
 struct SimAgent;
@@ -64,6 +69,8 @@ struct Args {
     storm: usize,
     /// Agents for the propagation benchmark; 0 runs the channel benchmark.
     propagation: usize,
+    /// MiB streamed by the stream latency benchmark; 0 runs the channel benchmark.
+    stream_latency: usize,
     rounds: usize,
 }
 
@@ -73,6 +80,7 @@ fn args() -> Args {
         fanout: 1000,
         storm: 2000,
         propagation: 0,
+        stream_latency: 0,
         rounds: 20,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -83,6 +91,7 @@ fn args() -> Args {
             "--fanout" => a.fanout = value,
             "--storm" => a.storm = value,
             "--propagation" => a.propagation = value,
+            "--stream-latency" => a.stream_latency = value,
             "--rounds" => a.rounds = value.max(1),
             other => panic!("unknown argument {other}"),
         }
@@ -117,6 +126,9 @@ async fn main() -> anyhow::Result<()> {
     let args = args();
     if args.propagation > 0 {
         return propagation::run(args.propagation, args.rounds).await;
+    }
+    if args.stream_latency > 0 {
+        return stream::run(args.stream_latency, args.rounds).await;
     }
     println!("# xfleet channel benchmark");
     println!(
@@ -533,7 +545,8 @@ fn spawn_echo_server() -> anyhow::Result<u16> {
     Ok(line.trim().parse()?)
 }
 
-async fn echo_server() -> anyhow::Result<()> {
+/// TLS 1.3 with a fresh self-signed certificate for 127.0.0.1.
+fn self_signed_acceptor() -> anyhow::Result<tokio_rustls::TlsAcceptor> {
     let key = rcgen::KeyPair::generate()?;
     let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])?.self_signed(&key)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -544,7 +557,11 @@ async fn echo_server() -> anyhow::Result<()> {
             vec![cert.der().clone()],
             rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
         )?;
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+async fn echo_server() -> anyhow::Result<()> {
+    let acceptor = self_signed_acceptor()?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("{}", listener.local_addr()?.port());
     std::thread::spawn(|| {
@@ -633,6 +650,7 @@ async fn raw_echo_rtt(ws: &mut RawWs, samples: usize) -> anyhow::Result<Vec<Dura
         deadline_ms: 5000,
         idempotency_key: None,
         body: vec![7u8; 64],
+        stream_len: None,
     }));
     let mut times = Vec::with_capacity(samples);
     for i in 0..samples + 20 {
