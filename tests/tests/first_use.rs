@@ -642,11 +642,12 @@ async fn the_install_line_refuses_a_used_token_and_a_wrong_pin_leaving_nothing()
 /// The gateway serves the installer and the agent (with its SHA-256) to anyone holding the
 /// pin, without a client certificate; an architecture it has no agent for gets a plain 404
 /// the installer prints, a host of such an architecture a clear error before anything is
-/// written; and past the per-address limit the gateway answers 429.
+/// written; past the per-address limit the gateway answers 429. After a restart (a new
+/// gateway certificate) the same pin still holds.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_gateway_hands_out_the_installer_and_agents_within_a_limit() {
     let catalog = install::agent_catalog();
-    let ctl = install::controller_with_agents(
+    let mut ctl = install::controller_with_agents(
         &catalog,
         ControllerOptions {
             extra_env: vec![("XFLEET_INSTALL_REQUESTS_PER_MINUTE".into(), "5".into())],
@@ -712,6 +713,14 @@ async fn the_gateway_hands_out_the_installer_and_agents_within_a_limit() {
     assert!(
         body.starts_with("429 too many install requests from this address"),
         "{body}"
+    );
+
+    ctl.restart().await;
+    let script = curl_gateway(&ctl, &pin, "/install.sh");
+    assert!(
+        script.stdout.starts_with(b"#!/bin/sh\n"),
+        "the line printed before the restart pins the key served after it: {}",
+        output_text(&script)
     );
 }
 
