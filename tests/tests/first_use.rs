@@ -641,8 +641,8 @@ async fn the_install_line_refuses_a_used_token_and_a_wrong_pin_leaving_nothing()
 
 /// The gateway serves the installer and the agent (with its SHA-256) to anyone holding the
 /// pin, without a client certificate; an architecture it has no agent for gets a plain 404
-/// the installer prints, a host of such an architecture a clear error before anything is
-/// written; past the per-address limit the gateway answers 429. After a restart (a new
+/// the installer prints; a host of an architecture no agent is built for, a clear error; both
+/// before anything is written; past the per-address limit the gateway answers 429. After a restart (a new
 /// gateway certificate) the same pin still holds.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_gateway_hands_out_the_installer_and_agents_within_a_limit() {
@@ -650,7 +650,7 @@ async fn the_gateway_hands_out_the_installer_and_agents_within_a_limit() {
     let mut ctl = install::controller_with_agents(
         &catalog,
         ControllerOptions {
-            extra_env: vec![("XFLEET_INSTALL_REQUESTS_PER_MINUTE".into(), "5".into())],
+            extra_env: vec![("XFLEET_INSTALL_REQUESTS_PER_MINUTE".into(), "7".into())],
             ..ControllerOptions::default()
         },
     )
@@ -699,7 +699,34 @@ async fn the_gateway_hands_out_the_installer_and_agents_within_a_limit() {
     );
     assert_eq!(std::fs::read_dir(host.path()).unwrap().count(), 0);
 
-    // 3 requests so far (the digest, the 404, the installer); the limit is 5 a minute.
+    // An architecture agents are built for, which this controller carries none of: the
+    // installer prints the controller's words.
+    let other = if arch == "x86_64" {
+        "aarch64"
+    } else {
+        "x86_64"
+    };
+    std::fs::write(
+        fake.path().join("uname"),
+        format!("#!/bin/sh\necho {other}\n"),
+    )
+    .unwrap();
+    let out = install::run_line(
+        &line,
+        &format!("--prefix {} --no-service", host.path().display()),
+        &[("PATH", &path)],
+    );
+    let text = output_text(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!(
+            "answered HTTP 404: this controller carries no {other} agent"
+        )),
+        "{text}"
+    );
+    assert_eq!(std::fs::read_dir(host.path()).unwrap().count(), 0);
+
+    // 5 requests so far (the digest, the 404, two installers, one digest); the limit is 7.
     for _ in 0..2 {
         let out = curl_gateway(&ctl, &pin, "/install.sh");
         assert!(
