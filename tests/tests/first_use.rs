@@ -501,7 +501,7 @@ async fn the_install_line_makes_a_fresh_host_a_managed_one_once() {
     let line = install::install_line(&ctl, "fresh-host");
     assert!(line.contains("--pinnedpubkey 'sha256//"), "{line}");
     assert!(
-        line.contains("/install.sh | sh -s -- --token xft1_"),
+        line.contains("/install.sh || echo ") && line.contains(") | sh -s -- --token xft1_"),
         "{line}"
     );
 
@@ -606,6 +606,11 @@ async fn the_install_line_refuses_a_used_token_and_a_wrong_pin_leaving_nothing()
     let text = output_text(&out);
     assert!(
         text.contains("(90)") && text.contains("pinned public key"),
+        "{text}"
+    );
+    assert!(!out.status.success(), "the line as a whole fails: {text}");
+    assert!(
+        text.contains("the installer could not be downloaded"),
         "{text}"
     );
     assert_eq!(std::fs::read_dir(host.path()).unwrap().count(), 0, "{text}");
