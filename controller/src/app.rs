@@ -28,7 +28,7 @@ use crate::limit::PerIpWindow;
 use crate::store::Store;
 use crate::tasks::{self, TaskQueue};
 use crate::Controller;
-use crate::{api, compat, https, import, jobs, links, local, panel, subscription, util};
+use crate::{api, compat, dist, https, import, jobs, links, local, panel, subscription, util};
 
 /// Name of the API token the local CLI uses; replaced at every start.
 pub const CLI_TOKEN_NAME: &str = "local-cli";
@@ -144,6 +144,12 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
         None
     };
     let ca = Ca::load_or_create(&config.data_dir)?;
+    let agents = dist::AgentCatalog::from_config(&config.agent_binaries_dir)?;
+    tracing::info!(
+        binaries = agents.list().len(),
+        searched = ?agents.searched(),
+        "agent binaries to hand out"
+    );
 
     let sans = if config.gateway_sans.is_empty() {
         vec![hostname(), "localhost".into(), "127.0.0.1".into()]
@@ -221,8 +227,10 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
         ca,
         fleet: Fleet::default(),
         tasks: task_queue,
+        agents,
         events: Default::default(),
         gateway_url: gateway_url.clone(),
+        gateway_key_pin: tls.key_pin.clone(),
         shutdown,
     });
 
@@ -249,7 +257,7 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
     write_local_credentials(&ctl, &info).await?;
 
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(gateway::serve(ctl.clone(), gateway_listener, tls));
+    tasks.spawn(gateway::serve(ctl.clone(), gateway_listener, tls.config));
     tasks.spawn(https::serve(
         panel_listener,
         router(ctl.clone()),

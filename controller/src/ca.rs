@@ -43,6 +43,9 @@ pub struct Ca {
     cert_der: CertificateDer<'static>,
     issuer: Issuer<'static, KeyPair>,
     pin: String,
+    /// The agent gateway's key (`gateway.key`), kept across starts: its certificate is issued
+    /// anew at each start, its key is what install lines pin (`curl --pinnedpubkey`).
+    gateway_key_pem: String,
 }
 
 impl Ca {
@@ -81,11 +84,23 @@ impl Ca {
         let cert_der = pem_to_der(&cert_pem).ok_or_else(|| files("ca.pem is not PEM".into()))?;
         let issuer = Issuer::from_ca_cert_pem(&cert_pem, key).map_err(|e| files(e.to_string()))?;
         let pin = sha256_hex(&cert_der);
+        let gateway_key_path = dir.join("gateway.key");
+        let gateway_key_pem = if gateway_key_path.exists() {
+            let pem =
+                std::fs::read_to_string(&gateway_key_path).map_err(|e| files(e.to_string()))?;
+            KeyPair::from_pem(&pem).map_err(|e| files(format!("gateway.key: {e}")))?;
+            pem
+        } else {
+            let pem = KeyPair::generate()?.serialize_pem();
+            write_private(&gateway_key_path, pem.as_bytes()).map_err(|e| files(e.to_string()))?;
+            pem
+        };
         Ok(Self {
             cert_pem,
             cert_der,
             issuer,
             pin,
+            gateway_key_pem,
         })
     }
 
@@ -146,12 +161,12 @@ impl Ca {
         })
     }
 
-    /// A fresh server certificate and key for the agent gateway with the given SANs.
+    /// A fresh server certificate for the agent gateway's key, with the given SANs.
     pub fn issue_gateway(
         &self,
         sans: &[String],
     ) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), CaError> {
-        let key = KeyPair::generate()?;
+        let key = KeyPair::from_pem(&self.gateway_key_pem)?;
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, "xfleet agent gateway");
@@ -289,10 +304,12 @@ mod tests {
         let again = Ca::load_or_create(dir.path()).unwrap();
         assert_eq!(again.pin(), ca.pin());
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("ca.key"))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
+        for key in ["ca.key", "gateway.key"] {
+            let mode = std::fs::metadata(dir.path().join(key))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{key}");
+        }
     }
 }

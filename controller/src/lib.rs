@@ -63,10 +63,14 @@ pub struct Controller {
     pub fleet: Fleet,
     /// Durable tasks (`tasks`): wakes each server's delivery worker.
     pub tasks: TaskQueue,
+    /// Software handed out (`dist`): the agent binaries this controller carries.
+    pub agents: dist::AgentCatalog,
     /// The panel (`panel`): live snapshots for its listeners.
     pub events: panel::Events,
     /// Composition (`app`): the URL written into enrollment tokens.
     pub gateway_url: String,
+    /// Composition (`app`): the pin of the gateway's key, as install lines give it to curl.
+    pub gateway_key_pin: String,
     /// The gateway (`gateway`): connection admission and enrollment rates.
     pub gateway_limits: GatewayLimits,
     /// Shared by the front ends (`front`): login attempts per client address, whatever the

@@ -50,8 +50,10 @@ pub(crate) async fn test_controllers() -> Vec<TestController> {
             store,
             fleet: Default::default(),
             tasks: Default::default(),
+            agents: Default::default(),
             events: Default::default(),
             gateway_url: "https://127.0.0.1:2054".into(),
+            gateway_key_pin: String::new(),
             shutdown: Default::default(),
         };
         out.push(TestController {

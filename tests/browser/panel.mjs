@@ -160,6 +160,11 @@ try {
   await page.getByRole('button', { name: 'Add server' }).click();
   const command = (await page.locator('#enroll-command').textContent()).trim();
   if (!command.startsWith('xfleet-agent enroll --token ')) throw new Error(`unexpected enrollment command: ${command}`);
+  // Beside it, the one line for a fresh host, pinned to the gateway's key; and the agents the
+  // controller hands out (this build's, found beside its executable).
+  const installLine = (await page.locator('#install-command').textContent()).trim();
+  if (!/^\(curl -fsSL -k --pinnedpubkey 'sha256\/\/[A-Za-z0-9+/]{43}=' https:\/\/\S+\/install\.sh \|\| echo ".*"\) \| sh -s -- --token xft1_\S+$/.test(installLine)) throw new Error(`unexpected install line: ${installLine}`);
+  await page.locator('#agent-binaries [data-agent-binary]').first().waitFor();
   await page.locator('[data-server-row="vpn-1"]').waitFor();
 
   step('server turns online without a reload');

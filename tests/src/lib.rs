@@ -1,6 +1,7 @@
 //! Fixtures for end-to-end tests: the real `xfleet` and `xfleet-agent` binaries started on
 //! ephemeral ports in temporary directories, killed and restarted at will, cleaned up on drop.
 
+pub mod install;
 pub mod layers;
 pub mod links;
 pub mod proxy;
@@ -133,6 +134,9 @@ pub struct ControllerOptions {
     pub extra_env: Vec<(String, String)>,
     /// More arguments for `xfleet run`.
     pub extra_args: Vec<String>,
+    /// The address the agent gateway listens on and names in its certificate (its URL's
+    /// host); 127.0.0.1 when not given.
+    pub gateway_address: Option<String>,
 }
 
 impl Default for ControllerOptions {
@@ -145,6 +149,7 @@ impl Default for ControllerOptions {
             local_server: false,
             extra_env: Vec::new(),
             extra_args: Vec::new(),
+            gateway_address: None,
         }
     }
 }
@@ -207,6 +212,11 @@ impl Controller {
 
     async fn spawn(&mut self) {
         let _ = std::fs::remove_file(self.dir.path().join("run.json"));
+        let gateway = self
+            .options
+            .gateway_address
+            .as_deref()
+            .unwrap_or("127.0.0.1");
         let mut cmd = Command::new(bin("xfleet"));
         cmd.arg("run")
             .arg("--data-dir")
@@ -214,9 +224,9 @@ impl Controller {
             .arg("--panel-listen")
             .arg(format!("127.0.0.1:{}", self.panel_port))
             .arg("--gateway-listen")
-            .arg(format!("127.0.0.1:{}", self.gateway_port))
+            .arg(format!("{gateway}:{}", self.gateway_port))
             .arg("--gateway-san")
-            .arg("127.0.0.1")
+            .arg(gateway)
             .env(
                 "XFLEET_HEARTBEAT_SECS",
                 self.options.heartbeat_secs.to_string(),

@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 use xfleet_common::protocol::{Frame, Hello, SUPPORTED_VERSIONS};
 use xfleet_controller::cli::request;
 use xfleet_tests::{
-    bin, free_port, output_text, raw, wait_for, Agent, Controller, ControllerOptions, TempDir,
+    bin, free_port, install, output_text, raw, wait_for, Agent, Controller, ControllerOptions,
+    TempDir,
 };
 
 const LONG: Duration = Duration::from_secs(60);
@@ -486,4 +487,484 @@ async fn share_links_warn_while_no_public_address_is_known() {
             .contains("@vpn.example.com:"),
         "{l}"
     );
+}
+
+/// The install line `xfleet token create` prints, run on a fresh host (here a prefix, no
+/// service), downloads the agent from the controller alone, checks it, installs and enrolls
+/// it; the installed agent comes online. Run again, the line changes nothing and says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_install_line_makes_a_fresh_host_a_managed_one_once() {
+    let catalog = install::agent_catalog();
+    let ctl = install::controller_with_agents(&catalog, ControllerOptions::default()).await;
+    let (id, _) = ctl.add_server("fresh-host").await;
+    let line = install::install_line(&ctl, "fresh-host");
+    assert!(line.contains("--pinnedpubkey 'sha256//"), "{line}");
+    assert!(
+        line.contains("/install.sh || echo ") && line.contains(") | sh -s -- --token xft1_"),
+        "{line}"
+    );
+
+    let host = TempDir::new("host");
+    let prefix = format!("--prefix {} --no-service", host.path().display());
+    let out = install::run_line(&line, &prefix, &[]);
+    let text = output_text(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains(&format!("enrolled as server {id}")), "{text}");
+    let installed = install::Installed::under(host.path());
+    assert_eq!(
+        std::fs::read(&installed.binary).unwrap(),
+        std::fs::read(bin("xfleet-agent")).unwrap(),
+        "the binary the controller carries"
+    );
+    assert!(installed.config_dir.join("agent.toml").is_file());
+    assert!(installed.data_dir.is_dir());
+
+    let _agent = installed.start(&[]);
+    ctl.wait_status(id, "online", LONG).await;
+
+    let before = install::files_under(&host.path().join("etc"));
+    let binary_before = std::fs::metadata(&installed.binary)
+        .unwrap()
+        .modified()
+        .unwrap();
+    let again = install::run_line(&line, &prefix, &[]);
+    let text = output_text(&again);
+    assert!(again.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("already enrolled as server {id}"))
+            && text.contains("nothing changed"),
+        "{text}"
+    );
+    assert_eq!(install::files_under(&host.path().join("etc")), before);
+    assert_eq!(
+        std::fs::metadata(&installed.binary)
+            .unwrap()
+            .modified()
+            .unwrap(),
+        binary_before
+    );
+}
+
+/// A used token and a line that pins another key both fail with a clear message and leave
+/// nothing on the host: no binary, no half enrollment.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_install_line_refuses_a_used_token_and_a_wrong_pin_leaving_nothing() {
+    let catalog = install::agent_catalog();
+    let ctl = install::controller_with_agents(&catalog, ControllerOptions::default()).await;
+    ctl.add_server("second").await;
+    let line = install::install_line(&ctl, "second");
+    let token = line.rsplit(' ').next().unwrap();
+    // Someone used the token first.
+    let _first = Agent::enroll(token);
+
+    let host = TempDir::new("host");
+    let prefix = format!("--prefix {} --no-service", host.path().display());
+    let out = install::run_line(&line, &prefix, &[]);
+    let text = output_text(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("this enrollment token has already been used"),
+        "{text}"
+    );
+    assert!(text.contains("nothing was installed"), "{text}");
+    assert_eq!(install::files_under(host.path()), vec![], "{text}");
+    assert_eq!(
+        std::fs::read_dir(host.path()).unwrap().count(),
+        0,
+        "no folders either"
+    );
+
+    // A service needs the default prefix and systemd: asked for one where it cannot be, the
+    // line says why before it writes anything (the token stays unused).
+    ctl.add_server("service").await;
+    let line = install::install_line(&ctl, "service");
+    let out = install::run_line(&line, &format!("--prefix {}", host.path().display()), &[]);
+    let text = output_text(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("a service is installed only with the default prefix; add --no-service"),
+        "{text}"
+    );
+    if !Path::new("/run/systemd/system").exists() {
+        let out = install::run_line(&line, "", &[]);
+        let text = output_text(&out);
+        assert!(!out.status.success(), "{text}");
+        assert!(
+            text.contains("this host does not run systemd; install with --no-service"),
+            "{text}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(host.path()).unwrap().count(), 0);
+
+    // A pin of another key: curl refuses the controller before a byte of the script runs.
+    ctl.add_server("third").await;
+    let line = install::install_line(&ctl, "third");
+    let pin = install::pin_of(&line);
+    let wrong = line.replace(&pin, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+    let out = install::run_line(&wrong, &prefix, &[]);
+    let text = output_text(&out);
+    assert!(
+        text.contains("(90)") && text.contains("pinned public key"),
+        "{text}"
+    );
+    assert!(!out.status.success(), "the line as a whole fails: {text}");
+    assert!(
+        text.contains("the installer could not be downloaded"),
+        "{text}"
+    );
+    assert_eq!(std::fs::read_dir(host.path()).unwrap().count(), 0, "{text}");
+    // The installer itself pins the same key for the agent it downloads: fetched as is, then
+    // pointed at another key, it stops with its own words and exit status.
+    let script = curl_gateway(&ctl, &pin, "/install.sh");
+    assert!(script.status.success());
+    let script = String::from_utf8(script.stdout).unwrap();
+    let tampered = script.replace(
+        &format!("KEY_PIN='{pin}'"),
+        "KEY_PIN='AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA='",
+    );
+    assert_ne!(tampered, script, "the script carries the pin");
+    let out = sh_script(
+        &tampered,
+        &[
+            "--token",
+            token,
+            "--prefix",
+            &host.path().display().to_string(),
+            "--no-service",
+        ],
+        None,
+    );
+    let text = output_text(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("did not present the key this install line pins"),
+        "{text}"
+    );
+    assert_eq!(std::fs::read_dir(host.path()).unwrap().count(), 0, "{text}");
+}
+
+/// The gateway serves the installer and the agent (with its SHA-256) to anyone holding the
+/// pin, without a client certificate; an architecture it has no agent for gets a plain 404
+/// the installer prints; a host of an architecture no agent is built for, a clear error; both
+/// before anything is written; past the per-address limit the gateway answers 429. After a restart (a new
+/// gateway certificate) the same pin still holds.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gateway_hands_out_the_installer_and_agents_within_a_limit() {
+    let catalog = install::agent_catalog();
+    let mut ctl = install::controller_with_agents(
+        &catalog,
+        ControllerOptions {
+            extra_env: vec![("XFLEET_INSTALL_REQUESTS_PER_MINUTE".into(), "7".into())],
+            ..ControllerOptions::default()
+        },
+    )
+    .await;
+    ctl.add_server("probe").await;
+    let line = install::install_line(&ctl, "probe");
+    let pin = install::pin_of(&line);
+    let arch = std::env::consts::ARCH;
+
+    let digest = curl_gateway(&ctl, &pin, &format!("/v1/agent/latest/{arch}.sha256"));
+    assert!(digest.status.success(), "{}", output_text(&digest));
+    let want = xfleet_common::enrollment::sha256_hex(&std::fs::read(bin("xfleet-agent")).unwrap());
+    assert!(String::from_utf8_lossy(&digest.stdout).starts_with(&want));
+
+    let missing = curl_gateway(&ctl, &pin, "/v1/agent/latest/mips64");
+    let body = String::from_utf8_lossy(&missing.stdout);
+    assert!(
+        body.starts_with("404 no agent for architecture 'mips64'"),
+        "{body}"
+    );
+
+    // A host whose `uname -m` is not one agents are built for.
+    let fake = TempDir::new("uname");
+    std::fs::write(fake.path().join("uname"), "#!/bin/sh\necho riscv64\n").unwrap();
+    Command::new("chmod")
+        .arg("755")
+        .arg(fake.path().join("uname"))
+        .status()
+        .unwrap();
+    let host = TempDir::new("host");
+    let path = format!(
+        "{}:{}",
+        fake.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let out = install::run_line(
+        &line,
+        &format!("--prefix {} --no-service", host.path().display()),
+        &[("PATH", &path)],
+    );
+    let text = output_text(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("unsupported architecture 'riscv64'"),
+        "{text}"
+    );
+    assert_eq!(std::fs::read_dir(host.path()).unwrap().count(), 0);
+
+    // An architecture agents are built for, which this controller carries none of: the
+    // installer prints the controller's words.
+    let other = if arch == "x86_64" {
+        "aarch64"
+    } else {
+        "x86_64"
+    };
+    std::fs::write(
+        fake.path().join("uname"),
+        format!("#!/bin/sh\necho {other}\n"),
+    )
+    .unwrap();
+    let out = install::run_line(
+        &line,
+        &format!("--prefix {} --no-service", host.path().display()),
+        &[("PATH", &path)],
+    );
+    let text = output_text(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!(
+            "answered HTTP 404: this controller carries no {other} agent"
+        )),
+        "{text}"
+    );
+    assert_eq!(std::fs::read_dir(host.path()).unwrap().count(), 0);
+
+    // 5 requests so far (the digest, the 404, two installers, one digest); the limit is 7.
+    for _ in 0..2 {
+        let out = curl_gateway(&ctl, &pin, "/install.sh");
+        assert!(
+            out.stdout.starts_with(b"#!/bin/sh\n"),
+            "{}",
+            output_text(&out)
+        );
+    }
+    let limited = curl_gateway(&ctl, &pin, "/install.sh");
+    let body = String::from_utf8_lossy(&limited.stdout);
+    assert!(
+        body.starts_with("429 too many install requests from this address"),
+        "{body}"
+    );
+
+    ctl.restart().await;
+    let script = curl_gateway(&ctl, &pin, "/install.sh");
+    assert!(
+        script.stdout.starts_with(b"#!/bin/sh\n"),
+        "the line printed before the restart pins the key served after it: {}",
+        output_text(&script)
+    );
+}
+
+/// `curl -k --pinnedpubkey` against the controller's gateway, no client certificate: the
+/// body, prefixed by the HTTP status and a space when it is not 200.
+fn curl_gateway(ctl: &Controller, pin: &str, path: &str) -> std::process::Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "body=$(mktemp); code=$(curl -sS -k --pinnedpubkey 'sha256//{pin}' -o \"$body\" -w '%{{http_code}}' https://127.0.0.1:{}{path}) || exit $?; \
+             [ \"$code\" = 200 ] || printf '%s ' \"$code\"; cat \"$body\"; rm -f \"$body\"",
+            ctl.gateway_port
+        ))
+        .output()
+        .unwrap()
+}
+
+/// Runs a script text with `sh -s -- ARGS`, as the install line does.
+fn sh_script(script: &str, args: &[&str], env: Option<(&str, &str)>) -> std::process::Output {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-s")
+        .arg("--")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some((k, v)) = env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// The firewalled host, for real: a network namespace whose firewall (Debian's nftables)
+/// drops every new inbound connection but the one VPN port the operator opened, reaching the
+/// controller only outward. The install line runs in it, its agent enrolls and comes online,
+/// takes an inbound and a client from the controller, and a v2ray client outside carries
+/// traffic through the opened port to a target beside the controller; from outside, nothing
+/// else on that host answers, not even the core's second inbound.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_firewalled_outbound_only_host_is_managed_through_one_open_port() {
+    if !xfleet_tests::proxy::v2ray_available() {
+        return;
+    }
+    let has_nft = Command::new("nft").arg("--version").output().is_ok();
+    if !has_nft {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI must install the `nftables` package for the firewalled host test"
+        );
+        eprintln!("nft is not installed (apt-get install nftables): firewalled host test skipped");
+        return;
+    }
+    let ns = match install::Netns::create() {
+        Ok(ns) => ns,
+        Err(why) => {
+            eprintln!("cannot make a network namespace ({why}): firewalled host test skipped");
+            return;
+        }
+    };
+    let vpn_port = free_port();
+    let closed_port = free_port();
+    ns.nft(&format!(
+        "table inet host {{
+            chain input {{
+                type filter hook input priority 0; policy drop;
+                ct state established,related accept
+                iif lo accept
+                tcp dport {vpn_port} accept
+            }}
+        }}"
+    ))
+    .expect("nftables rules");
+
+    let catalog = install::agent_catalog();
+    let ctl = install::controller_with_agents(
+        &catalog,
+        ControllerOptions {
+            gateway_address: Some(ns.outside.clone()),
+            ..ControllerOptions::default()
+        },
+    )
+    .await;
+    // The default template sends private ranges nowhere; the target beside the controller is
+    // in one.
+    let mut template = xfleet_tests::loopback_direct_template();
+    template["routing"]["rules"].as_array_mut().unwrap().insert(
+        0,
+        json!({"type": "field", "ip": [format!("{}/32", ns.outside)], "outboundTag": "direct"}),
+    );
+    ctl.set_core_template(Some(&template)).await;
+    let (id, _) = ctl.add_server("behind-nat").await;
+    let line = install::install_line(&ctl, "behind-nat");
+    assert!(line.contains(&format!("https://{}:", ns.outside)), "{line}");
+
+    let host = TempDir::new("fw-host");
+    let mut exec = ns.exec();
+    exec.extend(["sh".into(), "-c".into()]);
+    exec.push(format!(
+        "{line} --prefix {} --no-service",
+        host.path().display()
+    ));
+    let out = Command::new(&exec[0]).args(&exec[1..]).output().unwrap();
+    assert!(out.status.success(), "{}", output_text(&out));
+    let installed = install::Installed::under(host.path());
+    let _agent = installed.start(&ns.exec());
+    ctl.wait_status(id, "online", LONG).await;
+
+    // A target beside the controller, reachable from the host only outward.
+    let target = tokio::net::TcpListener::bind((ns.outside.as_str(), 0))
+        .await
+        .unwrap();
+    let target_port = target.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut conn, _)) = target.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = conn.read(&mut buf).await;
+                let _ = conn
+                    .write_all(b"HTTP/1.0 200 OK\r\n\r\nthrough the one open port")
+                    .await;
+            });
+        }
+    });
+
+    let api = ctl.api();
+    let mut inbound_ids = Vec::new();
+    for port in [vpn_port, closed_port] {
+        let inbound = api
+            .ok(
+                "POST",
+                &format!("/api/v1/servers/{id}/inbounds"),
+                Some(json!({"port": port, "protocol": "vless",
+                    "settings": {"decryption": "none"},
+                    "streamSettings": {"network": "ws", "wsSettings": {"path": "/ws"}}})),
+            )
+            .await;
+        inbound_ids.push(inbound["id"].clone());
+    }
+    let client = api
+        .ok(
+            "POST",
+            "/api/v1/clients",
+            Some(json!({"email": "roamer", "inboundIds": inbound_ids})),
+        )
+        .await;
+    let uuid = client["uuid"].as_str().unwrap();
+    ctl.wait_applied(id, LONG).await;
+
+    let mut outbound = xfleet_tests::proxy::outbound::vless_ws(vpn_port, uuid, "/ws");
+    outbound["settings"]["vnext"][0]["address"] = json!(ns.inside);
+    let vpn = xfleet_tests::proxy::V2rayClient::start(outbound).await;
+    let body = wait_for("traffic through the open port", LONG, || async {
+        let got = xfleet_tests::proxy::exchange_via_socks(
+            vpn.socks_port,
+            &ns.outside,
+            target_port,
+            b"GET / HTTP/1.0\r\n\r\n",
+            Duration::from_secs(2),
+        )
+        .await
+        .ok()?;
+        let text = String::from_utf8_lossy(&got).into_owned();
+        text.contains("through the one open port").then_some(text)
+    })
+    .await;
+    assert!(body.starts_with("HTTP/1.0 200"), "{body}");
+
+    // From outside: the open port answers; every other port anything listens on inside (the
+    // core's second inbound on all addresses, its API), SSH and the gateway's port do not.
+    let answers = |port: u16| {
+        let addr = format!("{}:{port}", ns.inside);
+        async move {
+            matches!(
+                tokio::time::timeout(Duration::from_secs(3), tokio::net::TcpStream::connect(addr))
+                    .await,
+                Ok(Ok(_))
+            )
+        }
+    };
+    assert!(answers(vpn_port).await, "the opened port answers");
+    let listening = Command::new("ip")
+        .args(["netns", "exec", &ns.name, "ss", "-Htln"])
+        .output()
+        .unwrap();
+    let mut ports: Vec<u16> = String::from_utf8_lossy(&listening.stdout)
+        .lines()
+        .filter_map(|l| {
+            l.split_whitespace()
+                .nth(3)?
+                .rsplit(':')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .filter(|p| *p != vpn_port)
+        .collect();
+    assert!(
+        ports.contains(&closed_port),
+        "the second inbound listens inside: {ports:?}"
+    );
+    ports.extend([22, ctl.gateway_port]);
+    for port in ports {
+        assert!(
+            !answers(port).await,
+            "port {port} of the host answered from outside"
+        );
+    }
 }

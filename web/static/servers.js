@@ -26,6 +26,7 @@ export function pageServers() {
         <div class="actions"><button class="primary" type="submit">Add server</button></div>
       </form>
       <div id="enroll" aria-live="polite"></div>
+      <p class="hint" id="agent-binaries">Agent binaries: …</p>
     </section>
     <div class="table-wrap" tabindex="0" role="region" aria-label="Servers, scrollable"><table><caption class="skip">Servers</caption><thead><tr><th>Name</th><th>Status</th><th class="hide-phone">Region</th><th class="hide-phone">Public address</th><th class="hide-phone">Agent</th><th>Core</th><th>Last seen</th><th>Inbounds</th><th><span class="skip">Actions</span></th></tr></thead><tbody id="server-rows"></tbody></table></div>`);
   const form = $('#add-server');
@@ -45,6 +46,7 @@ export function pageServers() {
     }
   });
   actions.enroll = async (el) => showEnrollment({ id: Number(el.dataset.id), name: el.dataset.name });
+  showAgentBinaries();
   live.on((snap) => {
     show($('#server-rows'), snap.servers.length ? snap.servers.map((s) => html`<tr data-server-row="${s.name}">
       <td><a href="${BASE}/panel/server?id=${s.id}">${s.name}</a>${s.local ? html` ${badge('local', 'ok')}` : ''}</td>
@@ -53,6 +55,19 @@ export function pageServers() {
       <td>${s.local ? '' : html`<button class="small" data-action="enroll" data-id="${s.id}" data-name="${s.name}">Enrollment command</button>`}</td></tr>`)
       : html`<tr><td colspan="9" class="empty">No servers yet: add one above.</td></tr>`);
   });
+}
+// What the install line can hand out: versions and architectures of the agent binaries.
+async function showAgentBinaries() {
+  const box = $('#agent-binaries');
+  try {
+    const c = await api('GET', '/agent/binaries');
+    const mib = (n) => `${(n / 1048576).toFixed(1)} MiB`;
+    show(box, c.binaries.length
+      ? html`Agent binaries this controller hands out: ${c.binaries.map((b, i) => html`${i ? ', ' : ''}<span class="mono" data-agent-binary="${b.version} ${b.arch}" title="SHA-256 ${b.sha256}">${b.version} ${b.arch}</span> (${mib(b.size)})`)}.`
+      : html`This controller carries no agent binaries, so install lines cannot work yet: put <code>xfleet-agent-VERSION-linux-ARCH</code> files in one of ${c.searched.map((p, i) => html`${i ? ', ' : ''}<code>${p}</code>`)} or set <code>agent_binaries_dir</code>.`);
+  } catch (err) {
+    show(box, html`Agent binaries: ${err.message}`);
+  }
 }
 async function showEnrollment(server) {
   const box = $('#enroll');
@@ -63,7 +78,9 @@ async function showEnrollment(server) {
   show(box, html`<div class="alert info">
     <strong>Enroll ${server.name}</strong>: run this on the VPN host. It works once and expires ${when(t.expires_at)} (${duration((t.expires_at - Date.now()) / 1000)} from now).
     <div class="command"><code id="enroll-command" data-expires="${t.expires_at}">${t.command}</code><button class="primary" data-action="copy" data-copy-from="#enroll-command" data-what="Enrollment command copied">Copy</button></div>
-    <div class="hint">${next} The server turns online here by itself.</div></div>`);
+    <div class="hint">${next} The server turns online here by itself.</div>
+    <p>Or, on a fresh host, as root: this line downloads the agent from this controller (trusting only its pinned key), installs it as a service with its own user and enrolls it. On a host already enrolled it changes nothing.</p>
+    <div class="command"><code id="install-command">${t.install_command}</code><button class="primary" data-action="copy" data-copy-from="#install-command" data-what="Install line copied">Copy</button></div></div>`);
   box.scrollIntoView({ block: 'nearest' });
 }
 

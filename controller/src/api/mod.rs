@@ -2,6 +2,7 @@
 //! of the route table ([`routes`]) and their handlers, one file per area. Authentication, the
 //! error type and the handler shape come from [`crate::front`].
 
+mod agents;
 mod auth;
 mod core;
 mod fleet;

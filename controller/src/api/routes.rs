@@ -4,7 +4,7 @@ use axum::routing::{delete, get, patch, post, put};
 
 use super::releases;
 use super::{
-    auth, core, fleet, generate, history, links, outbounds, servers, settings, tasks, warp,
+    agents, auth, core, fleet, generate, history, links, outbounds, servers, settings, tasks, warp,
 };
 use crate::dist::cores::MAX_RELEASE_BYTES;
 use crate::front::routes::{route, Route};
@@ -83,6 +83,7 @@ pub fn table() -> Vec<Route> {
         route("GET", "/core/warp/config", "The WARP device as Cloudflare's account API describes it now", get(warp::config)),
         route("GET", "/core/warp/outbound", "Xray's WireGuard outbound (tag `warp`) for the WARP device; v2ray has none", get(warp::outbound)),
         route("DELETE", "/core/warp", "Forget the WARP device", delete(warp::remove)),
+        route("GET", "/agent/binaries", "Agent binaries this controller hands out (version, arch, size, sha256) and where it looked", get(agents::binaries)),
         route("GET", "/qr", "A QR code of `?text=` as SVG (image/svg+xml, at most 2048 bytes)", get(links::qr_code)),
         route("GET", "/generate/{kind}", "Generate uuid, x25519, short-ids, password or ss2022 keys", get(generate::generate)),
         route("GET", "/core/outbounds/traffic", "Outbound traffic per server and summed by tag (`?server=ID|NAME`)", get(outbounds::traffic)),

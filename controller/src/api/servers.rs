@@ -170,6 +170,10 @@ pub struct TokenCreated {
     pub token: String,
     /// The exact command to run on the VPN host.
     pub command: String,
+    /// One line for a fresh host: downloads the agent from this controller (pinned), installs
+    /// it and enrolls with the token. On a host that holds an enrollment it changes nothing;
+    /// `command` (with `--force`) replaces one.
+    pub install_command: String,
     pub expires_at: i64,
     pub server_id: i64,
     /// The server was enrolled before: its host holds that enrollment, so the command
@@ -211,6 +215,11 @@ pub(super) async fn create_token(
             let force = if replaces_enrollment { " --force" } else { "" };
             Ok(TokenCreated {
                 command: format!("xfleet-agent enroll{force} --token {token}"),
+                install_command: crate::dist::install_command(
+                    &ctl.gateway_url,
+                    &ctl.gateway_key_pin,
+                    &token,
+                ),
                 token,
                 expires_at,
                 server_id: server.id,

@@ -324,6 +324,12 @@ pub async fn token_create(api: &LocalApi, server: &str, ttl: Option<u64>) -> any
         .await?;
     eprintln!("Run this on the VPN host (the token works once, until it expires):");
     println!("{}", t["command"].as_str().unwrap_or_default());
+    if let Some(line) = t["install_command"].as_str() {
+        eprintln!(
+            "Or, on a fresh host, download the agent from this controller, install and enroll it:"
+        );
+        println!("{line}");
+    }
     Ok(())
 }
 

@@ -45,6 +45,9 @@ pub struct Config {
     pub handshake_burst: u32,
     /// Enrollment attempts per client IP per minute.
     pub enroll_per_minute: u32,
+    /// Requests for the installer and agent binaries per client IP per minute (an install
+    /// makes three).
+    pub install_requests_per_minute: u32,
     /// Gateway connections one address (an IPv6 /64) may hold before it is authenticated by
     /// a client certificate; more are closed at once.
     pub gateway_pending_per_source: u32,
@@ -86,6 +89,10 @@ pub struct Config {
     /// is generated and written there, readable only by the controller's user. Read only
     /// when there is no admin account yet.
     pub admin_password_file: String,
+    /// Folder of agent binaries handed out (`xfleet-agent-<version>-linux-<arch>`). Empty:
+    /// beside the `xfleet` executable (`agents/`, `../lib/xfleet/agents/`, and `xfleet-agent`
+    /// itself as this build for this host).
+    pub agent_binaries_dir: String,
     /// Cloudflare WARP's account API (base URL with its version path), which registers WARP
     /// devices for the WireGuard outbound. Changed only to point at a mirror or a test double.
     pub warp_api_url: String,
@@ -117,6 +124,7 @@ impl Default for Config {
             handshake_rate: 100,
             handshake_burst: 200,
             enroll_per_minute: 10,
+            install_requests_per_minute: 30,
             gateway_pending_per_source: 16,
             max_in_flight: xfleet_common::protocol::DEFAULT_MAX_IN_FLIGHT,
             task_ttl_secs: 24 * 3600,
@@ -133,6 +141,7 @@ impl Default for Config {
             sub_requests_per_minute: 60,
             log: "info".into(),
             admin_password_file: String::new(),
+            agent_binaries_dir: String::new(),
             warp_api_url: "https://api.cloudflareclient.com/v0a2158".into(),
             core_url_template: xfleet_agent::config::DEFAULT_CORE_URL_TEMPLATE.into(),
             geo_urls: Vec::new(),

@@ -1,12 +1,15 @@
-//! Software the controller hands out to agents, so an agent never needs a release site:
-//! Xray release zips ([`cores`]) and geo files ([`geo`]), sent over the channel as streams by
-//! [`deliver`].
+//! Software the controller hands out: the agent binaries it carries ([`agents`]), served by
+//! the gateway to new hosts and pushed to enrolled ones; Xray release zips ([`cores`]) and
+//! geo files ([`geo`]), sent to agents over the channel as streams by [`deliver`], so an
+//! agent never needs a release site.
 
+pub mod agents;
 pub mod cores;
 pub mod deliver;
 mod error;
 pub mod geo;
 
+pub use agents::{install_command, AgentBinary, AgentCatalog, CatalogError};
 pub use cores::{CoreRelease, CoreShelf};
 pub use deliver::deliver;
 pub use error::{sha256_hex, DistError};

@@ -1,9 +1,13 @@
 //! The agent gateway (DESIGN §2–3): TLS 1.3 with optional client certificates, serving
-//! `POST /v1/enroll` (no client certificate) and `GET /v1/connect` (WebSocket upgrade only
-//! with a certificate of ours whose serial belongs to an enabled, non-revoked server).
+//! `POST /v1/enroll`, the installer and the agent binaries (no client certificate) and
+//! `GET /v1/connect` (WebSocket upgrade only with a certificate of ours whose serial belongs
+//! to an enabled, non-revoked server).
 
 mod admission;
 mod enroll;
+mod install;
+
+pub use install::script as install_script;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,6 +50,8 @@ pub struct Peer {
 pub struct GatewayLimits {
     pub admission: limit::TokenBucket,
     pub enroll: limit::PerIpWindow,
+    /// The installer and agent downloads, per address.
+    pub install: limit::PerIpWindow,
 }
 
 impl GatewayLimits {
@@ -53,13 +59,26 @@ impl GatewayLimits {
         Self {
             admission: limit::TokenBucket::new(config.handshake_rate, config.handshake_burst),
             enroll: limit::PerIpWindow::new(config.enroll_per_minute, Duration::from_secs(60)),
+            install: limit::PerIpWindow::new(
+                config.install_requests_per_minute,
+                Duration::from_secs(60),
+            ),
         }
     }
 }
 
+/// The gateway's TLS, and the pin of the key it serves.
+pub struct GatewayTls {
+    pub config: Arc<ServerConfig>,
+    /// Base64 SHA-256 of the served certificate's SubjectPublicKeyInfo: what curl's
+    /// `--pinnedpubkey 'sha256//…'` compares. The key is kept across starts
+    /// (`Ca::issue_gateway`), so the pin survives a restart.
+    pub key_pin: String,
+}
+
 /// TLS 1.3 server config: our gateway certificate (sent with the CA so a pinning agent can
 /// find it), client certificates optional but verified against our CA when presented.
-pub fn tls_config(ca: &Ca, sans: &[String]) -> anyhow::Result<Arc<ServerConfig>> {
+pub fn tls_config(ca: &Ca, sans: &[String]) -> anyhow::Result<GatewayTls> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
     roots.add(ca.cert_der().clone())?;
@@ -67,18 +86,33 @@ pub fn tls_config(ca: &Ca, sans: &[String]) -> anyhow::Result<Arc<ServerConfig>>
         .allow_unauthenticated()
         .build()?;
     let (cert, key) = ca.issue_gateway(sans)?;
+    let key_pin = spki_pin(&cert)?;
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
         .with_single_cert(vec![cert, ca.cert_der().clone()], key)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    Ok(GatewayTls {
+        config: Arc::new(config),
+        key_pin,
+    })
+}
+
+/// curl's public key pin of a certificate: base64 of the SHA-256 of its SubjectPublicKeyInfo.
+fn spki_pin(cert: &[u8]) -> anyhow::Result<String> {
+    use base64::Engine;
+    use sha2::Digest;
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert)?;
+    let digest = sha2::Sha256::digest(parsed.tbs_certificate.subject_pki.raw);
+    Ok(base64::engine::general_purpose::STANDARD.encode(digest))
 }
 
 pub fn router(ctl: Arc<Controller>) -> Router {
     Router::new()
         .route("/v1/enroll", post(enroll::enroll))
         .route("/v1/connect", get(connect))
+        .route("/install.sh", get(install::install_script))
+        .route("/v1/agent/{version}/{file}", get(install::agent_binary))
         .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(ctl)
 }
