@@ -32,6 +32,10 @@ pub struct AgentConfig {
     /// of the written file while it holds the defaults.
     #[serde(skip_serializing_if = "SessionCutConfig::is_default")]
     pub session_cut: SessionCutConfig,
+    /// How agent self-updates are tried. Left out of the written file while it holds the
+    /// defaults.
+    #[serde(skip_serializing_if = "UpdateConfig::is_default")]
+    pub update: UpdateConfig,
     /// The directory the config was loaded from; holds the key and certificates.
     #[serde(skip)]
     pub config_dir: PathBuf,
@@ -48,6 +52,7 @@ impl Default for AgentConfig {
             log: "info".into(),
             maintenance: MaintenanceConfig::default(),
             session_cut: SessionCutConfig::default(),
+            update: UpdateConfig::default(),
             config_dir: PathBuf::from(DEFAULT_CONFIG_DIR),
         }
     }
@@ -126,6 +131,26 @@ impl Default for SessionCutConfig {
 }
 
 impl SessionCutConfig {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// The `[update]` table: an updated agent that has not reached the controller within
+/// `trial_ms` of starting rolls back to the previous binary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpdateConfig {
+    pub trial_ms: u64,
+}
+
+impl Default for UpdateConfig {
+    fn default() -> Self {
+        Self { trial_ms: 60_000 }
+    }
+}
+
+impl UpdateConfig {
     fn is_default(&self) -> bool {
         *self == Self::default()
     }

@@ -22,6 +22,7 @@ pub mod state;
 pub mod status;
 pub mod tls;
 pub mod traffic;
+pub mod update;
 pub mod xray_api;
 
 pub use run::{run, run_over, AgentError, Link};

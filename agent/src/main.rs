@@ -13,7 +13,7 @@ use xfleet_common::time::now_ms;
 #[derive(Parser)]
 #[command(
     name = "xfleet-agent",
-    version,
+    version = xfleet_agent::update::version::current(),
     about = "xfleet agent: dials out to the controller"
 )]
 struct Cli {
@@ -44,6 +44,13 @@ enum Command {
     Status,
     /// Exit 0 only if enrolled, connected and the status is fresh.
     Healthcheck,
+    /// Watches an agent update on trial and restarts the previous agent if the new one dies
+    /// before it connects (started by the agent itself).
+    #[command(hide = true)]
+    UpdateGuard {
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -72,7 +79,10 @@ fn main() -> ExitCode {
         } => {
             runtime().and_then(|rt| rt.block_on(enroll(&cli.config_dir, &token, &data_dir, force)))
         }
-        Command::Run => runtime().and_then(|rt| rt.block_on(run(&cli.config_dir))),
+        Command::Run => run(&cli.config_dir),
+        Command::UpdateGuard { data_dir } => xfleet_agent::update::guard::run(&data_dir)
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(anyhow::Error::msg),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");
@@ -124,13 +134,17 @@ async fn enroll(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn run(config_dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+fn run(config_dir: &std::path::Path) -> anyhow::Result<ExitCode> {
     let config = AgentConfig::load(config_dir)?;
     init_logging(&config.log);
-    let shutdown = CancellationToken::new();
-    tokio::spawn(stop_on_signal(shutdown.clone()));
-    xfleet_agent::run(config, shutdown).await?;
-    Ok(ExitCode::SUCCESS)
+    // Before anything else: settle an update that failed, run the committed one.
+    xfleet_agent::update::boot(&config.data_dir);
+    runtime()?.block_on(async {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(stop_on_signal(shutdown.clone()));
+        xfleet_agent::run(config, shutdown).await?;
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 async fn stop_on_signal(shutdown: CancellationToken) {

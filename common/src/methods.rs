@@ -19,6 +19,10 @@ pub mod agent {
     /// Refreshes geo files in the core's assets directory ([`super::GeoUpdateRequest`] →
     /// [`super::GeoUpdateAnswer`]).
     pub const GEO_UPDATE: &str = "geo.update";
+    /// Takes a new agent binary from the call's stream ([`super::AgentUpdateRequest`] →
+    /// [`super::AgentUpdateAnswer`]), checks its digest and signature, and restarts into it
+    /// on trial; the outcome comes back in a later Hello (`Hello::update`).
+    pub const UPDATE: &str = "agent.update";
 }
 
 /// Methods the agent answers about its core (Xray or v2ray). Each fails with
@@ -85,6 +89,8 @@ pub fn default_deadline(method: &str, body: &serde_json::Value) -> Duration {
     let secs = match method {
         "echo" | "agent.info" | "system.stats" => 5,
         "state.apply" => 60,
+        // Receiving, checking and staging the binary; the restart comes after the answer.
+        "agent.update" => 300,
         // The agent bounds each step (config test 30 s, start 5 s, fetch 10 s).
         "core.test_outbound" => 60,
         "sleep" => return Duration::from_millis(body["ms"].as_u64().unwrap_or(0) + 5_000),
@@ -452,6 +458,47 @@ pub struct GeoUpdateAnswer {
     /// Files whose source said they had not changed.
     #[serde(default)]
     pub unchanged: Vec<String>,
+}
+
+/// Body of `agent.update`; the binary itself travels in the call's stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentUpdateRequest {
+    /// The version the new binary reports.
+    pub version: String,
+    /// `x86_64` or `aarch64`: must be the agent's own.
+    pub arch: String,
+    /// Hex SHA-256 of the binary.
+    pub sha256: String,
+    /// ECDSA P-256 SHA-256 signature (ASN.1 DER) over [`update_signed_message`], made with
+    /// the controller's CA key.
+    #[serde(with = "serde_bytes")]
+    pub signature: Vec<u8>,
+}
+
+/// Answer of `agent.update`: the binary was checked and staged; the agent restarts into it
+/// right after answering and has `trial_ms` to reconnect before it rolls back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct AgentUpdateAnswer {
+    pub from_version: String,
+    pub version: String,
+    pub trial_ms: u64,
+}
+
+/// Domain separation for agent update signatures, so no other signature made with the CA
+/// key can pass for one.
+pub const UPDATE_SIGNATURE_CONTEXT: &[u8] = b"xfleet-agent-update-v1\0";
+
+/// The exact bytes an agent update signature covers:
+/// `context || sha256_hex || 0 || version || 0 || arch`.
+pub fn update_signed_message(sha256_hex: &str, version: &str, arch: &str) -> Vec<u8> {
+    let mut message = UPDATE_SIGNATURE_CONTEXT.to_vec();
+    for (i, part) in [sha256_hex, version, arch].iter().enumerate() {
+        if i > 0 {
+            message.push(0);
+        }
+        message.extend_from_slice(part.as_bytes());
+    }
+    message
 }
 
 #[cfg(test)]

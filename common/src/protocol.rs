@@ -118,6 +118,31 @@ pub struct Hello {
     /// the operator set no public address. Empty behind NAT; older agents do not send it.
     #[serde(default)]
     pub public_addresses: Vec<String>,
+    /// How the last self-update ended, sent until the controller welcomes this agent; older
+    /// controllers ignore it.
+    #[serde(default)]
+    pub update: Option<Box<UpdateReport>>,
+}
+
+/// The outcome of an agent self-update (`agent.update`), as the agent that runs afterwards
+/// reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct UpdateReport {
+    /// `updated` or `rolled_back`.
+    pub outcome: String,
+    /// The version the update was to install.
+    pub version: String,
+    /// The version that ran before it.
+    pub from_version: String,
+    /// Why it was rolled back, in the agent's words; empty when updated.
+    #[serde(default)]
+    pub message: String,
+    pub at_ms: i64,
+}
+
+impl UpdateReport {
+    pub const UPDATED: &'static str = "updated";
+    pub const ROLLED_BACK: &'static str = "rolled_back";
 }
 
 /// The controller's answer to [`Hello`].

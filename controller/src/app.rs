@@ -199,6 +199,7 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
     let task_queue = TaskQueue::default();
     task_queue.resume_after(store.highest_task_seq().await?);
 
+    let rollouts = crate::fleet::Rollouts::new(&config.data_dir);
     let ctl = Arc::new(Controller {
         gateway_limits: GatewayLimits::new(&config),
         login_limit: PerIpWindow::new(10, Duration::from_secs(60)),
@@ -228,6 +229,7 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
         fleet: Fleet::default(),
         tasks: task_queue,
         agents,
+        rollouts,
         events: Default::default(),
         gateway_url: gateway_url.clone(),
         gateway_key_pin: tls.key_pin.clone(),
@@ -274,6 +276,7 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
     tasks.spawn(tasks::expiry_job(ctl.clone()));
     tasks.spawn(jobs::limits_job(ctl.clone()));
     tasks.spawn(jobs::history_job(ctl.clone()));
+    tasks.spawn(crate::fleet::rollout::run_job(ctl.clone()));
     tasks.spawn(panel::events_job(ctl.clone()));
     let flush = ctl.clone();
     tasks.spawn(async move {

@@ -61,6 +61,8 @@ pub struct Controller {
     pub ca: Ca,
     /// The live fleet (`fleet`): which agents hold a channel, their heartbeats, calls to them.
     pub fleet: Fleet,
+    /// The live fleet (`fleet`): the agent rollout engine's signer and transfer budget.
+    pub rollouts: fleet::Rollouts,
     /// Durable tasks (`tasks`): wakes each server's delivery worker.
     pub tasks: TaskQueue,
     /// Software handed out (`dist`): the agent binaries this controller carries.

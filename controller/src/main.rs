@@ -34,6 +34,9 @@ enum Command {
     /// Manage enrollment tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Update agents over their channels.
+    #[command(subcommand)]
+    Agent(AgentCommand),
     /// Admin accounts.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -157,6 +160,37 @@ enum AdminCommand {
 }
 
 #[derive(Subcommand)]
+enum AgentCommand {
+    /// Push an agent version to servers: a canary first, then batches; the first failure
+    /// pauses the rollout. Follows its progress until it ends or pauses.
+    Rollout {
+        /// The version to install (default: the newest the controller carries).
+        #[arg(long)]
+        version: Option<String>,
+        /// A server's name or id; repeat for several (default: every server not on it).
+        #[arg(long = "server")]
+        servers: Vec<String>,
+        /// Only servers with this tag.
+        #[arg(long)]
+        tag: Option<String>,
+        /// Servers updated first, alone (default 1).
+        #[arg(long)]
+        canary: Option<i64>,
+        /// Servers updated at once after the canary (default 10).
+        #[arg(long)]
+        batch: Option<i64>,
+        /// Start it and return without following it.
+        #[arg(long)]
+        detach: bool,
+    },
+    /// List agent rollouts, or show one with each server's state.
+    Rollouts {
+        #[arg(long)]
+        id: Option<i64>,
+    },
+}
+
+#[derive(Subcommand)]
 enum TokenCommand {
     /// Create a one-time enrollment token and print the agent command.
     Create {
@@ -219,6 +253,30 @@ async fn main() -> anyhow::Result<()> {
                     arch,
                 } => cli::core_upload(&api, &file, version, arch).await,
                 CoreCommand::List => cli::core_list(&api).await,
+            }
+        }
+        Command::Agent(cmd) => {
+            let api = LocalApi::from_data_dir(&data_dir()?)?;
+            match cmd {
+                AgentCommand::Rollout {
+                    version,
+                    servers,
+                    tag,
+                    canary,
+                    batch,
+                    detach,
+                } => {
+                    let args = cli::rollout::RolloutArgs {
+                        version,
+                        servers,
+                        tag,
+                        canary,
+                        batch,
+                        detach,
+                    };
+                    cli::rollout::rollout(&api, args).await
+                }
+                AgentCommand::Rollouts { id } => cli::rollout::rollouts(&api, id).await,
             }
         }
         Command::Token(TokenCommand::Create { server, ttl }) => {

@@ -51,6 +51,7 @@ pub(crate) async fn test_controllers() -> Vec<TestController> {
             fleet: Default::default(),
             tasks: Default::default(),
             agents: Default::default(),
+            rollouts: crate::fleet::Rollouts::new(dir.path()),
             events: Default::default(),
             gateway_url: "https://127.0.0.1:2054".into(),
             gateway_key_pin: String::new(),

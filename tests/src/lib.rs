@@ -7,6 +7,7 @@ pub mod links;
 pub mod proxy;
 pub mod python;
 pub mod raw;
+pub mod update;
 pub mod warp;
 pub mod xui;
 pub mod xui_fixture;
@@ -638,6 +639,25 @@ impl Agent {
         })
     }
 
+    /// Processes other than the test's child whose command line names this agent's
+    /// directories: an agent restarted by a self-update rollback, its update guard.
+    pub fn strays(&self) -> Vec<u32> {
+        let needle = self._root.path().to_string_lossy().into_owned();
+        let own = self.pid();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| {
+                let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+                let cmdline = String::from_utf8_lossy(&cmdline);
+                (Some(pid) != own && cmdline.contains(&needle) && cmdline.contains("xfleet-agent"))
+                    .then_some(pid)
+            })
+            .collect()
+    }
+
     /// Sets the `[reconnect]` table `enroll` wrote in `agent.toml` (read at the next start):
     /// dials at most `cap_ms` apart, also after a refusal.
     pub fn reconnect_within(&self, base_ms: u64, cap_ms: u64) {
@@ -694,6 +714,10 @@ impl Drop for Agent {
         let core = self.core_pid();
         self.kill9();
         if let Some(pid) = core {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+        // An agent a self-update restarted (and its update guard) is no child of the test.
+        for pid in self.strays() {
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
         }
     }

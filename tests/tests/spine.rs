@@ -824,3 +824,181 @@ async fn admission_limit_answers_503() {
         "{refused}"
     );
 }
+
+/// A controller that carries agent binaries in `dir` (`XFLEET_AGENT_BINARIES_DIR`), and one
+/// server whose agent, this build, tries an update for at most 20 s before it rolls back.
+async fn update_fleet(dir: &std::path::Path) -> (Controller, i64, Agent) {
+    let ctl = Controller::start(ControllerOptions {
+        extra_env: vec![(
+            "XFLEET_AGENT_BINARIES_DIR".into(),
+            dir.display().to_string(),
+        )],
+        ..Default::default()
+    })
+    .await;
+    let (id, token) = ctl.add_server("upd-1").await;
+    let mut agent = Agent::enroll(&token);
+    agent.configure("[update]\ntrial_ms = 20000\n");
+    agent.start();
+    ctl.wait_status(id, "online", ONLINE).await;
+    (ctl, id, agent)
+}
+
+/// Waits until the rollout's row for `server` is no longer pending or in flight; returns
+/// the rollout as the API shows it and that row.
+async fn settled_row(ctl: &Controller, rollout: i64, server: i64) -> (Value, Value) {
+    wait_for(
+        "the rollout's row to settle",
+        Duration::from_secs(120),
+        || async {
+            let r = ctl
+                .api()
+                .ok("GET", &format!("/api/v1/agent/rollouts/{rollout}"), None)
+                .await;
+            let row = r["servers"]
+                .as_array()?
+                .iter()
+                .find(|s| s["server_id"] == json!(server))?
+                .clone();
+            let open = ["pending", "sending", "waiting"];
+            (!open.contains(&row["state"].as_str()?)).then_some((r, row))
+        },
+    )
+    .await
+}
+
+/// Self-update across a real channel: the controller streams a second build of the agent
+/// (same code, another version string), the agent checks and swaps to it in the same
+/// process, and comes back as the new version: Hello, `agent.info`, the server view and the
+/// committed binary's `--version` all say so, the rollout row says `updated`, and a restart
+/// of the agent keeps the new version.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_updates_itself_over_its_channel() {
+    let binaries = xfleet_tests::TempDir::new("agents");
+    xfleet_tests::update::agent_as(binaries.path(), "0.1.0-b");
+    let (ctl, id, mut agent) = update_fleet(binaries.path()).await;
+    let api = ctl.api();
+    let pid = agent.pid().unwrap();
+
+    let rollout = api
+        .ok(
+            "POST",
+            &format!("/api/v1/servers/{id}/agent-update"),
+            Some(json!({"version": "0.1.0-b"})),
+        )
+        .await;
+    let (rollout, row) = settled_row(&ctl, rollout["id"].as_i64().unwrap(), id).await;
+    assert_eq!(
+        row["state"],
+        "updated",
+        "{rollout:#}\n{}",
+        agent.output.text()
+    );
+    assert_eq!(row["from_version"], xfleet_tests::update::built_version());
+    let done = wait_for("the rollout to finish", ONLINE, || async {
+        let r = api
+            .ok(
+                "GET",
+                &format!("/api/v1/agent/rollouts/{}", rollout["id"]),
+                None,
+            )
+            .await;
+        (r["state"] == "done").then_some(r)
+    })
+    .await;
+    assert!(done["finished_at"].is_i64(), "{done:#}");
+
+    assert_eq!(ctl.server(id).await["version"], "0.1.0-b");
+    let info = api.agent_call(id, "agent.info", json!(null)).await.unwrap();
+    assert_eq!(info["version"], "0.1.0-b");
+    assert_eq!(
+        info["pid"],
+        json!(pid),
+        "the same process, so systemd keeps tracking it"
+    );
+    let committed = agent.data_dir.join("bin/xfleet-agent");
+    assert_eq!(
+        xfleet_tests::update::version_of(&committed),
+        "xfleet-agent 0.1.0-b"
+    );
+    assert!(!agent.data_dir.join("update.json").exists());
+    let (ok, listed) = ctl.cli(&["agent", "rollouts"]);
+    assert!(
+        ok && listed.contains("0.1.0-b") && listed.contains("done"),
+        "{listed}"
+    );
+
+    // A restart runs the installed binary, which hands over to the committed update.
+    agent.terminate(Duration::from_secs(10)).await;
+    ctl.wait_status(id, "offline", ONLINE).await;
+    agent.start();
+    ctl.wait_status(id, "online", ONLINE).await;
+    wait_for("the restarted agent to report 0.1.0-b", ONLINE, || async {
+        let info = api.agent_call(id, "agent.info", json!(null)).await.ok()?;
+        (info["version"] == "0.1.0-b").then_some(())
+    })
+    .await;
+}
+
+/// A new agent that exits at start (a signed script exiting 1) is rolled back by the old
+/// one's guard: the old agent runs again, the server is online as before, and the rollout is
+/// paused with the reason on the server's row.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_update_that_cannot_start_is_rolled_back() {
+    let binaries = xfleet_tests::TempDir::new("agents");
+    xfleet_tests::update::failing_agent(binaries.path(), "0.1.0-c");
+    let (ctl, id, agent) = update_fleet(binaries.path()).await;
+    let api = ctl.api();
+
+    let rollout = api
+        .ok(
+            "POST",
+            "/api/v1/agent/rollouts",
+            Some(json!({"version": "0.1.0-c", "servers": ["upd-1"]})),
+        )
+        .await;
+    let rollout_id = rollout["id"].as_i64().unwrap();
+    let (rollout, row) = settled_row(&ctl, rollout_id, id).await;
+    assert_eq!(
+        row["state"],
+        "rolled_back",
+        "{rollout:#}\n{}",
+        agent.output.text()
+    );
+    let message = row["message"].as_str().unwrap();
+    assert!(
+        message.contains("0.1.0-c") && message.contains("exited before it connected"),
+        "{message}"
+    );
+    let paused = wait_for("the rollout to pause", ONLINE, || async {
+        let r = api
+            .ok("GET", &format!("/api/v1/agent/rollouts/{rollout_id}"), None)
+            .await;
+        (r["state"] == "paused").then_some(r)
+    })
+    .await;
+    assert!(
+        paused["message"].as_str().unwrap().contains("upd-1"),
+        "{paused:#}"
+    );
+
+    ctl.wait_status(id, "online", ONLINE).await;
+    let info = wait_for("the old agent to answer", ONLINE, || async {
+        api.agent_call(id, "agent.info", json!(null)).await.ok()
+    })
+    .await;
+    assert_eq!(info["version"], xfleet_tests::update::built_version());
+    assert!(!agent.data_dir.join("bin/xfleet-agent").exists());
+    assert!(!agent.data_dir.join("bin/xfleet-agent.trial").exists());
+    let server = ctl.server(id).await;
+    assert_eq!(server["agent_update"]["state"], "rolled_back", "{server:#}");
+    let audit = api.ok("GET", "/api/v1/audit", None).await;
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "agent.update" && e["result"] == "rolled_back"),
+        "{audit:#}"
+    );
+}

@@ -28,7 +28,8 @@ export function pageServers() {
       <div id="enroll" aria-live="polite"></div>
       <p class="hint" id="agent-binaries">Agent binaries: …</p>
     </section>
-    <div class="table-wrap" tabindex="0" role="region" aria-label="Servers, scrollable"><table><caption class="skip">Servers</caption><thead><tr><th>Name</th><th>Status</th><th class="hide-phone">Region</th><th class="hide-phone">Public address</th><th class="hide-phone">Agent</th><th>Core</th><th>Last seen</th><th>Inbounds</th><th><span class="skip">Actions</span></th></tr></thead><tbody id="server-rows"></tbody></table></div>`);
+    <div class="table-wrap" tabindex="0" role="region" aria-label="Servers, scrollable"><table><caption class="skip">Servers</caption><thead><tr><th>Name</th><th>Status</th><th class="hide-phone">Region</th><th class="hide-phone">Public address</th><th class="hide-phone">Agent</th><th>Core</th><th>Last seen</th><th>Inbounds</th><th><span class="skip">Actions</span></th></tr></thead><tbody id="server-rows"></tbody></table></div>
+    <section class="section" aria-labelledby="rollouts-title"><h2 id="rollouts-title">Agent updates</h2><div id="rollouts"><p class="muted">Loading…</p></div></section>`);
   const form = $('#add-server');
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -46,21 +47,53 @@ export function pageServers() {
     }
   });
   actions.enroll = async (el) => showEnrollment({ id: Number(el.dataset.id), name: el.dataset.name });
+  actions['agent-update'] = async (el) => {
+    if (!await confirmDialog(`Update the agent of ${el.dataset.name}?`, `The agent ${latestAgent} is sent over the server's channel; the agent checks its signature, restarts into it (its core restarts too, a second or so without VPN) and rolls back by itself if it cannot reconnect.`, 'Update agent')) return;
+    await busy(el, () => api('POST', `/servers/${el.dataset.id}/agent-update`, { version: latestAgent }));
+    toast(`Updating the agent of ${el.dataset.name}`);
+    await showRollouts();
+  };
+  actions['rollout-resume'] = async (el) => { await busy(el, () => api('POST', `/agent/rollouts/${el.dataset.id}/resume`, {})); await showRollouts(); };
+  actions['rollout-cancel'] = async (el) => { await busy(el, () => api('POST', `/agent/rollouts/${el.dataset.id}/cancel`, {})); await showRollouts(); };
   showAgentBinaries();
+  showRollouts();
+  every(3000, () => showRollouts().catch(() => {}));
   live.on((snap) => {
     show($('#server-rows'), snap.servers.length ? snap.servers.map((s) => html`<tr data-server-row="${s.name}">
       <td><a href="${BASE}/panel/server?id=${s.id}">${s.name}</a>${s.local ? html` ${badge('local', 'ok')}` : ''}</td>
-      <td>${stateBadge(s)}</td><td class="hide-phone">${s.region || '—'}</td><td class="hide-phone mono" data-public-address>${s.public_address || '—'}</td><td class="hide-phone">${s.version || '—'}</td>
+      <td>${stateBadge(s)}</td><td class="hide-phone">${s.region || '—'}</td><td class="hide-phone mono" data-public-address>${s.public_address || '—'}</td><td class="hide-phone">${s.version || '—'}${newer(s) ? html` <button class="small" data-action="agent-update" data-id="${s.id}" data-name="${s.name}" title="Push agent ${latestAgent} to this server over its channel">Update agent</button>` : ''}</td>
       <td>${coreText(s)}</td><td>${s.connected ? 'now' : ago(s.last_seen)}</td><td>${s.usage.inbounds}</td>
       <td>${s.local ? '' : html`<button class="small" data-action="enroll" data-id="${s.id}" data-name="${s.name}">Enrollment command</button>`}</td></tr>`)
       : html`<tr><td colspan="9" class="empty">No servers yet: add one above.</td></tr>`);
   });
+}
+// The newest agent version the controller carries, and whether a server runs an older one.
+let latestAgent = null;
+const versionParts = (v) => { const [core, pre] = String(v).split('-', 2); return [core.split('.').map(Number), pre]; };
+function olderThan(a, b) {
+  const [ac, ap] = versionParts(a); const [bc, bp] = versionParts(b);
+  for (let i = 0; i < Math.max(ac.length, bc.length); i++) if ((ac[i] || 0) !== (bc[i] || 0)) return (ac[i] || 0) < (bc[i] || 0);
+  if (ap === bp) return false;
+  return ap !== undefined && (bp === undefined || ap < bp);
+}
+const newer = (s) => latestAgent && !s.local && s.connected && s.version && olderThan(s.version, latestAgent);
+// Recent rollouts with each server's state; a paused one can be resumed or cancelled.
+async function showRollouts() {
+  const list = await api('GET', '/agent/rollouts?limit=5');
+  const views = await Promise.all(list.map((r) => api('GET', `/agent/rollouts/${r.id}`)));
+  show($('#rollouts'), views.length ? views.map((r) => html`<details class="card" data-rollout="${r.id}" ${r.state === 'running' || r.state === 'paused' ? 'open' : ''}>
+    <summary>Agent ${r.version}: ${badge(r.state, r.state === 'done' ? 'ok' : r.state === 'paused' ? 'warn' : r.state)} ${Object.entries(r.counts).map(([k, n]) => `${n} ${k}`).join(', ')} <span class="muted">· ${r.created_by}, ${when(r.created_at)}</span></summary>
+    ${r.message ? html`<div class="alert ${r.state === 'paused' ? 'warn' : 'info'}">${r.message}</div>` : ''}
+    ${r.state === 'running' || r.state === 'paused' ? html`<div class="row">${r.state === 'paused' ? html`<button data-action="rollout-resume" data-id="${r.id}">Resume</button>` : ''}<button class="danger" data-action="rollout-cancel" data-id="${r.id}">Cancel</button></div>` : ''}
+    <div class="table-wrap"><table><thead><tr><th>Server</th><th>From</th><th>State</th><th class="hide-phone">Message</th></tr></thead><tbody>${r.servers.map((s) => html`<tr data-rollout-server="${s.server_name}"><td>${s.server_name}</td><td>${s.from_version || '—'}</td><td>${badge(s.state, s.state === 'updated' ? 'ok' : s.state)}</td><td class="hide-phone">${s.message || ''}</td></tr>`)}</tbody></table></div></details>`)
+    : html`<p class="muted">No agent updates yet. A server whose agent is older than ${latestAgent || 'the newest carried'} shows an Update agent button above; the API and <code>xfleet agent rollout</code> update many at once.</p>`);
 }
 // What the install line can hand out: versions and architectures of the agent binaries.
 async function showAgentBinaries() {
   const box = $('#agent-binaries');
   try {
     const c = await api('GET', '/agent/binaries');
+    latestAgent = c.binaries.reduce((best, b) => (!best || olderThan(best, b.version) ? b.version : best), null);
     const mib = (n) => `${(n / 1048576).toFixed(1)} MiB`;
     show(box, c.binaries.length
       ? html`Agent binaries this controller hands out: ${c.binaries.map((b, i) => html`${i ? ', ' : ''}<span class="mono" data-agent-binary="${b.version} ${b.arch}" title="SHA-256 ${b.sha256}">${b.version} ${b.arch}</span> (${mib(b.size)})`)}.`
@@ -131,7 +164,7 @@ export function pageServer() {
       <dt>Host</dt><dd>${s.hostname || '—'}</dd><dt>Connects from</dt><dd>${s.live?.remote || '—'}</dd>
       <dt>Public address</dt><dd class="mono" id="public-address-now">${s.public_address || '—'}</dd>
       <dt>Share links use</dt><dd id="link-host"><span class="mono">${s.link_host || 'the address each request reached'}</span>${s.link_host ? html` <span class="muted">(${LINK_SOURCES[s.link_host_source] || s.link_host_source})</span>` : ''}</dd>
-      <dt>Agent</dt><dd>${s.version || '—'}</dd><dt>Core</dt><dd>${coreText(s)}</dd>
+      <dt>Agent</dt><dd>${s.version || '—'}</dd>${s.agent_update ? html`<dt>Agent update</dt><dd id="agent-update">${badge(s.agent_update.state, s.agent_update.state === 'updated' ? 'ok' : s.agent_update.state)} <span class="muted">${s.agent_update.message || ''}</span></dd>` : ''}<dt>Core</dt><dd>${coreText(s)}</dd>
       <dt>Core template</dt><dd><a id="core-template" href="${BASE}/panel/core?template=${s.core_template?.id ?? 'fleet'}">${s.core_template ? s.core_template.name : 'the fleet template'}</a></dd>
       <dt>Revision</dt><dd>${s.applied_revision} of ${s.revision}</dd><dt>Last seen</dt><dd>${s.connected ? 'now' : when(s.last_seen)}</dd>
       ${s.last_error ? html`<dt>Last error</dt><dd>${s.last_error}</dd>` : ''}</dl>${failures(s)}

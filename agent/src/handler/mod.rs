@@ -5,6 +5,7 @@ mod listening;
 mod maintenance;
 mod system;
 pub mod tasks;
+mod update;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -24,6 +25,7 @@ pub use tasks::TaskCache;
 use crate::config::MaintenanceConfig;
 use crate::core::Core;
 use crate::state::CoreRuntime;
+use crate::update::Updates;
 
 /// Answers `agent.info`, `system.stats`, `echo`, `sleep` and `core.*`, runs durable tasks
 /// through the result cache, and remembers a `GoAway` for the reconnect loop. One per process,
@@ -39,6 +41,9 @@ pub struct AgentHandler {
     /// Desired state and traffic, when a core was found.
     runtime: Option<Arc<CoreRuntime>>,
     maintenance: MaintenanceConfig,
+    /// Self-updates, for an agent that dials a remote controller (the controller's built-in
+    /// agent is updated with the controller).
+    updates: Option<Arc<Updates>>,
 }
 
 impl AgentHandler {
@@ -54,6 +59,7 @@ impl AgentHandler {
             go_away: Mutex::new(None),
             runtime: None,
             maintenance: MaintenanceConfig::default(),
+            updates: None,
         })
     }
 
@@ -61,6 +67,16 @@ impl AgentHandler {
     pub fn with_maintenance(mut self, maintenance: MaintenanceConfig) -> Self {
         self.maintenance = maintenance;
         self
+    }
+
+    /// Lets this handler take agent updates.
+    pub fn with_updates(mut self, updates: Option<Arc<Updates>>) -> Self {
+        self.updates = updates;
+        self
+    }
+
+    pub fn updates(&self) -> Option<&Arc<Updates>> {
+        self.updates.as_ref()
     }
 
     /// Lets this handler apply desired states and receive traffic acknowledgements.
@@ -122,7 +138,7 @@ impl AgentHandler {
     ) -> Result<Vec<u8>, ErrorBody> {
         match method {
             methods::agent::INFO => reply(&AgentInfo {
-                version: xfleet_common::VERSION.into(),
+                version: crate::update::version::current().into(),
                 os: self.host.os.clone(),
                 arch: self.host.arch.clone(),
                 hostname: self.host.hostname.clone(),
@@ -174,6 +190,9 @@ impl AgentHandler {
 
 impl Handler for AgentHandler {
     async fn request(&self, call: IncomingCall) -> Result<Vec<u8>, ErrorBody> {
+        if call.method == methods::agent::UPDATE {
+            return update::answer(self.updates.as_ref(), call).await;
+        }
         let IncomingCall {
             method,
             body,

@@ -24,6 +24,7 @@ use crate::handler::{listening_sockets, tasks, AgentHandler};
 use crate::state::CoreRuntime;
 use crate::status::{AgentStatus, ConnState, StatusFile};
 use crate::tls;
+use crate::update::Updates;
 use renewal::Renewal;
 
 /// How long a shutdown waits for the close frame to go out.
@@ -37,6 +38,9 @@ pub enum AgentError {
         path: PathBuf,
         error: std::io::Error,
     },
+    /// An update asked this agent to replace itself and that failed.
+    #[error("{0}")]
+    Switch(String),
 }
 
 /// How the agent reaches its controller.
@@ -119,11 +123,22 @@ pub async fn run_over(
         }
         None => None,
     };
+    let updates = matches!(link, Link::Remote).then(|| {
+        Arc::new(Updates::open(
+            &config.data_dir,
+            &config.files().ca,
+            config.update.trial_ms,
+        ))
+    });
+    if let Some(updates) = &updates {
+        spawn_update_watch(updates.clone(), shutdown.clone());
+    }
     let handler = Arc::new(
         AgentHandler::new(&config.data_dir, core)
             .map_err(data_err)?
             .with_runtime(runtime)
-            .with_maintenance(config.maintenance.clone()),
+            .with_maintenance(config.maintenance.clone())
+            .with_updates(updates.clone()),
     );
     spawn_pruning(handler.tasks().clone(), shutdown.clone());
     let status = Arc::new(StatusFile::new(
@@ -149,7 +164,7 @@ pub async fn run_over(
         controller = %agent.config.controller_url,
         server_id = agent.config.server_id,
         "xfleet-agent {} starting",
-        xfleet_common::VERSION
+        crate::update::version::current()
     );
 
     loop {
@@ -212,7 +227,26 @@ pub async fn run_over(
         s.last_error = Some("agent stopped".into());
     });
     tracing::info!("stopped");
+    if let Some(switch) = updates.and_then(|u| u.take_switch().map(|s| (u, s))) {
+        let (updates, switch) = switch;
+        tracing::info!(?switch, "replacing this agent");
+        let error = updates.switch(switch);
+        return Err(AgentError::Switch(error));
+    }
     Ok(())
+}
+
+/// A trial's deadline, and the stop an update asks for (handled as a shutdown, after which
+/// [`run_over`] switches binaries).
+fn spawn_update_watch(updates: Arc<Updates>, shutdown: CancellationToken) {
+    let deadline = updates.clone();
+    tokio::spawn(async move { deadline.watch_deadline().await });
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = updates.stop_requested().cancelled() => shutdown.cancel(),
+            _ = shutdown.cancelled() => {}
+        }
+    });
 }
 
 /// A server-imposed wait plus jitter, so agents told the same wait do not return together.
@@ -272,7 +306,7 @@ impl Agent {
         let host = self.handler.host();
         let runtime = self.handler.runtime();
         Hello {
-            agent_version: xfleet_common::VERSION.into(),
+            agent_version: crate::update::version::current().into(),
             protocol_versions: protocol::SUPPORTED_VERSIONS.to_vec(),
             server_id: self.config.server_id,
             applied_revision: runtime.map_or(0, |r| r.applied_revision()),
@@ -288,6 +322,11 @@ impl Agent {
                 .supervisor()
                 .map(|s| s.binary().flavour.to_string()),
             public_addresses: crate::handler::public_addresses(),
+            update: self
+                .handler
+                .updates()
+                .and_then(|u| u.hello_report())
+                .map(Box::new),
         }
     }
 
@@ -311,6 +350,9 @@ impl Agent {
             s.last_error = None;
             s.heartbeat_interval_ms = interval.as_millis() as u64;
         });
+        if let Some(updates) = self.handler.updates() {
+            updates.welcomed();
+        }
         if let Some(runtime) = self.handler.runtime() {
             runtime.attach(channel.clone());
         }

@@ -324,3 +324,92 @@ async fn a_local_link_needs_no_credentials_and_reconnects() {
     assert!(channel.closed_by_peer());
     assert_eq!(status_of(&config).unwrap().state, ConnState::Disconnected);
 }
+
+/// An update the controller's key did not sign (a forged signature, or bytes changed after
+/// signing) is refused by the running agent over a real channel, with the reason, and
+/// nothing changes: no staged binary, no marker, the connection and the agent go on.
+#[tokio::test]
+async fn an_update_that_does_not_verify_is_refused_and_changes_nothing() {
+    use ring::rand::SystemRandom;
+    use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
+    use sha2::Digest;
+    use xfleet_common::channel::{Bytes, CallError};
+    use xfleet_common::methods::{update_signed_message, AgentUpdateRequest};
+
+    let pki = Arc::new(TestPki::new("update"));
+    let mut gw = Gateway::start(pki.clone(), GatewayMode::Welcome { heartbeat_ms: 200 }).await;
+    let dir = TempDir::new("update");
+    let config = enrolled(&dir, &pki, &gw.url, 10, 3600);
+    let shutdown = CancellationToken::new();
+    let agent = tokio::spawn(run(config.clone(), shutdown.clone()));
+    let session = gw.next_session().await;
+
+    let binary = vec![0x5au8; 200_000];
+    let digest: String = sha2::Sha256::digest(&binary)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let arch = std::env::consts::ARCH;
+    let sign = |pkcs8: &[u8]| {
+        let key =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8, &SystemRandom::new())
+                .unwrap();
+        let message = update_signed_message(&digest, "9.9.9", arch);
+        key.sign(&SystemRandom::new(), &message)
+            .unwrap()
+            .as_ref()
+            .to_vec()
+    };
+    let stranger = rcgen::KeyPair::generate().unwrap();
+    let forged = sign(&stranger.serialize_der());
+    let genuine = sign(&pki.issuer.key().serialize_der());
+    let mut changed = binary.clone();
+    changed[100] ^= 1;
+
+    for (signature, bytes, why) in [
+        (forged, binary.clone(), "signature does not verify"),
+        (genuine, changed, "SHA-256 mismatch"),
+    ] {
+        let request = AgentUpdateRequest {
+            version: "9.9.9".into(),
+            arch: arch.into(),
+            sha256: digest.clone(),
+            signature,
+        };
+        let err = session
+            .channel
+            .call_with_stream(
+                xfleet_common::methods::agent::UPDATE,
+                to_body(&request).unwrap(),
+                Bytes::from(bytes),
+                Duration::from_secs(10),
+                None,
+            )
+            .await
+            .unwrap_err();
+        match &err {
+            CallError::Remote { code, message, .. } => {
+                assert_eq!(code, "invalid_request");
+                assert!(message.contains(why), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    let bin = config.data_dir.join("bin");
+    let left: Vec<_> = std::fs::read_dir(&bin)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(!config.data_dir.join("update.json").exists());
+    let echo = session
+        .channel
+        .call("echo", b"still here".to_vec(), Duration::from_secs(5), None)
+        .await
+        .unwrap();
+    assert_eq!(echo, b"still here");
+    assert!(!session.channel.is_closed());
+
+    shutdown.cancel();
+    agent.await.unwrap().unwrap();
+}

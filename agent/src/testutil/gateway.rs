@@ -100,7 +100,7 @@ impl Gateway {
                             reason: "restarting".into(),
                         }),
                         GatewayMode::Welcome { heartbeat_ms } => Frame::Welcome(Welcome {
-                            protocol_version: 1,
+                            protocol_version: xfleet_common::protocol::PROTOCOL_VERSION,
                             heartbeat_interval_ms: heartbeat_ms,
                             max_frame_bytes: 1 << 20,
                             max_in_flight: 16,
@@ -135,7 +135,7 @@ impl Gateway {
                             send_queue: 16,
                             idle_timeout: Duration::from_secs(30),
                             first_request_id: 1,
-                            protocol_version: 1,
+                            protocol_version: xfleet_common::protocol::PROTOCOL_VERSION,
                         },
                     );
                     let _ = session_tx.send(Session { hello, channel });

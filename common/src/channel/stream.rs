@@ -249,12 +249,14 @@ impl IncomingStream {
         Ok(all)
     }
 
-    /// Grants the sender more once half the window has been read.
+    /// Grants the sender more once half the window has been read, or the rest of the stream
+    /// when that is less (otherwise a tail shorter than half a window is never granted).
     async fn grant(&mut self) -> Result<(), StreamError> {
         let more = {
             let mut b = self.shared.buffer.lock().unwrap();
             let target = (self.read + STREAM_WINDOW).min(self.len);
-            if b.granted >= self.len || target.saturating_sub(b.granted) < STREAM_WINDOW / 2 {
+            let small = target.saturating_sub(b.granted) < STREAM_WINDOW / 2;
+            if b.granted >= self.len || (small && target < self.len) {
                 return Ok(());
             }
             let more = target - b.granted;

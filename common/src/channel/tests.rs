@@ -386,6 +386,25 @@ async fn a_large_stream_arrives_intact_and_in_order() {
     .await;
 }
 
+/// A stream whose length is not a multiple of the credit window arrives whole: the tail
+/// beyond the last full window is granted too, however short it is.
+#[tokio::test]
+async fn a_stream_with_a_short_tail_arrives_whole() {
+    let (a, _b, _) = stream_pair(2);
+    let all = ten_mib();
+    for len in [300 << 10, (1 << 20) + 100, (10 << 20) - 1] {
+        let data = all.slice(..len);
+        let answer = a
+            .call_with_stream("digest", vec![], data.clone(), T, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            from_body::<(u64, Vec<u8>)>(&answer).unwrap(),
+            digest_of(&data)
+        );
+    }
+}
+
 /// While a stream is under way (its reader paused, the sender waiting for credit), another
 /// call on the same channel is answered: a stream never holds up the channel.
 #[tokio::test]

@@ -12,6 +12,7 @@ mod links;
 mod operations;
 mod outbounds;
 mod releases;
+mod rollouts;
 mod routes;
 mod servers;
 mod settings;

@@ -3,6 +3,7 @@
 use axum::routing::{delete, get, patch, post, put};
 
 use super::releases;
+use super::rollouts;
 use super::{
     agents, auth, core, fleet, generate, history, links, outbounds, servers, settings, tasks, warp,
 };
@@ -89,5 +90,11 @@ pub fn table() -> Vec<Route> {
         route("GET", "/core/outbounds/traffic", "Outbound traffic per server and summed by tag (`?server=ID|NAME`)", get(outbounds::traffic)),
         route("POST", "/core/outbounds/traffic/reset", "Zero outbound traffic: `{server?, tag?}` (absent: all)", post(outbounds::reset_traffic)),
         route("POST", "/servers/{server}/outbounds/test", "Test one outbound in a temporary core on the server: `{outbound, allOutbounds?, url?}`", post(outbounds::test)),
+        route("POST", "/agent/rollouts", "Update agents: `{version?, servers?: [id|name], tag?, canary?, batch?}` (default: the newest version carried, every server not on it)", post(rollouts::create)),
+        route("GET", "/agent/rollouts", "Agent rollouts, newest first", get(rollouts::list)),
+        route("GET", "/agent/rollouts/{id}", "One agent rollout with each server's progress", get(rollouts::get_one)),
+        route("POST", "/agent/rollouts/{id}/resume", "Resume a paused agent rollout", post(rollouts::resume)),
+        route("POST", "/agent/rollouts/{id}/cancel", "Cancel an agent rollout", post(rollouts::cancel)),
+        route("POST", "/servers/{server}/agent-update", "Update one server's agent (`{version?}`): a rollout of one", post(rollouts::update_server)),
     ]
 }

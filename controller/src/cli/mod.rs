@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod data_dir;
+pub mod rollout;
 
 use std::path::Path;
 

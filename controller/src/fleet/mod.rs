@@ -5,10 +5,12 @@
 mod cpu;
 pub mod desired;
 mod link;
+pub mod rollout;
 mod session;
 mod traffic;
 
 pub use cpu::CpuPoint;
+pub use rollout::Rollouts;
 pub use session::run_session;
 pub(crate) use session::{refuse_with, MAX_HOSTNAME, MAX_VERSION};
 

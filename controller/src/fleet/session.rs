@@ -90,6 +90,7 @@ pub async fn run_session<S, R>(
     let conn_id = ctl
         .fleet
         .register(server_id, channel.clone(), remote.clone());
+    super::rollout::on_hello(&ctl, server_id, &hello).await;
     tracing::info!(server_id, %remote, agent = ?hello.agent_version, "agent connected");
     if let Err(e) = super::desired::repair(&ctl, server_id, hello.applied_revision).await {
         tracing::warn!(server_id, error = %e, "cannot check the agent's state revision");

@@ -15,6 +15,7 @@ mod inbounds;
 pub mod input;
 mod options;
 pub mod outbounds;
+pub mod rollouts;
 pub mod servers;
 mod setting_rules;
 pub mod settings;

@@ -128,6 +128,10 @@ pub struct ServerView {
     /// stored), which new inbounds keep off; shown for one server at a time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listening: Option<Vec<ListeningSocket>>,
+    /// The server's row in the latest agent rollout that included it (state, and why it
+    /// failed or rolled back); shown for one server at a time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_update: Option<crate::store::RolloutServerRow>,
 }
 
 /// Why an access action does not apply to a server: the API refuses with these words, and a
@@ -217,8 +221,10 @@ pub async fn view_one(ctl: &Controller, row: ServerRow) -> Result<ServerView> {
         .fleet
         .listening(row.id)
         .unwrap_or_else(|| row.listening());
+    let agent_update = ctl.store.rollout_rows_of_server(row.id, 1).await?.pop();
     let mut one = views(ctl, vec![row]).await?.remove(0);
     one.listening = Some(listening);
+    one.agent_update = agent_update;
     Ok(one)
 }
 
@@ -274,5 +280,6 @@ fn view(
         apply_error: row.apply_error,
         core_template,
         listening: None,
+        agent_update: None,
     }
 }

@@ -6,12 +6,14 @@
 //!     target/release/xfleet-loadgen [--agents 5000] [--fanout 1000] [--storm 2000]
 //!     target/release/xfleet-loadgen --propagation 100 [--rounds 20]
 //!     target/release/xfleet-loadgen --stream-latency 10 [--rounds 20]
+//!     target/release/xfleet-loadgen --rollout 1000 [--others 50] [--mib 10]
 //!
 //! It enrolls every simulated agent through the real enrollment endpoint, so the controller's
 //! database and CA do the same work as for real agents. `--propagation N` measures instead
 //! how long a routing change and a client change take to reach N agents (`propagation`).
 //! `--stream-latency MIB` measures a call's latency while a stream of MIB MiB shares its
-//! channel (`stream`).
+//! channel (`stream`). `--rollout N` pushes an agent update to N agents through the rollout
+//! API and measures echo latency to other agents meanwhile (`rollout`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,6 +31,8 @@ use xfleet_tests::{Controller, ControllerOptions, TempDir};
 
 #[path = "loadgen/propagation.rs"]
 mod propagation;
+#[path = "loadgen/rollout.rs"]
+mod rollout;
 #[path = "loadgen/stream.rs"]
 mod stream;
 
@@ -72,6 +76,12 @@ struct Args {
     /// MiB streamed by the stream latency benchmark; 0 runs the channel benchmark.
     stream_latency: usize,
     rounds: usize,
+    /// Agents a rollout pushes an update to; 0 runs the channel benchmark.
+    rollout: usize,
+    /// Agents outside the rollout whose echo latency is measured.
+    others: usize,
+    /// Size of the pushed agent binary in MiB.
+    mib: usize,
 }
 
 fn args() -> Args {
@@ -82,6 +92,9 @@ fn args() -> Args {
         propagation: 0,
         stream_latency: 0,
         rounds: 20,
+        rollout: 0,
+        others: 50,
+        mib: 10,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     for pair in argv.chunks(2) {
@@ -93,6 +106,9 @@ fn args() -> Args {
             "--propagation" => a.propagation = value,
             "--stream-latency" => a.stream_latency = value,
             "--rounds" => a.rounds = value.max(1),
+            "--rollout" => a.rollout = value,
+            "--others" => a.others = value.max(1),
+            "--mib" => a.mib = value.max(1),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -126,6 +142,9 @@ async fn main() -> anyhow::Result<()> {
     let args = args();
     if args.propagation > 0 {
         return propagation::run(args.propagation, args.rounds).await;
+    }
+    if args.rollout > 0 {
+        return rollout::run(args.rollout, args.others, args.mib).await;
     }
     if args.stream_latency > 0 {
         return stream::run(args.stream_latency, args.rounds).await;

@@ -1,0 +1,171 @@
+//! Agent rollouts as operators start and steer them: which version, which servers, in what
+//! waves; resume after a pause; cancel. The engine that carries them out is
+//! [`crate::fleet::rollout`].
+
+use serde::Serialize;
+
+use super::{ModelError, Problems, Result};
+use crate::dist::agents::compare_versions;
+use crate::store::{RolloutRow, RolloutServerRow, ServerRow};
+use crate::Controller;
+
+pub const DEFAULT_CANARY: i64 = 1;
+pub const DEFAULT_BATCH: i64 = 10;
+/// The largest batch: every server of a large fleet at once (transfers are still capped by
+/// [`crate::fleet::rollout::MAX_TRANSFERS`]).
+pub const MAX_BATCH: i64 = 10_000;
+
+/// What an operator asks for; `None` means the default.
+#[derive(Debug, Default)]
+pub struct RolloutPlan {
+    /// Default: the newest version in the catalog.
+    pub version: Option<String>,
+    /// Servers by id or name; default: every server not on the version.
+    pub servers: Vec<String>,
+    /// Only servers with this tag.
+    pub tag: Option<String>,
+    pub canary: Option<i64>,
+    pub batch: Option<i64>,
+}
+
+/// A rollout with its servers, as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct RolloutView {
+    #[serde(flatten)]
+    pub rollout: RolloutRow,
+    /// How many servers are in each state.
+    pub counts: std::collections::BTreeMap<String, usize>,
+    pub servers: Vec<RolloutServerRow>,
+}
+
+/// Starts a rollout; the engine begins at once.
+pub async fn start(ctl: &Controller, plan: RolloutPlan, who: &str) -> Result<RolloutView> {
+    let mut problems = Problems::default();
+    let canary = plan.canary.unwrap_or(DEFAULT_CANARY);
+    let batch = plan.batch.unwrap_or(DEFAULT_BATCH);
+    if !(0..=MAX_BATCH).contains(&canary) {
+        problems.add("canary", format!("must be between 0 and {MAX_BATCH}"));
+    }
+    if !(1..=MAX_BATCH).contains(&batch) {
+        problems.add("batch", format!("must be between 1 and {MAX_BATCH}"));
+    }
+    let catalog = ctl.agents.list();
+    let version = match plan.version.as_deref().map(str::trim) {
+        Some(v) if catalog.iter().any(|b| b.version == v) => v.to_owned(),
+        Some(v) => {
+            let known: Vec<&str> = catalog.iter().map(|b| b.version.as_str()).collect();
+            problems.add(
+                "version",
+                format!(
+                    "the controller carries no agent {v} (it has: {})",
+                    list(&known)
+                ),
+            );
+            String::new()
+        }
+        None => match catalog
+            .iter()
+            .max_by(|a, b| compare_versions(&a.version, &b.version))
+        {
+            Some(b) => b.version.clone(),
+            None => {
+                problems.add("version", "the controller carries no agent binaries");
+                String::new()
+            }
+        },
+    };
+    let mut chosen: Vec<ServerRow> = Vec::new();
+    if plan.servers.is_empty() {
+        chosen = ctl.store.list_servers().await?;
+        chosen.retain(|s| s.is_local == 0 && s.version.as_deref() != Some(version.as_str()));
+    } else {
+        for key in &plan.servers {
+            match super::servers::resolve(ctl, key).await {
+                Ok(s) if s.is_local != 0 => problems.add(
+                    "servers",
+                    format!("`{key}` is the built-in agent, updated with the controller"),
+                ),
+                Ok(s) if chosen.iter().any(|c| c.id == s.id) => {}
+                Ok(s) => chosen.push(s),
+                Err(ModelError::NotFound(_)) => {
+                    problems.add("servers", format!("no server `{key}`"))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    if let Some(tag) = plan.tag.as_deref() {
+        chosen.retain(|s| s.tags().iter().any(|t| t == tag));
+    }
+    problems.finish()?;
+    if chosen.is_empty() {
+        return Err(ModelError::Conflict(format!(
+            "no server to update to {version}: every server chosen already runs it"
+        )));
+    }
+    let servers: Vec<(i64, Option<String>)> =
+        chosen.iter().map(|s| (s.id, s.version.clone())).collect();
+    let id = ctl
+        .store
+        .create_rollout(&version, canary, batch, who, &servers)
+        .await?;
+    tracing::info!(rollout = id, %version, servers = servers.len(), %who, "agent rollout started");
+    ctl.rollouts.wake();
+    view(ctl, id).await
+}
+
+fn list(items: &[&str]) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
+}
+
+pub async fn view(ctl: &Controller, id: i64) -> Result<RolloutView> {
+    let rollout = ctl.store.rollout(id).await?;
+    let servers = ctl.store.rollout_servers(id).await?;
+    let mut counts = std::collections::BTreeMap::new();
+    for s in &servers {
+        *counts.entry(s.state.clone()).or_insert(0) += 1;
+    }
+    Ok(RolloutView {
+        rollout,
+        counts,
+        servers,
+    })
+}
+
+/// A paused rollout goes on with its next servers.
+pub async fn resume(ctl: &Controller, id: i64) -> Result<RolloutView> {
+    let rollout = ctl.store.rollout(id).await?;
+    if !ctl
+        .store
+        .set_rollout_state(id, &["paused"], "running", None)
+        .await?
+    {
+        return Err(ModelError::Conflict(format!(
+            "rollout {id} is {}, not paused",
+            rollout.state
+        )));
+    }
+    ctl.rollouts.wake();
+    view(ctl, id).await
+}
+
+/// Stops a rollout: no more servers are sent the update (a transfer under way finishes).
+pub async fn cancel(ctl: &Controller, id: i64, who: &str) -> Result<RolloutView> {
+    let rollout = ctl.store.rollout(id).await?;
+    let why = format!("cancelled by {who}");
+    if !ctl
+        .store
+        .set_rollout_state(id, &["running", "paused"], "cancelled", Some(&why))
+        .await?
+    {
+        return Err(ModelError::Conflict(format!(
+            "rollout {id} is already {}",
+            rollout.state
+        )));
+    }
+    view(ctl, id).await
+}
