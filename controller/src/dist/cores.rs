@@ -24,6 +24,9 @@ const ARCHES: &[&str] = &["x86_64", "aarch64"];
 /// One fetch at a time in this process, so tasks asking for the same release at once fetch
 /// it once: the second finds it on the shelf.
 static FETCHING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// The release last sent, by its file's path, size and time: a fleet-wide install holds one
+/// copy.
+static SENDING: std::sync::Mutex<Option<(String, Bytes)>> = std::sync::Mutex::new(None);
 
 /// A release zip the controller holds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -198,12 +201,24 @@ impl CoreShelf {
             .ok_or_else(|| DistError::NotFound(format!("release {version} for {arch}")))
     }
 
-    /// The zip's bytes, to send.
+    /// The zip's bytes, to send: read once and shared by every host it goes to, until the
+    /// file on the shelf changes.
     pub async fn bytes(&self, release: &CoreRelease) -> Result<Bytes, DistError> {
-        tokio::fs::read(&release.path)
-            .await
-            .map(Bytes::from)
-            .map_err(DistError::io(release.path.display().to_string()))
+        let io = || DistError::io(release.path.display().to_string());
+        let meta = tokio::fs::metadata(&release.path).await.map_err(io())?;
+        let key = format!(
+            "{}:{}:{:?}",
+            release.path.display(),
+            meta.len(),
+            meta.modified().ok()
+        );
+        let cached = SENDING.lock().unwrap().clone();
+        if let Some((_, bytes)) = cached.filter(|(cached, _)| *cached == key) {
+            return Ok(bytes);
+        }
+        let bytes = Bytes::from(tokio::fs::read(&release.path).await.map_err(io())?);
+        *SENDING.lock().unwrap() = Some((key, bytes.clone()));
+        Ok(bytes)
     }
 }
 

@@ -25,6 +25,12 @@ impl From<DistError> for CallError {
     }
 }
 
+/// Transfers (agent updates, core releases, geo files) running at once on this controller:
+/// what they hold beyond the shared file is one credit window each, so memory stays bounded
+/// however many hosts a fleet-wide operation reaches.
+pub const MAX_TRANSFERS: usize = 32;
+pub static TRANSFERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_TRANSFERS);
+
 /// The controller could not fetch what it was to send; the message names the URL.
 pub const FETCH_FAILED: &str = "fetch_failed";
 
@@ -80,6 +86,7 @@ async fn install(
 ) -> Result<Vec<u8>, CallError> {
     let shelf = CoreShelf::new(&ctl.config);
     let release = shelf.ensure(version, arch).await?;
+    let _turn = TRANSFERS.acquire().await.expect("never closed");
     let zip = shelf.bytes(&release).await?;
     let body = to_body(&CoreInstallRequest {
         version: release.version.clone(),
@@ -114,9 +121,12 @@ async fn update_geo(
         streamed: bundle.parts.clone(),
     })
     .map_err(CallError::from_body)?;
-    let answer = channel
-        .call_with_stream(agent::GEO_UPDATE, body, bundle.data.clone(), deadline, key)
-        .await?;
+    let answer = {
+        let _turn = TRANSFERS.acquire().await.expect("never closed");
+        channel
+            .call_with_stream(agent::GEO_UPDATE, body, bundle.data.clone(), deadline, key)
+            .await?
+    };
     if bundle.failures.is_empty() {
         return Ok(answer);
     }

@@ -47,7 +47,14 @@ const MAX_GEO_BYTES: u64 = 200 << 20;
 /// Each file's source, `Last-Modified` and digest, beside the files.
 const INDEX_FILE: &str = "index.json";
 
+/// A file checked against its source this recently is sent as held, without asking again:
+/// a fleet-wide update asks each source once, not once per host.
+const RECHECK_MS: i64 = 10 * 60 * 1000;
+
 static FETCHING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// The last bundle built, by its files' names and digests: every host of a fleet-wide update
+/// is sent the same bytes, held once.
+static LAST_BUNDLE: std::sync::Mutex<Option<(String, GeoBundle)>> = std::sync::Mutex::new(None);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Held {
@@ -55,10 +62,13 @@ struct Held {
     last_modified: Option<String>,
     size: u64,
     sha256: String,
+    /// When the source was last asked (ms since the epoch).
+    #[serde(default)]
+    checked_ms: i64,
 }
 
 /// Geo files to send in one stream, one after another, and those that could not be had.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct GeoBundle {
     pub parts: Vec<GeoFilePart>,
     pub data: Bytes,
@@ -113,13 +123,26 @@ impl GeoShelf {
         }
         let _one_fetch = FETCHING.lock().await;
         let mut index = self.load_index().await;
+        let (mut held, mut failures) = (Vec::new(), Vec::new());
+        for name in &names {
+            match self.refresh(name, &mut index).await {
+                Ok(h) => held.push((name.clone(), h.sha256)),
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+        self.save_index(&index).await?;
+        let key = bundle_key(held.iter().map(|(n, s)| (n.as_str(), s.as_str())));
+        if let Some((cached, bundle)) = LAST_BUNDLE.lock().unwrap().as_ref() {
+            if *cached == key {
+                return Ok(GeoBundle {
+                    failures,
+                    ..bundle.clone()
+                });
+            }
+        }
         let mut bundle = GeoBundle::default();
         let mut data = Vec::new();
-        for name in &names {
-            if let Err(e) = self.refresh(name, &mut index).await {
-                bundle.failures.push(e.to_string());
-                continue;
-            }
+        for (name, _) in &held {
             let path = self.dir.join(name);
             let bytes = tokio::fs::read(&path)
                 .await
@@ -131,8 +154,15 @@ impl GeoShelf {
             });
             data.extend_from_slice(&bytes);
         }
-        self.save_index(&index).await?;
         bundle.data = Bytes::from(data);
+        let key = bundle_key(
+            bundle
+                .parts
+                .iter()
+                .map(|p| (p.name.as_str(), p.sha256.as_str())),
+        );
+        *LAST_BUNDLE.lock().unwrap() = Some((key, bundle.clone()));
+        bundle.failures = failures;
         Ok(bundle)
     }
 
@@ -151,13 +181,24 @@ impl GeoShelf {
         tokio::fs::create_dir_all(&self.dir)
             .await
             .map_err(DistError::io(self.dir.display().to_string()))?;
+        let now = xfleet_common::time::now_ms();
+        if let Some(known) = known.as_ref().filter(|k| now - k.checked_ms < RECHECK_MS) {
+            return Ok(known.clone());
+        }
         let since = known.as_ref().and_then(|k| k.last_modified.clone());
         let fetched = Downloader::new(MAX_GEO_BYTES)
             .fetch_to(url, &dest, since.as_deref())
             .await
             .map_err(|e| DistError::Fetch(format!("the controller cannot fetch {name}: {e}")))?;
         let download = match (fetched, known) {
-            (Fetched::NotModified, Some(known)) => return Ok(known),
+            (Fetched::NotModified, Some(known)) => {
+                let known = Held {
+                    checked_ms: now,
+                    ..known
+                };
+                index.insert(name.to_owned(), known.clone());
+                return Ok(known);
+            }
             (Fetched::NotModified, None) => {
                 return Err(DistError::Fetch(format!(
                     "{url} answered 304 Not Modified to a first request"
@@ -173,6 +214,7 @@ impl GeoShelf {
             last_modified: download.last_modified.clone(),
             size: download.size,
             sha256: download.sha256.clone(),
+            checked_ms: now,
         };
         tokio::task::spawn_blocking(move || download.commit())
             .await
@@ -199,4 +241,11 @@ impl GeoShelf {
             .map_err(|e| DistError::io(what.clone())(std::io::Error::other(e)))?
             .map_err(DistError::io(what))
     }
+}
+/// What identifies a bundle: its files, in order, with their digests.
+fn bundle_key<'a>(files: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    files
+        .map(|(name, sha256)| format!("{name}={sha256}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
