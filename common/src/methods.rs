@@ -405,6 +405,11 @@ pub struct IssuedCertificate {
 pub struct CoreInstallRequest {
     /// Release version, with or without the tag's leading `v` (`25.3.6`, `v25.3.6`).
     pub version: String,
+    /// Set when the controller sends the release zip as the call's stream (protocol 2): its
+    /// SHA-256, lower-case hex, which the agent checks before unpacking anything. Absent, the
+    /// agent downloads the release itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// Answer of `core.install`: the new binary passed its version check and config test and is in
@@ -427,6 +432,21 @@ pub struct GeoUpdateRequest {
     /// A name the agent is not configured with is refused.
     #[serde(default)]
     pub files: Vec<String>,
+    /// Set when the controller sends the files as the call's stream (protocol 2): the files
+    /// one after another, in this order, each checked against its SHA-256. Absent, the agent
+    /// downloads `files` itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub streamed: Vec<GeoFilePart>,
+}
+
+/// One geo file in the stream of a `geo.update`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GeoFilePart {
+    /// Plain file name in the core's assets directory, e.g. `geosite_IR.dat`.
+    pub name: String,
+    pub size: u64,
+    /// Lower-case hex.
+    pub sha256: String,
 }
 
 /// Answer of `geo.update`.

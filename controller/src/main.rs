@@ -40,6 +40,9 @@ enum Command {
     /// Admin accounts.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Xray releases the controller holds and sends to agents with `core.install`.
+    #[command(subcommand)]
+    Core(CoreCommand),
     /// Exit 0 if the controller in the data directory answers.
     Healthcheck,
     /// Import a 3x-ui database (x-ui.db): inbounds, clients with their usage and limits,
@@ -110,6 +113,26 @@ enum ServerCommand {
         /// The server's name or id (all digits are always an id).
         name: String,
     },
+}
+
+#[derive(Subcommand)]
+enum CoreCommand {
+    /// Store an Xray release zip (as published, e.g. `Xray-linux-64.zip`) so agents get it
+    /// from the controller. The version cannot be read from the zip (its `xray` may be built
+    /// for another architecture than this host's), so it comes from `--version` or from the
+    /// file name (`Xray-v25.3.6-linux-64.zip`); the architecture from `--arch` or the file
+    /// name (`linux-64`: x86_64, `arm64-v8a`: aarch64), else this host's.
+    Upload {
+        file: PathBuf,
+        /// Release version, e.g. 25.3.6.
+        #[arg(long)]
+        version: Option<String>,
+        /// `x86_64` or `aarch64`.
+        #[arg(long)]
+        arch: Option<String>,
+    },
+    /// List the releases the controller holds.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -220,6 +243,17 @@ async fn main() -> anyhow::Result<()> {
                 (None, false) => NewPassword::Stdin,
             };
             admin::reset_password(&config, username.as_deref(), source).await
+        }
+        Command::Core(cmd) => {
+            let api = LocalApi::from_data_dir(&data_dir()?)?;
+            match cmd {
+                CoreCommand::Upload {
+                    file,
+                    version,
+                    arch,
+                } => cli::core_upload(&api, &file, version, arch).await,
+                CoreCommand::List => cli::core_list(&api).await,
+            }
         }
         Command::Agent(cmd) => {
             let api = LocalApi::from_data_dir(&data_dir()?)?;

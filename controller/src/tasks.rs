@@ -181,14 +181,26 @@ async fn requeue(ctl: &Controller, channel: &Channel, id: &str, why: &str) {
 async fn run_one(ctl: &Controller, channel: &Channel, task: TaskRow) -> Result<(), StoreError> {
     let request: serde_json::Value = serde_json::from_str(&task.request).unwrap_or_default();
     let deadline = default_deadline(&task.operation, &request);
-    let outcome = channel
-        .call(
-            &task.operation,
-            json_to_body(&request),
-            deadline,
-            Some(task.id.clone()),
-        )
-        .await;
+    // Core releases and geo files go from the controller with the call (protocol 2).
+    let key = Some(task.id.clone());
+    let delivered = crate::dist::deliver(
+        ctl,
+        channel,
+        task.server_id,
+        &task.operation,
+        &request,
+        deadline,
+        key.clone(),
+    )
+    .await;
+    let outcome = match delivered {
+        Some(outcome) => outcome,
+        None => {
+            channel
+                .call(&task.operation, json_to_body(&request), deadline, key)
+                .await
+        }
+    };
     match outcome {
         Ok(bytes) => {
             let response = body_to_json(&bytes);

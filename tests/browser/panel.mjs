@@ -17,9 +17,28 @@ import { createHmac } from 'node:crypto';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import zlib from 'node:zlib';
 import { createInterface } from 'node:readline';
 import { chromium } from 'playwright-core';
 import { audit, axe, focusShows } from './checks.mjs';
+
+// A zip archive holding one stored (uncompressed) file, as the upload form takes it.
+function storedZip(name, text) {
+  const data = Buffer.from(text);
+  const file = Buffer.from(name);
+  const crc = zlib.crc32(data);
+  const local = Buffer.alloc(30);
+  local.writeUInt32LE(0x04034b50, 0); local.writeUInt16LE(20, 4); local.writeUInt32LE(crc, 14);
+  local.writeUInt32LE(data.length, 18); local.writeUInt32LE(data.length, 22); local.writeUInt16LE(file.length, 26);
+  const central = Buffer.alloc(46);
+  central.writeUInt32LE(0x02014b50, 0); central.writeUInt16LE(20, 4); central.writeUInt16LE(20, 6); central.writeUInt32LE(crc, 16);
+  central.writeUInt32LE(data.length, 20); central.writeUInt32LE(data.length, 24); central.writeUInt16LE(file.length, 28);
+  const end = Buffer.alloc(22);
+  const centralAt = local.length + file.length + data.length;
+  end.writeUInt32LE(0x06054b50, 0); end.writeUInt16LE(1, 8); end.writeUInt16LE(1, 10);
+  end.writeUInt32LE(central.length + file.length, 12); end.writeUInt32LE(centralAt, 16);
+  return Buffer.concat([local, file, data, central, file, end]);
+}
 
 const env = (name, fallback) => {
   const v = process.env[name] ?? fallback;
@@ -144,7 +163,7 @@ try {
   // Beside it, the one line for a fresh host, pinned to the gateway's key; and the agents the
   // controller hands out (this build's, found beside its executable).
   const installLine = (await page.locator('#install-command').textContent()).trim();
-  if (!/^curl -fsSL -k --pinnedpubkey 'sha256\/\/[A-Za-z0-9+/]{43}=' https:\/\/\S+\/install\.sh \| sh -s -- --token xft1_\S+$/.test(installLine)) throw new Error(`unexpected install line: ${installLine}`);
+  if (!/^\(curl -fsSL -k --pinnedpubkey 'sha256\/\/[A-Za-z0-9+/]{43}=' https:\/\/\S+\/install\.sh \|\| echo ".*"\) \| sh -s -- --token xft1_\S+$/.test(installLine)) throw new Error(`unexpected install line: ${installLine}`);
   await page.locator('#agent-binaries [data-agent-binary]').first().waitFor();
   await page.locator('[data-server-row="vpn-1"]').waitFor();
 
@@ -492,6 +511,21 @@ try {
   await ask('ROUTED open');
   // The server page names the template and links to it.
   await page.goto(`${PANEL}/panel/server?id=${vpnServer}`);
+  // The core releases the controller holds: a file that is no release is refused in the
+  // form with the controller's words; a release zip is stored and listed.
+  await page.locator('#releases summary').click();
+  await page.locator('#release-rows').filter({ hasText: 'None yet' }).waitFor();
+  const upload = page.locator('#release-upload');
+  await upload.getByLabel(/Release zip/).setInputFiles({ name: 'notes.zip', mimeType: 'application/zip', buffer: Buffer.from('not a zip') });
+  await upload.getByLabel('Version').fill('25.3.6');
+  await upload.getByRole('button', { name: 'Upload' }).click();
+  await upload.locator('.form-error').filter({ hasText: 'not a zip archive' }).waitFor();
+  await upload.getByLabel(/Release zip/).setInputFiles({ name: 'Xray-linux-64.zip', mimeType: 'application/zip', buffer: storedZip('xray', '#!/bin/sh\necho Xray 25.3.6\n') });
+  await upload.getByRole('button', { name: 'Upload' }).click();
+  await page.locator('.toast').filter({ hasText: 'Xray 25.3.6 for x86_64 stored' }).waitFor();
+  await page.locator('#release-rows td').filter({ hasText: '25.3.6' }).waitFor();
+  // Geo files: the default set is chosen, the others can be.
+  if (!(await page.getByLabel('geosite.dat').isChecked()) || (await page.getByLabel('geoip_RU.dat').isChecked())) throw new Error('the geo choice does not start at the default set');
   await page.locator('#core-template').filter({ hasText: 'open-files' }).click();
   await page.waitForURL(/\/panel\/core\?template=\d+/);
   await page.locator('#tpl-select option:checked').filter({ hasText: 'open-files (1 server)' }).waitFor({ state: 'attached' });

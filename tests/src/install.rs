@@ -37,7 +37,7 @@ pub fn install_line(ctl: &Controller, server: &str) -> String {
     let (ok, out) = ctl.cli(&["token", "create", "--server", server]);
     assert!(ok, "token create failed: {out}");
     out.lines()
-        .find(|l| l.starts_with("curl "))
+        .find(|l| l.starts_with("(curl "))
         .unwrap_or_else(|| panic!("no install line in: {out}"))
         .to_owned()
 }

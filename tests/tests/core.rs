@@ -1074,7 +1074,7 @@ async fn core_running(xui: &xfleet_tests::xui::XuiClient) -> Option<Value> {
 
 /// 3x-ui's `/panel/api/server/*` over real HTTP with a session cookie, driving a real agent
 /// and v2ray: status, core stop and restart, logs, the running config, geo files fetched by
-/// the agent, the database download, generators, and the refusals around them.
+/// the controller and sent to the agent, the database download, generators, and the refusals around them.
 #[tokio::test(flavor = "multi_thread")]
 async fn compat_server_routes_drive_the_agent() {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -1084,11 +1084,6 @@ async fn compat_server_routes_drive_the_agent() {
     if !xfleet_tests::proxy::v2ray_available() {
         return;
     }
-    let ctl = Controller::start(ControllerOptions {
-        extra_env: vec![("XFLEET_COMPAT_TASK_WAIT_SECS".into(), "5".into())],
-        ..Default::default()
-    })
-    .await;
     let files = FileServer::start().await;
     // A mirror that accepts and never answers, until it is dropped.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -1099,17 +1094,24 @@ async fn compat_server_routes_drive_the_agent() {
             held.push(conn);
         }
     });
+    // The controller fetches geo files from local servers instead of GitHub, and sends them
+    // to the agent.
+    let closed = free_port();
+    let geo_urls = format!(
+        "geosite.dat=http://127.0.0.1:{}/4096,geoip.dat=http://127.0.0.1:{silent_port}/geoip.dat,\
+         geoip_RU.dat=http://127.0.0.1:{closed}/geoip.dat",
+        files.port
+    );
+    let ctl = Controller::start(ControllerOptions {
+        extra_env: vec![
+            ("XFLEET_COMPAT_TASK_WAIT_SECS".into(), "5".into()),
+            ("XFLEET_GEO_URLS".into(), geo_urls),
+        ],
+        ..Default::default()
+    })
+    .await;
     let (id, token) = ctl.add_server("vpn-1").await;
     let mut agent = Agent::enroll(&token);
-    // The agent fetches geo files from local servers instead of GitHub.
-    let toml = agent.config_dir.join("agent.toml");
-    let mut text = std::fs::read_to_string(&toml).unwrap();
-    text.push_str(&format!(
-        "\n[maintenance.geo_urls]\n\"geosite.dat\" = \"http://127.0.0.1:{}/4096\"\n\
-         \"geoip_IR.dat\" = \"http://127.0.0.1:{silent_port}/geoip.dat\"\n",
-        files.port
-    ));
-    std::fs::write(&toml, text).unwrap();
     agent.start();
     ctl.wait_status(id, "online", LONG).await;
 
@@ -1230,8 +1232,8 @@ async fn compat_server_routes_drive_the_agent() {
     wait_for("the core to run again", LONG, || core_running(&xui)).await;
     assert!(core_pid(&agent).is_some());
 
-    // Geo files: the agent fetches what it has a source for; names outside 3x-ui's list are
-    // refused before anything is sent.
+    // Geo files: the controller fetches them and sends them over the channel; names outside
+    // 3x-ui's list are refused before anything is sent.
     let geo = xui
         .post(&format!("{S}/updateGeofile/geosite.dat"))
         .await
@@ -1262,7 +1264,7 @@ async fn compat_server_routes_drive_the_agent() {
             && unknown["msg"]
                 .as_str()
                 .unwrap()
-                .contains("configured for geoip_IR.dat, geosite.dat"),
+                .contains("cannot fetch geoip_RU.dat"),
         "{unknown:?}"
     );
     let evil = xui
@@ -1277,8 +1279,9 @@ async fn compat_server_routes_drive_the_agent() {
         core_running(&xui)
     })
     .await;
-    // All files, one of them from the silent mirror: past the wait the answer names the task
-    // that carries on; when the mirror goes away the task fails and the queue moves on.
+    // The default set (geoip.dat, geosite.dat), geoip.dat from the silent mirror: past the
+    // wait the answer names the task that carries on; when the mirror goes away the task
+    // fails and the queue moves on.
     let slow = xui.post(&format!("{S}/updateGeofile")).await.envelope();
     assert!(
         slow["success"] == true
@@ -1303,7 +1306,7 @@ async fn compat_server_routes_drive_the_agent() {
         task["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("geoip_IR.dat"),
+            .contains("cannot fetch geoip.dat"),
         "{task}"
     );
 
@@ -2522,4 +2525,308 @@ async fn an_outbound_test_answers_delay_failure_or_the_cores_words() {
         (4, 1),
         "native tests (three run, one refused) and the 3x-ui one: {tests:?}"
     );
+}
+
+/// An `xray` that answers `version` as Xray does and runs the real v2ray for `run`: Xray's
+/// `run -c FILE` and `run -test -c FILE` in v2ray 4's words, on a copy of the config with
+/// Xray's name for the API inbound's protocol (`tunnel`) put back to v2ray's.
+fn xray_over_v2ray(version: &str) -> Vec<u8> {
+    format!(
+        "#!/bin/sh\n\
+         case \"$1\" in\n\
+         version) echo 'Xray {version} (Xray, Penetrates Everything.) 3f1e0c2 (go1.24.1 linux/amd64)'; exit 0 ;;\n\
+         run) shift\n\
+           if [ \"$1\" = -test ]; then f=\"$3\"; else f=\"$2\"; fi\n\
+           sed 's/\"tunnel\"/\"dokodemo-door\"/g' \"$f\" > \"$f.v2ray.json\" || exit 1\n\
+           if [ \"$1\" = -test ]; then exec v2ray -test -config \"$f.v2ray.json\"; fi\n\
+           exec v2ray -config \"$f.v2ray.json\" ;;\n\
+         esac\n\
+         echo \"unexpected arguments: $*\" >&2; exit 1\n"
+    )
+    .into_bytes()
+}
+
+/// A release zip shaped like Xray's, holding `xray`.
+fn release_zip(xray: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    zip.start_file("README.md", options.unix_permissions(0o644))
+        .unwrap();
+    zip.write_all(b"# Project X\n").unwrap();
+    zip.start_file("xray", options.unix_permissions(0o755))
+        .unwrap();
+    zip.write_all(xray).unwrap();
+    zip.finish().unwrap().into_inner()
+}
+
+/// Queues `operation` for `server` and waits for the task to end.
+async fn task_outcome(ctl: &Controller, server: i64, operation: &str, request: Value) -> Value {
+    let api = ctl.api();
+    let task = api
+        .ok(
+            "POST",
+            &format!("/api/v1/servers/{server}/tasks"),
+            Some(json!({"operation": operation, "request": request})),
+        )
+        .await;
+    let id = task["id"].as_str().unwrap().to_owned();
+    wait_for(&format!("{operation} to finish"), LONG, || async {
+        let t = api.ok("GET", &format!("/api/v1/tasks/{id}"), None).await;
+        matches!(t["status"].as_str(), Some("completed" | "failed")).then_some(t)
+    })
+    .await
+}
+
+fn reported_version(binary: &std::path::Path) -> String {
+    let out = std::process::Command::new(binary)
+        .arg("version")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// The VPN host reaches nothing but its controller (its own release URL is a closed port):
+/// `core.install` takes the release zip the controller holds (uploaded with
+/// `xfleet core upload`) over the channel, and the new core runs; a zip that does not match
+/// the digest the controller announces is refused with both digests named, and the old core
+/// keeps running; `geo.update` lands the geo file the controller fetched on the agent.
+#[tokio::test(flavor = "multi_thread")]
+async fn core_and_geo_files_come_from_the_controller() {
+    if !xfleet_tests::proxy::v2ray_available() {
+        return;
+    }
+    let files = FileServer::start().await;
+    let closed = free_port();
+    let ctl = Controller::start(ControllerOptions {
+        extra_env: vec![
+            (
+                "XFLEET_CORE_URL_TEMPLATE".into(),
+                format!("http://127.0.0.1:{closed}/v{{version}}/Xray-linux-{{arch}}.zip"),
+            ),
+            (
+                "XFLEET_GEO_URLS".into(),
+                format!(
+                    "geosite.dat=http://127.0.0.1:{}/4096,geoip_RU.dat=http://127.0.0.1:{closed}/geoip.dat",
+                    files.port
+                ),
+            ),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let (id, token) = ctl.add_server("vpn-x").await;
+    let mut agent = Agent::enroll(&token);
+    let binary = agent.config_dir.join("bin/xray");
+    std::fs::create_dir_all(binary.parent().unwrap()).unwrap();
+    std::fs::write(&binary, xray_over_v2ray("1.0.0")).unwrap();
+    std::fs::set_permissions(&binary, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // `enroll` writes an empty `[core]` table; the agent is to run the stand-in, and its
+    // own release source is a closed port.
+    let toml = agent.config_dir.join("agent.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    let core = format!("[core]\nbinary = \"{}\"\n", binary.display());
+    let mut text = text.replacen("[core]\n", &core, 1);
+    text.push_str(&format!(
+        "\n[maintenance]\n\
+         core_url_template = \"http://127.0.0.1:{closed}/{{version}}/Xray-linux-{{arch}}.zip\"\n"
+    ));
+    std::fs::write(&toml, text).unwrap();
+    agent.start();
+    ctl.wait_status(id, "online", LONG).await;
+    wait_for("the core to run", LONG, || async { core_pid(&agent) }).await;
+
+    // A release the controller cannot fetch is refused, naming where it looked.
+    let unreachable = task_outcome(&ctl, id, "core.install", json!({"version": "9.9.7"})).await;
+    assert_eq!(unreachable["status"], json!("failed"), "{unreachable}");
+    let message = unreachable["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("127.0.0.1:{closed}")) && message.contains("upload"),
+        "{unreachable}"
+    );
+
+    let dir = xfleet_tests::TempDir::new("release");
+    let zip_path = dir.path().join("Xray-linux-64.zip");
+    std::fs::write(&zip_path, release_zip(&xray_over_v2ray("9.9.9"))).unwrap();
+    let zip = zip_path.to_str().unwrap();
+    let (ok, said) = ctl.cli(&["core", "upload", zip]);
+    assert!(!ok && said.contains("--version"), "{said}");
+    let (ok, said) = ctl.cli(&[
+        "core",
+        "upload",
+        zip,
+        "--version",
+        "9.9.9",
+        "--arch",
+        std::env::consts::ARCH,
+    ]);
+    assert!(ok, "{said}");
+    let held = ctl.api().ok("GET", "/api/v1/core/releases", None).await;
+    assert_eq!(held[0]["version"], json!("9.9.9"), "{held}");
+
+    let installed = task_outcome(&ctl, id, "core.install", json!({"version": "9.9.9"})).await;
+    assert_eq!(installed["status"], json!("completed"), "{installed}");
+    assert_eq!(
+        installed["response"]["version"],
+        json!("9.9.9"),
+        "{installed}"
+    );
+    assert_eq!(
+        installed["response"]["previous_version"],
+        json!("1.0.0"),
+        "{installed}"
+    );
+    assert!(reported_version(&binary).contains("Xray 9.9.9"));
+    let running = wait_for("the new core to run", LONG, || async { core_pid(&agent) }).await;
+    let version = ctl
+        .api()
+        .agent_call(id, "core.version", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        version["version"],
+        json!("9.9.9"),
+        "the agent runs and reports 9.9.9"
+    );
+
+    // The controller's copy of 9.9.8 is swapped for other bytes after it was stored: the
+    // agent finds the digest wrong and keeps 9.9.9 running.
+    std::fs::write(&zip_path, release_zip(&xray_over_v2ray("9.9.8"))).unwrap();
+    let (ok, said) = ctl.cli(&["core", "upload", zip, "--version", "9.9.8"]);
+    assert!(ok, "{said}");
+    let shelf = ctl.dir.path().join("dist/cores");
+    let stored = shelf.join(format!("xray-9.9.8-linux-{}.zip", std::env::consts::ARCH));
+    std::fs::write(&stored, release_zip(&xray_over_v2ray("6.6.6"))).unwrap();
+    let refused = task_outcome(&ctl, id, "core.install", json!({"version": "9.9.8"})).await;
+    assert_eq!(refused["status"], json!("failed"), "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(message.contains("checksum mismatch"), "{refused}");
+    assert!(reported_version(&binary).contains("Xray 9.9.9"));
+    assert_eq!(core_pid(&agent), Some(running), "the old core still runs");
+
+    let geo = task_outcome(&ctl, id, "geo.update", json!({"files": ["geosite.dat"]})).await;
+    assert_eq!(geo["status"], json!("completed"), "{geo}");
+    assert_eq!(geo["response"]["changed"], json!(["geosite.dat"]), "{geo}");
+    let on_disk = std::fs::read(agent.data_dir.join("core/assets/geosite.dat")).unwrap();
+    assert!(
+        on_disk == pattern(4096),
+        "the controller's file is on the agent"
+    );
+    let again = task_outcome(&ctl, id, "geo.update", json!({"files": ["geosite.dat"]})).await;
+    assert_eq!(
+        again["response"]["unchanged"],
+        json!(["geosite.dat"]),
+        "{again}"
+    );
+
+    // A file the controller cannot fetch fails the task, naming it and its URL; the ones it
+    // has still go.
+    let files = json!({"files": ["geoip_RU.dat", "geosite.dat"]});
+    let partial = task_outcome(&ctl, id, "geo.update", files).await;
+    assert_eq!(partial["status"], json!("failed"), "{partial}");
+    let message = partial["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("cannot fetch geoip_RU.dat")
+            && message.contains(&format!("127.0.0.1:{closed}")),
+        "{partial}"
+    );
+
+    // The operator removes the tampered release; it is no longer listed.
+    let arch = std::env::consts::ARCH;
+    let path = format!("/api/v1/core/releases?version=9.9.8&arch={arch}");
+    ctl.api().ok("DELETE", &path, None).await;
+    let gone = ctl.api().call("DELETE", &path, None).await.unwrap_err();
+    assert!(gone.to_string().contains("not found"), "{gone}");
+    let held = ctl.api().ok("GET", "/api/v1/core/releases", None).await;
+    let versions: Vec<&str> = held
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(versions, ["9.9.9"], "{held}");
+}
+
+/// An agent that speaks only protocol 1 keeps working as before: `core.install` reaches it as
+/// the old request (no stream, no digest; it downloads the release itself), although the
+/// controller holds that release.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_protocol_1_agent_gets_core_install_as_before() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use xfleet_common::protocol::{decode, encode, Frame, Hello, Outcome, Response};
+    use xfleet_tests::raw;
+
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let (id, token) = ctl.add_server("old-agent").await;
+    let agent = Agent::enroll(&token);
+    let dir = xfleet_tests::TempDir::new("release");
+    let zip_path = dir.path().join("Xray-v9.9.9-linux-64.zip");
+    std::fs::write(&zip_path, release_zip(&xray_over_v2ray("9.9.9"))).unwrap();
+    let (ok, said) = ctl.cli(&["core", "upload", zip_path.to_str().unwrap()]);
+    assert!(ok, "{said}");
+
+    let tls = raw::tls(&agent.ca_pem(), Some((&agent.cert_pem(), &agent.key_pem())));
+    let mut ws = raw::connect(ctl.gateway_port, tls).await.unwrap();
+    let hello = Hello {
+        agent_version: "0.0.9".into(),
+        protocol_versions: vec![1],
+        server_id: id,
+        arch: std::env::consts::ARCH.into(),
+        core_flavour: Some("xray".into()),
+        core_version: Some("1.0.0".into()),
+        ..Default::default()
+    };
+    let Frame::Welcome(welcome) = raw::send_hello(&mut ws, hello).await else {
+        panic!("no welcome")
+    };
+    assert_eq!(welcome.protocol_version, 1);
+
+    let api = ctl.api();
+    let task = api
+        .ok(
+            "POST",
+            &format!("/api/v1/servers/{id}/tasks"),
+            Some(json!({"operation": "core.install", "request": {"version": "9.9.9"}})),
+        )
+        .await;
+    let request = tokio::time::timeout(LONG, async {
+        while let Some(Ok(message)) = ws.next().await {
+            let Message::Binary(bytes) = message else {
+                continue;
+            };
+            match decode(&bytes).unwrap() {
+                Frame::Request(r) if r.method == "core.install" => return r,
+                Frame::Chunk { .. } | Frame::Credit { .. } => {
+                    panic!("a stream frame on protocol 1")
+                }
+                _ => {}
+            }
+        }
+        panic!("the connection closed before core.install came")
+    })
+    .await
+    .expect("core.install reaches the agent");
+    assert_eq!(request.stream_len, None);
+    let body: Value = rmp_serde::from_slice(&request.body).unwrap();
+    assert_eq!(body, json!({"version": "9.9.9"}), "the old body, no digest");
+
+    let answer = json!({"version": "9.9.9", "path": "/usr/local/bin/xray"});
+    let response = Frame::Response(Response {
+        id: request.id,
+        outcome: Outcome::Ok(rmp_serde::to_vec_named(&answer).unwrap()),
+    });
+    ws.send(Message::Binary(encode(&response).into()))
+        .await
+        .unwrap();
+    let task_id = task["id"].as_str().unwrap().to_owned();
+    let done = wait_for("the task to complete", LONG, || async {
+        let t = api
+            .ok("GET", &format!("/api/v1/tasks/{task_id}"), None)
+            .await;
+        (t["status"] == json!("completed")).then_some(t)
+    })
+    .await;
+    assert_eq!(done["response"]["version"], json!("9.9.9"), "{done}");
 }

@@ -85,8 +85,7 @@ async fn task_errors_carry_their_code_once() {
     let ctl = Controller::start(ControllerOptions::default()).await;
     let (id, _agent) = enrolled_online(&ctl, "tasks").await;
 
-    // An error the agent answers with (a geo file it is not configured with), whatever its
-    // code. Unknown methods and unreadable bodies no longer get this far: the API refuses
+    // An error a task ends with (a geo file nobody has a source for), whatever its code. Unknown methods and unreadable bodies no longer get this far: the API refuses
     // them (`accepted_input::tasks_and_fleet_calls_take_only_what_agents_answer`).
     let refused = finished_task(&ctl, id, "geo.update", json!({"files": ["no-such.dat"]})).await;
     assert_eq!(refused["status"], json!("failed"), "{refused}");
@@ -501,7 +500,7 @@ async fn the_install_line_makes_a_fresh_host_a_managed_one_once() {
     let line = install::install_line(&ctl, "fresh-host");
     assert!(line.contains("--pinnedpubkey 'sha256//"), "{line}");
     assert!(
-        line.contains("/install.sh | sh -s -- --token xft1_"),
+        line.contains("/install.sh || echo ") && line.contains(") | sh -s -- --token xft1_"),
         "{line}"
     );
 
@@ -575,6 +574,28 @@ async fn the_install_line_refuses_a_used_token_and_a_wrong_pin_leaving_nothing()
         "no folders either"
     );
 
+    // A service needs the default prefix and systemd: asked for one where it cannot be, the
+    // line says why before it writes anything (the token stays unused).
+    ctl.add_server("service").await;
+    let line = install::install_line(&ctl, "service");
+    let out = install::run_line(&line, &format!("--prefix {}", host.path().display()), &[]);
+    let text = output_text(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("a service is installed only with the default prefix; add --no-service"),
+        "{text}"
+    );
+    if !Path::new("/run/systemd/system").exists() {
+        let out = install::run_line(&line, "", &[]);
+        let text = output_text(&out);
+        assert!(!out.status.success(), "{text}");
+        assert!(
+            text.contains("this host does not run systemd; install with --no-service"),
+            "{text}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(host.path()).unwrap().count(), 0);
+
     // A pin of another key: curl refuses the controller before a byte of the script runs.
     ctl.add_server("third").await;
     let line = install::install_line(&ctl, "third");
@@ -584,6 +605,11 @@ async fn the_install_line_refuses_a_used_token_and_a_wrong_pin_leaving_nothing()
     let text = output_text(&out);
     assert!(
         text.contains("(90)") && text.contains("pinned public key"),
+        "{text}"
+    );
+    assert!(!out.status.success(), "the line as a whole fails: {text}");
+    assert!(
+        text.contains("the installer could not be downloaded"),
         "{text}"
     );
     assert_eq!(std::fs::read_dir(host.path()).unwrap().count(), 0, "{text}");
@@ -619,15 +645,16 @@ async fn the_install_line_refuses_a_used_token_and_a_wrong_pin_leaving_nothing()
 
 /// The gateway serves the installer and the agent (with its SHA-256) to anyone holding the
 /// pin, without a client certificate; an architecture it has no agent for gets a plain 404
-/// the installer prints, a host of such an architecture a clear error before anything is
-/// written; and past the per-address limit the gateway answers 429.
+/// the installer prints; a host of an architecture no agent is built for, a clear error; both
+/// before anything is written; past the per-address limit the gateway answers 429. After a restart (a new
+/// gateway certificate) the same pin still holds.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_gateway_hands_out_the_installer_and_agents_within_a_limit() {
     let catalog = install::agent_catalog();
-    let ctl = install::controller_with_agents(
+    let mut ctl = install::controller_with_agents(
         &catalog,
         ControllerOptions {
-            extra_env: vec![("XFLEET_INSTALL_REQUESTS_PER_MINUTE".into(), "5".into())],
+            extra_env: vec![("XFLEET_INSTALL_REQUESTS_PER_MINUTE".into(), "7".into())],
             ..ControllerOptions::default()
         },
     )
@@ -676,7 +703,34 @@ async fn the_gateway_hands_out_the_installer_and_agents_within_a_limit() {
     );
     assert_eq!(std::fs::read_dir(host.path()).unwrap().count(), 0);
 
-    // 3 requests so far (the digest, the 404, the installer); the limit is 5 a minute.
+    // An architecture agents are built for, which this controller carries none of: the
+    // installer prints the controller's words.
+    let other = if arch == "x86_64" {
+        "aarch64"
+    } else {
+        "x86_64"
+    };
+    std::fs::write(
+        fake.path().join("uname"),
+        format!("#!/bin/sh\necho {other}\n"),
+    )
+    .unwrap();
+    let out = install::run_line(
+        &line,
+        &format!("--prefix {} --no-service", host.path().display()),
+        &[("PATH", &path)],
+    );
+    let text = output_text(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!(
+            "answered HTTP 404: this controller carries no {other} agent"
+        )),
+        "{text}"
+    );
+    assert_eq!(std::fs::read_dir(host.path()).unwrap().count(), 0);
+
+    // 5 requests so far (the digest, the 404, two installers, one digest); the limit is 7.
     for _ in 0..2 {
         let out = curl_gateway(&ctl, &pin, "/install.sh");
         assert!(
@@ -690,6 +744,14 @@ async fn the_gateway_hands_out_the_installer_and_agents_within_a_limit() {
     assert!(
         body.starts_with("429 too many install requests from this address"),
         "{body}"
+    );
+
+    ctl.restart().await;
+    let script = curl_gateway(&ctl, &pin, "/install.sh");
+    assert!(
+        script.stdout.starts_with(b"#!/bin/sh\n"),
+        "the line printed before the restart pins the key served after it: {}",
+        output_text(&script)
     );
 }
 

@@ -49,7 +49,8 @@ function sessionEnded() {
 }
 export async function api(method, path, body) {
   const opts = { method, headers: {}, credentials: 'same-origin' };
-  if (body !== undefined) { opts.headers['content-type'] = 'application/json'; opts.body = JSON.stringify(body); }
+  if (body instanceof Blob) { opts.headers['content-type'] = 'application/octet-stream'; opts.body = body; }
+  else if (body !== undefined) { opts.headers['content-type'] = 'application/json'; opts.body = JSON.stringify(body); }
   let resp;
   try { resp = await fetch(API + path, opts); } catch (e) {
     throw new ApiError(0, { code: 'network', message: `the controller cannot be reached (${e.message})` });

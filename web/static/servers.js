@@ -2,6 +2,9 @@
 import { $, api, BASE, html, navigate, pageRoot, show } from './core.js';
 import { actions, ago, applyWidths, badge, busy, chart, clearErrors, confirmDialog, coreText, duration, failed, fieldErrors, formValues, stateBadge, toast, waitTask, when } from './ui.js';
 import { every, live } from './live.js';
+
+// The geo files 3x-ui offers; the first two are what every core uses.
+const GEO_FILES = ['geoip.dat', 'geosite.dat', 'geoip_IR.dat', 'geosite_IR.dat', 'geoip_RU.dat', 'geosite_RU.dat'];
 import { systemStats } from './dashboard.js';
 
 // ---- Servers ----
@@ -127,7 +130,13 @@ export function pageServer() {
       <section class="card" aria-labelledby="core-title"><h2 id="core-title">Core</h2>
         <div class="row"><button data-action="core" data-op="core.start">Start</button><button data-action="core" data-op="core.stop">Stop</button><button data-action="core" data-op="core.restart">Restart</button></div>
         <form id="install" class="row" novalidate><div class="grow"><label for="core-version">Install core version</label><input id="core-version" name="version" placeholder="25.3.6" required></div><button type="submit">Install</button></form>
+        <fieldset class="row" id="geo-files"><legend>Geo files (sent by the controller)</legend>${GEO_FILES.map((f, i) => (i < 2 ? html`<label><input type="checkbox" name="geo" value="${f}" checked> ${f}</label>` : html`<label><input type="checkbox" name="geo" value="${f}"> ${f}</label>`))}</fieldset>
         <div class="actions"><button data-action="geo">Update geo files</button></div>
+        <details id="releases"><summary>Core releases the controller holds</summary><div id="release-rows" class="muted">Loading…</div>
+          <form id="release-upload" class="row" novalidate><div class="grow"><label for="release-file">Release zip (as published, e.g. Xray-linux-64.zip)</label><input id="release-file" name="file" type="file" accept=".zip" required></div>
+          <div><label for="release-version">Version</label><input id="release-version" name="version" data-field="version" placeholder="25.3.6" required></div>
+          <div><label for="release-arch">Architecture</label><select id="release-arch" name="arch"><option>x86_64</option><option>aarch64</option></select></div><button type="submit">Upload</button>
+          <div class="alert error form-error" role="alert" hidden></div></form></details>
         <div class="alert error form-error" role="alert" hidden></div>
       </section>
       <section class="card" aria-labelledby="danger-title"><h2 id="danger-title">Access</h2>
@@ -198,7 +207,33 @@ export function pageServer() {
     await loadTasks();
   };
   actions.core = (el) => busy(el, () => task(el.dataset.op, {}, `${el.textContent} core`));
-  actions.geo = (el) => busy(el, () => task('geo.update', { files: [] }, 'Geo files update'));
+  actions.geo = (el) => {
+    const files = [...document.querySelectorAll('#geo-files input:checked')].map((i) => i.value);
+    if (!files.length) { toast('Choose at least one geo file'); return; }
+    return busy(el, () => task('geo.update', { files }, `Geo files update (${files.join(', ')})`));
+  };
+  const loadReleases = async () => {
+    try {
+      const held = await api('GET', '/core/releases');
+      show($('#release-rows'), held.length
+        ? html`<table><tr><th>Version</th><th>Architecture</th><th>Size</th><th>SHA-256</th></tr>${held.map((r) => html`<tr><td>${r.version}</td><td>${r.arch}</td><td>${(r.size / 1048576).toFixed(1)} MiB</td><td><code>${r.sha256.slice(0, 16)}…</code></td></tr>`)}</table>`
+        : html`<p class="muted">None yet: installing a version fetches it once from the release site, or upload it here.</p>`);
+    } catch (e) { show($('#release-rows'), html`<p class="alert error">${e.message}</p>`); }
+  };
+  $('#releases').addEventListener('toggle', loadReleases);
+  $('#release-upload').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const form = e.target;
+    clearErrors(form);
+    const file = form.file.files[0];
+    const version = form.version.value.trim();
+    if (!file || !/^v?\d+(\.\d+)+$/.test(version)) { fieldErrors(form, { fields: [{ field: 'version', message: 'a zip file and a release version such as 25.3.6' }] }); return; }
+    try {
+      const r = await busy(form.querySelector('[type="submit"]'), () => api('POST', `/core/releases?version=${encodeURIComponent(version)}&arch=${form.arch.value}`, file));
+      toast(`Xray ${r.version} for ${r.arch} stored`);
+      await loadReleases();
+    } catch (err) { fieldErrors(form, err); }
+  });
   actions.logs = loadLogs;
   $('#log-level').addEventListener('change', loadLogs);
   $('#log-count').addEventListener('change', loadLogs);

@@ -22,6 +22,9 @@ use std::path::{Path, PathBuf};
 use xfleet_common::methods::{CoreState, CoreStatus};
 
 pub use binary::CoreBinary;
+
+/// Where `core.install` puts a core it may not write over: `<data_dir>/core/xray`.
+pub const INSTALLED_CORE: &str = "xray";
 pub use generate::{generate, GenerateError};
 pub use logs::{LogLine, LogRing};
 pub use outbound_test::test_outbound;
@@ -114,7 +117,14 @@ impl Core {
     /// Finds the binary `config` names (or searches for one) and starts supervising it under
     /// `<data_dir>/core`. The core itself is not started: that needs a configuration.
     pub async fn discover(config: &CoreConfig, data_dir: &Path) -> Core {
-        let binary = match CoreBinary::discover(config.binary.as_deref()).await {
+        // A version `core.install` put in the data directory, because the configured or found
+        // core's directory was not the agent's to write, is what the operator installed last.
+        let installed = CorePaths::new(data_dir, None).dir.join(INSTALLED_CORE);
+        let named = match installed.is_file() {
+            true => Some(installed.as_path()),
+            false => config.binary.as_deref(),
+        };
+        let binary = match CoreBinary::discover(named).await {
             Ok(binary) => binary,
             Err(e) => {
                 tracing::warn!(error = %e, "no usable core: core.* calls will fail");

@@ -26,7 +26,8 @@ pub struct Supervisor {
 }
 
 struct Shared {
-    binary: CoreBinary,
+    /// Replaced after `core.install` ([`Supervisor::use_binary`]); read at each start.
+    binary: std::sync::RwLock<CoreBinary>,
     paths: CorePaths,
     logs: Arc<LogRing>,
     /// What the core runs, or will run on the next start. Written only by the task.
@@ -70,7 +71,7 @@ impl Supervisor {
     pub fn new(binary: CoreBinary, paths: CorePaths) -> std::io::Result<Self> {
         paths.prepare()?;
         let shared = Arc::new(Shared {
-            binary,
+            binary: std::sync::RwLock::new(binary),
             paths,
             logs: Arc::new(LogRing::new(RING_LINES)),
             config: Mutex::new(None),
@@ -94,8 +95,13 @@ impl Supervisor {
         })
     }
 
-    pub fn binary(&self) -> &CoreBinary {
-        &self.shared.binary
+    pub fn binary(&self) -> CoreBinary {
+        self.shared.binary.read().unwrap().clone()
+    }
+
+    /// Runs `binary` from the next start on (a new version installed, possibly elsewhere).
+    pub fn use_binary(&self, binary: CoreBinary) {
+        *self.shared.binary.write().unwrap() = binary;
     }
 
     pub fn paths(&self) -> &CorePaths {
@@ -124,10 +130,8 @@ impl Supervisor {
 
     /// Runs the core's own config test; the error is the core's message.
     pub async fn test_config(&self, config: &Value) -> Result<(), String> {
-        self.shared
-            .binary
-            .test_config(&self.shared.paths, config)
-            .await
+        let binary = self.shared.binary.read().unwrap().clone();
+        binary.test_config(&self.shared.paths, config).await
     }
 
     /// Tests `config`, makes it current and (re)starts the core with it. Clears a manual stop.
@@ -341,8 +345,8 @@ impl Task {
             }
         }
         super::process::kill_leftover(paths).await;
-        self.shared
-            .binary
+        let binary = self.shared.binary.read().unwrap().clone();
+        binary
             .test_config(paths, &config)
             .await
             .map_err(CoreError::InvalidConfig)?;
@@ -394,8 +398,8 @@ impl Task {
     /// Writes the current config where the core reads it and starts the core.
     async fn launch(&mut self) -> Result<CoreState, CoreError> {
         self.write_config().await?;
-        let process =
-            Process::start(&self.shared.binary, &self.shared.paths, &self.shared.logs).await?;
+        let binary = self.shared.binary.read().unwrap().clone();
+        let process = Process::start(&binary, &self.shared.paths, &self.shared.logs).await?;
         let state = CoreState::Running {
             pid: process.pid,
             since_ms: process.since_ms,

@@ -32,7 +32,7 @@ pub(super) async fn answer(core: &Core, method: &str, body: &[u8]) -> Result<Vec
         }
         core_methods::GENERATE => {
             let request: KeyRequest = from_body(body)?;
-            let keys = generate(supervisor.binary(), &request)
+            let keys = generate(&supervisor.binary(), &request)
                 .await
                 .map_err(|e| match e {
                     GenerateError::Invalid(m) => ErrorBody::invalid(m),
@@ -43,7 +43,7 @@ pub(super) async fn answer(core: &Core, method: &str, body: &[u8]) -> Result<Vec
         }
         core_methods::TEST_OUTBOUND => {
             let request: OutboundTestRequest = from_body(body)?;
-            let answer = test_outbound(supervisor.binary(), supervisor.paths(), &request)
+            let answer = test_outbound(&supervisor.binary(), supervisor.paths(), &request)
                 .await
                 .map_err(ErrorBody::invalid)?;
             reply(&answer)

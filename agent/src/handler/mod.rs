@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
-use xfleet_common::channel::{reply, Handler, IncomingCall};
+use xfleet_common::channel::{reply, Handler, IncomingCall, IncomingStream};
 use xfleet_common::methods::{self, AgentInfo, Sleep};
 use xfleet_common::protocol::{code, from_body, ErrorBody, GoAway};
 use xfleet_common::state::ApplyState;
@@ -127,11 +127,13 @@ impl AgentHandler {
         self.go_away.lock().unwrap().take()
     }
 
-    /// Runs one method. `cancel` fires when the caller gives up.
+    /// Runs one method. `cancel` fires when the caller gives up; `stream` is what the
+    /// controller sent after the request (a release zip, geo files).
     async fn dispatch(
         &self,
         method: &str,
         body: Vec<u8>,
+        stream: Option<IncomingStream>,
         cancel: &CancellationToken,
     ) -> Result<Vec<u8>, ErrorBody> {
         match method {
@@ -173,10 +175,12 @@ impl AgentHandler {
                 ApplyState::Diff(_) => Err(ErrorBody::invalid("state.check takes a full state")),
             },
             methods::agent::CORE_INSTALL => {
-                maintenance::install(self.supervisor_or_why()?, &self.maintenance, &body).await
+                maintenance::install(self.supervisor_or_why()?, &self.maintenance, &body, stream)
+                    .await
             }
             methods::agent::GEO_UPDATE => {
-                maintenance::geo_update(self.supervisor_or_why()?, &self.maintenance, &body).await
+                let supervisor = self.supervisor_or_why()?;
+                maintenance::geo_update(supervisor, &self.maintenance, &body, stream).await
             }
             m if m.starts_with("core.") => core::answer(&self.core, m, &body).await,
             other => Err(ErrorBody::unsupported(other)),
@@ -194,15 +198,16 @@ impl Handler for AgentHandler {
             body,
             idempotency_key,
             cancel,
+            stream,
             ..
         } = call;
         match idempotency_key {
             Some(key) => {
                 self.tasks
-                    .run(&key, &method, self.dispatch(&method, body, &cancel))
+                    .run(&key, &method, self.dispatch(&method, body, stream, &cancel))
                     .await
             }
-            None => self.dispatch(&method, body, &cancel).await,
+            None => self.dispatch(&method, body, stream, &cancel).await,
         }
     }
 

@@ -88,6 +88,12 @@ impl Download {
     }
 }
 
+impl AsRef<Path> for Download {
+    fn as_ref(&self) -> &Path {
+        self.file.path()
+    }
+}
+
 /// Download settings; one value serves any number of downloads.
 #[derive(Debug, Clone)]
 pub struct Downloader {

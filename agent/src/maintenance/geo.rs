@@ -8,10 +8,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use xfleet_common::methods::GeoUpdateAnswer;
+use xfleet_common::channel::IncomingStream;
+use xfleet_common::methods::{GeoFilePart, GeoUpdateAnswer};
 
 use super::download::{hex, Downloader, Fetched};
-use crate::config::MaintenanceConfig;
+use super::received::StreamFiles;
+use crate::config::{is_plain_file_name, MaintenanceConfig};
 use crate::fsutil::{self, PUBLIC};
 
 /// Remembers each file's `Last-Modified` beside the files; hidden, so it can never be taken
@@ -30,6 +32,8 @@ pub enum GeoError {
         path: PathBuf,
         error: std::io::Error,
     },
+    #[error("`{0}` is not a geo file name (a plain name ending in .dat)")]
+    BadName(String),
     /// Some files failed; the others were still updated, and `changed` says which.
     #[error("{}", failed(.failures, .changed))]
     Failed {
@@ -112,6 +116,87 @@ impl GeoFiles {
             }
         }
         self.save_sources(&known).await;
+        if !failures.is_empty() {
+            return Err(GeoError::Failed {
+                failures,
+                changed: answer.changed,
+            });
+        }
+        Ok(answer)
+    }
+
+    /// Puts the files the controller sent (`parts`, one after another in `stream`) in place,
+    /// each checked against its SHA-256 and replaced atomically. A file already on disk with
+    /// the same content is unchanged; when all are, the stream is not read at all (the
+    /// controller stops sending when the answer comes). Any plain `.dat` name is accepted:
+    /// the controller chose the set, not this agent's `geo_urls`.
+    pub async fn receive(
+        &self,
+        parts: &[GeoFilePart],
+        stream: &mut IncomingStream,
+    ) -> Result<GeoUpdateAnswer, GeoError> {
+        if let Some(bad) = parts
+            .iter()
+            .find(|p| !is_plain_file_name(&p.name) || !p.name.ends_with(".dat"))
+        {
+            return Err(GeoError::BadName(bad.name.clone()));
+        }
+        tokio::fs::create_dir_all(&self.dir)
+            .await
+            .map_err(|error| GeoError::Dir {
+                path: self.dir.clone(),
+                error,
+            })?;
+        let mut present = Vec::new();
+        for part in parts {
+            let sha = file_sha256(&self.dir.join(&part.name)).await;
+            present.push(sha.as_deref() == Some(part.sha256.as_str()));
+        }
+        let (mut answer, mut failures) = (GeoUpdateAnswer::default(), Vec::new());
+        if present.iter().all(|p| *p) {
+            answer.unchanged = parts.iter().map(|p| p.name.clone()).collect();
+            return Ok(answer);
+        }
+        let mut files = StreamFiles::new(stream);
+        for (part, present) in parts.iter().zip(present) {
+            let dest = self.dir.join(&part.name);
+            if present {
+                if let Err(e) = files.skip(part.size).await {
+                    failures.push((part.name.clone(), e));
+                    break;
+                }
+                answer.unchanged.push(part.name.clone());
+                continue;
+            }
+            let received = match files.next_file(part.size, &dest).await {
+                Ok(received) => received,
+                Err(e) => {
+                    failures.push((part.name.clone(), e));
+                    break;
+                }
+            };
+            if received.sha256 != part.sha256 || received.size == 0 {
+                failures.push((
+                    part.name.clone(),
+                    format!(
+                        "checksum mismatch: the controller announced SHA-256 {}, the file it sent has {}",
+                        part.sha256, received.sha256
+                    ),
+                ));
+                continue;
+            }
+            let file = received.file;
+            let committed = tokio::task::spawn_blocking(move || file.commit(&dest))
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+            match committed {
+                Ok(()) => {
+                    tracing::info!(file = %part.name, size = part.size, "geo file updated from the controller");
+                    answer.changed.push(part.name.clone());
+                }
+                Err(e) => failures.push((part.name.clone(), format!("replacing it: {e}"))),
+            }
+        }
         if !failures.is_empty() {
             return Err(GeoError::Failed {
                 failures,

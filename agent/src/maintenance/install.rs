@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 
 use xfleet_common::methods::CoreInstallAnswer;
 
-use super::download::{Download, DownloadError, Downloader, Fetched};
+use super::download::{DownloadError, Downloader, Fetched};
+use super::received::Received;
 #[cfg(doc)]
 use super::release::parse_version_output;
 use super::release::{normalize_version, parse_dgst, xray_arch, BadVersion};
@@ -41,6 +42,10 @@ pub enum InstallError {
         expected: String,
         actual: String,
     },
+    #[error("checksum mismatch: the controller announced SHA-256 {expected}, the zip it sent has {actual}")]
+    SentMismatch { expected: String, actual: String },
+    #[error("receiving the release zip from the controller: {0}")]
+    Receive(String),
     #[error("unpack failed: {0}")]
     Unpack(String),
     #[error("version check failed: {0}")]
@@ -58,8 +63,10 @@ impl InstallError {
     pub fn step(&self) -> &'static str {
         match self {
             Self::BadVersion(_) | Self::UnknownArch(_) => "request",
-            Self::Download(_) => "download",
-            Self::Digest { .. } | Self::ChecksumMismatch { .. } => "checksum",
+            Self::Download(_) | Self::Receive(_) => "download",
+            Self::Digest { .. } | Self::ChecksumMismatch { .. } | Self::SentMismatch { .. } => {
+                "checksum"
+            }
             Self::Unpack(_) => "unpack",
             Self::VersionCheck(_) => "version_check",
             Self::ConfigTest(_) => "config_test",
@@ -183,6 +190,54 @@ impl CoreBinary {
             });
         }
 
+        self.swap_in_blocking(zip, version, version_check, config_check)
+            .await
+    }
+
+    /// The zip the controller sent (`zip`, written beside the binary by
+    /// [`super::received::StreamFiles`]) in place of a download: checked against the SHA-256
+    /// the controller announced, then the same unpack, checks and swap as [`Self::install`].
+    pub async fn install_received<V, C>(
+        &self,
+        version: &str,
+        zip: Received,
+        expected_sha256: &str,
+        version_check: V,
+        config_check: C,
+    ) -> Result<Installed, InstallError>
+    where
+        V: Fn(&Path) -> Result<String, String> + Send + 'static,
+        C: FnOnce(&Path) -> Result<(), String> + Send + 'static,
+    {
+        let version = normalize_version(version)?;
+        if !zip.sha256.eq_ignore_ascii_case(expected_sha256) {
+            return Err(InstallError::SentMismatch {
+                expected: expected_sha256.to_owned(),
+                actual: zip.sha256,
+            });
+        }
+        self.swap_in_blocking(zip.file, version, version_check, config_check)
+            .await
+    }
+
+    /// Where a received release zip is written: beside the binary, as downloads are.
+    pub fn zip_path(&self) -> PathBuf {
+        let mut zip_name = OsString::from(self.path.as_os_str());
+        zip_name.push(".zip");
+        PathBuf::from(zip_name)
+    }
+
+    async fn swap_in_blocking<V, C>(
+        &self,
+        zip: impl AsRef<Path> + Send + 'static,
+        version: String,
+        version_check: V,
+        config_check: C,
+    ) -> Result<Installed, InstallError>
+    where
+        V: Fn(&Path) -> Result<String, String> + Send + 'static,
+        C: FnOnce(&Path) -> Result<(), String> + Send + 'static,
+    {
         let (core, limit) = (self.clone(), self.downloader.max_bytes);
         let swap = move || core.swap_in(zip, &version, limit, version_check, config_check);
         match tokio::task::spawn_blocking(swap).await {
@@ -198,7 +253,7 @@ impl CoreBinary {
     /// The blocking half of [`CoreBinary::install`], from the verified zip on.
     fn swap_in<V, C>(
         &self,
-        zip: Download,
+        zip: impl AsRef<Path>,
         version: &str,
         limit: u64,
         version_check: V,
@@ -208,7 +263,7 @@ impl CoreBinary {
         V: Fn(&Path) -> Result<String, String>,
         C: FnOnce(&Path) -> Result<(), String>,
     {
-        let staged = unpack(zip.path(), &self.path, limit)?;
+        let staged = unpack(zip.as_ref(), &self.path, limit)?;
         drop(zip);
         let reported = version_check(staged.path()).map_err(InstallError::VersionCheck)?;
         if normalize_version(&reported).ok().as_deref() != Some(version) {

@@ -11,6 +11,7 @@ mod history;
 mod links;
 mod operations;
 mod outbounds;
+mod releases;
 mod rollouts;
 mod routes;
 mod servers;

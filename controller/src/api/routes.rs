@@ -2,11 +2,14 @@
 
 use axum::routing::{delete, get, patch, post, put};
 
+use super::releases;
 use super::rollouts;
 use super::{
     agents, auth, core, fleet, generate, history, links, outbounds, servers, settings, tasks, warp,
 };
+use crate::dist::cores::MAX_RELEASE_BYTES;
 use crate::front::routes::{route, Route};
+use axum::extract::DefaultBodyLimit;
 
 pub fn table() -> Vec<Route> {
     vec![
@@ -61,6 +64,9 @@ pub fn table() -> Vec<Route> {
         route("DELETE", "/clients/{email}/ips", "Forget a client's source addresses", delete(fleet::clear_client_ips)),
         route("GET", "/core/template", "The fleet's core template (`config` null: the built-in default) and the servers that run it", get(core::fleet)),
         route("PUT", "/core/template", "Set the fleet's core template (`{config}`; null for the default), tested by the cores first", put(core::set_fleet)),
+        route("GET", "/core/releases", "The Xray release zips the controller holds for agents, with size and SHA-256", get(releases::list)),
+        route("POST", "/core/releases", "Store an Xray release zip (the body) for `?version=V&arch=x86_64|aarch64`", post(releases::upload).layer(DefaultBodyLimit::max(MAX_RELEASE_BYTES as usize))),
+        route("DELETE", "/core/releases", "Remove a held release (`?version=V&arch=A`)", delete(releases::delete)),
         route("GET", "/core/template/default", "The built-in core template", get(core::default_template)),
         route("GET", "/core/templates", "Named core templates with the servers that run each", get(core::list)),
         route("POST", "/core/templates", "Create a named core template (`{name, config, notes, servers, tags}`)", post(core::create)),

@@ -262,6 +262,58 @@ pub async fn server_remove(api: &LocalApi, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Uploads a release zip; the version and architecture come from the flags or the file name.
+pub async fn core_upload(
+    api: &LocalApi,
+    file: &Path,
+    version: Option<String>,
+    arch: Option<String>,
+) -> anyhow::Result<()> {
+    let name = file.file_name().unwrap_or_default().to_string_lossy();
+    let (named_version, named_arch) = crate::dist::cores::guess_from_file_name(&name);
+    let Some(version) = version.or(named_version) else {
+        bail!(
+            "which Xray version is {name}? Give --version (the file name has none, and the \
+             zip's binary cannot be asked: it may be built for another architecture)"
+        );
+    };
+    let arch = arch
+        .or(named_arch)
+        .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
+    let zip = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let query = format!("version={}&arch={}", encode(&version), encode(&arch));
+    let r = api
+        .send(
+            "POST",
+            &format!("/api/v1/core/releases?{query}"),
+            Some(("application/zip", Bytes::from(zip))),
+        )
+        .await?;
+    println!(
+        "Xray {} for {} stored ({} bytes, SHA-256 {})",
+        r["version"].as_str().unwrap_or_default(),
+        r["arch"].as_str().unwrap_or_default(),
+        r["size"],
+        r["sha256"].as_str().unwrap_or_default()
+    );
+    Ok(())
+}
+
+pub async fn core_list(api: &LocalApi) -> anyhow::Result<()> {
+    let releases = api.call("GET", "/api/v1/core/releases", None).await?;
+    println!("{:<16} {:<8} {:>12} SHA-256", "VERSION", "ARCH", "BYTES");
+    for r in releases.as_array().into_iter().flatten() {
+        println!(
+            "{:<16} {:<8} {:>12} {}",
+            r["version"].as_str().unwrap_or_default(),
+            r["arch"].as_str().unwrap_or_default(),
+            r["size"],
+            r["sha256"].as_str().unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
 pub async fn token_create(api: &LocalApi, server: &str, ttl: Option<u64>) -> anyhow::Result<()> {
     let body = ttl.map(|t| json!({"ttl_secs": t}));
     let t = api

@@ -96,6 +96,13 @@ pub struct Config {
     /// Cloudflare WARP's account API (base URL with its version path), which registers WARP
     /// devices for the WireGuard outbound. Changed only to point at a mirror or a test double.
     pub warp_api_url: String,
+    /// Where the controller fetches the Xray release zips it sends to agents: `{version}`
+    /// and `{arch}` (`64`, `arm64-v8a`) are filled in; the checksum is the same URL with
+    /// `.dgst` appended.
+    pub core_url_template: String,
+    /// Geo file sources over 3x-ui's sets, as `name=url` (`geoip.dat=https://…`); a name
+    /// listed here replaces that set's source or adds a file.
+    pub geo_urls: Vec<String>,
 }
 
 impl Default for Config {
@@ -136,6 +143,8 @@ impl Default for Config {
             admin_password_file: String::new(),
             agent_binaries_dir: String::new(),
             warp_api_url: "https://api.cloudflareclient.com/v0a2158".into(),
+            core_url_template: xfleet_agent::config::DEFAULT_CORE_URL_TEMPLATE.into(),
+            geo_urls: Vec::new(),
         }
     }
 }

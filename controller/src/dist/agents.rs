@@ -191,8 +191,13 @@ impl AgentCatalog {
 /// trusted only by the pin of the gateway's key (`-k` turns off the public CAs, which do not
 /// know the controller's private CA; the pin is still enforced), run with the token.
 pub fn install_command(gateway_url: &str, key_pin: &str, token: &str) -> String {
+    // A failed download (a pin of another key, no route) feeds `sh` two commands that say so
+    // and exit non-zero, so the line as a whole fails, not only curl; a cut-short script is
+    // never run either, as it does nothing before its last line.
     format!(
-        "curl -fsSL -k --pinnedpubkey 'sha256//{key_pin}' {}/install.sh | sh -s -- --token {token}",
+        "(curl -fsSL -k --pinnedpubkey 'sha256//{key_pin}' {}/install.sh || echo \"echo \
+         'xfleet install: error: the installer could not be downloaded (curl said why above)' \
+         >&2; exit 1\") | sh -s -- --token {token}",
         gateway_url.trim_end_matches('/')
     )
 }

@@ -8,26 +8,28 @@
 //!   dead host does not hold a fleet back); it can be updated later on its own.
 //! - An agent that speaks protocol 1 (no streams), or for whose architecture the controller
 //!   carries no binary of the version, is skipped with the reason.
-//! - At most [`MAX_TRANSFERS`] transfers run at once on this controller, so memory stays
-//!   bounded whatever the batch size (the binary itself is read once and shared).
+//! - At most [`MAX_TRANSFERS`] transfers (these and core or geo files) run at once on this
+//!   controller, so memory stays bounded whatever the batch size (the binary itself is read
+//!   once and shared).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 use xfleet_common::channel::CallError;
 use xfleet_common::methods::{self, AgentUpdateAnswer, AgentUpdateRequest};
 use xfleet_common::protocol::{from_body, to_body, Hello, UpdateReport};
 use xfleet_common::time::now_ms;
 
+#[cfg(doc)]
+use crate::dist::deliver::MAX_TRANSFERS;
+use crate::dist::deliver::TRANSFERS;
 use crate::dist::{agents::canonical_arch, UpdateSigner};
 use crate::store::{RolloutRow, RolloutServerRow};
 use crate::Controller;
 
-/// Transfers running at once on one controller.
-pub const MAX_TRANSFERS: usize = 32;
 /// How long a server offline when its batch comes is waited for before it is skipped.
 pub const OFFLINE_WAIT: Duration = Duration::from_secs(600);
 /// How long after it accepted an update an agent has to come back with the new version or
@@ -37,10 +39,9 @@ pub const COME_BACK_WITHIN: Duration = Duration::from_secs(300);
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(300);
 const TICK: Duration = Duration::from_secs(2);
 
-/// What the engine keeps in memory: the signer, the transfer budget, and which transfers run.
+/// What the engine keeps in memory: the signer and which transfers run.
 pub struct Rollouts {
     signer: Result<UpdateSigner, String>,
-    transfers: Arc<Semaphore>,
     wake: Notify,
     running: Mutex<HashSet<(i64, i64)>>,
 }
@@ -50,7 +51,6 @@ impl Rollouts {
     pub fn new(ca_dir: &std::path::Path) -> Self {
         Self {
             signer: UpdateSigner::load(ca_dir).map_err(|e| e.to_string()),
-            transfers: Arc::new(Semaphore::new(MAX_TRANSFERS)),
             wake: Notify::new(),
             running: Mutex::new(HashSet::new()),
         }
@@ -177,7 +177,7 @@ enum Sent {
 }
 
 async fn transfer(ctl: &Arc<Controller>, rollout: &RolloutRow, row: &RolloutServerRow) {
-    let Ok(_permit) = ctl.rollouts.transfers.clone().acquire_owned().await else {
+    let Ok(_permit) = TRANSFERS.acquire().await else {
         return;
     };
     let store = &ctl.store;

@@ -1,7 +1,7 @@
 #!/bin/sh
 # xfleet agent installer, served by the controller's agent gateway at /install.sh with its
 # address and key pin filled in. Run as the install line shows:
-#   curl -fsSL -k --pinnedpubkey 'sha256//PIN' https://HOST:PORT/install.sh | sh -s -- --token xft1_...
+#   (curl -fsSL -k --pinnedpubkey 'sha256//PIN' https://HOST:PORT/install.sh || echo "…exit 1") | sh -s -- --token xft1_...
 # Options: --token TOKEN   the one-time enrollment token (required unless already enrolled)
 #          --prefix DIR    install under DIR instead of / (needs --no-service)
 #          --no-service    install and enroll, start nothing

@@ -152,7 +152,8 @@ pub async fn install(
         Err(e) => return reply::<()>(ACTION, Err(e)),
     };
     let request = json!(CoreInstallRequest {
-        version: version.clone()
+        version: version.clone(),
+        sha256: None,
     });
     let audit = Audit::new("server.core.install", format!("server:{}", server.id))
         .with(json!({"version": version}));
@@ -203,7 +204,8 @@ async fn update_geo_files(call: &Call, q: &ServerParam, files: Vec<String>) -> J
         Err(e) => return reply::<()>(GEO_ACTION, Err(e)),
     };
     let request = json!(GeoUpdateRequest {
-        files: files.clone()
+        files: files.clone(),
+        streamed: Vec::new(),
     });
     let audit = Audit::new("server.geo.update", format!("server:{}", server.id))
         .with(json!({"files": files}));
