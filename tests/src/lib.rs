@@ -362,6 +362,29 @@ impl Controller {
             .await;
     }
 
+    /// Queues `operation` for `server` as a task and returns its row once it has ended
+    /// (completed or failed).
+    pub async fn finished_task(&self, server: i64, operation: &str, request: Value) -> Value {
+        let api = self.api();
+        let task = api
+            .ok(
+                "POST",
+                &format!("/api/v1/servers/{server}/tasks"),
+                Some(json!({"operation": operation, "request": request})),
+            )
+            .await;
+        let id = task["id"].as_str().unwrap().to_owned();
+        wait_for(
+            &format!("task {operation} to end"),
+            Duration::from_secs(60),
+            || async {
+                let t = api.ok("GET", &format!("/api/v1/tasks/{id}"), None).await;
+                matches!(t["status"].as_str(), Some("completed" | "failed")).then_some(t)
+            },
+        )
+        .await
+    }
+
     /// Waits until the server has applied its latest revision; returns the server.
     pub async fn wait_applied(&self, id: i64, timeout: Duration) -> Value {
         let what = format!("server {id} to apply its latest revision");

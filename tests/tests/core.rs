@@ -2561,24 +2561,6 @@ fn release_zip(xray: &[u8]) -> Vec<u8> {
     zip.finish().unwrap().into_inner()
 }
 
-/// Queues `operation` for `server` and waits for the task to end.
-async fn task_outcome(ctl: &Controller, server: i64, operation: &str, request: Value) -> Value {
-    let api = ctl.api();
-    let task = api
-        .ok(
-            "POST",
-            &format!("/api/v1/servers/{server}/tasks"),
-            Some(json!({"operation": operation, "request": request})),
-        )
-        .await;
-    let id = task["id"].as_str().unwrap().to_owned();
-    wait_for(&format!("{operation} to finish"), LONG, || async {
-        let t = api.ok("GET", &format!("/api/v1/tasks/{id}"), None).await;
-        matches!(t["status"].as_str(), Some("completed" | "failed")).then_some(t)
-    })
-    .await
-}
-
 fn reported_version(binary: &std::path::Path) -> String {
     let out = std::process::Command::new(binary)
         .arg("version")
@@ -2638,7 +2620,9 @@ async fn core_and_geo_files_come_from_the_controller() {
     wait_for("the core to run", LONG, || async { core_pid(&agent) }).await;
 
     // A release the controller cannot fetch is refused, naming where it looked.
-    let unreachable = task_outcome(&ctl, id, "core.install", json!({"version": "9.9.7"})).await;
+    let unreachable = ctl
+        .finished_task(id, "core.install", json!({"version": "9.9.7"}))
+        .await;
     assert_eq!(unreachable["status"], json!("failed"), "{unreachable}");
     let message = unreachable["error"]["message"].as_str().unwrap();
     assert!(
@@ -2665,7 +2649,9 @@ async fn core_and_geo_files_come_from_the_controller() {
     let held = ctl.api().ok("GET", "/api/v1/core/releases", None).await;
     assert_eq!(held[0]["version"], json!("9.9.9"), "{held}");
 
-    let installed = task_outcome(&ctl, id, "core.install", json!({"version": "9.9.9"})).await;
+    let installed = ctl
+        .finished_task(id, "core.install", json!({"version": "9.9.9"}))
+        .await;
     assert_eq!(installed["status"], json!("completed"), "{installed}");
     assert_eq!(
         installed["response"]["version"],
@@ -2698,14 +2684,18 @@ async fn core_and_geo_files_come_from_the_controller() {
     let shelf = ctl.dir.path().join("dist/cores");
     let stored = shelf.join(format!("xray-9.9.8-linux-{}.zip", std::env::consts::ARCH));
     std::fs::write(&stored, release_zip(&xray_over_v2ray("6.6.6"))).unwrap();
-    let refused = task_outcome(&ctl, id, "core.install", json!({"version": "9.9.8"})).await;
+    let refused = ctl
+        .finished_task(id, "core.install", json!({"version": "9.9.8"}))
+        .await;
     assert_eq!(refused["status"], json!("failed"), "{refused}");
     let message = refused["error"]["message"].as_str().unwrap();
     assert!(message.contains("checksum mismatch"), "{refused}");
     assert!(reported_version(&binary).contains("Xray 9.9.9"));
     assert_eq!(core_pid(&agent), Some(running), "the old core still runs");
 
-    let geo = task_outcome(&ctl, id, "geo.update", json!({"files": ["geosite.dat"]})).await;
+    let geo = ctl
+        .finished_task(id, "geo.update", json!({"files": ["geosite.dat"]}))
+        .await;
     assert_eq!(geo["status"], json!("completed"), "{geo}");
     assert_eq!(geo["response"]["changed"], json!(["geosite.dat"]), "{geo}");
     let on_disk = std::fs::read(agent.data_dir.join("core/assets/geosite.dat")).unwrap();
@@ -2713,7 +2703,9 @@ async fn core_and_geo_files_come_from_the_controller() {
         on_disk == pattern(4096),
         "the controller's file is on the agent"
     );
-    let again = task_outcome(&ctl, id, "geo.update", json!({"files": ["geosite.dat"]})).await;
+    let again = ctl
+        .finished_task(id, "geo.update", json!({"files": ["geosite.dat"]}))
+        .await;
     assert_eq!(
         again["response"]["unchanged"],
         json!(["geosite.dat"]),
@@ -2723,7 +2715,7 @@ async fn core_and_geo_files_come_from_the_controller() {
     // A file the controller cannot fetch fails the task, naming it and its URL; the ones it
     // has still go.
     let files = json!({"files": ["geoip_RU.dat", "geosite.dat"]});
-    let partial = task_outcome(&ctl, id, "geo.update", files).await;
+    let partial = ctl.finished_task(id, "geo.update", files).await;
     assert_eq!(partial["status"], json!("failed"), "{partial}");
     let message = partial["error"]["message"].as_str().unwrap();
     assert!(

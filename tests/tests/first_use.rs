@@ -24,24 +24,6 @@ async fn enrolled_online(ctl: &Controller, name: &str) -> (i64, Agent) {
     (id, agent)
 }
 
-/// A task's row once it has ended.
-async fn finished_task(ctl: &Controller, server: i64, operation: &str, request: Value) -> Value {
-    let api = ctl.api();
-    let task = api
-        .ok(
-            "POST",
-            &format!("/api/v1/servers/{server}/tasks"),
-            Some(json!({"operation": operation, "request": request})),
-        )
-        .await;
-    let id = task["id"].as_str().unwrap().to_owned();
-    wait_for(&format!("task {operation} to end"), LONG, || async {
-        let t = api.ok("GET", &format!("/api/v1/tasks/{id}"), None).await;
-        (t["status"] != json!("pending") && t["status"] != json!("running")).then_some(t)
-    })
-    .await
-}
-
 /// A stopped agent (SIGTERM, as systemd stops it) says goodbye, and its server shows
 /// offline at once, well inside a long grace period; a connection lost without a goodbye
 /// (kill -9) keeps the grace period: disconnected, but not offline yet.
@@ -87,7 +69,9 @@ async fn task_errors_carry_their_code_once() {
 
     // An error a task ends with (a geo file nobody has a source for), whatever its code. Unknown methods and unreadable bodies no longer get this far: the API refuses
     // them (`accepted_input::tasks_and_fleet_calls_take_only_what_agents_answer`).
-    let refused = finished_task(&ctl, id, "geo.update", json!({"files": ["no-such.dat"]})).await;
+    let refused = ctl
+        .finished_task(id, "geo.update", json!({"files": ["no-such.dat"]}))
+        .await;
     assert_eq!(refused["status"], json!("failed"), "{refused}");
     let code = refused["error"]["code"].as_str().unwrap();
     let message = refused["error"]["message"].as_str().unwrap();
