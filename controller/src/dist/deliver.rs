@@ -28,7 +28,7 @@ impl From<DistError> for CallError {
 /// Transfers (agent updates, core releases, geo files) running at once on this controller:
 /// what they hold beyond the shared file is one credit window each, so memory stays bounded
 /// however many hosts a fleet-wide operation reaches.
-pub const MAX_TRANSFERS: usize = 32;
+pub const MAX_TRANSFERS: usize = 8;
 pub static TRANSFERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_TRANSFERS);
 
 /// The controller could not fetch what it was to send; the message names the URL.

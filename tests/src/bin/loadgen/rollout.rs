@@ -1,7 +1,7 @@
 //! An agent update pushed to a fleet through the rollout API: `--rollout N` simulated agents
 //! (real TLS, WebSocket and protocol 2 channels to a real release controller) are sent a
 //! `--mib` MiB agent binary in one batch of all of them (`canary` 0, `batch` N; the engine
-//! caps transfers at 32 at once). Each simulated agent answers `agent.update` as the real one
+//! caps transfers at 8 at once). Each simulated agent answers `agent.update` as the real one
 //! checks it: it reads the whole stream, hashes it, compares the digest and verifies the
 //! signature against the CA certificate, then closes and reconnects reporting the new
 //! version. Meanwhile `--others` more agents, not in the rollout, answer `echo` calls made
