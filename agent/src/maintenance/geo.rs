@@ -79,17 +79,22 @@ impl GeoFiles {
         }
     }
 
-    /// Refreshes `files` (every configured file when empty). Unknown names are refused before
-    /// anything is fetched. A file whose source answers 304, or sends the bytes already on
-    /// disk, is unchanged. Calls for one directory are meant to run one at a time.
-    pub async fn update(&self, files: &[String]) -> Result<GeoUpdateAnswer, GeoError> {
-        let names = self.select(files)?;
+    /// Creates the assets directory if it is missing.
+    async fn create_dir(&self) -> Result<(), GeoError> {
         tokio::fs::create_dir_all(&self.dir)
             .await
             .map_err(|error| GeoError::Dir {
                 path: self.dir.clone(),
                 error,
-            })?;
+            })
+    }
+
+    /// Refreshes `files` (every configured file when empty). Unknown names are refused before
+    /// anything is fetched. A file whose source answers 304, or sends the bytes already on
+    /// disk, is unchanged. Calls for one directory are meant to run one at a time.
+    pub async fn update(&self, files: &[String]) -> Result<GeoUpdateAnswer, GeoError> {
+        let names = self.select(files)?;
+        self.create_dir().await?;
         let mut known = self.load_sources().await;
         let (mut answer, mut failures) = (GeoUpdateAnswer::default(), Vec::new());
         for name in names {
@@ -141,12 +146,7 @@ impl GeoFiles {
         {
             return Err(GeoError::BadName(bad.name.clone()));
         }
-        tokio::fs::create_dir_all(&self.dir)
-            .await
-            .map_err(|error| GeoError::Dir {
-                path: self.dir.clone(),
-                error,
-            })?;
+        self.create_dir().await?;
         let mut present = Vec::new();
         for part in parts {
             let sha = file_sha256(&self.dir.join(&part.name)).await;
