@@ -35,7 +35,7 @@ use crate::protocol::{
 mod stream;
 
 pub use bytes::Bytes;
-pub use stream::{IncomingStream, StreamError};
+pub use stream::{IncomingStream, Pacer, StreamError};
 
 /// Longest deadline a peer may ask for (an install takes minutes, nothing takes an hour).
 const MAX_DEADLINE: Duration = Duration::from_secs(3600);
@@ -295,6 +295,21 @@ impl Channel {
         timeout: Duration,
         idempotency_key: Option<String>,
     ) -> Result<Vec<u8>, CallError> {
+        self.call_with_paced_stream(method, body, data, None, timeout, idempotency_key)
+            .await
+    }
+
+    /// [`Channel::call_with_stream`], its chunks sent no faster than `pacer` allows (a pacer
+    /// shared by several streams holds them to its rate together).
+    pub async fn call_with_paced_stream(
+        &self,
+        method: &str,
+        body: Vec<u8>,
+        data: Bytes,
+        pacer: Option<&Pacer>,
+        timeout: Duration,
+        idempotency_key: Option<String>,
+    ) -> Result<Vec<u8>, CallError> {
         let version = self.protocol_version();
         if version < STREAM_VERSION {
             return Err(CallError::Unsupported(format!(
@@ -303,7 +318,7 @@ impl Channel {
                 self.name()
             )));
         }
-        self.call_inner(method, body, Some(data), timeout, idempotency_key)
+        self.call_inner(method, body, Some((data, pacer)), timeout, idempotency_key)
             .await
     }
 
@@ -311,7 +326,7 @@ impl Channel {
         &self,
         method: &str,
         body: Vec<u8>,
-        data: Option<Bytes>,
+        data: Option<(Bytes, Option<&Pacer>)>,
         timeout: Duration,
         idempotency_key: Option<String>,
     ) -> Result<Vec<u8>, CallError> {
@@ -337,17 +352,17 @@ impl Channel {
             deadline_ms: timeout.as_millis() as u64,
             idempotency_key,
             body,
-            stream_len: data.as_ref().map(|d| d.len() as u64),
+            stream_len: data.as_ref().map(|(d, _)| d.len() as u64),
         }));
         let offline = || CallError::Offline(self.close_reason());
         let outcome = tokio::time::timeout(timeout, async {
             self.queue(frame).await?;
-            if let (Some(data), Some(credit)) = (&data, &credit) {
+            if let (Some((data, pacer)), Some(credit)) = (&data, &credit) {
                 // An early answer (the handler stopped reading, or failed) ends the sending.
                 tokio::select! {
                     biased;
                     answer = &mut rx => return answer.unwrap_or_else(|_| Err(offline())),
-                    sent = stream::send(self, id, data, credit) => sent?,
+                    sent = stream::send(self, id, data, credit, *pacer) => sent?,
                 }
             }
             rx.await.unwrap_or_else(|_| Err(offline()))

@@ -10,6 +10,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::Notify;
@@ -74,18 +75,64 @@ impl Outgoing {
     }
 }
 
-/// Sends `data` as the stream of call `id`, within the credit the receiver gives.
+/// A rate in bytes per second shared by the streams that take from it: bulk transfers
+/// together stay under it, so the sender's CPU and link stay free for calls and heartbeats
+/// however many run at once.
+#[derive(Debug)]
+pub struct Pacer {
+    bytes_per_sec: u64,
+    /// When the bytes taken so far have been paid for at the rate.
+    paid_until: Mutex<Instant>,
+}
+
+impl Pacer {
+    /// At most `bytes_per_sec` (at least 1 byte per second).
+    pub fn new(bytes_per_sec: u64) -> Self {
+        Self {
+            bytes_per_sec: bytes_per_sec.max(1),
+            paid_until: Mutex::new(Instant::now()),
+        }
+    }
+
+    pub fn bytes_per_sec(&self) -> u64 {
+        self.bytes_per_sec
+    }
+
+    /// Waits until `bytes` more may be sent. Time nobody used is not saved up beyond
+    /// [`Pacer::BURST`], so an idle pacer does not allow a flood after it.
+    pub async fn take(&self, bytes: u64) {
+        let cost = Duration::from_secs_f64(bytes as f64 / self.bytes_per_sec as f64);
+        let start = {
+            let mut paid = self.paid_until.lock().unwrap();
+            let earliest = Instant::now().checked_sub(Self::BURST).unwrap_or(*paid);
+            let start = (*paid).max(earliest);
+            *paid = start + cost;
+            start
+        };
+        tokio::time::sleep_until(start).await;
+    }
+
+    /// Unused time a pacer keeps.
+    pub const BURST: Duration = Duration::from_millis(10);
+}
+
+/// Sends `data` as the stream of call `id`, within the credit the receiver gives and, with a
+/// pacer, its rate.
 pub(super) async fn send(
     channel: &Channel,
     id: u64,
     data: &Bytes,
     credit: &Outgoing,
+    pacer: Option<&Pacer>,
 ) -> Result<(), CallError> {
     let len = data.len() as u64;
     let mut offset = 0;
     while offset < len {
         let allowed = credit.beyond(offset, channel).await?;
         let end = allowed.min(len).min(offset + MAX_CHUNK_BYTES as u64);
+        if let Some(pacer) = pacer {
+            pacer.take(end - offset).await;
+        }
         channel
             .send(&Frame::Chunk {
                 id,

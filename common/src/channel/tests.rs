@@ -405,6 +405,31 @@ async fn a_stream_with_a_short_tail_arrives_whole() {
     }
 }
 
+/// Streams that share a pacer stay under its rate together, and still arrive whole: of two
+/// 512 KiB streams at 2 MiB/s, the last chunk can go out only once the 960 KiB before it
+/// are paid for (less the pacer's burst).
+#[tokio::test]
+async fn streams_sharing_a_pacer_keep_to_its_rate_together() {
+    let (a, _b, _) = stream_pair(2);
+    let pacer = Pacer::new(2 << 20);
+    let data = ten_mib().slice(..512 << 10);
+    let started = std::time::Instant::now();
+    let send = || a.call_with_paced_stream("digest", vec![], data.clone(), Some(&pacer), T, None);
+    let (one, two) = tokio::join!(send(), send());
+    let took = started.elapsed();
+    for answer in [one.unwrap(), two.unwrap()] {
+        assert_eq!(
+            from_body::<(u64, Vec<u8>)>(&answer).unwrap(),
+            digest_of(&data)
+        );
+    }
+    let before_last = Duration::from_secs_f64((1024 - 64) as f64 / 2048.0);
+    assert!(
+        took >= before_last - Pacer::BURST,
+        "1 MiB at 2 MiB/s took only {took:?}"
+    );
+}
+
 /// While a stream is under way (its reader paused, the sender waiting for credit), another
 /// call on the same channel is answered: a stream never holds up the channel.
 #[tokio::test]
