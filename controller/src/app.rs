@@ -201,6 +201,7 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
 
     let rollouts = crate::fleet::Rollouts::new(&config.data_dir);
     let ctl = Arc::new(Controller {
+        transfers: crate::dist::Transfers::new(config.transfer_mib_per_sec),
         gateway_limits: GatewayLimits::new(&config),
         login_limit: PerIpWindow::new(10, Duration::from_secs(60)),
         login_throttle: LoginThrottle::new(

@@ -61,12 +61,14 @@ pub struct Controller {
     pub ca: Ca,
     /// The live fleet (`fleet`): which agents hold a channel, their heartbeats, calls to them.
     pub fleet: Fleet,
-    /// The live fleet (`fleet`): the agent rollout engine's signer and transfer budget.
+    /// The live fleet (`fleet`): the agent rollout engine's signer and running transfers.
     pub rollouts: fleet::Rollouts,
     /// Durable tasks (`tasks`): wakes each server's delivery worker.
     pub tasks: TaskQueue,
     /// Software handed out (`dist`): the agent binaries this controller carries.
     pub agents: dist::AgentCatalog,
+    /// Software handed out (`dist`): turns and the shared rate of files sent to agents.
+    pub transfers: dist::Transfers,
     /// The panel (`panel`): live snapshots for its listeners.
     pub events: panel::Events,
     /// Composition (`app`): the URL written into enrollment tokens.

@@ -31,6 +31,7 @@ pub(crate) async fn test_controllers() -> Vec<TestController> {
         };
         let ctl = Controller {
             gateway_limits: GatewayLimits::new(&config),
+            transfers: crate::dist::Transfers::new(config.transfer_mib_per_sec),
             login_limit: PerIpWindow::new(10, Duration::from_secs(60)),
             login_throttle: crate::front::auth::LoginThrottle::new(
                 5,

@@ -103,6 +103,10 @@ pub struct Config {
     /// Geo file sources over 3x-ui's sets, as `name=url` (`geoip.dat=https://…`); a name
     /// listed here replaces that set's source or adds a file.
     pub geo_urls: Vec<String>,
+    /// MiB per second all files sent to agents (agent updates, core releases, geo files)
+    /// may take together; 0 for no limit. What is left of the CPU and the uplink keeps
+    /// calls, heartbeats and the panel quick during a fleet-wide push.
+    pub transfer_mib_per_sec: u32,
 }
 
 impl Default for Config {
@@ -125,6 +129,7 @@ impl Default for Config {
             handshake_burst: 200,
             enroll_per_minute: 10,
             install_requests_per_minute: 30,
+            transfer_mib_per_sec: 64,
             gateway_pending_per_source: 16,
             max_in_flight: xfleet_common::protocol::DEFAULT_MAX_IN_FLIGHT,
             task_ttl_secs: 24 * 3600,

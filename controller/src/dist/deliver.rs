@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use xfleet_common::channel::{CallError, Channel};
+use xfleet_common::channel::{CallError, Channel, Pacer};
 use xfleet_common::methods::{agent, CoreInstallRequest, GeoUpdateAnswer, GeoUpdateRequest};
 use xfleet_common::protocol::{code, from_body, to_body, STREAM_VERSION};
 
@@ -25,11 +25,49 @@ impl From<DistError> for CallError {
     }
 }
 
-/// Transfers (agent updates, core releases, geo files) running at once on this controller:
-/// what they hold beyond the shared file is one credit window each, so memory stays bounded
-/// however many hosts a fleet-wide operation reaches.
-pub const MAX_TRANSFERS: usize = 8;
-pub static TRANSFERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_TRANSFERS);
+/// The files this controller sends over channels (agent updates, core releases, geo files):
+/// how many transfers run at once and how fast they go together. Each holds one credit
+/// window beyond the shared file, so memory stays bounded however many hosts a fleet-wide
+/// operation reaches; the shared rate keeps CPU and uplink for calls, heartbeats and the
+/// panel, whatever the number of transfers.
+pub struct Transfers {
+    turns: tokio::sync::Semaphore,
+    pacer: Option<Pacer>,
+}
+
+/// Transfers running at once on this controller. A transfer to a far host waits on the
+/// network most of the time, so several run beside each other; the rate bounds the work.
+pub const MAX_TRANSFERS: usize = 16;
+
+impl Transfers {
+    /// At most `mib_per_sec` MiB/s together; 0 for no limit.
+    pub fn new(mib_per_sec: u32) -> Self {
+        Self {
+            turns: tokio::sync::Semaphore::new(MAX_TRANSFERS),
+            pacer: (mib_per_sec > 0).then(|| Pacer::new(u64::from(mib_per_sec) << 20)),
+        }
+    }
+
+    /// Waits for a transfer's turn, held until the permit is dropped.
+    pub async fn turn(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.turns.acquire().await.expect("never closed")
+    }
+
+    /// Calls `method` with `data` as its stream, at the shared rate; the caller holds a turn.
+    pub async fn send(
+        &self,
+        channel: &Channel,
+        method: &str,
+        body: Vec<u8>,
+        data: axum::body::Bytes,
+        timeout: Duration,
+        key: Option<String>,
+    ) -> Result<Vec<u8>, CallError> {
+        channel
+            .call_with_paced_stream(method, body, data, self.pacer.as_ref(), timeout, key)
+            .await
+    }
+}
 
 /// The controller could not fetch what it was to send; the message names the URL.
 pub const FETCH_FAILED: &str = "fetch_failed";
@@ -86,15 +124,15 @@ async fn install(
 ) -> Result<Vec<u8>, CallError> {
     let shelf = CoreShelf::new(&ctl.config);
     let release = shelf.ensure(version, arch).await?;
-    let _turn = TRANSFERS.acquire().await.expect("never closed");
+    let _turn = ctl.transfers.turn().await;
     let zip = shelf.bytes(&release).await?;
     let body = to_body(&CoreInstallRequest {
         version: release.version.clone(),
         sha256: Some(release.sha256.clone()),
     })
     .map_err(CallError::from_body)?;
-    channel
-        .call_with_stream(agent::CORE_INSTALL, body, zip, deadline, key)
+    (ctl.transfers)
+        .send(channel, agent::CORE_INSTALL, body, zip, deadline, key)
         .await
 }
 
@@ -122,9 +160,10 @@ async fn update_geo(
     })
     .map_err(CallError::from_body)?;
     let answer = {
-        let _turn = TRANSFERS.acquire().await.expect("never closed");
-        channel
-            .call_with_stream(agent::GEO_UPDATE, body, bundle.data.clone(), deadline, key)
+        let _turn = ctl.transfers.turn().await;
+        let data = bundle.data.clone();
+        (ctl.transfers)
+            .send(channel, agent::GEO_UPDATE, body, data, deadline, key)
             .await?
     };
     if bundle.failures.is_empty() {

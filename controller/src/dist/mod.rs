@@ -12,7 +12,7 @@ pub mod sign;
 
 pub use agents::{install_command, AgentBinary, AgentCatalog, CatalogError};
 pub use cores::{CoreRelease, CoreShelf};
-pub use deliver::deliver;
+pub use deliver::{deliver, Transfers};
 pub use error::{sha256_hex, DistError};
 pub use geo::{GeoShelf, GEO_SETS};
 pub use sign::{SignError, UpdateSigner};

@@ -8,9 +8,9 @@
 //!   dead host does not hold a fleet back); it can be updated later on its own.
 //! - An agent that speaks protocol 1 (no streams), or for whose architecture the controller
 //!   carries no binary of the version, is skipped with the reason.
-//! - At most [`MAX_TRANSFERS`] transfers (these and core or geo files) run at once on this
-//!   controller, so memory stays bounded whatever the batch size (the binary itself is read
-//!   once and shared).
+//! - Transfers take turns with core and geo files ([`Transfers`]): at most
+//!   [`MAX_TRANSFERS`] at once at a shared rate, so memory and CPU stay bounded whatever the
+//!   batch size (the binary itself is read once and shared).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -24,8 +24,7 @@ use xfleet_common::protocol::{from_body, to_body, Hello, UpdateReport};
 use xfleet_common::time::now_ms;
 
 #[cfg(doc)]
-use crate::dist::deliver::MAX_TRANSFERS;
-use crate::dist::deliver::TRANSFERS;
+use crate::dist::deliver::{Transfers, MAX_TRANSFERS};
 use crate::dist::{agents::canonical_arch, UpdateSigner};
 use crate::store::{RolloutRow, RolloutServerRow};
 use crate::Controller;
@@ -38,6 +37,8 @@ pub const COME_BACK_WITHIN: Duration = Duration::from_secs(300);
 /// How long one transfer may take (10 MiB on a slow link).
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(300);
 const TICK: Duration = Duration::from_secs(2);
+/// The shortest time between two steps, however often the engine is woken.
+const MIN_STEP_GAP: Duration = Duration::from_millis(250);
 
 /// What the engine keeps in memory: the signer and which transfers run.
 pub struct Rollouts {
@@ -65,12 +66,19 @@ impl Rollouts {
 /// The engine's job: runs until the controller shuts down.
 pub async fn run_job(ctl: Arc<Controller>) {
     loop {
+        let started = tokio::time::Instant::now();
         if let Err(e) = step(&ctl).await {
             tracing::warn!(error = %e, "agent rollouts: cannot advance");
         }
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}
             _ = ctl.rollouts.wake.notified() => {}
+            _ = ctl.shutdown.cancelled() => return,
+        }
+        // A step reads every row of the running rollouts: the many transfers and Hellos of a
+        // large wave that end together wake it once, not once each.
+        tokio::select! {
+            _ = tokio::time::sleep_until(started + MIN_STEP_GAP) => {}
             _ = ctl.shutdown.cancelled() => return,
         }
     }
@@ -177,9 +185,7 @@ enum Sent {
 }
 
 async fn transfer(ctl: &Arc<Controller>, rollout: &RolloutRow, row: &RolloutServerRow) {
-    let Ok(_permit) = TRANSFERS.acquire().await else {
-        return;
-    };
+    let _turn = ctl.transfers.turn().await;
     let store = &ctl.store;
     let (id, server) = (rollout.id, row.server_id);
     // Paused or cancelled while this transfer waited for its turn.
@@ -281,8 +287,15 @@ async fn send(ctl: &Controller, version: &str, server_id: i64) -> Sent {
         return Sent::Fail("cannot encode the update request".into());
     };
     tracing::info!(server_id, %version, arch, bytes = bytes.len(), "pushing an agent update");
-    match (channel)
-        .call_with_stream(methods::agent::UPDATE, body, bytes, TRANSFER_TIMEOUT, None)
+    match (ctl.transfers)
+        .send(
+            &channel,
+            methods::agent::UPDATE,
+            body,
+            bytes,
+            TRANSFER_TIMEOUT,
+            None,
+        )
         .await
     {
         Ok(answer) => match from_body(&answer) {

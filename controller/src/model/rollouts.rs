@@ -12,7 +12,7 @@ use crate::Controller;
 pub const DEFAULT_CANARY: i64 = 1;
 pub const DEFAULT_BATCH: i64 = 10;
 /// The largest batch: every server of a large fleet at once (transfers are still capped by
-/// [`crate::fleet::rollout::MAX_TRANSFERS`]).
+/// [`crate::dist::deliver::MAX_TRANSFERS`] and their shared rate).
 pub const MAX_BATCH: i64 = 10_000;
 
 /// What an operator asks for; `None` means the default.
