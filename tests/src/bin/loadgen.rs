@@ -6,7 +6,8 @@
 //!     target/release/xfleet-loadgen [--agents 5000] [--fanout 1000] [--storm 2000]
 //!     target/release/xfleet-loadgen --propagation 100 [--rounds 20]
 //!     target/release/xfleet-loadgen --stream-latency 10 [--rounds 20]
-//!     target/release/xfleet-loadgen --rollout 1000 [--others 50] [--mib 10]
+//!     target/release/xfleet-loadgen --rollout 1000 [--others 50] [--mib 10] [--fleet-nice 19]
+//!         [--echo-rate 200]
 //!
 //! It enrolls every simulated agent through the real enrollment endpoint, so the controller's
 //! database and CA do the same work as for real agents. `--propagation N` measures instead
@@ -82,6 +83,10 @@ struct Args {
     others: usize,
     /// Size of the pushed agent binary in MiB.
     mib: usize,
+    /// CPU priority of the simulated agents a rollout updates.
+    fleet_nice: i32,
+    /// Echo calls per second during a rollout; 0: back to back.
+    echo_rate: u32,
 }
 
 fn args() -> Args {
@@ -95,6 +100,8 @@ fn args() -> Args {
         rollout: 0,
         others: 50,
         mib: 10,
+        fleet_nice: 19,
+        echo_rate: 200,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     for pair in argv.chunks(2) {
@@ -109,6 +116,8 @@ fn args() -> Args {
             "--rollout" => a.rollout = value,
             "--others" => a.others = value.max(1),
             "--mib" => a.mib = value.max(1),
+            "--fleet-nice" => a.fleet_nice = value.min(19) as i32,
+            "--echo-rate" => a.echo_rate = value as u32,
             other => panic!("unknown argument {other}"),
         }
     }
@@ -144,7 +153,14 @@ async fn main() -> anyhow::Result<()> {
         return propagation::run(args.propagation, args.rounds).await;
     }
     if args.rollout > 0 {
-        return rollout::run(args.rollout, args.others, args.mib).await;
+        return rollout::run(
+            args.rollout,
+            args.others,
+            args.mib,
+            args.fleet_nice,
+            args.echo_rate,
+        )
+        .await;
     }
     if args.stream_latency > 0 {
         return stream::run(args.stream_latency, args.rounds).await;
