@@ -188,6 +188,31 @@ impl xfleet_common::channel::Handler for Mute {
 
 /// Runs the channel engine over a raw connection that has finished Hello/Welcome.
 pub fn channel(ws: Ws, server_id: i64) -> xfleet_common::channel::Channel {
+    ws_channel(
+        ws,
+        Arc::new(Mute),
+        xfleet_common::channel::ChannelConfig {
+            name: format!("test client of server {server_id}"),
+            max_in_flight: 16,
+            send_queue: 16,
+            idle_timeout: std::time::Duration::from_secs(60),
+            first_request_id: 2,
+            // The controller chooses the newest version this build offers in its Hello.
+            protocol_version: xfleet_common::protocol::PROTOCOL_VERSION,
+        },
+    )
+}
+
+/// The channel engine over any WebSocket (either end), one binary message per frame.
+pub fn ws_channel<S, H>(
+    ws: WebSocketStream<S>,
+    handler: Arc<H>,
+    config: xfleet_common::channel::ChannelConfig,
+) -> xfleet_common::channel::Channel
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    H: xfleet_common::channel::Handler,
+{
     let (sink, stream) = ws.split();
     let sink = sink.with(|b: Vec<u8>| {
         futures_util::future::ready(Ok::<_, tokio_tungstenite::tungstenite::Error>(
@@ -201,18 +226,5 @@ pub fn channel(ws: Ws, server_id: i64) -> xfleet_common::channel::Channel {
             Err(e) => Some(Err(e.to_string())),
         }
     }));
-    xfleet_common::channel::Channel::start(
-        sink,
-        stream,
-        Arc::new(Mute),
-        xfleet_common::channel::ChannelConfig {
-            name: format!("test client of server {server_id}"),
-            max_in_flight: 16,
-            send_queue: 16,
-            idle_timeout: std::time::Duration::from_secs(60),
-            first_request_id: 2,
-            // The controller chooses the newest version this build offers in its Hello.
-            protocol_version: xfleet_common::protocol::PROTOCOL_VERSION,
-        },
-    )
+    xfleet_common::channel::Channel::start(Box::pin(sink), stream, handler, config)
 }

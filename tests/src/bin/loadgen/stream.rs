@@ -10,9 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 use xfleet_common::channel::{Bytes, Channel, ChannelConfig, Handler, IncomingCall};
 use xfleet_common::protocol::{to_body, ErrorBody, PROTOCOL_VERSION};
@@ -51,32 +49,15 @@ fn channel<S>(ws: WebSocketStream<S>, name: &str, first_request_id: u64) -> Chan
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (sink, stream) = ws.split();
-    let sink = sink.with(|b: Vec<u8>| {
-        futures_util::future::ready(Ok::<_, tokio_tungstenite::tungstenite::Error>(
-            Message::Binary(b.into()),
-        ))
-    });
-    let stream = Box::pin(stream.filter_map(|m| async move {
-        match m {
-            Ok(Message::Binary(b)) => Some(Ok(b.to_vec())),
-            Ok(_) => None,
-            Err(e) => Some(Err(e.to_string())),
-        }
-    }));
-    Channel::start(
-        Box::pin(sink),
-        stream,
-        Arc::new(Receiver),
-        ChannelConfig {
-            name: name.into(),
-            max_in_flight: 256,
-            send_queue: 64,
-            idle_timeout: Duration::from_secs(60),
-            first_request_id,
-            protocol_version: PROTOCOL_VERSION,
-        },
-    )
+    let config = ChannelConfig {
+        name: name.into(),
+        max_in_flight: 256,
+        send_queue: 64,
+        idle_timeout: Duration::from_secs(60),
+        first_request_id,
+        protocol_version: PROTOCOL_VERSION,
+    };
+    xfleet_tests::raw::ws_channel(ws, Arc::new(Receiver), config)
 }
 
 async fn echo(caller: &Channel) -> anyhow::Result<Duration> {
