@@ -211,6 +211,73 @@ async fn through_fallback(port: u16, sni: &str, ca_pem: &str) -> Result<(), Stri
     }
 }
 
+/// The subscription page a VPN user opens (`tests/browser/subpage.mjs`): it follows the
+/// visitor's light or dark scheme, shows the expiry in the visitor's time zone (Tehran here),
+/// its Copy button copies the subscription URL, its "add to app" links carry that URL, its
+/// icon loads, it fits a 390 px phone, and it passes the accessibility checks in both schemes.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_subscription_page_in_a_real_browser() {
+    if !browser_available() {
+        return;
+    }
+    let ctl = Controller::start(ControllerOptions {
+        local_server: true,
+        ..ControllerOptions::default()
+    })
+    .await;
+    let api = ctl.api();
+    let local = wait_for("the local server", LONG, || async {
+        let servers = api.ok("GET", "/api/v1/servers", None).await;
+        servers
+            .as_array()?
+            .iter()
+            .find(|s| s["local"] == serde_json::json!(true))
+            .cloned()
+    })
+    .await;
+    let inbound = api
+        .ok(
+            "POST",
+            &format!("/api/v1/servers/{}/inbounds", local["id"]),
+            Some(serde_json::json!({"port": free_port(), "protocol": "vless",
+                "settings": {"decryption": "none"}})),
+        )
+        .await;
+    // 2030-01-15 12:00 UTC: 15:30 in Tehran.
+    let expiry_ms = 1_894_708_800_000i64;
+    api.ok(
+        "POST",
+        "/api/v1/clients",
+        Some(
+            serde_json::json!({"email": "sam", "subId": "sam-subscription", "totalGB": 10u64 << 30,
+            "expiryTime": expiry_ms, "inboundIds": [inbound["id"]]}),
+        ),
+    )
+    .await;
+    let sub_url = format!("{}/sub/sam-subscription", ctl.sub_url());
+    let out = Command::new("node")
+        .arg(browser_dir().join("subpage.mjs"))
+        .current_dir(browser_dir())
+        .env("SUB_PAGE_URL", format!("{sub_url}?view=html"))
+        .env("SUB_URL", &sub_url)
+        .env("LOCAL_EXPIRY", "15 Jan 2030, 15:30")
+        .env("CHROMIUM", chromium())
+        .env("SHOT_DIR", shot_dir())
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run node");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in text.lines().filter(|l| l.starts_with("STEP ")) {
+        eprintln!("subscription page: {}", &line[5..]);
+    }
+    assert!(
+        out.status.success() && text.lines().any(|l| l == "DONE"),
+        "the browser run failed:\n{text}\ncontroller log:\n{}",
+        ctl.output.text()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_panel_in_a_real_browser() {
     if !v2ray_available() || !browser_available() {

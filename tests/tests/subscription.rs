@@ -415,8 +415,23 @@ async fn every_link_of_a_subscription_carries_traffic() {
         .text();
     assert!(page.contains("disabled"), "{page}");
 
+    // The page's script and icon are served beside it, and nothing else is.
+    let script = get(ctl.sub_port, "/sub/assets/page.js", &[]).await;
+    assert_eq!(
+        (script.status, script.header("content-type")),
+        (200, Some("text/javascript; charset=utf-8"))
+    );
+    assert!(script.text().contains("data-copy"));
+
     // Unknown ids and paths reveal nothing.
-    for path in ["/sub/nobody", "/sub/", "/json/nobody", "/other/alice-sub"] {
+    for path in [
+        "/sub/nobody",
+        "/sub/",
+        "/json/nobody",
+        "/other/alice-sub",
+        "/sub/assets/secret.js",
+        "/json/assets/page.js",
+    ] {
         let r = get(ctl.sub_port, path, &[]).await;
         assert_eq!((r.status, r.body.len()), (404, 0), "{path}");
     }

@@ -1,110 +1,249 @@
-//! The subscription's page for browsers: usage, expiry, every link with its QR code, and the
-//! subscription URLs. Plain HTML with inline SVG, no scripts.
+//! The subscription's page for browsers: usage, expiry, the subscription URLs with buttons that
+//! add them to the common client apps, and every link with its QR code. Server-rendered HTML
+//! with the panel's colours (light or dark as the visitor's system is) and inline SVG; a small
+//! script of the page's own ([`ASSETS`]) adds copy buttons and shows times in the visitor's
+//! zone, and the page works without it.
 
 use super::remark::traffic;
 use super::settings::SubUrls;
+use super::url::escape;
 use super::{qr, ClientLink, UserInfo};
 use crate::util::html_escape as esc;
+
+/// Files the page loads, served beside it (`<subscription path>assets/<name>`): a path with a
+/// slash is never a subscription id. Name, content type, body.
+pub const ASSETS: &[(&str, &str, &str)] = &[
+    (
+        "page.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../web/sub/page.js"),
+    ),
+    (
+        "icon.svg",
+        "image/svg+xml",
+        include_str!("../../../web/static/icon.svg"),
+    ),
+];
+
+const STYLE: &str = include_str!("../../../web/sub/page.css");
 
 pub struct PageClient<'a> {
     pub email: &'a str,
     pub enabled: bool,
 }
 
-pub fn render(
-    title: &str,
-    clients: &[PageClient<'_>],
-    info: &UserInfo,
-    urls: &SubUrls,
-    links: &[ClientLink],
-) -> String {
-    let title = if title.is_empty() {
+/// What the page shows.
+pub struct Page<'a> {
+    pub title: &'a str,
+    pub clients: &'a [PageClient<'a>],
+    pub info: &'a UserInfo,
+    pub urls: &'a SubUrls,
+    pub links: &'a [ClientLink],
+    /// The operator's support link (`subSupportUrl`), shown when set.
+    pub support_url: &'a str,
+}
+
+/// A client app that can take a subscription from a link: its name, the platforms it runs
+/// on, and its link for the subscription URL `url` named `name`.
+struct App {
+    name: &'static str,
+    platforms: &'static str,
+    link: fn(url: &str, name: &str) -> String,
+}
+
+/// The apps 3x-ui's users run, with the import links each registers.
+const APPS: &[App] = &[
+    App {
+        name: "v2rayNG",
+        platforms: "Android",
+        link: |url, name| {
+            format!(
+                "v2rayng://install-sub?url={}&name={}",
+                escape(url),
+                escape(name)
+            )
+        },
+    },
+    App {
+        name: "v2rayN",
+        platforms: "Windows, Linux, macOS",
+        link: |url, name| {
+            format!(
+                "v2rayn://install-sub?url={}&name={}",
+                escape(url),
+                escape(name)
+            )
+        },
+    },
+    App {
+        name: "Hiddify",
+        platforms: "Android, iOS, Windows, macOS, Linux",
+        link: |url, name| format!("hiddify://import/{url}#{}", escape(name)),
+    },
+    App {
+        name: "Streisand",
+        platforms: "iOS, macOS",
+        link: |url, name| format!("streisand://import/{url}#{}", escape(name)),
+    },
+    App {
+        name: "NekoBox",
+        platforms: "Android",
+        link: |url, name| {
+            format!(
+                "sn://subscription?url={}&name={}",
+                escape(url),
+                escape(name)
+            )
+        },
+    },
+    App {
+        name: "Happ",
+        platforms: "Android, iOS, Windows, macOS",
+        link: |url, _| format!("happ://add/{url}"),
+    },
+];
+
+pub fn render(page: &Page<'_>) -> String {
+    let title = if page.title.is_empty() {
         "Subscription"
     } else {
-        title
+        page.title
     };
+    let info = page.info;
     let mut h = String::new();
-    h.push_str("<!doctype html><html><head><meta charset=\"utf-8\">");
+    h.push_str("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">");
     h.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
+    h.push_str("<meta name=\"color-scheme\" content=\"light dark\">");
     h.push_str(&format!("<title>{}</title>", esc(title)));
-    h.push_str(
-        "<style>body{font-family:sans-serif;max-width:52rem;margin:1rem auto;padding:0 1rem}\
-         code{word-break:break-all}.link{border-top:1px solid #ccc;padding:.5rem 0}\
-         .off{color:#b00}svg{width:12rem;height:12rem}</style></head><body>",
-    );
+    h.push_str("<link rel=\"icon\" href=\"assets/icon.svg\" type=\"image/svg+xml\">");
+    h.push_str(&format!("<style>{STYLE}</style>"));
+    h.push_str("<script type=\"module\" src=\"assets/page.js\"></script>");
+    h.push_str("</head><body><main>");
     h.push_str(&format!("<h1>{}</h1>", esc(title)));
-    h.push_str("<table>");
-    for c in clients {
+
+    h.push_str("<section class=\"card\" aria-labelledby=\"account\">");
+    h.push_str("<h2 id=\"account\">Account</h2><dl class=\"kv\">");
+    for c in page.clients {
         let state = if c.enabled {
-            "<span class=\"on\">active</span>"
+            "<span class=\"badge on\">active</span>"
         } else {
-            "<span class=\"off\">disabled</span>"
+            "<span class=\"badge off\">disabled</span>"
         };
         h.push_str(&format!(
-            "<tr><th>Account</th><td>{} — {state}</td></tr>",
+            "<dt>Account</dt><dd>{} {state}</dd>",
             esc(c.email)
         ));
     }
     let used = info.upload + info.download;
-    let quota = if info.total > 0 {
-        format!("{} of {}", traffic(used), traffic(info.total))
+    if info.total > 0 {
+        let share = (used as f64 / info.total as f64 * 100.0).clamp(0.0, 100.0);
+        h.push_str(&format!(
+            "<dt>Used</dt><dd>{} of {}<div class=\"meter\" role=\"img\" \
+             aria-label=\"{share:.0}% used\"><span style=\"width:{share:.1}%\"></span></div></dd>",
+            esc(&traffic(used)),
+            esc(&traffic(info.total))
+        ));
     } else {
-        format!("{} (unlimited)", traffic(used))
-    };
-    h.push_str(&format!("<tr><th>Used</th><td>{}</td></tr>", esc(&quota)));
+        h.push_str(&format!(
+            "<dt>Used</dt><dd>{} (unlimited)</dd>",
+            esc(&traffic(used))
+        ));
+    }
     h.push_str(&format!(
-        "<tr><th>Upload / download</th><td>{} / {}</td></tr>",
-        traffic(info.upload),
-        traffic(info.download)
+        "<dt>Upload / download</dt><dd>{} / {}</dd>",
+        esc(&traffic(info.upload)),
+        esc(&traffic(info.download))
     ));
     let expiry = if info.expire > 0 {
-        format_utc(info.expire)
+        time_element(info.expire)
     } else {
         "never".into()
     };
-    h.push_str(&format!(
-        "<tr><th>Expires</th><td>{}</td></tr>",
-        esc(&expiry)
-    ));
-    h.push_str("</table><h2>Subscription</h2><ul>");
-    h.push_str(&format!(
-        "<li>Links: <code>{}</code></li>",
-        esc(&urls.links)
-    ));
-    if let Some(json) = &urls.json {
-        h.push_str(&format!("<li>JSON: <code>{}</code></li>", esc(json)));
+    h.push_str(&format!("<dt>Expires</dt><dd>{expiry}</dd></dl>"));
+    if !page.support_url.is_empty() {
+        h.push_str(&format!(
+            "<p><a href=\"{}\">Support</a></p>",
+            esc(page.support_url)
+        ));
     }
-    if let Some(clash) = &urls.clash {
-        h.push_str(&format!("<li>Clash: <code>{}</code></li>", esc(clash)));
+    h.push_str("</section>");
+
+    let urls = page.urls;
+    h.push_str("<section class=\"card\" aria-labelledby=\"subscription\">");
+    h.push_str("<h2 id=\"subscription\">Subscription</h2>");
+    let mut formats = vec![("Links", urls.links.as_str())];
+    formats.extend(urls.json.as_deref().map(|u| ("JSON", u)));
+    formats.extend(urls.clash.as_deref().map(|u| ("Clash", u)));
+    for (label, url) in formats {
+        h.push_str(&format!(
+            "<div class=\"row\"><span class=\"label\">{label}</span><code>{}</code>{}</div>",
+            esc(url),
+            copy_button(url, &format!("Copy the {label} URL"))
+        ));
     }
-    h.push_str("</ul>");
     if let Ok(svg) = qr::svg(&urls.links) {
         h.push_str(&format!("<div class=\"qr\">{svg}</div>"));
     }
-    h.push_str(&format!("<h2>Links ({})</h2>", links.len()));
-    for l in links {
+    h.push_str("</section>");
+
+    h.push_str("<section class=\"card\" aria-labelledby=\"apps\">");
+    h.push_str("<h2 id=\"apps\">Add to an app</h2><ul class=\"apps\">");
+    for app in APPS {
+        h.push_str(&format!(
+            "<li><a class=\"button primary\" href=\"{}\">{}</a><span class=\"muted\">{}</span></li>",
+            esc(&(app.link)(&urls.links, title)),
+            app.name,
+            app.platforms
+        ));
+    }
+    h.push_str("</ul></section>");
+
+    h.push_str("<section class=\"card\" aria-labelledby=\"links\">");
+    h.push_str(&format!(
+        "<h2 id=\"links\">Links ({})</h2>",
+        page.links.len()
+    ));
+    for l in page.links {
         h.push_str("<div class=\"link\">");
         h.push_str(&format!(
-            "<h3>{}</h3><p>{} on {}</p><p><code>{}</code></p>",
+            "<h3>{}</h3><p class=\"muted\">{} on {}</p><div class=\"row\"><code>{}</code>{}</div>",
             esc(&l.remark),
             esc(&l.protocol),
             esc(&l.server),
-            esc(&l.url)
+            esc(&l.url),
+            copy_button(&l.url, &format!("Copy the link {}", l.remark))
         ));
         if let Ok(svg) = qr::svg(&l.url) {
-            h.push_str(&svg);
+            h.push_str(&format!("<div class=\"qr\">{svg}</div>"));
         }
         h.push_str("</div>");
     }
-    h.push_str("</body></html>");
+    h.push_str("</section><p id=\"copy-status\" class=\"status\" role=\"status\"></p>");
+    h.push_str("</main></body></html>");
     h
 }
 
-/// `2025-01-31 12:00 UTC` from Unix seconds.
-fn format_utc(secs: i64) -> String {
+/// A button that copies `text`, hidden until the page's script shows it (it does nothing
+/// without the script).
+fn copy_button(text: &str, label: &str) -> String {
+    format!(
+        "<button type=\"button\" data-copy=\"{}\" aria-label=\"{}\" hidden>Copy</button>",
+        esc(text),
+        esc(label)
+    )
+}
+
+/// `<time>` for Unix seconds: UTC as the page is sent, the visitor's zone once its script ran.
+fn time_element(secs: i64) -> String {
     match time::OffsetDateTime::from_unix_timestamp(secs) {
         Ok(t) => format!(
-            "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+            "<time datetime=\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z\">{:04}-{:02}-{:02} {:02}:{:02} UTC</time>",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
             t.year(),
             u8::from(t.month()),
             t.day(),

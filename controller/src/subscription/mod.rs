@@ -42,6 +42,30 @@ fn bare(status: StatusCode) -> Response {
     (status, "").into_response()
 }
 
+/// Only the links format has a page for browsers.
+fn wants_page(format: &Format) -> bool {
+    matches!(format, Format::Links)
+}
+
+/// A file the subscription page loads (its script and icon), or a bare 404.
+fn page_asset(name: &str) -> Response {
+    let Some((_, content_type, body)) = page::ASSETS.iter().find(|(n, _, _)| *n == name) else {
+        return bare(StatusCode::NOT_FOUND);
+    };
+    let mut r = (StatusCode::OK, *body).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
 async fn handle(
     State(ctl): State<Arc<Controller>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -104,6 +128,12 @@ async fn answer(
     } else {
         return Ok(bare(StatusCode::NOT_FOUND));
     };
+    if let Some(asset) = sub_id
+        .strip_prefix("assets/")
+        .filter(|_| wants_page(&format))
+    {
+        return Ok(page_asset(asset));
+    }
     if sub_id.is_empty() || sub_id.len() > 128 || sub_id.contains('/') {
         return Ok(bare(StatusCode::NOT_FOUND));
     }
@@ -121,7 +151,7 @@ async fn answer(
     let base = format!("{scheme}://{host_header}");
 
     let query = uri.query().unwrap_or("");
-    let wants_html = matches!(format, Format::Links)
+    let wants_html = wants_page(&format)
         && (header_text("accept").is_some_and(|a| a.contains("text/html"))
             || query
                 .split('&')
@@ -135,10 +165,15 @@ async fn answer(
             })
             .collect();
         let urls = settings.urls(&base, sub_id);
-        (
-            "text/html; charset=utf-8",
-            page::render(&settings.title, &page_clients, &info, &urls, &links),
-        )
+        let page = page::Page {
+            title: &settings.title,
+            clients: &page_clients,
+            info: &info,
+            urls: &urls,
+            links: &links,
+            support_url: &settings.support_url,
+        };
+        ("text/html; charset=utf-8", page::render(&page))
     } else {
         match format {
             Format::Links => {
