@@ -821,6 +821,18 @@ try {
 
   // Unset settings show what the server does without them: subscriptions are on.
   if (!(await page.getByLabel('Serve subscriptions').isChecked())) throw new Error('the subscription switch shows off while subscriptions are served');
+  // Every subscription option 3x-ui has is on the page; an announcement saves, and a path
+  // that is no path is refused on its field.
+  const subForm = page.locator('#sub-form');
+  await subForm.getByLabel('Announcement to users (apps and the page)').fill('Maintenance on Sunday');
+  await subForm.getByLabel('Clash path').fill('no path with spaces');
+  await subForm.getByRole('button', { name: 'Save' }).click();
+  await subForm.locator('[name="subClashPath"][aria-invalid="true"]').waitFor();
+  await subForm.getByLabel('Clash path').fill('');
+  await subForm.getByRole('button', { name: 'Save' }).click();
+  await page.getByText('Settings saved').first().waitFor();
+  const storedSub = await page.evaluate(async () => (await (await fetch('/api/v1/settings')).json()).data);
+  if (storedSub.subAnnounce !== 'Maintenance on Sunday') throw new Error(`the announcement was stored as ${JSON.stringify(storedSub.subAnnounce)}`);
 
   step('API token: shown once, works, then deleted');
   const tokenForm = page.locator('#token-form');

@@ -220,7 +220,9 @@ async fn every_link_of_a_subscription_carries_traffic() {
         "PATCH",
         "/api/v1/settings",
         Some(json!({"subTitle": "Fleet VPN",
-        "subSupportUrl": "https://t.me/support", "subUpdates": 6})),
+        "subSupportUrl": "https://t.me/support", "subUpdates": 6,
+        "subAnnounce": "Maintenance on Sunday\nUse the second link meanwhile",
+        "subRoutingRules": "happ://routing/onadd/eyJOYW1lIjoieGZsZWV0In0="})),
     )
     .await;
     api.ok(
@@ -256,6 +258,22 @@ async fn every_link_of_a_subscription_carries_traffic() {
         Some(format!("base64:{}", STANDARD.encode("Fleet VPN")).as_str())
     );
     assert_eq!(sub.header("support-url"), Some("https://t.me/support"));
+    // The operator's message and Happ's routing, as 3x-ui sends them.
+    assert_eq!(
+        sub.header("announce"),
+        Some(
+            format!(
+                "base64:{}",
+                STANDARD.encode("Maintenance on Sunday\nUse the second link meanwhile")
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(sub.header("routing-enable"), Some("true"));
+    assert_eq!(
+        sub.header("routing"),
+        Some("happ://routing/onadd/eyJOYW1lIjoieGZsZWV0In0=")
+    );
     assert_eq!(
         sub.header("profile-web-page-url"),
         Some(format!("http://127.0.0.1:{}/sub/alice-sub", ctl.sub_port).as_str())
@@ -399,6 +417,10 @@ async fn every_link_of_a_subscription_carries_traffic() {
         assert!(html.contains("/json/alice-sub") && html.contains("/clash/alice-sub"));
         assert!(html.contains("Fleet VPN") && html.contains("alice") && html.contains("active"));
         assert!(html.contains("10.00GB"), "the quota is shown");
+        assert!(
+            html.contains("Maintenance on Sunday"),
+            "the announcement is shown"
+        );
     }
 
     // Bob is disabled: his subscription still answers and says so.

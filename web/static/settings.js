@@ -5,15 +5,42 @@ import { actions, ago, badge, busy, clearErrors, confirmDialog, duration, failed
 
 // ---- Settings ----
 // [key, label, kind, what the server uses while the key is unset]
-const SUB_KEYS = [['subEnable', 'Serve subscriptions', 'bool', 'true'], ['subURI', 'Public subscription URL prefix', 'text', 'the listener\'s address'], ['subPath', 'Links path', 'text', '/sub/'], ['subJsonPath', 'JSON path', 'text', '/json/'], ['subUpdates', 'Update interval (hours)', 'text', '12'], ['subTitle', 'Title', 'text']];
+const SUB_KEYS = [
+  ['subEnable', 'Serve subscriptions', 'bool', 'true'],
+  ['subListen', 'Listen address (applies at the next start)', 'text', 'all addresses'],
+  ['subPort', 'Port (applies at the next start)', 'int', '2096'],
+  ['subDomain', 'Domain: requests for any other host name are refused', 'text', 'any host name'],
+  ['subCertFile', 'TLS certificate file (PEM chain, applies at the next start)', 'text', 'plain HTTP'],
+  ['subKeyFile', 'TLS key file (PEM)', 'text'],
+  ['subURI', 'Public subscription URL prefix', 'text', 'the listener\'s address'],
+  ['subPath', 'Links path', 'text', '/sub/'],
+  ['subUpdates', 'Update interval (hours)', 'int', '12'],
+  ['subEncrypt', 'Encode the link list in base64', 'bool', 'true'],
+  ['subShowInfo', 'Show usage and time left in each link\'s name', 'bool', 'true'],
+  ['remarkModel', 'Link name model (3x-ui remarkModel)', 'text', '-ieo'],
+  ['subTitle', 'Title', 'text'],
+  ['subSupportUrl', 'Support URL', 'text'],
+  ['subProfileUrl', 'Profile page URL', 'text', 'the subscription\'s own page'],
+  ['subAnnounce', 'Announcement to users (apps and the page)', 'long'],
+  ['subEnableRouting', 'Send routing rules to apps that take them (Happ)', 'bool', 'true'],
+  ['subRoutingRules', 'Routing rules (a Happ routing link)', 'long'],
+  ['subJsonEnable', 'Serve the JSON format', 'bool', 'true'],
+  ['subJsonPath', 'JSON path', 'text', '/json/'],
+  ['subJsonURI', 'Public JSON URL prefix', 'text', 'the listener\'s address'],
+  ['subClashEnable', 'Serve the Clash format', 'bool', 'true'],
+  ['subClashPath', 'Clash path', 'text', '/clash/'],
+  ['subClashURI', 'Public Clash URL prefix', 'text', 'the listener\'s address'],
+];
 const TLS_KEYS = [['webCertFile', 'Certificate file (PEM chain)', 'text'], ['webKeyFile', 'Key file (PEM)', 'text']];
 const COMPAT_KEYS = [['defaultServer', 'Default server (id or name)', 'text', 'the local server, else the first added']];
-const TG_KEYS = [['tgBotEnable', 'Telegram bot enabled', 'bool'], ['tgBotToken', 'Bot token', 'secret'], ['tgBotChatId', 'Admin chat ids (comma separated)', 'text'], ['tgRunTime', 'Report schedule', 'text'], ['tgBotLoginNotify', 'Notify on panel logins', 'bool'], ['tgCpu', 'CPU alert threshold (%)', 'text']];
+const TG_KEYS = [['tgBotEnable', 'Telegram bot enabled', 'bool'], ['tgBotToken', 'Bot token', 'secret'], ['tgBotChatId', 'Admin chat ids (comma separated)', 'text'], ['tgRunTime', 'Report schedule', 'text'], ['tgBotLoginNotify', 'Notify on panel logins', 'bool'], ['tgCpu', 'CPU alert threshold (%)', 'int', '80']];
 function settingsForm(id, title, keys, values, note) {
   return html`<form class="card section" id="${id}" novalidate><h2>${title}</h2>${note ? html`<p class="muted">${note}</p>` : ''}<div class="form-grid">
     ${keys.map(([key, label, kind, unset = '']) => kind === 'bool'
       ? html`<div><label class="inline"><input type="checkbox" name="${key}" data-field="${key}" ${raw((values[key] ?? unset) === 'true' ? 'checked' : '')}> ${label}</label></div>`
-      : html`<div><label for="set-${key}">${label}</label><input id="set-${key}" name="${key}" data-field="${key}" ${raw(kind === 'secret' ? 'type="password" autocomplete="new-password"' : 'autocomplete="off"')} value="${kind === 'secret' ? '' : values[key] || ''}" placeholder="${kind === 'secret' ? (values[key] ? 'unchanged' : '') : unset}"></div>`)}
+      : kind === 'long'
+        ? html`<div class="span-all"><label for="set-${key}">${label}</label><textarea id="set-${key}" name="${key}" data-field="${key}" rows="3" placeholder="${unset}">${values[key] || ''}</textarea></div>`
+        : html`<div><label for="set-${key}">${label}</label><input id="set-${key}" name="${key}" data-field="${key}" ${raw(kind === 'secret' ? 'type="password" autocomplete="new-password"' : kind === 'int' ? 'inputmode="numeric" autocomplete="off"' : 'autocomplete="off"')} value="${kind === 'secret' ? '' : values[key] || ''}" placeholder="${kind === 'secret' ? (values[key] ? 'unchanged' : '') : unset}"></div>`)}
     </div><div class="alert error form-error" role="alert" hidden></div><div class="actions"><button type="submit" class="primary">Save</button></div></form>`;
 }
 // One of the panel's place settings; disabled, with the reason, when the configuration sets it.
@@ -160,7 +187,7 @@ export function pageSettings() {
     const values = await api('GET', '/settings');
     for (const el of $('#place-form').querySelectorAll('input')) el.value = values[el.name] || '';
     show($('#stored'), [settingsForm('tls-form', 'Panel certificate', TLS_KEYS, values, 'HTTPS for the panel and both APIs, under 3x-ui\'s key names. Applies at the next start, when the configuration sets no panel_cert_file/panel_key_file. Both files are checked when saved; clear both for plain HTTP.'),
-      settingsForm('sub-form', 'Subscription', SUB_KEYS, values, 'Stored under 3x-ui\'s key names for the subscription server.'),
+      settingsForm('sub-form', 'Subscription', SUB_KEYS, values, 'Stored under 3x-ui\'s key names for the subscription server. The listener, its port and its certificate apply at the next start; the rest at the next request.'),
       settingsForm('compat-form', '3x-ui scripts', COMPAT_KEYS, values, 'Calls to the 3x-ui compatible API that name no server (no ?server_id=) act on this server; lists cover the whole fleet.'),
       settingsForm('tg-form', 'Telegram', TG_KEYS, values, 'xfleet runs no Telegram bot yet: these 3x-ui settings are kept under their key names (an import brings them along) so nothing is lost. The token is never shown; leave it empty to keep it.')]);
     for (const [id, keys] of [['#tls-form', TLS_KEYS], ['#sub-form', SUB_KEYS], ['#compat-form', COMPAT_KEYS], ['#tg-form', TG_KEYS]]) {
@@ -169,7 +196,8 @@ export function pageSettings() {
         e.preventDefault();
         const v = formValues(form);
         const body = {};
-        for (const [key, , kind] of keys) { if (kind === 'secret' && !v[key]) continue; body[key] = kind === 'bool' ? String(v[key]) : v[key].trim(); }
+        // An empty number field means its default: numbers cannot be stored empty.
+        for (const [key, , kind, unset] of keys) { if (kind === 'secret' && !v[key]) continue; body[key] = kind === 'bool' ? String(v[key]) : (v[key].trim() || (kind === 'int' ? unset : '')); }
         try { await busy(form.querySelector('[type="submit"]'), () => api('PATCH', '/settings', body)); clearErrors(form); toast(id === '#tls-form' ? 'Saved: the panel uses it from the next start' : 'Settings saved'); } catch (err) { fieldErrors(form, err); }
       });
     }

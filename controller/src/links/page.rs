@@ -41,6 +41,8 @@ pub struct Page<'a> {
     pub links: &'a [ClientLink],
     /// The operator's support link (`subSupportUrl`), shown when set.
     pub support_url: &'a str,
+    /// The operator's message (`subAnnounce`), shown when set.
+    pub announce: &'a str,
 }
 
 /// A client app that can take a subscription from a link: its name, the platforms it runs
@@ -120,6 +122,12 @@ pub fn render(page: &Page<'_>) -> String {
     h.push_str("<script type=\"module\" src=\"assets/page.js\"></script>");
     h.push_str("</head><body><main>");
     h.push_str(&format!("<h1>{}</h1>", esc(title)));
+    if !page.announce.is_empty() {
+        h.push_str(&format!(
+            "<p class=\"card announce\" role=\"note\">{}</p>",
+            esc(page.announce)
+        ));
+    }
 
     h.push_str("<section class=\"card\" aria-labelledby=\"account\">");
     h.push_str("<h2 id=\"account\">Account</h2><dl class=\"kv\">");

@@ -44,6 +44,12 @@ pub struct SubSettings {
     pub support_url: String,
     pub profile_url: String,
     pub remark_model: String,
+    /// A message for the client app's users (`Announce`) and the page.
+    pub announce: String,
+    /// Routing rules for client apps that take them (Happ), sent as `Routing` while
+    /// `routing_enable` is on.
+    pub routing_enable: bool,
+    pub routing_rules: String,
 }
 
 impl SubSettings {
@@ -93,6 +99,9 @@ impl SubSettings {
             support_url: text("subSupportUrl", ""),
             profile_url: text("subProfileUrl", ""),
             remark_model: text("remarkModel", super::remark::DEFAULT_MODEL),
+            announce: text("subAnnounce", ""),
+            routing_enable: flag("subEnableRouting", true),
+            routing_rules: text("subRoutingRules", ""),
         }
     }
 

@@ -172,6 +172,7 @@ async fn answer(
             urls: &urls,
             links: &links,
             support_url: &settings.support_url,
+            announce: &settings.announce,
         };
         ("text/html; charset=utf-8", page::render(&page))
     } else {
@@ -215,6 +216,18 @@ async fn answer(
     }
     if !settings.support_url.is_empty() {
         set("support-url", settings.support_url.clone());
+    }
+    if !settings.announce.is_empty() {
+        set(
+            "announce",
+            format!("base64:{}", STANDARD.encode(&settings.announce)),
+        );
+    }
+    if !settings.routing_rules.is_empty() {
+        set("routing-enable", settings.routing_enable.to_string());
+        if settings.routing_enable {
+            set("routing", settings.routing_rules.clone());
+        }
     }
     let page_url = if settings.profile_url.is_empty() {
         format!("{base}{}", uri.path())
