@@ -745,3 +745,63 @@ async fn three_x_ui_logout_is_a_post_from_this_panel() {
     assert_eq!(post.json()["success"], json!(true), "{}", post.body);
     assert!(!alive().await, "POST /logout ends the session");
 }
+
+/// Issue 18, the Settings page's account: the admin renames themself with the current
+/// password. A wrong password or a name with a space changes nothing; the new name logs in
+/// and the old one no longer does, and the session that made the change stays valid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_renames_themself_with_the_current_password() {
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let (cookie, _) = session(&ctl, &ctl.admin_password).await;
+    let rename = |current: String, username: &'static str| {
+        let cookie = cookie.clone();
+        let ctl = &ctl;
+        async move {
+            send(
+                ctl,
+                Request::new("POST", "/api/v1/auth/username")
+                    .header("Cookie", &cookie)
+                    .json(json!({"current": current, "username": username})),
+            )
+            .await
+        }
+    };
+    let me = || async {
+        send(
+            &ctl,
+            Request::new("GET", "/api/v1/auth/me").header("Cookie", &cookie),
+        )
+        .await
+        .json()["data"]["name"]
+            .clone()
+    };
+
+    let wrong = rename("not-the-password".into(), "operator").await;
+    assert_eq!(wrong.status, 403, "{}", wrong.body);
+    let spaced = rename(ctl.admin_password.clone(), "the operator").await;
+    assert_eq!(spaced.status, 400, "{}", spaced.body);
+    assert!(spaced.body.contains("username"), "{}", spaced.body);
+    assert_eq!(me().await, json!("admin"), "nothing changed");
+
+    let renamed = rename(ctl.admin_password.clone(), "operator").await;
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+    assert_eq!(
+        me().await,
+        json!("operator"),
+        "the same session, the new name"
+    );
+    let as_new = send(
+        &ctl,
+        Request::new("POST", "/api/v1/auth/login")
+            .json(json!({"username": "operator", "password": ctl.admin_password})),
+    )
+    .await;
+    assert_eq!(as_new.status, 200, "{}", as_new.body);
+    let as_old = native_login(&ctl, &ctl.admin_password).await;
+    assert_eq!(as_old.status, 403, "{}", as_old.body);
+    assert!(
+        as_old.body.contains("wrong username or password"),
+        "{}",
+        as_old.body
+    );
+}

@@ -82,6 +82,10 @@ export function pageSettings() {
         <div class="alert error form-error" role="alert" hidden></div>
         <div class="actions"><button type="submit" class="primary">Save</button><button type="button" data-action="restart-panel">Restart panel</button></div></form>
       <p class="hint">Saved values, and the certificate below, apply when the panel restarts. A restart is refused if the panel could not come back (an address in use, unusable certificate files). Remote servers keep serving through it; the local server's core restarts with the panel.</p><div id="restart-state" aria-live="polite"></div></section>
+    <form class="card section" id="username-form" novalidate><h2>Admin username</h2><div class="form-grid">
+      <div><label for="un-new">Username</label><input id="un-new" name="username" data-field="username" autocomplete="username" value="${document.querySelector('.top .user')?.textContent.trim() || ''}"><div class="hint">Up to 64 characters, no spaces. Sessions and API tokens stay valid</div></div>
+      <div><label for="un-current">Current password</label><input id="un-current" name="current" data-field="current" type="password" autocomplete="current-password"></div></div>
+      <div class="alert error form-error" role="alert" hidden></div><div class="actions"><button type="submit" class="primary">Change username</button></div></form>
     <form class="card section" id="password-form" novalidate><h2>Admin password</h2><div class="form-grid">
       <div><label for="pw-current">Current password</label><input id="pw-current" name="current" data-field="current" type="password" autocomplete="current-password"></div>
       <div><label for="pw-new">New password</label><input id="pw-new" name="new" data-field="new" type="password" autocomplete="new-password"><div class="hint">At least 8 characters</div></div>
@@ -117,6 +121,20 @@ export function pageSettings() {
     show($('#restart-state'), html`<p class="alert">Restarting… the panel will be at <a href="${target}" id="restart-target">${target}</a></p>`);
     followRestart(target, before);
   };
+  // Username
+  const un = $('#username-form');
+  un.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const v = formValues(un);
+    try {
+      const r = await busy(un.querySelector('[type="submit"]'), () => api('POST', '/auth/username', { current: v.current, username: v.username }));
+      clearErrors(un); un.current.value = ''; toast(`Username changed to ${r.username}`);
+      for (const el of document.querySelectorAll('.top .user')) el.textContent = r.username;
+    } catch (err) {
+      if (!err.fields.length) err.fields = [{ field: /password/i.test(err.message) ? 'current' : 'username', message: err.message }];
+      fieldErrors(un, err);
+    }
+  });
   // Password
   const pw = $('#password-form');
   pw.addEventListener('submit', async (e) => {

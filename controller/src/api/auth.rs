@@ -5,7 +5,7 @@
 mod account;
 mod two_factor;
 
-pub(super) use account::{change_password, list_sessions, revoke_session};
+pub(super) use account::{change_password, change_username, list_sessions, revoke_session};
 pub(super) use two_factor::{totp_disable, totp_enable, totp_setup};
 
 use std::net::SocketAddr;

@@ -18,6 +18,7 @@ pub fn table() -> Vec<Route> {
         route("POST", "/auth/logout", "End the session", post(auth::logout)),
         route("GET", "/auth/me", "Who the caller is", get(auth::me)),
         route("POST", "/auth/password", "Change the password; ends the user's other sessions", post(auth::change_password)),
+        route("POST", "/auth/username", "Change the username (needs the current password)", post(auth::change_username)),
         route("POST", "/auth/totp/setup", "Start two-factor setup: a new secret and otpauth URI", post(auth::totp_setup)),
         route("POST", "/auth/totp/enable", "Turn two-factor login on with a code from the new secret", post(auth::totp_enable)),
         route("POST", "/auth/totp/disable", "Turn two-factor login off (needs a current code)", post(auth::totp_disable)),

@@ -163,6 +163,31 @@ impl Store {
             .await
     }
 
+    /// Renames a user, keeping the password and the sessions. A name another user has is a
+    /// conflict.
+    pub async fn rename_user(&self, user_id: i64, username: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let taken: Option<(i64,)> =
+            sqlx::query_as("SELECT id FROM users WHERE username = $1 AND id <> $2")
+                .bind(username)
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if taken.is_some() {
+            return Err(StoreError::Conflict(format!(
+                "another user is named `{username}`"
+            )));
+        }
+        sqlx::query("UPDATE users SET username = $2, updated_at = $3 WHERE id = $1")
+            .bind(user_id)
+            .bind(username)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Sets a new password hash (and a new name, when given) and ends every other session of
     /// the user, in one transaction; returns how many sessions ended. A name another user has
     /// is a conflict.

@@ -11,6 +11,7 @@ use crate::front::auth::{
     check_new_password, check_password, ensure_not_blocked, new_password_hash,
 };
 use crate::front::{ok, ApiError, ApiResult, Audit, Call, JsonBody};
+use crate::model::FieldError;
 use crate::store::SESSION_ID_LEN;
 
 #[derive(Serialize)]
@@ -111,4 +112,51 @@ pub(crate) async fn change_password(
     };
     let audit = Audit::new("auth.password", format!("user:{}", actor.user_id)).with(details);
     call.answer(audit, async { result }).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UsernameChange {
+    current: String,
+    username: String,
+}
+
+/// Renames the caller (needs the current password, which counts towards the login block
+/// like a login). Sessions and API tokens stay valid: they belong to the user, not the name.
+pub(crate) async fn change_username(
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    call: Call,
+    JsonBody(change): JsonBody<UsernameChange>,
+) -> ApiResult<serde_json::Value> {
+    let Call { ctl, actor } = &call;
+    let ip = addr.ip();
+    let username = change.username.trim().to_owned();
+    let audit = Audit::new("auth.username", format!("user:{}", actor.user_id))
+        .with(json!({"username": username}));
+    call.answer(audit, async {
+        if username.is_empty() || username.chars().count() > 64 {
+            return Err(ApiError::Invalid(vec![FieldError::new(
+                "username",
+                "must be 1–64 characters",
+            )]));
+        }
+        if username
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace())
+        {
+            return Err(ApiError::Invalid(vec![FieldError::new(
+                "username",
+                "must not contain spaces or control characters",
+            )]));
+        }
+        let user = ctl.store.user_by_id(actor.user_id).await?;
+        ensure_not_blocked(ctl, ip, &user.username)?;
+        if !check_password(&change.current, &user.password_hash).await? {
+            ctl.login_throttle.failure(ip, &user.username);
+            return Err(ApiError::Forbidden("the current password is wrong".into()));
+        }
+        ctl.store.rename_user(user.id, &username).await?;
+        Ok(json!({"username": username}))
+    })
+    .await
 }
