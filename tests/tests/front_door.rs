@@ -805,3 +805,72 @@ async fn the_admin_renames_themself_with_the_current_password() {
         as_old.body
     );
 }
+
+/// Issue 18, the Settings page's session length: without `session_ttl_secs` in the
+/// configuration, a login lasts a week until the operator sets 3x-ui's `sessionMaxAge`; then
+/// the next logins (native and 3x-ui's) last that many minutes, in the cookie and on the
+/// server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_length_setting_applies_to_the_next_logins() {
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let max_age = |login: &Answer| -> u64 {
+        let set = login
+            .headers
+            .iter()
+            .filter(|(k, _)| k == "set-cookie")
+            .map(|(_, v)| v.as_str())
+            .find(|v| v.starts_with("xfleet_session=") || v.starts_with("3x-ui="))
+            .unwrap_or_else(|| panic!("no session cookie: {:?}", login.headers));
+        set.split(';')
+            .find_map(|p| p.trim().strip_prefix("Max-Age="))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no Max-Age: {set}"))
+    };
+    let week = native_login(&ctl, &ctl.admin_password).await;
+    assert_eq!(max_age(&week), 7 * 24 * 3600);
+
+    let (cookie, _) = session(&ctl, &ctl.admin_password).await;
+    let set = send(
+        &ctl,
+        Request::new("PATCH", "/api/v1/settings")
+            .header("Cookie", &cookie)
+            .header("Origin", format!("http://127.0.0.1:{}", ctl.panel_port))
+            .json(json!({"sessionMaxAge": "30"})),
+    )
+    .await;
+    assert_eq!(set.status, 200, "{}", set.body);
+
+    let native = native_login(&ctl, &ctl.admin_password).await;
+    assert_eq!(max_age(&native), 30 * 60);
+    let xui = send(
+        &ctl,
+        Request::new("POST", "/login")
+            .form(&format!("username=admin&password={}", ctl.admin_password)),
+    )
+    .await;
+    assert_eq!(max_age(&xui), 30 * 60, "{}", xui.body);
+
+    // On the server too: the session ends in 30 minutes, not in a week.
+    let new_cookie = format!(
+        "xfleet_session={}",
+        native.cookie("xfleet_session").unwrap()
+    );
+    let sessions = send(
+        &ctl,
+        Request::new("GET", "/api/v1/sessions").header("Cookie", &new_cookie),
+    )
+    .await
+    .json();
+    let mine = sessions["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == json!(true))
+        .cloned()
+        .unwrap();
+    let left_ms = mine["expires_at"].as_i64().unwrap() - mine["created_at"].as_i64().unwrap();
+    assert!(
+        (29 * 60_000..=31 * 60_000).contains(&left_ms),
+        "the session lasts {left_ms} ms"
+    );
+}

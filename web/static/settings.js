@@ -31,6 +31,7 @@ const SUB_KEYS = [
   ['subClashPath', 'Clash path', 'text', '/clash/'],
   ['subClashURI', 'Public Clash URL prefix', 'text', 'the listener\'s address'],
 ];
+const SESSION_KEYS = [['sessionMaxAge', 'Session length (minutes)', 'int', '10080']];
 const TLS_KEYS = [['webCertFile', 'Certificate file (PEM chain)', 'text'], ['webKeyFile', 'Key file (PEM)', 'text']];
 const COMPAT_KEYS = [['defaultServer', 'Default server (id or name)', 'text', 'the local server, else the first added']];
 const TG_KEYS = [['tgBotEnable', 'Telegram bot enabled', 'bool'], ['tgBotToken', 'Bot token', 'secret'], ['tgBotChatId', 'Admin chat ids (comma separated)', 'text'], ['tgRunTime', 'Report schedule', 'text'], ['tgBotLoginNotify', 'Notify on panel logins', 'bool'], ['tgCpu', 'CPU alert threshold (%)', 'int', '80']];
@@ -72,7 +73,7 @@ export function pageSettings() {
     <section class="card section" aria-labelledby="panel-title"><h2 id="panel-title">Panel</h2>
       ${place.problem ? html`<p class="alert error" id="place-problem">${place.problem}</p>` : ''}
       <dl class="kv"><dt>Listening on</dt><dd class="mono" id="panel-listen">${cfg.panel_listen}</dd><dt>Base path</dt><dd class="mono" id="panel-base">${cfg.base_path}</dd>
-      <dt>TLS</dt><dd id="panel-tls">${cfg.panel_tls ? html`HTTPS with <span class="mono">${cfg.panel_tls.cert_file}</span> (${cfg.panel_tls.cert_setting})` : 'Plain HTTP: keep it on loopback, or set a certificate below'}</dd><dt>Session lifetime</dt><dd>${duration(cfg.session_ttl_secs)}</dd>
+      <dt>TLS</dt><dd id="panel-tls">${cfg.panel_tls ? html`HTTPS with <span class="mono">${cfg.panel_tls.cert_file}</span> (${cfg.panel_tls.cert_setting})` : 'Plain HTTP: keep it on loopback, or set a certificate below'}</dd><dt>Session lifetime</dt><dd>${cfg.session_ttl_secs ? html`${duration(cfg.session_ttl_secs)} (set by <code>session_ttl_secs</code> in the configuration)` : 'the Session length below'}</dd>
       <dt>Agent gateway</dt><dd class="mono">${cfg.gateway_url} (listens on ${cfg.gateway_listen})</dd><dt>Enrollment token lifetime</dt><dd>${duration(cfg.token_ttl_secs)}</dd>
       <dt>Single-server mode</dt><dd>${cfg.local_server ? 'on' : 'off'}</dd><dt>Version</dt><dd>${pageData.version}</dd></dl>
       <form id="place-form" novalidate><div class="form-grid">
@@ -205,10 +206,11 @@ export function pageSettings() {
     const values = await api('GET', '/settings');
     for (const el of $('#place-form').querySelectorAll('input')) el.value = values[el.name] || '';
     show($('#stored'), [settingsForm('tls-form', 'Panel certificate', TLS_KEYS, values, 'HTTPS for the panel and both APIs, under 3x-ui\'s key names. Applies at the next start, when the configuration sets no panel_cert_file/panel_key_file. Both files are checked when saved; clear both for plain HTTP.'),
+      settingsForm('session-form', 'Sessions', SESSION_KEYS, values, cfg.session_ttl_secs ? 'The configuration sets session_ttl_secs, which wins over this setting.' : 'How long a login lasts (3x-ui\'s sessionMaxAge); empty: a week. Applies to logins from now on.'),
       settingsForm('sub-form', 'Subscription', SUB_KEYS, values, 'Stored under 3x-ui\'s key names for the subscription server. The listener, its port and its certificate apply at the next start; the rest at the next request.'),
       settingsForm('compat-form', '3x-ui scripts', COMPAT_KEYS, values, 'Calls to the 3x-ui compatible API that name no server (no ?server_id=) act on this server; lists cover the whole fleet.'),
       settingsForm('tg-form', 'Telegram', TG_KEYS, values, 'xfleet runs no Telegram bot yet: these 3x-ui settings are kept under their key names (an import brings them along) so nothing is lost. The token is never shown; leave it empty to keep it.')]);
-    for (const [id, keys] of [['#tls-form', TLS_KEYS], ['#sub-form', SUB_KEYS], ['#compat-form', COMPAT_KEYS], ['#tg-form', TG_KEYS]]) {
+    for (const [id, keys] of [['#tls-form', TLS_KEYS], ['#session-form', SESSION_KEYS], ['#sub-form', SUB_KEYS], ['#compat-form', COMPAT_KEYS], ['#tg-form', TG_KEYS]]) {
       const form = $(id);
       form.addEventListener('submit', async (e) => {
         e.preventDefault();

@@ -64,7 +64,7 @@ pub(super) async fn login(
     )
     .await?;
     let session = open_session(&ctl, &user, &ip).await?;
-    let ttl = ctl.config.session_ttl_secs;
+    let ttl = crate::front::auth::session_ttl_secs(&ctl).await?;
     let secure = ctl.cookie_secure();
     let cookie = format!(
         "{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict; Max-Age={ttl}{secure}"

@@ -59,7 +59,7 @@ use xfleet_common::enrollment::sha256_hex;
 
 use crate::front::auth::{
     actor_from_bearer, actor_from_session_token, authenticate, bearer, check_same_origin,
-    client_ip, close_session, cookie_value, open_session, two_factor_enabled,
+    client_ip, close_session, cookie_value, open_session, session_ttl_secs, two_factor_enabled,
 };
 use crate::front::{done, failed, reply, ApiError, Call, Msg};
 use crate::model::servers::{default_server, resolve};
@@ -465,7 +465,6 @@ async fn login(
             return response;
         }
     };
-    let ttl = ctl.config.session_ttl_secs;
     // The token fetched before login (checked above when sent) stays the session's token.
     let csrf = cookie(&headers, SESSION_COOKIE)
         .and_then(|v| v.strip_prefix(PRE_LOGIN).map(str::to_owned))
@@ -477,10 +476,10 @@ async fn login(
         ctl.store
             .set_session_csrf(&sha256_hex(session.as_bytes()), &csrf)
             .await?;
-        Ok::<_, ApiError>(session)
+        Ok::<_, ApiError>((session, session_ttl_secs(&ctl).await?))
     };
     match opened.await {
-        Ok(session) => (
+        Ok((session, ttl)) => (
             [(SET_COOKIE, session_cookie(&ctl, &session, ttl))],
             done("Login successfully", Value::Null),
         )
@@ -565,10 +564,10 @@ async fn csrf_token(State(ctl): State<Arc<Controller>>, headers: HeaderMap) -> R
         }
     }
     let token = random_secret(24);
-    let set = session_cookie(
-        &ctl,
-        &format!("{PRE_LOGIN}{token}"),
-        ctl.config.session_ttl_secs,
-    );
+    // A pre-login token lives as long as the session it becomes.
+    let ttl = session_ttl_secs(&ctl)
+        .await
+        .unwrap_or(crate::front::auth::DEFAULT_SESSION_SECS);
+    let set = session_cookie(&ctl, &format!("{PRE_LOGIN}{token}"), ttl);
     ([(SET_COOKIE, set)], done("", token)).into_response()
 }

@@ -58,7 +58,8 @@ pub struct Config {
     /// How long a 3x-ui request for a long server operation (core install, geo update)
     /// waits for it; past that it answers with the task id and the task carries on.
     pub compat_task_wait_secs: u64,
-    /// Browser session lifetime.
+    /// Browser session lifetime; 0: the `sessionMaxAge` setting (minutes, the Settings page),
+    /// else a week.
     pub session_ttl_secs: u64,
     /// Prefix of every panel and 3x-ui compatible route (3x-ui's `webBasePath`), e.g.
     /// `/secret-path/`. The native API stays at `/api/v1`. Empty: the `webBasePath` setting
@@ -134,7 +135,7 @@ impl Default for Config {
             max_in_flight: xfleet_common::protocol::DEFAULT_MAX_IN_FLIGHT,
             task_ttl_secs: 24 * 3600,
             compat_task_wait_secs: 60,
-            session_ttl_secs: 7 * 24 * 3600,
+            session_ttl_secs: 0,
             base_path: String::new(),
             limits_check_secs: 10,
             stats_interval_secs: 10,

@@ -426,6 +426,25 @@ fn parse_ip(source_ip: &str) -> IpAddr {
 
 /// Starts a browser session for `user`; returns the raw token to put in a cookie (only its
 /// hash is stored).
+/// A week: how long a browser session lasts unless the configuration or the settings say.
+pub const DEFAULT_SESSION_SECS: u64 = 7 * 24 * 3600;
+
+/// How long a new browser session lasts: `session_ttl_secs` from the configuration when set,
+/// else the `sessionMaxAge` setting (minutes, 3x-ui's; the Settings page), else
+/// [`DEFAULT_SESSION_SECS`].
+pub async fn session_ttl_secs(ctl: &Controller) -> Result<u64, ApiError> {
+    if ctl.config.session_ttl_secs > 0 {
+        return Ok(ctl.config.session_ttl_secs);
+    }
+    let minutes = ctl
+        .store
+        .setting("sessionMaxAge")
+        .await?
+        .and_then(|m| m.trim().parse::<u64>().ok())
+        .filter(|m| *m > 0);
+    Ok(minutes.map_or(DEFAULT_SESSION_SECS, |m| m.saturating_mul(60)))
+}
+
 pub async fn open_session(
     ctl: &Controller,
     user: &UserRow,
@@ -433,7 +452,7 @@ pub async fn open_session(
 ) -> Result<String, ApiError> {
     ctl.store.delete_expired_sessions().await?;
     let token = random_secret(32);
-    let ttl_ms = i64::try_from(ctl.config.session_ttl_secs)
+    let ttl_ms = i64::try_from(session_ttl_secs(ctl).await?)
         .unwrap_or(i64::MAX / 2000)
         .saturating_mul(1000);
     ctl.store
