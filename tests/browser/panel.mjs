@@ -833,6 +833,21 @@ try {
   await page.getByText('Settings saved').first().waitFor();
   const storedSub = await page.evaluate(async () => (await (await fetch('/api/v1/settings')).json()).data);
   if (storedSub.subAnnounce !== 'Maintenance on Sunday') throw new Error(`the announcement was stored as ${JSON.stringify(storedSub.subAnnounce)}`);
+  // The Persian calendar for dates, then back: the sessions' dates change calendar.
+  const calendarTo = async (choice) => {
+    const form = page.locator('#session-form');
+    await form.getByLabel('Calendar for dates in the panel').selectOption(choice);
+    await form.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('Settings saved').first().waitFor();
+    await page.reload();
+    await page.locator('#session-rows td').nth(2).waitFor();
+    return (await page.locator('#session-rows td').nth(2).textContent()).trim();
+  };
+  const persian = await calendarTo('jalalian');
+  const year = String(new Date().getFullYear());
+  if (persian.includes(year) || !/\b14\d\d\b|[۰-۹]{4}/.test(persian)) throw new Error(`with the Persian calendar a session started "${persian}"`);
+  const gregorian = await calendarTo('gregorian');
+  if (!gregorian.includes(year)) throw new Error(`back on the Gregorian calendar a session started "${gregorian}"`);
 
   step('API token: shown once, works, then deleted');
   const tokenForm = page.locator('#token-form');

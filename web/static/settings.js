@@ -31,15 +31,19 @@ const SUB_KEYS = [
   ['subClashPath', 'Clash path', 'text', '/clash/'],
   ['subClashURI', 'Public Clash URL prefix', 'text', 'the listener\'s address'],
 ];
-const SESSION_KEYS = [['sessionMaxAge', 'Session length (minutes)', 'int', '10080']];
+const SESSION_KEYS = [['sessionMaxAge', 'Session length (minutes)', 'int', '10080'],
+  ['datepicker', 'Calendar for dates in the panel', 'select', 'gregorian', [['gregorian', 'Gregorian'], ['jalalian', 'Persian (Jalali)']]],
+  ['timeLocation', 'Time zone of periodic traffic resets (e.g. Asia/Tehran)', 'text', 'Local: this host\'s zone']];
 const TLS_KEYS = [['webCertFile', 'Certificate file (PEM chain)', 'text'], ['webKeyFile', 'Key file (PEM)', 'text']];
 const COMPAT_KEYS = [['defaultServer', 'Default server (id or name)', 'text', 'the local server, else the first added']];
 const TG_KEYS = [['tgBotEnable', 'Telegram bot enabled', 'bool'], ['tgBotToken', 'Bot token', 'secret'], ['tgBotChatId', 'Admin chat ids (comma separated)', 'text'], ['tgRunTime', 'Report schedule', 'text'], ['tgBotLoginNotify', 'Notify on panel logins', 'bool'], ['tgCpu', 'CPU alert threshold (%)', 'int', '80']];
 function settingsForm(id, title, keys, values, note) {
   return html`<form class="card section" id="${id}" novalidate><h2>${title}</h2>${note ? html`<p class="muted">${note}</p>` : ''}<div class="form-grid">
-    ${keys.map(([key, label, kind, unset = '']) => kind === 'bool'
+    ${keys.map(([key, label, kind, unset = '', choices = []]) => kind === 'bool'
       ? html`<div><label class="inline"><input type="checkbox" name="${key}" data-field="${key}" ${raw((values[key] ?? unset) === 'true' ? 'checked' : '')}> ${label}</label></div>`
-      : kind === 'long'
+      : kind === 'select'
+        ? html`<div><label for="set-${key}">${label}</label><select id="set-${key}" name="${key}" data-field="${key}">${choices.map(([v, text]) => html`<option value="${v}" ${raw((values[key] || unset) === v ? 'selected' : '')}>${text}</option>`)}</select></div>`
+        : kind === 'long'
         ? html`<div class="span-all"><label for="set-${key}">${label}</label><textarea id="set-${key}" name="${key}" data-field="${key}" rows="3" placeholder="${unset}">${values[key] || ''}</textarea></div>`
         : html`<div><label for="set-${key}">${label}</label><input id="set-${key}" name="${key}" data-field="${key}" ${raw(kind === 'secret' ? 'type="password" autocomplete="new-password"' : kind === 'int' ? 'inputmode="numeric" autocomplete="off"' : 'autocomplete="off"')} value="${kind === 'secret' ? '' : values[key] || ''}" placeholder="${kind === 'secret' ? (values[key] ? 'unchanged' : '') : unset}"></div>`)}
     </div><div class="alert error form-error" role="alert" hidden></div><div class="actions"><button type="submit" class="primary">Save</button></div></form>`;
@@ -206,7 +210,7 @@ export function pageSettings() {
     const values = await api('GET', '/settings');
     for (const el of $('#place-form').querySelectorAll('input')) el.value = values[el.name] || '';
     show($('#stored'), [settingsForm('tls-form', 'Panel certificate', TLS_KEYS, values, 'HTTPS for the panel and both APIs, under 3x-ui\'s key names. Applies at the next start, when the configuration sets no panel_cert_file/panel_key_file. Both files are checked when saved; clear both for plain HTTP.'),
-      settingsForm('session-form', 'Sessions', SESSION_KEYS, values, cfg.session_ttl_secs ? 'The configuration sets session_ttl_secs, which wins over this setting.' : 'How long a login lasts (3x-ui\'s sessionMaxAge); empty: a week. Applies to logins from now on.'),
+      settingsForm('session-form', 'Sessions, dates and time zone', SESSION_KEYS, values, `${cfg.session_ttl_secs ? 'The configuration sets session_ttl_secs, which wins over the session length here.' : 'The session length applies to logins from now on; empty: a week.'} The calendar applies when a page is opened; the time zone decides when daily, weekly and monthly traffic resets happen.`),
       settingsForm('sub-form', 'Subscription', SUB_KEYS, values, 'Stored under 3x-ui\'s key names for the subscription server. The listener, its port and its certificate apply at the next start; the rest at the next request.'),
       settingsForm('compat-form', '3x-ui scripts', COMPAT_KEYS, values, 'Calls to the 3x-ui compatible API that name no server (no ?server_id=) act on this server; lists cover the whole fleet.'),
       settingsForm('tg-form', 'Telegram', TG_KEYS, values, 'xfleet runs no Telegram bot yet: these 3x-ui settings are kept under their key names (an import brings them along) so nothing is lost. The token is never shown; leave it empty to keep it.')]);

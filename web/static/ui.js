@@ -1,6 +1,6 @@
 // Shared presentation: formatting, feedback (toasts, dialogs, field errors), form helpers,
 // the data-action click registry and the small widgets several pages draw.
-import { $, $$, API, api, enc, html, raw, show } from './core.js';
+import { $, $$, API, api, enc, html, pageData, raw, show } from './core.js';
 
 // ---- Formatting ----
 export function bytes(n) {
@@ -25,7 +25,10 @@ export function ago(ms) {
   if (s < 0) return 'in ' + duration(-s);
   return duration(s) + ' ago';
 }
-export function when(ms) { return ms ? new Date(ms).toLocaleString() : '—'; }
+// Dates in the browser's locale and zone, in the Persian (Jalali) calendar when the
+// `datepicker` setting says jalalian.
+const calendar = pageData.calendar === 'jalalian' ? { calendar: 'persian' } : {};
+export function when(ms) { return ms ? new Date(ms).toLocaleString(undefined, calendar) : '—'; }
 export function pct(used, total) { return total > 0 ? Math.min(100, (used / total) * 100) : 0; }
 export function meter(percent, label) {
   const p = Math.max(0, Math.min(100, Number(percent) || 0));

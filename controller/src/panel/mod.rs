@@ -195,7 +195,12 @@ async fn page(State(ctl): State<Arc<Controller>>, req: Request, id: &'static str
         other => other,
     };
     let nav = html::nav(&base, current, &nav_items);
-    let data = json_block(&page_data(&ctl, id));
+    let mut data = page_data(&ctl, id);
+    // How every page shows dates: 3x-ui's `datepicker` (gregorian, or jalalian for the Persian
+    // calendar).
+    let calendar = ctl.store.setting("datepicker").await.ok().flatten();
+    data["calendar"] = json!(calendar.unwrap_or_else(|| "gregorian".into()));
+    let data = json_block(&data);
     let notice = password_notice(&ctl, &user, &base).await;
     html_response(fill(
         LAYOUT,
