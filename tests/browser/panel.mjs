@@ -630,6 +630,34 @@ try {
   const expected = ['POST /api/v1/clients/bulk', 'POST /api/v1/clients/bulk', 'POST /api/v1/clients/bulk'];
   if (JSON.stringify(bulkCalls) !== JSON.stringify(expected)) throw new Error(`the bulk actions made these calls: ${bulkCalls.join(', ')}`);
 
+  step('bulk add: 20 clients named by prefix and number, in one call');
+  await page.getByRole('button', { name: 'Add in bulk' }).click();
+  const bulkForm = page.locator('#bulk-form');
+  await bulkForm.getByLabel('Names').selectOption('prefix-num-postfix');
+  await bulkForm.getByLabel('Prefix').fill('team-');
+  await bulkForm.getByLabel('Last number').fill('600');
+  await bulkForm.getByRole('button', { name: 'Add clients' }).click();
+  await bulkForm.locator('.field-error').filter({ hasText: 'at most 500' }).waitFor();
+  await bulkForm.getByLabel('Last number').fill('20');
+  await bulkForm.getByLabel('Quota (GB, 0 = unlimited)').fill('5');
+  await bulkForm.getByLabel('Days until expiry (0 = never)').fill('30');
+  await bulkForm.getByLabel('Start counting the days at first use').check();
+  await bulkForm.getByLabel(/ws-in/).check();
+  await bulkForm.getByRole('button', { name: 'Add clients' }).click();
+  await page.locator('.toast').filter({ hasText: '20 clients added' }).waitFor();
+  const team = (await page.evaluate(async () => (await (await fetch('/api/v1/clients?search=team-')).json()).data))
+    .filter((c) => /^team-\d+$/.test(c.email));
+  const teamEmails = team.map((c) => c.email).sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)));
+  if (teamEmails.join() !== Array.from({ length: 20 }, (_, i) => `team-${i + 1}`).join()) throw new Error(`bulk add made ${teamEmails.join(', ')}`);
+  const wrong = team.filter((c) => c.expiryTime !== -30 * 86400000 || c.totalGB !== 5 * 1024 ** 3 || c.inboundIds.length !== 1);
+  if (wrong.length) throw new Error(`bulk-added clients with other limits: ${JSON.stringify(wrong[0])}`);
+  if (new Set(team.map((c) => c.subId)).size !== 20) throw new Error('bulk-added clients share a subscription id');
+  await page.locator('[data-client="team-20"]').waitFor();
+  await page.evaluate(async (emails) => {
+    const r = await fetch('/api/v1/clients/bulk', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ emails, action: 'delete' }) });
+    if (!r.ok) throw new Error(`cleanup: ${r.status}`);
+  }, teamEmails);
+
   step('inbound clone and enable switch');
   const inboundsOf = () => page.evaluate(async () => {
     const servers = (await (await fetch('/api/v1/servers')).json()).data;

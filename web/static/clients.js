@@ -2,6 +2,7 @@
 import { $, allInbounds, api, BASE, enc, esc, html, navigate, pageRoot, raw, servers, show } from './core.js';
 import { actions, ago, badge, busy, bytes, chart, clearErrors, confirmDialog, dateInput, failed, fieldErrors, formValues, fromDateInput, GB, promptDialog, qrImage, switchControl, toast, when } from './ui.js';
 import { live, throttle } from './live.js';
+import { bulkForm, submitBulk, wireBulkForm } from './clients-bulk.js';
 
 // ---- Clients ----
 function clientState(c, onlineSet) {
@@ -71,7 +72,7 @@ export function pageClients() {
       <div class="grow"><label for="search">Search</label><input id="search" type="search" placeholder="email, comment or subscription id" value="${q.get('search') || ''}"></div>
       <div><label for="filter">Show</label><select id="filter">${[['', 'all'], ['online', 'online'], ['depleted', 'depleted'], ['expiring', 'expiring soon'], ['disabled', 'disabled'], ['enabled', 'enabled']].map(([v, t]) => html`<option value="${v}" ${raw(v === (q.get('filter') || '') ? 'selected' : '')}>${t}</option>`)}</select></div>
       <div><label for="inbound-filter">Inbound</label><select id="inbound-filter"><option value="">all</option></select></div>
-      <button class="primary" data-action="add-client">Add client</button></div>
+      <button class="primary" data-action="add-client">Add client</button><button data-action="add-bulk">Add in bulk</button></div>
     <div id="client-editor"></div>
     <div class="toolbar" id="bulk" aria-label="Bulk actions"><span id="selected-count" class="muted">0 selected</span>
       <button class="small" data-action="bulk" data-op="enable">Enable</button><button class="small" data-action="bulk" data-op="disable">Disable</button>
@@ -136,6 +137,22 @@ export function pageClients() {
     }
   });
   actions['add-client'] = () => openForm(null);
+  actions['add-bulk'] = () => {
+    show($('#client-editor'), bulkForm(inbounds, serverList));
+    const form = $('#bulk-form');
+    wireBulkForm(form);
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      try {
+        const done = await submitBulk(form);
+        if (!done) return;
+        toast(`${done.created} clients added`);
+        show($('#client-editor'), '');
+        await reload();
+      } catch (err) { fieldErrors(form, err); }
+    });
+    $('#b-method').focus();
+  };
   actions['close-form'] = () => show($('#client-editor'), '');
   actions['edit-client'] = (el) => openForm(clients.find((c) => c.email === el.dataset.email));
   actions['reset-client'] = async (el) => { await api('POST', `/clients/${enc(el.dataset.email)}/reset-traffic`); toast('Traffic reset'); await reload(); };

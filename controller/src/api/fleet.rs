@@ -240,6 +240,48 @@ pub(super) async fn create_client(
     .await
 }
 
+/// Most clients one call may create (3x-ui's "add bulk" makes at most a few hundred).
+pub const MAX_CLIENTS_PER_CALL: usize = 1000;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct ManyClients {
+    clients: Vec<ClientInput>,
+    /// Inbounds to attach every client to, on any servers.
+    #[serde(default)]
+    inbound_ids: Vec<i64>,
+}
+
+#[derive(Serialize)]
+pub(super) struct ManyCreated {
+    created: usize,
+    emails: Vec<String>,
+}
+
+/// Creates many clients attached to the same inbounds, all or none (3x-ui's "add bulk"):
+/// every problem with any of them is answered at once, and nothing is written then.
+pub(super) async fn create_clients(
+    call: Call,
+    JsonBody(b): JsonBody<ManyClients>,
+) -> ApiResult<ManyCreated> {
+    let audit = Audit::new("client.create", "clients")
+        .with(json!({"count": b.clients.len(), "inbounds": b.inbound_ids}));
+    call.answer(audit, async {
+        if b.clients.is_empty() || b.clients.len() > MAX_CLIENTS_PER_CALL {
+            return Err(ApiError::Invalid(vec![model::FieldError::new(
+                "clients",
+                format!("must list 1 to {MAX_CLIENTS_PER_CALL} clients"),
+            )]));
+        }
+        let rows = model::add_clients(&call.ctl, call.who(), &b.clients, &b.inbound_ids).await?;
+        Ok(ManyCreated {
+            created: rows.len(),
+            emails: rows.into_iter().map(|r| r.email).collect(),
+        })
+    })
+    .await
+}
+
 #[derive(Deserialize, Default)]
 pub(super) struct ClientFilter {
     /// Substring of the email, comment or sub id.

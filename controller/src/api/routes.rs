@@ -52,6 +52,7 @@ pub fn table() -> Vec<Route> {
         route("POST", "/inbounds/{id}/reset-traffic", "Zero an inbound's usage", post(fleet::reset_inbound_traffic)),
         route("GET", "/clients", "Clients fleet-wide (`search`, `filter`=online|depleted|expiring|disabled|enabled, `inbound`)", get(fleet::list_clients)),
         route("POST", "/clients", "Create a client attached to inbounds on any servers", post(fleet::create_client)),
+        route("POST", "/clients/add-many", "Create many clients on the same inbounds, all or none (3x-ui's add bulk): `{clients: [...], inboundIds}`, at most 1000", post(fleet::create_clients)),
         route("POST", "/clients/bulk", "One action on many clients, all or none: `{emails, action: enable|disable|reset-traffic|delete|extend, days, keepTraffic}`", post(fleet::bulk_clients)),
         route("POST", "/clients/delete-depleted", "Delete clients over quota or expired (without auto-renew)", post(fleet::delete_depleted)),
         route("GET", "/clients/{email}", "One client with fleet-wide usage", get(fleet::get_client)),

@@ -60,6 +60,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../../web/static/clients.js"),
     ),
     (
+        "clients-bulk.js",
+        JS,
+        include_str!("../../../web/static/clients-bulk.js"),
+    ),
+    (
         "activity.js",
         JS,
         include_str!("../../../web/static/activity.js"),
