@@ -211,15 +211,8 @@ async fn through_fallback(port: u16, sni: &str, ca_pem: &str) -> Result<(), Stri
     }
 }
 
-/// The subscription page a VPN user opens (`tests/browser/subpage.mjs`): it follows the
-/// visitor's light or dark scheme, shows the expiry in the visitor's time zone (Tehran here),
-/// its Copy button copies the subscription URL, its "add to app" links carry that URL, its
-/// icon loads, it fits a 390 px phone, and it passes the accessibility checks in both schemes.
-#[tokio::test(flavor = "multi_thread")]
-async fn the_subscription_page_in_a_real_browser() {
-    if !browser_available() {
-        return;
-    }
+/// A controller in single-server mode and a VLESS inbound on its local server.
+async fn local_server_with_an_inbound() -> (Controller, serde_json::Value) {
     let ctl = Controller::start(ControllerOptions {
         local_server: true,
         ..ControllerOptions::default()
@@ -243,6 +236,20 @@ async fn the_subscription_page_in_a_real_browser() {
                 "settings": {"decryption": "none"}})),
         )
         .await;
+    (ctl, inbound)
+}
+
+/// The subscription page a VPN user opens (`tests/browser/subpage.mjs`): it follows the
+/// visitor's light or dark scheme, shows the expiry in the visitor's time zone (Tehran here),
+/// its Copy button copies the subscription URL, its "add to app" links carry that URL, its
+/// icon loads, it fits a 390 px phone, and it passes the accessibility checks in both schemes.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_subscription_page_in_a_real_browser() {
+    if !browser_available() {
+        return;
+    }
+    let (ctl, inbound) = local_server_with_an_inbound().await;
+    let api = ctl.api();
     // 2030-01-15 12:00 UTC: 15:30 in Tehran.
     let expiry_ms = 1_894_708_800_000i64;
     api.ok(
@@ -453,29 +460,8 @@ async fn the_local_server_in_a_real_browser() {
     if !browser_available() {
         return;
     }
-    let ctl = Controller::start(ControllerOptions {
-        local_server: true,
-        ..ControllerOptions::default()
-    })
-    .await;
+    let (ctl, inbound) = local_server_with_an_inbound().await;
     let api = ctl.api();
-    let local = wait_for("the local server", LONG, || async {
-        let servers = api.ok("GET", "/api/v1/servers", None).await;
-        servers
-            .as_array()?
-            .iter()
-            .find(|s| s["local"] == serde_json::json!(true))
-            .cloned()
-    })
-    .await;
-    let inbound = api
-        .ok(
-            "POST",
-            &format!("/api/v1/servers/{}/inbounds", local["id"]),
-            Some(serde_json::json!({"port": free_port(), "protocol": "vless",
-                "settings": {"decryption": "none"}})),
-        )
-        .await;
     api.ok(
         "POST",
         "/api/v1/clients",

@@ -244,20 +244,14 @@ fn copy_button(text: &str, label: &str) -> String {
 /// `<time>` for Unix seconds: UTC as the page is sent, the visitor's zone once its script ran.
 fn time_element(secs: i64) -> String {
     match time::OffsetDateTime::from_unix_timestamp(secs) {
-        Ok(t) => format!(
-            "<time datetime=\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z\">{:04}-{:02}-{:02} {:02}:{:02} UTC</time>",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second(),
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute()
-        ),
+        Ok(t) => {
+            let (y, mo, d) = (t.year(), u8::from(t.month()), t.day());
+            let (h, mi, s) = (t.hour(), t.minute(), t.second());
+            format!(
+                "<time datetime=\"{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z\">\
+                 {y:04}-{mo:02}-{d:02} {h:02}:{mi:02} UTC</time>"
+            )
+        }
         Err(_) => secs.to_string(),
     }
 }

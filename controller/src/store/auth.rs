@@ -167,17 +167,7 @@ impl Store {
     /// conflict.
     pub async fn rename_user(&self, user_id: i64, username: &str) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        let taken: Option<(i64,)> =
-            sqlx::query_as("SELECT id FROM users WHERE username = $1 AND id <> $2")
-                .bind(username)
-                .bind(user_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if taken.is_some() {
-            return Err(StoreError::Conflict(format!(
-                "another user is named `{username}`"
-            )));
-        }
+        name_is_free(&mut tx, user_id, username).await?;
         sqlx::query("UPDATE users SET username = $2, updated_at = $3 WHERE id = $1")
             .bind(user_id)
             .bind(username)
@@ -200,17 +190,7 @@ impl Store {
     ) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
         if let Some(username) = username {
-            let taken: Option<(i64,)> =
-                sqlx::query_as("SELECT id FROM users WHERE username = $1 AND id <> $2")
-                    .bind(username)
-                    .bind(user_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if taken.is_some() {
-                return Err(StoreError::Conflict(format!(
-                    "another user is named `{username}`"
-                )));
-            }
+            name_is_free(&mut tx, user_id, username).await?;
             sqlx::query("UPDATE users SET username = $2 WHERE id = $1")
                 .bind(user_id)
                 .bind(username)
@@ -479,6 +459,26 @@ impl Store {
             .execute(&self.pool)
             .await?
             .rows_affected())
+    }
+}
+
+/// A conflict when a user other than `user_id` is named `username`.
+async fn name_is_free(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: i64,
+    username: &str,
+) -> Result<()> {
+    let taken: Option<(i64,)> =
+        sqlx::query_as("SELECT id FROM users WHERE username = $1 AND id <> $2")
+            .bind(username)
+            .bind(user_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    match taken {
+        Some(_) => Err(StoreError::Conflict(format!(
+            "another user is named `{username}`"
+        ))),
+        None => Ok(()),
     }
 }
 
