@@ -188,10 +188,12 @@ export function stateBadge(s) {
   const state = s.state || s.status;
   return badge(state, state);
 }
+// The core's state, with its own words when it does not run or refused the last settings.
 export function coreText(s) {
   const core = s.live?.core;
-  if (!core) return s.core_version ? `${s.core_version}` : '—';
-  return `${core.state}${s.core_version ? ' · ' + s.core_version : ''}`;
+  const state = core ? `${core.state}${s.core_version ? ' · ' + s.core_version : ''}` : (s.core_version || '—');
+  const error = core?.state === 'error' ? core.message : '';
+  return html`<span data-core-state="${core?.state || 'unknown'}">${state}</span>${error ? html`<div class="error-text" data-core-message>${error}</div>` : ''}${s.apply_error ? html`<div class="error-text" data-apply-error>Refused the last settings: ${s.apply_error}</div>` : ''}`;
 }
 export function chart(hours, spanHours = 24) {
   const now = Date.now();
