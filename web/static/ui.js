@@ -203,6 +203,8 @@ export function chart(hours, spanHours = 24) {
     const i = Math.round((h.hour - start) / 3600000);
     if (i >= 0 && i < spanHours) { buckets[i].up += h.up; buckets[i].down += h.down; }
   }
+  // An empty chart would read as a broken one: say there is nothing to draw.
+  if (!buckets.some((b) => b.up + b.down)) return html`<p class="muted" data-chart-empty>No traffic in the last ${spanHours} hours.</p>`;
   const max = Math.max(1, ...buckets.map((b) => b.up + b.down));
   const w = 100 / spanHours;
   const bars = buckets.map((b, i) => {
