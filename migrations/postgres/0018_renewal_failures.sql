@@ -6,5 +6,7 @@ CREATE TABLE certificate_renewal_failures (
     failed_at BIGINT NOT NULL
 );
 
--- Failed tasks are looked up by operation per server, newest first.
+-- The dashboard reads recent failed and retrying tasks every few seconds, and for each the
+-- later outcomes of its operation on its server.
 CREATE INDEX idx_server_tasks_outcome ON server_tasks(server_id, operation, status, seq);
+CREATE INDEX idx_server_tasks_recent ON server_tasks(status, updated_at);
