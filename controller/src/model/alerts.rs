@@ -214,13 +214,24 @@ pub fn collect(servers: &[ServerView], sources: Sources, now: i64) -> Vec<Alert>
         a.subject = Some(t.task_id);
         out.push(a);
     }
-    let renewals: HashMap<i64, &RenewalFailureRow> =
-        sources.renewals.iter().map(|r| (r.server_id, r)).collect();
+    // Why a renewal failed: the agent's words from its heartbeat, else the controller's
+    // refusal, with when it was refused.
+    let mut not_renewed: HashMap<i64, (&str, Option<i64>)> = sources
+        .renewals
+        .iter()
+        .map(|r| (r.server_id, (r.message.as_str(), Some(r.failed_at))))
+        .collect();
+    for s in servers {
+        let heartbeat = s.live.as_ref().and_then(|l| l.heartbeat.as_ref());
+        if let Some(error) = heartbeat.and_then(|h| h.renewal_error.as_deref()) {
+            not_renewed.insert(s.id, (error, None));
+        }
+    }
     for c in &sources.certificates {
         let Some(&s) = by_id.get(&c.server_id) else {
             continue;
         };
-        let refused = renewals.get(&c.server_id);
+        let refused = not_renewed.get(&c.server_id);
         let overdue_at =
             c.issued_at + ((c.expires_at - c.issued_at) as f64 * RENEWAL_OVERDUE) as i64;
         let text = if c.expires_at <= now {
@@ -236,8 +247,8 @@ pub fn collect(servers: &[ServerView], sources: Sources, now: i64) -> Vec<Alert>
         } else {
             continue;
         };
-        let reason = refused.map_or("", |r| r.message.as_str());
-        let at = refused.map_or(Some(c.expires_at), |r| Some(r.failed_at));
+        let reason = refused.map_or("", |r| r.0);
+        let at = refused.map_or(Some(c.expires_at), |r| r.1.or(Some(c.expires_at)));
         out.push(alert(s, Severity::Error, "certificate", text, reason, at));
     }
     out.sort_by_key(|a| a.severity);
@@ -400,12 +411,24 @@ mod tests {
         );
     }
 
-    /// A refused renewal is an alert at once, with the controller's words, before the
-    /// certificate is overdue; an expired certificate says a new enrollment is needed.
+    /// A refused renewal is an alert at once, with the controller's words, and a renewal
+    /// that failed on the agent with the agent's (from its heartbeat), before the certificate
+    /// is overdue; an expired certificate says a new enrollment is needed.
     #[test]
     fn certificate_renewal_failures_are_alerts() {
         let now = 1_000_000_000;
-        let servers = [server(1, "ams-1"), server(2, "fra-1")];
+        let mut agent_failed = server(3, "sin-1");
+        agent_failed.live = Some(crate::fleet::LiveInfo {
+            connected_at: 0,
+            remote: String::new(),
+            in_flight: 0,
+            heartbeat: Some(xfleet_common::methods::Heartbeat {
+                renewal_error: Some("cannot install the renewed certificate: read-only".into()),
+                ..Default::default()
+            }),
+            core: None,
+        });
+        let servers = [server(1, "ams-1"), server(2, "fra-1"), agent_failed];
         let sources = Sources {
             tasks: vec![],
             certificates: vec![
@@ -419,6 +442,11 @@ mod tests {
                     issued_at: 0,
                     expires_at: now - 1,
                 },
+                CertificateTerm {
+                    server_id: 3,
+                    issued_at: now - 10,
+                    expires_at: now + 1_000_000,
+                },
             ],
             renewals: vec![RenewalFailureRow {
                 server_id: 1,
@@ -427,12 +455,21 @@ mod tests {
             }],
         };
         let alerts = collect(&servers, sources, now);
-        assert_eq!(alerts.len(), 2);
+        assert_eq!(alerts.len(), 3);
         assert_eq!(alerts[0].reason, "at most 10 are signed per hour");
         assert!(
             alerts[1].text.contains("new enrollment command"),
             "{}",
             alerts[1].text
+        );
+        assert_eq!(
+            (alerts[2].server.as_str(), alerts[2].reason.as_str()),
+            ("sin-1", "cannot install the renewed certificate: read-only")
+        );
+        assert!(
+            alerts[2].text.contains("was not renewed"),
+            "{}",
+            alerts[2].text
         );
     }
 }
