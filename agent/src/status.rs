@@ -40,6 +40,9 @@ pub struct AgentStatus {
     pub last_error: Option<String>,
     pub updated_ms: i64,
     pub cert_not_after_ms: Option<i64>,
+    /// Why the last certificate renewal failed; cleared by a successful one. Heartbeats carry
+    /// it to the controller.
+    pub cert_renewal_error: Option<String>,
     /// From the controller's `Welcome`; `healthcheck` calls a status older than three of
     /// these stale.
     pub heartbeat_interval_ms: u64,

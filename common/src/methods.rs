@@ -128,6 +128,10 @@ pub struct Heartbeat {
     /// can refuse an inbound on a port that is taken before the core fails on it.
     #[serde(default)]
     pub listening: Vec<ListeningSocket>,
+    /// Why the agent's last attempt to renew its certificate failed, in its own words;
+    /// `None` once one succeeded, or before any was due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewal_error: Option<String>,
 }
 
 /// A socket listening on the host: a TCP listener, or a bound, unconnected UDP socket.

@@ -758,11 +758,13 @@ try {
   const before = await startedLines();
   const core = page.locator('#core-title').locator('..');
   await core.getByRole('button', { name: 'Stop', exact: true }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Stop core' }).click();
   await page.locator('.toast').filter({ hasText: 'Stop core: done' }).waitFor({ timeout: LONG });
   await page.locator('#info').filter({ hasText: /stopped/i }).waitFor({ timeout: LONG });
   await core.getByRole('button', { name: 'Start', exact: true }).click();
   await page.locator('.toast').filter({ hasText: 'Start core: done' }).waitFor({ timeout: LONG });
   await core.getByRole('button', { name: 'Restart', exact: true }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Restart core' }).click();
   await page.locator('.toast').filter({ hasText: 'Restart core: done' }).waitFor({ timeout: LONG });
   // Following: the new starts show up without pressing Refresh.
   await page.waitForFunction((n) => ((document.querySelector('#logs')?.textContent || '').match(/started/gi)?.length || 0) > n, before, { timeout: LONG });

@@ -363,8 +363,8 @@ async fn emails(ctl: &Controller) -> Vec<String> {
     out
 }
 
-/// Client emails refuse NUL and other controls, line breaks, bidirectional overrides, `/`,
-/// `\` and the names `.`/`..`, while any other visible name (non-ASCII too) is taken;
+/// Client emails refuse NUL and other controls, line breaks, spaces, a second `@`,
+/// bidirectional overrides, `/`, `\` and the names `.`/`..`, while any other visible name (non-ASCII too) is taken;
 /// expiry, IP limit and sub id must be in range. Refusals name the field, through the
 /// 3x-ui API and the native one, and store nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -385,6 +385,8 @@ async fn client_fields_are_checked_as_3x_ui_users_expect() {
         ("a\\b", "path separator"),
         (".", "path step"),
         ("..", "path step"),
+        ("bad user@@", "spaces"),
+        ("a@b@c", "more than one `@`"),
     ] {
         let msg = x
             .post_json("/panel/api/clients/add", &add(json!({"email": email})))

@@ -335,7 +335,8 @@ async fn extreme_counters_saturate_and_pages_still_answer() {
 }
 
 /// A server cannot stockpile certificates: renewals past six certificates an hour are
-/// refused with a clear, retryable error, and the ones before succeed.
+/// refused with a clear, retryable error, and the ones before succeed; the refusal is among
+/// the fleet's alerts.
 #[tokio::test(flavor = "multi_thread")]
 async fn certificate_renewals_are_rate_limited() {
     let ctl = Controller::start(ControllerOptions::default()).await;
@@ -361,6 +362,21 @@ async fn certificate_renewals_are_rate_limited() {
     assert!(
         refusal.message().contains("at most 6 are signed per hour"),
         "{refusal}"
+    );
+    // The operator sees the refusal among the fleet's alerts, in the controller's words.
+    let alerts = ctl.api().ok("GET", "/api/v1/alerts", None).await;
+    let certificate = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "certificate" && a["server_id"] == json!(id))
+        .unwrap_or_else(|| panic!("no certificate alert: {alerts:#}"));
+    assert!(
+        certificate["reason"]
+            .as_str()
+            .unwrap()
+            .contains("at most 6 are signed per hour"),
+        "{certificate}"
     );
 }
 

@@ -489,3 +489,234 @@ async fn the_local_server_in_a_real_browser() {
         ctl.output.text()
     );
 }
+
+/// A controller whose geo file sources cannot be reached (a closed port on this machine).
+async fn controller_without_geo_sources() -> Controller {
+    let closed = free_port();
+    let geo_urls = format!(
+        "geoip.dat=http://127.0.0.1:{closed}/geoip.dat,\
+         geosite.dat=http://127.0.0.1:{closed}/geosite.dat"
+    );
+    Controller::start(ControllerOptions {
+        extra_env: vec![("XFLEET_GEO_URLS".into(), geo_urls)],
+        ..ControllerOptions::default()
+    })
+    .await
+}
+
+/// Gives the server an inbound `taken` on a port another program holds, created while its
+/// agent is away (so only the core finds out), and waits until the agent reports that the
+/// core runs without it. Returns the program's listener, which keeps the port.
+async fn taken_inbound(ctl: &Controller, server: i64, agent: &mut Agent) -> std::net::TcpListener {
+    agent.kill9();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    ctl.api()
+        .ok(
+            "POST",
+            &format!("/api/v1/servers/{server}/inbounds"),
+            Some(
+                serde_json::json!({"remark": "taken", "port": port, "protocol": "vless",
+                "settings": {"decryption": "none"}}),
+            ),
+        )
+        .await;
+    agent.start();
+    wait_for(
+        "the core to run without the taken inbound",
+        LONG,
+        || async {
+            let s = ctl.server(server).await;
+            (!s["failed_inbounds"].as_array()?.is_empty()).then_some(())
+        },
+    )
+    .await;
+    listener
+}
+
+/// The fleet's alerts are one list, through the native API and the dashboard's snapshot
+/// alike: a failed `geo.update` with the controller's words, the inbound the core runs
+/// without with the core's; the snapshot's error count is that list's errors; a refused
+/// request is no alert (the caller was told, the audit log keeps it); a server that never
+/// connected is pending, not offline, and no alert. A later success of the same operation
+/// clears its failure.
+#[tokio::test(flavor = "multi_thread")]
+async fn alerts_say_what_failed_in_its_own_words() {
+    if !v2ray_available() {
+        return;
+    }
+    let ctl = controller_without_geo_sources().await;
+    let (id, mut agent) = ctl.online_server("edge-1").await;
+    ctl.add_server("never-1").await;
+    let _held = taken_inbound(&ctl, id, &mut agent).await;
+    let api = ctl.api();
+    let geo = ctl
+        .finished_task(
+            id,
+            "geo.update",
+            serde_json::json!({"files": ["geoip.dat"]}),
+        )
+        .await;
+    assert_eq!(geo["status"], "failed", "{geo}");
+    let refused = api
+        .call(
+            "POST",
+            &format!("/api/v1/servers/{id}/inbounds"),
+            Some(serde_json::json!({"port": 70000, "protocol": "vless"})),
+        )
+        .await;
+    assert!(refused.is_err(), "port 70000 was taken: {refused:?}");
+
+    let alerts = api.ok("GET", "/api/v1/alerts", None).await;
+    let list = alerts.as_array().expect("a list of alerts");
+    let kinds: Vec<(&str, &str)> = list
+        .iter()
+        .map(|a| (a["severity"].as_str().unwrap(), a["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [("error", "inbound_failed"), ("error", "task_failed")],
+        "{alerts:#}"
+    );
+    let (inbound, task) = (&list[0], &list[1]);
+    assert_eq!(
+        (&inbound["server"], &inbound["server_id"], &inbound["text"]),
+        (
+            &serde_json::json!("edge-1"),
+            &serde_json::json!(id),
+            &serde_json::json!("Inbound taken is not running")
+        ),
+        "{inbound}"
+    );
+    assert!(
+        inbound["reason"]
+            .as_str()
+            .unwrap()
+            .contains("address already in use"),
+        "{inbound}"
+    );
+    assert_eq!(task["operation"], "geo.update", "{task}");
+    assert_eq!(task["subject"], geo["id"], "{task}");
+    assert!(
+        task["reason"]
+            .as_str()
+            .unwrap()
+            .contains("cannot fetch geoip.dat"),
+        "{task}"
+    );
+    let audit = api.ok("GET", "/api/v1/audit?limit=50", None).await;
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["result"] != "ok"),
+        "the refused request is in the audit log: {audit:#}"
+    );
+
+    let snapshot = ctl.dashboard().await;
+    assert_eq!(
+        snapshot["alerts"], alerts,
+        "the dashboard and the API disagree"
+    );
+    let totals = &snapshot["totals"];
+    assert_eq!(
+        (
+            &totals["error"],
+            &totals["online"],
+            &totals["offline"],
+            &totals["pending"]
+        ),
+        (
+            &serde_json::json!(2),
+            &serde_json::json!(1),
+            &serde_json::json!(0),
+            &serde_json::json!(1)
+        ),
+        "{totals}"
+    );
+
+    // The core stopped on request is a warning, not an error; started again, it is gone.
+    ctl.finished_task(id, "core.stop", serde_json::json!({}))
+        .await;
+    wait_for("the stopped core to be reported", LONG, || async {
+        let alerts = ctl.api().ok("GET", "/api/v1/alerts", None).await;
+        alerts
+            .as_array()?
+            .iter()
+            .any(|a| a["kind"] == "core_stopped" && a["severity"] == "warning")
+            .then_some(())
+    })
+    .await;
+    ctl.finished_task(id, "core.start", serde_json::json!({}))
+        .await;
+    wait_for("the started core's warning to go", LONG, || async {
+        let alerts = ctl.api().ok("GET", "/api/v1/alerts", None).await;
+        (!alerts
+            .as_array()?
+            .iter()
+            .any(|a| a["kind"] == "core_stopped"))
+        .then_some(())
+    })
+    .await;
+}
+
+/// The failures the panel must not hide, in the browser (`tests/browser/failures.mjs`): the
+/// inbound the core cannot run and a failed geo update on the dashboard with their reasons,
+/// counted in Errors and matching the alerts API, the geo update's failure as a toast, a
+/// refused submission kept off the dashboard, a never-enrolled server pending and not
+/// offline; confirmations before a core stop or restart and before a traffic reset (Cancel
+/// changes nothing, confirming resets); a disabled client that carried traffic without an
+/// online badge; bulk actions off with nothing selected; a malformed email refused in the
+/// form; the panel's own not-found page (404) for an unknown address; axe-core clean.
+#[tokio::test(flavor = "multi_thread")]
+async fn failures_are_visible_in_a_real_browser() {
+    if !v2ray_available() || !browser_available() {
+        return;
+    }
+    let ctl = controller_without_geo_sources().await;
+    ctl.route_loopback_direct().await;
+    let files = FileServer::start().await;
+    let (id, mut agent) = ctl.online_server("edge-1").await;
+    ctl.add_server("never-1").await;
+    let api = ctl.api();
+    // dora carries traffic, then is disabled.
+    let (_, vpn) = ctl.vless_ws_user(id, "dora").await;
+    wait_for("a download through dora's link", LONG, || async {
+        vpn.fetch(files.port, DOWNLOAD).await.ok()
+    })
+    .await;
+    wait_for("dora's traffic to be counted", LONG, || async {
+        let c = api.ok("GET", "/api/v1/clients/dora", None).await;
+        (c["used"].as_i64()? > 0).then_some(())
+    })
+    .await;
+    api.ok(
+        "PUT",
+        "/api/v1/clients/dora",
+        Some(serde_json::json!({"enable": false})),
+    )
+    .await;
+    let _held = taken_inbound(&ctl, id, &mut agent).await;
+    let out = Command::new("node")
+        .arg(browser_dir().join("failures.mjs"))
+        .current_dir(browser_dir())
+        .env("PANEL_URL", ctl.panel_url())
+        .env("ADMIN_PASSWORD", &ctl.admin_password)
+        .env("CHROMIUM", chromium())
+        .env("SHOT_DIR", shot_dir())
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run node");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in text.lines().filter(|l| l.starts_with("STEP ")) {
+        eprintln!("failures panel: {}", &line[5..]);
+    }
+    drop(agent);
+    assert!(
+        out.status.success() && text.lines().any(|l| l == "DONE"),
+        "the browser run failed:\n{text}\ncontroller log:\n{}",
+        ctl.output.text()
+    );
+}

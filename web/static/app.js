@@ -2,7 +2,7 @@
 // from the native API (/api/v1) and keeps it current from the live event stream. Native ES
 // modules, no build step; every file is served from one versioned folder, so the relative
 // imports below always load files of the same build.
-import { $, api, BASE, navigate, PAGE } from './core.js';
+import { $, api, BASE, html, navigate, PAGE, pageRoot, show } from './core.js';
 import { actions, copyText } from './ui.js';
 import { live } from './live.js';
 import { pageLogin } from './login.js';
@@ -36,8 +36,14 @@ document.addEventListener('DOMContentLoaded', () => {
   });
 });
 
+// ---- An address no page answers (the controller sends it with status 404) ----
+function pageNotFound() {
+  show(pageRoot(), html`<div class="card" id="not-found"><p>There is no page at <code>${location.pathname}</code>. The link may be mistyped, or the page may have moved.</p>
+    <div class="actions"><a class="button primary" href="${BASE}/panel/">Go to the dashboard</a></div></div>`);
+}
+
 // ---- Start ----
-const PAGES = { login: pageLogin, dashboard: pageDashboard, servers: pageServers, server: pageServer, inbounds: pageInbounds, inbound: pageInbound, clients: pageClients, client: pageClient, tasks: pageTasks, audit: pageAudit, settings: pageSettings, core: pageCoreConfig };
+const PAGES = { notfound: pageNotFound, login: pageLogin, dashboard: pageDashboard, servers: pageServers, server: pageServer, inbounds: pageInbounds, inbound: pageInbound, clients: pageClients, client: pageClient, tasks: pageTasks, audit: pageAudit, settings: pageSettings, core: pageCoreConfig };
 document.addEventListener('DOMContentLoaded', () => {
   const start = PAGES[PAGE];
   if (!start) return;

@@ -5,10 +5,13 @@ import { live, throttle } from './live.js';
 import { bulkForm, submitBulk, wireBulkForm } from './clients-bulk.js';
 
 // ---- Clients ----
+const RESET_CLIENT_TEXT = 'Its used traffic on every server goes back to zero, and it is enabled again if its quota had cut it off. This cannot be undone.';
+const RESET_CLIENTS_TEXT = 'Their used traffic on every server goes back to zero, and those a quota had cut off are enabled again. This cannot be undone.';
 function clientState(c, onlineSet) {
   const now = Date.now();
   const out = [];
-  if (onlineSet?.has(c.email) || (c.lastOnline && now - c.lastOnline < 180000)) out.push(badge('online'));
+  // A disabled client cannot connect, whatever traffic it carried a moment ago.
+  if (c.enable && (onlineSet?.has(c.email) || (c.lastOnline && now - c.lastOnline < 180000))) out.push(badge('online'));
   if (!c.enable) out.push(badge('disabled', 'offline'));
   if ((c.totalGB > 0 && c.used >= c.totalGB) || (c.expiryTime > 0 && c.expiryTime <= now)) out.push(badge('depleted'));
   else if (c.expiryTime > now && c.expiryTime - now < 3 * 86400000) out.push(badge('expiring soon', 'expiring'));
@@ -53,6 +56,8 @@ async function submitClient(form, original) {
   const local = [];
   for (const [f, label] of [['totalGB', 'a number of gigabytes'], ['limitIp', 'a whole number'], ['reset', 'a number of days']]) if (!(Number(v[f] || 0) >= 0)) local.push({ field: f, message: `must be ${label}, 0 or more` });
   if (!body.email) local.push({ field: 'email', message: 'is required' });
+  else if (/\s/.test(body.email)) local.push({ field: 'email', message: 'must not contain spaces, as in 3x-ui; use _, - or . instead' });
+  else if ((body.email.match(/@/g) || []).length > 1) local.push({ field: 'email', message: 'must not contain more than one @' });
   if (local.length) { fieldErrors(form, { fields: local }); return null; }
   const submit = form.querySelector('[type="submit"]');
   if (!original) return busy(submit, () => api('POST', '/clients', { ...body, inboundIds: ids }));
@@ -75,8 +80,8 @@ export function pageClients() {
       <button class="primary" data-action="add-client">Add client</button><button data-action="add-bulk">Add in bulk</button></div>
     <div id="client-editor"></div>
     <div class="toolbar" id="bulk" aria-label="Bulk actions"><span id="selected-count" class="muted">0 selected</span>
-      <button class="small" data-action="bulk" data-op="enable">Enable</button><button class="small" data-action="bulk" data-op="disable">Disable</button>
-      <button class="small" data-action="bulk" data-op="reset-traffic">Reset traffic</button><button class="small" data-action="bulk" data-op="extend">Extend…</button><button class="small danger" data-action="bulk" data-op="delete">Delete</button>
+      <button class="small" data-action="bulk" data-op="enable" disabled>Enable</button><button class="small" data-action="bulk" data-op="disable" disabled>Disable</button>
+      <button class="small" data-action="bulk" data-op="reset-traffic" disabled>Reset traffic</button><button class="small" data-action="bulk" data-op="extend" disabled>Extend…</button><button class="small danger" data-action="bulk" data-op="delete" disabled>Delete</button>
       <button class="small danger" data-action="delete-depleted">Delete all depleted</button></div>
     <div class="table-wrap" tabindex="0" role="region" aria-label="Clients, scrollable"><table><thead><tr><th><input type="checkbox" id="select-all" aria-label="Select all clients"></th><th>Email</th><th>Status</th><th>Inbounds</th><th>Used</th><th class="hide-phone">Expiry</th><th class="hide-phone">Last online</th><th>Enabled</th><th><span class="skip">Actions</span></th></tr></thead><tbody id="client-rows"><tr><td colspan="9" class="empty">Loading…</td></tr></tbody></table></div>`);
   let serverList = [], inbounds = [], clients = [], online = new Set(), lastJson = '';
@@ -98,8 +103,14 @@ export function pageClients() {
       <td data-used="${c.used}">${bytes(c.used)}${c.totalGB ? ` of ${bytes(c.totalGB)}` : ''}</td><td class="hide-phone" data-expiry="${c.expiryTime}">${c.expiryTime ? when(c.expiryTime) : 'never'}</td>
       <td class="hide-phone">${ago(c.lastOnline)}</td><td>${switchControl(c.enable, `Enable client ${c.email}`, `data-toggle-client="${esc(c.email)}"`)}</td>
       <td class="row"><button class="small" data-action="edit-client" data-email="${c.email}">Edit</button><button class="small" data-action="reset-client" data-email="${c.email}">Reset</button><button class="small danger" data-action="delete-client" data-email="${c.email}">Delete</button></td></tr>`)
-      : html`<tr><td colspan="9" class="empty">No clients match.</td></tr>`);
+      : html`<tr><td colspan="9" class="empty">${filtered() ? 'No clients match the search or filter.' : 'No clients yet: add one with Add client.'}</td></tr>`);
+    showSelection();
+  };
+  const filtered = () => Boolean($('#search').value.trim() || $('#filter').value || $('#inbound-filter').value);
+  // The bulk actions act on the selection, so they are offered only while there is one.
+  const showSelection = () => {
     $('#selected-count').textContent = `${selected.size} selected`;
+    for (const b of root.querySelectorAll('#bulk [data-op]')) b.disabled = !selected.size;
   };
   const reload = () => { lastJson = ''; return load(); };
   const openForm = (c) => {
@@ -131,7 +142,7 @@ export function pageClients() {
   root.addEventListener('change', async (e) => {
     const t = e.target;
     if (t.id === 'select-all') { clients.forEach((c) => (t.checked ? selected.add(c.email) : selected.delete(c.email))); lastJson = ''; await load(); return; }
-    if (t.dataset.select) { t.checked ? selected.add(t.dataset.select) : selected.delete(t.dataset.select); $('#selected-count').textContent = `${selected.size} selected`; return; }
+    if (t.dataset.select) { t.checked ? selected.add(t.dataset.select) : selected.delete(t.dataset.select); showSelection(); return; }
     if (t.dataset.toggleClient !== undefined) {
       try { await api('PUT', `/clients/${enc(t.dataset.toggleClient)}`, { enable: t.checked }); toast(`Client ${t.checked ? 'enabled' : 'disabled'}`); await reload(); } catch (err) { t.checked = !t.checked; failed(err); }
     }
@@ -155,7 +166,10 @@ export function pageClients() {
   };
   actions['close-form'] = () => show($('#client-editor'), '');
   actions['edit-client'] = (el) => openForm(clients.find((c) => c.email === el.dataset.email));
-  actions['reset-client'] = async (el) => { await api('POST', `/clients/${enc(el.dataset.email)}/reset-traffic`); toast('Traffic reset'); await reload(); };
+  actions['reset-client'] = async (el) => {
+    if (!(await confirmDialog(`Reset the traffic of ${el.dataset.email}?`, RESET_CLIENT_TEXT, 'Reset traffic'))) return;
+    await api('POST', `/clients/${enc(el.dataset.email)}/reset-traffic`); toast('Traffic reset'); await reload();
+  };
   actions['delete-client'] = async (el) => {
     if (!(await confirmDialog(`Delete client ${el.dataset.email}?`, 'It is removed from every server it is attached to.', 'Delete'))) return;
     await api('DELETE', `/clients/${enc(el.dataset.email)}`); selected.delete(el.dataset.email); toast('Client deleted'); await reload();
@@ -168,6 +182,7 @@ export function pageClients() {
     const n = `${emails.length} client${emails.length === 1 ? '' : 's'}`;
     const body = { emails, action: op };
     if (op === 'delete' && !(await confirmDialog(`Delete ${n}?`, 'They are removed from every server.', 'Delete'))) return;
+    if (op === 'reset-traffic' && !(await confirmDialog(`Reset the traffic of ${n}?`, RESET_CLIENTS_TEXT, 'Reset traffic'))) return;
     if (op === 'extend') {
       const days = await promptDialog(`Extend ${n}`, 'Days to add', {
         value: '30', action: 'Extend', hint: 'From the current expiry when it lies ahead, otherwise from now; a delayed start gets longer.',
@@ -243,7 +258,10 @@ export function pageClient() {
     }
   };
   actions['client-toggle'] = async () => { await api('PUT', `/clients/${enc(email)}`, { enable: !client.enable }); toast(`Client ${client.enable ? 'disabled' : 'enabled'}`); await load(); };
-  actions['client-reset'] = async () => { await api('POST', `/clients/${enc(email)}/reset-traffic`); toast('Traffic reset'); await load(); };
+  actions['client-reset'] = async () => {
+    if (!(await confirmDialog(`Reset the traffic of ${email}?`, RESET_CLIENT_TEXT, 'Reset traffic'))) return;
+    await api('POST', `/clients/${enc(email)}/reset-traffic`); toast('Traffic reset'); await load();
+  };
   actions['client-delete'] = async () => {
     if (!(await confirmDialog(`Delete client ${email}?`, 'It is removed from every server it is attached to.', 'Delete'))) return;
     await api('DELETE', `/clients/${enc(email)}`); navigate(`${BASE}/panel/clients`);

@@ -1,5 +1,5 @@
 // The dashboard: fleet totals, the status grid, one card per server and recent alerts.
-import { $, api, BASE, html, pageRoot, show } from './core.js';
+import { $, api, BASE, esc, html, pageRoot, raw, show } from './core.js';
 import { ago, applyWidths, badge, bytes, chart, coreText, duration, meter, pct, stateBadge, when } from './ui.js';
 import { every, live } from './live.js';
 
@@ -14,7 +14,6 @@ export function pageDashboard() {
     <section class="card section" aria-labelledby="alerts-title"><h2 id="alerts-title">Recent errors and alerts</h2><ul id="alerts" class="wrap"><li class="muted">Loading…</li></ul></section>`);
   const history = {};
   const sys = {};
-  let auditErrors = [];
   let snapshot = null;
   const refreshHistory = async () => {
     if (!snapshot) return;
@@ -31,62 +30,63 @@ export function pageDashboard() {
     }));
     draw();
   };
-  const refreshAudit = async () => {
-    try { auditErrors = (await api('GET', '/audit?limit=300')).filter((a) => a.result !== 'ok').slice(0, 8); } catch { auditErrors = []; }
-    draw();
-  };
   function draw() {
     if (!snapshot) return;
     const t = snapshot.totals;
     show($('#totals'), [
-      ['Servers', t.servers], ['Online', t.online], ['Offline', t.offline + t.pending], ['Errors', t.error],
+      ['Servers', t.servers], ['Online', t.online], ['Offline', t.offline], ['Pending', t.pending], ['Errors', t.error],
       ['Inbounds', t.inbounds], ['Clients', t.clients], ['Online clients', t.clients_online],
       ['Today ↑', bytes(t.today_up)], ['Today ↓', bytes(t.today_down)], ['All time', bytes(t.all_time)],
     ].map(([label, value]) => html`<div class="stat" data-stat="${label}"><div class="label">${label}</div><div class="value">${value}</div></div>`));
     show($('#grid'), snapshot.servers.length
       ? snapshot.servers.map((s) => html`<a class="tile ${s.state}" href="${BASE}/panel/server?id=${s.id}" data-server="${s.name}" data-state="${s.state}"><span class="name">${s.name}</span><span class="muted">${s.state}</span></a>`)
       : html`<p class="muted">No servers yet. <a href="${BASE}/panel/servers">Add one</a> and run its enrollment command on the VPN host.</p>`);
-    show($('#cards'), snapshot.servers.map((s) => serverCard(s, sys[s.id], history[s.id])));
+    // One server: one view of its host (the figures the server page shows), not a card too.
+    const one = snapshot.servers.length === 1;
+    $('#cards').closest('section').hidden = snapshot.servers.length <= 1;
+    show($('#cards'), one ? '' : snapshot.servers.map((s) => serverCard(s, sys[s.id], history[s.id])));
     const single = $('#single');
-    single.hidden = snapshot.servers.length !== 1;
-    if (snapshot.servers.length === 1) {
-      const s = snapshot.servers[0];
-      show(single, html`<div class="card"><h2>${s.name} status</h2>${sys[s.id] ? systemStats(sys[s.id]) : html`<p class="muted">${s.connected ? 'Loading system status…' : 'The server is not connected.'}</p>`}</div>`);
-    }
-    const alerts = [];
+    single.hidden = !one;
+    if (one) show(single, serverCard(snapshot.servers[0], sys[snapshot.servers[0].id], history[snapshot.servers[0].id], true));
+    // The snapshot's alerts are what the Errors count counts; the address warnings follow.
+    const alerts = (snapshot.alerts || []).map(alertItem);
     for (const s of snapshot.servers) {
-      if (s.state === 'offline') alerts.push(html`<li>${badge('offline')} <a href="${BASE}/panel/server?id=${s.id}">${s.name}</a> is offline${s.last_error ? ': ' + s.last_error : ''} (last seen ${ago(s.last_seen)})</li>`);
-      const link = html`<a href="${BASE}/panel/server?id=${s.id}">${s.name}</a>`;
-      if (s.live?.core?.state === 'error') alerts.push(html`<li>${badge('error')} ${link}: core error — ${s.live.core.message || ''}</li>`);
-      if (s.apply_error) alerts.push(html`<li>${badge('error')} ${link}: the core refused the last state — ${s.apply_error}</li>`);
-      for (const f of s.failed_inbounds || []) alerts.push(html`<li data-failed-inbound="${f.tag}">${badge('error')} ${link}: inbound ${f.remark || f.tag} is not running — ${f.message}</li>`);
       if (s.link_warning) alerts.push(html`<li data-link-warning="${s.name}">${badge('warning', 'warn')} <a href="${BASE}/panel/server?id=${s.id}">${s.name}</a>: ${s.link_warning}</li>`);
-      if (s.connected && s.applied_revision < s.revision) alerts.push(html`<li>${badge('pending')} ${s.name} has not applied revision ${s.revision} yet (at ${s.applied_revision})</li>`);
     }
-    for (const a of auditErrors) alerts.push(html`<li>${badge(a.result, 'error')} ${when(a.at)} · ${a.actor}: ${a.action} ${a.target}</li>`);
-    show($('#alerts'), alerts.length ? alerts : html`<li class="muted">Nothing to report.</li>`);
+    show($('#alerts'), alerts.length ? alerts : html`<li class="muted">Nothing to report: every server runs its settings and no task failed.</li>`);
     applyWidths();
   }
   let started = false;
   live.on((snap) => {
     snapshot = snap;
     draw();
-    if (!started) { started = true; refreshHistory(); refreshSys(); refreshAudit(); }
+    if (!started) { started = true; refreshHistory(); refreshSys(); }
   });
   every(60000, refreshHistory);
   every(snapshot?.servers?.length === 1 ? 3000 : 15000, refreshSys);
   every(3000, () => { if (snapshot?.servers?.length === 1) refreshSys(); });
-  every(30000, refreshAudit);
 }
-function serverCard(s, stats, hours) {
+// One alert of the snapshot: the server, what happened and, set apart, the agent's or the
+// core's own words.
+function alertItem(a) {
+  const mark = a.kind === 'inbound_failed' ? raw(`data-failed-inbound="${esc(a.subject)}"`) : '';
+  const kind = a.severity === 'error' ? badge('error') : badge('warning', 'warn');
+  return html`<li data-alert="${a.kind}" data-alert-server="${a.server}" data-operation="${a.operation || ''}" ${mark}>${kind} <a href="${BASE}/panel/server?id=${a.server_id}">${a.server}</a>: ${a.text}${a.reason ? html` — <span class="mono" data-reason>${a.reason}</span>` : ''}${a.at ? html` <span class="muted">(${a.kind === 'offline' ? `last seen ${ago(a.at)}` : when(a.at)})</span>` : ''}</li>`;
+}
+// A server's card; `full` (the only server) shows its host as the server page does.
+function serverCard(s, stats, hours, full = false) {
   const hb = s.live?.heartbeat;
   const memPct = hb ? pct(hb.mem_used, hb.mem_total) : 0;
   const disk = stats?.disk;
-  return html`<article class="card" data-server-card="${s.name}">
-    <div class="row"><h3 class="grow"><a href="${BASE}/panel/server?id=${s.id}">${s.name}</a></h3>${stateBadge(s)}</div>
-    ${hb ? html`<div>CPU ${hb.cpu_percent.toFixed(0)}%</div>${meter(hb.cpu_percent, 'CPU')}
+  const name = html`<a href="${BASE}/panel/server?id=${s.id}">${s.name}</a>`;
+  const host = full
+    ? (stats ? systemStats(stats) : html`<p class="muted">${s.connected ? 'Loading system status…' : 'The server is not connected.'}</p>`)
+    : html`${hb ? html`<div>CPU ${hb.cpu_percent.toFixed(0)}%</div>${meter(hb.cpu_percent, 'CPU')}
       <div>Memory ${bytes(hb.mem_used)} / ${bytes(hb.mem_total)}</div>${meter(memPct, 'Memory')}` : html`<p class="muted">No live metrics (${s.connected ? 'waiting for a heartbeat' : 'not connected'}).</p>`}
-    ${disk ? html`<div>Disk ${bytes(disk.current)} / ${bytes(disk.total)}</div>${meter(pct(disk.current, disk.total), 'Disk')}` : ''}
+    ${disk ? html`<div>Disk ${bytes(disk.current)} / ${bytes(disk.total)}</div>${meter(pct(disk.current, disk.total), 'Disk')}` : ''}`;
+  return html`<article class="card" data-server-card="${s.name}">
+    <div class="row">${full ? html`<h2 class="grow">${name}</h2>` : html`<h3 class="grow">${name}</h3>`}${stateBadge(s)}</div>
+    ${host}
     <dl class="kv">
       <dt>Uptime</dt><dd>${hb ? duration(hb.uptime_s) : '—'}</dd>
       <dt>Core</dt><dd>${coreText(s)}</dd>

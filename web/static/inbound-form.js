@@ -14,8 +14,11 @@ const SS_METHODS = ['aes-128-gcm', 'aes-256-gcm', 'chacha20-ietf-poly1305', 'xch
 // A value an inbound already has stays offered; the API then says why it cannot run.
 const V2RAY_LACKS = ['mixed', 'wireguard', 'hysteria', 'hysteria2', 'grpc', 'httpupgrade', 'xhttp', 'reality', 'xchacha20-ietf-poly1305', '2022-blake3-aes-128-gcm', '2022-blake3-aes-256-gcm', '2022-blake3-chacha20-poly1305'];
 let lacks = [];
+// One port-forwarding inbound is offered, under the name the server's core knows it by: Xray
+// calls it `tunnel`, v2ray 4 `dokodemo-door` (the agent renders either for either core).
+const otherTunnelName = () => (lacks.length ? 'tunnel' : 'dokodemo-door');
 function offered(choices, current) {
-  return choices.filter((c) => { const v = Array.isArray(c) ? c[0] : c; return !lacks.includes(v) || v === current; });
+  return choices.filter((c) => { const v = Array.isArray(c) ? c[0] : c; return (!lacks.includes(v) && v !== otherTunnelName()) || v === current; });
 }
 function coreOf(server) { return server?.core_flavour === 'v2ray' ? V2RAY_LACKS : []; }
 

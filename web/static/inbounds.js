@@ -36,7 +36,7 @@ export function pageInbounds() {
       <td class="hide-phone">${i.total ? `${bytes(i.up + i.down)} of ${bytes(i.total)}` : '∞'}</td><td class="hide-phone">${i.expiryTime ? when(i.expiryTime) : 'never'}</td>
       <td>${switchControl(i.enable, `Enable inbound ${i.remark || i.tag}`, `data-toggle-inbound="${i.id}"`)}</td>
       <td class="row"><a class="button small" href="${BASE}/panel/inbound?id=${i.id}">Edit</a><a class="button small" href="${BASE}/panel/inbound?clone=${i.id}">Clone</a>
-      <button class="small" data-action="reset-inbound" data-id="${i.id}">Reset traffic</button><button class="small danger" data-action="delete-inbound" data-id="${i.id}" data-name="${i.remark || i.tag}">Delete</button></td></tr>`)
+      <button class="small" data-action="reset-inbound" data-id="${i.id}" data-name="${i.remark || i.tag}">Reset traffic</button><button class="small danger" data-action="delete-inbound" data-id="${i.id}" data-name="${i.remark || i.tag}">Delete</button></td></tr>`)
       : html`<tr><td colspan="10" class="empty">No inbounds on this server yet.</td></tr>`);
   };
   const setServer = (id) => {
@@ -55,7 +55,10 @@ export function pageInbounds() {
     if (!id) return;
     try { await api('POST', `/inbounds/${id}/enable`, { enable: e.target.checked }); toast(`Inbound ${e.target.checked ? 'enabled' : 'disabled'}`); } catch (err) { e.target.checked = !e.target.checked; failed(err); }
   });
-  actions['reset-inbound'] = async (el) => { await api('POST', `/inbounds/${el.dataset.id}/reset-traffic`); toast('Traffic reset'); lastJson = ''; await load(); };
+  actions['reset-inbound'] = async (el) => {
+    if (!(await confirmDialog(`Reset the traffic of inbound ${el.dataset.name}?`, 'Its up and down counters go back to zero, and it is enabled again if its quota had switched it off; its clients keep their own counters. This cannot be undone.', 'Reset traffic'))) return;
+    await api('POST', `/inbounds/${el.dataset.id}/reset-traffic`); toast('Traffic reset'); lastJson = ''; await load();
+  };
   actions['delete-inbound'] = async (el) => {
     if (!(await confirmDialog(`Delete inbound ${el.dataset.name}?`, 'Its clients are detached from it; clients attached nowhere else are deleted too.', 'Delete'))) return;
     await api('DELETE', `/inbounds/${el.dataset.id}?deleteClients=true`);

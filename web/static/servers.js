@@ -206,7 +206,16 @@ export function pageServer() {
     await waitTask(t, label);
     await loadTasks();
   };
-  actions.core = (el) => busy(el, () => task(el.dataset.op, {}, `${el.textContent} core`));
+  // Stopping or restarting cuts every client of the server off, so it is asked first.
+  const CORE_CONFIRM = {
+    'core.stop': [(name) => `Stop the core of ${name}?`, 'Every inbound of this server stops serving clients until the core is started again.', 'Stop core'],
+    'core.restart': [(name) => `Restart the core of ${name}?`, 'Every client of this server is disconnected for a moment while the core restarts.', 'Restart core'],
+  };
+  actions.core = async (el) => {
+    const ask = CORE_CONFIRM[el.dataset.op];
+    if (ask && !(await confirmDialog(ask[0](server?.name ?? id), ask[1], ask[2]))) return;
+    return busy(el, () => task(el.dataset.op, {}, `${el.textContent} core`));
+  };
   actions.geo = (el) => {
     const files = [...document.querySelectorAll('#geo-files input:checked')].map((i) => i.value);
     if (!files.length) { toast('Choose at least one geo file'); return; }

@@ -191,10 +191,12 @@ export function stateBadge(s) {
   const state = s.state || s.status;
   return badge(state, state);
 }
+// The core's state, with its own words when it does not run or refused the last settings.
 export function coreText(s) {
   const core = s.live?.core;
-  if (!core) return s.core_version ? `${s.core_version}` : '—';
-  return `${core.state}${s.core_version ? ' · ' + s.core_version : ''}`;
+  const state = core ? `${core.state}${s.core_version ? ' · ' + s.core_version : ''}` : (s.core_version || '—');
+  const error = core?.state === 'error' ? core.message : '';
+  return html`<span data-core-state="${core?.state || 'unknown'}">${state}</span>${error ? html`<div class="error-text" data-core-message>${error}</div>` : ''}${s.apply_error ? html`<div class="error-text" data-apply-error>Refused the last settings: ${s.apply_error}</div>` : ''}`;
 }
 export function chart(hours, spanHours = 24) {
   const now = Date.now();
@@ -204,6 +206,8 @@ export function chart(hours, spanHours = 24) {
     const i = Math.round((h.hour - start) / 3600000);
     if (i >= 0 && i < spanHours) { buckets[i].up += h.up; buckets[i].down += h.down; }
   }
+  // An empty chart would read as a broken one: say there is nothing to draw.
+  if (!buckets.some((b) => b.up + b.down)) return html`<p class="muted" data-chart-empty>No traffic in the last ${spanHours} hours.</p>`;
   const max = Math.max(1, ...buckets.map((b) => b.up + b.down));
   const w = 100 / spanHours;
   const bars = buckets.map((b, i) => {

@@ -134,6 +134,7 @@ impl SystemProbe {
             load1: System::load_average().one,
             uptime_s: System::uptime(),
             listening: Vec::new(),
+            renewal_error: None,
         }
     }
 

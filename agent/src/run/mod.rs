@@ -433,6 +433,7 @@ fn spawn_heartbeats(
             .unwrap_or_default();
             let after = core_ports(&handler);
             beat.listening.retain(|s| !after.contains(&s.port));
+            beat.renewal_error = status.snapshot().cert_renewal_error;
             let Ok(body) = to_body(&beat) else { continue };
             if channel
                 .send_event(topic::HEARTBEAT, None, body)

@@ -75,14 +75,16 @@ impl Renewal {
                         not_after = %format_ms(validity.not_after_ms),
                         "certificate renewed"
                     );
-                    agent
-                        .status
-                        .update(|s| s.cert_not_after_ms = Some(validity.not_after_ms));
+                    agent.status.update(|s| {
+                        s.cert_not_after_ms = Some(validity.not_after_ms);
+                        s.cert_renewal_error = None;
+                    });
                     self.observe(validity);
                 }
                 Err(e) => {
                     let delay = self.retry.next_delay();
                     tracing::warn!(error = %e, retry_in_s = delay.as_secs(), "certificate renewal failed");
+                    agent.status.update(|s| s.cert_renewal_error = Some(e));
                     self.due_ms = now_ms() + delay.as_millis() as i64;
                 }
             }

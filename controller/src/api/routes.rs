@@ -43,6 +43,7 @@ pub fn table() -> Vec<Route> {
         route("POST", "/servers/{server}/tasks", "Queue a durable task for a server", post(tasks::create)),
         route("GET", "/tasks/{id}", "One task and its result", get(tasks::get_one)),
         route("GET", "/audit", "The audit log, newest first", get(tasks::audit)),
+        route("GET", "/alerts", "What went wrong on the fleet, errors first: failed tasks, refused states, cores and inbounds not running, certificates not renewed, servers offline; each with the agent's or core's words", get(tasks::alerts)),
         route("GET", "/servers/{server}/inbounds", "A server's inbounds with usage", get(fleet::list_inbounds)),
         route("POST", "/servers/{server}/inbounds", "Create an inbound (clients in settings.clients are created)", post(fleet::create_inbound)),
         route("GET", "/inbounds/{id}", "One inbound", get(fleet::get_inbound)),

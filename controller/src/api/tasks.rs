@@ -1,4 +1,4 @@
-//! `/api/v1/…/tasks`: the durable task queue, and the audit log.
+//! `/api/v1/…/tasks`: the durable task queue, the fleet's alerts, and the audit log.
 
 use std::time::Duration;
 
@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::operations;
 use crate::front::{ok, ApiResult, Audit, Call, JsonBody};
+use crate::model::alerts::Alert;
 use crate::model::servers::resolve;
 use crate::store::{AuditEntry, TaskRow};
 use crate::tasks::NewTask;
@@ -125,4 +126,9 @@ pub(super) async fn audit(
 ) -> ApiResult<Vec<AuditEntry>> {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     ok(ctl.store.audit_entries(limit).await?)
+}
+
+/// `GET /alerts`: what went wrong on the fleet, as the dashboard shows it.
+pub(super) async fn alerts(Call { ctl, .. }: Call) -> ApiResult<Vec<Alert>> {
+    ok(crate::model::alerts::fleet(&ctl).await?)
 }

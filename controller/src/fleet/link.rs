@@ -131,7 +131,20 @@ pub(super) fn bounded_cuts(report: serde_json::Value) -> serde_json::Value {
 impl Handler for AgentLink {
     async fn request(&self, call: IncomingCall) -> Result<Vec<u8>, ErrorBody> {
         match call.method.as_str() {
-            methods::controller::CERT_RENEW => self.renew(&call.body).await,
+            methods::controller::CERT_RENEW => {
+                let outcome = self.renew(&call.body).await;
+                // A refusal stays visible (dashboard, alerts API) until a renewal succeeds.
+                let refused = outcome.as_ref().err().map(|e| e.message.as_str());
+                if let Err(e) = self
+                    .ctl
+                    .store
+                    .set_renewal_failure(self.server_id, refused)
+                    .await
+                {
+                    tracing::warn!(server_id = self.server_id, error = %e, "cannot record the renewal outcome");
+                }
+                outcome
+            }
             // Lets an agent measure the channel's round trip.
             methods::controller::ECHO => Ok(call.body),
             other => Err(ErrorBody::unsupported(other)),

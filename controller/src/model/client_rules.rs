@@ -1,6 +1,7 @@
 //! What a client's fields may hold, as 3x-ui's users expect: any visible name as the email
-//! (non-ASCII included), but nothing that hides, reorders or splits text where the name is
-//! shown or logged, and nothing a path would read as a step; limits within sane bounds.
+//! (non-ASCII included), but no spaces (3x-ui refuses them) and at most one `@`, nothing that
+//! hides, reorders or splits text where the name is shown or logged, and nothing a path
+//! would read as a step; limits within sane bounds.
 //! Each check answers why a value is refused, for the front ends and the importer.
 
 /// Longest email, in characters.
@@ -34,6 +35,16 @@ pub fn email_problem(email: &str) -> Option<String> {
         return Some(format!(
             "`{email}` is a path step, not a name (client pages and links put the email in paths)"
         ));
+    }
+    // Line breaks and other controls are named below.
+    if let Some(space) = email.chars().find(|c| c.is_whitespace() && !c.is_control()) {
+        return Some(format!(
+            "must not contain spaces (`{}`), as in 3x-ui; use `_`, `-` or `.` instead",
+            space.escape_debug()
+        ));
+    }
+    if email.matches('@').count() > 1 {
+        return Some("must not contain more than one `@`".into());
     }
     let bad = email.chars().find(|c| refused_char(*c))?;
     let what = match bad {
@@ -105,10 +116,19 @@ pub fn reset_problem(days: i64) -> Option<String> {
 /// A name `email_problem` accepts, made from a refused one by replacing what it refuses with
 /// `_` (so an imported client keeps a readable name); `None` when no such name can be made.
 pub fn repaired_email(email: &str) -> Option<String> {
+    let mut ats = 0;
     let mut out: String = email
         .trim()
         .chars()
-        .map(|c| if refused_char(c) { '_' } else { c })
+        .map(|c| {
+            ats += usize::from(c == '@');
+            let refused = refused_char(c) || c.is_whitespace() || (c == '@' && ats > 1);
+            if refused {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect::<String>()
         .replace(">>>", "_")
         .trim()
@@ -145,12 +165,18 @@ mod tests {
             (".", "path step"),
             ("..", "path step"),
             ("", "1–128"),
+            ("bad user@@", "spaces"),
+            ("a\u{00A0}b", "spaces"),
+            ("a@b@c", "more than one `@`"),
         ] {
             let why = email_problem(bad).unwrap_or_default();
             assert!(why.contains(says), "{bad:?}: {why}");
         }
         assert_eq!(repaired_email("bob/\u{202E}x").as_deref(), Some("bob__x"));
         assert_eq!(repaired_email("..").as_deref(), Some("__"));
+        // A 3x-ui database may hold such names: they are imported mended.
+        assert_eq!(repaired_email("bad user@@").as_deref(), Some("bad_user@_"));
+        assert_eq!(email_problem("alice@example.com"), None);
     }
 
     #[test]

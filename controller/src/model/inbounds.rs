@@ -219,22 +219,28 @@ async fn check_against_server(
     let tag = input.effective_tag();
     let port = u16::try_from(input.port).unwrap_or(0);
     let listen = input.listen.trim().to_owned();
+    // A tag made from the port clashes whenever the port does: the port's error says it.
+    let from_port = [
+        format!("inbound-{port}"),
+        format!("inbound-{listen}:{port}"),
+    ];
     for other in ctl.store.inbounds_of(server.id).await? {
         if old.is_some_and(|o| o.id == other.id) {
             continue;
-        }
-        if other.tag == tag {
-            p.add(
-                "tag",
-                format!("this server already has an inbound tagged `{tag}`"),
-            );
         }
         let shared = other.listen == listen
             || other.listen.is_empty()
             || listen.is_empty()
             || other.listen == "0.0.0.0"
             || listen == "0.0.0.0";
-        if other.port == i64::from(port) && shared {
+        let port_clash = other.port == i64::from(port) && shared;
+        if other.tag == tag && !(port_clash && from_port.contains(&tag)) {
+            p.add(
+                "tag",
+                format!("this server already has an inbound tagged `{tag}`"),
+            );
+        }
+        if port_clash {
             p.add(
                 "port",
                 format!(

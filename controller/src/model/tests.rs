@@ -437,3 +437,42 @@ async fn an_inbound_keeps_off_ports_taken_on_its_host() {
         }
     }
 }
+
+/// An inbound on a port another inbound of the server uses is refused once, on the port: the
+/// tag made from that port clashes too, and saying so again on the tag field adds nothing.
+#[tokio::test]
+async fn a_port_clash_is_said_once_on_the_port() {
+    for t in test_controllers().await {
+        let ctl = t.ctl;
+        let label = t.label;
+        let id = server(&ctl.store, "edge").await;
+        let input = |port: i64, tag: &str| {
+            serde_json::from_value::<super::InboundInput>(json!({"port": port, "tag": tag,
+                "protocol": "vless", "settings": {"decryption": "none"}}))
+            .unwrap()
+        };
+        super::create_inbound(&ctl, "t", id, &input(5443, ""))
+            .await
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
+        for tag in ["", "inbound-5443"] {
+            match super::create_inbound(&ctl, "t", id, &input(5443, tag)).await {
+                Err(ModelError::Invalid(f)) => assert_eq!(
+                    f.iter().map(|f| f.field.as_str()).collect::<Vec<_>>(),
+                    ["port"],
+                    "{label}: {f:?}"
+                ),
+                other => panic!("{label}: expected a refusal, got {other:?}"),
+            }
+        }
+        // A tag of the operator's own that clashes is still said on the tag.
+        super::create_inbound(&ctl, "t", id, &input(5444, "mine"))
+            .await
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
+        match super::create_inbound(&ctl, "t", id, &input(5445, "mine")).await {
+            Err(ModelError::Invalid(f)) => {
+                assert_eq!(f[0].field, "tag", "{label}: {f:?}")
+            }
+            other => panic!("{label}: expected a refusal, got {other:?}"),
+        }
+    }
+}

@@ -17,6 +17,7 @@ use xfleet_common::time::now_ms;
 
 use crate::front::auth::actor_from_headers;
 use crate::front::{ApiError, Call};
+use crate::model::alerts::{self, Alert, Severity};
 use crate::model::servers::{views as server_views, ServerView};
 use crate::model::ONLINE_WINDOW_MS;
 use crate::store::ServerUsage;
@@ -60,10 +61,16 @@ struct ServerLive {
 #[derive(Serialize, Default)]
 struct Totals {
     servers: usize,
+    /// Connected servers, whether their cores run cleanly or not.
     online: usize,
+    /// Servers that connected before and are not connected now.
     offline: usize,
+    /// Servers that never connected.
     pending: usize,
+    /// Alerts of severity `error` (the list is `alerts`), so the count and the list agree.
     error: usize,
+    /// Alerts of severity `warning`.
+    warnings: usize,
     inbounds: i64,
     clients: i64,
     clients_online: i64,
@@ -81,6 +88,8 @@ struct Snapshot {
     servers: Vec<ServerLive>,
     /// Emails of online clients (the first ones, sorted).
     online: Vec<String>,
+    /// What went wrong on the fleet, errors first (as `GET /api/v1/alerts`).
+    alerts: Vec<Alert>,
 }
 
 fn state_of(s: &ServerView) -> &'static str {
@@ -107,8 +116,15 @@ pub async fn snapshot(ctl: &Controller) -> Result<String, ApiError> {
         clients_online: summary.clients_online,
         ..Totals::default()
     };
+    let views = server_views(ctl, ctl.store.list_servers().await?).await?;
+    let alerts = alerts::collect(&views, alerts::sources(ctl, now).await?, now);
+    totals.error = alerts
+        .iter()
+        .filter(|a| a.severity == Severity::Error)
+        .count();
+    totals.warnings = alerts.len() - totals.error;
     let mut servers = Vec::new();
-    for server in server_views(ctl, ctl.store.list_servers().await?).await? {
+    for server in views {
         let usage = summary
             .per_server
             .get(&server.id)
@@ -117,8 +133,7 @@ pub async fn snapshot(ctl: &Controller) -> Result<String, ApiError> {
         let state = state_of(&server);
         totals.servers += 1;
         match state {
-            "online" => totals.online += 1,
-            "error" => totals.error += 1,
+            "online" | "error" => totals.online += 1,
             "pending" => totals.pending += 1,
             _ => totals.offline += 1,
         }
@@ -138,6 +153,7 @@ pub async fn snapshot(ctl: &Controller) -> Result<String, ApiError> {
         totals,
         servers,
         online: summary.online,
+        alerts,
     };
     serde_json::to_string(&snap).map_err(|e| ApiError::Internal(e.to_string()))
 }

@@ -61,6 +61,9 @@ const PAGES: &[(&str, &str, &str)] = &[
     ("settings", "/panel/settings", "Settings"),
 ];
 
+/// The page an unknown panel address gets (status 404), with the panel around it.
+const NOT_FOUND: (&str, &str) = ("notfound", "Page not found");
+
 /// Pages in the main navigation.
 const NAV: &[&str] = &[
     "dashboard",
@@ -86,6 +89,7 @@ pub fn router(ctl: &Controller) -> Router<Arc<Controller>> {
             get(move |state: State<Arc<Controller>>, req: Request| page(state, req, id)),
         );
     }
+    let routes = routes.fallback(not_found);
     let prefix = ctl.config.base_prefix();
     if prefix.is_empty() {
         routes
@@ -166,6 +170,21 @@ async fn login_page(State(ctl): State<Arc<Controller>>, req: Request) -> Respons
     ))
 }
 
+/// An address no route takes: below `/panel/`, the panel's own page saying so (status 404,
+/// a way back); anywhere else a bare 404, as before.
+async fn not_found(state: State<Arc<Controller>>, req: Request) -> Response {
+    let panel = format!("{}/panel/", state.config.base_prefix());
+    if !req.uri().path().starts_with(&panel) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let mut resp = page(state, req, NOT_FOUND.0).await;
+    // Without a session the answer is the way to the login page, as for every page.
+    if resp.status() == StatusCode::OK {
+        *resp.status_mut() = StatusCode::NOT_FOUND;
+    }
+    resp
+}
+
 async fn page(State(ctl): State<Arc<Controller>>, req: Request, id: &'static str) -> Response {
     let base = ctl.config.base_prefix();
     let headers = req.headers();
@@ -178,11 +197,12 @@ async fn page(State(ctl): State<Arc<Controller>>, req: Request, id: &'static str
         let next: String = form_urlencoded::byte_serialize(here.as_bytes()).collect();
         return redirect(&format!("{base}/?next={next}"));
     };
-    let (_, _, title) = PAGES
-        .iter()
-        .find(|(p, _, _)| *p == id)
-        .copied()
-        .unwrap_or(PAGES[0]);
+    let (_, _, title) =
+        PAGES
+            .iter()
+            .find(|(p, _, _)| *p == id)
+            .copied()
+            .unwrap_or(("", "", NOT_FOUND.1));
     let nav_items: Vec<(&str, &str, &str)> = NAV
         .iter()
         .filter_map(|n| PAGES.iter().find(|(p, _, _)| p == n).copied())

@@ -4,6 +4,7 @@
 //! backends accept, so no database is needed to compile. Each backend has its own migrations
 //! folder with matching numbers. Times are epoch milliseconds, booleans 0/1 integers.
 
+mod alerts;
 mod audit;
 mod auth;
 mod bulk;
@@ -22,6 +23,7 @@ mod templates;
 mod traffic;
 mod trust;
 
+pub use alerts::{CertificateTerm, RenewalFailureRow, TaskFailureRow};
 pub use audit::AuditEntry;
 pub use auth::{ApiTokenRow, SessionRow, TotpState, UserRow, SESSION_ID_LEN};
 pub use client_batch::{change_clients, ClientChange};
