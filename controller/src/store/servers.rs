@@ -269,6 +269,7 @@ impl Store {
             "client_ips",
             "server_traffic_hourly",
             "inbound_failures",
+            "server_samples",
         ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE server_id = $1"))
                 .bind(id)
