@@ -28,7 +28,7 @@ export function pageServers() {
       <div id="enroll" aria-live="polite"></div>
       <p class="hint" id="agent-binaries">Agent binaries: …</p>
     </section>
-    <div class="table-wrap" tabindex="0" role="region" aria-label="Servers, scrollable"><table><caption class="skip">Servers</caption><thead><tr><th>Name</th><th>Status</th><th class="hide-phone">Region</th><th class="hide-phone">Public address</th><th class="hide-phone">Agent</th><th>Core</th><th>Last seen</th><th>Inbounds</th><th><span class="skip">Actions</span></th></tr></thead><tbody id="server-rows"></tbody></table></div>
+    <div class="table-wrap" tabindex="0" role="region" aria-label="Servers, scrollable"><table class="cards"><caption class="skip">Servers</caption><thead><tr><th>Name</th><th>Status</th><th class="hide-phone">Region</th><th class="hide-phone">Public address</th><th class="hide-phone">Agent</th><th>Core</th><th>Last seen</th><th>Inbounds</th><th><span class="skip">Actions</span></th></tr></thead><tbody id="server-rows"></tbody></table></div>
     <section class="section" aria-labelledby="rollouts-title"><h2 id="rollouts-title">Agent updates</h2><div id="rollouts"><p class="muted">Loading…</p></div></section>`);
   const form = $('#add-server');
   form.addEventListener('submit', async (e) => {
@@ -85,7 +85,7 @@ async function showRollouts() {
     <summary>Agent ${r.version}: ${badge(r.state, r.state === 'done' ? 'ok' : r.state === 'paused' ? 'warn' : r.state)} ${Object.entries(r.counts).map(([k, n]) => `${n} ${k}`).join(', ')} <span class="muted">· ${r.created_by}, ${when(r.created_at)}</span></summary>
     ${r.message ? html`<div class="alert ${r.state === 'paused' ? 'warn' : 'info'}">${r.message}</div>` : ''}
     ${r.state === 'running' || r.state === 'paused' ? html`<div class="row">${r.state === 'paused' ? html`<button data-action="rollout-resume" data-id="${r.id}">Resume</button>` : ''}<button class="danger" data-action="rollout-cancel" data-id="${r.id}">Cancel</button></div>` : ''}
-    <div class="table-wrap"><table><thead><tr><th>Server</th><th>From</th><th>State</th><th class="hide-phone">Message</th></tr></thead><tbody>${r.servers.map((s) => html`<tr data-rollout-server="${s.server_name}"><td>${s.server_name}</td><td>${s.from_version || '—'}</td><td>${badge(s.state, s.state === 'updated' ? 'ok' : s.state)}</td><td class="hide-phone">${s.message || ''}</td></tr>`)}</tbody></table></div></details>`)
+    <div class="table-wrap"><table class="cards"><thead><tr><th>Server</th><th>From</th><th>State</th><th class="hide-phone">Message</th></tr></thead><tbody>${r.servers.map((s) => html`<tr data-rollout-server="${s.server_name}"><td>${s.server_name}</td><td>${s.from_version || '—'}</td><td>${badge(s.state, s.state === 'updated' ? 'ok' : s.state)}</td><td class="hide-phone">${s.message || ''}</td></tr>`)}</tbody></table></div></details>`)
     : html`<p class="muted">No agent updates yet. A server whose agent is older than ${latestAgent || 'the newest carried'} shows an Update agent button above; the API and <code>xfleet agent rollout</code> update many at once.</p>`);
 }
 // What the install line can hand out: versions and architectures of the agent binaries.
@@ -153,7 +153,7 @@ export function pageServer() {
       <div><label for="log-count">Lines</label><select id="log-count"><option>50</option><option selected>200</option><option>1000</option></select></div>
       <label class="inline"><input type="checkbox" id="log-follow"> Follow</label><button data-action="logs">Refresh</button></div>
       <div class="logs" id="logs" tabindex="0" aria-label="Core log lines"><span class="muted">Loading…</span></div></section>
-    <section class="section" aria-labelledby="tasks-title"><h2 id="tasks-title">Task history</h2><div class="table-wrap" tabindex="0" role="region" aria-label="Task history, scrollable"><table><thead><tr><th>Created</th><th>Operation</th><th>Status</th><th class="hide-phone">By</th><th class="hide-phone">Attempts</th><th class="hide-phone">Result</th></tr></thead><tbody id="task-rows"></tbody></table></div></section>`);
+    <section class="section" aria-labelledby="tasks-title"><h2 id="tasks-title">Task history</h2><div class="table-wrap" tabindex="0" role="region" aria-label="Task history, scrollable"><table class="cards"><thead><tr><th>Created</th><th>Operation</th><th>Status</th><th class="hide-phone">By</th><th class="hide-phone">Attempts</th><th class="hide-phone">Result</th></tr></thead><tbody id="task-rows"></tbody></table></div></section>`);
   let server = null;
   const loadInfo = (s) => {
     server = s;
