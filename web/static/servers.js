@@ -6,6 +6,9 @@ import { every, live } from './live.js';
 // The geo files 3x-ui offers; the first two are what every core uses.
 const GEO_FILES = ['geoip.dat', 'geosite.dat', 'geoip_IR.dat', 'geosite_IR.dat', 'geoip_RU.dat', 'geosite_RU.dat'];
 import { systemStats } from './dashboard.js';
+import { drawSamples } from './charts.js';
+// How far back the server page charts CPU and memory.
+const SAMPLE_HOURS = 6;
 
 // ---- Servers ----
 const ADDRESS_HINT = 'Host name or IP put in share links; empty: an address the agent reports reachable, else its host name';
@@ -147,6 +150,7 @@ export function pageServer() {
     </div>
     <section class="section" id="enroll" aria-live="polite"></section>
     <section class="card section" aria-labelledby="sys-title"><h2 id="sys-title">System status</h2><div id="sys"><p class="muted">Loading…</p></div></section>
+    <section class="card section" aria-labelledby="samples-title"><h2 id="samples-title">CPU and memory, last ${SAMPLE_HOURS} hours</h2><div id="samples"><p class="muted">Loading…</p></div></section>
     <section class="card section" aria-labelledby="traffic-title"><h2 id="traffic-title">Traffic</h2><div id="traffic"></div></section>
     <section class="card section" aria-labelledby="logs-title"><h2 id="logs-title">Core logs</h2>
       <div class="toolbar"><div><label for="log-level">Level</label><select id="log-level"><option value="debug">debug and above</option><option value="info">info and above</option><option value="warning" selected>warning and above</option><option value="error">error</option></select></div>
@@ -181,6 +185,10 @@ export function pageServer() {
   const loadSys = async () => {
     if (!server?.connected) { show($('#sys'), html`<p class="muted">The server is not connected.</p>`); return; }
     try { show($('#sys'), systemStats(await api('POST', `/servers/${id}/call`, { method: 'system.stats', body: {} }))); applyWidths($('#sys')); } catch (e) { show($('#sys'), html`<p class="alert error">${e.message}</p>`); }
+  };
+  const loadSamples = async () => {
+    const box = $('#samples');
+    try { drawSamples(box, await api('GET', `/servers/${id}/samples?hours=${SAMPLE_HOURS}`), SAMPLE_HOURS, 'samples'); } catch (e) { delete box.dataset.drawn; show(box, html`<p class="alert error">${e.message}</p>`); }
   };
   const loadTraffic = async () => {
     try { show($('#traffic'), chart(await api('GET', `/servers/${id}/history?hours=48`), 48)); } catch (e) { show($('#traffic'), html`<p class="muted">${e.message}</p>`); }
@@ -276,11 +284,12 @@ export function pageServer() {
     loadInfo(s);
     if (was === false && s.connected) { loadSys(); loadLogs(); }
   });
-  loadTraffic(); loadTasks().catch(failed);
+  loadTraffic(); loadSamples(); loadTasks().catch(failed);
   every(3000, loadSys);
   every(2000, () => { if ($('#log-follow').checked) loadLogs(); });
   every(10000, () => loadTasks().catch(() => {}));
   every(60000, loadTraffic);
+  every(20000, loadSamples);
 }
 // What the server's core refused, in its own words: the last state as a whole, or single
 // inbounds it runs without (the rest of the state runs).
