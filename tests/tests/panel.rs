@@ -447,8 +447,9 @@ async fn the_local_server_in_a_real_browser() {
 /// an inbound's switch and Edit button work; the pages pass the accessibility checks at that
 /// width. At desktop width the stat tiles wrap into even rows (ten: 5 + 5) and the lists'
 /// action cells line up with the borders of their rows. The server's CPU and memory are kept
-/// a minute at a time from its heartbeats (the API returns them), and its page charts them
-/// with a percent axis, a time axis and a tooltip reached by the pointer and the keyboard.
+/// a minute at a time from its heartbeats (the API returns them, and refuses more hours than
+/// are kept), and its page charts them with a percent axis, a time axis and a tooltip reached
+/// by the pointer and the keyboard.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_panel_on_a_phone_in_a_real_browser() {
     if !v2ray_available() || !browser_available() {
@@ -529,6 +530,21 @@ async fn the_panel_on_a_phone_in_a_real_browser() {
             "not a minute of a real host: {s}"
         );
     }
+    // More than the two days kept is refused, saying what is allowed.
+    let refused = api
+        .call(
+            "GET",
+            &format!("/api/v1/servers/{server_id}/samples?hours=49"),
+            None,
+        )
+        .await
+        .expect_err("49 hours of samples");
+    assert!(
+        refused
+            .to_string()
+            .contains("hours must be between 1 and 48"),
+        "{refused}"
+    );
     let out = Command::new("node")
         .arg(browser_dir().join("phone.mjs"))
         .current_dir(browser_dir())
