@@ -101,6 +101,7 @@ impl Running {
         ctl.fleet
             .go_away_all(Duration::from_secs(2), "controller shutting down");
         fleet::flush_last_seen(&ctl).await;
+        fleet::flush_samples(&ctl).await;
         let _ = tokio::time::timeout(Duration::from_secs(5), async {
             while self.tasks.join_next().await.is_some() {}
         })
@@ -284,7 +285,10 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
         let every = Duration::from_secs(flush.config.last_seen_flush_secs.max(1));
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(every) => fleet::flush_last_seen(&flush).await,
+                _ = tokio::time::sleep(every) => {
+                    fleet::flush_last_seen(&flush).await;
+                    fleet::flush_samples(&flush).await;
+                }
                 _ = flush.shutdown.cancelled() => return,
             }
         }

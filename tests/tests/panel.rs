@@ -720,3 +720,139 @@ async fn failures_are_visible_in_a_real_browser() {
         ctl.output.text()
     );
 }
+
+/// The panel on a phone (`tests/browser/phone.mjs`), against a real controller and agent with
+/// an inbound whose clients have long addresses and comments, an extra outbound, a task and
+/// an API token: at 390 px, in the light and the dark theme, no main page scrolls sideways;
+/// every row of the lists (servers, the server's tasks, inbounds, clients, tasks, audit,
+/// tokens and sessions, the core's outbounds and routing rules) keeps its buttons, links and switches on the
+/// screen, at least 24 px each way and not covered; the menu opens and leads to a page; a
+/// client's switch tapped there disables and enables the client, as the API then says, and
+/// an inbound's switch and Edit button work; the pages pass the accessibility checks at that
+/// width. At desktop width the stat tiles wrap into even rows (ten: 5 + 5) and the lists'
+/// action cells line up with the borders of their rows. The server's CPU and memory are kept
+/// a minute at a time from its heartbeats (the API returns them, and refuses more hours than
+/// are kept), and its page charts them with a percent axis, a time axis and a tooltip reached
+/// by the pointer and the keyboard.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_panel_on_a_phone_in_a_real_browser() {
+    if !v2ray_available() || !browser_available() {
+        return;
+    }
+    const OUTBOUND: &str = "direct-over-ipv4-for-the-long-tag";
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let mut template = xfleet_tests::loopback_direct_template();
+    template["outbounds"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!(
+            {"tag": OUTBOUND, "protocol": "freedom", "settings": {"domainStrategy": "UseIPv4"}}
+        ));
+    ctl.set_core_template(Some(&template)).await;
+    let (server_id, _agent) = ctl.online_server("phone-vpn-1").await;
+    let api = ctl.api();
+    let remark = "VLESS over WebSocket for the phones";
+    let inbound = api
+        .ok(
+            "POST",
+            &format!("/api/v1/servers/{server_id}/inbounds"),
+            Some(
+                serde_json::json!({"port": free_port(), "protocol": "vless", "remark": remark,
+                "settings": {"decryption": "none"},
+                "streamSettings": {"network": "ws", "wsSettings": {"path": "/ws"}}}),
+            ),
+        )
+        .await;
+    let emails: Vec<String> = (1..=3)
+        .map(|i| format!("subscriber-number-{i}-with-a-long-address@mobile-customers.example.com"))
+        .collect();
+    for email in &emails {
+        api.ok(
+            "POST",
+            "/api/v1/clients",
+            Some(
+                serde_json::json!({"email": email, "inboundIds": [inbound["id"]],
+                "comment": "family plan, renews monthly"}),
+            ),
+        )
+        .await;
+    }
+    api.ok(
+        "POST",
+        "/api/v1/api-tokens",
+        Some(serde_json::json!({"name": "phone-dashboard-widget", "scope": "read-only"})),
+    )
+    .await;
+    ctl.finished_task(server_id, "core.restart", serde_json::json!({}))
+        .await;
+    ctl.wait_applied(server_id, LONG).await;
+    // The server's minutes of CPU and memory, from its heartbeats: the first is there once a
+    // minute has ended.
+    let samples = wait_for(
+        "a minute of CPU and memory samples",
+        Duration::from_secs(150),
+        || async {
+            let samples = api
+                .ok(
+                    "GET",
+                    &format!("/api/v1/servers/{server_id}/samples?hours=1"),
+                    None,
+                )
+                .await;
+            samples.as_array().filter(|s| !s.is_empty()).cloned()
+        },
+    )
+    .await;
+    for s in &samples {
+        let (cpu, used, total) = (&s["cpu_tenths"], &s["mem_used"], &s["mem_total"]);
+        assert!(
+            cpu.as_i64().is_some_and(|c| (0..=1000).contains(&c))
+                && total.as_i64().is_some_and(|t| t > 0)
+                && used
+                    .as_i64()
+                    .is_some_and(|u| (0..=total.as_i64().unwrap()).contains(&u)),
+            "not a minute of a real host: {s}"
+        );
+    }
+    // More than the two days kept is refused, saying what is allowed.
+    let refused = api
+        .call(
+            "GET",
+            &format!("/api/v1/servers/{server_id}/samples?hours=49"),
+            None,
+        )
+        .await
+        .expect_err("49 hours of samples");
+    assert!(
+        refused
+            .to_string()
+            .contains("hours must be between 1 and 48"),
+        "{refused}"
+    );
+    let out = Command::new("node")
+        .arg(browser_dir().join("phone.mjs"))
+        .current_dir(browser_dir())
+        .env("PANEL_URL", ctl.panel_url())
+        .env("ADMIN_PASSWORD", &ctl.admin_password)
+        .env("CHROMIUM", chromium())
+        .env("SHOT_DIR", shot_dir())
+        .env("SERVER_ID", server_id.to_string())
+        .env("SERVER_NAME", "phone-vpn-1")
+        .env("INBOUND_ID", inbound["id"].to_string())
+        .env("INBOUND_REMARK", remark)
+        .env("EMAILS", emails.join(","))
+        .env("OUTBOUND", OUTBOUND)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run node");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in text.lines().filter(|l| l.starts_with("STEP ")) {
+        eprintln!("phone panel: {}", &line[5..]);
+    }
+    assert!(
+        out.status.success() && text.lines().any(|l| l == "DONE"),
+        "the browser run failed:\n{text}\ncontroller log:\n{}",
+        ctl.output.text()
+    );
+}

@@ -12,7 +12,7 @@ export function pageTasks() {
       <div><label for="t-status">Status</label><select id="t-status">${['', 'pending', 'running', 'completed', 'failed', 'expired'].map((s) => html`<option value="${s}">${s || 'all'}</option>`)}</select></div>
       <div class="grow"><label for="t-op">Operation</label><input id="t-op" placeholder="core.restart"></div>
       <div class="grow"><label for="t-who">Who</label><input id="t-who" placeholder="admin"></div></div>
-    <div class="table-wrap" tabindex="0" role="region" aria-label="Tasks, scrollable"><table><thead><tr><th>Created</th><th>Server</th><th>Operation</th><th>Status</th><th class="hide-phone">By</th><th class="hide-phone">Attempts</th><th class="hide-phone">Result</th></tr></thead><tbody id="task-rows"><tr><td colspan="7" class="empty">Loading…</td></tr></tbody></table></div>`);
+    <div class="table-wrap" tabindex="0" role="region" aria-label="Tasks, scrollable"><table class="cards"><thead><tr><th>Created</th><th>Server</th><th>Operation</th><th>Status</th><th class="hide-phone">By</th><th class="hide-phone">Attempts</th><th class="hide-phone">Result</th></tr></thead><tbody id="task-rows"><tr><td colspan="7" class="empty">Loading…</td></tr></tbody></table></div>`);
   let serverList = [], tasks = [];
   const draw = () => {
     const f = { server: $('#t-server').value, status: $('#t-status').value, op: $('#t-op').value.trim().toLowerCase(), who: $('#t-who').value.trim().toLowerCase() };
@@ -41,7 +41,7 @@ export function pageAudit() {
       <div class="grow"><label for="a-action">Action</label><input id="a-action" placeholder="client.create"></div>
       <div class="grow"><label for="a-target">Target</label><input id="a-target" placeholder="server:1"></div>
       <div><label for="a-result">Result</label><select id="a-result"><option value="">all</option><option value="ok">ok</option><option value="failed">refused or failed</option></select></div></div>
-    <div class="table-wrap" tabindex="0" role="region" aria-label="Audit log, scrollable"><table><thead><tr><th>When</th><th>Who</th><th>Action</th><th>Target</th><th>Result</th><th class="hide-phone">Address</th><th class="hide-phone">Details</th></tr></thead><tbody id="audit-rows"><tr><td colspan="7" class="empty">Loading…</td></tr></tbody></table></div>`);
+    <div class="table-wrap" tabindex="0" role="region" aria-label="Audit log, scrollable"><table class="cards"><thead><tr><th>When</th><th>Who</th><th>Action</th><th>Target</th><th>Result</th><th class="hide-phone">Address</th><th class="hide-phone">Details</th></tr></thead><tbody id="audit-rows"><tr><td colspan="7" class="empty">Loading…</td></tr></tbody></table></div>`);
   let entries = [];
   const draw = () => {
     const who = $('#a-who').value.trim().toLowerCase(), action = $('#a-action').value.trim().toLowerCase(), target = $('#a-target').value.trim().toLowerCase(), result = $('#a-result').value;

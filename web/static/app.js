@@ -2,8 +2,8 @@
 // from the native API (/api/v1) and keeps it current from the live event stream. Native ES
 // modules, no build step; every file is served from one versioned folder, so the relative
 // imports below always load files of the same build.
-import { $, api, BASE, html, navigate, PAGE, pageRoot, show } from './core.js';
-import { actions, copyText } from './ui.js';
+import { $, $$, api, BASE, html, navigate, PAGE, pageRoot, show } from './core.js';
+import { actions, copyText, labelCells } from './ui.js';
 import { live } from './live.js';
 import { pageLogin } from './login.js';
 import { pageDashboard } from './dashboard.js';
@@ -34,6 +34,9 @@ document.addEventListener('DOMContentLoaded', () => {
     nav.classList.toggle('open', open);
     toggle.setAttribute('aria-expanded', String(open));
   });
+  // Lists are drawn and redrawn at any time; their cells are labelled for the phone layout.
+  const labelLists = () => $$('table.cards').forEach(labelCells);
+  new MutationObserver(labelLists).observe(document.body, { childList: true, subtree: true });
 });
 
 // ---- An address no page answers (the controller sends it with status 404) ----

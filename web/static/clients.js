@@ -83,7 +83,7 @@ export function pageClients() {
       <button class="small" data-action="bulk" data-op="enable" disabled>Enable</button><button class="small" data-action="bulk" data-op="disable" disabled>Disable</button>
       <button class="small" data-action="bulk" data-op="reset-traffic" disabled>Reset traffic</button><button class="small" data-action="bulk" data-op="extend" disabled>Extend…</button><button class="small danger" data-action="bulk" data-op="delete" disabled>Delete</button>
       <button class="small danger" data-action="delete-depleted">Delete all depleted</button></div>
-    <div class="table-wrap" tabindex="0" role="region" aria-label="Clients, scrollable"><table><thead><tr><th><input type="checkbox" id="select-all" aria-label="Select all clients"></th><th>Email</th><th>Status</th><th>Inbounds</th><th>Used</th><th class="hide-phone">Expiry</th><th class="hide-phone">Last online</th><th>Enabled</th><th><span class="skip">Actions</span></th></tr></thead><tbody id="client-rows"><tr><td colspan="9" class="empty">Loading…</td></tr></tbody></table></div>`);
+    <div class="table-wrap" tabindex="0" role="region" aria-label="Clients, scrollable"><table class="cards"><thead><tr><th><input type="checkbox" id="select-all" aria-label="Select all clients"></th><th>Email</th><th>Status</th><th>Inbounds</th><th>Used</th><th class="hide-phone">Expiry</th><th class="hide-phone">Last online</th><th>Enabled</th><th><span class="skip">Actions</span></th></tr></thead><tbody id="client-rows"><tr><td colspan="9" class="empty">Loading…</td></tr></tbody></table></div>`);
   let serverList = [], inbounds = [], clients = [], online = new Set(), lastJson = '';
   const selected = new Set();
   const inboundName = (id) => { const i = inbounds.find((x) => x.id === id); return i ? `${i.remark || i.tag}${serverList.length > 1 ? ' @ ' + i.serverName : ''}` : `#${id}`; };
@@ -102,7 +102,7 @@ export function pageClients() {
       <td>${clientState(c, online)}</td><td class="wrap">${c.inboundIds.map(inboundName).join(', ') || '—'}</td>
       <td data-used="${c.used}">${bytes(c.used)}${c.totalGB ? ` of ${bytes(c.totalGB)}` : ''}</td><td class="hide-phone" data-expiry="${c.expiryTime}">${c.expiryTime ? when(c.expiryTime) : 'never'}</td>
       <td class="hide-phone">${ago(c.lastOnline)}</td><td>${switchControl(c.enable, `Enable client ${c.email}`, `data-toggle-client="${esc(c.email)}"`)}</td>
-      <td class="row"><button class="small" data-action="edit-client" data-email="${c.email}">Edit</button><button class="small" data-action="reset-client" data-email="${c.email}">Reset</button><button class="small danger" data-action="delete-client" data-email="${c.email}">Delete</button></td></tr>`)
+      <td><div class="row"><button class="small" data-action="edit-client" data-email="${c.email}">Edit</button><button class="small" data-action="reset-client" data-email="${c.email}">Reset</button><button class="small danger" data-action="delete-client" data-email="${c.email}">Delete</button></div></td></tr>`)
       : html`<tr><td colspan="9" class="empty">${filtered() ? 'No clients match the search or filter.' : 'No clients yet: add one with Add client.'}</td></tr>`);
     showSelection();
   };

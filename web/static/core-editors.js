@@ -104,7 +104,7 @@ async function outboundTraffic(ctx) {
 function outboundsTab(panel, ctx) {
   const items = list(ctx.doc, 'outbounds');
   show(panel, html`<p class="hint">The first outbound carries what no rule routes elsewhere.</p>
-    <div class="table-wrap" tabindex="0" role="region" aria-label="Outbounds, scrollable"><table><caption class="skip">Outbounds</caption>
+    <div class="table-wrap" tabindex="0" role="region" aria-label="Outbounds, scrollable"><table class="cards"><caption class="skip">Outbounds</caption>
     <thead><tr><th>#</th><th>Tag</th><th>Protocol</th><th class="hide-phone">Address</th><th>Traffic (up / down)</th><th>Test</th><th><span class="skip">Actions</span></th></tr></thead>
     <tbody>${items.length ? items.map((o, i) => html`<tr data-outbound="${o.tag || ''}"><td>${i + 1}</td><td>${o.tag || '—'}</td><td>${o.protocol || '—'}</td><td class="hide-phone mono">${outboundAddress(o) || '—'}</td>
       <td data-traffic="${o.tag || ''}">…</td><td class="wrap" data-test-result="${i}"></td>
@@ -252,7 +252,7 @@ function routingTab(panel, ctx) {
   const strategy = getPath(ctx.doc, 'routing.domainStrategy') || 'AsIs';
   show(panel, html`<form id="routing-form" class="form-grid" novalidate>${ctl({ routing: { domainStrategy: strategy } }, 'routing.domainStrategy', 'Domain strategy', { choices: ['AsIs', 'IPIfNonMatch', 'IPOnDemand'], hint: 'How domains are resolved to match IP rules' })}</form>
     <p class="hint">Rules are tried in order; the first that matches decides. The controller's own rules (the core's API port, refused addresses) always come first.</p>
-    <div class="table-wrap" tabindex="0" role="region" aria-label="Routing rules, scrollable"><table><caption class="skip">Routing rules</caption>
+    <div class="table-wrap" tabindex="0" role="region" aria-label="Routing rules, scrollable"><table class="cards"><caption class="skip">Routing rules</caption>
     <thead><tr><th>#</th><th>Match</th><th>To</th><th><span class="skip">Actions</span></th></tr></thead>
     <tbody>${rules.length ? rules.map((r, i) => html`<tr data-rule="${i}"><td>${i + 1}</td><td class="wrap mono">${ruleSummary(r)}</td><td>${r.outboundTag ? r.outboundTag : r.balancerTag ? `balancer ${r.balancerTag}` : '—'}</td>
       <td><div class="row"><button type="button" class="small" data-action="rule-move" data-i="${i}" data-by="-1" aria-label="Move rule ${i + 1} up" ${raw(i === 0 ? 'disabled' : '')}>Up</button><button type="button" class="small" data-action="rule-move" data-i="${i}" data-by="1" aria-label="Move rule ${i + 1} down" ${raw(i === rules.length - 1 ? 'disabled' : '')}>Down</button>
@@ -295,7 +295,7 @@ function routingTab(panel, ctx) {
 function balancersTab(panel, ctx) {
   const items = list(ctx.doc, 'routing.balancers');
   show(panel, html`<p class="hint">A balancer spreads traffic over the outbounds whose tags start with one of its selectors; a routing rule names it.</p>
-    <div class="table-wrap" tabindex="0" role="region" aria-label="Balancers, scrollable"><table><caption class="skip">Balancers</caption>
+    <div class="table-wrap" tabindex="0" role="region" aria-label="Balancers, scrollable"><table class="cards"><caption class="skip">Balancers</caption>
     <thead><tr><th>Tag</th><th>Selector</th><th>Strategy</th><th><span class="skip">Actions</span></th></tr></thead>
     <tbody>${items.length ? items.map((b, i) => html`<tr data-balancer="${b.tag || ''}"><td>${b.tag || '—'}</td><td class="wrap mono">${(b.selector || []).join(', ')}</td><td>${b.strategy?.type || 'random'}</td>
       <td><div class="row"><button type="button" class="small" data-action="bal-edit" data-i="${i}">Edit</button><button type="button" class="small danger" data-action="bal-delete" data-i="${i}">Delete</button></div></td></tr>`)

@@ -21,7 +21,7 @@ async function serverPicker(list, selected, onChange) {
 export function pageInbounds() {
   const root = pageRoot();
   show(root, html`<div class="toolbar"><div id="server-pick" hidden></div><div class="grow"></div><a class="button primary" id="add-inbound" href="#">Add inbound</a></div>
-    <div class="table-wrap" tabindex="0" role="region" aria-label="Inbounds, scrollable"><table><thead><tr><th>Remark</th><th>Protocol</th><th>Port</th><th class="hide-phone">Transport</th><th>Clients</th><th>Traffic ↑/↓</th><th class="hide-phone">Quota</th><th class="hide-phone">Expiry</th><th>Enabled</th><th><span class="skip">Actions</span></th></tr></thead><tbody id="inbound-rows"><tr><td colspan="10" class="empty">Loading…</td></tr></tbody></table></div>`);
+    <div class="table-wrap" tabindex="0" role="region" aria-label="Inbounds, scrollable"><table class="cards"><thead><tr><th>Remark</th><th>Protocol</th><th>Port</th><th class="hide-phone">Transport</th><th>Clients</th><th>Traffic ↑/↓</th><th class="hide-phone">Quota</th><th class="hide-phone">Expiry</th><th>Enabled</th><th><span class="skip">Actions</span></th></tr></thead><tbody id="inbound-rows"><tr><td colspan="10" class="empty">Loading…</td></tr></tbody></table></div>`);
   let serverId = new URLSearchParams(location.search).get('server');
   let lastJson = '';
   const load = async () => {
@@ -35,8 +35,8 @@ export function pageInbounds() {
       <td><a href="${BASE}/panel/clients?inbound=${i.id}">${i.clients.length}</a></td><td>${bytes(i.up)} / ${bytes(i.down)}</td>
       <td class="hide-phone">${i.total ? `${bytes(i.up + i.down)} of ${bytes(i.total)}` : '∞'}</td><td class="hide-phone">${i.expiryTime ? when(i.expiryTime) : 'never'}</td>
       <td>${switchControl(i.enable, `Enable inbound ${i.remark || i.tag}`, `data-toggle-inbound="${i.id}"`)}</td>
-      <td class="row"><a class="button small" href="${BASE}/panel/inbound?id=${i.id}">Edit</a><a class="button small" href="${BASE}/panel/inbound?clone=${i.id}">Clone</a>
-      <button class="small" data-action="reset-inbound" data-id="${i.id}" data-name="${i.remark || i.tag}">Reset traffic</button><button class="small danger" data-action="delete-inbound" data-id="${i.id}" data-name="${i.remark || i.tag}">Delete</button></td></tr>`)
+      <td><div class="row"><a class="button small" href="${BASE}/panel/inbound?id=${i.id}">Edit</a><a class="button small" href="${BASE}/panel/inbound?clone=${i.id}">Clone</a>
+      <button class="small" data-action="reset-inbound" data-id="${i.id}" data-name="${i.remark || i.tag}">Reset traffic</button><button class="small danger" data-action="delete-inbound" data-id="${i.id}" data-name="${i.remark || i.tag}">Delete</button></div></td></tr>`)
       : html`<tr><td colspan="10" class="empty">No inbounds on this server yet.</td></tr>`);
   };
   const setServer = (id) => {

@@ -6,6 +6,9 @@ import { every, live } from './live.js';
 // The geo files 3x-ui offers; the first two are what every core uses.
 const GEO_FILES = ['geoip.dat', 'geosite.dat', 'geoip_IR.dat', 'geosite_IR.dat', 'geoip_RU.dat', 'geosite_RU.dat'];
 import { systemStats } from './dashboard.js';
+import { drawSamples } from './charts.js';
+// How far back the server page charts CPU and memory.
+const SAMPLE_HOURS = 6;
 
 // ---- Servers ----
 const ADDRESS_HINT = 'Host name or IP put in share links; empty: an address the agent reports reachable, else its host name';
@@ -28,7 +31,7 @@ export function pageServers() {
       <div id="enroll" aria-live="polite"></div>
       <p class="hint" id="agent-binaries">Agent binaries: …</p>
     </section>
-    <div class="table-wrap" tabindex="0" role="region" aria-label="Servers, scrollable"><table><caption class="skip">Servers</caption><thead><tr><th>Name</th><th>Status</th><th class="hide-phone">Region</th><th class="hide-phone">Public address</th><th class="hide-phone">Agent</th><th>Core</th><th>Last seen</th><th>Inbounds</th><th><span class="skip">Actions</span></th></tr></thead><tbody id="server-rows"></tbody></table></div>
+    <div class="table-wrap" tabindex="0" role="region" aria-label="Servers, scrollable"><table class="cards"><caption class="skip">Servers</caption><thead><tr><th>Name</th><th>Status</th><th class="hide-phone">Region</th><th class="hide-phone">Public address</th><th class="hide-phone">Agent</th><th>Core</th><th>Last seen</th><th>Inbounds</th><th><span class="skip">Actions</span></th></tr></thead><tbody id="server-rows"></tbody></table></div>
     <section class="section" aria-labelledby="rollouts-title"><h2 id="rollouts-title">Agent updates</h2><div id="rollouts"><p class="muted">Loading…</p></div></section>`);
   const form = $('#add-server');
   form.addEventListener('submit', async (e) => {
@@ -85,7 +88,7 @@ async function showRollouts() {
     <summary>Agent ${r.version}: ${badge(r.state, r.state === 'done' ? 'ok' : r.state === 'paused' ? 'warn' : r.state)} ${Object.entries(r.counts).map(([k, n]) => `${n} ${k}`).join(', ')} <span class="muted">· ${r.created_by}, ${when(r.created_at)}</span></summary>
     ${r.message ? html`<div class="alert ${r.state === 'paused' ? 'warn' : 'info'}">${r.message}</div>` : ''}
     ${r.state === 'running' || r.state === 'paused' ? html`<div class="row">${r.state === 'paused' ? html`<button data-action="rollout-resume" data-id="${r.id}">Resume</button>` : ''}<button class="danger" data-action="rollout-cancel" data-id="${r.id}">Cancel</button></div>` : ''}
-    <div class="table-wrap"><table><thead><tr><th>Server</th><th>From</th><th>State</th><th class="hide-phone">Message</th></tr></thead><tbody>${r.servers.map((s) => html`<tr data-rollout-server="${s.server_name}"><td>${s.server_name}</td><td>${s.from_version || '—'}</td><td>${badge(s.state, s.state === 'updated' ? 'ok' : s.state)}</td><td class="hide-phone">${s.message || ''}</td></tr>`)}</tbody></table></div></details>`)
+    <div class="table-wrap"><table class="cards"><thead><tr><th>Server</th><th>From</th><th>State</th><th class="hide-phone">Message</th></tr></thead><tbody>${r.servers.map((s) => html`<tr data-rollout-server="${s.server_name}"><td>${s.server_name}</td><td>${s.from_version || '—'}</td><td>${badge(s.state, s.state === 'updated' ? 'ok' : s.state)}</td><td class="hide-phone">${s.message || ''}</td></tr>`)}</tbody></table></div></details>`)
     : html`<p class="muted">No agent updates yet. A server whose agent is older than ${latestAgent || 'the newest carried'} shows an Update agent button above; the API and <code>xfleet agent rollout</code> update many at once.</p>`);
 }
 // What the install line can hand out: versions and architectures of the agent binaries.
@@ -147,13 +150,14 @@ export function pageServer() {
     </div>
     <section class="section" id="enroll" aria-live="polite"></section>
     <section class="card section" aria-labelledby="sys-title"><h2 id="sys-title">System status</h2><div id="sys"><p class="muted">Loading…</p></div></section>
+    <section class="card section" aria-labelledby="samples-title"><h2 id="samples-title">CPU and memory, last ${SAMPLE_HOURS} hours</h2><div id="samples"><p class="muted">Loading…</p></div></section>
     <section class="card section" aria-labelledby="traffic-title"><h2 id="traffic-title">Traffic</h2><div id="traffic"></div></section>
     <section class="card section" aria-labelledby="logs-title"><h2 id="logs-title">Core logs</h2>
       <div class="toolbar"><div><label for="log-level">Level</label><select id="log-level"><option value="debug">debug and above</option><option value="info">info and above</option><option value="warning" selected>warning and above</option><option value="error">error</option></select></div>
       <div><label for="log-count">Lines</label><select id="log-count"><option>50</option><option selected>200</option><option>1000</option></select></div>
       <label class="inline"><input type="checkbox" id="log-follow"> Follow</label><button data-action="logs">Refresh</button></div>
       <div class="logs" id="logs" tabindex="0" aria-label="Core log lines"><span class="muted">Loading…</span></div></section>
-    <section class="section" aria-labelledby="tasks-title"><h2 id="tasks-title">Task history</h2><div class="table-wrap" tabindex="0" role="region" aria-label="Task history, scrollable"><table><thead><tr><th>Created</th><th>Operation</th><th>Status</th><th class="hide-phone">By</th><th class="hide-phone">Attempts</th><th class="hide-phone">Result</th></tr></thead><tbody id="task-rows"></tbody></table></div></section>`);
+    <section class="section" aria-labelledby="tasks-title"><h2 id="tasks-title">Task history</h2><div class="table-wrap" tabindex="0" role="region" aria-label="Task history, scrollable"><table class="cards"><thead><tr><th>Created</th><th>Operation</th><th>Status</th><th class="hide-phone">By</th><th class="hide-phone">Attempts</th><th class="hide-phone">Result</th></tr></thead><tbody id="task-rows"></tbody></table></div></section>`);
   let server = null;
   const loadInfo = (s) => {
     server = s;
@@ -181,6 +185,10 @@ export function pageServer() {
   const loadSys = async () => {
     if (!server?.connected) { show($('#sys'), html`<p class="muted">The server is not connected.</p>`); return; }
     try { show($('#sys'), systemStats(await api('POST', `/servers/${id}/call`, { method: 'system.stats', body: {} }))); applyWidths($('#sys')); } catch (e) { show($('#sys'), html`<p class="alert error">${e.message}</p>`); }
+  };
+  const loadSamples = async () => {
+    const box = $('#samples');
+    try { drawSamples(box, await api('GET', `/servers/${id}/samples?hours=${SAMPLE_HOURS}`), SAMPLE_HOURS, 'samples'); } catch (e) { delete box.dataset.drawn; show(box, html`<p class="alert error">${e.message}</p>`); }
   };
   const loadTraffic = async () => {
     try { show($('#traffic'), chart(await api('GET', `/servers/${id}/history?hours=48`), 48)); } catch (e) { show($('#traffic'), html`<p class="muted">${e.message}</p>`); }
@@ -285,11 +293,12 @@ export function pageServer() {
     loadInfo(s);
     if (was === false && s.connected) { loadSys(); loadLogs(); }
   });
-  loadTraffic(); loadTasks().catch(failed);
+  loadTraffic(); loadSamples(); loadTasks().catch(failed);
   every(3000, loadSys);
   every(2000, () => { if ($('#log-follow').checked) loadLogs(); });
   every(10000, () => loadTasks().catch(() => {}));
   every(60000, loadTraffic);
+  every(20000, loadSamples);
 }
 // What the server's core refused, in its own words: the last state as a whole, or single
 // inbounds it runs without (the rest of the state runs).

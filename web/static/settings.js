@@ -100,8 +100,8 @@ export function pageSettings() {
     <section class="card section" aria-labelledby="tok-title"><h2 id="tok-title">API tokens</h2>
       <form id="token-form" class="row" novalidate><div class="grow"><label for="tok-name">Name</label><input id="tok-name" name="name" data-field="name" placeholder="ci"></div>
       <div><label for="tok-scope">Scope</label><select id="tok-scope" name="scope"><option value="admin">admin</option><option value="read-only">read-only</option></select></div><button type="submit" class="primary">Create token</button></form>
-      <div id="new-token"></div><div class="table-wrap" tabindex="0" role="region" aria-label="API tokens, scrollable"><table><thead><tr><th>Name</th><th>Scope</th><th>Created</th><th>Last used</th><th><span class="skip">Actions</span></th></tr></thead><tbody id="token-rows"></tbody></table></div></section>
-    <section class="card section" aria-labelledby="ses-title"><h2 id="ses-title">Sessions</h2><div class="table-wrap" tabindex="0" role="region" aria-label="Sessions, scrollable"><table><thead><tr><th>User</th><th>Address</th><th>Started</th><th>Expires</th><th><span class="skip">Actions</span></th></tr></thead><tbody id="session-rows"></tbody></table></div></section>
+      <div id="new-token"></div><div class="table-wrap" tabindex="0" role="region" aria-label="API tokens, scrollable"><table class="cards"><thead><tr><th>Name</th><th>Scope</th><th>Created</th><th>Last used</th><th><span class="skip">Actions</span></th></tr></thead><tbody id="token-rows"></tbody></table></div></section>
+    <section class="card section" aria-labelledby="ses-title"><h2 id="ses-title">Sessions</h2><div class="table-wrap" tabindex="0" role="region" aria-label="Sessions, scrollable"><table class="cards"><thead><tr><th>User</th><th>Address</th><th>Started</th><th>Expires</th><th><span class="skip">Actions</span></th></tr></thead><tbody id="session-rows"></tbody></table></div></section>
     <div id="stored"></div>`);
   // Address, port and base path, then a restart to apply them
   const pf = $('#place-form');

@@ -244,6 +244,29 @@ export function qrImage(text, label) {
   return html`<img class="qr" alt="QR code: ${label}" src="${API}/qr?text=${enc(text)}" loading="lazy">`;
 }
 
+// ---- Lists as cards on phones ----
+// Below the phone breakpoint each row of a `table.cards` is a card (app.css) whose cells
+// name their column. The names are the header's, copied here, so a list names its columns
+// once. Cells spanning columns (a list's empty state) and columns without a visible name
+// (actions, selection) get none.
+export function labelCells(table) {
+  const names = [];
+  for (const th of table.tHead?.rows[0]?.cells || []) {
+    const name = th.querySelector('.skip') ? '' : th.textContent.trim();
+    for (let i = 0; i < th.colSpan; i++) names.push(name);
+  }
+  for (const body of table.tBodies) {
+    for (const row of body.rows) {
+      let column = 0;
+      for (const cell of row.cells) {
+        const name = cell.colSpan === 1 ? names[column] : '';
+        if (name && cell.dataset.label !== name) cell.dataset.label = name;
+        column += cell.colSpan;
+      }
+    }
+  }
+}
+
 // ---- Generate buttons (data-gen) fill the input named by data-target ----
 function b64std(urlsafe) { let s = urlsafe.replace(/-/g, '+').replace(/_/g, '/'); while (s.length % 4) s += '='; return s; }
 actions.gen = async (el) => {

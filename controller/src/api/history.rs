@@ -1,5 +1,7 @@
 //! `/api/v1/servers/{server}/history` and `/api/v1/clients/{email}/history`: hourly traffic
-//! for charts, the last `hours` hours including the current one (default 24).
+//! for charts, the last `hours` hours including the current one (default 24);
+//! `/api/v1/servers/{server}/samples`: a server's CPU and memory a minute at a time, the last
+//! `hours` hours (default 6, at most the two days kept).
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query};
@@ -8,7 +10,7 @@ use xfleet_common::time::now_ms;
 
 use crate::front::{ok, ApiError, ApiResult, Call};
 use crate::model::servers::resolve;
-use crate::store::{hour_start, ClientHour, ServerHour, HOUR_MS};
+use crate::store::{hour_start, ClientHour, ServerHour, ServerSample, HOUR_MS, SAMPLES_KEPT_HOURS};
 
 /// A leap year of hours; the configured retention bounds what is actually there.
 const MAX_HOURS: i64 = 366 * 24;
@@ -52,5 +54,24 @@ pub(super) async fn client(
     ok(ctl
         .store
         .client_history(&client.email, since, until)
+        .await?)
+}
+
+pub(super) async fn samples(
+    Call { ctl, .. }: Call,
+    Path(key): Path<String>,
+    query: Result<Query<Range>, QueryRejection>,
+) -> ApiResult<Vec<ServerSample>> {
+    let Query(range) = query?;
+    let hours = range.hours.unwrap_or(6);
+    if !(1..=SAMPLES_KEPT_HOURS).contains(&hours) {
+        return Err(ApiError::BadRequest(format!(
+            "hours must be between 1 and {SAMPLES_KEPT_HOURS}"
+        )));
+    }
+    let server = resolve(&ctl, &key).await?;
+    ok(ctl
+        .store
+        .server_samples(server.id, now_ms() - hours * HOUR_MS)
         .await?)
 }

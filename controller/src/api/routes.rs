@@ -37,6 +37,7 @@ pub fn table() -> Vec<Route> {
         route("POST", "/servers/{server}/call", "Call an agent method now", post(servers::call_agent)),
         route("GET", "/servers/{server}/history", "Hourly traffic of a server (`?hours=N`)", get(history::server)),
         route("GET", "/clients/{email}/history", "Hourly traffic of a client per server (`?hours=N`)", get(history::client)),
+        route("GET", "/servers/{server}/samples", "A server's CPU and memory a minute at a time (`?hours=N`, at most 48)", get(history::samples)),
         route("GET", "/servers/{server}/traffic", "Traffic recorded for a server", get(servers::traffic)),
         route("POST", "/fleet/call", "Call an agent method on many servers", post(servers::fleet_call)),
         route("GET", "/servers/{server}/tasks", "A server's task history", get(tasks::list)),

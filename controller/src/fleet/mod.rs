@@ -6,6 +6,7 @@ mod cpu;
 pub mod desired;
 mod link;
 pub mod rollout;
+mod samples;
 mod session;
 mod traffic;
 
@@ -54,6 +55,8 @@ pub struct Fleet {
     heartbeats: Mutex<HashMap<i64, Heartbeat>>,
     /// CPU per server from its heartbeats, kept across reconnects.
     cpu: Mutex<HashMap<i64, cpu::CpuSamples>>,
+    /// CPU and memory a minute at a time, until written (see [`flush_samples`]).
+    samples: Mutex<samples::Samples>,
     core_states: Mutex<HashMap<i64, xfleet_common::methods::CoreState>>,
     /// Servers that connected at least once since this controller started.
     seen_since_start: Mutex<std::collections::HashSet<i64>>,
@@ -194,8 +197,9 @@ impl Fleet {
     fn heartbeat(&self, server_id: i64, heartbeat: Option<Heartbeat>) -> bool {
         self.seen.lock().unwrap().insert(server_id, now_ms());
         let Some(h) = heartbeat else { return false };
-        (self.cpu.lock().unwrap().entry(server_id).or_default())
-            .push(now_ms() / 1000, h.cpu_percent);
+        let now = now_ms();
+        (self.cpu.lock().unwrap().entry(server_id).or_default()).push(now / 1000, h.cpu_percent);
+        self.samples.lock().unwrap().record(server_id, now, &h);
         self.heartbeats
             .lock()
             .unwrap()
@@ -237,6 +241,14 @@ pub async fn flush_last_seen(ctl: &Controller) {
     let seen = ctl.fleet.take_seen();
     if let Err(e) = ctl.store.record_last_seen(&seen).await {
         tracing::warn!(error = %e, "could not record heartbeat times");
+    }
+}
+
+/// Writes the minutes of CPU and memory that ended, of every server, in one batch.
+pub async fn flush_samples(ctl: &Controller) {
+    let ended = ctl.fleet.samples.lock().unwrap().take_ended(now_ms());
+    if let Err(e) = ctl.store.record_samples(&ended).await {
+        tracing::warn!(error = %e, minutes = ended.len(), "could not record CPU and memory samples");
     }
 }
 

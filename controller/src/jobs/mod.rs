@@ -21,7 +21,7 @@ use xfleet_common::time::now_ms;
 
 use crate::fleet::desired;
 use crate::store::limits::IP_LIVE_MS;
-use crate::store::{hour_start, StoreError, HOUR_MS};
+use crate::store::{hour_start, StoreError, HOUR_MS, SAMPLES_KEPT_HOURS};
 use crate::Controller;
 use periods::{Period, Zone};
 
@@ -251,6 +251,14 @@ pub async fn history_job(ctl: Arc<Controller>) {
             Ok(0) => {}
             Ok(rows) => tracing::info!(rows, "pruned old traffic history"),
             Err(e) => tracing::warn!(error = %e, "pruning traffic history failed; will retry"),
+        }
+        let before = now_ms() - SAMPLES_KEPT_HOURS * HOUR_MS;
+        match ctl.store.prune_samples(before).await {
+            Ok(0) => {}
+            Ok(rows) => tracing::info!(rows, "pruned old CPU and memory samples"),
+            Err(e) => {
+                tracing::warn!(error = %e, "pruning CPU and memory samples failed; will retry")
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(PRUNE_EVERY) => {}

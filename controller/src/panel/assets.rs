@@ -90,6 +90,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../../web/static/core-basic.js"),
     ),
     (
+        "charts.js",
+        JS,
+        include_str!("../../../web/static/charts.js"),
+    ),
+    (
         "icon.svg",
         "image/svg+xml",
         include_str!("../../../web/static/icon.svg"),

@@ -15,6 +15,7 @@ mod history;
 pub mod limits;
 mod outbounds;
 mod rollouts;
+mod samples;
 pub(crate) mod servers;
 mod settings;
 mod summary;
@@ -32,6 +33,7 @@ pub use fleet::{write as fleet_write, ClientRow, ClientTotals, InboundRow, NewCl
 pub use history::{ClientHour, ServerHour};
 pub use outbounds::OutboundCounter;
 pub use rollouts::{AwaitedUpdate, RolloutRow, RolloutServerRow};
+pub use samples::{ServerSample, SAMPLES_KEPT_HOURS};
 pub use servers::{LinkHostSource, NewServer, ServerPatch, ServerRow};
 pub use summary::{FleetSummary, ServerUsage, ONLINE_LIST_MAX};
 pub use tasks::{TaskRow, TaskStatus};

@@ -270,6 +270,7 @@ impl Store {
             "server_traffic_hourly",
             "inbound_failures",
             "certificate_renewal_failures",
+            "server_samples",
         ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE server_id = $1"))
                 .bind(id)

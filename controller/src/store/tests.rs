@@ -965,3 +965,56 @@ async fn outbound_counters_reset_by_server_and_tag() {
             .all(|c| (c.up, c.down) == (0, 0)));
     }
 }
+
+/// A server's minutes of CPU and memory: many servers' written in one call, read from a time
+/// on, oldest first; a minute written again replaces the first; old minutes are pruned, and a
+/// removed server's go with it.
+#[tokio::test]
+async fn server_samples_are_written_together_read_by_time_pruned_and_removed() {
+    for t in test_stores().await {
+        let s = &t.store;
+        let a = s.create_server(&new_server("ams-1")).await.unwrap().id;
+        let b = s.create_server(&new_server("fra-1")).await.unwrap().id;
+        let minute = |t: i64, cpu_tenths: i64| ServerSample {
+            t,
+            cpu_tenths,
+            mem_used: 512 << 20,
+            mem_total: 1 << 30,
+        };
+        let t0 = 1_000 * 60_000;
+        let next = t0 + 60_000;
+        s.record_samples(&[
+            (a, minute(t0, 100)),
+            (a, minute(next, 200)),
+            (b, minute(t0, 900)),
+        ])
+        .await
+        .unwrap();
+        s.record_samples(&[(a, minute(next, 250))]).await.unwrap();
+        let read = s.server_samples(a, t0).await.unwrap();
+        assert_eq!(
+            read,
+            vec![minute(t0, 100), minute(next, 250)],
+            "{}",
+            t.label
+        );
+        let read = s.server_samples(a, t0 + 1).await.unwrap();
+        assert_eq!(read, vec![minute(next, 250)], "{}", t.label);
+        assert_eq!(s.prune_samples(next).await.unwrap(), 2, "{}", t.label);
+        assert_eq!(
+            s.server_samples(a, 0).await.unwrap(),
+            vec![minute(next, 250)]
+        );
+        assert!(
+            s.server_samples(b, 0).await.unwrap().is_empty(),
+            "{}",
+            t.label
+        );
+        s.delete_server(a).await.unwrap();
+        assert!(
+            s.server_samples(a, 0).await.unwrap().is_empty(),
+            "{}",
+            t.label
+        );
+    }
+}
