@@ -1,6 +1,12 @@
-// Accessibility checks shared by the browser scripts (`panel.mjs`, `local.mjs`).
+// What the browser scripts share: how Chromium is started, and the accessibility checks.
+
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+
+// Headless Chromium as every script starts it: no sandbox (CI runs as root), nothing fetched
+// in the background.
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 // What an accessibility checker looks for, run inside the page: every control and button has
 // a name, images have alternative text, ids are unique, nothing focusable is taken out of

@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { audit, axe } from './checks.mjs';
+import { CHROMIUM_ARGS, audit, axe } from './checks.mjs';
 
 const env = (name, fallback) => {
   const v = process.env[name] ?? fallback;
@@ -31,8 +31,7 @@ try {
   context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     viewport: { width: 1280, height: 860 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
+    args: CHROMIUM_ARGS,
   });
   context.setDefaultTimeout(20000);
   const page = await context.newPage();

@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import zlib from 'node:zlib';
 import { createInterface } from 'node:readline';
 import { chromium } from 'playwright-core';
-import { audit, axe, focusShows } from './checks.mjs';
+import { CHROMIUM_ARGS, audit, axe, focusShows } from './checks.mjs';
 
 // A zip archive holding one stored (uncompressed) file, as the upload form takes it.
 function storedZip(name, text) {
@@ -96,8 +96,7 @@ try {
   context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     viewport: { width: 1280, height: 860 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
+    args: CHROMIUM_ARGS,
   });
   context.setDefaultTimeout(20000);
   const page = await context.newPage();

@@ -17,7 +17,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { audit, axe } from './checks.mjs';
+import { CHROMIUM_ARGS, audit, axe } from './checks.mjs';
 
 const env = (name, fallback) => {
   const v = process.env[name] ?? fallback;
@@ -51,8 +51,7 @@ async function open(screen) {
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     ...screen,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
+    args: CHROMIUM_ARGS,
   });
   contexts.push(context);
   context.setDefaultTimeout(20000);

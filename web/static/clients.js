@@ -128,13 +128,15 @@ export function pageClients() {
     });
     $('#c-email').focus();
   };
-  servers().then(async (list) => {
+  // The forms list the inbounds to attach to: they open once those are known.
+  const ready = servers().then(async (list) => {
     serverList = list;
     inbounds = await allInbounds(list);
     const pre = q.get('inbound');
     show($('#inbound-filter'), [html`<option value="">all</option>`, ...inbounds.map((i) => html`<option value="${i.id}" ${raw(String(i.id) === pre ? 'selected' : '')}>${inboundName(i.id)}</option>`)]);
     await reload();
-  }).catch(failed);
+  });
+  ready.catch(failed);
   let timer;
   $('#search').addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(() => reload().catch(failed), 250); });
   $('#filter').addEventListener('change', () => reload().catch(failed));
@@ -147,8 +149,9 @@ export function pageClients() {
       try { await api('PUT', `/clients/${enc(t.dataset.toggleClient)}`, { enable: t.checked }); toast(`Client ${t.checked ? 'enabled' : 'disabled'}`); await reload(); } catch (err) { t.checked = !t.checked; failed(err); }
     }
   });
-  actions['add-client'] = () => openForm(null);
-  actions['add-bulk'] = () => {
+  actions['add-client'] = async () => { await ready; openForm(null); };
+  actions['add-bulk'] = async () => {
+    await ready;
     show($('#client-editor'), bulkForm(inbounds, serverList));
     const form = $('#bulk-form');
     wireBulkForm(form);
