@@ -575,6 +575,26 @@ try {
   await page.locator(`[data-client="alice"] [data-expiry="${aliceExpiry}"]`).filter({ hasText: '2031' }).waitFor();
   await page.locator('[data-client="alice"] [data-used]').filter({ hasText: 'of 50.0 GB' }).waitFor();
   if (!(await page.getByLabel('Enable client alice').isChecked())) throw new Error('editing alice switched her off');
+  // Days from first use, then a preset from now: what the API stores follows the form.
+  const expiryOf = async (email) => page.evaluate(async (e) => (await (await fetch(`/api/v1/clients/${e}`)).json()).data.expiryTime, email);
+  const editAlice = async (fill) => {
+    await page.locator('[data-client="alice"]').getByRole('button', { name: 'Edit' }).click();
+    await page.locator('#client-form h2').filter({ hasText: 'Edit client alice' }).waitFor();
+    await fill(page.locator('#client-form'));
+    await page.locator('#client-form').getByRole('button', { name: 'Save' }).click();
+    await page.locator('#client-form').waitFor({ state: 'detached' });
+  };
+  await editAlice((form) => form.getByLabel('Or days from first use').fill('15'));
+  if ((await expiryOf('alice')) !== -15 * 86400000) throw new Error(`15 days from first use stored as ${await expiryOf('alice')}`);
+  const presetAt = Date.now();
+  await editAlice(async (form) => {
+    if ((await form.getByLabel('Or days from first use').inputValue()) !== '15') throw new Error('the form does not show the 15 days from first use');
+    await form.getByRole('button', { name: '30 days' }).click();
+  });
+  const preset = (await expiryOf('alice') - presetAt) / 86400000;
+  if (!(preset > 29.9 && preset < 30.1)) throw new Error(`the 30-day preset stored an expiry ${preset} days away`);
+  await editAlice((form) => form.getByLabel('Expires').fill('2031-03-04T05:06'));
+  if ((await expiryOf('alice')) !== aliceExpiry) throw new Error('alice\'s expiry was not set back');
 
   step('bulk actions: disable, extend and delete two clients in one call each');
   for (const email of ['bob', 'carol']) {

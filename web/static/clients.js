@@ -5,6 +5,9 @@ import { live, throttle } from './live.js';
 import { bulkForm, submitBulk, wireBulkForm } from './clients-bulk.js';
 
 // ---- Clients ----
+const DAY_MS = 86400000;
+// Quick expiries from now, as 3x-ui users pick them: [days, label].
+const EXPIRY_PRESETS = [[7, '7 days'], [30, '30 days'], [90, '90 days'], [365, '1 year']];
 const RESET_CLIENT_TEXT = 'Its used traffic on every server goes back to zero, and it is enabled again if its quota had cut it off. This cannot be undone.';
 const RESET_CLIENTS_TEXT = 'Their used traffic on every server goes back to zero, and those a quota had cut off are enabled again. This cannot be undone.';
 function clientState(c, onlineSet) {
@@ -29,7 +32,9 @@ function clientForm(c, inbounds, serverList) {
       <div><label for="c-uuid">UUID (VMess/VLESS)</label><div class="input-group"><input id="c-uuid" name="id" data-field="id" value="${c.uuid}" placeholder="generated when empty"><button type="button" data-action="gen" data-gen="uuid" data-target="c-uuid">Generate</button></div></div>
       <div><label for="c-password">Password (Trojan/Shadowsocks)</label><div class="input-group"><input id="c-password" name="password" data-field="password" value="${c.password || ''}" placeholder="generated when empty"><button type="button" data-action="gen" data-gen="password" data-target="c-password">Generate</button></div></div>
       <div><label for="c-total">Quota (GB, 0 = unlimited)</label><input id="c-total" name="totalGB" data-field="totalGB" inputmode="decimal" value="${c.totalGB ? +(c.totalGB / GB).toFixed(3) : 0}"></div>
-      <div><label for="c-expiry">Expires</label><input id="c-expiry" name="expiryTime" data-field="expiryTime" type="datetime-local" value="${dateInput(c.expiryTime)}"><div class="hint">Empty: never</div></div>
+      <div><label for="c-expiry">Expires</label><input id="c-expiry" name="expiryTime" data-field="expiryTime" type="datetime-local" value="${dateInput(c.expiryTime > 0 ? c.expiryTime : 0)}"><div class="hint">Empty: never</div>
+        <div class="row" role="group" aria-label="Expiry presets">${EXPIRY_PRESETS.map(([days, text]) => html`<button type="button" class="small" data-action="expiry-preset" data-days="${days}">${text}</button>`)}</div></div>
+      <div><label for="c-delay">Or days from first use</label><input id="c-delay" name="delayDays" data-field="delayDays" inputmode="numeric" value="${c.expiryTime < 0 ? -c.expiryTime / DAY_MS : ''}"><div class="hint">Counting starts when the client first connects; wins over Expires</div></div>
       <div><label for="c-limit">IP limit (0 = none)</label><input id="c-limit" name="limitIp" data-field="limitIp" inputmode="numeric" value="${c.limitIp}"></div>
       <div><label for="c-flow">Flow (VLESS)</label><select id="c-flow" name="flow" data-field="flow">${['', 'xtls-rprx-vision', 'xtls-rprx-vision-udp443'].map((f) => html`<option value="${f}" ${raw(f === c.flow ? 'selected' : '')}>${f || 'none'}</option>`)}</select></div>
       <div><label for="c-reset">Auto-renew (days, 0 = off)</label><input id="c-reset" name="reset" data-field="reset" inputmode="numeric" value="${c.reset}"></div>
@@ -47,14 +52,14 @@ async function submitClient(form, original) {
   const v = formValues(form);
   const ids = (v.inboundIds || []).map(Number);
   const body = {
-    email: v.email.trim(), totalGB: Math.round(Number(v.totalGB || 0) * GB), expiryTime: fromDateInput(v.expiryTime), limitIp: Number(v.limitIp || 0),
+    email: v.email.trim(), totalGB: Math.round(Number(v.totalGB || 0) * GB), expiryTime: Number(v.delayDays) > 0 ? -Number(v.delayDays) * DAY_MS : fromDateInput(v.expiryTime), limitIp: Number(v.limitIp || 0),
     flow: v.flow, enable: v.enable, comment: v.comment, reset: Number(v.reset || 0), tgId: v.tgId.trim() || null,
   };
   if (v.id.trim()) body.id = v.id.trim();
   if (v.password.trim()) body.password = v.password.trim();
   if (v.subId.trim()) body.subId = v.subId.trim();
   const local = [];
-  for (const [f, label] of [['totalGB', 'a number of gigabytes'], ['limitIp', 'a whole number'], ['reset', 'a number of days']]) if (!(Number(v[f] || 0) >= 0)) local.push({ field: f, message: `must be ${label}, 0 or more` });
+  for (const [f, label] of [['totalGB', 'a number of gigabytes'], ['limitIp', 'a whole number'], ['reset', 'a number of days'], ['delayDays', 'a number of days']]) if (!(Number(v[f] || 0) >= 0)) local.push({ field: f, message: `must be ${label}, 0 or more` });
   if (!body.email) local.push({ field: 'email', message: 'is required' });
   else if (/\s/.test(body.email)) local.push({ field: 'email', message: 'must not contain spaces, as in 3x-ui; use _, - or . instead' });
   else if ((body.email.match(/@/g) || []).length > 1) local.push({ field: 'email', message: 'must not contain more than one @' });
@@ -168,6 +173,10 @@ export function pageClients() {
     $('#b-method').focus();
   };
   actions['close-form'] = () => show($('#client-editor'), '');
+  actions['expiry-preset'] = (el) => {
+    $('#c-expiry').value = dateInput(Date.now() + Number(el.dataset.days) * DAY_MS);
+    $('#c-delay').value = '';
+  };
   actions['edit-client'] = (el) => openForm(clients.find((c) => c.email === el.dataset.email));
   actions['reset-client'] = async (el) => {
     if (!(await confirmDialog(`Reset the traffic of ${el.dataset.email}?`, RESET_CLIENT_TEXT, 'Reset traffic'))) return;
