@@ -20,6 +20,8 @@ use crate::Controller;
 pub const TASK_WINDOW_MS: i64 = 7 * 24 * 3600 * 1000;
 /// At most this many task alerts.
 const MAX_TASKS: i64 = 100;
+/// Characters of an agent's own report an alert carries at most.
+const MAX_AGENT_WORDS: usize = 1000;
 /// An agent renews its certificate between 70 % and 90 % of its lifetime; past this point
 /// renewal has failed.
 const RENEWAL_OVERDUE: f64 = 0.9;
@@ -224,6 +226,11 @@ pub fn collect(servers: &[ServerView], sources: Sources, now: i64) -> Vec<Alert>
     for s in servers {
         let heartbeat = s.live.as_ref().and_then(|l| l.heartbeat.as_ref());
         if let Some(error) = heartbeat.and_then(|h| h.renewal_error.as_deref()) {
+            // The agent's words, as far as an alert shows them: an agent sends what it likes.
+            let error = error
+                .char_indices()
+                .nth(MAX_AGENT_WORDS)
+                .map_or(error, |(end, _)| &error[..end]);
             not_renewed.insert(s.id, (error, None));
         }
     }
@@ -471,5 +478,22 @@ mod tests {
             "{}",
             alerts[2].text
         );
+
+        // An agent's report is its own: a flood of words becomes an alert of bounded size.
+        let [_, _, mut flooding] = servers;
+        if let Some(h) = flooding.live.as_mut().and_then(|l| l.heartbeat.as_mut()) {
+            h.renewal_error = Some("x".repeat(5_000_000));
+        }
+        let sources = Sources {
+            certificates: vec![CertificateTerm {
+                server_id: 3,
+                issued_at: now - 10,
+                expires_at: now + 1_000_000,
+            }],
+            ..Default::default()
+        };
+        let alerts = collect(&[flooding], sources, now);
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].reason.len(), MAX_AGENT_WORDS);
     }
 }
