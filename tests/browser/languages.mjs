@@ -15,21 +15,12 @@
 // - The browser's Accept-Language chooses the first language when nothing was chosen.
 // - The subscription page follows Accept-Language too.
 // - The accessibility checks (our own and axe-core) pass on every page in every language.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-import { CHROMIUM_ARGS, audit, axe } from './checks.mjs';
+import { SHOTS, audit, axe, closeAll, env, launch, logIn as logInAt, step } from './checks.mjs';
 
-const env = (name, fallback) => {
-  const v = process.env[name] ?? fallback;
-  if (v === undefined) throw new Error(`${name} is not set`);
-  return v;
-};
 const PANEL = env('PANEL_URL').replace(/\/$/, '');
 const PASSWORD = env('ADMIN_PASSWORD');
-const CHROMIUM = env('CHROMIUM', '/usr/bin/chromium');
-const SHOTS = env('SHOT_DIR', join(tmpdir(), `xfleet-panel-shots-${Date.now()}`));
 const SERVER_ID = env('SERVER_ID');
 const SERVER_NAME = env('SERVER_NAME');
 const INBOUND_ID = env('INBOUND_ID');
@@ -39,33 +30,17 @@ const SUB_PAGE = env('SUB_PAGE_URL');
 const DESKTOP = { width: 1280, height: 900 };
 const PHONE = { width: 390, height: 844 };
 const LONG = 60000;
-const step = (name) => console.log(`STEP ${name}`);
 const enc = encodeURIComponent;
 
 const problems = [];
-const profiles = [];
-const contexts = [];
 
+// A browser whose pages report a text missing from the catalog too.
 async function open(screen, extra = {}) {
-  const profile = mkdtempSync(join(tmpdir(), 'xfleet-chromium-'));
-  profiles.push(profile);
-  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, ...screen, ...extra, args: CHROMIUM_ARGS });
-  contexts.push(context);
-  context.setDefaultTimeout(20000);
-  const page = context.pages()[0] || await context.newPage();
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => { if (m.type() !== 'debug' && /no text for/.test(m.text())) problems.push(`console: ${m.text()}`); });
-  page.on('response', (r) => { if (r.status() >= 500) problems.push(`${r.status()} from ${r.request().method()} ${r.url()}`); });
+  const { page } = await launch(problems, { ...screen, ...extra });
+  page.on('console', (m) => { if (/no text for/.test(m.text())) problems.push(`console: ${m.text()}`); });
   return page;
 }
-
-async function logIn(page) {
-  await page.locator('#username').fill('admin');
-  await page.locator('#password').fill(PASSWORD);
-  await page.locator('#login-form button[type="submit"]').click();
-  await page.waitForURL(`${PANEL}/panel/`);
-  await page.locator('#live.on').waitFor();
-}
+const logIn = (page) => logInAt(page, PANEL, PASSWORD);
 
 // The main pages, each with what shows it has drawn its content.
 const PAGES = [
@@ -215,7 +190,6 @@ try {
   // A Persian phone: the cookie says Persian.
   const phone = await open({ viewport: PHONE, screen: PHONE, deviceScaleFactor: 3, isMobile: true, hasTouch: true }, { locale: 'fa-IR' });
   await phone.context().addCookies([{ name: 'xfleet_lang', value: 'fa', url: PANEL }]);
-  await phone.goto(`${PANEL}/`);
   await logIn(phone);
   await allPages(phone, 'fa', { strict: true, phone: true, dir: 'rtl' });
 
@@ -249,6 +223,5 @@ try {
   console.log(`FAIL ${e.message.split('\n').join(' | ')}`);
   process.exitCode = 1;
 } finally {
-  for (const c of contexts) await c.close().catch(() => {});
-  for (const p of profiles) rmSync(p, { recursive: true, force: true });
+  await closeAll();
 }
