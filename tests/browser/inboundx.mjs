@@ -1,9 +1,11 @@
 // The inbound form's and list's 3x-ui features in real headless Chromium, driven by
 // `inbound_features_in_a_real_browser` in tests/tests/panel.rs, which starts a controller and
 // an online server (SERVER_ID) with an inbound (INBOUND_REMARK) whose enabled clients are
-// EMAILS (comma separated) beside one disabled client. PORT is free for a new inbound.
+// EMAILS (comma separated) beside one disabled client. PORT is free for a new inbound;
+// CERT_FILE and KEY_FILE are a certificate the panel's settings are then given.
 // Prints `STEP <name>` lines, then `DONE`, or `FAIL <reason>`.
 //
+// - "Use panel certificate" says when the panel has none, and fills in its files once it has.
 // - A new inbound saved with the full sniffing options, an external proxy and a first client
 //   comes back the same in the API and in the form after a reload, and saving it unchanged
 //   changes neither.
@@ -29,6 +31,8 @@ const SERVER_ID = env('SERVER_ID');
 const PORT = env('PORT');
 const INBOUND_REMARK = env('INBOUND_REMARK');
 const EMAILS = env('EMAILS').split(',');
+const CERT_FILE = env('CERT_FILE');
+const KEY_FILE = env('KEY_FILE');
 const LONG = 60000;
 const step = (name) => console.log(`STEP ${name}`);
 const problems = [];
@@ -59,6 +63,18 @@ try {
   await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
   await page.getByRole('button', { name: 'Log in', exact: true }).click();
   await page.waitForURL(`${PANEL}/panel/`);
+
+  step("use panel certificate: refused without one, then fills the panel's files");
+  await page.goto(`${PANEL}/panel/inbound?server=${SERVER_ID}`);
+  await page.locator('#f-streamSettings-security').selectOption('tls');
+  const usePanel = page.getByRole('button', { name: 'Use panel certificate', exact: true });
+  await usePanel.click();
+  await page.getByText('The panel has no certificate', { exact: false }).waitFor();
+  await api('PATCH', '/settings', { webCertFile: CERT_FILE, webKeyFile: KEY_FILE });
+  await usePanel.click();
+  const certs = page.locator('[data-section="streamSettings.tlsSettings.certificates[0]"]');
+  await page.waitForFunction((want) => document.querySelector('[name="streamSettings.tlsSettings.certificates[0].certificateFile"]')?.value === want, CERT_FILE);
+  expect((await certs.getByLabel('Key file', { exact: true }).inputValue()) === KEY_FILE, 'the key file is not the panel\'s');
 
   step('a new inbound with sniffing options, an external proxy and a first client');
   const remark = 'fronted by a CDN';

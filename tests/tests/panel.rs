@@ -858,11 +858,12 @@ async fn the_panel_on_a_phone_in_a_real_browser() {
 }
 
 /// The inbound form's and list's 3x-ui features in a real browser
-/// (`tests/browser/inboundx.mjs`): Xray's full sniffing options and an `externalProxy` entry
-/// survive save and reload, a first client is created with the inbound and its share link
-/// goes through the external proxy, "copy links" copies one link per enabled client, and an
-/// inbound exported as 3x-ui's JSON, deleted and imported again is the same inbound with the
-/// same clients.
+/// (`tests/browser/inboundx.mjs`): "use panel certificate" fills in the panel's own
+/// certificate files (and says when there are none); Xray's full sniffing options and an
+/// `externalProxy` entry survive save and reload; a first client is created with the inbound
+/// and its share link goes through the external proxy; "copy links" copies one link per
+/// enabled client; and an inbound exported as 3x-ui's JSON, deleted and imported again is the
+/// same inbound with the same clients.
 #[tokio::test(flavor = "multi_thread")]
 async fn inbound_features_in_a_real_browser() {
     if !v2ray_available() || !browser_available() {
@@ -891,6 +892,7 @@ async fn inbound_features_in_a_real_browser() {
         )
         .await;
     let emails: Vec<String> = (1..=3).map(|i| format!("exported-{i}")).collect();
+    let (certs, _) = server_certificates();
     for email in emails.iter().map(String::as_str).chain(["switched-off"]) {
         api.ok(
             "POST",
@@ -912,6 +914,8 @@ async fn inbound_features_in_a_real_browser() {
         .env("PORT", free_port().to_string())
         .env("INBOUND_REMARK", remark)
         .env("EMAILS", emails.join(","))
+        .env("CERT_FILE", certs.path().join("a.pem"))
+        .env("KEY_FILE", certs.path().join("a.key"))
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()

@@ -45,10 +45,12 @@ export function ctl(doc, path, label, opts = {}) {
   if (v === undefined || v === null) v = opts.default ?? '';
   const hint = opts.hint ? html`<div class="hint">${opts.hint}</div>` : '';
   const attrs = html`id="${id}" name="${path}" data-kind="${kind}" data-field="${path}" ${raw(opts.redraw ? 'data-redraw="1"' : '')}`;
+  // Values are mostly paths, hosts and keys: written left to right even on a right-to-left page.
+  const dir = raw('dir="auto"');
   if (kind === 'bool') return html`<div><label class="inline"><input type="checkbox" ${attrs} ${raw(v === true ? 'checked' : '')}> ${label}</label>${hint}</div>`;
   if (opts.choices) return html`<div><label for="${id}">${label}</label><select ${attrs}>${opts.choices.map((c) => { const [val, text] = Array.isArray(c) ? c : [c, c]; return html`<option value="${val}" ${raw(String(v) === String(val) ? 'selected' : '')}>${text}</option>`; })}</select>${hint}</div>`;
-  if (kind === 'lines' || opts.area) return html`<div><label for="${id}">${label}</label><textarea ${attrs} rows="${opts.rows || 3}">${v}</textarea>${hint}</div>`;
-  const input = html`<input ${attrs} value="${v}" ${raw(kind === 'int' ? 'inputmode="numeric"' : '')} ${raw(opts.placeholder ? `placeholder="${esc(opts.placeholder)}"` : '')} autocomplete="off">`;
+  if (kind === 'lines' || opts.area) return html`<div><label for="${id}">${label}</label><textarea ${attrs} ${dir} rows="${opts.rows || 3}">${v}</textarea>${hint}</div>`;
+  const input = html`<input ${attrs} ${dir} value="${v}" ${raw(kind === 'int' ? 'inputmode="numeric"' : '')} ${raw(opts.placeholder ? `placeholder="${esc(opts.placeholder)}"` : '')} autocomplete="off">`;
   const gen = opts.gen ? html`<button type="button" data-action="gen" data-gen="${opts.gen}" data-target="${id}" aria-label="${t('fields.generate_label', { label })}">${t('fields.generate')}</button>` : '';
   return html`<div><label for="${id}">${label}</label>${gen ? html`<div class="input-group">${input}${gen}</div>` : input}${hint}</div>`;
 }
