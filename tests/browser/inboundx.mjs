@@ -13,20 +13,10 @@
 // - "Copy links" on the list copies one line per enabled client of the inbound.
 // - An inbound exported as JSON, deleted and imported from that JSON is the same inbound
 //   with the same clients; JSON that is not an inbound is refused on the import form.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-import { CHROMIUM_ARGS } from './checks.mjs';
+import { closeAll, env, launch, logIn, step } from './checks.mjs';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (v === undefined) throw new Error(`${name} is not set`);
-  return v;
-};
 const PANEL = env('PANEL_URL').replace(/\/$/, '');
 const PASSWORD = env('ADMIN_PASSWORD');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SERVER_ID = env('SERVER_ID');
 const PORT = env('PORT');
 const INBOUND_REMARK = env('INBOUND_REMARK');
@@ -34,20 +24,14 @@ const EMAILS = env('EMAILS').split(',');
 const CERT_FILE = env('CERT_FILE');
 const KEY_FILE = env('KEY_FILE');
 const LONG = 60000;
-const step = (name) => console.log(`STEP ${name}`);
 const problems = [];
 const expect = (ok, what) => { if (!ok) throw new Error(what); };
 // Equal as JSON, whatever the order of keys.
 const canon = (v) => (Array.isArray(v) ? v.map(canon) : v && typeof v === 'object' ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canon(v[k])])) : v);
 const same = (a, b) => JSON.stringify(canon(a)) === JSON.stringify(canon(b));
 
-const profile = mkdtempSync(join(tmpdir(), 'xfleet-chromium-'));
-const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: CHROMIUM_ARGS, viewport: { width: 1280, height: 900 } });
-context.setDefaultTimeout(20000);
+const { context, page } = await launch(problems, { viewport: { width: 1280, height: 900 } });
 await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(PANEL).origin });
-const page = context.pages()[0] || await context.newPage();
-page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-page.on('response', (r) => { if (r.status() >= 500) problems.push(`${r.status()} from ${r.request().method()} ${r.url()}`); });
 const api = (method, path, body) => page.evaluate(async ([m, p, b]) => {
   const r = await fetch(`/api/v1${p}`, { method: m, headers: { 'content-type': 'application/json' }, body: b === undefined ? undefined : JSON.stringify(b) });
   const json = await r.json();
@@ -58,11 +42,7 @@ const inboundNamed = async (remark) => (await api('GET', `/servers/${SERVER_ID}/
 const row = (remark) => page.locator(`[data-inbound="${remark}"]`);
 
 try {
-  await page.goto(`${PANEL}/`);
-  await page.getByLabel('Username', { exact: true }).fill('admin');
-  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-  await page.getByRole('button', { name: 'Log in', exact: true }).click();
-  await page.waitForURL(`${PANEL}/panel/`);
+  await logIn(page, PANEL, PASSWORD);
 
   step("use panel certificate: refused without one, then fills the panel's files");
   await page.goto(`${PANEL}/panel/inbound?server=${SERVER_ID}`);
@@ -164,6 +144,5 @@ try {
   console.log(`FAIL ${e.message}${problems.length ? `\n${problems.join('\n')}` : ''}`);
   process.exitCode = 1;
 } finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  await closeAll();
 }

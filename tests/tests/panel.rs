@@ -941,29 +941,19 @@ async fn inbound_features_in_a_real_browser() {
         )
         .await;
     }
-    let out = Command::new("node")
-        .arg(browser_dir().join("inboundx.mjs"))
-        .current_dir(browser_dir())
-        .env("PANEL_URL", ctl.panel_url())
-        .env("ADMIN_PASSWORD", &ctl.admin_password)
-        .env("CHROMIUM", chromium())
-        .env("SERVER_ID", server_id.to_string())
-        .env("PORT", free_port().to_string())
-        .env("INBOUND_REMARK", remark)
-        .env("EMAILS", emails.join(","))
-        .env("CERT_FILE", certs.path().join("a.pem"))
-        .env("KEY_FILE", certs.path().join("a.key"))
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run node");
-    let text = String::from_utf8_lossy(&out.stdout);
-    for line in text.lines().filter(|l| l.starts_with("STEP ")) {
-        eprintln!("inbound features: {}", &line[5..]);
-    }
-    assert!(
-        out.status.success() && text.lines().any(|l| l == "DONE"),
-        "the browser run failed:\n{text}\ncontroller log:\n{}",
-        ctl.output.text()
+    run_script(
+        &ctl,
+        "inboundx.mjs",
+        &[
+            ("SERVER_ID", server_id.to_string()),
+            ("PORT", free_port().to_string()),
+            ("INBOUND_REMARK", remark.to_string()),
+            ("EMAILS", emails.join(",")),
+            (
+                "CERT_FILE",
+                certs.path().join("a.pem").display().to_string(),
+            ),
+            ("KEY_FILE", certs.path().join("a.key").display().to_string()),
+        ],
     );
 }
