@@ -91,7 +91,7 @@ export function pageClients() {
       <button class="small" data-action="bulk" data-op="enable" disabled>${t('clients.enable')}</button><button class="small" data-action="bulk" data-op="disable" disabled>${t('clients.disable')}</button>
       <button class="small" data-action="bulk" data-op="reset-traffic" disabled>${t('clients.reset_traffic')}</button><button class="small" data-action="bulk" data-op="extend" disabled>${t('clients.extend_more')}</button><button class="small danger" data-action="bulk" data-op="delete" disabled>${t('common.delete')}</button>
       <button class="small danger" data-action="delete-depleted">${t('clients.delete_depleted')}</button></div>
-    <div class="table-wrap" tabindex="0" role="region" aria-label="${t('clients.list_label')}"><table class="cards"><thead><tr><th><input type="checkbox" id="select-all" aria-label="${t('clients.select_all')}"></th><th>${t('clients.email')}</th><th>${t('clients.status')}</th><th>${t('clients.inbounds')}</th><th>${t('clients.used')}</th><th class="hide-phone">${t('clients.expiry')}</th><th class="hide-phone">${t('clients.last_online')}</th><th>${t('common.enabled')}</th><th><span class="skip">${t('common.actions')}</span></th></tr></thead><tbody id="client-rows"><tr><td colspan="9" class="empty">${t('common.loading')}</td></tr></tbody></table></div>`);
+    <div class="table-wrap" tabindex="0" role="region" aria-label="${t('clients.list_label')}"><table class="cards"><thead><tr><th><input type="checkbox" id="select-all" aria-label="${t('clients.select_all')}"></th><th>${t('clients.email')}</th><th>${t('clients.status')}</th><th>${t('clients.inbounds')}</th><th>${t('clients.used')}</th><th><span aria-hidden="true">↑ </span>${t('clients.upload')}</th><th><span aria-hidden="true">↓ </span>${t('clients.download')}</th><th class="hide-phone">${t('clients.expiry')}</th><th class="hide-phone">${t('clients.last_online')}</th><th>${t('common.enabled')}</th><th><span class="skip">${t('common.actions')}</span></th></tr></thead><tbody id="client-rows"><tr><td colspan="11" class="empty">${t('common.loading')}</td></tr></tbody></table></div>`);
   let serverList = [], inbounds = [], clients = [], online = new Set(), lastJson = '';
   const selected = new Set();
   const inboundName = (id) => { const i = inbounds.find((x) => x.id === id); return i ? `${i.remark || i.tag}${serverList.length > 1 ? ' @ ' + i.serverName : ''}` : `#${id}`; };
@@ -108,10 +108,11 @@ export function pageClients() {
       <td><input type="checkbox" data-select="${c.email}" ${raw(selected.has(c.email) ? 'checked' : '')} aria-label="${t('clients.select_one', { email: c.email })}"></td>
       <td><a href="${BASE}/panel/client?email=${enc(c.email)}">${c.email}</a>${c.comment ? html`<div class="muted">${c.comment}</div>` : ''}</td>
       <td>${clientState(c, online)}</td><td class="wrap">${c.inboundIds.map(inboundName).join(', ') || '—'}</td>
-      <td data-used="${c.used}">${c.totalGB ? t('clients.used_of', { used: bytes(c.used), total: bytes(c.totalGB) }) : bytes(c.used)}</td><td class="hide-phone" data-expiry="${c.expiryTime}">${c.expiryTime ? when(c.expiryTime) : t('common.never')}</td>
+      <td data-used="${c.used}">${c.totalGB ? t('clients.used_of', { used: bytes(c.used), total: bytes(c.totalGB) }) : bytes(c.used)}</td>
+      <td data-up="${c.up}">${bytes(c.up)}</td><td data-down="${c.down}">${bytes(c.down)}</td><td class="hide-phone" data-expiry="${c.expiryTime}">${c.expiryTime ? when(c.expiryTime) : t('common.never')}</td>
       <td class="hide-phone">${ago(c.lastOnline)}</td><td>${switchControl(c.enable, t('clients.enable_one', { email: c.email }), `data-toggle-client="${esc(c.email)}"`)}</td>
       <td><div class="row"><button class="small" data-action="edit-client" data-email="${c.email}">${t('common.edit')}</button><button class="small" data-action="reset-client" data-email="${c.email}">${t('clients.reset')}</button><button class="small danger" data-action="delete-client" data-email="${c.email}">${t('common.delete')}</button></div></td></tr>`)
-      : html`<tr><td colspan="9" class="empty">${filtered() ? t('clients.none_match') : t('clients.none_yet')}</td></tr>`);
+      : html`<tr><td colspan="11" class="empty">${filtered() ? t('clients.none_match') : t('clients.none_yet')}</td></tr>`);
     showSelection();
   };
   const filtered = () => Boolean($('#search').value.trim() || $('#filter').value || $('#inbound-filter').value);
