@@ -13,6 +13,8 @@ const STATE = {
   online: t('common.online'), disabled: t('clients.state_disabled'), enabled: t('clients.state_enabled'),
   depleted: t('clients.state_depleted'), expiring: t('clients.state_expiring'),
 };
+// The subscription formats by their names; json and clash are names in every language.
+const SUB_KINDS = { links: t('clients.sub_links') };
 function clientState(c, onlineSet) {
   const now = Date.now();
   const out = [];
@@ -267,7 +269,7 @@ export function pageClient() {
       const l = await api('GET', `/clients/${enc(email)}/links`);
       const subs = Object.entries(l.subscription || {}).filter(([, url]) => url);
       show($('#links'), html`${(l.warnings || []).map((w) => html`<div class="alert warn" data-link-warning>${w}</div>`)}
-        <h3>${t('clients.subscription')}</h3>${subs.length ? html`<ul class="links">${subs.map(([kind, url]) => html`<li><strong>${kind}</strong> <button class="small" data-action="copy" data-copy="${url}" data-what="${t('clients.sub_copied')}">${t('common.copy')}</button><div class="link-url mono" data-sub="${kind}">${url}</div><details><summary>${t('clients.qr')}</summary>${qrImage(url, t('clients.sub_qr', { kind }))}</details></li>`)}</ul>` : html`<p class="muted">${t('clients.subs_off')}</p>`}
+        <h3>${t('clients.subscription')}</h3>${subs.length ? html`<ul class="links">${subs.map(([kind, url]) => html`<li><strong>${SUB_KINDS[kind] ?? kind}</strong> <button class="small" data-action="copy" data-copy="${url}" data-what="${t('clients.sub_copied')}">${t('common.copy')}</button><div class="link-url mono" data-sub="${kind}">${url}</div><details><summary>${t('clients.qr')}</summary>${qrImage(url, t('clients.sub_qr', { kind: SUB_KINDS[kind] ?? kind }))}</details></li>`)}</ul>` : html`<p class="muted">${t('clients.subs_off')}</p>`}
         <h3>${t('clients.links')}</h3>${l.links.length ? html`<ul class="links">${l.links.map((k) => html`<li><strong>${k.remark || k.inbound}</strong> <span class="muted">${k.server} · ${k.protocol}</span> <button class="small" data-action="copy" data-copy="${k.url}" data-what="${t('clients.link_copied')}">${t('common.copy')}</button><div class="link-url mono" data-link="${k.protocol}">${k.url}</div><details><summary>${t('clients.qr')}</summary>${qrImage(k.url, k.remark || k.inbound)}</details></li>`)}</ul>` : html`<p class="muted">${t('clients.no_links')}</p>`}`);
     } catch (e) {
       show($('#links'), html`<div class="alert error" role="alert">${t('clients.links_failed', { error: e.message })}</div>`);

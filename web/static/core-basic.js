@@ -69,8 +69,10 @@ function switches(doc, group, tag) {
     return html`<div><label class="inline"><input type="checkbox" data-switch="${sw.id}" ${raw(on ? 'checked' : '')}> ${sw.label}</label>${sw.hint ? html`<div class="hint">${sw.hint}</div>` : ''}</div>`;
   });
 }
-// A text whose {tag} is an outbound's tag, shown as code.
-const withTag = (key, tag) => raw(esc(t(key)).replace('{tag}', String(html`<code>${tag}</code>`)));
+// A text with names the core reads in its placeholders, each drawn by `wrap` (as code, or
+// kept as it is in every language).
+const named = (key, names, wrap) => raw(esc(t(key)).replace(/\{(\w+)\}/g, (whole, name) => (name in names ? String(wrap(names[name])) : whole)));
+const withCode = (key, names) => named(key, names, (v) => html`<code>${v}</code>`);
 const lines = (v) => v.split('\n').map((s) => s.trim()).filter(Boolean);
 
 export function basicTab(panel, ctx) {
@@ -81,12 +83,12 @@ export function basicTab(panel, ctx) {
     <fieldset><legend>${t('coreconf.log')}</legend><div class="form-grid">
       <div><label for="log-level">${t('coreconf.log_level')}</label><select id="log-level" name="log.loglevel">${['debug', 'info', 'warning', 'error', 'none'].map((l) => html`<option ${raw(l === level ? 'selected' : '')}>${l}</option>`)}</select></div>
       <div><label for="log-access">${t('coreconf.access_log')}</label><input id="log-access" name="log.access" value="${getPath(doc, 'log.access') ?? 'none'}" autocomplete="off"><div class="hint">${t('coreconf.access_log_hint')}</div></div></div></fieldset>
-    <fieldset><legend>${t('coreconf.block')}</legend><div class="form-grid">${switches(doc, BLOCK, 'blocked')}</div><p class="hint">${withTag('coreconf.block_hint', 'blocked')}</p></fieldset>
-    <fieldset><legend>${t('coreconf.direct')}</legend><div class="form-grid">${switches(doc, DIRECT, 'direct')}</div><p class="hint">${withTag('coreconf.direct_hint', 'direct')}</p></fieldset>
+    <fieldset><legend>${t('coreconf.block')}</legend><div class="form-grid">${switches(doc, BLOCK, 'blocked')}</div><p class="hint">${withCode('coreconf.block_hint', { tag: 'blocked' })}</p></fieldset>
+    <fieldset><legend>${t('coreconf.direct')}</legend><div class="form-grid">${switches(doc, DIRECT, 'direct')}</div><p class="hint">${withCode('coreconf.direct_hint', { tag: 'direct' })}</p></fieldset>
     <fieldset><legend>${t('coreconf.domains_by_route')}</legend><div class="form-grid">
-      <div><label for="ipv4-domains">${t('coreconf.ipv4_domains')}</label><textarea id="ipv4-domains" name="ipv4" rows="4">${listed(doc, 'IPv4').join('\n')}</textarea><div class="hint">${withTag('coreconf.ipv4_hint', 'IPv4')}</div></div>
-      <div><label for="warp-domains">${t('coreconf.warp_domains')}</label><textarea id="warp-domains" name="warp" rows="4">${listed(doc, 'warp').join('\n')}</textarea><div class="hint">${withTag('coreconf.warp_hint', 'warp')}</div>
-        <div id="warp-state">${hasWarp ? '' : html`<p class="alert warn">${withTag('coreconf.no_warp', 'warp')} <button type="button" class="small" data-action="warp-add">${t('coreconf.warp_add')}</button></p>`}</div></div></div></fieldset>
+      <div><label for="ipv4-domains">${named('coreconf.ipv4_domains', { ipv4: 'IPv4' }, (v) => html`<span translate="no">${v}</span>`)}</label><textarea id="ipv4-domains" name="ipv4" rows="4">${listed(doc, 'IPv4').join('\n')}</textarea><div class="hint">${withCode('coreconf.ipv4_hint', { tag: 'IPv4', strategy: 'UseIPv4' })}</div></div>
+      <div><label for="warp-domains">${t('coreconf.warp_domains')}</label><textarea id="warp-domains" name="warp" rows="4">${listed(doc, 'warp').join('\n')}</textarea><div class="hint">${withCode('coreconf.warp_hint', { tag: 'warp' })}</div>
+        <div id="warp-state">${hasWarp ? '' : html`<p class="alert warn">${withCode('coreconf.no_warp', { tag: 'warp' })} <button type="button" class="small" data-action="warp-add">${t('coreconf.warp_add')}</button></p>`}</div></div></div></fieldset>
   </form>`);
   const form = $('#basic-form');
   form.addEventListener('change', (e) => {
