@@ -6,7 +6,7 @@
 // The page follows the visitor's light or dark scheme, shows the expiry in the visitor's
 // time zone, copies the subscription URL with its Copy button, offers "add to app" links
 // that carry the subscription URL, loads its icon, fits a phone, and passes the
-// accessibility checks in both schemes.
+// accessibility checks in both schemes. A Persian browser gets it in Persian, right to left.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -92,6 +92,27 @@ try {
       for (const issue of [...await page.evaluate(audit), ...await axe(page)]) a11y.push(`${scheme} at ${width} px: ${issue}`);
     }
   }
+  step('in Persian, right to left, for a browser asking for Persian');
+  // The context's locale (en-GB) names the browser's language; a Persian browser's header
+  // replaces it on every request.
+  await page.route('**/*', (route) => route.continue({ headers: { ...route.request().headers(), 'accept-language': 'fa-IR,fa;q=0.9,en;q=0.5' } }));
+  await page.setViewportSize({ width: 1280, height: 860 });
+  await page.goto(PAGE);
+  await page.waitForLoadState('networkidle');
+  const root = await page.evaluate(() => ({ lang: document.documentElement.lang, dir: document.documentElement.dir }));
+  if (root.lang !== 'fa' || root.dir !== 'rtl') throw new Error(`a Persian visitor gets lang="${root.lang}" dir="${root.dir}"`);
+  const labels = (await page.locator('dt').allTextContents()).map((s) => s.trim());
+  for (const label of ['مصرف‌شده', 'انقضا']) {
+    if (!labels.includes(label)) throw new Error(`no "${label}" among the Persian page's labels: ${labels.join(', ')}`);
+  }
+  const persianExpiry = (await page.locator('time').first().textContent()).trim();
+  if (!persianExpiry.includes('۲۰۳۰') || /[0-9]/.test(persianExpiry)) throw new Error(`the Persian expiry reads "${persianExpiry}"`);
+  await page.getByRole('button', { name: 'کپی آدرس لینک‌ها' }).click();
+  await page.getByRole('status').filter({ hasText: `کپی شد: ${SUB}` }).waitFor();
+  const copyButton = (await page.getByRole('button', { name: 'کپی آدرس لینک‌ها' }).textContent()).trim();
+  if (copyButton !== 'کپی') throw new Error(`the Persian copy button says "${copyButton}"`);
+  for (const issue of [...await page.evaluate(audit), ...await axe(page)]) a11y.push(`Persian: ${issue}`);
+
   if (a11y.length) throw new Error(`accessibility problems:\n${[...new Set(a11y)].join('\n')}`);
   if (problems.length) throw new Error(`the page reported errors:\n${problems.join('\n')}`);
   console.log('DONE');

@@ -243,6 +243,8 @@ async fn local_server_with_an_inbound() -> (Controller, serde_json::Value) {
 /// visitor's light or dark scheme, shows the expiry in the visitor's time zone (Tehran here),
 /// its Copy button copies the subscription URL, its "add to app" links carry that URL, its
 /// icon loads, it fits a 390 px phone, and it passes the accessibility checks in both schemes.
+/// A browser asking for Persian (`Accept-Language: fa`) gets it right to left, with its usage
+/// and expiry labels, expiry date and Copy button and its answer in Persian.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_subscription_page_in_a_real_browser() {
     if !browser_available() {

@@ -2,30 +2,30 @@
 // below, and a tooltip for the minute under the pointer, or chosen with the arrow keys once
 // the chart has focus (Tab reaches it; Home and End go to the ends).
 import { $, html, show } from './core.js';
-import { bytes } from './ui.js';
+import { bytes, LOCALE, num, t } from './ui.js';
 
 const TEXT = {
-  empty: 'No samples yet: the first minute is charted a minute after the agent connects.',
-  label: (hours, cpu, mem) => `CPU and memory over the last ${hours} hours; latest CPU ${cpu}, memory ${mem}. Use the arrow keys to read each minute.`,
-  point: (time, cpu, used, total, mem) => `${time}: CPU ${cpu}, memory ${used} of ${total} (${mem})`,
-  cpu: 'CPU',
-  memory: 'memory',
+  empty: () => t('charts.empty'),
+  label: (hours, cpu, mem) => t('charts.label', { n: hours, cpu, mem }),
+  point: (time, cpu, used, total, mem) => t('charts.point', { time, cpu, used, total, mem }),
+  cpu: () => t('charts.cpu'),
+  memory: () => t('charts.memory'),
 };
 // The plot's drawing space; the SVG stretches it to the box, labels are HTML beside it.
 const WIDTH = 1000, HEIGHT = 100;
 // Minutes further apart than this are not joined: the server sent nothing between them.
 const GAP_MS = 150000;
 
-const percent = (v) => `${v.toFixed(1)} %`;
-const clock = (ms) => new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+const percent = (v, digits = 1) => t('charts.percent', { value: num(v, { minimumFractionDigits: digits, maximumFractionDigits: digits }) });
+const clock = (ms) => new Date(ms).toLocaleTimeString(LOCALE, { hour: '2-digit', minute: '2-digit' });
 const memPercent = (s) => (s.mem_total > 0 ? (s.mem_used / s.mem_total) * 100 : 0);
 
 // The chart of `samples` (oldest first: t, cpu_tenths, mem_used, mem_total) over the last
 // `hours` hours up to `now`; `id` names its tooltip.
 export function sampleChart(samples, hours, now = Date.now(), id = 'samples') {
-  if (!samples.length) return html`<p class="muted" data-empty-chart>${TEXT.empty}</p>`;
+  if (!samples.length) return html`<p class="muted" data-empty-chart>${TEXT.empty()}</p>`;
   const since = now - hours * 3600000;
-  const x = (t) => (((t - since) / (now - since)) * WIDTH).toFixed(1);
+  const x = (ms) => (((ms - since) / (now - since)) * WIDTH).toFixed(1);
   const y = (p) => (HEIGHT - (Math.max(0, Math.min(100, p)) / 100) * HEIGHT).toFixed(1);
   // One polyline per run of minutes without a gap; a lone minute is a short dash.
   const lines = (value) => {
@@ -42,7 +42,7 @@ export function sampleChart(samples, hours, now = Date.now(), id = 'samples') {
   const points = samples.map((s) => [s.t, s.cpu_tenths, s.mem_used, s.mem_total]);
   return html`<figure class="line-chart" data-line-chart>
     <div class="lc-body">
-      <div class="lc-y" aria-hidden="true" data-axis="y"><span>100 %</span><span>50 %</span><span>0 %</span></div>
+      <div class="lc-y" aria-hidden="true" data-axis="y">${[100, 50, 0].map((p) => html`<span>${percent(p, 0)}</span>`)}</div>
       <div class="lc-area">
         <div class="lc-plot" tabindex="0" role="img" aria-describedby="${id}-tip" data-points="${JSON.stringify(points)}" data-since="${since}" data-now="${now}"
           aria-label="${TEXT.label(hours, percent(last.cpu_tenths / 10), percent(memPercent(last)))}">
@@ -53,11 +53,11 @@ export function sampleChart(samples, hours, now = Date.now(), id = 'samples') {
             <line class="lc-cursor" x1="0" x2="0" y1="0" y2="${HEIGHT}" visibility="hidden"></line>
           </svg>
         </div>
-        <div class="lc-tip" id="${id}-tip" role="tooltip" aria-live="polite" hidden></div>
+        <div class="lc-tip" dir="auto" id="${id}-tip" role="tooltip" aria-live="polite" hidden></div>
       </div>
-      <div class="lc-x" aria-hidden="true" data-axis="x">${ticks.map((t) => html`<span>${clock(t)}</span>`)}</div>
+      <div class="lc-x" aria-hidden="true" data-axis="x">${ticks.map((tick) => html`<span>${clock(tick)}</span>`)}</div>
     </div>
-    <figcaption class="legend"><span class="lc-key cpu">${TEXT.cpu}</span> · <span class="lc-key mem">${TEXT.memory}</span> · ${clock(since)}–${clock(now)}</figcaption>
+    <figcaption class="legend"><span class="lc-key cpu">${TEXT.cpu()}</span> · <span class="lc-key mem">${TEXT.memory()}</span> · ${clock(since)}–${clock(now)}</figcaption>
   </figure>`;
 }
 
@@ -69,11 +69,11 @@ function showPoint(plot, index) {
   if (!points.length) return;
   const i = Math.max(0, Math.min(points.length - 1, index));
   state.set(plot, i);
-  const [t, cpuTenths, used, total] = points[i];
+  const [time, cpuTenths, used, total] = points[i];
   const since = Number(plot.dataset.since), now = Number(plot.dataset.now);
-  const at = (t - since) / (now - since);
+  const at = (time - since) / (now - since);
   const tip = $('.lc-tip', plot.parentElement);
-  tip.textContent = TEXT.point(clock(t), percent(cpuTenths / 10), bytes(used), bytes(total), percent(total > 0 ? (used / total) * 100 : 0));
+  tip.textContent = TEXT.point(clock(time), percent(cpuTenths / 10), bytes(used), bytes(total), percent(total > 0 ? (used / total) * 100 : 0));
   tip.hidden = false;
   tip.classList.toggle('left', at > 0.5);
   tip.style.setProperty('--at', `${(at * 100).toFixed(2)}%`);
@@ -89,10 +89,10 @@ function hidePoint(plot) {
 function nearest(plot, clientX) {
   const box = plot.getBoundingClientRect();
   const since = Number(plot.dataset.since), now = Number(plot.dataset.now);
-  const t = since + ((clientX - box.left) / box.width) * (now - since);
+  const time = since + ((clientX - box.left) / box.width) * (now - since);
   const points = pointsOf(plot);
   let best = 0;
-  points.forEach(([pt], i) => { if (Math.abs(pt - t) < Math.abs(points[best][0] - t)) best = i; });
+  points.forEach(([pt], i) => { if (Math.abs(pt - time) < Math.abs(points[best][0] - time)) best = i; });
   return best;
 }
 document.addEventListener('pointermove', (e) => {

@@ -1,6 +1,6 @@
 // The login page.
 import { $, api, BASE } from './core.js';
-import { busy, formValues } from './ui.js';
+import { busy, formValues, t } from './ui.js';
 
 // ---- Login ----
 export function pageLogin() {
@@ -12,7 +12,7 @@ export function pageLogin() {
     const v = formValues(form);
     const body = { username: v.username.trim(), password: v.password };
     if (v.twoFactorCode) body.twoFactorCode = v.twoFactorCode.trim();
-    if (!body.username || !body.password) { error.textContent = 'Enter your username and password.'; error.hidden = false; return; }
+    if (!body.username || !body.password) { error.textContent = t('login.missing'); error.hidden = false; return; }
     try {
       await busy(form.querySelector('button[type="submit"]'), () => api('POST', '/auth/login', body));
       const next = new URLSearchParams(location.search).get('next') || '';

@@ -1,42 +1,44 @@
 // The settings page: panel configuration, password, two-factor login, API tokens,
 // sessions and the stored 3x-ui settings.
 import { $, api, html, pageData, pageRoot, raw, show } from './core.js';
-import { actions, ago, badge, busy, clearErrors, confirmDialog, duration, failed, fieldErrors, formValues, qrImage, toast, when } from './ui.js';
+import { actions, ago, badge, busy, clearErrors, confirmDialog, duration, failed, fieldErrors, formValues, qrImage, rich, t, toast, when } from './ui.js';
 
 // ---- Settings ----
 // [key, label, kind, what the server uses while the key is unset]
 const SUB_KEYS = [
-  ['subEnable', 'Serve subscriptions', 'bool', 'true'],
-  ['subListen', 'Listen address (applies at the next start)', 'text', 'all addresses'],
-  ['subPort', 'Port (applies at the next start)', 'int', '2096'],
-  ['subDomain', 'Domain: requests for any other host name are refused', 'text', 'any host name'],
-  ['subCertFile', 'TLS certificate file (PEM chain, applies at the next start)', 'text', 'plain HTTP'],
-  ['subKeyFile', 'TLS key file (PEM)', 'text'],
-  ['subURI', 'Public subscription URL prefix', 'text', 'the listener\'s address'],
-  ['subPath', 'Links path', 'text', '/sub/'],
-  ['subUpdates', 'Update interval (hours)', 'int', '12'],
-  ['subEncrypt', 'Encode the link list in base64', 'bool', 'true'],
-  ['subShowInfo', 'Show usage and time left in each link\'s name', 'bool', 'true'],
-  ['remarkModel', 'Link name model (3x-ui remarkModel)', 'text', '-ieo'],
-  ['subTitle', 'Title', 'text'],
-  ['subSupportUrl', 'Support URL', 'text'],
-  ['subProfileUrl', 'Profile page URL', 'text', 'the subscription\'s own page'],
-  ['subAnnounce', 'Announcement to users (apps and the page)', 'long'],
-  ['subEnableRouting', 'Send routing rules to apps that take them (Happ)', 'bool', 'true'],
-  ['subRoutingRules', 'Routing rules (a Happ routing link)', 'long'],
-  ['subJsonEnable', 'Serve the JSON format', 'bool', 'true'],
-  ['subJsonPath', 'JSON path', 'text', '/json/'],
-  ['subJsonURI', 'Public JSON URL prefix', 'text', 'the listener\'s address'],
-  ['subClashEnable', 'Serve the Clash format', 'bool', 'true'],
-  ['subClashPath', 'Clash path', 'text', '/clash/'],
-  ['subClashURI', 'Public Clash URL prefix', 'text', 'the listener\'s address'],
+  ['subEnable', t('settings.sub_enable'), 'bool', 'true'],
+  ['subListen', t('settings.sub_listen'), 'text', t('settings.all_addresses')],
+  ['subPort', t('settings.sub_port'), 'int', '2096'],
+  ['subDomain', t('settings.sub_domain'), 'text', t('settings.any_host')],
+  ['subCertFile', t('settings.sub_cert'), 'text', t('settings.plain_http')],
+  ['subKeyFile', t('settings.sub_key'), 'text'],
+  ['subURI', t('settings.sub_uri'), 'text', t('settings.listener_address')],
+  ['subPath', t('settings.sub_path'), 'text', '/sub/'],
+  ['subUpdates', t('settings.sub_updates'), 'int', '12'],
+  ['subEncrypt', t('settings.sub_encrypt'), 'bool', 'true'],
+  ['subShowInfo', t('settings.sub_show_info'), 'bool', 'true'],
+  ['remarkModel', t('settings.remark_model'), 'text', '-ieo'],
+  ['subTitle', t('settings.sub_title'), 'text'],
+  ['subSupportUrl', t('settings.sub_support'), 'text'],
+  ['subProfileUrl', t('settings.sub_profile'), 'text', t('settings.own_page')],
+  ['subAnnounce', t('settings.sub_announce'), 'long'],
+  ['subEnableRouting', t('settings.sub_routing_enable'), 'bool', 'true'],
+  ['subRoutingRules', t('settings.sub_routing_rules'), 'long'],
+  ['subJsonEnable', t('settings.sub_json_enable'), 'bool', 'true'],
+  ['subJsonPath', t('settings.sub_json_path'), 'text', '/json/'],
+  ['subJsonURI', t('settings.sub_json_uri'), 'text', t('settings.listener_address')],
+  ['subClashEnable', t('settings.sub_clash_enable'), 'bool', 'true'],
+  ['subClashPath', t('settings.sub_clash_path'), 'text', '/clash/'],
+  ['subClashURI', t('settings.sub_clash_uri'), 'text', t('settings.listener_address')],
 ];
-const SESSION_KEYS = [['sessionMaxAge', 'Session length (minutes)', 'int', '10080'],
-  ['datepicker', 'Calendar for dates in the panel', 'select', 'gregorian', [['gregorian', 'Gregorian'], ['jalalian', 'Persian (Jalali)']]],
-  ['timeLocation', 'Time zone of periodic traffic resets (e.g. Asia/Tehran)', 'text', 'Local: this host\'s zone']];
-const TLS_KEYS = [['webCertFile', 'Certificate file (PEM chain)', 'text'], ['webKeyFile', 'Key file (PEM)', 'text']];
-const COMPAT_KEYS = [['defaultServer', 'Default server (id or name)', 'text', 'the local server, else the first added']];
-const TG_KEYS = [['tgBotEnable', 'Telegram bot enabled', 'bool'], ['tgBotToken', 'Bot token', 'secret'], ['tgBotChatId', 'Admin chat ids (comma separated)', 'text'], ['tgRunTime', 'Report schedule', 'text'], ['tgBotLoginNotify', 'Notify on panel logins', 'bool'], ['tgCpu', 'CPU alert threshold (%)', 'int', '80']];
+const SESSION_KEYS = [['sessionMaxAge', t('settings.session_length'), 'int', '10080'],
+  ['datepicker', t('settings.calendar'), 'select', 'gregorian', [['gregorian', t('settings.gregorian')], ['jalalian', t('settings.jalali')]]],
+  ['timeLocation', t('settings.time_zone'), 'text', t('settings.local_zone')]];
+const TLS_KEYS = [['webCertFile', t('settings.cert_file'), 'text'], ['webKeyFile', t('settings.key_file'), 'text']];
+const COMPAT_KEYS = [['defaultServer', t('settings.default_server'), 'text', t('settings.default_server_unset')]];
+const TG_KEYS = [['tgBotEnable', t('settings.tg_enable'), 'bool'], ['tgBotToken', t('settings.tg_token'), 'secret'], ['tgBotChatId', t('settings.tg_chat'), 'text'], ['tgRunTime', t('settings.tg_schedule'), 'text'], ['tgBotLoginNotify', t('settings.tg_login_notify'), 'bool'], ['tgCpu', t('settings.tg_cpu'), 'int', '80']];
+// The token scopes, as the reader calls them.
+const SCOPES = { admin: t('settings.scope_admin'), 'read-only': t('settings.scope_read_only') };
 function settingsForm(id, title, keys, values, note) {
   return html`<form class="card section" id="${id}" novalidate><h2>${title}</h2>${note ? html`<p class="muted">${note}</p>` : ''}<div class="form-grid">
     ${keys.map(([key, label, kind, unset = '', choices = []]) => kind === 'bool'
@@ -45,13 +47,13 @@ function settingsForm(id, title, keys, values, note) {
         ? html`<div><label for="set-${key}">${label}</label><select id="set-${key}" name="${key}" data-field="${key}">${choices.map(([v, text]) => html`<option value="${v}" ${raw((values[key] || unset) === v ? 'selected' : '')}>${text}</option>`)}</select></div>`
         : kind === 'long'
         ? html`<div class="span-all"><label for="set-${key}">${label}</label><textarea id="set-${key}" name="${key}" data-field="${key}" rows="3" placeholder="${unset}">${values[key] || ''}</textarea></div>`
-        : html`<div><label for="set-${key}">${label}</label><input id="set-${key}" name="${key}" data-field="${key}" ${raw(kind === 'secret' ? 'type="password" autocomplete="new-password"' : kind === 'int' ? 'inputmode="numeric" autocomplete="off"' : 'autocomplete="off"')} value="${kind === 'secret' ? '' : values[key] || ''}" placeholder="${kind === 'secret' ? (values[key] ? 'unchanged' : '') : unset}"></div>`)}
-    </div><div class="alert error form-error" role="alert" hidden></div><div class="actions"><button type="submit" class="primary">Save</button></div></form>`;
+        : html`<div><label for="set-${key}">${label}</label><input id="set-${key}" name="${key}" data-field="${key}" ${raw(kind === 'secret' ? 'type="password" autocomplete="new-password"' : kind === 'int' ? 'inputmode="numeric" autocomplete="off"' : 'autocomplete="off"')} value="${kind === 'secret' ? '' : values[key] || ''}" placeholder="${kind === 'secret' ? (values[key] ? t('settings.unchanged') : '') : unset}"></div>`)}
+    </div><div class="alert error form-error" role="alert" hidden></div><div class="actions"><button type="submit" class="primary">${t('common.save')}</button></div></form>`;
 }
 // One of the panel's place settings; disabled, with the reason, when the configuration sets it.
 function placeField(key, label, fixed, placeholder, hint, configKey) {
   return html`<div><label for="set-${key}">${label}</label><input id="set-${key}" name="${key}" data-field="${key}" autocomplete="off" placeholder="${placeholder}" ${raw(key === 'webPort' ? 'inputmode="numeric"' : '')} ${raw(fixed ? 'disabled' : '')}>
-    <div class="hint">${fixed ? html`Set by <code>${configKey}</code> in the configuration, which wins` : hint}</div></div>`;
+    <div class="hint">${fixed ? rich(t('settings.fixed'), { key: html`<code>${configKey}</code>` }) : hint}</div></div>`;
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // Waits for a new run of the controller (its start time changes), then opens the panel where
@@ -74,34 +76,34 @@ export function pageSettings() {
   const cfg = pageData.config || {};
   const place = cfg.place || {};
   show(root, html`
-    <section class="card section" aria-labelledby="panel-title"><h2 id="panel-title">Panel</h2>
+    <section class="card section" aria-labelledby="panel-title"><h2 id="panel-title">${t('settings.panel')}</h2>
       ${place.problem ? html`<p class="alert error" id="place-problem">${place.problem}</p>` : ''}
-      <dl class="kv"><dt>Listening on</dt><dd class="mono" id="panel-listen">${cfg.panel_listen}</dd><dt>Base path</dt><dd class="mono" id="panel-base">${cfg.base_path}</dd>
-      <dt>TLS</dt><dd id="panel-tls">${cfg.panel_tls ? html`HTTPS with <span class="mono">${cfg.panel_tls.cert_file}</span> (${cfg.panel_tls.cert_setting})` : 'Plain HTTP: keep it on loopback, or set a certificate below'}</dd><dt>Session lifetime</dt><dd>${cfg.session_ttl_secs ? html`${duration(cfg.session_ttl_secs)} (set by <code>session_ttl_secs</code> in the configuration)` : 'the Session length below'}</dd>
-      <dt>Agent gateway</dt><dd class="mono">${cfg.gateway_url} (listens on ${cfg.gateway_listen})</dd><dt>Enrollment token lifetime</dt><dd>${duration(cfg.token_ttl_secs)}</dd>
-      <dt>Single-server mode</dt><dd>${cfg.local_server ? 'on' : 'off'}</dd><dt>Version</dt><dd>${pageData.version}</dd></dl>
+      <dl class="kv"><dt>${t('settings.listening_on')}</dt><dd class="mono" id="panel-listen">${cfg.panel_listen}</dd><dt>${t('settings.base_path')}</dt><dd class="mono" id="panel-base">${cfg.base_path}</dd>
+      <dt>${t('settings.tls')}</dt><dd id="panel-tls">${cfg.panel_tls ? rich(t('settings.https_with', { setting: cfg.panel_tls.cert_setting }), { file: html`<span class="mono">${cfg.panel_tls.cert_file}</span>` }) : t('settings.plain_http_note')}</dd><dt>${t('settings.session_lifetime')}</dt><dd>${cfg.session_ttl_secs ? rich(t('settings.session_set_by', { duration: duration(cfg.session_ttl_secs) }), { key: html`<code>session_ttl_secs</code>` }) : t('settings.session_below')}</dd>
+      <dt>${t('settings.gateway')}</dt><dd>${rich(t('settings.gateway_value'), { url: html`<span class="mono">${cfg.gateway_url}</span>`, listen: html`<span class="mono">${cfg.gateway_listen}</span>` })}</dd><dt>${t('settings.token_lifetime')}</dt><dd>${duration(cfg.token_ttl_secs)}</dd>
+      <dt>${t('settings.single_server')}</dt><dd>${cfg.local_server ? t('settings.on') : t('settings.off')}</dd><dt>${t('settings.version')}</dt><dd>${pageData.version}</dd></dl>
       <form id="place-form" novalidate><div class="form-grid">
-        ${placeField('webListen', 'Listen address', place.listen_fixed, '127.0.0.1', 'An IP address; 0.0.0.0 or :: for all. Empty: 127.0.0.1, this machine only', 'panel_listen')}
-        ${placeField('webPort', 'Port', place.listen_fixed, '2053', '1–65535. Empty: 2053', 'panel_listen')}
-        ${placeField('webBasePath', 'Base path', place.base_fixed, '/', 'Pages and the 3x-ui API live under it, e.g. /secret/. The native API stays at /api/v1', 'base_path')}</div>
+        ${placeField('webListen', t('settings.listen_address'), place.listen_fixed, '127.0.0.1', t('settings.listen_hint'), 'panel_listen')}
+        ${placeField('webPort', t('settings.port'), place.listen_fixed, '2053', t('settings.port_hint'), 'panel_listen')}
+        ${placeField('webBasePath', t('settings.base_path'), place.base_fixed, '/', t('settings.base_path_hint'), 'base_path')}</div>
         <div class="alert error form-error" role="alert" hidden></div>
-        <div class="actions"><button type="submit" class="primary">Save</button><button type="button" data-action="restart-panel">Restart panel</button></div></form>
-      <p class="hint">Saved values, and the certificate below, apply when the panel restarts. A restart is refused if the panel could not come back (an address in use, unusable certificate files). Remote servers keep serving through it; the local server's core restarts with the panel.</p><div id="restart-state" aria-live="polite"></div></section>
-    <form class="card section" id="username-form" novalidate><h2>Admin username</h2><div class="form-grid">
-      <div><label for="un-new">Username</label><input id="un-new" name="username" data-field="username" autocomplete="username" value="${document.querySelector('.top .user')?.textContent.trim() || ''}"><div class="hint">Up to 64 characters, no spaces. Sessions and API tokens stay valid</div></div>
-      <div><label for="un-current">Current password</label><input id="un-current" name="current" data-field="current" type="password" autocomplete="current-password"></div></div>
-      <div class="alert error form-error" role="alert" hidden></div><div class="actions"><button type="submit" class="primary">Change username</button></div></form>
-    <form class="card section" id="password-form" novalidate><h2>Admin password</h2><div class="form-grid">
-      <div><label for="pw-current">Current password</label><input id="pw-current" name="current" data-field="current" type="password" autocomplete="current-password"></div>
-      <div><label for="pw-new">New password</label><input id="pw-new" name="new" data-field="new" type="password" autocomplete="new-password"><div class="hint">At least 8 characters</div></div>
-      <div><label for="pw-repeat">Repeat new password</label><input id="pw-repeat" name="repeat" data-field="repeat" type="password" autocomplete="new-password"></div></div>
-      <div class="alert error form-error" role="alert" hidden></div><div class="actions"><button type="submit" class="primary">Change password</button></div></form>
-    <section class="card section" aria-labelledby="tfa-title"><h2 id="tfa-title">Two-factor login</h2><div id="tfa">Loading…</div></section>
-    <section class="card section" aria-labelledby="tok-title"><h2 id="tok-title">API tokens</h2>
-      <form id="token-form" class="row" novalidate><div class="grow"><label for="tok-name">Name</label><input id="tok-name" name="name" data-field="name" placeholder="ci"></div>
-      <div><label for="tok-scope">Scope</label><select id="tok-scope" name="scope"><option value="admin">admin</option><option value="read-only">read-only</option></select></div><button type="submit" class="primary">Create token</button></form>
-      <div id="new-token"></div><div class="table-wrap" tabindex="0" role="region" aria-label="API tokens, scrollable"><table class="cards"><thead><tr><th>Name</th><th>Scope</th><th>Created</th><th>Last used</th><th><span class="skip">Actions</span></th></tr></thead><tbody id="token-rows"></tbody></table></div></section>
-    <section class="card section" aria-labelledby="ses-title"><h2 id="ses-title">Sessions</h2><div class="table-wrap" tabindex="0" role="region" aria-label="Sessions, scrollable"><table class="cards"><thead><tr><th>User</th><th>Address</th><th>Started</th><th>Expires</th><th><span class="skip">Actions</span></th></tr></thead><tbody id="session-rows"></tbody></table></div></section>
+        <div class="actions"><button type="submit" class="primary">${t('common.save')}</button><button type="button" data-action="restart-panel">${t('settings.restart_panel')}</button></div></form>
+      <p class="hint">${t('settings.restart_hint')}</p><div id="restart-state" aria-live="polite"></div></section>
+    <form class="card section" id="username-form" novalidate><h2>${t('settings.username_title')}</h2><div class="form-grid">
+      <div><label for="un-new">${t('settings.username')}</label><input id="un-new" name="username" data-field="username" autocomplete="username" value="${document.querySelector('.top .user')?.textContent.trim() || ''}"><div class="hint">${t('settings.username_hint')}</div></div>
+      <div><label for="un-current">${t('settings.current_password')}</label><input id="un-current" name="current" data-field="current" type="password" autocomplete="current-password"></div></div>
+      <div class="alert error form-error" role="alert" hidden></div><div class="actions"><button type="submit" class="primary">${t('settings.change_username')}</button></div></form>
+    <form class="card section" id="password-form" novalidate><h2>${t('settings.password_title')}</h2><div class="form-grid">
+      <div><label for="pw-current">${t('settings.current_password')}</label><input id="pw-current" name="current" data-field="current" type="password" autocomplete="current-password"></div>
+      <div><label for="pw-new">${t('settings.new_password')}</label><input id="pw-new" name="new" data-field="new" type="password" autocomplete="new-password"><div class="hint">${t('settings.password_hint')}</div></div>
+      <div><label for="pw-repeat">${t('settings.repeat_password')}</label><input id="pw-repeat" name="repeat" data-field="repeat" type="password" autocomplete="new-password"></div></div>
+      <div class="alert error form-error" role="alert" hidden></div><div class="actions"><button type="submit" class="primary">${t('settings.change_password')}</button></div></form>
+    <section class="card section" aria-labelledby="tfa-title"><h2 id="tfa-title">${t('settings.tfa_title')}</h2><div id="tfa">${t('common.loading')}</div></section>
+    <section class="card section" aria-labelledby="tok-title"><h2 id="tok-title">${t('settings.tokens_title')}</h2>
+      <form id="token-form" class="row" novalidate><div class="grow"><label for="tok-name">${t('common.name')}</label><input id="tok-name" name="name" data-field="name" placeholder="ci"></div>
+      <div><label for="tok-scope">${t('settings.scope')}</label><select id="tok-scope" name="scope">${Object.entries(SCOPES).map(([value, label]) => html`<option value="${value}">${label}</option>`)}</select></div><button type="submit" class="primary">${t('settings.create_token')}</button></form>
+      <div id="new-token"></div><div class="table-wrap" tabindex="0" role="region" aria-label="${t('settings.tokens_region')}"><table class="cards"><thead><tr><th>${t('common.name')}</th><th>${t('settings.scope')}</th><th>${t('settings.created')}</th><th>${t('settings.last_used')}</th><th><span class="skip">${t('common.actions')}</span></th></tr></thead><tbody id="token-rows"></tbody></table></div></section>
+    <section class="card section" aria-labelledby="ses-title"><h2 id="ses-title">${t('settings.sessions_title')}</h2><div class="table-wrap" tabindex="0" role="region" aria-label="${t('settings.sessions_region')}"><table class="cards"><thead><tr><th>${t('settings.user')}</th><th>${t('settings.address')}</th><th>${t('settings.started')}</th><th>${t('settings.expires')}</th><th><span class="skip">${t('common.actions')}</span></th></tr></thead><tbody id="session-rows"></tbody></table></div></section>
     <div id="stored"></div>`);
   // Address, port and base path, then a restart to apply them
   const pf = $('#place-form');
@@ -113,17 +115,17 @@ export function pageSettings() {
       const saved = await busy(pf.querySelector('[type="submit"]'), () => api('PATCH', '/settings', body));
       clearErrors(pf);
       for (const el of pf.querySelectorAll('input')) el.value = saved[el.name] || '';
-      toast('Saved: restart the panel to apply');
+      toast(t('settings.saved_restart'));
     } catch (err) { fieldErrors(pf, err); }
   });
   actions['restart-panel'] = async (el) => {
-    if (!(await confirmDialog('Restart the panel?', 'Saved address, port, base path and certificate take effect. Agents reconnect within seconds.', 'Restart'))) return;
+    if (!(await confirmDialog(t('settings.restart_title'), t('settings.restart_text'), t('settings.restart')))) return;
     const before = (await (await fetch('/api/v1/health', { cache: 'no-store' })).json()).data.started_at;
     let next;
     try { next = await busy(el, () => api('POST', '/panel/restart')); } catch (err) { show($('#restart-state'), html`<p class="alert error" role="alert">${err.message}</p>`); return; }
     const host = location.hostname.includes(':') ? `[${location.hostname}]` : location.hostname;
     const target = `${next.tls ? 'https' : 'http'}://${host}:${next.port}${next.base_path}panel/settings`;
-    show($('#restart-state'), html`<p class="alert">Restarting… the panel will be at <a href="${target}" id="restart-target">${target}</a></p>`);
+    show($('#restart-state'), html`<p class="alert">${rich(t('settings.restarting'), { target: html`<a href="${target}" id="restart-target">${target}</a>` })}</p>`);
     followRestart(target, before);
   };
   // Username
@@ -133,7 +135,7 @@ export function pageSettings() {
     const v = formValues(un);
     try {
       const r = await busy(un.querySelector('[type="submit"]'), () => api('POST', '/auth/username', { current: v.current, username: v.username }));
-      clearErrors(un); un.current.value = ''; toast(`Username changed to ${r.username}`);
+      clearErrors(un); un.current.value = ''; toast(t('settings.username_changed', { name: r.username }));
       for (const el of document.querySelectorAll('.top .user')) el.textContent = r.username;
     } catch (err) {
       if (!err.fields.length) err.fields = [{ field: /password/i.test(err.message) ? 'current' : 'username', message: err.message }];
@@ -145,10 +147,10 @@ export function pageSettings() {
   pw.addEventListener('submit', async (e) => {
     e.preventDefault();
     const v = formValues(pw);
-    if (v.new !== v.repeat) { fieldErrors(pw, { fields: [{ field: 'repeat', message: 'does not match the new password' }] }); return; }
+    if (v.new !== v.repeat) { fieldErrors(pw, { fields: [{ field: 'repeat', message: t('settings.password_mismatch') }] }); return; }
     try {
       const r = await busy(pw.querySelector('[type="submit"]'), () => api('POST', '/auth/password', { current: v.current, new: v.new }));
-      clearErrors(pw); pw.reset(); toast(`Password changed; ${r.sessions_revoked} other session(s) ended`); loadSessions();
+      clearErrors(pw); pw.reset(); toast(t('settings.password_changed', { n: r.sessions_revoked })); loadSessions();
     } catch (err) {
       if (!err.fields.length) err.fields = [{ field: /current/i.test(err.message) ? 'current' : 'new', message: err.message }];
       fieldErrors(pw, err);
@@ -158,62 +160,62 @@ export function pageSettings() {
   const loadTfa = async () => {
     const me = await api('GET', '/auth/me');
     if (me.two_factor_enabled) {
-      show($('#tfa'), html`<p>${badge('on', 'ok')} Logging in needs a code from your authenticator app.</p><form id="tfa-off" class="row" novalidate><div><label for="tfa-off-code">Current code</label><input id="tfa-off-code" name="code" data-field="code" inputmode="numeric" autocomplete="one-time-code"></div><button type="submit" class="danger">Turn off</button><div class="alert error form-error" role="alert" hidden></div></form>`);
+      show($('#tfa'), html`<p>${badge(t('settings.on'), 'ok')} ${t('settings.tfa_on_text')}</p><form id="tfa-off" class="row" novalidate><div><label for="tfa-off-code">${t('settings.current_code')}</label><input id="tfa-off-code" name="code" data-field="code" inputmode="numeric" autocomplete="one-time-code"></div><button type="submit" class="danger">${t('settings.turn_off')}</button><div class="alert error form-error" role="alert" hidden></div></form>`);
       $('#tfa-off').addEventListener('submit', async (e) => {
         e.preventDefault();
-        try { await api('POST', '/auth/totp/disable', { code: e.target.code.value.trim() }); toast('Two-factor login is off'); loadTfa(); } catch (err) { fieldErrors(e.target, { fields: [{ field: 'code', message: err.message }] }); }
+        try { await api('POST', '/auth/totp/disable', { code: e.target.code.value.trim() }); toast(t('settings.tfa_off_done')); loadTfa(); } catch (err) { fieldErrors(e.target, { fields: [{ field: 'code', message: err.message }] }); }
       });
     } else {
-      show($('#tfa'), html`<p>${badge('off')} Add a second factor: scan a QR code with an authenticator app, then confirm with a code.</p><button data-action="tfa-setup" class="primary">Set up</button><div id="tfa-setup"></div>`);
+      show($('#tfa'), html`<p>${badge(t('settings.off'), 'off')} ${t('settings.tfa_off_text')}</p><button data-action="tfa-setup" class="primary">${t('settings.set_up')}</button><div id="tfa-setup"></div>`);
     }
   };
   actions['tfa-setup'] = async () => {
     const s = await api('POST', '/auth/totp/setup');
-    show($('#tfa-setup'), html`<div class="grid"><div>${qrImage(s.uri, 'two-factor setup')}</div><div>
-      <p>Scan the code, or enter the secret by hand:</p><p class="secret" id="tfa-secret">${s.secret}</p>
-      <p class="hint">URI: <span class="mono" id="tfa-uri">${s.uri}</span></p>
-      <form id="tfa-on" novalidate><label for="tfa-code">Code from the app</label><div class="input-group"><input id="tfa-code" name="code" data-field="code" inputmode="numeric" autocomplete="one-time-code"><button type="submit" class="primary">Turn on</button></div><div class="alert error form-error" role="alert" hidden></div></form></div></div>`);
+    show($('#tfa-setup'), html`<div class="grid"><div>${qrImage(s.uri, t('settings.tfa_qr'))}</div><div>
+      <p>${t('settings.tfa_scan')}</p><p class="secret" id="tfa-secret">${s.secret}</p>
+      <p class="hint">${rich(t('settings.tfa_uri'), { uri: html`<span class="mono" id="tfa-uri">${s.uri}</span>` })}</p>
+      <form id="tfa-on" novalidate><label for="tfa-code">${t('settings.tfa_code')}</label><div class="input-group"><input id="tfa-code" name="code" data-field="code" inputmode="numeric" autocomplete="one-time-code"><button type="submit" class="primary">${t('settings.turn_on')}</button></div><div class="alert error form-error" role="alert" hidden></div></form></div></div>`);
     $('#tfa-on').addEventListener('submit', async (e) => {
       e.preventDefault();
-      try { await api('POST', '/auth/totp/enable', { code: e.target.code.value.trim() }); toast('Two-factor login is on'); loadTfa(); } catch (err) { fieldErrors(e.target, { fields: [{ field: 'code', message: err.message }] }); }
+      try { await api('POST', '/auth/totp/enable', { code: e.target.code.value.trim() }); toast(t('settings.tfa_on_done')); loadTfa(); } catch (err) { fieldErrors(e.target, { fields: [{ field: 'code', message: err.message }] }); }
     });
     $('#tfa-code').focus();
   };
   // Tokens
   const loadTokens = async () => {
     const list = await api('GET', '/api-tokens');
-    show($('#token-rows'), list.length ? list.map((t) => html`<tr><td>${t.name}</td><td>${t.scope}</td><td>${when(t.created_at)}</td><td>${t.last_used_at ? ago(t.last_used_at) : 'never'}</td><td><button class="small danger" data-action="delete-token" data-id="${t.id}" data-name="${t.name}">Delete</button></td></tr>`) : html`<tr><td colspan="5" class="empty">No tokens.</td></tr>`);
+    show($('#token-rows'), list.length ? list.map((token) => html`<tr><td>${token.name}</td><td>${SCOPES[token.scope] ?? token.scope}</td><td>${when(token.created_at)}</td><td>${token.last_used_at ? ago(token.last_used_at) : t('common.never')}</td><td><button class="small danger" data-action="delete-token" data-id="${token.id}" data-name="${token.name}">${t('common.delete')}</button></td></tr>`) : html`<tr><td colspan="5" class="empty">${t('settings.no_tokens')}</td></tr>`);
   };
   const tf = $('#token-form');
   tf.addEventListener('submit', async (e) => {
     e.preventDefault();
     clearErrors(tf);
     try {
-      const t = await api('POST', '/api-tokens', { name: tf.name.value.trim(), scope: tf.scope.value });
+      const token = await api('POST', '/api-tokens', { name: tf.name.value.trim(), scope: tf.scope.value });
       tf.reset();
-      show($('#new-token'), html`<div class="alert ok">Token <strong>${t.name}</strong> created. Copy it now: it is not shown again.<div class="command"><code id="token-secret">${t.token}</code><button data-action="copy" data-copy-from="#token-secret" data-what="Token copied">Copy</button></div></div>`);
+      show($('#new-token'), html`<div class="alert ok">${rich(t('settings.token_created'), { name: html`<strong>${token.name}</strong>` })}<div class="command"><code id="token-secret">${token.token}</code><button data-action="copy" data-copy-from="#token-secret" data-what="${t('settings.token_copied')}">${t('common.copy')}</button></div></div>`);
       loadTokens();
     } catch (err) { fieldErrors(tf, { fields: [{ field: /scope/.test(err.message) ? 'scope' : 'name', message: err.message }] }); }
   });
   actions['delete-token'] = async (el) => {
-    if (!(await confirmDialog(`Delete token ${el.dataset.name}?`, 'Scripts using it stop working at once.', 'Delete'))) return;
-    await api('DELETE', `/api-tokens/${el.dataset.id}`); toast('Token deleted'); loadTokens();
+    if (!(await confirmDialog(t('settings.delete_token_title', { name: el.dataset.name }), t('settings.delete_token_text'), t('common.delete')))) return;
+    await api('DELETE', `/api-tokens/${el.dataset.id}`); toast(t('settings.token_deleted')); loadTokens();
   };
   // Sessions
   const loadSessions = async () => {
     const list = await api('GET', '/sessions');
-    show($('#session-rows'), list.map((s) => html`<tr><td>${s.username}${s.current ? html` ${badge('this browser', 'ok')}` : ''}</td><td>${s.source_ip}</td><td>${when(s.created_at)}</td><td>${when(s.expires_at)}</td><td>${s.current ? '' : html`<button class="small danger" data-action="revoke-session" data-id="${s.id}">End</button>`}</td></tr>`));
+    show($('#session-rows'), list.map((s) => html`<tr><td>${s.username}${s.current ? html` ${badge(t('settings.this_browser'), 'ok')}` : ''}</td><td>${s.source_ip}</td><td>${when(s.created_at)}</td><td>${when(s.expires_at)}</td><td>${s.current ? '' : html`<button class="small danger" data-action="revoke-session" data-id="${s.id}">${t('settings.end_session')}</button>`}</td></tr>`));
   };
-  actions['revoke-session'] = async (el) => { await api('DELETE', `/sessions/${el.dataset.id}`); toast('Session ended'); loadSessions(); };
+  actions['revoke-session'] = async (el) => { await api('DELETE', `/sessions/${el.dataset.id}`); toast(t('settings.session_ended')); loadSessions(); };
   // Stored settings (3x-ui keys)
   const loadStored = async () => {
     const values = await api('GET', '/settings');
     for (const el of $('#place-form').querySelectorAll('input')) el.value = values[el.name] || '';
-    show($('#stored'), [settingsForm('tls-form', 'Panel certificate', TLS_KEYS, values, 'HTTPS for the panel and both APIs, under 3x-ui\'s key names. Applies at the next start, when the configuration sets no panel_cert_file/panel_key_file. Both files are checked when saved; clear both for plain HTTP.'),
-      settingsForm('session-form', 'Sessions, dates and time zone', SESSION_KEYS, values, `${cfg.session_ttl_secs ? 'The configuration sets session_ttl_secs, which wins over the session length here.' : 'The session length applies to logins from now on; empty: a week.'} The calendar applies when a page is opened; the time zone decides when daily, weekly and monthly traffic resets happen.`),
-      settingsForm('sub-form', 'Subscription', SUB_KEYS, values, 'Stored under 3x-ui\'s key names for the subscription server. The listener, its port and its certificate apply at the next start; the rest at the next request.'),
-      settingsForm('compat-form', '3x-ui scripts', COMPAT_KEYS, values, 'Calls to the 3x-ui compatible API that name no server (no ?server_id=) act on this server; lists cover the whole fleet.'),
-      settingsForm('tg-form', 'Telegram', TG_KEYS, values, 'xfleet runs no Telegram bot yet: these 3x-ui settings are kept under their key names (an import brings them along) so nothing is lost. The token is never shown; leave it empty to keep it.')]);
+    show($('#stored'), [settingsForm('tls-form', t('settings.tls_title'), TLS_KEYS, values, t('settings.tls_note')),
+      settingsForm('session-form', t('settings.session_title'), SESSION_KEYS, values, cfg.session_ttl_secs ? t('settings.session_note_config') : t('settings.session_note')),
+      settingsForm('sub-form', t('settings.sub_form_title'), SUB_KEYS, values, t('settings.sub_note')),
+      settingsForm('compat-form', t('settings.compat_title'), COMPAT_KEYS, values, t('settings.compat_note')),
+      settingsForm('tg-form', t('settings.tg_title'), TG_KEYS, values, t('settings.tg_note'))]);
     for (const [id, keys] of [['#tls-form', TLS_KEYS], ['#session-form', SESSION_KEYS], ['#sub-form', SUB_KEYS], ['#compat-form', COMPAT_KEYS], ['#tg-form', TG_KEYS]]) {
       const form = $(id);
       form.addEventListener('submit', async (e) => {
@@ -222,7 +224,7 @@ export function pageSettings() {
         const body = {};
         // An empty number field means its default: numbers cannot be stored empty.
         for (const [key, , kind, unset] of keys) { if (kind === 'secret' && !v[key]) continue; body[key] = kind === 'bool' ? String(v[key]) : (v[key].trim() || (kind === 'int' ? unset : '')); }
-        try { await busy(form.querySelector('[type="submit"]'), () => api('PATCH', '/settings', body)); clearErrors(form); toast(id === '#tls-form' ? 'Saved: the panel uses it from the next start' : 'Settings saved'); } catch (err) { fieldErrors(form, err); }
+        try { await busy(form.querySelector('[type="submit"]'), () => api('PATCH', '/settings', body)); clearErrors(form); toast(id === '#tls-form' ? t('settings.tls_saved') : t('settings.saved')); } catch (err) { fieldErrors(form, err); }
       });
     }
   };

@@ -33,6 +33,11 @@ export function ago(ms) {
 const calendar = { calendar: pageData.calendar === 'jalalian' ? 'persian' : 'gregory' };
 export function when(ms) { return ms ? new Date(ms).toLocaleString(LOCALE, calendar) : '—'; }
 export { LANG, LOCALE, num, t };
+// A text with elements inside it (a link, a command): each `{name}` the catalog text holds
+// becomes `elements[name]` (markup made with html``), the rest is escaped text.
+export function rich(text, elements) {
+  return html`${text.split(/\{(\w+)\}/).map((part, i) => (i % 2 ? elements[part] ?? `{${part}}` : part))}`;
+}
 export function pct(used, total) { return total > 0 ? Math.min(100, (used / total) * 100) : 0; }
 export function meter(percent, label) {
   const p = Math.max(0, Math.min(100, Number(percent) || 0));
@@ -47,12 +52,12 @@ export const GB = 1024 ** 3;
 
 // ---- Feedback ----
 export function toast(message, kind = 'ok') {
-  const t = document.createElement('div');
-  t.className = `toast ${kind}`;
-  t.setAttribute('role', kind === 'error' ? 'alert' : 'status');
-  t.textContent = message;
-  $('#toasts')?.appendChild(t);
-  setTimeout(() => t.remove(), kind === 'error' ? 8000 : 4000);
+  const note = document.createElement('div');
+  note.className = `toast ${kind}`;
+  note.setAttribute('role', kind === 'error' ? 'alert' : 'status');
+  note.textContent = message;
+  $('#toasts')?.appendChild(note);
+  setTimeout(() => note.remove(), kind === 'error' ? 8000 : 4000);
 }
 export function failed(e) { toast(e.message || String(e), 'error'); }
 export function confirmDialog(title, text, action = t('common.confirm')) {
@@ -192,16 +197,30 @@ document.addEventListener('click', (e) => {
 });
 
 // ---- Shared pieces ----
+// A server's state (the dashboard's words), a core's state and a task's status, in the
+// reader's language; a value not listed shows as it is.
+const SERVER_STATES = { online: t('common.online'), offline: t('common.offline'), pending: t('common.pending'), error: t('ui.state_error') };
+const CORE_STATES = { running: t('ui.core_running'), stop: t('ui.core_stop'), error: t('ui.state_error') };
+const TASK_STATUSES = { pending: t('ui.task_pending'), running: t('ui.task_running'), completed: t('ui.task_completed'), failed: t('ui.task_failed'), expired: t('ui.task_expired') };
+export const serverState = (state) => SERVER_STATES[state] ?? state;
+export const coreState = (state) => CORE_STATES[state] ?? state;
+export const taskStatus = (status) => TASK_STATUSES[status] ?? status;
 export function stateBadge(s) {
   const state = s.state || s.status;
-  return badge(state, state);
+  return badge(serverState(state), state);
 }
 // The core's state, with its own words when it does not run or refused the last settings.
 export function coreText(s) {
   const core = s.live?.core;
-  const state = core ? `${core.state}${s.core_version ? ' · ' + s.core_version : ''}` : (s.core_version || '—');
+  const state = core ? `${coreState(core.state)}${s.core_version ? ' · ' + s.core_version : ''}` : (s.core_version || '—');
   const error = core?.state === 'error' ? core.message : '';
-  return html`<span data-core-state="${core?.state || 'unknown'}">${state}</span>${error ? html`<div class="error-text" data-core-message>${error}</div>` : ''}${s.apply_error ? html`<div class="error-text" data-apply-error>Refused the last settings: ${s.apply_error}</div>` : ''}`;
+  return html`<span data-core-state="${core?.state || 'unknown'}">${state}</span>${error ? html`<div class="error-text" data-core-message>${error}</div>` : ''}${s.apply_error ? html`<div class="error-text" data-apply-error>${t('ui.refused_settings', { error: s.apply_error })}</div>` : ''}`;
+}
+// The warning of a server whose share links have no public address (`s.link_warning`), in
+// the reader's words.
+export function linkWarning(s) {
+  if (!s.link_warning) return '';
+  return s.link_host_source === 'hostname' ? t('ui.link_warning_hostname', { name: s.name, host: s.link_host }) : t('ui.link_warning_request', { name: s.name });
 }
 export function chart(hours, spanHours = 24) {
   const now = Date.now();
@@ -212,28 +231,29 @@ export function chart(hours, spanHours = 24) {
     if (i >= 0 && i < spanHours) { buckets[i].up += h.up; buckets[i].down += h.down; }
   }
   // An empty chart would read as a broken one: say there is nothing to draw.
-  if (!buckets.some((b) => b.up + b.down)) return html`<p class="muted" data-chart-empty>No traffic in the last ${spanHours} hours.</p>`;
+  if (!buckets.some((b) => b.up + b.down)) return html`<p class="muted" data-chart-empty>${t('ui.chart_empty', { n: spanHours })}</p>`;
   const max = Math.max(1, ...buckets.map((b) => b.up + b.down));
   const w = 100 / spanHours;
   const bars = buckets.map((b, i) => {
     const hu = (b.up / max) * 66, hd = (b.down / max) * 66;
-    return html`<rect class="down" x="${(i * w + 0.1).toFixed(2)}" y="${(68 - hd).toFixed(2)}" width="${(w - 0.2).toFixed(2)}" height="${hd.toFixed(2)}"><title>${new Date(b.hour).toLocaleString()}: down ${bytes(b.down)}, up ${bytes(b.up)}</title></rect><rect class="up" x="${(i * w + 0.1).toFixed(2)}" y="${(68 - hd - hu).toFixed(2)}" width="${(w - 0.2).toFixed(2)}" height="${hu.toFixed(2)}"></rect>`;
+    return html`<rect class="down" x="${(i * w + 0.1).toFixed(2)}" y="${(68 - hd).toFixed(2)}" width="${(w - 0.2).toFixed(2)}" height="${hd.toFixed(2)}"><title>${t('ui.chart_point', { time: when(b.hour), down: bytes(b.down), up: bytes(b.up) })}</title></rect><rect class="up" x="${(i * w + 0.1).toFixed(2)}" y="${(68 - hd - hu).toFixed(2)}" width="${(w - 0.2).toFixed(2)}" height="${hu.toFixed(2)}"></rect>`;
   });
   const total = buckets.reduce((a, b) => a + b.up + b.down, 0);
-  return html`<svg class="chart" viewBox="0 0 100 70" preserveAspectRatio="none" role="img" aria-label="Traffic per hour over the last ${spanHours} hours, ${bytes(total)} in total">${bars}</svg>
-    <div class="legend"><span class="up">up</span> · <span class="down">down</span> · last ${spanHours} h: ${bytes(total)}</div>`;
+  return html`<svg class="chart" viewBox="0 0 100 70" preserveAspectRatio="none" role="img" aria-label="${t('ui.chart_label', { n: spanHours, total: bytes(total) })}">${bars}</svg>
+    <div class="legend"><span class="up">${t('ui.up')}</span> · <span class="down">${t('ui.down')}</span> · ${t('ui.chart_total', { n: spanHours, total: bytes(total) })}</div>`;
 }
 export async function waitTask(task, label) {
   const deadline = Date.now() + 330000;
-  let t = task;
-  while (!['completed', 'failed', 'expired'].includes(t.status) && Date.now() < deadline) {
+  let current = task;
+  while (!['completed', 'failed', 'expired'].includes(current.status) && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 700));
-    t = await api('GET', `/tasks/${t.id}`);
+    current = await api('GET', `/tasks/${current.id}`);
   }
-  if (t.status === 'completed') toast(`${label}: done`);
-  else if (t.status === 'failed' || t.status === 'expired') toast(`${label}: ${t.status}${t.error ? ' — ' + t.error.message : ''}`, 'error');
-  else toast(`${label}: still ${t.status}; see the task list`, 'error');
-  return t;
+  const status = taskStatus(current.status);
+  if (current.status === 'completed') toast(t('ui.task_done', { label }));
+  else if (current.status === 'failed' || current.status === 'expired') toast(current.error ? t('ui.task_ended_error', { label, status, error: current.error.message }) : t('ui.task_ended', { label, status }), 'error');
+  else toast(t('ui.task_still', { label, status }), 'error');
+  return current;
 }
 export function switchControl(checked, label, attrs = '') {
   return html`<label class="switch"><input type="checkbox" ${raw(checked ? 'checked' : '')} aria-label="${label}" ${raw(attrs)}><span></span></label>`;
@@ -246,7 +266,7 @@ export function dateInput(ms) {
 }
 export function fromDateInput(v) { return v ? new Date(v).getTime() : 0; }
 export function qrImage(text, label) {
-  return html`<img class="qr" alt="QR code: ${label}" src="${API}/qr?text=${enc(text)}" loading="lazy">`;
+  return html`<img class="qr" alt="${t('ui.qr_alt', { label })}" src="${API}/qr?text=${enc(text)}" loading="lazy">`;
 }
 
 // ---- Lists as cards on phones ----

@@ -1,6 +1,14 @@
 // The subscription page's small helpers; the page works without them.
 // - Copy buttons (hidden until this runs) copy their `data-copy` text and say so.
 // - Times (`<time datetime>`, written in UTC by the server) are shown in the visitor's zone.
+// The page's language is its <html lang>; its texts come with the page (`data-*` of <main>),
+// already in that language.
+const main = document.querySelector('main');
+const LANG = document.documentElement.lang || 'en';
+// Dates in the page's language and the Gregorian calendar (Persian digits in Persian); English
+// keeps the browser's own variant (en-GB dates for a British reader).
+const LOCALES = { fa: 'fa-IR', ru: 'ru-RU', zh: 'zh-CN', vi: 'vi-VN' };
+const LOCALE = LOCALES[LANG];
 const copy = async (text) => {
   if (navigator.clipboard && window.isSecureContext) {
     await navigator.clipboard.writeText(text);
@@ -25,9 +33,9 @@ for (const button of document.querySelectorAll('button[data-copy]')) {
   button.addEventListener('click', async () => {
     try {
       await copy(button.dataset.copy);
-      status.textContent = `Copied: ${button.dataset.copy}`;
+      status.textContent = main.dataset.copied.replace('{text}', button.dataset.copy);
     } catch {
-      status.textContent = 'Copying was refused: select the text and copy it by hand.';
+      status.textContent = main.dataset.copyRefused;
     }
   });
 }
@@ -35,7 +43,7 @@ for (const button of document.querySelectorAll('button[data-copy]')) {
 for (const time of document.querySelectorAll('time[datetime]')) {
   const at = new Date(time.dateTime);
   if (!Number.isNaN(at.getTime())) {
-    time.textContent = at.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+    time.textContent = at.toLocaleString(LOCALE, { dateStyle: 'medium', timeStyle: 'short', calendar: 'gregory' });
     time.title = time.dateTime;
   }
 }

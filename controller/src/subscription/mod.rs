@@ -16,6 +16,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use tokio::net::TcpListener;
 
+use crate::front::auth::cookie_value;
+use crate::i18n::{self, Language};
 use crate::links::page::{self, PageClient};
 use crate::links::{
     clash, client_links, host_without_port, json, user_info, with_usage, SubSettings,
@@ -40,6 +42,16 @@ enum Format {
 
 fn bare(status: StatusCode) -> Response {
     (status, "").into_response()
+}
+
+/// The page visitor's language: the panel's language menu cookie when the browser sends it
+/// here too, else `Accept-Language`.
+fn visitor_language(headers: &HeaderMap) -> &'static Language {
+    let cookie = cookie_value(headers, i18n::COOKIE);
+    let accept = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    i18n::choose(cookie.as_deref(), accept)
 }
 
 /// Only the links format has a page for browsers.
@@ -173,6 +185,7 @@ async fn answer(
             links: &links,
             support_url: &settings.support_url,
             announce: &settings.announce,
+            lang: visitor_language(headers),
         };
         ("text/html; charset=utf-8", page::render(&page))
     } else {
