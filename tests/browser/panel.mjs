@@ -143,13 +143,13 @@ try {
   step('theme toggle');
   const themeOf = () => page.evaluate(() => [document.documentElement.dataset.theme, getComputedStyle(document.body).backgroundColor]);
   const [theme0, bg0] = await themeOf();
-  await page.getByRole('button', { name: 'Switch between dark and light theme' }).click();
+  await page.locator('[data-action="theme"]').click();
   const [theme1, bg1] = await themeOf();
   if (!['dark', 'light'].includes(theme1) || theme1 === theme0 || bg1 === bg0) throw new Error(`the theme did not switch: ${theme0} ${bg0} -> ${theme1} ${bg1}`);
   await page.reload();
   await page.locator('#live.on').waitFor();
   if ((await themeOf())[0] !== theme1) throw new Error('the chosen theme is not kept over a reload');
-  await page.getByRole('button', { name: 'Switch between dark and light theme' }).click();
+  await page.locator('[data-action="theme"]').click();
   if ((await themeOf())[0] === theme1) throw new Error('the theme did not switch back');
 
   step('add server');
@@ -762,13 +762,13 @@ try {
     }
   }
   // The same checks in the other theme.
-  await page.getByRole('button', { name: 'Switch between dark and light theme' }).click();
+  await page.locator('[data-action="theme"]').click();
   for (const [name, path] of pages) {
     await page.goto(PANEL + path);
     await page.waitForLoadState('networkidle').catch(() => {});
     for (const issue of [...await page.evaluate(audit), ...await axe(page)]) a11y.push(`${name} (${await page.evaluate(() => document.documentElement.dataset.theme)}): ${issue}`);
   }
-  await page.getByRole('button', { name: 'Switch between dark and light theme' }).click();
+  await page.locator('[data-action="theme"]').click();
   if (a11y.length) throw new Error(`accessibility problems:\n${[...new Set(a11y)].join('\n')}`);
   await page.setViewportSize({ width: 1280, height: 860 });
   console.log(`SHOTS ${SHOTS}`);
