@@ -69,7 +69,8 @@ pub fn parse(line: &str) -> Option<Line<'_>> {
     };
     let (date, clock) = (next()?, next()?);
     let date_ok = date.len() == 10 && date.as_bytes()[4] == b'/' && date.as_bytes()[7] == b'/';
-    if !date_ok || !clock.as_bytes().get(2).is_some_and(|&b| b == b':') {
+    let clock_ok = clock.as_bytes().get(2) == Some(&b':');
+    if !(date_ok && clock_ok) {
         return None;
     }
     let mut source = next()?;
