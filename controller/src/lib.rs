@@ -19,6 +19,7 @@ pub mod front;
 pub mod gateway;
 pub mod generate;
 pub mod https;
+pub mod i18n;
 pub mod import;
 pub mod jobs;
 pub mod limit;

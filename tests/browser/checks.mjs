@@ -1,7 +1,51 @@
 // What the browser scripts share: how Chromium is started, and the accessibility checks.
 
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+// A setting the driver (tests/tests/panel.rs) passes in the environment.
+export function env(name, fallback) {
+  const v = process.env[name] ?? fallback;
+  if (v === undefined) throw new Error(`${name} is not set`);
+  return v;
+}
+export const CHROMIUM = env('CHROMIUM', '/usr/bin/chromium');
+export const SHOTS = env('SHOT_DIR', join(tmpdir(), `xfleet-panel-shots-${Date.now()}`));
+export const step = (name) => console.log(`STEP ${name}`);
+
+// Chromium with a fresh profile and `options` (viewport, locale, headers…); its first page
+// reports page errors, console errors (except those `quiet` matches) and answers of
+// `failStatus` or more into `problems`. `closeAll` closes every one and deletes the profiles.
+const opened = [];
+export async function launch(problems, { quiet = /status of 4[0-9][0-9]|qr\?text/, failStatus = 500, ...options } = {}) {
+  const profile = mkdtempSync(join(tmpdir(), 'xfleet-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, ...options, args: CHROMIUM_ARGS });
+  opened.push({ profile, context });
+  context.setDefaultTimeout(20000);
+  const page = context.pages()[0] || await context.newPage();
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error' && !(quiet && quiet.test(m.text()))) problems.push(`console: ${m.text()}`); });
+  page.on('response', (r) => { if (r.status() >= failStatus) problems.push(`${r.status()} from ${r.request().method()} ${r.url()}`); });
+  return { context, page };
+}
+export async function closeAll() {
+  for (const { context } of opened) await context.close().catch(() => {});
+  for (const { profile } of opened) rmSync(profile, { recursive: true, force: true });
+}
+
+// Logs in as admin on the panel at `panel` (its login page in any language) and waits for
+// the dashboard's live updates.
+export async function logIn(page, panel, password) {
+  await page.goto(`${panel}/`);
+  await page.locator('#username').fill('admin');
+  await page.locator('#password').fill(password);
+  await page.locator('#login-form button[type="submit"]').click();
+  await page.waitForURL(`${panel}/panel/`);
+  await page.locator('#live.on').waitFor();
+}
 
 // Headless Chromium as every script starts it: no sandbox (CI runs as root), nothing fetched
 // in the background.

@@ -5,39 +5,18 @@
 // client `dora`, who carried traffic and was then disabled, and adds `never-1`, which never
 // enrolls. Prints `STEP <name>` lines, then `DONE`, or `FAIL <reason>`. Screenshots go to
 // `SHOT_DIR` (`failures-*.png`).
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-import { CHROMIUM_ARGS, audit, axe } from './checks.mjs';
+import { SHOTS, audit, axe, closeAll, env, launch, logIn, step } from './checks.mjs';
 
-const env = (name, fallback) => {
-  const v = process.env[name] ?? fallback;
-  if (v === undefined) throw new Error(`${name} is not set`);
-  return v;
-};
 const PANEL = env('PANEL_URL').replace(/\/$/, '');
 const PASSWORD = env('ADMIN_PASSWORD');
-const CHROMIUM = env('CHROMIUM', '/usr/bin/chromium');
-const SHOTS = env('SHOT_DIR', join(tmpdir(), `xfleet-panel-shots-${Date.now()}`));
 const LONG = 60000;
-const step = (name) => console.log(`STEP ${name}`);
 
 const problems = [];
 let failed = false;
-let context;
-const profile = mkdtempSync(join(tmpdir(), 'xfleet-chromium-'));
 try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    viewport: { width: 1280, height: 860 },
-    args: CHROMIUM_ARGS,
-  });
-  context.setDefaultTimeout(20000);
-  const page = await context.newPage();
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error' && !/status of 4[0-9][0-9]|qr\?text/.test(m.text())) problems.push(`console: ${m.text()}`); });
-  page.on('response', (r) => { if (r.status() >= 500) problems.push(`${r.status()} from ${r.request().method()} ${r.url()}`); });
+  const { page } = await launch(problems, { viewport: { width: 1280, height: 860 } });
   const apiGet = (path) => page.evaluate(async (p) => (await (await fetch(`/api/v1${p}`)).json()).data, path);
   const a11y = [];
   const checkA11y = async (name) => {
@@ -46,12 +25,7 @@ try {
   const stat = (label) => page.locator(`[data-stat="${label}"] .value`);
 
   step('login');
-  await page.goto(`${PANEL}/`);
-  await page.getByLabel('Username', { exact: true }).fill('admin');
-  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-  await page.getByRole('button', { name: 'Log in', exact: true }).click();
-  await page.waitForURL(`${PANEL}/panel/`);
-  await page.locator('#live.on').waitFor();
+  await logIn(page, PANEL, PASSWORD);
   const edge = (await apiGet('/servers')).find((s) => s.name === 'edge-1');
 
   step('a server that never connected is pending, not offline');
@@ -170,7 +144,6 @@ try {
   console.log(`FAIL ${e.message.split('\n').join(' | ')}`);
   if (problems.length) console.log(`FAIL page problems: ${problems.join(' | ')}`);
 } finally {
-  await context?.close();
-  rmSync(profile, { recursive: true, force: true });
+  await closeAll();
 }
 process.exit(failed ? 1 : 0);

@@ -7,47 +7,21 @@
 // and cannot be removed while the mode is on. Its page says so and offers none of those
 // actions. Where its share links point is shown as the API reports it, with a warning on
 // the dashboard, the server page and the client page while no public address is known.
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-import { CHROMIUM_ARGS, audit, axe } from './checks.mjs';
+import { SHOTS, audit, axe, closeAll, env, launch, logIn, step } from './checks.mjs';
 
-const env = (name, fallback) => {
-  const v = process.env[name] ?? fallback;
-  if (v === undefined) throw new Error(`${name} is not set`);
-  return v;
-};
 const PANEL = env('PANEL_URL').replace(/\/$/, '');
 const PASSWORD = env('ADMIN_PASSWORD');
-const CHROMIUM = env('CHROMIUM', '/usr/bin/chromium');
-const SHOTS = env('SHOT_DIR', join(tmpdir(), `xfleet-panel-shots-${Date.now()}`));
 const LONG = 60000;
-const step = (name) => console.log(`STEP ${name}`);
 
 const problems = [];
 let failed = false;
-let context;
-const profile = mkdtempSync(join(tmpdir(), 'xfleet-chromium-'));
 try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    viewport: { width: 1280, height: 860 },
-    args: CHROMIUM_ARGS,
-  });
-  context.setDefaultTimeout(20000);
-  const page = await context.newPage();
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error' && !/status of 40[0-9]|qr\?text/.test(m.text())) problems.push(`console: ${m.text()}`); });
-  page.on('response', (r) => { if (r.status() >= 500) problems.push(`${r.status()} from ${r.request().method()} ${r.url()}`); });
+  const { page } = await launch(problems, { viewport: { width: 1280, height: 860 }, quiet: /status of 40[0-9]|qr\?text/ });
 
   step('login');
-  await page.goto(`${PANEL}/`);
-  await page.getByLabel('Username', { exact: true }).fill('admin');
-  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-  await page.getByRole('button', { name: 'Log in', exact: true }).click();
-  await page.waitForURL(`${PANEL}/panel/`);
-  await page.locator('#live.on').waitFor();
+  await logIn(page, PANEL, PASSWORD);
   const local = await page.evaluate(async () => (await (await fetch('/api/v1/servers')).json()).data.find((s) => s.local));
   if (!local) throw new Error('there is no local server');
   await page.locator(`[data-server="${local.name}"][data-state="online"]`).waitFor({ timeout: LONG });
@@ -100,7 +74,6 @@ try {
   console.log(`FAIL ${e.message.split('\n').join(' | ')}`);
   if (problems.length) console.log(`FAIL page problems: ${problems.join(' | ')}`);
 } finally {
-  await context?.close();
-  rmSync(profile, { recursive: true, force: true });
+  await closeAll();
 }
 process.exit(failed ? 1 : 0);

@@ -13,21 +13,12 @@
 // (ten: 5 + 5), the lists' action cells line up with the borders of their rows, and the
 // server's CPU and memory chart has a percent axis, a time axis and a tooltip that follows
 // the pointer and, once Tab reaches the chart, the arrow, Home and End keys.
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-import { CHROMIUM_ARGS, audit, axe } from './checks.mjs';
+import { SHOTS, audit, axe, closeAll, env, launch, logIn, step } from './checks.mjs';
 
-const env = (name, fallback) => {
-  const v = process.env[name] ?? fallback;
-  if (v === undefined) throw new Error(`${name} is not set`);
-  return v;
-};
 const PANEL = env('PANEL_URL').replace(/\/$/, '');
 const PASSWORD = env('ADMIN_PASSWORD');
-const CHROMIUM = env('CHROMIUM', '/usr/bin/chromium');
-const SHOTS = env('SHOT_DIR', join(tmpdir(), `xfleet-panel-shots-${Date.now()}`));
 const SERVER_ID = env('SERVER_ID');
 const SERVER_NAME = env('SERVER_NAME');
 const INBOUND_ID = env('INBOUND_ID');
@@ -36,35 +27,15 @@ const EMAILS = env('EMAILS').split(',');
 const OUTBOUND = env('OUTBOUND');
 const PHONE = { width: 390, height: 844 };
 const LONG = 60000;
-const step = (name) => console.log(`STEP ${name}`);
 
 const problems = [];
 const found = [];
 let failed = false;
-const profiles = [];
-const contexts = [];
 
 // A fresh browser profile with the given screen, logged in to the panel.
 async function open(screen) {
-  const profile = mkdtempSync(join(tmpdir(), 'xfleet-chromium-'));
-  profiles.push(profile);
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    ...screen,
-    args: CHROMIUM_ARGS,
-  });
-  contexts.push(context);
-  context.setDefaultTimeout(20000);
-  const page = context.pages()[0] || await context.newPage();
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error' && !/status of 40[0-9]|qr\?text/.test(m.text())) problems.push(`console: ${m.text()}`); });
-  page.on('response', (r) => { if (r.status() >= 500) problems.push(`${r.status()} from ${r.request().method()} ${r.url()}`); });
-  await page.goto(`${PANEL}/`);
-  await page.getByLabel('Username', { exact: true }).fill('admin');
-  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-  await page.getByRole('button', { name: 'Log in', exact: true }).click();
-  await page.waitForURL(`${PANEL}/panel/`);
-  await page.locator('#live.on').waitFor();
+  const { context, page } = await launch(problems, { ...screen, quiet: /status of 40[0-9]|qr\?text/ });
+  await logIn(page, PANEL, PASSWORD);
   return { context, page };
 }
 
@@ -252,7 +223,6 @@ try {
   console.log(`FAIL ${e.message.split('\n').join(' | ')}`);
   if (problems.length) console.log(`FAIL page problems: ${problems.join(' | ')}`);
 } finally {
-  for (const c of contexts) await c.close().catch(() => {});
-  for (const p of profiles) rmSync(p, { recursive: true, force: true });
+  await closeAll();
 }
 process.exit(failed ? 1 : 0);

@@ -262,26 +262,14 @@ async fn the_subscription_page_in_a_real_browser() {
     )
     .await;
     let sub_url = format!("{}/sub/sam-subscription", ctl.sub_url());
-    let out = Command::new("node")
-        .arg(browser_dir().join("subpage.mjs"))
-        .current_dir(browser_dir())
-        .env("SUB_PAGE_URL", format!("{sub_url}?view=html"))
-        .env("SUB_URL", &sub_url)
-        .env("LOCAL_EXPIRY", "15 Jan 2030, 15:30")
-        .env("CHROMIUM", chromium())
-        .env("SHOT_DIR", shot_dir())
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run node");
-    let text = String::from_utf8_lossy(&out.stdout);
-    for line in text.lines().filter(|l| l.starts_with("STEP ")) {
-        eprintln!("subscription page: {}", &line[5..]);
-    }
-    assert!(
-        out.status.success() && text.lines().any(|l| l == "DONE"),
-        "the browser run failed:\n{text}\ncontroller log:\n{}",
-        ctl.output.text()
+    run_script(
+        &ctl,
+        "subpage.mjs",
+        &[
+            ("SUB_PAGE_URL", format!("{sub_url}?view=html")),
+            ("SUB_URL", sub_url.clone()),
+            ("LOCAL_EXPIRY", "15 Jan 2030, 15:30".into()),
+        ],
     );
 }
 
@@ -468,26 +456,7 @@ async fn the_local_server_in_a_real_browser() {
         Some(serde_json::json!({"email": "lou", "inboundIds": [inbound["id"]]})),
     )
     .await;
-    let out = Command::new("node")
-        .arg(browser_dir().join("local.mjs"))
-        .current_dir(browser_dir())
-        .env("PANEL_URL", ctl.panel_url())
-        .env("ADMIN_PASSWORD", &ctl.admin_password)
-        .env("CHROMIUM", chromium())
-        .env("SHOT_DIR", shot_dir())
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run node");
-    let text = String::from_utf8_lossy(&out.stdout);
-    for line in text.lines().filter(|l| l.starts_with("STEP ")) {
-        eprintln!("local panel: {}", &line[5..]);
-    }
-    assert!(
-        out.status.success() && text.lines().any(|l| l == "DONE"),
-        "the browser run failed:\n{text}\ncontroller log:\n{}",
-        ctl.output.text()
-    );
+    run_script(&ctl, "local.mjs", &[]);
 }
 
 /// A controller whose geo file sources cannot be reached (a closed port on this machine).
@@ -698,27 +667,8 @@ async fn failures_are_visible_in_a_real_browser() {
     )
     .await;
     let _held = taken_inbound(&ctl, id, &mut agent).await;
-    let out = Command::new("node")
-        .arg(browser_dir().join("failures.mjs"))
-        .current_dir(browser_dir())
-        .env("PANEL_URL", ctl.panel_url())
-        .env("ADMIN_PASSWORD", &ctl.admin_password)
-        .env("CHROMIUM", chromium())
-        .env("SHOT_DIR", shot_dir())
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run node");
-    let text = String::from_utf8_lossy(&out.stdout);
-    for line in text.lines().filter(|l| l.starts_with("STEP ")) {
-        eprintln!("failures panel: {}", &line[5..]);
-    }
+    run_script(&ctl, "failures.mjs", &[]);
     drop(agent);
-    assert!(
-        out.status.success() && text.lines().any(|l| l == "DONE"),
-        "the browser run failed:\n{text}\ncontroller log:\n{}",
-        ctl.output.text()
-    );
 }
 
 /// The panel on a phone (`tests/browser/phone.mjs`), against a real controller and agent with
@@ -829,30 +779,117 @@ async fn the_panel_on_a_phone_in_a_real_browser() {
             .contains("hours must be between 1 and 48"),
         "{refused}"
     );
-    let out = Command::new("node")
-        .arg(browser_dir().join("phone.mjs"))
+    run_script(
+        &ctl,
+        "phone.mjs",
+        &[
+            ("SERVER_ID", server_id.to_string()),
+            ("SERVER_NAME", "phone-vpn-1".into()),
+            ("INBOUND_ID", inbound["id"].to_string()),
+            ("INBOUND_REMARK", remark.to_string()),
+            ("EMAILS", emails.join(",")),
+            ("OUTBOUND", OUTBOUND.to_string()),
+        ],
+    );
+}
+
+/// Runs `tests/browser/<script>` with the controller's address, password, Chromium and the
+/// screenshot folder, and `envs`; fails the test, with the controller's log, unless the script
+/// ends with `DONE`. Its `STEP` lines are printed as `<script>: <step>`.
+fn run_script(ctl: &Controller, script: &str, envs: &[(&str, String)]) {
+    let mut command = Command::new("node");
+    command
+        .arg(browser_dir().join(script))
         .current_dir(browser_dir())
         .env("PANEL_URL", ctl.panel_url())
         .env("ADMIN_PASSWORD", &ctl.admin_password)
         .env("CHROMIUM", chromium())
         .env("SHOT_DIR", shot_dir())
-        .env("SERVER_ID", server_id.to_string())
-        .env("SERVER_NAME", "phone-vpn-1")
-        .env("INBOUND_ID", inbound["id"].to_string())
-        .env("INBOUND_REMARK", remark)
-        .env("EMAILS", emails.join(","))
-        .env("OUTBOUND", OUTBOUND)
         .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run node");
+        .stderr(Stdio::inherit());
+    for (name, value) in envs {
+        command.env(name, value);
+    }
+    let out = command.output().expect("run node");
     let text = String::from_utf8_lossy(&out.stdout);
     for line in text.lines().filter(|l| l.starts_with("STEP ")) {
-        eprintln!("phone panel: {}", &line[5..]);
+        eprintln!("{script}: {}", &line[5..]);
     }
     assert!(
         out.status.success() && text.lines().any(|l| l == "DONE"),
-        "the browser run failed:\n{text}\ncontroller log:\n{}",
+        "the browser run of {script} failed:\n{text}\ncontroller log:\n{}",
         ctl.output.text()
+    );
+}
+
+/// The panel in every language it speaks (`tests/browser/languages.mjs`): the login page's
+/// menu switches the language and the choice is remembered; Persian pages are right to left
+/// with no English left, at desktop and phone width; Russian and Chinese pages have no English
+/// left; dates are Jalali in Persian digits (the calendar chosen) and day.month.year in
+/// Russian; Accept-Language chooses when nothing was chosen, also on the subscription page;
+/// every page passes the accessibility checks in every language.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_panel_in_every_language() {
+    if !v2ray_available() || !browser_available() {
+        return;
+    }
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let (server_id, _agent) = ctl.online_server("vpn-tehran-1").await;
+    let api = ctl.api();
+    let remark = "vless-ws-main";
+    let inbound = api
+        .ok(
+            "POST",
+            &format!("/api/v1/servers/{server_id}/inbounds"),
+            Some(
+                serde_json::json!({"port": free_port(), "protocol": "vless", "remark": remark,
+                "settings": {"decryption": "none"},
+                "streamSettings": {"network": "ws", "wsSettings": {"path": "/ws"}}}),
+            ),
+        )
+        .await;
+    let emails = ["sara@example.com", "ivan@example.com", "li@example.com"];
+    for (i, email) in emails.iter().enumerate() {
+        api.ok(
+            "POST",
+            "/api/v1/clients",
+            Some(
+                serde_json::json!({"email": email, "inboundIds": [inbound["id"]],
+                "subId": format!("subscription-{i}"), "totalGB": 50u64 << 30,
+                "expiryTime": 1_894_708_800_000i64}),
+            ),
+        )
+        .await;
+    }
+    api.ok(
+        "PATCH",
+        "/api/v1/settings",
+        Some(serde_json::json!({"datepicker": "jalalian"})),
+    )
+    .await;
+    ctl.finished_task(server_id, "core.restart", serde_json::json!({}))
+        .await;
+    ctl.wait_applied(server_id, LONG).await;
+    run_script(
+        &ctl,
+        "languages.mjs",
+        &[
+            ("SERVER_ID", server_id.to_string()),
+            ("SERVER_NAME", "vpn-tehran-1".into()),
+            ("INBOUND_ID", inbound["id"].to_string()),
+            ("INBOUND_REMARK", remark.into()),
+            ("EMAILS", emails.join(",")),
+            (
+                "HOST_NAME",
+                std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned(),
+            ),
+            (
+                "SUB_PAGE_URL",
+                format!("{}/sub/subscription-0?view=html", ctl.sub_url()),
+            ),
+        ],
     );
 }

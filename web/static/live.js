@@ -1,6 +1,7 @@
 // Live updates: the server-sent event stream of fleet snapshots, and timers that pause
 // while the tab is hidden.
 import { $, API, api } from './core.js';
+import { t } from './i18n.js';
 
 // ---- Live updates (server-sent events) ----
 export const live = {
@@ -13,11 +14,11 @@ export const live = {
     this.source = new EventSource(API + '/events');
     this.source.addEventListener('snapshot', (ev) => {
       try { this.last = JSON.parse(ev.data); } catch { return; }
-      if (badgeEl) { badgeEl.textContent = 'live'; badgeEl.className = 'live on'; }
+      if (badgeEl) { badgeEl.textContent = t('layout.live_on'); badgeEl.className = 'live on'; }
       for (const f of this.handlers) { try { f(this.last); } catch (e) { console.error(e); } }
     });
     this.source.onerror = () => {
-      if (badgeEl) { badgeEl.textContent = 'reconnecting…'; badgeEl.className = 'live off'; }
+      if (badgeEl) { badgeEl.textContent = t('layout.reconnecting'); badgeEl.className = 'live off'; }
       // A refused stream may mean the session ended: asking the API finds out.
       api('GET', '/auth/me').catch(() => {});
     };

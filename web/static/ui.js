@@ -1,34 +1,38 @@
 // Shared presentation: formatting, feedback (toasts, dialogs, field errors), form helpers,
 // the data-action click registry and the small widgets several pages draw.
 import { $, $$, API, api, enc, html, pageData, raw, show } from './core.js';
+import { LANG, LOCALE, num, t } from './i18n.js';
 
 // ---- Formatting ----
 export function bytes(n) {
   n = Number(n) || 0;
-  const units = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'];
+  const units = ['unit.b', 'unit.kb', 'unit.mb', 'unit.gb', 'unit.tb', 'unit.pb'];
   let i = 0;
   while (Math.abs(n) >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-  return `${i === 0 ? n : n.toFixed(n < 10 ? 2 : 1)} ${units[i]}`;
+  const digits = i === 0 ? 0 : (n < 10 ? 2 : 1);
+  return `${num(n, { minimumFractionDigits: digits, maximumFractionDigits: digits })} ${t(units[i])}`;
 }
 export function duration(secs) {
   secs = Math.floor(Number(secs) || 0);
   const d = Math.floor(secs / 86400), h = Math.floor((secs % 86400) / 3600), m = Math.floor((secs % 3600) / 60);
-  if (d) return `${d}d ${h}h`;
-  if (h) return `${h}h ${m}m`;
-  if (m) return `${m}m`;
-  return `${secs}s`;
+  if (d) return t('time.days_hours', { d, h });
+  if (h) return t('time.hours_minutes', { h, m });
+  if (m) return t('time.minutes', { m });
+  return t('time.seconds', { s: secs });
 }
 export function ago(ms) {
-  if (!ms) return 'never';
+  if (!ms) return t('common.never');
   const s = (Date.now() - ms) / 1000;
-  if (s < 5) return 'just now';
-  if (s < 0) return 'in ' + duration(-s);
-  return duration(s) + ' ago';
+  if (s < 0) return t('common.in', { time: duration(-s) });
+  if (s < 5) return t('common.just_now');
+  return t('common.ago', { time: duration(s) });
 }
-// Dates in the browser's locale and zone, in the Persian (Jalali) calendar when the
-// `datepicker` setting says jalalian.
-const calendar = pageData.calendar === 'jalalian' ? { calendar: 'persian' } : {};
-export function when(ms) { return ms ? new Date(ms).toLocaleString(undefined, calendar) : '—'; }
+// Dates in the reader's language and the browser's zone, in the Persian (Jalali) calendar
+// when the `datepicker` setting says jalalian, else the Gregorian one (also in Persian, whose
+// locale would otherwise default to Jalali).
+const calendar = { calendar: pageData.calendar === 'jalalian' ? 'persian' : 'gregory' };
+export function when(ms) { return ms ? new Date(ms).toLocaleString(LOCALE, calendar) : '—'; }
+export { LANG, LOCALE, num, t };
 export function pct(used, total) { return total > 0 ? Math.min(100, (used / total) * 100) : 0; }
 export function meter(percent, label) {
   const p = Math.max(0, Math.min(100, Number(percent) || 0));
@@ -51,12 +55,12 @@ export function toast(message, kind = 'ok') {
   setTimeout(() => t.remove(), kind === 'error' ? 8000 : 4000);
 }
 export function failed(e) { toast(e.message || String(e), 'error'); }
-export function confirmDialog(title, text, action = 'Confirm') {
+export function confirmDialog(title, text, action = t('common.confirm')) {
   return new Promise((resolve) => {
     const d = document.createElement('dialog');
     d.setAttribute('aria-labelledby', 'dialog-title');
     show(d, html`<form method="dialog"><h2 id="dialog-title">${title}</h2><p>${text}</p>
-      <div class="actions"><button value="no" autofocus>Cancel</button><button value="yes" class="danger solid">${action}</button></div></form>`);
+      <div class="actions"><button value="no" autofocus>${t('common.cancel')}</button><button value="yes" class="danger solid">${action}</button></div></form>`);
     document.body.appendChild(d);
     d.addEventListener('close', () => { resolve(d.returnValue === 'yes'); d.remove(); });
     d.showModal();
@@ -64,13 +68,13 @@ export function confirmDialog(title, text, action = 'Confirm') {
 }
 // Asks for one value in the panel's own dialog; resolves to the trimmed text, or null when
 // cancelled. `check(value)` returns a problem to show beside the input (the dialog stays).
-export function promptDialog(title, label, { value = '', action = 'OK', hint = '', check } = {}) {
+export function promptDialog(title, label, { value = '', action = t('common.ok'), hint = '', check } = {}) {
   return new Promise((resolve) => {
     const d = document.createElement('dialog');
     d.setAttribute('aria-labelledby', 'dialog-title');
     show(d, html`<form method="dialog" novalidate><h2 id="dialog-title">${title}</h2>
       <div><label for="prompt-value">${label}</label><input id="prompt-value" name="value" value="${value}" autocomplete="off">${hint ? html`<div class="hint">${hint}</div>` : ''}</div>
-      <div class="actions"><button value="yes" class="primary">${action}</button><button type="button" data-close>Cancel</button></div></form>`);
+      <div class="actions"><button value="yes" class="primary">${action}</button><button type="button" data-close>${t('common.cancel')}</button></div></form>`);
     document.body.appendChild(d);
     const form = d.querySelector('form');
     const input = d.querySelector('input');
@@ -84,7 +88,8 @@ export function promptDialog(title, label, { value = '', action = 'OK', hint = '
     input.select();
   });
 }
-export async function copyText(text, what = 'Copied') {
+// `what` is the toast after copying (default: "Copied to the clipboard").
+export async function copyText(text, what = t('common.copied')) {
   try {
     if (navigator.clipboard && window.isSecureContext) await navigator.clipboard.writeText(text);
     else {
@@ -92,8 +97,8 @@ export async function copyText(text, what = 'Copied') {
       ta.value = text; ta.setAttribute('readonly', ''); ta.className = 'skip';
       document.body.appendChild(ta); ta.select(); document.execCommand('copy'); ta.remove();
     }
-    toast(`${what} to the clipboard`);
-  } catch (e) { toast(`Could not copy: ${e.message}`, 'error'); }
+    toast(what);
+  } catch (e) { toast(t('common.copy_failed', { error: e.message }), 'error'); }
 }
 // Shows field errors from an API answer next to the inputs named after them. An error about
 // a whole section, or a path no control is bound to, goes at the top of the innermost

@@ -11,6 +11,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
+use crate::i18n::{self, Language};
+
 const JS: &str = "text/javascript; charset=utf-8";
 
 const FILES: &[(&str, &str, &str)] = &[
@@ -23,6 +25,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("core.js", JS, include_str!("../../../web/static/core.js")),
     ("ui.js", JS, include_str!("../../../web/static/ui.js")),
     ("live.js", JS, include_str!("../../../web/static/live.js")),
+    ("i18n.js", JS, include_str!("../../../web/static/i18n.js")),
     ("login.js", JS, include_str!("../../../web/static/login.js")),
     (
         "dashboard.js",
@@ -109,6 +112,9 @@ pub fn version() -> &'static str {
         for (_, _, body) in FILES {
             hash.update(body.as_bytes());
         }
+        for catalog in Language::sources() {
+            hash.update(catalog.as_bytes());
+        }
         hash.finalize()[..6]
             .iter()
             .map(|b| format!("{b:02x}"))
@@ -119,7 +125,17 @@ pub fn version() -> &'static str {
 /// `GET /panel/static/{version}/{file}`. A page of an older build asking for its version gets
 /// this build's file, but not to keep: only the current version is cacheable.
 pub async fn serve(Path((wanted, file)): Path<(String, String)>) -> Response {
-    let Some((_, content_type, body)) = FILES.iter().find(|(name, _, _)| *name == file) else {
+    // `lang-<code>.js`: a language's catalog, as the module `i18n.js` imports.
+    let catalog = file
+        .strip_prefix("lang-")
+        .and_then(|f| f.strip_suffix(".js"))
+        .and_then(i18n::language)
+        .map(|lang| (JS, lang.module()));
+    let found = FILES
+        .iter()
+        .find(|(name, _, _)| *name == file)
+        .map(|(_, content_type, body)| (*content_type, *body));
+    let Some((content_type, body)) = found.or(catalog) else {
         return (StatusCode::NOT_FOUND, "no such file").into_response();
     };
     let cache = if wanted == version() {
@@ -129,11 +145,11 @@ pub async fn serve(Path((wanted, file)): Path<(String, String)>) -> Response {
     };
     (
         [
-            (CONTENT_TYPE, *content_type),
+            (CONTENT_TYPE, content_type),
             (CACHE_CONTROL, cache),
             (X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
-        *body,
+        body,
     )
         .into_response()
 }

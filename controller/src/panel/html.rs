@@ -1,8 +1,10 @@
-//! HTML output: escaping and `{{name}}` templates. Values are escaped when they go in, so a
-//! template cannot forget to; only [`Html`] values are inserted as they are.
+//! HTML output: escaping and `{{name}}` templates with `{{t.key}}` texts from the reader's
+//! catalog. Values are escaped when they go in, so a template cannot forget to; only [`Html`]
+//! values are inserted as they are.
 
 use std::fmt::Write;
 
+use crate::i18n::{Language, LANGUAGES};
 use crate::util::html_escape as escape;
 
 /// Markup that is already safe (built from escaped parts).
@@ -15,9 +17,10 @@ pub enum Slot<'a> {
     Html(&'a Html),
 }
 
-/// Fills `{{name}}` slots in one pass (a value is never scanned for slots itself). A slot
-/// without a value is a bug in the caller and panics in debug builds; it renders empty.
-pub fn fill(template: &str, slots: &[(&str, Slot<'_>)]) -> String {
+/// Fills `{{name}}` slots and `{{t.key}}` texts in `lang` in one pass (a value is never
+/// scanned for slots itself). A slot without a value is a bug in the caller and panics in
+/// debug builds; it renders empty.
+pub fn fill(template: &str, lang: &Language, slots: &[(&str, Slot<'_>)]) -> String {
     let mut out = String::with_capacity(template.len() + 512);
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
@@ -28,6 +31,11 @@ pub fn fill(template: &str, slots: &[(&str, Slot<'_>)]) -> String {
             return out;
         };
         let name = after[..end].trim();
+        if let Some(key) = name.strip_prefix("t.") {
+            out.push_str(&escape(lang.text(key)));
+            rest = &after[end + 2..];
+            continue;
+        }
         match slots.iter().find(|(n, _)| *n == name) {
             Some((_, Slot::Text(t))) => out.push_str(&escape(t)),
             Some((_, Slot::Html(h))) => out.push_str(&h.0),
@@ -75,6 +83,28 @@ pub fn nav(base: &str, current: &str, items: &[(&str, &str, &str)]) -> Html {
     Html(out)
 }
 
+/// The language menu: a labelled `<select>` of every language in its own name, the reader's
+/// chosen. The panel's script stores a change in the language cookie and reloads.
+pub fn language_menu(lang: &Language) -> Html {
+    let mut out = format!(
+        "<label class=\"lang-menu\"><span class=\"visually-hidden\">{}</span>\
+         <select id=\"language\" data-change=\"language\">",
+        escape(lang.text("layout.language"))
+    );
+    for l in LANGUAGES {
+        let selected = if l.code == lang.code { " selected" } else { "" };
+        let _ = write!(
+            out,
+            "<option value=\"{}\" lang=\"{}\"{selected}>{}</option>",
+            l.code,
+            l.code,
+            escape(l.name)
+        );
+    }
+    out.push_str("</select></label>");
+    Html(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,6 +114,7 @@ mod tests {
         let safe = Html("<b>x</b>".into());
         let out = fill(
             "<p title=\"{{a}}\">{{ b }}</p>{{c}}",
+            &LANGUAGES[0],
             &[
                 ("a", Slot::Text("\"><script>{{c}}")),
                 ("b", Slot::Text("Tom & 'Jerry'")),
@@ -94,6 +125,15 @@ mod tests {
             out,
             "<p title=\"&quot;&gt;&lt;script&gt;{{c}}\">Tom &amp; &#39;Jerry&#39;</p><b>x</b>"
         );
+    }
+
+    /// Template texts come from the reader's catalog, escaped.
+    #[test]
+    fn texts_come_from_the_catalog() {
+        let fa = crate::i18n::language("fa").unwrap();
+        let out = fill("<b>{{t.login.submit}}</b>", fa, &[]);
+        assert_eq!(out, format!("<b>{}</b>", escape(fa.text("login.submit"))));
+        assert_ne!(out, "<b>Log in</b>");
     }
 
     #[test]

@@ -33,11 +33,12 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Value};
 
-use self::html::{fill, json_block, Html, Slot};
+use self::html::{fill, json_block, language_menu, Html, Slot};
 use crate::front::auth::{
     actor_from_session_token, cookie_value, two_factor_enabled, Actor, SESSION_COOKIE,
 };
 use crate::front::routes::{route, Route};
+use crate::i18n::{self, Language};
 use crate::Controller;
 
 const LAYOUT: &str = include_str!("../../../web/templates/layout.html");
@@ -46,23 +47,24 @@ const LOGIN: &str = include_str!("../../../web/templates/login.html");
 /// The cookie the theme switch sets: `dark` or `light`; absent follows the system.
 const THEME_COOKIE: &str = "xfleet_theme";
 
-/// Pages: id (what `app.js` renders), path below the base path, title, nav label.
+/// Pages: id (what `app.js` renders), path below the base path, and the catalog key of the
+/// title and nav label.
 const PAGES: &[(&str, &str, &str)] = &[
-    ("dashboard", "/panel/", "Dashboard"),
-    ("servers", "/panel/servers", "Servers"),
-    ("server", "/panel/server", "Server"),
-    ("inbounds", "/panel/inbounds", "Inbounds"),
-    ("inbound", "/panel/inbound", "Inbound"),
-    ("clients", "/panel/clients", "Clients"),
-    ("client", "/panel/client", "Client"),
-    ("core", "/panel/core", "Core config"),
-    ("tasks", "/panel/tasks", "Tasks"),
-    ("audit", "/panel/audit", "Audit log"),
-    ("settings", "/panel/settings", "Settings"),
+    ("dashboard", "/panel/", "page.dashboard"),
+    ("servers", "/panel/servers", "page.servers"),
+    ("server", "/panel/server", "page.server"),
+    ("inbounds", "/panel/inbounds", "page.inbounds"),
+    ("inbound", "/panel/inbound", "page.inbound"),
+    ("clients", "/panel/clients", "page.clients"),
+    ("client", "/panel/client", "page.client"),
+    ("core", "/panel/core", "page.core"),
+    ("tasks", "/panel/tasks", "page.tasks"),
+    ("audit", "/panel/audit", "page.audit"),
+    ("settings", "/panel/settings", "page.settings"),
 ];
 
 /// The page an unknown panel address gets (status 404), with the panel around it.
-const NOT_FOUND: (&str, &str) = ("notfound", "Page not found");
+const NOT_FOUND: (&str, &str) = ("notfound", "page.notfound");
 
 /// Pages in the main navigation.
 const NAV: &[&str] = &[
@@ -100,6 +102,15 @@ pub fn router(ctl: &Controller) -> Router<Arc<Controller>> {
             .nest(&prefix, routes)
             .route(&login, get(login_page))
     }
+}
+
+/// The reader's language: the language menu's cookie, else `Accept-Language`.
+fn language(headers: &HeaderMap) -> &'static Language {
+    let cookie = cookie_value(headers, i18n::COOKIE);
+    let accept = headers
+        .get(axum::http::header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    i18n::choose(cookie.as_deref(), accept)
 }
 
 fn theme(headers: &HeaderMap) -> &'static str {
@@ -142,25 +153,34 @@ async fn login_page(State(ctl): State<Arc<Controller>>, req: Request) -> Respons
     }
     let query = req.uri().query().unwrap_or("");
     let expired = form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "expired");
+    let lang = language(headers);
     let notice = if expired {
-        Html("<div class=\"alert info\" role=\"status\">Your session has ended. Log in again to continue.</div>".into())
+        Html(format!(
+            "<div class=\"alert info\" role=\"status\">{}</div>",
+            crate::util::html_escape(lang.text("login.expired"))
+        ))
     } else {
         Html::default()
     };
     // Ask for the code only when some account has two-factor login, as 3x-ui does.
     let two_factor = if two_factor_enabled(&ctl).await.unwrap_or(true) {
-        Html(
-            "<label for=\"two-factor\">Two-factor code</label>\
+        Html(format!(
+            "<label for=\"two-factor\">{}</label>\
               <input id=\"two-factor\" name=\"twoFactorCode\" inputmode=\"numeric\" \
-              autocomplete=\"one-time-code\" pattern=\"[0-9]*\" maxlength=\"8\">"
-                .into(),
-        )
+              autocomplete=\"one-time-code\" pattern=\"[0-9]*\" maxlength=\"8\">",
+            crate::util::html_escape(lang.text("login.two_factor"))
+        ))
     } else {
         Html::default()
     };
+    let menu = language_menu(lang);
     html_response(fill(
         LOGIN,
+        lang,
         &[
+            ("lang", Slot::Text(lang.code)),
+            ("dir", Slot::Text(lang.dir())),
+            ("language_menu", Slot::Html(&menu)),
             ("theme", Slot::Text(theme(headers))),
             ("base", Slot::Text(&base)),
             ("version", Slot::Text(assets::version())),
@@ -197,15 +217,18 @@ async fn page(State(ctl): State<Arc<Controller>>, req: Request, id: &'static str
         let next: String = form_urlencoded::byte_serialize(here.as_bytes()).collect();
         return redirect(&format!("{base}/?next={next}"));
     };
+    let lang = language(headers);
     let (_, _, title) =
         PAGES
             .iter()
             .find(|(p, _, _)| *p == id)
             .copied()
             .unwrap_or(("", "", NOT_FOUND.1));
+    let title = lang.text(title);
     let nav_items: Vec<(&str, &str, &str)> = NAV
         .iter()
         .filter_map(|n| PAGES.iter().find(|(p, _, _)| p == n).copied())
+        .map(|(id, path, key)| (id, path, lang.text(key)))
         .collect();
     // The detail pages belong to their list in the navigation.
     let current = match id {
@@ -221,10 +244,15 @@ async fn page(State(ctl): State<Arc<Controller>>, req: Request, id: &'static str
     let calendar = ctl.store.setting("datepicker").await.ok().flatten();
     data["calendar"] = json!(calendar.unwrap_or_else(|| "gregorian".into()));
     let data = json_block(&data);
-    let notice = password_notice(&ctl, &user, &base).await;
+    let notice = password_notice(&ctl, &user, &base, lang).await;
+    let menu = language_menu(lang);
     html_response(fill(
         LAYOUT,
+        lang,
         &[
+            ("lang", Slot::Text(lang.code)),
+            ("dir", Slot::Text(lang.dir())),
+            ("language_menu", Slot::Html(&menu)),
             ("theme", Slot::Text(theme(headers))),
             ("title", Slot::Text(title)),
             ("base", Slot::Text(&base)),
@@ -239,7 +267,7 @@ async fn page(State(ctl): State<Arc<Controller>>, req: Request, id: &'static str
 }
 
 /// On every page while the account still has the password generated at first start.
-async fn password_notice(ctl: &Controller, user: &Actor, base: &str) -> Html {
+async fn password_notice(ctl: &Controller, user: &Actor, base: &str, lang: &Language) -> Html {
     if !ctl
         .store
         .password_change_required(user.user_id)
@@ -248,11 +276,13 @@ async fn password_notice(ctl: &Controller, user: &Actor, base: &str) -> Html {
     {
         return Html::default();
     }
+    let esc = crate::util::html_escape;
     Html(format!(
-        "<div class=\"alert warn\" role=\"alert\" id=\"password-notice\">This account still \
-         has the password generated at first start. <a href=\"{}/panel/settings\">Change it \
-         on the Settings page</a>.</div>",
-        crate::util::html_escape(base)
+        "<div class=\"alert warn\" role=\"alert\" id=\"password-notice\">{} \
+         <a href=\"{}/panel/settings\">{}</a></div>",
+        esc(lang.text("layout.default_password")),
+        esc(base),
+        esc(lang.text("layout.change_password")),
     ))
 }
 
