@@ -2,6 +2,7 @@
 import { $, api, BASE, html, navigate, pageRoot, show } from './core.js';
 import { actions, ago, applyWidths, badge, busy, chart, clearErrors, confirmDialog, coreText, duration, failed, fieldErrors, formValues, stateBadge, toast, waitTask, when } from './ui.js';
 import { every, live } from './live.js';
+import { t } from './i18n.js';
 
 // The geo files 3x-ui offers; the first two are what every core uses.
 const GEO_FILES = ['geoip.dat', 'geosite.dat', 'geoip_IR.dat', 'geosite_IR.dat', 'geoip_RU.dat', 'geosite_RU.dat'];
@@ -156,6 +157,7 @@ export function pageServer() {
       <div class="toolbar"><div><label for="log-level">Level</label><select id="log-level"><option value="debug">debug and above</option><option value="info">info and above</option><option value="warning" selected>warning and above</option><option value="error">error</option></select></div>
       <div><label for="log-count">Lines</label><select id="log-count"><option>50</option><option selected>200</option><option>1000</option></select></div>
       <label class="inline"><input type="checkbox" id="log-follow"> Follow</label><button data-action="logs">Refresh</button></div>
+      <p><a id="access-log-link" href="${BASE}/panel/logs?server=${id}">${t('logs.server_link')}</a></p>
       <div class="logs" id="logs" tabindex="0" aria-label="Core log lines"><span class="muted">Loading…</span></div></section>
     <section class="section" aria-labelledby="tasks-title"><h2 id="tasks-title">Task history</h2><div class="table-wrap" tabindex="0" role="region" aria-label="Task history, scrollable"><table class="cards"><thead><tr><th>Created</th><th>Operation</th><th>Status</th><th class="hide-phone">By</th><th class="hide-phone">Attempts</th><th class="hide-phone">Result</th></tr></thead><tbody id="task-rows"></tbody></table></div></section>`);
   let server = null;
