@@ -65,17 +65,24 @@ export function pageLogs() {
         <td>${e.inbound || '—'}</td><td>${e.outbound || '—'}</td><td>${e.email || '—'}</td>
         <td>${badge(t(`logs.${e.event}`), EVENTS[e.event])}</td></tr>`), empty);
   };
-  let loading = false;
+  // One request at a time; a change made meanwhile loads again when it ends, so the list
+  // always follows the latest filters.
+  let loading = false, again = false;
   const load = async () => {
-    if (loading) return;
+    if (loading) { again = true; return; }
     loading = true;
     try {
-      await (access() ? loadAccess() : loadController());
-      error('');
-    } catch (e) {
-      // An offline or outdated agent, in the controller's words, where the lines would be.
-      error(e.message || String(e));
-      draw([t('logs.message')], [], t('logs.unavailable'));
+      do {
+        again = false;
+        try {
+          await (access() ? loadAccess() : loadController());
+          error('');
+        } catch (e) {
+          // An offline or outdated agent, in the controller's words, where the lines would be.
+          error(e.message || String(e));
+          draw([t('logs.message')], [], t('logs.unavailable'));
+        }
+      } while (again);
     } finally {
       loading = false;
     }
