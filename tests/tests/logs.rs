@@ -188,3 +188,42 @@ async fn logs_through_both_apis() {
     assert_eq!(line.as_bytes()[4], b'/', "{line}");
     assert!(line.contains(" INFO - "), "{line}");
 }
+
+/// An agent from before the access log (here: one that knows no method at all) gets a clear
+/// answer on both APIs, naming the server and saying to update its agent, instead of a
+/// timeout or a generic failure.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_too_old_for_the_access_log_is_named() {
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let (id, token) = ctl.add_server("old-1").await;
+    let agent = xfleet_tests::Agent::enroll(&token);
+    let tls = xfleet_tests::raw::tls(&agent.ca_pem(), Some((&agent.cert_pem(), &agent.key_pem())));
+    let mut ws = xfleet_tests::raw::connect(ctl.gateway_port, tls)
+        .await
+        .unwrap();
+    let _welcome = xfleet_tests::raw::hello(&mut ws, id).await;
+    let _channel = xfleet_tests::raw::channel(ws, id);
+    let api = ctl.api();
+    wait_for("the old agent to be connected", LONG, || async {
+        let s = api.ok("GET", &format!("/api/v1/servers/{id}"), None).await;
+        (s["connected"] == true).then_some(())
+    })
+    .await;
+
+    let err = api
+        .call("GET", &format!("/api/v1/servers/{id}/access-log"), None)
+        .await
+        .expect_err("an old agent cannot serve the access log")
+        .to_string();
+    assert!(
+        err.contains("old-1") && err.contains("too old") && err.contains("update"),
+        "{err}"
+    );
+    let mut x = XuiClient::new(&ctl.panel_url(), "");
+    x.login("admin", &ctl.admin_password).await;
+    let msg = x
+        .post_form("/panel/api/server/xraylogs/10", &[("filter", "")])
+        .await
+        .failure();
+    assert!(msg.contains("too old"), "{msg}");
+}
