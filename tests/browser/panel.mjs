@@ -365,6 +365,18 @@ try {
   step('client traffic grows on the page');
   await page.waitForFunction(() => Number(document.querySelector('#client-used')?.dataset.used || 0) >= 256 * 1024, null, { timeout: LONG });
 
+  step('the clients list shows upload and download apart, as labelled cells on a phone');
+  await page.getByRole('link', { name: 'Clients', exact: true }).click();
+  await page.waitForFunction(() => Number(document.querySelector('[data-client="alice"] [data-down]')?.dataset.down || 0) >= 256 * 1024, null, { timeout: LONG });
+  await page.setViewportSize({ width: 390, height: 844 });
+  const split = await page.evaluate(() => {
+    const cell = (what) => document.querySelector(`[data-client="alice"] [data-${what}]`);
+    return { up: Number(cell('up').dataset.up), down: Number(cell('down').dataset.down), used: Number(cell('used').dataset.used), labels: ['up', 'down'].map((w) => getComputedStyle(cell(w), '::before').content) };
+  });
+  await page.setViewportSize({ width: 1280, height: 860 });
+  if (!(split.up > 0) || split.up + split.down !== split.used) throw new Error(`alice's upload and download do not make up her use: ${JSON.stringify(split)}`);
+  if (split.labels.join() !== '"↑ Upload","↓ Download"') throw new Error(`the phone cards label the traffic cells ${split.labels.join(', ')}`);
+
   step('core config: outbound traffic and a delay test on the Outbounds tab');
   const vpnServer = (await serverView('vpn-1')).id;
   const runningRules = () => page.evaluate(async (id) => {

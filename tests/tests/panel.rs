@@ -894,6 +894,70 @@ async fn the_panel_in_every_language() {
     );
 }
 
+/// The inbound form's and list's 3x-ui features in a real browser
+/// (`tests/browser/inboundx.mjs`): "use panel certificate" fills in the panel's own
+/// certificate files (and says when there are none); Xray's full sniffing options and an
+/// `externalProxy` entry survive save and reload; a first client is created with the inbound
+/// and its share link goes through the external proxy; "copy links" copies one link per
+/// enabled client; and an inbound exported as 3x-ui's JSON, deleted and imported again is the
+/// same inbound with the same clients.
+#[tokio::test(flavor = "multi_thread")]
+async fn inbound_features_in_a_real_browser() {
+    if !v2ray_available() || !browser_available() {
+        return;
+    }
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    let (server_id, _agent) = ctl.online_server("cdn-vpn-1").await;
+    let api = ctl.api();
+    api.ok(
+        "PATCH",
+        &format!("/api/v1/servers/{server_id}"),
+        Some(serde_json::json!({"public_address": "127.0.0.1"})),
+    )
+    .await;
+    let remark = "VLESS for export";
+    let inbound = api
+        .ok(
+            "POST",
+            &format!("/api/v1/servers/{server_id}/inbounds"),
+            Some(
+                serde_json::json!({"port": free_port(), "protocol": "vless", "remark": remark,
+                "settings": {"decryption": "none"},
+                "streamSettings": {"network": "ws", "wsSettings": {"path": "/export"}},
+                "sniffing": {"enabled": true, "destOverride": ["http", "tls"]}}),
+            ),
+        )
+        .await;
+    let emails: Vec<String> = (1..=3).map(|i| format!("exported-{i}")).collect();
+    let (certs, _) = server_certificates();
+    for email in emails.iter().map(String::as_str).chain(["switched-off"]) {
+        api.ok(
+            "POST",
+            "/api/v1/clients",
+            Some(
+                serde_json::json!({"email": email, "inboundIds": [inbound["id"]],
+                "enable": email != "switched-off"}),
+            ),
+        )
+        .await;
+    }
+    run_script(
+        &ctl,
+        "inboundx.mjs",
+        &[
+            ("SERVER_ID", server_id.to_string()),
+            ("PORT", free_port().to_string()),
+            ("INBOUND_REMARK", remark.to_string()),
+            ("EMAILS", emails.join(",")),
+            (
+                "CERT_FILE",
+                certs.path().join("a.pem").display().to_string(),
+            ),
+            ("KEY_FILE", certs.path().join("a.key").display().to_string()),
+        ],
+    );
+}
+
 /// The Logs page (`tests/browser/logs.mjs`) against a real controller, agent and core, while
 /// a client keeps downloading through the core: the server page links to its access log,
 /// which shows the client's connection with its destination and email; following brings new

@@ -1,7 +1,7 @@
 // The tabs of the core configuration page. Each draws part of the working template
 // (`ctx.doc`) and writes changes back into it, leaving every key it does not show alone.
 import { $, api, html, raw, show } from './core.js';
-import { actions, bytes, clearErrors, confirmDialog, fieldErrors, toast } from './ui.js';
+import { actions, bytes, clearErrors, confirmDialog, fieldErrors, t, toast } from './ui.js';
 import { ctl, deletePath, getPath, readControls, setPath } from './form-fields.js';
 import { basicTab } from './core-basic.js';
 
@@ -31,8 +31,8 @@ function dropPath(item, path) {
 function editorShell(id, title, body, apply) {
   return html`<form class="card editor" id="${id}" novalidate><h3>${title}</h3>${body}
     <div class="alert error form-error" role="alert" hidden></div>
-    <div class="actions"><button type="submit" class="primary">${apply}</button><button type="button" data-action="editor-cancel">Cancel</button></div>
-    <p class="hint">The change is part of the template once you save it.</p></form>`;
+    <div class="actions"><button type="submit" class="primary">${apply}</button><button type="button" data-action="editor-cancel">${t('common.cancel')}</button></div>
+    <p class="hint">${t('coreconf.editor_hint')}</p></form>`;
 }
 actions['editor-cancel'] = () => $('#tab-panel form.editor')?.remove();
 function moveItem(items, i, by) {
@@ -43,40 +43,41 @@ function moveItem(items, i, by) {
 }
 
 // ---- Outbounds ----
-const SERVER = (key) => [[`settings.${key}[0].address`, 'Server address'], [`settings.${key}[0].port`, 'Server port', { kind: 'int' }]];
+const SERVER = (key) => [[`settings.${key}[0].address`, t('coreconf.server_address')], [`settings.${key}[0].port`, t('coreconf.server_port'), { kind: 'int' }]];
+const NONE = ['', t('common.none')];
 const SS_METHODS = ['aes-128-gcm', 'aes-256-gcm', 'chacha20-poly1305', 'chacha20-ietf-poly1305', 'xchacha20-poly1305', '2022-blake3-aes-128-gcm', '2022-blake3-aes-256-gcm', '2022-blake3-chacha20-poly1305', 'none'];
 const OUT_FIELDS = {
-  freedom: [['settings.domainStrategy', 'Domain strategy', { choices: ['AsIs', 'UseIP', 'UseIPv4', 'UseIPv6'] }], ['settings.redirect', 'Redirect to', { placeholder: '127.0.0.1:8080', hint: 'Optional address:port every connection goes to' }]],
-  blackhole: [['settings.response.type', 'Response', { choices: [['none', 'Close the connection'], ['http', 'Answer HTTP 403']] }]],
-  socks: [...SERVER('servers'), ['settings.servers[0].users[0].user', 'User'], ['settings.servers[0].users[0].pass', 'Password']],
-  http: [...SERVER('servers'), ['settings.servers[0].users[0].user', 'User'], ['settings.servers[0].users[0].pass', 'Password']],
-  vless: [...SERVER('vnext'), ['settings.vnext[0].users[0].id', 'UUID', { gen: 'uuid' }], ['settings.vnext[0].users[0].encryption', 'Encryption', { default: 'none' }], ['settings.vnext[0].users[0].flow', 'Flow', { choices: [['', 'none'], 'xtls-rprx-vision'] }]],
-  vmess: [...SERVER('vnext'), ['settings.vnext[0].users[0].id', 'UUID', { gen: 'uuid' }], ['settings.vnext[0].users[0].security', 'Security', { choices: ['auto', 'aes-128-gcm', 'chacha20-poly1305', 'none', 'zero'] }]],
-  trojan: [...SERVER('servers'), ['settings.servers[0].password', 'Password', { gen: 'password' }]],
-  shadowsocks: [...SERVER('servers'), ['settings.servers[0].method', 'Method', { choices: SS_METHODS }], ['settings.servers[0].password', 'Password', { gen: 'ss-key' }]],
-  wireguard: [['settings.secretKey', 'Private key', { gen: 'wg-key' }], ['settings.address', 'Interface addresses', { kind: 'csv', placeholder: '172.16.0.2/32, fd01::2/128' }],
-    ['settings.peers[0].publicKey', 'Peer public key'], ['settings.peers[0].endpoint', 'Peer endpoint', { placeholder: 'engage.cloudflareclient.com:2408' }],
-    ['settings.peers[0].allowedIPs', 'Allowed IPs', { kind: 'csv', placeholder: '0.0.0.0/0, ::/0' }], ['settings.mtu', 'MTU', { kind: 'int' }], ['settings.reserved', 'Reserved bytes', { kind: 'csv', placeholder: '0, 0, 0' }]],
+  freedom: [['settings.domainStrategy', t('coreconf.domain_strategy'), { choices: ['AsIs', 'UseIP', 'UseIPv4', 'UseIPv6'] }], ['settings.redirect', t('coreconf.redirect'), { placeholder: '127.0.0.1:8080', hint: t('coreconf.redirect_hint') }]],
+  blackhole: [['settings.response.type', t('coreconf.response'), { choices: [['none', t('coreconf.response_none')], ['http', t('coreconf.response_http')]] }]],
+  socks: [...SERVER('servers'), ['settings.servers[0].users[0].user', t('coreconf.user')], ['settings.servers[0].users[0].pass', t('coreconf.password')]],
+  http: [...SERVER('servers'), ['settings.servers[0].users[0].user', t('coreconf.user')], ['settings.servers[0].users[0].pass', t('coreconf.password')]],
+  vless: [...SERVER('vnext'), ['settings.vnext[0].users[0].id', 'UUID', { gen: 'uuid' }], ['settings.vnext[0].users[0].encryption', t('coreconf.encryption'), { default: 'none' }], ['settings.vnext[0].users[0].flow', t('coreconf.flow'), { choices: [NONE, 'xtls-rprx-vision'] }]],
+  vmess: [...SERVER('vnext'), ['settings.vnext[0].users[0].id', 'UUID', { gen: 'uuid' }], ['settings.vnext[0].users[0].security', t('coreconf.security'), { choices: ['auto', 'aes-128-gcm', 'chacha20-poly1305', 'none', 'zero'] }]],
+  trojan: [...SERVER('servers'), ['settings.servers[0].password', t('coreconf.password'), { gen: 'password' }]],
+  shadowsocks: [...SERVER('servers'), ['settings.servers[0].method', t('coreconf.method'), { choices: SS_METHODS }], ['settings.servers[0].password', t('coreconf.password'), { gen: 'ss-key' }]],
+  wireguard: [['settings.secretKey', t('coreconf.private_key'), { gen: 'wg-key' }], ['settings.address', t('coreconf.interface_addresses'), { kind: 'csv', placeholder: '172.16.0.2/32, fd01::2/128' }],
+    ['settings.peers[0].publicKey', t('coreconf.peer_public_key')], ['settings.peers[0].endpoint', t('coreconf.peer_endpoint'), { placeholder: 'engage.cloudflareclient.com:2408' }],
+    ['settings.peers[0].allowedIPs', t('coreconf.allowed_ips'), { kind: 'csv', placeholder: '0.0.0.0/0, ::/0' }], ['settings.mtu', 'MTU', { kind: 'int' }], ['settings.reserved', t('coreconf.reserved'), { kind: 'csv', placeholder: '0, 0, 0' }]],
 };
 const STREAMED = ['socks', 'http', 'vless', 'vmess', 'trojan', 'shadowsocks'];
 function streamFields(o) {
   const net = getPath(o, 'streamSettings.network') || 'tcp';
   const sec = getPath(o, 'streamSettings.security') || 'none';
-  const f = [['streamSettings.network', 'Transport', { choices: ['tcp', 'ws', 'grpc', 'httpupgrade'], redraw: true }], ['streamSettings.security', 'Security', { choices: ['none', 'tls', 'reality'], redraw: true }]];
-  if (net === 'ws') f.push(['streamSettings.wsSettings.path', 'Path'], ['streamSettings.wsSettings.headers.Host', 'Host header']);
-  if (net === 'httpupgrade') f.push(['streamSettings.httpupgradeSettings.path', 'Path'], ['streamSettings.httpupgradeSettings.host', 'Host']);
-  if (net === 'grpc') f.push(['streamSettings.grpcSettings.serviceName', 'Service name']);
-  if (sec === 'tls') f.push(['streamSettings.tlsSettings.serverName', 'Server name (SNI)'], ['streamSettings.tlsSettings.fingerprint', 'Fingerprint', { choices: [['', 'none'], 'chrome', 'firefox', 'safari', 'ios', 'random'] }], ['streamSettings.tlsSettings.allowInsecure', 'Allow an untrusted certificate', { kind: 'bool' }]);
-  if (sec === 'reality') f.push(['streamSettings.realitySettings.serverName', 'Server name (SNI)'], ['streamSettings.realitySettings.publicKey', 'Public key'], ['streamSettings.realitySettings.shortId', 'Short id'], ['streamSettings.realitySettings.fingerprint', 'Fingerprint', { choices: ['chrome', 'firefox', 'safari', 'ios', 'random'] }]);
+  const f = [['streamSettings.network', t('coreconf.transport'), { choices: ['tcp', 'ws', 'grpc', 'httpupgrade'], redraw: true }], ['streamSettings.security', t('coreconf.security'), { choices: ['none', 'tls', 'reality'], redraw: true }]];
+  if (net === 'ws') f.push(['streamSettings.wsSettings.path', t('coreconf.path')], ['streamSettings.wsSettings.headers.Host', t('coreconf.host_header')]);
+  if (net === 'httpupgrade') f.push(['streamSettings.httpupgradeSettings.path', t('coreconf.path')], ['streamSettings.httpupgradeSettings.host', t('coreconf.host')]);
+  if (net === 'grpc') f.push(['streamSettings.grpcSettings.serviceName', t('coreconf.service_name')]);
+  if (sec === 'tls') f.push(['streamSettings.tlsSettings.serverName', t('coreconf.sni')], ['streamSettings.tlsSettings.fingerprint', t('coreconf.fingerprint'), { choices: [NONE, 'chrome', 'firefox', 'safari', 'ios', 'random'] }], ['streamSettings.tlsSettings.allowInsecure', t('coreconf.allow_insecure'), { kind: 'bool' }]);
+  if (sec === 'reality') f.push(['streamSettings.realitySettings.serverName', t('coreconf.sni')], ['streamSettings.realitySettings.publicKey', t('coreconf.public_key')], ['streamSettings.realitySettings.shortId', t('coreconf.short_id')], ['streamSettings.realitySettings.fingerprint', t('coreconf.fingerprint'), { choices: ['chrome', 'firefox', 'safari', 'ios', 'random'] }]);
   return f;
 }
 function outboundForm(o, title, apply) {
   const fields = [...(OUT_FIELDS[o.protocol] || []), ...(STREAMED.includes(o.protocol) ? streamFields(o) : [])];
-  const known = OUT_FIELDS[o.protocol] ? '' : html`<p class="hint">Settings of ${o.protocol} are edited in the JSON tab.</p>`;
+  const known = OUT_FIELDS[o.protocol] ? '' : html`<p class="hint">${t('coreconf.settings_in_json', { protocol: o.protocol })}</p>`;
   return editorShell('outbound-form', title, html`<div class="form-grid">
-    ${ctl(o, 'tag', 'Tag', { hint: 'Routing rules send traffic here by this name' })}
-    ${ctl(o, 'protocol', 'Protocol', { choices: [...new Set([...Object.keys(OUT_FIELDS), o.protocol])], redraw: true })}
-    ${ctl(o, 'sendThrough', 'Send through (local address)', { placeholder: 'any' })}
+    ${ctl(o, 'tag', t('coreconf.tag'), { hint: t('coreconf.tag_hint') })}
+    ${ctl(o, 'protocol', t('coreconf.protocol'), { choices: [...new Set([...Object.keys(OUT_FIELDS), o.protocol])], redraw: true })}
+    ${ctl(o, 'sendThrough', t('coreconf.send_through'), { placeholder: t('coreconf.any') })}
     ${fields.map(([path, label, opts]) => ctl(o, path, label, opts))}</div>${known}`, apply);
 }
 function outboundAddress(o) {
@@ -89,10 +90,10 @@ function outboundAddress(o) {
 }
 // Outbound traffic by tag: the servers using this template added up.
 async function outboundTraffic(ctx) {
-  const t = await api('GET', '/core/outbounds/traffic');
+  const traffic = await api('GET', '/core/outbounds/traffic');
   const mine = new Set(ctx.servers().map((s) => s.id));
   const sums = new Map();
-  for (const s of t.servers || []) {
+  for (const s of traffic.servers || []) {
     if (!mine.has(s.id)) continue;
     for (const o of s.outbounds || []) {
       const a = sums.get(o.tag) || { up: 0, down: 0 };
@@ -103,27 +104,27 @@ async function outboundTraffic(ctx) {
 }
 function outboundsTab(panel, ctx) {
   const items = list(ctx.doc, 'outbounds');
-  show(panel, html`<p class="hint">The first outbound carries what no rule routes elsewhere.</p>
-    <div class="table-wrap" tabindex="0" role="region" aria-label="Outbounds, scrollable"><table class="cards"><caption class="skip">Outbounds</caption>
-    <thead><tr><th>#</th><th>Tag</th><th>Protocol</th><th class="hide-phone">Address</th><th>Traffic (up / down)</th><th>Test</th><th><span class="skip">Actions</span></th></tr></thead>
+  show(panel, html`<p class="hint">${t('coreconf.outbounds_hint')}</p>
+    <div class="table-wrap" tabindex="0" role="region" aria-label="${t('coreconf.outbounds_label')}"><table class="cards"><caption class="skip">${t('coreconf.outbounds')}</caption>
+    <thead><tr><th>#</th><th>${t('coreconf.tag')}</th><th>${t('coreconf.protocol')}</th><th class="hide-phone">${t('coreconf.address')}</th><th>${t('coreconf.traffic_up_down')}</th><th>${t('coreconf.test')}</th><th><span class="skip">${t('common.actions')}</span></th></tr></thead>
     <tbody>${items.length ? items.map((o, i) => html`<tr data-outbound="${o.tag || ''}"><td>${i + 1}</td><td>${o.tag || '—'}</td><td>${o.protocol || '—'}</td><td class="hide-phone mono">${outboundAddress(o) || '—'}</td>
       <td data-traffic="${o.tag || ''}">…</td><td class="wrap" data-test-result="${i}"></td>
-      <td><div class="row"><button type="button" class="small" data-action="out-move" data-i="${i}" data-by="-1" aria-label="Move ${o.tag || `outbound ${i + 1}`} up" ${raw(i === 0 ? 'disabled' : '')}>Up</button><button type="button" class="small" data-action="out-move" data-i="${i}" data-by="1" aria-label="Move ${o.tag || `outbound ${i + 1}`} down" ${raw(i === items.length - 1 ? 'disabled' : '')}>Down</button>
-      <button type="button" class="small" data-action="out-edit" data-i="${i}">Edit</button><button type="button" class="small" data-action="out-clone" data-i="${i}">Clone</button><button type="button" class="small" data-action="out-test" data-i="${i}">Test</button><button type="button" class="small danger" data-action="out-delete" data-i="${i}">Delete</button></div></td></tr>`)
-    : html`<tr><td colspan="7" class="empty">No outbounds: traffic goes out directly.</td></tr>`}</tbody></table></div>
+      <td><div class="row"><button type="button" class="small" data-action="out-move" data-i="${i}" data-by="-1" aria-label="${t('coreconf.move_up', { name: o.tag || t('coreconf.outbound_n', { n: i + 1 }) })}" ${raw(i === 0 ? 'disabled' : '')}>${t('coreconf.up')}</button><button type="button" class="small" data-action="out-move" data-i="${i}" data-by="1" aria-label="${t('coreconf.move_down', { name: o.tag || t('coreconf.outbound_n', { n: i + 1 }) })}" ${raw(i === items.length - 1 ? 'disabled' : '')}>${t('coreconf.down')}</button>
+      <button type="button" class="small" data-action="out-edit" data-i="${i}">${t('common.edit')}</button><button type="button" class="small" data-action="out-clone" data-i="${i}">${t('coreconf.clone')}</button><button type="button" class="small" data-action="out-test" data-i="${i}">${t('coreconf.test')}</button><button type="button" class="small danger" data-action="out-delete" data-i="${i}">${t('common.delete')}</button></div></td></tr>`)
+    : html`<tr><td colspan="7" class="empty">${t('coreconf.no_outbounds')}</td></tr>`}</tbody></table></div>
     <p class="hint" id="traffic-note" aria-live="polite"></p>
-    <form id="test-url-form" novalidate><label for="test-url">Test URL</label><div class="input-group"><input id="test-url" name="xrayOutboundTestUrl" data-field="xrayOutboundTestUrl" placeholder="https://www.google.com/generate_204" autocomplete="off"><button type="submit">Save</button></div>
-      <div class="hint">What Test fetches through the outbound, in a temporary core on a server running this template (3x-ui's setting, fleet-wide)</div></form>
-    <div class="actions"><button type="button" data-action="out-add">Add outbound</button><button type="button" data-action="traffic-refresh">Refresh traffic</button><button type="button" data-action="traffic-reset">Reset traffic</button></div>`);
+    <form id="test-url-form" novalidate><label for="test-url">${t('coreconf.test_url')}</label><div class="input-group"><input id="test-url" name="xrayOutboundTestUrl" data-field="xrayOutboundTestUrl" placeholder="https://www.google.com/generate_204" autocomplete="off"><button type="submit">${t('common.save')}</button></div>
+      <div class="hint">${t('coreconf.test_url_hint')}</div></form>
+    <div class="actions"><button type="button" data-action="out-add">${t('coreconf.add_outbound')}</button><button type="button" data-action="traffic-refresh">${t('coreconf.refresh_traffic')}</button><button type="button" data-action="traffic-reset">${t('coreconf.reset_traffic')}</button></div>`);
   const drawTraffic = () => outboundTraffic(ctx).then((sums) => {
     for (const cell of panel.querySelectorAll('[data-traffic]')) {
       const s = sums.get(cell.dataset.traffic);
       cell.textContent = s ? `${bytes(s.up)} / ${bytes(s.down)}` : '—';
     }
-    show($('#traffic-note', panel), `Traffic of the ${ctx.servers().length} server${ctx.servers().length === 1 ? '' : 's'} running this template.`);
+    show($('#traffic-note', panel), t('coreconf.traffic_of', { n: ctx.servers().length }));
   }).catch((err) => {
     for (const cell of panel.querySelectorAll('[data-traffic]')) cell.textContent = '—';
-    show($('#traffic-note', panel), `Traffic is not available: ${err.message}`);
+    show($('#traffic-note', panel), t('coreconf.traffic_failed', { error: err.message }));
   });
   drawTraffic();
   actions['traffic-refresh'] = drawTraffic;
@@ -134,16 +135,16 @@ function outboundsTab(panel, ctx) {
     clearErrors(urlForm);
     try {
       await api('PATCH', '/settings', { xrayOutboundTestUrl: urlForm.elements.xrayOutboundTestUrl.value.trim() });
-      toast('Test URL saved');
+      toast(t('coreconf.test_url_saved'));
     } catch (err) { fieldErrors(urlForm, err); }
   });
   actions['traffic-reset'] = async (el) => {
     const servers = ctx.servers();
-    if (!servers.length) { toast('No server runs this template', 'error'); return; }
-    if (!(await confirmDialog('Reset outbound traffic?', `Every outbound's counters go to zero on ${servers.map((s) => s.name).join(', ')}.`, 'Reset'))) return;
+    if (!servers.length) { toast(t('coreconf.no_server_runs'), 'error'); return; }
+    if (!(await confirmDialog(t('coreconf.reset_title'), t('coreconf.reset_text', { servers: servers.map((s) => s.name).join(', ') }), t('coreconf.reset')))) return;
     el.disabled = true;
     try { for (const s of servers) await api('POST', '/core/outbounds/traffic/reset', { server: String(s.id) }); } finally { el.disabled = false; }
-    toast(`Outbound traffic reset on ${servers.length} server${servers.length === 1 ? '' : 's'}`);
+    toast(t('coreconf.traffic_reset', { n: servers.length }));
     await drawTraffic();
   };
   const edit = (o, at, title, apply) => {
@@ -169,7 +170,7 @@ function outboundsTab(panel, ctx) {
         readItem(form, work);
         if (Array.isArray(work.settings?.reserved)) work.settings.reserved = work.settings.reserved.map((b) => (/^\d+$/.test(b) ? Number(b) : b));
         const taken = items.some((x, i) => i !== at && x.tag && x.tag === work.tag);
-        if (!work.tag || taken) { fieldErrors(form, { fields: [{ field: 'tag', message: work.tag ? 'another outbound has this tag' : 'a tag is required' }] }); return; }
+        if (!work.tag || taken) { fieldErrors(form, { fields: [{ field: 'tag', message: work.tag ? t('coreconf.err_outbound_tag_taken') : t('coreconf.err_tag_required') }] }); return; }
         if (at === null) items.push(work); else items[at] = work;
         ctx.doc.outbounds = items;
         ctx.changed();
@@ -179,9 +180,9 @@ function outboundsTab(panel, ctx) {
     mount((markup) => panel.insertAdjacentHTML('beforeend', markup));
     $('#outbound-form').querySelector('input, select')?.focus();
   };
-  actions['out-add'] = () => edit({ tag: '', protocol: 'freedom', settings: {} }, null, 'New outbound', 'Add outbound');
-  actions['out-edit'] = (el) => { const i = Number(el.dataset.i); edit(items[i], i, `Outbound ${items[i].tag || i + 1}`, 'Apply'); };
-  actions['out-clone'] = (el) => { const o = structuredClone(items[Number(el.dataset.i)]); o.tag = `${o.tag || 'outbound'}-copy`; edit(o, null, `Copy of ${items[Number(el.dataset.i)].tag}`, 'Add outbound'); };
+  actions['out-add'] = () => edit({ tag: '', protocol: 'freedom', settings: {} }, null, t('coreconf.new_outbound'), t('coreconf.add_outbound'));
+  actions['out-edit'] = (el) => { const i = Number(el.dataset.i); edit(items[i], i, t('coreconf.outbound_title', { name: items[i].tag || t('coreconf.outbound_n', { n: i + 1 }) }), t('coreconf.apply')); };
+  actions['out-clone'] = (el) => { const o = structuredClone(items[Number(el.dataset.i)]); o.tag = `${o.tag || 'outbound'}-copy`; edit(o, null, t('coreconf.copy_of', { name: items[Number(el.dataset.i)].tag }), t('coreconf.add_outbound')); };
   actions['out-move'] = (el) => { if (moveItem(items, Number(el.dataset.i), Number(el.dataset.by))) { ctx.doc.outbounds = items; ctx.changed(); ctx.redraw(); } };
   actions['out-delete'] = (el) => {
     const [gone] = items.splice(Number(el.dataset.i), 1);
@@ -189,19 +190,19 @@ function outboundsTab(panel, ctx) {
     ctx.changed();
     ctx.redraw();
     const used = list(ctx.doc, 'routing.rules').filter((r) => r.outboundTag === gone.tag).length;
-    toast(`Outbound ${gone.tag || ''} removed${used ? `; ${used} routing rule${used === 1 ? '' : 's'} still name it` : ''}`, used ? 'error' : 'ok');
+    toast(used ? t('coreconf.outbound_removed_used', { tag: gone.tag || '', n: used }) : t('coreconf.outbound_removed', { tag: gone.tag || '' }), used ? 'error' : 'ok');
   };
   actions['out-test'] = async (el) => {
     const o = items[Number(el.dataset.i)];
     const cell = panel.querySelector(`[data-test-result="${el.dataset.i}"]`);
     const online = new Set((ctx.allServers() || []).filter((s) => s.connected).map((s) => s.id));
     const server = ctx.servers().find((s) => online.has(s.id)) || ctx.allServers().find((s) => online.has(s.id));
-    if (!server) { cell.textContent = 'No server is online to test from'; return; }
-    cell.textContent = `testing from ${server.name}…`;
+    if (!server) { cell.textContent = t('coreconf.test_no_server'); return; }
+    cell.textContent = t('coreconf.testing_from', { server: server.name });
     el.disabled = true;
     try {
       const r = await api('POST', `/servers/${server.id}/outbounds/test`, { outbound: o, allOutbounds: items });
-      show(cell, r.success ? html`${r.delay} ms <span class="muted">(${server.name})</span>` : html`<span class="core-error">${r.error || 'failed'}</span>`);
+      show(cell, r.success ? html`${t('coreconf.delay_ms', { ms: r.delay })} <span class="muted">(${server.name})</span>` : html`<span class="core-error">${r.error || t('coreconf.test_failed')}</span>`);
     } catch (err) {
       show(cell, html`<span class="core-error">${err.message}</span>`);
     } finally { el.disabled = false; }
@@ -226,18 +227,18 @@ function ruleForm(r, doc, title, apply) {
   const bals = tagsOf(list(doc, 'routing.balancers'));
   const keep = (tags, v) => (v && !tags.includes(v) ? [...tags, v] : tags);
   return editorShell('rule-form', title, html`<div class="form-grid">
-    ${ctl(r, 'domain', 'Domain', { kind: 'lines', hint: 'One a line: example.com, domain:, full:, regexp:, geosite:…' })}
-    ${ctl(r, 'ip', 'IP', { kind: 'lines', hint: 'One a line: 10.0.0.0/8, 1.2.3.4, geoip:…' })}
-    ${ctl(r, 'port', 'Port', { placeholder: '53,443,1000-2000' })}
-    ${ctl(r, 'sourcePort', 'Source port', { placeholder: '1000-2000' })}
-    ${ctl(r, 'network', 'Network', { choices: [['', 'any'], 'tcp', 'udp', 'tcp,udp'] })}
-    ${ctl(r, 'protocol', 'Protocol', { kind: 'csv', placeholder: 'http, tls, bittorrent', hint: 'Sniffed protocols' })}
-    ${ctl(r, 'source', 'Source IP', { kind: 'lines' })}
-    ${ctl(r, 'user', 'User (client email)', { kind: 'lines' })}
-    ${ctl(r, 'inboundTag', 'Inbound tags', { kind: 'csv', placeholder: 'inbound-443' })}
-    <div><label for="f-attrs">Attributes</label><textarea id="f-attrs" name="attrs" data-field="attrs" rows="2">${attrsText(r.attrs)}</textarea><div class="hint">Xray: name=value a line (:method=GET); v2ray: an expression</div></div>
-    ${ctl(r, 'outboundTag', 'Outbound', { choices: [['', '—'], ...keep(outs, r.outboundTag)] })}
-    ${ctl(r, 'balancerTag', 'Balancer', { choices: [['', '—'], ...keep(bals, r.balancerTag)] })}</div>`, apply);
+    ${ctl(r, 'domain', t('coreconf.domain'), { kind: 'lines', hint: t('coreconf.domain_hint') })}
+    ${ctl(r, 'ip', 'IP', { kind: 'lines', hint: t('coreconf.ip_hint') })}
+    ${ctl(r, 'port', t('coreconf.port'), { placeholder: '53,443,1000-2000' })}
+    ${ctl(r, 'sourcePort', t('coreconf.source_port'), { placeholder: '1000-2000' })}
+    ${ctl(r, 'network', t('coreconf.network'), { choices: [['', t('coreconf.any')], 'tcp', 'udp', 'tcp,udp'] })}
+    ${ctl(r, 'protocol', t('coreconf.protocol'), { kind: 'csv', placeholder: 'http, tls, bittorrent', hint: t('coreconf.sniffed') })}
+    ${ctl(r, 'source', t('coreconf.source_ip'), { kind: 'lines' })}
+    ${ctl(r, 'user', t('coreconf.rule_user'), { kind: 'lines' })}
+    ${ctl(r, 'inboundTag', t('coreconf.inbound_tags'), { kind: 'csv', placeholder: 'inbound-443' })}
+    <div><label for="f-attrs">${t('coreconf.attributes')}</label><textarea id="f-attrs" name="attrs" data-field="attrs" rows="2">${attrsText(r.attrs)}</textarea><div class="hint">${t('coreconf.attributes_hint')}</div></div>
+    ${ctl(r, 'outboundTag', t('coreconf.outbound'), { choices: [['', '—'], ...keep(outs, r.outboundTag)] })}
+    ${ctl(r, 'balancerTag', t('coreconf.balancer'), { choices: [['', '—'], ...keep(bals, r.balancerTag)] })}</div>`, apply);
 }
 function ruleSummary(r) {
   const parts = MATCH.filter((k) => r[k] !== undefined && r[k] !== '').map((k) => {
@@ -245,20 +246,20 @@ function ruleSummary(r) {
     const text = Array.isArray(v) ? v.join(', ') : typeof v === 'object' ? attrsText(v).replace(/\n/g, ', ') : String(v);
     return `${k}: ${text.length > 80 ? `${text.slice(0, 77)}…` : text}`;
   });
-  return parts.join(' · ') || 'everything';
+  return parts.join(' · ') || t('coreconf.everything');
 }
 function routingTab(panel, ctx) {
   const rules = list(ctx.doc, 'routing.rules');
   const strategy = getPath(ctx.doc, 'routing.domainStrategy') || 'AsIs';
-  show(panel, html`<form id="routing-form" class="form-grid" novalidate>${ctl({ routing: { domainStrategy: strategy } }, 'routing.domainStrategy', 'Domain strategy', { choices: ['AsIs', 'IPIfNonMatch', 'IPOnDemand'], hint: 'How domains are resolved to match IP rules' })}</form>
-    <p class="hint">Rules are tried in order; the first that matches decides. The controller's own rules (the core's API port, refused addresses) always come first.</p>
-    <div class="table-wrap" tabindex="0" role="region" aria-label="Routing rules, scrollable"><table class="cards"><caption class="skip">Routing rules</caption>
-    <thead><tr><th>#</th><th>Match</th><th>To</th><th><span class="skip">Actions</span></th></tr></thead>
-    <tbody>${rules.length ? rules.map((r, i) => html`<tr data-rule="${i}"><td>${i + 1}</td><td class="wrap mono">${ruleSummary(r)}</td><td>${r.outboundTag ? r.outboundTag : r.balancerTag ? `balancer ${r.balancerTag}` : '—'}</td>
-      <td><div class="row"><button type="button" class="small" data-action="rule-move" data-i="${i}" data-by="-1" aria-label="Move rule ${i + 1} up" ${raw(i === 0 ? 'disabled' : '')}>Up</button><button type="button" class="small" data-action="rule-move" data-i="${i}" data-by="1" aria-label="Move rule ${i + 1} down" ${raw(i === rules.length - 1 ? 'disabled' : '')}>Down</button>
-      <button type="button" class="small" data-action="rule-edit" data-i="${i}" aria-label="Edit rule ${i + 1}">Edit</button><button type="button" class="small danger" data-action="rule-delete" data-i="${i}" aria-label="Delete rule ${i + 1}">Delete</button></div></td></tr>`)
-    : html`<tr><td colspan="4" class="empty">No rules: everything takes the first outbound.</td></tr>`}</tbody></table></div>
-    <div class="actions"><button type="button" data-action="rule-add">Add rule</button></div>`);
+  show(panel, html`<form id="routing-form" class="form-grid" novalidate>${ctl({ routing: { domainStrategy: strategy } }, 'routing.domainStrategy', t('coreconf.domain_strategy'), { choices: ['AsIs', 'IPIfNonMatch', 'IPOnDemand'], hint: t('coreconf.domain_strategy_hint') })}</form>
+    <p class="hint">${t('coreconf.rules_hint')}</p>
+    <div class="table-wrap" tabindex="0" role="region" aria-label="${t('coreconf.rules_label')}"><table class="cards"><caption class="skip">${t('coreconf.rules')}</caption>
+    <thead><tr><th>#</th><th>${t('coreconf.match')}</th><th>${t('coreconf.to')}</th><th><span class="skip">${t('common.actions')}</span></th></tr></thead>
+    <tbody>${rules.length ? rules.map((r, i) => html`<tr data-rule="${i}"><td>${i + 1}</td><td class="wrap mono">${ruleSummary(r)}</td><td>${r.outboundTag ? r.outboundTag : r.balancerTag ? t('coreconf.to_balancer', { tag: r.balancerTag }) : '—'}</td>
+      <td><div class="row"><button type="button" class="small" data-action="rule-move" data-i="${i}" data-by="-1" aria-label="${t('coreconf.rule_up', { n: i + 1 })}" ${raw(i === 0 ? 'disabled' : '')}>${t('coreconf.up')}</button><button type="button" class="small" data-action="rule-move" data-i="${i}" data-by="1" aria-label="${t('coreconf.rule_down', { n: i + 1 })}" ${raw(i === rules.length - 1 ? 'disabled' : '')}>${t('coreconf.down')}</button>
+      <button type="button" class="small" data-action="rule-edit" data-i="${i}" aria-label="${t('coreconf.rule_edit', { n: i + 1 })}">${t('common.edit')}</button><button type="button" class="small danger" data-action="rule-delete" data-i="${i}" aria-label="${t('coreconf.rule_delete', { n: i + 1 })}">${t('common.delete')}</button></div></td></tr>`)
+    : html`<tr><td colspan="4" class="empty">${t('coreconf.no_rules')}</td></tr>`}</tbody></table></div>
+    <div class="actions"><button type="button" data-action="rule-add">${t('coreconf.add_rule')}</button></div>`);
   $('#routing-form').addEventListener('change', (e) => { setPath(ctx.doc, 'routing.domainStrategy', e.target.value); ctx.changed(); });
   const edit = (r, at, title, apply) => {
     $('#rule-form')?.remove();
@@ -273,8 +274,8 @@ function routingTab(panel, ctx) {
       if (attrs === undefined) delete work.attrs; else work.attrs = attrs;
       if (typeof work.port === 'string' && /^\d+$/.test(work.port)) work.port = Number(work.port);
       const problems = [];
-      if (!MATCH.some((k) => work[k] !== undefined)) problems.push({ field: 'domain', message: 'give at least one thing to match' });
-      if (!work.outboundTag === !work.balancerTag) problems.push({ field: 'outboundTag', message: 'choose an outbound or a balancer (one of them)' });
+      if (!MATCH.some((k) => work[k] !== undefined)) problems.push({ field: 'domain', message: t('coreconf.err_match') });
+      if (!work.outboundTag === !work.balancerTag) problems.push({ field: 'outboundTag', message: t('coreconf.err_target') });
       if (problems.length) { fieldErrors(form, { fields: problems }); return; }
       work.type = 'field';
       const next = list(ctx.doc, 'routing.rules');
@@ -285,8 +286,8 @@ function routingTab(panel, ctx) {
     });
     form.querySelector('textarea, input')?.focus();
   };
-  actions['rule-add'] = () => edit({ type: 'field' }, null, 'New rule', 'Add rule');
-  actions['rule-edit'] = (el) => { const i = Number(el.dataset.i); edit(rules[i], i, `Rule ${i + 1}`, 'Apply'); };
+  actions['rule-add'] = () => edit({ type: 'field' }, null, t('coreconf.new_rule'), t('coreconf.add_rule'));
+  actions['rule-edit'] = (el) => { const i = Number(el.dataset.i); edit(rules[i], i, t('coreconf.rule_title', { n: i + 1 }), t('coreconf.apply')); };
   actions['rule-move'] = (el) => { if (moveItem(rules, Number(el.dataset.i), Number(el.dataset.by))) { setPath(ctx.doc, 'routing.rules', rules); ctx.changed(); ctx.redraw(); } };
   actions['rule-delete'] = (el) => { rules.splice(Number(el.dataset.i), 1); setPath(ctx.doc, 'routing.rules', rules); ctx.changed(); ctx.redraw(); };
 }
@@ -294,30 +295,30 @@ function routingTab(panel, ctx) {
 // ---- Balancers ----
 function balancersTab(panel, ctx) {
   const items = list(ctx.doc, 'routing.balancers');
-  show(panel, html`<p class="hint">A balancer spreads traffic over the outbounds whose tags start with one of its selectors; a routing rule names it.</p>
-    <div class="table-wrap" tabindex="0" role="region" aria-label="Balancers, scrollable"><table class="cards"><caption class="skip">Balancers</caption>
-    <thead><tr><th>Tag</th><th>Selector</th><th>Strategy</th><th><span class="skip">Actions</span></th></tr></thead>
+  show(panel, html`<p class="hint">${t('coreconf.balancers_hint')}</p>
+    <div class="table-wrap" tabindex="0" role="region" aria-label="${t('coreconf.balancers_label')}"><table class="cards"><caption class="skip">${t('coreconf.balancers')}</caption>
+    <thead><tr><th>${t('coreconf.tag')}</th><th>${t('coreconf.selector')}</th><th>${t('coreconf.strategy')}</th><th><span class="skip">${t('common.actions')}</span></th></tr></thead>
     <tbody>${items.length ? items.map((b, i) => html`<tr data-balancer="${b.tag || ''}"><td>${b.tag || '—'}</td><td class="wrap mono">${(b.selector || []).join(', ')}</td><td>${b.strategy?.type || 'random'}</td>
-      <td><div class="row"><button type="button" class="small" data-action="bal-edit" data-i="${i}">Edit</button><button type="button" class="small danger" data-action="bal-delete" data-i="${i}">Delete</button></div></td></tr>`)
-    : html`<tr><td colspan="4" class="empty">No balancers.</td></tr>`}</tbody></table></div>
-    <div class="actions"><button type="button" data-action="bal-add">Add balancer</button></div>`);
+      <td><div class="row"><button type="button" class="small" data-action="bal-edit" data-i="${i}">${t('common.edit')}</button><button type="button" class="small danger" data-action="bal-delete" data-i="${i}">${t('common.delete')}</button></div></td></tr>`)
+    : html`<tr><td colspan="4" class="empty">${t('coreconf.no_balancers')}</td></tr>`}</tbody></table></div>
+    <div class="actions"><button type="button" data-action="bal-add">${t('coreconf.add_balancer')}</button></div>`);
   const edit = (b, at, title, apply) => {
     $('#balancer-form')?.remove();
     const work = structuredClone(b);
     const outs = tagsOf(list(ctx.doc, 'outbounds'));
     panel.insertAdjacentHTML('beforeend', String(editorShell('balancer-form', title, html`<div class="form-grid">
-      ${ctl(work, 'tag', 'Tag')}${ctl(work, 'selector', 'Selector', { kind: 'csv', placeholder: 'proxy-, warp', hint: `Outbound tag prefixes; outbounds: ${outs.join(', ') || 'none'}` })}
-      ${ctl(work, 'strategy.type', 'Strategy', { choices: ['random', 'roundRobin', 'leastPing', 'leastLoad'] })}
-      ${ctl(work, 'fallbackTag', 'Fallback outbound', { choices: [['', '—'], ...outs] })}</div>`, apply)));
+      ${ctl(work, 'tag', t('coreconf.tag'))}${ctl(work, 'selector', t('coreconf.selector'), { kind: 'csv', placeholder: 'proxy-, warp', hint: t('coreconf.selector_hint', { outbounds: outs.join(', ') || t('common.none') }) })}
+      ${ctl(work, 'strategy.type', t('coreconf.strategy'), { choices: ['random', 'roundRobin', 'leastPing', 'leastLoad'] })}
+      ${ctl(work, 'fallbackTag', t('coreconf.fallback'), { choices: [['', '—'], ...outs] })}</div>`, apply)));
     const form = $('#balancer-form');
     form.addEventListener('submit', (e) => {
       e.preventDefault();
       clearErrors(form);
       readItem(form, work);
       const problems = [];
-      if (!work.tag) problems.push({ field: 'tag', message: 'a tag is required' });
-      else if (items.some((x, i) => i !== at && x.tag === work.tag)) problems.push({ field: 'tag', message: 'another balancer has this tag' });
-      if (!work.selector?.length) problems.push({ field: 'selector', message: 'give at least one outbound tag prefix' });
+      if (!work.tag) problems.push({ field: 'tag', message: t('coreconf.err_tag_required') });
+      else if (items.some((x, i) => i !== at && x.tag === work.tag)) problems.push({ field: 'tag', message: t('coreconf.err_balancer_tag_taken') });
+      if (!work.selector?.length) problems.push({ field: 'selector', message: t('coreconf.err_selector') });
       if (problems.length) { fieldErrors(form, { fields: problems }); return; }
       if (at === null) items.push(work); else items[at] = work;
       setPath(ctx.doc, 'routing.balancers', items);
@@ -326,8 +327,8 @@ function balancersTab(panel, ctx) {
     });
     form.querySelector('input')?.focus();
   };
-  actions['bal-add'] = () => edit({ tag: '', selector: [], strategy: { type: 'random' } }, null, 'New balancer', 'Add balancer');
-  actions['bal-edit'] = (el) => { const i = Number(el.dataset.i); edit(items[i], i, `Balancer ${items[i].tag}`, 'Apply'); };
+  actions['bal-add'] = () => edit({ tag: '', selector: [], strategy: { type: 'random' } }, null, t('coreconf.new_balancer'), t('coreconf.add_balancer'));
+  actions['bal-edit'] = (el) => { const i = Number(el.dataset.i); edit(items[i], i, t('coreconf.balancer_title', { tag: items[i].tag }), t('coreconf.apply')); };
   actions['bal-delete'] = (el) => {
     items.splice(Number(el.dataset.i), 1);
     if (items.length) setPath(ctx.doc, 'routing.balancers', items); else deletePath(ctx.doc, 'routing.balancers');
@@ -341,16 +342,16 @@ function balancersTab(panel, ctx) {
 // form does not show (tag, skipFallback, clientIp…) stay on it.
 function dnsTab(panel, ctx) {
   const servers = list(ctx.doc, 'dns.servers').map((s) => (typeof s === 'string' ? { address: s } : structuredClone(s)));
-  const row = (s, i) => html`<fieldset class="sub" data-dns="${i}"><legend>DNS server ${i + 1}</legend><div class="form-grid">
-    <div><label for="dns-address-${i}">Address</label><input id="dns-address-${i}" name="address" value="${s.address ?? ''}" placeholder="1.1.1.1, https://1.1.1.1/dns-query, localhost" autocomplete="off"></div>
-    <div><label for="dns-port-${i}">Port</label><input id="dns-port-${i}" name="port" value="${s.port ?? ''}" inputmode="numeric" placeholder="53"></div>
-    <div><label for="dns-domains-${i}">Domains</label><input id="dns-domains-${i}" name="domains" value="${(s.domains || []).join(', ')}" placeholder="geosite:cn"></div>
-    <div><label for="dns-expect-${i}">Expected IPs</label><input id="dns-expect-${i}" name="expectIPs" value="${(s.expectIPs || []).join(', ')}" placeholder="geoip:cn"></div></div>
-    <div class="actions"><button type="button" class="small danger" data-action="dns-remove" data-i="${i}" aria-label="Remove DNS server ${i + 1}">Remove</button></div></fieldset>`;
-  show(panel, html`<form id="dns-form" novalidate><p class="hint">With no DNS servers the core uses the host's resolver.</p>
-    <div class="form-grid">${ctl(ctx.doc, 'dns.queryStrategy', 'Query strategy', { choices: [['', 'default (UseIP)'], 'UseIP', 'UseIPv4', 'UseIPv6'] })}${ctl(ctx.doc, 'dns.tag', 'Tag', { placeholder: 'dns', hint: 'Lets routing rules match DNS queries by inbound tag' })}</div>
+  const row = (s, i) => html`<fieldset class="sub" data-dns="${i}"><legend>${t('coreconf.dns_server', { n: i + 1 })}</legend><div class="form-grid">
+    <div><label for="dns-address-${i}">${t('coreconf.address')}</label><input id="dns-address-${i}" name="address" value="${s.address ?? ''}" placeholder="1.1.1.1, https://1.1.1.1/dns-query, localhost" autocomplete="off"></div>
+    <div><label for="dns-port-${i}">${t('coreconf.port')}</label><input id="dns-port-${i}" name="port" value="${s.port ?? ''}" inputmode="numeric" placeholder="53"></div>
+    <div><label for="dns-domains-${i}">${t('coreconf.domains')}</label><input id="dns-domains-${i}" name="domains" value="${(s.domains || []).join(', ')}" placeholder="geosite:cn"></div>
+    <div><label for="dns-expect-${i}">${t('coreconf.expected_ips')}</label><input id="dns-expect-${i}" name="expectIPs" value="${(s.expectIPs || []).join(', ')}" placeholder="geoip:cn"></div></div>
+    <div class="actions"><button type="button" class="small danger" data-action="dns-remove" data-i="${i}" aria-label="${t('coreconf.dns_remove_label', { n: i + 1 })}">${t('coreconf.remove')}</button></div></fieldset>`;
+  show(panel, html`<form id="dns-form" novalidate><p class="hint">${t('coreconf.dns_hint')}</p>
+    <div class="form-grid">${ctl(ctx.doc, 'dns.queryStrategy', t('coreconf.query_strategy'), { choices: [['', t('coreconf.query_default')], 'UseIP', 'UseIPv4', 'UseIPv6'] })}${ctl(ctx.doc, 'dns.tag', t('coreconf.tag'), { placeholder: 'dns', hint: t('coreconf.dns_tag_hint') })}</div>
     ${servers.map(row)}
-    <div class="actions"><button type="button" data-action="dns-add">Add DNS server</button></div></form>`);
+    <div class="actions"><button type="button" data-action="dns-add">${t('coreconf.add_dns')}</button></div></form>`);
   const form = $('#dns-form');
   const write = () => {
     const out = [];
@@ -383,18 +384,19 @@ function dnsTab(panel, ctx) {
 // Where JSON.parse stopped, as line and column: "at position N" in V8's message.
 function jsonProblem(text, e) {
   const at = Number(e.message.match(/position (\d+)/)?.[1]);
-  if (Number.isNaN(at)) return e.message;
+  if (Number.isNaN(at)) return t('coreconf.json_invalid', { error: e.message });
   const before = text.slice(0, at).split('\n');
-  return `line ${before.length}, column ${before[before.length - 1].length + 1}: ${e.message.replace(/\s*\(line \d+ column \d+\)/, '')}`;
+  const error = e.message.replace(/\s*\(line \d+ column \d+\)/, '');
+  return t('coreconf.json_invalid_at', { line: before.length, column: before[before.length - 1].length + 1, error });
 }
 function jsonTab(panel, ctx) {
-  show(panel, html`<label for="json-editor">The whole template as JSON</label>
+  show(panel, html`<label for="json-editor">${t('coreconf.json_label')}</label>
     <textarea id="json-editor" class="json-editor" spellcheck="false" rows="28" aria-describedby="json-hint json-error">${JSON.stringify(ctx.doc, null, 2)}</textarea>
-    <div class="hint" id="json-hint">The controller adds the core's API, the inbounds and its own rules when it renders each server's configuration.</div>
+    <div class="hint" id="json-hint">${t('coreconf.json_hint')}</div>
     <div class="alert error" id="json-error" role="alert" hidden></div>
-    <div class="actions"><button type="button" data-action="json-check">Check JSON</button><button type="button" data-action="json-format">Format</button></div>`);
+    <div class="actions"><button type="button" data-action="json-check">${t('coreconf.json_check')}</button><button type="button" data-action="json-format">${t('coreconf.json_format')}</button></div>`);
   $('#json-editor').addEventListener('input', () => { ctx.changed(); $('#json-error').hidden = true; });
-  actions['json-check'] = () => { if (takeJson(ctx)) toast('The JSON is valid'); };
+  actions['json-check'] = () => { if (takeJson(ctx)) toast(t('coreconf.json_valid')); };
   actions['json-format'] = () => { if (takeJson(ctx)) $('#json-editor').value = JSON.stringify(ctx.doc, null, 2); };
 }
 function takeJson(ctx) {
@@ -403,14 +405,14 @@ function takeJson(ctx) {
   const box = $('#json-error');
   let parsed;
   try { parsed = JSON.parse(area.value); } catch (e) {
-    box.textContent = `Not valid JSON, ${jsonProblem(area.value, e)}`;
+    box.textContent = jsonProblem(area.value, e);
     box.hidden = false;
     area.setAttribute('aria-invalid', 'true');
     area.focus();
     return false;
   }
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    box.textContent = 'The template must be a JSON object ({ … })';
+    box.textContent = t('coreconf.json_not_object');
     box.hidden = false;
     area.setAttribute('aria-invalid', 'true');
     return false;
@@ -422,10 +424,10 @@ function takeJson(ctx) {
 }
 
 export const TABS = [
-  { id: 'basic', label: 'Basic', draw: basicTab },
-  { id: 'outbounds', label: 'Outbounds', draw: outboundsTab },
-  { id: 'routing', label: 'Routing', draw: routingTab },
-  { id: 'balancers', label: 'Balancers', draw: balancersTab },
+  { id: 'basic', label: t('coreconf.basic'), draw: basicTab },
+  { id: 'outbounds', label: t('coreconf.outbounds'), draw: outboundsTab },
+  { id: 'routing', label: t('coreconf.routing'), draw: routingTab },
+  { id: 'balancers', label: t('coreconf.balancers'), draw: balancersTab },
   { id: 'dns', label: 'DNS', draw: dnsTab },
   { id: 'json', label: 'JSON', draw: jsonTab, leave: takeJson },
 ];

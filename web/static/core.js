@@ -1,4 +1,5 @@
 // The page, the markup helpers and the API client every other module builds on.
+import { t } from './i18n.js';
 
 export const BASE = document.body.dataset.base || '';
 export const PAGE = document.body.dataset.page;
@@ -30,7 +31,7 @@ export const pageData = (() => { try { return JSON.parse($('#page-data')?.textCo
 // ---- API ----
 class ApiError extends Error {
   constructor(status, error) {
-    super(error?.message || `request failed (HTTP ${status})`);
+    super(error?.message || t('api.failed', { status: String(status) }));
     this.status = status;
     this.code = error?.code || 'error';
     this.fields = error?.details?.fields || [];
@@ -53,12 +54,12 @@ export async function api(method, path, body) {
   else if (body !== undefined) { opts.headers['content-type'] = 'application/json'; opts.body = JSON.stringify(body); }
   let resp;
   try { resp = await fetch(API + path, opts); } catch (e) {
-    throw new ApiError(0, { code: 'network', message: `the controller cannot be reached (${e.message})` });
+    throw new ApiError(0, { code: 'network', message: t('api.unreachable', { error: e.message }) });
   }
-  if (resp.status === 401 && PAGE !== 'login') { sessionEnded(); throw new ApiError(401, { message: 'your session has ended' }); }
+  if (resp.status === 401 && PAGE !== 'login') { sessionEnded(); throw new ApiError(401, { message: t('api.session_ended') }); }
   let json;
   try { json = await resp.json(); } catch {
-    throw new ApiError(resp.status, { code: 'bad_response', message: `unexpected answer (HTTP ${resp.status})` });
+    throw new ApiError(resp.status, { code: 'bad_response', message: t('api.bad_response', { status: String(resp.status) }) });
   }
   if (!json.success) throw new ApiError(resp.status, json.error);
   return json.data;

@@ -2,6 +2,7 @@
 // drawing one, reading them all back, and the small path helpers they share. A control's
 // name and data-field are its path, so an API error about that path lands beside it.
 import { esc, html, raw } from './core.js';
+import { t } from './i18n.js';
 
 function keys(path) { return path.replace(/\[(\d+)\]/g, '.$1').split('.'); }
 export function getPath(obj, path) { return keys(path).reduce((o, k) => (o == null ? undefined : o[k]), obj); }
@@ -44,11 +45,13 @@ export function ctl(doc, path, label, opts = {}) {
   if (v === undefined || v === null) v = opts.default ?? '';
   const hint = opts.hint ? html`<div class="hint">${opts.hint}</div>` : '';
   const attrs = html`id="${id}" name="${path}" data-kind="${kind}" data-field="${path}" ${raw(opts.redraw ? 'data-redraw="1"' : '')}`;
+  // Values are mostly paths, hosts and keys: written left to right even on a right-to-left page.
+  const dir = raw('dir="auto"');
   if (kind === 'bool') return html`<div><label class="inline"><input type="checkbox" ${attrs} ${raw(v === true ? 'checked' : '')}> ${label}</label>${hint}</div>`;
   if (opts.choices) return html`<div><label for="${id}">${label}</label><select ${attrs}>${opts.choices.map((c) => { const [val, text] = Array.isArray(c) ? c : [c, c]; return html`<option value="${val}" ${raw(String(v) === String(val) ? 'selected' : '')}>${text}</option>`; })}</select>${hint}</div>`;
-  if (kind === 'lines' || opts.area) return html`<div><label for="${id}">${label}</label><textarea ${attrs} rows="${opts.rows || 3}">${v}</textarea>${hint}</div>`;
-  const input = html`<input ${attrs} value="${v}" ${raw(kind === 'int' ? 'inputmode="numeric"' : '')} ${raw(opts.placeholder ? `placeholder="${esc(opts.placeholder)}"` : '')} autocomplete="off">`;
-  const gen = opts.gen ? html`<button type="button" data-action="gen" data-gen="${opts.gen}" data-target="${id}" aria-label="Generate ${label}">Generate</button>` : '';
+  if (kind === 'lines' || opts.area) return html`<div><label for="${id}">${label}</label><textarea ${attrs} ${dir} rows="${opts.rows || 3}">${v}</textarea>${hint}</div>`;
+  const input = html`<input ${attrs} ${dir} value="${v}" ${raw(kind === 'int' ? 'inputmode="numeric"' : '')} ${raw(opts.placeholder ? `placeholder="${esc(opts.placeholder)}"` : '')} autocomplete="off">`;
+  const gen = opts.gen ? html`<button type="button" data-action="gen" data-gen="${opts.gen}" data-target="${id}" aria-label="${t('fields.generate_label', { label })}">${t('fields.generate')}</button>` : '';
   return html`<div><label for="${id}">${label}</label>${gen ? html`<div class="input-group">${input}${gen}</div>` : input}${hint}</div>`;
 }
 
@@ -61,7 +64,7 @@ export function readControls(root, doc) {
     let v;
     switch (el.dataset.kind) {
       case 'bool': v = el.checked; break;
-      case 'int': { const t = el.value.trim(); v = t === '' ? 0 : (/^-?\d+$/.test(t) ? Number(t) : t); break; }
+      case 'int': { const text = el.value.trim(); v = text === '' ? 0 : (/^-?\d+$/.test(text) ? Number(text) : text); break; }
       case 'csv': v = el.value.split(',').map((s) => s.trim()).filter(Boolean); break;
       case 'lines': v = el.value.split('\n').map((s) => s.trim()).filter(Boolean); break;
       default: v = el.value.trim();

@@ -1,8 +1,10 @@
-// The inbounds list; the inbound form is in inbound-form.js.
-import { $, api, BASE, html, pageRoot, raw, servers, show } from './core.js';
-import { actions, badge, bytes, confirmDialog, failed, switchControl, toast, when } from './ui.js';
+// The inbounds list with each inbound's links and its JSON as 3x-ui exports and imports it;
+// the inbound form is in inbound-form.js.
+import { $, api, BASE, enc, html, pageRoot, raw, servers, show } from './core.js';
+import { actions, badge, busy, bytes, clearErrors, confirmDialog, copyText, failed, fieldErrors, switchControl, toast, when } from './ui.js';
 import { live, throttle } from './live.js';
 import { WITH_TRANSPORT } from './inbound-form.js';
+import { num, t } from './i18n.js';
 
 // ---- Inbounds ----
 function transportLabel(i) {
@@ -10,18 +12,75 @@ function transportLabel(i) {
   if (!WITH_TRANSPORT.includes(i.protocol)) return '—';
   return `${st.network || 'tcp'}${st.security && st.security !== 'none' ? ' + ' + st.security : ''}`;
 }
+const STATUS = () => ({ online: t('common.online'), offline: t('common.offline'), pending: t('common.pending') });
 async function serverPicker(list, selected, onChange) {
   const wrap = $('#server-pick');
   if (list.length <= 1) { wrap.hidden = true; return list[0]?.id; }
   wrap.hidden = false;
-  show(wrap, html`<label for="server-select">Server</label><select id="server-select">${list.map((s) => html`<option value="${s.id}" ${raw(String(s.id) === String(selected) ? 'selected' : '')}>${s.name} (${s.status})</option>`)}</select>`);
+  show(wrap, html`<label for="server-select">${t('inbounds.server')}</label><select id="server-select">${list.map((s) => html`<option value="${s.id}" ${raw(String(s.id) === String(selected) ? 'selected' : '')}>${t('inbounds.server_option', { name: s.name, status: STATUS()[s.status] || s.status })}</option>`)}</select>`);
   $('#server-select').addEventListener('change', (e) => onChange(e.target.value));
   return list.some((s) => String(s.id) === String(selected)) ? selected : list[0].id;
 }
+// ---- 3x-ui's inbound JSON ----
+// A client as 3x-ui keeps it inside `settings.clients` (as the controller's
+// fleet::desired::client_json writes it for the agents).
+function xuiClient(protocol, c) {
+  const out = { email: c.email, enable: c.enable, limitIp: c.limitIp, totalGB: c.totalGB, expiryTime: c.expiryTime, subId: c.subId, tgId: c.tgId, comment: c.comment, reset: c.reset };
+  if (protocol === 'vmess') Object.assign(out, { id: c.uuid }, c.security ? { security: c.security } : {});
+  else if (protocol === 'vless') Object.assign(out, { id: c.uuid, flow: c.flow });
+  else if (protocol.startsWith('hysteria')) out.auth = c.auth;
+  else out.password = c.password;
+  return out;
+}
+// The inbound as 3x-ui's API returns and its import takes it: `settings`, `streamSettings`
+// and `sniffing` as JSON text, the clients inside `settings`.
+async function exportJson(id) {
+  const [i, clients] = await Promise.all([api('GET', `/inbounds/${id}`), api('GET', `/clients?inbound=${id}`)]);
+  const settings = { ...(i.settings || {}) };
+  if (clients.length) settings.clients = clients.map((c) => xuiClient(i.protocol, c));
+  return {
+    id: i.id, up: i.up, down: i.down, total: i.total, remark: i.remark, enable: i.enable, expiryTime: i.expiryTime, trafficReset: i.trafficReset,
+    listen: i.listen, port: i.port, protocol: i.protocol, settings: JSON.stringify(settings, null, 2),
+    streamSettings: JSON.stringify(i.streamSettings || {}, null, 2), tag: i.tag, sniffing: JSON.stringify(i.sniffing || {}, null, 2),
+  };
+}
+// What the API's create takes from pasted JSON: 3x-ui 2.x (fields as JSON text) or 3.x
+// (objects). The id, counters and client statistics are not taken. Throws field problems.
+function importBody(text) {
+  let j;
+  try { j = JSON.parse(text); } catch (e) { throw { fields: [{ field: 'json', message: t('inbounds.import_bad_json', { error: e.message }) }] }; }
+  if (!j || typeof j !== 'object' || Array.isArray(j)) throw { fields: [{ field: 'json', message: t('inbounds.import_not_object') }] };
+  const body = {};
+  for (const k of ['remark', 'enable', 'listen', 'port', 'protocol', 'tag', 'total', 'expiryTime', 'trafficReset']) if (j[k] !== undefined) body[k] = j[k];
+  for (const k of ['settings', 'streamSettings', 'sniffing']) {
+    if (typeof j[k] !== 'string') { if (j[k] !== undefined) body[k] = j[k]; continue; }
+    try { body[k] = j[k].trim() ? JSON.parse(j[k]) : {}; } catch (e) { throw { fields: [{ field: 'json', message: t('inbounds.import_bad_field', { field: k, error: e.message }) }] }; }
+  }
+  return body;
+}
+// A dialog with the inbound's JSON, to copy or download.
+function exportDialog(name, json) {
+  const d = document.createElement('dialog');
+  d.setAttribute('aria-labelledby', 'dialog-title');
+  d.id = 'export-dialog';
+  const url = URL.createObjectURL(new Blob([json], { type: 'application/json' }));
+  show(d, html`<form method="dialog"><h2 id="dialog-title">${t('inbounds.export_title', { name })}</h2>
+    <div><label for="export-json">${t('inbounds.export_label')}</label><textarea id="export-json" class="mono" dir="ltr" rows="14" readonly>${json}</textarea></div>
+    <div class="actions"><button type="button" class="primary" data-action="copy" data-copy-from="#export-json" data-what="${t('inbounds.export_copied')}">${t('common.copy')}</button>
+    <a class="button" href="${url}" download="${name}.json">${t('inbounds.download')}</a><button value="close">${t('common.close')}</button></div></form>`);
+  document.body.appendChild(d);
+  d.addEventListener('close', () => { URL.revokeObjectURL(url); d.remove(); });
+  d.showModal();
+}
+
 export function pageInbounds() {
   const root = pageRoot();
-  show(root, html`<div class="toolbar"><div id="server-pick" hidden></div><div class="grow"></div><a class="button primary" id="add-inbound" href="#">Add inbound</a></div>
-    <div class="table-wrap" tabindex="0" role="region" aria-label="Inbounds, scrollable"><table class="cards"><thead><tr><th>Remark</th><th>Protocol</th><th>Port</th><th class="hide-phone">Transport</th><th>Clients</th><th>Traffic ↑/↓</th><th class="hide-phone">Quota</th><th class="hide-phone">Expiry</th><th>Enabled</th><th><span class="skip">Actions</span></th></tr></thead><tbody id="inbound-rows"><tr><td colspan="10" class="empty">Loading…</td></tr></tbody></table></div>`);
+  show(root, html`<div class="toolbar"><div id="server-pick" hidden></div><div class="grow"></div><a class="button primary" id="add-inbound" href="#">${t('inbounds.add')}</a></div>
+    <details class="card" id="import-box"><summary>${t('inbounds.import')}</summary><form id="import-form" novalidate>
+      <div><label for="import-json">${t('inbounds.import_label')}</label><textarea id="import-json" name="json" class="mono" dir="ltr" rows="8" placeholder='{"port": 443, "protocol": "vless", "settings": "{…}", …}'></textarea><div class="hint">${t('inbounds.import_hint')}</div></div>
+      <div class="alert error form-error" role="alert" hidden></div>
+      <div class="actions"><button type="submit" class="primary">${t('inbounds.import_submit')}</button></div></form></details>
+    <div class="table-wrap" tabindex="0" role="region" aria-label="${t('inbounds.table_label')}"><table class="cards"><thead><tr><th>${t('inbounds.col_remark')}</th><th>${t('inbounds.col_protocol')}</th><th>${t('inbounds.col_port')}</th><th class="hide-phone">${t('inbounds.col_transport')}</th><th>${t('inbounds.col_clients')}</th><th>${t('inbounds.col_traffic')}</th><th class="hide-phone">${t('inbounds.col_quota')}</th><th class="hide-phone">${t('inbounds.col_expiry')}</th><th>${t('common.enabled')}</th><th><span class="skip">${t('common.actions')}</span></th></tr></thead><tbody id="inbound-rows"><tr><td colspan="10" class="empty">${t('common.loading')}</td></tr></tbody></table></div>`);
   let serverId = new URLSearchParams(location.search).get('server');
   let lastJson = '';
   const load = async () => {
@@ -31,13 +90,14 @@ export function pageInbounds() {
     if (json === lastJson) return;
     lastJson = json;
     show($('#inbound-rows'), list.length ? list.map((i) => html`<tr data-inbound="${i.remark || i.tag}">
-      <td><a href="${BASE}/panel/inbound?id=${i.id}">${i.remark || i.tag}</a>${i.coreError ? html`<div class="core-error" data-core-error>${badge('not running', 'error')} ${i.coreError}</div>` : ''}</td><td>${i.protocol}</td><td>${i.port}</td><td class="hide-phone">${transportLabel(i)}</td>
-      <td><a href="${BASE}/panel/clients?inbound=${i.id}">${i.clients.length}</a></td><td>${bytes(i.up)} / ${bytes(i.down)}</td>
-      <td class="hide-phone">${i.total ? `${bytes(i.up + i.down)} of ${bytes(i.total)}` : '∞'}</td><td class="hide-phone">${i.expiryTime ? when(i.expiryTime) : 'never'}</td>
-      <td>${switchControl(i.enable, `Enable inbound ${i.remark || i.tag}`, `data-toggle-inbound="${i.id}"`)}</td>
-      <td><div class="row"><a class="button small" href="${BASE}/panel/inbound?id=${i.id}">Edit</a><a class="button small" href="${BASE}/panel/inbound?clone=${i.id}">Clone</a>
-      <button class="small" data-action="reset-inbound" data-id="${i.id}" data-name="${i.remark || i.tag}">Reset traffic</button><button class="small danger" data-action="delete-inbound" data-id="${i.id}" data-name="${i.remark || i.tag}">Delete</button></div></td></tr>`)
-      : html`<tr><td colspan="10" class="empty">No inbounds on this server yet.</td></tr>`);
+      <td><a href="${BASE}/panel/inbound?id=${i.id}">${i.remark || i.tag}</a>${i.coreError ? html`<div class="core-error" data-core-error>${badge(t('inbounds.not_running'), 'error')} ${i.coreError}</div>` : ''}</td><td>${i.protocol}</td><td>${i.port}</td><td class="hide-phone">${transportLabel(i)}</td>
+      <td><a href="${BASE}/panel/clients?inbound=${i.id}">${num(i.clients.length)}</a></td><td>${bytes(i.up)} / ${bytes(i.down)}</td>
+      <td class="hide-phone">${i.total ? t('inbounds.quota_used', { used: bytes(i.up + i.down), total: bytes(i.total) }) : '∞'}</td><td class="hide-phone">${i.expiryTime ? when(i.expiryTime) : t('common.never')}</td>
+      <td>${switchControl(i.enable, t('inbounds.enable_label', { name: i.remark || i.tag }), `data-toggle-inbound="${i.id}"`)}</td>
+      <td><div class="row"><a class="button small" href="${BASE}/panel/inbound?id=${i.id}">${t('common.edit')}</a><a class="button small" href="${BASE}/panel/inbound?clone=${i.id}">${t('inbounds.clone')}</a>
+      <button class="small" data-action="copy-links" data-id="${i.id}">${t('inbounds.copy_links')}</button><button class="small" data-action="export-inbound" data-id="${i.id}" data-name="${i.remark || i.tag}">${t('inbounds.export')}</button>
+      <button class="small" data-action="reset-inbound" data-id="${i.id}" data-name="${i.remark || i.tag}">${t('inbounds.reset_traffic')}</button><button class="small danger" data-action="delete-inbound" data-id="${i.id}" data-name="${i.remark || i.tag}">${t('common.delete')}</button></div></td></tr>`)
+      : html`<tr><td colspan="10" class="empty">${t('inbounds.empty')}</td></tr>`);
   };
   const setServer = (id) => {
     serverId = id;
@@ -47,23 +107,50 @@ export function pageInbounds() {
     load().catch(failed);
   };
   servers().then(async (list) => {
-    if (!list.length) { show($('#inbound-rows'), html`<tr><td colspan="10" class="empty">Add a server first.</td></tr>`); $('#add-inbound').hidden = true; return; }
+    if (!list.length) { show($('#inbound-rows'), html`<tr><td colspan="10" class="empty">${t('inbounds.no_servers')}</td></tr>`); $('#add-inbound').hidden = true; return; }
     setServer(await serverPicker(list, serverId, setServer));
   }).catch(failed);
   root.addEventListener('change', async (e) => {
     const id = e.target.dataset.toggleInbound;
     if (!id) return;
-    try { await api('POST', `/inbounds/${id}/enable`, { enable: e.target.checked }); toast(`Inbound ${e.target.checked ? 'enabled' : 'disabled'}`); } catch (err) { e.target.checked = !e.target.checked; failed(err); }
+    try { await api('POST', `/inbounds/${id}/enable`, { enable: e.target.checked }); toast(e.target.checked ? t('inbounds.enabled_toast') : t('inbounds.disabled_toast')); } catch (err) { e.target.checked = !e.target.checked; failed(err); }
   });
   actions['reset-inbound'] = async (el) => {
-    if (!(await confirmDialog(`Reset the traffic of inbound ${el.dataset.name}?`, 'Its up and down counters go back to zero, and it is enabled again if its quota had switched it off; its clients keep their own counters. This cannot be undone.', 'Reset traffic'))) return;
-    await api('POST', `/inbounds/${el.dataset.id}/reset-traffic`); toast('Traffic reset'); lastJson = ''; await load();
+    if (!(await confirmDialog(t('inbounds.reset_title', { name: el.dataset.name }), t('inbounds.reset_text'), t('inbounds.reset_traffic')))) return;
+    await api('POST', `/inbounds/${el.dataset.id}/reset-traffic`); toast(t('inbounds.traffic_reset')); lastJson = ''; await load();
   };
   actions['delete-inbound'] = async (el) => {
-    if (!(await confirmDialog(`Delete inbound ${el.dataset.name}?`, 'Its clients are detached from it; clients attached nowhere else are deleted too.', 'Delete'))) return;
+    if (!(await confirmDialog(t('inbounds.delete_title', { name: el.dataset.name }), t('inbounds.delete_text'), t('common.delete')))) return;
     await api('DELETE', `/inbounds/${el.dataset.id}?deleteClients=true`);
-    toast('Inbound deleted'); lastJson = ''; await load();
+    toast(t('inbounds.deleted')); lastJson = ''; await load();
   };
+  // Every enabled client's share link on this inbound, one a line, from the API the client
+  // page shows its links with.
+  actions['copy-links'] = async (el) => {
+    const id = Number(el.dataset.id);
+    const clients = (await api('GET', `/clients?inbound=${id}`)).filter((c) => c.enable);
+    const answers = await Promise.all(clients.map((c) => api('GET', `/clients/${enc(c.email)}/links`)));
+    const urls = answers.flatMap((a) => a.links.filter((k) => k.inbound_id === id).map((k) => k.url));
+    if (!urls.length) { toast(t('inbounds.no_links'), 'error'); return; }
+    await copyText(urls.join('\n'), t('inbounds.links_copied', { n: urls.length }));
+  };
+  actions['export-inbound'] = async (el) => {
+    exportDialog(el.dataset.name, JSON.stringify(await exportJson(el.dataset.id), null, 2));
+  };
+  const importForm = $('#import-form');
+  importForm.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clearErrors(importForm);
+    try {
+      const body = importBody(importForm.json.value);
+      const saved = await busy(importForm.querySelector('[type="submit"]'), () => api('POST', `/servers/${serverId}/inbounds`, body));
+      toast(t('inbounds.imported', { name: saved.remark || saved.tag }));
+      importForm.reset();
+      $('#import-box').open = false;
+      lastJson = '';
+      await load();
+    } catch (err) { fieldErrors(importForm, err); }
+  });
   live.on(throttle(5000, () => load().catch(() => {})));
 }
 
