@@ -41,6 +41,9 @@ pub mod core_methods {
     pub const CONFIG: &str = "core.config";
     /// [`CoreLogs`] selected by [`CoreLogsQuery`].
     pub const LOGS: &str = "core.logs";
+    /// The core's access log: the newest [`AccessLogEntries`] matching an
+    /// [`AccessLogQuery`]. Older agents answer `unsupported`.
+    pub const ACCESS_LOG: &str = "core.access_log";
     /// Keys made by the core's own generator ([`KeyRequest`] → [`GeneratedKeys`]); an Xray
     /// core only, refused as `unsupported` on v2ray, which has no such commands.
     pub const GENERATE: &str = "core.generate";
@@ -55,6 +58,7 @@ pub mod core_methods {
         VERSION,
         CONFIG,
         LOGS,
+        ACCESS_LOG,
         GENERATE,
         TEST_OUTBOUND,
     ];
@@ -80,6 +84,7 @@ pub fn is_read_only(method: &str) -> bool {
             | core_methods::VERSION
             | core_methods::CONFIG
             | core_methods::LOGS
+            | core_methods::ACCESS_LOG
     )
 }
 
@@ -311,6 +316,82 @@ pub struct CoreLogLine {
     pub at_ms: i64,
     pub level: CoreLogLevel,
     pub text: String,
+}
+
+/// Most access log entries one `core.access_log` call returns.
+pub const MAX_ACCESS_LOG_ENTRIES: u32 = 10_000;
+
+/// Body of `core.access_log`, with 3x-ui's filters (`xraylogs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessLogQuery {
+    /// At most this many entries, the newest ones (1 to [`MAX_ACCESS_LOG_ENTRIES`]).
+    #[serde(default = "default_log_count")]
+    pub count: u32,
+    /// Only lines containing this text (case-insensitive); empty: every line.
+    #[serde(default)]
+    pub filter: String,
+    /// Connections sent to a `freedom` outbound.
+    #[serde(default = "yes")]
+    pub direct: bool,
+    /// Connections sent to a `blackhole` outbound, or refused by the core.
+    #[serde(default = "yes")]
+    pub blocked: bool,
+    /// Connections sent to any other outbound.
+    #[serde(default = "yes")]
+    pub proxy: bool,
+}
+
+impl Default for AccessLogQuery {
+    fn default() -> Self {
+        Self {
+            count: default_log_count(),
+            filter: String::new(),
+            direct: true,
+            blocked: true,
+            proxy: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// How 3x-ui classifies an access log line, by the protocol of the outbound it went to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessEvent {
+    Direct,
+    Blocked,
+    Proxy,
+}
+
+/// Answer of `core.access_log`: oldest first, newest last.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct AccessLogEntries {
+    pub entries: Vec<AccessLogEntry>,
+    /// Fewer entries than asked for were sent to keep the answer small.
+    #[serde(default)]
+    pub truncated: bool,
+}
+
+/// One line of the core's access log. Xray names the inbound (`[in >> out]`); v2ray 4.x
+/// names only the outbound, so `inbound` is empty there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessLogEntry {
+    /// As the core wrote it (`2024/05/01 10:00:00[.123456]`), in the host's time zone.
+    pub time: String,
+    pub source: String,
+    /// `accepted` or `rejected`.
+    pub status: String,
+    pub destination: String,
+    #[serde(default)]
+    pub inbound: String,
+    #[serde(default)]
+    pub outbound: String,
+    #[serde(default)]
+    pub email: String,
+    pub event: AccessEvent,
 }
 
 /// Body of `core.generate`: which of the core's generators to run.

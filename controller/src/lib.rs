@@ -25,6 +25,7 @@ pub mod jobs;
 pub mod limit;
 pub mod links;
 pub mod local;
+pub mod log_ring;
 pub mod model;
 pub mod panel;
 pub mod store;

@@ -336,15 +336,25 @@ async fn run(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
     if let Some(path) = args.admin_password_file {
         config.admin_password_file = path.display().to_string();
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log)),
-        )
-        .with_writer(std::io::stderr)
-        // No colour codes in journald, log files or pipes.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log));
+        let stderr = tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            // No colour codes in journald, log files or pipes.
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+        // The same lines, kept for the panel's log viewer.
+        let recent = tracing_subscriber::fmt::layer()
+            .with_writer(xfleet_controller::log_ring::RingWriter)
+            .with_ansi(false);
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(stderr)
+            .with(recent)
+            .init();
+    }
     tracing::debug!(?config, "configuration");
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();

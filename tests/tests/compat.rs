@@ -1880,7 +1880,7 @@ async fn v3_more_scenario(ctl: &Controller) {
     );
     let msg = x.post("/panel/api/server/updatePanel").await.failure();
     assert!(msg.contains("package or binary"), "{msg}");
-    // The core's access log is not served here; the answer says where it will be.
+    // The core's access log comes from the server's agent: this one has none yet.
     let msg = x
         .post_form(
             "/panel/api/server/xraylogs/50",
@@ -1894,7 +1894,7 @@ async fn v3_more_scenario(ctl: &Controller) {
         .await
         .failure();
     assert!(
-        msg.contains("log viewer") && msg.contains("/logs/"),
+        msg.contains("edge") && msg.contains("not connected"),
         "{msg}"
     );
     assert_eq!(x.get("/panel/api/server/clientIps").await.obj(), json!([]));

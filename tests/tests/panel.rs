@@ -959,3 +959,45 @@ async fn inbound_features_in_a_real_browser() {
         ],
     );
 }
+
+/// The Logs page (`tests/browser/logs.mjs`) against a real controller, agent and core, while
+/// a client keeps downloading through the core: the server page links to its access log,
+/// which shows the client's connection with its destination and email; following brings new
+/// connections without a reload and keeps the newest in view; unchecking "direct" hides the
+/// connection and the page says why it is empty; the text filter finds it and nothing for
+/// text no line has; the controller's log shows the line it wrote when the agent connected,
+/// and a level filter hides it; at 390 px in both themes the page fits; axe-core clean.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_logs_page_in_a_real_browser() {
+    if !v2ray_available() || !browser_available() {
+        return;
+    }
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    ctl.route_loopback_direct().await;
+    let files = FileServer::start().await;
+    let (id, _agent) = ctl.online_server("edge-1").await;
+    let email = "dora@example.com";
+    let (_, vpn) = ctl.vless_ws_user(id, email).await;
+    wait_for("a download through dora's link", LONG, || async {
+        vpn.fetch(files.port, 4096).await.ok()
+    })
+    .await;
+    // Connections keep coming while the page follows the log.
+    let port = files.port;
+    let traffic = tokio::spawn(async move {
+        loop {
+            let _ = vpn.fetch(port, 4096).await;
+            tokio::time::sleep(Duration::from_millis(700)).await;
+        }
+    });
+    run_script(
+        &ctl,
+        "logs.mjs",
+        &[
+            ("SERVER_ID", id.to_string()),
+            ("EMAIL", email.into()),
+            ("DESTINATION", format!("127.0.0.1:{port}")),
+        ],
+    );
+    traffic.abort();
+}

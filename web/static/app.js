@@ -13,6 +13,7 @@ import { pageClient, pageClients } from './clients.js';
 import { pageAudit, pageTasks } from './activity.js';
 import { pageSettings } from './settings.js';
 import { pageCoreConfig } from './core-config.js';
+import { pageLogs } from './logs.js';
 
 // ---- Theme, menu, logout, copy ----
 actions.theme = () => {
@@ -55,7 +56,7 @@ function pageNotFound() {
 }
 
 // ---- Start ----
-const PAGES = { notfound: pageNotFound, login: pageLogin, dashboard: pageDashboard, servers: pageServers, server: pageServer, inbounds: pageInbounds, inbound: pageInbound, clients: pageClients, client: pageClient, tasks: pageTasks, audit: pageAudit, settings: pageSettings, core: pageCoreConfig };
+const PAGES = { notfound: pageNotFound, login: pageLogin, dashboard: pageDashboard, servers: pageServers, server: pageServer, inbounds: pageInbounds, inbound: pageInbound, clients: pageClients, client: pageClient, tasks: pageTasks, audit: pageAudit, settings: pageSettings, core: pageCoreConfig, logs: pageLogs };
 {
   const start = PAGES[PAGE];
   if (start) {

@@ -93,6 +93,11 @@ impl CorePaths {
         self.dir.join("config.json")
     }
 
+    /// The core's access log, always on (IP limits and the panel read it).
+    pub fn access_log(&self) -> PathBuf {
+        self.dir.join("access.log")
+    }
+
     /// Creates the core directory (private: configs hold keys and client ids) and the assets
     /// directory.
     fn prepare(&self) -> std::io::Result<()> {

@@ -3,12 +3,13 @@
 
 use xfleet_common::channel::reply;
 use xfleet_common::methods::{
-    core_methods, CoreLogs, CoreLogsQuery, CoreVersion, KeyRequest, OutboundTestRequest,
-    RunningConfig,
+    core_methods, AccessLogQuery, CoreLogs, CoreLogsQuery, CoreVersion, KeyRequest,
+    OutboundTestRequest, RunningConfig,
 };
 use xfleet_common::protocol::{code, from_body, ErrorBody};
 
-use crate::core::{generate, test_outbound, Core, CoreError, GenerateError};
+use crate::core::{generate, test_outbound, Core, CoreError, GenerateError, Supervisor};
+use crate::traffic::{access_entries, access_log};
 
 pub(super) async fn answer(core: &Core, method: &str, body: &[u8]) -> Result<Vec<u8>, ErrorBody> {
     if !core_methods::ALL.contains(&method) {
@@ -48,6 +49,14 @@ pub(super) async fn answer(core: &Core, method: &str, body: &[u8]) -> Result<Vec
                 .map_err(ErrorBody::invalid)?;
             reply(&answer)
         }
+        core_methods::ACCESS_LOG => {
+            let query: AccessLogQuery = if body.is_empty() {
+                AccessLogQuery::default()
+            } else {
+                from_body(body)?
+            };
+            reply(&access_log_entries(supervisor, query).await?)
+        }
         core_methods::CONFIG => match supervisor.config() {
             Some(config) => reply(&RunningConfig {
                 config: (*config).clone(),
@@ -67,6 +76,24 @@ pub(super) async fn answer(core: &Core, method: &str, body: &[u8]) -> Result<Vec
             })
         }
     }
+}
+
+/// The newest access log entries matching `query`, from the log and its rotated copy, with
+/// outbounds classified by the configuration the core runs.
+async fn access_log_entries(
+    supervisor: &Supervisor,
+    query: AccessLogQuery,
+) -> Result<xfleet_common::methods::AccessLogEntries, ErrorBody> {
+    let current = supervisor.paths().access_log();
+    let config = supervisor.config();
+    tokio::task::spawn_blocking(move || {
+        let outbounds = access_entries::Outbounds::from_config(config.as_deref());
+        let previous = access_log::previous(&current);
+        access_entries::query(&[previous.as_path(), current.as_path()], &outbounds, &query)
+    })
+    .await
+    .map_err(|e| ErrorBody::internal(format!("access log: {e}")))?
+    .map_err(|e| ErrorBody::internal(format!("cannot read the core's access log: {e}")))
 }
 
 /// The one place a core failure becomes a wire error.

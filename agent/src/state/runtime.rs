@@ -128,7 +128,7 @@ impl CoreRuntime {
             .unwrap_or_default();
         let refusals_file = refusals::file(data_dir);
         let refusals = Refusals::load(&refusals_file);
-        let access_log_path = supervisor.paths().dir.join("access.log");
+        let access_log_path = supervisor.paths().access_log();
         let (outgoing, outgoing_rx) = tokio::sync::mpsc::unbounded_channel();
         let runtime = Arc::new(Self {
             outgoing,
@@ -169,7 +169,7 @@ impl CoreRuntime {
         let mut inner = self.inner.lock().await;
         let cut: BTreeSet<String> = inner.enforcement.cut.keys().cloned().collect();
         let desired = inner.desired.clone();
-        let options = self.options(&desired);
+        let options = self.options();
         let mut refusals = inner.refusals.clone();
         refusals.keep_unchanged(&desired);
         let mut run = match self.runnable(&desired, &cut, &mut refusals, &options).await {
@@ -210,7 +210,7 @@ impl CoreRuntime {
             }
             tracing::error!(error = %e, "the core does not start from the persisted state");
             if let Some(previous) = self.files.load_previous() {
-                if let Ok(config) = render(&previous, &self.options(&previous)) {
+                if let Ok(config) = render(&previous, &self.options()) {
                     if self.supervisor.start(config).await.is_ok() {
                         tracing::warn!(
                             revision = previous.revision,
@@ -234,16 +234,13 @@ impl CoreRuntime {
         self.set_core_ports(&[&inner.effective]);
     }
 
-    fn options(&self, desired: &DesiredState) -> RenderOptions {
-        let ip_limits = desired.inbounds.iter().any(|i| {
-            i.settings["clients"]
-                .as_array()
-                .is_some_and(|cs| cs.iter().any(|c| c["limitIp"].as_i64().unwrap_or(0) > 0))
-        });
+    /// The access log is always on: IP limits read it, and the panel shows it. The agent keeps
+    /// it bounded (`AccessLog::read_and_rotate`).
+    fn options(&self) -> RenderOptions {
         RenderOptions {
             flavour: self.flavour,
             api_port: self.api_port,
-            access_log: ip_limits.then(|| self.access_log_path.display().to_string()),
+            access_log: Some(self.access_log_path.display().to_string()),
             log_level: "warning".into(),
             geoip_available: self.supervisor.paths().assets.join("geoip.dat").exists(),
         }
@@ -287,7 +284,7 @@ impl CoreRuntime {
     /// a template (or anything around the inbounds) the core refuses is answered with its
     /// words.
     pub async fn check(&self, desired: DesiredState) -> Result<(), ErrorBody> {
-        let options = self.options(&desired);
+        let options = self.options();
         let mut refusals = Refusals::default();
         self.runnable(&desired, &BTreeSet::new(), &mut refusals, &options)
             .await
@@ -430,8 +427,11 @@ impl CoreRuntime {
             .access_log
             .lock()
             .unwrap()
-            .read_new()
-            .unwrap_or_default();
+            .read_and_rotate()
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot read or rotate the core's access log");
+                Vec::new()
+            });
         // Xray knows who is connected even without traffic in this interval.
         let online = self
             .api
@@ -495,7 +495,7 @@ impl CoreRuntime {
         }
         let cut: BTreeSet<String> = inner.enforcement.cut.keys().cloned().collect();
         let desired = inner.desired.clone();
-        let options = self.options(&desired);
+        let options = self.options();
         let mut refusals = inner.refusals.clone();
         let mut pending = None;
         let applied = async {

@@ -136,9 +136,14 @@ fn log(opts: &RenderOptions) -> Value {
 }
 
 fn force(config: &mut Map<String, Value>, opts: &RenderOptions) -> Result<(), RenderError> {
-    // The operator's log settings win; the API section is ours, with the services the agent
-    // calls (a template's extra services, e.g. 3x-ui v3's RoutingService, are not used).
-    config.entry("log").or_insert_with(|| log(opts));
+    // The operator's log settings win, except the access log's path when the agent asks for
+    // one: it reads that file (IP limits, the panel's log viewer). The API section is ours,
+    // with the services the agent calls (a template's extra services, e.g. 3x-ui v3's
+    // RoutingService, are not used).
+    let log_section = config.entry("log").or_insert_with(|| log(opts));
+    if let (Some(path), Value::Object(section)) = (&opts.access_log, log_section) {
+        section.insert("access".into(), path.as_str().into());
+    }
     config.insert(
         "api".into(),
         json!({"tag": API_TAG, "services": ["HandlerService", "LoggerService", "StatsService"]}),

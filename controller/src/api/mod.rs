@@ -9,6 +9,7 @@ mod fleet;
 mod generate;
 mod history;
 mod links;
+mod logs;
 mod operations;
 mod outbounds;
 mod releases;

@@ -5,8 +5,8 @@
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use xfleet_common::methods::{
-    agent, core_methods, CoreInstallRequest, CoreLogsQuery, GeoUpdateRequest, KeyRequest,
-    OutboundTestRequest, Sleep,
+    agent, core_methods, AccessLogQuery, CoreInstallRequest, CoreLogsQuery, GeoUpdateRequest,
+    KeyRequest, OutboundTestRequest, Sleep,
 };
 use xfleet_common::state::{method, ApplyState};
 
@@ -56,6 +56,8 @@ pub fn check(operation: &str, body: &Value, field: &str, body_field: &str) -> Re
         // An empty body asks for the defaults.
         core_methods::LOGS if body.is_null() => Ok(()),
         core_methods::LOGS => decodes::<CoreLogsQuery>(body),
+        core_methods::ACCESS_LOG if body.is_null() => Ok(()),
+        core_methods::ACCESS_LOG => decodes::<AccessLogQuery>(body),
         // The others take no body.
         _ => Ok(()),
     };

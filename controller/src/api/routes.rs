@@ -5,7 +5,8 @@ use axum::routing::{delete, get, patch, post, put};
 use super::releases;
 use super::rollouts;
 use super::{
-    agents, auth, core, fleet, generate, history, links, outbounds, servers, settings, tasks, warp,
+    agents, auth, core, fleet, generate, history, links, logs, outbounds, servers, settings, tasks,
+    warp,
 };
 use crate::dist::cores::MAX_RELEASE_BYTES;
 use crate::front::routes::{route, Route};
@@ -39,6 +40,8 @@ pub fn table() -> Vec<Route> {
         route("GET", "/clients/{email}/history", "Hourly traffic of a client per server (`?hours=N`)", get(history::client)),
         route("GET", "/servers/{server}/samples", "A server's CPU and memory a minute at a time (`?hours=N`, at most 48)", get(history::samples)),
         route("GET", "/servers/{server}/traffic", "Traffic recorded for a server", get(servers::traffic)),
+        route("GET", "/servers/{server}/access-log", "The core's access log, newest last: `?count=` (default 100, at most 10000), `filter=` text, `direct=`, `blocked=`, `proxy=` (true|false, default true), classified by outbound as 3x-ui does", get(logs::access_log)),
+        route("GET", "/logs", "The controller's own recent log lines, newest last: `?count=` (default 100, at most 2000), `level=` debug|info|warning|error", get(logs::controller)),
         route("POST", "/fleet/call", "Call an agent method on many servers", post(servers::fleet_call)),
         route("GET", "/servers/{server}/tasks", "A server's task history", get(tasks::list)),
         route("POST", "/servers/{server}/tasks", "Queue a durable task for a server", post(tasks::create)),

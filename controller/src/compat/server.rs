@@ -1,5 +1,5 @@
-//! `/panel/api/server/*`: status, CPU history, core control, logs and generators for the
-//! picked server (`?server_id=`, or the only one), answered by its agent over the channel.
+//! `/panel/api/server/*`: status, CPU history, core control, logs (the controller's own, and
+//! the core's access log) and generators for the picked server (`?server_id=`, or the only one), answered by its agent over the channel.
 //! Agent failures (offline, timeout, no core) come back as `success:false` with the reason,
 //! never a 5xx.
 
@@ -19,8 +19,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use xfleet_common::channel::CallError;
 use xfleet_common::methods::{
-    agent, core_methods, default_deadline, CoreLogLevel, CoreLogs, CoreLogsQuery, CoreState,
-    CoreVersion, RunningConfig, SystemStats,
+    agent, core_methods, default_deadline, AccessEvent, AccessLogEntry, AccessLogQuery,
+    CoreLogLevel, CoreLogs, CoreLogsQuery, CoreState, CoreVersion, RunningConfig, SystemStats,
+    MAX_ACCESS_LOG_ENTRIES,
 };
 use xfleet_common::protocol::{code, from_body, to_body};
 
@@ -162,17 +163,18 @@ async fn core_control(call: &Call, q: &ServerParam, method: &str) -> Json<Msg> {
     .await
 }
 
-/// 3x-ui's form also has `syslog`, which reads the panel's journal instead. It is ignored:
-/// the lines are always the core's own, as the agent captured them, since there is no panel
-/// process on the server to read.
+/// 3x-ui's form also has `syslog`, which reads the panel's journal instead of its own
+/// buffer; here both are the controller's recent lines, so it is ignored.
 #[derive(Deserialize)]
 struct LogsForm {
     #[serde(default)]
     level: String,
 }
 
-/// The newest `count` core log lines at `level` or above, newest first, in 3x-ui's
-/// `2006/01/02 15:04:05 LEVEL - message` form (times in UTC).
+/// 3x-ui's panel log: the newest `count` lines of the controller's own log at `level` or
+/// above, newest first, in 3x-ui's `2006/01/02 15:04:05 LEVEL - message` form (times in
+/// UTC). With `?server_id=` the lines are that server's core log instead, as its agent
+/// captured them (3x-ui has one core and no such choice).
 async fn logs(
     XuiCall(Call { ctl, .. }): XuiCall,
     Path(count): Path<String>,
@@ -184,6 +186,17 @@ async fn logs(
         Ok(query) => query,
         Err(e) => return failed(ACTION, e),
     };
+    if q.named().is_none() {
+        let level = match query.level {
+            CoreLogLevel::Debug => tracing::Level::DEBUG,
+            CoreLogLevel::Info => tracing::Level::INFO,
+            CoreLogLevel::Warning => tracing::Level::WARN,
+            CoreLogLevel::Error => tracing::Level::ERROR,
+        };
+        let lines = crate::log_ring::recent().tail(query.count as usize, level);
+        let lines: Vec<String> = lines.iter().rev().map(controller_line).collect();
+        return done("", lines);
+    }
     let result = async {
         let server = pick_server(&ctl, &q).await?;
         let logs: CoreLogs = call_agent(&ctl, &server, core_methods::LOGS, &query).await?;
@@ -218,28 +231,94 @@ fn logs_query(count: &str, level: &str) -> Result<CoreLogsQuery, String> {
 }
 
 fn log_line(line: &xfleet_common::methods::CoreLogLine) -> String {
-    let (date, time) = format_time(line.at_ms)
-        .split_once(' ')
-        .map(|(d, t)| (d.replace('-', "/"), t.to_owned()))
-        .unwrap_or_default();
     let level = match line.level {
         CoreLogLevel::Debug => "DEBUG",
         CoreLogLevel::Info => "INFO",
         CoreLogLevel::Warning => "WARNING",
         CoreLogLevel::Error => "ERROR",
     };
-    format!("{date} {time} {level} - {}", line.text)
+    xui_line(line.at_ms, level, &line.text)
 }
 
-/// 3x-ui reads the core's access log here (form `filter`, `showDirect`, …). No agent
-/// method serves that log yet, so the answer says where it is going and what there is now.
-async fn access_log(_: XuiCall, Path(_count): Path<String>) -> Json<Msg> {
-    failed(
-        "Failed to get the access log",
-        "the core's access log is not served over this route: access logs come with the \
-         panel's log viewer, which is not available yet; POST /panel/api/server/logs/{count} \
-         gives the core's own log lines",
-    )
+fn controller_line(line: &crate::log_ring::LogLine) -> String {
+    let level = match line.level {
+        tracing::Level::ERROR => "ERROR",
+        tracing::Level::WARN => "WARNING",
+        tracing::Level::INFO => "INFO",
+        _ => "DEBUG",
+    };
+    xui_line(line.at_ms, level, line.message())
+}
+
+/// `2006/01/02 15:04:05 LEVEL - message`, as 3x-ui's logger writes.
+fn xui_line(at_ms: i64, level: &str, text: &str) -> String {
+    let (date, time) = format_time(at_ms)
+        .split_once(' ')
+        .map(|(d, t)| (d.replace('-', "/"), t.to_owned()))
+        .unwrap_or_default();
+    format!("{date} {time} {level} - {text}")
+}
+
+/// 3x-ui's Xray log viewer form; `"false"` turns a kind off, anything else leaves it on.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AccessLogForm {
+    #[serde(default)]
+    filter: String,
+    #[serde(default)]
+    show_direct: String,
+    #[serde(default)]
+    show_blocked: String,
+    #[serde(default)]
+    show_proxy: String,
+}
+
+/// The newest `count` entries of the core's access log, oldest first, in 3x-ui's
+/// `LogEntry` shape (`Event`: 0 direct, 1 blocked, 2 proxy). The server is `?server_id=`, else
+/// the default one, as for every server route. `DateTime` is the time as the core wrote it,
+/// in the host's time zone.
+async fn access_log(
+    XuiCall(Call { ctl, .. }): XuiCall,
+    Path(count): Path<String>,
+    Query(q): Query<ServerParam>,
+    Body(form): Body<AccessLogForm>,
+) -> Json<Msg> {
+    const ACTION: &str = "Failed to get the Xray logs";
+    let count: u32 = match count.trim().parse() {
+        Ok(n) => n,
+        Err(_) => return failed(ACTION, format!("`{count}` is not an entry count")),
+    };
+    let query = AccessLogQuery {
+        count: count.clamp(1, MAX_ACCESS_LOG_ENTRIES),
+        filter: form.filter,
+        direct: form.show_direct != "false",
+        blocked: form.show_blocked != "false",
+        proxy: form.show_proxy != "false",
+    };
+    let result = async {
+        let server = pick_server(&ctl, &q).await?;
+        let entries = crate::model::access_log::read(&ctl, &server, query).await?;
+        Ok(entries.entries.iter().map(xui_entry).collect::<Vec<_>>())
+    }
+    .await;
+    answer("", ACTION, result)
+}
+
+fn xui_entry(entry: &AccessLogEntry) -> Value {
+    let event = match entry.event {
+        AccessEvent::Direct => 0,
+        AccessEvent::Blocked => 1,
+        AccessEvent::Proxy => 2,
+    };
+    json!({
+        "DateTime": entry.time,
+        "FromAddress": entry.source.trim_start_matches('/'),
+        "ToAddress": entry.destination.trim_start_matches('/'),
+        "Inbound": entry.inbound,
+        "Outbound": entry.outbound,
+        "Email": entry.email,
+        "Event": event,
+    })
 }
 
 /// The configuration the core runs, as the agent wrote it.

@@ -5,6 +5,7 @@
 //! Beside them, the read side the front ends share: servers ([`servers`]) and clients
 //! ([`ClientView`]) as they are shown.
 
+pub mod access_log;
 pub mod alerts;
 mod bulk;
 pub mod client_rules;

@@ -72,6 +72,7 @@ const FILES: &[(&str, &str, &str)] = &[
         JS,
         include_str!("../../../web/static/activity.js"),
     ),
+    ("logs.js", JS, include_str!("../../../web/static/logs.js")),
     (
         "settings.js",
         JS,

@@ -60,6 +60,7 @@ const PAGES: &[(&str, &str, &str)] = &[
     ("core", "/panel/core", "page.core"),
     ("tasks", "/panel/tasks", "page.tasks"),
     ("audit", "/panel/audit", "page.audit"),
+    ("logs", "/panel/logs", "logs.title"),
     ("settings", "/panel/settings", "page.settings"),
 ];
 
@@ -75,6 +76,7 @@ const NAV: &[&str] = &[
     "core",
     "tasks",
     "audit",
+    "logs",
     "settings",
 ];
 

@@ -57,7 +57,7 @@ impl CoreRuntime {
         let cut: BTreeSet<String> = enforcement.cut.keys().cloned().collect();
         let mut refusals = inner.refusals.clone();
         refusals.keep_unchanged(&next);
-        let options = self.options(&next);
+        let options = self.options();
         let mut run = self.runnable(&next, &cut, &mut refusals, &options).await?;
         let changes = plan(&inner.effective, &run.effective, self.flavour)
             .map_err(|e| ErrorBody::new(code::INVALID_CONFIG, e.to_string()))?;

@@ -222,6 +222,25 @@ fn a_template_keeps_its_own_parts_and_gets_the_api_wiring() {
     assert!(config.get("metrics").is_some());
 }
 
+/// The agent's access log stays on under an operator's log section that turns it off (as
+/// 3x-ui's default template does); the rest of the section is the operator's.
+#[test]
+fn a_template_keeps_the_agents_access_log() {
+    let state = DesiredState {
+        template: Some(json!({"log": {"access": "none", "loglevel": "debug", "dnsLog": true}})),
+        ..whole_state()
+    };
+    let opts = RenderOptions {
+        access_log: Some("/var/lib/xfleet/core/access.log".into()),
+        ..RenderOptions::new(Flavour::V2ray)
+    };
+    let config = render(&state, &opts).unwrap();
+    assert_eq!(
+        config["log"],
+        json!({"access": "/var/lib/xfleet/core/access.log", "loglevel": "debug", "dnsLog": true})
+    );
+}
+
 #[test]
 fn a_template_loses_metrics_on_v2ray() {
     let config = render(&template_state(), &RenderOptions::new(Flavour::V2ray)).unwrap();
