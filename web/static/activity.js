@@ -47,7 +47,7 @@ export function pageAudit() {
     const who = $('#a-who').value.trim().toLowerCase(), action = $('#a-action').value.trim().toLowerCase(), target = $('#a-target').value.trim().toLowerCase(), result = $('#a-result').value;
     const rows = entries.filter((a) => (!who || a.actor.toLowerCase().includes(who)) && (!action || a.action.toLowerCase().includes(action))
       && (!target || a.target.toLowerCase().includes(target)) && (!result || (result === 'ok' ? a.result === 'ok' : a.result !== 'ok')));
-    show($('#audit-rows'), rows.length ? rows.slice(0, 500).map((a) => html`<tr><td>${when(a.at)}</td><td>${a.actor}</td><td><code>${a.action}</code></td><td>${a.target}</td><td>${a.result === 'ok' ? badge(t('activity.result_ok'), 'ok') : badge(a.result, 'error')}</td><td class="hide-phone">${a.source_ip}</td><td class="wrap hide-phone"><span class="mono">${a.details === '{}' ? '' : a.details}</span></td></tr>`) : html`<tr><td colspan="7" class="empty">${t('activity.no_entries')}</td></tr>`);
+    show($('#audit-rows'), rows.length ? rows.slice(0, 500).map((a) => html`<tr><td>${when(a.at)}</td><td translate="no">${a.actor}</td><td><code>${a.action}</code></td><td translate="no">${a.target}</td><td>${a.result === 'ok' ? badge(t('activity.result_ok'), 'ok') : badge(a.result, 'error')}</td><td class="hide-phone">${a.source_ip}</td><td class="wrap hide-phone"><span class="mono">${a.details === '{}' ? '' : a.details}</span></td></tr>`) : html`<tr><td colspan="7" class="empty">${t('activity.no_entries')}</td></tr>`);
   };
   const load = async () => { entries = await api('GET', '/audit?limit=1000'); draw(); };
   ['#a-who', '#a-action', '#a-target'].forEach((s) => $(s).addEventListener('input', draw));

@@ -1,6 +1,6 @@
 // The clients list with its form and bulk actions, and one client's page with its links.
 import { $, allInbounds, api, BASE, enc, esc, html, navigate, pageRoot, raw, servers, show } from './core.js';
-import { actions, ago, badge, busy, bytes, chart, clearErrors, confirmDialog, dateInput, failed, fieldErrors, formValues, fromDateInput, GB, num, promptDialog, qrImage, switchControl, t, toast, when } from './ui.js';
+import { actions, ago, badge, busy, bytes, chart, clearErrors, confirmDialog, dateInput, failed, fieldErrors, formValues, fromDateInput, GB, linkWarning, num, promptDialog, qrImage, switchControl, t, toast, when } from './ui.js';
 import { live, throttle } from './live.js';
 import { bulkForm, submitBulk, wireBulkForm } from './clients-bulk.js';
 
@@ -268,7 +268,7 @@ export function pageClient() {
     try {
       const l = await api('GET', `/clients/${enc(email)}/links`);
       const subs = Object.entries(l.subscription || {}).filter(([, url]) => url);
-      show($('#links'), html`${(l.warnings || []).map((w) => html`<div class="alert warn" data-link-warning>${w}</div>`)}
+      show($('#links'), html`${(l.warning_servers || []).map((w) => html`<div class="alert warn" data-link-warning>${linkWarning({ ...w, link_warning: true })}</div>`)}
         <h3>${t('clients.subscription')}</h3>${subs.length ? html`<ul class="links">${subs.map(([kind, url]) => html`<li><strong>${SUB_KINDS[kind] ?? kind}</strong> <button class="small" data-action="copy" data-copy="${url}" data-what="${t('clients.sub_copied')}">${t('common.copy')}</button><div class="link-url mono" data-sub="${kind}">${url}</div><details><summary>${t('clients.qr')}</summary>${qrImage(url, t('clients.sub_qr', { kind: SUB_KINDS[kind] ?? kind }))}</details></li>`)}</ul>` : html`<p class="muted">${t('clients.subs_off')}</p>`}
         <h3>${t('clients.links')}</h3>${l.links.length ? html`<ul class="links">${l.links.map((k) => html`<li><strong>${k.remark || k.inbound}</strong> <span class="muted">${k.server} · ${k.protocol}</span> <button class="small" data-action="copy" data-copy="${k.url}" data-what="${t('clients.link_copied')}">${t('common.copy')}</button><div class="link-url mono" data-link="${k.protocol}">${k.url}</div><details><summary>${t('clients.qr')}</summary>${qrImage(k.url, k.remark || k.inbound)}</details></li>`)}</ul>` : html`<p class="muted">${t('clients.no_links')}</p>`}`);
     } catch (e) {

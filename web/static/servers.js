@@ -326,5 +326,5 @@ export function failures(s) {
 export function taskRow(task) {
   const result = task.error ? `${task.error.code}: ${task.error.message}` : task.response ? JSON.stringify(task.response).slice(0, 160) : '';
   const kind = task.status === 'running' ? 'running-task' : task.status;
-  return html`<tr data-task="${task.operation}"><td>${when(task.created_at)}</td><td><code>${task.operation}</code></td><td>${badge(taskStatus(task.status), kind)}</td><td class="hide-phone">${task.created_by}</td><td class="hide-phone">${num(task.attempts)}</td><td class="wrap hide-phone"><span class="mono">${result}</span></td></tr>`;
+  return html`<tr data-task="${task.operation}"><td>${when(task.created_at)}</td><td><code>${task.operation}</code></td><td>${badge(taskStatus(task.status), kind)}</td><td class="hide-phone" translate="no">${task.created_by}</td><td class="hide-phone">${num(task.attempts)}</td><td class="wrap hide-phone"><span class="mono">${result}</span></td></tr>`;
 }

@@ -11,6 +11,7 @@ use crate::front::{ok, Actor, ApiError, ApiResult, Call};
 use crate::links::settings::SubUrls;
 use crate::links::{self, host_without_port, qr, ClientLink, SubSettings};
 use crate::model::servers::link_warning;
+use crate::store::LinkHostSource;
 
 #[derive(Serialize)]
 pub(super) struct ClientLinks {
@@ -20,6 +21,16 @@ pub(super) struct ClientLinks {
     /// One per server of these links with no public address known, saying what its links
     /// use instead.
     warnings: Vec<String>,
+    /// The same servers as data, for a reader in another language: name, the host its links
+    /// use (none: the address each request reached the controller by) and where it came from.
+    warning_servers: Vec<WarningServer>,
+}
+
+#[derive(Serialize)]
+struct WarningServer {
+    name: String,
+    link_host: Option<String>,
+    link_host_source: Option<LinkHostSource>,
 }
 
 pub(super) async fn client_links(
@@ -43,14 +54,25 @@ pub(super) async fn client_links(
     servers.sort_unstable();
     servers.dedup();
     let mut warnings = Vec::new();
+    let mut warning_servers = Vec::new();
     for id in servers {
-        warnings.extend(link_warning(&ctl.store.server(id).await?));
+        let row = ctl.store.server(id).await?;
+        if let Some(warning) = link_warning(&row) {
+            warnings.push(warning);
+            let host = row.link_host();
+            warning_servers.push(WarningServer {
+                name: row.name.clone(),
+                link_host_source: host.as_ref().map(|(_, source)| *source),
+                link_host: host.map(|(h, _)| h),
+            });
+        }
     }
     ok(ClientLinks {
         subscription: settings.urls(&base, &sub_id),
         sub_id,
         links,
         warnings,
+        warning_servers,
     })
 }
 
