@@ -365,6 +365,20 @@ try {
   step('client traffic grows on the page');
   await page.waitForFunction(() => Number(document.querySelector('#client-used')?.dataset.used || 0) >= 256 * 1024, null, { timeout: LONG });
 
+  step('the client\'s traffic chart has a bytes axis, hours below and a tooltip for the hour');
+  await page.reload();
+  const trafficChart = page.locator('#client-chart [data-bar-chart]');
+  await trafficChart.waitFor({ timeout: LONG });
+  const trafficAxis = async (name) => (await trafficChart.locator(`[data-axis="${name}"] span`).allTextContents()).map((x) => x.trim());
+  const [bytesAxis, hoursAxis] = [await trafficAxis('y'), await trafficAxis('x')];
+  if (bytesAxis.length !== 3 || !/KB|MB/.test(bytesAxis[0]) || bytesAxis[2] !== '0 B') throw new Error(`the bytes axis reads ${JSON.stringify(bytesAxis)}`);
+  if (hoursAxis.length !== 5 || hoursAxis.some((x) => !/\d{1,2}:\d{2}/.test(x))) throw new Error(`the hours axis reads ${JSON.stringify(hoursAxis)}`);
+  // The latest hour carried alice's download: End shows it once Tab reaches the chart.
+  const trafficPlot = trafficChart.locator('.lc-plot');
+  await trafficPlot.focus();
+  await page.keyboard.press('End');
+  await trafficChart.locator('.lc-tip').filter({ hasText: /down \d+(\.\d+)? (KB|MB), up / }).waitFor();
+
   step('the clients list shows upload and download apart, as labelled cells on a phone');
   await page.getByRole('link', { name: 'Clients', exact: true }).click();
   await page.waitForFunction(() => Number(document.querySelector('[data-client="alice"] [data-down]')?.dataset.down || 0) >= 256 * 1024, null, { timeout: LONG });

@@ -1,8 +1,9 @@
-// A server's CPU and memory over time as a line chart with axes: percent on the left, times
-// below, and a tooltip for the minute under the pointer, or chosen with the arrow keys once
-// the chart has focus (Tab reaches it; Home and End go to the ends).
+// Charts with axes: a server's CPU and memory over time as lines (percent on the left), and
+// traffic per hour as bars (bytes on the left), times below, and a tooltip for the minute or
+// hour under the pointer, or chosen with the arrow keys once the chart has focus (Tab
+// reaches it; Home and End go to the ends).
 import { $, html, show } from './core.js';
-import { bytes, LOCALE, num, t } from './ui.js';
+import { bytes, LOCALE, num, t, when } from './ui.js';
 
 const TEXT = {
   empty: () => t('charts.empty'),
@@ -10,6 +11,7 @@ const TEXT = {
   point: (time, cpu, used, total, mem) => t('charts.point', { time, cpu, used, total, mem }),
   cpu: () => t('charts.cpu'),
   memory: () => t('charts.memory'),
+  traffic: (time, up, down) => t('charts.traffic_point', { time, up, down }),
 };
 // The plot's drawing space; the SVG stretches it to the box, labels are HTML beside it.
 const WIDTH = 1000, HEIGHT = 100;
@@ -18,6 +20,8 @@ const GAP_MS = 150000;
 
 const percent = (v, digits = 1) => t('charts.percent', { value: num(v, { minimumFractionDigits: digits, maximumFractionDigits: digits }) });
 const clock = (ms) => new Date(ms).toLocaleTimeString(LOCALE, { hour: '2-digit', minute: '2-digit' });
+// An hour a day or more back: the weekday with it.
+const dayClock = (ms) => new Date(ms).toLocaleString(LOCALE, { weekday: 'short', hour: '2-digit', minute: '2-digit' });
 const memPercent = (s) => (s.mem_total > 0 ? (s.mem_used / s.mem_total) * 100 : 0);
 
 // The chart of `samples` (oldest first: t, cpu_tenths, mem_used, mem_total) over the last
@@ -61,6 +65,48 @@ export function sampleChart(samples, hours, now = Date.now(), id = 'samples') {
   </figure>`;
 }
 
+// Traffic per hour over the `span` hours up to now, as bars of upload on download; `hours` are
+// the API's rows (hour, up, down). `id` names its tooltip (unique on the page).
+export function trafficChart(hours, span = 24, id = 'traffic') {
+  const now = Date.now();
+  const start = Math.floor(now / 3600000) * 3600000 - (span - 1) * 3600000;
+  const end = start + span * 3600000;
+  const buckets = Array.from({ length: span }, (_, i) => ({ hour: start + i * 3600000, up: 0, down: 0 }));
+  for (const h of hours || []) {
+    const i = Math.round((h.hour - start) / 3600000);
+    if (i >= 0 && i < span) { buckets[i].up += h.up; buckets[i].down += h.down; }
+  }
+  // An empty chart would read as a broken one: say there is nothing to draw.
+  if (!buckets.some((b) => b.up + b.down)) return html`<p class="muted" data-chart-empty>${t('charts.traffic_empty', { n: span })}</p>`;
+  const max = Math.max(1, ...buckets.map((b) => b.up + b.down));
+  const w = WIDTH / span;
+  const h = (v) => (v / max) * HEIGHT;
+  const bars = buckets.map((b, i) => html`<rect class="down" x="${(i * w + w * 0.1).toFixed(1)}" y="${(HEIGHT - h(b.down)).toFixed(1)}" width="${(w * 0.8).toFixed(1)}" height="${h(b.down).toFixed(1)}"></rect><rect class="up" x="${(i * w + w * 0.1).toFixed(1)}" y="${(HEIGHT - h(b.down) - h(b.up)).toFixed(1)}" width="${(w * 0.8).toFixed(1)}" height="${h(b.up).toFixed(1)}"></rect>`);
+  const total = buckets.reduce((a, b) => a + b.up + b.down, 0);
+  // A point per hour, at its middle: the tooltip's position and what it says.
+  const points = buckets.map((b) => [b.hour + 1800000, b.up, b.down]);
+  const ticks = [0, 1, 2, 3, 4].map((i) => start + ((end - start) * i) / 4);
+  const label = span > 24 ? dayClock : clock;
+  return html`<figure class="line-chart" data-bar-chart>
+    <div class="lc-body">
+      <div class="lc-y" aria-hidden="true" data-axis="y">${[max, max / 2, 0].map((v) => html`<span>${bytes(v)}</span>`)}</div>
+      <div class="lc-area">
+        <div class="lc-plot" tabindex="0" role="img" data-kind="traffic" aria-describedby="${id}-tip" data-points="${JSON.stringify(points)}" data-since="${start}" data-now="${end}"
+          aria-label="${t('charts.traffic_label', { n: span, total: bytes(total) })}">
+          <svg viewBox="0 0 ${WIDTH} ${HEIGHT}" preserveAspectRatio="none" aria-hidden="true">
+            ${[0, HEIGHT / 2].map((y) => html`<line class="lc-grid" x1="0" x2="${WIDTH}" y1="${y}" y2="${y}"></line>`)}
+            ${bars}
+            <line class="lc-cursor" x1="0" x2="0" y1="0" y2="${HEIGHT}" visibility="hidden"></line>
+          </svg>
+        </div>
+        <div class="lc-tip" dir="auto" id="${id}-tip" role="tooltip" aria-live="polite" hidden></div>
+      </div>
+      <div class="lc-x" aria-hidden="true" data-axis="x">${ticks.map((tick) => html`<span>${label(tick)}</span>`)}</div>
+    </div>
+    <figcaption class="legend"><span class="up">${t('charts.up')}</span> · <span class="down">${t('charts.down')}</span> · ${t('charts.traffic_total', { n: span, total: bytes(total) })}</figcaption>
+  </figure>`;
+}
+
 // ---- The tooltip: one point at a time, from the pointer or the keys ----
 const state = new WeakMap();
 function pointsOf(plot) { try { return JSON.parse(plot.dataset.points); } catch { return []; } }
@@ -69,11 +115,16 @@ function showPoint(plot, index) {
   if (!points.length) return;
   const i = Math.max(0, Math.min(points.length - 1, index));
   state.set(plot, i);
-  const [time, cpuTenths, used, total] = points[i];
   const since = Number(plot.dataset.since), now = Number(plot.dataset.now);
-  const at = (time - since) / (now - since);
+  const at = (points[i][0] - since) / (now - since);
   const tip = $('.lc-tip', plot.parentElement);
-  tip.textContent = TEXT.point(clock(time), percent(cpuTenths / 10), bytes(used), bytes(total), percent(total > 0 ? (used / total) * 100 : 0));
+  if (plot.dataset.kind === 'traffic') {
+    const [middle, up, down] = points[i];
+    tip.textContent = TEXT.traffic(when(middle - 1800000), bytes(up), bytes(down));
+  } else {
+    const [time, cpuTenths, used, total] = points[i];
+    tip.textContent = TEXT.point(clock(time), percent(cpuTenths / 10), bytes(used), bytes(total), percent(total > 0 ? (used / total) * 100 : 0));
+  }
   tip.hidden = false;
   tip.classList.toggle('left', at > 0.5);
   tip.style.setProperty('--at', `${(at * 100).toFixed(2)}%`);

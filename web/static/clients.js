@@ -1,6 +1,7 @@
 // The clients list with its form and bulk actions, and one client's page with its links.
 import { $, allInbounds, api, BASE, enc, esc, html, navigate, pageRoot, raw, servers, show } from './core.js';
-import { actions, ago, badge, busy, bytes, chart, clearErrors, confirmDialog, dateInput, failed, fieldErrors, formValues, fromDateInput, GB, linkWarning, num, promptDialog, qrImage, switchControl, t, toast, when } from './ui.js';
+import { actions, ago, badge, busy, bytes, clearErrors, confirmDialog, dateInput, failed, fieldErrors, formValues, fromDateInput, GB, linkWarning, num, promptDialog, qrImage, switchControl, t, toast, when } from './ui.js';
+import { trafficChart } from './charts.js';
 import { live, throttle } from './live.js';
 import { bulkForm, submitBulk, wireBulkForm } from './clients-bulk.js';
 
@@ -256,7 +257,7 @@ export function pageClient() {
     }));
     const rows = perServer.filter(Boolean);
     show($('#usage'), rows.length ? html`<table><thead><tr><th>${t('clients.server')}</th><th>${t('clients.up')}</th><th>${t('clients.down')}</th></tr></thead><tbody>${rows.map(({ s, row }) => html`<tr><td>${s.name}</td><td>${bytes(row.up)}</td><td>${bytes(row.down)}</td></tr>`)}</tbody></table>` : html`<p class="muted">${t('clients.no_traffic')}</p>`);
-    try { show($('#client-chart'), chart(await api('GET', `/clients/${enc(email)}/history?hours=24`))); } catch { /* optional */ }
+    try { show($('#client-chart'), trafficChart(await api('GET', `/clients/${enc(email)}/history?hours=24`), 24, 'client-traffic')); } catch { /* optional */ }
   };
   const loadIps = async () => {
     try {

@@ -1,6 +1,7 @@
 // The dashboard: fleet totals, the status grid, one card per server and recent alerts.
 import { $, api, BASE, esc, html, pageRoot, raw, show } from './core.js';
-import { ago, applyWidths, badge, bytes, chart, coreState, coreText, duration, linkWarning, meter, num, pct, rich, serverState, stateBadge, t, when } from './ui.js';
+import { ago, applyWidths, badge, bytes, coreState, coreText, duration, linkWarning, meter, num, pct, rich, serverState, stateBadge, t, when } from './ui.js';
+import { trafficChart } from './charts.js';
 import { every, live } from './live.js';
 
 // ---- Dashboard ----
@@ -121,7 +122,7 @@ function serverCard(s, stats, hours, full = false) {
       <dt>${t('dashboard.traffic_today')}</dt><dd>↑ ${bytes(s.usage.today_up)} ↓ ${bytes(s.usage.today_down)}</dd>
       <dt>${t('dashboard.inbounds')}</dt><dd>${num(s.usage.inbounds)}</dd>
     </dl>
-    ${chart(hours)}
+    ${trafficChart(hours, 24, `traffic-${s.id}`)}
   </article>`;
 }
 export function systemStats(st) {

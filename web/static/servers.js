@@ -1,12 +1,12 @@
 // The servers list (add a server, enrollment commands) and one server's page.
 import { $, api, BASE, html, navigate, pageRoot, raw, show } from './core.js';
-import { actions, ago, applyWidths, badge, busy, chart, clearErrors, confirmDialog, coreText, duration, failed, fieldErrors, formValues, linkWarning, LOCALE, num, rich, stateBadge, t, taskStatus, toast, waitTask, when } from './ui.js';
+import { actions, ago, applyWidths, badge, busy, clearErrors, confirmDialog, coreText, duration, failed, fieldErrors, formValues, linkWarning, LOCALE, num, rich, stateBadge, t, taskStatus, toast, waitTask, when } from './ui.js';
 import { every, live } from './live.js';
 
 // The geo files 3x-ui offers; the first two are what every core uses.
 const GEO_FILES = ['geoip.dat', 'geosite.dat', 'geoip_IR.dat', 'geosite_IR.dat', 'geoip_RU.dat', 'geosite_RU.dat'];
 import { systemStats } from './dashboard.js';
-import { drawSamples } from './charts.js';
+import { drawSamples, trafficChart } from './charts.js';
 // How far back the server page charts CPU and memory.
 const SAMPLE_HOURS = 6;
 
@@ -201,7 +201,7 @@ export function pageServer() {
     try { drawSamples(box, await api('GET', `/servers/${id}/samples?hours=${SAMPLE_HOURS}`), SAMPLE_HOURS, 'samples'); } catch (e) { delete box.dataset.drawn; show(box, html`<p class="alert error">${e.message}</p>`); }
   };
   const loadTraffic = async () => {
-    try { show($('#traffic'), chart(await api('GET', `/servers/${id}/history?hours=48`), 48)); } catch (e) { show($('#traffic'), html`<p class="muted">${e.message}</p>`); }
+    try { show($('#traffic'), trafficChart(await api('GET', `/servers/${id}/history?hours=48`), 48, 'server-traffic')); } catch (e) { show($('#traffic'), html`<p class="muted">${e.message}</p>`); }
   };
   const loadLogs = async () => {
     if (!server?.connected) { show($('#logs'), html`<span class="muted">${t('dashboard.not_connected')}</span>`); return; }

@@ -222,26 +222,6 @@ export function linkWarning(s) {
   if (!s.link_warning) return '';
   return s.link_host_source === 'hostname' ? t('ui.link_warning_hostname', { name: s.name, host: s.link_host }) : t('ui.link_warning_request', { name: s.name });
 }
-export function chart(hours, spanHours = 24) {
-  const now = Date.now();
-  const start = Math.floor(now / 3600000) * 3600000 - (spanHours - 1) * 3600000;
-  const buckets = Array.from({ length: spanHours }, (_, i) => ({ hour: start + i * 3600000, up: 0, down: 0 }));
-  for (const h of hours || []) {
-    const i = Math.round((h.hour - start) / 3600000);
-    if (i >= 0 && i < spanHours) { buckets[i].up += h.up; buckets[i].down += h.down; }
-  }
-  // An empty chart would read as a broken one: say there is nothing to draw.
-  if (!buckets.some((b) => b.up + b.down)) return html`<p class="muted" data-chart-empty>${t('ui.chart_empty', { n: spanHours })}</p>`;
-  const max = Math.max(1, ...buckets.map((b) => b.up + b.down));
-  const w = 100 / spanHours;
-  const bars = buckets.map((b, i) => {
-    const hu = (b.up / max) * 66, hd = (b.down / max) * 66;
-    return html`<rect class="down" x="${(i * w + 0.1).toFixed(2)}" y="${(68 - hd).toFixed(2)}" width="${(w - 0.2).toFixed(2)}" height="${hd.toFixed(2)}"><title>${t('ui.chart_point', { time: when(b.hour), down: bytes(b.down), up: bytes(b.up) })}</title></rect><rect class="up" x="${(i * w + 0.1).toFixed(2)}" y="${(68 - hd - hu).toFixed(2)}" width="${(w - 0.2).toFixed(2)}" height="${hu.toFixed(2)}"></rect>`;
-  });
-  const total = buckets.reduce((a, b) => a + b.up + b.down, 0);
-  return html`<svg class="chart" viewBox="0 0 100 70" preserveAspectRatio="none" role="img" aria-label="${t('ui.chart_label', { n: spanHours, total: bytes(total) })}">${bars}</svg>
-    <div class="legend"><span class="up">${t('ui.up')}</span> · <span class="down">${t('ui.down')}</span> · ${t('ui.chart_total', { n: spanHours, total: bytes(total) })}</div>`;
-}
 export async function waitTask(task, label) {
   const deadline = Date.now() + 330000;
   let current = task;
