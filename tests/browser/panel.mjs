@@ -700,7 +700,27 @@ try {
   const wrong = team.filter((c) => c.expiryTime !== -30 * 86400000 || c.totalGB !== 5 * 1024 ** 3 || c.inboundIds.length !== 1);
   if (wrong.length) throw new Error(`bulk-added clients with other limits: ${JSON.stringify(wrong[0])}`);
   if (new Set(team.map((c) => c.subId)).size !== 20) throw new Error('bulk-added clients share a subscription id');
+  step('page size and the quota warning: ten a page, and 5 GB left counts as expiring soon under a 10 GB warning');
+  const setSettings = (values) => page.evaluate(async (v) => {
+    const r = await fetch('/api/v1/settings', { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify(v) });
+    if (!r.ok) throw new Error(`settings: ${r.status}`);
+  }, values);
+  await setSettings({ pageSize: '10', trafficDiff: '10' });
+  await page.reload();
+  await page.locator('#page-of').filter({ hasText: /^Page 1 of [3-9]$/ }).waitFor({ timeout: LONG });
+  if ((await page.locator('#client-rows [data-client]').count()) !== 10) throw new Error('a page of the clients list does not hold ten clients');
+  for (let i = 2; i < 10 && !(await page.locator('[data-client="team-20"]').count()); i++) {
+    await page.locator('#pager').getByRole('button', { name: 'Next page' }).click();
+    await page.locator('#page-of').filter({ hasText: new RegExp(`^Page ${i} of`) }).waitFor();
+  }
+  await page.locator('[data-client="team-20"] .badge.expiring').waitFor();
+  const soon = (await page.evaluate(async () => (await (await fetch('/api/v1/clients?filter=expiring')).json()).data)).map((c) => c.email);
+  if (teamEmails.some((e) => !soon.includes(e))) throw new Error(`the expiring filter left out team clients: ${soon.join(', ')}`);
+  await setSettings({ pageSize: '0', trafficDiff: '0' });
+  await page.reload();
   await page.locator('[data-client="team-20"]').waitFor();
+  if (await page.locator('[data-client="team-20"] .badge.expiring').count()) throw new Error('the quota warning outlived its setting');
+  if (!(await page.locator('#pager').isHidden())) throw new Error('the pager shows with every client on one page');
   await page.evaluate(async (emails) => {
     const r = await fetch('/api/v1/clients/bulk', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ emails, action: 'delete' }) });
     if (!r.ok) throw new Error(`cleanup: ${r.status}`);

@@ -16,14 +16,23 @@ const STATE = {
 };
 // The subscription formats by their names; json and clash are names in every language.
 const SUB_KINDS = { links: t('clients.sub_links') };
-function clientState(c, onlineSet) {
+// When a client counts as expiring soon, from 3x-ui's settings: within `expireDiff` days of
+// its expiry (3 when 0), or with `trafficDiff` GB or less left of a quota (never when 0). The
+// API's "expiring" filter uses the same rule.
+function soonRule(v = {}) {
+  const days = Number(v.expireDiff) || 0;
+  return { expireMs: (days > 0 ? days : 3) * DAY_MS, trafficBytes: (Number(v.trafficDiff) || 0) * GB, pageSize: Number(v.pageSize ?? 25) || 0 };
+}
+const listSettings = () => api('GET', '/settings').then(soonRule, () => soonRule());
+function clientState(c, onlineSet, soon = soonRule()) {
   const now = Date.now();
+  const left = c.totalGB - c.used;
   const out = [];
   // A disabled client cannot connect, whatever traffic it carried a moment ago.
   if (c.enable && (onlineSet?.has(c.email) || (c.lastOnline && now - c.lastOnline < 180000))) out.push(badge(STATE.online, 'online'));
   if (!c.enable) out.push(badge(STATE.disabled, 'offline'));
   if ((c.totalGB > 0 && c.used >= c.totalGB) || (c.expiryTime > 0 && c.expiryTime <= now)) out.push(badge(STATE.depleted, 'depleted'));
-  else if (c.expiryTime > now && c.expiryTime - now < 3 * 86400000) out.push(badge(STATE.expiring, 'expiring'));
+  else if ((c.expiryTime > now && c.expiryTime - now <= soon.expireMs) || (soon.trafficBytes > 0 && c.totalGB > 0 && left > 0 && left <= soon.trafficBytes)) out.push(badge(STATE.expiring, 'expiring'));
   return out;
 }
 function clientForm(c, inbounds, serverList) {
@@ -94,8 +103,9 @@ export function pageClients() {
       <button class="small" data-action="bulk" data-op="enable" disabled>${t('clients.enable')}</button><button class="small" data-action="bulk" data-op="disable" disabled>${t('clients.disable')}</button>
       <button class="small" data-action="bulk" data-op="reset-traffic" disabled>${t('clients.reset_traffic')}</button><button class="small" data-action="bulk" data-op="extend" disabled>${t('clients.extend_more')}</button><button class="small danger" data-action="bulk" data-op="delete" disabled>${t('common.delete')}</button>
       <button class="small danger" data-action="delete-depleted">${t('clients.delete_depleted')}</button></div>
-    <div class="table-wrap" tabindex="0" role="region" aria-label="${t('clients.list_label')}"><table class="cards"><thead><tr><th><input type="checkbox" id="select-all" aria-label="${t('clients.select_all')}"></th><th>${t('clients.email')}</th><th>${t('clients.status')}</th><th>${t('clients.inbounds')}</th><th>${t('clients.used')}</th><th><span aria-hidden="true">↑ </span>${t('clients.upload')}</th><th><span aria-hidden="true">↓ </span>${t('clients.download')}</th><th class="hide-phone">${t('clients.expiry')}</th><th class="hide-phone">${t('clients.last_online')}</th><th>${t('common.enabled')}</th><th><span class="skip">${t('common.actions')}</span></th></tr></thead><tbody id="client-rows"><tr><td colspan="11" class="empty">${t('common.loading')}</td></tr></tbody></table></div>`);
-  let serverList = [], inbounds = [], clients = [], online = new Set(), lastJson = '';
+    <div class="table-wrap" tabindex="0" role="region" aria-label="${t('clients.list_label')}"><table class="cards"><thead><tr><th><input type="checkbox" id="select-all" aria-label="${t('clients.select_all')}"></th><th>${t('clients.email')}</th><th>${t('clients.status')}</th><th>${t('clients.inbounds')}</th><th>${t('clients.used')}</th><th><span aria-hidden="true">↑ </span>${t('clients.upload')}</th><th><span aria-hidden="true">↓ </span>${t('clients.download')}</th><th class="hide-phone">${t('clients.expiry')}</th><th class="hide-phone">${t('clients.last_online')}</th><th>${t('common.enabled')}</th><th><span class="skip">${t('common.actions')}</span></th></tr></thead><tbody id="client-rows"><tr><td colspan="11" class="empty">${t('common.loading')}</td></tr></tbody></table></div>
+    <nav class="toolbar" id="pager" aria-label="${t('clients.pages_label')}" hidden><button class="small" data-page="prev">${t('clients.page_prev')}</button><span id="page-of" aria-live="polite"></span><button class="small" data-page="next">${t('clients.page_next')}</button></nav>`);
+  let serverList = [], inbounds = [], clients = [], online = new Set(), lastJson = '', rule = soonRule(), page = 0, shown = [];
   const selected = new Set();
   const inboundName = (id) => { const i = inbounds.find((x) => x.id === id); return i ? `${i.remark || i.tag}${serverList.length > 1 ? ' @ ' + i.serverName : ''}` : `#${id}`; };
   const load = async () => {
@@ -104,13 +114,23 @@ export function pageClients() {
     if ($('#filter').value) params.set('filter', $('#filter').value);
     if ($('#inbound-filter').value) params.set('inbound', $('#inbound-filter').value);
     clients = await api('GET', `/clients?${params}`);
-    const json = JSON.stringify([clients, [...online]]);
+    // 3x-ui's page size (0: every client on one page).
+    const size = rule.pageSize > 0 ? rule.pageSize : Math.max(1, clients.length);
+    const pages = Math.max(1, Math.ceil(clients.length / size));
+    page = Math.min(page, pages - 1);
+    shown = clients.slice(page * size, (page + 1) * size);
+    const json = JSON.stringify([clients, [...online], page]);
     if (json === lastJson) return;
     lastJson = json;
-    show($('#client-rows'), clients.length ? clients.map((c) => html`<tr data-client="${c.email}">
+    const pager = $('#pager');
+    pager.hidden = pages < 2;
+    $('#page-of').textContent = t('clients.page_of', { page: page + 1, pages });
+    pager.querySelector('[data-page="prev"]').disabled = page === 0;
+    pager.querySelector('[data-page="next"]').disabled = page >= pages - 1;
+    show($('#client-rows'), shown.length ? shown.map((c) => html`<tr data-client="${c.email}">
       <td><input type="checkbox" data-select="${c.email}" ${raw(selected.has(c.email) ? 'checked' : '')} aria-label="${t('clients.select_one', { email: c.email })}"></td>
       <td><a href="${BASE}/panel/client?email=${enc(c.email)}">${c.email}</a>${c.comment ? html`<div class="muted">${c.comment}</div>` : ''}</td>
-      <td>${clientState(c, online)}</td><td class="wrap">${c.inboundIds.map(inboundName).join(', ') || '—'}</td>
+      <td>${clientState(c, online, rule)}</td><td class="wrap">${c.inboundIds.map(inboundName).join(', ') || '—'}</td>
       <td data-used="${c.used}">${c.totalGB ? t('clients.used_of', { used: bytes(c.used), total: bytes(c.totalGB) }) : bytes(c.used)}</td>
       <td data-up="${c.up}">${bytes(c.up)}</td><td data-down="${c.down}">${bytes(c.down)}</td><td class="hide-phone" data-expiry="${c.expiryTime}">${c.expiryTime ? when(c.expiryTime) : t('common.never')}</td>
       <td class="hide-phone">${ago(c.lastOnline)}</td><td>${switchControl(c.enable, t('clients.enable_one', { email: c.email }), `data-toggle-client="${esc(c.email)}"`)}</td>
@@ -143,6 +163,7 @@ export function pageClients() {
   // The forms list the inbounds to attach to: they open once those are known.
   const ready = servers().then(async (list) => {
     serverList = list;
+    rule = await listSettings();
     inbounds = await allInbounds(list);
     const pre = q.get('inbound');
     show($('#inbound-filter'), [html`<option value="">${t('clients.all')}</option>`, ...inbounds.map((i) => html`<option value="${i.id}" ${raw(String(i.id) === pre ? 'selected' : '')}>${inboundName(i.id)}</option>`)]);
@@ -150,12 +171,21 @@ export function pageClients() {
   });
   ready.catch(failed);
   let timer;
-  $('#search').addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(() => reload().catch(failed), 250); });
-  $('#filter').addEventListener('change', () => reload().catch(failed));
-  $('#inbound-filter').addEventListener('change', () => reload().catch(failed));
+  // A new search or filter starts at the first page.
+  const fresh = () => { page = 0; return reload().catch(failed); };
+  $('#search').addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(fresh, 250); });
+  $('#filter').addEventListener('change', fresh);
+  $('#inbound-filter').addEventListener('change', fresh);
+  $('#pager').addEventListener('click', (e) => {
+    const to = e.target.closest('[data-page]')?.dataset.page;
+    if (!to) return;
+    page += to === 'next' ? 1 : -1;
+    $('#select-all').checked = false;
+    reload().catch(failed);
+  });
   root.addEventListener('change', async (e) => {
     const el = e.target;
-    if (el.id === 'select-all') { clients.forEach((c) => (el.checked ? selected.add(c.email) : selected.delete(c.email))); lastJson = ''; await load(); return; }
+    if (el.id === 'select-all') { shown.forEach((c) => (el.checked ? selected.add(c.email) : selected.delete(c.email))); lastJson = ''; await load(); return; }
     if (el.dataset.select) { el.checked ? selected.add(el.dataset.select) : selected.delete(el.dataset.select); showSelection(); return; }
     if (el.dataset.toggleClient !== undefined) {
       try { await api('PUT', `/clients/${enc(el.dataset.toggleClient)}`, { enable: el.checked }); toast(el.checked ? t('clients.enabled_toast') : t('clients.disabled_toast')); await reload(); } catch (err) { el.checked = !el.checked; failed(err); }
@@ -242,11 +272,11 @@ export function pageClient() {
     <section class="card section" aria-labelledby="links-title"><h2 id="links-title">${t('clients.links_title')}</h2><div id="links">${t('common.loading')}</div></section>`);
   let client = null;
   const load = async () => {
-    const [c, serverList] = await Promise.all([api('GET', `/clients/${enc(email)}`), servers()]);
+    const [c, serverList, rule] = await Promise.all([api('GET', `/clients/${enc(email)}`), servers(), listSettings()]);
     client = c;
     $('#title').textContent = t('clients.title', { email: c.email });
     $('#toggle').textContent = c.enable ? t('clients.disable') : t('clients.enable');
-    show($('#info'), html`<p>${clientState(c, new Set(live.last?.online || []))}${c.enable ? badge(STATE.enabled, 'enabled') : ''}</p><dl class="kv">
+    show($('#info'), html`<p>${clientState(c, new Set(live.last?.online || []), rule)}${c.enable ? badge(STATE.enabled, 'enabled') : ''}</p><dl class="kv">
       <dt>${t('clients.used')}</dt><dd id="client-used" data-used="${c.used}">${t('clients.used_up_down', { used: bytes(c.used), up: bytes(c.up), down: bytes(c.down) })}</dd><dt>${t('clients.quota')}</dt><dd>${c.totalGB ? bytes(c.totalGB) : t('common.unlimited')}</dd>
       <dt>${t('clients.all_time')}</dt><dd>${bytes(c.allTime)}</dd><dt>${t('clients.expires')}</dt><dd>${c.expiryTime ? when(c.expiryTime) : t('common.never')}</dd>
       <dt>${t('clients.last_online')}</dt><dd>${c.lastOnline ? t('clients.when_ago', { when: when(c.lastOnline), ago: ago(c.lastOnline) }) : t('common.never')}</dd><dt>${t('clients.ip_limit')}</dt><dd>${c.limitIp ? num(c.limitIp) : t('common.none')}</dd>

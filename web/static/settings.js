@@ -34,6 +34,11 @@ const SUB_KEYS = [
 const SESSION_KEYS = [['sessionMaxAge', t('settings.session_length'), 'int', '10080'],
   ['datepicker', t('settings.calendar'), 'select', 'gregorian', [['gregorian', t('settings.gregorian')], ['jalalian', t('settings.jalali')]]],
   ['timeLocation', t('settings.time_zone'), 'text', t('settings.local_zone')]];
+// 3x-ui's list settings: rows per page of the clients list, and when a client counts as
+// expiring soon (days before its expiry, gigabytes left of its quota).
+const LIST_KEYS = [['pageSize', t('settings.page_size'), 'int', '25'],
+  ['expireDiff', t('settings.expire_diff'), 'int', '0'],
+  ['trafficDiff', t('settings.traffic_diff'), 'int', '0']];
 const TLS_KEYS = [['webCertFile', t('settings.cert_file'), 'text'], ['webKeyFile', t('settings.key_file'), 'text']];
 const COMPAT_KEYS = [['defaultServer', t('settings.default_server'), 'text', t('settings.default_server_unset')]];
 const TG_KEYS = [['tgBotEnable', t('settings.tg_enable'), 'bool'], ['tgBotToken', t('settings.tg_token'), 'secret'], ['tgBotChatId', t('settings.tg_chat'), 'text'], ['tgRunTime', t('settings.tg_schedule'), 'text'], ['tgBotLoginNotify', t('settings.tg_login_notify'), 'bool'], ['tgCpu', t('settings.tg_cpu'), 'int', '80']];
@@ -213,10 +218,11 @@ export function pageSettings() {
     for (const el of $('#place-form').querySelectorAll('input')) el.value = values[el.name] || '';
     show($('#stored'), [settingsForm('tls-form', t('settings.tls_title'), TLS_KEYS, values, t('settings.tls_note')),
       settingsForm('session-form', t('settings.session_title'), SESSION_KEYS, values, cfg.session_ttl_secs ? t('settings.session_note_config') : t('settings.session_note')),
+      settingsForm('list-form', t('settings.list_title'), LIST_KEYS, values, t('settings.list_note')),
       settingsForm('sub-form', t('settings.sub_form_title'), SUB_KEYS, values, t('settings.sub_note')),
       settingsForm('compat-form', t('settings.compat_title'), COMPAT_KEYS, values, t('settings.compat_note')),
       settingsForm('tg-form', t('settings.tg_title'), TG_KEYS, values, t('settings.tg_note'))]);
-    for (const [id, keys] of [['#tls-form', TLS_KEYS], ['#session-form', SESSION_KEYS], ['#sub-form', SUB_KEYS], ['#compat-form', COMPAT_KEYS], ['#tg-form', TG_KEYS]]) {
+    for (const [id, keys] of [['#tls-form', TLS_KEYS], ['#session-form', SESSION_KEYS], ['#list-form', LIST_KEYS], ['#sub-form', SUB_KEYS], ['#compat-form', COMPAT_KEYS], ['#tg-form', TG_KEYS]]) {
       const form = $(id);
       form.addEventListener('submit', async (e) => {
         e.preventDefault();

@@ -12,8 +12,41 @@ use crate::Controller;
 
 /// Clients count as online when they had traffic within this long.
 pub const ONLINE_WINDOW_MS: i64 = 3 * 60 * 1000;
-/// "Expiring soon": within this long.
+/// "Expiring soon" when 3x-ui's `expireDiff` is 0 (unset): within three days.
 const EXPIRING_MS: i64 = 3 * 24 * 3600 * 1000;
+
+/// When a client counts as "expiring soon", as 3x-ui's settings say: its expiry within
+/// `expireDiff` days (three when 0), or less than `trafficDiff` GB left of a quota (never
+/// when 0).
+pub struct Soon {
+    pub expire_ms: i64,
+    pub traffic_bytes: i64,
+}
+
+impl Soon {
+    pub async fn load(ctl: &Controller) -> Result<Self> {
+        let number = |v: Option<String>| v.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+        let days = number(ctl.store.setting("expireDiff").await?);
+        let gigabytes = number(ctl.store.setting("trafficDiff").await?);
+        Ok(Self {
+            expire_ms: if days > 0 {
+                days.saturating_mul(86_400_000)
+            } else {
+                EXPIRING_MS
+            },
+            traffic_bytes: gigabytes.saturating_mul(1 << 30),
+        })
+    }
+
+    /// Not yet expired or used up, but soon to be.
+    pub fn applies(&self, c: &ClientRow, used: i64, now: i64) -> bool {
+        let expiring = c.expiry_time > now && c.expiry_time <= now.saturating_add(self.expire_ms);
+        let left = c.total_bytes - used;
+        let running_out =
+            self.traffic_bytes > 0 && c.total_bytes > 0 && left > 0 && left <= self.traffic_bytes;
+        expiring || running_out
+    }
+}
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -94,6 +127,7 @@ pub async fn all_client_views(
         attached.entry(client).or_default().push(inbound);
     }
     let now = now_ms();
+    let soon = Soon::load(ctl).await?;
     let search = search.to_lowercase();
     let empty = ClientTotals::default();
     let mut out = Vec::new();
@@ -117,7 +151,7 @@ pub async fn all_client_views(
                 (c.total_bytes > 0 && used >= c.total_bytes)
                     || (c.expiry_time > 0 && c.expiry_time <= now)
             }
-            "expiring" => c.expiry_time > now && c.expiry_time <= now + EXPIRING_MS,
+            "expiring" => soon.applies(&c, used, now),
             "disabled" => c.enable == 0,
             "enabled" => c.enable != 0,
             _ => true,
