@@ -18,8 +18,10 @@
 //   a new quota, and the expanded list passes the accessibility checks.
 // - An inbound exported as JSON, deleted and imported from that JSON is the same inbound
 //   with the same clients; JSON that is not an inbound is refused on the import form.
-// - In Persian at phone width the expanded list is right to left, in Persian, fits the
-//   screen with its buttons on it, and passes the accessibility checks.
+// - In Persian at phone width no inbound's clients are loaded until its row is expanded,
+//   then only that inbound's; the expanded list is right to left, in Persian, fits the
+//   screen with its buttons on it, its QR image is described in Persian, and it passes the
+//   accessibility checks.
 import { audit, axe, closeAll, env, launch, logIn, step } from './checks.mjs';
 
 const PANEL = env('PANEL_URL').replace(/\/$/, '');
@@ -214,13 +216,20 @@ try {
   step('in Persian at phone width the expanded list fits, right to left');
   await context.addCookies([{ name: 'xfleet_lang', value: 'fa', url: PANEL }]);
   await page.setViewportSize({ width: 390, height: 844 });
+  // Which inbounds' clients the page asks for: none until a row is expanded.
+  const asked = [];
+  page.on('request', (r) => { const u = new URL(r.url()); if (u.pathname === '/api/v1/clients' && u.searchParams.has('inbound')) asked.push(u.searchParams.get('inbound')); });
   await page.goto(`${PANEL}/panel/inbounds?server=${SERVER_ID}`);
   await row(INBOUND_REMARK).waitFor({ timeout: LONG });
+  await page.locator('#live.on').waitFor();
+  expect(!asked.length, `clients loaded before any row is expanded: ${asked.join(', ')}`);
   expect((await page.evaluate(() => document.documentElement.dir)) === 'rtl', 'the Persian page is not right to left');
   const faExpand = row(INBOUND_REMARK).locator('[data-action="expand-inbound"]');
   await faExpand.click();
   const faList = page.locator(`#${await faExpand.getAttribute('aria-controls')}`);
   await faList.locator(`tr[data-client="${DISABLED}"]`).waitFor({ timeout: LONG });
+  const faId = String((await inboundNamed(INBOUND_REMARK)).id);
+  expect(asked.length && asked.every((id) => id === faId), `loaded the clients of inbounds ${asked.join(', ')}, not only ${faId}`);
   expect((await faExpand.getAttribute('aria-label')) === `کاربران ${INBOUND_REMARK}`, `the expand button is named ${await faExpand.getAttribute('aria-label')}`);
   const phone = await page.evaluate(() => {
     const out = [];
@@ -235,6 +244,13 @@ try {
     return out;
   });
   expect(!phone.length, phone.join('\n'));
+  await faList.locator(`tr[data-client="${EMAILS[0]}"]`).getByRole('button', { name: 'کد QR', exact: true }).click();
+  await page.waitForFunction(() => { const i = document.querySelector('#qr-dialog img.qr'); return i?.complete && i.naturalWidth > 0; }, null, { timeout: LONG });
+  const alt = await page.locator('#qr-dialog img.qr').getAttribute('alt');
+  expect(alt === `کد QR کاربر ${EMAILS[0]}`, `the QR image is described as ${alt}`);
+  const faDialog = [...(await page.evaluate(audit)), ...(await axe(page))];
+  expect(!faDialog.length, `accessibility of the Persian QR dialog:\n${faDialog.join('\n')}`);
+  await page.locator('#qr-dialog').getByRole('button', { name: 'بستن', exact: true }).click();
   const faFound = [...(await page.evaluate(audit)), ...(await axe(page))];
   expect(!faFound.length, faFound.join('\n'));
 

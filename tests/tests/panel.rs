@@ -904,7 +904,8 @@ async fn the_panel_in_every_language() {
 /// their states: the client that just carried traffic online, the one disabled after carrying
 /// traffic not online; a client's "copy link" copies exactly its link on that inbound, its
 /// QR opens the image of that link, the expanded row survives the live refresh, and the
-/// expanded list passes the accessibility checks, also in Persian at phone width.
+/// expanded list passes the accessibility checks, also in Persian at phone width, where the
+/// clients are loaded only for the row expanded.
 #[tokio::test(flavor = "multi_thread")]
 async fn inbound_features_in_a_real_browser() {
     if !v2ray_available() || !browser_available() {

@@ -1,7 +1,7 @@
 // The inbounds list with each inbound's links and its JSON as 3x-ui exports and imports it;
 // the inbound form is in inbound-form.js.
-import { $, api, BASE, enc, html, pageRoot, raw, servers, show } from './core.js';
-import { actions, badge, busy, bytes, clearErrors, confirmDialog, copyText, failed, fieldErrors, qrImage, switchControl, toast, when } from './ui.js';
+import { $, API, api, BASE, enc, html, pageRoot, raw, servers, show } from './core.js';
+import { actions, badge, busy, bytes, clearErrors, confirmDialog, copyText, failed, fieldErrors, switchControl, toast, when } from './ui.js';
 import { live, throttle } from './live.js';
 import { WITH_TRANSPORT } from './inbound-form.js';
 import { num, t } from './i18n.js';
@@ -112,11 +112,12 @@ async function linkOn(id, email) {
   if (!link) throw new Error(t('inbounds.client_no_link', { email }));
   return link.url;
 }
+// The QR code as the client page draws it (ui.js qrImage), named in the reader's language.
 function qrDialog(email, url) {
   const d = document.createElement('dialog');
   d.setAttribute('aria-labelledby', 'dialog-title');
   d.id = 'qr-dialog';
-  show(d, html`<form method="dialog"><h2 id="dialog-title">${t('inbounds.qr_title', { email })}</h2>${qrImage(url, email)}
+  show(d, html`<form method="dialog"><h2 id="dialog-title">${t('inbounds.qr_title', { email })}</h2><img class="qr" alt="${t('inbounds.qr_title', { email })}" src="${API}/qr?text=${enc(url)}">
     <div class="link-url mono" data-link>${url}</div><div class="actions"><button value="close" autofocus>${t('common.close')}</button></div></form>`);
   document.body.appendChild(d);
   d.addEventListener('close', () => d.remove());
@@ -187,7 +188,9 @@ export function pageInbounds() {
     if (expanded.delete(id)) { draw(); return; }
     expanded.add(id);
     draw();
-    const clients = await api('GET', `/clients?inbound=${id}`);
+    let clients;
+    // A list that cannot be loaded closes again, and the toast says why.
+    try { clients = await api('GET', `/clients?inbound=${id}`); } catch (err) { expanded.delete(id); draw(); throw err; }
     clientsOf.set(id, clients);
     lastJson = '';
     if (expanded.has(id)) draw();
