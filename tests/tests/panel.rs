@@ -902,13 +902,20 @@ async fn the_panel_in_every_language() {
 /// `externalProxy` entry survive save and reload; a first client is created with the inbound
 /// and its share link goes through the external proxy; "copy links" copies one link per
 /// enabled client; and an inbound exported as 3x-ui's JSON, deleted and imported again is the
-/// same inbound with the same clients.
+/// same inbound with the same clients. Expanding an inbound's row lists its clients with
+/// their states: the client that just carried traffic online, the one disabled after carrying
+/// traffic not online; a client's "copy link" copies exactly its link on that inbound, its
+/// QR opens the image of that link, the expanded row survives the live refresh, and the
+/// expanded list passes the accessibility checks, also in Persian at phone width, where the
+/// clients are loaded only for the row expanded.
 #[tokio::test(flavor = "multi_thread")]
 async fn inbound_features_in_a_real_browser() {
     if !v2ray_available() || !browser_available() {
         return;
     }
     let ctl = Controller::start(ControllerOptions::default()).await;
+    ctl.route_loopback_direct().await;
+    let files = FileServer::start().await;
     let (server_id, _agent) = ctl.online_server("cdn-vpn-1").await;
     let api = ctl.api();
     api.ok(
@@ -918,12 +925,13 @@ async fn inbound_features_in_a_real_browser() {
     )
     .await;
     let remark = "VLESS for export";
+    let port = free_port();
     let inbound = api
         .ok(
             "POST",
             &format!("/api/v1/servers/{server_id}/inbounds"),
             Some(
-                serde_json::json!({"port": free_port(), "protocol": "vless", "remark": remark,
+                serde_json::json!({"port": port, "protocol": "vless", "remark": remark,
                 "settings": {"decryption": "none"},
                 "streamSettings": {"network": "ws", "wsSettings": {"path": "/export"}},
                 "sniffing": {"enabled": true, "destOverride": ["http", "tls"]}}),
@@ -932,17 +940,45 @@ async fn inbound_features_in_a_real_browser() {
         .await;
     let emails: Vec<String> = (1..=3).map(|i| format!("exported-{i}")).collect();
     let (certs, _) = server_certificates();
+    let mut uuids = std::collections::HashMap::new();
     for email in emails.iter().map(String::as_str).chain(["switched-off"]) {
-        api.ok(
-            "POST",
-            "/api/v1/clients",
-            Some(
-                serde_json::json!({"email": email, "inboundIds": [inbound["id"]],
-                "enable": email != "switched-off"}),
-            ),
+        let client = api
+            .ok(
+                "POST",
+                "/api/v1/clients",
+                Some(serde_json::json!({"email": email, "inboundIds": [inbound["id"]]})),
+            )
+            .await;
+        uuids.insert(email, client["uuid"].as_str().unwrap().to_string());
+    }
+    // The first client and the one switched off afterwards carry traffic through the core.
+    for email in [emails[0].as_str(), "switched-off"] {
+        let link = xfleet_tests::proxy::outbound::vless_ws(port, &uuids[email], "/export");
+        let vpn = V2rayClient::start(link).await;
+        wait_for(
+            &format!("a download through {email}'s link"),
+            LONG,
+            || async { vpn.fetch(files.port, DOWNLOAD).await.ok() },
+        )
+        .await;
+        wait_for(
+            &format!("{email}'s traffic to be counted"),
+            LONG,
+            || async {
+                let c = api
+                    .ok("GET", &format!("/api/v1/clients/{email}"), None)
+                    .await;
+                (c["used"].as_i64()? > 0).then_some(())
+            },
         )
         .await;
     }
+    api.ok(
+        "PUT",
+        "/api/v1/clients/switched-off",
+        Some(serde_json::json!({"enable": false})),
+    )
+    .await;
     run_script(
         &ctl,
         "inboundx.mjs",
@@ -951,6 +987,7 @@ async fn inbound_features_in_a_real_browser() {
             ("PORT", free_port().to_string()),
             ("INBOUND_REMARK", remark.to_string()),
             ("EMAILS", emails.join(",")),
+            ("ONLINE", emails[0].clone()),
             (
                 "CERT_FILE",
                 certs.path().join("a.pem").display().to_string(),
