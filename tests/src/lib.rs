@@ -405,20 +405,30 @@ impl Controller {
         (id, agent)
     }
 
+    /// A VLESS-over-WebSocket inbound (path `/ws`) on a free port of the server, named
+    /// `remark` (none when empty), as created.
+    pub async fn vless_ws_inbound(&self, server_id: i64, remark: &str) -> Value {
+        let mut body = json!({"port": free_port(), "protocol": "vless",
+            "settings": {"decryption": "none"},
+            "streamSettings": {"network": "ws", "wsSettings": {"path": "/ws"}}});
+        if !remark.is_empty() {
+            body["remark"] = json!(remark);
+        }
+        self.api()
+            .ok(
+                "POST",
+                &format!("/api/v1/servers/{server_id}/inbounds"),
+                Some(body),
+            )
+            .await
+    }
+
     /// A VLESS-over-WebSocket inbound (path `/ws`) on the server with one client, `email`,
     /// and a real v2ray client for it: the inbound as created and the client.
     pub async fn vless_ws_user(&self, server_id: i64, email: &str) -> (Value, proxy::V2rayClient) {
         let api = self.api();
-        let port = free_port();
-        let inbound = api
-            .ok(
-                "POST",
-                &format!("/api/v1/servers/{server_id}/inbounds"),
-                Some(json!({"port": port, "protocol": "vless",
-                    "settings": {"decryption": "none"},
-                    "streamSettings": {"network": "ws", "wsSettings": {"path": "/ws"}}})),
-            )
-            .await;
+        let inbound = self.vless_ws_inbound(server_id, "").await;
+        let port = inbound["port"].as_u64().expect("the inbound's port") as u16;
         let client = api
             .ok(
                 "POST",

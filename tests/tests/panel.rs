@@ -704,17 +704,7 @@ async fn the_panel_on_a_phone_in_a_real_browser() {
     let (server_id, _agent) = ctl.online_server("phone-vpn-1").await;
     let api = ctl.api();
     let remark = "VLESS over WebSocket for the phones";
-    let inbound = api
-        .ok(
-            "POST",
-            &format!("/api/v1/servers/{server_id}/inbounds"),
-            Some(
-                serde_json::json!({"port": free_port(), "protocol": "vless", "remark": remark,
-                "settings": {"decryption": "none"},
-                "streamSettings": {"network": "ws", "wsSettings": {"path": "/ws"}}}),
-            ),
-        )
-        .await;
+    let inbound = ctl.vless_ws_inbound(server_id, remark).await;
     let emails: Vec<String> = (1..=3)
         .map(|i| format!("subscriber-number-{i}-with-a-long-address@mobile-customers.example.com"))
         .collect();
@@ -839,17 +829,7 @@ async fn the_panel_in_every_language() {
     let (server_id, _agent) = ctl.online_server("vpn-tehran-1").await;
     let api = ctl.api();
     let remark = "vless-ws-main";
-    let inbound = api
-        .ok(
-            "POST",
-            &format!("/api/v1/servers/{server_id}/inbounds"),
-            Some(
-                serde_json::json!({"port": free_port(), "protocol": "vless", "remark": remark,
-                "settings": {"decryption": "none"},
-                "streamSettings": {"network": "ws", "wsSettings": {"path": "/ws"}}}),
-            ),
-        )
-        .await;
+    let inbound = ctl.vless_ws_inbound(server_id, remark).await;
     let emails = ["sara@example.com", "ivan@example.com", "li@example.com"];
     for (i, email) in emails.iter().enumerate() {
         api.ok(
