@@ -10,6 +10,8 @@
 // - Persian, at desktop and phone width: every main page is right to left and has no English
 //   left (data such as names, emails and protocol names aside), and nothing scrolls sideways on
 //   the phone. Russian and Chinese: no English left either. Vietnamese: its own texts.
+// - A field the controller refuses is explained in the reader's language (a taken port, in
+//   Persian).
 // - Dates are in the reader's language: Jalali with Persian digits in Persian (the calendar
 //   chosen), day.month.year in Russian.
 // - The browser's Accept-Language chooses the first language when nothing was chosen.
@@ -191,6 +193,15 @@ try {
   await visit(page, PAGES.find((p) => p.name === 'audit'));
   const faDate = await page.locator('#audit-rows td').first().textContent();
   if (!/[۱۲][۳۴][۰-۹]{2}/.test(faDate)) problems.push(`a Jalali date in Persian digits was expected, the audit log says "${faDate}"`);
+  // A refusal from the controller names its catalog message: a taken port reads in Persian.
+  step('a refused field in Persian');
+  const taken = await page.evaluate(async ([id, remark]) => (await (await fetch(`/api/v1/servers/${id}/inbounds`)).json()).data.find((i) => i.remark === remark).port, [SERVER_ID, INBOUND_REMARK]);
+  await visit(page, PAGES.find((p) => p.name === 'inbound-new'));
+  await page.locator('#f-port').fill(String(taken));
+  await page.locator('#inbound-form button[type="submit"]').click();
+  await page.locator('#f-port[aria-invalid="true"]').waitFor();
+  const refusal = await page.locator('.field-error').first().textContent();
+  if (!refusal.includes('پورت') || /already used/.test(refusal)) problems.push(`a taken port is refused in other words than Persian: "${refusal}"`);
   const sides = await page.evaluate(() => [document.querySelector('.brand').getBoundingClientRect().left, document.querySelector('.top-actions').getBoundingClientRect().left]);
   if (!(sides[0] > sides[1])) problems.push(`right to left: the brand (x ${sides[0]}) is not right of the top actions (x ${sides[1]})`);
 

@@ -19,6 +19,8 @@ export function num(n, options) {
   return options ? new Intl.NumberFormat(LOCALE, options).format(n) : numbers.format(n);
 }
 
+export function has(key) { return key in catalog; }
+
 export function t(key, vars = {}) {
   let text = catalog[key];
   if (text === undefined) {

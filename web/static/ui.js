@@ -1,7 +1,7 @@
 // Shared presentation: formatting, feedback (toasts, dialogs, field errors), form helpers,
 // the data-action click registry and the small widgets several pages draw.
 import { $, $$, API, api, enc, html, pageData, raw, show } from './core.js';
-import { LANG, LOCALE, num, t } from './i18n.js';
+import { has, LANG, LOCALE, num, t } from './i18n.js';
 
 // ---- Formatting ----
 export function bytes(n) {
@@ -109,6 +109,9 @@ export async function copyText(text, what = t('common.copied')) {
 // a whole section, or a path no control is bound to, goes at the top of the innermost
 // element whose data-section is a prefix of its path; the rest go to the form's general
 // error box. Returns whether anything was shown.
+// A field error from the API in the reader's language when it names a catalog message (its
+// `key` and `args`), else in the controller's own words.
+const fieldMessage = (f) => (f.key && has(f.key) ? t(f.key, f.args || {}) : f.message);
 export function fieldErrors(form, err, aliases = {}) {
   clearErrors(form);
   const general = [];
@@ -126,20 +129,20 @@ export function fieldErrors(form, err, aliases = {}) {
     const section = input ? null : sectionOf(form, name);
     if (input) {
       input.setAttribute('aria-invalid', 'true');
-      const msg = note(f.message);
+      const msg = note(fieldMessage(f));
       input.setAttribute('aria-describedby', msg.id);
       (input.closest('.input-group') || input).insertAdjacentElement('afterend', msg);
       openDetails(input);
     } else if (section) {
       const path = section.dataset.section;
-      const msg = note(name === path ? f.message : `${name.slice(path.length).replace(/^\./, '')}: ${f.message}`);
+      const msg = note(name === path ? fieldMessage(f) : `${name.slice(path.length).replace(/^\./, '')}: ${fieldMessage(f)}`);
       msg.classList.add('section-error');
       msg.setAttribute('role', 'alert');
       const head = section.querySelector(':scope > legend, :scope > summary');
       if (head) head.insertAdjacentElement('afterend', msg); else section.prepend(msg);
       section.setAttribute('aria-describedby', msg.id);
       openDetails(msg);
-    } else general.push(`${f.field}: ${f.message}`);
+    } else general.push(`${f.field}: ${fieldMessage(f)}`);
   }
   if (!fields.length) general.push(err.message);
   const box = form.querySelector('.form-error');

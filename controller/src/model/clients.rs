@@ -44,12 +44,12 @@ pub async fn add_clients(
             format!("{at}.email")
         };
         if c.email.as_deref().is_none_or(|e| e.trim().is_empty()) {
-            p.add(field.clone(), "is required");
+            p.say(field.clone(), "err.required", &[]);
         }
         let new = c.resolve(None, &at, &mut p);
         if named.first(&new.email, &field, "appears twice", &mut p) && !new.email.is_empty() {
             if let Some(other) = emails::holder(ctl, &new.email, None).await? {
-                p.add(field, emails::taken(&new.email, &other, ""));
+                emails::taken(&mut p, &field, &new.email, &other, false);
             }
         }
         news.push(new);
@@ -169,7 +169,7 @@ pub async fn update_client(
     let new = input.resolve(Some(&current), "", &mut p);
     if new.email != current.email {
         if let Some(other) = emails::holder(ctl, &new.email, Some(current.id)).await? {
-            p.add("email", emails::taken(&new.email, &other, ""));
+            emails::taken(&mut p, "email", &new.email, &other, false);
         }
     }
     let inbounds = ctl.store.inbounds_of_client(current.id).await?;
@@ -344,10 +344,10 @@ pub async fn set_client_traffic(
 ) -> Result<()> {
     let mut p = Problems::default();
     if up < 0 {
-        p.add("upload", "must not be negative");
+        p.say("upload", "err.not_negative", &[]);
     }
     if down < 0 {
-        p.add("download", "must not be negative");
+        p.say("download", "err.not_negative", &[]);
     }
     p.finish()?;
     let row = ctl.store.client_by_email(email).await?;

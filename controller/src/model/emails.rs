@@ -26,7 +26,7 @@ impl Named {
                 false
             }
             Entry::Occupied(seen) => {
-                p.add(field, same_letters(email, seen.get()));
+                same_letters(p, field, email, seen.get());
                 false
             }
         }
@@ -46,19 +46,25 @@ pub(super) async fn holder(
     Ok(rows.into_iter().next())
 }
 
-/// Why `email` cannot be given to a new client when `other` holds it; `hint` follows the
-/// message of an exact match.
-pub(super) fn taken(email: &str, other: &ClientRow, hint: &str) -> String {
+/// Says under `field` why `email` cannot be given to a new client when `other` holds it;
+/// `attach`: an inbound's client list, where the way is to attach the existing client.
+pub(super) fn taken(p: &mut Problems, field: &str, email: &str, other: &ClientRow, attach: bool) {
     if other.email == email {
-        format!("a client with email `{email}` already exists{hint}")
+        let key = if attach {
+            "err.email_taken_attach"
+        } else {
+            "err.email_taken"
+        };
+        p.say(field, key, &[("email", email.to_owned())]);
     } else {
-        same_letters(email, &other.email)
+        same_letters(p, field, email, &other.email);
     }
 }
 
-fn same_letters(email: &str, other: &str) -> String {
-    format!(
-        "`{email}` differs from client `{other}` only in letter case; the core keys clients \
-         by lower-case email, so the two would be one client to it: choose another email"
-    )
+fn same_letters(p: &mut Problems, field: &str, email: &str, other: &str) {
+    p.say(
+        field,
+        "err.email_case",
+        &[("email", email.to_owned()), ("other", other.to_owned())],
+    );
 }

@@ -42,7 +42,7 @@ pub async fn create_inbound(
         fill_protocol_secret(input, c, &mut new);
         if named.first(&new.email, &field, "appears twice in this inbound", &mut p) {
             if let Some(other) = emails::holder(ctl, &new.email, None).await? {
-                p.add(field, emails::taken(&new.email, &other, ""));
+                emails::taken(&mut p, &field, &new.email, &other, false);
             }
         }
         create.push(new);
@@ -167,8 +167,7 @@ async fn plan_clients(
         }
         // A new email must not belong to another client, in any letter case.
         if let Some(other) = emails::holder(ctl, &new.email, current.map(|c| c.id)).await? {
-            let hint = "; attach it through the clients API";
-            p.add(field, emails::taken(&new.email, &other, hint));
+            emails::taken(p, &field, &new.email, &other, true);
             continue;
         }
         match current {
@@ -235,18 +234,13 @@ async fn check_against_server(
             || listen == "0.0.0.0";
         let port_clash = other.port == i64::from(port) && shared;
         if other.tag == tag && !(port_clash && from_port.contains(&tag)) {
-            p.add(
-                "tag",
-                format!("this server already has an inbound tagged `{tag}`"),
-            );
+            p.say("tag", "err.tag_taken", &[("tag", tag.clone())]);
         }
         if port_clash {
-            p.add(
+            p.say(
                 "port",
-                format!(
-                    "port {port} is already used by inbound `{}` on this server",
-                    other.tag
-                ),
+                "err.port_taken",
+                &[("port", port.to_string()), ("inbound", other.tag.clone())],
             );
         }
     }

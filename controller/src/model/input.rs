@@ -84,7 +84,7 @@ impl InboundInput {
     /// The field-level checks that need nothing but the body.
     pub(crate) fn check(&self, p: &mut Problems) {
         if !(1..=65535).contains(&self.port) {
-            p.add("port", "must be between 1 and 65535");
+            p.say("port", "err.port_range", &[]);
         }
         if !PROTOCOLS.contains(&self.protocol.as_str()) {
             p.add(
@@ -122,13 +122,13 @@ impl InboundInput {
             );
         }
         if self.total < 0 {
-            p.add("total", "must not be negative");
+            p.say("total", "err.not_negative", &[]);
         }
         if self.expiry_time < 0 {
-            p.add("expiryTime", "must not be negative (0 means never)");
+            p.say("expiryTime", "err.expiry_negative", &[]);
         }
         if self.remark.len() > 256 {
-            p.add("remark", "must be at most 256 characters");
+            p.say("remark", "err.remark_long", &[]);
         }
         super::options::check(&self.protocol, &self.settings, &self.stream_settings, p);
     }
@@ -313,9 +313,9 @@ impl ClientInput {
             Some(Value::String(s)) if s.trim().is_empty() => c.tg_id = 0,
             Some(Value::String(s)) => match s.trim().parse() {
                 Ok(id) => c.tg_id = id,
-                Err(_) => p.add(field("tgId"), "must be a Telegram user id (a number)"),
+                Err(_) => p.say(field("tgId"), "err.tg_id", &[]),
             },
-            Some(_) => p.add(field("tgId"), "must be a Telegram user id (a number)"),
+            Some(_) => p.say(field("tgId"), "err.tg_id", &[]),
         }
         c
     }

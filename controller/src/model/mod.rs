@@ -30,7 +30,7 @@ pub use inbounds::*;
 pub use input::{ClientInput, InboundInput};
 pub use views::*;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -43,6 +43,12 @@ use crate::Controller;
 pub struct FieldError {
     pub field: String,
     pub message: String,
+    /// For a message from the catalogs (`web/i18n`, `err.*`): its key and values, so the
+    /// panel can say it in the reader's language; `message` is its English text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<&'static str>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub args: BTreeMap<&'static str, String>,
 }
 
 impl FieldError {
@@ -50,6 +56,23 @@ impl FieldError {
         Self {
             field: field.into(),
             message: message.into(),
+            key: None,
+            args: BTreeMap::new(),
+        }
+    }
+
+    /// The catalog's message `key` with `args` filled in.
+    pub fn said(
+        field: impl Into<String>,
+        key: &'static str,
+        args: &[(&'static str, String)],
+    ) -> Self {
+        let values: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Self {
+            field: field.into(),
+            message: crate::i18n::LANGUAGES[0].fill(key, &values),
+            key: Some(key),
+            args: args.iter().cloned().collect(),
         }
     }
 }
@@ -100,6 +123,16 @@ pub struct Problems(Vec<FieldError>);
 impl Problems {
     pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
         self.0.push(FieldError::new(field, message));
+    }
+
+    /// Adds the catalog's message `key` (see [`FieldError::said`]).
+    pub fn say(
+        &mut self,
+        field: impl Into<String>,
+        key: &'static str,
+        args: &[(&'static str, String)],
+    ) {
+        self.0.push(FieldError::said(field, key, args));
     }
 
     pub fn is_empty(&self) -> bool {
