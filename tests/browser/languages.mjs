@@ -174,6 +174,13 @@ try {
   const russianButton = (await page.locator('#login-form button[type="submit"]').textContent()).trim();
   if (russianButton !== 'Войти') problems.push(`the Russian login button says "${russianButton}"`);
   for (const e of await englishLeft(page, DATA)) problems.push(`ru login: English left: ${e}`);
+  // The controller's refusal of a wrong password reads in Russian too.
+  await page.locator('#username').fill('admin');
+  await page.locator('#password').fill('not the password');
+  await page.locator('#login-form button[type="submit"]').click();
+  await page.locator('#login-error:not([hidden])').waitFor();
+  const refused = (await page.locator('#login-error').textContent()).trim();
+  if (!/^Неверное имя пользователя или пароль/.test(refused)) problems.push(`a wrong password is refused in other words than Russian: "${refused}"`);
   for (const a of [...await page.evaluate(audit), ...await axe(page)]) problems.push(`ru login: ${a}`);
   await logIn(page);
   step('Russian is remembered');
