@@ -132,6 +132,23 @@ fn catalogs() -> &'static HashMap<&'static str, Catalog> {
     })
 }
 
+/// A key no catalog has, kept once (so a page drawn again and again does not grow memory) and
+/// shown as it is. The catalog tests make this a bug caught before release.
+fn missing(key: &str) -> &'static str {
+    static SEEN: OnceLock<std::sync::Mutex<std::collections::HashSet<&'static str>>> =
+        OnceLock::new();
+    let mut seen = SEEN
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(known) = seen.get(key) {
+        return known;
+    }
+    let kept: &'static str = Box::leak(key.to_owned().into_boxed_str());
+    seen.insert(kept);
+    kept
+}
+
 impl Language {
     /// `ltr` or `rtl`, for `<html dir>`.
     pub fn dir(&self) -> &'static str {
@@ -151,8 +168,7 @@ impl Language {
             Some(Value::Object(forms)) => forms.get("other").and_then(Value::as_str).unwrap_or(""),
             _ => {
                 tracing::warn!(key, "a panel text has no catalog entry");
-                // Leaked once per missing key at most in practice; a missing key fails the tests.
-                Box::leak(key.to_owned().into_boxed_str())
+                missing(key)
             }
         }
     }
