@@ -18,7 +18,7 @@ use crate::Controller;
 /// refused only when given anew.
 pub fn check_name(name: &str) -> Result<()> {
     let why = if name.is_empty() || name.len() > 64 {
-        Some(Refusal::new("err.server_name_length", &[]))
+        Some(Refusal::new("err.length_64", &[]))
     } else if let Some(c) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
