@@ -277,8 +277,9 @@ mod tests {
         assert!(problems.is_empty(), "{}", problems.join("\n"));
     }
 
-    /// Literal keys in `t('…')` (scripts) and `.text("…")`/`.fill("…"` (Rust) that no
-    /// catalog has: each would show as its key.
+    /// Literal keys in `t('…')` (scripts), `.text("…")`/`.fill("…"` and refusals
+    /// (`say(field, "err.…"`, `said(field, "err.…"`, or any `"err.…"` literal a helper hands
+    /// to them) in Rust that no catalog has: each would show as its key.
     #[test]
     fn every_key_the_code_uses_exists() {
         let english = parse(&LANGUAGES[0]);
@@ -328,11 +329,65 @@ mod tests {
                 }
             }
         }
+        missing.extend(refusal_keys_missing(&english));
         assert!(
             missing.is_empty(),
             "keys with no text:\n{}",
             missing.join("\n")
         );
+    }
+
+    /// Keys of `say(`/`said(` calls (the first key-like literal after the field) and every
+    /// other `"err.…"` literal in the controller's Rust (a helper's key, a `const`).
+    fn refusal_keys_missing(english: &Map<String, Value>) -> Vec<String> {
+        let mut files = Vec::new();
+        collect(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut files,
+        );
+        let mut missing = Vec::new();
+        for file in files
+            .iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "rs"))
+        {
+            let body = std::fs::read_to_string(file).unwrap();
+            let mut keys = Vec::new();
+            for pattern in ["say(", "said("] {
+                for (at, _) in body.match_indices(pattern) {
+                    // The call's arguments up to its values (`&[`); the key is the first
+                    // literal that is not the field's text.
+                    let call = &body[at + pattern.len()..];
+                    let call = &call[..call.find("&[").unwrap_or(call.len()).min(400)];
+                    let literals = call.split('"').skip(1).step_by(2);
+                    if let Some(key) = literals.into_iter().find(|l| is_key(l)) {
+                        keys.push(key.to_owned());
+                    }
+                }
+            }
+            for (at, _) in body.match_indices("\"err.") {
+                let rest = &body[at + 1..];
+                keys.extend(rest.find('"').map(|end| rest[..end].to_owned()));
+            }
+            // A key in a `say(` call is also an `"err.…"` literal: name it once.
+            keys.sort();
+            keys.dedup();
+            for key in keys
+                .into_iter()
+                .filter(|k| k.starts_with("err.") && is_key(k))
+            {
+                if !english.contains_key(&key) {
+                    missing.push(format!("{}: `{key}`", file.display()));
+                }
+            }
+        }
+        missing
+    }
+
+    fn is_key(s: &str) -> bool {
+        s.contains('.')
+            && !s.ends_with('.')
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
     }
 
     fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) {

@@ -268,9 +268,10 @@ pub(super) async fn create_clients(
         .with(json!({"count": b.clients.len(), "inbounds": b.inbound_ids}));
     call.answer(audit, async {
         if b.clients.is_empty() || b.clients.len() > MAX_CLIENTS_PER_CALL {
-            return Err(ApiError::Invalid(vec![model::FieldError::new(
+            return Err(ApiError::Invalid(vec![model::FieldError::said(
                 "clients",
-                format!("must list 1 to {MAX_CLIENTS_PER_CALL} clients"),
+                "err.clients_count",
+                &[("max", MAX_CLIENTS_PER_CALL.to_string())],
             )]));
         }
         let rows = model::add_clients(&call.ctl, call.who(), &b.clients, &b.inbound_ids).await?;

@@ -32,18 +32,19 @@ fn answered(operation: &str) -> bool {
 /// and `body_field` name them in the answer.
 pub fn check(operation: &str, body: &Value, field: &str, body_field: &str) -> Result<(), ApiError> {
     if !answered(operation) {
-        return Err(ApiError::Invalid(vec![FieldError::new(
+        let methods = AGENT_METHODS
+            .iter()
+            .chain(core_methods::ALL)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(ApiError::Invalid(vec![FieldError::said(
             field,
-            format!(
-                "`{}` is not a method agents answer; one of: {}",
-                operation.escape_default(),
-                AGENT_METHODS
-                    .iter()
-                    .chain(core_methods::ALL)
-                    .copied()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            "err.agent_method",
+            &[
+                ("method", operation.escape_default().to_string()),
+                ("methods", methods),
+            ],
         )]));
     }
     let read = match operation {
@@ -62,9 +63,11 @@ pub fn check(operation: &str, body: &Value, field: &str, body_field: &str) -> Re
         _ => Ok(()),
     };
     read.map_err(|why| {
-        ApiError::Invalid(vec![FieldError::new(
+        // The parser's words, in our sentence.
+        ApiError::Invalid(vec![FieldError::said(
             body_field,
-            format!("is not a `{operation}` body: {why}"),
+            "err.method_body",
+            &[("method", operation.to_owned()), ("error", why.to_string())],
         )])
     })
 }

@@ -44,9 +44,10 @@ fn validate_public_address(address: &str) -> Result<(), ApiError> {
         Ok(())
     } else {
         // A field error, so a form can show it next to the field.
-        Err(ApiError::Invalid(vec![FieldError::new(
+        Err(ApiError::Invalid(vec![FieldError::said(
             "public_address",
-            format!("`{address}` must be a host name or an IP address, without scheme or port"),
+            "err.public_address",
+            &[("address", address.to_string())],
         )]))
     }
 }
@@ -300,19 +301,20 @@ pub const MAX_FLEET_CALL_SERVERS: usize = 1000;
 fn check_fleet_ids(ids: &[i64]) -> Result<(), ApiError> {
     let mut seen = std::collections::HashSet::new();
     let why = if ids.len() > MAX_FLEET_CALL_SERVERS {
-        Some(format!(
-            "names {} servers; at most {MAX_FLEET_CALL_SERVERS} fit in one call (leave `servers` \
-             out to call every server)",
-            ids.len()
+        Some(FieldError::said(
+            "servers",
+            "err.servers_too_many",
+            &[
+                ("count", ids.len().to_string()),
+                ("max", MAX_FLEET_CALL_SERVERS.to_string()),
+            ],
         ))
     } else {
         ids.iter()
             .find(|id| !seen.insert(**id))
-            .map(|id| format!("names server {id} twice; each server is called once"))
+            .map(|id| FieldError::said("servers", "err.server_twice", &[("id", id.to_string())]))
     };
-    why.map_or(Ok(()), |message| {
-        Err(ApiError::Invalid(vec![FieldError::new("servers", message)]))
-    })
+    why.map_or(Ok(()), |why| Err(ApiError::Invalid(vec![why])))
 }
 
 /// Calls one method on many servers at once and waits for every answer (or its deadline).

@@ -80,17 +80,17 @@ struct NewToken {
 }
 
 /// The xfleet scope for v3's name, or why there is none.
-fn scope_of(requested: &str) -> Result<&str, String> {
+fn scope_of(requested: &str) -> Result<&str, FieldError> {
     match requested.trim() {
         "" | "admin" => Ok("admin"),
         "read-only" => Ok("read-only"),
-        "monitor" => Err(
-            "xfleet has no monitor scope; its narrowest is `read-only`, which reads everything \
-             (ask for it by that name)"
-                .into(),
-        ),
-        "node-sync" => Err("xfleet has no nodes; its servers run agents, not panels".into()),
-        other => Err(format!("`{other}` is not a scope; use admin or read-only")),
+        "monitor" => Err(FieldError::said("scope", "err.scope_monitor", &[])),
+        "node-sync" => Err(FieldError::said("scope", "err.scope_node_sync", &[])),
+        other => Err(FieldError::said(
+            "scope",
+            "err.scope_unknown",
+            &[("scope", other.to_owned())],
+        )),
     }
 }
 
@@ -102,14 +102,11 @@ async fn create(XuiCall(call): XuiCall, Body(new): Body<NewToken>) -> Json<Msg> 
     call.reply_as(audit, said, async {
         let mut problems = Vec::new();
         let scope = scope_of(&new.scope).unwrap_or_else(|why| {
-            problems.push(FieldError::new("scope", why));
+            problems.push(why);
             ""
         });
         if new.expires_at != 0 {
-            problems.push(FieldError::new(
-                "expiresAt",
-                "xfleet's tokens do not expire; delete one to end it (0 is accepted)",
-            ));
+            problems.push(FieldError::said("expiresAt", "err.token_expiry", &[]));
         }
         if !problems.is_empty() {
             return Err(ApiError::Invalid(problems));

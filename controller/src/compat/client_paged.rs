@@ -63,11 +63,10 @@ fn model_filter(filter: &str) -> Result<&'static str, FieldError> {
         "deactive" | "disabled" => "disabled",
         "active" | "enabled" => "enabled",
         other => {
-            return Err(FieldError::new(
+            return Err(FieldError::said(
                 "filter",
-                format!(
-                    "`{other}` is not a filter; use online, depleted, expiring, deactive or active"
-                ),
+                "err.client_filter",
+                &[("filter", other.to_owned())],
             ))
         }
     })
@@ -103,20 +102,17 @@ async fn page(ctl: &Controller, q: PageQuery) -> Result<Value, ApiError> {
         ""
     });
     if !q.sort.is_empty() && !SORTS.contains(&q.sort.as_str()) {
-        problems.push(FieldError::new(
+        problems.push(FieldError::said(
             "sort",
-            format!(
-                "`{}` is not a sort key; use one of {}",
-                q.sort,
-                SORTS.join(", ")
-            ),
+            "err.client_sort",
+            &[("sort", q.sort.clone()), ("keys", SORTS.join(", "))],
         ));
     }
     if !matches!(
         q.order.to_ascii_lowercase().as_str(),
         "" | "asc" | "ascend" | "desc" | "descend"
     ) {
-        problems.push(FieldError::new("order", "must be asc or desc"));
+        problems.push(FieldError::said("order", "err.sort_order", &[]));
     }
     if !problems.is_empty() {
         return Err(ApiError::Invalid(problems));

@@ -410,13 +410,24 @@ fn traffic_fields(body: &Value) -> Result<(i64, i64), ApiError> {
             .get(name)
             .filter(|v| !v.is_null() && v.as_str().is_none_or(|s| !s.trim().is_empty()));
         let Some(value) = value else {
-            problems.push(FieldError::new(name, "is required (bytes)"));
+            problems.push(FieldError::said(name, "err.bytes_required", &[]));
             return 0;
         };
         match de::int(value.clone()) {
-            Ok(n) if n < 0 => problems.push(FieldError::new(name, "must not be negative")),
+            Ok(n) if n < 0 => problems.push(FieldError::said(name, "err.not_negative", &[])),
             Ok(n) => return n,
-            Err(e) => problems.push(FieldError::new(name, e.to_string())),
+            // `de::int`'s own sentence, from the catalogs.
+            Err(_) => {
+                let shown = match value {
+                    Value::String(s) => s.trim().to_owned(),
+                    other => other.to_string(),
+                };
+                problems.push(FieldError::said(
+                    name,
+                    "err.not_whole_number",
+                    &[("value", shown)],
+                ))
+            }
         }
         0
     };

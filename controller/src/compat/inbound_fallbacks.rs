@@ -126,12 +126,10 @@ fn entries(body: &FallbacksBody, siblings: &[InboundRow]) -> Result<Vec<Value>, 
         } else if let Some(child) = siblings.iter().find(|s| s.id == f.child_id) {
             Value::from(child.port)
         } else {
-            problems.push(FieldError::new(
+            problems.push(FieldError::said(
                 format!("fallbacks[{i}].childId"),
-                format!(
-                    "no inbound {} on this server; give one of its inbounds or a dest",
-                    f.child_id
-                ),
+                "err.fallback_child",
+                &[("id", f.child_id.to_string())],
             ));
             continue;
         };

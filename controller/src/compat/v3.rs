@@ -123,56 +123,34 @@ impl ClientRequest {
         let mut p = Vec::new();
         let empty = || vec![Value::from("")];
         let zero = || vec![Value::from(0)];
-        let wireguard = "WireGuard peers are not clients in xfleet";
-        let fields: [(&str, &Option<Value>, Vec<Value>, &str); 15] = [
-            ("group", &self.group, empty(), "xfleet has no client groups"),
-            (
-                "limitHwid",
-                &self.limit_hwid,
-                zero(),
-                "xfleet does not count devices; limitIp limits addresses",
-            ),
-            (
-                "adTag",
-                &self.ad_tag,
-                empty(),
-                "xfleet has no MTProto inbounds",
-            ),
-            (
-                "secret",
-                &self.secret,
-                empty(),
-                "xfleet has no MTProto inbounds",
-            ),
-            (
-                "resetDay",
-                &self.reset_day,
-                zero(),
-                "auto-renew counts `reset` days from the expiry; there is no calendar day",
-            ),
-            (
-                "resetMax",
-                &self.reset_max,
-                zero(),
-                "auto-renew has no limit on the number of renewals",
-            ),
+        // Why each is refused: the catalog key of the whole sentence ("`{value}` is not
+        // supported: …").
+        let wireguard = "err.v3_wireguard";
+        let mtproto = "err.v3_mtproto";
+        let fields: [(&str, &Option<Value>, Vec<Value>, &'static str); 15] = [
+            ("group", &self.group, empty(), "err.v3_group"),
+            ("limitHwid", &self.limit_hwid, zero(), "err.v3_hwid"),
+            ("adTag", &self.ad_tag, empty(), mtproto),
+            ("secret", &self.secret, empty(), mtproto),
+            ("resetDay", &self.reset_day, zero(), "err.v3_reset_day"),
+            ("resetMax", &self.reset_max, zero(), "err.v3_reset_max"),
             (
                 "trafficReset",
                 &self.traffic_reset,
                 vec![Value::from(""), Value::from("never")],
-                "traffic resets are set on inbounds, not clients; only `never` is accepted",
+                "err.v3_traffic_reset",
             ),
             (
                 "trafficResetDay",
                 &self.traffic_reset_day,
                 vec![Value::from(0), Value::from(1)],
-                "traffic resets are set on inbounds, not clients",
+                "err.v3_traffic_reset_day",
             ),
             (
                 "reverse",
                 &self.reverse,
                 vec![Value::Null, Value::from("")],
-                "xfleet does not set up VLESS reverse proxies",
+                "err.v3_reverse",
             ),
             ("privateKey", &self.private_key, empty(), wireguard),
             ("publicKey", &self.public_key, empty(), wireguard),
@@ -188,7 +166,7 @@ impl ClientRequest {
                 "forwardedPorts",
                 &self.forwarded_ports,
                 empty(),
-                "xfleet has no AmneziaWG inbounds",
+                "err.v3_amnezia",
             ),
         ];
         for (name, value, accepted, why) in fields {
@@ -204,15 +182,16 @@ fn check(
     field: &str,
     value: &Option<Value>,
     accepted: &[Value],
-    why: &str,
+    why: &'static str,
 ) {
     let Some(value) = value else { return };
     if value.is_null() || accepted.iter().any(|a| same(a, value)) {
         return;
     }
-    p.push(FieldError::new(
+    p.push(FieldError::said(
         field,
-        format!("`{value}` is not supported: {why}"),
+        why,
+        &[("value", value.to_string())],
     ));
 }
 

@@ -93,7 +93,7 @@ pub fn prepare(protocol: &str, method: &str, raw: &Value) -> Result<Prepared, St
 }
 
 /// One of [`rules`]' checks of a number: why a value is out of range, if it is.
-type Check = fn(i64) -> Option<String>;
+type Check = fn(i64) -> Option<crate::model::Refusal>;
 
 /// What 3x-ui let a client hold and xfleet's rules ([`rules`]) refuse, made to fit so the
 /// client is still imported, each change said in `notes`: a name with control characters,

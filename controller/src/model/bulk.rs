@@ -74,13 +74,17 @@ impl BulkRequest {
             }),
             "extend" => match self.days {
                 None => {
-                    p.add("days", "is required for extend");
+                    p.say("days", "err.extend_days_required", &[]);
                     None
                 }
                 Some(d) if !(1..=MAX_EXTEND_DAYS).contains(&d) => {
-                    p.add(
+                    p.say(
                         "days",
-                        format!("must be between 1 and {MAX_EXTEND_DAYS}, got {d}"),
+                        "err.extend_days",
+                        &[
+                            ("max", MAX_EXTEND_DAYS.to_string()),
+                            ("value", d.to_string()),
+                        ],
                     );
                     None
                 }
@@ -90,28 +94,30 @@ impl BulkRequest {
                 }),
             },
             "" => {
-                p.add(
+                p.say(
                     "action",
-                    format!("is required: one of {}", BULK_ACTIONS.join(", ")),
+                    "err.action_required",
+                    &[("actions", BULK_ACTIONS.join(", "))],
                 );
                 None
             }
             other => {
-                p.add(
+                p.say(
                     "action",
-                    format!(
-                        "`{other}` is not an action; use one of {}",
-                        BULK_ACTIONS.join(", ")
-                    ),
+                    "err.action_unknown",
+                    &[
+                        ("action", other.to_owned()),
+                        ("actions", BULK_ACTIONS.join(", ")),
+                    ],
                 );
                 None
             }
         };
         if self.days.is_some() && self.action != "extend" && !self.action.is_empty() {
-            p.add("days", "only the extend action takes days");
+            p.say("days", "err.days_extend_only", &[]);
         }
         if self.keep_traffic.is_some() && self.action != "delete" && !self.action.is_empty() {
-            p.add("keepTraffic", "only the delete action takes keepTraffic");
+            p.say("keepTraffic", "err.keep_traffic_delete_only", &[]);
         }
         change
     }
@@ -125,14 +131,15 @@ pub async fn bulk_clients(ctl: &Controller, actor: &str, req: &BulkRequest) -> R
     let change = req.change(now_ms(), &mut p);
     let mut rows = Vec::new();
     if req.emails.is_empty() {
-        p.add("emails", "must name at least one client");
+        p.say("emails", "err.emails_empty", &[]);
     } else if req.emails.len() > MAX_BULK_CLIENTS {
-        p.add(
+        p.say(
             "emails",
-            format!(
-                "names {} clients; at most {MAX_BULK_CLIENTS} fit in one call",
-                req.emails.len()
-            ),
+            "err.clients_too_many",
+            &[
+                ("count", req.emails.len().to_string()),
+                ("max", MAX_BULK_CLIENTS.to_string()),
+            ],
         );
     } else {
         rows = ctl.store.clients_by_emails(&req.emails).await?;
@@ -140,16 +147,18 @@ pub async fn bulk_clients(ctl: &Controller, actor: &str, req: &BulkRequest) -> R
         let mut first: HashMap<&str, usize> = HashMap::new();
         for (i, email) in req.emails.iter().enumerate() {
             match first.entry(email) {
-                Entry::Occupied(j) => p.add(
+                Entry::Occupied(j) => p.say(
                     format!("emails[{i}]"),
-                    format!("`{email}` appears twice (also emails[{}])", j.get()),
+                    "err.email_twice_at",
+                    &[("email", email.clone()), ("index", j.get().to_string())],
                 ),
                 Entry::Vacant(v) => {
                     v.insert(i);
                     if !known.contains(email.as_str()) {
-                        p.add(
+                        p.say(
                             format!("emails[{i}]"),
-                            format!("no client has email `{email}`"),
+                            "err.no_client_email",
+                            &[("email", email.clone())],
                         );
                     }
                 }
@@ -159,7 +168,7 @@ pub async fn bulk_clients(ctl: &Controller, actor: &str, req: &BulkRequest) -> R
     p.finish()?;
     // Every way to get no change has added a problem above.
     let change = change
-        .ok_or_else(|| ModelError::Invalid(vec![FieldError::new("action", "is not valid")]))?;
+        .ok_or_else(|| ModelError::Invalid(vec![FieldError::said("action", "err.invalid", &[])]))?;
 
     // Before the change: a deleted client is attached nowhere afterwards.
     let ids: Vec<i64> = rows.iter().map(|c| c.id).collect();

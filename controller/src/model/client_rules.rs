@@ -4,6 +4,8 @@
 //! would read as a step; limits within sane bounds.
 //! Each check answers why a value is refused, for the front ends and the importer.
 
+use super::Refusal;
+
 /// Longest email, in characters.
 pub const MAX_EMAIL_CHARS: usize = 128;
 /// Shortest sub id a caller may choose. The sub id is the only secret in a subscription
@@ -23,39 +25,37 @@ pub const MAX_IP_LIMIT: i64 = 10_000;
 pub const MAX_RESET_DAYS: i64 = 36_500;
 
 /// Why `email` cannot name a client, if it cannot.
-pub fn email_problem(email: &str) -> Option<String> {
+pub fn email_problem(email: &str) -> Option<Refusal> {
     let chars = email.chars().count();
     if chars == 0 || chars > MAX_EMAIL_CHARS {
-        return Some(format!("must be 1–{MAX_EMAIL_CHARS} characters"));
+        let max = MAX_EMAIL_CHARS.to_string();
+        return Some(Refusal::new("err.email_length", &[("max", max)]));
     }
     if email.contains(">>>") {
-        return Some("must not contain `>>>`".into());
+        return Some(Refusal::new("err.email_arrows", &[]));
     }
     if email == "." || email == ".." {
-        return Some(format!(
-            "`{email}` is a path step, not a name (client pages and links put the email in paths)"
-        ));
+        let email = email.to_owned();
+        return Some(Refusal::new("err.email_path_step", &[("email", email)]));
     }
     // Line breaks and other controls are named below.
     if let Some(space) = email.chars().find(|c| c.is_whitespace() && !c.is_control()) {
-        return Some(format!(
-            "must not contain spaces (`{}`), as in 3x-ui; use `_`, `-` or `.` instead",
-            space.escape_debug()
-        ));
+        let char = space.escape_debug().to_string();
+        return Some(Refusal::new("err.email_space", &[("char", char)]));
     }
     if email.matches('@').count() > 1 {
-        return Some("must not contain more than one `@`".into());
+        return Some(Refusal::new("err.email_ats", &[]));
     }
     let bad = email.chars().find(|c| refused_char(*c))?;
-    let what = match bad {
-        '/' | '\\' => "a path separator",
-        '\n' | '\r' => "a line break",
-        c if c.is_control() => "a control character",
-        _ => "a bidirectional override, which makes a name read differently from what it is",
+    let key = match bad {
+        '/' | '\\' => "err.email_separator",
+        '\n' | '\r' => "err.email_line_break",
+        c if c.is_control() => "err.email_control",
+        _ => "err.email_bidi",
     };
-    Some(format!(
-        "must not contain {what} (`{}`); any other visible character is fine",
-        bad.escape_debug()
+    Some(Refusal::new(
+        key,
+        &[("char", bad.escape_debug().to_string())],
     ))
 }
 
@@ -70,15 +70,18 @@ fn refused_char(c: char) -> bool {
 }
 
 /// Why `sub_id` cannot be a caller-chosen sub id, if it cannot.
-pub fn sub_id_problem(sub_id: &str) -> Option<String> {
+pub fn sub_id_problem(sub_id: &str) -> Option<Refusal> {
     let ok_chars = sub_id
         .chars()
         .all(|ch| ch.is_ascii_alphanumeric() || "-_".contains(ch));
     let len = sub_id.len();
     if !ok_chars || !(MIN_SUB_ID_CHARS..=MAX_SUB_ID_CHARS).contains(&len) {
-        return Some(format!(
-            "must be {MIN_SUB_ID_CHARS}–{MAX_SUB_ID_CHARS} letters, digits, `-` or `_` (it is \
-             the only secret in the subscription URL); leave it empty to have one generated"
+        return Some(Refusal::new(
+            "err.sub_id",
+            &[
+                ("min", MIN_SUB_ID_CHARS.to_string()),
+                ("max", MAX_SUB_ID_CHARS.to_string()),
+            ],
         ));
     }
     None
@@ -86,31 +89,41 @@ pub fn sub_id_problem(sub_id: &str) -> Option<String> {
 
 /// Why `expiry` (ms since the epoch; 0 never; negative: that many ms after first use) is out
 /// of range, if it is.
-pub fn expiry_problem(expiry: i64) -> Option<String> {
+pub fn expiry_problem(expiry: i64) -> Option<Refusal> {
+    let value = [("value", expiry.to_string())];
     if expiry > MAX_EXPIRY_MS {
-        Some(format!(
-            "{expiry} is after the year 9999; expiryTime is in milliseconds since 1970 (0: never)"
-        ))
+        Some(Refusal::new("err.expiry_late", &value))
     } else if expiry < -MAX_DELAYED_START_MS {
-        Some(format!(
-            "{expiry} asks for more than 36500 days after first use; a negative expiryTime is \
-             -days × 86400000"
-        ))
+        Some(Refusal::new("err.expiry_delay", &value))
     } else {
         None
     }
 }
 
 /// Why `limit` is not an IP limit, if it is not.
-pub fn ip_limit_problem(limit: i64) -> Option<String> {
-    (!(0..=MAX_IP_LIMIT).contains(&limit))
-        .then(|| format!("must be 0 (no limit) to {MAX_IP_LIMIT} addresses, not {limit}"))
+pub fn ip_limit_problem(limit: i64) -> Option<Refusal> {
+    (!(0..=MAX_IP_LIMIT).contains(&limit)).then(|| {
+        Refusal::new(
+            "err.ip_limit",
+            &[
+                ("max", MAX_IP_LIMIT.to_string()),
+                ("value", limit.to_string()),
+            ],
+        )
+    })
 }
 
 /// Why `days` is not an auto-renew period, if it is not.
-pub fn reset_problem(days: i64) -> Option<String> {
-    (!(0..=MAX_RESET_DAYS).contains(&days))
-        .then(|| format!("must be 0 (off) to {MAX_RESET_DAYS} days, not {days}"))
+pub fn reset_problem(days: i64) -> Option<Refusal> {
+    (!(0..=MAX_RESET_DAYS).contains(&days)).then(|| {
+        Refusal::new(
+            "err.reset_days",
+            &[
+                ("max", MAX_RESET_DAYS.to_string()),
+                ("value", days.to_string()),
+            ],
+        )
+    })
 }
 
 /// A name `email_problem` accepts, made from a refused one by replacing what it refuses with
@@ -169,7 +182,9 @@ mod tests {
             ("a\u{00A0}b", "spaces"),
             ("a@b@c", "more than one `@`"),
         ] {
-            let why = email_problem(bad).unwrap_or_default();
+            let why = email_problem(bad)
+                .map(|w| w.to_string())
+                .unwrap_or_default();
             assert!(why.contains(says), "{bad:?}: {why}");
         }
         assert_eq!(repaired_email("bob/\u{202E}x").as_deref(), Some("bob__x"));

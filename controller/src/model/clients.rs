@@ -47,7 +47,7 @@ pub async fn add_clients(
             p.say(field.clone(), "err.required", &[]);
         }
         let new = c.resolve(None, &at, &mut p);
-        if named.first(&new.email, &field, "appears twice", &mut p) && !new.email.is_empty() {
+        if named.first(&new.email, &field, "err.appears_twice", &mut p) && !new.email.is_empty() {
             if let Some(other) = emails::holder(ctl, &new.email, None).await? {
                 emails::taken(&mut p, &field, &new.email, &other, false);
             }
@@ -83,12 +83,13 @@ async fn inbounds_named(
 ) -> Result<Vec<InboundRow>> {
     let mut out: Vec<InboundRow> = Vec::new();
     if ids.len() > MAX_INBOUNDS_PER_CALL {
-        p.add(
+        p.say(
             "inboundIds",
-            format!(
-                "names {} inbounds; at most {MAX_INBOUNDS_PER_CALL} fit in one call",
-                ids.len()
-            ),
+            "err.inbounds_too_many",
+            &[
+                ("count", ids.len().to_string()),
+                ("max", MAX_INBOUNDS_PER_CALL.to_string()),
+            ],
         );
         return Ok(out);
     }
@@ -99,9 +100,10 @@ async fn inbounds_named(
                     out.push(row);
                 }
             }
-            Err(crate::store::StoreError::NotFound(_)) => p.add(
+            Err(crate::store::StoreError::NotFound(_)) => p.say(
                 format!("inboundIds[{i}]"),
-                format!("no inbound has id {id}"),
+                "err.inbound_id",
+                &[("id", id.to_string())],
             ),
             Err(e) => return Err(e.into()),
         }
@@ -117,12 +119,13 @@ fn check_protocols(inbounds: &[InboundRow], clients: &[NewClient], p: &mut Probl
             inbound.protocol.as_str(),
             "vmess" | "vless" | "trojan" | "shadowsocks" | "hysteria" | "hysteria2"
         ) {
-            p.add(
+            p.say(
                 "inboundIds",
-                format!(
-                    "inbound `{}` is {}, which has no per-client accounts",
-                    inbound.tag, inbound.protocol
-                ),
+                "err.no_client_accounts",
+                &[
+                    ("inbound", inbound.tag.clone()),
+                    ("protocol", inbound.protocol.clone()),
+                ],
             );
         }
         if inbound.protocol == "shadowsocks" {
@@ -134,13 +137,14 @@ fn check_protocols(inbounds: &[InboundRow], clients: &[NewClient], p: &mut Probl
                 let want = if method.contains("128") { 16 } else { 32 };
                 for c in clients {
                     if decoded_len(&c.password) != Some(want) {
-                        p.add(
+                        p.say(
                             "password",
-                            format!(
-                                "inbound `{}` uses {method}: the client's password must be a \
-                                 base64 key of {want} bytes",
-                                inbound.tag
-                            ),
+                            "err.ss2022_password",
+                            &[
+                                ("inbound", inbound.tag.clone()),
+                                ("method", method.clone()),
+                                ("bytes", want.to_string()),
+                            ],
                         );
                     }
                 }

@@ -103,8 +103,9 @@ pub fn builtin_default() -> Value {
     default_template(Flavour::V2ray, false)
 }
 
-fn invalid(field: &str, message: impl Into<String>) -> ModelError {
-    ModelError::Invalid(vec![FieldError::new(field, message)])
+/// The catalog's refusal `key` under `field`.
+fn invalid(field: &str, key: &'static str, args: &[(&'static str, String)]) -> ModelError {
+    ModelError::Invalid(vec![FieldError::said(field, key, args)])
 }
 
 /// A template as the operator gave it: a JSON object (or its text) that renders. Answers it
@@ -112,21 +113,22 @@ fn invalid(field: &str, message: impl Into<String>) -> ModelError {
 pub fn parse(field: &str, given: &Value) -> Result<Value> {
     let template = match given {
         Value::String(text) => serde_json::from_str::<Value>(text)
-            .map_err(|e| invalid(field, format!("is not JSON: {e}")))?,
+            .map_err(|e| invalid(field, "err.not_json", &[("error", e.to_string())]))?,
         other => other.clone(),
     };
     if !template.is_object() {
-        return Err(invalid(field, "must be a JSON object (a core template)"));
+        return Err(invalid(field, "err.template_object", &[]));
     }
     if template.to_string().len() > MAX_TEMPLATE {
-        return Err(invalid(field, "must be at most 1 MiB"));
+        return Err(invalid(field, "err.template_size", &[]));
     }
     let state = DesiredState {
         template: Some(template),
         ..DesiredState::default()
     };
+    // The renderer's own words.
     xray::render(&state, &RenderOptions::new(Flavour::Xray))
-        .map_err(|e| invalid(field, e.to_string()))?;
+        .map_err(|e| ModelError::Invalid(vec![FieldError::new(field, e.to_string())]))?;
     Ok(state.template.expect("set above"))
 }
 
@@ -137,12 +139,13 @@ fn stored(row: &TemplateRow) -> Value {
 fn check_name(name: &str) -> Result<String> {
     let name = name.trim();
     if name.is_empty() {
-        return Err(invalid("name", "must not be empty"));
+        return Err(invalid("name", "err.not_empty", &[]));
     }
     if name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
         return Err(invalid(
             "name",
-            format!("must be at most {MAX_NAME} characters, without control characters"),
+            "err.name_length",
+            &[("max", MAX_NAME.to_string())],
         ));
     }
     Ok(name.to_owned())
@@ -258,7 +261,9 @@ async fn named_servers(
     let mut ids = BTreeSet::new();
     for key in keys {
         let server = resolve(ctl, key).await.map_err(|e| match e {
-            ModelError::NotFound(_) => invalid("servers", format!("no server `{key}`")),
+            ModelError::NotFound(_) => {
+                invalid("servers", "err.no_server", &[("server", key.clone())])
+            }
             other => other,
         })?;
         ids.insert(server.id);
@@ -391,7 +396,11 @@ pub async fn assign(
 ) -> Result<ServerTemplate> {
     let row = match template.map(str::trim).filter(|k| !k.is_empty()) {
         Some(key) => Some(find(ctl, key).await.map_err(|e| match e {
-            ModelError::NotFound(_) => invalid("template", format!("no core template `{key}`")),
+            ModelError::NotFound(_) => invalid(
+                "template",
+                "err.no_template",
+                &[("template", key.to_owned())],
+            ),
             other => other,
         })?),
         None => None,
@@ -507,14 +516,16 @@ pub async fn check_with_cores(
                 if code == protocol::code::INVALID_CONFIG
                     || code == protocol::code::CORE_FAILED =>
             {
-                let core = match (&server.core_flavour, &server.core_version) {
-                    (Some(f), Some(v)) => format!(" ({f} {v})"),
-                    _ => String::new(),
-                };
-                return Err(invalid(
-                    "config",
-                    format!("server `{}`{core} refused it: {message}", server.name),
-                ));
+                // The core's words go in whole.
+                let (name, error) = (("server", server.name.clone()), ("error", message));
+                return Err(match (&server.core_flavour, &server.core_version) {
+                    (Some(f), Some(v)) => invalid(
+                        "config",
+                        "err.template_refused_by_core",
+                        &[name, ("core", format!("{f} {v}")), error],
+                    ),
+                    _ => invalid("config", "err.template_refused", &[name, error]),
+                });
             }
             Err(e) => {
                 tracing::warn!(server = %server.name, error = %e, "a core could not test the template");

@@ -14,15 +14,21 @@ pub(super) struct Named(HashMap<String, String>);
 
 impl Named {
     /// Records `email`; false (and a problem under `field`) when the request named it before
-    /// in any letter case. `twice` says an exact repeat.
-    pub fn first(&mut self, email: &str, field: &str, twice: &str, p: &mut Problems) -> bool {
+    /// in any letter case. `twice` is the catalog key that says an exact repeat.
+    pub fn first(
+        &mut self,
+        email: &str,
+        field: &str,
+        twice: &'static str,
+        p: &mut Problems,
+    ) -> bool {
         match self.0.entry(email.to_lowercase()) {
             Entry::Vacant(slot) => {
                 slot.insert(email.to_owned());
                 true
             }
             Entry::Occupied(seen) if seen.get() == email => {
-                p.add(field, twice);
+                p.say(field, twice, &[]);
                 false
             }
             Entry::Occupied(seen) => {

@@ -71,21 +71,23 @@ pub fn check_port_free(ctl: &Controller, server: &ServerRow, inbound: &Listener,
                 && overlaps(inbound.listen, &s.address)
         });
     let Some((owner, s)) = taken else { return };
-    let held = match owner {
-        Some(name) => format!("the controller's own {name} listens there"),
-        None => format!(
-            "another program listens on {} {}",
-            s.protocol.to_uppercase(),
-            address_port(&s.address, s.port)
+    let port = ("port", inbound.port.to_string());
+    match owner {
+        Some(name) => p.say(
+            "port",
+            "err.port_held_by_controller",
+            &[port, ("listener", name.to_string())],
         ),
-    };
-    p.add(
-        "port",
-        format!(
-            "port {} is already in use on this server's host: {held}; choose another port",
-            inbound.port
+        None => p.say(
+            "port",
+            "err.port_held",
+            &[
+                port,
+                ("transport", s.protocol.to_uppercase()),
+                ("address", address_port(&s.address, s.port)),
+            ],
         ),
-    );
+    }
 }
 
 fn socket(protocol: &str, address: String, port: u16) -> ListeningSocket {

@@ -40,7 +40,7 @@ pub async fn create_inbound(
         let field = format!("{at}.email");
         let mut new = c.resolve(None, &at, &mut p);
         fill_protocol_secret(input, c, &mut new);
-        if named.first(&new.email, &field, "appears twice in this inbound", &mut p) {
+        if named.first(&new.email, &field, "err.appears_twice_inbound", &mut p) {
             if let Some(other) = emails::holder(ctl, &new.email, None).await? {
                 emails::taken(&mut p, &field, &new.email, &other, false);
             }
@@ -162,7 +162,7 @@ async fn plan_clients(
         let current = by_email.or_else(by_key);
         let new = c.resolve(current, &at, p);
         let field = format!("{at}.email");
-        if !named.first(&new.email, &field, "appears twice in this inbound", p) {
+        if !named.first(&new.email, &field, "err.appears_twice_inbound", p) {
             continue;
         }
         // A new email must not belong to another client, in any letter case.
@@ -288,18 +288,19 @@ async fn check_against_server(
         sniffing: input.sniffing.clone(),
     };
     if let Err(e) = xray::render_inbound(&spec, host::flavour(server)) {
-        let (field, message) = match &e {
-            RenderError::Invalid { message, .. } => (field_of(message), message.clone()),
-            RenderError::Unsupported { feature, .. } => (
+        // The renderer's own words stay as they are; what this server's core lacks is ours.
+        match &e {
+            RenderError::Invalid { message, .. } => p.add(field_of(message), message.clone()),
+            RenderError::Unsupported { feature, .. } => p.say(
                 feature_field(feature),
-                format!(
-                    "{feature} is not available on this server's core ({})",
-                    host::core_label(server)
-                ),
+                "err.unsupported",
+                &[
+                    ("feature", feature.to_string()),
+                    ("core", host::core_label(server).to_string()),
+                ],
             ),
-            RenderError::Template { message } => ("settings".into(), message.clone()),
-        };
-        p.add(field, message);
+            RenderError::Template { message } => p.add("settings", message.clone()),
+        }
     }
     // A disabled inbound opens no port.
     if input.enable {

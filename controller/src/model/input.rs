@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::client_rules as rules;
-use super::Problems;
+use super::{Problems, Refusal};
 use crate::generate;
 use crate::store::{ClientRow, NewClient};
 
@@ -87,13 +87,13 @@ impl InboundInput {
             p.say("port", "err.port_range", &[]);
         }
         if !PROTOCOLS.contains(&self.protocol.as_str()) {
-            p.add(
+            p.say(
                 "protocol",
-                format!(
-                    "unknown protocol `{}`; expected one of {}",
-                    self.protocol,
-                    PROTOCOLS.join(", ")
-                ),
+                "err.protocol",
+                &[
+                    ("protocol", self.protocol.clone()),
+                    ("protocols", PROTOCOLS.join(", ")),
+                ],
             );
         }
         let listen = self.listen.trim();
@@ -101,10 +101,7 @@ impl InboundInput {
             && listen.parse::<std::net::IpAddr>().is_err()
             && !listen.starts_with(['/', '@'])
         {
-            p.add(
-                "listen",
-                "must be empty (all addresses), an IP address or a Unix socket path",
-            );
+            p.say("listen", "err.listen", &[]);
         }
         for (field, value) in [
             ("settings", &self.settings),
@@ -112,13 +109,14 @@ impl InboundInput {
             ("sniffing", &self.sniffing),
         ] {
             if !matches!(value, Value::Null | Value::Object(_)) {
-                p.add(field, "must be a JSON object");
+                p.say(field, "err.json_object", &[]);
             }
         }
         if !TRAFFIC_RESETS.contains(&self.traffic_reset.as_str()) {
-            p.add(
+            p.say(
                 "trafficReset",
-                format!("must be one of {}", TRAFFIC_RESETS.join(", ")),
+                "err.one_of",
+                &[("values", TRAFFIC_RESETS.join(", "))],
             );
         }
         if self.total < 0 {
@@ -149,7 +147,7 @@ impl InboundInput {
             return Vec::new();
         };
         let Some(list) = list.as_array() else {
-            p.add("settings.clients", "must be an array");
+            p.say("settings.clients", "err.array", &[]);
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -239,12 +237,12 @@ impl ClientInput {
         }
         if changed(&|b| b.email == c.email) {
             if let Some(why) = rules::email_problem(&c.email) {
-                p.add(field("email"), why);
+                p.refuse(field("email"), why);
             }
         }
         if let Some(id) = given(&self.id) {
             if uuid::Uuid::parse_str(id).is_err() {
-                p.add(field("id"), format!("`{id}` is not a UUID"));
+                p.say(field("id"), "err.uuid", &[("id", id.to_owned())]);
             }
             c.uuid = id.to_owned();
         }
@@ -256,10 +254,7 @@ impl ClientInput {
         }
         if let Some(flow) = &self.flow {
             if !FLOWS.contains(&flow.as_str()) {
-                p.add(
-                    field("flow"),
-                    "must be empty, `xtls-rprx-vision` or `xtls-rprx-vision-udp443`",
-                );
+                p.say(field("flow"), "err.flow", &[]);
             }
             c.flow = flow.clone();
         }
@@ -269,17 +264,17 @@ impl ClientInput {
         if let Some(sub_id) = given(&self.sub_id) {
             if changed(&|b| b.sub_id == sub_id) {
                 if let Some(why) = rules::sub_id_problem(sub_id) {
-                    p.add(field("subId"), why);
+                    p.refuse(field("subId"), why);
                 }
             }
             c.sub_id = sub_id.to_owned();
         }
         let mut number =
-            |name: &str, v: Option<i64>, slot: &mut i64, problem: fn(i64) -> Option<String>| {
+            |name: &str, v: Option<i64>, slot: &mut i64, problem: fn(i64) -> Option<Refusal>| {
                 if let Some(v) = v {
                     if v != *slot || base.is_none() {
                         if let Some(why) = problem(v) {
-                            p.add(field(name), why);
+                            p.refuse(field(name), why);
                         }
                     }
                     *slot = v;
@@ -292,7 +287,7 @@ impl ClientInput {
             rules::ip_limit_problem,
         );
         number("totalGB", self.total_gb, &mut c.total_bytes, |v| {
-            (v < 0).then(|| "must not be negative".to_owned())
+            (v < 0).then(|| Refusal::new("err.not_negative", &[]))
         });
         number("reset", self.reset, &mut c.reset_days, rules::reset_problem);
         number(

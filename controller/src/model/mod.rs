@@ -77,6 +77,35 @@ impl FieldError {
     }
 }
 
+/// A refusal from the catalogs before it is put under a field: its `err.*` key and values.
+/// Helpers that check a value answer one; its English text is its `Display`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub key: &'static str,
+    pub args: Vec<(&'static str, String)>,
+}
+
+impl Refusal {
+    pub fn new(key: &'static str, args: &[(&'static str, String)]) -> Self {
+        Self {
+            key,
+            args: args.to_vec(),
+        }
+    }
+
+    /// This refusal under `field`.
+    pub fn at(self, field: impl Into<String>) -> FieldError {
+        FieldError::said(field, self.key, &self.args)
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let values: Vec<(&str, &str)> = self.args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        f.write_str(&crate::i18n::LANGUAGES[0].fill(self.key, &values))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error("{}", describe(.0))]
@@ -133,6 +162,11 @@ impl Problems {
         args: &[(&'static str, String)],
     ) {
         self.0.push(FieldError::said(field, key, args));
+    }
+
+    /// Adds a helper's refusal under `field`.
+    pub fn refuse(&mut self, field: impl Into<String>, why: Refusal) {
+        self.0.push(why.at(field));
     }
 
     pub fn is_empty(&self) -> bool {

@@ -31,15 +31,15 @@ fn fallbacks(protocol: &str, settings: &Value, p: &mut Problems) {
         None | Some(Value::Null) => return,
         Some(Value::Array(list)) if list.is_empty() => return,
         Some(Value::Array(list)) => list,
-        Some(_) => return p.add(AT, "must be a list"),
+        Some(_) => return p.say(AT, "err.list", &[]),
     };
     if !matches!(protocol, "vless" | "trojan") {
-        return p.add(AT, "only VLESS and Trojan inbounds have fallbacks");
+        return p.say(AT, "err.fallbacks_protocol", &[]);
     }
     for (i, fallback) in list.iter().enumerate() {
         let at = format!("{AT}[{i}]");
         let Some(fallback) = fallback.as_object() else {
-            p.add(at, "must be an object with `dest`");
+            p.say(at, "err.fallback_object", &[]);
             continue;
         };
         for key in ["name", "alpn", "path"] {
@@ -47,39 +47,38 @@ fn fallbacks(protocol: &str, settings: &Value, p: &mut Problems) {
                 fallback.get(key),
                 None | Some(Value::Null | Value::String(_))
             ) {
-                p.add(format!("{at}.{key}"), "must be text");
+                p.say(format!("{at}.{key}"), "err.text", &[]);
             }
         }
         if let Some(path) = fallback.get("path").and_then(Value::as_str) {
             if !path.is_empty() && !path.starts_with('/') {
-                p.add(format!("{at}.path"), "must be empty or start with `/`");
+                p.say(format!("{at}.path"), "err.path_slash", &[]);
             }
         }
-        if let Err(message) = fallback_dest(fallback.get("dest")) {
-            p.add(format!("{at}.dest"), message);
+        if let Err(key) = fallback_dest(fallback.get("dest")) {
+            p.say(format!("{at}.dest"), key, &[]);
         }
         match fallback.get("xver") {
             None | Some(Value::Null) => {}
             Some(v) if v.as_u64().is_some_and(|x| x <= 2) => {}
-            Some(_) => p.add(
-                format!("{at}.xver"),
-                "must be 0 (no PROXY protocol header), 1 or 2 (its version)",
-            ),
+            Some(_) => p.say(format!("{at}.xver"), "err.xver", &[]),
         }
     }
 }
 
 /// A fallback's `dest`: a port, `host:port`, or a Unix socket path (`/…`, abstract `@…`).
+/// Errs with the catalog key of what is wrong.
 fn fallback_dest(dest: Option<&Value>) -> Result<(), &'static str> {
-    const WHAT: &str = "must be a port (1–65535), host:port or a Unix socket path (/… or @…)";
+    const WHAT: &str = "err.fallback_dest";
+    const REQUIRED: &str = "err.fallback_dest_required";
     let port = |s: &str| s.parse::<u16>().is_ok_and(|p| p > 0);
     match dest {
-        None | Some(Value::Null) => Err("is required: a port, host:port or a Unix socket path"),
+        None | Some(Value::Null) => Err(REQUIRED),
         Some(Value::Number(n)) if n.as_u64().is_some_and(|n| (1..=65535).contains(&n)) => Ok(()),
         Some(Value::String(s)) => {
             let s = s.trim();
             if s.is_empty() {
-                return Err("is required: a port, host:port or a Unix socket path");
+                return Err(REQUIRED);
             }
             let fine = if s.chars().all(|c| c.is_ascii_digit()) {
                 port(s)
@@ -146,7 +145,7 @@ fn tls(tls: &Value, p: &mut Problems) {
     let tls = match tls {
         Value::Null => &empty,
         Value::Object(tls) => tls,
-        _ => return p.add(AT, "must be an object"),
+        _ => return p.say(AT, "err.object", &[]),
     };
     match tls.get("certificates") {
         Some(Value::Array(list)) if !list.is_empty() => {
@@ -154,23 +153,20 @@ fn tls(tls: &Value, p: &mut Problems) {
                 certificate(&format!("{AT}.certificates[{i}]"), cert, p);
             }
         }
-        _ => p.add(
-            format!("{AT}.certificates"),
-            "TLS needs at least one certificate: a certificate and key file pair, or a pasted \
-             PEM certificate and key",
-        ),
+        _ => p.say(format!("{AT}.certificates"), "err.tls_certificates", &[]),
     }
     let text = |key: &str| tls.get(key).and_then(Value::as_str).unwrap_or("");
     for key in ["minVersion", "maxVersion"] {
         if !TLS_VERSIONS.contains(&text(key)) || !is_text(tls.get(key)) {
-            p.add(format!("{AT}.{key}"), "must be empty, 1.0, 1.1, 1.2 or 1.3");
+            p.say(format!("{AT}.{key}"), "err.tls_version", &[]);
         }
     }
     let (min, max) = (text("minVersion"), text("maxVersion"));
     if !min.is_empty() && !max.is_empty() && min > max {
-        p.add(
+        p.say(
             format!("{AT}.maxVersion"),
-            format!("must not be below the minimum version {min}"),
+            "err.tls_version_below",
+            &[("min", min.to_owned())],
         );
     }
     match tls.get("cipherSuites") {
@@ -182,20 +178,14 @@ fn tls(tls: &Value, p: &mut Problems) {
                 .filter(|s| !s.is_empty() && !CIPHER_SUITES.contains(s))
                 .collect();
             if !unknown.is_empty() {
-                p.add(
+                p.say(
                     format!("{AT}.cipherSuites"),
-                    format!(
-                        "unknown cipher suite {}; separate Go suite names such as \
-                         TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 with `:`",
-                        unknown.join(", ")
-                    ),
+                    "err.cipher_suites",
+                    &[("suites", unknown.join(", "))],
                 );
             }
         }
-        Some(_) => p.add(
-            format!("{AT}.cipherSuites"),
-            "must be text: suite names separated by `:`",
-        ),
+        Some(_) => p.say(format!("{AT}.cipherSuites"), "err.cipher_text", &[]),
     }
     for key in [
         "rejectUnknownSni",
@@ -205,12 +195,12 @@ fn tls(tls: &Value, p: &mut Problems) {
         check_bool(tls, key, &format!("{AT}.{key}"), p);
     }
     if !is_text(tls.get("serverName")) {
-        p.add(format!("{AT}.serverName"), "must be text");
+        p.say(format!("{AT}.serverName"), "err.text", &[]);
     }
     match tls.get("alpn") {
         None | Some(Value::Null | Value::String(_)) => {}
         Some(Value::Array(list)) if list.iter().all(Value::is_string) => {}
-        Some(_) => p.add(format!("{AT}.alpn"), "must be a list of protocol names"),
+        Some(_) => p.say(format!("{AT}.alpn"), "err.alpn", &[]),
     }
     // Panel-only: what share links tell clients.
     if let Some(panel) = tls.get("settings").and_then(Value::as_object) {
@@ -219,9 +209,10 @@ fn tls(tls: &Value, p: &mut Problems) {
             .and_then(Value::as_str)
             .is_some_and(|f| FINGERPRINTS.contains(&f));
         if !(fingerprint.is_none_or(Value::is_null) || known) {
-            p.add(
+            p.say(
                 format!("{AT}.settings.fingerprint"),
-                format!("must be one of {}", FINGERPRINTS[1..].join(", ")),
+                "err.one_of",
+                &[("values", FINGERPRINTS[1..].join(", "))],
             );
         }
         check_bool(
@@ -237,7 +228,7 @@ fn tls(tls: &Value, p: &mut Problems) {
 /// pasted key, or the reverse, is what the cores accept too).
 fn certificate(at: &str, cert: &Value, p: &mut Problems) {
     let Some(cert) = cert.as_object() else {
-        return p.add(at, "must be an object with a certificate and a key");
+        return p.say(at, "err.cert_object", &[]);
     };
     // A missing half is named the way its other half was given (a file, or pasted).
     let given = |key: &str| cert.get(key).is_some_and(|v| !is_empty_value(v));
@@ -245,21 +236,29 @@ fn certificate(at: &str, cert: &Value, p: &mut Problems) {
         given("key") && !given("keyFile"),
         given("certificate") && !given("certificateFile"),
     ];
+    // Per half: its two keys, its PEM marker and its sentences (missing, both given, not PEM).
     let halves = [
         (
             "certificateFile",
             "certificate",
-            "certificate",
             "-----BEGIN CERTIFICATE-----",
+            ["err.cert_missing", "err.cert_both", "err.cert_not_pem"],
         ),
-        ("keyFile", "key", "private key", "PRIVATE KEY-----"),
+        (
+            "keyFile",
+            "key",
+            "PRIVATE KEY-----",
+            ["err.key_missing", "err.key_both", "err.key_not_pem"],
+        ),
     ];
-    for ((file_key, inline_key, what, marker), other_pasted) in halves.into_iter().zip(pasted) {
+    for ((file_key, inline_key, marker, [missing, both, not_pem]), other_pasted) in
+        halves.into_iter().zip(pasted)
+    {
         let file = match cert.get(file_key) {
             None | Some(Value::Null) => "",
             Some(Value::String(f)) => f.trim(),
             Some(_) => {
-                p.add(format!("{at}.{file_key}"), "must be a file path");
+                p.say(format!("{at}.{file_key}"), "err.file_path", &[]);
                 continue;
             }
         };
@@ -274,48 +273,35 @@ fn certificate(at: &str, cert: &Value, p: &mut Problems) {
                 .trim()
                 .to_owned(),
             Some(_) => {
-                p.add(
-                    format!("{at}.{inline_key}"),
-                    "must be PEM text or a list of its lines",
-                );
+                p.say(format!("{at}.{inline_key}"), "err.pem_text", &[]);
                 continue;
             }
         };
         match (file.is_empty(), inline.is_empty()) {
-            (true, true) => p.add(
+            (true, true) => p.say(
                 format!("{at}.{}", if other_pasted { inline_key } else { file_key }),
-                format!("give the {what} file's path on the server, or paste the {what}"),
+                missing,
+                &[],
             ),
-            (false, false) => p.add(
-                format!("{at}.{inline_key}"),
-                format!("give the {what} as a file or pasted, not both"),
-            ),
-            (false, true) if !file.starts_with('/') => p.add(
-                format!("{at}.{file_key}"),
-                "must be an absolute path on the server",
-            ),
-            (true, false) if !(inline.contains(marker) && inline.contains("-----BEGIN")) => p.add(
-                format!("{at}.{inline_key}"),
-                format!("is not a PEM {what} (`{marker}` is missing)"),
-            ),
+            (false, false) => p.say(format!("{at}.{inline_key}"), both, &[]),
+            (false, true) if !file.starts_with('/') => {
+                p.say(format!("{at}.{file_key}"), "err.absolute_path", &[])
+            }
+            (true, false) if !(inline.contains(marker) && inline.contains("-----BEGIN")) => {
+                p.say(format!("{at}.{inline_key}"), not_pem, &[])
+            }
             _ => {}
         }
     }
     let usage = cert.get("usage");
     if !(is_text(usage) && USAGES.contains(&usage.and_then(Value::as_str).unwrap_or(""))) {
-        p.add(
-            format!("{at}.usage"),
-            "must be encipherment (serve it), verify or issue",
-        );
+        p.say(format!("{at}.usage"), "err.cert_usage", &[]);
     }
     if !cert
         .get("ocspStapling")
         .is_none_or(|v| v.is_null() || v.as_u64().is_some())
     {
-        p.add(
-            format!("{at}.ocspStapling"),
-            "must be a whole number of seconds (0: no OCSP stapling)",
-        );
+        p.say(format!("{at}.ocspStapling"), "err.ocsp_stapling", &[]);
     }
     for key in ["oneTimeLoading", "buildChain"] {
         check_bool(cert, key, &format!("{at}.{key}"), p);
@@ -340,7 +326,7 @@ const DOMAIN_STRATEGIES: &[&str] = &[
 fn socket_options(sockopt: &Value, p: &mut Problems) {
     const AT: &str = "streamSettings.sockopt";
     let Some(sockopt) = sockopt.as_object() else {
-        return p.add(AT, "must be an object");
+        return p.say(AT, "err.object", &[]);
     };
     for key in ["acceptProxyProtocol", "v6only", "tcpMptcp", "penetrate"] {
         check_bool(sockopt, key, &format!("{AT}.{key}"), p);
@@ -357,19 +343,17 @@ fn socket_options(sockopt: &Value, p: &mut Problems) {
             .get(key)
             .is_none_or(|v| v.is_null() || v.as_u64().is_some_and(|n| n <= i32::MAX as u64));
         if !fine {
-            p.add(
+            p.say(
                 format!("{AT}.{key}"),
-                format!("must be a whole number from 0 to {}", i32::MAX),
+                "err.whole_number",
+                &[("max", i32::MAX.to_string())],
             );
         }
     }
     match sockopt.get("tcpFastOpen") {
         None | Some(Value::Null | Value::Bool(_)) => {}
         Some(v) if v.as_i64().is_some() => {}
-        Some(_) => p.add(
-            format!("{AT}.tcpFastOpen"),
-            "must be true, false or a queue length",
-        ),
+        Some(_) => p.say(format!("{AT}.tcpFastOpen"), "err.tcp_fast_open", &[]),
     }
     let text = |key: &str| sockopt.get(key).and_then(Value::as_str);
     for key in [
@@ -380,19 +364,15 @@ fn socket_options(sockopt: &Value, p: &mut Problems) {
         "interface",
     ] {
         if !is_text(sockopt.get(key)) {
-            p.add(format!("{AT}.{key}"), "must be text");
+            p.say(format!("{AT}.{key}"), "err.text", &[]);
         }
     }
     if !TPROXY.contains(&text("tproxy").unwrap_or("")) {
-        p.add(format!("{AT}.tproxy"), "must be off, redirect or tproxy");
+        p.say(format!("{AT}.tproxy"), "err.tproxy", &[]);
     }
     let strategy = text("domainStrategy").unwrap_or("").to_ascii_lowercase();
     if !strategy.is_empty() && !DOMAIN_STRATEGIES.contains(&strategy.as_str()) {
-        p.add(
-            format!("{AT}.domainStrategy"),
-            "must be AsIs, UseIP, UseIPv4, UseIPv6, UseIPv4v6, UseIPv6v4, ForceIP, ForceIPv4, \
-             ForceIPv6, ForceIPv4v6 or ForceIPv6v4",
-        );
+        p.say(format!("{AT}.domainStrategy"), "err.domain_strategy", &[]);
     }
     // Xray reads the key case-insensitively; 3x-ui writes `tcpcongestion`.
     for key in ["tcpcongestion", "tcpCongestion"] {
@@ -402,18 +382,12 @@ fn socket_options(sockopt: &Value, p: &mut Problems) {
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
         if !fine {
-            p.add(
-                format!("{AT}.{key}"),
-                "must be a kernel congestion control name such as bbr, cubic or reno",
-            );
+            p.say(format!("{AT}.{key}"), "err.tcp_congestion", &[]);
         }
     }
     let interface = text("interface").unwrap_or("");
     if interface.len() > 15 || interface.contains(['/', ' ', '\t']) {
-        p.add(
-            format!("{AT}.interface"),
-            "must be a network interface name such as eth0 (at most 15 characters)",
-        );
+        p.say(format!("{AT}.interface"), "err.interface", &[]);
     }
 }
 
@@ -424,15 +398,12 @@ fn hysteria(stream: &Value, p: &mut Problems) {
     const AT: &str = "streamSettings.hysteriaSettings";
     let settings = stream.get("hysteriaSettings").unwrap_or(&Value::Null);
     if !matches!(settings, Value::Null | Value::Object(_)) {
-        return p.add(AT, "must be an object");
+        return p.say(AT, "err.object", &[]);
     }
     match settings.get("udpIdleTimeout") {
         None | Some(Value::Null) => {}
         Some(v) if v.as_u64().is_some_and(|s| s == 0 || (2..=600).contains(&s)) => {}
-        Some(_) => p.add(
-            format!("{AT}.udpIdleTimeout"),
-            "must be from 2 to 600 seconds (0: the default, 60)",
-        ),
+        Some(_) => p.say(format!("{AT}.udpIdleTimeout"), "err.udp_idle_timeout", &[]),
     }
     if let Some(masquerade) = settings.get("masquerade").filter(|m| !m.is_null()) {
         masquerade_check(&format!("{AT}.masquerade"), masquerade, p);
@@ -445,14 +416,11 @@ fn hysteria(stream: &Value, p: &mut Problems) {
             .and_then(Value::as_str)
             .is_some_and(|c| CONGESTIONS.contains(&c));
         if !(congestion.is_none_or(Value::is_null) || known) {
-            p.add(
-                format!("{at}.congestion"),
-                "must be reno, bbr, brutal or force-brutal (empty: brutal)",
-            );
+            p.say(format!("{at}.congestion"), "err.quic_congestion", &[]);
         }
         for key in ["brutalUp", "brutalDown"] {
-            if let Err(message) = bandwidth(quic.get(key)) {
-                p.add(format!("{at}.{key}"), message);
+            if let Err(why) = bandwidth(quic.get(key)) {
+                p.say(format!("{at}.{key}"), why, &[]);
             }
         }
     }
@@ -464,9 +432,10 @@ fn hysteria(stream: &Value, p: &mut Problems) {
             .and_then(Value::as_str)
             .unwrap_or("");
         if salamander && password.is_empty() {
-            p.add(
+            p.say(
                 format!("streamSettings.finalmask.udp[{i}].settings.password"),
-                "Salamander obfuscation needs a password",
+                "err.salamander_password",
+                &[],
             );
         }
     }
@@ -475,19 +444,15 @@ fn hysteria(stream: &Value, p: &mut Problems) {
 fn masquerade_check(at: &str, m: &Value, p: &mut Problems) {
     let kind = m.get("type").and_then(Value::as_str).unwrap_or("");
     if !MASQUERADES.contains(&kind) || !is_text(m.get("type")) {
-        return p.add(
-            format!("{at}.type"),
-            "must be empty (a 404 page), file, proxy or string",
-        );
+        return p.say(format!("{at}.type"), "err.masquerade_type", &[]);
     }
     let text = |key: &str| m.get(key).and_then(Value::as_str).unwrap_or("").trim();
     match kind {
-        "file" if !text("dir").starts_with('/') => p.add(
-            format!("{at}.dir"),
-            "must be the absolute path of a folder of files to serve",
-        ),
+        "file" if !text("dir").starts_with('/') => {
+            p.say(format!("{at}.dir"), "err.masquerade_dir", &[])
+        }
         "proxy" if !(text("url").starts_with("http://") || text("url").starts_with("https://")) => {
-            p.add(format!("{at}.url"), "must be an http:// or https:// URL")
+            p.say(format!("{at}.url"), "err.http_url", &[])
         }
         _ => {}
     }
@@ -496,10 +461,7 @@ fn masquerade_check(at: &str, m: &Value, p: &mut Problems) {
         Some(v)
             if v.as_u64()
                 .is_some_and(|c| c == 0 || (100..=599).contains(&c)) => {}
-        Some(_) => p.add(
-            format!("{at}.statusCode"),
-            "must be an HTTP status from 100 to 599 (0: 200)",
-        ),
+        Some(_) => p.say(format!("{at}.statusCode"), "err.status_code", &[]),
     }
     for key in ["rewriteHost", "insecure"] {
         if let Some(m) = m.as_object() {
@@ -509,10 +471,10 @@ fn masquerade_check(at: &str, m: &Value, p: &mut Problems) {
 }
 
 /// A Brutal rate: bits per second as a number, or text such as `100 mbps`, `20mb` or `1g`;
-/// 0 or empty is no limit. Anything else must be at least 65535 bps.
+/// 0 or empty is no limit. Anything else must be at least 65535 bps. Errs with a catalog key.
 fn bandwidth(value: Option<&Value>) -> Result<(), &'static str> {
-    const WHAT: &str = "must be a rate such as 100 mbps, 20mb or 1g (bits per second; 0: no limit)";
-    const LOW: &str = "must be at least 65535 bps (64 kbps), or 0 for no limit";
+    const WHAT: &str = "err.rate";
+    const LOW: &str = "err.rate_low";
     let bits = match value {
         None | Some(Value::Null) => return Ok(()),
         Some(Value::Number(n)) => n.as_f64().ok_or(WHAT)?,
@@ -563,7 +525,7 @@ fn is_text(v: Option<&Value>) -> bool {
 
 fn check_bool(obj: &Map<String, Value>, key: &str, at: &str, p: &mut Problems) {
     if !matches!(obj.get(key), None | Some(Value::Null | Value::Bool(_))) {
-        p.add(at, "must be true or false");
+        p.say(at, "err.bool", &[]);
     }
 }
 

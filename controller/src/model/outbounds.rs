@@ -97,9 +97,10 @@ pub async fn reset_traffic(
     tag: Option<&str>,
 ) -> Result<u64> {
     if tag.is_some_and(str::is_empty) {
-        return Err(ModelError::Invalid(vec![FieldError::new(
+        return Err(ModelError::Invalid(vec![FieldError::said(
             "tag",
-            "is empty; leave it out to reset every outbound",
+            "err.outbound_tag_empty",
+            &[],
         )]));
     }
     Ok(ctl
@@ -118,19 +119,13 @@ pub async fn test_request(
 ) -> Result<OutboundTestRequest> {
     let mut problems = Vec::new();
     if !outbound.is_object() || outbound["protocol"].as_str().is_none_or(str::is_empty) {
-        problems.push(FieldError::new(
-            "outbound",
-            "must be an outbound object with a `protocol`",
-        ));
+        problems.push(FieldError::said("outbound", "err.outbound_object", &[]));
     }
     let all_outbounds = match all_outbounds {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(list)) if list.iter().all(Value::is_object) => list,
         Some(_) => {
-            problems.push(FieldError::new(
-                "allOutbounds",
-                "must be an array of outbound objects",
-            ));
+            problems.push(FieldError::said("allOutbounds", "err.outbound_list", &[]));
             Vec::new()
         }
     };
@@ -145,9 +140,10 @@ pub async fn test_request(
             .unwrap_or_else(|| default_test_url().to_owned()),
     };
     if !(url.starts_with("http://") || url.starts_with("https://")) {
-        problems.push(FieldError::new(
+        problems.push(FieldError::said(
             "url",
-            format!("`{url}` must start with http:// or https://"),
+            "err.url_scheme",
+            &[("url", url.clone())],
         ));
     }
     if !problems.is_empty() {

@@ -44,23 +44,25 @@ pub async fn start(ctl: &Controller, plan: RolloutPlan, who: &str) -> Result<Rol
     let canary = plan.canary.unwrap_or(DEFAULT_CANARY);
     let batch = plan.batch.unwrap_or(DEFAULT_BATCH);
     if !(0..=MAX_BATCH).contains(&canary) {
-        problems.add("canary", format!("must be between 0 and {MAX_BATCH}"));
+        let max = ("max", MAX_BATCH.to_string());
+        problems.say("canary", "err.between", &[("min", "0".into()), max]);
     }
     if !(1..=MAX_BATCH).contains(&batch) {
-        problems.add("batch", format!("must be between 1 and {MAX_BATCH}"));
+        let max = ("max", MAX_BATCH.to_string());
+        problems.say("batch", "err.between", &[("min", "1".into()), max]);
     }
     let catalog = ctl.agents.list();
     let version = match plan.version.as_deref().map(str::trim) {
         Some(v) if catalog.iter().any(|b| b.version == v) => v.to_owned(),
         Some(v) => {
             let known: Vec<&str> = catalog.iter().map(|b| b.version.as_str()).collect();
-            problems.add(
-                "version",
-                format!(
-                    "the controller carries no agent {v} (it has: {})",
-                    list(&known)
-                ),
-            );
+            let version = ("version", v.to_owned());
+            if known.is_empty() {
+                problems.say("version", "err.agent_version_none", &[version]);
+            } else {
+                let versions = ("versions", known.join(", "));
+                problems.say("version", "err.agent_version", &[version, versions]);
+            }
             String::new()
         }
         None => match catalog
@@ -69,7 +71,7 @@ pub async fn start(ctl: &Controller, plan: RolloutPlan, who: &str) -> Result<Rol
         {
             Some(b) => b.version.clone(),
             None => {
-                problems.add("version", "the controller carries no agent binaries");
+                problems.say("version", "err.no_agent_binaries", &[]);
                 String::new()
             }
         },
@@ -81,14 +83,13 @@ pub async fn start(ctl: &Controller, plan: RolloutPlan, who: &str) -> Result<Rol
     } else {
         for key in &plan.servers {
             match super::servers::resolve(ctl, key).await {
-                Ok(s) if s.is_local != 0 => problems.add(
-                    "servers",
-                    format!("`{key}` is the built-in agent, updated with the controller"),
-                ),
+                Ok(s) if s.is_local != 0 => {
+                    problems.say("servers", "err.builtin_agent", &[("server", key.clone())])
+                }
                 Ok(s) if chosen.iter().any(|c| c.id == s.id) => {}
                 Ok(s) => chosen.push(s),
                 Err(ModelError::NotFound(_)) => {
-                    problems.add("servers", format!("no server `{key}`"))
+                    problems.say("servers", "err.no_server", &[("server", key.clone())])
                 }
                 Err(e) => return Err(e),
             }
@@ -112,14 +113,6 @@ pub async fn start(ctl: &Controller, plan: RolloutPlan, who: &str) -> Result<Rol
     tracing::info!(rollout = id, %version, servers = servers.len(), %who, "agent rollout started");
     ctl.rollouts.wake();
     view(ctl, id).await
-}
-
-fn list(items: &[&str]) -> String {
-    if items.is_empty() {
-        "none".into()
-    } else {
-        items.join(", ")
-    }
 }
 
 pub async fn view(ctl: &Controller, id: i64) -> Result<RolloutView> {

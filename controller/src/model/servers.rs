@@ -6,7 +6,7 @@ use serde::Serialize;
 use xfleet_common::methods::ListeningSocket;
 
 use super::core_templates::TemplateRef;
-use super::{ModelError, Result};
+use super::{ModelError, Refusal, Result};
 use crate::fleet::LiveInfo;
 use crate::store::{InboundFailureRow, LinkHostSource, ServerRow};
 use crate::Controller;
@@ -18,29 +18,24 @@ use crate::Controller;
 /// refused only when given anew.
 pub fn check_name(name: &str) -> Result<()> {
     let why = if name.is_empty() || name.len() > 64 {
-        Some("must be 1–64 characters".to_owned())
+        Some(Refusal::new("err.length_64", &[]))
     } else if let Some(c) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
     {
-        Some(format!(
-            "`{}` is not allowed: use letters, digits, `-`, `_` or `.`",
-            c.escape_default()
-        ))
+        let char = c.escape_default().to_string();
+        Some(Refusal::new("err.server_name_char", &[("char", char)]))
     } else if name.bytes().all(|b| b.is_ascii_digit()) {
-        Some(format!(
-            "`{name}` is all digits, which every command and route reads as a server id; add a \
-             letter (e.g. `vpn-{name}`)"
-        ))
+        let name = name.to_owned();
+        Some(Refusal::new("err.server_name_digits", &[("name", name)]))
     } else if name.bytes().all(|b| b == b'.') {
-        Some(format!("`{name}` is a path step (`.`/`..`), not a name"))
+        let name = name.to_owned();
+        Some(Refusal::new("err.server_name_dots", &[("name", name)]))
     } else {
         None
     };
     match why {
-        Some(message) => Err(ModelError::Invalid(vec![super::FieldError::new(
-            "name", message,
-        )])),
+        Some(why) => Err(ModelError::Invalid(vec![why.at("name")])),
         None => Ok(()),
     }
 }

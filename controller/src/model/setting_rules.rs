@@ -6,16 +6,17 @@
 
 use std::net::IpAddr;
 
+use super::Refusal;
 use crate::config::place;
 
 /// Why `text` cannot be the value of setting `name`, if it cannot.
-pub fn problem(name: &str, text: &str) -> Option<String> {
+pub fn problem(name: &str, text: &str) -> Option<Refusal> {
     match name {
         // The same checks as the panel's own address and port (`webListen`, `webPort`).
-        "subPort" => place::check_port(text).err(),
+        "subPort" => place::check_port(text).err().map(|_| port_refusal()),
         "subPath" | "subJsonPath" | "subClashPath" => url_path(text),
         "webDomain" | "subDomain" => host_name(text),
-        "subListen" => place::check_address(text).err(),
+        "subListen" => place::check_address(text).err().map(|_| address_refusal()),
         "timeLocation" => time_location(text),
         "subURI"
         | "subJsonURI"
@@ -30,30 +31,45 @@ pub fn problem(name: &str, text: &str) -> Option<String> {
         "subJsonFragment" | "subJsonNoises" | "subJsonMux" | "subJsonRules" => json(text),
         "subRoutingRules" | "subIncyRoutingRules" => header_value(text),
         "datepicker" => one_of(text, &["gregorian", "jalalian"]),
-        "tgCpu" | "tgMemory" => range(text, 0, 100, "percent"),
-        "sessionMaxAge" => range(text, 1, 525_600, "minutes (at most a year)"),
-        "pageSize" => range(text, 0, 1000, "rows (0: no paging)"),
-        "subUpdates" => range(text, 0, 8760, "hours (at most a year)"),
+        "tgCpu" | "tgMemory" => range(text, 0, 100, "err.range_percent"),
+        "sessionMaxAge" => range(text, 1, 525_600, "err.range_minutes"),
+        "pageSize" => range(text, 0, 1000, "err.range_rows"),
+        "subUpdates" => range(text, 0, 8760, "err.range_hours"),
         "expireDiff" | "trafficDiff" | "outboundDownThreshold" => {
-            range(text, 0, i64::from(u32::MAX), "")
+            range(text, 0, i64::from(u32::MAX), "err.range")
         }
         _ => None,
     }
 }
 
-fn range(text: &str, low: i64, high: i64, unit: &str) -> Option<String> {
+/// [`place::check_port`]'s refusal, from the catalogs.
+pub fn port_refusal() -> Refusal {
+    Refusal::new("err.port_number", &[])
+}
+
+/// [`place::check_address`]'s refusal, from the catalogs.
+pub fn address_refusal() -> Refusal {
+    Refusal::new("err.listen_address", &[])
+}
+
+/// `key`: the sentence with the range's unit.
+fn range(text: &str, low: i64, high: i64, key: &'static str) -> Option<Refusal> {
     let n: i64 = text.parse().ok()?;
-    let unit = if unit.is_empty() {
-        String::new()
-    } else {
-        format!(" {unit}")
-    };
-    (!(low..=high).contains(&n)).then(|| format!("must be {low} to {high}{unit}, not {n}"))
+    (!(low..=high).contains(&n)).then(|| {
+        Refusal::new(
+            key,
+            &[
+                ("min", low.to_string()),
+                ("max", high.to_string()),
+                ("value", n.to_string()),
+            ],
+        )
+    })
 }
 
 /// A path the subscription listener serves under: `/…/`, of characters a URL carries as they
 /// are; empty for the default (what the panel's form sends for a key left unset).
-fn url_path(text: &str) -> Option<String> {
+fn url_path(text: &str) -> Option<Refusal> {
     if text.is_empty() {
         return None;
     }
@@ -72,16 +88,11 @@ fn url_path(text: &str) -> Option<String> {
                         .all(|c| c.is_ascii_alphanumeric() || "-_.~".contains(c))
             })
     });
-    (!fine).then(|| {
-        format!(
-            "`{text}` must be a path like /sub/: starting and ending with `/`, of letters, \
-             digits, `-`, `_`, `.` and `~` (at most 100 characters)"
-        )
-    })
+    (!fine).then(|| Refusal::new("err.url_path", &[("value", text.to_owned())]))
 }
 
 /// Empty, or a DNS host name.
-fn host_name(text: &str) -> Option<String> {
+fn host_name(text: &str) -> Option<Refusal> {
     let fine = text.is_empty()
         || (text.len() <= 253
             && text.split('.').all(|label| {
@@ -91,23 +102,21 @@ fn host_name(text: &str) -> Option<String> {
                     && !label.ends_with('-')
                     && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
             }));
-    (!fine).then(|| {
-        format!("`{text}` must be a host name (like sub.example.com), without scheme, port or path")
-    })
+    (!fine).then(|| Refusal::new("err.host_name", &[("value", text.to_owned())]))
 }
 
 /// What `jobs::periods::Zone` reads: empty, `UTC`, `Local` or an IANA zone this host knows.
-fn time_location(text: &str) -> Option<String> {
+fn time_location(text: &str) -> Option<Refusal> {
     match text {
         "" | "UTC" | "Etc/UTC" | "Local" => None,
         name => crate::util::iana_zone(name)
             .err()
-            .map(|why| format!("{why}; use an IANA zone such as Europe/Berlin, or UTC or Local")),
+            .map(|why| Refusal::new("err.time_zone", &[("error", why.to_string())])),
     }
 }
 
 /// Empty (unless `required`), or an `http(s)://host…` URL without spaces or controls.
-fn web_url(text: &str, required: bool) -> Option<String> {
+fn web_url(text: &str, required: bool) -> Option<Refusal> {
     if text.is_empty() && !required {
         return None;
     }
@@ -118,31 +127,26 @@ fn web_url(text: &str, required: bool) -> Option<String> {
         let host = rest.split(['/', '?', '#']).next().unwrap_or("");
         !host.is_empty() && !text.chars().any(|c| c.is_whitespace() || c.is_control())
     });
-    (!fine).then(|| format!("`{text}` must be an http:// or https:// URL"))
+    (!fine).then(|| Refusal::new("err.web_url", &[("value", text.to_owned())]))
 }
 
-fn proxy_url(text: &str) -> Option<String> {
+fn proxy_url(text: &str) -> Option<Refusal> {
     let fine = text.is_empty()
         || (["socks5://", "socks5h://", "http://", "https://"]
             .iter()
             .any(|s| text.len() > s.len() && text.starts_with(s))
             && !text.chars().any(|c| c.is_whitespace() || c.is_control()));
-    (!fine).then(|| format!("`{text}` must be a socks5:// or http(s):// proxy URL, or empty"))
+    (!fine).then(|| Refusal::new("err.proxy_url", &[("value", text.to_owned())]))
 }
 
 /// Comma-separated addresses or CIDR ranges.
-fn address_list(text: &str) -> Option<String> {
+fn address_list(text: &str) -> Option<Refusal> {
     let bad: Vec<&str> = text
         .split(',')
         .map(str::trim)
         .filter(|item| !item.is_empty() && !is_cidr(item))
         .collect();
-    (!bad.is_empty()).then(|| {
-        format!(
-            "must be addresses or CIDR ranges separated by commas; not one: `{}`",
-            bad.join("`, `")
-        )
-    })
+    (!bad.is_empty()).then(|| Refusal::new("err.address_list", &[("values", bad.join("`, `"))]))
 }
 
 fn is_cidr(item: &str) -> bool {
@@ -158,24 +162,25 @@ fn is_cidr(item: &str) -> bool {
 }
 
 /// Empty, or JSON.
-fn json(text: &str) -> Option<String> {
+fn json(text: &str) -> Option<Refusal> {
     if text.is_empty() {
         return None;
     }
     serde_json::from_str::<serde_json::Value>(text)
         .err()
-        .map(|e| format!("must be JSON (or empty): {e}"))
+        .map(|e| Refusal::new("err.json_or_empty", &[("error", e.to_string())]))
 }
 
 /// Sent as an HTTP header's value: no line breaks or other controls.
-fn header_value(text: &str) -> Option<String> {
+fn header_value(text: &str) -> Option<Refusal> {
     text.chars()
         .any(char::is_control)
-        .then(|| "must not contain line breaks or other control characters".into())
+        .then(|| Refusal::new("err.header_value", &[]))
 }
 
-fn one_of(text: &str, allowed: &[&str]) -> Option<String> {
-    (!allowed.contains(&text)).then(|| format!("must be one of: {}", allowed.join(", ")))
+fn one_of(text: &str, allowed: &[&str]) -> Option<Refusal> {
+    (!allowed.contains(&text))
+        .then(|| Refusal::new("err.one_of_listed", &[("values", allowed.join(", "))]))
 }
 
 #[cfg(test)]

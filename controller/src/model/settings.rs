@@ -16,7 +16,7 @@ use xfleet_common::state::DesiredState;
 use xfleet_common::xray::{self, Flavour, RenderOptions};
 
 use super::core_templates::{self, ServerRef};
-use super::{setting_rules, ModelError, Problems};
+use super::{setting_rules, ModelError, Problems, Refusal};
 use crate::config::place;
 pub use crate::fleet::desired::CORE_TEMPLATE;
 use crate::https::{self, TlsFileError};
@@ -78,16 +78,15 @@ const fn without(name: &'static str, kind: Kind, default: &'static str, why: &'s
 
 use Kind::{Bool, Int, Text};
 
-const TWO_FACTOR: &str = "two-factor login is set up per user on the Settings page \
-                          (/api/v1/auth/2fa); 3x-ui's shared secret has no counterpart";
-const LDAP: &str = "LDAP sync has no counterpart in xfleet";
-const SMTP: &str = "e-mail notifications have no counterpart in xfleet";
-const NODE: &str = "3x-ui's node identity; xfleet servers enroll with certificates";
-const OUTBOUNDS: &str = "managed NordVPN/PIA outbounds have no counterpart in xfleet yet";
-const WARP: &str = "the WARP registration is made and changed by /api/v1/core/warp \
-                    (3x-ui: /panel/xray/warp/*)";
-const WARP_ROTATION: &str = "rotating the WARP address on a schedule has no counterpart in xfleet";
-const SECRET: &str = "xfleet keeps its own session secret";
+// Why a key cannot be set here: catalog keys of the whole refusal ("cannot be set here: …").
+const TWO_FACTOR: &str = "err.setting_two_factor";
+const LDAP: &str = "err.setting_ldap";
+const SMTP: &str = "err.setting_smtp";
+const NODE: &str = "err.setting_node";
+const OUTBOUNDS: &str = "err.setting_outbounds";
+const WARP: &str = "err.setting_warp";
+const WARP_ROTATION: &str = "err.setting_warp_rotation";
+const SECRET: &str = "err.setting_secret";
 
 /// The setting that names the server calls without `server_id` act on (an id; empty: the
 /// local server, else the first).
@@ -290,23 +289,24 @@ fn typed(kind: Kind, text: &str) -> Value {
 }
 
 /// A sent value as the text it is stored as, if it has the key's type.
+/// Errs with the catalog key of why not.
 fn as_text(kind: Kind, value: &Value) -> Result<String, &'static str> {
     let text = match value {
         Value::String(s) => s.trim().to_owned(),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
-        _ => return Err("must be a string, number or boolean"),
+        _ => return Err("err.scalar"),
     };
     match kind {
         Kind::Text => Ok(text),
         Kind::Int => text
             .parse::<i64>()
             .map(|n| n.to_string())
-            .map_err(|_| "must be a whole number"),
+            .map_err(|_| "err.whole"),
         Kind::Bool => match text.to_ascii_lowercase().as_str() {
             "true" | "on" | "1" => Ok("true".into()),
             "false" | "off" | "0" | "" => Ok("false".into()),
-            _ => Err("must be true or false"),
+            _ => Err("err.bool"),
         },
     }
 }
@@ -325,16 +325,13 @@ pub async fn update(
     let mut changes: Vec<(String, String)> = Vec::new();
     for (name, value) in body {
         let Some(k) = known(name) else {
-            p.add(
-                name.clone(),
-                "is not a setting xfleet knows (3x-ui's keys are listed by /panel/setting/all)",
-            );
+            p.say(name.clone(), "err.setting_unknown", &[]);
             continue;
         };
         let text = match as_text(k.kind, value) {
             Ok(text) => text,
             Err(why) => {
-                p.add(name.clone(), why);
+                p.say(name.clone(), why, &[]);
                 continue;
             }
         };
@@ -344,9 +341,10 @@ pub async fn update(
             MAX_VALUE
         };
         if text.len() > limit {
-            p.add(
+            p.say(
                 name.clone(),
-                format!("must be at most {} KiB", limit / 1024),
+                "err.size_kib",
+                &[("max", (limit / 1024).to_string())],
             );
             continue;
         }
@@ -367,7 +365,7 @@ pub async fn update(
             Use::Without(why) => (text != k.default && !text.is_empty()).then_some(why),
         };
         if let Some(why) = refused {
-            p.add(name.clone(), format!("cannot be set here: {why}"));
+            p.say(name.clone(), why, &[]);
         }
         if k.usage != Use::Kept {
             continue;
@@ -377,7 +375,7 @@ pub async fn update(
         let shown = stored.get(k.name).map_or(k.default, String::as_str);
         if text != shown {
             if let Some(why) = setting_rules::problem(k.name, &text) {
-                p.add(name.clone(), why);
+                p.refuse(name.clone(), why);
                 continue;
             }
             changes.push((k.name.to_owned(), text));
@@ -441,13 +439,8 @@ fn check_core_template(
     if !text.is_empty() {
         let template = match serde_json::from_str::<Value>(text) {
             Ok(template @ Value::Object(_)) => template,
-            Ok(_) => {
-                return p.add(
-                    CORE_TEMPLATE,
-                    "must be a JSON object (the core template), or empty for the default",
-                )
-            }
-            Err(e) => return p.add(CORE_TEMPLATE, format!("is not JSON: {e}")),
+            Ok(_) => return p.say(CORE_TEMPLATE, "err.core_template_object", &[]),
+            Err(e) => return p.say(CORE_TEMPLATE, "err.not_json", &[("error", e.to_string())]),
         };
         // Its shape is checked the way every agent will render it.
         let state = DesiredState {
@@ -481,9 +474,10 @@ async fn check_default_server(
         .iter()
         .any(|s| s.id.to_string() == *value || s.name == *value);
     if !found {
-        p.add(
+        p.say(
             DEFAULT_SERVER,
-            format!("names no server (`{value}`); give a server's id or name, or leave it empty"),
+            "err.default_server",
+            &[("value", value.clone())],
         );
     }
     Ok(())
@@ -516,8 +510,8 @@ async fn check_panel_tls(
     let key_file = after_change(ctl, changes, "webKeyFile").await?;
     match (cert_file.is_empty(), key_file.is_empty()) {
         (true, true) => {}
-        (false, true) => p.add("webKeyFile", "is needed with a certificate file"),
-        (true, false) => p.add("webCertFile", "is needed with a key file"),
+        (false, true) => p.say("webKeyFile", "err.key_file_needed", &[]),
+        (true, false) => p.say("webCertFile", "err.cert_file_needed", &[]),
         (false, false) => {
             let files = https::PemFiles {
                 cert_file,
@@ -555,19 +549,19 @@ async fn check_panel_place(
     let mut listen_changed = false;
     for (key, value) in changes.iter_mut() {
         let checked = match key.as_str() {
-            "webListen" | "webPort" if place.listen_fixed => Err(
-                "is not used: `panel_listen` in the configuration (xfleet.toml, XFLEET_PANEL_LISTEN \
-                 or --panel-listen) sets the panel's address; change it there"
-                    .to_owned(),
-            ),
-            "webBasePath" if place.base_fixed => Err(
-                "is not used: `base_path` in the configuration (xfleet.toml or XFLEET_BASE_PATH) \
-                 sets it; change it there"
-                    .to_owned(),
-            ),
-            "webListen" => place::check_address(value).map(|a| a.map(|a| a.to_string())),
-            "webPort" => place::check_port(value).map(|p| p.map(|p| p.to_string())),
-            "webBasePath" => place::check_base_path(value).map(Some),
+            "webListen" | "webPort" if place.listen_fixed => {
+                Err(Refusal::new("err.panel_listen_fixed", &[]))
+            }
+            "webBasePath" if place.base_fixed => Err(Refusal::new("err.base_path_fixed", &[])),
+            "webListen" => place::check_address(value)
+                .map(|a| a.map(|a| a.to_string()))
+                .map_err(|_| setting_rules::address_refusal()),
+            "webPort" => place::check_port(value)
+                .map(|p| p.map(|p| p.to_string()))
+                .map_err(|_| setting_rules::port_refusal()),
+            "webBasePath" => place::check_base_path(value)
+                .map(Some)
+                .map_err(|_| Refusal::new("err.base_path", &[])),
             _ => continue,
         };
         match checked {
@@ -575,7 +569,7 @@ async fn check_panel_place(
                 listen_changed |= key != "webBasePath";
                 *value = normal.unwrap_or_default();
             }
-            Err(message) => p.add(key.clone(), message),
+            Err(why) => p.refuse(key.clone(), why),
         }
     }
     if !listen_changed || !p.is_empty() {
@@ -587,9 +581,10 @@ async fn check_panel_place(
     let wanted = place::socket_address(address, port);
     if wanted != ctl.config.panel_listen {
         if let Err(e) = std::net::TcpListener::bind(&wanted) {
-            p.add(
+            p.say(
                 "webPort",
-                format!("the panel cannot listen on {wanted}: {e}"),
+                "err.panel_bind",
+                &[("address", wanted.clone()), ("error", e.to_string())],
             );
         }
     }

@@ -135,18 +135,20 @@ pub(crate) async fn change_username(
         .with(json!({"username": username}));
     call.answer(audit, async {
         if username.is_empty() || username.chars().count() > 64 {
-            return Err(ApiError::Invalid(vec![FieldError::new(
+            return Err(ApiError::Invalid(vec![FieldError::said(
                 "username",
-                "must be 1–64 characters",
+                "err.length_64",
+                &[],
             )]));
         }
         if username
             .chars()
             .any(|c| c.is_control() || c.is_whitespace())
         {
-            return Err(ApiError::Invalid(vec![FieldError::new(
+            return Err(ApiError::Invalid(vec![FieldError::said(
                 "username",
-                "must not contain spaces or control characters",
+                "err.no_spaces",
+                &[],
             )]));
         }
         let user = ctl.store.user_by_id(actor.user_id).await?;
