@@ -1,5 +1,5 @@
 // The page, the markup helpers and the API client every other module builds on.
-import { t } from './i18n.js';
+import { has, t } from './i18n.js';
 
 export const BASE = document.body.dataset.base || '';
 export const PAGE = document.body.dataset.page;
@@ -29,11 +29,17 @@ export const pageRoot = () => $('#page');
 export const pageData = (() => { try { return JSON.parse($('#page-data')?.textContent || '{}'); } catch { return {}; } })();
 
 // ---- API ----
+// A refusal in the reader's language when the catalog has its key, else the controller's words.
+export const said = (e) => (e?.key && has(e.key) ? t(e.key, e.args || {}) : e?.message);
 class ApiError extends Error {
   constructor(status, error) {
-    super(error?.message || t('api.failed', { status: String(status) }));
+    super(said(error) || t('api.failed', { status: String(status) }));
     this.status = status;
     this.code = error?.code || 'error';
+    this.key = error?.key;
+    this.args = error?.args;
+    // The controller's English words, for telling refusals apart.
+    this.english = error?.message || '';
     this.fields = error?.details?.fields || [];
   }
 }

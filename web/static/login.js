@@ -37,7 +37,7 @@ export function pageLogin() {
     } catch (err) {
       error.textContent = refusal(err);
       error.hidden = false;
-      (/two-factor/.test(err.message) ? $('#two-factor') : $('#password'))?.focus();
+      (/two-factor/.test(err.english) ? $('#two-factor') : $('#password'))?.focus();
     }
   });
 }

@@ -51,7 +51,7 @@ export function pageServers() {
       toast(t('servers.added', { name: server.name }));
       await showEnrollment(server);
     } catch (err) {
-      if (!err.fields.length && /name/i.test(err.message)) err.fields = [{ field: 'name', message: err.message }];
+      if (!err.fields.length && /name/i.test(err.english)) err.fields = [{ field: 'name', message: err.message }];
       fieldErrors(form, err);
     }
   });

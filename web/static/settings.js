@@ -143,7 +143,7 @@ export function pageSettings() {
       clearErrors(un); un.current.value = ''; toast(t('settings.username_changed', { name: r.username }));
       for (const el of document.querySelectorAll('.top .user')) el.textContent = r.username;
     } catch (err) {
-      if (!err.fields.length) err.fields = [{ field: /password/i.test(err.message) ? 'current' : 'username', message: err.message }];
+      if (!err.fields.length) err.fields = [{ field: /password/i.test(err.english) ? 'current' : 'username', message: err.message }];
       fieldErrors(un, err);
     }
   });
@@ -157,7 +157,7 @@ export function pageSettings() {
       const r = await busy(pw.querySelector('[type="submit"]'), () => api('POST', '/auth/password', { current: v.current, new: v.new }));
       clearErrors(pw); pw.reset(); toast(t('settings.password_changed', { n: r.sessions_revoked })); loadSessions();
     } catch (err) {
-      if (!err.fields.length) err.fields = [{ field: /current/i.test(err.message) ? 'current' : 'new', message: err.message }];
+      if (!err.fields.length) err.fields = [{ field: /current/i.test(err.english) ? 'current' : 'new', message: err.message }];
       fieldErrors(pw, err);
     }
   });
@@ -200,7 +200,7 @@ export function pageSettings() {
       tf.reset();
       show($('#new-token'), html`<div class="alert ok">${rich(t('settings.token_created'), { name: html`<strong>${token.name}</strong>` })}<div class="command"><code id="token-secret">${token.token}</code><button data-action="copy" data-copy-from="#token-secret" data-what="${t('settings.token_copied')}">${t('common.copy')}</button></div></div>`);
       loadTokens();
-    } catch (err) { fieldErrors(tf, { fields: [{ field: /scope/.test(err.message) ? 'scope' : 'name', message: err.message }] }); }
+    } catch (err) { fieldErrors(tf, { fields: [{ field: /scope/.test(err.english) ? 'scope' : 'name', message: err.message }] }); }
   });
   actions['delete-token'] = async (el) => {
     if (!(await confirmDialog(t('settings.delete_token_title', { name: el.dataset.name }), t('settings.delete_token_text'), t('common.delete')))) return;

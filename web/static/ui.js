@@ -1,7 +1,7 @@
 // Shared presentation: formatting, feedback (toasts, dialogs, field errors), form helpers,
 // the data-action click registry and the small widgets several pages draw.
-import { $, $$, API, api, enc, html, pageData, raw, show } from './core.js';
-import { has, LANG, LOCALE, num, t } from './i18n.js';
+import { $, $$, API, api, enc, html, pageData, raw, said, show } from './core.js';
+import { LANG, LOCALE, num, t } from './i18n.js';
 
 // ---- Formatting ----
 export function bytes(n) {
@@ -111,7 +111,7 @@ export async function copyText(text, what = t('common.copied')) {
 // error box. Returns whether anything was shown.
 // A field error from the API in the reader's language when it names a catalog message (its
 // `key` and `args`), else in the controller's own words.
-const fieldMessage = (f) => (f.key && has(f.key) ? t(f.key, f.args || {}) : f.message);
+const fieldMessage = said;
 export function fieldErrors(form, err, aliases = {}) {
   clearErrors(form);
   const general = [];

@@ -91,7 +91,7 @@ pub(super) async fn logout(
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     check_same_origin(&Method::POST, &headers, uri.authority().map(|a| a.as_str()))
-        .map_err(ApiError::Forbidden)?;
+        .map_err(|e| ApiError::Forbidden(e.into()))?;
     if let Some(token) = cookie_value(&headers, SESSION_COOKIE) {
         let ip = addr.ip().to_string();
         if let Some(actor) = actor_from_session_token(&ctl, &token, &ip).await? {

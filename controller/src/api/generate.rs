@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use crate::front::{ok, Actor, ApiError, ApiResult};
 use crate::generate;
+use crate::model::Refusal;
 
 #[derive(Deserialize, Default)]
 pub(super) struct Params {
@@ -30,15 +31,15 @@ pub(super) async fn generate(
                 .as_deref()
                 .unwrap_or("2022-blake3-aes-256-gcm");
             json!(
-                generate::ss2022_key(method).ok_or_else(|| ApiError::BadRequest(format!(
-                    "`{method}` is not a Shadowsocks 2022 method"
-                )))?
+                generate::ss2022_key(method).ok_or_else(|| ApiError::BadRequest(
+                    Refusal::new("err.not_ss2022_method", &[("method", method.to_string())]).into()
+                ))?
             )
         }
         other => {
-            return Err(ApiError::BadRequest(format!(
-                "unknown generator `{other}`: uuid, x25519, short-ids, password or ss2022-key"
-            )))
+            return Err(ApiError::BadRequest(
+                Refusal::new("err.unknown_generator", &[("name", other.to_string())]).into(),
+            ))
         }
     };
     ok(value)

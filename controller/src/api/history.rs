@@ -10,6 +10,7 @@ use xfleet_common::time::now_ms;
 
 use crate::front::{ok, ApiError, ApiResult, Call};
 use crate::model::servers::resolve;
+use crate::model::Refusal;
 use crate::store::{hour_start, ClientHour, ServerHour, ServerSample, HOUR_MS, SAMPLES_KEPT_HOURS};
 
 /// A leap year of hours; the configured retention bounds what is actually there.
@@ -26,9 +27,9 @@ fn range(query: Result<Query<Range>, QueryRejection>) -> Result<(i64, i64), ApiE
     let Query(range) = query?;
     let hours = range.hours.unwrap_or(24);
     if !(1..=MAX_HOURS).contains(&hours) {
-        return Err(ApiError::BadRequest(format!(
-            "hours must be between 1 and {MAX_HOURS}"
-        )));
+        return Err(ApiError::BadRequest(
+            Refusal::new("err.hours_range", &[("max", MAX_HOURS.to_string())]).into(),
+        ));
     }
     let current = hour_start(now_ms());
     Ok((current - (hours - 1) * HOUR_MS, current))
@@ -65,9 +66,13 @@ pub(super) async fn samples(
     let Query(range) = query?;
     let hours = range.hours.unwrap_or(6);
     if !(1..=SAMPLES_KEPT_HOURS).contains(&hours) {
-        return Err(ApiError::BadRequest(format!(
-            "hours must be between 1 and {SAMPLES_KEPT_HOURS}"
-        )));
+        return Err(ApiError::BadRequest(
+            Refusal::new(
+                "err.hours_range",
+                &[("max", SAMPLES_KEPT_HOURS.to_string())],
+            )
+            .into(),
+        ));
     }
     let server = resolve(&ctl, &key).await?;
     ok(ctl

@@ -11,6 +11,7 @@ use crate::front::{ok, Actor, ApiError, ApiResult, Call};
 use crate::links::settings::SubUrls;
 use crate::links::{self, host_without_port, qr, ClientLink, SubSettings};
 use crate::model::servers::link_warning;
+use crate::model::Refusal;
 use crate::store::LinkHostSource;
 
 #[derive(Serialize)]
@@ -88,8 +89,10 @@ pub(super) async fn qr_code(
 ) -> Result<Response, ApiError> {
     let Query(q) = query?;
     if q.text.is_empty() {
-        return Err(ApiError::BadRequest("text must not be empty".into()));
+        return Err(ApiError::BadRequest(
+            Refusal::new("err.text_empty", &[]).into(),
+        ));
     }
-    let svg = qr::svg(&q.text).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let svg = qr::svg(&q.text).map_err(|e| ApiError::BadRequest(e.to_string().into()))?;
     Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
 }

@@ -9,6 +9,7 @@ use xfleet_common::methods::{AccessLogEntries, AccessLogQuery, MAX_ACCESS_LOG_EN
 use crate::front::{ok, ApiError, ApiResult, Call};
 use crate::log_ring::{self, LogLine, MAX_LINES};
 use crate::model::servers::resolve;
+use crate::model::Refusal;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,13 +30,13 @@ pub(super) async fn controller(
     query: Result<Query<LogsQuery>, QueryRejection>,
 ) -> ApiResult<Lines> {
     let Query(q) = query?;
-    let level =
-        log_ring::parse_level(q.level.as_deref().unwrap_or("")).map_err(ApiError::BadRequest)?;
+    let level = log_ring::parse_level(q.level.as_deref().unwrap_or(""))
+        .map_err(|e| ApiError::BadRequest(e.into()))?;
     let count = q.count.unwrap_or(100);
     if !(1..=MAX_LINES).contains(&count) {
-        return Err(ApiError::BadRequest(format!(
-            "count must be between 1 and {MAX_LINES}"
-        )));
+        return Err(ApiError::BadRequest(
+            Refusal::new("err.count_range", &[("max", MAX_LINES.to_string())]).into(),
+        ));
     }
     ok(Lines {
         lines: log_ring::recent().tail(count, level),
@@ -62,9 +63,13 @@ pub(super) async fn access_log(
     let Query(q) = query?;
     let count = q.count.unwrap_or(100);
     if !(1..=MAX_ACCESS_LOG_ENTRIES).contains(&count) {
-        return Err(ApiError::BadRequest(format!(
-            "count must be between 1 and {MAX_ACCESS_LOG_ENTRIES}"
-        )));
+        return Err(ApiError::BadRequest(
+            Refusal::new(
+                "err.count_range",
+                &[("max", MAX_ACCESS_LOG_ENTRIES.to_string())],
+            )
+            .into(),
+        ));
     }
     let server = resolve(&ctl, &key).await?;
     let query = AccessLogQuery {

@@ -13,7 +13,7 @@ use crate::front::{ok, ApiError, ApiResult, Audit, Call};
 impl From<DistError> for ApiError {
     fn from(e: DistError) -> Self {
         match e {
-            DistError::Invalid(m) => Self::BadRequest(m),
+            DistError::Invalid(m) => Self::BadRequest(m.into()),
             DistError::NotFound(_) => Self::NotFound("release"),
             DistError::Fetch(m) => Self::Upstream(m),
             DistError::Io { .. } => Self::Internal(e.to_string()),

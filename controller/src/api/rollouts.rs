@@ -8,6 +8,7 @@ use serde_json::json;
 use crate::front::{ok, ApiResult, Audit, Call, JsonBody};
 use crate::model::rollouts::{self, RolloutPlan, RolloutView};
 use crate::model::servers::resolve;
+use crate::model::Refusal;
 use crate::store::RolloutRow;
 
 /// Longest list of servers one request may name.
@@ -52,9 +53,13 @@ pub(super) async fn create(
     let who = call.who().to_owned();
     let result = async {
         if plan.servers.len() > MAX_SERVERS {
-            return Err(crate::front::ApiError::BadRequest(format!(
-                "at most {MAX_SERVERS} servers in one rollout"
-            )));
+            return Err(crate::front::ApiError::BadRequest(
+                Refusal::new(
+                    "err.rollout_too_many_servers",
+                    &[("max", MAX_SERVERS.to_string())],
+                )
+                .into(),
+            ));
         }
         Ok(rollouts::start(&call.ctl, plan, &who).await?)
     };

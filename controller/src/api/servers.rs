@@ -15,6 +15,7 @@ use super::operations;
 use crate::front::{ok, ApiError, ApiResult, Audit, Call, JsonBody};
 use crate::model::servers::{check_name, refusals, resolve, view_one, views, ServerView};
 use crate::model::FieldError;
+use crate::model::Refusal;
 use crate::store::{NewServer, ServerPatch};
 use crate::util::random_secret;
 
@@ -23,7 +24,7 @@ const MAX_TOKEN_TTL_SECS: u64 = 24 * 3600;
 
 /// Refuses an access action that does not apply to the server ([`refusals`]).
 fn refuse(refusal: Option<String>) -> Result<(), ApiError> {
-    refusal.map_or(Ok(()), |why| Err(ApiError::Conflict(why)))
+    refusal.map_or(Ok(()), |why| Err(ApiError::Conflict(why.into())))
 }
 
 /// A host name, an IPv4 address or an IPv6 address (bare or in brackets); empty clears it.
@@ -196,9 +197,10 @@ pub(super) async fn create_token(
             refuse(refusals(ctl, &server).enroll)?;
             let ttl = req.ttl_secs.unwrap_or(ctl.config.token_ttl_secs);
             if ttl == 0 || ttl > MAX_TOKEN_TTL_SECS {
-                return Err(ApiError::BadRequest(format!(
-                    "ttl_secs must be between 1 and {MAX_TOKEN_TTL_SECS}"
-                )));
+                return Err(ApiError::BadRequest(
+                    Refusal::new("err.ttl_range", &[("max", MAX_TOKEN_TTL_SECS.to_string())])
+                        .into(),
+                ));
             }
             let token = EnrollmentToken {
                 url: ctl.gateway_url.clone(),

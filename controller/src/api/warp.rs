@@ -52,7 +52,7 @@ pub(super) async fn register(call: Call, body: Bytes) -> ApiResult<Registration>
     let body: RegisterBody = if body.iter().all(u8::is_ascii_whitespace) {
         RegisterBody::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(e.to_string().into()))?
     };
     let result = warp::register(
         &call.ctl,

@@ -16,6 +16,7 @@ use super::{de, reply, Body, Msg, XuiCall};
 use crate::front::auth::create_api_token;
 use crate::front::{reply_as, ApiError, Audit, Call};
 use crate::model::FieldError;
+use crate::model::Refusal;
 use crate::store::ApiTokenRow;
 use crate::Controller;
 
@@ -147,10 +148,17 @@ async fn token(call: &Call, id: i64, expected: &str) -> Result<ApiTokenRow, ApiE
         .find(|t| t.id == id)
         .ok_or(ApiError::NotFound("API token"))?;
     if !expected.is_empty() && expected != t.scope {
-        return Err(ApiError::Conflict(format!(
-            "token {id} has scope `{}`, not `{expected}`",
-            t.scope
-        )));
+        return Err(ApiError::Conflict(
+            Refusal::new(
+                "err.token_scope_mismatch",
+                &[
+                    ("id", id.to_string()),
+                    ("scope", t.scope.to_string()),
+                    ("expected", expected.to_string()),
+                ],
+            )
+            .into(),
+        ));
     }
     Ok(t)
 }
@@ -178,7 +186,7 @@ async fn set_enabled(
             Ok(())
         } else {
             Err(ApiError::BadRequest(
-                "xfleet's tokens cannot be paused; delete it and create another later".into(),
+                Refusal::new("err.token_no_pause", &[]).into(),
             ))
         }
     }

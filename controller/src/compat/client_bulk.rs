@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use super::client_records::{client_input, exported, listed, ClientWithInbounds};
 use super::{de, Body, Msg, XuiCall};
 use crate::front::{ApiError, Audit, Call};
+use crate::model::Refusal;
 use crate::model::{self, BulkRequest, ClientInput};
 use crate::store::ClientRow;
 
@@ -52,7 +53,7 @@ fn skip(email: &str, reason: impl Into<String>) -> Skipped {
 async fn named(call: &Call, emails: &[String]) -> Result<(Vec<ClientRow>, Vec<Skipped>), ApiError> {
     if emails.is_empty() {
         return Err(ApiError::BadRequest(
-            "emails: name at least one client".into(),
+            Refusal::new("err.name_a_client", &[]).into(),
         ));
     }
     too_many("emails", "clients", emails.len(), model::MAX_BULK_CLIENTS)?;
@@ -204,9 +205,9 @@ pub(super) async fn bulk_adjust(XuiCall(call): XuiCall, Body(body): Body<EmailsB
 /// Refuses a list of `n` items past `max`, naming the field and the cap.
 fn too_many(field: &str, what: &str, n: usize, max: usize) -> Result<(), ApiError> {
     if n > max {
-        return Err(ApiError::BadRequest(format!(
-            "{field}: names {n} {what}; at most {max} fit in one call"
-        )));
+        return Err(ApiError::BadRequest(
+            format!("{field}: names {n} {what}; at most {max} fit in one call").into(),
+        ));
     }
     Ok(())
 }
@@ -287,9 +288,9 @@ async fn attachments(call: Call, body: EmailsBody, attach: bool) -> Json<Msg> {
     let said = ("Clients updated", "Failed to update the clients");
     call.reply_as(audit, said, async {
         if body.inbound_ids.is_empty() {
-            return Err(ApiError::BadRequest(format!(
-                "inboundIds: name the inbounds to {action}"
-            )));
+            return Err(ApiError::BadRequest(
+                format!("inboundIds: name the inbounds to {action}").into(),
+            ));
         }
         let (rows, missing) = named(&call, &body.emails).await?;
         let mut done_for = Vec::new();

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use super::inbound_clients::{client_traffic, ClientTraffic};
 use super::v3;
 use crate::front::ApiError;
+use crate::model::Refusal;
 use crate::model::{ClientInput, FieldError};
 use crate::store::{ClientRow, ClientTotals};
 use crate::Controller;
@@ -162,10 +163,13 @@ pub async fn listed(ctl: &Controller, only: Option<&[i64]>) -> Result<Vec<Listed
 /// xfleet lacks must keep their unused values; `at` prefixes field names in errors.
 pub fn client_input(body: Value, at: &str) -> Result<ClientInput, ApiError> {
     let Value::Object(mut fields) = body else {
-        return Err(ApiError::BadRequest(format!(
-            "{}: must be a client object",
-            at.trim_end_matches('.')
-        )));
+        return Err(ApiError::BadRequest(
+            Refusal::new(
+                "err.not_client_object",
+                &[("field", at.trim_end_matches('.').to_string())],
+            )
+            .into(),
+        ));
     };
     if fields.get("id").is_some_and(|id| !id.is_string()) {
         fields.remove("id");

@@ -20,6 +20,7 @@ use super::inbound_clients::{
 use super::inbound_views::share_links;
 use super::{absent, client_bulk, client_paged, de, done, failed, reply, Body, Msg, XuiCall};
 use crate::front::{ApiError, Audit, Call};
+use crate::model::Refusal;
 use crate::model::{self, all_client_views};
 use crate::store::StoreError;
 use crate::Controller;
@@ -102,10 +103,11 @@ async fn get_one(XuiCall(Call { ctl, .. }): XuiCall, Path(email): Path<String>) 
 /// Every client whose Telegram id is `tg_id`, each as `get/{email}` shows it.
 async fn by_tg_id(XuiCall(Call { ctl, .. }): XuiCall, Path(tg_id): Path<String>) -> Json<Msg> {
     let result = async {
-        let tg_id: i64 = tg_id
-            .trim()
-            .parse()
-            .map_err(|_| ApiError::BadRequest(format!("`{tg_id}` is not a Telegram id")))?;
+        let tg_id: i64 = tg_id.trim().parse().map_err(|_| {
+            ApiError::BadRequest(
+                Refusal::new("err.not_telegram_id", &[("id", tg_id.to_string())]).into(),
+            )
+        })?;
         let mut out = Vec::new();
         for c in ctl.store.all_clients().await? {
             if c.tg_id == tg_id {

@@ -11,6 +11,7 @@ use super::inbounds::input_of;
 use super::{de, Body, Msg, XuiCall};
 use crate::front::{ApiError, Audit};
 use crate::model;
+use crate::model::Refusal;
 
 #[derive(Deserialize)]
 pub(super) struct IdsBody {
@@ -43,15 +44,20 @@ pub(super) async fn bulk_del(XuiCall(call): XuiCall, Body(body): Body<IdsBody>) 
     call.reply_as(audit, said, async {
         if body.ids.is_empty() {
             return Err(ApiError::BadRequest(
-                "ids: name at least one inbound".into(),
+                Refusal::new("err.name_an_inbound", &[]).into(),
             ));
         }
         if body.ids.len() > model::MAX_INBOUNDS_PER_CALL {
-            return Err(ApiError::BadRequest(format!(
-                "ids: names {} inbounds; at most {} fit in one call",
-                body.ids.len(),
-                model::MAX_INBOUNDS_PER_CALL
-            )));
+            return Err(ApiError::BadRequest(
+                Refusal::new(
+                    "err.too_many_inbounds",
+                    &[
+                        ("n", body.ids.len().to_string()),
+                        ("max", model::MAX_INBOUNDS_PER_CALL.to_string()),
+                    ],
+                )
+                .into(),
+            ));
         }
         let mut out = Deleted {
             deleted: 0,

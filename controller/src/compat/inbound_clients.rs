@@ -15,6 +15,7 @@ use xfleet_common::time::now_ms;
 
 use super::{de, pick_server, reply, Body, Msg, ServerParam, XuiCall};
 use crate::front::{ApiError, Audit, Call};
+use crate::model::Refusal;
 use crate::model::{self, input::client_key, ClientInput, FieldError, ONLINE_WINDOW_MS};
 use crate::store::{ClientRow, ClientTotals};
 use crate::Controller;
@@ -201,12 +202,20 @@ fn clients_of(settings: &Value) -> Result<Vec<ClientInput>, ApiError> {
     let list = settings
         .get("clients")
         .and_then(Value::as_array)
-        .ok_or_else(|| ApiError::BadRequest("settings must be {\"clients\": [...]}".into()))?;
+        .ok_or_else(|| {
+            ApiError::BadRequest(
+                Refusal::new(
+                    "err.settings_shape",
+                    &[("shape", r#"{"clients": [...]}"#.to_owned())],
+                )
+                .into(),
+            )
+        })?;
     list.iter()
         .enumerate()
         .map(|(i, c)| {
             serde_json::from_value(c.clone())
-                .map_err(|e| ApiError::BadRequest(format!("settings.clients[{i}]: {e}")))
+                .map_err(|e| ApiError::BadRequest(format!("settings.clients[{i}]: {e}").into()))
         })
         .collect()
 }
@@ -217,7 +226,9 @@ async fn add_client(XuiCall(call): XuiCall, Body(form): Body<ClientsForm>) -> Js
     call.reply_as(audit, said, async {
         let inputs = clients_of(&form.settings)?;
         if inputs.is_empty() {
-            return Err(ApiError::BadRequest("no clients given".into()));
+            return Err(ApiError::BadRequest(
+                Refusal::new("err.no_clients_given", &[]).into(),
+            ));
         }
         model::add_clients(&call.ctl, call.who(), &inputs, &[form.id]).await?;
         Ok(())
@@ -275,7 +286,7 @@ async fn update_client(
         let mut inputs = clients_of(&form.settings)?;
         if inputs.len() != 1 {
             return Err(ApiError::BadRequest(
-                "settings.clients must hold exactly one client".into(),
+                Refusal::new("err.exactly_one_client", &[]).into(),
             ));
         }
         let c = client_by_key(&call.ctl, form.id, &key).await?;
@@ -401,7 +412,7 @@ async fn last_online(XuiCall(call): XuiCall) -> Json<Msg> {
 fn traffic_fields(body: &Value) -> Result<(i64, i64), ApiError> {
     let Value::Object(fields) = body else {
         return Err(ApiError::BadRequest(
-            "the body must be an object with `upload` and `download` (bytes)".into(),
+            Refusal::new("err.traffic_body", &[]).into(),
         ));
     };
     let mut problems = Vec::new();

@@ -19,6 +19,7 @@ use crate::front::auth::{
 use crate::front::{ApiError, Audit};
 use crate::links::SubSettings;
 use crate::model::settings;
+use crate::model::Refusal;
 use crate::Controller;
 
 pub fn routes() -> Router<Arc<Controller>> {
@@ -148,7 +149,7 @@ async fn update_user(
         let new_username = change.new_username.trim();
         if new_username.is_empty() || new_username.len() > 64 {
             return Err(ApiError::BadRequest(
-                "newUsername: must be 1–64 characters".into(),
+                Refusal::new("err.new_username_length", &[]).into(),
             ));
         }
         check_new_password(&change.new_password)?;
@@ -158,7 +159,7 @@ async fn update_user(
         if change.old_username != user.username || !password_ok {
             ctl.login_throttle.failure(ip, &user.username);
             return Err(ApiError::Forbidden(
-                "the old username or password is wrong".into(),
+                Refusal::new("err.old_credentials_wrong", &[]).into(),
             ));
         }
         let hash = new_password_hash(&change.new_password).await?;

@@ -11,6 +11,7 @@ use super::{import_and_push, private_temp_dir, ImportError, ImportReport, MAX_DB
 use crate::front::routes::{route, Route};
 use crate::front::{ApiError, ApiResult, Audit, Call};
 use crate::model::servers::resolve;
+use crate::model::Refusal;
 use crate::util::write_private;
 
 const SQLITE_MAGIC: &[u8] = b"SQLite format 3\0";
@@ -27,7 +28,9 @@ pub fn routes() -> Vec<Route> {
 impl From<ImportError> for ApiError {
     fn from(e: ImportError) -> Self {
         match e {
-            ImportError::Unreadable(_) | ImportError::NotXui => Self::BadRequest(e.to_string()),
+            ImportError::Unreadable(_) | ImportError::NotXui => {
+                Self::BadRequest(e.to_string().into())
+            }
             ImportError::Store(e) => e.into(),
         }
     }
@@ -39,7 +42,7 @@ async fn import_3xui(call: Call, Path(key): Path<String>, body: Bytes) -> ApiRes
     let result = async {
         if !body.starts_with(SQLITE_MAGIC) {
             return Err(ApiError::BadRequest(
-                "the body must be a 3x-ui database file (x-ui.db, SQLite)".into(),
+                Refusal::new("err.import_not_database", &[]).into(),
             ));
         }
         let server = resolve(ctl, &key).await?;

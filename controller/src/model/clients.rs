@@ -7,6 +7,7 @@ use xfleet_common::time::now_ms;
 
 use super::emails::{self, Named};
 use super::{push_all, ClientInput, ModelError, Problems, Result};
+use crate::model::Refusal;
 use crate::store::{fleet_write as write, ClientRow, InboundRow, NewClient};
 use crate::Controller;
 
@@ -357,9 +358,13 @@ pub async fn set_client_traffic(
     let row = ctl.store.client_by_email(email).await?;
     let servers = ctl.store.servers_of_client(row.id).await?;
     let Some(first) = servers.iter().min().copied() else {
-        return Err(ModelError::Conflict(format!(
-            "client `{email}` is not attached to any inbound, so it has no usage to set"
-        )));
+        return Err(ModelError::Conflict(
+            Refusal::new(
+                "err.client_no_inbound_usage",
+                &[("email", email.to_string())],
+            )
+            .into(),
+        ));
     };
     let mut tx = ctl.store.pool().begin().await?;
     write::set_client_traffic(&mut tx, first, email, up, down).await?;

@@ -22,6 +22,7 @@ use xfleet_common::xray::{self, default_template, Flavour, RenderOptions};
 use super::servers::resolve;
 use super::{push_all, FieldError, ModelError, Result};
 use crate::fleet::desired::{self, CORE_TEMPLATE};
+use crate::model::Refusal;
 use crate::store::{ServerRow, TemplateRow};
 use crate::Controller;
 
@@ -376,11 +377,13 @@ pub async fn delete(ctl: &Controller, key: &str) -> Result<()> {
     let users = users_of(&servers, row.id);
     if !users.is_empty() {
         let names: Vec<&str> = users.iter().map(|s| s.name.as_str()).collect();
-        return Err(ModelError::Conflict(format!(
-            "core template `{}` is used by {}; give them another template first",
-            row.name,
-            names.join(", ")
-        )));
+        return Err(ModelError::Conflict(
+            Refusal::new(
+                "err.template_in_use",
+                &[("name", row.name.clone()), ("servers", names.join(", "))],
+            )
+            .into(),
+        ));
     }
     ctl.store.delete_template(row.id).await?;
     Ok(())

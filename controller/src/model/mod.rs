@@ -106,12 +106,57 @@ impl std::fmt::Display for Refusal {
     }
 }
 
+/// What a refusal that is not about one field says: a refusal from the catalogs, or a text
+/// that carries another program's words (the core's, an IO error's). Its `Display` is English.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Said {
+    Refusal(Refusal),
+    Text(String),
+}
+
+impl Said {
+    /// The catalog key and values, when the refusal came from the catalogs.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        match self {
+            Self::Refusal(r) => Some(r),
+            Self::Text(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Said {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Refusal(r) => r.fmt(f),
+            Self::Text(t) => f.write_str(t),
+        }
+    }
+}
+
+impl From<Refusal> for Said {
+    fn from(r: Refusal) -> Self {
+        Self::Refusal(r)
+    }
+}
+
+impl From<String> for Said {
+    fn from(t: String) -> Self {
+        Self::Text(t)
+    }
+}
+
+impl From<&str> for Said {
+    fn from(t: &str) -> Self {
+        Self::Text(t.to_owned())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error("{}", describe(.0))]
     Invalid(Vec<FieldError>),
     #[error("{0}")]
-    Conflict(String),
+    Conflict(Said),
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error(transparent)]
@@ -130,7 +175,7 @@ pub fn describe(fields: &[FieldError]) -> String {
 impl From<StoreError> for ModelError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict(m) => Self::Conflict(m),
+            StoreError::Conflict(m) => Self::Conflict(m.into()),
             StoreError::NotFound(what) => Self::NotFound(what),
             other => Self::Store(other),
         }

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::{ModelError, Problems, Result};
 use crate::dist::agents::compare_versions;
+use crate::model::Refusal;
 use crate::store::{RolloutRow, RolloutServerRow, ServerRow};
 use crate::Controller;
 
@@ -100,9 +101,13 @@ pub async fn start(ctl: &Controller, plan: RolloutPlan, who: &str) -> Result<Rol
     }
     problems.finish()?;
     if chosen.is_empty() {
-        return Err(ModelError::Conflict(format!(
-            "no server to update to {version}: every server chosen already runs it"
-        )));
+        return Err(ModelError::Conflict(
+            Refusal::new(
+                "err.rollout_nothing_to_update",
+                &[("version", version.to_string())],
+            )
+            .into(),
+        ));
     }
     let servers: Vec<(i64, Option<String>)> =
         chosen.iter().map(|s| (s.id, s.version.clone())).collect();
@@ -137,10 +142,13 @@ pub async fn resume(ctl: &Controller, id: i64) -> Result<RolloutView> {
         .set_rollout_state(id, &["paused"], "running", None)
         .await?
     {
-        return Err(ModelError::Conflict(format!(
-            "rollout {id} is {}, not paused",
-            rollout.state
-        )));
+        return Err(ModelError::Conflict(
+            Refusal::new(
+                "err.rollout_not_paused",
+                &[("id", id.to_string()), ("state", rollout.state.to_string())],
+            )
+            .into(),
+        ));
     }
     ctl.rollouts.wake();
     view(ctl, id).await
@@ -155,10 +163,13 @@ pub async fn cancel(ctl: &Controller, id: i64, who: &str) -> Result<RolloutView>
         .set_rollout_state(id, &["running", "paused"], "cancelled", Some(&why))
         .await?
     {
-        return Err(ModelError::Conflict(format!(
-            "rollout {id} is already {}",
-            rollout.state
-        )));
+        return Err(ModelError::Conflict(
+            Refusal::new(
+                "err.rollout_already",
+                &[("id", id.to_string()), ("state", rollout.state.to_string())],
+            )
+            .into(),
+        ));
     }
     view(ctl, id).await
 }

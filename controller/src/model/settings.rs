@@ -601,8 +601,9 @@ pub async fn next_place(ctl: &Controller) -> Result<Value, ModelError> {
     if !ctl.panel_place.base_fixed {
         config.base_path.clear();
     }
-    let refuse =
-        |why: String| ModelError::Conflict(format!("the panel would not come back: {why}"));
+    let refuse = |why: String| {
+        ModelError::Conflict(Refusal::new("err.panel_would_not_return", &[("why", why)]).into())
+    };
     place::resolve(&mut config, &ctl.store)
         .await
         .map_err(|e| refuse(format!("{e:#}")))?;

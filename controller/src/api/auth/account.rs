@@ -12,6 +12,7 @@ use crate::front::auth::{
 };
 use crate::front::{ok, ApiError, ApiResult, Audit, Call, JsonBody};
 use crate::model::FieldError;
+use crate::model::Refusal;
 use crate::store::SESSION_ID_LEN;
 
 #[derive(Serialize)]
@@ -53,10 +54,13 @@ pub(crate) async fn revoke_session(call: Call, Path(id): Path<String>) -> ApiRes
             if id.len() != SESSION_ID_LEN
                 || !id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
             {
-                return Err(ApiError::BadRequest(format!(
-                    "a session id is {SESSION_ID_LEN} lowercase hex characters, as listed by GET \
-                 /api/v1/sessions"
-                )));
+                return Err(ApiError::BadRequest(
+                    Refusal::new(
+                        "err.session_id_format",
+                        &[("len", SESSION_ID_LEN.to_string())],
+                    )
+                    .into(),
+                ));
             }
             match call.ctl.store.delete_session_by_id(&id).await? {
                 0 => Err(ApiError::NotFound("session")),
@@ -94,7 +98,9 @@ pub(crate) async fn change_password(
         ensure_not_blocked(ctl, ip, &user.username)?;
         if !check_password(&change.current, &user.password_hash).await? {
             ctl.login_throttle.failure(ip, &user.username);
-            return Err(ApiError::Forbidden("the current password is wrong".into()));
+            return Err(ApiError::Forbidden(
+                Refusal::new("err.password_wrong_current", &[]).into(),
+            ));
         }
         let hash = new_password_hash(&change.new).await?;
         let revoked = ctl
@@ -155,7 +161,9 @@ pub(crate) async fn change_username(
         ensure_not_blocked(ctl, ip, &user.username)?;
         if !check_password(&change.current, &user.password_hash).await? {
             ctl.login_throttle.failure(ip, &user.username);
-            return Err(ApiError::Forbidden("the current password is wrong".into()));
+            return Err(ApiError::Forbidden(
+                Refusal::new("err.password_wrong_current", &[]).into(),
+            ));
         }
         ctl.store.rename_user(user.id, &username).await?;
         Ok(json!({"username": username}))

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::front::auth::two_factor::{accept_code, now_secs, secret_bytes as decode};
 use crate::front::auth::{ensure_not_blocked, totp};
 use crate::front::{ApiError, ApiResult, Audit, Call, JsonBody};
+use crate::model::Refusal;
 
 /// Shown by authenticator apps above the account name.
 const ISSUER: &str = "xfleet";
@@ -31,8 +32,7 @@ pub(crate) async fn totp_setup(call: Call) -> ApiResult<TotpSetup> {
         let secret = totp::new_secret();
         if !ctl.store.begin_totp(user.id, &secret).await? {
             return Err(ApiError::Conflict(
-                "two-factor authentication is already on; disable it first to use a new secret"
-                    .into(),
+                Refusal::new("err.totp_already_on_new_secret", &[]).into(),
             ));
         }
         Ok(TotpSetup {
@@ -50,20 +50,18 @@ pub(crate) async fn totp_enable(call: Call, JsonBody(body): JsonBody<Code>) -> A
         let state = ctl.store.user_totp(actor.user_id).await?;
         if state.secret.is_some() {
             return Err(ApiError::Conflict(
-                "two-factor authentication is already on".into(),
+                Refusal::new("err.totp_already_on", &[]).into(),
             ));
         }
         let Some(pending) = state.pending else {
             return Err(ApiError::BadRequest(
-                "no two-factor setup in progress: call POST /api/v1/auth/totp/setup first".into(),
+                Refusal::new("err.totp_no_setup", &[]).into(),
             ));
         };
         let last = u64::try_from(state.last_step).unwrap_or(0);
         let Some(step) = totp::verify(&decode(&pending)?, &body.code, now_secs(), last) else {
             return Err(ApiError::BadRequest(
-                "the code does not match the new secret: check the authenticator app's clock \
-                 and enter its current 6-digit code"
-                    .into(),
+                Refusal::new("err.totp_code_mismatch", &[]).into(),
             ));
         };
         if !ctl
@@ -72,7 +70,7 @@ pub(crate) async fn totp_enable(call: Call, JsonBody(body): JsonBody<Code>) -> A
             .await?
         {
             return Err(ApiError::Conflict(
-                "the two-factor setup changed meanwhile; run setup again".into(),
+                Refusal::new("err.totp_changed", &[]).into(),
             ));
         }
         Ok(())
@@ -96,13 +94,13 @@ pub(crate) async fn totp_disable(
         let state = ctl.store.user_totp(user.id).await?;
         if state.secret.is_none() {
             return Err(ApiError::Conflict(
-                "two-factor authentication is not on".into(),
+                Refusal::new("err.totp_not_on", &[]).into(),
             ));
         }
         if !accept_code(ctl, user.id, &state, &body.code).await? {
             ctl.login_throttle.failure(ip, &user.username);
             return Err(ApiError::Forbidden(
-                "wrong or already used two-factor code".into(),
+                Refusal::new("err.totp_wrong_code", &[]).into(),
             ));
         }
         ctl.store.disable_totp(user.id).await?;

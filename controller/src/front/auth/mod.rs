@@ -28,6 +28,7 @@ use xfleet_common::enrollment::sha256_hex;
 use xfleet_common::time::now_ms;
 
 use super::ApiError;
+use crate::model::Refusal;
 use crate::store::{StoreError, UserRow};
 use crate::util::random_secret;
 use crate::Controller;
@@ -137,11 +138,13 @@ pub async fn create_api_token(
 ) -> Result<(i64, String), ApiError> {
     if !TOKEN_SCOPES.contains(&scope) {
         return Err(ApiError::BadRequest(
-            "scope must be `admin` or `read-only`".into(),
+            Refusal::new("err.token_scope_choice", &[]).into(),
         ));
     }
     if name.trim().is_empty() {
-        return Err(ApiError::BadRequest("name must not be empty".into()));
+        return Err(ApiError::BadRequest(
+            Refusal::new("err.token_name_empty", &[]).into(),
+        ));
     }
     let secret = format!("xfa_{}", random_secret(32));
     let id = ctl
@@ -200,13 +203,12 @@ impl FromRequestParts<Arc<Controller>> for Actor {
         if actor.session_hash.is_some() {
             let authority = parts.uri.authority().map(|a| a.as_str());
             check_same_origin(&parts.method, &parts.headers, authority)
-                .map_err(ApiError::Forbidden)?;
+                .map_err(|e| ApiError::Forbidden(e.into()))?;
         }
         if !actor.allows(&parts.method) {
-            return Err(ApiError::Forbidden(format!(
-                "a `{}` token can only read",
-                actor.scope
-            )));
+            return Err(ApiError::Forbidden(
+                Refusal::new("err.token_read_only", &[("scope", actor.scope.to_string())]).into(),
+            ));
         }
         Ok(actor)
     }
@@ -290,9 +292,9 @@ impl From<LoginError> for ApiError {
         match e {
             LoginError::Internal(e) => e,
             LoginError::Blocked { .. } | LoginError::TooManyAttempts { .. } | LoginError::Busy => {
-                Self::TooManyRequests(e.to_string())
+                Self::TooManyRequests(e.to_string().into())
             }
-            other => Self::Forbidden(other.to_string()),
+            other => Self::Forbidden(other.to_string().into()),
         }
     }
 }

@@ -9,6 +9,7 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::front::ApiError;
+use crate::model::Refusal;
 
 /// The memory argon2 works in: `m_cost` KiB, 19 MiB with the default parameters. The async
 /// checks reuse one per core ([`HashingBound`]): allocated afresh for every attempt on
@@ -158,7 +159,7 @@ pub enum HashError {
 impl From<HashError> for ApiError {
     fn from(e: HashError) -> Self {
         match e {
-            HashError::Busy => Self::TooManyRequests(e.to_string()),
+            HashError::Busy => Self::TooManyRequests(e.to_string().into()),
             HashError::Task(m) => Self::Internal(m),
         }
     }
@@ -185,14 +186,22 @@ pub const MAX_PASSWORD_BYTES: usize = 1024;
 /// Whether `password` may become an admin's password: long enough, and short enough to hash.
 pub fn check_new_password(password: &str) -> Result<(), ApiError> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(ApiError::BadRequest(format!(
-            "the new password must have at least {MIN_PASSWORD_CHARS} characters"
-        )));
+        return Err(ApiError::BadRequest(
+            Refusal::new(
+                "err.password_too_short",
+                &[("min", MIN_PASSWORD_CHARS.to_string())],
+            )
+            .into(),
+        ));
     }
     if password.len() > MAX_PASSWORD_BYTES {
-        return Err(ApiError::BadRequest(format!(
-            "the new password must not be longer than {MAX_PASSWORD_BYTES} bytes"
-        )));
+        return Err(ApiError::BadRequest(
+            Refusal::new(
+                "err.password_too_long",
+                &[("max", MAX_PASSWORD_BYTES.to_string())],
+            )
+            .into(),
+        ));
     }
     Ok(())
 }
