@@ -11,7 +11,7 @@
 //   left (data such as names, emails and protocol names aside), and nothing scrolls sideways on
 //   the phone. Russian and Chinese: no English left either. Vietnamese: its own texts.
 // - A field the controller refuses is explained in the reader's language (a taken port, in
-//   Persian).
+//   Persian), and so is a refusal that is about no field (a server that does not exist).
 // - Dates are in the reader's language: Jalali with Persian digits in Persian (the calendar
 //   chosen), day.month.year in Russian.
 // - The browser's Accept-Language chooses the first language when nothing was chosen.
@@ -209,6 +209,10 @@ try {
   await page.locator('#f-port[aria-invalid="true"]').waitFor();
   const refusal = await page.locator('.field-error').first().textContent();
   if (!refusal.includes('پورت') || /already used/.test(refusal)) problems.push(`a taken port is refused in other words than Persian: "${refusal}"`);
+  step('a refusal that is not about a field, in Persian');
+  await page.goto(`${PANEL}/panel/server?id=987654`);
+  const missing = (await page.locator('#page .alert.error').first().textContent({ timeout: LONG })).trim();
+  if (missing !== 'سرور پیدا نشد') problems.push(`a server that does not exist is reported in other words than Persian: "${missing}"`);
   const sides = await page.evaluate(() => [document.querySelector('.brand').getBoundingClientRect().left, document.querySelector('.top-actions').getBoundingClientRect().left]);
   if (!(sides[0] > sides[1])) problems.push(`right to left: the brand (x ${sides[0]}) is not right of the top actions (x ${sides[1]})`);
 

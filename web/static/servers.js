@@ -297,7 +297,16 @@ export function pageServer() {
     await api('DELETE', `/servers/${id}`);
     navigate(`${BASE}/panel/servers`);
   };
-  api('GET', `/servers/${id}`).then((s) => { loadInfo(s); addressForm.public_address.value = s.public_address; loadSys(); loadLogs(); }).catch((e) => show(root, html`<p class="alert error">${e.message}</p>`));
+  // A server that cannot be shown leaves only its error on the page: nothing else loads.
+  api('GET', `/servers/${id}`).then((s) => {
+    loadInfo(s); addressForm.public_address.value = s.public_address; loadSys(); loadLogs();
+    loadTraffic(); loadSamples(); loadTasks().catch(failed);
+    every(3000, loadSys);
+    every(2000, () => { if ($('#log-follow').checked) loadLogs(); });
+    every(10000, () => loadTasks().catch(() => {}));
+    every(60000, loadTraffic);
+    every(20000, loadSamples);
+  }).catch((e) => show(root, html`<p class="alert error">${e.message}</p>`));
   live.on((snap) => {
     const s = snap.servers.find((x) => String(x.id) === id);
     if (!s) return;
@@ -305,12 +314,6 @@ export function pageServer() {
     loadInfo(s);
     if (was === false && s.connected) { loadSys(); loadLogs(); }
   });
-  loadTraffic(); loadSamples(); loadTasks().catch(failed);
-  every(3000, loadSys);
-  every(2000, () => { if ($('#log-follow').checked) loadLogs(); });
-  every(10000, () => loadTasks().catch(() => {}));
-  every(60000, loadTraffic);
-  every(20000, loadSamples);
 }
 // What the server's core refused, in its own words: the last state as a whole, or single
 // inbounds it runs without (the rest of the state runs).
