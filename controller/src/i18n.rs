@@ -196,6 +196,75 @@ impl Language {
     }
 }
 
+/// A refusal from the catalogs: its `err.*` key and values. Checks answer one, and errors
+/// carry it so the panel can say it in the reader's language; its `Display` is English.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub key: &'static str,
+    pub args: Vec<(&'static str, String)>,
+}
+
+impl Refusal {
+    pub fn new(key: &'static str, args: &[(&'static str, String)]) -> Self {
+        Self {
+            key,
+            args: args.to_vec(),
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let values: Vec<(&str, &str)> = self.args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        f.write_str(&LANGUAGES[0].fill(self.key, &values))
+    }
+}
+
+/// What a refusal that is not about one field says: a refusal from the catalogs, or a text
+/// that carries another program's words (the core's, an IO error's). Its `Display` is English.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Said {
+    Refusal(Refusal),
+    Text(String),
+}
+
+impl Said {
+    /// The catalog key and values, when the refusal came from the catalogs.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        match self {
+            Self::Refusal(r) => Some(r),
+            Self::Text(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Said {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Refusal(r) => r.fmt(f),
+            Self::Text(t) => f.write_str(t),
+        }
+    }
+}
+
+impl From<Refusal> for Said {
+    fn from(r: Refusal) -> Self {
+        Self::Refusal(r)
+    }
+}
+
+impl From<String> for Said {
+    fn from(t: String) -> Self {
+        Self::Text(t)
+    }
+}
+
+impl From<&str> for Said {
+    fn from(t: &str) -> Self {
+        Self::Text(t.to_owned())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -43,7 +43,7 @@ pub enum ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict(m) => Self::Conflict(m.into()),
+            StoreError::Conflict(m) => Self::Conflict(m),
             StoreError::NotFound(what) => Self::NotFound(what),
             other => Self::Internal(other.to_string()),
         }
@@ -67,6 +67,12 @@ impl From<WarpError> for ApiError {
             WarpError::Invalid(m) => Self::BadRequest(m.into()),
             WarpError::Api(_) => Self::Upstream(e.to_string()),
             WarpError::Store(e) => e.into(),
+            WarpError::NotRegistered => {
+                Self::Conflict(Refusal::new("err.warp_not_registered", &[]).into())
+            }
+            WarpError::AlreadyRegistered(device) => {
+                Self::Conflict(Refusal::new("err.warp_registered", &[("device", device)]).into())
+            }
             other => Self::Conflict(other.to_string().into()),
         }
     }

@@ -35,6 +35,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::fleet::desired;
+pub use crate::i18n::{Refusal, Said};
 use crate::store::StoreError;
 use crate::Controller;
 
@@ -77,77 +78,11 @@ impl FieldError {
     }
 }
 
-/// A refusal from the catalogs before it is put under a field: its `err.*` key and values.
-/// Helpers that check a value answer one; its English text is its `Display`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    pub key: &'static str,
-    pub args: Vec<(&'static str, String)>,
-}
-
+// A catalog refusal (`i18n::Refusal`) put under a field.
 impl Refusal {
-    pub fn new(key: &'static str, args: &[(&'static str, String)]) -> Self {
-        Self {
-            key,
-            args: args.to_vec(),
-        }
-    }
-
     /// This refusal under `field`.
     pub fn at(self, field: impl Into<String>) -> FieldError {
         FieldError::said(field, self.key, &self.args)
-    }
-}
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let values: Vec<(&str, &str)> = self.args.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        f.write_str(&crate::i18n::LANGUAGES[0].fill(self.key, &values))
-    }
-}
-
-/// What a refusal that is not about one field says: a refusal from the catalogs, or a text
-/// that carries another program's words (the core's, an IO error's). Its `Display` is English.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Said {
-    Refusal(Refusal),
-    Text(String),
-}
-
-impl Said {
-    /// The catalog key and values, when the refusal came from the catalogs.
-    pub fn refusal(&self) -> Option<&Refusal> {
-        match self {
-            Self::Refusal(r) => Some(r),
-            Self::Text(_) => None,
-        }
-    }
-}
-
-impl std::fmt::Display for Said {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Refusal(r) => r.fmt(f),
-            Self::Text(t) => f.write_str(t),
-        }
-    }
-}
-
-impl From<Refusal> for Said {
-    fn from(r: Refusal) -> Self {
-        Self::Refusal(r)
-    }
-}
-
-impl From<String> for Said {
-    fn from(t: String) -> Self {
-        Self::Text(t)
-    }
-}
-
-impl From<&str> for Said {
-    fn from(t: &str) -> Self {
-        Self::Text(t.to_owned())
     }
 }
 
@@ -175,7 +110,7 @@ pub fn describe(fields: &[FieldError]) -> String {
 impl From<StoreError> for ModelError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict(m) => Self::Conflict(m.into()),
+            StoreError::Conflict(m) => Self::Conflict(m),
             StoreError::NotFound(what) => Self::NotFound(what),
             other => Self::Store(other),
         }

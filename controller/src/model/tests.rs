@@ -358,7 +358,7 @@ async fn a_client_gone_meanwhile_rolls_the_whole_batch_back() {
                 .unwrap_err();
             drop(write);
             assert!(
-                matches!(&err, StoreError::Conflict(m) if m.contains("1 of the 3 clients")),
+                matches!(&err, StoreError::Conflict(m) if m.to_string().contains("1 of the 3 clients")),
                 "{label}: {err}"
             );
             for email in ["a", "c"] {

@@ -3,6 +3,7 @@
 use xfleet_common::time::now_ms;
 
 use super::{conflict, Result, Store, StoreError};
+use crate::i18n::Refusal;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRow {
@@ -76,7 +77,11 @@ impl Store {
         .bind(now_ms())
         .fetch_one(&self.pool)
         .await
-        .map_err(|e| conflict(e, || format!("user `{username}` already exists")))?;
+        .map_err(|e| {
+            conflict(e, || {
+                Refusal::new("err.user_exists", &[("username", username.to_owned())])
+            })
+        })?;
         Ok(id)
     }
 
@@ -475,9 +480,9 @@ async fn name_is_free(
             .fetch_optional(&mut **tx)
             .await?;
     match taken {
-        Some(_) => Err(StoreError::Conflict(format!(
-            "another user is named `{username}`"
-        ))),
+        Some(_) => Err(StoreError::Conflict(
+            Refusal::new("err.user_name_taken", &[("username", username.to_owned())]).into(),
+        )),
         None => Ok(()),
     }
 }

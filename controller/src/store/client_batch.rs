@@ -10,6 +10,7 @@ use super::bulk::{placeholder, Param, Rows, ROWS_PER_STATEMENT};
 use super::fleet::{ClientRow, CLIENT_COLUMNS, EMAIL_TABLES};
 use super::limits::reason;
 use super::{Backend, Result, Store, StoreError};
+use crate::i18n::Refusal;
 
 /// What happens to every client of a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,11 +171,17 @@ pub async fn change_clients(
         }
     };
     if touched != rows.len() as u64 {
-        return Err(StoreError::Conflict(format!(
-            "{} of the {} clients were deleted meanwhile; nothing was changed",
-            rows.len() as u64 - touched.min(rows.len() as u64),
-            rows.len()
-        )));
+        let gone = rows.len() as u64 - touched.min(rows.len() as u64);
+        return Err(StoreError::Conflict(
+            Refusal::new(
+                "err.clients_deleted_meanwhile",
+                &[
+                    ("gone", gone.to_string()),
+                    ("count", rows.len().to_string()),
+                ],
+            )
+            .into(),
+        ));
     }
     Ok(())
 }

@@ -443,6 +443,7 @@ pub mod write {
     use xfleet_common::time::now_ms;
 
     use super::{ClientRow, InboundRow, NewClient, NewInbound, CLIENT_COLUMNS, INBOUND_COLUMNS};
+    use crate::i18n::Refusal;
     use crate::store::{conflict, Result, StoreError};
 
     pub async fn insert_inbound(c: &mut AnyConnection, new: &NewInbound) -> Result<InboundRow> {
@@ -472,7 +473,7 @@ pub mod write {
             .await
             .map_err(|e| {
                 conflict(e, || {
-                    format!("this server already has an inbound tagged `{}`", new.tag)
+                    Refusal::new("err.tag_taken", &[("tag", new.tag.clone())])
                 })
             })
     }
@@ -512,7 +513,7 @@ pub mod write {
             .await
             .map_err(|e| {
                 conflict(e, || {
-                    format!("this server already has an inbound tagged `{}`", new.tag)
+                    Refusal::new("err.tag_taken", &[("tag", new.tag.clone())])
                 })
             })?
             .ok_or(StoreError::NotFound("inbound"))?;
@@ -593,7 +594,7 @@ pub mod write {
             .await
             .map_err(|e| {
                 conflict(e, || {
-                    format!("a client with email `{}` already exists", new.email)
+                    Refusal::new("err.email_taken", &[("email", new.email.clone())])
                 })
             })
     }
@@ -633,7 +634,7 @@ pub mod write {
             .await
             .map_err(|e| {
                 conflict(e, || {
-                    format!("a client with email `{}` already exists", new.email)
+                    Refusal::new("err.email_taken", &[("email", new.email.clone())])
                 })
             })?
             .ok_or(StoreError::NotFound("client"))?;

@@ -47,12 +47,14 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, ConnectOptions, Executor, Transaction};
+
+use crate::i18n::{Refusal, Said};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{0}")]
-    Conflict(String),
+    Conflict(Said),
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("database error: {0}")]
@@ -197,9 +199,11 @@ pub fn sqlite_url(path: &std::path::Path) -> String {
 }
 
 /// Turns a unique-constraint violation into a conflict with a readable message.
-fn conflict(e: sqlx::Error, message: impl FnOnce() -> String) -> StoreError {
+fn conflict(e: sqlx::Error, message: impl FnOnce() -> Refusal) -> StoreError {
     match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(message()),
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(message().into())
+        }
         _ => StoreError::Db(e),
     }
 }

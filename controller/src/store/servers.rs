@@ -5,6 +5,7 @@ use xfleet_common::methods::ListeningSocket;
 use xfleet_common::time::now_ms;
 
 use super::{conflict, Result, Store, StoreError};
+use crate::i18n::Refusal;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ServerRow {
@@ -148,7 +149,7 @@ impl Store {
             .await
             .map_err(|e| {
                 conflict(e, || {
-                    format!("a server named `{}` already exists", new.name)
+                    Refusal::new("err.server_name_taken", &[("name", new.name.clone())])
                 })
             })
     }
@@ -173,7 +174,7 @@ impl Store {
             .await
             .map_err(|e| {
                 conflict(e, || {
-                    format!("a local server already exists, or another server is named `{name}`")
+                    Refusal::new("err.local_server_taken", &[("name", name.to_owned())])
                 })
             })
     }
@@ -232,7 +233,11 @@ impl Store {
             .bind(public_address)
             .fetch_optional(&self.pool)
             .await
-            .map_err(|e| conflict(e, || format!("a server named `{name}` already exists")))?
+            .map_err(|e| {
+                conflict(e, || {
+                    Refusal::new("err.server_name_taken", &[("name", name.to_owned())])
+                })
+            })?
             .ok_or(StoreError::NotFound("server"))
     }
 

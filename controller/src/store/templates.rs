@@ -3,6 +3,7 @@
 use xfleet_common::time::now_ms;
 
 use super::{conflict, Result, Store, StoreError};
+use crate::i18n::Refusal;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TemplateRow {
@@ -60,7 +61,7 @@ impl Store {
             .await
             .map_err(|e| {
                 conflict(e, || {
-                    format!("a core template named `{name}` already exists")
+                    Refusal::new("err.template_name_taken", &[("name", name.to_owned())])
                 })
             })
     }
@@ -86,7 +87,7 @@ impl Store {
             .await
             .map_err(|e| {
                 conflict(e, || {
-                    format!("a core template named `{name}` already exists")
+                    Refusal::new("err.template_name_taken", &[("name", name.to_owned())])
                 })
             })?
             .ok_or(StoreError::NotFound("core template"))
@@ -101,9 +102,9 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?;
         if users > 0 {
-            return Err(StoreError::Conflict(format!(
-                "{users} server(s) use this core template; give them another one first"
-            )));
+            return Err(StoreError::Conflict(
+                Refusal::new("err.template_users", &[("users", users.to_string())]).into(),
+            ));
         }
         let deleted = sqlx::query("DELETE FROM core_templates WHERE id = $1")
             .bind(id)
