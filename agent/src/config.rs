@@ -17,6 +17,11 @@ pub const DEFAULT_DATA_DIR: &str = "/var/lib/xfleet-agent";
 pub struct AgentConfig {
     /// Agent gateway base URL, e.g. `https://ctl.example.com:2054`.
     pub controller_url: String,
+    /// The gateways of the fleet's other controllers the enrollment token named, tried when
+    /// `controller_url` does not answer (besides those the controllers tell the agent about,
+    /// kept in the data directory's `controllers.json`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub controller_urls: Vec<String>,
     pub server_id: i64,
     /// Task results, status file and (later) desired state and journal.
     pub data_dir: PathBuf,
@@ -45,6 +50,7 @@ impl Default for AgentConfig {
     fn default() -> Self {
         Self {
             controller_url: String::new(),
+            controller_urls: Vec::new(),
             server_id: 0,
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             reconnect: ReconnectConfig::default(),

@@ -24,6 +24,10 @@ pub struct EnrollmentToken {
     /// Random secret, base64url.
     #[serde(rename = "s")]
     pub secret: String,
+    /// The gateways of the fleet's other controllers when the token was made: where the
+    /// agent enrolls and connects when `url` does not answer.
+    #[serde(rename = "a", default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -97,6 +101,7 @@ mod tests {
             url: "https://ctl.example:2054".into(),
             ca_pin: "a".repeat(64),
             secret: "s3cr3t-s3cr3t-s3cr3t".into(),
+            also: Vec::new(),
         };
         let text = t.encode();
         assert!(text.starts_with("xft1_"));
@@ -108,5 +113,14 @@ mod tests {
         ));
         assert_ne!(t.secret_hash(), t.secret);
         assert_eq!(t.secret_hash().len(), 64);
+        let several = EnrollmentToken {
+            also: vec!["https://ctl-b:2054".into(), "https://ctl-c:2054".into()],
+            ..t.clone()
+        };
+        assert_eq!(EnrollmentToken::parse(&several.encode()).unwrap(), several);
+        assert!(
+            several.encode().len() > text.len(),
+            "a token without other addresses stays as short as before"
+        );
     }
 }

@@ -153,6 +153,11 @@ pub struct Welcome {
     pub max_frame_bytes: u64,
     pub max_in_flight: u32,
     pub server_time_ms: i64,
+    /// The gateway addresses of every controller of the fleet running now, the one answering
+    /// first: where the agent goes when its controller stops answering. Empty from a lone
+    /// controller (and from versions before several controllers).
+    #[serde(default)]
+    pub controllers: Vec<String>,
 }
 
 /// A call; `id` is odd when the controller calls and even when the agent calls.
@@ -314,6 +319,7 @@ mod tests {
                 max_frame_bytes: MAX_FRAME_BYTES as u64,
                 max_in_flight: 256,
                 server_time_ms: 1,
+                controllers: vec!["https://ctl-b:2054".into()],
             }),
             Frame::Request(Request {
                 id: 1,

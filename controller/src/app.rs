@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::ca::Ca;
+use crate::cluster::{self, Cluster};
 use crate::config::{self, place, Config};
 use crate::fleet::{self, Fleet};
 use crate::front::auth::{check_new_password, hash_password, LoginThrottle};
@@ -144,7 +145,7 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
         local::mark_off(&store).await?;
         None
     };
-    let ca = Ca::load_or_create(&config.data_dir)?;
+    let ca = Ca::load(&store, &config.data_dir).await?;
     let agents = dist::AgentCatalog::from_config(&config.agent_binaries_dir)?;
     tracing::info!(
         binaries = agents.list().len(),
@@ -153,7 +154,7 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
     );
 
     let sans = if config.gateway_sans.is_empty() {
-        vec![hostname(), "localhost".into(), "127.0.0.1".into()]
+        vec![util::hostname(), "localhost".into(), "127.0.0.1".into()]
     } else {
         config.gateway_sans.clone()
     };
@@ -182,13 +183,6 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
         config.gateway_url.trim_end_matches('/').to_owned()
     };
 
-    let requeued = store.requeue_running_tasks().await?;
-    if requeued > 0 {
-        tracing::info!(
-            count = requeued,
-            "tasks interrupted by the last stop are queued again"
-        );
-    }
     let (sub_socket, sub_tls) = bind_subscriptions(&config, &store).await?;
     let sub_listener = sub_socket.as_ref().and_then(|l| {
         Some(links::SubListener {
@@ -200,7 +194,31 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
     let task_queue = TaskQueue::default();
     task_queue.resume_after(store.highest_task_seq().await?);
 
-    let rollouts = crate::fleet::Rollouts::new(&config.data_dir);
+    let rollouts = crate::fleet::Rollouts::new(ca.key_pem());
+    let panel_url = format!(
+        "{}://{}",
+        if panel_tls.is_some() { "https" } else { "http" },
+        loopback_for(panel_addr)
+    );
+    let membership = cluster::Membership {
+        gateway_url: gateway_url.clone(),
+        panel_url: panel_url.clone(),
+    };
+    let cluster = Arc::new(
+        Cluster::join(&store, &ca, &config.data_dir, membership)
+            .await
+            .context("join the fleet's controllers")?,
+    );
+    let lease_since = xfleet_common::time::now_ms() - cluster::LEASE.as_millis() as i64;
+    let requeued = (store)
+        .requeue_running_tasks_left_by(&cluster.id, lease_since)
+        .await?;
+    if requeued > 0 {
+        tracing::info!(
+            count = requeued,
+            "tasks interrupted by the last stop are queued again"
+        );
+    }
     let ctl = Arc::new(Controller {
         transfers: crate::dist::Transfers::new(config.transfer_mib_per_sec),
         gateway_limits: GatewayLimits::new(&config),
@@ -230,6 +248,7 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
         ca,
         fleet: Fleet::default(),
         tasks: task_queue,
+        cluster: cluster.clone(),
         agents,
         rollouts,
         events: Default::default(),
@@ -239,17 +258,16 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
     });
 
     // Servers the last run saw online get the grace period to come back before going offline.
-    for id in ctl.store.online_server_ids().await? {
+    for id in (ctl.store)
+        .online_servers_left_by(&cluster.id, lease_since)
+        .await?
+    {
         fleet::schedule_startup_check(ctl.clone(), id);
     }
 
     let info = RunInfo {
         pid: std::process::id(),
-        panel_url: format!(
-            "{}://{}",
-            if panel_tls.is_some() { "https" } else { "http" },
-            loopback_for(panel_addr)
-        ),
+        panel_url,
         gateway_addr,
         gateway_url,
         sub_url: sub_listener.map(|l| {
@@ -275,6 +293,18 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
     if let Some(id) = local_server {
         tasks.spawn(local::run(ctl.clone(), id));
     }
+    tasks.spawn(
+        cluster
+            .clone()
+            .keep_lease(ctl.store.clone(), ctl.shutdown.clone()),
+    );
+    let wakes = ctl.clone();
+    tasks.spawn(cluster::listen_for_tasks(
+        ctl.store.clone(),
+        move |server_id| wakes.tasks.notify(server_id),
+        ctl.shutdown.clone(),
+    ));
+    tasks.spawn(orphans_job(ctl.clone()));
     tasks.spawn(tasks::expiry_job(ctl.clone()));
     tasks.spawn(jobs::limits_job(ctl.clone()));
     tasks.spawn(jobs::history_job(ctl.clone()));
@@ -305,6 +335,43 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
         controller: ctl,
         tasks,
     })
+}
+
+/// Servers whose controller died (its lease ran out) and that no other controller took over
+/// within the grace period go offline; rows of controllers gone a day are forgotten. Run by
+/// the leader, every few seconds.
+async fn orphans_job(ctl: Arc<Controller>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(cluster::RENEW) => {}
+            _ = ctl.shutdown.cancelled() => return,
+        }
+        if !ctl.cluster.is_shared() || !ctl.cluster.is_leader() {
+            continue;
+        }
+        let now = xfleet_common::time::now_ms();
+        let lease_since = now - cluster::LEASE.as_millis() as i64;
+        let grace = Duration::from_secs(ctl.config.offline_grace_secs).max(cluster::LEASE);
+        let seen_since = now - grace.as_millis() as i64;
+        let orphans = match ctl.store.orphaned_servers(lease_since, seen_since).await {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot look for servers of stopped controllers");
+                continue;
+            }
+        };
+        for id in orphans {
+            let reason = "its controller stopped and the agent has not connected to another";
+            match ctl.store.mark_orphan_offline(id, reason, lease_since).await {
+                Ok(true) => tracing::info!(server_id = id, reason, "server offline"),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(server_id = id, error = %e, "could not mark server offline")
+                }
+            }
+        }
+        let _ = ctl.store.forget_controllers(now - 86_400_000).await;
+    }
 }
 
 /// Binds the subscription listener when `subEnable` is on. A port taken by something else
@@ -403,11 +470,14 @@ fn read_admin_password(path: &Path) -> anyhow::Result<String> {
 /// `run.json` and a fresh API token for the local CLI, readable only by the owner.
 async fn write_local_credentials(ctl: &Controller, info: &RunInfo) -> anyhow::Result<()> {
     let admin = ctl.store.first_user().await?.context("no admin account")?;
+    // Each controller has its own: another controller's start must not end this one's.
+    let name = format!("{CLI_TOKEN_NAME}@{}", ctl.cluster.id);
+    ctl.store.delete_api_tokens_named(&name).await?;
     ctl.store.delete_api_tokens_named(CLI_TOKEN_NAME).await?;
     let secret = format!("xfa_{}", util::random_secret(32));
     ctl.store
         .create_api_token(
-            CLI_TOKEN_NAME,
+            &name,
             &xfleet_common::enrollment::sha256_hex(secret.as_bytes()),
             "admin",
             admin.id,
@@ -441,14 +511,6 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_owned())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "localhost".into())
 }
 
 /// An address the local CLI can dial: the wildcard becomes loopback.

@@ -15,7 +15,6 @@ use xfleet_common::enrollment::sha256_hex;
 use xfleet_common::methods::IssuedCertificate;
 
 use crate::store::{Store, StoreError};
-use crate::util::write_private;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaError {
@@ -23,6 +22,8 @@ pub enum CaError {
     BadCsr(String),
     #[error("certificate authority files in {dir}: {message}")]
     Files { dir: String, message: String },
+    #[error("the certificate authority's material: {0}")]
+    Material(String),
     #[error("signing failed: {0}")]
     Sign(#[from] rcgen::Error),
     #[error(transparent)]
@@ -43,65 +44,123 @@ pub struct Ca {
     cert_der: CertificateDer<'static>,
     issuer: Issuer<'static, KeyPair>,
     pin: String,
-    /// The agent gateway's key (`gateway.key`), kept across starts: its certificate is issued
-    /// anew at each start, its key is what install lines pin (`curl --pinnedpubkey`).
+    key_pem: String,
+    /// The agent gateway's key, the same on every controller and across starts: its
+    /// certificate is issued anew at each start with this controller's names, its key is what
+    /// install lines pin (`curl --pinnedpubkey`).
     gateway_key_pem: String,
 }
 
+/// A certificate and key pair read from two files of `dir`, if both exist (an earlier
+/// version's CA; `ca.pem` alone is only the copy written for operators).
+fn read_pair(dir: &Path, cert: &str, key: &str) -> Result<Option<(String, String)>, String> {
+    if !dir.join(cert).exists() || !dir.join(key).exists() {
+        return Ok(None);
+    }
+    let read =
+        |name: &str| std::fs::read_to_string(dir.join(name)).map_err(|e| format!("{name}: {e}"));
+    Ok(Some((read(cert)?, read(key)?)))
+}
+
+/// A new self-signed CA: certificate and key (PEM).
+fn generate_ca() -> Result<(String, String), CaError> {
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, "xfleet controller CA");
+    dn.push(DnType::OrganizationName, "xfleet");
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params.not_before = OffsetDateTime::now_utc() - time::Duration::hours(1);
+    params.not_after = OffsetDateTime::now_utc() + time::Duration::days(3650);
+    params.serial_number = Some(random_serial().0);
+    let cert = params.self_signed(&key)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+/// The names the trust material is stored under (`trust_material`), which were also the
+/// files of the data directory it was read from before it moved into the database.
+const CA_CERT: &str = "ca.pem";
+const CA_KEY: &str = "ca.key";
+const GATEWAY_KEY: &str = "gateway.key";
+
 impl Ca {
-    /// Loads `ca.pem`/`ca.key` from `dir`, creating them on first start.
-    pub fn load_or_create(dir: &Path) -> Result<Self, CaError> {
+    /// The fleet's CA and gateway key from the database, which every controller of the fleet
+    /// reads. On the first start of a fleet they are created, or taken from the data
+    /// directory's files where an earlier version kept them; when several controllers start
+    /// at once, the material stored first wins and all of them use it. `ca.pem` (public) is
+    /// written to the data directory for operators and scripts.
+    pub async fn load(store: &Store, dir: &Path) -> Result<Self, CaError> {
         let files = |message: String| CaError::Files {
             dir: dir.display().to_string(),
             message,
         };
-        let cert_path = dir.join("ca.pem");
-        let key_path = dir.join("ca.key");
-        let (cert_pem, key) = if cert_path.exists() {
-            let cert_pem = std::fs::read_to_string(&cert_path).map_err(|e| files(e.to_string()))?;
-            let key_pem = std::fs::read_to_string(&key_path).map_err(|e| files(e.to_string()))?;
-            let key = KeyPair::from_pem(&key_pem).map_err(|e| files(e.to_string()))?;
-            (cert_pem, key)
-        } else {
-            let key = KeyPair::generate()?;
-            let mut params = CertificateParams::default();
-            let mut dn = DistinguishedName::new();
-            dn.push(DnType::CommonName, "xfleet controller CA");
-            dn.push(DnType::OrganizationName, "xfleet");
-            params.distinguished_name = dn;
-            params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-            params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-            params.not_before = OffsetDateTime::now_utc() - time::Duration::hours(1);
-            params.not_after = OffsetDateTime::now_utc() + time::Duration::days(3650);
-            params.serial_number = Some(random_serial().0);
-            let cert = params.self_signed(&key)?;
-            write_private(&key_path, key.serialize_pem().as_bytes())
-                .map_err(|e| files(e.to_string()))?;
-            crate::util::write_atomic(&cert_path, cert.pem().as_bytes(), 0o644)
-                .map_err(|e| files(e.to_string()))?;
-            (cert.pem(), key)
+        let mut material = store.trust_material().await?;
+        if !material.contains_key(CA_CERT) || !material.contains_key(CA_KEY) {
+            let (cert, key) = match read_pair(dir, CA_CERT, CA_KEY).map_err(files)? {
+                Some(pair) => pair,
+                None => generate_ca()?,
+            };
+            store
+                .add_trust_material(&[(CA_CERT, &cert), (CA_KEY, &key)])
+                .await?;
+            material = store.trust_material().await?;
+        }
+        if !material.contains_key(GATEWAY_KEY) {
+            let key = match std::fs::read_to_string(dir.join(GATEWAY_KEY)) {
+                Ok(pem) => pem,
+                Err(_) => KeyPair::generate()?.serialize_pem(),
+            };
+            store.add_trust_material(&[(GATEWAY_KEY, &key)]).await?;
+            material = store.trust_material().await?;
+        }
+        let piece = |name: &str| {
+            material
+                .get(name)
+                .cloned()
+                .ok_or_else(|| files(format!("{name} is missing from the database")))
         };
-        let cert_der = pem_to_der(&cert_pem).ok_or_else(|| files("ca.pem is not PEM".into()))?;
-        let issuer = Issuer::from_ca_cert_pem(&cert_pem, key).map_err(|e| files(e.to_string()))?;
-        let pin = sha256_hex(&cert_der);
-        let gateway_key_path = dir.join("gateway.key");
-        let gateway_key_pem = if gateway_key_path.exists() {
-            let pem =
-                std::fs::read_to_string(&gateway_key_path).map_err(|e| files(e.to_string()))?;
-            KeyPair::from_pem(&pem).map_err(|e| files(format!("gateway.key: {e}")))?;
-            pem
-        } else {
-            let pem = KeyPair::generate()?.serialize_pem();
-            write_private(&gateway_key_path, pem.as_bytes()).map_err(|e| files(e.to_string()))?;
-            pem
-        };
+        let ca = Self::from_pems(&piece(CA_CERT)?, &piece(CA_KEY)?, &piece(GATEWAY_KEY)?)
+            .map_err(|e| files(format!("the trust material in the database: {e}")))?;
+        let on_disk = std::fs::read_to_string(dir.join(CA_CERT)).unwrap_or_default();
+        if on_disk != ca.cert_pem {
+            crate::util::write_atomic(&dir.join(CA_CERT), ca.cert_pem.as_bytes(), 0o644)
+                .map_err(|e| files(e.to_string()))?;
+        }
+        Ok(ca)
+    }
+
+    /// A CA from its certificate, its key and the gateway's key (PEM).
+    pub fn from_pems(
+        cert_pem: &str,
+        key_pem: &str,
+        gateway_key_pem: &str,
+    ) -> Result<Self, CaError> {
+        let bad = |what: &str, e: &dyn std::fmt::Display| CaError::Material(format!("{what}: {e}"));
+        let key = KeyPair::from_pem(key_pem).map_err(|e| bad(CA_KEY, &e))?;
+        KeyPair::from_pem(gateway_key_pem).map_err(|e| bad(GATEWAY_KEY, &e))?;
+        let cert_der = pem_to_der(cert_pem).ok_or_else(|| bad(CA_CERT, &"not PEM"))?;
+        let issuer = Issuer::from_ca_cert_pem(cert_pem, key).map_err(|e| bad(CA_CERT, &e))?;
         Ok(Self {
-            cert_pem,
+            cert_pem: cert_pem.to_owned(),
+            pin: sha256_hex(&cert_der),
             cert_der,
             issuer,
-            pin,
-            gateway_key_pem,
+            key_pem: key_pem.to_owned(),
+            gateway_key_pem: gateway_key_pem.to_owned(),
         })
+    }
+
+    /// A new CA held only in memory (tests).
+    pub fn generate() -> Result<Self, CaError> {
+        let (cert, key) = generate_ca()?;
+        Self::from_pems(&cert, &key, &KeyPair::generate()?.serialize_pem())
+    }
+
+    /// The CA key (PEM), which also signs agent updates.
+    pub fn key_pem(&self) -> &str {
+        &self.key_pem
     }
 
     pub fn cert_pem(&self) -> &str {
@@ -193,6 +252,51 @@ impl Ca {
     }
 }
 
+/// The organization of the certificates controllers present to each other's gateways.
+const CONTROLLERS_ORG: &str = "xfleet controllers";
+
+impl Ca {
+    /// A client certificate for this controller (`controller-<id>`), with a key made for it:
+    /// what it presents to another controller's gateway to make a call on an agent held
+    /// there. Only this CA issues such names, so an agent's certificate can never pass as one.
+    pub fn issue_controller(
+        &self,
+        id: &str,
+    ) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), CaError> {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, format!("controller-{id}"));
+        dn.push(DnType::OrganizationName, CONTROLLERS_ORG);
+        params.distinguished_name = dn;
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let now = OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::hours(1);
+        params.not_after = now + time::Duration::days(397);
+        params.serial_number = Some(random_serial().0);
+        let cert = params.signed_by(&key, &self.issuer)?;
+        Ok((
+            cert.der().clone(),
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        ))
+    }
+}
+
+/// The controller id of a certificate [`Ca::issue_controller`] made (the chain was verified
+/// against the CA by the TLS handshake); `None` for any other certificate.
+pub fn controller_of(der: &[u8]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let subject = cert.subject();
+    let org = subject.iter_organization().next()?.as_str().ok()?;
+    if org != CONTROLLERS_ORG {
+        return None;
+    }
+    let cn = subject.iter_common_name().next()?.as_str().ok()?;
+    cn.strip_prefix("controller-").map(str::to_owned)
+}
+
 /// A random positive 128-bit serial (first byte 0x01..=0x7f so its DER form has no padding
 /// byte), and its lowercase hex as stored and as read back from a presented certificate.
 fn random_serial() -> (SerialNumber, String) {
@@ -261,8 +365,7 @@ mod tests {
 
     #[test]
     fn a_csr_asking_to_be_a_ca_still_gets_a_leaf_client_cert() {
-        let dir = crate::util::TempDir::new("ca");
-        let ca = Ca::load_or_create(dir.path()).unwrap();
+        let ca = Ca::generate().unwrap();
         let mut greedy = CertificateParams::new(vec!["evil.example".to_string()]).unwrap();
         greedy.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         greedy.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
@@ -286,9 +389,8 @@ mod tests {
     }
 
     #[test]
-    fn garbage_csr_is_refused_and_the_ca_persists() {
-        let dir = crate::util::TempDir::new("ca");
-        let ca = Ca::load_or_create(dir.path()).unwrap();
+    fn garbage_csr_is_refused() {
+        let ca = Ca::generate().unwrap();
         assert!(matches!(
             ca.issue_agent(
                 "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
@@ -301,15 +403,71 @@ mod tests {
             ca.issue_agent("hello", 1, Duration::from_secs(60)),
             Err(CaError::BadCsr(_))
         ));
-        let again = Ca::load_or_create(dir.path()).unwrap();
-        assert_eq!(again.pin(), ca.pin());
-        use std::os::unix::fs::PermissionsExt;
-        for key in ["ca.key", "gateway.key"] {
-            let mode = std::fs::metadata(dir.path().join(key))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600, "{key}");
+    }
+
+    /// Every controller of a fleet signs with one CA and serves one gateway key: controllers
+    /// starting at once on the same database (each with its own data directory) end up with
+    /// the same material, a restart keeps it, and an earlier version's files are taken over
+    /// rather than replaced, so agents and install lines enrolled before keep working.
+    #[tokio::test]
+    async fn the_ca_lives_in_the_database_and_every_controller_shares_it() {
+        for (store, label, _keep) in crate::store::testing::test_stores()
+            .await
+            .into_iter()
+            .map(|t| t.into_parts())
+        {
+            let dirs: Vec<_> = (0..3).map(|_| crate::util::TempDir::new("ca")).collect();
+            let loads = dirs.iter().map(|d| Ca::load(&store, d.path()));
+            let cas: Vec<Ca> = futures_util::future::try_join_all(loads).await.unwrap();
+            for ca in &cas[1..] {
+                assert_eq!(ca.pin(), cas[0].pin(), "{label}");
+                assert_eq!(ca.gateway_key_pem, cas[0].gateway_key_pem, "{label}");
+                assert_eq!(ca.key_pem(), cas[0].key_pem(), "{label}");
+            }
+            let again = Ca::load(&store, dirs[0].path()).await.unwrap();
+            assert_eq!(again.pin(), cas[0].pin(), "{label}");
+            let on_disk = std::fs::read_to_string(dirs[2].path().join("ca.pem")).unwrap();
+            assert_eq!(on_disk, cas[0].cert_pem(), "{label}: ca.pem for operators");
+            assert!(
+                !dirs[2].path().join("ca.key").exists(),
+                "{label}: no key file"
+            );
         }
+
+        // An earlier version's data directory: its files become the database's material.
+        let old = crate::util::TempDir::new("ca-old");
+        let (cert, key) = generate_ca().unwrap();
+        let gateway = KeyPair::generate().unwrap().serialize_pem();
+        std::fs::write(old.path().join("ca.pem"), &cert).unwrap();
+        std::fs::write(old.path().join("ca.key"), &key).unwrap();
+        std::fs::write(old.path().join("gateway.key"), &gateway).unwrap();
+        let (store, _, _keep) = crate::store::testing::test_stores()
+            .await
+            .remove(0)
+            .into_parts();
+        let ca = Ca::load(&store, old.path()).await.unwrap();
+        assert_eq!(ca.cert_pem(), cert);
+        assert_eq!(ca.key_pem(), key);
+        assert_eq!(ca.gateway_key_pem, gateway);
+        let material = store.trust_material().await.unwrap();
+        assert_eq!(material["ca.key"], key);
+    }
+
+    /// A controller's certificate names it; an agent's certificate is not a controller's.
+    #[test]
+    fn controller_certificates_are_told_apart_from_agents() {
+        let ca = Ca::generate().unwrap();
+        let (der, _) = ca.issue_controller("abc").unwrap();
+        assert_eq!(controller_of(&der).as_deref(), Some("abc"));
+        let mut asks = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, "controller-evil");
+        dn.push(DnType::OrganizationName, CONTROLLERS_ORG);
+        asks.distinguished_name = dn;
+        let issued = ca
+            .issue_agent(&csr(asks), 7, Duration::from_secs(3600))
+            .unwrap();
+        let der = pem_to_der(&issued.pem).unwrap();
+        assert_eq!(controller_of(&der), None, "a CSR's subject is ignored");
     }
 }

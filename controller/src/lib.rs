@@ -11,6 +11,7 @@ pub mod api;
 pub mod app;
 pub mod ca;
 pub mod cli;
+pub mod cluster;
 pub mod compat;
 pub mod config;
 pub mod dist;
@@ -65,6 +66,9 @@ pub struct Controller {
     pub fleet: Fleet,
     /// The live fleet (`fleet`): the agent rollout engine's signer and running transfers.
     pub rollouts: fleet::Rollouts,
+    /// Several controllers (`cluster`): this controller's id, lease and leadership, and its
+    /// calls to agents held by the others.
+    pub cluster: Arc<cluster::Cluster>,
     /// Durable tasks (`tasks`): wakes each server's delivery worker.
     pub tasks: TaskQueue,
     /// Software handed out (`dist`): the agent binaries this controller carries.

@@ -78,6 +78,12 @@ impl TaskQueue {
         };
         ctl.store.insert_task(&task).await?;
         self.notify(task.server_id);
+        if ctl.cluster.is_shared() {
+            // The agent may be held by another controller, whose worker this wakes.
+            if let Err(e) = ctl.store.announce_task(task.server_id).await {
+                tracing::warn!(server_id = task.server_id, error = %e, "cannot announce a task to the other controllers; it is delivered at their next look");
+            }
+        }
         Ok(task)
     }
 
@@ -261,6 +267,9 @@ pub async fn expiry_job(ctl: Arc<Controller>) {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(5)) => {}
             _ = ctl.shutdown.cancelled() => return,
+        }
+        if !ctl.cluster.is_leader() {
+            continue;
         }
         match ctl.store.expire_tasks().await {
             Ok(0) => {}

@@ -29,6 +29,10 @@ pub(crate) async fn test_controllers() -> Vec<TestController> {
             data_dir: dir.path().to_path_buf(),
             ..Config::default()
         };
+        let ca = crate::ca::Ca::load(&store, dir.path())
+            .await
+            .expect("test CA");
+        let ca_key = ca.key_pem().to_owned();
         let ctl = Controller {
             gateway_limits: GatewayLimits::new(&config),
             transfers: crate::dist::Transfers::new(config.transfer_mib_per_sec),
@@ -46,13 +50,14 @@ pub(crate) async fn test_controllers() -> Vec<TestController> {
             restart: Default::default(),
             started_at: 0,
             listeners: Vec::new(),
-            ca: crate::ca::Ca::load_or_create(dir.path()).expect("test CA"),
+            ca,
             config,
             store,
             fleet: Default::default(),
             tasks: Default::default(),
+            cluster: std::sync::Arc::new(crate::cluster::Cluster::alone()),
             agents: Default::default(),
-            rollouts: crate::fleet::Rollouts::new(dir.path()),
+            rollouts: crate::fleet::Rollouts::new(&ca_key),
             events: Default::default(),
             gateway_url: "https://127.0.0.1:2054".into(),
             gateway_key_pin: String::new(),

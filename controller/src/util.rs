@@ -134,3 +134,12 @@ pub fn iana_zone(name: &str) -> Result<tz::TimeZone, String> {
     tz::TimeZone::from_posix_tz(&format!(":{name}"))
         .map_err(|e| format!("time zone `{name}` is unknown on this host: {e}"))
 }
+
+/// This host's name (`/proc/sys/kernel/hostname`), or `localhost`.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}

@@ -192,6 +192,27 @@ impl Controller {
         c
     }
 
+    /// Another controller of the same fleet: its own data directory and ports, the same
+    /// PostgreSQL database as `first` (whose admin account it shares).
+    pub async fn join(first: &Controller, options: ControllerOptions) -> Self {
+        assert!(
+            options.database_url.is_some() && options.database_url == first.options.database_url,
+            "controllers of one fleet share one PostgreSQL database"
+        );
+        let mut c = Self {
+            dir: TempDir::new("ctl"),
+            options,
+            gateway_port: free_port(),
+            panel_port: free_port(),
+            sub_port: free_port(),
+            admin_password: first.admin_password.clone(),
+            output: Output::default(),
+            child: None,
+        };
+        c.spawn().await;
+        c
+    }
+
     /// The admin password from the file named by `--admin-password-file` or
     /// `XFLEET_ADMIN_PASSWORD_FILE`, when the test gave one.
     fn admin_password_from_file(&self) -> Option<String> {

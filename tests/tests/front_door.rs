@@ -508,7 +508,7 @@ fn mode_of(path: &std::path::Path) -> u32 {
 }
 
 /// Issue 15 item 14: a fresh database in a data directory that already exists with a lax
-/// mode (0755) is created owner-only (`xfleet.db`, `-wal`, `-shm`, beside the CA key and
+/// mode (0755) is created owner-only (`xfleet.db`, `-wal`, `-shm`, which hold the CA key, beside
 /// the CLI credential), the directory keeps the operator's mode and the log says it is
 /// open to others and how to close it; a database an earlier version left 0644 is
 /// tightened at the next start.
@@ -526,13 +526,7 @@ async fn database_files_are_the_owner_s_alone_and_a_lax_data_directory_is_report
     ctl.restart().await;
 
     let db = dir.join("xfleet.db");
-    for name in [
-        "xfleet.db",
-        "xfleet.db-wal",
-        "xfleet.db-shm",
-        "ca.key",
-        "cli.token",
-    ] {
+    for name in ["xfleet.db", "xfleet.db-wal", "xfleet.db-shm", "cli.token"] {
         let path = dir.join(name);
         assert!(path.exists(), "{name} is there");
         assert_eq!(mode_of(&path), 0o600, "{name}");

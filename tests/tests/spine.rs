@@ -1002,3 +1002,259 @@ async fn an_update_that_cannot_start_is_rolled_back() {
         "{audit:#}"
     );
 }
+
+/// The first controller's URL of agents, as the others' agents learn them.
+fn gateway_of(ctl: &Controller) -> String {
+    format!("https://127.0.0.1:{}", ctl.gateway_port)
+}
+
+/// Which controller holds a server's agent, as any controller of the fleet says.
+async fn holder(ctl: &Controller, server: i64) -> Option<String> {
+    let s = ctl.server(server).await;
+    (s["status"] == json!("online") && s["connected"] == json!(true))
+        .then(|| s["controller"].as_str().map(str::to_owned))
+        .flatten()
+}
+
+/// Several controllers on one PostgreSQL are one fleet (DESIGN §14): each joins with nothing
+/// but the database URL, the CLI of the first keeps working when the others start, a client
+/// added on one controller reaches an agent held by another and its core carries the
+/// client's traffic, calls and tasks for an agent are routed to its holder and run once, and
+/// when the controller holding an agent and running the periodic jobs is killed with
+/// `kill -9`, the agent is back on another controller, no task is lost or run twice, and the
+/// jobs go on under a new leader. A second controller on one SQLite file is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn three_controllers_share_one_fleet() {
+    use xfleet_tests::proxy::{pattern, FileServer};
+    let Some(db) = xfleet_tests::postgres_database().await else {
+        return;
+    };
+    let options = || ControllerOptions {
+        database_url: Some(db.clone()),
+        ..ControllerOptions::default()
+    };
+    let mut a = Controller::start(options()).await;
+    a.route_loopback_direct().await;
+    let b = Controller::join(&a, options()).await;
+    let c = Controller::join(&a, options()).await;
+
+    // The first controller's CLI credential survives the others' starts.
+    let controllers = a.api().ok("GET", "/api/v1/controllers", None).await;
+    assert_eq!(controllers.as_array().unwrap().len(), 3, "{controllers}");
+    assert_eq!(
+        controllers
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["leader"] == json!(true))
+            .count(),
+        1,
+        "exactly one runs the periodic jobs: {controllers}"
+    );
+    assert_eq!(
+        controllers[0]["leader"],
+        json!(true),
+        "the first to start leads"
+    );
+    let (ok, out) = a.cli(&["server", "add", "from-a"]);
+    assert!(ok, "the first controller's CLI still works: {out}");
+    // One CA for the fleet, read from the database by each.
+    assert_eq!(a.ca_pem(), b.ca_pem());
+    assert_eq!(a.ca_pem(), c.ca_pem());
+
+    // An agent enrolled through A, with a token naming the others too; one through B.
+    let (s1, token) = a.add_server("held-by-a").await;
+    let mut agent1 = Agent::enroll(&token);
+    agent1.start();
+    let (s2, token) = b.add_server("held-by-b").await;
+    let mut agent2 = Agent::enroll(&token);
+    agent2.start();
+    let a_id = controllers[0]["id"].as_str().unwrap().to_owned();
+    wait_for("agent 1 held by A", ONLINE, || async {
+        (holder(&c, s1).await? == a_id).then_some(())
+    })
+    .await;
+    let b_id = wait_for("agent 2 held by B", ONLINE, || async {
+        let h = holder(&a, s2).await?;
+        (h != a_id).then_some(h)
+    })
+    .await;
+    let b_listed = controllers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["gatewayUrl"] == json!(gateway_of(&b)));
+    assert_eq!(
+        b_listed.unwrap()["id"],
+        json!(b_id),
+        "agent 2 is on B: {controllers}"
+    );
+    let learned = std::fs::read_to_string(agent1.data_dir.join("controllers.json")).unwrap();
+    for ctl in [&a, &b, &c] {
+        assert!(
+            learned.contains(&gateway_of(ctl)),
+            "agent 1 knows {}: {learned}",
+            gateway_of(ctl)
+        );
+    }
+
+    // A client added on C reaches the agent held by A, whose core carries its traffic.
+    let files = FileServer::start().await;
+    let (_, v2) = c.vless_ws_user(s1, "alice@fleet").await;
+    let fetched = wait_for("alice's traffic through agent 1's core", ONLINE, || async {
+        v2.fetch(files.port, 4096).await.ok()
+    })
+    .await;
+    assert_eq!(fetched, pattern(4096));
+
+    // A call made on C for the agent held by A answers as if local.
+    let echoed = c
+        .api()
+        .agent_call(s1, "echo", json!({"via": "c"}))
+        .await
+        .unwrap();
+    assert_eq!(echoed, json!({"via": "c"}));
+    // A task queued on A for the agent held by B runs once.
+    let task = a
+        .api()
+        .ok(
+            "POST",
+            &format!("/api/v1/servers/{s2}/tasks"),
+            Some(json!({"operation": "echo", "request": {"n": 1}})),
+        )
+        .await;
+    let task_id = task["id"].as_str().unwrap().to_owned();
+    let done = wait_for("the task for B's agent to complete", ONLINE, || async {
+        let t = c
+            .api()
+            .ok("GET", &format!("/api/v1/tasks/{task_id}"), None)
+            .await;
+        (t["status"] == json!("completed")).then_some(t)
+    })
+    .await;
+    assert_eq!(done["response"], json!({"n": 1}));
+    assert_eq!(done["attempts"], json!(1), "{done}");
+
+    // Changes queued for agent 1 just before its controller (also the leader) dies.
+    let mut queued = Vec::new();
+    for n in 0..5 {
+        let t = b
+            .api()
+            .ok(
+                "POST",
+                &format!("/api/v1/servers/{s1}/tasks"),
+                Some(json!({"operation": "echo", "request": {"n": n}})),
+            )
+            .await;
+        queued.push(t["id"].as_str().unwrap().to_owned());
+    }
+    // A client that expires in a few seconds: only a running leader disables it.
+    let soon = xfleet_common::time::now_ms() + 4000;
+    let inbound = b.vless_ws_inbound(s2, "").await;
+    b.api()
+        .ok("POST", "/api/v1/clients", Some(json!({"email": "expires@fleet", "inboundIds": [inbound["id"]], "expiryTime": soon})))
+        .await;
+    a.kill9();
+
+    let new_holder = wait_for("agent 1 back on another controller", ONLINE, || async {
+        let h = holder(&b, s1).await?;
+        (h != a_id).then_some(h)
+    })
+    .await;
+    assert_ne!(new_holder, a_id);
+    let after = wait_for("a new leader", ONLINE, || async {
+        let list = b.api().ok("GET", "/api/v1/controllers", None).await;
+        let list = list.as_array().unwrap().clone();
+        (list.len() == 2 && list.iter().any(|c| c["leader"] == json!(true))).then_some(list)
+    })
+    .await;
+    assert!(
+        after.iter().all(|c| c["id"] != json!(a_id)),
+        "A's lease ran out: {after:?}"
+    );
+    for id in &queued {
+        let t = wait_for(
+            "the queued task to complete after the failover",
+            ONLINE,
+            || async {
+                let t = c
+                    .api()
+                    .ok("GET", &format!("/api/v1/tasks/{id}"), None)
+                    .await;
+                (t["status"] == json!("completed")).then_some(t)
+            },
+        )
+        .await;
+        let n = queued.iter().position(|q| q == id).unwrap();
+        assert_eq!(t["response"], json!({"n": n}), "{t}");
+        assert!(
+            t["attempts"].as_i64().unwrap() <= 2,
+            "delivered at most once more after the kill: {t}"
+        );
+    }
+    // The periodic jobs go on under the new leader: the client is disabled at expiry.
+    wait_for(
+        "the expired client to be disabled by the new leader",
+        ONLINE,
+        || async {
+            let client = c
+                .api()
+                .ok("GET", "/api/v1/clients/expires@fleet", None)
+                .await;
+            (client["enable"] == json!(false)).then_some(())
+        },
+    )
+    .await;
+    // Alice still gets through agent 1, now held elsewhere, and a change made on B reaches it.
+    let fetched = wait_for("alice's traffic after the failover", ONLINE, || async {
+        v2.fetch(files.port, 2048).await.ok()
+    })
+    .await;
+    assert_eq!(fetched, pattern(2048));
+    let (_, bob) = b.vless_ws_user(s1, "bob@fleet").await;
+    let fetched = wait_for(
+        "bob's traffic through agent 1 after the failover",
+        ONLINE,
+        || async { bob.fetch(files.port, 1024).await.ok() },
+    )
+    .await;
+    assert_eq!(fetched, pattern(1024));
+    drop((agent2, b, c));
+    agent1.kill9();
+}
+
+/// SQLite serves one controller: a second `xfleet run` on the same database file is refused
+/// with a message naming the running one, and the first keeps running.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_controller_on_one_sqlite_file_is_refused() {
+    let a = Controller::start(ControllerOptions::default()).await;
+    let db = a.dir.path().join("xfleet.db");
+    let other = xfleet_tests::TempDir::new("second");
+    let out = std::process::Command::new(xfleet_tests::bin("xfleet"))
+        .args([
+            "run",
+            "--no-local-server",
+            "--panel-listen",
+            "127.0.0.1:0",
+            "--gateway-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(other.path())
+        .arg("--database-url")
+        .arg(format!("sqlite://{}?mode=rwc", db.display()))
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("another xfleet controller is running on this SQLite database"),
+        "{text}"
+    );
+    assert!(
+        text.contains("PostgreSQL"),
+        "says where several controllers can run: {text}"
+    );
+    a.api().ok("GET", "/api/v1/servers", None).await;
+}

@@ -100,8 +100,22 @@ pub async fn enroll(
     };
 
     let mut attempt = 1;
+    // The token's other controllers are tried in turn while the first cannot be reached.
+    let mut others = parsed.also.iter();
+    let mut target = target;
     let issued = loop {
-        match http::post_enroll(&target, &parsed.ca_pin, &request).await? {
+        let answer = match http::post_enroll(&target, &parsed.ca_pin, &request).await {
+            Err(EnrollError::Connect(why)) => match others.next() {
+                Some(next) => {
+                    tracing::warn!(controller = %target.authority, error = %why, next = %next, "controller unreachable, enrolling with the next one the token names");
+                    target = Target::parse(next).map_err(EnrollError::Token)?;
+                    continue;
+                }
+                None => return Err(EnrollError::Connect(why)),
+            },
+            other => other?,
+        };
+        match answer {
             Answer::Issued(issued) => break issued,
             Answer::RateLimited(wait) if wait <= MAX_RATE_LIMIT_WAIT && attempt < MAX_ATTEMPTS => {
                 tracing::info!(
@@ -140,6 +154,7 @@ pub async fn enroll(
 
     let config = AgentConfig {
         controller_url: parsed.url.clone(),
+        controller_urls: parsed.also.clone(),
         server_id: issued.server_id,
         data_dir: data_dir.to_owned(),
         config_dir: config_dir.to_owned(),

@@ -57,6 +57,7 @@ fn token(url: &str, pin: &str) -> String {
         url: url.into(),
         ca_pin: pin.into(),
         secret: "secret-secret-secret-secret".into(),
+        also: Vec::new(),
     }
     .encode()
 }

@@ -2,6 +2,7 @@
 //! renewal), and when the connection ends wait as the backoff, `Retry-After` or `GoAway` says,
 //! then dial again with the key and certificate re-read from disk.
 
+mod addresses;
 mod renewal;
 
 use std::path::PathBuf;
@@ -58,6 +59,7 @@ pub enum Link {
 /// What the loop shares with a connection.
 struct Agent {
     config: AgentConfig,
+    addresses: addresses::Addresses,
     link: Link,
     files: AgentFiles,
     handler: Arc<AgentHandler>,
@@ -150,7 +152,10 @@ pub async fn run_over(
             ..Default::default()
         },
     ));
+    let mut configured = vec![config.controller_url.clone()];
+    configured.extend(config.controller_urls.iter().cloned());
     let agent = Agent {
+        addresses: addresses::Addresses::load(configured, &config.data_dir),
         files: config.files(),
         config,
         link,
@@ -181,6 +186,17 @@ pub async fn run_over(
                 (delay, reason)
             }
             Round::Failed(Failure::Dial(err)) => {
+                // A controller that does not answer, or answers with a TLS or protocol
+                // failure: the next one of the fleet is tried (one that is busy or asks to
+                // wait is waited for; one that refuses the agent refuses it everywhere).
+                let elsewhere = matches!(
+                    err,
+                    DialError::Io(_) | DialError::Tls(_) | DialError::Protocol(_)
+                );
+                if let Some(next) = elsewhere.then(|| agent.addresses.advance()).flatten() {
+                    tracing::warn!(error = %err, %next, "controller unreachable; trying the next one");
+                    agent.status.update(|s| s.controller_url = next.clone());
+                }
                 let delay = match &err {
                     DialError::RetryAfter(wait) => after_server_wait(*wait, &backoff),
                     DialError::GoAway { retry_after, .. } => {
@@ -274,14 +290,9 @@ impl Agent {
                     let hello = self.hello();
                     // A GoAway from a previous connection must not delay the next one.
                     self.handler.take_go_away();
-                    dial_connection(
-                        &self.config.controller_url,
-                        tls,
-                        hello,
-                        self.handler.clone(),
-                    )
-                    .await
-                    .map_err(Failure::Dial)
+                    dial_connection(&self.addresses.current(), tls, hello, self.handler.clone())
+                        .await
+                        .map_err(Failure::Dial)
                 }
                 Link::Local(connect) => {
                     let hello = self.hello();
@@ -338,6 +349,7 @@ impl Agent {
             transport_closed,
         } = connection;
         let interval = heartbeat_interval(&welcome);
+        self.addresses.learn(&welcome.controllers);
         let since = Instant::now();
         tracing::info!(
             heartbeat_ms = interval.as_millis() as u64,
@@ -346,6 +358,7 @@ impl Agent {
         );
         self.status.update(|s| {
             s.state = ConnState::Connected;
+            s.controller_url = self.addresses.current();
             s.connected_since_ms = Some(now_ms());
             s.last_error = None;
             s.heartbeat_interval_ms = interval.as_millis() as u64;

@@ -244,6 +244,7 @@ fn local_link() -> (
                 max_frame_bytes: 1 << 20,
                 max_in_flight: 16,
                 server_time_ms: 0,
+                controllers: Vec::new(),
             });
             sink.send(encode(&welcome)).await.unwrap();
             let channel = Channel::start(

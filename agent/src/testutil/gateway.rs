@@ -105,6 +105,7 @@ impl Gateway {
                             max_frame_bytes: 1 << 20,
                             max_in_flight: 16,
                             server_time_ms: 0,
+                            controllers: Vec::new(),
                         }),
                         GatewayMode::Refuse(..) => return,
                     };

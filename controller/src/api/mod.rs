@@ -4,6 +4,7 @@
 
 mod agents;
 mod auth;
+mod controllers;
 mod core;
 mod fleet;
 mod generate;

@@ -5,8 +5,8 @@ use axum::routing::{delete, get, patch, post, put};
 use super::releases;
 use super::rollouts;
 use super::{
-    agents, auth, core, fleet, generate, history, links, logs, outbounds, servers, settings, tasks,
-    warp,
+    agents, auth, controllers, core, fleet, generate, history, links, logs, outbounds, servers,
+    settings, tasks, warp,
 };
 use crate::dist::cores::MAX_RELEASE_BYTES;
 use crate::front::routes::{route, Route};
@@ -28,6 +28,7 @@ pub fn table() -> Vec<Route> {
         route("GET", "/api-tokens", "List API tokens", get(auth::list_tokens)),
         route("POST", "/api-tokens", "Create an API token (the secret is shown once)", post(auth::create_token)),
         route("DELETE", "/api-tokens/{id}", "Delete an API token", delete(auth::delete_token)),
+        route("GET", "/controllers", "The controllers of the fleet running now: addresses, which one runs the periodic jobs (leader), agents each holds", get(controllers::list)),
         route("GET", "/servers", "List servers with status", get(servers::list)),
         route("POST", "/servers", "Add a server", post(servers::create)),
         route("GET", "/servers/{server}", "One server (id or name)", get(servers::get_one)),

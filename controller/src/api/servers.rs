@@ -202,10 +202,13 @@ pub(super) async fn create_token(
                         .into(),
                 ));
             }
+            let mut also = ctl.cluster.gateways(&ctl.store).await;
+            also.retain(|url| *url != ctl.gateway_url);
             let token = EnrollmentToken {
                 url: ctl.gateway_url.clone(),
                 ca_pin: ctl.ca.pin().to_owned(),
                 secret: random_secret(32),
+                also,
             };
             let expires_at = now_ms() + ttl as i64 * 1000;
             ctl.store
@@ -255,10 +258,7 @@ pub(super) async fn call_agent(
             .timeout_ms
             .map(Duration::from_millis)
             .unwrap_or_else(|| default_deadline(&req.method, &req.body));
-        Ok(ctl
-            .fleet
-            .call_json(server.id, &req.method, &req.body, deadline)
-            .await?)
+        Ok(crate::fleet::call_json(ctl, server.id, &req.method, &req.body, deadline).await?)
     };
     if !is_read_only(&req.method) {
         let audit =
@@ -351,7 +351,7 @@ pub(super) async fn fleet_call(
         let body = body.clone();
         let method = req.method.clone();
         async move {
-            let outcome = ctl.fleet.call(id, &method, body, deadline).await;
+            let outcome = crate::fleet::call(ctl, id, &method, body, deadline).await;
             match outcome {
                 Ok(bytes) => FleetCallResult {
                     server_id: id,

@@ -72,9 +72,7 @@ async fn call_agent<Q: Serialize, A: DeserializeOwned>(
 ) -> Result<A, ApiError> {
     let body = to_body(body).map_err(|e| ApiError::Internal(e.message))?;
     let deadline = default_deadline(method, &Value::Null);
-    let bytes = ctl
-        .fleet
-        .call(server.id, method, body, deadline)
+    let bytes = crate::fleet::call(ctl, server.id, method, body, deadline)
         .await
         .map_err(|e| agent_error(server, e))?;
     from_body(&bytes).map_err(|e| {

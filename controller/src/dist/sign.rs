@@ -2,9 +2,7 @@
 //! domain-separated message ([`xfleet_common::methods::update_signed_message`]) naming the
 //! binary's digest, version and architecture. Agents already pin the CA certificate in their
 //! `ca.pem`, so every enrolled agent can verify an update without a new key, and the key
-//! never leaves the controller's data directory.
-
-use std::path::Path;
+//! never leaves the controllers (and their database).
 
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
@@ -12,8 +10,8 @@ use xfleet_common::methods::update_signed_message;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignError {
-    #[error("cannot read the CA key {path}: {message}")]
-    Key { path: String, message: String },
+    #[error("the CA key cannot be read: {0}")]
+    Key(String),
     #[error("the CA key is not an ECDSA P-256 key ({0}); agent updates cannot be signed")]
     KeyType(String),
     #[error("signing failed")]
@@ -33,28 +31,9 @@ impl std::fmt::Debug for UpdateSigner {
 }
 
 impl UpdateSigner {
-    /// Reads `ca.key` from the directory the CA lives in (the data directory).
-    pub fn load(ca_dir: &Path) -> Result<Self, SignError> {
-        let path = ca_dir.join("ca.key");
-        let pem = std::fs::read_to_string(&path).map_err(|e| SignError::Key {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
-        Self::from_pem(&pem).map_err(|e| match e {
-            SignError::Key { message, .. } => SignError::Key {
-                path: path.display().to_string(),
-                message,
-            },
-            other => other,
-        })
-    }
-
     /// From the PEM of a PKCS#8 key, as `ca.rs` writes it.
     pub fn from_pem(pem: &str) -> Result<Self, SignError> {
-        let key = rcgen::KeyPair::from_pem(pem).map_err(|e| SignError::Key {
-            path: String::new(),
-            message: e.to_string(),
-        })?;
+        let key = rcgen::KeyPair::from_pem(pem).map_err(|e| SignError::Key(e.to_string()))?;
         let rng = SystemRandom::new();
         let key =
             EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &key.serialize_der(), &rng)
@@ -81,9 +60,8 @@ mod tests {
     /// certificate's public key, as an agent checks it (the agent's own tests cover refusal).
     #[test]
     fn signs_with_the_ca_key() {
-        let dir = crate::util::TempDir::new("sign");
-        let ca = crate::ca::Ca::load_or_create(dir.path()).unwrap();
-        let signer = UpdateSigner::load(dir.path()).unwrap();
+        let ca = crate::ca::Ca::generate().unwrap();
+        let signer = UpdateSigner::from_pem(ca.key_pem()).unwrap();
         let digest = "ab".repeat(32);
         let signature = signer.sign(&digest, "0.2.0", "x86_64").unwrap();
         let (_, cert) = x509_parser::parse_x509_certificate(ca.cert_der()).unwrap();
@@ -99,9 +77,8 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_key_says_where_it_looked() {
-        let dir = crate::util::TempDir::new("sign");
-        let err = UpdateSigner::load(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("ca.key"), "{err}");
+    fn a_damaged_key_says_so() {
+        let err = UpdateSigner::from_pem("nonsense").unwrap_err().to_string();
+        assert!(err.contains("the CA key cannot be read"), "{err}");
     }
 }

@@ -64,7 +64,8 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// Calls `method` on a server's agent. Fails fast with `offline` when it holds no channel.
+    /// Calls `method` on a server's agent connected to this controller. Fails fast with
+    /// `offline` when it holds no channel here; [`call`] also reaches agents held elsewhere.
     pub async fn call(
         &self,
         server_id: i64,
@@ -75,20 +76,6 @@ impl Fleet {
         self.channel(server_id)?
             .call(method, body, deadline, None)
             .await
-    }
-
-    /// [`Fleet::call`] with JSON in and out, for the HTTP APIs.
-    pub async fn call_json(
-        &self,
-        server_id: i64,
-        method: &str,
-        body: &serde_json::Value,
-        deadline: Duration,
-    ) -> Result<serde_json::Value, CallError> {
-        let bytes = self
-            .call(server_id, method, protocol::json_to_body(body), deadline)
-            .await?;
-        Ok(protocol::body_to_json(&bytes))
     }
 
     pub fn channel(&self, server_id: i64) -> Result<Channel, CallError> {
@@ -236,6 +223,58 @@ impl Fleet {
     }
 }
 
+/// Calls `method` on a server's agent wherever it is connected: over its channel when this
+/// controller holds it, otherwise through the controller that does (see [`crate::cluster`]).
+pub async fn call(
+    ctl: &Controller,
+    server_id: i64,
+    method: &str,
+    body: Vec<u8>,
+    deadline: Duration,
+) -> Result<Vec<u8>, CallError> {
+    match ctl.fleet.channel(server_id) {
+        Ok(channel) => channel.call(method, body, deadline, None).await,
+        Err(_) if ctl.cluster.is_shared() => {
+            (ctl.cluster)
+                .call_elsewhere(&ctl.store, server_id, method, body, deadline)
+                .await
+        }
+        Err(offline) => Err(offline),
+    }
+}
+
+/// Whether [`call`] can reach the server's agent now: connected here, or held by another
+/// running controller of the fleet.
+pub async fn reachable(ctl: &Controller, server_id: i64) -> bool {
+    if ctl.fleet.is_connected(server_id) {
+        return true;
+    }
+    if !ctl.cluster.is_shared() {
+        return false;
+    }
+    let since = now_ms() - crate::cluster::LEASE.as_millis() as i64;
+    matches!(ctl.store.holder_of(server_id, since).await, Ok(Some((id, _))) if id != ctl.cluster.id)
+}
+
+/// [`call`] with JSON in and out, for the HTTP APIs.
+pub async fn call_json(
+    ctl: &Controller,
+    server_id: i64,
+    method: &str,
+    body: &serde_json::Value,
+    deadline: Duration,
+) -> Result<serde_json::Value, CallError> {
+    let bytes = call(
+        ctl,
+        server_id,
+        method,
+        protocol::json_to_body(body),
+        deadline,
+    )
+    .await?;
+    Ok(protocol::body_to_json(&bytes))
+}
+
 /// Writes heartbeat times in batches rather than one UPDATE per ping.
 pub async fn flush_last_seen(ctl: &Controller) {
     let seen = ctl.fleet.take_seen();
@@ -259,7 +298,7 @@ async fn mark_offline_now(ctl: &Controller, server_id: i64, reason: &str) {
         return;
     }
     match (ctl.store)
-        .mark_offline_unless_seen_after(server_id, reason, since)
+        .mark_offline_unless_seen_after(server_id, reason, since, &ctl.cluster.id)
         .await
     {
         Ok(true) => tracing::info!(server_id, ?reason, "server offline"),
@@ -299,7 +338,7 @@ fn spawn_offline_check(ctl: Arc<Controller>, server_id: i64, reason: String, sta
                 .contains(&server_id);
         if !returned && !ctl.fleet.is_connected(server_id) {
             match (ctl.store)
-                .mark_offline_unless_seen_after(server_id, &reason, since)
+                .mark_offline_unless_seen_after(server_id, &reason, since, &ctl.cluster.id)
                 .await
             {
                 Ok(true) => {

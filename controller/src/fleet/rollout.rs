@@ -48,10 +48,10 @@ pub struct Rollouts {
 }
 
 impl Rollouts {
-    /// With the CA key in `ca_dir`; without a usable key every transfer fails saying why.
-    pub fn new(ca_dir: &std::path::Path) -> Self {
+    /// With the CA key (PEM); without a usable key every transfer fails saying why.
+    pub fn new(ca_key_pem: &str) -> Self {
         Self {
-            signer: UpdateSigner::load(ca_dir).map_err(|e| e.to_string()),
+            signer: UpdateSigner::from_pem(ca_key_pem).map_err(|e| e.to_string()),
             wake: Notify::new(),
             running: Mutex::new(HashSet::new()),
         }
@@ -120,6 +120,10 @@ async fn step(ctl: &Arc<Controller>) -> Result<(), crate::store::StoreError> {
                     .await?;
             }
             if !ctl.fleet.is_connected(row.server_id) {
+                // Every controller steps the rollouts; the one holding the agent sends.
+                if super::reachable(ctl, row.server_id).await {
+                    continue;
+                }
                 let reached = row.reached_at.unwrap_or(now);
                 if now - reached > OFFLINE_WAIT.as_millis() as i64 {
                     let why = format!(

@@ -57,7 +57,12 @@ pub async fn run_session<S, R>(
         return refuse(sink, server_id, &reason).await;
     };
     let heartbeat = Duration::from_secs(ctl.config.heartbeat_secs.max(1));
+    let controllers = match ctl.cluster.is_shared() {
+        true => ctl.cluster.gateways(&ctl.store).await,
+        false => Vec::new(),
+    };
     let welcome = Frame::Welcome(Welcome {
+        controllers,
         protocol_version: version,
         heartbeat_interval_ms: heartbeat.as_millis() as u64,
         max_frame_bytes: MAX_FRAME_BYTES as u64,
@@ -87,6 +92,7 @@ pub async fn run_session<S, R>(
     if let Err(e) = ctl.store.mark_online(server_id, &facts).await {
         tracing::warn!(server_id, error = %e, "could not mark server online");
     }
+    take_hold(&ctl, server_id).await;
     let conn_id = ctl
         .fleet
         .register(server_id, channel.clone(), remote.clone());
@@ -112,6 +118,27 @@ pub async fn run_session<S, R>(
         } else {
             super::schedule_offline_check(ctl, server_id, reason);
         }
+    }
+}
+
+/// Records that this controller holds the session. Tasks a connection on another controller
+/// left running are delivered again: that controller can no longer put them back (it died,
+/// or its connection is gone), and the agent answers a repeated task from its result cache.
+async fn take_hold(ctl: &Controller, server_id: i64) {
+    match ctl.store.take_hold(server_id, &ctl.cluster.id).await {
+        Ok(Some(before)) if before != ctl.cluster.id => {
+            match ctl.store.requeue_running_tasks_of(server_id).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(server_id, count = n, from = %before, "tasks left running by the agent's last controller are queued again")
+                }
+                Err(e) => {
+                    tracing::warn!(server_id, error = %e, "cannot queue the agent's running tasks again")
+                }
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(server_id, error = %e, "could not record who holds the server"),
     }
 }
 

@@ -175,12 +175,15 @@ mod tests {
 
     /// The gateway's certificate is issued anew at each start, on the same key: install
     /// lines printed before a restart keep working.
-    #[test]
-    fn the_key_pin_survives_a_restart() {
+    #[tokio::test]
+    async fn the_key_pin_survives_a_restart() {
         let dir = crate::util::TempDir::new("ca");
-        let first = crate::ca::Ca::load_or_create(dir.path()).unwrap();
+        let (store, _, _keep) = (crate::store::testing::test_stores().await)
+            .remove(0)
+            .into_parts();
+        let first = crate::ca::Ca::load(&store, dir.path()).await.unwrap();
         let one = super::super::tls_config(&first, &["a.example".into()]).unwrap();
-        let again = crate::ca::Ca::load_or_create(dir.path()).unwrap();
+        let again = crate::ca::Ca::load(&store, dir.path()).await.unwrap();
         let two = super::super::tls_config(&again, &["b.example".into()]).unwrap();
         assert_eq!(one.key_pin, two.key_pin);
         assert_eq!(one.key_pin.len(), 44, "base64 of 32 bytes");

@@ -29,7 +29,8 @@ use tokio_rustls::TlsAcceptor;
 use xfleet_common::enrollment::GatewayError;
 use xfleet_common::protocol::MAX_FRAME_BYTES;
 
-use crate::ca::{serial_of, Ca};
+use crate::ca::{controller_of, serial_of, Ca};
+use crate::cluster::{error_body, RoutedCall};
 use crate::limit;
 use crate::Controller;
 
@@ -45,6 +46,8 @@ pub struct Peer {
     pub addr: SocketAddr,
     /// Serial (hex) of the verified client certificate, if one was presented.
     pub cert_serial: Option<String>,
+    /// The id of the controller whose certificate was presented, for a routed call.
+    pub controller: Option<String>,
 }
 
 pub struct GatewayLimits {
@@ -113,6 +116,10 @@ pub fn router(ctl: Arc<Controller>) -> Router {
         .route("/v1/connect", get(connect))
         .route("/install.sh", get(install::install_script))
         .route("/v1/agent/{version}/{file}", get(install::agent_binary))
+        .route(
+            crate::cluster::HOP_CALL_PATH,
+            post(hop_call).layer(DefaultBodyLimit::max(MAX_FRAME_BYTES)),
+        )
         .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(ctl)
 }
@@ -169,12 +176,13 @@ pub async fn serve(ctl: Arc<Controller>, listener: TcpListener, tls: Arc<ServerC
                     return;
                 }
             };
-            let cert_serial = tls
+            let leaf = tls
                 .get_ref()
                 .1
                 .peer_certificates()
-                .and_then(|chain| chain.first())
-                .and_then(|cert| serial_of(cert));
+                .and_then(|chain| chain.first());
+            let cert_serial = leaf.and_then(|cert| serial_of(cert));
+            let controller = leaf.and_then(|cert| controller_of(cert));
             // A certificate of our CA authenticates the connection; one without (enrollment)
             // stays counted until it ends.
             let slot = if cert_serial.is_some() {
@@ -183,7 +191,11 @@ pub async fn serve(ctl: Arc<Controller>, listener: TcpListener, tls: Arc<ServerC
             } else {
                 Some(slot)
             };
-            let peer = Peer { addr, cert_serial };
+            let peer = Peer {
+                addr,
+                cert_serial,
+                controller,
+            };
             let service = hyper::service::service_fn(move |mut req| {
                 req.extensions_mut().insert(peer.clone());
                 tower::ServiceExt::oneshot(router.clone(), req)
@@ -253,6 +265,34 @@ async fn connect(
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .on_upgrade(move |socket| serve_socket(ctl, server_id, socket, remote))
+}
+
+/// A call routed here by another controller of the fleet for an agent connected here.
+async fn hop_call(
+    State(ctl): State<Arc<Controller>>,
+    Extension(peer): Extension<Peer>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if peer.controller.is_none() {
+        return gateway_error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "routed calls are taken only from the fleet's controllers",
+        );
+    }
+    let call = match RoutedCall::from_headers(&headers) {
+        Ok(call) => call,
+        Err(e) => return (StatusCode::BAD_REQUEST, Json(e)).into_response(),
+    };
+    // Only an agent connected here: a routed call never goes round between controllers.
+    match (ctl.fleet)
+        .call(call.server_id, &call.method, body.to_vec(), call.deadline)
+        .await
+    {
+        Ok(bytes) => bytes.into_response(),
+        Err(e) => (StatusCode::BAD_GATEWAY, Json(error_body(&e))).into_response(),
+    }
 }
 
 /// Runs an upgraded agent connection as a fleet session, one binary message per frame.

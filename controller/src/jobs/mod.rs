@@ -32,6 +32,9 @@ pub async fn limits_job(ctl: Arc<Controller>) {
             _ = tokio::time::sleep(every) => {}
             _ = ctl.shutdown.cancelled() => return,
         }
+        if !ctl.cluster.is_leader() {
+            continue;
+        }
         if let Err(e) = enforce_limits(&ctl).await {
             tracing::warn!(error = %e, "limit enforcement failed; will retry");
         }
@@ -247,6 +250,13 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 pub async fn history_job(ctl: Arc<Controller>) {
     loop {
+        // Every few seconds until this controller leads, then once per period.
+        if !ctl.cluster.is_leader() {
+            tokio::select! {
+                _ = tokio::time::sleep(crate::cluster::RENEW) => continue,
+                _ = ctl.shutdown.cancelled() => return,
+            }
+        }
         match prune_history(&ctl, now_ms()).await {
             Ok(0) => {}
             Ok(rows) => tracing::info!(rows, "pruned old traffic history"),

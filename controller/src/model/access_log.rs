@@ -21,9 +21,7 @@ pub async fn read(
     let method = core_methods::ACCESS_LOG;
     let body = to_body(&query).map_err(remote)?;
     let deadline = default_deadline(method, &serde_json::Value::Null);
-    let answer = ctl
-        .fleet
-        .call(server.id, method, body, deadline)
+    let answer = crate::fleet::call(ctl, server.id, method, body, deadline)
         .await
         .map_err(|e| match e {
             CallError::Unsupported(_) => CallError::Unsupported(format!(

@@ -290,6 +290,7 @@ mod tests {
             tags: vec![],
             status: "online".into(),
             connected: true,
+            controller: None,
             last_seen: Some(1),
             last_error: None,
             version: None,

@@ -496,7 +496,7 @@ pub async fn check_with_cores(
     let mut tried = BTreeSet::new();
     let mut checked = Vec::new();
     for server in ctl.store.list_servers().await? {
-        if !servers.contains(&server.id) || !ctl.fleet.is_connected(server.id) {
+        if !servers.contains(&server.id) || !crate::fleet::reachable(ctl, server.id).await {
             continue;
         }
         let core = (server.core_flavour.clone(), server.core_version.clone());
@@ -506,11 +506,7 @@ pub async fn check_with_cores(
         let mut state = desired::build(ctl, server.id, server.revision).await?;
         state.template = Some(template.clone());
         let body = json!({ "full": state });
-        match ctl
-            .fleet
-            .call_json(server.id, method::CHECK, &body, CHECK_DEADLINE)
-            .await
-        {
+        match crate::fleet::call_json(ctl, server.id, method::CHECK, &body, CHECK_DEADLINE).await {
             Ok(_) => {
                 tried.insert(core);
                 checked.push(ServerRef::from(&server));

@@ -171,6 +171,6 @@ pub async fn test(
     let method = core_methods::TEST_OUTBOUND;
     let body = to_body(request).map_err(CallError::from_body)?;
     let deadline = default_deadline(method, &Value::Null);
-    let bytes = ctl.fleet.call(server.id, method, body, deadline).await?;
+    let bytes = crate::fleet::call(ctl, server.id, method, body, deadline).await?;
     from_body(&bytes).map_err(CallError::from_body)
 }

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 use xfleet_common::methods::ListeningSocket;
+use xfleet_common::time::now_ms;
 
 use super::core_templates::TemplateRef;
 use super::{ModelError, Refusal, Result};
@@ -81,7 +82,11 @@ pub struct ServerView {
     pub tags: Vec<String>,
     /// `pending` (never connected), `online` or `offline`.
     pub status: String,
+    /// Connected to this controller, or (several controllers) to another one that is running.
     pub connected: bool,
+    /// The id of the controller holding the agent's session while it is connected (see
+    /// `GET /api/v1/controllers`).
+    pub controller: Option<String>,
     pub last_seen: Option<i64>,
     pub last_error: Option<String>,
     pub version: Option<String>,
@@ -187,6 +192,18 @@ pub async fn views(ctl: &Controller, rows: Vec<ServerRow>) -> Result<Vec<ServerV
     for f in ctl.store.inbound_failures(only).await? {
         failed.entry(f.server_id).or_default().push(f);
     }
+    // On a shared database, who holds each agent: another controller's agents are connected
+    // too, and calls to them are routed there.
+    let live_controllers: Vec<String> = match ctl.cluster.is_shared() {
+        true => {
+            let since = now_ms() - crate::cluster::LEASE.as_millis() as i64;
+            (ctl.store.live_controllers(since).await?)
+                .into_iter()
+                .map(|c| c.id)
+                .collect()
+        }
+        false => Vec::new(),
+    };
     let templates: HashMap<i64, String> = if rows.iter().any(|r| r.core_template_id.is_some()) {
         ctl.store
             .templates()
@@ -205,7 +222,10 @@ pub async fn views(ctl: &Controller, rows: Vec<ServerRow>) -> Result<Vec<ServerV
                 id,
                 name: templates.get(&id).cloned().unwrap_or_default(),
             });
-            view(ctl, row, failures, template)
+            let elsewhere = row.status == "online"
+                && (row.held_by.as_ref())
+                    .is_some_and(|c| *c != ctl.cluster.id && live_controllers.contains(c));
+            view(ctl, row, failures, template, elsewhere)
         })
         .collect())
 }
@@ -228,8 +248,14 @@ fn view(
     row: ServerRow,
     failed_inbounds: Vec<InboundFailureRow>,
     core_template: Option<TemplateRef>,
+    held_elsewhere: bool,
 ) -> ServerView {
     let live = ctl.fleet.live_info(row.id);
+    let controller = match live.is_some() {
+        true => Some(ctl.cluster.id.clone()),
+        false if held_elsewhere => row.held_by.clone(),
+        false => None,
+    };
     let (link_host, link_host_source) = match row.link_host() {
         Some((host, LinkHostSource::PublicAddress)) => (host, "public_address"),
         Some((host, LinkHostSource::Agent)) => (host, "agent"),
@@ -254,7 +280,8 @@ fn view(
         } else {
             row.status
         },
-        connected: live.is_some(),
+        connected: live.is_some() || held_elsewhere,
+        controller,
         last_seen: row.last_seen,
         last_error: row.last_error,
         version: row.version,

@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod bulk;
 mod client_batch;
+pub mod cluster;
 mod failures;
 mod fleet;
 mod history;
@@ -81,6 +82,7 @@ pub struct Store {
     backend: Backend,
     /// On SQLite, the turn of the next bulk writer (see [`Store::begin_write`]).
     writer: Arc<Mutex<()>>,
+    url: Arc<str>,
 }
 
 /// A transaction that writes, and on SQLite the writer's turn it holds until it ends.
@@ -135,6 +137,7 @@ impl Store {
             pool,
             backend,
             writer: Arc::new(Mutex::new(())),
+            url: url.into(),
         })
     }
 

@@ -41,6 +41,8 @@ pub struct ServerRow {
     pub reported_addresses: String,
     /// The core template the server runs; `None`: the fleet template.
     pub core_template_id: Option<i64>,
+    /// The controller holding the agent's session (see `store::cluster`).
+    pub held_by: Option<String>,
 }
 
 /// How the address share links point at was learnt.
@@ -128,7 +130,7 @@ pub struct AgentFacts {
 const COLUMNS: &str = "id, name, region, tags, status, last_seen, last_error, version, \
     core_version, os_info, hostname, enabled, notes, revision, applied_revision, created_at, \
     updated_at, is_local, public_address, core_flavour, listening, apply_error, \
-    reported_addresses, core_template_id";
+    reported_addresses, core_template_id, held_by";
 
 impl Store {
     pub async fn create_server(&self, new: &NewServer) -> Result<ServerRow> {
@@ -317,8 +319,8 @@ impl Store {
 
     pub async fn mark_offline(&self, id: i64, reason: &str) -> Result<()> {
         sqlx::query(
-            "UPDATE servers SET status = 'offline', last_error = $1, updated_at = $2 \
-             WHERE id = $3",
+            "UPDATE servers SET status = 'offline', last_error = $1, updated_at = $2, \
+             held_by = NULL WHERE id = $3",
         )
         .bind(reason)
         .bind(now_ms())
@@ -335,15 +337,18 @@ impl Store {
         id: i64,
         reason: &str,
         since: i64,
+        holder: &str,
     ) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE servers SET status = 'offline', last_error = $1, updated_at = $2 \
-             WHERE id = $3 AND (last_seen IS NULL OR last_seen <= $4)",
+            "UPDATE servers SET status = 'offline', last_error = $1, updated_at = $2, \
+             held_by = NULL WHERE id = $3 AND (last_seen IS NULL OR last_seen <= $4) \
+             AND (held_by IS NULL OR held_by = $5)",
         )
         .bind(reason)
         .bind(now_ms())
         .bind(id)
         .bind(since)
+        .bind(holder)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() > 0)

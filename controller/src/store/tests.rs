@@ -32,13 +32,13 @@ async fn an_offline_check_does_not_overrule_a_reconnect() {
             .await
             .unwrap();
         let marked = s
-            .mark_offline_unless_seen_after(id, "agent disconnected", check_began)
+            .mark_offline_unless_seen_after(id, "agent disconnected", check_began, "c1")
             .await
             .unwrap();
         assert!(!marked, "{}", t.label);
         assert_eq!(s.server(id).await.unwrap().status, "online", "{}", t.label);
         let marked = s
-            .mark_offline_unless_seen_after(id, "agent disconnected", now_ms() + 1)
+            .mark_offline_unless_seen_after(id, "agent disconnected", now_ms() + 1, "c1")
             .await
             .unwrap();
         assert!(marked, "{}", t.label);

@@ -49,7 +49,7 @@ async fn run_queued(
     let ctl = &call.ctl;
     // A 3x-ui caller expects the work now: an offline server is an error, not a queued task
     // that would surprise someone when the server comes back.
-    if !ctl.fleet.is_connected(server.id) {
+    if !crate::fleet::reachable(ctl, server.id).await {
         return Err(agent_error(server, CallError::Offline(String::new())));
     }
     let task = ctl

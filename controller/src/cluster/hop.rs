@@ -1,0 +1,230 @@
+//! A call on an agent held by another controller: an HTTPS request to the holder's gateway
+//! (`POST /v1/hop/call`), authenticated both ways by the fleet's CA: the holder's gateway
+//! certificate, and a client certificate naming this controller. Connections are kept and
+//! reused, so a routed call costs one request on an open connection plus the holder's call.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
+use rustls::RootCertStore;
+use xfleet_common::channel::CallError;
+use xfleet_common::protocol::{ErrorBody, MAX_FRAME_BYTES};
+
+use crate::ca::Ca;
+
+/// The gateway's route for routed calls.
+pub const HOP_CALL_PATH: &str = "/v1/hop/call";
+const SERVER: &str = "x-xfleet-server";
+const METHOD: &str = "x-xfleet-method";
+const DEADLINE: &str = "x-xfleet-deadline-ms";
+/// Open connections kept per other controller.
+const IDLE_PER_PEER: usize = 16;
+
+pub(super) struct HopClient {
+    tls: tokio_rustls::TlsConnector,
+    idle: Mutex<HashMap<String, Vec<SendRequest<Full<Bytes>>>>>,
+}
+
+impl HopClient {
+    pub(super) fn new(ca: &Ca, id: &str) -> anyhow::Result<Self> {
+        let (cert, key) = ca.issue_controller(id)?;
+        let mut roots = RootCertStore::empty();
+        roots.add(ca.cert_der().clone())?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .with_root_certificates(roots)
+            .with_client_auth_cert(vec![cert], key)?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Self {
+            tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            idle: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub(super) async fn call(
+        &self,
+        base: &str,
+        server_id: i64,
+        method: &str,
+        body: Vec<u8>,
+        deadline: Duration,
+    ) -> Result<Vec<u8>, CallError> {
+        let unreachable = |e: String| {
+            CallError::Offline(format!(
+                "the controller holding server {server_id} ({base}) cannot be reached: {e}"
+            ))
+        };
+        let request = hyper::Request::post(HOP_CALL_PATH)
+            .header(hyper::header::HOST, authority(base).unwrap_or_default())
+            .header(SERVER, server_id)
+            .header(METHOD, method)
+            .header(DEADLINE, deadline.as_millis() as u64)
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| unreachable(e.to_string()))?;
+        let mut sender = match self.take_idle(base) {
+            Some(sender) => sender,
+            None => self.connect(base).await.map_err(unreachable)?,
+        };
+        // The holder answers within the call's deadline; this only bounds a holder that hangs.
+        let answer = tokio::time::timeout(deadline + Duration::from_secs(5), async {
+            let response = sender.send_request(request).await?;
+            let status = response.status();
+            let bytes = Limited::new(response.into_body(), MAX_FRAME_BYTES)
+                .collect()
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))?
+                .to_bytes();
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>((status, bytes))
+        })
+        .await;
+        let (status, bytes) = match answer {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(e)) => return Err(unreachable(e.to_string())),
+            Err(_) => return Err(CallError::Timeout(deadline)),
+        };
+        self.give_back(base, sender);
+        if status.is_success() {
+            return Ok(bytes.to_vec());
+        }
+        match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(body) => Err(CallError::from_body(body)),
+            Err(_) => Err(unreachable(format!("answer {status}"))),
+        }
+    }
+
+    fn take_idle(&self, base: &str) -> Option<SendRequest<Full<Bytes>>> {
+        let mut idle = self.idle.lock().unwrap();
+        let list = idle.get_mut(base)?;
+        while let Some(sender) = list.pop() {
+            if !sender.is_closed() && sender.is_ready() {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    fn give_back(&self, base: &str, sender: SendRequest<Full<Bytes>>) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap();
+        let list = idle.entry(base.to_owned()).or_default();
+        if list.len() < IDLE_PER_PEER {
+            list.push(sender);
+        }
+    }
+
+    async fn connect(&self, base: &str) -> Result<SendRequest<Full<Bytes>>, String> {
+        let authority = authority(base).ok_or("not an https:// address")?;
+        let host = host_of(&authority);
+        let name = ServerName::try_from(host.to_owned()).map_err(|e| e.to_string())?;
+        let tcp = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::net::TcpStream::connect(&authority),
+        )
+        .await
+        .map_err(|_| "no connection within 5 s".to_string())?
+        .map_err(|e| e.to_string())?;
+        let _ = tcp.set_nodelay(true);
+        let tls = self
+            .tls
+            .connect(name, tcp)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(sender)
+    }
+}
+
+/// `host:port` of an `https://host:port/…` address (port 443 when absent).
+fn authority(base: &str) -> Option<String> {
+    let rest = base.strip_prefix("https://")?;
+    let authority = rest.split('/').next()?;
+    let has_port = match authority.rfind(']') {
+        Some(end) => authority[end..].contains(':'),
+        None => authority.contains(':'),
+    };
+    Some(match has_port {
+        true => authority.to_owned(),
+        false => format!("{authority}:443"),
+    })
+}
+
+/// The host of `host:port` (an IPv6 address without its brackets).
+fn host_of(authority: &str) -> &str {
+    let host = match authority.rfind(':') {
+        Some(i) => &authority[..i],
+        None => authority,
+    };
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
+/// A routed call as the holder's gateway reads it.
+pub struct RoutedCall {
+    pub server_id: i64,
+    pub method: String,
+    pub deadline: Duration,
+}
+
+impl RoutedCall {
+    /// Reads the call from the request's headers (the body is the call's body).
+    pub fn from_headers(headers: &hyper::HeaderMap) -> Result<Self, ErrorBody> {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let bad = |what: &str| {
+            ErrorBody::new("bad_request", format!("routed call without a valid {what}"))
+        };
+        let server_id = (header(SERVER).and_then(|v| v.parse().ok())).ok_or_else(|| bad(SERVER))?;
+        let method = (header(METHOD).filter(|m| !m.is_empty())).ok_or_else(|| bad(METHOD))?;
+        let deadline: u64 =
+            (header(DEADLINE).and_then(|v| v.parse().ok())).ok_or_else(|| bad(DEADLINE))?;
+        Ok(Self {
+            server_id,
+            method: method.to_owned(),
+            deadline: Duration::from_millis(deadline.min(3_600_000)),
+        })
+    }
+}
+
+/// A call's error as it travels back to the controller that routed it.
+pub fn error_body(e: &CallError) -> ErrorBody {
+    let mut body = ErrorBody::new(e.code(), e.message());
+    if let CallError::Remote {
+        details, retryable, ..
+    } = e
+    {
+        body.details = details.clone();
+        body.retryable = *retryable;
+    }
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_of_other_controllers() {
+        assert_eq!(
+            authority("https://ctl-b:2054").as_deref(),
+            Some("ctl-b:2054")
+        );
+        assert_eq!(authority("https://ctl-b/x").as_deref(), Some("ctl-b:443"));
+        assert_eq!(authority("https://[::1]:9").as_deref(), Some("[::1]:9"));
+        assert_eq!(authority("https://[::1]").as_deref(), Some("[::1]:443"));
+        assert_eq!(authority("http://ctl-b:1"), None);
+        assert_eq!(host_of("[::1]:9"), "::1");
+        assert_eq!(host_of("ctl-b:2054"), "ctl-b");
+    }
+}

@@ -1,0 +1,300 @@
+//! Several controllers on one PostgreSQL (DESIGN §14). Each running controller keeps a lease
+//! (its `controllers` row, renewed every [`RENEW`]); the servers it holds name it. A call for
+//! an agent held elsewhere goes to the holder's gateway over mutual TLS with a certificate of
+//! the fleet's CA ([`hop`]); a task queued for it wakes the holder through `LISTEN/NOTIFY`;
+//! the periodic jobs run on the one controller holding an advisory lock (the leader).
+//!
+//! On SQLite there is exactly one controller: it is always the leader, and a second one
+//! started on the same database file is refused.
+
+mod hop;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+use xfleet_common::channel::CallError;
+use xfleet_common::time::now_ms;
+
+use crate::ca::Ca;
+use crate::store::cluster::{ControllerRow, TASK_CHANNEL};
+use crate::store::{Backend, Store};
+
+pub use hop::{error_body, RoutedCall, HOP_CALL_PATH};
+
+/// How often a controller renews its lease and, when it is not the leader, tries to become it.
+pub const RENEW: Duration = Duration::from_secs(2);
+/// A lease not renewed for this long has run out: its controller is gone.
+pub const LEASE: Duration = Duration::from_secs(10);
+
+/// This controller's place among the fleet's controllers.
+pub struct Cluster {
+    /// Persisted in the data directory (`controller.id`), so a restart is the same controller.
+    pub id: String,
+    shared: bool,
+    leader: AtomicBool,
+    hop: Option<hop::HopClient>,
+}
+
+/// Where this controller can be reached, as the others and the agents see it.
+pub struct Membership {
+    pub gateway_url: String,
+    pub panel_url: String,
+}
+
+impl Cluster {
+    /// A lone controller that leads (tests of the jobs and the model).
+    pub fn alone() -> Self {
+        Self {
+            id: "local".into(),
+            shared: false,
+            leader: AtomicBool::new(true),
+            hop: None,
+        }
+    }
+
+    /// Records this controller among the fleet's and prepares its calls to the others.
+    pub async fn join(
+        store: &Store,
+        ca: &Ca,
+        data_dir: &Path,
+        me: Membership,
+    ) -> anyhow::Result<Self> {
+        let id = controller_id(data_dir)?;
+        check_alone(store, &id).await?;
+        let shared = store.backend() == Backend::Postgres;
+        let now = now_ms();
+        store
+            .register_controller(&ControllerRow {
+                id: id.clone(),
+                hostname: crate::util::hostname(),
+                hop_url: me.gateway_url.clone(),
+                gateway_url: me.gateway_url,
+                panel_url: me.panel_url,
+                version: env!("CARGO_PKG_VERSION").into(),
+                started_at: now,
+                seen_at: now,
+                leads: i64::from(!shared),
+            })
+            .await?;
+        let hop = match shared {
+            true => Some(hop::HopClient::new(ca, &id)?),
+            false => None,
+        };
+        Ok(Self {
+            id,
+            shared,
+            // On SQLite there is no one else to lead.
+            leader: AtomicBool::new(!shared),
+            hop,
+        })
+    }
+
+    /// Whether other controllers may share the database (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        self.shared
+    }
+
+    /// Whether the periodic jobs run here.
+    pub fn is_leader(&self) -> bool {
+        self.leader.load(Ordering::SeqCst)
+    }
+
+    /// Renews the lease and keeps or seeks the leadership until shutdown, then gives the
+    /// lease up so the others need not wait for it to run out.
+    pub async fn keep_lease(self: Arc<Self>, store: Store, shutdown: CancellationToken) {
+        let mut lock = None;
+        loop {
+            if self.shared {
+                let held = lead(&store, &mut lock).await;
+                if held != self.leader.swap(held, Ordering::SeqCst) {
+                    match held {
+                        true => tracing::info!("this controller now runs the periodic jobs"),
+                        false => tracing::warn!("this controller no longer runs the periodic jobs"),
+                    }
+                }
+            }
+            if let Err(e) = store.renew_controller(&self.id, self.is_leader()).await {
+                tracing::warn!(error = %e, "cannot renew this controller's lease");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(RENEW) => {}
+                _ = shutdown.cancelled() => break,
+            }
+        }
+        self.leader.store(false, Ordering::SeqCst);
+        drop(lock);
+        if let Err(e) = store.remove_controller(&self.id).await {
+            tracing::warn!(error = %e, "cannot give up this controller's lease");
+        }
+    }
+
+    /// The gateway addresses of the controllers running now, this one first: what agents
+    /// are told to fail over to.
+    pub async fn gateways(&self, store: &Store) -> Vec<String> {
+        let since = now_ms() - LEASE.as_millis() as i64;
+        let mut rows = store.live_controllers(since).await.unwrap_or_default();
+        rows.sort_by_key(|r| r.id != self.id);
+        let mut urls: Vec<String> = Vec::new();
+        for r in rows {
+            if !urls.contains(&r.gateway_url) {
+                urls.push(r.gateway_url);
+            }
+        }
+        urls
+    }
+
+    /// Calls `method` on an agent held by another controller, through that controller's
+    /// gateway; `Offline` when no live controller holds it.
+    pub async fn call_elsewhere(
+        &self,
+        store: &Store,
+        server_id: i64,
+        method: &str,
+        body: Vec<u8>,
+        deadline: Duration,
+    ) -> Result<Vec<u8>, CallError> {
+        let offline = || CallError::Offline(format!("server {server_id} is not connected"));
+        let Some(hop) = &self.hop else {
+            return Err(offline());
+        };
+        let since = now_ms() - LEASE.as_millis() as i64;
+        let holder = store.holder_of(server_id, since).await.map_err(|e| {
+            CallError::Offline(format!("cannot find who holds server {server_id}: {e}"))
+        })?;
+        match holder {
+            Some((id, url)) if id != self.id => {
+                hop.call(&url, server_id, method, body, deadline).await
+            }
+            _ => Err(offline()),
+        }
+    }
+}
+
+/// Tries to hold the leader's advisory lock on its own connection; false on any error (the
+/// connection is dropped and taken again next time, and PostgreSQL frees the lock with it).
+async fn lead(store: &Store, lock: &mut Option<sqlx::AnyConnection>) -> bool {
+    if lock.is_none() {
+        match store.leader_connection().await {
+            Ok(conn) => *lock = Some(conn),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot reach the database for the leader's lock");
+                return false;
+            }
+        }
+    }
+    let conn = lock.as_mut().expect("set above");
+    match Store::try_lead(conn).await {
+        Ok(held) => held,
+        Err(e) => {
+            tracing::warn!(error = %e, "lost the leader's lock connection");
+            *lock = None;
+            false
+        }
+    }
+}
+
+/// Wakes `wake(server_id)` for every task another controller queues, until shutdown
+/// (PostgreSQL; on SQLite every task is queued here and wakes its worker directly).
+pub async fn listen_for_tasks(
+    store: Store,
+    wake: impl Fn(i64) + Send + 'static,
+    shutdown: CancellationToken,
+) {
+    if store.backend() != Backend::Postgres {
+        return;
+    }
+    let mut pause = Duration::from_millis(200);
+    loop {
+        let listened = async {
+            let mut listener = sqlx::postgres::PgListener::connect(store.url()).await?;
+            listener.listen(TASK_CHANNEL).await?;
+            loop {
+                let note = listener.recv().await?;
+                if let Ok(id) = note.payload().parse() {
+                    wake(id);
+                }
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), sqlx::Error>(())
+        };
+        tokio::select! {
+            r = listened => {
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "task notifications interrupted; listening again");
+                }
+            }
+            _ = shutdown.cancelled() => return,
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        pause = (pause * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// This controller's id: `controller.id` in its data directory, made on its first start.
+fn controller_id(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join("controller.id");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let id = text.trim();
+        if !id.is_empty() {
+            return Ok(id.to_owned());
+        }
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    crate::util::write_private(&path, id.as_bytes())
+        .with_context(|| format!("write {}", path.display()))?;
+    Ok(id)
+}
+
+/// Refuses to start beside a controller that is running on the same database when that is
+/// not allowed: any other controller on SQLite (it serves one controller only), and on
+/// PostgreSQL one with the same id (a copied data directory). A row left by a controller
+/// that died is told apart by its lease: it is not renewed while this one waits a little
+/// longer than a renewal.
+async fn check_alone(store: &Store, id: &str) -> anyhow::Result<()> {
+    let sqlite = store.backend() == Backend::Sqlite;
+    let rivals = || async {
+        let since = now_ms() - LEASE.as_millis() as i64;
+        anyhow::Ok(
+            (store.live_controllers(since).await?)
+                .into_iter()
+                .filter(|r| sqlite || r.id == id)
+                .collect::<Vec<_>>(),
+        )
+    };
+    let before = rivals().await?;
+    if before.is_empty() {
+        return Ok(());
+    }
+    tokio::time::sleep(RENEW + Duration::from_secs(1)).await;
+    let after = rivals().await?;
+    let Some(alive) = after
+        .iter()
+        .find(|r| before.iter().any(|b| b.id == r.id && r.seen_at > b.seen_at))
+    else {
+        return Ok(());
+    };
+    let who = format!(
+        "{} on {} (panel {}, gateway {})",
+        alive.id, alive.hostname, alive.panel_url, alive.gateway_url
+    );
+    if sqlite {
+        anyhow::bail!(
+            "another xfleet controller is running on this SQLite database: {who}. SQLite \
+             serves one controller only; stop that one first, or move the fleet to PostgreSQL \
+             (`xfleet backup`, then `xfleet restore` into a PostgreSQL `database_url`) to run \
+             several controllers"
+        )
+    }
+    anyhow::bail!(
+        "a controller with this data directory's id ({}) is already running: {who}. Each \
+         controller needs its own data directory; remove controller.id from a copied one",
+        alive.id
+    )
+}
