@@ -26,3 +26,18 @@ CREATE TABLE controllers (
 
 -- Which controller holds the server's agent session (while online).
 ALTER TABLE servers ADD COLUMN held_by TEXT;
+
+-- Failed logins and the blocks they led to, per client address (an IPv6 client by its /64)
+-- and user name, so a pair blocked on one controller is blocked on all of them.
+CREATE TABLE login_failures (
+    address TEXT NOT NULL,
+    username TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX login_failures_pair ON login_failures (address, username, at);
+CREATE TABLE login_blocks (
+    address TEXT NOT NULL,
+    username TEXT NOT NULL,
+    until_ms INTEGER NOT NULL,
+    PRIMARY KEY (address, username)
+);

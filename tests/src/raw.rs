@@ -144,6 +144,40 @@ pub async fn post_enroll(port: u16, ca_pem: &str, body: &Value) -> (u16, Value) 
     )
 }
 
+/// A routed call (`POST /v1/hop/call`, what controllers send each other) made with
+/// `identity`: its status and body.
+pub async fn post_hop_call(
+    port: u16,
+    ca_pem: &str,
+    identity: (&str, &str),
+    server_id: i64,
+    method: &str,
+) -> (u16, Value) {
+    let stream = tls_stream(port, tls(ca_pem, Some(identity))).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = hyper::Request::post("/v1/hop/call")
+        .header("host", format!("127.0.0.1:{port}"))
+        .header("x-xfleet-server", server_id.to_string())
+        .header("x-xfleet-method", method)
+        .header("x-xfleet-deadline-ms", "5000")
+        .body(Full::new(Bytes::from(
+            xfleet_common::protocol::json_to_body(&Value::Null),
+        )))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes)
+            .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned())),
+    )
+}
+
 /// A CA of our own and a client certificate it signed: (ca_pem, cert_pem, key_pem).
 pub fn foreign_identity() -> (String, String, String) {
     use rcgen::{

@@ -7,6 +7,7 @@ use futures_util::SinkExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::protocol::Message;
 use xfleet_common::protocol::Frame;
+use xfleet_tests::xui::XuiClient;
 use xfleet_tests::{raw, wait_for, Agent, Controller, ControllerOptions};
 
 const ONLINE: Duration = Duration::from_secs(30);
@@ -1098,6 +1099,15 @@ async fn three_controllers_share_one_fleet() {
         );
     }
 
+    // C's panel shows what A knows live of its agent: heartbeats, the core's state.
+    let live = wait_for("agent 1's live facts on C", ONLINE, || async {
+        let s = c.server(s1).await;
+        s["live"]["heartbeat"].is_object().then_some(s)
+    })
+    .await;
+    assert_eq!(live["controller"], json!(a_id), "{live}");
+    assert!(live["live"]["connected_at"].as_i64().unwrap() > 0, "{live}");
+
     // A client added on C reaches the agent held by A, whose core carries its traffic.
     let files = FileServer::start().await;
     let (_, v2) = c.vless_ws_user(s1, "alice@fleet").await;
@@ -1134,6 +1144,36 @@ async fn three_controllers_share_one_fleet() {
     .await;
     assert_eq!(done["response"], json!({"n": 1}));
     assert_eq!(done["attempts"], json!(1), "{done}");
+
+    // Routed calls are taken from the fleet's controllers only: an agent's own certificate
+    // (of the same CA) cannot use another agent's channel through the gateway.
+    let read = |f: &str| std::fs::read_to_string(agent2.config_dir.join(f)).unwrap();
+    let (status, body) = xfleet_tests::raw::post_hop_call(
+        a.gateway_port,
+        &a.ca_pem(),
+        (&read("agent.pem"), &read("agent.key")),
+        s1,
+        "echo",
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+
+    // Failed logins add up over the controllers: two on A, two on B and one on C block the
+    // name on all three, even with the right password.
+    for (ctl, n) in [(&a, 2), (&b, 2), (&c, 1)] {
+        for _ in 0..n {
+            let mut x = XuiClient::new(&ctl.panel_url(), "");
+            x.login("admin", "wrong-password").await.failure();
+        }
+    }
+    for ctl in [&a, &b, &c] {
+        let mut x = XuiClient::new(&ctl.panel_url(), "");
+        let refused = x.login("admin", &a.admin_password).await.failure();
+        assert!(
+            refused.contains("temporarily blocked"),
+            "blocked everywhere: {refused}"
+        );
+    }
 
     // Changes queued for agent 1 just before its controller (also the leader) dies.
     let mut queued = Vec::new();

@@ -20,6 +20,11 @@ use crate::ca::Ca;
 
 /// The gateway's route for routed calls.
 pub const HOP_CALL_PATH: &str = "/v1/hop/call";
+/// The gateway's route for what a controller knows live of the agents it holds (heartbeat,
+/// core state, connection), for the panels of the other controllers.
+pub const HOP_LIVE_PATH: &str = "/v1/hop/live";
+/// Most servers asked about in one request.
+pub const MAX_LIVE_IDS: usize = 10_000;
 const SERVER: &str = "x-xfleet-server";
 const METHOD: &str = "x-xfleet-method";
 const DEADLINE: &str = "x-xfleet-deadline-ms";
@@ -97,6 +102,35 @@ impl HopClient {
             Ok(body) => Err(CallError::from_body(body)),
             Err(_) => Err(unreachable(format!("answer {status}"))),
         }
+    }
+
+    /// The live facts the controller at `base` holds about `ids` (JSON object by id).
+    pub(super) async fn live(&self, base: &str, ids: &[i64]) -> Result<serde_json::Value, String> {
+        let body = serde_json::to_vec(ids).map_err(|e| e.to_string())?;
+        let request = hyper::Request::post(HOP_LIVE_PATH)
+            .header(hyper::header::HOST, authority(base).unwrap_or_default())
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| e.to_string())?;
+        let mut sender = match self.take_idle(base) {
+            Some(sender) => sender,
+            None => self.connect(base).await?,
+        };
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status();
+        let bytes = Limited::new(response.into_body(), MAX_FRAME_BYTES)
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        self.give_back(base, sender);
+        if !status.is_success() {
+            return Err(format!("answer {status}"));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| e.to_string())
     }
 
     fn take_idle(&self, base: &str) -> Option<SendRequest<Full<Bytes>>> {

@@ -23,7 +23,7 @@ use crate::ca::Ca;
 use crate::store::cluster::{ControllerRow, TASK_CHANNEL};
 use crate::store::{Backend, Store};
 
-pub use hop::{error_body, RoutedCall, HOP_CALL_PATH};
+pub use hop::{error_body, RoutedCall, HOP_CALL_PATH, HOP_LIVE_PATH, MAX_LIVE_IDS};
 
 /// How often a controller renews its lease and, when it is not the leader, tries to become it.
 pub const RENEW: Duration = Duration::from_secs(2);
@@ -171,6 +171,39 @@ impl Cluster {
             }
             _ => Err(offline()),
         }
+    }
+}
+
+impl Cluster {
+    /// What other controllers know live of the agents they hold: `ids` by the `hop_url` of
+    /// their holder. Each holder is asked once, all at once; one that does not answer within
+    /// two seconds is left out (the panel then shows its agents without live facts).
+    pub async fn live_elsewhere(
+        &self,
+        by_holder: Vec<(String, Vec<i64>)>,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        let Some(hop) = &self.hop else {
+            return Default::default();
+        };
+        let asks = by_holder.iter().map(|(url, ids)| async move {
+            match tokio::time::timeout(Duration::from_secs(2), hop.live(url, ids)).await {
+                Ok(Ok(serde_json::Value::Object(map))) => map,
+                Ok(Ok(_)) => Default::default(),
+                Ok(Err(e)) => {
+                    tracing::debug!(controller = %url, error = %e, "no live facts from another controller");
+                    Default::default()
+                }
+                Err(_) => {
+                    tracing::debug!(controller = %url, "no live facts from another controller within 2 s");
+                    Default::default()
+                }
+            }
+        });
+        let mut all = serde_json::Map::new();
+        for map in futures_util::future::join_all(asks).await {
+            all.extend(map);
+        }
+        all
     }
 }
 

@@ -154,10 +154,10 @@ async fn update_user(
         }
         check_new_password(&change.new_password)?;
         let user = ctl.store.user_by_id(call.actor.user_id).await?;
-        ensure_not_blocked(ctl, ip, &user.username)?;
+        ensure_not_blocked(ctl, ip, &user.username).await?;
         let password_ok = check_password(&change.old_password, &user.password_hash).await?;
         if change.old_username != user.username || !password_ok {
-            ctl.login_throttle.failure(ip, &user.username);
+            crate::front::auth::login_failed(ctl, ip, &user.username).await;
             return Err(ApiError::Forbidden(
                 Refusal::new("err.old_credentials_wrong", &[]).into(),
             ));

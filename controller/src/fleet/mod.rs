@@ -37,7 +37,7 @@ struct Live {
 }
 
 /// What the panel shows about a connected agent.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct LiveInfo {
     pub connected_at: i64,
     pub remote: String,

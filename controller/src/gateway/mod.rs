@@ -120,6 +120,7 @@ pub fn router(ctl: Arc<Controller>) -> Router {
             crate::cluster::HOP_CALL_PATH,
             post(hop_call).layer(DefaultBodyLimit::max(MAX_FRAME_BYTES)),
         )
+        .route(crate::cluster::HOP_LIVE_PATH, post(hop_live))
         .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(ctl)
 }
@@ -293,6 +294,29 @@ async fn hop_call(
         Ok(bytes) => bytes.into_response(),
         Err(e) => (StatusCode::BAD_GATEWAY, Json(error_body(&e))).into_response(),
     }
+}
+
+/// What this controller knows live of the agents it holds, for another controller's panel.
+async fn hop_live(
+    State(ctl): State<Arc<Controller>>,
+    Extension(peer): Extension<Peer>,
+    Json(ids): Json<Vec<i64>>,
+) -> Response {
+    if peer.controller.is_none() {
+        return gateway_error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "routed calls are taken only from the fleet's controllers",
+        );
+    }
+    let live: serde_json::Map<String, serde_json::Value> = (ids.iter())
+        .take(crate::cluster::MAX_LIVE_IDS)
+        .filter_map(|&id| {
+            let info = ctl.fleet.live_info(id)?;
+            Some((id.to_string(), serde_json::to_value(info).ok()?))
+        })
+        .collect();
+    Json(live).into_response()
 }
 
 /// Runs an upgraded agent connection as a fleet session, one binary message per frame.

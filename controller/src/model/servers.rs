@@ -194,15 +194,36 @@ pub async fn views(ctl: &Controller, rows: Vec<ServerRow>) -> Result<Vec<ServerV
     }
     // On a shared database, who holds each agent: another controller's agents are connected
     // too, and calls to them are routed there.
-    let live_controllers: Vec<String> = match ctl.cluster.is_shared() {
+    let live_controllers: HashMap<String, String> = match ctl.cluster.is_shared() {
         true => {
             let since = now_ms() - crate::cluster::LEASE.as_millis() as i64;
             (ctl.store.live_controllers(since).await?)
                 .into_iter()
-                .map(|c| c.id)
+                .filter(|c| c.id != ctl.cluster.id)
+                .map(|c| (c.id, c.hop_url))
                 .collect()
         }
-        false => Vec::new(),
+        false => HashMap::new(),
+    };
+    let held_elsewhere = |row: &ServerRow| {
+        (row.status == "online")
+            .then_some(row.held_by.as_ref())
+            .flatten()
+            .and_then(|c| live_controllers.get(c))
+    };
+    let mut by_holder: HashMap<String, Vec<i64>> = HashMap::new();
+    for row in &rows {
+        if let Some(url) = held_elsewhere(row) {
+            by_holder.entry(url.clone()).or_default().push(row.id);
+        }
+    }
+    let mut live_elsewhere = match by_holder.is_empty() {
+        true => Default::default(),
+        false => {
+            ctl.cluster
+                .live_elsewhere(by_holder.into_iter().collect())
+                .await
+        }
     };
     let templates: HashMap<i64, String> = if rows.iter().any(|r| r.core_template_id.is_some()) {
         ctl.store
@@ -222,10 +243,10 @@ pub async fn views(ctl: &Controller, rows: Vec<ServerRow>) -> Result<Vec<ServerV
                 id,
                 name: templates.get(&id).cloned().unwrap_or_default(),
             });
-            let elsewhere = row.status == "online"
-                && (row.held_by.as_ref())
-                    .is_some_and(|c| *c != ctl.cluster.id && live_controllers.contains(c));
-            view(ctl, row, failures, template, elsewhere)
+            let elsewhere = held_elsewhere(&row).is_some();
+            let live = (live_elsewhere.remove(&row.id.to_string()))
+                .and_then(|v| serde_json::from_value::<LiveInfo>(v).ok());
+            view(ctl, row, failures, template, elsewhere.then_some(live))
         })
         .collect())
 }
@@ -248,10 +269,14 @@ fn view(
     row: ServerRow,
     failed_inbounds: Vec<InboundFailureRow>,
     core_template: Option<TemplateRef>,
-    held_elsewhere: bool,
+    // Held by another running controller: what it knows live of the agent, if it said.
+    held_elsewhere: Option<Option<LiveInfo>>,
 ) -> ServerView {
-    let live = ctl.fleet.live_info(row.id);
-    let controller = match live.is_some() {
+    let here = ctl.fleet.live_info(row.id);
+    let connected_here = here.is_some();
+    let live = here.or_else(|| held_elsewhere.clone().flatten());
+    let held_elsewhere = !connected_here && held_elsewhere.is_some();
+    let controller = match connected_here {
         true => Some(ctl.cluster.id.clone()),
         false if held_elsewhere => row.held_by.clone(),
         false => None,
@@ -280,7 +305,7 @@ fn view(
         } else {
             row.status
         },
-        connected: live.is_some() || held_elsewhere,
+        connected: connected_here || held_elsewhere,
         controller,
         last_seen: row.last_seen,
         last_error: row.last_error,

@@ -273,6 +273,81 @@ impl Store {
         Ok(row.try_get::<i32, _>("held")? == 1)
     }
 
+    /// Records a failed login of the pair and forgets its failures older than `since`;
+    /// returns how many it has from `since` on.
+    pub async fn add_login_failure(
+        &self,
+        address: &str,
+        username: &str,
+        since: i64,
+    ) -> Result<i64> {
+        let mut w = self.begin_write().await?;
+        sqlx::query("DELETE FROM login_failures WHERE address = $1 AND username = $2 AND at < $3")
+            .bind(address)
+            .bind(username)
+            .bind(since)
+            .execute(&mut *w.tx)
+            .await?;
+        sqlx::query("INSERT INTO login_failures (address, username, at) VALUES ($1, $2, $3)")
+            .bind(address)
+            .bind(username)
+            .bind(now_ms())
+            .execute(&mut *w.tx)
+            .await?;
+        let (count,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM login_failures WHERE address = $1 AND username = $2",
+        )
+        .bind(address)
+        .bind(username)
+        .fetch_one(&mut *w.tx)
+        .await?;
+        w.tx.commit().await?;
+        Ok(count)
+    }
+
+    /// Blocks the pair until `until` (epoch ms); its failures start again from zero.
+    pub async fn block_login(&self, address: &str, username: &str, until: i64) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        sqlx::query("DELETE FROM login_failures WHERE address = $1 AND username = $2")
+            .bind(address)
+            .bind(username)
+            .execute(&mut *w.tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO login_blocks (address, username, until_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (address, username) DO UPDATE SET until_ms = $3",
+        )
+        .bind(address)
+        .bind(username)
+        .bind(until)
+        .execute(&mut *w.tx)
+        .await?;
+        w.tx.commit().await?;
+        Ok(())
+    }
+
+    /// When the pair's block ends (epoch ms), if it has one.
+    pub async fn login_blocked_until(&self, address: &str, username: &str) -> Result<Option<i64>> {
+        Ok(sqlx::query_as::<_, (i64,)>(
+            "SELECT until_ms FROM login_blocks WHERE address = $1 AND username = $2",
+        )
+        .bind(address)
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| r.0))
+    }
+
+    /// A successful login: the pair's failures are forgotten.
+    pub async fn clear_login_failures(&self, address: &str, username: &str) -> Result<()> {
+        sqlx::query("DELETE FROM login_failures WHERE address = $1 AND username = $2")
+            .bind(address)
+            .bind(username)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// The database URL this store was opened with, for a connection of another kind (the
     /// PostgreSQL listener). Never logged.
     pub(crate) fn url(&self) -> &str {

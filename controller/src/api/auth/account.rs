@@ -95,9 +95,9 @@ pub(crate) async fn change_password(
     let result = async {
         check_new_password(&change.new)?;
         let user = ctl.store.user_by_id(actor.user_id).await?;
-        ensure_not_blocked(ctl, ip, &user.username)?;
+        ensure_not_blocked(ctl, ip, &user.username).await?;
         if !check_password(&change.current, &user.password_hash).await? {
-            ctl.login_throttle.failure(ip, &user.username);
+            crate::front::auth::login_failed(ctl, ip, &user.username).await;
             return Err(ApiError::Forbidden(
                 Refusal::new("err.password_wrong_current", &[]).into(),
             ));
@@ -158,9 +158,9 @@ pub(crate) async fn change_username(
             )]));
         }
         let user = ctl.store.user_by_id(actor.user_id).await?;
-        ensure_not_blocked(ctl, ip, &user.username)?;
+        ensure_not_blocked(ctl, ip, &user.username).await?;
         if !check_password(&change.current, &user.password_hash).await? {
-            ctl.login_throttle.failure(ip, &user.username);
+            crate::front::auth::login_failed(ctl, ip, &user.username).await;
             return Err(ApiError::Forbidden(
                 Refusal::new("err.password_wrong_current", &[]).into(),
             ));

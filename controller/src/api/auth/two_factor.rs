@@ -90,7 +90,7 @@ pub(crate) async fn totp_disable(
     let audit = Audit::new("auth.totp.disable", format!("user:{}", actor.user_id));
     call.answer(audit, async {
         let user = ctl.store.user_by_id(actor.user_id).await?;
-        ensure_not_blocked(ctl, ip, &user.username)?;
+        ensure_not_blocked(ctl, ip, &user.username).await?;
         let state = ctl.store.user_totp(user.id).await?;
         if state.secret.is_none() {
             return Err(ApiError::Conflict(
@@ -98,7 +98,7 @@ pub(crate) async fn totp_disable(
             ));
         }
         if !accept_code(ctl, user.id, &state, &body.code).await? {
-            ctl.login_throttle.failure(ip, &user.username);
+            crate::front::auth::login_failed(ctl, ip, &user.username).await;
             return Err(ApiError::Forbidden(
                 Refusal::new("err.totp_wrong_code", &[]).into(),
             ));

@@ -351,9 +351,9 @@ async fn check_login(
             retry_after_secs: secs,
         });
     }
-    ensure_not_blocked(ctl, ip, username)?;
-    let fail = |e: LoginError| {
-        ctl.login_throttle.failure(ip, username);
+    ensure_not_blocked(ctl, ip, username).await?;
+    let fail = async |e: LoginError| {
+        login_failed(ctl, ip, username).await;
         Err(e)
     };
     let user = ctl.store.user_by_name(username).await?;
@@ -369,20 +369,25 @@ async fn check_login(
     };
     let Some(mut user) = user.filter(|_| valid) else {
         if ctl.store.any_totp_enabled().await? {
-            return fail(refusal());
+            return fail(refusal()).await;
         }
-        return fail(LoginError::WrongCredentials);
+        return fail(LoginError::WrongCredentials).await;
     };
     let totp = ctl.store.user_totp(user.id).await?;
     if totp.secret.is_some() {
         let Some(code) = code else {
-            return fail(refusal());
+            return fail(refusal()).await;
         };
         if !two_factor::accept_code(ctl, user.id, &totp, code).await? {
-            return fail(refusal());
+            return fail(refusal()).await;
         }
     }
     ctl.login_throttle.success(ip, username);
+    if ctl.cluster.is_shared() {
+        (ctl.login_throttle)
+            .success_shared(&ctl.store, ip, username)
+            .await;
+    }
     let mut rehashed = false;
     if needs_rehash(&user.password_hash) {
         let new = match new_password_hash(password).await {
@@ -411,12 +416,33 @@ async fn check_login(
 }
 
 /// Refuses while the address and name are blocked after failed attempts.
-pub fn ensure_not_blocked(ctl: &Controller, ip: IpAddr, username: &str) -> Result<(), LoginError> {
-    ctl.login_throttle
-        .check(ip, username)
-        .map_err(|left| LoginError::Blocked {
-            retry_after_secs: left.as_secs() + 1,
-        })
+pub async fn ensure_not_blocked(
+    ctl: &Controller,
+    ip: IpAddr,
+    username: &str,
+) -> Result<(), LoginError> {
+    let blocked = |left: std::time::Duration| LoginError::Blocked {
+        retry_after_secs: left.as_secs() + 1,
+    };
+    ctl.login_throttle.check(ip, username).map_err(blocked)?;
+    if ctl.cluster.is_shared() {
+        (ctl.login_throttle)
+            .check_shared(&ctl.store, ip, username)
+            .await
+            .map_err(blocked)?;
+    }
+    Ok(())
+}
+
+/// A failed login or password check of the pair, on this controller and (several
+/// controllers) in the database.
+pub async fn login_failed(ctl: &Controller, ip: IpAddr, username: &str) {
+    ctl.login_throttle.failure(ip, username);
+    if ctl.cluster.is_shared() {
+        (ctl.login_throttle)
+            .failure_shared(&ctl.store, ip, username)
+            .await;
+    }
 }
 
 /// An address the limits can key on; a front end without one shares the unspecified address.

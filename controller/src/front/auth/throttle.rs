@@ -2,14 +2,19 @@
 //! within `window`, the pair is refused for `block`, even with the right password; a success
 //! clears its failures. Other names from the same address are unaffected (the per-address cap
 //! against name spraying is a separate limit). An IPv6 client counts by its /64. Kept in
-//! memory: a restart forgets it.
+//! memory; when several controllers share the database ([`Shared`]), failures and blocks are
+//! also kept there, so a pair blocked on one controller is blocked on every one and
+//! failures spread over them add up.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use xfleet_common::time::now_ms;
+
 use crate::limit::address_key;
+use crate::store::Store;
 
 /// Longer names are cut for the key, so a flood of huge names cannot grow memory.
 const MAX_NAME_CHARS: usize = 128;
@@ -91,6 +96,58 @@ impl LoginThrottle {
         if pair.failures.len() >= self.max_failures {
             pair.failures.clear();
             pair.blocked_until = Some(now + self.block);
+        }
+    }
+}
+
+impl LoginThrottle {
+    /// How long the pair is still blocked, from the database (several controllers).
+    pub async fn check_shared(
+        &self,
+        store: &Store,
+        ip: IpAddr,
+        user: &str,
+    ) -> Result<(), Duration> {
+        let (address, name) = key(ip, user);
+        match store.login_blocked_until(&address.to_string(), &name).await {
+            Ok(Some(until)) if until > now_ms() => {
+                Err(Duration::from_millis((until - now_ms()) as u64))
+            }
+            Ok(_) => Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read login blocks; this controller's own apply");
+                Ok(())
+            }
+        }
+    }
+
+    /// Records a failure in the database and blocks the pair there when the failures of all
+    /// controllers reach the limit.
+    pub async fn failure_shared(&self, store: &Store, ip: IpAddr, user: &str) {
+        let (address, name) = key(ip, user);
+        let address = address.to_string();
+        let since = now_ms() - self.window.as_millis() as i64;
+        let recorded = async {
+            let count = store.add_login_failure(&address, &name, since).await?;
+            if count >= self.max_failures as i64 {
+                let until = now_ms() + self.block.as_millis() as i64;
+                store.block_login(&address, &name, until).await?;
+            }
+            Ok::<_, crate::store::StoreError>(())
+        };
+        if let Err(e) = recorded.await {
+            tracing::warn!(error = %e, "cannot record a failed login for the other controllers");
+        }
+    }
+
+    /// A success: the pair's failures are forgotten by every controller.
+    pub async fn success_shared(&self, store: &Store, ip: IpAddr, user: &str) {
+        let (address, name) = key(ip, user);
+        if let Err(e) = store
+            .clear_login_failures(&address.to_string(), &name)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot clear failed logins for the other controllers");
         }
     }
 }
