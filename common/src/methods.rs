@@ -23,6 +23,16 @@ pub mod agent {
     /// [`super::AgentUpdateAnswer`]), checks its digest and signature, and restarts into it
     /// on trial; the outcome comes back in a later Hello (`Hello::update`).
     pub const UPDATE: &str = "agent.update";
+    /// The gateway addresses of the fleet's controllers changed ([`super::Controllers`] →
+    /// `{}`): where the agent goes when its controller stops answering. Sent to connected
+    /// agents when a controller starts or stops; the same list as `Welcome::controllers`.
+    pub const CONTROLLERS: &str = "agent.controllers";
+}
+
+/// Body of [`agent::CONTROLLERS`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Controllers {
+    pub controllers: Vec<String>,
 }
 
 /// Methods the agent answers about its core (Xray or v2ray). Each fails with

@@ -305,6 +305,7 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
         ctl.shutdown.clone(),
     ));
     tasks.spawn(orphans_job(ctl.clone()));
+    tasks.spawn(fleet::announce_controllers_job(ctl.clone()));
     tasks.spawn(tasks::expiry_job(ctl.clone()));
     tasks.spawn(jobs::limits_job(ctl.clone()));
     tasks.spawn(jobs::history_job(ctl.clone()));

@@ -1099,6 +1099,18 @@ async fn three_controllers_share_one_fleet() {
         );
     }
 
+    // A controller started later is announced to the connected agents.
+    let d = Controller::join(&a, options()).await;
+    wait_for(
+        "agent 1 to learn of the fourth controller",
+        ONLINE,
+        || async {
+            let learned = std::fs::read_to_string(agent1.data_dir.join("controllers.json")).ok()?;
+            learned.contains(&gateway_of(&d)).then_some(())
+        },
+    )
+    .await;
+
     // C's panel shows what A knows live of its agent: heartbeats, the core's state.
     let live = wait_for("agent 1's live facts on C", ONLINE, || async {
         let s = c.server(s1).await;
@@ -1205,7 +1217,7 @@ async fn three_controllers_share_one_fleet() {
     let after = wait_for("a new leader", ONLINE, || async {
         let list = b.api().ok("GET", "/api/v1/controllers", None).await;
         let list = list.as_array().unwrap().clone();
-        (list.len() == 2 && list.iter().any(|c| c["leader"] == json!(true))).then_some(list)
+        (list.len() == 3 && list.iter().any(|c| c["leader"] == json!(true))).then_some(list)
     })
     .await;
     assert!(
@@ -1259,7 +1271,7 @@ async fn three_controllers_share_one_fleet() {
     )
     .await;
     assert_eq!(fetched, pattern(1024));
-    drop((agent2, b, c));
+    drop((agent2, b, c, d));
     agent1.kill9();
 }
 

@@ -44,6 +44,8 @@ pub struct AgentHandler {
     /// Self-updates, for an agent that dials a remote controller (the controller's built-in
     /// agent is updated with the controller).
     updates: Option<Arc<Updates>>,
+    /// The controllers' gateway addresses as they last told them ([`methods::agent::CONTROLLERS`]).
+    controllers: tokio::sync::watch::Sender<Vec<String>>,
 }
 
 impl AgentHandler {
@@ -60,7 +62,13 @@ impl AgentHandler {
             runtime: None,
             maintenance: MaintenanceConfig::default(),
             updates: None,
+            controllers: tokio::sync::watch::Sender::new(Vec::new()),
         })
+    }
+
+    /// Follows the controllers' addresses they tell this agent while it is connected.
+    pub fn controllers_told(&self) -> tokio::sync::watch::Receiver<Vec<String>> {
+        self.controllers.subscribe()
     }
 
     /// Where `core.install` and `geo.update` download from.
@@ -156,6 +164,11 @@ impl AgentHandler {
                 reply(&stats)
             }
             methods::agent::ECHO => Ok(body),
+            methods::agent::CONTROLLERS => {
+                let told: methods::Controllers = from_body(&body)?;
+                self.controllers.send_replace(told.controllers);
+                reply(&serde_json::json!({}))
+            }
             methods::agent::SLEEP => {
                 let Sleep { ms } = from_body(&body)?;
                 tokio::select! {

@@ -59,7 +59,7 @@ pub enum Link {
 /// What the loop shares with a connection.
 struct Agent {
     config: AgentConfig,
-    addresses: addresses::Addresses,
+    addresses: Arc<addresses::Addresses>,
     link: Link,
     files: AgentFiles,
     handler: Arc<AgentHandler>,
@@ -155,7 +155,7 @@ pub async fn run_over(
     let mut configured = vec![config.controller_url.clone()];
     configured.extend(config.controller_urls.iter().cloned());
     let agent = Agent {
-        addresses: addresses::Addresses::load(configured, &config.data_dir),
+        addresses: Arc::new(addresses::Addresses::load(configured, &config.data_dir)),
         files: config.files(),
         config,
         link,
@@ -350,6 +350,7 @@ impl Agent {
         } = connection;
         let interval = heartbeat_interval(&welcome);
         self.addresses.learn(&welcome.controllers);
+        spawn_learning(&channel, &self.handler, &self.addresses);
         let since = Instant::now();
         tracing::info!(
             heartbeat_ms = interval.as_millis() as u64,
@@ -415,6 +416,31 @@ fn load_credentials(
     }
     let tls = tls::client_config(&cert, &key, &ca).map_err(|e| e.to_string())?;
     Ok((tls, validity))
+}
+
+/// Keeps the addresses the controller tells about while the connection lasts.
+fn spawn_learning(
+    channel: &Channel,
+    handler: &AgentHandler,
+    addresses: &Arc<addresses::Addresses>,
+) {
+    let (channel, addresses) = (channel.clone(), addresses.clone());
+    let mut told = handler.controllers_told();
+    told.mark_unchanged();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                changed = told.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    let list = told.borrow_and_update().clone();
+                    addresses.learn(&list);
+                }
+                _ = channel.closed() => return,
+            }
+        }
+    });
 }
 
 fn spawn_heartbeats(

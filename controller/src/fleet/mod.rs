@@ -275,6 +275,44 @@ pub async fn call_json(
     Ok(protocol::body_to_json(&bytes))
 }
 
+/// Tells the agents connected here when the fleet's controllers change (one started or
+/// stopped), so each knows where to go when its controller stops answering; agents learn the
+/// list at every connection too (`Welcome::controllers`). Runs while controllers share the
+/// database.
+pub async fn announce_controllers_job(ctl: Arc<Controller>) {
+    if !ctl.cluster.is_shared() {
+        return;
+    }
+    let mut told = ctl.cluster.gateways(&ctl.store).await;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(crate::cluster::RENEW) => {}
+            _ = ctl.shutdown.cancelled() => return,
+        }
+        let now = ctl.cluster.gateways(&ctl.store).await;
+        if now.is_empty() || now == told {
+            continue;
+        }
+        tracing::info!(controllers = ?now, "the fleet's controllers changed; telling the agents");
+        let body = protocol::to_body(&xfleet_common::methods::Controllers {
+            controllers: now.clone(),
+        })
+        .unwrap_or_default();
+        let channels: Vec<Channel> = (ctl.fleet.live.lock().unwrap())
+            .values()
+            .map(|l| l.channel.clone())
+            .collect();
+        let method = xfleet_common::methods::agent::CONTROLLERS;
+        let calls = channels.iter().map(|channel| {
+            // An agent from before several controllers answers `unsupported`: it learns the
+            // list at its next connection.
+            channel.call(method, body.clone(), Duration::from_secs(10), None)
+        });
+        futures_util::future::join_all(calls).await;
+        told = now;
+    }
+}
+
 /// Writes heartbeat times in batches rather than one UPDATE per ping.
 pub async fn flush_last_seen(ctl: &Controller) {
     let seen = ctl.fleet.take_seen();
