@@ -268,11 +268,12 @@ fn sample(text: &str, series: &str) -> Option<f64> {
     })
 }
 
-/// `promtool check metrics` on a scrape: required under CI, skipped with a message elsewhere.
-fn promtool_accepts(text: &str) {
+/// `promtool ARGS` with `input` on its standard input: its output when it succeeded; panics
+/// when it failed. `None` when promtool is not installed, which under CI is a failure.
+fn promtool(args: &[&str], input: &str) -> Option<String> {
     use std::io::Write;
     let child = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
+        .args(args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -284,25 +285,144 @@ fn promtool_accepts(text: &str) {
                 std::env::var("CI").as_deref() != Ok("true"),
                 "CI must install Debian's `prometheus` package for promtool: {e}"
             );
-            eprintln!(
-                "promtool is not installed (apt-get install prometheus): exposition check skipped"
-            );
-            return;
+            eprintln!("promtool is not installed (apt-get install prometheus): check skipped");
+            return None;
         }
     };
     child
         .stdin
         .take()
         .unwrap()
-        .write_all(text.as_bytes())
+        .write_all(input.as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool refused the scrape: {}{}\n{text}",
+    let said = format!(
+        "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(
+        out.status.success(),
+        "promtool {args:?} refused: {said}\n{input}"
+    );
+    Some(said)
+}
+
+/// `promtool check metrics` on a scrape.
+fn promtool_accepts(text: &str) {
+    promtool(&["check", "metrics"], text);
+}
+
+/// The shipped Grafana dashboard asks only for series a scrape has, and the shipped scrape
+/// config is one Prometheus takes.
+fn contrib_files_match(scrape: &str) {
+    let dashboard: serde_json::Value =
+        serde_json::from_str(include_str!("../../contrib/grafana-xfleet.json"))
+            .expect("the dashboard is JSON");
+    let mut asked = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().unwrap();
+            let mut rest = expr;
+            while let Some(at) = rest.find("xfleet_") {
+                let name: String = rest[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                rest = &rest[at + name.len()..];
+                asked.push(name);
+            }
+        }
+    }
+    assert!(asked.len() >= 10, "{asked:?}");
+    for name in asked {
+        let family = ["_bucket", "_count", "_sum"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .unwrap_or(&name);
+        assert!(
+            scrape.contains(&format!("# TYPE {family} ")),
+            "the dashboard asks for {name}, which no scrape has"
+        );
+    }
+    let dir = xfleet_tests::TempDir::new("prometheus");
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(&config, include_str!("../../contrib/prometheus.yml")).unwrap();
+    promtool(&["check", "config", config.to_str().unwrap()], "");
+}
+
+/// A real Prometheus (Debian's), killed on drop.
+struct Prometheus {
+    port: u16,
+    child: std::process::Child,
+    _dir: xfleet_tests::TempDir,
+}
+
+impl Prometheus {
+    /// Prometheus on the shipped scrape config, pointed at `target` with the password in
+    /// `password_file` and scraping every second; `None` where it is not installed (a
+    /// failure under CI).
+    fn start(target: &str, password_file: &std::path::Path) -> Option<Self> {
+        let dir = xfleet_tests::TempDir::new("prometheus");
+        let config = include_str!("../../contrib/prometheus.yml")
+            .replace("10.0.0.5:9464", target)
+            .replace(
+                "/etc/prometheus/xfleet-metrics.password",
+                password_file.to_str().unwrap(),
+            )
+            .replace("30s", "1s");
+        let file = dir.path().join("prometheus.yml");
+        std::fs::write(&file, config).unwrap();
+        let port = xfleet_tests::free_port();
+        let child = std::process::Command::new("prometheus")
+            .arg(format!("--config.file={}", file.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        match child {
+            Ok(child) => Some(Self {
+                port,
+                child,
+                _dir: dir,
+            }),
+            Err(e) => {
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "CI must install Debian's `prometheus` package: {e}"
+                );
+                eprintln!(
+                    "prometheus is not installed (apt-get install prometheus): real scrape skipped"
+                );
+                None
+            }
+        }
+    }
+
+    /// The answer to an instant query; empty while Prometheus is not listening yet.
+    async fn query(&self, query: &str) -> String {
+        if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .is_err()
+        {
+            return String::new();
+        }
+        scrape(self.port, &format!("/api/v1/query?query={query}"), None)
+            .await
+            .2
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// The metrics listener (`--metrics-listen`, basic auth from `metrics_user` and
@@ -314,7 +434,9 @@ fn promtool_accepts(text: &str) {
 /// after real traffic through its core the bytes of its server and of its inbound (by tag),
 /// while no client's email appears in any series; a refused login is counted by its reason.
 /// After `kill -9` of the agent and the offline deadline the same scrape shows the server
-/// down and no agent connected. Every scrape passes `promtool check metrics`.
+/// down and no agent connected. Every scrape passes `promtool check metrics`; the shipped
+/// Grafana dashboard asks only for series the scrape has, and Debian's Prometheus, run on the
+/// shipped scrape config, stores the server's series.
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_follow_the_fleet() {
     if !v2ray_available() {
@@ -452,6 +574,19 @@ async fn metrics_follow_the_fleet() {
         "a client's email in a series: {text}"
     );
     promtool_accepts(&text);
+    contrib_files_match(&text);
+    if let Some(prometheus) = Prometheus::start(&format!("127.0.0.1:{port}"), &password_file) {
+        wait_for(
+            "Prometheus to store the server's up series",
+            LONG,
+            || async {
+                let answer = prometheus.query("xfleet_server_up").await;
+                (answer.contains("\"server\":\"edge-1\"") && answer.contains("\"job\":\"xfleet\""))
+                    .then_some(())
+            },
+        )
+        .await;
+    }
 
     agent.kill9();
     let text = wait_for(
