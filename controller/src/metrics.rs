@@ -366,3 +366,76 @@ pub fn describe(addr: std::net::SocketAddr, credential: &Option<Credential>) -> 
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(user: &str, file: &str) -> Config {
+        Config {
+            metrics_user: user.into(),
+            metrics_password_file: file.into(),
+            ..Config::default()
+        }
+    }
+
+    /// A user needs a password file and the other way round; an empty file is refused; the
+    /// password is read from the first line and shown nowhere (`Debug` names the user only).
+    #[test]
+    fn the_credential_is_all_or_nothing() {
+        assert!(credential(&config("", "")).unwrap().is_none());
+        let err = credential(&config("prometheus", ""))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("metrics_password_file"), "{err}");
+        let err = credential(&config("", "/x")).unwrap_err().to_string();
+        assert!(err.contains("metrics_user"), "{err}");
+        let dir = crate::util::TempDir::new("metrics");
+        let file = dir.path().join("password");
+        std::fs::write(&file, "\n").unwrap();
+        let path = file.to_str().unwrap();
+        let err = credential(&config("prometheus", path))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("empty"), "{err}");
+        std::fs::write(&file, "s3cret-Value\nignored\n").unwrap();
+        let c = credential(&config("prometheus", path)).unwrap().unwrap();
+        assert_eq!(c.password, "s3cret-Value");
+        assert!(!format!("{c:?}").contains("s3cret"));
+        let err = credential(&config("prometheus", "/nonexistent/metrics.password")).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("/nonexistent/metrics.password"),
+            "{err:#}"
+        );
+    }
+
+    /// Basic auth passes with the exact user and password only.
+    #[test]
+    fn only_the_exact_credential_passes() {
+        let c = Credential {
+            user: "prometheus".into(),
+            password: "pa:ss".into(),
+        };
+        let with = |value: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(
+                axum::http::header::AUTHORIZATION,
+                HeaderValue::from_str(value).unwrap(),
+            );
+            h
+        };
+        let basic = |pair: &str| {
+            with(&format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            ))
+        };
+        assert!(authorized(&basic("prometheus:pa:ss"), &c));
+        assert!(!authorized(&basic("prometheus:pa"), &c));
+        assert!(!authorized(&basic("other:pa:ss"), &c));
+        assert!(!authorized(&basic("prometheus"), &c));
+        assert!(!authorized(&with("Bearer pa:ss"), &c));
+        assert!(!authorized(&with("Basic !!!"), &c));
+        assert!(!authorized(&HeaderMap::new(), &c));
+    }
+}
