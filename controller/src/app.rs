@@ -184,6 +184,7 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
     };
 
     let (sub_socket, sub_tls) = bind_subscriptions(&config, &store).await?;
+    let metrics_socket = crate::metrics::bind(&config).await?;
     let sub_listener = sub_socket.as_ref().and_then(|l| {
         Some(links::SubListener {
             addr: l.local_addr().ok()?,
@@ -241,6 +242,12 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
         ]
         .into_iter()
         .chain([("subscriptions", sub_listener.map(|l| l.addr))])
+        .chain([(
+            "metrics",
+            metrics_socket
+                .as_ref()
+                .and_then(|(l, _)| l.local_addr().ok()),
+        )])
         .filter_map(|(name, addr)| Some((name, addr?)))
         .collect(),
         config,
@@ -289,6 +296,13 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
     ));
     if let Some(listener) = sub_socket {
         tasks.spawn(subscription::serve(ctl.clone(), listener, sub_tls));
+    }
+    if let Some((listener, credential)) = metrics_socket {
+        if let Ok(addr) = listener.local_addr() {
+            let at = crate::metrics::describe(addr, &credential);
+            tracing::info!(metrics = %at, "serving Prometheus metrics");
+        }
+        tasks.spawn(crate::metrics::serve(ctl.clone(), listener, credential));
     }
     if let Some(id) = local_server {
         tasks.spawn(local::run(ctl.clone(), id));

@@ -27,11 +27,13 @@ pub mod limit;
 pub mod links;
 pub mod local;
 pub mod log_ring;
+pub mod metrics;
 pub mod model;
 pub mod panel;
 pub mod store;
 pub mod subscription;
 pub mod tasks;
+pub mod telemetry;
 #[cfg(test)]
 mod testing;
 pub mod util;

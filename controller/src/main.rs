@@ -87,6 +87,10 @@ struct RunArgs {
     /// `admin_password_file` (`XFLEET_ADMIN_PASSWORD_FILE`).
     #[arg(long)]
     admin_password_file: Option<PathBuf>,
+    /// Serve Prometheus metrics (`GET /metrics`) on this address, plain HTTP for a private
+    /// network. Same as `metrics_listen` (`XFLEET_METRICS_LISTEN`); off when not set.
+    #[arg(long)]
+    metrics_listen: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -335,6 +339,9 @@ async fn run(args: RunArgs, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
     }
     if let Some(path) = args.admin_password_file {
         config.admin_password_file = path.display().to_string();
+    }
+    if let Some(v) = args.metrics_listen {
+        config.metrics_listen = v;
     }
     {
         use tracing_subscriber::layer::SubscriberExt;

@@ -189,6 +189,7 @@ async fn run_one(ctl: &Controller, channel: &Channel, task: TaskRow) -> Result<(
     let deadline = default_deadline(&task.operation, &request);
     // Core releases and geo files go from the controller with the call (protocol 2).
     let key = Some(task.id.clone());
+    let started = std::time::Instant::now();
     let delivered = crate::dist::deliver(
         ctl,
         channel,
@@ -207,6 +208,7 @@ async fn run_one(ctl: &Controller, channel: &Channel, task: TaskRow) -> Result<(
                 .await
         }
     };
+    crate::telemetry::record_call(&task.operation, &outcome, started.elapsed());
     match outcome {
         Ok(bytes) => {
             let response = body_to_json(&bytes);

@@ -1,5 +1,6 @@
-//! Logs through the APIs, against a real controller, agent and v2ray core: the controller's
-//! own lines and a server's access log with 3x-ui's filters, natively and in 3x-ui's shapes.
+//! Logs and metrics, against a real controller, agent and v2ray core: the controller's own
+//! lines and a server's access log with 3x-ui's filters, natively and in 3x-ui's shapes; and
+//! the Prometheus listener's scrapes as the fleet changes.
 
 use std::time::Duration;
 
@@ -226,4 +227,389 @@ async fn an_agent_too_old_for_the_access_log_is_named() {
         .await
         .failure();
     assert!(msg.contains("too old"), "{msg}");
+}
+
+/// One `GET` on the metrics listener, with basic auth when given: the status, the head and
+/// the body.
+async fn scrape(port: u16, path: &str, auth: Option<(&str, &str)>) -> (u16, String, String) {
+    use base64::Engine;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect to the metrics listener");
+    let mut request =
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    if let Some((user, password)) = auth {
+        let pair = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        request.push_str(&format!("Authorization: Basic {pair}\r\n"));
+    }
+    request.push_str("\r\n");
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tcp.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8(answer).expect("a text answer");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status");
+    (status, head.to_owned(), body.to_owned())
+}
+
+/// The value of the sample written exactly `series` (name and labels).
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+/// `promtool ARGS` with `input` on its standard input: its output when it succeeded; panics
+/// when it failed. `None` when promtool is not installed, which under CI is a failure.
+fn promtool(args: &[&str], input: &str) -> Option<String> {
+    use std::io::Write;
+    let child = std::process::Command::new("promtool")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI must install Debian's `prometheus` package for promtool: {e}"
+            );
+            eprintln!("promtool is not installed (apt-get install prometheus): check skipped");
+            return None;
+        }
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "promtool {args:?} refused: {said}\n{input}"
+    );
+    Some(said)
+}
+
+/// `promtool check metrics` on a scrape.
+fn promtool_accepts(text: &str) {
+    promtool(&["check", "metrics"], text);
+}
+
+/// The shipped Grafana dashboard asks only for series a scrape has, and the shipped scrape
+/// config is one Prometheus takes.
+fn contrib_files_match(scrape: &str) {
+    let dashboard: serde_json::Value =
+        serde_json::from_str(include_str!("../../contrib/grafana-xfleet.json"))
+            .expect("the dashboard is JSON");
+    let mut asked = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().unwrap();
+            let mut rest = expr;
+            while let Some(at) = rest.find("xfleet_") {
+                let name: String = rest[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                rest = &rest[at + name.len()..];
+                asked.push(name);
+            }
+        }
+    }
+    assert!(asked.len() >= 10, "{asked:?}");
+    for name in asked {
+        let family = ["_bucket", "_count", "_sum"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .unwrap_or(&name);
+        assert!(
+            scrape.contains(&format!("# TYPE {family} ")),
+            "the dashboard asks for {name}, which no scrape has"
+        );
+    }
+    let dir = xfleet_tests::TempDir::new("prometheus");
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(&config, include_str!("../../contrib/prometheus.yml")).unwrap();
+    promtool(&["check", "config", config.to_str().unwrap()], "");
+}
+
+/// A real Prometheus (Debian's), killed on drop.
+struct Prometheus {
+    port: u16,
+    child: std::process::Child,
+    _dir: xfleet_tests::TempDir,
+}
+
+impl Prometheus {
+    /// Prometheus on the shipped scrape config, pointed at `target` with the password in
+    /// `password_file` and scraping every second; `None` where it is not installed (a
+    /// failure under CI).
+    fn start(target: &str, password_file: &std::path::Path) -> Option<Self> {
+        let dir = xfleet_tests::TempDir::new("prometheus");
+        let config = include_str!("../../contrib/prometheus.yml")
+            .replace("10.0.0.5:9464", target)
+            .replace(
+                "/etc/prometheus/xfleet-metrics.password",
+                password_file.to_str().unwrap(),
+            )
+            .replace("30s", "1s");
+        let file = dir.path().join("prometheus.yml");
+        std::fs::write(&file, config).unwrap();
+        let port = xfleet_tests::free_port();
+        let child = std::process::Command::new("prometheus")
+            .arg(format!("--config.file={}", file.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        match child {
+            Ok(child) => Some(Self {
+                port,
+                child,
+                _dir: dir,
+            }),
+            Err(e) => {
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "CI must install Debian's `prometheus` package: {e}"
+                );
+                eprintln!(
+                    "prometheus is not installed (apt-get install prometheus): real scrape skipped"
+                );
+                None
+            }
+        }
+    }
+
+    /// The answer to an instant query; empty while Prometheus is not listening yet.
+    async fn query(&self, query: &str) -> String {
+        if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .is_err()
+        {
+            return String::new();
+        }
+        scrape(self.port, &format!("/api/v1/query?query={query}"), None)
+            .await
+            .2
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The metrics listener (`--metrics-listen`, basic auth from `metrics_user` and
+/// `metrics_password_file`) answers a scrape without or with a wrong credential with 401 and
+/// `WWW-Authenticate`, any other path with 404, and never logs the password. With the
+/// credential, a scrape shows what an operator watches: after an agent enrolls and connects,
+/// its server up with a fresh heartbeat age, one agent connected to this controller, the
+/// enrollment, RPC counts and latency for the methods the controller called on it, and
+/// after real traffic through its core the bytes of its server and of its inbound (by tag),
+/// while no client's email appears in any series; a refused login is counted by its reason.
+/// After `kill -9` of the agent and the offline deadline the same scrape shows the server
+/// down and no agent connected. Every scrape passes `promtool check metrics`; the shipped
+/// Grafana dashboard asks only for series the scrape has, and Debian's Prometheus, run on the
+/// shipped scrape config, stores the server's series.
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_follow_the_fleet() {
+    if !v2ray_available() {
+        return;
+    }
+    let secrets = xfleet_tests::TempDir::new("metrics");
+    let password = "scrape-Secret-9147";
+    let password_file = secrets.path().join("metrics.password");
+    std::fs::write(&password_file, format!("{password}\n")).unwrap();
+    let port = xfleet_tests::free_port();
+    let ctl = Controller::start(ControllerOptions {
+        extra_args: vec!["--metrics-listen".into(), format!("127.0.0.1:{port}")],
+        extra_env: vec![
+            ("XFLEET_METRICS_USER".into(), "prometheus".into()),
+            (
+                "XFLEET_METRICS_PASSWORD_FILE".into(),
+                password_file.display().to_string(),
+            ),
+        ],
+        ..ControllerOptions::default()
+    })
+    .await;
+    let auth = Some(("prometheus", password));
+
+    let (status, head, _) = scrape(port, "/metrics", None).await;
+    assert_eq!(status, 401, "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("www-authenticate: basic"),
+        "{head}"
+    );
+    let (status, _, _) = scrape(port, "/metrics", Some(("prometheus", "wrong"))).await;
+    assert_eq!(status, 401);
+    let (status, _, _) = scrape(port, "/other", auth).await;
+    assert_eq!(status, 404);
+    let (status, head, empty) = scrape(port, "/metrics", auth).await;
+    assert_eq!(status, 200, "{head}");
+    assert!(head.contains("text/plain; version=0.0.4"), "{head}");
+    assert_eq!(
+        sample(&empty, "xfleet_agents_connected"),
+        Some(0.0),
+        "{empty}"
+    );
+    promtool_accepts(&empty);
+
+    ctl.route_loopback_direct().await;
+    let files = FileServer::start().await;
+    let (id, mut agent) = ctl.online_server("edge-1").await;
+    let api = ctl.api();
+    api.agent_call(id, "echo", serde_json::json!({"n": 1}))
+        .await
+        .unwrap();
+    let (inbound, vpn) = ctl.vless_ws_user(id, "dora@example.com").await;
+    let tag = inbound["tag"]
+        .as_str()
+        .expect("the inbound's tag")
+        .to_owned();
+    wait_for("a download through dora's link", LONG, || async {
+        vpn.fetch(files.port, 64 * 1024).await.ok()
+    })
+    .await;
+    let mut x = XuiClient::new(&ctl.panel_url(), "");
+    x.login("admin", "not-the-password").await;
+
+    let server = format!("server=\"edge-1\",server_id=\"{id}\"");
+    let up = format!("xfleet_server_up{{{server}}}");
+    let age = format!("xfleet_server_heartbeat_age_seconds{{{server}}}");
+    let down_bytes = format!("xfleet_server_traffic_bytes_total{{{server},direction=\"down\"}}");
+    let inbound_down = format!(
+        "xfleet_inbound_traffic_bytes_total{{{server},inbound=\"{tag}\",direction=\"down\"}}"
+    );
+    let text = wait_for(
+        "the download in the server's traffic series",
+        LONG,
+        || async {
+            let (_, _, text) = scrape(port, "/metrics", auth).await;
+            (sample(&text, &down_bytes)? >= 64.0 * 1024.0).then_some(text)
+        },
+    )
+    .await;
+    assert_eq!(sample(&text, &up), Some(1.0), "{text}");
+    let heartbeat_age = sample(&text, &age).unwrap_or_else(|| panic!("{age} missing: {text}"));
+    assert!((0.0..30.0).contains(&heartbeat_age), "{text}");
+    assert_eq!(
+        sample(&text, "xfleet_agents_connected"),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(
+        sample(&text, &inbound_down).unwrap_or(0.0) >= 64.0 * 1024.0,
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "xfleet_enrollments_total{outcome=\"ok\"}"),
+        Some(1.0),
+        "{text}"
+    );
+    for method in ["echo", "state.apply"] {
+        let calls = format!("xfleet_agent_calls_total{{method=\"{method}\",outcome=\"ok\"}}");
+        assert!(
+            sample(&text, &calls).unwrap_or(0.0) >= 1.0,
+            "{calls}: {text}"
+        );
+        let count = format!(
+            "xfleet_agent_call_duration_seconds_count{{method=\"{method}\",outcome=\"ok\"}}"
+        );
+        assert!(
+            sample(&text, &count).unwrap_or(0.0) >= 1.0,
+            "{count}: {text}"
+        );
+    }
+    assert!(
+        sample(&text, "xfleet_logins_total{outcome=\"wrong_credentials\"}").unwrap_or(0.0) >= 1.0,
+        "{text}"
+    );
+    assert!(
+        sample(
+            &text,
+            "xfleet_gateway_admissions_total{outcome=\"admitted\",reason=\"certificate\"}"
+        )
+        .unwrap_or(0.0)
+            >= 1.0,
+        "{text}"
+    );
+    assert!(
+        sample(&text, "xfleet_traffic_ingest_round_duration_seconds_count").unwrap_or(0.0) >= 1.0,
+        "{text}"
+    );
+    assert!(
+        sample(&text, "xfleet_tasks{state=\"completed\"}").unwrap_or(0.0) >= 1.0,
+        "{text}"
+    );
+    assert!(
+        !text.contains("dora@example.com"),
+        "a client's email in a series: {text}"
+    );
+    promtool_accepts(&text);
+    contrib_files_match(&text);
+    if let Some(prometheus) = Prometheus::start(&format!("127.0.0.1:{port}"), &password_file) {
+        wait_for(
+            "Prometheus to store the server's up series",
+            LONG,
+            || async {
+                let answer = prometheus.query("xfleet_server_up").await;
+                (answer.contains("\"server\":\"edge-1\"") && answer.contains("\"job\":\"xfleet\""))
+                    .then_some(())
+            },
+        )
+        .await;
+    }
+
+    agent.kill9();
+    let text = wait_for(
+        "the killed agent's server down in the scrape",
+        LONG,
+        || async {
+            let (_, _, text) = scrape(port, "/metrics", auth).await;
+            (sample(&text, &up) == Some(0.0)).then_some(text)
+        },
+    )
+    .await;
+    assert_eq!(
+        sample(&text, "xfleet_agents_connected"),
+        Some(0.0),
+        "{text}"
+    );
+    assert!(
+        sample(&text, &age).is_some(),
+        "the last heartbeat's age stays: {text}"
+    );
+    promtool_accepts(&text);
+    assert!(
+        !ctl.output.contains(password),
+        "the metrics password was logged"
+    );
 }

@@ -108,6 +108,13 @@ pub struct Config {
     /// may take together; 0 for no limit. What is left of the CPU and the uplink keeps
     /// calls, heartbeats and the panel quick during a fleet-wide push.
     pub transfer_mib_per_sec: u32,
+    /// Prometheus metrics listener (`GET /metrics`), e.g. `10.0.0.5:9464`; empty: off.
+    /// Plain HTTP, meant for a private network; with `metrics_user` it asks for basic auth.
+    pub metrics_listen: String,
+    /// The user name a scrape must give (basic auth); empty: no credential is asked for.
+    pub metrics_user: String,
+    /// File whose first line is the password of `metrics_user`.
+    pub metrics_password_file: String,
 }
 
 impl Default for Config {
@@ -151,6 +158,9 @@ impl Default for Config {
             warp_api_url: "https://api.cloudflareclient.com/v0a2158".into(),
             core_url_template: xfleet_agent::config::DEFAULT_CORE_URL_TEMPLATE.into(),
             geo_urls: Vec::new(),
+            metrics_listen: String::new(),
+            metrics_user: String::new(),
+            metrics_password_file: String::new(),
         }
     }
 }
@@ -288,6 +298,9 @@ impl std::fmt::Debug for Config {
             .field("local_core_path", &self.local_core_path)
             .field("sub_listen", &self.sub_listen)
             .field("sub_port", &self.sub_port)
+            .field("metrics_listen", &self.metrics_listen)
+            .field("metrics_user", &self.metrics_user)
+            .field("metrics_password_file", &self.metrics_password_file)
             .finish_non_exhaustive()
     }
 }
@@ -337,6 +350,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!((sub.sub_listen.as_str(), sub.sub_port), ("127.0.0.1", 8443));
+        assert!(sub.metrics_listen.is_empty(), "metrics are off by default");
+        let metrics =
+            Config::load(None, env(&[("XFLEET_METRICS_LISTEN", "127.0.0.1:9464")])).unwrap();
+        assert_eq!(metrics.metrics_listen, "127.0.0.1:9464");
         let tls = Config::load(
             None,
             env(&[

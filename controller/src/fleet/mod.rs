@@ -18,7 +18,7 @@ pub(crate) use session::{refuse_with, MAX_HOSTNAME, MAX_VERSION};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use xfleet_common::channel::{CallError, Channel};
@@ -26,6 +26,7 @@ use xfleet_common::methods::{Heartbeat, ListeningSocket};
 use xfleet_common::protocol;
 use xfleet_common::time::now_ms;
 
+use crate::telemetry;
 use crate::Controller;
 
 /// One agent's live connection.
@@ -218,6 +219,11 @@ impl Fleet {
         self.core_states.lock().unwrap().insert(server_id, state);
     }
 
+    /// Heartbeat times received and not yet written to the database, by server.
+    pub fn unflushed_heartbeats(&self) -> HashMap<i64, i64> {
+        self.seen.lock().unwrap().clone()
+    }
+
     fn take_seen(&self) -> Vec<(i64, i64)> {
         self.seen.lock().unwrap().drain().collect()
     }
@@ -232,7 +238,8 @@ pub async fn call(
     body: Vec<u8>,
     deadline: Duration,
 ) -> Result<Vec<u8>, CallError> {
-    match ctl.fleet.channel(server_id) {
+    let started = Instant::now();
+    let answer = match ctl.fleet.channel(server_id) {
         Ok(channel) => channel.call(method, body, deadline, None).await,
         Err(_) if ctl.cluster.is_shared() => {
             (ctl.cluster)
@@ -240,7 +247,11 @@ pub async fn call(
                 .await
         }
         Err(offline) => Err(offline),
-    }
+    };
+    // Counted here, where the caller is: a call routed to the agent's controller is counted
+    // once, on the controller it was made on.
+    telemetry::record_call(method, &answer, started.elapsed());
+    answer
 }
 
 /// Whether [`call`] can reach the server's agent now: connected here, or held by another

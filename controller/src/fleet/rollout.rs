@@ -291,7 +291,8 @@ async fn send(ctl: &Controller, version: &str, server_id: i64) -> Sent {
         return Sent::Fail("cannot encode the update request".into());
     };
     tracing::info!(server_id, %version, arch, bytes = bytes.len(), "pushing an agent update");
-    match (ctl.transfers)
+    let started = std::time::Instant::now();
+    let sent = (ctl.transfers)
         .send(
             &channel,
             methods::agent::UPDATE,
@@ -300,8 +301,9 @@ async fn send(ctl: &Controller, version: &str, server_id: i64) -> Sent {
             TRANSFER_TIMEOUT,
             None,
         )
-        .await
-    {
+        .await;
+    crate::telemetry::record_call(methods::agent::UPDATE, &sent, started.elapsed());
+    match sent {
         Ok(answer) => match from_body(&answer) {
             Ok(answer) => Sent::Accepted(answer),
             Err(e) => Sent::Fail(format!("the agent's answer: {}", e.message)),

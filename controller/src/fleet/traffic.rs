@@ -76,6 +76,7 @@ pub(super) fn spawn_ingest(ctl: Arc<Controller>, server_id: i64) -> IngestQueue 
         let mut previous_at_ms: Option<i64> = None;
         let mut warned = false;
         while let Some((mut batch, channel, _held)) = rx.recv().await {
+            let started = std::time::Instant::now();
             let screened = match screen_batch(
                 &ctl,
                 server_id,
@@ -107,7 +108,9 @@ pub(super) fn spawn_ingest(ctl: Arc<Controller>, server_id: i64) -> IngestQueue 
                     warned = true;
                 }
             }
-            match ctl.store.apply_traffic(server_id, &batch).await {
+            let applied = ctl.store.apply_traffic(server_id, &batch).await;
+            crate::telemetry::global().ingest_round(started.elapsed());
+            match applied {
                 Ok(Ingest::Applied | Ingest::Duplicate) => {
                     let _ = channel
                         .send(&Frame::Ack {

@@ -13,6 +13,7 @@ use xfleet_common::methods::IssuedCertificate;
 use super::{gateway_error, Peer};
 use crate::fleet::{MAX_HOSTNAME, MAX_VERSION};
 use crate::store::TokenRefusal;
+use crate::telemetry;
 use crate::util::clip;
 use crate::Controller;
 
@@ -23,6 +24,7 @@ pub(super) async fn enroll(
 ) -> Response {
     let ip = peer.addr.ip();
     if let Err(secs) = ctl.gateway_limits.enroll.hit(ip) {
+        telemetry::global().enrollment("rate_limited");
         let mut r = gateway_error(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
@@ -34,9 +36,10 @@ pub(super) async fn enroll(
     }
     let outcome = enroll_inner(&ctl, &req, &ip.to_string()).await;
     let (result, server) = match &outcome {
-        Ok(issued) => ("ok".to_owned(), format!("server:{}", issued.server_id)),
-        Err((_, code, _)) => (code.to_string(), String::new()),
+        Ok(issued) => ("ok", format!("server:{}", issued.server_id)),
+        Err((_, code, _)) => (*code, String::new()),
     };
+    telemetry::global().enrollment(result);
     // Whoever holds the gateway's address can send these: the audit keeps a bounded part.
     let hostname = clip(&req.hostname, MAX_HOSTNAME);
     let details = serde_json::json!({
@@ -51,7 +54,7 @@ pub(super) async fn enroll(
             &server,
             &details,
             &ip.to_string(),
-            &result,
+            result,
         )
         .await;
     match outcome {

@@ -31,8 +31,8 @@ use xfleet_common::protocol::MAX_FRAME_BYTES;
 
 use crate::ca::{controller_of, serial_of, Ca};
 use crate::cluster::{error_body, RoutedCall};
-use crate::limit;
 use crate::Controller;
+use crate::{limit, telemetry};
 
 /// TLS handshakes running at once; the rest wait for a permit.
 const MAX_CONCURRENT_HANDSHAKES: usize = 128;
@@ -146,6 +146,7 @@ pub async fn serve(ctl: Arc<Controller>, listener: TcpListener, tls: Arc<ServerC
         };
         // Closed at once rather than queued: an agent backs off and comes back.
         let Some(slot) = pending.enter(addr.ip()) else {
+            telemetry::global().admission(false, "too_many_pending");
             tracing::debug!(%addr, "gateway connection refused: too many unauthenticated connections from its source or in all");
             continue;
         };
@@ -228,6 +229,7 @@ async fn connect(
         );
     };
     if let Err(wait) = ctl.gateway_limits.admission.try_acquire() {
+        telemetry::global().admission(false, "rate_limited");
         let retry = ctl.gateway_limits.admission.retry_after(wait);
         let mut r = gateway_error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -256,10 +258,12 @@ async fn connect(
         Some(_) => None,
     };
     if let Some(reason) = refusal {
+        telemetry::global().admission(false, "certificate");
         tracing::warn!(addr = %peer.addr, serial, reason, "agent connection refused");
         return gateway_error(StatusCode::FORBIDDEN, "forbidden", reason);
     }
     let server_id = presented.expect("checked above").server_id;
+    telemetry::global().admission(true, "certificate");
     let remote = peer.addr.to_string();
     ws.read_buffer_size(4 * 1024)
         .write_buffer_size(4 * 1024)

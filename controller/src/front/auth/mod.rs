@@ -265,13 +265,21 @@ impl LoginError {
     /// A short machine-readable reason, also written to the audit log.
     pub fn code(&self) -> &str {
         match self {
+            Self::Internal(e) => e.code(),
+            other => other.outcome(),
+        }
+    }
+
+    /// The code as the metrics count it: an internal failure is `error`, whatever its cause.
+    fn outcome(&self) -> &'static str {
+        match self {
             Self::WrongCredentials => "wrong_credentials",
             Self::TwoFactorRequired => "two_factor_required",
             Self::TwoFactorInvalid => "two_factor_invalid",
             Self::Blocked { .. } => "login_blocked",
             Self::TooManyAttempts { .. } => "rate_limited",
             Self::Busy => "busy",
-            Self::Internal(e) => e.code(),
+            Self::Internal(_) => "error",
         }
     }
 
@@ -328,6 +336,7 @@ pub async fn authenticate(
         Ok((_, rehashed)) => ("ok", serde_json::json!({"rehashed": rehashed})),
         Err(e) => (e.code(), serde_json::json!({})),
     };
+    crate::telemetry::global().login(result.as_ref().map_or_else(LoginError::outcome, |_| "ok"));
     if let Err(e) = ctl
         .store
         .audit(username, "auth.login", "", &details, source_ip, outcome)
