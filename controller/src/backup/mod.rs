@@ -1,0 +1,164 @@
+//! Backups: one portable archive (`archive`) with every table of the schema as neutral rows
+//! and the trust material agents depend on, read from one consistent snapshot while the
+//! controller runs, and restored into an empty database of either backend in one
+//! transaction. So a backup on SQLite restored into PostgreSQL is the way to move a fleet,
+//! and enrolled agents keep their certificates. Scheduled backups into a folder live in
+//! `schedule`.
+
+pub mod archive;
+pub mod schedule;
+
+use std::path::Path;
+
+use time::format_description::well_known::Rfc3339;
+
+use crate::i18n::Refusal;
+use crate::store::{Backend, Store, StoreError};
+pub use archive::{Archive, Manifest};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    /// The archive cannot be restored, in the catalogs' words: what is wrong with it.
+    #[error("{0}")]
+    Refused(Refusal),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A file of the data directory or the archive could not be read or written.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// The files of the data directory agents depend on: the CA (its certificate is pinned by
+/// every agent, its key signs their certificates and agent updates) and the gateway's key
+/// (pinned by install lines).
+const TRUST_FILES: &[&str] = &["ca.pem", "ca.key", "gateway.key"];
+
+/// Reads the trust files from `data_dir` (`write: None`) or replaces them with `write`. The
+/// one place trust material travels as files: once it lives in a table it travels with the
+/// others and this goes away.
+fn trust_files(
+    data_dir: &Path,
+    write: Option<&[(String, Vec<u8>)]>,
+) -> Result<Vec<(String, Vec<u8>)>, BackupError> {
+    let io = |file: &str, e: std::io::Error| {
+        BackupError::Io(format!("{}: {e}", data_dir.join(file).display()))
+    };
+    match write {
+        None => TRUST_FILES
+            .iter()
+            .filter(|f| data_dir.join(f).exists())
+            .map(|f| {
+                std::fs::read(data_dir.join(f))
+                    .map(|b| (f.to_string(), b))
+                    .map_err(|e| io(f, e))
+            })
+            .collect(),
+        Some(files) => {
+            std::fs::create_dir_all(data_dir).map_err(|e| io("", e))?;
+            for (name, bytes) in files
+                .iter()
+                .filter(|(n, _)| TRUST_FILES.contains(&n.as_str()))
+            {
+                let mode = if name.ends_with(".pem") { 0o644 } else { 0o600 };
+                crate::util::write_atomic(&data_dir.join(name), bytes, mode)
+                    .map_err(|e| io(name, e))?;
+            }
+            Ok(Vec::new())
+        }
+    }
+}
+
+/// What a backup holds, for the one who asked.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Summary {
+    pub tables: usize,
+    pub rows: u64,
+    pub bytes: usize,
+    pub schema_migration: i64,
+}
+
+/// An archive of the database `store` and the trust files in `data_dir`, every table read
+/// from one snapshot.
+pub async fn create(store: &Store, data_dir: &Path) -> Result<(Vec<u8>, Summary), BackupError> {
+    let mut snapshot = store.snapshot().await?;
+    let schema_migration = snapshot.migration().await?;
+    let mut writer = archive::Writer::default();
+    let mut tables = Vec::new();
+    let mut rows_total = 0;
+    for table in snapshot.tables().await? {
+        let columns = snapshot.columns(&table).await?;
+        let rows = snapshot.rows(&table, &columns).await?;
+        let names: Vec<String> = columns.into_iter().map(|c| c.name).collect();
+        writer.add_table(&table, &names, &rows)?;
+        rows_total += rows.len() as u64;
+        tables.push(archive::TableEntry {
+            name: table,
+            rows: rows.len() as u64,
+        });
+    }
+    snapshot.finish().await?;
+    for (name, bytes) in trust_files(data_dir, None)? {
+        writer.add(&archive::trust_entry(&name), &bytes)?;
+    }
+    let manifest = Manifest {
+        format: archive::FORMAT.into(),
+        format_version: archive::FORMAT_VERSION,
+        xfleet_version: env!("CARGO_PKG_VERSION").into(),
+        schema_migration,
+        created_at: time::OffsetDateTime::now_utc()
+            .format(&Rfc3339)
+            .unwrap_or_default(),
+        source_backend: backend_name(store.backend()).into(),
+        tables: tables.clone(),
+        entries: Vec::new(),
+    };
+    let bytes = writer.finish(manifest)?;
+    let summary = Summary {
+        tables: tables.len(),
+        rows: rows_total,
+        bytes: bytes.len(),
+        schema_migration,
+    };
+    Ok((bytes, summary))
+}
+
+pub fn backend_name(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    }
+}
+
+/// Reads and checks an archive for a database of `backend`, including that its CA can
+/// sign: everything that can be wrong with the file is found before anything is written.
+pub fn check(bytes: &[u8], backend: Backend) -> Result<Archive, BackupError> {
+    let archive = Archive::read(bytes, backend.schema_migration())?;
+    let dir = crate::util::TempDir::new("restore-check");
+    let missing: Vec<&str> = TRUST_FILES
+        .iter()
+        .copied()
+        .filter(|f| !archive.trust.iter().any(|(n, _)| n == f))
+        .collect();
+    if !missing.is_empty() {
+        return Err(BackupError::Refused(Refusal::new(
+            "err.backup_missing",
+            &[("entry", missing.join(", "))],
+        )));
+    }
+    trust_files(dir.path(), Some(&archive.trust))?;
+    crate::ca::Ca::load_or_create(dir.path()).map_err(|e| {
+        BackupError::Refused(Refusal::new(
+            "err.backup_trust",
+            &[("error", e.to_string())],
+        ))
+    })?;
+    Ok(archive)
+}
+
+/// Replaces everything in `store` and the trust files in `data_dir` by a checked archive's,
+/// the tables in one transaction.
+pub async fn restore(store: &Store, data_dir: &Path, archive: &Archive) -> Result<(), BackupError> {
+    store.replace_all(&archive.tables).await?;
+    trust_files(data_dir, Some(&archive.trust))?;
+    Ok(())
+}
