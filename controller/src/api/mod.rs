@@ -4,6 +4,7 @@
 
 mod agents;
 mod auth;
+mod backup;
 mod core;
 mod fleet;
 mod generate;
