@@ -75,7 +75,6 @@ impl Default for Writer {
 }
 
 impl Writer {
-
     pub fn add(&mut self, name: &str, bytes: &[u8]) -> Result<(), BackupError> {
         let options = SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated)
