@@ -177,6 +177,101 @@ fn is_ours(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::util::TempDir;
+
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// A due backup lands in the folder, owner-only, under its time's name; the oldest of
+    /// ours beyond `backupKeep` are deleted and other files stay; the next is not due before
+    /// its period; a folder that cannot be written leaves its error where the settings page
+    /// reads it. On both backends.
+    #[tokio::test]
+    async fn scheduled_backups_keep_the_newest_and_say_why_one_failed() {
+        use std::os::unix::fs::PermissionsExt;
+        for test in crate::store::testing::test_stores().await {
+            let (store, label, _dir) = test.into_parts();
+            let data = TempDir::new("schedule");
+            let folder = data.path().join("kept");
+            std::fs::create_dir(&folder).unwrap();
+            for old in ["xfleet-20200101-000000.zip", "xfleet-20200102-000000.zip"] {
+                std::fs::write(folder.join(old), "old").unwrap();
+            }
+            std::fs::write(folder.join("notes.txt"), "not ours").unwrap();
+            let now = 1_796_000_000_000;
+            assert_eq!(
+                run_if_due(&store, data.path(), now).await.unwrap(),
+                None,
+                "{label}: off"
+            );
+            let set = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+            store
+                .set_settings(&[
+                    set(ENABLE, "true"),
+                    set(DIR, &folder.display().to_string()),
+                    set(KEEP, "2"),
+                ])
+                .await
+                .unwrap();
+
+            let run = run_if_due(&store, data.path(), now).await.unwrap().unwrap();
+            assert_eq!(run.error, None, "{label}");
+            assert_eq!(
+                listing(&folder),
+                [
+                    "notes.txt",
+                    "xfleet-20200102-000000.zip",
+                    "xfleet-20261130-005320.zip"
+                ],
+                "{label}"
+            );
+            let written = folder.join("xfleet-20261130-005320.zip");
+            let mode = std::fs::metadata(&written).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{label}: it holds the CA key");
+            let archive = super::super::Archive::read(
+                &std::fs::read(&written).unwrap(),
+                store.backend().schema_migration(),
+            )
+            .unwrap();
+            assert!(
+                archive.tables.iter().any(|t| t.name == "settings"),
+                "{label}"
+            );
+            assert_eq!(last_run(&store).await.unwrap(), Some(run), "{label}");
+
+            let hour = 3600 * 1000;
+            assert_eq!(
+                run_if_due(&store, data.path(), now + 23 * hour)
+                    .await
+                    .unwrap(),
+                None,
+                "{label}: not due within the day"
+            );
+            let blocked = data.path().join("a-file");
+            std::fs::write(&blocked, "").unwrap();
+            store
+                .set_setting(DIR, &blocked.display().to_string())
+                .await
+                .unwrap();
+            let failed = run_if_due(&store, data.path(), now + 24 * hour)
+                .await
+                .unwrap()
+                .unwrap();
+            let error = failed.error.clone().unwrap();
+            assert!(
+                error.contains(&blocked.display().to_string()),
+                "{label}: {error}"
+            );
+            assert_eq!(last_run(&store).await.unwrap(), Some(failed), "{label}");
+            store.close().await;
+        }
+    }
 
     #[test]
     fn names_sort_as_times_and_only_ours_count() {
