@@ -162,3 +162,74 @@ pub async fn restore(store: &Store, data_dir: &Path, archive: &Archive) -> Resul
     trust_files(data_dir, Some(&archive.trust))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Cell;
+
+    fn archive_of(schema: i64, table: &str, columns: &[&str], rows: Vec<Vec<Cell>>) -> Vec<u8> {
+        let mut writer = archive::Writer::default();
+        let names: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+        writer.add_table(table, &names, &rows).unwrap();
+        writer
+            .finish(Manifest {
+                format: archive::FORMAT.into(),
+                format_version: archive::FORMAT_VERSION,
+                xfleet_version: "0.0.1".into(),
+                schema_migration: schema,
+                created_at: "2020-01-01T00:00:00Z".into(),
+                source_backend: "sqlite".into(),
+                tables: vec![archive::TableEntry {
+                    name: table.into(),
+                    rows: rows.len() as u64,
+                }],
+                entries: Vec::new(),
+            })
+            .unwrap()
+    }
+
+    /// An archive from an older schema (a `servers` table without the columns added since,
+    /// a column dropped since) is restored column by column by name, the missing columns at
+    /// their defaults, and the next server gets an id past the restored one; an archive from
+    /// a newer schema is refused with both numbers. On both backends.
+    #[tokio::test]
+    async fn an_older_archive_restores_by_name_and_a_newer_one_is_refused() {
+        for test in crate::store::testing::test_stores().await {
+            let (store, label, _dir) = test.into_parts();
+            let schema = store.backend().schema_migration();
+            let columns = ["id", "name", "created_at", "updated_at", "gone_since"];
+            let row = vec![
+                Cell::Int(41),
+                Cell::Text("old-1".into()),
+                Cell::Int(1),
+                Cell::Int(2),
+                Cell::Null,
+            ];
+            let newer = archive_of(schema + 1, "servers", &columns, vec![row.clone()]);
+            let refused = Archive::read(&newer, schema).unwrap_err().to_string();
+            assert!(
+                refused.contains(&format!("schema {}", schema + 1))
+                    && refused.contains(&format!("schema {schema}")),
+                "{label}: {refused}"
+            );
+
+            let older = archive_of(1, "servers", &columns, vec![row]);
+            let archive = Archive::read(&older, schema).unwrap();
+            store.replace_all(&archive.tables).await.unwrap();
+            let restored = store.server(41).await.unwrap();
+            assert_eq!(restored.name, "old-1", "{label}");
+            assert_eq!(restored.reported_addresses, "[]", "{label}: a default");
+            assert_eq!(restored.is_local, 0, "{label}: a default");
+            let next = store
+                .create_server(&crate::store::NewServer {
+                    name: "new-1".into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            assert!(next.id > 41, "{label}: {}", next.id);
+            store.close().await;
+        }
+    }
+}
