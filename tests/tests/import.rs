@@ -966,7 +966,8 @@ async fn fleet_view(ctl: &Controller) -> Value {
 /// client's traffic, counted on the new controller, and a client added there (ids past the
 /// restored ones) reaches the core. Before that, a copy with one byte flipped, a truncated
 /// copy and a zip that is not a backup are each refused with what is wrong, and the target
-/// database is left untouched; a second restore into the filled database is refused.
+/// database is left untouched; a second restore into the filled database is refused, and so
+/// is a restore while the controller runs; a stopped controller is backed up too.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_backup_on_sqlite_restores_into_postgres_and_agents_stay() {
     if !xfleet_tests::proxy::v2ray_available() {
@@ -1016,7 +1017,12 @@ async fn a_backup_on_sqlite_restores_into_postgres_and_agents_stay() {
     let mode = std::fs::metadata(&file).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "the archive holds the CA key");
     let cert = agent.cert_pem();
+    let (ok, out) = a.cli(&["restore", arg(&file), "--force"]);
+    assert!(!ok && out.contains("the controller is running"), "{out}");
     assert_eq!(a.terminate(Duration::from_secs(30)), Some(0));
+    // A stopped controller is backed up the same way.
+    let (ok, out) = a.cli(&["backup", arg(&keep.path().join("stopped.zip"))]);
+    assert!(ok && out.contains("Backup written"), "{out}");
 
     // Damaged and foreign files are refused before anything is written.
     let good = std::fs::read(&file).unwrap();

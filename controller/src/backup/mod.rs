@@ -134,6 +134,12 @@ pub fn backend_name(backend: Backend) -> &'static str {
 pub fn check(bytes: &[u8], backend: Backend) -> Result<Archive, BackupError> {
     let archive = Archive::read(bytes, backend.schema_migration())?;
     let dir = crate::util::TempDir::new("restore-check");
+    {
+        // The CA key is written there to be loaded: for this user's eyes only.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| BackupError::Io(format!("{}: {e}", dir.path().display())))?;
+    }
     let missing: Vec<&str> = TRUST_FILES
         .iter()
         .copied()
