@@ -323,6 +323,7 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
     tasks.spawn(tasks::expiry_job(ctl.clone()));
     tasks.spawn(jobs::limits_job(ctl.clone()));
     tasks.spawn(jobs::history_job(ctl.clone()));
+    tasks.spawn(jobs::backups::backup_job(ctl.clone()));
     tasks.spawn(crate::fleet::rollout::run_job(ctl.clone()));
     tasks.spawn(panel::events_job(ctl.clone()));
     let flush = ctl.clone();

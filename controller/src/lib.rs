@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod app;
+pub mod backup;
 pub mod ca;
 pub mod cli;
 pub mod cluster;

@@ -45,6 +45,35 @@ enum Command {
     Core(CoreCommand),
     /// Exit 0 if the controller in the data directory answers.
     Healthcheck,
+    /// Write one archive of every table and the CA (keep it private: it holds the CA key).
+    /// Works while the controller runs: the tables are read from one snapshot.
+    Backup {
+        /// The archive to write (a zip, owner-only).
+        file: PathBuf,
+        /// TOML configuration file, to find a PostgreSQL database.
+        #[arg(long, env = "XFLEET_CONFIG")]
+        config: Option<PathBuf>,
+        /// The database, when it is PostgreSQL (default: SQLite in the data directory).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Restore an archive of `xfleet backup` into an empty database of either backend (SQLite
+    /// in the data directory, or PostgreSQL) and the CA into the data directory. The
+    /// controller must be stopped. A damaged or foreign file is refused before anything is
+    /// written.
+    Restore {
+        file: PathBuf,
+        /// Replace everything in a database that is not empty.
+        #[arg(long)]
+        force: bool,
+        /// TOML configuration file, to find a PostgreSQL database.
+        #[arg(long, env = "XFLEET_CONFIG")]
+        config: Option<PathBuf>,
+        /// The database to restore into, when it is PostgreSQL (default: SQLite in the data
+        /// directory).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// Import a 3x-ui database (x-ui.db): inbounds, clients with their usage and limits,
     /// IP records, settings and the admin account. Safe to run again.
     #[command(name = "import-3xui")]
@@ -232,6 +261,32 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let config = command_config(config.as_deref(), cli.data_dir, None)?;
             cli::import_3xui(&config, &path, server.as_deref()).await
+        }
+        Command::Backup {
+            file,
+            config,
+            database_url,
+        } => {
+            let config = command_config(config.as_deref(), cli.data_dir, database_url)?;
+            cli::backup::backup(&config, &file).await
+        }
+        Command::Restore {
+            file,
+            force,
+            config,
+            database_url,
+        } => {
+            let mut config = Config::load(config.as_deref(), std::env::vars())?;
+            if let Some(url) = database_url {
+                config.database_url = url;
+            }
+            // A restore may fill a data directory that does not exist yet.
+            if let Some(dir) = cli.data_dir {
+                config.data_dir = dir;
+            } else if config.data_dir == Config::default().data_dir {
+                config.data_dir = data_dir::find(None)?;
+            }
+            cli::backup::restore(&config, &file, force).await
         }
         Command::Admin(AdminCommand::ResetPassword {
             username,

@@ -213,6 +213,24 @@ impl Controller {
         c
     }
 
+    /// A controller on a data directory and database filled beforehand (by a restore), its
+    /// agent gateway on `gateway_port` (where the restored agents dial): not a first start,
+    /// so no admin password is printed.
+    pub async fn start_on(dir: TempDir, options: ControllerOptions, gateway_port: u16) -> Self {
+        let mut c = Self {
+            dir,
+            options,
+            gateway_port,
+            panel_port: free_port(),
+            sub_port: free_port(),
+            admin_password: String::new(),
+            output: Output::default(),
+            child: None,
+        };
+        c.spawn().await;
+        c
+    }
+
     /// The admin password from the file named by `--admin-password-file` or
     /// `XFLEET_ADMIN_PASSWORD_FILE`, when the test gave one.
     fn admin_password_from_file(&self) -> Option<String> {

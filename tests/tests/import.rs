@@ -893,3 +893,357 @@ async fn a_template_the_core_refuses_is_kept_unassigned() {
     assert_eq!(templates.as_array().unwrap().len(), 1, "{templates}");
     agent.kill9();
 }
+
+/// `xfleet restore FILE` into a fresh data directory and `database` (the binary, as an
+/// operator runs it): whether it succeeded and what it printed.
+fn restore_cli(dir: &Path, file: &Path, database: &str, force: bool) -> (bool, String) {
+    let mut cmd = std::process::Command::new(xfleet_tests::bin("xfleet"));
+    cmd.arg("--data-dir")
+        .arg(dir)
+        .arg("restore")
+        .arg(file)
+        .arg("--database-url")
+        .arg(database);
+    if force {
+        cmd.arg("--force");
+    }
+    let out = cmd.output().unwrap();
+    (out.status.success(), xfleet_tests::output_text(&out))
+}
+
+/// Tables in a PostgreSQL database's public schema.
+async fn postgres_tables(url: &str) -> i64 {
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    n
+}
+
+/// What an operator sees of the fleet: servers, each server's inbounds, clients with usage.
+async fn fleet_view(ctl: &Controller) -> Value {
+    let api = ctl.api();
+    let mut servers: Vec<Value> = api
+        .ok("GET", "/api/v1/servers", None)
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| json!({"id": s["id"], "name": s["name"]}))
+        .collect();
+    for s in &mut servers {
+        let id = s["id"].as_i64().unwrap();
+        s["inbounds"] = inbounds(ctl, id)
+            .await
+            .iter()
+            .map(|i| json!({"id": i["id"], "tag": i["tag"], "port": i["port"], "up": i["up"], "down": i["down"]}))
+            .collect();
+    }
+    let clients: Vec<Value> = api
+        .ok("GET", "/api/v1/clients", None)
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            json!({"email": c["email"], "uuid": c["uuid"], "subId": c["subId"],
+                "totalGB": c["totalGB"], "up": c["up"], "down": c["down"]})
+        })
+        .collect();
+    json!({"servers": servers, "clients": clients})
+}
+
+/// The migration path: `xfleet backup` of a running controller on SQLite, with an enrolled
+/// agent whose v2ray core carried a client's traffic, restored with `xfleet restore` into a
+/// fresh PostgreSQL database for a fresh controller on the same gateway address. The new
+/// controller shows the same servers, inbounds, clients and usage; the agent reconnects on
+/// its own with the certificate it has (no new token), its core carries the restored
+/// client's traffic, counted on the new controller, and a client added there (ids past the
+/// restored ones) reaches the core. Before that, a copy with one byte flipped, a truncated
+/// copy and a zip that is not a backup are each refused with what is wrong, and the target
+/// database is left untouched; a second restore into the filled database is refused, and so
+/// is a restore while the controller runs; a stopped controller is backed up too.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_on_sqlite_restores_into_postgres_and_agents_stay() {
+    if !xfleet_tests::proxy::v2ray_available() {
+        return;
+    }
+    let Some(target) = xfleet_tests::postgres_database().await else {
+        return;
+    };
+    let mut a = Controller::start(ControllerOptions::default()).await;
+    a.route_loopback_direct().await;
+    let files = FileServer::start().await;
+    let (id, agent) = a.online_server("edge-1").await;
+    let (inbound, dora) = a.vless_ws_user(id, "dora").await;
+    let api = a.api();
+    api.ok(
+        "POST",
+        "/api/v1/clients",
+        Some(json!({"email": "erin", "inboundIds": [inbound["id"]], "totalGB": 5 << 30})),
+    )
+    .await;
+    wait_for("a download through dora's link", LONG, || async {
+        dora.fetch(files.port, 64 * 1024).await.ok()
+    })
+    .await;
+    wait_for("dora's traffic counted", LONG, || async {
+        let c = client(&a, "dora").await;
+        (c["down"].as_i64()? >= 64 * 1024).then_some(())
+    })
+    .await;
+
+    // Backed up while the controller runs; the view is read on both sides of it, so no
+    // late traffic slipped in between.
+    let keep = TempDir::new("backups");
+    let file = keep.path().join("fleet.zip");
+    let before = wait_for(
+        "a backup with no traffic arriving meanwhile",
+        LONG,
+        || async {
+            let seen = fleet_view(&a).await;
+            let (ok, out) = a.cli(&["backup", arg(&file)]);
+            assert!(ok, "{out}");
+            (fleet_view(&a).await == seen).then_some(seen)
+        },
+    )
+    .await;
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the archive holds the CA key");
+    let cert = agent.cert_pem();
+    let (ok, out) = a.cli(&["restore", arg(&file), "--force"]);
+    assert!(!ok && out.contains("the controller is running"), "{out}");
+    assert_eq!(a.terminate(Duration::from_secs(30)), Some(0));
+    // A stopped controller is backed up the same way.
+    let (ok, out) = a.cli(&["backup", arg(&keep.path().join("stopped.zip"))]);
+    assert!(ok && out.contains("Backup written"), "{out}");
+
+    // Damaged and foreign files are refused before anything is written.
+    let good = std::fs::read(&file).unwrap();
+    let mut flipped = good.clone();
+    flipped[good.len() / 3] ^= 0x40;
+    let truncated = &good[..good.len() / 2];
+    let foreign = {
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        zip.start_file("notes.txt", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut zip, b"not a backup").unwrap();
+        zip.finish().unwrap().into_inner()
+    };
+    let fresh = TempDir::new("restored");
+    for (label, bytes, expected) in [
+        ("flipped", &flipped[..], "the backup is damaged"),
+        (
+            "truncated",
+            truncated,
+            "not a complete zip archive (truncated or damaged)",
+        ),
+        ("foreign", &foreign[..], "not an xfleet backup"),
+    ] {
+        let bad = keep.path().join(format!("{label}.zip"));
+        std::fs::write(&bad, bytes).unwrap();
+        let (ok, out) = restore_cli(fresh.path(), &bad, &target, false);
+        assert!(!ok, "{label}: {out}");
+        assert!(
+            out.contains(expected) && out.contains("nothing was written"),
+            "{label}: {out}"
+        );
+        assert_eq!(
+            postgres_tables(&target).await,
+            0,
+            "{label}: the target is untouched"
+        );
+        assert!(!fresh.path().join("ca.key").exists(), "{label}");
+    }
+
+    let (ok, out) = restore_cli(fresh.path(), &file, &target, false);
+    assert!(ok, "{out}");
+    assert!(out.contains("from a sqlite backup"), "{out}");
+    let (ok, out) = restore_cli(fresh.path(), &file, &target, false);
+    assert!(
+        !ok && out.contains("is not empty") && out.contains("--force"),
+        "{out}"
+    );
+
+    let b = Controller::start_on(
+        fresh,
+        ControllerOptions {
+            database_url: Some(target.clone()),
+            ..Default::default()
+        },
+        a.gateway_port,
+    )
+    .await;
+    b.wait_status(id, "online", LONG).await;
+    assert_eq!(fleet_view(&b).await, before);
+    assert_eq!(agent.cert_pem(), cert, "the agent kept its certificate");
+
+    // Traffic of the restored client is carried and counted on the new controller.
+    let counted = client(&b, "dora").await["down"].as_i64().unwrap();
+    dora.fetch(files.port, 64 * 1024).await.unwrap();
+    wait_for(
+        "dora's new traffic counted on the new controller",
+        LONG,
+        || async {
+            let c = client(&b, "dora").await;
+            (c["down"].as_i64()? >= counted + 64 * 1024).then_some(())
+        },
+    )
+    .await;
+    // A client added on the new controller gets a fresh id and reaches the core.
+    let frank = b
+        .api()
+        .ok(
+            "POST",
+            "/api/v1/clients",
+            Some(json!({"email": "frank", "inboundIds": [inbound["id"]]})),
+        )
+        .await;
+    let port = inbound["port"].as_u64().unwrap() as u16;
+    let frank_vpn = V2rayClient::start(outbound::vless_ws(
+        port,
+        frank["uuid"].as_str().unwrap(),
+        "/ws",
+    ))
+    .await;
+    wait_for("a download through frank's link", LONG, || async {
+        frank_vpn.fetch(files.port, 4096).await.ok()
+    })
+    .await;
+}
+
+/// When the controller at `ctl` started (epoch ms), from its health answer.
+async fn started_at(ctl: &Controller) -> Option<i64> {
+    let (_, body) = ctl
+        .api()
+        .0
+        .request("GET", "/api/v1/health", &[], None)
+        .await
+        .ok()?;
+    serde_json::from_slice::<Value>(&body).ok()?["data"]["started_at"].as_i64()
+}
+
+/// Backups through the API, on both backends: a read-only token can neither download nor
+/// restore one; an admin's download is a zip; an upload that is not a backup is refused with
+/// what is wrong (400) and changes nothing; the download uploaded back is checked, replaces
+/// everything, and the controller restarts in place serving the same fleet, a server added
+/// after the download gone; both are in the audit log.
+#[tokio::test(flavor = "multi_thread")]
+async fn backups_through_the_api_are_an_admins() {
+    for (label, database_url) in xfleet_tests::backends().await {
+        let ctl = Controller::start(ControllerOptions {
+            database_url,
+            ..Default::default()
+        })
+        .await;
+        let api = ctl.api();
+        api.ok("POST", "/api/v1/servers", Some(json!({"name": "kept"})))
+            .await;
+        let reader = api
+            .ok(
+                "POST",
+                "/api/v1/api-tokens",
+                Some(json!({"name": "reader", "scope": "read-only"})),
+            )
+            .await;
+        let reader = format!("Bearer {}", reader["token"].as_str().unwrap());
+        let (status, body) = api
+            .0
+            .request("GET", "/api/v1/backup", &[("authorization", &reader)], None)
+            .await
+            .unwrap();
+        assert_eq!(status, 403, "{label}: {}", String::from_utf8_lossy(&body));
+        assert!(String::from_utf8_lossy(&body).contains("cannot take or restore backups"));
+
+        let admin = format!("Bearer {}", api.0.token);
+        let (status, archive) = api
+            .0
+            .request("GET", "/api/v1/backup", &[("authorization", &admin)], None)
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{label}");
+        assert!(archive.starts_with(b"PK"), "{label}");
+        assert_eq!(audit_actions(&ctl).await[0], "backup.download", "{label}");
+        api.ok("POST", "/api/v1/servers", Some(json!({"name": "later"})))
+            .await;
+
+        let upload = |token: String, body: Vec<u8>| {
+            let api = ctl.api();
+            async move {
+                let auth = format!("Bearer {token}");
+                let (status, body) = api
+                    .0
+                    .request(
+                        "POST",
+                        "/api/v1/restore",
+                        &[("authorization", &auth)],
+                        Some(("application/zip", body.into())),
+                    )
+                    .await
+                    .unwrap();
+                (status, String::from_utf8_lossy(&body).into_owned())
+            }
+        };
+        let reader_secret = reader.trim_start_matches("Bearer ").to_owned();
+        let (status, body) = upload(reader_secret, archive.to_vec()).await;
+        assert_eq!(status, 403, "{label}: {body}");
+        let (status, body) = upload(api.0.token.clone(), b"PK not really".to_vec()).await;
+        assert_eq!(status, 400, "{label}: {body}");
+        assert!(
+            body.contains("not a complete zip archive"),
+            "{label}: {body}"
+        );
+        let names = |list: Value| -> Vec<String> {
+            list.as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["name"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let servers = api.ok("GET", "/api/v1/servers", None).await;
+        assert_eq!(
+            names(servers),
+            ["kept", "later"],
+            "{label}: nothing changed"
+        );
+
+        let before = started_at(&ctl).await.unwrap();
+        let (status, body) = upload(api.0.token.clone(), archive.to_vec()).await;
+        assert_eq!(status, 200, "{label}: {body}");
+        wait_for(
+            "the controller to restart on the restored data",
+            LONG,
+            || async { started_at(&ctl).await.filter(|&t| t != before) },
+        )
+        .await;
+        let servers = ctl.api().ok("GET", "/api/v1/servers", None).await;
+        assert_eq!(names(servers), ["kept"], "{label}: the backup's fleet");
+        // A server added now gets an id past the restored ones.
+        ctl.api()
+            .ok("POST", "/api/v1/servers", Some(json!({"name": "after"})))
+            .await;
+        // The restored audit log is the backup's, and the restore is written after it.
+        assert_eq!(
+            audit_actions(&ctl).await[..2],
+            ["server.create", "backup.restore"],
+            "{label}"
+        );
+    }
+}
+
+/// The audit log's actions, newest first.
+async fn audit_actions(ctl: &Controller) -> Vec<String> {
+    let audit = ctl.api().ok("GET", "/api/v1/audit", None).await;
+    audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str().map(str::to_owned))
+        .collect()
+}

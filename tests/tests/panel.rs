@@ -1018,3 +1018,27 @@ async fn the_logs_page_in_a_real_browser() {
     );
     traffic.abort();
 }
+
+/// Backups on the Settings page (`tests/browser/backups.mjs`): the download is a backup
+/// archive named by its time; restoring asks first, and cancelling changes nothing; a file
+/// that is not a backup is refused with what is wrong, in English and in Russian; the
+/// downloaded backup restores, the controller restarts in place and the page comes back with
+/// the fleet; axe-core clean.
+#[tokio::test(flavor = "multi_thread")]
+async fn backups_from_the_settings_page_in_a_real_browser() {
+    if !browser_available() {
+        return;
+    }
+    let ctl = Controller::start(ControllerOptions::default()).await;
+    ctl.api()
+        .ok(
+            "POST",
+            "/api/v1/servers",
+            Some(serde_json::json!({"name": "edge-kept"})),
+        )
+        .await;
+    run_script(&ctl, "backups.mjs", &[("SERVER_NAME", "edge-kept".into())]);
+    let servers = ctl.api().call("GET", "/api/v1/servers", None).await;
+    let servers = servers.unwrap_or_else(|e| panic!("{e}\n{}", ctl.output.text()));
+    assert_eq!(servers[0]["name"], "edge-kept", "{servers}");
+}

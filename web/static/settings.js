@@ -1,6 +1,6 @@
 // The settings page: panel configuration, password, two-factor login, API tokens,
 // sessions and the stored 3x-ui settings.
-import { $, api, html, pageData, pageRoot, raw, show } from './core.js';
+import { $, API, api, html, pageData, pageRoot, raw, show } from './core.js';
 import { actions, ago, badge, busy, clearErrors, confirmDialog, duration, failed, fieldErrors, formValues, qrImage, rich, t, toast, when } from './ui.js';
 
 // ---- Settings ----
@@ -42,6 +42,9 @@ const LIST_KEYS = [['pageSize', t('settings.page_size'), 'int', '25'],
 const TLS_KEYS = [['webCertFile', t('settings.cert_file'), 'text'], ['webKeyFile', t('settings.key_file'), 'text']];
 const COMPAT_KEYS = [['defaultServer', t('settings.default_server'), 'text', t('settings.default_server_unset')]];
 const TG_KEYS = [['tgBotEnable', t('settings.tg_enable'), 'bool'], ['tgBotToken', t('settings.tg_token'), 'secret'], ['tgBotChatId', t('settings.tg_chat'), 'text'], ['tgRunTime', t('settings.tg_schedule'), 'text'], ['tgBotLoginNotify', t('settings.tg_login_notify'), 'bool'], ['tgCpu', t('settings.tg_cpu'), 'int', '80']];
+// Scheduled backups; the folder's placeholder is where they go while it is unset.
+const backupKeys = (dir) => [['backupEnable', t('settings.backup_enable'), 'bool', 'false'], ['backupDir', t('settings.backup_dir'), 'text', dir],
+  ['backupEveryHours', t('settings.backup_every'), 'int', '24'], ['backupKeep', t('settings.backup_keep'), 'int', '7']];
 // The token scopes, as the reader calls them.
 const SCOPES = { admin: t('settings.scope_admin'), 'read-only': t('settings.scope_read_only') };
 function settingsForm(id, title, keys, values, note) {
@@ -54,6 +57,17 @@ function settingsForm(id, title, keys, values, note) {
         ? html`<div class="span-all"><label for="set-${key}">${label}</label><textarea id="set-${key}" name="${key}" data-field="${key}" rows="3" placeholder="${unset}">${values[key] || ''}</textarea></div>`
         : html`<div><label for="set-${key}">${label}</label><input id="set-${key}" name="${key}" data-field="${key}" ${raw(kind === 'secret' ? 'type="password" autocomplete="new-password"' : kind === 'int' ? 'inputmode="numeric" autocomplete="off"' : 'autocomplete="off"')} value="${kind === 'secret' ? '' : values[key] || ''}" placeholder="${kind === 'secret' ? (values[key] ? t('settings.unchanged') : '') : unset}"></div>`)}
     </div><div class="alert error form-error" role="alert" hidden></div><div class="actions"><button type="submit" class="primary">${t('common.save')}</button></div></form>`;
+}
+// Saves a settings form's keys when it is submitted.
+function saveOnSubmit(form, keys, saved) {
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const v = formValues(form);
+    const body = {};
+    // An empty number field means its default: numbers cannot be stored empty.
+    for (const [key, , kind, unset] of keys) { if (kind === 'secret' && !v[key]) continue; body[key] = kind === 'bool' ? String(v[key]) : (v[key].trim() || (kind === 'int' ? unset : '')); }
+    try { await busy(form.querySelector('[type="submit"]'), () => api('PATCH', '/settings', body)); clearErrors(form); toast(saved); } catch (err) { fieldErrors(form, err); }
+  });
 }
 // One of the panel's place settings; disabled, with the reason, when the configuration sets it.
 function placeField(key, label, fixed, placeholder, hint, configKey) {
@@ -109,6 +123,12 @@ export function pageSettings() {
       <div><label for="tok-scope">${t('settings.scope')}</label><select id="tok-scope" name="scope">${Object.entries(SCOPES).map(([value, label]) => html`<option value="${value}">${label}</option>`)}</select></div><button type="submit" class="primary">${t('settings.create_token')}</button></form>
       <div id="new-token"></div><div class="table-wrap" tabindex="0" role="region" aria-label="${t('settings.tokens_region')}"><table class="cards"><thead><tr><th>${t('common.name')}</th><th>${t('settings.scope')}</th><th>${t('settings.created')}</th><th>${t('settings.last_used')}</th><th><span class="skip">${t('common.actions')}</span></th></tr></thead><tbody id="token-rows"></tbody></table></div></section>
     <section class="card section" aria-labelledby="ses-title"><h2 id="ses-title">${t('settings.sessions_title')}</h2><div class="table-wrap" tabindex="0" role="region" aria-label="${t('settings.sessions_region')}"><table class="cards"><thead><tr><th>${t('settings.user')}</th><th>${t('settings.address')}</th><th>${t('settings.started')}</th><th>${t('settings.expires')}</th><th><span class="skip">${t('common.actions')}</span></th></tr></thead><tbody id="session-rows"></tbody></table></div></section>
+    <section class="card section" id="backups" aria-labelledby="backup-title"><h2 id="backup-title">${t('settings.backup_title')}</h2><p class="muted">${t('settings.backup_note')}</p>
+      <div class="actions"><a class="button" id="backup-download" href="${API}/backup" download>${t('settings.backup_download')}</a></div>
+      <form id="restore-form" class="row" novalidate><div class="grow"><label for="restore-file">${t('settings.backup_file')}</label><input id="restore-file" name="archive" type="file" accept=".zip,application/zip"></div>
+        <button type="submit" class="danger">${t('settings.backup_restore')}</button></form>
+      <div class="alert error form-error" id="restore-error" role="alert" hidden></div><div id="restore-state" aria-live="polite"></div><div id="backup-last"></div></section>
+    <div id="backup-schedule"></div>
     <div id="stored"></div>`);
   // Address, port and base path, then a restart to apply them
   const pf = $('#place-form');
@@ -212,6 +232,30 @@ export function pageSettings() {
     show($('#session-rows'), list.map((s) => html`<tr><td>${s.username}${s.current ? html` ${badge(t('settings.this_browser'), 'ok')}` : ''}</td><td>${s.source_ip}</td><td>${when(s.created_at)}</td><td>${when(s.expires_at)}</td><td>${s.current ? '' : html`<button class="small danger" data-action="revoke-session" data-id="${s.id}">${t('settings.end_session')}</button>`}</td></tr>`));
   };
   actions['revoke-session'] = async (el) => { await api('DELETE', `/sessions/${el.dataset.id}`); toast(t('settings.session_ended')); loadSessions(); };
+  // Backups: download, restore (after a confirmation; the controller restarts), schedule
+  const rf = $('#restore-form');
+  rf.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const file = rf.archive.files[0];
+    const problem = $('#restore-error');
+    const say = (text) => { problem.textContent = text; problem.hidden = !text; };
+    if (!file) { say(t('settings.backup_choose')); return; }
+    if (!(await confirmDialog(t('settings.backup_restore_title', { file: file.name }), t('settings.backup_restore_text'), t('settings.backup_restore')))) return;
+    const before = (await (await fetch('/api/v1/health', { cache: 'no-store' })).json()).data.started_at;
+    try { await busy(rf.querySelector('[type="submit"]'), () => api('POST', '/restore', file)); } catch (err) { say(err.message); return; }
+    say('');
+    show($('#restore-state'), html`<p class="alert ok" role="status" id="restore-done">${t('settings.backup_restored')}</p>`);
+    followRestart(location.href, before);
+  });
+  const loadBackups = async () => {
+    const [values, schedule] = await Promise.all([api('GET', '/settings'), api('GET', '/backup/schedule')]);
+    const last = schedule.last_run;
+    const lastText = !last ? t('settings.backup_never') : last.error ? t('settings.backup_last_failed', { when: when(last.at), error: last.error }) : t('settings.backup_last_ok', { when: when(last.at), file: last.file });
+    const keys = backupKeys(schedule.dir);
+    show($('#backup-schedule'), settingsForm('backup-form', t('settings.backup_schedule_title'), keys, values, t('settings.backup_schedule_note')));
+    show($('#backup-last'), html`<p class="${last?.error ? 'alert error' : 'hint'}">${lastText}</p>`);
+    saveOnSubmit($('#backup-form'), keys, t('settings.saved'));
+  };
   // Stored settings (3x-ui keys)
   const loadStored = async () => {
     const values = await api('GET', '/settings');
@@ -223,16 +267,8 @@ export function pageSettings() {
       settingsForm('compat-form', t('settings.compat_title'), COMPAT_KEYS, values, t('settings.compat_note')),
       settingsForm('tg-form', t('settings.tg_title'), TG_KEYS, values, t('settings.tg_note'))]);
     for (const [id, keys] of [['#tls-form', TLS_KEYS], ['#session-form', SESSION_KEYS], ['#list-form', LIST_KEYS], ['#sub-form', SUB_KEYS], ['#compat-form', COMPAT_KEYS], ['#tg-form', TG_KEYS]]) {
-      const form = $(id);
-      form.addEventListener('submit', async (e) => {
-        e.preventDefault();
-        const v = formValues(form);
-        const body = {};
-        // An empty number field means its default: numbers cannot be stored empty.
-        for (const [key, , kind, unset] of keys) { if (kind === 'secret' && !v[key]) continue; body[key] = kind === 'bool' ? String(v[key]) : (v[key].trim() || (kind === 'int' ? unset : '')); }
-        try { await busy(form.querySelector('[type="submit"]'), () => api('PATCH', '/settings', body)); clearErrors(form); toast(id === '#tls-form' ? t('settings.tls_saved') : t('settings.saved')); } catch (err) { fieldErrors(form, err); }
-      });
+      saveOnSubmit($(id), keys, id === '#tls-form' ? t('settings.tls_saved') : t('settings.saved'));
     }
   };
-  loadTfa().catch(failed); loadTokens().catch(failed); loadSessions().catch(failed); loadStored().catch(failed);
+  loadTfa().catch(failed); loadTokens().catch(failed); loadSessions().catch(failed); loadStored().catch(failed); loadBackups().catch(failed);
 }

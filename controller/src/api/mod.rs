@@ -4,6 +4,7 @@
 
 mod agents;
 mod auth;
+mod backup;
 mod controllers;
 mod core;
 mod fleet;

@@ -2,6 +2,7 @@
 
 use axum::routing::{delete, get, patch, post, put};
 
+use super::backup;
 use super::releases;
 use super::rollouts;
 use super::{
@@ -85,6 +86,9 @@ pub fn table() -> Vec<Route> {
         route("PUT", "/servers/{server}/core-template", "Run a named template on a server (`{template: id|name|null}`; null: the fleet's)", put(core::assign)),
         route("GET", "/settings", "Panel settings (3x-ui key names)", get(settings::list)),
         route("PATCH", "/settings", "Change panel settings", patch(settings::update)),
+        route("GET", "/backup", "Download an archive of every table and the CA (admin only; keep it private)", get(backup::download)),
+        route("POST", "/restore", "Restore an archive (the body): checked whole, then every table and the CA are replaced and the controller restarts in place (admin only)", post(backup::restore).layer(DefaultBodyLimit::max(backup::MAX_UPLOAD))),
+        route("GET", "/backup/schedule", "Scheduled backups: folder, period, how many are kept, and the last run's outcome", get(backup::status)),
         route("POST", "/panel/restart", "Restart the controller in place so saved panel settings (address, port, base path, TLS) apply; agents reconnect", post(settings::restart)),
         route("GET", "/core/warp", "The fleet's Cloudflare WARP device: id, license, public key", get(warp::get_one)),
         route("POST", "/core/warp", "Register a WARP device (`{private_key?, public_key?}`; a pair is made when absent)", post(warp::register)),

@@ -3,6 +3,7 @@
 //! an import or a password reset) on the database itself.
 
 pub mod admin;
+pub mod backup;
 pub mod data_dir;
 pub mod rollout;
 

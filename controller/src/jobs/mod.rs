@@ -6,6 +6,7 @@
 //! IP limits are brought up to date. Every affected server gets its new state once. Apart from
 //! the round, hourly traffic history older than `history_days` is pruned.
 
+pub mod backups;
 pub mod ip_limit;
 pub mod periods;
 #[cfg(test)]

@@ -35,6 +35,9 @@ pub fn problem(name: &str, text: &str) -> Option<Refusal> {
         "sessionMaxAge" => range(text, 1, 525_600, "err.range_minutes"),
         "pageSize" => range(text, 0, 1000, "err.range_rows"),
         "subUpdates" => range(text, 0, 8760, "err.range_hours"),
+        "backupEveryHours" => range(text, 1, 8760, "err.range_hours"),
+        "backupKeep" => range(text, 1, 1000, "err.range"),
+        "backupDir" => absolute_path(text),
         "expireDiff" | "trafficDiff" | "outboundDownThreshold" => {
             range(text, 0, i64::from(u32::MAX), "err.range")
         }
@@ -181,6 +184,13 @@ fn header_value(text: &str) -> Option<Refusal> {
 fn one_of(text: &str, allowed: &[&str]) -> Option<Refusal> {
     (!allowed.contains(&text))
         .then(|| Refusal::new("err.one_of_listed", &[("values", allowed.join(", "))]))
+}
+
+/// Empty (the default folder), or an absolute path: a relative one would depend on where the
+/// controller was started.
+fn absolute_path(text: &str) -> Option<Refusal> {
+    (!text.is_empty() && !std::path::Path::new(text).is_absolute())
+        .then(|| Refusal::new("err.absolute_path", &[]))
 }
 
 #[cfg(test)]

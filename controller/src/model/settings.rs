@@ -17,6 +17,7 @@ use xfleet_common::xray::{self, Flavour, RenderOptions};
 
 use super::core_templates::{self, ServerRef};
 use super::{setting_rules, ModelError, Problems, Refusal};
+use crate::backup::schedule;
 use crate::config::place;
 pub use crate::fleet::desired::CORE_TEMPLATE;
 use crate::https::{self, TlsFileError};
@@ -175,6 +176,11 @@ pub const KEYS: &[Key] = &[
     key("subIncyRoutingRules", Text, ""),
     key("subThemeDir", Text, ""),
     key("subShowIdentityOnAllLinks", Bool, "false"),
+    // Scheduled backups (`backup::schedule`)
+    key(schedule::ENABLE, Bool, "false"),
+    key(schedule::DIR, Text, ""),
+    key(schedule::EVERY_HOURS, Int, "24"),
+    key(schedule::KEEP, Int, "7"),
     // Held by xfleet itself
     own("twoFactorEnable", Bool, "false", TWO_FACTOR),
     own("twoFactorToken", Text, "", TWO_FACTOR),

@@ -10,6 +10,7 @@ mod auth;
 mod bulk;
 mod client_batch;
 pub mod cluster;
+mod dump;
 mod failures;
 mod fleet;
 mod history;
@@ -30,6 +31,7 @@ pub use alerts::{CertificateTerm, RenewalFailureRow, TaskFailureRow};
 pub use audit::AuditEntry;
 pub use auth::{ApiTokenRow, SessionRow, TotpState, UserRow, SESSION_ID_LEN};
 pub use client_batch::{change_clients, ClientChange};
+pub use dump::{Cell, Column, RestoredTable, Snapshot};
 pub use failures::InboundFailureRow;
 pub use fleet::{write as fleet_write, ClientRow, ClientTotals, InboundRow, NewClient, NewInbound};
 pub use history::{ClientHour, ServerHour};
@@ -77,6 +79,27 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// The backend a database URL names.
+    pub fn of_url(url: &str) -> Self {
+        if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+
+    /// The highest migration this build carries for the backend: the schema it reads and
+    /// writes.
+    pub fn schema_migration(self) -> i64 {
+        let migrator = match self {
+            Backend::Sqlite => sqlx::migrate!("../migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("../migrations/postgres"),
+        };
+        migrator.iter().map(|m| m.version).max().unwrap_or(0)
+    }
+}
+
 /// The controller's database.
 #[derive(Clone)]
 pub struct Store {
@@ -97,11 +120,7 @@ impl Store {
     /// Connects, creating an SQLite file if needed, and applies the backend's migrations.
     pub async fn open(url: &str) -> Result<Self> {
         sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Backend::Postgres
-        } else {
-            Backend::Sqlite
-        };
+        let backend = Backend::of_url(url);
         if let Some(path) = sqlite_file(url) {
             // Password hashes, two-factor secrets and every client's credentials live here.
             crate::util::prepare_private_file(path).map_err(|e| {
