@@ -1136,6 +1136,17 @@ async fn three_controllers_share_one_fleet() {
         .await
         .unwrap();
     assert_eq!(echoed, json!({"via": "c"}));
+    // A fan-out from C reaches agents held by A and by B, one request to each.
+    let fanned = c
+        .api()
+        .ok(
+            "POST",
+            "/api/v1/fleet/call",
+            Some(json!({"method": "echo", "body": {"x": 1}, "servers": [s1, s2]})),
+        )
+        .await;
+    assert_eq!(fanned["succeeded"], json!(2), "{fanned}");
+    assert_eq!(fanned["results"][0]["data"], json!({"x": 1}), "{fanned}");
     // A task queued on A for the agent held by B runs once.
     let task = a
         .api()

@@ -347,11 +347,18 @@ pub(super) async fn fleet_call(
         .unwrap_or_else(|| default_deadline(&req.method, &req.body));
     let body = json_to_body(&req.body);
     let started = std::time::Instant::now();
-    let calls = ids.iter().map(|&id| {
-        let body = body.clone();
-        let method = req.method.clone();
-        async move {
-            let outcome = crate::fleet::call(ctl, id, &method, body, deadline).await;
+    let mut outcomes: std::collections::HashMap<i64, _> =
+        (crate::fleet::call_many(ctl, &ids, &req.method, body, deadline).await)
+            .into_iter()
+            .collect();
+    let results: Vec<FleetCallResult> = ids
+        .iter()
+        .map(|&id| {
+            let outcome = outcomes.remove(&id).unwrap_or_else(|| {
+                Err(xfleet_common::channel::CallError::Offline(format!(
+                    "server {id} is not connected"
+                )))
+            });
             match outcome {
                 Ok(bytes) => FleetCallResult {
                     server_id: id,
@@ -366,9 +373,8 @@ pub(super) async fn fleet_call(
                     error: Some(json!({"code": e.code(), "message": e.message()})),
                 },
             }
-        }
-    });
-    let results = futures_util::future::join_all(calls).await;
+        })
+        .collect();
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     let succeeded = results.iter().filter(|r| r.ok).count();
     let answer = FleetCallAnswer {

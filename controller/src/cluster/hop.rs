@@ -25,6 +25,31 @@ pub const HOP_CALL_PATH: &str = "/v1/hop/call";
 pub const HOP_LIVE_PATH: &str = "/v1/hop/live";
 /// Most servers asked about in one request.
 pub const MAX_LIVE_IDS: usize = 10_000;
+/// The gateway's route for one method on many agents held there (a fan-out).
+pub const HOP_CALL_MANY_PATH: &str = "/v1/hop/call-many";
+/// Requests in flight to one other controller: each holds one connection (HTTP/1.1), so a
+/// burst of routed calls opens at most this many; the rest wait for one.
+const CONNECTIONS_PER_PEER: usize = 32;
+
+/// One method on many agents held by one controller (MessagePack).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct ManyRequest {
+    pub method: String,
+    pub deadline_ms: u64,
+    #[serde(with = "serde_bytes")]
+    pub body: Vec<u8>,
+    pub servers: Vec<i64>,
+}
+
+/// Each server's answer to a [`ManyRequest`], in its order.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct ManyAnswer {
+    pub server: i64,
+    #[serde(default, with = "serde_bytes")]
+    pub ok: Option<Vec<u8>>,
+    #[serde(default)]
+    pub error: Option<ErrorBody>,
+}
 const SERVER: &str = "x-xfleet-server";
 const METHOD: &str = "x-xfleet-method";
 const DEADLINE: &str = "x-xfleet-deadline-ms";
@@ -34,6 +59,7 @@ const IDLE_PER_PEER: usize = 16;
 pub(super) struct HopClient {
     tls: tokio_rustls::TlsConnector,
     idle: Mutex<HashMap<String, Vec<SendRequest<Full<Bytes>>>>>,
+    turns: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
 }
 
 impl HopClient {
@@ -50,7 +76,61 @@ impl HopClient {
         Ok(Self {
             tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
             idle: Mutex::new(HashMap::new()),
+            turns: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// A turn to send to `base`: at most [`CONNECTIONS_PER_PEER`] at once.
+    async fn turn(&self, base: &str) -> tokio::sync::OwnedSemaphorePermit {
+        let turns = (self.turns.lock().unwrap())
+            .entry(base.to_owned())
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(CONNECTIONS_PER_PEER)))
+            .clone();
+        turns.acquire_owned().await.expect("never closed")
+    }
+
+    /// Sends one request to `base` on a kept or new connection; the answer's status and
+    /// body (at most a frame's size).
+    async fn send(
+        &self,
+        base: &str,
+        request: hyper::Request<Full<Bytes>>,
+    ) -> Result<(hyper::StatusCode, Bytes), String> {
+        let _turn = self.turn(base).await;
+        let mut sender = match self.take_idle(base) {
+            Some(sender) => sender,
+            None => self.connect(base).await?,
+        };
+        let response = (sender.send_request(request).await).map_err(|e| e.to_string())?;
+        let status = response.status();
+        let bytes = Limited::new(response.into_body(), MAX_FRAME_BYTES)
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        self.give_back(base, sender);
+        Ok((status, bytes))
+    }
+
+    /// One method on many agents held by the controller at `base`: their answers by server.
+    pub(super) async fn call_many(
+        &self,
+        base: &str,
+        request: &ManyRequest,
+    ) -> Result<Vec<ManyAnswer>, String> {
+        let body = rmp_serde::to_vec_named(request).map_err(|e| e.to_string())?;
+        let request = hyper::Request::post(HOP_CALL_MANY_PATH)
+            .header(hyper::header::HOST, authority(base).unwrap_or_default())
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| e.to_string())?;
+        let (status, bytes) = self.send(base, request).await?;
+        if !status.is_success() {
+            return Err(format!(
+                "answer {status}: {}",
+                String::from_utf8_lossy(&bytes)
+            ));
+        }
+        rmp_serde::from_slice(&bytes).map_err(|e| e.to_string())
     }
 
     pub(super) async fn call(
@@ -73,28 +153,14 @@ impl HopClient {
             .header(DEADLINE, deadline.as_millis() as u64)
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| unreachable(e.to_string()))?;
-        let mut sender = match self.take_idle(base) {
-            Some(sender) => sender,
-            None => self.connect(base).await.map_err(unreachable)?,
-        };
         // The holder answers within the call's deadline; this only bounds a holder that hangs.
-        let answer = tokio::time::timeout(deadline + Duration::from_secs(5), async {
-            let response = sender.send_request(request).await?;
-            let status = response.status();
-            let bytes = Limited::new(response.into_body(), MAX_FRAME_BYTES)
-                .collect()
-                .await
-                .map_err(|e| std::io::Error::other(e.to_string()))?
-                .to_bytes();
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>((status, bytes))
-        })
-        .await;
+        let answer =
+            tokio::time::timeout(deadline + Duration::from_secs(5), self.send(base, request)).await;
         let (status, bytes) = match answer {
             Ok(Ok(answer)) => answer,
-            Ok(Err(e)) => return Err(unreachable(e.to_string())),
+            Ok(Err(e)) => return Err(unreachable(e)),
             Err(_) => return Err(CallError::Timeout(deadline)),
         };
-        self.give_back(base, sender);
         if status.is_success() {
             return Ok(bytes.to_vec());
         }
@@ -112,21 +178,7 @@ impl HopClient {
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| e.to_string())?;
-        let mut sender = match self.take_idle(base) {
-            Some(sender) => sender,
-            None => self.connect(base).await?,
-        };
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = response.status();
-        let bytes = Limited::new(response.into_body(), MAX_FRAME_BYTES)
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
-        self.give_back(base, sender);
+        let (status, bytes) = self.send(base, request).await?;
         if !status.is_success() {
             return Err(format!("answer {status}"));
         }

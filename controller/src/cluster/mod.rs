@@ -23,7 +23,10 @@ use crate::ca::Ca;
 use crate::store::cluster::{ControllerRow, TASK_CHANNEL};
 use crate::store::{Backend, Store};
 
-pub use hop::{error_body, RoutedCall, HOP_CALL_PATH, HOP_LIVE_PATH, MAX_LIVE_IDS};
+pub use hop::{
+    error_body, ManyAnswer, ManyRequest, RoutedCall, HOP_CALL_MANY_PATH, HOP_CALL_PATH,
+    HOP_LIVE_PATH, MAX_LIVE_IDS,
+};
 
 /// How often a controller renews its lease and, when it is not the leader, tries to become it.
 pub const RENEW: Duration = Duration::from_secs(2);
@@ -204,6 +207,86 @@ impl Cluster {
             all.extend(map);
         }
         all
+    }
+}
+
+impl Cluster {
+    /// Calls `method` on the agents of `servers` that other controllers hold: one request
+    /// to each holder, which calls its agents at once. Every server gets an answer: one held
+    /// by no running controller is `Offline`.
+    pub async fn call_many_elsewhere(
+        &self,
+        store: &Store,
+        servers: &[i64],
+        method: &str,
+        body: &[u8],
+        deadline: Duration,
+    ) -> Vec<(i64, Result<Vec<u8>, CallError>)> {
+        let offline = |id: i64| CallError::Offline(format!("server {id} is not connected"));
+        let Some(hop) = &self.hop else {
+            return servers.iter().map(|&id| (id, Err(offline(id)))).collect();
+        };
+        let since = now_ms() - LEASE.as_millis() as i64;
+        let holders = match store.holders_of(servers, since).await {
+            Ok(h) => h,
+            Err(e) => {
+                let why = format!("cannot find who holds the servers: {e}");
+                return (servers.iter())
+                    .map(|&id| (id, Err(CallError::Offline(why.clone()))))
+                    .collect();
+            }
+        };
+        let mut by_holder: std::collections::HashMap<String, Vec<i64>> = Default::default();
+        let mut out = Vec::with_capacity(servers.len());
+        for &id in servers {
+            match holders.get(&id) {
+                Some((holder, url)) if *holder != self.id => {
+                    by_holder.entry(url.clone()).or_default().push(id)
+                }
+                _ => out.push((id, Err(offline(id)))),
+            }
+        }
+        let asks = by_holder.into_iter().map(|(url, ids)| async move {
+            let request = ManyRequest {
+                method: method.to_owned(),
+                deadline_ms: deadline.as_millis() as u64,
+                body: body.to_vec(),
+                servers: ids.clone(),
+            };
+            let answered = tokio::time::timeout(
+                deadline + Duration::from_secs(5),
+                hop.call_many(&url, &request),
+            )
+            .await;
+            match answered {
+                Ok(Ok(answers)) => answers
+                    .into_iter()
+                    .map(|a| {
+                        let outcome = match (a.ok, a.error) {
+                            (Some(bytes), _) => Ok(bytes),
+                            (None, Some(e)) => Err(CallError::from_body(e)),
+                            (None, None) => Err(offline(a.server)),
+                        };
+                        (a.server, outcome)
+                    })
+                    .collect::<Vec<_>>(),
+                Ok(Err(e)) => {
+                    let why = format!(
+                        "the controller holding these servers ({url}) cannot be reached: {e}"
+                    );
+                    (ids.iter())
+                        .map(|&id| (id, Err(CallError::Offline(why.clone()))))
+                        .collect()
+                }
+                Err(_) => (ids.iter())
+                    .map(|&id| (id, Err(CallError::Timeout(deadline))))
+                    .collect(),
+            }
+        });
+        for answers in futures_util::future::join_all(asks).await {
+            out.extend(answers);
+        }
+        out
     }
 }
 

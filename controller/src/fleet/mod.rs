@@ -254,6 +254,45 @@ pub async fn call(
     answer
 }
 
+/// [`call`] on many servers at once: the agents connected here directly, those held by
+/// other controllers with one request to each holder. Every server gets its outcome.
+pub async fn call_many(
+    ctl: &Controller,
+    servers: &[i64],
+    method: &str,
+    body: Vec<u8>,
+    deadline: Duration,
+) -> Vec<(i64, Result<Vec<u8>, CallError>)> {
+    let (here, elsewhere): (Vec<i64>, Vec<i64>) = servers
+        .iter()
+        .partition(|&&id| ctl.fleet.is_connected(id) || !ctl.cluster.is_shared());
+    let started = Instant::now();
+    let local = here.iter().map(|&id| {
+        let body = body.clone();
+        async move {
+            let answer = ctl.fleet.call(id, method, body, deadline).await;
+            telemetry::record_call(method, &answer, started.elapsed());
+            (id, answer)
+        }
+    });
+    let routed = async {
+        match elsewhere.is_empty() {
+            true => Vec::new(),
+            false => {
+                (ctl.cluster)
+                    .call_many_elsewhere(&ctl.store, &elsewhere, method, &body, deadline)
+                    .await
+            }
+        }
+    };
+    let (mut out, routed) = tokio::join!(futures_util::future::join_all(local), routed);
+    for (_, answer) in &routed {
+        telemetry::record_call(method, answer, started.elapsed());
+    }
+    out.extend(routed);
+    out
+}
+
 /// Whether [`call`] can reach the server's agent now: connected here, or held by another
 /// running controller of the fleet.
 pub async fn reachable(ctl: &Controller, server_id: i64) -> bool {

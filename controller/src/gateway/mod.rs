@@ -121,6 +121,10 @@ pub fn router(ctl: Arc<Controller>) -> Router {
             post(hop_call).layer(DefaultBodyLimit::max(MAX_FRAME_BYTES)),
         )
         .route(crate::cluster::HOP_LIVE_PATH, post(hop_live))
+        .route(
+            crate::cluster::HOP_CALL_MANY_PATH,
+            post(hop_call_many).layer(DefaultBodyLimit::max(MAX_FRAME_BYTES)),
+        )
         .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(ctl)
 }
@@ -297,6 +301,53 @@ async fn hop_call(
     {
         Ok(bytes) => bytes.into_response(),
         Err(e) => (StatusCode::BAD_GATEWAY, Json(error_body(&e))).into_response(),
+    }
+}
+
+/// One method on many agents held here, for another controller's fan-out: each called at
+/// once, every answer returned in one body.
+async fn hop_call_many(
+    State(ctl): State<Arc<Controller>>,
+    Extension(peer): Extension<Peer>,
+    body: axum::body::Bytes,
+) -> Response {
+    if peer.controller.is_none() {
+        return gateway_error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "routed calls are taken only from the fleet's controllers",
+        );
+    }
+    let request: crate::cluster::ManyRequest = match rmp_serde::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return gateway_error(StatusCode::BAD_REQUEST, "bad_request", &e.to_string()),
+    };
+    let deadline = Duration::from_millis(request.deadline_ms.min(3_600_000));
+    let calls = (request.servers.iter())
+        .take(crate::cluster::MAX_LIVE_IDS)
+        .map(|&id| {
+            let (ctl, method, body) = (&ctl, &request.method, request.body.clone());
+            async move {
+                // Only agents connected here: a routed call never goes round.
+                let (ok, error) = match ctl.fleet.call(id, method, body, deadline).await {
+                    Ok(bytes) => (Some(bytes), None),
+                    Err(e) => (None, Some(error_body(&e))),
+                };
+                crate::cluster::ManyAnswer {
+                    server: id,
+                    ok,
+                    error,
+                }
+            }
+        });
+    let answers = futures_util::future::join_all(calls).await;
+    match rmp_serde::to_vec_named(&answers) {
+        Ok(bytes) => bytes.into_response(),
+        Err(e) => gateway_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            &e.to_string(),
+        ),
     }
 }
 

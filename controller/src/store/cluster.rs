@@ -146,6 +146,33 @@ impl Store {
         .await?)
     }
 
+    /// Who holds each of `servers` (online, with a lease renewed after `since`): controller
+    /// id and where it takes routed calls, by server id.
+    pub async fn holders_of(
+        &self,
+        servers: &[i64],
+        since: i64,
+    ) -> Result<HashMap<i64, (String, String)>> {
+        let mut out = HashMap::new();
+        // In slices, to stay under both backends' limits on bound parameters.
+        for chunk in servers.chunks(1000) {
+            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT s.id, c.id, c.hop_url FROM servers s JOIN controllers c ON \
+                 c.id = s.held_by WHERE s.status = 'online' AND c.seen_at > $1 AND s.id IN ({})",
+                marks.join(", ")
+            );
+            let mut query = sqlx::query_as::<_, (i64, String, String)>(&sql).bind(since);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for (id, holder, url) in query.fetch_all(&self.pool).await? {
+                out.insert(id, (holder, url));
+            }
+        }
+        Ok(out)
+    }
+
     /// Records that `controller` now holds the server's session; returns who held it before.
     pub async fn take_hold(&self, server_id: i64, controller: &str) -> Result<Option<String>> {
         let before: Option<(Option<String>,)> =
