@@ -5,6 +5,7 @@
 //!     cargo build --release --workspace --bins
 //!     target/release/xfleet-loadgen [--agents 5000] [--fanout 1000] [--storm 2000]
 //!     target/release/xfleet-loadgen --propagation 100 [--rounds 20]
+//!     target/release/xfleet-loadgen --cluster 10000
 //!     target/release/xfleet-loadgen --stream-latency 10 [--rounds 20]
 //!     target/release/xfleet-loadgen --rollout 1000 [--others 50] [--mib 10] [--fleet-nice 19]
 //!         [--echo-rate 200]
@@ -14,7 +15,9 @@
 //! how long a routing change and a client change take to reach N agents (`propagation`).
 //! `--stream-latency MIB` measures a call's latency while a stream of MIB MiB shares its
 //! channel (`stream`). `--rollout N` pushes an agent update to N agents through the rollout
-//! API and measures echo latency to other agents meanwhile (`rollout`).
+//! API and measures echo latency to other agents meanwhile (`rollout`). `--cluster N` runs N
+//! agents on one controller, then on three sharing one PostgreSQL database, and kills one
+//! (`cluster`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -30,6 +33,8 @@ use xfleet_common::methods::Heartbeat;
 use xfleet_common::protocol::{self, to_body, ErrorBody, Hello, Welcome};
 use xfleet_tests::{Controller, ControllerOptions, TempDir};
 
+#[path = "loadgen/cluster.rs"]
+mod cluster;
 #[path = "loadgen/propagation.rs"]
 mod propagation;
 #[path = "loadgen/rollout.rs"]
@@ -74,6 +79,8 @@ struct Args {
     storm: usize,
     /// Agents for the propagation benchmark; 0 runs the channel benchmark.
     propagation: usize,
+    /// Agents spread over three controllers on PostgreSQL; 0 runs the channel benchmark.
+    cluster: usize,
     /// MiB streamed by the stream latency benchmark; 0 runs the channel benchmark.
     stream_latency: usize,
     rounds: usize,
@@ -95,6 +102,7 @@ fn args() -> Args {
         fanout: 1000,
         storm: 2000,
         propagation: 0,
+        cluster: 0,
         stream_latency: 0,
         rounds: 20,
         rollout: 0,
@@ -111,6 +119,7 @@ fn args() -> Args {
             "--fanout" => a.fanout = value,
             "--storm" => a.storm = value,
             "--propagation" => a.propagation = value,
+            "--cluster" => a.cluster = value,
             "--stream-latency" => a.stream_latency = value,
             "--rounds" => a.rounds = value.max(1),
             "--rollout" => a.rollout = value,
@@ -150,6 +159,9 @@ async fn main() -> anyhow::Result<()> {
     }
     raise_open_files();
     let args = args();
+    if args.cluster > 0 {
+        return cluster::run(args.cluster).await;
+    }
     if args.propagation > 0 {
         return propagation::run(args.propagation, args.rounds).await;
     }
