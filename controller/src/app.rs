@@ -17,7 +17,7 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::ca::Ca;
+use crate::ca::{self, Ca};
 use crate::cluster::{self, Cluster};
 use crate::config::{self, place, Config};
 use crate::fleet::{self, Fleet};
@@ -145,7 +145,11 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
         local::mark_off(&store).await?;
         None
     };
-    let ca = Ca::load(&store, &config.data_dir).await?;
+    let trust_key = Some(config.trust_key_file.trim())
+        .filter(|f| !f.is_empty())
+        .map(ca::TrustKey::from_file)
+        .transpose()?;
+    let ca = Ca::load_sealed(&store, &config.data_dir, trust_key.as_ref()).await?;
     let agents = dist::AgentCatalog::from_config(&config.agent_binaries_dir)?;
     tracing::info!(
         binaries = agents.list().len(),

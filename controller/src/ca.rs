@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use base64::Engine;
 use rand::RngCore;
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName,
@@ -51,6 +52,144 @@ pub struct Ca {
     gateway_key_pem: String,
 }
 
+/// Sealed material starts with this, then base64 of the nonce and the ciphertext.
+const SEALED: &str = "xfleet-sealed-v1:";
+
+/// Checks stored trust material without the key that sealed it: a sealed piece must be
+/// well formed, and material in the clear must make a CA that can sign (a backup's check).
+pub fn check_stored(cert: &str, key: &str, gateway_key: &str) -> Result<(), CaError> {
+    if !is_sealed(key) && !is_sealed(gateway_key) {
+        return Ca::from_pems(cert, key, gateway_key).map(|_| ());
+    }
+    pem_to_der(cert).ok_or_else(|| CaError::Material(format!("{CA_CERT}: not PEM")))?;
+    for (name, stored) in [(CA_KEY, key), (GATEWAY_KEY, gateway_key)] {
+        let body = stored.strip_prefix(SEALED).unwrap_or("");
+        let ok = is_sealed(stored)
+            && base64::engine::general_purpose::STANDARD
+                .decode(body)
+                .is_ok_and(|b| b.len() > 28);
+        if !ok && is_sealed(stored) {
+            return Err(CaError::Material(format!(
+                "{name}: damaged sealed material"
+            )));
+        }
+        if !is_sealed(stored) {
+            KeyPair::from_pem(stored).map_err(|e| CaError::Material(format!("{name}: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether stored material is sealed.
+pub fn is_sealed(stored: &str) -> bool {
+    stored.starts_with(SEALED)
+}
+
+/// The key that seals the CA key and the gateway key in the database (`trust_key_file`):
+/// AES-256-GCM, the material's name bound in as associated data, so one sealed piece cannot
+/// stand in for another.
+pub struct TrustKey(ring::aead::LessSafeKey);
+
+impl TrustKey {
+    /// Reads the key file (64 hex digits on its first line), creating it owner-only with a new
+    /// random key when it does not exist.
+    pub fn from_file(path: &str) -> Result<Self, CaError> {
+        let bad =
+            |message: String| CaError::Material(format!("the trust key file {path}: {message}"));
+        let path = Path::new(path);
+        if !path.exists() {
+            let mut bytes = [0u8; 32];
+            rand::rng().fill_bytes(&mut bytes);
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            crate::util::write_private(path, format!("{hex}\n").as_bytes())
+                .map_err(|e| bad(e.to_string()))?;
+            tracing::info!(file = %path.display(), "created the key file that seals the CA key; copy it to every controller of the fleet and keep a copy with the backups");
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let hex = text.lines().next().unwrap_or("").trim();
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .filter_map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+            .collect();
+        if hex.len() != 64 || bytes.len() != 32 {
+            return Err(bad(
+                "its first line must be 64 hexadecimal digits (32 bytes)".into(),
+            ));
+        }
+        Self::from_bytes(&bytes).ok_or_else(|| bad("not a usable key".into()))
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let key = ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, bytes).ok()?;
+        Some(Self(ring::aead::LessSafeKey::new(key)))
+    }
+
+    /// `pem` sealed under `name`.
+    pub fn seal(&self, name: &str, pem: &str) -> String {
+        let mut nonce = [0u8; 12];
+        rand::rng().fill_bytes(&mut nonce);
+        let mut data = pem.as_bytes().to_vec();
+        self.0
+            .seal_in_place_append_tag(
+                ring::aead::Nonce::assume_unique_for_key(nonce),
+                ring::aead::Aad::from(name.as_bytes()),
+                &mut data,
+            )
+            .expect("sealing in memory does not fail");
+        let mut out = nonce.to_vec();
+        out.extend(data);
+        format!(
+            "{SEALED}{}",
+            base64::engine::general_purpose::STANDARD.encode(out)
+        )
+    }
+
+    /// The PEM sealed under `name`; an error when this is not the key it was sealed with.
+    pub fn unseal(&self, name: &str, stored: &str) -> Result<String, CaError> {
+        let wrong = || {
+            CaError::Material(format!(
+                "{name} in the database cannot be unsealed with this trust key file: it was \
+                 sealed with another one, or changed"
+            ))
+        };
+        let body = stored.strip_prefix(SEALED).ok_or_else(wrong)?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .map_err(|_| wrong())?;
+        if bytes.len() < 12 + 16 {
+            return Err(wrong());
+        }
+        let (nonce, sealed) = bytes.split_at(12);
+        let mut data = sealed.to_vec();
+        let nonce = ring::aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| wrong())?;
+        let plain = self
+            .0
+            .open_in_place(nonce, ring::aead::Aad::from(name.as_bytes()), &mut data)
+            .map_err(|_| wrong())?;
+        String::from_utf8(plain.to_vec()).map_err(|_| wrong())
+    }
+}
+
+/// `pem` as it is stored: sealed with `key` when there is one.
+fn seal_with(key: Option<&TrustKey>, name: &str, pem: &str) -> Result<String, CaError> {
+    Ok(match key {
+        Some(key) => key.seal(name, pem),
+        None => pem.to_owned(),
+    })
+}
+
+/// Stored material as PEM: unsealed with `key` when sealed.
+fn unseal_with(key: Option<&TrustKey>, name: &str, stored: &str) -> Result<String, CaError> {
+    match (is_sealed(stored), key) {
+        (false, _) => Ok(stored.to_owned()),
+        (true, Some(key)) => key.unseal(name, stored),
+        (true, None) => Err(CaError::Material(format!(
+            "{name} in the database is sealed: set trust_key_file (XFLEET_TRUST_KEY_FILE) to \
+             the key file the fleet's other controllers use"
+        ))),
+    }
+}
+
 /// A certificate and key pair read from two files of `dir`, if both exist (an earlier
 /// version's CA; `ca.pem` alone is only the copy written for operators).
 fn read_pair(dir: &Path, cert: &str, key: &str) -> Result<Option<(String, String)>, String> {
@@ -92,27 +231,40 @@ impl Ca {
     /// at once, the material stored first wins and all of them use it. `ca.pem` (public) is
     /// written to the data directory for operators and scripts.
     pub async fn load(store: &Store, dir: &Path) -> Result<Self, CaError> {
+        Self::load_sealed(store, dir, None).await
+    }
+
+    /// [`Ca::load`], the keys sealed in the database with `key` when one is given (see
+    /// [`TrustKey`]): new material is stored sealed, and material stored in the clear is
+    /// sealed in place.
+    pub async fn load_sealed(
+        store: &Store,
+        dir: &Path,
+        key: Option<&TrustKey>,
+    ) -> Result<Self, CaError> {
         let files = |message: String| CaError::Files {
             dir: dir.display().to_string(),
             message,
         };
         let mut material = store.trust_material().await?;
         if !material.contains_key(CA_CERT) || !material.contains_key(CA_KEY) {
-            let (cert, key) = match read_pair(dir, CA_CERT, CA_KEY).map_err(files)? {
+            let (cert, ca_key) = match read_pair(dir, CA_CERT, CA_KEY).map_err(files)? {
                 Some(pair) => pair,
                 None => generate_ca()?,
             };
+            let sealed = seal_with(key, CA_KEY, &ca_key)?;
             store
-                .add_trust_material(&[(CA_CERT, &cert), (CA_KEY, &key)])
+                .add_trust_material(&[(CA_CERT, &cert), (CA_KEY, &sealed)])
                 .await?;
             material = store.trust_material().await?;
         }
         if !material.contains_key(GATEWAY_KEY) {
-            let key = match std::fs::read_to_string(dir.join(GATEWAY_KEY)) {
+            let pem = match std::fs::read_to_string(dir.join(GATEWAY_KEY)) {
                 Ok(pem) => pem,
                 Err(_) => KeyPair::generate()?.serialize_pem(),
             };
-            store.add_trust_material(&[(GATEWAY_KEY, &key)]).await?;
+            let sealed = seal_with(key, GATEWAY_KEY, &pem)?;
+            store.add_trust_material(&[(GATEWAY_KEY, &sealed)]).await?;
             material = store.trust_material().await?;
         }
         let piece = |name: &str| {
@@ -121,7 +273,19 @@ impl Ca {
                 .cloned()
                 .ok_or_else(|| files(format!("{name} is missing from the database")))
         };
-        let ca = Self::from_pems(&piece(CA_CERT)?, &piece(CA_KEY)?, &piece(GATEWAY_KEY)?)
+        let mut secrets = Vec::new();
+        for name in [CA_KEY, GATEWAY_KEY] {
+            let stored = piece(name)?;
+            let pem = unseal_with(key, name, &stored)?;
+            if let (Some(key), false) = (key, is_sealed(&stored)) {
+                // Stored in the clear before a key file was set: sealed now.
+                store
+                    .replace_trust_material(name, &key.seal(name, &pem))
+                    .await?;
+            }
+            secrets.push(pem);
+        }
+        let ca = Self::from_pems(&piece(CA_CERT)?, &secrets[0], &secrets[1])
             .map_err(|e| files(format!("the trust material in the database: {e}")))?;
         let on_disk = std::fs::read_to_string(dir.join(CA_CERT)).unwrap_or_default();
         if on_disk != ca.cert_pem {
@@ -451,6 +615,60 @@ mod tests {
         assert_eq!(ca.gateway_key_pem, gateway);
         let material = store.trust_material().await.unwrap();
         assert_eq!(material["ca.key"], key);
+    }
+
+    /// With a trust key file the CA key and the gateway key are sealed in the database:
+    /// the rows hold no PEM, a restart with the same file loads the same CA, material stored
+    /// in the clear before the file was set is sealed in place, and without the file, or
+    /// with another one, the start is refused saying which setting is missing.
+    #[tokio::test]
+    async fn keys_sealed_with_the_trust_key_file() {
+        let (store, _, _keep) = (crate::store::testing::test_stores().await)
+            .remove(0)
+            .into_parts();
+        let dir = crate::util::TempDir::new("sealed");
+        let clear = Ca::load(&store, dir.path()).await.unwrap();
+        let key_path = dir.path().join("trust.key").display().to_string();
+        let key = TrustKey::from_file(&key_path).unwrap();
+        let sealed = Ca::load_sealed(&store, dir.path(), Some(&key))
+            .await
+            .unwrap();
+        assert_eq!(sealed.pin(), clear.pin(), "the same CA, now sealed");
+        let material = store.trust_material().await.unwrap();
+        for name in [CA_KEY, GATEWAY_KEY] {
+            assert!(is_sealed(&material[name]), "{name} sealed in place");
+            assert!(!material[name].contains("PRIVATE KEY"), "{name}");
+        }
+        let again = TrustKey::from_file(&key_path).unwrap();
+        let reloaded = Ca::load_sealed(&store, dir.path(), Some(&again))
+            .await
+            .unwrap();
+        assert_eq!(reloaded.key_pem(), clear.key_pem());
+
+        let none = Ca::load(&store, dir.path())
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(none.contains("trust_key_file"), "{none}");
+        let other_path = dir.path().join("other.key").display().to_string();
+        let other = TrustKey::from_file(&other_path).unwrap();
+        let wrong = (Ca::load_sealed(&store, dir.path(), Some(&other)).await)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(wrong.contains("cannot be unsealed"), "{wrong}");
+        // One sealed piece cannot stand in for another.
+        let swapped = key.unseal(GATEWAY_KEY, &material[CA_KEY]);
+        assert!(swapped.is_err());
+        check_stored(
+            &material[CA_CERT],
+            &material[CA_KEY],
+            &material[GATEWAY_KEY],
+        )
+        .unwrap();
+        std::fs::write(&other_path, "short\n").unwrap();
+        assert!(TrustKey::from_file(&other_path).is_err());
     }
 
     /// A controller's certificate names it; an agent's certificate is not a controller's.

@@ -117,7 +117,7 @@ pub fn check(bytes: &[u8], backend: Backend) -> Result<Archive, BackupError> {
             &[("entry", format!("trust_material: {}", missing.join(", ")))],
         )));
     }
-    crate::ca::Ca::from_pems(
+    crate::ca::check_stored(
         &material["ca.pem"],
         &material["ca.key"],
         &material["gateway.key"],

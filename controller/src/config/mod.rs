@@ -90,6 +90,11 @@ pub struct Config {
     /// is generated and written there, readable only by the controller's user. Read only
     /// when there is no admin account yet.
     pub admin_password_file: String,
+    /// A key file sealing the CA key and the gateway key in the database (AES-256-GCM): the
+    /// database alone, or a dump of it, then does not give them away. Every controller of the
+    /// fleet needs a copy of the same file. Created (owner-only) when it does not exist; empty:
+    /// the keys are stored as they are, like the password hashes beside them.
+    pub trust_key_file: String,
     /// Folder of agent binaries handed out (`xfleet-agent-<version>-linux-<arch>`). Empty:
     /// beside the `xfleet` executable (`agents/`, `../lib/xfleet/agents/`, and `xfleet-agent`
     /// itself as this build for this host).
@@ -154,6 +159,7 @@ impl Default for Config {
             sub_requests_per_minute: 60,
             log: "info".into(),
             admin_password_file: String::new(),
+            trust_key_file: String::new(),
             agent_binaries_dir: String::new(),
             warp_api_url: "https://api.cloudflareclient.com/v0a2158".into(),
             core_url_template: xfleet_agent::config::DEFAULT_CORE_URL_TEMPLATE.into(),

@@ -60,6 +60,16 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces one piece of trust material (sealing it in place).
+    pub async fn replace_trust_material(&self, name: &str, pem: &str) -> Result<()> {
+        sqlx::query("UPDATE trust_material SET pem = $1 WHERE name = $2")
+            .bind(pem)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Records this controller as running (or renews its row at a restart).
     pub async fn register_controller(&self, row: &ControllerRow) -> Result<()> {
         sqlx::query(
