@@ -390,10 +390,10 @@ impl Ca {
         sans: &[String],
     ) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), CaError> {
         let key = KeyPair::from_pem(&self.gateway_key_pem)?;
-        let mut params = CertificateParams::default();
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, "xfleet agent gateway");
-        params.distinguished_name = dn;
+        let mut params = leaf(
+            &[(DnType::CommonName, "xfleet agent gateway")],
+            ExtendedKeyUsagePurpose::ServerAuth,
+        );
         params.subject_alt_names = sans
             .iter()
             .filter_map(|s| match s.parse::<std::net::IpAddr>() {
@@ -401,13 +401,15 @@ impl Ca {
                 Err(_) => s.clone().try_into().ok().map(SanType::DnsName),
             })
             .collect();
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let now = OffsetDateTime::now_utc();
-        params.not_before = now - time::Duration::hours(1);
-        params.not_after = now + time::Duration::days(397);
-        params.serial_number = Some(random_serial().0);
+        self.sign_leaf(params, key)
+    }
+
+    /// Signs `params` for `key`: the certificate and the key, as rustls takes them.
+    fn sign_leaf(
+        &self,
+        params: CertificateParams,
+        key: KeyPair,
+    ) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), CaError> {
         let cert = params.signed_by(&key, &self.issuer)?;
         Ok((
             cert.der().clone(),
@@ -427,25 +429,35 @@ impl Ca {
         &self,
         id: &str,
     ) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), CaError> {
-        let key = KeyPair::generate()?;
-        let mut params = CertificateParams::default();
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, format!("controller-{id}"));
-        dn.push(DnType::OrganizationName, CONTROLLERS_ORG);
-        params.distinguished_name = dn;
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        let now = OffsetDateTime::now_utc();
-        params.not_before = now - time::Duration::hours(1);
-        params.not_after = now + time::Duration::days(397);
-        params.serial_number = Some(random_serial().0);
-        let cert = params.signed_by(&key, &self.issuer)?;
-        Ok((
-            cert.der().clone(),
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-        ))
+        let cn = format!("controller-{id}");
+        let params = leaf(
+            &[
+                (DnType::CommonName, cn.as_str()),
+                (DnType::OrganizationName, CONTROLLERS_ORG),
+            ],
+            ExtendedKeyUsagePurpose::ClientAuth,
+        );
+        self.sign_leaf(params, KeyPair::generate()?)
     }
+}
+
+/// A leaf certificate's parameters for a controller's own key (gateway, controller): the
+/// subject, one purpose, valid from an hour ago for 397 days (the most public CAs allow).
+fn leaf(subject: &[(DnType, &str)], purpose: ExtendedKeyUsagePurpose) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    for (kind, value) in subject {
+        dn.push(kind.clone(), *value);
+    }
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![purpose];
+    let now = OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::hours(1);
+    params.not_after = now + time::Duration::days(397);
+    params.serial_number = Some(random_serial().0);
+    params
 }
 
 /// The controller id of a certificate [`Ca::issue_controller`] made (the chain was verified

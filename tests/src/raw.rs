@@ -123,25 +123,12 @@ pub async fn closed_by_peer(ws: &mut Ws, timeout: std::time::Duration) -> bool {
 
 /// `POST /v1/enroll` with an arbitrary JSON body, trusting `ca_pem`.
 pub async fn post_enroll(port: u16, ca_pem: &str, body: &Value) -> (u16, Value) {
-    let stream = tls_stream(port, tls(ca_pem, None)).await.unwrap();
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
     let req = hyper::Request::post("/v1/enroll")
         .header("host", format!("127.0.0.1:{port}"))
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(serde_json::to_vec(body).unwrap())))
         .unwrap();
-    let resp = sender.send_request(req).await.unwrap();
-    let status = resp.status().as_u16();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes)
-            .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned())),
-    )
+    send(port, tls(ca_pem, None), req).await
 }
 
 /// A routed call (`POST /v1/hop/call`, what controllers send each other) made with
@@ -153,12 +140,6 @@ pub async fn post_hop_call(
     server_id: i64,
     method: &str,
 ) -> (u16, Value) {
-    let stream = tls_stream(port, tls(ca_pem, Some(identity))).await.unwrap();
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
     let req = hyper::Request::post("/v1/hop/call")
         .header("host", format!("127.0.0.1:{port}"))
         .header("x-xfleet-server", server_id.to_string())
@@ -168,6 +149,18 @@ pub async fn post_hop_call(
             xfleet_common::protocol::json_to_body(&Value::Null),
         )))
         .unwrap();
+    send(port, tls(ca_pem, Some(identity)), req).await
+}
+
+/// One request to the gateway on a new connection: the status, and the body as JSON (or as
+/// a JSON string when it is not JSON).
+async fn send(port: u16, tls: Arc<ClientConfig>, req: hyper::Request<Full<Bytes>>) -> (u16, Value) {
+    let stream = tls_stream(port, tls).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
     let resp = sender.send_request(req).await.unwrap();
     let status = resp.status().as_u16();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();

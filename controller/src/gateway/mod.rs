@@ -276,6 +276,18 @@ async fn connect(
         .on_upgrade(move |socket| serve_socket(ctl, server_id, socket, remote))
 }
 
+/// The refusal of a routed request from anyone but a controller of the fleet (an agent's
+/// certificate is of the same CA, and must not reach other agents' channels).
+fn only_controllers(peer: &Peer) -> Option<Response> {
+    peer.controller.is_none().then(|| {
+        gateway_error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "routed calls are taken only from the fleet's controllers",
+        )
+    })
+}
+
 /// A call routed here by another controller of the fleet for an agent connected here.
 async fn hop_call(
     State(ctl): State<Arc<Controller>>,
@@ -283,12 +295,8 @@ async fn hop_call(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if peer.controller.is_none() {
-        return gateway_error(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "routed calls are taken only from the fleet's controllers",
-        );
+    if let Some(refused) = only_controllers(&peer) {
+        return refused;
     }
     let call = match RoutedCall::from_headers(&headers) {
         Ok(call) => call,
@@ -311,12 +319,8 @@ async fn hop_call_many(
     Extension(peer): Extension<Peer>,
     body: axum::body::Bytes,
 ) -> Response {
-    if peer.controller.is_none() {
-        return gateway_error(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "routed calls are taken only from the fleet's controllers",
-        );
+    if let Some(refused) = only_controllers(&peer) {
+        return refused;
     }
     let request: crate::cluster::ManyRequest = match rmp_serde::from_slice(&body) {
         Ok(r) => r,
@@ -357,12 +361,8 @@ async fn hop_live(
     Extension(peer): Extension<Peer>,
     Json(ids): Json<Vec<i64>>,
 ) -> Response {
-    if peer.controller.is_none() {
-        return gateway_error(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "routed calls are taken only from the fleet's controllers",
-        );
+    if let Some(refused) = only_controllers(&peer) {
+        return refused;
     }
     let live: serde_json::Map<String, serde_json::Value> = (ids.iter())
         .take(crate::cluster::MAX_LIVE_IDS)

@@ -184,17 +184,7 @@ async fn main() -> anyhow::Result<()> {
         std::thread::available_parallelism()?.get()
     );
 
-    let mut ctl = Controller::start(ControllerOptions {
-        heartbeat_secs: 25,
-        offline_grace_secs: 90,
-        extra_env: vec![
-            ("XFLEET_ENROLL_PER_MINUTE".into(), "1000000".into()),
-            // Every simulated agent dials from this one address.
-            ("XFLEET_GATEWAY_PENDING_PER_SOURCE".into(), "1000000".into()),
-        ],
-        ..Default::default()
-    })
-    .await;
+    let mut ctl = Controller::start(bench_options(None)).await;
     let pid = ctl_pid(&ctl)?;
     let identities = enroll_all(&ctl, args.agents).await?;
     let gateway = format!("https://127.0.0.1:{}", ctl.gateway_port);
@@ -305,6 +295,21 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     Ok(())
+}
+
+/// A controller as in production but for the enrollment rate and the per-source connection
+/// cap: every simulated agent enrolls and dials from this one address.
+fn bench_options(database_url: Option<String>) -> ControllerOptions {
+    ControllerOptions {
+        database_url,
+        heartbeat_secs: 25,
+        offline_grace_secs: 90,
+        extra_env: vec![
+            ("XFLEET_ENROLL_PER_MINUTE".into(), "1000000".into()),
+            ("XFLEET_GATEWAY_PENDING_PER_SOURCE".into(), "1000000".into()),
+        ],
+        ..Default::default()
+    }
 }
 
 fn ctl_pid(ctl: &Controller) -> anyhow::Result<u32> {

@@ -16,22 +16,12 @@ use xfleet_common::channel::Channel;
 use xfleet_tests::{postgres_database, Controller, ControllerOptions};
 
 use super::{
-    api_rtt, connect_many, ctl_pid, enroll_all, hello, keep_beating, ms, percentile, rss_kib,
-    Identity, SimAgent,
+    api_rtt, bench_options, connect_many, ctl_pid, enroll_all, hello, keep_beating, ms, percentile,
+    rss_kib, Identity, SimAgent,
 };
 
 fn options(db: &str) -> ControllerOptions {
-    ControllerOptions {
-        database_url: Some(db.to_owned()),
-        heartbeat_secs: 25,
-        offline_grace_secs: 90,
-        extra_env: vec![
-            ("XFLEET_ENROLL_PER_MINUTE".into(), "1000000".into()),
-            // Every simulated agent dials from this one address.
-            ("XFLEET_GATEWAY_PENDING_PER_SOURCE".into(), "1000000".into()),
-        ],
-        ..Default::default()
-    }
+    bench_options(Some(db.to_owned()))
 }
 
 fn gateway(ctl: &Controller) -> String {
