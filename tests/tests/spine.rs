@@ -1119,6 +1119,14 @@ async fn three_controllers_share_one_fleet() {
     .await;
     assert_eq!(live["controller"], json!(a_id), "{live}");
     assert!(live["live"]["connected_at"].as_i64().unwrap() > 0, "{live}");
+    // So does C's 3x-ui API: the CPU history A keeps from the agent's heartbeats.
+    let mut x = XuiClient::new(&c.panel_url(), "");
+    x.login("admin", &a.admin_password).await.obj();
+    let cpu = x
+        .get(&format!("/panel/api/server/history/cpu/2?server_id={s1}"))
+        .await
+        .obj();
+    assert!(cpu.as_array().is_some_and(|p| !p.is_empty()), "{cpu}");
 
     // A client added on C reaches the agent held by A, whose core carries its traffic.
     let files = FileServer::start().await;

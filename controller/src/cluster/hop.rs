@@ -25,6 +25,8 @@ pub const HOP_CALL_PATH: &str = "/v1/hop/call";
 pub const HOP_LIVE_PATH: &str = "/v1/hop/live";
 /// Most servers asked about in one request.
 pub const MAX_LIVE_IDS: usize = 10_000;
+/// The gateway's route for the CPU history of an agent held there, from its heartbeats.
+pub const HOP_CPU_PATH: &str = "/v1/hop/cpu";
 /// The gateway's route for one method on many agents held there (a fan-out).
 pub const HOP_CALL_MANY_PATH: &str = "/v1/hop/call-many";
 /// Requests in flight to one other controller: each holds one connection (HTTP/1.1), so a
@@ -110,6 +112,25 @@ impl HopClient {
             .to_bytes();
         self.give_back(base, sender);
         Ok((status, bytes))
+    }
+
+    /// A JSON request (`body`) to `path` of the controller at `base`, and its JSON answer.
+    pub(super) async fn json(
+        &self,
+        base: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        let request = hyper::Request::post(path)
+            .header(hyper::header::HOST, authority(base).unwrap_or_default())
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body.to_string())))
+            .map_err(|e| e.to_string())?;
+        let (status, bytes) = self.send(base, request).await?;
+        if !status.is_success() {
+            return Err(format!("answer {status}"));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| e.to_string())
     }
 
     /// One method on many agents held by the controller at `base`: their answers by server.

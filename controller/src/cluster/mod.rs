@@ -25,7 +25,7 @@ use crate::store::{Backend, Store};
 
 pub use hop::{
     error_body, ManyAnswer, ManyRequest, RoutedCall, HOP_CALL_MANY_PATH, HOP_CALL_PATH,
-    HOP_LIVE_PATH, MAX_LIVE_IDS,
+    HOP_CPU_PATH, HOP_LIVE_PATH, MAX_LIVE_IDS,
 };
 
 /// How often a controller renews its lease and, when it is not the leader, tries to become it.
@@ -211,6 +211,31 @@ impl Cluster {
 }
 
 impl Cluster {
+    /// The CPU history another controller keeps of an agent it holds (`{bucket, points}` in,
+    /// a JSON list of points out); `None` when no running controller holds it or it does not
+    /// answer within two seconds.
+    pub async fn cpu_elsewhere(
+        &self,
+        store: &Store,
+        server_id: i64,
+        bucket_secs: i64,
+        points: usize,
+    ) -> Option<serde_json::Value> {
+        let hop = self.hop.as_ref()?;
+        let since = now_ms() - LEASE.as_millis() as i64;
+        let (holder, url) = store.holder_of(server_id, since).await.ok()??;
+        if holder == self.id {
+            return None;
+        }
+        let body =
+            serde_json::json!({"server": server_id, "bucket": bucket_secs, "points": points});
+        let asked = hop.json(&url, HOP_CPU_PATH, &body);
+        tokio::time::timeout(Duration::from_secs(2), asked)
+            .await
+            .ok()?
+            .ok()
+    }
+
     /// Calls `method` on the agents of `servers` that other controllers hold: one request
     /// to each holder, which calls its agents at once. Every server gets an answer: one held
     /// by no running controller is `Offline`.

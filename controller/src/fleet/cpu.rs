@@ -18,7 +18,7 @@ const MAX_SAMPLES: usize = 9_000;
 pub struct CpuSamples(VecDeque<(u32, f32)>);
 
 /// One bucket of a chart: its start (Unix seconds) and the average CPU in it (percent).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct CpuPoint {
     pub t: i64,
     pub cpu: f64,

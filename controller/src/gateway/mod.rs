@@ -121,6 +121,7 @@ pub fn router(ctl: Arc<Controller>) -> Router {
             post(hop_call).layer(DefaultBodyLimit::max(MAX_FRAME_BYTES)),
         )
         .route(crate::cluster::HOP_LIVE_PATH, post(hop_live))
+        .route(crate::cluster::HOP_CPU_PATH, post(hop_cpu))
         .route(
             crate::cluster::HOP_CALL_MANY_PATH,
             post(hop_call_many).layer(DefaultBodyLimit::max(MAX_FRAME_BYTES)),
@@ -353,6 +354,30 @@ async fn hop_call_many(
             &e.to_string(),
         ),
     }
+}
+
+/// The CPU history of an agent held here, for another controller's 3x-ui API.
+async fn hop_cpu(
+    State(ctl): State<Arc<Controller>>,
+    Extension(peer): Extension<Peer>,
+    Json(ask): Json<serde_json::Value>,
+) -> Response {
+    if let Some(refused) = only_controllers(&peer) {
+        return refused;
+    }
+    let (Some(server), Some(bucket), Some(points)) = (
+        ask["server"].as_i64(),
+        ask["bucket"].as_i64().filter(|b| *b > 0),
+        ask["points"].as_u64().filter(|p| *p <= 10_000),
+    ) else {
+        return gateway_error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "server, bucket, points",
+        );
+    };
+    let points = ctl.fleet.cpu_history(server, bucket, points as usize);
+    Json(points.unwrap_or_default()).into_response()
 }
 
 /// What this controller knows live of the agents it holds, for another controller's panel.

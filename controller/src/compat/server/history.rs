@@ -71,7 +71,16 @@ async fn points(
         .await
         .map_err(|e| reply::<()>(ACTION, Err(e)))?;
     let every = ctl.config.heartbeat_secs.max(1);
-    match ctl.fleet.cpu_history(server.id, bucket, POINTS) {
+    let mut here = ctl.fleet.cpu_history(server.id, bucket, POINTS);
+    if here.is_none() && ctl.cluster.is_shared() {
+        // Held by another controller, which keeps its heartbeats.
+        here = (ctl
+            .cluster
+            .cpu_elsewhere(&ctl.store, server.id, bucket, POINTS)
+            .await)
+            .and_then(|v| serde_json::from_value(v).ok());
+    }
+    match here {
         Some(points) => Ok((
             points,
             format!(
@@ -80,7 +89,7 @@ async fn points(
             ),
         )),
         // Connected but not heard from yet: nothing to chart, which is the truth.
-        None if ctl.fleet.is_connected(server.id) => {
+        None if crate::fleet::reachable(ctl, server.id).await => {
             Ok((Vec::new(), format!("no heartbeat from {} yet", server.name)))
         }
         None => Err(reply::<()>(
