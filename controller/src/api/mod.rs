@@ -4,6 +4,7 @@
 
 mod agents;
 mod auth;
+mod client_list;
 mod core;
 mod fleet;
 mod generate;
