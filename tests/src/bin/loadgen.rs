@@ -24,10 +24,10 @@ use anyhow::{bail, Context};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio::sync::Semaphore;
-use xfleet_agent::connection::{backoff::Backoff, dial, DialError};
+use xfleet_agent::connection::{backoff::Backoff, dial, heartbeat_interval, DialError};
 use xfleet_common::channel::{Channel, Handler, IncomingCall};
 use xfleet_common::methods::Heartbeat;
-use xfleet_common::protocol::{self, to_body, ErrorBody, Hello};
+use xfleet_common::protocol::{self, to_body, ErrorBody, Hello, Welcome};
 use xfleet_tests::{Controller, ControllerOptions, TempDir};
 
 #[path = "loadgen/propagation.rs"]
@@ -148,6 +148,7 @@ async fn main() -> anyhow::Result<()> {
     if std::env::args().nth(1).as_deref() == Some("--echo-server") {
         return echo_server().await;
     }
+    raise_open_files();
     let args = args();
     if args.propagation > 0 {
         return propagation::run(args.propagation, args.rounds).await;
@@ -185,6 +186,7 @@ async fn main() -> anyhow::Result<()> {
     let pid = ctl_pid(&ctl)?;
     let identities = enroll_all(&ctl, args.agents).await?;
     let gateway = format!("https://127.0.0.1:{}", ctl.gateway_port);
+    let gateways = [gateway.clone()];
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_base = rss_kib(pid);
     println!("\n## Memory per idle agent connection");
@@ -199,7 +201,7 @@ async fn main() -> anyhow::Result<()> {
     for n in sizes {
         let started = Instant::now();
         connect_many(
-            &gateway,
+            &gateways,
             &identities[channels.len()..n],
             &mut channels,
             |_| SimAgent,
@@ -216,7 +218,6 @@ async fn main() -> anyhow::Result<()> {
             took.as_secs_f64()
         );
     }
-    let heartbeats = spawn_heartbeats(channels.clone());
 
     println!("\n## Call round trip (64-byte body, one call at a time)");
     let echo_port = spawn_echo_server()?;
@@ -279,7 +280,6 @@ async fn main() -> anyhow::Result<()> {
         "\n## Reconnect storm: kill -9 and restart the controller with {} agents connected",
         args.storm
     );
-    heartbeats.abort();
     for c in &channels[args.storm..] {
         c.close("benchmark: not part of the storm");
     }
@@ -357,35 +357,61 @@ async fn enroll_all(ctl: &Controller, n: usize) -> anyhow::Result<Vec<Identity>>
     Ok(out)
 }
 
-/// Dials each identity with the handler `agent` makes for its server, honouring the
-/// admission limit's Retry-After.
+/// Dials each identity with the handler `agent` makes for its server, 64 at a time,
+/// honouring the admission limit's Retry-After. Agent `i` starts with gateway
+/// `i % gateways.len()` and moves to the next one when a dial fails; each heartbeats from
+/// its first connection on.
 async fn connect_many<H: Handler + Send + Sync + 'static>(
-    gateway: &str,
+    gateways: &[String],
     ids: &[Identity],
     out: &mut Vec<Channel>,
     agent: impl Fn(i64) -> H,
 ) -> anyhow::Result<()> {
     let limit = Arc::new(Semaphore::new(64));
+    let gateways: Arc<[String]> = gateways.into();
     let mut jobs = Vec::new();
-    for id in ids {
+    for (i, id) in ids.iter().enumerate() {
         let permit = limit.clone().acquire_owned().await?;
-        let (gateway, tls, server_id) = (gateway.to_owned(), id.tls.clone(), id.server_id);
+        let (gateways, tls, server_id) = (gateways.clone(), id.tls.clone(), id.server_id);
         let handler = Arc::new(agent(server_id));
         jobs.push(tokio::spawn(async move {
             let _permit = permit;
-            loop {
-                match dial(&gateway, tls.clone(), hello(server_id), handler.clone()).await {
-                    Ok((channel, _)) => return Ok(channel),
-                    Err(DialError::RetryAfter(d)) => tokio::time::sleep(d).await,
-                    Err(e) => bail!("agent {server_id}: {e}"),
-                }
-            }
+            connect_one(&gateways, i, tls, server_id, handler).await
         }));
     }
     for j in jobs {
         out.push(j.await??);
     }
     Ok(())
+}
+
+/// One simulated agent's connection: dials the gateways in turn from `first`, waits out
+/// Retry-After, and keeps heartbeating once connected.
+async fn connect_one<H: Handler + Send + Sync + 'static>(
+    gateways: &[String],
+    first: usize,
+    tls: Arc<rustls::ClientConfig>,
+    server_id: i64,
+    handler: Arc<H>,
+) -> anyhow::Result<Channel> {
+    let mut failures = 0;
+    for n in first.. {
+        let gateway = &gateways[n % gateways.len()];
+        match dial(gateway, tls.clone(), hello(server_id), handler.clone()).await {
+            Ok((channel, welcome)) => {
+                keep_beating(channel.clone(), &welcome);
+                return Ok(channel);
+            }
+            Err(DialError::RetryAfter(d)) => tokio::time::sleep(d).await,
+            Err(e) => {
+                failures += 1;
+                if failures >= 3 * gateways.len() {
+                    bail!("agent {server_id}: {e}");
+                }
+            }
+        }
+    }
+    unreachable!("the gateway loop only ends by returning")
 }
 
 async fn wait_connected(ctl: &Controller, n: usize) -> anyhow::Result<()> {
@@ -408,19 +434,46 @@ async fn wait_connected(ctl: &Controller, n: usize) -> anyhow::Result<()> {
     }
 }
 
-/// One task sends every agent's heartbeat, as real agents would at the Welcome interval.
-fn spawn_heartbeats(channels: Vec<Channel>) -> tokio::task::JoinHandle<()> {
+/// Heartbeats on a channel from now until it closes, at the interval the controller's
+/// Welcome asked for, as the real agent does from its first connection on.
+fn keep_beating(channel: Channel, welcome: &Welcome) {
+    let interval = heartbeat_interval(welcome);
     tokio::spawn(async move {
         let body = to_body(&Heartbeat::default()).expect("encodes");
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            for c in &channels {
-                let _ = c
-                    .send_event(protocol::topic::HEARTBEAT, None, body.clone())
-                    .await;
+            tokio::select! {
+                _ = channel.closed() => break,
+                _ = tick.tick() => {}
             }
-            tokio::time::sleep(Duration::from_secs(20)).await;
+            if channel
+                .send_event(protocol::topic::HEARTBEAT, None, body.clone())
+                .await
+                .is_err()
+            {
+                break;
+            }
         }
-    })
+    });
+}
+
+/// Raises this process's open-files soft limit to its hard limit (one socket per simulated
+/// agent; the controller it starts inherits the limit) and prints what it got.
+fn raise_open_files() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        println!("open files: limit unknown");
+        return;
+    };
+    if soft < hard {
+        if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            println!("open files: soft limit stays {soft} (raising to {hard}: {e})");
+            return;
+        }
+    }
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap_or((soft, hard));
+    println!("open files: soft limit {soft} (hard {hard})");
 }
 
 async fn channel_rtt(channel: &Channel, samples: usize) -> anyhow::Result<Vec<Duration>> {
@@ -511,7 +564,8 @@ async fn storm(
                 tokio::time::sleep(backoff.next_delay()).await;
                 attempts += 1;
                 match dial(&gateway, tls.clone(), hello(server_id), Arc::new(SimAgent)).await {
-                    Ok((channel, _)) => {
+                    Ok((channel, welcome)) => {
+                        keep_beating(channel.clone(), &welcome);
                         admitted.lock().unwrap().push(Instant::now());
                         return (channel, attempts);
                     }

@@ -23,7 +23,7 @@ use xfleet_common::protocol::{from_body, to_body, ErrorBody};
 use xfleet_common::state::{method, Applied, ApplyState};
 use xfleet_tests::{postgres_database, Api, Controller, ControllerOptions};
 
-use super::{connect_many, enroll_all, ms, percentile, spawn_heartbeats, wait_connected};
+use super::{connect_many, enroll_all, ms, percentile, wait_connected};
 
 /// The client whose change is the baseline.
 const EMAIL: &str = "bench-client";
@@ -182,13 +182,14 @@ async fn backend(
     let gateway = format!("https://127.0.0.1:{}", ctl.gateway_port);
     let acks = Arc::new(Acks::default());
     let mut channels = Vec::new();
-    connect_many(&gateway, &identities, &mut channels, |server| AckingAgent {
-        server,
-        acks: acks.clone(),
+    connect_many(&[gateway], &identities, &mut channels, |server| {
+        AckingAgent {
+            server,
+            acks: acks.clone(),
+        }
     })
     .await?;
     wait_connected(&ctl, agents).await?;
-    let heartbeats = spawn_heartbeats(channels.clone());
     let api = ctl.api();
     let servers: Vec<i64> = identities.iter().map(|i| i.server_id).collect();
 
@@ -240,7 +241,6 @@ async fn backend(
         let path = format!("/api/v1/clients/{EMAIL}");
         measure(&api, &acks, &servers, &mut clients, "PUT", &path, body).await?;
     }
-    heartbeats.abort();
 
     println!(
         "\n{name}: one change reaching all {agents} servers, {rounds} rounds each, interleaved"
