@@ -297,7 +297,13 @@ pub async fn run(
             anyhow::Ok(channels)
         })
         .await??;
-    connect_many(std::slice::from_ref(&gateway), echoing, &mut channels, |_| SimAgent).await?;
+    connect_many(
+        std::slice::from_ref(&gateway),
+        echoing,
+        &mut channels,
+        |_| SimAgent,
+    )
+    .await?;
     wait_connected(&ctl, agents + others).await?;
     let api = ctl.api();
     let others: Vec<i64> = echoing.iter().map(|i| i.server_id).collect();
