@@ -190,7 +190,8 @@ async fn refused(x: &mut XuiClient, query: &str, field: &str, says: &str) {
 /// whole list would expect: each sort key in both directions gives the order a sort of the
 /// full list gives (paged, every client exactly once, with the right total), every filter
 /// keeps exactly its clients, the unpaged answer keeps its old shape, and bad parameters
-/// are 400s naming the parameter and its limit. On SQLite and on PostgreSQL.
+/// are 400s naming the parameter and its limit; the OpenAPI document lists the parameters.
+/// On SQLite and on PostgreSQL.
 #[tokio::test(flavor = "multi_thread")]
 async fn clients_list_sorts_filters_and_pages_in_the_database() {
     for (label, database_url) in backends().await {
@@ -398,5 +399,22 @@ async fn clients_list_sorts_filters_and_pages_in_the_database() {
         }
         let r = x.get("/api/v1/clients?server=nowhere").await;
         assert_eq!(r.status, 404, "{label}: an unknown server");
+
+        // The OpenAPI document names the query string.
+        let doc = x.get("/api/v1/openapi.json").await.json();
+        let params = doc["paths"]["/clients"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .clone();
+        for name in [
+            "search", "state", "inbound", "server", "sort", "order", "page", "pageSize",
+        ] {
+            assert!(
+                params
+                    .iter()
+                    .any(|p| p["name"] == json!(name) && p["in"] == json!("query")),
+                "{label}: {name} is not documented"
+            );
+        }
     }
 }
