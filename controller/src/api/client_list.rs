@@ -14,7 +14,7 @@ use crate::store::{ClientSort, ClientState};
 
 /// The query string, as the OpenAPI document shows it.
 pub const PARAMS: &[QueryParam] = &[
-    QueryParam { name: "search", kind: "string", description: "Part of the email, comment or subscription id (ASCII letters in any case), or the whole Telegram id" },
+    QueryParam { name: "search", kind: "string", description: "Part of the email, comment or subscription id in any case (on SQLite, letters beyond ASCII in their own case only), or the whole Telegram id" },
     QueryParam { name: "state", kind: "string", description: "online, depleted, expiring, disabled or enabled (also taken as `filter`)" },
     QueryParam { name: "inbound", kind: "integer", description: "Only clients attached to this inbound" },
     QueryParam { name: "server", kind: "string", description: "Only clients attached to an inbound of this server (id or name)" },

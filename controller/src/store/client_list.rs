@@ -126,8 +126,8 @@ impl ClientState {
 /// Which clients, in which order, which of them.
 #[derive(Debug, Clone)]
 pub struct ClientQuery {
-    /// Part of the email, comment or subscription id (ASCII letters in any case), or the
-    /// whole Telegram id.
+    /// Part of the email, comment or subscription id in any case (on SQLite, letters
+    /// beyond ASCII in their own case only), or the whole Telegram id.
     pub search: String,
     pub inbound: Option<i64>,
     pub server: Option<i64>,
@@ -176,14 +176,13 @@ impl Filter {
         let search = q.search.trim();
         if !search.is_empty() {
             let escaped = search
-                .to_ascii_lowercase()
                 .replace('\\', "\\\\")
                 .replace('%', "\\%")
                 .replace('_', "\\_");
             let p = f.bind(Value::Text(format!("%{escaped}%")));
             let mut any: Vec<String> = ["c.email", "c.comment", "c.sub_id"]
                 .iter()
-                .map(|col| format!("LOWER({col}) LIKE {p} ESCAPE '\\'"))
+                .map(|col| format!("LOWER({col}) LIKE LOWER({p}) ESCAPE '\\'"))
                 .collect();
             if let Ok(tg) = search.parse::<i64>() {
                 let p = f.bind(Value::Int(tg));
