@@ -383,6 +383,15 @@ async fn clients_list_sorts_filters_and_pages_in_the_database() {
             );
         }
 
+        // A page past the end of a search is empty and still says how many match.
+        let users = full.iter().filter(|c| text(c, "user")).count();
+        let past = data(
+            &x.get("/api/v1/clients?search=user&page=999&pageSize=10")
+                .await,
+        );
+        assert_eq!(past["items"], json!([]), "{label}");
+        assert_eq!(past["total"], json!(users), "{label}: total past the end");
+
         // Bad parameters: 400s naming the parameter and what it takes.
         for (query, field, says) in [
             ("page=1&pageSize=0", "pageSize", "500"),

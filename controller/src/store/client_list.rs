@@ -126,8 +126,8 @@ impl ClientState {
 /// Which clients, in which order, which of them.
 #[derive(Debug, Clone)]
 pub struct ClientQuery {
-    /// Part of the email, comment or subscription id in any case (on SQLite, letters
-    /// beyond ASCII in their own case only), or the whole Telegram id.
+    /// Part of the email, comment or subscription id, ASCII letters in any case (others
+    /// as written), or the whole Telegram id.
     pub search: String,
     pub inbound: Option<i64>,
     pub server: Option<i64>,
@@ -150,6 +150,14 @@ const USAGE: &str = "LEFT JOIN (SELECT email, CAST(SUM(up) AS BIGINT) AS up, \
     CAST(SUM(all_time) AS BIGINT) AS all_time, CAST(MAX(last_online) AS BIGINT) AS last_online \
     FROM client_traffic GROUP BY email) u ON u.email = c.email";
 
+/// A row of the list, and how many rows match (when the page counted them).
+#[derive(sqlx::FromRow)]
+struct Counted {
+    #[sqlx(flatten)]
+    client: ClientRow,
+    matching: i64,
+}
+
 enum Value {
     Int(i64),
     Text(String),
@@ -167,7 +175,7 @@ impl Filter {
         format!("${}", self.values.len())
     }
 
-    fn of(q: &ClientQuery) -> Self {
+    fn of(q: &ClientQuery, backend: Backend) -> Self {
         let mut f = Filter {
             sql: String::new(),
             values: Vec::new(),
@@ -180,9 +188,17 @@ impl Filter {
                 .replace('%', "\\%")
                 .replace('_', "\\_");
             let p = f.bind(Value::Text(format!("%{escaped}%")));
+            // Letters in any case, ASCII only, on both: SQLite's LIKE ignores the case of
+            // ASCII letters; PostgreSQL's lower() under the C collation folds only those.
+            let any_case = |col: &str| match backend {
+                Backend::Sqlite => format!("{col} LIKE {p} ESCAPE '\\'"),
+                Backend::Postgres => {
+                    format!("LOWER({col} COLLATE \"C\") LIKE LOWER({p} COLLATE \"C\") ESCAPE '\\'")
+                }
+            };
             let mut any: Vec<String> = ["c.email", "c.comment", "c.sub_id"]
                 .iter()
-                .map(|col| format!("LOWER({col}) LIKE LOWER({p}) ESCAPE '\\'"))
+                .map(|col| any_case(col))
                 .collect();
             if let Ok(tg) = search.parse::<i64>() {
                 let p = f.bind(Value::Int(tg));
@@ -256,21 +272,29 @@ impl Store {
     /// The clients `q` asks for, in its order and window, and how many match in all.
     pub async fn client_list(&self, q: &ClientQuery) -> Result<(Vec<ClientRow>, i64)> {
         let usage_in_filter = q.state.is_some_and(ClientState::needs_usage);
-        let mut filter = Filter::of(q);
+        let mut filter = Filter::of(q, self.backend);
         let count_sql = format!(
             "SELECT COUNT(*) FROM clients c {} {}",
             if usage_in_filter { USAGE } else { "" },
             filter.sql
         );
-        let (total,): (i64,) = bind_all!(sqlx::query_as(&count_sql), &filter.values)
-            .fetch_one(&self.pool)
-            .await?;
+        // A search reads every row: its page counts the matches in the same pass.
+        let count_in_page = !q.search.trim().is_empty() && q.window.is_some();
+        let counted = if count_in_page {
+            None
+        } else {
+            let (total,): (i64,) = bind_all!(sqlx::query_as(&count_sql), &filter.values)
+                .fetch_one(&self.pool)
+                .await?;
+            Some(total)
+        };
         let join = if usage_in_filter || q.sort.needs_usage() {
             USAGE
         } else {
             ""
         };
         let direction = if q.descending { "DESC" } else { "ASC" };
+        let filter_values = filter.values.len();
         let window = match q.window {
             Some((offset, limit)) => {
                 let limit = filter.bind(Value::Int(limit));
@@ -285,15 +309,31 @@ impl Store {
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
-            "SELECT {columns} FROM clients c {join} {} ORDER BY {} {direction}, c.id {direction} \
-             {window}",
+            "SELECT {columns}, {} AS matching FROM clients c {join} {} \
+             ORDER BY {} {direction}, c.id {direction} {window}",
+            if count_in_page {
+                "COUNT(*) OVER ()"
+            } else {
+                "CAST(0 AS BIGINT)"
+            },
             filter.sql,
             q.sort.expression(self.backend),
         );
-        let rows: Vec<ClientRow> = bind_all!(sqlx::query_as(&sql), &filter.values)
+        let rows: Vec<Counted> = bind_all!(sqlx::query_as(&sql), &filter.values)
             .fetch_all(&self.pool)
             .await?;
-        Ok((rows, total))
+        let total = match (counted, rows.first()) {
+            (Some(total), _) => total,
+            (None, Some(row)) => row.matching,
+            // A page past the end says nothing of how many there are.
+            (None, None) if q.window.is_some_and(|(offset, _)| offset > 0) => {
+                let count = bind_all!(sqlx::query_as(&count_sql), &filter.values[..filter_values]);
+                let (total,): (i64,) = count.fetch_one(&self.pool).await?;
+                total
+            }
+            (None, None) => 0,
+        };
+        Ok((rows.into_iter().map(|r| r.client).collect(), total))
     }
 
     /// The attachments of the given clients, as (client id, inbound id) pairs.
