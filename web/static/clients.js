@@ -35,6 +35,14 @@ function clientState(c, onlineSet, soon = soonRule()) {
   else if ((c.expiryTime > now && c.expiryTime - now <= soon.expireMs) || (soon.trafficBytes > 0 && c.totalGB > 0 && left > 0 && left <= soon.trafficBytes)) out.push(badge(STATE.expiring, 'expiring'));
   return out;
 }
+// The largest page the API gives.
+const MAX_PAGE = 500;
+// The columns the list sorts by (the API's `sort` names).
+const SORT_KEYS = ['id', 'email', 'inbounds', 'used', 'up', 'down', 'expiry', 'lastOnline', 'enable'];
+// A column header that sorts the list by `key`; `aria-sort` says how it is sorted now.
+function sortable(key, label, cls = '') {
+  return html`<th data-sort="${key}" aria-sort="none" class="${cls}"><button type="button" class="sort" data-action="sort-clients">${label}</button></th>`;
+}
 function clientForm(c, inbounds, serverList) {
   const editing = Boolean(c);
   c = c || { email: '', uuid: '', totalGB: 0, expiryTime: 0, limitIp: 0, flow: '', enable: true, comment: '', tgId: 0, reset: 0, subId: '', inboundIds: [] };
@@ -103,25 +111,36 @@ export function pageClients() {
       <button class="small" data-action="bulk" data-op="enable" disabled>${t('clients.enable')}</button><button class="small" data-action="bulk" data-op="disable" disabled>${t('clients.disable')}</button>
       <button class="small" data-action="bulk" data-op="reset-traffic" disabled>${t('clients.reset_traffic')}</button><button class="small" data-action="bulk" data-op="extend" disabled>${t('clients.extend_more')}</button><button class="small danger" data-action="bulk" data-op="delete" disabled>${t('common.delete')}</button>
       <button class="small danger" data-action="delete-depleted">${t('clients.delete_depleted')}</button></div>
-    <div class="table-wrap" tabindex="0" role="region" aria-label="${t('clients.list_label')}"><table class="cards"><thead><tr><th><input type="checkbox" id="select-all" aria-label="${t('clients.select_all')}"></th><th>${t('clients.email')}</th><th>${t('clients.status')}</th><th>${t('clients.inbounds')}</th><th>${t('clients.used')}</th><th><span aria-hidden="true">↑ </span>${t('clients.upload')}</th><th><span aria-hidden="true">↓ </span>${t('clients.download')}</th><th class="hide-phone">${t('clients.expiry')}</th><th class="hide-phone">${t('clients.last_online')}</th><th>${t('common.enabled')}</th><th><span class="skip">${t('common.actions')}</span></th></tr></thead><tbody id="client-rows"><tr><td colspan="11" class="empty">${t('common.loading')}</td></tr></tbody></table></div>
-    <nav class="toolbar" id="pager" aria-label="${t('clients.pages_label')}" hidden><button class="small" data-page="prev">${t('clients.page_prev')}</button><span id="page-of" aria-live="polite"></span><button class="small" data-page="next">${t('clients.page_next')}</button></nav>`);
+    <div class="table-wrap" tabindex="0" role="region" aria-label="${t('clients.list_label')}"><table class="cards"><thead><tr><th><input type="checkbox" id="select-all" aria-label="${t('clients.select_all')}"></th>${sortable('email', t('clients.email'))}<th>${t('clients.status')}</th>${sortable('inbounds', t('clients.inbounds'))}${sortable('used', t('clients.used'))}${sortable('up', html`<span aria-hidden="true">↑ </span>${t('clients.upload')}`)}${sortable('down', html`<span aria-hidden="true">↓ </span>${t('clients.download')}`)}${sortable('expiry', t('clients.expiry'), 'hide-phone')}${sortable('lastOnline', t('clients.last_online'), 'hide-phone')}${sortable('enable', t('common.enabled'))}<th><span class="skip">${t('common.actions')}</span></th></tr></thead><tbody id="client-rows"><tr><td colspan="11" class="empty">${t('common.loading')}</td></tr></tbody></table></div>
+    <nav class="toolbar" id="pager" aria-label="${t('clients.pages_label')}" hidden><button class="small" data-page="prev">${t('clients.page_prev')}</button><span id="page-of" aria-live="polite"></span><button class="small" data-page="next">${t('clients.page_next')}</button></nav>
+    <p id="client-total" class="muted" aria-live="polite"></p>`);
   let serverList = [], inbounds = [], clients = [], online = new Set(), lastJson = '', rule = soonRule(), page = 0, shown = [];
+  // The server sorts, filters and pages (a fleet may have 100,000 clients): one page is here.
+  let sort = SORT_KEYS.includes(q.get('sort')) ? q.get('sort') : 'id', order = q.get('order') === 'desc' ? 'desc' : 'asc';
   const selected = new Set();
   const inboundName = (id) => { const i = inbounds.find((x) => x.id === id); return i ? `${i.remark || i.tag}${serverList.length > 1 ? ' @ ' + i.serverName : ''}` : `#${id}`; };
   const load = async () => {
     const params = new URLSearchParams();
     if ($('#search').value.trim()) params.set('search', $('#search').value.trim());
-    if ($('#filter').value) params.set('filter', $('#filter').value);
+    if ($('#filter').value) params.set('state', $('#filter').value);
     if ($('#inbound-filter').value) params.set('inbound', $('#inbound-filter').value);
-    clients = await api('GET', `/clients?${params}`);
-    // 3x-ui's page size (0: every client on one page).
-    const size = rule.pageSize > 0 ? rule.pageSize : Math.max(1, clients.length);
-    const pages = Math.max(1, Math.ceil(clients.length / size));
-    page = Math.min(page, pages - 1);
-    shown = clients.slice(page * size, (page + 1) * size);
-    const json = JSON.stringify([clients, [...online], page]);
+    // 3x-ui's page size; 0 (every client on one page) is the API's largest page.
+    const size = rule.pageSize > 0 ? Math.min(rule.pageSize, MAX_PAGE) : MAX_PAGE;
+    params.set('sort', sort);
+    params.set('order', order);
+    params.set('page', page + 1);
+    params.set('pageSize', size);
+    const answer = await api('GET', `/clients?${params}`);
+    const pages = Math.max(1, Math.ceil(answer.total / size));
+    // The last page emptied (deleted or filtered away): show the one that is now last.
+    if (page > pages - 1) { page = pages - 1; return load(); }
+    clients = answer.items;
+    shown = clients;
+    const json = JSON.stringify([answer, [...online], page, sort, order]);
     if (json === lastJson) return;
     lastJson = json;
+    for (const th of root.querySelectorAll('th[data-sort]')) th.setAttribute('aria-sort', th.dataset.sort !== sort ? 'none' : order === 'asc' ? 'ascending' : 'descending');
+    $('#client-total').textContent = t('clients.matching', { n: answer.total });
     const pager = $('#pager');
     pager.hidden = pages < 2;
     $('#page-of').textContent = t('clients.page_of', { page: page + 1, pages });
@@ -176,6 +195,14 @@ export function pageClients() {
   $('#search').addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(fresh, 250); });
   $('#filter').addEventListener('change', fresh);
   $('#inbound-filter').addEventListener('change', fresh);
+  // A column header sorts by it; again, the other way round.
+  actions['sort-clients'] = (el) => {
+    const key = el.closest('th').dataset.sort;
+    order = key === sort && order === 'asc' ? 'desc' : 'asc';
+    sort = key;
+    page = 0;
+    return reload();
+  };
   $('#pager').addEventListener('click', (e) => {
     const to = e.target.closest('[data-page]')?.dataset.page;
     if (!to) return;

@@ -283,26 +283,6 @@ pub(super) async fn create_clients(
     .await
 }
 
-#[derive(Deserialize, Default)]
-pub(super) struct ClientFilter {
-    /// Substring of the email, comment or sub id.
-    #[serde(default)]
-    search: String,
-    /// `online`, `depleted`, `expiring`, `disabled` or `enabled`.
-    #[serde(default)]
-    filter: String,
-    /// Only clients attached to this inbound.
-    #[serde(default)]
-    inbound: Option<i64>,
-}
-
-pub(super) async fn list_clients(
-    Call { ctl, .. }: Call,
-    Query(f): Query<ClientFilter>,
-) -> ApiResult<Vec<ClientView>> {
-    ok(model::all_client_views(&ctl, &f.search, &f.filter, f.inbound).await?)
-}
-
 pub(super) async fn get_client(
     Call { ctl, .. }: Call,
     Path(email): Path<String>,

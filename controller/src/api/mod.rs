@@ -5,6 +5,7 @@
 mod agents;
 mod auth;
 mod backup;
+mod client_list;
 mod controllers;
 mod core;
 mod fleet;

@@ -6,8 +6,8 @@ use super::backup;
 use super::releases;
 use super::rollouts;
 use super::{
-    agents, auth, controllers, core, fleet, generate, history, links, logs, outbounds, servers,
-    settings, tasks, warp,
+    agents, auth, client_list, controllers, core, fleet, generate, history, links, logs, outbounds,
+    servers, settings, tasks, warp,
 };
 use crate::dist::cores::MAX_RELEASE_BYTES;
 use crate::front::routes::{route, Route};
@@ -57,7 +57,8 @@ pub fn table() -> Vec<Route> {
         route("DELETE", "/inbounds/{id}", "Delete an inbound (`?deleteClients=true` also deletes clients it alone had)", delete(fleet::delete_inbound)),
         route("POST", "/inbounds/{id}/enable", "Turn an inbound on or off", post(fleet::set_inbound_enable)),
         route("POST", "/inbounds/{id}/reset-traffic", "Zero an inbound's usage", post(fleet::reset_inbound_traffic)),
-        route("GET", "/clients", "Clients fleet-wide (`search`, `filter`=online|depleted|expiring|disabled|enabled, `inbound`)", get(fleet::list_clients)),
+        route("GET", "/clients", "Clients fleet-wide, filtered and sorted; without `page` every match as a list, with `page` (or `pageSize`) one page: `{items, total, page, pageSize}`", get(client_list::list_clients))
+            .query(client_list::PARAMS),
         route("POST", "/clients", "Create a client attached to inbounds on any servers", post(fleet::create_client)),
         route("POST", "/clients/add-many", "Create many clients on the same inbounds, all or none (3x-ui's add bulk): `{clients: [...], inboundIds}`, at most 1000", post(fleet::create_clients)),
         route("POST", "/clients/bulk", "One action on many clients, all or none: `{emails, action: enable|disable|reset-traffic|delete|extend, days, keepTraffic}`", post(fleet::bulk_clients)),

@@ -19,6 +19,16 @@ pub struct Route {
     pub handler: MethodRouter<Arc<Controller>>,
     /// Anyone may call it; the rest need a session cookie or a Bearer token.
     pub public: bool,
+    /// The query string it takes.
+    pub query: &'static [QueryParam],
+}
+
+/// One query-string parameter of a route, for the OpenAPI document.
+pub struct QueryParam {
+    pub name: &'static str,
+    /// `integer` or `string`.
+    pub kind: &'static str,
+    pub description: &'static str,
 }
 
 pub fn route(
@@ -33,6 +43,7 @@ pub fn route(
         summary,
         handler,
         public: false,
+        query: &[],
     }
 }
 
@@ -40,6 +51,12 @@ impl Route {
     /// Callable without credentials.
     pub fn public(mut self) -> Self {
         self.public = true;
+        self
+    }
+
+    /// Takes these query-string parameters.
+    pub fn query(mut self, params: &'static [QueryParam]) -> Self {
+        self.query = params;
         self
     }
 }
@@ -55,6 +72,10 @@ pub fn document(routes: &[Route]) -> Value {
             .map(|name| {
                 json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}})
             })
+            .chain(r.query.iter().map(|q| {
+                json!({"name": q.name, "in": "query", "required": false,
+                    "schema": {"type": q.kind}, "description": q.description})
+            }))
             .collect();
         let tag = r.path.split('/').nth(1).unwrap_or("");
         let mut op = json!({

@@ -7,7 +7,7 @@ use serde::Serialize;
 use xfleet_common::time::now_ms;
 
 use super::Result;
-use crate::store::{ClientRow, ClientTotals};
+use crate::store::{ClientQuery, ClientRow, ClientSort, ClientTotals};
 use crate::Controller;
 
 /// Clients count as online when they had traffic within this long.
@@ -162,4 +162,58 @@ pub async fn all_client_views(
         }
     }
     Ok(out)
+}
+
+/// A query for every client, in id order, with the states judged now by the settings'
+/// rules (online window, `expireDiff`, `trafficDiff`); the caller narrows it.
+pub async fn client_query(ctl: &Controller) -> Result<ClientQuery> {
+    let now = now_ms();
+    let soon = Soon::load(ctl).await?;
+    Ok(ClientQuery {
+        search: String::new(),
+        inbound: None,
+        server: None,
+        state: None,
+        sort: ClientSort::Id,
+        descending: false,
+        window: None,
+        now,
+        online_since: now - ONLINE_WINDOW_MS,
+        expiring_ms: soon.expire_ms,
+        running_out_bytes: soon.traffic_bytes,
+    })
+}
+
+/// The clients `q` asks for, as shown, and how many match in all. Filtering, order and
+/// paging happen in the database; usage and attachments are read for the answer's rows.
+pub async fn client_list(ctl: &Controller, q: &ClientQuery) -> Result<(Vec<ClientView>, i64)> {
+    let (rows, total) = ctl.store.client_list(q).await?;
+    // A page reads its own rows' usage; every client at once reads the whole tables.
+    let (usage, pairs) = if q.window.is_some() {
+        let emails: Vec<&str> = rows.iter().map(|c| c.email.as_str()).collect();
+        let ids: Vec<i64> = rows.iter().map(|c| c.id).collect();
+        (
+            ctl.store.clients_usage(&emails).await?,
+            ctl.store.attachments_of(&ids).await?,
+        )
+    } else {
+        (
+            ctl.store.client_totals().await?,
+            ctl.store.attachments().await?,
+        )
+    };
+    let mut attached: HashMap<i64, Vec<i64>> = HashMap::new();
+    for (client, inbound) in pairs {
+        attached.entry(client).or_default().push(inbound);
+    }
+    let empty = ClientTotals::default();
+    let views = rows
+        .into_iter()
+        .map(|c| {
+            let ids = attached.remove(&c.id).unwrap_or_default();
+            let t = usage.get(&c.email).unwrap_or(&empty);
+            client_view(c, t, ids)
+        })
+        .collect();
+    Ok((views, total))
 }

@@ -7,12 +7,18 @@
 //!
 //!     cargo build --release --workspace --bins
 //!     target/release/xfleet-apibench
+//!     target/release/xfleet-apibench --clients-list [100000]
+//!
+//! `--clients-list N` measures the native clients list with N clients instead (`clients`).
 
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use xfleet_tests::xui::{Reply, XuiClient};
 use xfleet_tests::{free_port, postgres_database, Controller, ControllerOptions};
+
+#[path = "apibench/clients.rs"]
+mod clients;
 
 const CLIENTS: usize = 10_000;
 const ROUNDS: usize = 50;
@@ -209,6 +215,18 @@ async fn bulk_versus_single(
 
 #[tokio::main]
 async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--clients-list") {
+        let n = args
+            .get(1)
+            .map_or(100_000, |n| n.parse().expect("a number of clients"));
+        println!("xfleet-apibench: the native clients list at scale");
+        clients::run("SQLite", None, n).await;
+        if let Some(url) = postgres_database().await {
+            clients::run("PostgreSQL", Some(url), n).await;
+        }
+        return;
+    }
     println!("xfleet-apibench: the 3x-ui inbound list at scale");
     run("SQLite", None).await;
     if let Some(url) = postgres_database().await {
