@@ -490,20 +490,26 @@ fn read_admin_password(path: &Path) -> anyhow::Result<String> {
 /// `run.json` and a fresh API token for the local CLI, readable only by the owner.
 async fn write_local_credentials(ctl: &Controller, info: &RunInfo) -> anyhow::Result<()> {
     let admin = ctl.store.first_user().await?.context("no admin account")?;
-    // Each controller has its own: another controller's start must not end this one's.
-    let name = format!("{CLI_TOKEN_NAME}@{}", ctl.cluster.id);
-    ctl.store.delete_api_tokens_named(&name).await?;
-    ctl.store.delete_api_tokens_named(CLI_TOKEN_NAME).await?;
+    let dir = &ctl.config.data_dir;
+    if ctl.cluster.is_shared() {
+        // Only this controller's own, named by its data directory's credential: another
+        // controller's start must not end the CLI of this one.
+        if let Ok(old) = std::fs::read_to_string(dir.join("cli.token")) {
+            let hash = xfleet_common::enrollment::sha256_hex(old.trim().as_bytes());
+            ctl.store.delete_api_token_with_hash(&hash).await?;
+        }
+    } else {
+        ctl.store.delete_api_tokens_named(CLI_TOKEN_NAME).await?;
+    }
     let secret = format!("xfa_{}", util::random_secret(32));
     ctl.store
         .create_api_token(
-            &name,
+            CLI_TOKEN_NAME,
             &xfleet_common::enrollment::sha256_hex(secret.as_bytes()),
             "admin",
             admin.id,
         )
         .await?;
-    let dir = &ctl.config.data_dir;
     util::write_private(&dir.join("cli.token"), secret.as_bytes())?;
     util::write_private(&dir.join("run.json"), &serde_json::to_vec_pretty(info)?)?;
     Ok(())

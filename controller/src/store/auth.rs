@@ -458,6 +458,14 @@ impl Store {
             .rows_affected())
     }
 
+    pub async fn delete_api_token_with_hash(&self, token_hash: &str) -> Result<u64> {
+        Ok(sqlx::query("DELETE FROM api_tokens WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
     pub async fn delete_api_tokens_named(&self, name: &str) -> Result<u64> {
         Ok(sqlx::query("DELETE FROM api_tokens WHERE name = $1")
             .bind(name)
