@@ -30,8 +30,11 @@ try {
   page.on('response', async (r) => {
     const url = new URL(r.url());
     if (r.request().method() !== 'GET' || url.pathname !== '/api/v1/clients') return;
+    // Recorded as the answer arrives, before the page has drawn it.
+    const entry = { query: url.searchParams, items: undefined };
+    lists.push(entry);
     const body = await r.json().catch(() => null);
-    lists.push({ query: url.searchParams, items: Array.isArray(body?.data) ? body.data.length : body?.data?.items?.length });
+    entry.items = Array.isArray(body?.data) ? body.data.length : body?.data?.items?.length;
   });
   const rowEmails = () => page.locator('#client-rows [data-client]').evaluateAll((rows) => rows.map((r) => r.dataset.client));
   const rowsAre = async (want, what) => {

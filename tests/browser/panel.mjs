@@ -935,8 +935,10 @@ try {
   const calendarTo = async (choice) => {
     const form = page.locator('#session-form');
     await form.getByLabel('Calendar for dates in the panel').selectOption(choice);
+    // This save's own answer, not the notice an earlier save may still show.
+    const saved = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/settings' && r.request().method() === 'PATCH');
     await form.getByRole('button', { name: 'Save' }).click();
-    await page.getByText('Settings saved').first().waitFor();
+    if (!(await saved).ok()) throw new Error(`saving the calendar (${choice}) failed`);
     await page.reload();
     await page.locator('#session-rows td').nth(2).waitFor();
     return (await page.locator('#session-rows td').nth(2).textContent()).trim();
