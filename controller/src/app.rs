@@ -330,6 +330,7 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
     tasks.spawn(jobs::backups::backup_job(ctl.clone()));
     tasks.spawn(crate::fleet::rollout::run_job(ctl.clone()));
     tasks.spawn(panel::events_job(ctl.clone()));
+    tasks.spawn(crate::bot::run(ctl.clone()));
     let flush = ctl.clone();
     tasks.spawn(async move {
         let every = Duration::from_secs(flush.config.last_seen_flush_secs.max(1));

@@ -99,6 +99,38 @@ pub fn choose(cookie: Option<&str>, accept_language: Option<&str>) -> &'static L
         .unwrap_or(&LANGUAGES[0])
 }
 
+/// The Telegram bot's texts (`web/i18n/bot/*.json`), one catalog per language it speaks;
+/// English first, the fallback every other one must match key for key.
+const BOT_CATALOGS: &[(&str, &str)] = &[
+    ("en", include_str!("../../web/i18n/bot/en.json")),
+    ("fa", include_str!("../../web/i18n/bot/fa.json")),
+    ("ru", include_str!("../../web/i18n/bot/ru.json")),
+    ("zh", include_str!("../../web/i18n/bot/zh.json")),
+    ("vi", include_str!("../../web/i18n/bot/vi.json")),
+];
+
+fn bot_catalogs() -> &'static HashMap<&'static str, Map<String, Value>> {
+    static CATALOGS: OnceLock<HashMap<&'static str, Map<String, Value>>> = OnceLock::new();
+    CATALOGS.get_or_init(|| {
+        let parse = |code: &str, source: &str| match serde_json::from_str(source) {
+            Ok(Value::Object(map)) => map,
+            _ => panic!("web/i18n/bot/{code}.json is not a JSON object"),
+        };
+        let english = parse(BOT_CATALOGS[0].0, BOT_CATALOGS[0].1);
+        BOT_CATALOGS
+            .iter()
+            .map(|(code, source)| {
+                let own = parse(code, source);
+                let merged = english
+                    .iter()
+                    .map(|(k, v)| (k.clone(), own.get(k).unwrap_or(v).clone()))
+                    .collect();
+                (*code, merged)
+            })
+            .collect()
+    })
+}
+
 struct Catalog {
     /// Every English key with this language's value, English where it has none.
     merged: Map<String, Value>,
@@ -176,6 +208,31 @@ impl Language {
     /// [`Self::text`] with its `{name}` placeholders filled.
     pub fn fill(&self, key: &str, values: &[(&str, &str)]) -> String {
         let mut out = self.text(key).to_owned();
+        for (name, value) in values {
+            out = out.replace(&format!("{{{name}}}"), value);
+        }
+        out
+    }
+
+    /// The bot's text for `key` in this language, English when the bot does not speak it.
+    pub fn bot_text(&self, key: &str) -> &'static str {
+        let all = bot_catalogs();
+        let value = all
+            .get(self.code)
+            .or_else(|| all.get("en"))
+            .and_then(|c| c.get(key));
+        match value {
+            Some(Value::String(s)) => s,
+            _ => {
+                tracing::warn!(key, "a bot text has no catalog entry");
+                missing(key)
+            }
+        }
+    }
+
+    /// [`Self::bot_text`] with its `{name}` placeholders filled.
+    pub fn bot_fill(&self, key: &str, values: &[(&str, &str)]) -> String {
+        let mut out = self.bot_text(key).to_owned();
         for (name, value) in values {
             out = out.replace(&format!("{{{name}}}"), value);
         }
@@ -297,6 +354,47 @@ mod tests {
             Value::Object(m) => m.values().filter_map(Value::as_str).collect(),
             _ => vec![],
         }
+    }
+
+    /// The bot's catalogs: each language the bot speaks has every English key and no other,
+    /// no empty text, the same placeholders; each is one the panel speaks too.
+    #[test]
+    fn every_bot_catalog_has_every_key() {
+        let parse = |source: &str| -> Map<String, Value> { serde_json::from_str(source).unwrap() };
+        let english = parse(BOT_CATALOGS[0].1);
+        assert!(english.len() > 40, "the bot's English catalog looks empty");
+        let mut problems = Vec::new();
+        for (code, source) in BOT_CATALOGS {
+            if language(code).is_none() {
+                problems.push(format!("bot/{code}: the panel has no such language"));
+            }
+            let own = parse(source);
+            for (key, en) in &english {
+                let (Some(Value::String(text)), Value::String(en)) = (own.get(key), en) else {
+                    problems.push(format!("bot/{code}: `{key}` missing or not text"));
+                    continue;
+                };
+                if text.trim().is_empty() {
+                    problems.push(format!("bot/{code}: `{key}` is empty"));
+                }
+                if placeholders(text) != placeholders(en) {
+                    problems.push(format!("bot/{code}: `{key}` placeholders differ"));
+                }
+            }
+            for key in own.keys().filter(|k| !english.contains_key(*k)) {
+                problems.push(format!("bot/{code}: `{key}` is not in English"));
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        assert_eq!(
+            BOT_CATALOGS.len(),
+            LANGUAGES.len(),
+            "the bot speaks every panel language"
+        );
+        assert_eq!(
+            language("ru").unwrap().bot_text("status.ok"),
+            "✅ Бот работает."
+        );
     }
 
     /// Every language has every English key, no key English lacks, no empty text, the same

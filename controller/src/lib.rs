@@ -10,6 +10,7 @@
 pub mod api;
 pub mod app;
 pub mod backup;
+pub mod bot;
 pub mod ca;
 pub mod cli;
 pub mod cluster;
@@ -31,9 +32,11 @@ pub mod log_ring;
 pub mod metrics;
 pub mod model;
 pub mod panel;
+pub mod schedule;
 pub mod store;
 pub mod subscription;
 pub mod tasks;
+pub mod telegram;
 pub mod telemetry;
 #[cfg(test)]
 mod testing;

@@ -7,6 +7,7 @@ pub mod links;
 pub mod proxy;
 pub mod python;
 pub mod raw;
+pub mod telegram;
 pub mod update;
 pub mod warp;
 pub mod xui;

@@ -21,6 +21,7 @@ mod routes;
 mod servers;
 mod settings;
 mod tasks;
+mod telegram;
 mod warp;
 
 pub use routes::table as routes;

@@ -7,7 +7,7 @@ use super::releases;
 use super::rollouts;
 use super::{
     agents, auth, client_list, controllers, core, fleet, generate, history, links, logs, outbounds,
-    servers, settings, tasks, warp,
+    servers, settings, tasks, telegram, warp,
 };
 use crate::dist::cores::MAX_RELEASE_BYTES;
 use crate::front::routes::{route, Route};
@@ -89,6 +89,8 @@ pub fn table() -> Vec<Route> {
         route("PATCH", "/settings", "Change panel settings", patch(settings::update)),
         route("GET", "/backup", "Download an archive of every table and the CA (admin only; keep it private)", get(backup::download)),
         route("POST", "/restore", "Restore an archive (the body): checked whole, then every table and the CA are replaced and the controller restarts in place (admin only)", post(backup::restore).layer(DefaultBodyLimit::max(backup::MAX_UPLOAD))),
+        route("GET", "/telegram", "The Telegram bot: enabled, its admins, and its state (running as @name, or why not)", get(telegram::status)),
+        route("POST", "/telegram/backup", "Send the backup to the bot's admins now (admin only)", post(telegram::send_backup)),
         route("GET", "/backup/schedule", "Scheduled backups: folder, period, how many are kept, and the last run's outcome", get(backup::status)),
         route("POST", "/panel/restart", "Restart the controller in place so saved panel settings (address, port, base path, TLS) apply; agents reconnect", post(settings::restart)),
         route("GET", "/core/warp", "The fleet's Cloudflare WARP device: id, license, public key", get(warp::get_one)),

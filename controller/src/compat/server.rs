@@ -345,10 +345,36 @@ async fn new_x25519(_: XuiCall) -> Json<Msg> {
     )
 }
 
-/// 3x-ui sends a backup to the Telegram admins; without a configured bot there is nobody to
-/// send it to, and the answer says so.
-pub async fn backup_to_bot(_: XuiCall) -> Json<Msg> {
-    failed("Backup not sent", "the Telegram bot is not configured")
+/// 3x-ui's manual backup trigger: the bot sends the backup to its admins (the database file
+/// on SQLite, the portable archive on PostgreSQL). Without a running bot or admins the answer
+/// says so. Admins only: the file holds every secret.
+pub async fn backup_to_bot(XuiCall(call): XuiCall) -> Json<Msg> {
+    const ACTION: &str = "Backup not sent";
+    if call.actor.scope != "admin" {
+        return failed(
+            ACTION,
+            format!(
+                "a `{}` token cannot send the database; it holds every secret",
+                call.actor.scope
+            ),
+        );
+    }
+    let ctl = &call.ctl;
+    let sent = crate::telegram::send_backup(&ctl.store, &ctl.config.data_dir).await;
+    let details = serde_json::json!({"admins": sent.as_ref().copied().unwrap_or(0)});
+    let audit = crate::front::Audit::new("database.telegram", "database").with(details);
+    let result = call
+        .audited(audit, async {
+            sent.map_err(|e| crate::front::ApiError::Conflict(e.into()))
+        })
+        .await;
+    match result {
+        Ok(n) => done(
+            format!("Backup sent to {n} admin(s)"),
+            serde_json::Value::Null,
+        ),
+        Err(e) => failed(ACTION, e.to_string()),
+    }
 }
 
 #[cfg(test)]

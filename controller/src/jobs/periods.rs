@@ -62,7 +62,7 @@ impl Zone {
     }
 
     /// Seconds east of UTC at `unix_s`.
-    fn offset(&self, unix_s: i64) -> i64 {
+    pub fn offset(&self, unix_s: i64) -> i64 {
         match &self.0 {
             None => 0,
             Some(zone) => zone

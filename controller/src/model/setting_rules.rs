@@ -27,6 +27,12 @@ pub fn problem(name: &str, text: &str) -> Option<Refusal> {
         | "tgBotAPIServer" => web_url(text, false),
         "xrayOutboundTestUrl" => web_url(text, true),
         "tgBotProxy" => proxy_url(text),
+        "tgBotChatId" => chat_ids(text),
+        "tgRunTime" => crate::schedule::Schedule::parse(text)
+            .err()
+            .map(|why| Refusal::new("err.schedule", &[("why", why)])),
+        "tgEnabledEvents" => events(text),
+        "tgOfflineGrace" => range(text, 0, 86_400, "err.range_seconds"),
         "trustedProxyCIDRs" | "ipLimitAllowlist" => address_list(text),
         "subJsonFragment" | "subJsonNoises" | "subJsonMux" | "subJsonRules" => json(text),
         "subRoutingRules" | "subIncyRoutingRules" => header_value(text),
@@ -140,6 +146,38 @@ fn proxy_url(text: &str) -> Option<Refusal> {
             .any(|s| text.len() > s.len() && text.starts_with(s))
             && !text.chars().any(|c| c.is_whitespace() || c.is_control()));
     (!fine).then(|| Refusal::new("err.proxy_url", &[("value", text.to_owned())]))
+}
+
+/// Telegram chat ids, separated by commas: whole numbers.
+fn chat_ids(text: &str) -> Option<Refusal> {
+    let bad: Vec<&str> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty() && item.parse::<i64>().is_err())
+        .collect();
+    (!bad.is_empty()).then(|| Refusal::new("err.chat_ids", &[("values", bad.join("`, `"))]))
+}
+
+/// Events the bot knows, separated by commas.
+fn events(text: &str) -> Option<Refusal> {
+    let bad: Vec<&str> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|item| {
+            !item.is_empty()
+                && !crate::telegram::EVENTS.contains(item)
+                && !crate::telegram::EVENTS_WITHOUT_SOURCE.contains(item)
+        })
+        .collect();
+    (!bad.is_empty()).then(|| {
+        Refusal::new(
+            "err.events",
+            &[
+                ("values", bad.join("`, `")),
+                ("known", crate::telegram::EVENTS.join(", ")),
+            ],
+        )
+    })
 }
 
 /// Comma-separated addresses or CIDR ranges.

@@ -134,7 +134,8 @@ pub const KEYS: &[Key] = &[
     key("tgCpu", Int, "80"),
     key("tgMemory", Int, "80"),
     key("tgLang", Text, "en-US"),
-    key("tgEnabledEvents", Text, "login.attempt,cpu.high"),
+    key("tgEnabledEvents", Text, crate::telegram::DEFAULT_EVENTS),
+    key(crate::telegram::OFFLINE_GRACE, Int, "60"),
     // Subscriptions
     key("subEnable", Bool, "true"),
     key("subListen", Text, ""),

@@ -55,4 +55,30 @@ impl Store {
         .fetch_all(&self.pool)
         .await?)
     }
+
+    /// Entries of `action` after `after_id`, oldest first (what a watcher has not seen).
+    pub async fn audit_after(
+        &self,
+        after_id: i64,
+        action: &str,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>> {
+        Ok(sqlx::query_as(
+            "SELECT id, at, actor, action, target, details, source_ip, result FROM audit_log \
+             WHERE id > $1 AND action = $2 ORDER BY id LIMIT $3",
+        )
+        .bind(after_id)
+        .bind(action)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The newest entry's id; 0 when there is none.
+    pub async fn last_audit_id(&self) -> Result<i64> {
+        let id: Option<i64> = sqlx::query_scalar("SELECT CAST(MAX(id) AS BIGINT) FROM audit_log")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(id.unwrap_or(0))
+    }
 }

@@ -235,6 +235,25 @@ impl Store {
             .await?)
     }
 
+    /// Every client whose Telegram id is `tg_id`, by id.
+    pub async fn clients_by_tg_id(&self, tg_id: i64) -> Result<Vec<ClientRow>> {
+        let sql = format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE tg_id = $1 ORDER BY id");
+        Ok(sqlx::query_as(&sql)
+            .bind(tg_id)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// The client with this id.
+    pub async fn client(&self, id: i64) -> Result<ClientRow> {
+        let sql = format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE id = $1");
+        sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound("client"))
+    }
+
     pub async fn attach_client(&self, client_id: i64, inbound_id: i64) -> Result<()> {
         write::attach(&mut *self.pool.acquire().await?, client_id, inbound_id).await
     }

@@ -98,6 +98,35 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Clients with traffic newer than `online_since_ms`, counted per server.
+    pub async fn clients_online_per_server(
+        &self,
+        online_since_ms: i64,
+    ) -> Result<HashMap<i64, i64>> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT server_id, CAST(COUNT(DISTINCT email) AS BIGINT) FROM client_traffic \
+             WHERE last_online > $1 GROUP BY server_id",
+        )
+        .bind(online_since_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// `(email, server id)` of every client with traffic newer than `online_since_ms`, by
+    /// email.
+    pub async fn online_clients(&self, online_since_ms: i64) -> Result<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT email, server_id FROM client_traffic WHERE last_online > $1 \
+             ORDER BY email, server_id",
+        )
+        .bind(online_since_ms)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
