@@ -41,6 +41,8 @@ try {
   await download.saveAs(saved);
   const bytes = readFileSync(saved);
   if (bytes.subarray(0, 2).toString() !== 'PK' || !bytes.includes('manifest.json')) throw new Error('the download is not a backup archive');
+  step('the Telegram card shows why the bot is not running, in Telegram\'s words');
+  await page.locator('#tg-state-text').filter({ hasText: 'Invalid bot token' }).waitFor({ timeout: LONG });
   await page.screenshot({ path: join(SHOTS, 'backups-settings.png'), fullPage: true });
   await checkA11y('settings with backups');
 

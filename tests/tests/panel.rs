@@ -1019,8 +1019,8 @@ async fn the_logs_page_in_a_real_browser() {
     traffic.abort();
 }
 
-/// Backups on the Settings page (`tests/browser/backups.mjs`): the download is a backup
-/// archive named by its time; restoring asks first, and cancelling changes nothing; a file
+/// Backups on the Settings page (`tests/browser/backups.mjs`): the Telegram card shows a
+/// refused bot token in Telegram's words; the download is a backup archive named by its time; restoring asks first, and cancelling changes nothing; a file
 /// that is not a backup is refused with what is wrong, in English and in Russian; the
 /// downloaded backup restores, the controller restarts in place and the page comes back with
 /// the fleet; axe-core clean.
@@ -1035,6 +1035,18 @@ async fn backups_from_the_settings_page_in_a_real_browser() {
             "POST",
             "/api/v1/servers",
             Some(serde_json::json!({"name": "edge-kept"})),
+        )
+        .await;
+    // The bot, on a token Telegram refuses: the Telegram card says so in its words.
+    let telegram = xfleet_tests::telegram::FakeTelegram::start("1:right").await;
+    ctl.api()
+        .ok(
+            "PATCH",
+            "/api/v1/settings",
+            Some(
+                serde_json::json!({"tgBotEnable": true, "tgBotToken": "1:wrong",
+                "tgBotAPIServer": telegram.url, "tgBotChatId": "42"}),
+            ),
         )
         .await;
     run_script(&ctl, "backups.mjs", &[("SERVER_NAME", "edge-kept".into())]);

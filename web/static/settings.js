@@ -41,7 +41,12 @@ const LIST_KEYS = [['pageSize', t('settings.page_size'), 'int', '25'],
   ['trafficDiff', t('settings.traffic_diff'), 'int', '0']];
 const TLS_KEYS = [['webCertFile', t('settings.cert_file'), 'text'], ['webKeyFile', t('settings.key_file'), 'text']];
 const COMPAT_KEYS = [['defaultServer', t('settings.default_server'), 'text', t('settings.default_server_unset')]];
-const TG_KEYS = [['tgBotEnable', t('settings.tg_enable'), 'bool'], ['tgBotToken', t('settings.tg_token'), 'secret'], ['tgBotChatId', t('settings.tg_chat'), 'text'], ['tgRunTime', t('settings.tg_schedule'), 'text'], ['tgBotLoginNotify', t('settings.tg_login_notify'), 'bool'], ['tgCpu', t('settings.tg_cpu'), 'int', '80']];
+const TG_LANGS = [['en-US', 'English'], ['fa-IR', 'فارسی'], ['ru-RU', 'Русский'], ['zh-CN', '简体中文'], ['vi-VN', 'Tiếng Việt']];
+const TG_KEYS = [['tgBotEnable', t('settings.tg_enable'), 'bool'], ['tgBotToken', t('settings.tg_token'), 'secret'], ['tgBotChatId', t('settings.tg_chat'), 'text'],
+  ['tgBotProxy', t('settings.tg_proxy'), 'text', 'socks5://127.0.0.1:1080'], ['tgBotAPIServer', t('settings.tg_api_server'), 'text', 'https://api.telegram.org'],
+  ['tgLang', t('settings.tg_lang'), 'select', 'en-US', TG_LANGS], ['tgRunTime', t('settings.tg_schedule'), 'text', '@daily'], ['tgBotBackup', t('settings.tg_backup'), 'bool'],
+  ['tgBotLoginNotify', t('settings.tg_login_notify'), 'bool'], ['tgCpu', t('settings.tg_cpu'), 'int', '80'], ['tgMemory', t('settings.tg_memory'), 'int', '80'],
+  ['tgOfflineGrace', t('settings.tg_grace'), 'int', '60'], ['tgEnabledEvents', t('settings.tg_events'), 'events', 'login.attempt,cpu.high,memory.high,node.down,node.up,xray.crash,cert.failed,task.failed']];
 // Scheduled backups; the folder's placeholder is where they go while it is unset.
 const backupKeys = (dir) => [['backupEnable', t('settings.backup_enable'), 'bool', 'false'], ['backupDir', t('settings.backup_dir'), 'text', dir],
   ['backupEveryHours', t('settings.backup_every'), 'int', '24'], ['backupKeep', t('settings.backup_keep'), 'int', '7']];
@@ -64,8 +69,9 @@ function saveOnSubmit(form, keys, saved) {
     e.preventDefault();
     const v = formValues(form);
     const body = {};
-    // An empty number field means its default: numbers cannot be stored empty.
-    for (const [key, , kind, unset] of keys) { if (kind === 'secret' && !v[key]) continue; body[key] = kind === 'bool' ? String(v[key]) : (v[key].trim() || (kind === 'int' ? unset : '')); }
+    // An empty number field means its default: numbers cannot be stored empty; nor can the
+    // bot's events (empty would silence it).
+    for (const [key, , kind, unset] of keys) { if (kind === 'secret' && !v[key]) continue; body[key] = kind === 'bool' ? String(v[key]) : (v[key].trim() || (kind === 'int' || kind === 'events' ? unset : '')); }
     try { await busy(form.querySelector('[type="submit"]'), () => api('PATCH', '/settings', body)); clearErrors(form); toast(saved); } catch (err) { fieldErrors(form, err); }
   });
 }
@@ -265,10 +271,28 @@ export function pageSettings() {
       settingsForm('list-form', t('settings.list_title'), LIST_KEYS, values, t('settings.list_note')),
       settingsForm('sub-form', t('settings.sub_form_title'), SUB_KEYS, values, t('settings.sub_note')),
       settingsForm('compat-form', t('settings.compat_title'), COMPAT_KEYS, values, t('settings.compat_note')),
-      settingsForm('tg-form', t('settings.tg_title'), TG_KEYS, values, t('settings.tg_note'))]);
+      settingsForm('tg-form', t('settings.tg_title'), TG_KEYS, values, t('settings.tg_note')),
+      html`<div class="card section" id="tg-state-card"><h2>${t('settings.tg_state_title')}</h2><div id="tg-state" aria-live="polite"></div>
+        <div class="actions"><button type="button" id="tg-backup">${t('settings.tg_send_backup')}</button></div></div>`]);
     for (const [id, keys] of [['#tls-form', TLS_KEYS], ['#session-form', SESSION_KEYS], ['#list-form', LIST_KEYS], ['#sub-form', SUB_KEYS], ['#compat-form', COMPAT_KEYS], ['#tg-form', TG_KEYS]]) {
       saveOnSubmit($(id), keys, id === '#tls-form' ? t('settings.tls_saved') : t('settings.saved'));
     }
+    $('#tg-backup').addEventListener('click', async (e) => {
+      try { const r = await busy(e.currentTarget, () => api('POST', '/telegram/backup')); toast(t('settings.tg_backup_sent', { count: r.sent_to })); } catch (err) { failed(err); }
+    });
+    // The bot follows saved settings within seconds: its state is read again until the page
+    // is left.
+    const telegramState = async () => {
+      const bot = await api('GET', '/telegram');
+      const s = bot.status;
+      const [cls, text] = !bot.enabled || !bot.token_set ? ['hint', t('settings.tg_state_off')]
+        : !s || s.state === 'starting' ? ['hint', t('settings.tg_state_starting')]
+        : s.state === 'running' ? ['alert ok', t('settings.tg_state_running', { name: s.username || '' })]
+        : ['alert error', t('settings.tg_state_failed', { error: s.error || '' })];
+      show($('#tg-state'), html`<p class="${cls}" id="tg-state-text">${text}</p>`);
+    };
+    await telegramState();
+    const timer = setInterval(() => { if (!document.body.contains($('#tg-state'))) clearInterval(timer); else telegramState().catch(() => {}); }, 3000);
   };
   loadTfa().catch(failed); loadTokens().catch(failed); loadSessions().catch(failed); loadStored().catch(failed); loadBackups().catch(failed);
 }
