@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use xfleet_tests::proxy::{outbound, FileServer, V2rayClient};
 use xfleet_tests::telegram::{FakeTelegram, Sent};
+use xfleet_tests::xui::XuiClient;
 use xfleet_tests::{free_port, wait_for, Agent, Controller, ControllerOptions};
 
 const LONG: Duration = Duration::from_secs(60);
@@ -405,7 +406,8 @@ async fn a_refused_token_is_shown_and_fixed_without_a_restart() {
         Value::Null
     );
 
-    // 3x-ui's trigger sends the backup through the bot (on again).
+    // 3x-ui's routes, through the bot (on again): the backup trigger and the test message;
+    // the native route too.
     ctl.api()
         .ok(
             "PATCH",
@@ -413,12 +415,30 @@ async fn a_refused_token_is_shown_and_fixed_without_a_restart() {
             Some(json!({"tgBotEnable": true})),
         )
         .await;
-    let sent = ctl.api().ok("POST", "/api/v1/telegram/backup", None).await;
-    assert_eq!(sent["sent_to"], json!(1));
+    let mut x = XuiClient::new(&ctl.panel_url(), "");
+    x.login("admin", &ctl.admin_password).await.obj();
+    x.get("/panel/api/backuptotgbot").await.obj();
     let doc = tg
         .wait_sent(ADMIN, before, "the backup", LONG, |s| {
             s.method == "senddocument"
         })
         .await;
     assert!(doc.file.unwrap().1.starts_with(b"SQLite format 3\0"));
+    x.post("/panel/api/setting/testTgBot").await.obj();
+    tg.wait_sent(ADMIN, before, "the test message", LONG, |s| {
+        s.text.contains("test message")
+    })
+    .await;
+    let sent = ctl.api().ok("POST", "/api/v1/telegram/backup", None).await;
+    assert_eq!(sent["sent_to"], json!(1));
+    // With no admins, 3x-ui's trigger says why nothing was sent.
+    ctl.api()
+        .ok(
+            "PATCH",
+            "/api/v1/settings",
+            Some(json!({"tgBotChatId": ""})),
+        )
+        .await;
+    let why = x.get("/panel/api/backuptotgbot").await.failure();
+    assert!(why.contains("no admins"), "{why}");
 }

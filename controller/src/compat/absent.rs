@@ -31,6 +31,14 @@ fn refused(reason: &str) -> Json<Msg> {
     failed("Not available", reason)
 }
 
+/// v3's "test the bot": a message to every admin through the bot's settings as saved.
+async fn test_bot(XuiCall(call): XuiCall) -> Json<Msg> {
+    match crate::telegram::send_test(&call.ctl.store).await {
+        Ok(n) => done(format!("Test message sent to {n} admin(s)"), Value::Null),
+        Err(e) => failed("Test message not sent", e),
+    }
+}
+
 fn empty() -> Json<Msg> {
     done("", Vec::<Value>::new())
 }
@@ -94,10 +102,7 @@ pub fn setting_routes() -> Router<Arc<Controller>> {
             "/testSmtp",
             post(|_: XuiCall| async { refused("xfleet sends no email") }),
         )
-        .route(
-            "/testTgBot",
-            post(|_: XuiCall| async { refused("xfleet has no Telegram bot") }),
-        )
+        .route("/testTgBot", post(test_bot))
         .route(
             "/validateRegex",
             post(|_: XuiCall| async { refused("no xfleet setting takes a regular expression") }),

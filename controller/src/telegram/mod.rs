@@ -190,6 +190,32 @@ impl Status {
     }
 }
 
+/// A test message to every admin, through the saved settings (3x-ui's `testTgBot`); how many
+/// got it, or why none did.
+pub async fn send_test(store: &Store) -> std::result::Result<usize, String> {
+    let settings = BotSettings::read(store).await.map_err(|e| e.to_string())?;
+    if settings.token.is_empty() {
+        return Err("no bot token is set (tgBotToken)".into());
+    }
+    if settings.admins.is_empty() {
+        return Err("the bot has no admins (tgBotChatId)".into());
+    }
+    let telegram = Telegram::new(&settings).map_err(|e| e.to_string())?;
+    let text = settings.language().bot_text("test.message");
+    let mut sent = 0;
+    let mut last_error = String::new();
+    for chat in &settings.admins {
+        match telegram.send_text(*chat, text, None).await {
+            Ok(_) => sent += 1,
+            Err(e) => last_error = e.to_string(),
+        }
+    }
+    if sent == 0 {
+        return Err(last_error);
+    }
+    Ok(sent)
+}
+
 pub async fn status(store: &Store) -> Result<Option<Status>> {
     Ok(store
         .setting(STATUS)
