@@ -442,3 +442,44 @@ async fn a_refused_token_is_shown_and_fixed_without_a_restart() {
     let why = x.get("/panel/api/backuptotgbot").await.failure();
     assert!(why.contains("no admins"), "{why}");
 }
+
+/// On PostgreSQL there is no database file: the bot sends the portable archive that
+/// `xfleet restore` takes.
+#[tokio::test(flavor = "multi_thread")]
+async fn on_postgresql_the_bot_sends_the_portable_backup() {
+    let Some(url) = xfleet_tests::postgres_database().await else {
+        return;
+    };
+    let ctl = Controller::start(ControllerOptions {
+        database_url: Some(url),
+        ..Default::default()
+    })
+    .await;
+    ctl.add_server("frankfurt-1").await;
+    let tg = FakeTelegram::start(TOKEN).await;
+    enable_bot(&ctl, &tg, TOKEN).await;
+    wait_for("the bot to run", LONG, || async {
+        (bot_state(&ctl).await["state"] == "running").then_some(())
+    })
+    .await;
+    tg.say(ADMIN, "/start");
+    let menu = tg
+        .wait_sent(ADMIN, 0, "the admin menu", LONG, |s| !s.buttons.is_empty())
+        .await;
+    tg.press(ADMIN, menu.message_id, &menu.button("Backup").unwrap());
+    let doc = tg
+        .wait_sent(ADMIN, 0, "the backup", LONG, |s| s.method == "senddocument")
+        .await;
+    assert!(doc.text.contains("xfleet restore"), "{}", doc.text);
+    let (name, bytes) = doc.file.unwrap();
+    assert!(
+        name.starts_with("xfleet-") && name.ends_with(".zip"),
+        "{name}"
+    );
+    let archive =
+        xfleet_controller::backup::check(&bytes, xfleet_controller::store::Backend::Sqlite);
+    assert!(
+        archive.is_ok(),
+        "an archive xfleet restore takes, into SQLite too"
+    );
+}
