@@ -94,21 +94,14 @@ pub async fn inbound(ctx: &Ctx<'_>, needle: &str) {
         for i in inbounds.iter().filter(|i| {
             i.remark.to_lowercase().contains(&needle) || i.tag.to_lowercase().contains(&needle)
         }) {
-            let server = servers
-                .iter()
-                .find(|s| s.id == i.server_id)
-                .map_or("?", |s| s.name.as_str());
+            let server = super::server_name(&servers, i.server_id);
             let (up, down, _) = totals
                 .get(&i.server_id)
                 .and_then(|t| t.get(&i.tag))
                 .copied()
                 .unwrap_or((0, 0, 0));
             let clients = ctx.ctl.store.clients_of_inbound(i.id).await?.len();
-            let name = if i.remark.is_empty() {
-                &i.tag
-            } else {
-                &i.remark
-            };
+            let name = super::inbound_name(i);
             lines.push(ctx.f(
                 "inbound.line",
                 &[
@@ -381,11 +374,7 @@ async fn inbounds_of(ctx: &Ctx<'_>, server: i64) {
     let mut rows: Vec<Vec<(String, String)>> = inbounds
         .iter()
         .map(|i| {
-            let name = if i.remark.is_empty() {
-                &i.tag
-            } else {
-                &i.remark
-            };
+            let name = super::inbound_name(i);
             vec![ctx.button(
                 format!("{name} ({} :{})", i.protocol, i.port),
                 &format!("ai:{}:0", i.id),

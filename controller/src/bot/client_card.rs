@@ -69,15 +69,8 @@ async fn card_text(ctx: &Ctx<'_>, c: &ClientRow) -> String {
         store.list_servers().await,
     ) {
         for i in inbounds {
-            let server = servers
-                .iter()
-                .find(|s| s.id == i.server_id)
-                .map_or("?", |s| s.name.as_str());
-            let name = if i.remark.is_empty() {
-                &i.tag
-            } else {
-                &i.remark
-            };
+            let server = super::server_name(&servers, i.server_id);
+            let name = super::inbound_name(&i);
             where_.push(format!("{name} @ {server}"));
         }
     }

@@ -436,3 +436,20 @@ pub(crate) fn said(e: &crate::model::ModelError, lang: &Language) -> String {
         other => other.to_string(),
     }
 }
+
+/// An inbound as menus name it: its remark, else its tag.
+pub(crate) fn inbound_name(i: &crate::store::InboundRow) -> &str {
+    if i.remark.is_empty() {
+        &i.tag
+    } else {
+        &i.remark
+    }
+}
+
+/// The name of the server with this id among `servers`; `?` when it is gone.
+pub(crate) fn server_name(servers: &[crate::store::ServerRow], id: i64) -> &str {
+    servers
+        .iter()
+        .find(|s| s.id == id)
+        .map_or("?", |s| s.name.as_str())
+}

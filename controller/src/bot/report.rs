@@ -12,7 +12,7 @@ use crate::i18n::Language;
 use crate::links::remark::traffic;
 use crate::model::servers::{self, ServerView};
 use crate::model::ONLINE_WINDOW_MS;
-use crate::store::ClientRow;
+use crate::store::{ClientRow, FleetSummary};
 use crate::Controller;
 
 /// Lines a list shows before "and N more".
@@ -32,18 +32,8 @@ pub async fn status(ctx: &Ctx<'_>) {
 
 /// The fleet at a glance, in `lang`.
 pub async fn fleet_text(ctl: &Controller, lang: &Language) -> Result<String, String> {
-    let now = now_ms();
     let views = fleet_views(ctl).await?;
-    let summary = ctl
-        .store
-        .fleet_summary(now, now - ONLINE_WINDOW_MS)
-        .await
-        .map_err(|e| e.to_string())?;
-    let online = ctl
-        .store
-        .clients_online_per_server(now - ONLINE_WINDOW_MS)
-        .await
-        .map_err(|e| e.to_string())?;
+    let (summary, online) = figures(ctl).await?;
     let up = views.iter().filter(|s| s.connected).count();
     let mut lines = vec![lang.bot_fill(
         "status.title",
@@ -83,6 +73,22 @@ pub async fn fleet_text(ctl: &Controller, lang: &Language) -> Result<String, Str
     Ok(lines.join("\n"))
 }
 
+/// The fleet's usage, and clients online per server, now.
+async fn figures(ctl: &Controller) -> Result<(FleetSummary, HashMap<i64, i64>), String> {
+    let now = now_ms();
+    let summary = ctl
+        .store
+        .fleet_summary(now, now - ONLINE_WINDOW_MS)
+        .await
+        .map_err(|e| e.to_string())?;
+    let online = ctl
+        .store
+        .clients_online_per_server(now - ONLINE_WINDOW_MS)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((summary, online))
+}
+
 pub async fn fleet_views(ctl: &Controller) -> Result<Vec<ServerView>, String> {
     let rows = ctl.store.list_servers().await.map_err(|e| e.to_string())?;
     servers::views(ctl, rows).await.map_err(|e| e.to_string())
@@ -120,21 +126,11 @@ pub fn core_text(s: &ServerView, lang: &Language) -> String {
 
 /// One server's usage card.
 pub async fn server_card(ctl: &Controller, lang: &Language, id: i64) -> Result<String, String> {
-    let now = now_ms();
     let views = fleet_views(ctl).await?;
     let Some(s) = views.iter().find(|s| s.id == id) else {
         return Err(lang.bot_text("error.no_server").to_owned());
     };
-    let summary = ctl
-        .store
-        .fleet_summary(now, now - ONLINE_WINDOW_MS)
-        .await
-        .map_err(|e| e.to_string())?;
-    let online = ctl
-        .store
-        .clients_online_per_server(now - ONLINE_WINDOW_MS)
-        .await
-        .map_err(|e| e.to_string())?;
+    let (summary, online) = figures(ctl).await?;
     let usage = summary.per_server.get(&s.id).cloned().unwrap_or_default();
     let beat = s.live.as_ref().and_then(|l| l.heartbeat.as_ref());
     let dash = || "—".to_owned();

@@ -67,7 +67,7 @@ async fn show(ctx: &Ctx<'_>) {
         Err(_) => String::new(),
     };
     let inbound_name = inbound
-        .map(|i| if i.remark.is_empty() { i.tag } else { i.remark })
+        .map(|i| super::inbound_name(&i).to_owned())
         .unwrap_or_default();
     let unlimited = "∞".to_owned();
     let text = ctx.f(
@@ -148,15 +148,8 @@ async fn choose_inbound(ctx: &Ctx<'_>) {
     let mut rows: Vec<Vec<(String, String)>> = inbounds
         .iter()
         .map(|i| {
-            let server = servers
-                .iter()
-                .find(|s| s.id == i.server_id)
-                .map_or("?", |s| s.name.as_str());
-            let name = if i.remark.is_empty() {
-                &i.tag
-            } else {
-                &i.remark
-            };
+            let server = super::server_name(&servers, i.server_id);
+            let name = super::inbound_name(i);
             vec![ctx.button(
                 format!("{name} ({}) @ {server}", i.protocol),
                 &format!("w:{}", i.id),

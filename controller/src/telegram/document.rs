@@ -8,7 +8,7 @@ use std::path::Path;
 use xfleet_common::time::now_ms;
 
 use super::{BotSettings, Telegram};
-use crate::backup;
+use crate::backup::{self, schedule};
 use crate::store::{Backend, Store};
 use crate::util::random_secret;
 
@@ -22,19 +22,8 @@ pub struct Document {
 
 /// The backup as a file to send.
 pub async fn backup_document(store: &Store, data_dir: &Path) -> Result<Document, String> {
-    let stamp = time::OffsetDateTime::from_unix_timestamp(now_ms() / 1000)
-        .map(|t| {
-            format!(
-                "{:04}{:02}{:02}-{:02}{:02}{:02}",
-                t.year(),
-                u8::from(t.month()),
-                t.day(),
-                t.hour(),
-                t.minute(),
-                t.second()
-            )
-        })
-        .unwrap_or_default();
+    // Named as scheduled backups are: `xfleet-YYYYMMDD-HHMMSS.zip` (UTC), `.db` for SQLite.
+    let archive_name = schedule::file_name(now_ms());
     match store.backend() {
         Backend::Sqlite => {
             let path = data_dir.join(format!(".bot-export-{}.db", random_secret(9)));
@@ -55,14 +44,14 @@ pub async fn backup_document(store: &Store, data_dir: &Path) -> Result<Document,
             let _ = std::fs::remove_file(&path);
             Ok(Document {
                 bytes: read?,
-                name: format!("xfleet-{stamp}.db"),
+                name: archive_name.replace(".zip", ".db"),
             })
         }
         Backend::Postgres => {
             let (bytes, _) = backup::create(store).await.map_err(|e| e.to_string())?;
             Ok(Document {
                 bytes,
-                name: format!("xfleet-{stamp}.zip"),
+                name: archive_name,
             })
         }
     }
