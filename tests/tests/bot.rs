@@ -315,6 +315,84 @@ async fn the_bot_runs_the_fleet_from_telegram() {
         .await;
     assert!(!notice.text.contains("wrong-password-here"));
 
+    // Memory over `tgMemory`: one notice, however many heartbeats say so.
+    api.ok("PATCH", "/api/v1/settings", Some(json!({"tgMemory": 1})))
+        .await;
+    let n = tg.sent_to(ADMIN).len();
+    let memory = |s: &Sent| s.text.contains("amsterdam-1: memory at");
+    tg.wait_sent(ADMIN, n, "the memory notice", LONG, memory)
+        .await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let told = tg
+        .sent_to(ADMIN)
+        .iter()
+        .skip(n)
+        .filter(|s| memory(s))
+        .count();
+    assert_eq!(told, 1);
+    api.ok("PATCH", "/api/v1/settings", Some(json!({"tgMemory": 80})))
+        .await;
+
+    // The report on `tgRunTime` (@daily), as if the last went out two days ago: the fleet
+    // and the clients near their limits to the admin, then the backup; dana (10 GB, within
+    // `trafficDiff` of it) gets her own warning, and nobody else does.
+    api.ok(
+        "PATCH",
+        "/api/v1/settings",
+        Some(json!({"trafficDiff": 20, "tgBotBackup": true})),
+    )
+    .await;
+    let (n_admin, n_client) = (tg.sent_to(ADMIN).len(), tg.sent_to(CLIENT_USER).len());
+    let db_path = ctl.dir.path().join("xfleet.db");
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", db_path.display()))
+        .await
+        .unwrap();
+    let two_days_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        - 2 * 86_400_000;
+    let moved = sqlx::query("UPDATE settings SET value = $1 WHERE key = 'tgLastReport'")
+        .bind(two_days_ago.to_string())
+        .execute(&db)
+        .await
+        .unwrap();
+    assert_eq!(
+        moved.rows_affected(),
+        1,
+        "the report's last run is recorded"
+    );
+    db.close().await;
+    let report = tg
+        .wait_sent(ADMIN, n_admin, "the report", LONG, |s| {
+            s.text.contains("Report")
+        })
+        .await;
+    assert!(
+        report.text.contains("amsterdam-1") && report.text.contains("dana"),
+        "{}",
+        report.text
+    );
+    assert!(!report.text.contains("erin"), "{}", report.text);
+    tg.wait_sent(ADMIN, n_admin, "the report's backup", LONG, |s| {
+        s.method == "senddocument"
+    })
+    .await;
+    let warning = tg
+        .wait_sent(CLIENT_USER, n_client, "dana's warning", LONG, |s| {
+            s.text.contains("about to run out")
+        })
+        .await;
+    assert!(warning.text.contains("dana"), "{}", warning.text);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let reports = tg
+        .sent_to(ADMIN)
+        .iter()
+        .skip(n_admin)
+        .filter(|s| s.text.contains("Report"))
+        .count();
+    assert_eq!(reports, 1, "one report per firing");
+
     // A burst of events: each chat gets a few messages at once, then the rest together;
     // every notice arrives.
     tokio::time::sleep(Duration::from_secs(4)).await;
@@ -482,4 +560,58 @@ async fn on_postgresql_the_bot_sends_the_portable_backup() {
         archive.is_ok(),
         "an archive xfleet restore takes, into SQLite too"
     );
+}
+
+/// Several controllers on one PostgreSQL: one bot polls Telegram (the leader's), so each
+/// command is answered once; when that controller dies, another runs the bot within seconds.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_several_controllers_one_bot_answers_and_another_takes_over() {
+    let Some(db) = xfleet_tests::postgres_database().await else {
+        return;
+    };
+    let options = || ControllerOptions {
+        database_url: Some(db.clone()),
+        ..ControllerOptions::default()
+    };
+    let mut a = Controller::start(options()).await;
+    let b = Controller::join(&a, options()).await;
+    let tg = FakeTelegram::start(TOKEN).await;
+    enable_bot(&a, &tg, TOKEN).await;
+    let first = wait_for("the bot to run", LONG, || async {
+        let s = bot_state(&b).await;
+        (s["state"] == "running").then_some(s)
+    })
+    .await;
+    let leader = a.api().ok("GET", "/api/v1/controllers", None).await;
+    let leader = leader
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["leader"] == json!(true))
+        .unwrap()["id"]
+        .clone();
+    assert_eq!(first["controller"], leader, "the leader runs the bot");
+    tg.say(ADMIN, "/id");
+    tg.wait_sent(ADMIN, 0, "an answer", LONG, |_| true).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(tg.sent_to(ADMIN).len(), 1, "answered once");
+
+    a.kill9();
+    let second = wait_for("another controller to run the bot", LONG, || async {
+        let s = bot_state(&b).await;
+        (s["state"] == "running" && s["controller"] != leader).then_some(s)
+    })
+    .await;
+    assert_ne!(second["controller"], first["controller"]);
+    tg.say(ADMIN, "/id");
+    tg.wait_sent(
+        ADMIN,
+        1,
+        "an answer from the other controller",
+        LONG,
+        |_| true,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(tg.sent_to(ADMIN).len(), 2, "answered once");
 }

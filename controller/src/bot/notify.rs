@@ -53,6 +53,8 @@ pub async fn run(
         ..Default::default()
     };
     let mut outbox = Outbox::default();
+    // The last problem logged: the same one again is not logged every round.
+    let mut last_problem = String::new();
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
@@ -65,8 +67,13 @@ pub async fn run(
                 continue;
             }
         };
-        if let Err(e) = watch.round(&ctl, &tg, &settings, &mut outbox).await {
-            tracing::warn!(error = %e, "the bot's notifications could not be prepared");
+        match watch.round(&ctl, &tg, &settings, &mut outbox).await {
+            Err(e) if e != last_problem => {
+                tracing::warn!(error = %e, "the bot's notifications could not be prepared");
+                last_problem = e;
+            }
+            Err(_) => {}
+            Ok(()) => last_problem.clear(),
         }
         outbox.flush(&tg).await;
     }

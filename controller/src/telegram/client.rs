@@ -57,6 +57,8 @@ impl SendError {
 pub struct Telegram {
     bot: Bot,
     token: String,
+    /// The proxy's password, if its URL has one: kept out of errors like the token.
+    proxy_password: Option<String>,
 }
 
 impl Telegram {
@@ -68,7 +70,10 @@ impl Telegram {
             .timeout(Duration::from_secs(u64::from(POLL_SECONDS) + 20));
         if !settings.proxy.is_empty() {
             let proxy = reqwest::Proxy::all(&settings.proxy).map_err(|e| {
-                SendError::Settings(format!("tgBotProxy `{}`: {e}", settings.proxy))
+                SendError::Settings(format!(
+                    "tgBotProxy `{}`: {e}",
+                    without_password(&settings.proxy)
+                ))
             })?;
             builder = builder.proxy(proxy);
         }
@@ -85,6 +90,10 @@ impl Telegram {
         Ok(Self {
             bot,
             token: settings.token.clone(),
+            proxy_password: reqwest::Url::parse(&settings.proxy)
+                .ok()
+                .and_then(|u| u.password().map(str::to_owned))
+                .filter(|p| !p.is_empty()),
         })
     }
 
@@ -278,11 +287,14 @@ impl Telegram {
             RequestError::Api(ApiError::Unknown(m)) => m.clone(),
             other => other.to_string(),
         };
-        let text = if self.token.is_empty() {
+        let mut text = if self.token.is_empty() {
             text
         } else {
             text.replace(&self.token, "<token>")
         };
+        if let Some(p) = &self.proxy_password {
+            text = text.replace(p.as_str(), "<password>");
+        }
         match e {
             RequestError::Network(_) | RequestError::InvalidJson { .. } | RequestError::Io(_) => {
                 SendError::Unreachable(text)
@@ -292,6 +304,17 @@ impl Telegram {
             }
             _ => SendError::Refused(text),
         }
+    }
+}
+
+/// A proxy URL with its password masked, for messages.
+fn without_password(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("<password>"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -373,5 +396,35 @@ mod tests {
         assert_eq!(parts.concat(), long);
         assert_eq!(split("short", MAX_TEXT), vec!["short".to_owned()]);
         assert_eq!(clip(&"x".repeat(2000), 1024).encode_utf16().count(), 1024);
+    }
+
+    #[test]
+    fn proxy_passwords_stay_out_of_messages() {
+        assert_eq!(
+            without_password("socks5://me:s3cret@10.0.0.1:1080"),
+            "socks5://me:<password>@10.0.0.1:1080"
+        );
+        assert_eq!(
+            without_password("http://10.0.0.1:3128"),
+            "http://10.0.0.1:3128"
+        );
+        let settings = crate::telegram::BotSettings::from_map(
+            &[
+                ("tgBotToken".to_owned(), "1:tok".to_owned()),
+                (
+                    "tgBotProxy".to_owned(),
+                    "socks5://me:s3cret@10.0.0.1:1080".to_owned(),
+                ),
+            ]
+            .into(),
+        );
+        let t = Telegram::new(&settings).unwrap();
+        let e = t.said(RequestError::Api(ApiError::Unknown(
+            "proxy me:s3cret refused 1:tok".into(),
+        )));
+        assert_eq!(
+            e.to_string(),
+            "Telegram refused: proxy me:<password> refused <token>"
+        );
     }
 }
