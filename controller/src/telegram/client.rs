@@ -311,7 +311,7 @@ impl Telegram {
 fn without_password(url: &str) -> String {
     match reqwest::Url::parse(url) {
         Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("<password>"));
+            let _ = u.set_password(Some("xxxxx"));
             u.to_string()
         }
         _ => url.to_owned(),
@@ -402,7 +402,7 @@ mod tests {
     fn proxy_passwords_stay_out_of_messages() {
         assert_eq!(
             without_password("socks5://me:s3cret@10.0.0.1:1080"),
-            "socks5://me:<password>@10.0.0.1:1080"
+            "socks5://me:xxxxx@10.0.0.1:1080"
         );
         assert_eq!(
             without_password("http://10.0.0.1:3128"),
