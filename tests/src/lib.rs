@@ -303,15 +303,32 @@ impl Controller {
         self.output.capture(child.stderr.take().unwrap(), "xfleet");
         let pid = child.id();
         self.child = Some(child);
+        // Started once it writes run.json; a controller that exits first, or never gets
+        // there, fails the test with what it printed.
         let run_json = self.dir.path().join("run.json");
-        wait_for("the controller to start", Duration::from_secs(60), || {
-            let run_json = run_json.clone();
-            async move {
-                let info: Value = serde_json::from_slice(&std::fs::read(run_json).ok()?).ok()?;
-                (info["pid"] == json!(pid)).then_some(())
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let info: Option<Value> = std::fs::read(&run_json)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
+            if info.is_some_and(|i| i["pid"] == json!(pid)) {
+                return;
             }
-        })
-        .await;
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            if let Some(status) = exited {
+                panic!(
+                    "xfleet exited ({status}) before it started:\n{}",
+                    self.output.text()
+                );
+            }
+            if Instant::now() > deadline {
+                panic!("xfleet did not start within 120 s:\n{}", self.output.text());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// `kill -9`: no goodbye, no flush.

@@ -137,6 +137,11 @@ pub async fn inbound(ctx: &Ctx<'_>, needle: &str) {
 /// `/restart [SERVER]`: the core of the named server restarted; without a name, which one.
 pub async fn restart(ctx: &Ctx<'_>, name: &str) {
     if name.is_empty() {
+        // One server: no question to ask, as on a single 3x-ui server.
+        if let Some(id) = only_server(ctx).await {
+            let text = restart_server(ctx, id).await;
+            return ctx.say(&text, None).await;
+        }
         return choose_server(ctx, "restart.which", "rs", false).await;
     }
     match model::servers::resolve(ctx.ctl, name).await {
@@ -225,9 +230,23 @@ async fn choose_server(ctx: &Ctx<'_>, prompt: &str, verb: &str, fleet: bool) {
     ctx.show(ctx.t(prompt), Some(rows)).await;
 }
 
+/// The server's id when the fleet has exactly one.
+async fn only_server(ctx: &Ctx<'_>) -> Option<i64> {
+    match ctx.ctl.store.list_servers().await {
+        Ok(s) if s.len() == 1 => Some(s[0].id),
+        _ => None,
+    }
+}
+
 /// A pressed admin button.
 pub async fn pressed(ctx: &Ctx<'_>, verb: &str, args: &str) -> String {
-    let id = || args.split(':').next().and_then(|a| a.parse::<i64>().ok());
+    // Which server, when there is only one, needs no asking.
+    let given = args.split(':').next().and_then(|a| a.parse::<i64>().ok());
+    let single = match (verb, given) {
+        ("su" | "rs" | "ac", None) => only_server(ctx).await,
+        _ => None,
+    };
+    let id = || given.or(single);
     match verb {
         "m" => menu(ctx).await,
         "st" => report::status(ctx).await,
@@ -242,9 +261,14 @@ pub async fn pressed(ctx: &Ctx<'_>, verb: &str, args: &str) -> String {
                 let text = report::server_card(ctx.ctl, ctx.lang, id)
                     .await
                     .unwrap_or_else(|e| ctx.f("error.failed", &[("error", &e)]));
+                let back = if only_server(ctx).await.is_some() {
+                    "m"
+                } else {
+                    "su"
+                };
                 let keyboard = vec![
                     vec![ctx.button(ctx.t("button.refresh"), &format!("su:{id}"))],
-                    ctx.back("su"),
+                    ctx.back(back),
                 ];
                 ctx.show(&text, Some(keyboard)).await;
             }
@@ -381,7 +405,12 @@ async fn inbounds_of(ctx: &Ctx<'_>, server: i64) {
             )]
         })
         .collect();
-    rows.push(ctx.back("ac"));
+    let back = if only_server(ctx).await.is_some() {
+        "m"
+    } else {
+        "ac"
+    };
+    rows.push(ctx.back(back));
     let text = if inbounds.is_empty() {
         ctx.t("clients.no_inbounds")
     } else {
