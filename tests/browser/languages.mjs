@@ -88,8 +88,9 @@ const TECH = new Set(`xfleet xray v2ray vless vmess trojan shadowsocks socks htt
   telegram v2rayng v2rayn hiddify streisand nekobox happ
   gb mb kb tb pb b s ms tag flow fallback fallbacks geo hysteria shadowtls socket sockopt mptcp linux windows macos ios
   token agent zip`.split(/\s+/).filter(Boolean));
-// Names of the core's features, kept as the core's documentation writes them.
-const PHRASES = ['TCP Fast Open', 'PROXY protocol', 'Multipath TCP', 'keep-alive'];
+// Names of the core's features, kept as the core's documentation writes them, and Telegram's
+// name for its bot interface.
+const PHRASES = ['TCP Fast Open', 'PROXY protocol', 'Multipath TCP', 'keep-alive', 'Bot API'];
 
 // Visible texts and accessible names with English words left: `data` (names the test gave
 // things) and `TECH` words aside. Code, links, keys, the language menu's own names and values

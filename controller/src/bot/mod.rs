@@ -125,12 +125,7 @@ async fn instance(ctl: Arc<Controller>, settings: BotSettings, stop: Cancellatio
         tracing::warn!(error = %e, "could not set the bot's command menu");
     }
     let shared = Arc::new(Shared::default());
-    let notifier = tokio::spawn(notify::run(
-        ctl.clone(),
-        tg.clone(),
-        shared.clone(),
-        stop.clone(),
-    ));
+    let notifier = tokio::spawn(notify::run(ctl.clone(), tg.clone(), stop.clone()));
     let mut offset = 0i32;
     let mut pause = Duration::from_secs(1);
     loop {

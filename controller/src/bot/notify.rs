@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use xfleet_common::time::now_ms;
 
-use super::{report, Shared};
+use super::report;
 use crate::i18n::Language;
 use crate::jobs::periods::Zone;
 use crate::links::remark::traffic;
@@ -42,12 +42,7 @@ const REFILL: Duration = Duration::from_secs(3);
 /// Percentage points below a threshold before its alarm is armed again.
 const HYSTERESIS: f32 = 5.0;
 
-pub async fn run(
-    ctl: Arc<Controller>,
-    tg: Telegram,
-    _shared: Arc<Shared>,
-    stop: CancellationToken,
-) {
+pub async fn run(ctl: Arc<Controller>, tg: Telegram, stop: CancellationToken) {
     let mut watch = Watch {
         audit_cursor: ctl.store.last_audit_id().await.unwrap_or(0),
         ..Default::default()

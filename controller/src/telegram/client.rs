@@ -285,6 +285,8 @@ impl Telegram {
                 text
             }
             RequestError::Api(ApiError::Unknown(m)) => m.clone(),
+            // Telegram's own description, without teloxide's "A Telegram's error:" before it.
+            RequestError::Api(api) => api.to_string(),
             other => other.to_string(),
         };
         let mut text = if self.token.is_empty() {
