@@ -99,15 +99,8 @@ impl Watch {
     ) -> Result<(), String> {
         let lang = settings.language();
         let now = now_ms();
-        let zone = Zone::from_setting(
-            ctl.store
-                .setting("timeLocation")
-                .await
-                .ok()
-                .flatten()
-                .as_deref(),
-        )
-        .unwrap_or_else(|_| Zone::utc());
+        let zone =
+            Zone::from_setting(Some(&settings.time_location)).unwrap_or_else(|_| Zone::utc());
         let views = report::fleet_views(ctl).await?;
         let sources = alerts::sources(ctl, now).await.map_err(|e| e.to_string())?;
         let current = alerts::collect(&views, sources, now);

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use xfleet_common::time::now_ms;
 
-use super::{BotSettings, Telegram};
+use super::{to_admins, BotSettings, Telegram};
 use crate::backup::{self, schedule};
 use crate::store::{Backend, Store};
 use crate::util::random_secret;
@@ -97,22 +97,13 @@ pub async fn send_backup_with(
         Backend::Sqlite => lang.bot_text("backup.caption_sqlite"),
         Backend::Postgres => lang.bot_text("backup.caption_archive"),
     };
-    let mut sent = 0;
-    let mut last_error = String::new();
-    for chat in &settings.admins {
-        match telegram
-            .send_document(*chat, doc.bytes.clone(), &doc.name, caption)
-            .await
-        {
-            Ok(()) => sent += 1,
-            Err(e) => {
-                tracing::warn!(chat, error = %e, "could not send the backup");
-                last_error = e.to_string();
-            }
+    to_admins(settings, |chat| {
+        let doc = &doc;
+        async move {
+            telegram
+                .send_document(chat, doc.bytes.clone(), &doc.name, caption)
+                .await
         }
-    }
-    if sent == 0 {
-        return Err(last_error);
-    }
-    Ok(sent)
+    })
+    .await
 }

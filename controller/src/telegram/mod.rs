@@ -72,6 +72,8 @@ pub struct BotSettings {
     /// `trafficDiff`).
     pub expire_diff_days: i64,
     pub traffic_diff_gb: i64,
+    /// `timeLocation`: the zone of the report's schedule and of the times in notices.
+    pub time_location: String,
 }
 
 impl BotSettings {
@@ -109,6 +111,7 @@ impl BotSettings {
             offline_grace_s: number(OFFLINE_GRACE, 60).max(0),
             expire_diff_days: number("expireDiff", 0).max(0),
             traffic_diff_gb: number("trafficDiff", 0).max(0),
+            time_location: get("timeLocation"),
         }
     }
 
@@ -202,12 +205,31 @@ pub async fn send_test(store: &Store) -> std::result::Result<usize, String> {
     }
     let telegram = Telegram::new(&settings).map_err(|e| e.to_string())?;
     let text = settings.language().bot_text("test.message");
+    to_admins(&settings, |chat| {
+        let telegram = &telegram;
+        async move { telegram.send_text(chat, text, None).await.map(drop) }
+    })
+    .await
+}
+
+/// Sends something to every admin; how many got it, or the last refusal when none did.
+pub async fn to_admins<F, Fut>(
+    settings: &BotSettings,
+    send: F,
+) -> std::result::Result<usize, String>
+where
+    F: Fn(i64) -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<(), SendError>>,
+{
     let mut sent = 0;
     let mut last_error = String::new();
     for chat in &settings.admins {
-        match telegram.send_text(*chat, text, None).await {
-            Ok(_) => sent += 1,
-            Err(e) => last_error = e.to_string(),
+        match send(*chat).await {
+            Ok(()) => sent += 1,
+            Err(e) => {
+                tracing::warn!(chat, error = %e, "a message to an admin was not delivered");
+                last_error = e.to_string();
+            }
         }
     }
     if sent == 0 {
