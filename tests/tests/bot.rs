@@ -509,6 +509,35 @@ async fn a_refused_token_is_shown_and_fixed_without_a_restart() {
     .await;
     let sent = ctl.api().ok("POST", "/api/v1/telegram/backup", None).await;
     assert_eq!(sent["sent_to"], json!(1));
+    // The file holds every secret: a read-only token gets no backup sent, by either route.
+    let documents = tg
+        .sent_to(ADMIN)
+        .iter()
+        .filter(|s| s.method == "senddocument")
+        .count();
+    let read_only = ctl
+        .api()
+        .ok(
+            "POST",
+            "/api/v1/api-tokens",
+            Some(json!({"name": "viewer", "scope": "read-only"})),
+        )
+        .await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut viewer = XuiClient::new(&ctl.panel_url(), "");
+    viewer.bearer = Some(read_only);
+    let refused = viewer.get("/panel/api/backuptotgbot").await.failure();
+    assert!(refused.contains("read-only"), "{refused}");
+    assert_eq!(viewer.post("/api/v1/telegram/backup").await.status, 403);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = tg
+        .sent_to(ADMIN)
+        .iter()
+        .filter(|s| s.method == "senddocument")
+        .count();
+    assert_eq!(after, documents, "nothing sent for a read-only token");
     // With no admins, 3x-ui's trigger says why nothing was sent.
     ctl.api()
         .ok(
