@@ -531,6 +531,11 @@ async fn a_refused_token_is_shown_and_fixed_without_a_restart() {
     let refused = viewer.get("/panel/api/backuptotgbot").await.failure();
     assert!(refused.contains("read-only"), "{refused}");
     assert_eq!(viewer.post("/api/v1/telegram/backup").await.status, 403);
+    // (3x-ui's POST routes refuse read-only tokens before any handler.)
+    assert_eq!(
+        viewer.post("/panel/api/setting/testTgBot").await.status,
+        403
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = tg
         .sent_to(ADMIN)
